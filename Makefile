@@ -1,0 +1,85 @@
+# dnsseal — build, test, run. Every install step lives here (CI runs on a clean clone).
+#   make run    install what is missing, build, start the proxy on the embedded default config
+#   make test   install what is missing, build, run every test (unit, netns, eBPF, kernel lab)
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUN      := node_modules/.bin/bun
+DIST     := dist/dnsseal
+BPF_OBJ  := build/dnsseal.bpf.o
+CLANG    ?= clang
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+# Debian packages for building and for the tests (netns, eBPF, DNS peers, the kernel lab).
+APT_BUILD := clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib make
+APT_TEST  := iproute2 nftables tcpdump iperf3 knot knot-dnsutils bind9-dnsutils dnsperf \
+             dnsmasq-base unbound kmod procps psmisc
+APT_LAB   := qemu-system-x86 linux-image-amd64 busybox-static strongswan-charon \
+             strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-extra-plugins
+APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5sum | cut -c1-8)
+
+TS_SRC   := $(shell find src -name '*.ts' 2>/dev/null)
+BPF_SRC  := $(wildcard bpf/*.c bpf/*.h bpf/lib/*.h)
+
+.PHONY: deps deps-apt deps-npm build bpf run test test-unit test-priv typecheck clean down
+
+## deps: install missing Debian and npm packages (idempotent; needs root for apt)
+deps: deps-apt deps-npm
+
+deps-apt: $(APT_STAMP)
+$(APT_STAMP):
+	@mkdir -p build
+	@missing=$$(for p in $(APT_BUILD) $(APT_TEST) $(APT_LAB); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install Debian packages:" $$missing >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+deps-npm: node_modules/.stamp
+node_modules/.stamp: package.json $(wildcard package-lock.json)
+	npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
+	@$(BUN) --version >/dev/null || { echo "deps: bun did not install from the npm registry" >&2; exit 1; }
+	@touch $@
+
+## build: compile the eBPF object and the single executable dist/dnsseal
+build: $(DIST)
+
+bpf: $(BPF_OBJ)
+$(BPF_OBJ): $(BPF_SRC) | deps
+	@mkdir -p build
+	$(CLANG) -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
+	  -I/usr/include/$(shell uname -m)-linux-gnu -Ibpf -c bpf/dnsseal.bpf.c -o $@
+
+# The BPF object is embedded: src/datapath/ebpf/object.ts imports it with { type: 'file' }.
+$(DIST): $(TS_SRC) $(BPF_OBJ) package.json | deps
+	@mkdir -p dist
+	$(BUN) build --compile --minify-syntax --sourcemap=none src/main.ts --outfile $(DIST)
+
+typecheck: deps
+	node_modules/.bin/tsc -p tsconfig.json
+
+## run: start the proxy on the embedded default config (listen 127.0.0.53:53)
+run: build
+	./$(DIST) run $(RUN_FLAGS)
+
+## test: every test — unit, privileged (netns, eBPF), and the kernel lab
+test: build
+	$(BUN) test --timeout 120000 test/
+	$(MAKE) --no-print-directory lab-if-present
+
+down: build
+	./$(DIST) down
+
+clean:
+	rm -rf build dist
+
+-include test/lab/lab.mk
+-include bench/bench.mk
+
+# Without the lab fragment, `make test` still works.
+.PHONY: lab-if-present
+lab-if-present:
+	@if grep -q '^lab:' test/lab/lab.mk 2>/dev/null; then $(MAKE) --no-print-directory lab; else echo "lab: not present yet"; fi

@@ -1,0 +1,53 @@
+/**
+ * The kernel side of the "encrypted channel setting table": where protected addresses live.
+ * Backends: `none` (records only, no kernel), `fake` (in-memory, for tests; behaves like the
+ * real map including a capacity limit), `ebpf` (pinned BPF maps via bpf() syscalls).
+ * All operations are synchronous: the eBPF backend does in-process syscalls, no spawning.
+ * A failure throws a DnssealError (`code` = 'map_full', 'kernel', …); the caller turns that
+ * into SERVFAIL so an answer never leads to clear traffic.
+ */
+
+export interface DestKey {
+  /** Client group (table) number. */
+  group: number;
+  /** Canonical IP text: dotted quad for IPv4, RFC 5952 form for IPv6. */
+  addr: string;
+}
+
+export interface DestValue {
+  channelId: number;
+  mark: number;
+  /** DEST_F_* flags (see bpf/dnsseal.h): static entry, intercept, … */
+  flags: number;
+}
+
+export interface DestEntry {
+  key: DestKey;
+  value: DestValue;
+  /** Last packet seen by the data path, in Clock.monoMs() base; undefined if never. */
+  lastSeenMs?: number;
+}
+
+export const DEST_F_STATIC = 0x1;
+
+export interface Datapath {
+  /** `none`, `fake`, `ebpf` — logged by the factory that chose it. */
+  readonly kind: string;
+  /** Insert or overwrite. Throws `map_full` when capacity is reached (never evicts). */
+  upsert(key: DestKey, value: DestValue): void;
+  /** Remove; removing an absent key is not an error. */
+  remove(key: DestKey): void;
+  /** Every entry currently in the map (used to adopt state after a restart). */
+  list(): DestEntry[];
+  /** Last packet time for one key (monoMs), or undefined if never seen / absent. */
+  lastSeen(key: DestKey): number | undefined;
+  /** Client CIDR → group, for gateway/intercept modes (LPM map). */
+  setClientGroups(entries: { cidr: string; group: number }[]): void;
+  /** Channel id → mark/state. */
+  setChannels(channels: { id: number; mark: number; up: boolean }[]): void;
+  close(): void;
+}
+
+export function destKeyString(k: DestKey): string {
+  return `${k.group}/${k.addr}`;
+}

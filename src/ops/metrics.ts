@@ -1,0 +1,109 @@
+/**
+ * Metrics in Prometheus text exposition format. Names follow
+ * `dnsseal_<subsystem>_<name>_{total|seconds|bytes}`; labels are bounded (rule, channel,
+ * outcome, reason) — never a query name or an address.
+ */
+export type Labels = Record<string, string>;
+
+export interface Counter {
+  inc(labels?: Labels, by?: number): void;
+  get(labels?: Labels): number;
+}
+export interface Gauge {
+  set(value: number, labels?: Labels): void;
+  get(labels?: Labels): number;
+}
+export interface Histogram {
+  observe(value: number, labels?: Labels): void;
+}
+
+const DEFAULT_BUCKETS = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5];
+
+function labelKey(labels?: Labels): string {
+  if (!labels) return '';
+  const keys = Object.keys(labels).sort();
+  return keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+}
+
+type Family =
+  | { type: 'counter' | 'gauge'; help: string; values: Map<string, number> }
+  | { type: 'histogram'; help: string; buckets: number[]; values: Map<string, { counts: number[]; sum: number; count: number }> };
+
+export class Metrics {
+  private families = new Map<string, Family>();
+  /** Callbacks run before exposition to refresh gauges read from elsewhere (map fill, SAs). */
+  private collectors: Array<() => void> = [];
+
+  counter(name: string, help: string): Counter {
+    const fam = this.family(name, { type: 'counter', help, values: new Map() });
+    const values = (fam as { values: Map<string, number> }).values;
+    return {
+      inc: (labels, by = 1) => {
+        const k = labelKey(labels);
+        values.set(k, (values.get(k) ?? 0) + by);
+      },
+      get: (labels) => values.get(labelKey(labels)) ?? 0,
+    };
+  }
+
+  gauge(name: string, help: string): Gauge {
+    const fam = this.family(name, { type: 'gauge', help, values: new Map() });
+    const values = (fam as { values: Map<string, number> }).values;
+    return {
+      set: (v, labels) => void values.set(labelKey(labels), v),
+      get: (labels) => values.get(labelKey(labels)) ?? 0,
+    };
+  }
+
+  histogram(name: string, help: string, buckets = DEFAULT_BUCKETS): Histogram {
+    const fam = this.family(name, { type: 'histogram', help, buckets, values: new Map() });
+    if (fam.type !== 'histogram') throw new Error(`metrics: ${name} is not a histogram`);
+    return {
+      observe: (v, labels) => {
+        const k = labelKey(labels);
+        let h = fam.values.get(k);
+        if (!h) fam.values.set(k, (h = { counts: fam.buckets.map(() => 0), sum: 0, count: 0 }));
+        for (let i = 0; i < fam.buckets.length; i++) if (v <= fam.buckets[i]!) h.counts[i]!++;
+        h.sum += v;
+        h.count++;
+      },
+    };
+  }
+
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
+  }
+
+  /** Prometheus text format 0.0.4. */
+  expose(): string {
+    for (const c of this.collectors) {
+      try {
+        c();
+      } catch {
+        /* a failing collector must not break the endpoint */
+      }
+    }
+    const out: string[] = [];
+    for (const [name, fam] of this.families) {
+      out.push(`# HELP ${name} ${fam.help}`, `# TYPE ${name} ${fam.type}`);
+      if (fam.type === 'histogram') {
+        for (const [k, h] of fam.values) {
+          const sep = k ? ',' : '';
+          fam.buckets.forEach((b, i) => out.push(`${name}_bucket{${k}${sep}le="${b}"} ${h.counts[i]}`));
+          out.push(`${name}_bucket{${k}${sep}le="+Inf"} ${h.count}`);
+          out.push(`${name}_sum${k ? `{${k}}` : ''} ${h.sum}`, `${name}_count${k ? `{${k}}` : ''} ${h.count}`);
+        }
+      } else {
+        for (const [k, v] of fam.values) out.push(`${name}${k ? `{${k}}` : ''} ${v}`);
+      }
+    }
+    return out.join('\n') + '\n';
+  }
+
+  private family(name: string, init: Family): Family {
+    const existing = this.families.get(name);
+    if (existing) return existing;
+    this.families.set(name, init);
+    return init;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The policy vocabulary shared by config, matcher, registry, datapath and ipsec.
+ * A rule is `condition → channel` (the patent's CUG table, figure 2); per-client tables
+ * follow figure 6 (client CIDR → table id → ordered rules).
+ */
+
+/** How a rule's pattern compares with a name (all label-wise, case-insensitive). */
+export type ConditionKind =
+  | 'exact' //  taro.nec.co.jp
+  | 'suffix' // *.myfriends.com      (strict subdomains; the apex needs its own rule)
+  | 'prefix' // sato.*               (first label)
+  | 'infix'; // *.biglobe.*          (label sequence with ≥1 label before and after)
+
+export interface Condition {
+  kind: ConditionKind;
+  /** Lower-case A-label labels of the fixed part, e.g. ['myfriends','com'] for `*.myfriends.com`. */
+  labels: string[];
+  /** The pattern as written (for display). */
+  pattern: string;
+}
+
+export type ChannelKind = 'tunnel' | 'peer';
+
+/** When a `peer` channel's SA is negotiated relative to releasing the DNS answer. */
+export type Negotiate = 'before-answer' | 'on-traffic';
+
+export interface ChannelSpec {
+  /** Name as configured (`hub`, `partner`). */
+  name: string;
+  /** Stable small integer, 1..65535, assigned in config order; 0 means "no channel". */
+  id: number;
+  /** skb/socket mark the data path sets for this channel (see `channelMark`). */
+  mark: number;
+  protocol: 'ipsec';
+  kind: ChannelKind;
+  /** `tunnel` only: the hub gateway address (IP literal or host name). */
+  gateway?: string;
+  /** Identity the peer must prove (the patent's "certificate ID"); `%name` = the queried name. */
+  identity: string;
+  /** ESP proposal, AEAD only (`aes256gcm16`, `aes128gcm16`, `chacha20poly1305`, …). */
+  esp: string;
+  /** `peer` only; default `before-answer`. */
+  negotiate?: Negotiate;
+}
+
+export interface Rule {
+  condition: Condition;
+  /** Channel name; resolved against the channel table. */
+  channel: string;
+  /** Optional dedicated upstream name (split DNS, the pre-query decision of ¶87). */
+  upstream?: string;
+  /** 0-based position in its table (table order decides: first match wins). */
+  index: number;
+  /** Where it was defined, `file:line` or `--protect`, for messages. */
+  source?: string;
+}
+
+/** A table id as in figure 6 (`502`) or a name (`default`). */
+export type TableId = string;
+
+export interface Table {
+  id: TableId;
+  /** Kernel group number for this table (u32). `default` is 0; numeric ids map to themselves. */
+  group: number;
+  rules: Rule[];
+}
+
+export interface ClientEntry {
+  cidr: string;
+  table: TableId;
+}
+
+/** A static CIDR entry (patent ¶46): always protected, whatever DNS says. */
+export interface StaticEntry {
+  cidr: string;
+  channel: string;
+  table: TableId;
+}
+
+/** The outcome of matching one name for one client. */
+export interface Decision {
+  table: TableId;
+  group: number;
+  rule: Rule | null;
+  channel: ChannelSpec | null;
+  upstream: string | null;
+  /** Which name in the CNAME chain matched (may differ from the query name). */
+  matchedName?: string;
+}
+
+/** Marks: high 16 bits identify dnsseal, low 16 bits the channel id. */
+export const MARK_BASE = 0x5e510000;
+export const MARK_MASK = 0xffff0000;
+export function channelMark(id: number): number {
+  return (MARK_BASE | (id & 0xffff)) >>> 0;
+}

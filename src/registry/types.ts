@@ -1,0 +1,49 @@
+/**
+ * What the proxy asks of the registry (patent step S105), and what the registry asks of
+ * the IPsec side. The registry owns entry lifetimes; the Datapath owns the kernel map.
+ */
+import type { ChannelSpec } from '../policy/types.ts';
+
+export interface Registration {
+  /** Client group (table) number. */
+  group: number;
+  channel: ChannelSpec;
+  /** The query name and every name of its CNAME chain (lower-case, no trailing dot). */
+  names: string[];
+  /** Canonical IP texts from A/AAAA and HTTPS/SVCB hints. */
+  addrs: string[];
+  /** Smallest TTL of the records that gave the addresses, seconds. */
+  ttlS: number;
+  /** The name the client asked for (a `%name` identity resolves to it). */
+  queryName: string;
+}
+
+export interface RegistryEntry {
+  group: number;
+  addr: string;
+  channel: string;
+  names: string[];
+  /** monoMs when TTL/min-hold runs out. */
+  expiresMs: number;
+  /** monoMs of the last packet the data path saw, if any. */
+  lastSeenMs?: number;
+  static: boolean;
+}
+
+export interface RegistryApi {
+  /**
+   * Resolves once every address is in the kernel map (and, for a `peer` channel with
+   * `negotiate: before-answer`, the SA is up or the bounded wait ended in error).
+   * Rejects with a DnssealError when anything could not be done: the caller answers SERVFAIL.
+   */
+  register(reg: Registration): Promise<void>;
+  list(): RegistryEntry[];
+}
+
+/** Hooks the IPsec side (#4) plugs into: per-peer connections follow entry lifetimes. */
+export interface ChannelHooks {
+  /** Called for every newly added (group, addr) of a `peer` channel; may await SA setup. */
+  peerAdded(channel: ChannelSpec, addr: string, name: string): Promise<void>;
+  /** Called when the last name lets go of an entry and it is removed. */
+  peerRemoved(channel: ChannelSpec, addr: string): void;
+}
