@@ -76,8 +76,8 @@ down: build
 clean:
 	rm -rf build dist
 
--include test/lab/lab.mk
--include bench/bench.mk
+-include test/lab/*.mk
+-include bench/*.mk
 
 # Without the lab fragment, `make test` still works.
 .PHONY: lab-if-present
