@@ -1,0 +1,180 @@
+/**
+ * The shared case suite every Datapath backend runs (none, fake, and the eBPF backend against
+ * a real kernel map), so the fakes cannot drift from the real thing.
+ *
+ *   datapathConformance('ebpf', () => createEbpfDatapath(...), { capacity: 64 });
+ *
+ * `make` must return a backend over an EMPTY destination map; each test closes it afterwards.
+ * `capacity` is the map's max_entries: the map-full cases run only when it is given (keep it
+ * small for a real map, they fill it).
+ */
+import { describe, expect, test } from 'bun:test';
+import type { Datapath, DestKey, DestValue } from '../../src/datapath/datapath.ts';
+import { DEST_F_STATIC } from '../../src/datapath/datapath.ts';
+import { DnssealError } from '../../src/util/errors.ts';
+
+export interface ConformanceOptions {
+  capacity?: number;
+}
+
+const V4: DestKey = { group: 0, addr: '192.0.2.10' };
+const V6: DestKey = { group: 0, addr: '2001:db8::10' };
+const VAL: DestValue = { channelId: 1, mark: 0x5e510001, flags: 0 };
+
+function sortKeys(keys: DestKey[]): string[] {
+  return keys.map((k) => `${k.group}/${k.addr}`).sort();
+}
+
+export function datapathConformance(
+  name: string,
+  make: () => Datapath | Promise<Datapath>,
+  opts: ConformanceOptions = {},
+): void {
+  async function withDp(fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
+    const dp = await make();
+    try {
+      await fn(dp);
+    } finally {
+      dp.close();
+    }
+  }
+
+  describe(`datapath conformance: ${name}`, () => {
+    test('list is empty when the map is new', () =>
+      withDp((dp) => {
+        expect(dp.list()).toEqual([]);
+      }));
+
+    test.each([
+      ['IPv4', V4],
+      ['IPv6', V6],
+      ['IPv6 with embedded IPv4', { group: 0, addr: '::ffff:192.0.2.1' }],
+      ['nonzero group', { group: 502, addr: '198.51.100.7' }],
+    ] as [string, DestKey][])('upsert then list returns the entry when the key is %s', (_label, key) =>
+      withDp((dp) => {
+        dp.upsert(key, VAL);
+        const rows = dp.list();
+        expect(rows).toHaveLength(1);
+        expect(rows[0]!.key).toEqual(key);
+        expect(rows[0]!.value).toEqual(VAL);
+      }));
+
+    test('IPv4 and IPv6 keys are separate entries when both are inserted', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        dp.upsert(V6, { ...VAL, channelId: 2, mark: 0x5e510002 });
+        expect(sortKeys(dp.list().map((e) => e.key))).toEqual(sortKeys([V4, V6]));
+        const byAddr = new Map(dp.list().map((e) => [e.key.addr, e.value.channelId]));
+        expect(byAddr.get(V4.addr)).toBe(1);
+        expect(byAddr.get(V6.addr)).toBe(2);
+      }));
+
+    test('one address in two groups gives two entries when inserted for both', () =>
+      withDp((dp) => {
+        const a = { group: 1, addr: '192.0.2.20' };
+        const b = { group: 2, addr: '192.0.2.20' };
+        dp.upsert(a, VAL);
+        dp.upsert(b, { ...VAL, channelId: 3, mark: 0x5e510003 });
+        expect(sortKeys(dp.list().map((e) => e.key))).toEqual(sortKeys([a, b]));
+        dp.remove(a);
+        const rows = dp.list();
+        expect(rows.map((e) => e.key)).toEqual([b]);
+        expect(rows[0]!.value.channelId).toBe(3);
+      }));
+
+    test('upsert overwrites the value when the key exists', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        const next = { channelId: 7, mark: 0x5e510007, flags: DEST_F_STATIC };
+        dp.upsert(V4, next);
+        const rows = dp.list();
+        expect(rows).toHaveLength(1);
+        expect(rows[0]!.value).toEqual(next);
+      }));
+
+    test('remove deletes only that key when several exist', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        dp.upsert(V6, VAL);
+        dp.remove(V4);
+        expect(dp.list().map((e) => e.key)).toEqual([V6]);
+      }));
+
+    test('remove is not an error when the key is absent', () =>
+      withDp((dp) => {
+        dp.remove(V4);
+        dp.upsert(V4, VAL);
+        dp.remove(V4);
+        dp.remove(V4);
+        expect(dp.list()).toEqual([]);
+      }));
+
+    test('lastSeen is undefined when no packet was ever seen', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        expect(dp.lastSeen(V4)).toBeUndefined();
+        expect(dp.list()[0]!.lastSeenMs).toBeUndefined();
+      }));
+
+    test('lastSeen is undefined when the key is absent', () =>
+      withDp((dp) => {
+        expect(dp.lastSeen({ group: 9, addr: '203.0.113.99' })).toBeUndefined();
+      }));
+
+    test('list returns copies when the caller mutates them', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        const rows = dp.list();
+        rows[0]!.value.channelId = 99;
+        rows[0]!.key.group = 99;
+        expect(dp.list()[0]!.value.channelId).toBe(1);
+        expect(dp.list()[0]!.key.group).toBe(0);
+      }));
+
+    const cap = opts.capacity;
+    if (cap === undefined) {
+      test.skip('map_full cases (no capacity given for this backend)', () => {});
+    } else {
+      const fill = (dp: Datapath): DestKey[] => {
+        const keys: DestKey[] = [];
+        for (let i = 0; i < cap; i++) {
+          const key = { group: 7, addr: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` };
+          dp.upsert(key, VAL);
+          keys.push(key);
+        }
+        return keys;
+      };
+
+      test('upsert of a new key throws map_full and evicts nothing when the map is full', () =>
+        withDp((dp) => {
+          const keys = fill(dp);
+          let caught: unknown;
+          try {
+            dp.upsert({ group: 7, addr: '203.0.113.1' }, VAL);
+          } catch (err) {
+            caught = err;
+          }
+          expect(caught).toBeInstanceOf(DnssealError);
+          expect((caught as DnssealError).code).toBe('map_full');
+          expect(sortKeys(dp.list().map((e) => e.key))).toEqual(sortKeys(keys));
+        }));
+
+      test('upsert of an existing key succeeds when the map is full', () =>
+        withDp((dp) => {
+          const keys = fill(dp);
+          const next = { channelId: 2, mark: 0x5e510002, flags: 0 };
+          dp.upsert(keys[0]!, next);
+          expect(dp.list().find((e) => e.key.addr === keys[0]!.addr)!.value).toEqual(next);
+          expect(dp.list()).toHaveLength(cap);
+        }));
+
+      test('a new key fits again when one was removed from a full map', () =>
+        withDp((dp) => {
+          const keys = fill(dp);
+          dp.remove(keys[0]!);
+          dp.upsert({ group: 7, addr: '203.0.113.1' }, VAL);
+          expect(dp.list()).toHaveLength(cap);
+        }));
+    }
+  });
+}

@@ -1,0 +1,100 @@
+import { describe, expect, test } from 'bun:test';
+import { NoneDatapath } from '../../src/datapath/none.ts';
+import { datapathConformance } from './conformance.ts';
+import { createDatapath } from '../../src/datapath/factory.ts';
+import { FakeDatapath } from '../../src/datapath/fake.ts';
+import { FakeClock } from '../../src/util/clock.ts';
+import { createLogger } from '../../src/util/log.ts';
+import { DnssealError } from '../../src/util/errors.ts';
+
+datapathConformance('none', () => new NoneDatapath());
+
+describe('datapath/none', () => {
+  test('kind is none when constructed', () => {
+    expect(new NoneDatapath().kind).toBe('none');
+  });
+
+  test('client groups and channels are recorded when set', () => {
+    const dp = new NoneDatapath();
+    dp.setClientGroups([{ cidr: '10.0.0.0/8', group: 1 }]);
+    dp.setChannels([{ id: 1, mark: 0x5e510001, up: true }]);
+    expect(dp.clientGroups).toEqual([{ cidr: '10.0.0.0/8', group: 1 }]);
+    expect(dp.channels).toEqual([{ id: 1, mark: 0x5e510001, up: true }]);
+  });
+});
+
+function capture() {
+  const lines: string[] = [];
+  return { lines, log: createLogger({ level: 'debug', write: (l) => lines.push(l) }) };
+}
+
+describe('datapath/factory', () => {
+  const clock = new FakeClock();
+
+  test.each([
+    ['none', 'none'],
+    ['fake', 'fake'],
+  ] as const)('kind %s gives backend %s when asked for it', (kind, expected) => {
+    const { log, lines } = capture();
+    const dp = createDatapath(kind, { log, clock, capacity: 3 });
+    expect(dp.kind).toBe(expected);
+    expect(lines.join('\n')).toContain(`backend=${expected}`);
+  });
+
+  test('fake gets the capacity when one is given', () => {
+    const dp = createDatapath('fake', { log: capture().log, clock, capacity: 3 });
+    expect(dp).toBeInstanceOf(FakeDatapath);
+    expect((dp as FakeDatapath).capacity).toBe(3);
+  });
+
+  test('auto picks ebpf when the eBPF backend starts', () => {
+    const { log, lines } = capture();
+    const ebpf = new FakeDatapath();
+    const dp = createDatapath('auto', { log, clock, ebpf: () => ebpf });
+    expect(dp).toBe(ebpf);
+    expect(lines.join('\n')).toContain('auto: eBPF available');
+  });
+
+  test('auto falls back to none and logs why when the eBPF backend fails', () => {
+    const { log, lines } = capture();
+    const dp = createDatapath('auto', {
+      log,
+      clock,
+      ebpf: () => {
+        throw new DnssealError('datapath', 'unavailable', 'no CAP_BPF');
+      },
+    });
+    expect(dp.kind).toBe('none');
+    const out = lines.join('\n');
+    expect(out).toContain('level=warn');
+    expect(out).toContain('no CAP_BPF');
+  });
+
+  test('auto falls back to none when no eBPF backend is built in', () => {
+    const { log, lines } = capture();
+    expect(createDatapath('auto', { log, clock }).kind).toBe('none');
+    expect(lines.join('\n')).toContain('no eBPF backend');
+  });
+
+  test('ebpf throws instead of falling back when the backend fails', () => {
+    const run = () =>
+      createDatapath('ebpf', {
+        log: capture().log,
+        clock,
+        ebpf: () => {
+          throw new Error('EPERM');
+        },
+      });
+    expect(run).toThrow(DnssealError);
+    expect(run).toThrow('datapath: backend ebpf could not start: EPERM');
+  });
+
+  test('ebpf throws unavailable when no backend is built in', () => {
+    try {
+      createDatapath('ebpf', { log: capture().log, clock });
+      throw new Error('expected a throw');
+    } catch (err) {
+      expect((err as DnssealError).code).toBe('unavailable');
+    }
+  });
+});
