@@ -1,0 +1,145 @@
+/**
+ * The compiled policy the daemon consults on every query: client → table (longest prefix,
+ * figure 6), table → first matching rule (figure 2), rule → channel. Built once per config
+ * (and per reload); immutable afterwards, so a reload swaps the whole object atomically.
+ */
+import type { Config } from '../config/types.ts';
+import type { ChannelSpec, ClientEntry, Decision, Rule, StaticEntry, Table, TableId } from './types.ts';
+import { DnssealError } from '../util/errors.ts';
+import { RuleMatcher } from './matcher.ts';
+import { normalizeName } from './name.ts';
+import { parseCidr, PrefixTable } from './cidr.ts';
+import { DEFAULT_TABLE } from './group.ts';
+
+interface CompiledTable {
+  table: Table;
+  matcher: RuleMatcher;
+  /** rules[i].channel resolved once. */
+  channels: ChannelSpec[];
+}
+
+export interface StaticProtection {
+  cidr: string;
+  table: TableId;
+  group: number;
+  channel: ChannelSpec;
+}
+
+function fail(message: string): never {
+  throw new DnssealError('policy', 'policy_invalid', message);
+}
+
+export class Policy {
+  private readonly byId = new Map<TableId, CompiledTable>();
+  private readonly clientTables = new PrefixTable<CompiledTable>();
+  private readonly defaultTable: CompiledTable;
+  private readonly channelList: ChannelSpec[];
+  private readonly staticList: StaticProtection[];
+
+  private constructor(
+    channels: ChannelSpec[],
+    tables: Table[],
+    clients: ClientEntry[],
+    statics: StaticEntry[],
+    upstreams: Set<string>,
+  ) {
+    this.channelList = channels;
+    const byName = new Map(channels.map((c) => [c.name, c] as const));
+    for (const t of tables) {
+      if (this.byId.has(t.id)) fail(`table "${t.id}" is defined twice`);
+      const resolved = t.rules.map((r) => {
+        const ch = byName.get(r.channel);
+        if (!ch) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown channel "${r.channel}"`);
+        if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
+          fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
+        }
+        return ch;
+      });
+      this.byId.set(t.id, { table: t, matcher: new RuleMatcher(t.rules.map((r) => r.condition)), channels: resolved });
+    }
+    // Without a configured default table, unclassified clients get an empty one: nothing protected.
+    this.defaultTable = this.byId.get(DEFAULT_TABLE) ?? {
+      table: { id: DEFAULT_TABLE, group: 0, rules: [] },
+      matcher: new RuleMatcher([]),
+      channels: [],
+    };
+    for (const c of clients) {
+      const t = this.byId.get(c.table);
+      if (!t) fail(`client ${c.cidr} names unknown table "${c.table}"`);
+      this.clientTables.add(parseCidr(c.cidr), t);
+    }
+    this.staticList = statics.map((s) => {
+      const ch = byName.get(s.channel);
+      if (!ch) fail(`static ${s.cidr} names unknown channel "${s.channel}"`);
+      const t = this.byId.get(s.table) ?? (s.table === DEFAULT_TABLE ? this.defaultTable : undefined);
+      if (!t) fail(`static ${s.cidr} names unknown table "${s.table}"`);
+      return { cidr: s.cidr, table: t.table.id, group: t.table.group, channel: ch };
+    });
+  }
+
+  static fromConfig(cfg: Config): Policy {
+    return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, new Set(cfg.upstreams.map((u) => u.name)));
+  }
+
+  /** The table a client's queries are matched against (longest client prefix, else `default`). */
+  tableFor(clientIp: string): Table {
+    return this.compiledFor(clientIp).table;
+  }
+
+  private compiledFor(clientIp: string): CompiledTable {
+    return (clientIp ? this.clientTables.lookup(clientIp) : undefined) ?? this.defaultTable;
+  }
+
+  /**
+   * Step S104: `names[0]` is the query name, then its CNAME chain. The first rule in table
+   * order that matches any of the names wins.
+   */
+  decide(clientIp: string, names: string[]): Decision {
+    const ct = this.compiledFor(clientIp);
+    let best = -1;
+    let matched: string | undefined;
+    if (ct.matcher.size > 0) {
+      for (const raw of names) {
+        const n = normalizeName(raw);
+        if (n === null) continue;
+        const i = ct.matcher.match(n);
+        if (i >= 0 && (best < 0 || i < best)) {
+          best = i;
+          matched = n;
+          if (i === 0) break;
+        }
+      }
+    }
+    const t = ct.table;
+    if (best < 0) return { table: t.id, group: t.group, rule: null, channel: null, upstream: null };
+    const rule = t.rules[best]!;
+    const d: Decision = { table: t.id, group: t.group, rule, channel: ct.channels[best]!, upstream: rule.upstream ?? null };
+    if (matched !== undefined) d.matchedName = matched;
+    return d;
+  }
+
+  /** Step S102: decide on the query name alone, before forwarding (picks a split-DNS upstream). */
+  preDecide(clientIp: string, qname: string): Decision {
+    return this.decide(clientIp, [qname]);
+  }
+
+  channels(): ChannelSpec[] {
+    return this.channelList;
+  }
+
+  /** Configured tables (an unconfigured `default` is not listed). */
+  tables(): Table[] {
+    return [...this.byId.values()].map((c) => c.table);
+  }
+
+  /** Static CIDR entries (patent ¶46) with their channel and group resolved. */
+  statics(): StaticProtection[] {
+    return this.staticList;
+  }
+
+  channel(name: string): ChannelSpec | undefined {
+    return this.channelList.find((c) => c.name === name);
+  }
+}
+
+export type { Rule };

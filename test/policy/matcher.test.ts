@@ -1,0 +1,75 @@
+import { describe, expect, test } from 'bun:test';
+import { RuleMatcher } from '../../src/policy/matcher.ts';
+import { matchCondition, parseCondition } from '../../src/policy/condition.ts';
+
+const FIG2 = ['taro.nec.co.jp', 'jiro.biglobe.ne.jp', '*.myfriends.com', '*.myfamily.com', 'sato.*', '*.satofamily.*'];
+
+/** The slow, obviously right answer: scan in order. */
+function reference(patterns: string[], name: string): number {
+  const conds = patterns.map(parseCondition);
+  const l = name.split('.');
+  return conds.findIndex((c) => matchCondition(c, l));
+}
+
+/** Deterministic PRNG so a failure reproduces. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return s / 0x100000000;
+  };
+}
+
+describe('policy/matcher', () => {
+  test.each([
+    ['taro.nec.co.jp', 0],
+    ['jiro.biglobe.ne.jp', 1],
+    ['a.myfriends.com', 2],
+    ['myfriends.com', -1],
+    ['x.y.myfamily.com', 3],
+    ['sato.example.org', 4],
+    ['www.satofamily.net', 5],
+    ['sato.satofamily.com', 4],
+    ['example.com', -1],
+    ['', -1],
+  ])('finds rule index for %p as %p when matched against figure 2', (name, want) => {
+    expect(new RuleMatcher(FIG2.map(parseCondition)).match(name)).toBe(want);
+  });
+
+  test('returns the first rule in table order when several kinds match', () => {
+    const m = new RuleMatcher(['*.b.*', 'a.*', '*.c', 'a.b.c'].map(parseCondition));
+    expect(m.match('a.b.c')).toBe(0);
+    const m2 = new RuleMatcher(['a.b.c', '*.c', 'a.*', '*.b.*'].map(parseCondition));
+    expect(m2.match('a.b.c')).toBe(0);
+    const m3 = new RuleMatcher(['x.*', '*.c', 'a.*'].map(parseCondition));
+    expect(m3.match('a.b.c')).toBe(1);
+  });
+
+  test('keeps the earliest of duplicate patterns when a pattern repeats', () => {
+    const m = new RuleMatcher(['zz.example', '*.example', '*.example', 'zz.example'].map(parseCondition));
+    expect(m.match('zz.example')).toBe(0);
+    expect(m.match('yy.example')).toBe(1);
+  });
+
+  test('agrees with the linear reference when rules and names are random', () => {
+    const r = rng(42);
+    const alphabet = ['a', 'b', 'c', 'd'];
+    const randName = (min: number, max: number) => {
+      const n = min + Math.floor(r() * (max - min + 1));
+      return Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join('.');
+    };
+    for (let round = 0; round < 40; round++) {
+      const patterns: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const fixed = randName(1, 3);
+        const k = Math.floor(r() * 4);
+        patterns.push(k === 0 ? fixed : k === 1 ? `*.${fixed}` : k === 2 ? `${fixed}.*` : `*.${fixed}.*`);
+      }
+      const m = new RuleMatcher(patterns.map(parseCondition));
+      for (let j = 0; j < 60; j++) {
+        const name = randName(1, 6);
+        expect([patterns, name, m.match(name)]).toEqual([patterns, name, reference(patterns, name)]);
+      }
+    }
+  });
+});

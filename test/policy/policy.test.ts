@@ -1,0 +1,77 @@
+import { describe, expect, test } from 'bun:test';
+import { Policy } from '../../src/policy/policy.ts';
+import { explain } from '../../src/policy/explain.ts';
+import { channels, config, table } from './fixtures.ts';
+
+const chans = channels(
+  ['hub', { kind: 'tunnel', gateway: '192.0.2.1' }],
+  ['partner', { kind: 'peer', esp: 'chacha20poly1305' }],
+);
+
+describe('policy/policy', () => {
+  const p = Policy.fromConfig(
+    config({
+      upstreams: [
+        { name: 'default', address: '127.0.0.1', port: 53 },
+        { name: 'corp', address: '10.0.0.53', port: 53 },
+      ],
+      channels: chans,
+      tables: [
+        table('default', [['*.corp.example', 'hub', 'corp'], ['*.partner.test', 'partner']]),
+        table('lab', [['*.lab.example', 'hub']]),
+      ],
+      clients: [{ cidr: '10.9.0.0/16', table: 'lab' }],
+      statics: [{ cidr: '198.51.100.0/24', channel: 'hub', table: 'default' }],
+    }),
+  );
+
+  test('protects the query when a CNAME target matches a rule', () => {
+    const d = p.decide('127.0.0.1', ['www.example.com', 'edge.partner.test']);
+    expect(d.rule?.condition.pattern).toBe('*.partner.test');
+    expect(d.channel?.name).toBe('partner');
+    expect(d.matchedName).toBe('edge.partner.test');
+  });
+
+  test('prefers the earlier rule when the query and the chain match different rules', () => {
+    const d = p.decide('127.0.0.1', ['x.partner.test', 'y.corp.example']);
+    expect(d.rule?.index).toBe(0);
+  });
+
+  test('returns no channel when nothing matches', () => {
+    const d = p.decide('127.0.0.1', ['www.example.com']);
+    expect(d).toEqual({ table: 'default', group: 0, rule: null, channel: null, upstream: null });
+  });
+
+  test('picks the dedicated upstream in preDecide when the rule names one', () => {
+    expect(p.preDecide('127.0.0.1', 'git.corp.example').upstream).toBe('corp');
+    expect(p.preDecide('127.0.0.1', 'a.partner.test').upstream).toBeNull();
+  });
+
+  test('uses the client table when the client falls in its CIDR', () => {
+    expect(p.decide('10.9.1.1', ['a.lab.example']).channel?.name).toBe('hub');
+    expect(p.decide('10.9.1.1', ['a.corp.example']).channel).toBeNull();
+    expect(p.decide('10.8.1.1', ['a.lab.example']).channel).toBeNull();
+  });
+
+  test('resolves statics with their channel and group', () => {
+    expect(p.statics()).toEqual([{ cidr: '198.51.100.0/24', table: 'default', group: 0, channel: chans[0]! }]);
+  });
+
+  test('explains a match in the documented JSON shape', () => {
+    const e = JSON.parse(JSON.stringify(explain(p, 'Foo.Partner.Test.', '10.1.1.1')));
+    expect(Object.keys(e).slice(0, 6)).toEqual(['name', 'client', 'table', 'rule', 'channel', 'upstream']);
+    expect(e.name).toBe('foo.partner.test');
+    expect(e.rule).toMatchObject({ pattern: '*.partner.test', index: 1 });
+    expect(e.channel).toMatchObject({ name: 'partner', kind: 'peer', identity: '%name', peerIdentity: 'foo.partner.test', esp: 'chacha20poly1305' });
+    expect(e.upstream).toBe('default');
+  });
+
+  test('explains a miss with null rule and channel', () => {
+    const e = explain(p, 'example.org', null);
+    expect(e).toEqual({ name: 'example.org', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
+  });
+
+  test('refuses a config when a rule names an unknown channel', () => {
+    expect(() => Policy.fromConfig(config({ tables: [table('default', [['a.b', 'nope']])] }))).toThrow(/unknown channel "nope"/);
+  });
+});
