@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * dnsseal eBPF object: one thin entry per attach point; the logic lives in bpf/lib/ headers and the
+ * map layouts in bpf/dnsseal.h. Loaded and pinned under /sys/fs/bpf/dnsseal/ by
+ * src/datapath/ebpf/loader.ts.
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/lookup.h"
+#include "lib/parse.h"
+#include "lib/guard.h"
+#include "lib/marker.h"
+#include "lib/sock.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Hook: cgroup v2 connect4 (root cgroup), host mode. Direction: local socket → IPv4 destination. */
+SEC("cgroup/connect4")
+int dnsseal_conn4(struct bpf_sock_addr *ctx)
+{
+	return dnsseal_sock4(ctx);
+}
+
+/* Hook: cgroup v2 connect6 (root cgroup), host mode. Direction: local socket → IPv6 (or mapped) destination. */
+SEC("cgroup/connect6")
+int dnsseal_conn6(struct bpf_sock_addr *ctx)
+{
+	return dnsseal_sock6(ctx);
+}
+
+/* Hook: cgroup v2 sendmsg4 (unconnected UDP), host mode. Direction: local socket → IPv4 destination. */
+SEC("cgroup/sendmsg4")
+int dnsseal_send4(struct bpf_sock_addr *ctx)
+{
+	return dnsseal_sock4(ctx);
+}
+
+/* Hook: cgroup v2 sendmsg6 (unconnected UDP), host mode. Direction: local socket → IPv6 (or mapped) destination. */
+SEC("cgroup/sendmsg6")
+int dnsseal_send6(struct bpf_sock_addr *ctx)
+{
+	return dnsseal_sock6(ctx);
+}
+
+/* Hook: cgroup_skb egress (root cgroup), host mode. Direction: outgoing, before XFRM; stamps last_seen. */
+SEC("cgroup_skb/egress")
+int dnsseal_cg_out(struct __sk_buff *skb)
+{
+	return dnsseal_host_egress(skb);
+}
+
+/* Hook: tc ingress (tcx or clsact) on LAN interfaces, gateway mode. Direction: client → router, before routing; sets skb->mark. */
+SEC("tc")
+int dnsseal_lan_in(struct __sk_buff *skb)
+{
+	return dnsseal_mark_lan(skb);
+}
+
+/* Hook: tc egress (tcx or clsact) on WAN interfaces, all modes. Direction: router/host → internet, after XFRM; the leak guard. */
+SEC("tc")
+int dnsseal_wan_out(struct __sk_buff *skb)
+{
+	return dnsseal_guard(skb);
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dnsseal.h — THE one definition of every map key/value shared between the eBPF programs
+ * (bpf/dnsseal.bpf.c) and userspace (src/datapath/layout.ts mirrors it; a test compares the two
+ * with the compiled object's BTF). Fixed-width types, explicit padding (always written as zero),
+ * sizes pinned with _Static_assert, byte order noted on every field.
+ *
+ * Also here: map names/capacities, mark layout, channel/destination flags, counter kinds and the
+ * leak guard's drop/pass reasons (named constants; userspace reads them by number).
+ */
+#ifndef DNSSEAL_H
+#define DNSSEAL_H
+
+#include <linux/types.h>
+
+/* ---- marks (src/policy/types.ts: MARK_BASE / MARK_MASK / channelMark) ---- */
+#define DNSSEAL_MARK_BASE 0x5e510000u
+#define DNSSEAL_MARK_MASK 0xffff0000u
+#define DNSSEAL_MARK_CHANNEL(m) ((m) & 0xffffu)
+
+/* ---- address families in keys (not AF_*: independent of libc) ---- */
+#define DNSSEAL_FAMILY_V4 4
+#define DNSSEAL_FAMILY_V6 6
+
+/* Group used when a client matches no CIDR, and by the host-mode socket hooks. */
+#define DNSSEAL_GROUP_DEFAULT 0
+
+/* ---- capacities (max_entries; userspace may override dests before load) ---- */
+#define DNSSEAL_DESTS_MAX    1048576
+#define DNSSEAL_CLIENTS_MAX  65536
+#define DNSSEAL_CHANNELS_MAX 4096
+#define DNSSEAL_COUNTERS_MAX 8192
+
+/* last_seen is rewritten only when older than this, so a busy flow does not dirty the entry's
+ * cache line on every packet (idle timeouts are seconds to minutes). */
+#define DNSSEAL_STAMP_GRANULARITY_NS 100000000ull /* 100 ms */
+
+/*
+ * dnsseal_dests: (group, address) → channel. BPF_MAP_TYPE_HASH, never LRU: a full map refuses
+ * the insert (E2BIG) so the DNS answer is refused rather than an entry silently evicted.
+ * IPv4 and IPv4-mapped IPv6 (::ffff:a.b.c.d) are both stored as family 4.
+ */
+struct dnsseal_dest_key {
+	__u32 group;    /* host order: client group (table) number */
+	__u8  family;   /* DNSSEAL_FAMILY_V4 / _V6 */
+	__u8  pad[3];   /* zero */
+	__be32 addr[4]; /* network order; IPv4 in addr[0], addr[1..3] zero */
+};
+_Static_assert(sizeof(struct dnsseal_dest_key) == 24, "dnsseal_dest_key size");
+
+#define DNSSEAL_DEST_F_STATIC    0x1u /* static CIDR entry (config), never expires */
+#define DNSSEAL_DEST_F_INTERCEPT 0x2u /* intercept-mode address (#6) */
+
+struct dnsseal_dest_val {
+	__u32 channel_id;   /* host order: 1..65535 */
+	__u32 mark;         /* host order: skb->mark / SO_MARK for this channel */
+	__u32 flags;        /* host order: DNSSEAL_DEST_F_* */
+	__u32 pad;          /* zero */
+	__u64 last_seen_ns; /* host order: bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last hit, 0 = never */
+};
+_Static_assert(sizeof(struct dnsseal_dest_val) == 24, "dnsseal_dest_val size");
+
+/*
+ * dnsseal_clients: client address → group. BPF_MAP_TYPE_LPM_TRIE. IPv4 CIDRs are stored
+ * IPv4-mapped (::ffff:0:0/96 + prefix), so one trie holds both families.
+ */
+struct dnsseal_client_key {
+	__u32 prefixlen; /* host order: significant bits of addr (IPv4: 96 + prefix) */
+	__be32 addr[4];  /* network order: IPv6 address, or ::ffff:a.b.c.d */
+};
+_Static_assert(sizeof(struct dnsseal_client_key) == 20, "dnsseal_client_key size");
+
+struct dnsseal_client_val {
+	__u32 group; /* host order */
+};
+_Static_assert(sizeof(struct dnsseal_client_val) == 4, "dnsseal_client_val size");
+
+/* dnsseal_channels: channel id (__u32, host order) → state and IKE gateway. BPF_MAP_TYPE_HASH. */
+#define DNSSEAL_CHAN_DOWN 0
+#define DNSSEAL_CHAN_UP   1
+
+#define DNSSEAL_CHAN_F_PEER   0x1u /* `peer` channel: IKE goes to the protected address itself */
+#define DNSSEAL_CHAN_F_HAS_GW 0x2u /* gw_family/gw_addr hold the tunnel gateway */
+
+struct dnsseal_channel_val {
+	__u32 mark;      /* host order */
+	__u32 state;     /* host order: DNSSEAL_CHAN_* */
+	__u32 flags;     /* host order: DNSSEAL_CHAN_F_* */
+	__u8  gw_family; /* DNSSEAL_FAMILY_V4 / _V6, 0 = none */
+	__u8  pad[3];    /* zero */
+	__be32 gw_addr[4]; /* network order, same form as dnsseal_dest_key.addr */
+};
+_Static_assert(sizeof(struct dnsseal_channel_val) == 32, "dnsseal_channel_val size");
+
+/* dnsseal_counters: BPF_MAP_TYPE_PERCPU_HASH, (kind, id) → packets/bytes; userspace sums CPUs. */
+#define DNSSEAL_CNT_MARKED      1 /* id = channel: packets marked by the LAN ingress marker */
+#define DNSSEAL_CNT_SOCK_MARKED 2 /* id = channel: sockets given SO_MARK by the cgroup hooks */
+#define DNSSEAL_CNT_HOST_SENT   3 /* id = channel: host packets to protected addresses (cgroup egress) */
+#define DNSSEAL_CNT_GUARD_DROP  4 /* id = DNSSEAL_DROP_* */
+#define DNSSEAL_CNT_GUARD_PASS  5 /* id = DNSSEAL_PASS_*: protected destination let through */
+
+struct dnsseal_counter_key {
+	__u16 kind; /* host order: DNSSEAL_CNT_* */
+	__u16 pad;  /* zero */
+	__u32 id;   /* host order */
+};
+_Static_assert(sizeof(struct dnsseal_counter_key) == 8, "dnsseal_counter_key size");
+
+struct dnsseal_counter_val {
+	__u64 packets; /* host order */
+	__u64 bytes;   /* host order: skb->len (0 for socket counts) */
+};
+_Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val size");
+
+/* ---- leak guard verdict reasons ---- */
+#define DNSSEAL_DROP_PLAIN_PROTECTED 1 /* clear packet to a protected destination */
+#define DNSSEAL_DROP_MARKED_PLAIN    2 /* carries a dnsseal mark but XFRM did not encrypt it */
+#define DNSSEAL_DROP_FRAGMENT        3 /* non-first fragment (no L4 header) of a non-ESP packet */
+#define DNSSEAL_DROP_MALFORMED       4 /* L4 header truncated / unreadable */
+#define DNSSEAL_DROP_EXTHDR          5 /* IPv6 extension header chain too long to follow */
+
+#define DNSSEAL_PASS_ESP      1 /* IP protocol 50 */
+#define DNSSEAL_PASS_ESPINUDP 2 /* UDP 4500 → 4500 (RFC 3948 ESP-in-UDP / IKE NAT-T) */
+#define DNSSEAL_PASS_IKE      3 /* UDP 500/4500 to the channel's gateway (or the peer itself) */
+
+/* IKE / NAT-T ports (host order) */
+#define DNSSEAL_IKE_PORT   500
+#define DNSSEAL_NATT_PORT  4500
+
+#endif /* DNSSEAL_H */

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The leak guard (tc egress, WAN side). It runs after XFRM: a packet XFRM encrypted leaves as ESP
+ * (or ESP-in-UDP) with the outer destination = the tunnel gateway or, in transport mode, the peer.
+ * Anything else to a protected destination, or anything carrying a dnsseal mark, that is still in
+ * clear here means XFRM did not take it (no policy, no SA, charon down, route changed): drop it.
+ */
+#ifndef DNSSEAL_LIB_GUARD_H
+#define DNSSEAL_LIB_GUARD_H
+
+#include "common.h"
+#include "lookup.h"
+#include "parse.h"
+
+/* IKE exemption: UDP to 500/4500 of the channel's gateway, or of the peer itself (`peer` channel). */
+static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u32 channel_id, int dst_protected)
+{
+	struct dnsseal_channel_val *ch;
+
+	if (p->dport != DNSSEAL_IKE_PORT && p->dport != DNSSEAL_NATT_PORT)
+		return 0;
+	ch = bpf_map_lookup_elem(&dnsseal_channels, &channel_id);
+	if (!ch)
+		return 0;
+	if ((ch->flags & DNSSEAL_CHAN_F_PEER) && dst_protected)
+		return 1;
+	if ((ch->flags & DNSSEAL_CHAN_F_HAS_GW) && dnsseal_addr_eq(&p->dst, ch->gw_family, ch->gw_addr))
+		return 1;
+	return 0;
+}
+
+static __always_inline int dnsseal_guard(struct __sk_buff *skb)
+{
+	struct dnsseal_pkt p;
+	struct dnsseal_dest_val *v;
+	int marked = dnsseal_mark_is_ours(skb->mark);
+	__u32 reason, channel_id;
+	int r = dnsseal_parse(skb, &p);
+
+	if (r == DNSSEAL_PARSE_NOT_IP)
+		return DNSSEAL_TC_PASS;
+	if (r == DNSSEAL_PARSE_SHORT) {
+		/* No readable destination: only a packet we marked is known to be ours. */
+		if (!marked)
+			return DNSSEAL_TC_PASS;
+		dnsseal_count(DNSSEAL_CNT_GUARD_DROP, DNSSEAL_DROP_MALFORMED, skb->len);
+		return DNSSEAL_TC_DROP;
+	}
+
+	v = dnsseal_dest_lookup(dnsseal_client_group(&p.src), &p.dst);
+	if (!v && !marked)
+		return DNSSEAL_TC_PASS;
+	if (v)
+		dnsseal_stamp(v);
+	channel_id = v ? v->channel_id : DNSSEAL_MARK_CHANNEL(skb->mark);
+
+	/* ESP, also a non-first fragment of it (the protocol field is in every fragment). */
+	if (p.proto == IPPROTO_ESP) {
+		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESP, skb->len);
+		return DNSSEAL_TC_PASS;
+	}
+	if (p.exthdr_deep) {
+		reason = DNSSEAL_DROP_EXTHDR;
+		goto drop;
+	}
+	/* No L4 header: could be anything, so it cannot be shown to be ESP-in-UDP or IKE. */
+	if (p.nonfirst_frag) {
+		reason = DNSSEAL_DROP_FRAGMENT;
+		goto drop;
+	}
+	if (p.proto == IPPROTO_UDP) {
+		if (p.l4_short) {
+			reason = DNSSEAL_DROP_MALFORMED;
+			goto drop;
+		}
+		if (p.sport == DNSSEAL_NATT_PORT && p.dport == DNSSEAL_NATT_PORT) {
+			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESPINUDP, skb->len);
+			return DNSSEAL_TC_PASS;
+		}
+		if (dnsseal_guard_is_ike(&p, channel_id, v != 0)) {
+			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_IKE, skb->len);
+			return DNSSEAL_TC_PASS;
+		}
+	}
+	reason = v ? DNSSEAL_DROP_PLAIN_PROTECTED : DNSSEAL_DROP_MARKED_PLAIN;
+drop:
+	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, reason, skb->len);
+	return DNSSEAL_TC_DROP;
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pinned maps (layouts in bpf/dnsseal.h). Included once, by dnsseal.bpf.c. */
+#ifndef DNSSEAL_LIB_MAPS_H
+#define DNSSEAL_LIB_MAPS_H
+
+#include "common.h"
+
+/* HASH, never LRU: a full map must refuse inserts, not evict a live protection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DNSSEAL_DESTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dnsseal_dest_key);
+	__type(value, struct dnsseal_dest_val);
+} dnsseal_dests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, DNSSEAL_CLIENTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dnsseal_client_key);
+	__type(value, struct dnsseal_client_val);
+} dnsseal_clients SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DNSSEAL_CHANNELS_MAX);
+	__type(key, __u32);
+	__type(value, struct dnsseal_channel_val);
+} dnsseal_channels SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, DNSSEAL_COUNTERS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dnsseal_counter_key);
+	__type(value, struct dnsseal_counter_val);
+} dnsseal_counters SEC(".maps");
+
+#endif

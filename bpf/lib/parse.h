@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Header parsing for the tc programs (Ethernet devices: skb->data starts at the MAC header).
+ * Every header is bounds-checked before it is read. Headers outside the linear area (GSO,
+ * paged skbs) are pulled in once and parsing restarts.
+ */
+#ifndef DNSSEAL_LIB_PARSE_H
+#define DNSSEAL_LIB_PARSE_H
+
+#include "common.h"
+#include "lookup.h"
+
+/* IPv6 extension headers followed before giving up (hop-by-hop, routing, fragment, dstopts, AH). */
+#define DNSSEAL_MAX_EXTHDR 4
+/* Bytes pulled into the linear area when headers are paged: Ethernet + IPv6 + ext headers + UDP. */
+#define DNSSEAL_PULL_LEN 192
+
+enum {
+	DNSSEAL_PARSE_OK = 0,
+	DNSSEAL_PARSE_NOT_IP = 1, /* not IPv4/IPv6: never ours */
+	DNSSEAL_PARSE_SHORT = 2,  /* IP header itself truncated: no destination known */
+};
+
+struct dnsseal_pkt {
+	struct dnsseal_addr src;
+	struct dnsseal_addr dst;
+	__u8 proto;         /* L4 protocol (after IPv6 extension headers) */
+	__u8 nonfirst_frag; /* fragment with offset > 0: there is no L4 header */
+	__u8 l4_short;      /* UDP header expected but truncated */
+	__u8 exthdr_deep;   /* IPv6 extension chain longer than DNSSEAL_MAX_EXTHDR */
+	__u16 sport;        /* host order, UDP only */
+	__u16 dport;        /* host order, UDP only */
+};
+
+struct dnsseal_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset in 8-byte units << 3 | flags */
+	__be32 identification;
+};
+
+/* Returns DNSSEAL_PARSE_SHORT also when the UDP header is cut (p->l4_short); the caller may pull. */
+static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnsseal_pkt *p, int *want_pull)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	void *l4;
+
+	*want_pull = 0;
+	p->nonfirst_frag = 0;
+	p->l4_short = 0;
+	p->exthdr_deep = 0;
+	p->sport = 0;
+	p->dport = 0;
+
+	if ((void *)(eth + 1) > end) {
+		*want_pull = 1;
+		return DNSSEAL_PARSE_SHORT;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end) {
+			*want_pull = 1;
+			return DNSSEAL_PARSE_SHORT;
+		}
+		if (ip->ihl < 5)
+			return DNSSEAL_PARSE_SHORT;
+		dnsseal_addr_from_v4(&p->src, ip->saddr);
+		dnsseal_addr_from_v4(&p->dst, ip->daddr);
+		p->proto = ip->protocol;
+		if (ip->frag_off & bpf_htons(DNSSEAL_IP_OFFSET))
+			p->nonfirst_frag = 1;
+		l4 = (void *)ip + ip->ihl * 4;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		__u8 nh;
+
+		if ((void *)(ip6 + 1) > end) {
+			*want_pull = 1;
+			return DNSSEAL_PARSE_SHORT;
+		}
+		dnsseal_addr_from_v6(&p->src, ip6->saddr.in6_u.u6_addr32);
+		dnsseal_addr_from_v6(&p->dst, ip6->daddr.in6_u.u6_addr32);
+		nh = ip6->nexthdr;
+		l4 = ip6 + 1;
+#pragma unroll
+		for (int i = 0; i < DNSSEAL_MAX_EXTHDR; i++) {
+			if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS || nh == IPPROTO_AH) {
+				struct ipv6_opt_hdr *h = l4;
+
+				if ((void *)(h + 1) > end) {
+					*want_pull = 1;
+					p->proto = nh;
+					p->l4_short = 1;
+					return DNSSEAL_PARSE_OK;
+				}
+				nh = h->nexthdr;
+				l4 += nh == IPPROTO_AH ? (h->hdrlen + 2) * 4 : (h->hdrlen + 1) * 8;
+			} else if (nh == IPPROTO_FRAGMENT) {
+				struct dnsseal_frag_hdr *f = l4;
+
+				if ((void *)(f + 1) > end) {
+					*want_pull = 1;
+					p->proto = nh;
+					p->l4_short = 1;
+					return DNSSEAL_PARSE_OK;
+				}
+				if (f->frag_off & bpf_htons(0xfff8))
+					p->nonfirst_frag = 1;
+				nh = f->nexthdr;
+				l4 += sizeof(*f);
+			} else {
+				break;
+			}
+		}
+		if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS || nh == IPPROTO_AH ||
+		    nh == IPPROTO_FRAGMENT)
+			p->exthdr_deep = 1;
+		p->proto = nh;
+	} else {
+		return DNSSEAL_PARSE_NOT_IP;
+	}
+
+	if (p->proto == IPPROTO_UDP && !p->nonfirst_frag) {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > end) {
+			*want_pull = 1;
+			p->l4_short = 1;
+			return DNSSEAL_PARSE_OK;
+		}
+		p->sport = bpf_ntohs(udp->source);
+		p->dport = bpf_ntohs(udp->dest);
+	}
+	return DNSSEAL_PARSE_OK;
+}
+
+/* Parses; if a header lies beyond the linear area of a longer skb, pulls and parses again. */
+static __always_inline int dnsseal_parse(struct __sk_buff *skb, struct dnsseal_pkt *p)
+{
+	int want_pull;
+	int r = dnsseal_parse_once(skb, p, &want_pull);
+	__u32 linear;
+
+	if (!want_pull)
+		return r;
+	linear = skb->data_end - skb->data;
+	if (skb->len <= linear)
+		return r;
+	if (bpf_skb_pull_data(skb, skb->len < DNSSEAL_PULL_LEN ? skb->len : DNSSEAL_PULL_LEN))
+		return r;
+	return dnsseal_parse_once(skb, p, &want_pull);
+}
+
+#endif

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Host mode: socket hooks on the cgroup v2 root. connect()/sendmsg() to a protected destination
+ * (group DNSSEAL_GROUP_DEFAULT) sets SO_MARK so the route/XFRM lookup that follows selects the
+ * channel's policy. A socket that carries a dnsseal mark and now talks to an unprotected address
+ * gets mark 0 back, so a mark never sticks to an unconnected UDP socket.
+ * Limitation (kernel): udp_sendmsg reads sk_mark before the sendmsg hook runs, so the FIRST
+ * datagram of an unconnected socket to a protected address leaves unmarked — the guard drops it.
+ */
+#ifndef DNSSEAL_LIB_SOCK_H
+#define DNSSEAL_LIB_SOCK_H
+
+#include "common.h"
+#include "lookup.h"
+
+static __always_inline void dnsseal_sock_apply(struct bpf_sock_addr *ctx, const struct dnsseal_addr *dst)
+{
+	struct dnsseal_dest_val *v;
+	struct bpf_sock *sk = ctx->sk;
+	__u16 port = bpf_ntohs((__u16)ctx->user_port);
+	__u32 mark;
+
+	/* charon's IKE / NAT-T sockets are never marked, or IKE itself would be sent into XFRM. */
+	if (ctx->protocol == IPPROTO_UDP && (port == DNSSEAL_IKE_PORT || port == DNSSEAL_NATT_PORT))
+		return;
+	v = dnsseal_dest_lookup(DNSSEAL_GROUP_DEFAULT, dst);
+	if (v) {
+		mark = v->mark;
+		if (!sk || sk->mark != mark) {
+			bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+			dnsseal_count(DNSSEAL_CNT_SOCK_MARKED, v->channel_id, 0);
+		}
+		dnsseal_stamp(v);
+		return;
+	}
+	if (sk && dnsseal_mark_is_ours(sk->mark)) {
+		mark = 0;
+		bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+	}
+}
+
+static __always_inline int dnsseal_sock4(struct bpf_sock_addr *ctx)
+{
+	struct dnsseal_addr dst;
+
+	dnsseal_addr_from_v4(&dst, ctx->user_ip4);
+	dnsseal_sock_apply(ctx, &dst);
+	return DNSSEAL_CG_ALLOW;
+}
+
+static __always_inline int dnsseal_sock6(struct bpf_sock_addr *ctx)
+{
+	struct dnsseal_addr dst;
+	__be32 w[4];
+
+	w[0] = ctx->user_ip6[0];
+	w[1] = ctx->user_ip6[1];
+	w[2] = ctx->user_ip6[2];
+	w[3] = ctx->user_ip6[3];
+	dnsseal_addr_from_v6(&dst, w);
+	dnsseal_sock_apply(ctx, &dst);
+	return DNSSEAL_CG_ALLOW;
+}
+
+/*
+ * Host egress accounting (cgroup_skb/egress runs before XFRM transforms the packet): a packet to
+ * a protected destination stamps last_seen, so a long-lived flow keeps its entry alive even when
+ * the WAN guard only ever sees the ESP packets to the tunnel gateway. Never drops.
+ * skb->data starts at the network header here.
+ */
+static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
+{
+	struct dnsseal_addr dst;
+	struct dnsseal_dest_val *v;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__be32 d;
+
+		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), &d, sizeof(d)))
+			return DNSSEAL_CG_ALLOW;
+		dnsseal_addr_from_v4(&dst, d);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		__be32 w[4];
+
+		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), w, sizeof(w)))
+			return DNSSEAL_CG_ALLOW;
+		dnsseal_addr_from_v6(&dst, w);
+	} else {
+		return DNSSEAL_CG_ALLOW;
+	}
+	v = dnsseal_dest_lookup(DNSSEAL_GROUP_DEFAULT, &dst);
+	if (v) {
+		dnsseal_stamp(v);
+		dnsseal_count(DNSSEAL_CNT_HOST_SENT, v->channel_id, skb->len);
+	}
+	return DNSSEAL_CG_ALLOW;
+}
+
+#endif
