@@ -1,0 +1,127 @@
+/**
+ * Static CIDR entries (patent ¶46) expanded to host addresses. The destination map is a HASH
+ * keyed by exact address (never an LPM: a full map must refuse, not evict), so a static CIDR
+ * becomes one entry per address, and a prefix wider than `maxHosts` is refused with a clear
+ * error instead of silently filling the map. Output is canonical text: dotted quad for IPv4,
+ * RFC 5952 for IPv6 — the same form the proxy hands to `register()`.
+ */
+import { DnssealError } from '../util/errors.ts';
+
+function parseV4(text: string): number[] | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return undefined;
+    const n = Number(p);
+    if (n > 255) return undefined;
+    out.push(n);
+  }
+  return out;
+}
+
+/** Eight 16-bit groups, or undefined when `text` is not an IPv6 literal. */
+function parseV6(text: string): number[] | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (s: string): number[] | undefined => {
+    if (s === '') return [];
+    const out: number[] = [];
+    const parts = s.split(':');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (i === parts.length - 1 && p.includes('.')) {
+        const v4 = parseV4(p);
+        if (!v4) return undefined;
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
+        out.push(parseInt(p, 16));
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  if (halves.length === 1) return head.length === 8 ? head : undefined;
+  const fill = 8 - head.length - tail.length;
+  if (fill < 1) return undefined;
+  return [...head, ...new Array<number>(fill).fill(0), ...tail];
+}
+
+/** RFC 5952: lower case, no leading zeros, the longest run (≥ 2) of zero groups as `::`. */
+export function formatV6(g: number[]): string {
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    return `::ffff:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (bestAt < 0) return hex(g);
+  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+}
+
+/** Canonical text of an IP literal, or undefined when it is not one. */
+export function canonicalIp(text: string): string | undefined {
+  const v4 = parseV4(text);
+  if (v4) return v4.join('.');
+  const v6 = parseV6(text);
+  return v6 ? formatV6(v6) : undefined;
+}
+
+/** Every host address of `cidr` (a bare address counts as /32 or /128), canonical text. */
+export function expandCidr(cidr: string, maxHosts = 256): string[] {
+  const [ip, lenText, extra] = cidr.split('/');
+  const bad = (why: string) =>
+    new DnssealError('registry', 'static_invalid', `static entry ${cidr}: ${why}`);
+  if (extra !== undefined || !ip) throw bad('not an address or CIDR');
+  const v4 = parseV4(ip);
+  const v6 = v4 ? undefined : parseV6(ip);
+  if (!v4 && !v6) throw bad('not an address or CIDR');
+  const bits = v4 ? 32 : 128;
+  const len = lenText === undefined ? bits : /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(len >= 0 && len <= bits)) throw bad(`prefix length must be 0..${bits}`);
+  const hostBits = bits - len;
+  if (hostBits > 30 || 2 ** hostBits > maxHosts) {
+    throw bad(
+      `/${len} covers ${2 ** hostBits} addresses; static entries become one map entry per address, ` +
+        `at most ${maxHosts} per entry (split it or use a longer prefix)`,
+    );
+  }
+  const count = 2 ** hostBits;
+  const out: string[] = [];
+  if (v4) {
+    const base = ((v4[0]! << 24) | (v4[1]! << 16) | (v4[2]! << 8) | v4[3]!) >>> 0;
+    const net = hostBits === 0 ? base : (base & ~(count - 1)) >>> 0;
+    for (let i = 0; i < count; i++) {
+      const a = (net + i) >>> 0;
+      out.push(`${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`);
+    }
+    return out;
+  }
+  // hostBits ≤ 30 here, so only the last two groups vary.
+  const g = v6!.slice();
+  const low = ((g[6]! << 16) | g[7]!) >>> 0;
+  const net = hostBits === 0 ? low : (low & ~(count - 1)) >>> 0;
+  for (let i = 0; i < count; i++) {
+    const a = (net + i) >>> 0;
+    g[6] = a >>> 16;
+    g[7] = a & 0xffff;
+    out.push(formatV6(g));
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+/**
+ * The registry's metrics, declared in one place. Labels are bounded: `channel` (configured
+ * channel names) and `outcome` (the fixed set below) — never a name or an address.
+ */
+import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
+
+export type RegisterOutcome = 'ok' | 'map_full' | 'conflict' | 'datapath_error' | 'channel_failed';
+
+export class RegistryMetrics {
+  readonly entries: Gauge;
+  readonly fill: Gauge;
+  readonly registrations: Counter;
+  readonly mapFull: Counter;
+  readonly registerSeconds: Histogram;
+  readonly removed: Counter;
+  private readonly seenChannels = new Set<string>();
+
+  constructor(metrics: Metrics) {
+    this.entries = metrics.gauge('dnsseal_registry_entries', 'Protected (group, address) entries by channel.');
+    this.fill = metrics.gauge('dnsseal_registry_map_fill_ratio', 'Registry entries divided by the destination map capacity.');
+    this.registrations = metrics.counter(
+      'dnsseal_registry_registrations_total',
+      'Registrations of DNS answers by outcome (ok, map_full, conflict, datapath_error, channel_failed).',
+    );
+    this.mapFull = metrics.counter('dnsseal_registry_map_full_total', 'Registrations refused because the destination map was full.');
+    this.registerSeconds = metrics.histogram(
+      'dnsseal_registry_register_seconds',
+      'Time from register() called to every address written (and peer channels ready).',
+    );
+    this.removed = metrics.counter('dnsseal_registry_removed_total', 'Entries removed, by reason (expired, withdrawn, rollback).');
+  }
+
+  /** Sets the per-channel gauge; channels seen before and now empty drop to 0. */
+  setEntries(byChannel: Map<string, number>, total: number, capacity?: number): void {
+    for (const ch of this.seenChannels) if (!byChannel.has(ch)) this.entries.set(0, { channel: ch });
+    for (const [ch, n] of byChannel) {
+      this.seenChannels.add(ch);
+      this.entries.set(n, { channel: ch });
+    }
+    if (capacity) this.fill.set(total / capacity);
+  }
+}
