@@ -1,0 +1,217 @@
+/**
+ * TypeScript mirror of the map layouts in `bpf/dnsseal.h` (the one source of truth). Every struct
+ * below names the C struct it mirrors; `test/datapath/ebpf/layout.test.ts` compares these sizes
+ * and offsets with the BTF of the compiled object, so the two cannot drift.
+ *
+ * Byte order: fields marked "host" are written in the machine's order (little-endian on every
+ * architecture dnsseal supports — checked by `assertLittleEndian`), addresses in network order.
+ * Every decoder checks the buffer length before reading.
+ */
+import { endianness } from 'node:os';
+import { DnssealError } from '../util/errors.ts';
+
+export const MARK_BASE = 0x5e510000;
+export const FAMILY_V4 = 4;
+export const FAMILY_V6 = 6;
+export const GROUP_DEFAULT = 0;
+
+/** Default max_entries (bpf/dnsseal.h DNSSEAL_*_MAX). */
+export const DESTS_MAX = 1048576;
+export const CLIENTS_MAX = 65536;
+export const CHANNELS_MAX = 4096;
+export const COUNTERS_MAX = 8192;
+
+/** struct dnsseal_dest_key */
+export const DestKeyLayout = { size: 24, group: 0, family: 4, pad: 5, addr: 8 } as const;
+/** struct dnsseal_dest_val */
+export const DestValLayout = { size: 24, channel_id: 0, mark: 4, flags: 8, pad: 12, last_seen_ns: 16 } as const;
+/** struct dnsseal_client_key */
+export const ClientKeyLayout = { size: 20, prefixlen: 0, addr: 4 } as const;
+/** struct dnsseal_client_val */
+export const ClientValLayout = { size: 4, group: 0 } as const;
+/** struct dnsseal_channel_val (key: __u32 channel id, host order) */
+export const ChannelValLayout = { size: 32, mark: 0, state: 4, flags: 8, gw_family: 12, pad: 13, gw_addr: 16 } as const;
+/** struct dnsseal_counter_key */
+export const CounterKeyLayout = { size: 8, kind: 0, pad: 2, id: 4 } as const;
+/** struct dnsseal_counter_val (one per possible CPU in a PERCPU map, each rounded to 8 bytes) */
+export const CounterValLayout = { size: 16, packets: 0, bytes: 8 } as const;
+
+/** DNSSEAL_DEST_F_* */
+export const DEST_F_STATIC = 0x1;
+export const DEST_F_INTERCEPT = 0x2;
+/** DNSSEAL_CHAN_* / DNSSEAL_CHAN_F_* */
+export const CHAN_DOWN = 0;
+export const CHAN_UP = 1;
+export const CHAN_F_PEER = 0x1;
+export const CHAN_F_HAS_GW = 0x2;
+/** DNSSEAL_CNT_* */
+export const CNT_MARKED = 1;
+export const CNT_SOCK_MARKED = 2;
+export const CNT_HOST_SENT = 3;
+export const CNT_GUARD_DROP = 4;
+export const CNT_GUARD_PASS = 5;
+/** DNSSEAL_DROP_* and DNSSEAL_PASS_* by number, for metrics labels. */
+export const DROP_REASONS: Record<number, string> = {
+  1: 'plain_protected',
+  2: 'marked_plain',
+  3: 'fragment',
+  4: 'malformed',
+  5: 'exthdr',
+};
+export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike' };
+
+export function assertLittleEndian(): void {
+  if (endianness() !== 'LE') {
+    throw new DnssealError('bpf', 'unsupported', 'map layouts assume a little-endian host; this one is big-endian');
+  }
+}
+
+function need(buf: Uint8Array, size: number, what: string): DataView {
+  if (buf.length < size) throw new DnssealError('bpf', 'layout', `${what}: ${buf.length} bytes, need ${size}`);
+  return new DataView(buf.buffer, buf.byteOffset, size);
+}
+
+/** An address as it sits in a key: family 4 (4 bytes used) or 6 (16 bytes). */
+export interface KeyAddr {
+  family: typeof FAMILY_V4 | typeof FAMILY_V6;
+  /** 4 bytes for family 4, 16 for family 6, network order. */
+  bytes: Uint8Array;
+}
+
+export interface RawDestKey {
+  group: number;
+  addr: KeyAddr;
+}
+
+export function encodeDestKey(k: RawDestKey, out = new Uint8Array(DestKeyLayout.size)): Uint8Array {
+  const dv = need(out, DestKeyLayout.size, 'dnsseal_dest_key');
+  out.fill(0, 0, DestKeyLayout.size);
+  dv.setUint32(DestKeyLayout.group, k.group >>> 0, true);
+  out[DestKeyLayout.family] = k.addr.family;
+  out.set(k.addr.bytes, DestKeyLayout.addr);
+  return out;
+}
+
+export function decodeDestKey(buf: Uint8Array): RawDestKey {
+  const dv = need(buf, DestKeyLayout.size, 'dnsseal_dest_key');
+  const family = buf[DestKeyLayout.family];
+  if (family !== FAMILY_V4 && family !== FAMILY_V6) {
+    throw new DnssealError('bpf', 'layout', `dnsseal_dest_key: unknown family ${family}`);
+  }
+  const n = family === FAMILY_V4 ? 4 : 16;
+  return {
+    group: dv.getUint32(DestKeyLayout.group, true),
+    addr: { family, bytes: buf.slice(DestKeyLayout.addr, DestKeyLayout.addr + n) },
+  };
+}
+
+export interface RawDestVal {
+  channelId: number;
+  mark: number;
+  flags: number;
+  /** bpf_ktime_get_ns() of the last packet, 0n = never. */
+  lastSeenNs: bigint;
+}
+
+export function encodeDestVal(v: RawDestVal, out = new Uint8Array(DestValLayout.size)): Uint8Array {
+  const dv = need(out, DestValLayout.size, 'dnsseal_dest_val');
+  out.fill(0, 0, DestValLayout.size);
+  dv.setUint32(DestValLayout.channel_id, v.channelId >>> 0, true);
+  dv.setUint32(DestValLayout.mark, v.mark >>> 0, true);
+  dv.setUint32(DestValLayout.flags, v.flags >>> 0, true);
+  dv.setBigUint64(DestValLayout.last_seen_ns, v.lastSeenNs, true);
+  return out;
+}
+
+export function decodeDestVal(buf: Uint8Array): RawDestVal {
+  const dv = need(buf, DestValLayout.size, 'dnsseal_dest_val');
+  return {
+    channelId: dv.getUint32(DestValLayout.channel_id, true),
+    mark: dv.getUint32(DestValLayout.mark, true),
+    flags: dv.getUint32(DestValLayout.flags, true),
+    lastSeenNs: dv.getBigUint64(DestValLayout.last_seen_ns, true),
+  };
+}
+
+/** LPM key: IPv4 is stored IPv4-mapped, prefix + 96. */
+export function encodeClientKey(addr: KeyAddr, prefix: number, out = new Uint8Array(ClientKeyLayout.size)): Uint8Array {
+  const dv = need(out, ClientKeyLayout.size, 'dnsseal_client_key');
+  out.fill(0, 0, ClientKeyLayout.size);
+  if (addr.family === FAMILY_V4) {
+    dv.setUint32(ClientKeyLayout.prefixlen, 96 + prefix, true);
+    out[ClientKeyLayout.addr + 10] = 0xff;
+    out[ClientKeyLayout.addr + 11] = 0xff;
+    out.set(addr.bytes, ClientKeyLayout.addr + 12);
+  } else {
+    dv.setUint32(ClientKeyLayout.prefixlen, prefix, true);
+    out.set(addr.bytes, ClientKeyLayout.addr);
+  }
+  return out;
+}
+
+export function encodeU32(v: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, v >>> 0, true);
+  return out;
+}
+
+export function decodeU32(buf: Uint8Array): number {
+  return need(buf, 4, 'u32').getUint32(0, true);
+}
+
+export interface RawChannelVal {
+  mark: number;
+  state: number;
+  flags: number;
+  gateway?: KeyAddr;
+}
+
+export function encodeChannelVal(v: RawChannelVal, out = new Uint8Array(ChannelValLayout.size)): Uint8Array {
+  const dv = need(out, ChannelValLayout.size, 'dnsseal_channel_val');
+  out.fill(0, 0, ChannelValLayout.size);
+  dv.setUint32(ChannelValLayout.mark, v.mark >>> 0, true);
+  dv.setUint32(ChannelValLayout.state, v.state >>> 0, true);
+  dv.setUint32(ChannelValLayout.flags, (v.flags | (v.gateway ? CHAN_F_HAS_GW : 0)) >>> 0, true);
+  if (v.gateway) {
+    out[ChannelValLayout.gw_family] = v.gateway.family;
+    out.set(v.gateway.bytes, ChannelValLayout.gw_addr);
+  }
+  return out;
+}
+
+export function decodeChannelVal(buf: Uint8Array): RawChannelVal {
+  const dv = need(buf, ChannelValLayout.size, 'dnsseal_channel_val');
+  const fam = buf[ChannelValLayout.gw_family];
+  const flags = dv.getUint32(ChannelValLayout.flags, true);
+  const out: RawChannelVal = { mark: dv.getUint32(ChannelValLayout.mark, true), state: dv.getUint32(ChannelValLayout.state, true), flags };
+  if ((flags & CHAN_F_HAS_GW) && (fam === FAMILY_V4 || fam === FAMILY_V6)) {
+    const n = fam === FAMILY_V4 ? 4 : 16;
+    out.gateway = { family: fam, bytes: buf.slice(ChannelValLayout.gw_addr, ChannelValLayout.gw_addr + n) };
+  }
+  return out;
+}
+
+export function encodeCounterKey(kind: number, id: number, out = new Uint8Array(CounterKeyLayout.size)): Uint8Array {
+  const dv = need(out, CounterKeyLayout.size, 'dnsseal_counter_key');
+  out.fill(0, 0, CounterKeyLayout.size);
+  dv.setUint16(CounterKeyLayout.kind, kind, true);
+  dv.setUint32(CounterKeyLayout.id, id >>> 0, true);
+  return out;
+}
+
+export function decodeCounterKey(buf: Uint8Array): { kind: number; id: number } {
+  const dv = need(buf, CounterKeyLayout.size, 'dnsseal_counter_key');
+  return { kind: dv.getUint16(CounterKeyLayout.kind, true), id: dv.getUint32(CounterKeyLayout.id, true) };
+}
+
+/** Sums a PERCPU value buffer (ncpu × 16 bytes). */
+export function sumCounterVals(buf: Uint8Array, ncpu: number): { packets: bigint; bytes: bigint } {
+  const dv = need(buf, ncpu * CounterValLayout.size, 'dnsseal_counter_val[ncpu]');
+  let packets = 0n;
+  let bytes = 0n;
+  for (let i = 0; i < ncpu; i++) {
+    packets += dv.getBigUint64(i * CounterValLayout.size + CounterValLayout.packets, true);
+    bytes += dv.getBigUint64(i * CounterValLayout.size + CounterValLayout.bytes, true);
+  }
+  return { packets, bytes };
+}

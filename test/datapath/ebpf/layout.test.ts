@@ -1,0 +1,176 @@
+/**
+ * src/datapath/layout.ts against the compiled object's BTF (sizes and member offsets of every
+ * map key/value struct) and against bpf/dnsseal.h's #defines; golden bytes for the codecs.
+ */
+import { describe, expect, test } from 'bun:test';
+import { existsSync, readFileSync } from 'node:fs';
+import * as L from '../../../src/datapath/layout.ts';
+
+const OBJ = 'build/dnsseal.bpf.o';
+const HEADER = 'bpf/dnsseal.h';
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: { name: string; type_id: number; bits_offset: number }[];
+}
+
+function loadBtf(): Map<number, BtfType> | null {
+  if (!existsSync(OBJ)) return null;
+  const r = Bun.spawnSync(['bpftool', '-j', 'btf', 'dump', 'file', OBJ]);
+  if (r.exitCode !== 0) return null;
+  const types = (JSON.parse(r.stdout.toString()) as { types: BtfType[] }).types;
+  return new Map(types.map((t) => [t.id, t]));
+}
+
+const btf = loadBtf();
+if (!btf) console.log(`layout.test: skipping BTF comparison: ${OBJ} missing or bpftool unavailable (run make bpf)`);
+
+function resolve(id: number): BtfType {
+  let t = btf!.get(id)!;
+  while (t.kind === 'TYPEDEF' || t.kind === 'CONST' || t.kind === 'VOLATILE') t = btf!.get(t.type_id!)!;
+  return t;
+}
+
+function structByName(name: string): BtfType {
+  const t = [...btf!.values()].find((x) => x.kind === 'STRUCT' && x.name === name);
+  if (!t) throw new Error(`struct ${name} not in BTF`);
+  return t;
+}
+
+const MIRRORS: [string, Record<string, number>][] = [
+  ['dnsseal_dest_key', L.DestKeyLayout],
+  ['dnsseal_dest_val', L.DestValLayout],
+  ['dnsseal_client_key', L.ClientKeyLayout],
+  ['dnsseal_client_val', L.ClientValLayout],
+  ['dnsseal_channel_val', L.ChannelValLayout],
+  ['dnsseal_counter_key', L.CounterKeyLayout],
+  ['dnsseal_counter_val', L.CounterValLayout],
+];
+
+describe('datapath/layout', () => {
+  (btf ? test.each(MIRRORS) : test.skip.each(MIRRORS))(
+    'mirror matches BTF size and offsets when the struct is %s',
+    (name, layout) => {
+      const s = structByName(name);
+      const btfShape: Record<string, number> = { size: s.size! };
+      for (const m of s.members!) btfShape[m.name] = m.bits_offset / 8;
+      expect(layout).toEqual(btfShape);
+    },
+  );
+
+  (btf ? test : test.skip)('every map key and value struct has a mirror when the object is compiled', () => {
+    const mirrored = new Set(MIRRORS.map(([n]) => n));
+    const maps = [...btf!.values()].filter((t) => t.kind === 'VAR' && t.name.startsWith('dnsseal_'));
+    expect(maps.map((m) => m.name).sort()).toEqual(['dnsseal_channels', 'dnsseal_clients', 'dnsseal_counters', 'dnsseal_dests']);
+    for (const v of maps) {
+      const def = resolve(v.type_id!);
+      for (const m of def.members!) {
+        if (m.name !== 'key' && m.name !== 'value') continue;
+        const target = resolve(resolve(m.type_id).type_id!); // PTR → struct / int
+        if (target.kind === 'STRUCT') expect(mirrored.has(target.name)).toBe(true);
+        else expect(target.size).toBe(4); // __u32 channel id
+      }
+    }
+  });
+
+  (btf ? test : test.skip)('max_entries in the object equal the mirror constants when compiled', () => {
+    const want: Record<string, number> = {
+      dnsseal_dests: L.DESTS_MAX,
+      dnsseal_clients: L.CLIENTS_MAX,
+      dnsseal_channels: L.CHANNELS_MAX,
+      dnsseal_counters: L.COUNTERS_MAX,
+    };
+    for (const v of [...btf!.values()].filter((t) => t.kind === 'VAR' && t.name in want)) {
+      const def = resolve(v.type_id!);
+      const me = def.members!.find((m) => m.name === 'max_entries')!;
+      const arr = resolve(resolve(me.type_id).type_id!);
+      expect([v.name, arr.nr_elems]).toEqual([v.name, want[v.name]]);
+    }
+  });
+
+  const defines = new Map<string, number>();
+  for (const m of readFileSync(HEADER, 'utf8').matchAll(/^#define\s+(DNSSEAL_\w+)\s+(0x[0-9a-fA-F]+|\d+)u?\b/gm)) {
+    defines.set(m[1]!, Number(m[2]));
+  }
+  test.each([
+    ['DNSSEAL_MARK_BASE', L.MARK_BASE],
+    ['DNSSEAL_FAMILY_V4', L.FAMILY_V4],
+    ['DNSSEAL_FAMILY_V6', L.FAMILY_V6],
+    ['DNSSEAL_GROUP_DEFAULT', L.GROUP_DEFAULT],
+    ['DNSSEAL_DEST_F_STATIC', L.DEST_F_STATIC],
+    ['DNSSEAL_DEST_F_INTERCEPT', L.DEST_F_INTERCEPT],
+    ['DNSSEAL_CHAN_UP', L.CHAN_UP],
+    ['DNSSEAL_CHAN_F_PEER', L.CHAN_F_PEER],
+    ['DNSSEAL_CHAN_F_HAS_GW', L.CHAN_F_HAS_GW],
+    ['DNSSEAL_CNT_MARKED', L.CNT_MARKED],
+    ['DNSSEAL_CNT_SOCK_MARKED', L.CNT_SOCK_MARKED],
+    ['DNSSEAL_CNT_HOST_SENT', L.CNT_HOST_SENT],
+    ['DNSSEAL_CNT_GUARD_DROP', L.CNT_GUARD_DROP],
+    ['DNSSEAL_CNT_GUARD_PASS', L.CNT_GUARD_PASS],
+    ['DNSSEAL_DROP_PLAIN_PROTECTED', 1],
+    ['DNSSEAL_DROP_EXTHDR', 5],
+  ] as [string, number][])('constant matches the header when it is %s', (name, value) => {
+    expect(defines.get(name)).toBe(value);
+  });
+
+  test('drop and pass reason names cover every reason in the header', () => {
+    const drops = [...defines].filter(([k]) => k.startsWith('DNSSEAL_DROP_')).map(([, v]) => v).sort();
+    const passes = [...defines].filter(([k]) => k.startsWith('DNSSEAL_PASS_')).map(([, v]) => v).sort();
+    expect(Object.keys(L.DROP_REASONS).map(Number).sort()).toEqual(drops);
+    expect(Object.keys(L.PASS_REASONS).map(Number).sort()).toEqual(passes);
+  });
+
+  test('dest key encodes golden bytes when the address is IPv4', () => {
+    const b = L.encodeDestKey({ group: 502, addr: { family: 4, bytes: new Uint8Array([192, 0, 2, 10]) } });
+    expect(Buffer.from(b).toString('hex')).toBe('f6010000' + '04000000' + 'c000020a' + '00'.repeat(12));
+    expect(L.decodeDestKey(b)).toEqual({ group: 502, addr: { family: 4, bytes: new Uint8Array([192, 0, 2, 10]) } });
+  });
+
+  test('dest value round-trips when last_seen is set', () => {
+    const v = { channelId: 7, mark: 0x5e510007, flags: 1, lastSeenNs: 123456789012345n };
+    const b = L.encodeDestVal(v);
+    expect(Buffer.from(b.subarray(0, 16)).toString('hex')).toBe('07000000' + '0700515e' + '01000000' + '00000000');
+    expect(L.decodeDestVal(b)).toEqual(v);
+  });
+
+  test('client key is IPv4-mapped with prefix + 96 when the CIDR is IPv4', () => {
+    const b = L.encodeClientKey({ family: 4, bytes: new Uint8Array([10, 1, 0, 0]) }, 16);
+    expect(Buffer.from(b).toString('hex')).toBe('70000000' + '00'.repeat(10) + 'ffff' + '0a010000');
+  });
+
+  test('channel value sets HAS_GW when a gateway is given', () => {
+    const gw = { family: 6 as const, bytes: new Uint8Array(16).fill(0x20, 0, 1) };
+    const v = L.decodeChannelVal(L.encodeChannelVal({ mark: 0x5e510001, state: 1, flags: L.CHAN_F_PEER, gateway: gw }));
+    expect(v).toEqual({ mark: 0x5e510001, state: 1, flags: L.CHAN_F_PEER | L.CHAN_F_HAS_GW, gateway: gw });
+  });
+
+  test.each([
+    ['dest key', () => L.decodeDestKey(new Uint8Array(23))],
+    ['dest value', () => L.decodeDestVal(new Uint8Array(8))],
+    ['channel value', () => L.decodeChannelVal(new Uint8Array(31))],
+    ['counter sum', () => L.sumCounterVals(new Uint8Array(16), 2)],
+  ] as [string, () => unknown][])('decoder throws bpf layout error when the %s buffer is short', (_n, fn) => {
+    expect(fn).toThrow(/^bpf: /);
+  });
+
+  test('dest key decode throws when the family byte is unknown', () => {
+    const b = new Uint8Array(24);
+    b[4] = 5;
+    expect(() => L.decodeDestKey(b)).toThrow(/unknown family 5/);
+  });
+
+  test('percpu counters sum over CPUs when several CPUs counted', () => {
+    const b = new Uint8Array(32);
+    const dv = new DataView(b.buffer);
+    dv.setBigUint64(0, 3n, true);
+    dv.setBigUint64(8, 300n, true);
+    dv.setBigUint64(16, 2n, true);
+    dv.setBigUint64(24, 200n, true);
+    expect(L.sumCounterVals(b, 2)).toEqual({ packets: 5n, bytes: 500n });
+  });
+});
