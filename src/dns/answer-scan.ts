@@ -1,0 +1,166 @@
+/**
+ * Reads an upstream answer once, for everything the proxy needs from it: that it answers our
+ * question, the CNAME chain from the query name, the addresses that chain resolves to
+ * (A, AAAA, and SVCB/HTTPS `ipv4hint`/`ipv6hint`), and where the OPT record sits so the
+ * response step can rewrite it in place. Records are walked, not decoded: only the owner
+ * names and rdata of answer-section records are read.
+ */
+import { ipv4Text, ipv6Text } from './ip-text.ts';
+import { parseSvcb } from './svcb.ts';
+import {
+  FLAG_QR,
+  FLAG_TC,
+  HEADER_LEN,
+  TYPE_A,
+  TYPE_AAAA,
+  TYPE_CNAME,
+  TYPE_HTTPS,
+  TYPE_OPT,
+  TYPE_SVCB,
+  WireError,
+  readName,
+  readRecordHead,
+} from './wire.ts';
+
+export interface OptLocation {
+  /** Byte range of the whole OPT record. */
+  off: number;
+  end: number;
+  /** Its TTL field: extended rcode (8) | version (8) | flags (16). */
+  ttl: number;
+  rdOff: number;
+  rdLen: number;
+  /** Its position among the additional records (records from here on are cut with it). */
+  index: number;
+}
+
+export interface AnswerScan {
+  /** Header flags (bytes 2..3). */
+  flags: number;
+  rcode: number;
+  truncated: boolean;
+  /** Query name then every CNAME target followed from it, lower-case, no trailing dot. */
+  chain: string[];
+  /** Canonical address texts found for names of the chain, deduplicated, in answer order. */
+  addrs: string[];
+  /** Smallest TTL of the records that gave addresses (seconds); 0 when there are none. */
+  minTtl: number;
+  opt: OptLocation | null;
+  /** Offset just past the last record (trailing bytes after it are never relayed). */
+  end: number;
+  ancount: number;
+  nscount: number;
+  arcount: number;
+}
+
+/** A follow of more CNAMEs than this is a loop or an abuse; the chain stops there. */
+const MAX_CHAIN = 16;
+
+/** True when the answer's question section is exactly `question` (name bytes incl. case, type, class). */
+export function questionMatches(buf: Uint8Array, question: Uint8Array): boolean {
+  if (buf.length < HEADER_LEN + question.length) return false;
+  if (buf[4] !== 0 || buf[5] !== 1) return false;
+  for (let i = 0; i < question.length; i++) if (buf[HEADER_LEN + i] !== question[i]) return false;
+  return true;
+}
+
+interface AnswerRecord {
+  owner: string;
+  type: number;
+  ttl: number;
+  rdOff: number;
+  rdLen: number;
+}
+
+/**
+ * Scans an answer whose question was already checked with `questionMatches`.
+ * Throws `WireError` on anything malformed; the caller answers SERVFAIL.
+ */
+export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string): AnswerScan {
+  if (buf.length < HEADER_LEN) throw new WireError('answer shorter than a header');
+  const flags = (buf[2]! << 8) | buf[3]!;
+  if (!(flags & FLAG_QR)) throw new WireError('answer without QR');
+  const ancount = (buf[6]! << 8) | buf[7]!;
+  const nscount = (buf[8]! << 8) | buf[9]!;
+  const arcount = (buf[10]! << 8) | buf[11]!;
+  let p = HEADER_LEN + questionLen;
+  const records: AnswerRecord[] = [];
+  for (let i = 0; i < ancount; i++) {
+    const rr = readRecordHead(buf, p);
+    if (rr.type === TYPE_CNAME || rr.type === TYPE_A || rr.type === TYPE_AAAA || rr.type === TYPE_HTTPS || rr.type === TYPE_SVCB) {
+      records.push({ owner: readName(buf, p).name, type: rr.type, ttl: rr.ttl, rdOff: rr.rdOff, rdLen: rr.rdLen });
+    }
+    p = rr.end;
+  }
+  let opt: OptLocation | null = null;
+  const total = nscount + arcount;
+  for (let i = 0; i < total; i++) {
+    const rr = readRecordHead(buf, p);
+    if (rr.type === TYPE_OPT) {
+      if (opt) throw new WireError('two OPT records in the answer');
+      if (i < nscount) throw new WireError('OPT record outside the additional section');
+      opt = { off: p, end: rr.end, ttl: rr.ttl, rdOff: rr.rdOff, rdLen: rr.rdLen, index: i - nscount };
+    }
+    p = rr.end;
+  }
+  // Trailing bytes after the last record are tolerated but never relayed.
+  const recordsEnd = p;
+
+  const chain = [qname];
+  const addrs: string[] = [];
+  const seen = new Set<string>();
+  let minTtl = Number.MAX_SAFE_INTEGER;
+  if (records.length > 0) {
+    const inChain = new Set(chain);
+    // Follow CNAMEs from the query name, whatever order the records come in.
+    for (let hop = 0; hop < MAX_CHAIN; hop++) {
+      const tail = chain[chain.length - 1]!;
+      let next: string | null = null;
+      for (const r of records) {
+        if (r.type === TYPE_CNAME && r.owner === tail) {
+          const target = readName(buf, r.rdOff);
+          if (target.end > r.rdOff + r.rdLen) throw new WireError('CNAME target runs past its rdata');
+          next = target.name;
+          break;
+        }
+      }
+      if (next === null || inChain.has(next)) break;
+      chain.push(next);
+      inChain.add(next);
+    }
+    const add = (a: string, ttl: number) => {
+      if (ttl < minTtl) minTtl = ttl;
+      if (!seen.has(a)) {
+        seen.add(a);
+        addrs.push(a);
+      }
+    };
+    for (const r of records) {
+      if (!inChain.has(r.owner)) continue;
+      if (r.type === TYPE_A) {
+        if (r.rdLen !== 4) throw new WireError(`A record of ${r.rdLen} octets`);
+        add(ipv4Text(buf, r.rdOff), r.ttl);
+      } else if (r.type === TYPE_AAAA) {
+        if (r.rdLen !== 16) throw new WireError(`AAAA record of ${r.rdLen} octets`);
+        add(ipv6Text(buf, r.rdOff), r.ttl);
+      } else if (r.type === TYPE_HTTPS || r.type === TYPE_SVCB) {
+        const svc = parseSvcb(buf, r.rdOff, r.rdLen);
+        for (const a of svc.ipv4hint) add(a, r.ttl);
+        for (const a of svc.ipv6hint) add(a, r.ttl);
+      }
+    }
+  }
+  return {
+    flags,
+    rcode: flags & 0xf,
+    truncated: (flags & FLAG_TC) !== 0,
+    chain,
+    addrs,
+    minTtl: addrs.length ? minTtl : 0,
+    opt,
+    end: recordsEnd,
+    ancount,
+    nscount,
+    arcount,
+  };
+}

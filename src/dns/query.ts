@@ -1,0 +1,139 @@
+/**
+ * Reads a client query: header, the single question (kept as raw bytes, case preserved, for
+ * forwarding and for matching the upstream's answer), and the client's EDNS0 OPT record
+ * (RFC 6891). Anything malformed is reported as a typed result, never thrown, so the
+ * listener can answer FORMERR or drop without a try/catch on the hot path.
+ */
+import {
+  FLAG_QR,
+  HEADER_LEN,
+  OPCODE_QUERY,
+  RCODE_FORMERR,
+  RCODE_NOTIMP,
+  RCODE_REFUSED,
+  TYPE_OPT,
+  EDNS_DO,
+  WireError,
+  readRecordHead,
+} from './wire.ts';
+
+export interface ClientEdns {
+  /** The client's advertised UDP payload size, floored at 512. */
+  udpSize: number;
+  version: number;
+  dnssecOk: boolean;
+}
+
+export interface ParsedQuery {
+  id: number;
+  /** Header bytes 2..3 as sent. */
+  flags: number;
+  opcode: number;
+  /** QNAME (uncompressed wire form) + QTYPE + QCLASS, exactly as the client sent them. */
+  question: Uint8Array;
+  /** Lower-case presentation name without trailing dot ('' = root). */
+  qname: string;
+  /** Case-preserving presentation name (the in-flight key needs the exact case). */
+  qnameExact: string;
+  qtype: number;
+  qclass: number;
+  edns: ClientEdns | null;
+}
+
+export type QueryParse =
+  | { kind: 'ok'; query: ParsedQuery }
+  /** Answer with this rcode: header (and question and OPT when they could be read). */
+  | { kind: 'error'; rcode: number; query: ParsedQuery | null; reason: string }
+  /** Not worth an answer: shorter than a header, or a response (QR set). */
+  | { kind: 'drop'; reason: string };
+
+/** Extended RCODE 16 (RFC 6891 §6.1.3): the high 8 bits travel in the OPT record. */
+export const RCODE_BADVERS = 16;
+
+/** Query types we refuse rather than forward (zone transfers need a multi-message stream). */
+const REFUSED_TYPES = new Set([251 /* IXFR */, 252 /* AXFR */]);
+
+export function parseQuery(buf: Uint8Array): QueryParse {
+  if (buf.length < HEADER_LEN) return { kind: 'drop', reason: 'short' };
+  const flags = (buf[2]! << 8) | buf[3]!;
+  if (flags & FLAG_QR) return { kind: 'drop', reason: 'response' };
+  const id = (buf[0]! << 8) | buf[1]!;
+  const opcode = (flags >>> 11) & 0xf;
+  const qdcount = (buf[4]! << 8) | buf[5]!;
+  if (qdcount !== 1) return { kind: 'error', rcode: opcode === OPCODE_QUERY ? RCODE_FORMERR : RCODE_NOTIMP, query: null, reason: 'qdcount' };
+
+  // The question: labels only, no compression (nothing precedes it that could be pointed at).
+  let p = HEADER_LEN;
+  let qname = '';
+  let qnameExact = '';
+  for (;;) {
+    if (p >= buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
+    const l = buf[p]!;
+    if (l === 0) {
+      p++;
+      break;
+    }
+    if (l > 63) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'compressed or reserved label in question' };
+    if (p + 1 + l > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
+    if (p + 1 + l - HEADER_LEN + 1 > 255) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'name too long' };
+    if (qname.length) {
+      qname += '.';
+      qnameExact += '.';
+    }
+    for (let i = p + 1; i <= p + l; i++) {
+      const c = buf[i]!;
+      if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) {
+        qnameExact += String.fromCharCode(c);
+        qname += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+      } else {
+        const esc = '\\' + c.toString().padStart(3, '0');
+        qnameExact += esc;
+        qname += esc;
+      }
+    }
+    p += 1 + l;
+  }
+  if (p + 4 > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
+  const qtype = (buf[p]! << 8) | buf[p + 1]!;
+  const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;
+  p += 4;
+  const query: ParsedQuery = {
+    id,
+    flags,
+    opcode,
+    question: buf.slice(HEADER_LEN, p),
+    qname,
+    qnameExact,
+    qtype,
+    qclass,
+    edns: null,
+  };
+  if (opcode !== OPCODE_QUERY) return { kind: 'error', rcode: RCODE_NOTIMP, query, reason: 'opcode' };
+
+  // Skip any answer/authority records and find the OPT among the additional ones.
+  const ancount = (buf[6]! << 8) | buf[7]!;
+  const nscount = (buf[8]! << 8) | buf[9]!;
+  const arcount = (buf[10]! << 8) | buf[11]!;
+  try {
+    for (let i = 0; i < ancount + nscount; i++) p = readRecordHead(buf, p).end;
+    for (let i = 0; i < arcount; i++) {
+      const rr = readRecordHead(buf, p);
+      if (rr.type === TYPE_OPT) {
+        if (query.edns) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'two OPT records' };
+        if (buf[rr.nameOff] !== 0) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'OPT owner not root' };
+        query.edns = {
+          udpSize: Math.max(512, rr.klass),
+          version: (rr.ttl >>> 16) & 0xff,
+          dnssecOk: (rr.ttl & EDNS_DO) !== 0,
+        };
+      }
+      p = rr.end;
+    }
+  } catch (err) {
+    if (err instanceof WireError) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'records malformed' };
+    throw err;
+  }
+  if (query.edns && query.edns.version > 0) return { kind: 'error', rcode: RCODE_BADVERS, query, reason: 'EDNS version' };
+  if (REFUSED_TYPES.has(qtype)) return { kind: 'error', rcode: RCODE_REFUSED, query, reason: 'zone transfer' };
+  return { kind: 'ok', query };
+}

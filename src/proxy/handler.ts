@@ -1,0 +1,33 @@
+/**
+ * The contract between a listener and whatever answers queries (the proxy pipeline, or the
+ * policy server of #5): raw query bytes in, raw answer bytes (or null: send nothing) out.
+ * Listeners know framing and sockets, nothing about DNS beyond that.
+ */
+export type ClientTransport = 'udp' | 'tcp';
+
+export interface ClientInfo {
+  address: string;
+  port: number;
+  transport: ClientTransport;
+}
+
+export type QueryHandler = (query: Uint8Array, client: ClientInfo) => Promise<Uint8Array | null>;
+
+/** A running listener. */
+export interface Listener {
+  readonly transport: ClientTransport;
+  readonly hostname: string;
+  /** The bound port (useful when 0 was asked for). */
+  readonly port: number;
+  /** Stops accepting; TCP connections are closed after in-flight answers are written. */
+  close(): Promise<void>;
+}
+
+/** Splits `ADDR:PORT` / `[ADDR]:PORT` as found in `Config.listen`. */
+export function splitHostPort(spec: string, defaultPort = 53): { hostname: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(spec);
+  if (m) return { hostname: m[1]!, port: m[2] ? Number(m[2]) : defaultPort };
+  const idx = spec.lastIndexOf(':');
+  if (idx > 0 && spec.indexOf(':') === idx) return { hostname: spec.slice(0, idx), port: Number(spec.slice(idx + 1)) };
+  return { hostname: spec, port: defaultPort };
+}

@@ -1,0 +1,153 @@
+/**
+ * DNS over TCP (RFC 7766): 2-byte length framing, pipelined queries handled concurrently and
+ * answered as each completes (out of order), an idle timeout that only runs while nothing is
+ * in flight (§6.2.3), a cap on queries in flight per connection (further ones wait in the
+ * reader), and write back-pressure handled with `drain`. A length below a DNS header closes
+ * the connection; a declared length the peer never completes is ended by the idle timeout.
+ */
+import type { Socket, TCPSocketListener } from 'bun';
+import { errorMessage } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import type { ClientInfo, Listener, QueryHandler } from './handler.ts';
+import type { ProxyCounters } from './proxy-counters.ts';
+import { FrameReader, frame } from './tcp-framing.ts';
+
+export interface TcpListenerOptions {
+  hostname: string;
+  port: number;
+  handle: QueryHandler;
+  counters: ProxyCounters;
+  log: Logger;
+  /** Close a connection with nothing in flight after this long without a query (default 10 s). */
+  idleMs?: number;
+  /** Queries in flight per connection before reading pauses (default 64). */
+  maxInFlight?: number;
+}
+
+interface Conn {
+  client: ClientInfo;
+  reader: FrameReader;
+  /** Complete queries not yet handed to the handler (over the in-flight cap). */
+  queued: Uint8Array[];
+  inFlight: number;
+  out: Uint8Array[];
+  closed: boolean;
+  idle: ReturnType<typeof setTimeout> | null;
+}
+
+export async function startTcpListener(opts: TcpListenerOptions): Promise<Listener> {
+  const { handle, counters, log } = opts;
+  const idleMs = opts.idleMs ?? 10_000;
+  const maxInFlight = opts.maxInFlight ?? 64;
+  const conns = new Set<Socket<Conn>>();
+
+  const armIdle = (s: Socket<Conn>) => {
+    const c = s.data;
+    if (c.idle) clearTimeout(c.idle);
+    c.idle = null;
+    if (c.closed || c.inFlight > 0 || c.queued.length > 0 || c.out.length > 0) return;
+    c.idle = setTimeout(() => {
+      counters.tcpClosed.idle++;
+      s.end();
+    }, idleMs);
+  };
+
+  const flush = (s: Socket<Conn>) => {
+    const c = s.data;
+    while (c.out.length > 0 && !c.closed) {
+      const head = c.out[0]!;
+      const n = s.write(head);
+      if (n >= head.length) c.out.shift();
+      else {
+        c.out[0] = head.subarray(Math.max(0, n));
+        return; // the rest goes out on drain
+      }
+    }
+  };
+
+  const pump = (s: Socket<Conn>) => {
+    const c = s.data;
+    while (!c.closed && c.inFlight < maxInFlight && c.queued.length > 0) {
+      const q = c.queued.shift()!;
+      c.inFlight++;
+      handle(q, c.client).then(
+        (answer) => {
+          c.inFlight--;
+          if (c.closed) return;
+          if (answer) {
+            c.out.push(frame(answer));
+            flush(s);
+          }
+          pump(s);
+          armIdle(s);
+        },
+        (err) => {
+          c.inFlight--;
+          log.error('proxy: tcp handler failed', { err: errorMessage(err) });
+          pump(s);
+          armIdle(s);
+        },
+      );
+    }
+  };
+
+  const server: TCPSocketListener<Conn> = Bun.listen<Conn>({
+    hostname: opts.hostname,
+    port: opts.port,
+    socket: {
+      open(s) {
+        counters.tcpConnections++;
+        s.data = {
+          client: { address: s.remoteAddress, port: s.remotePort, transport: 'tcp' },
+          reader: new FrameReader(),
+          queued: [],
+          inFlight: 0,
+          out: [],
+          closed: false,
+          idle: null,
+        };
+        conns.add(s);
+        armIdle(s);
+      },
+      data(s, chunk) {
+        const c = s.data;
+        if (c.idle) clearTimeout(c.idle);
+        c.idle = null;
+        const r = c.reader.push(chunk);
+        if (r.kind === 'bad') {
+          counters.tcpClosed.garbage++;
+          s.end();
+          return;
+        }
+        for (const f of r.frames) c.queued.push(f);
+        pump(s);
+        armIdle(s);
+      },
+      drain(s) {
+        flush(s);
+        armIdle(s);
+      },
+      close(s) {
+        const c = s.data;
+        if (!c) return;
+        c.closed = true;
+        if (c.idle) clearTimeout(c.idle);
+        conns.delete(s);
+      },
+      error(s, err) {
+        log.debug('proxy: tcp connection error', { err: errorMessage(err) });
+      },
+    },
+  });
+
+  return {
+    transport: 'tcp',
+    hostname: opts.hostname,
+    port: server.port,
+    close: async () => {
+      server.stop(false);
+      for (const s of conns) s.end();
+      conns.clear();
+    },
+  };
+}

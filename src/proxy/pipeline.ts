@@ -1,0 +1,177 @@
+/**
+ * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
+ *
+ *   receive → pre-decide → forward → decide → register → respond
+ *
+ * Each step is one named function below; each returns the next step's input or an
+ * `Outcome` that ends the query. `respond` is the only place bytes for the client are made.
+ * Fail closed: when registration (S105) does not complete, the client gets SERVFAIL, never
+ * the answer (S106), so no address reaches a client before it is in the kernel map.
+ */
+import type { ParsedQuery } from '../dns/query.ts';
+import { parseQuery } from '../dns/query.ts';
+import { buildErrorResponse, buildHeaderOnlyResponse, relayAnswer, udpLimit } from '../dns/response.ts';
+import { RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_SERVFAIL } from '../dns/wire.ts';
+import type { Decision } from '../policy/types.ts';
+import type { RegistryApi } from '../registry/types.ts';
+import { errorMessage } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import type { Forwarded, Forwarder } from './forwarder.ts';
+import type { ClientInfo, QueryHandler } from './handler.ts';
+import type { ProxyCounters } from './proxy-counters.ts';
+import { UpstreamError } from './upstream.ts';
+
+/** What the pipeline needs of the policy (src/policy/policy.ts `Policy` provides it). */
+export interface PolicyApi {
+  /** names[0] is the query name, then its CNAME chain. */
+  decide(clientIp: string, names: string[]): Decision;
+  /** Before forwarding: which upstream (split DNS). */
+  preDecide(clientIp: string, qname: string): Decision;
+}
+
+export interface PipelineDeps {
+  policy: PolicyApi;
+  registry: RegistryApi;
+  forwarder: Pick<Forwarder, 'forward'>;
+  counters: ProxyCounters;
+  log: Logger;
+  /** `use-application-dns.net`: NXDOMAIN (default) or pass through. */
+  canary: 'nxdomain' | 'pass';
+}
+
+export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register';
+
+/** How a query ended. */
+export type Outcome =
+  | { kind: 'drop'; reason: string }
+  | { kind: 'local-error'; rcode: number; query: ParsedQuery | null; reason: string }
+  | { kind: 'canary'; query: ParsedQuery }
+  | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string }
+  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null };
+
+export const CANARY_NAME = 'use-application-dns.net';
+
+export class Pipeline {
+  /** The listener-facing entry point (a `QueryHandler`). */
+  readonly handle: QueryHandler;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.handle = (bytes, client) => this.run(bytes, client);
+  }
+
+  private async run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.resolve(bytes, client);
+    } catch (err) {
+      // A bug in a step (policy, registry double…): fail closed, answer nothing.
+      this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
+      outcome = { kind: 'drop', reason: 'internal' };
+    }
+    return this.respond(outcome, bytes, client);
+  }
+
+  /** Steps 1–5; never throws. */
+  private async resolve(bytes: Uint8Array, client: ClientInfo): Promise<Outcome> {
+    const received = this.receive(bytes);
+    if ('kind' in received) return received;
+    const query = received;
+    if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
+    const pre = this.preDecide(query, client);
+    let forwarded: Forwarded;
+    try {
+      forwarded = await this.forward(query, pre);
+    } catch (err) {
+      return this.forwardFailure(query, err);
+    }
+    const decision = this.decide(query, forwarded, client);
+    if (decision?.channel) {
+      try {
+        await this.register(query, forwarded, decision);
+      } catch (err) {
+        return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err) };
+      }
+    }
+    return { kind: 'answer', query, forwarded, decision };
+  }
+
+  /** S101: parse the query; malformed input ends here (FORMERR or dropped). */
+  private receive(bytes: Uint8Array): ParsedQuery | Outcome {
+    const parsed = parseQuery(bytes);
+    if (parsed.kind === 'ok') return parsed.query;
+    if (parsed.kind === 'drop') return { kind: 'drop', reason: parsed.reason };
+    return { kind: 'local-error', rcode: parsed.rcode, query: parsed.query, reason: parsed.reason };
+  }
+
+  /** S102: the query name alone decides the upstream (split DNS); the channel waits for S104. */
+  private preDecide(query: ParsedQuery, client: ClientInfo): Decision {
+    return this.deps.policy.preDecide(client.address, query.qname);
+  }
+
+  /** S103: ask the upstream (shared with identical questions in flight; TC → TCP). */
+  private forward(query: ParsedQuery, pre: Decision): Promise<Forwarded> {
+    return this.deps.forwarder.forward(query, pre.upstream);
+  }
+
+  /**
+   * S104: match the query name and every name of its CNAME chain. Only an answer with
+   * addresses can need protection, so others skip the policy lookup.
+   */
+  private decide(query: ParsedQuery, forwarded: Forwarded, client: ClientInfo): Decision | null {
+    if (forwarded.scan.addrs.length === 0) return null;
+    // scan.chain[0] is query.qname: the chain was followed from it.
+    return this.deps.policy.decide(client.address, forwarded.scan.chain);
+  }
+
+  /** S105: every address into the registry and the kernel map; resolves only when done. */
+  private register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> {
+    const scan = forwarded.scan;
+    return this.deps.registry.register({
+      group: decision.group,
+      channel: decision.channel!,
+      names: scan.chain,
+      addrs: scan.addrs,
+      ttlS: scan.minTtl,
+      queryName: query.qname,
+    });
+  }
+
+  /** S106: the only place client bytes are made. Counts every outcome. */
+  private respond(outcome: Outcome, bytes: Uint8Array, client: ClientInfo): Uint8Array | null {
+    const c = this.deps.counters;
+    switch (outcome.kind) {
+      case 'answer': {
+        c.queries[outcome.decision?.channel ? 'protected' : 'answer']++;
+        const limit = client.transport === 'udp' ? udpLimit(outcome.query) : null;
+        return relayAnswer(outcome.forwarded.bytes, outcome.forwarded.scan, outcome.query, limit);
+      }
+      case 'drop':
+        c.queries.drop++;
+        return null;
+      case 'local-error':
+        c.queries[outcome.rcode === RCODE_FORMERR ? 'formerr' : 'error']++;
+        return outcome.query ? buildErrorResponse(outcome.query, outcome.rcode) : buildHeaderOnlyResponse(bytes, outcome.rcode);
+      case 'canary':
+        c.queries.canary++;
+        return buildErrorResponse(outcome.query, RCODE_NXDOMAIN);
+      case 'servfail':
+        c.queries.servfail++;
+        c.servfail[outcome.reason]++;
+        if (this.deps.log.enabled('debug') || outcome.reason === 'register') {
+          this.deps.log[outcome.reason === 'register' ? 'warn' : 'debug']('proxy: answering SERVFAIL', {
+            reason: outcome.reason,
+            detail: outcome.detail,
+          });
+        }
+        return buildErrorResponse(outcome.query, RCODE_SERVFAIL);
+    }
+  }
+
+  private forwardFailure(query: ParsedQuery, err: unknown): Outcome {
+    if (err instanceof UpstreamError) {
+      const reason: ServfailReason = err.reason === 'timeout' ? 'timeout' : err.reason === 'malformed' ? 'malformed_answer' : 'upstream';
+      return { kind: 'servfail', query, reason, detail: err.message };
+    }
+    return { kind: 'servfail', query, reason: 'upstream', detail: errorMessage(err) };
+  }
+}

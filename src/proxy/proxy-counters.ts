@@ -1,0 +1,62 @@
+/**
+ * Hot-path counters as plain numbers (a labelled `Counter.inc` sorts label keys on every
+ * call); `exportProxyCounters` publishes them as Prometheus counters at scrape time.
+ */
+import type { Metrics } from '../ops/metrics.ts';
+
+export type QueryOutcome = 'answer' | 'protected' | 'servfail' | 'formerr' | 'error' | 'canary' | 'drop';
+
+export interface ProxyCounters {
+  queries: Record<QueryOutcome, number>;
+  servfail: Record<'timeout' | 'upstream' | 'malformed_answer' | 'register', number>;
+  upstreamIgnored: Record<'source' | 'id' | 'question' | 'malformed', number>;
+  upstreamSendFailed: number;
+  upstreamTimeouts: number;
+  upstreamTcpRetries: number;
+  upstreamShared: number;
+  clientSendFailed: number;
+  tcpConnections: number;
+  tcpClosed: Record<'idle' | 'oversize' | 'garbage' | 'peer', number>;
+}
+
+export function newProxyCounters(): ProxyCounters {
+  return {
+    queries: { answer: 0, protected: 0, servfail: 0, formerr: 0, error: 0, canary: 0, drop: 0 },
+    servfail: { timeout: 0, upstream: 0, malformed_answer: 0, register: 0 },
+    upstreamIgnored: { source: 0, id: 0, question: 0, malformed: 0 },
+    upstreamSendFailed: 0,
+    upstreamTimeouts: 0,
+    upstreamTcpRetries: 0,
+    upstreamShared: 0,
+    clientSendFailed: 0,
+    tcpConnections: 0,
+    tcpClosed: { idle: 0, oversize: 0, garbage: 0, peer: 0 },
+  };
+}
+
+/** Registers counters that mirror `c` (adding only the delta since the last scrape). */
+export function exportProxyCounters(c: ProxyCounters, metrics: Metrics): void {
+  const families: Array<[string, string, string | null, () => Record<string, number>]> = [
+    ['dnsseal_proxy_queries_total', 'Client queries by outcome', 'outcome', () => c.queries],
+    ['dnsseal_proxy_servfail_total', 'SERVFAIL answers by reason', 'reason', () => c.servfail],
+    ['dnsseal_upstream_ignored_answers_total', 'Upstream datagrams ignored (possible forgeries) by reason', 'reason', () => c.upstreamIgnored],
+    ['dnsseal_proxy_tcp_closed_total', 'TCP client connections closed by reason', 'reason', () => c.tcpClosed],
+    ['dnsseal_upstream_send_failed_total', 'Upstream datagrams send() refused', null, () => ({ '': c.upstreamSendFailed })],
+    ['dnsseal_upstream_timeouts_total', 'Upstream queries that timed out', null, () => ({ '': c.upstreamTimeouts })],
+    ['dnsseal_upstream_tcp_retries_total', 'Truncated UDP answers retried over TCP', null, () => ({ '': c.upstreamTcpRetries })],
+    ['dnsseal_upstream_shared_total', 'Client queries that joined an identical query in flight', null, () => ({ '': c.upstreamShared })],
+    ['dnsseal_proxy_client_send_failed_total', 'Answers the client socket refused', null, () => ({ '': c.clientSendFailed })],
+    ['dnsseal_proxy_tcp_connections_total', 'TCP client connections accepted', null, () => ({ '': c.tcpConnections })],
+  ];
+  for (const [name, help, label, read] of families) {
+    const counter = metrics.counter(name, help);
+    const last = new Map<string, number>();
+    metrics.onCollect(() => {
+      for (const [k, v] of Object.entries(read())) {
+        const delta = v - (last.get(k) ?? 0);
+        last.set(k, v);
+        if (delta > 0) counter.inc(label ? { [label]: k } : undefined, delta);
+      }
+    });
+  }
+}

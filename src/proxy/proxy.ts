@@ -1,0 +1,86 @@
+/**
+ * Assembles the proxy: upstreams (UDP pool + TCP fallback per configured upstream), the
+ * forwarder, the pipeline and one UDP and one TCP listener per listen address. The daemon
+ * and the integration tests build it the same way. Upstream sockets are opened before the
+ * listening ones (BENCHMARKING.md, Bun notes).
+ */
+import type { UpstreamSpec } from '../config/types.ts';
+import type { RegistryApi } from '../registry/types.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/log.ts';
+import { Forwarder, type UpstreamPair } from './forwarder.ts';
+import { splitHostPort, type Listener } from './handler.ts';
+import { startTcpListener } from './listener-tcp.ts';
+import { startUdpListener } from './listener-udp.ts';
+import { Pipeline, type PolicyApi } from './pipeline.ts';
+import type { ProxyCounters } from './proxy-counters.ts';
+import { TcpUpstream } from './upstream-tcp.ts';
+import { UdpUpstream } from './upstream-udp.ts';
+
+export interface ProxyOptions {
+  /** `ADDR:PORT` / `[ADDR]:PORT`; port 0 picks a free one (see `listeners`). */
+  listen: string[];
+  upstreams: UpstreamSpec[];
+  upstreamTimeoutMs: number;
+  canary: 'nxdomain' | 'pass';
+  policy: PolicyApi;
+  registry: RegistryApi;
+  counters: ProxyCounters;
+  clock: Clock;
+  log: Logger;
+  /** UDP upstream pool size (default 32). */
+  upstreamPoolSize?: number;
+  tcpIdleMs?: number;
+}
+
+export interface Proxy {
+  readonly listeners: Listener[];
+  readonly pipeline: Pipeline;
+  close(): Promise<void>;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  const pairs = new Map<string, UpstreamPair>();
+  try {
+    for (const u of opts.upstreams) {
+      const common = { name: u.name, address: u.address, port: u.port, timeoutMs: opts.upstreamTimeoutMs, counters: opts.counters };
+      const udp = await UdpUpstream.open({ ...common, clock: opts.clock, log: opts.log, poolSize: opts.upstreamPoolSize });
+      pairs.set(u.name, { udp, tcp: new TcpUpstream(common) });
+    }
+  } catch (err) {
+    for (const p of pairs.values()) p.udp.close();
+    throw err;
+  }
+  const forwarder = new Forwarder(pairs, opts.counters);
+  const pipeline = new Pipeline({
+    policy: opts.policy,
+    registry: opts.registry,
+    forwarder,
+    counters: opts.counters,
+    log: opts.log,
+    canary: opts.canary,
+  });
+  const listeners: Listener[] = [];
+  try {
+    for (const spec of opts.listen) {
+      const { hostname, port } = splitHostPort(spec);
+      const common = { hostname, handle: pipeline.handle, counters: opts.counters, log: opts.log };
+      const u = await startUdpListener({ ...common, port });
+      listeners.push(u);
+      // Port 0: TCP takes the port UDP got, so one address serves both.
+      listeners.push(await startTcpListener({ ...common, port: u.port, idleMs: opts.tcpIdleMs }));
+    }
+  } catch (err) {
+    for (const l of listeners) await l.close();
+    forwarder.close();
+    throw err;
+  }
+  return {
+    listeners,
+    pipeline,
+    close: async () => {
+      for (const l of listeners) await l.close();
+      forwarder.close();
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * TCP upstream (RFC 7766): used when a UDP answer comes back truncated. One connection per
+ * exchange — truncation is rare, and a fresh connection has nothing to confuse an answer
+ * with. The same acceptance rules as UDP apply: our random ID and the exact question.
+ */
+import type { Socket } from 'bun';
+import { questionMatches } from '../dns/answer-scan.ts';
+import type { ParsedQuery } from '../dns/query.ts';
+import { buildUpstreamQuery } from '../dns/response.ts';
+import { FLAG_QR } from '../dns/wire.ts';
+import type { ProxyCounters } from './proxy-counters.ts';
+import { FrameReader, frame } from './tcp-framing.ts';
+import { RandomIds, UpstreamError, formatAddress, type Upstream } from './upstream.ts';
+
+export interface TcpUpstreamOptions {
+  name: string;
+  address: string;
+  port: number;
+  timeoutMs: number;
+  counters: ProxyCounters;
+}
+
+interface ConnState {
+  reader: FrameReader;
+  out: Uint8Array;
+  done: boolean;
+  onFrame: (msg: Uint8Array) => void;
+  onEnd: (why: string) => void;
+}
+
+export class TcpUpstream implements Upstream {
+  readonly transport = 'tcp' as const;
+  readonly name: string;
+  readonly address: string;
+  private readonly ids = new RandomIds();
+  private readonly open = new Set<Socket<ConnState>>();
+  private closed = false;
+
+  constructor(private readonly opts: TcpUpstreamOptions) {
+    this.name = opts.name;
+    this.address = formatAddress(opts.address, opts.port);
+  }
+
+  exchange(query: ParsedQuery): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
+    const id = this.ids.id();
+    const packet = frame(buildUpstreamQuery(id, query, 65535));
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let sock: Socket<ConnState> | null = null;
+      let settled = false;
+      const settle = (err: Error | null, answer?: Uint8Array) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (sock) {
+          this.open.delete(sock);
+          sock.data.done = true;
+          sock.end();
+        }
+        if (err) reject(err);
+        else resolve(answer!);
+      };
+      const timer = setTimeout(() => {
+        this.opts.counters.upstreamTimeouts++;
+        settle(new UpstreamError('timeout', `${this.address}: no TCP answer within ${this.opts.timeoutMs} ms`));
+      }, this.opts.timeoutMs);
+      const state: ConnState = {
+        reader: new FrameReader(),
+        out: packet,
+        done: false,
+        onFrame: (msg) => {
+          const mid = (msg[0]! << 8) | msg[1]!;
+          if (mid !== id || !(msg[2]! & (FLAG_QR >>> 8))) {
+            this.opts.counters.upstreamIgnored.id++;
+            return;
+          }
+          if (!questionMatches(msg, query.question)) {
+            this.opts.counters.upstreamIgnored.question++;
+            return;
+          }
+          settle(null, msg);
+        },
+        onEnd: (why) => settle(new UpstreamError('closed', `${this.address}: TCP connection ${why} before an answer`)),
+      };
+      Bun.connect<ConnState>({
+        hostname: this.opts.address,
+        port: this.opts.port,
+        data: state,
+        socket: {
+          open: (s) => {
+            if (settled) {
+              s.end();
+              return;
+            }
+            sock = s;
+            this.open.add(s);
+            flush(s);
+          },
+          drain: (s) => flush(s),
+          data: (s, chunk) => {
+            const r = s.data.reader.push(chunk);
+            if (r.kind === 'bad') s.data.onEnd('sent garbage');
+            else for (const f of r.frames) s.data.onFrame(f);
+          },
+          close: (s) => s.data.onEnd('closed'),
+          error: (s) => s.data.onEnd('failed'),
+          connectError: (s) => s.data.onEnd('could not connect'),
+        },
+      }).catch((err: unknown) =>
+        settle(new UpstreamError('connect_failed', `${this.address}: TCP connect failed`, { cause: err })),
+      );
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.open) s.end();
+    this.open.clear();
+  }
+}
+
+function flush(s: Socket<ConnState>): void {
+  const st = s.data;
+  if (st.out.length === 0) return;
+  const n = s.write(st.out);
+  st.out = n >= st.out.length ? new Uint8Array(0) : st.out.subarray(Math.max(0, n));
+}

@@ -1,0 +1,226 @@
+/**
+ * UDP upstream (RFC 5452): every query gets a fresh random ID and leaves from a randomly
+ * chosen socket of a pool; each socket has a kernel-chosen random source port and is retired
+ * and replaced after a random number of queries, so source ports keep changing. A socket per
+ * query (as dnsmasq does) would cost a socket() + bind() per query, which in Bun is an async
+ * round trip; the pool keeps ≥ 22 bits of entropy (16 ID + pool choice + port churn).
+ *
+ * An answer is accepted only when it comes from the upstream's address and port, carries the
+ * ID of a query in flight on that socket, and repeats its question byte for byte (name with
+ * case, type, class). Anything else is counted and ignored: the real answer may still come.
+ * Sockets are connected, so the kernel already drops datagrams from other sources; the
+ * check is repeated here so correctness does not rest on it.
+ */
+import type { udp } from 'bun';
+import { questionMatches } from '../dns/answer-scan.ts';
+import type { ParsedQuery } from '../dns/query.ts';
+import { buildUpstreamQuery } from '../dns/response.ts';
+import { FLAG_QR, HEADER_LEN } from '../dns/wire.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/log.ts';
+import { RandomIds, UpstreamError, formatAddress, type Upstream } from './upstream.ts';
+import type { ProxyCounters } from './proxy-counters.ts';
+
+export interface UdpUpstreamOptions {
+  name: string;
+  address: string;
+  port: number;
+  timeoutMs: number;
+  clock: Clock;
+  log: Logger;
+  counters: ProxyCounters;
+  /** Sockets in the pool (default 32). */
+  poolSize?: number;
+  /** A socket is retired after a random number of queries in [min, 2·min) (default 512). */
+  minUsesPerSocket?: number;
+}
+
+interface Pending {
+  seq: number;
+  id: number;
+  sock: PoolSocket;
+  question: Uint8Array;
+  deadline: number;
+  resolve: (answer: Uint8Array) => void;
+  reject: (err: Error) => void;
+}
+
+interface PoolSocket {
+  sock: udp.ConnectedSocket<'uint8array'>;
+  byId: Map<number, Pending>;
+  usesLeft: number;
+  /** A replacement is being opened; the socket still serves until it is ready. */
+  replacing: boolean;
+  /** Out of the pool; closed as soon as its last query finishes. */
+  retired: boolean;
+}
+
+export class UdpUpstream implements Upstream {
+  readonly transport = 'udp' as const;
+  readonly name: string;
+  readonly address: string;
+  private readonly ids = new RandomIds();
+  private readonly pool: PoolSocket[] = [];
+  /** Every query in flight, in deadline order (the timeout is the same for all). */
+  private readonly inflight = new Map<number, Pending>();
+  private seq = 0;
+  private creating = 0;
+  private closed = false;
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+
+  private constructor(private readonly opts: UdpUpstreamOptions) {
+    this.name = opts.name;
+    this.address = formatAddress(opts.address, opts.port);
+  }
+
+  /** Opens the pool. Create upstreams before listeners (BENCHMARKING.md, Bun notes). */
+  static async open(opts: UdpUpstreamOptions): Promise<UdpUpstream> {
+    const up = new UdpUpstream(opts);
+    const n = opts.poolSize ?? 32;
+    const socks = await Promise.all(Array.from({ length: n }, () => up.openSocket()));
+    up.pool.push(...socks);
+    const every = Math.max(10, Math.min(100, Math.floor(opts.timeoutMs / 4)));
+    up.sweeper = setInterval(() => up.sweep(), every);
+    up.sweeper.unref?.();
+    return up;
+  }
+
+  exchange(query: ParsedQuery): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
+    const ps = this.pick();
+    if (!ps) return Promise.reject(new UpstreamError('send_failed', `${this.address}: no upstream socket ready`));
+    let id = this.ids.id();
+    while (ps.byId.has(id)) id = this.ids.id();
+    const packet = buildUpstreamQuery(id, query);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const p: Pending = {
+        seq: ++this.seq,
+        id,
+        sock: ps,
+        question: query.question,
+        deadline: this.opts.clock.monoMs() + this.opts.timeoutMs,
+        resolve,
+        reject,
+      };
+      if (!ps.sock.send(packet)) {
+        this.opts.counters.upstreamSendFailed++;
+        reject(new UpstreamError('send_failed', `${this.address}: send() refused the datagram (socket buffer full)`));
+        return;
+      }
+      ps.byId.set(id, p);
+      this.inflight.set(p.seq, p);
+      if (--ps.usesLeft <= 0 && !ps.replacing) this.replace(ps);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    const retired = this.retiredOpen();
+    for (const p of this.inflight.values()) p.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
+    this.inflight.clear();
+    for (const ps of [...this.pool, ...retired]) ps.sock.close();
+    this.pool.length = 0;
+  }
+
+  /** Queries in flight (tests and the stats command). */
+  get pending(): number {
+    return this.inflight.size;
+  }
+
+  private retiredOpen(): PoolSocket[] {
+    const out = new Set<PoolSocket>();
+    for (const p of this.inflight.values()) if (p.sock.retired) out.add(p.sock);
+    return [...out];
+  }
+
+  private pick(): PoolSocket | undefined {
+    const n = this.pool.length;
+    if (n === 0) return undefined;
+    return this.pool[(Math.random() * n) | 0];
+  }
+
+  private async openSocket(): Promise<PoolSocket> {
+    const holder: { ps?: PoolSocket } = {};
+    const sock = await Bun.udpSocket({
+      binaryType: 'uint8array',
+      hostname: this.opts.address.includes(':') ? '::' : '0.0.0.0',
+      port: 0,
+      connect: { hostname: this.opts.address, port: this.opts.port },
+      socket: {
+        data: (_s, data, port, address) => this.onData(holder.ps!, data, port, address),
+        // ICMP errors (upstream port closed, …) arrive here; the query then times out.
+        error: (_s, err) => this.opts.log.debug('upstream: socket error', { upstream: this.name, err: String(err) }),
+      },
+    });
+    const min = this.opts.minUsesPerSocket ?? 512;
+    holder.ps = { sock, byId: new Map(), usesLeft: min + ((Math.random() * min) | 0), replacing: false, retired: false };
+    return holder.ps;
+  }
+
+  private onData(ps: PoolSocket, data: Uint8Array, port: number, address: string): void {
+    const c = this.opts.counters;
+    if (port !== this.opts.port || address !== this.opts.address) {
+      c.upstreamIgnored.source++;
+      return;
+    }
+    if (data.length < HEADER_LEN || !(data[2]! & (FLAG_QR >>> 8))) {
+      c.upstreamIgnored.malformed++;
+      return;
+    }
+    const id = (data[0]! << 8) | data[1]!;
+    const p = ps.byId.get(id);
+    if (!p) {
+      c.upstreamIgnored.id++;
+      return;
+    }
+    if (!questionMatches(data, p.question)) {
+      c.upstreamIgnored.question++;
+      return;
+    }
+    this.finish(p);
+    p.resolve(data);
+  }
+
+  private finish(p: Pending): void {
+    p.sock.byId.delete(p.id);
+    this.inflight.delete(p.seq);
+    if (p.sock.retired && p.sock.byId.size === 0) p.sock.sock.close();
+  }
+
+  /** Opens a fresh socket (new random port) and swaps it in; the old one closes once idle. */
+  private replace(ps: PoolSocket): void {
+    ps.replacing = true;
+    this.creating++;
+    this.openSocket().then(
+      (fresh) => {
+        this.creating--;
+        if (this.closed) {
+          fresh.sock.close();
+          return;
+        }
+        const i = this.pool.indexOf(ps);
+        if (i >= 0) this.pool[i] = fresh;
+        else this.pool.push(fresh);
+        ps.retired = true;
+        if (ps.byId.size === 0) ps.sock.close();
+      },
+      (err) => {
+        this.creating--;
+        ps.replacing = false;
+        ps.usesLeft = this.opts.minUsesPerSocket ?? 512;
+        this.opts.log.warn('upstream: could not open a replacement socket', { upstream: this.name, err: String(err) });
+      },
+    );
+  }
+
+  private sweep(): void {
+    const now = this.opts.clock.monoMs();
+    for (const p of this.inflight.values()) {
+      if (p.deadline > now) break;
+      this.finish(p);
+      this.opts.counters.upstreamTimeouts++;
+      p.reject(new UpstreamError('timeout', `${this.address}: no answer within ${this.opts.timeoutMs} ms`));
+    }
+  }
+}
