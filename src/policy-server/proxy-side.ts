@@ -1,0 +1,113 @@
+/**
+ * The proxy's side of a policy-server upstream (#5): sign the query, verify the answer, and
+ * turn a verified annotation into a `Decision` the pipeline registers exactly like a local
+ * rule match. Nothing here touches sockets; the pipeline calls these around `forward`.
+ *
+ *   const signed = signQuery(upstreamQuery, ctx);            // before sending
+ *   const v = verifyResponse(answer, signed.mac, ctx);         // on the answer
+ *   if (!v.ok) → never use it for policy; SERVFAIL by default (fail closed)
+ *   else v.decision (null = server says no protection), v.unsigned = answer without TSIG
+ *
+ * An annotation is used only when the TSIG verified — key known and the one we signed with,
+ * MAC correct over the request MAC, time within fudge, TSIG the last record with nothing after
+ * it. A missing annotation in a verified answer means "no decision" (e.g. no OPT was sent).
+ */
+import { decodePolicyOption, type PolicyAnnotation, type PolicyChannel } from '../dns/policy-option.ts';
+import { stripTsig, tsigSign, tsigVerify, type Keyring, type Signed, type TsigFailureCode } from '../dns/tsig.ts';
+import { checkEsp } from '../policy/esp.ts';
+import { channelMark, type ChannelSpec, type Decision } from '../policy/types.ts';
+import type { Clock } from '../util/clock.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
+
+export interface PolicyClientContext {
+  keyring: Keyring;
+  /** The key configured for the policy-server upstream (`UpstreamSpec.tsigKey`). */
+  keyName: string;
+  clock: Clock;
+  /** Maps server channels to local ChannelSpecs (ids/marks). One per daemon. */
+  channels: ServerChannels;
+  fudgeS?: number;
+}
+
+/** Signs the exact bytes about to be sent (after the upstream ID is set). */
+export function signQuery(query: Uint8Array, ctx: Pick<PolicyClientContext, 'keyring' | 'keyName' | 'clock' | 'fudgeS'>): Signed {
+  const key = ctx.keyring.get(ctx.keyName);
+  if (!key) throw new DnssealError('tsig', 'tsig_badkey', `no TSIG key named ${ctx.keyName} is configured`);
+  return tsigSign(query, { key, clock: ctx.clock, fudgeS: ctx.fudgeS });
+}
+
+export type PolicyVerdict =
+  | {
+      ok: true;
+      /** The answer without its TSIG (ARCOUNT fixed): what the pipeline relays. */
+      unsigned: Uint8Array;
+      annotation: PolicyAnnotation | null;
+      /** null when the answer carried no annotation; `channel: null` when it says "no protection". */
+      decision: Decision | null;
+    }
+  | { ok: false; code: TsigFailureCode | 'policy_option_invalid' | 'policy_channel_refused'; message: string };
+
+/** Verifies a policy server's answer to the query whose MAC is `requestMac`. Never throws. */
+export function verifyResponse(answer: Uint8Array, requestMac: Uint8Array, ctx: PolicyClientContext): PolicyVerdict {
+  const v = tsigVerify(answer, { keyring: ctx.keyring, clock: ctx.clock, requestMac, expectKeyName: ctx.keyName, maxFudgeS: ctx.fudgeS });
+  if (!v.ok) return { ok: false, code: v.code, message: v.message };
+  let annotation: PolicyAnnotation | null;
+  let unsigned: Uint8Array;
+  try {
+    unsigned = stripTsig(answer);
+    annotation = decodePolicyOption(unsigned);
+  } catch (err) {
+    return { ok: false, code: 'policy_option_invalid', message: errorMessage(err) };
+  }
+  if (!annotation) return { ok: true, unsigned, annotation: null, decision: null };
+  try {
+    return { ok: true, unsigned, annotation, decision: decisionFromAnnotation(annotation, ctx.channels) };
+  } catch (err) {
+    return { ok: false, code: 'policy_channel_refused', message: errorMessage(err) };
+  }
+}
+
+export function decisionFromAnnotation(a: PolicyAnnotation, channels: ServerChannels): Decision {
+  return { table: a.table, group: a.group, rule: null, channel: a.channel ? channels.resolve(a.channel) : null, upstream: null };
+}
+
+/** First id handed to server-defined channels; local channels use 1..N in config order. */
+export const SERVER_CHANNEL_BASE = 0x8000;
+
+/**
+ * Server channels become local ChannelSpecs with ids from 0x8000 up, one per distinct
+ * (name, kind, identity, esp, gateway), in order of first sight; so the same server channel
+ * always gets the same mark for the life of the daemon. ESP is re-checked here (AEAD only):
+ * a server cannot talk a proxy into 3DES.
+ */
+export class ServerChannels {
+  private readonly byKey = new Map<string, ChannelSpec>();
+  private next = SERVER_CHANNEL_BASE;
+
+  resolve(c: PolicyChannel): ChannelSpec {
+    const k = JSON.stringify([c.name, c.kind, c.identity, c.esp, c.gateway ?? null]);
+    const known = this.byKey.get(k);
+    if (known) return known;
+    const why = checkEsp(c.esp);
+    if (why) throw new DnssealError('policy-server', 'policy_channel_refused', `server channel ${c.name}: esp "${c.esp}" refused: ${why}`);
+    if (c.kind === 'tunnel' && !c.gateway) throw new DnssealError('policy-server', 'policy_channel_refused', `server channel ${c.name}: tunnel without a gateway`);
+    if (this.next > 0xffff) throw new DnssealError('policy-server', 'policy_channel_refused', 'too many distinct server channels (32768)');
+    const id = this.next++;
+    const spec: ChannelSpec = {
+      name: `server:${c.name}`,
+      id,
+      mark: channelMark(id),
+      protocol: 'ipsec',
+      kind: c.kind,
+      identity: c.identity,
+      esp: c.esp,
+      ...(c.kind === 'tunnel' ? { gateway: c.gateway } : {}),
+    };
+    this.byKey.set(k, spec);
+    return spec;
+  }
+
+  list(): ChannelSpec[] {
+    return [...this.byKey.values()];
+  }
+}
