@@ -38,6 +38,16 @@ async function start(path = join(dir, 'control.sock'), h = handlers, maxRequestB
   return s;
 }
 
+/** The error `p` rejects with; fails the test when it resolves. */
+async function failure(p: Promise<unknown>): Promise<DnssealError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as DnssealError;
+  }
+  throw new Error('expected a rejection');
+}
+
 /** Sends raw bytes on one connection and collects `count` reply lines. */
 function raw(path: string, data: string, count: number): Promise<{ replies: unknown[]; closed: boolean }> {
   return new Promise((resolve, reject) => {
@@ -86,7 +96,7 @@ describe('control/server', () => {
 
   test('a handler error becomes an error reply with its code when it is a DnssealError', async () => {
     const s = await start();
-    const err = await controlRequest(s.path, { cmd: 'fails' }).catch((e) => e);
+    const err = await failure(controlRequest(s.path, { cmd: 'fails' }));
     expect(err).toBeInstanceOf(ControlReplyError);
     expect(err.code).toBe('map_full');
     expect(err.message).toBe('registry: destination map is full');
@@ -94,7 +104,7 @@ describe('control/server', () => {
 
   test('a handler crash becomes an internal error reply when it throws a plain error', async () => {
     const s = await start();
-    const err = await controlRequest(s.path, { cmd: 'crashes' }).catch((e) => e);
+    const err = await failure(controlRequest(s.path, { cmd: 'crashes' }));
     expect(err.code).toBe('internal');
     expect(err.message).toContain('crashes failed: undefined is not a function');
     expect(await controlRequest(s.path, { cmd: 'echo' })).toEqual({});
@@ -138,7 +148,7 @@ describe('control/server', () => {
 
   test('a second server is refused with a clear message when the socket answers', async () => {
     const s = await start();
-    const err = await startControlServer(s.path, handlers, silentLogger).catch((e) => e);
+    const err = await failure(startControlServer(s.path, handlers, silentLogger));
     expect(err.code).toBe('already_running');
     expect(err.message).toBe(`control: another dnsseal is running (control socket ${s.path} answers)`);
     expect(await controlRequest(s.path, { cmd: 'echo' })).toEqual({});
@@ -161,7 +171,7 @@ describe('control/server', () => {
   test('a path that is not a socket is left alone and refused', async () => {
     const path = join(dir, 'control.sock');
     writeFileSync(path, 'important');
-    const err = await startControlServer(path, handlers, silentLogger).catch((e) => e);
+    const err = await failure(startControlServer(path, handlers, silentLogger));
     expect(err.code).toBe('path_in_use');
     expect(statSync(path).isFile()).toBe(true);
   });
@@ -177,7 +187,7 @@ describe('control/server', () => {
 describe('control/client', () => {
   test('not_running names the path when there is no socket', async () => {
     const path = join(dir, 'nope.sock');
-    const err = await controlRequest(path, { cmd: 'list' }).catch((e) => e);
+    const err = await failure(controlRequest(path, { cmd: 'list' }));
     expect(err).toBeInstanceOf(DnssealError);
     expect(err.code).toBe('not_running');
     expect(err.message).toContain(path);
@@ -190,7 +200,7 @@ describe('control/client', () => {
       '-e',
       `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
     ]);
-    const err = await controlRequest(path, { cmd: 'list' }).catch((e) => e);
+    const err = await failure(controlRequest(path, { cmd: 'list' }));
     expect(err.code).toBe('not_running');
   });
 
@@ -199,7 +209,7 @@ describe('control/client', () => {
     const silent = createServer(() => {});
     await new Promise<void>((r) => silent.listen(path, r));
     try {
-      const err = await controlRequest(path, { cmd: 'list' }, { timeoutMs: 20 }).catch((e) => e);
+      const err = await failure(controlRequest(path, { cmd: 'list' }, { timeoutMs: 20 }));
       expect(err.code).toBe('timeout');
     } finally {
       silent.close();
@@ -211,7 +221,7 @@ describe('control/client', () => {
     const rude = createServer((s) => s.end());
     await new Promise<void>((r) => rude.listen(path, r));
     try {
-      const err = await controlRequest(path, { cmd: 'list' }).catch((e) => e);
+      const err = await failure(controlRequest(path, { cmd: 'list' }));
       expect(err.code).toBe('protocol');
     } finally {
       rude.close();
@@ -223,7 +233,7 @@ describe('control/client', () => {
     const g = createServer((s) => s.end('<html>\n'));
     await new Promise<void>((r) => g.listen(path, r));
     try {
-      const err = await controlRequest(path, { cmd: 'list' }).catch((e) => e);
+      const err = await failure(controlRequest(path, { cmd: 'list' }));
       expect(err.code).toBe('protocol');
     } finally {
       g.close();
