@@ -1,0 +1,77 @@
+#!/bin/bash
+# dnsseal kernel lab — stage 2, run by stage 1 (switch_root) as PID 1 on the overlay root.
+#
+# Prepares the guest (pseudo filesystems, modules), runs the scenario named by lab.scenario=
+# with a bounded timeout, and powers off. Results go to /lab-out (the writable 9p share):
+#   result        PASS | FAIL <reason> | SKIP <reason>   (written by the scenario, or here)
+#   scenario.log  the scenario's stdout/stderr
+#   assertions    one line per assertion (see lib/eval.sh)
+#   timing        guest uptime at the milestones
+#   *.pcap        captures
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8 TERM=dumb
+out=/lab-out
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+say() { echo "LAB-STAGE2: $(uptime_s)s $*" >/dev/console; }
+finish() {
+	say "powering off"
+	sync
+	echo o >/proc/sysrq-trigger
+	sleep 10
+}
+trap finish EXIT
+
+echo "stage2 $(uptime_s)" >>"$out/timing"
+say "started"
+
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/lock /dev/pts /dev/shm /run/netns
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+hostname lab
+ip link set lo up
+
+scenario= repo= timeout=240 dnsseal=
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	lab.scenario=*) scenario=${arg#*=} ;;
+	lab.repo=*) repo=${arg#*=} ;;
+	lab.timeout=*) timeout=${arg#*=} ;;
+	lab.run=*) export LAB_RUN=${arg#*=} ;;
+	lab.dnsseal=*) dnsseal=${arg#*=} ;;
+	esac
+done
+export LAB_REPO=$repo LAB_DIR=$repo/test/lab LAB_OUT=$out LAB_SCENARIO=$scenario
+export LAB_DNSSEAL=${dnsseal:-$repo/dist/dnsseal}
+
+script=$LAB_DIR/scenarios/$scenario.sh
+if [ ! -f "$script" ]; then
+	echo "FAIL no scenario script $script in the guest" >"$out/result"
+	exit
+fi
+
+# Modules every scenario uses; the rest is loaded on demand by the kernel through modprobe.
+modprobe -a veth bridge esp4 esp6 xfrm_user xfrm4_tunnel xfrm6_tunnel tunnel4 tunnel6 \
+	gcm aesni_intel seqiv echainiv nf_tables cls_bpf act_bpf sch_ingress virtio_rng \
+	2>"$out/modprobe.err" || say "modprobe reported: $(tr '\n' ' ' <"$out/modprobe.err")"
+
+echo "scenario-start $(uptime_s)" >>"$out/timing"
+say "running scenario $scenario (timeout ${timeout}s)"
+timeout -k 5 "$timeout" bash "$script" >"$out/scenario.log" 2>&1
+rc=$?
+echo "scenario-end $(uptime_s) rc=$rc" >>"$out/timing"
+say "scenario $scenario exited with $rc"
+
+if [ ! -s "$out/result" ]; then
+	case $rc in
+	124 | 137) echo "FAIL scenario timed out after ${timeout}s in the guest" >"$out/result" ;;
+	0) echo "FAIL scenario exited 0 without writing a result" >"$out/result" ;;
+	*) echo "FAIL scenario exited with status $rc before its assertions" >"$out/result" ;;
+	esac
+fi
+dmesg >"$out/dmesg.log" 2>/dev/null

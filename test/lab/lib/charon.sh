@@ -1,0 +1,138 @@
+# One strongSwan charon per namespace, each in its own mount namespace, with its own
+# strongswan.conf, VICI socket and swanctl directory (see DESIGN.md, lab notes).
+#
+#   charon_start HOST…            start charon in each HOST and wait for its VICI socket
+#   swan_conf HOST <<EOF … EOF    HOST's swanctl.conf (stdin); credentials come from pki/
+#   swan HOST ARGS…               swanctl against HOST's charon (e.g. swan hub --load-all)
+#   charon_kill HOST [SIGNAL]     stop HOST's charon (default TERM) and wait for it to go
+#
+# The per-host directory is $LAB_TMP/HOST/ (strongswan.conf, swanctl/, charon.vici, charon.pid);
+# charon's log goes to $LAB_OUT/charon-HOST.log so it comes back to the host even on a timeout.
+
+LAB_CHARON=${LAB_CHARON:-/usr/lib/ipsec/charon}
+LAB_PKI=${LAB_RUN:-/nonexistent}/pki
+LAB_PLUGINS=/usr/lib/ipsec/plugins
+
+# Algorithms: AES-GCM and ECDSA/ECP via the openssl plugin when it is installed
+# (libstrongswan-standard-plugins), else what the base packages have. ESP runs in the kernel.
+if [ -e "$LAB_PLUGINS/libstrongswan-openssl.so" ]; then
+	LAB_IKE_PROPOSAL=${LAB_IKE_PROPOSAL:-aes256gcm16-prfsha256-ecp256}
+else
+	LAB_IKE_PROPOSAL=${LAB_IKE_PROPOSAL:-aes256-sha256-x25519}
+fi
+LAB_ESP_PROPOSAL=${LAB_ESP_PROPOSAL:-aes256gcm16}
+
+# The identity (subjectAltName) in a host's certificate, e.g. $(lab_id hub) = hub.saas.test.
+lab_id() { cat "$LAB_PKI/$1.id"; }
+
+# The swanctl wrapper: `swanctl` inside `on HOST …` talks to HOST's charon.
+cat >"$LAB_TMP/bin/swanctl" <<'WRAPPER'
+#!/bin/sh
+dir=/tmp/lab/${LAB_HOST:?swanctl wrapper: LAB_HOST not set}
+export STRONGSWAN_CONF="$dir/strongswan.conf" SWANCTL_DIR="$dir/swanctl"
+exec /usr/sbin/swanctl "$@" --uri "unix://$dir/charon.vici"
+WRAPPER
+chmod +x "$LAB_TMP/bin/swanctl"
+
+_charon_conf() {
+	local host=$1 dir=$LAB_TMP/$1
+	cat >"$dir/strongswan.conf" <<CONF
+# Lab charon for $host: only the plugins the lab needs; nothing grabs traffic or routes on
+# its own (no kernel-libipsec, bypass-lan, farp, dhcp; no routes, no virtual IPs).
+charon {
+	load = random nonce aes sha1 sha2 hmac gcm gmp curve25519 openssl pem pkcs1 pkcs8 x509 \\
+	       revocation constraints pubkey kernel-netlink socket-default vici
+	install_routes = no
+	install_virtual_ip = no
+	retransmit_tries = 3
+	retransmit_timeout = 2.0
+	filelog {
+		lab {
+			path = $LAB_OUT/charon-$host.log
+			time_format = %H:%M:%S
+			ike_name = yes
+			flush_line = yes
+			default = 1
+			ike = 2
+			knl = 2
+			cfg = 2
+		}
+	}
+	syslog {
+		daemon {
+			default = -1
+		}
+	}
+	plugins {
+		vici {
+			socket = unix://$dir/charon.vici
+		}
+		kernel-libipsec { load = no }
+		bypass-lan { load = no }
+		farp { load = no }
+		dhcp { load = no }
+	}
+}
+swanctl {
+	load = pem pkcs1 pkcs8 x509 openssl gmp random nonce sha1 sha2 aes
+}
+CONF
+}
+
+charon_start() {
+	local host dir
+	for host in "$@"; do
+		dir=$LAB_TMP/$host
+		mkdir -p "$dir"/swanctl/{conf.d,x509,x509ca,private}
+		_charon_conf "$host"
+		rm -f "$dir/charon.vici"
+		# Own mount namespace with a private /run: charon's pid file and anything else it puts
+		# under /run stay per host.
+		STRONGSWAN_CONF=$dir/strongswan.conf ip netns exec "$host" \
+			unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec "$0"' \
+			"$LAB_CHARON" >"$dir/charon.out" 2>&1 &
+		echo $! >"$dir/charon.pid"
+		LAB_PIDS+=($!)
+	done
+	for host in "$@"; do
+		wait_until 30 "charon in $host to open its VICI socket" on "$host" swanctl --stats
+		lab_log "charon: $host up (pid $(cat "$LAB_TMP/$host/charon.pid"))"
+	done
+}
+
+# swan_conf HOST — write HOST's swanctl.conf from stdin and put its credentials in place:
+# the CA, HOST's certificate and key (HOST's short pki name; override with LAB_CERT=name).
+swan_conf() {
+	local host=$1 cert=${LAB_CERT:-$1} dir=$LAB_TMP/$1/swanctl
+	[ -f "$LAB_PKI/$cert.pem" ] || lab_fail "no certificate $LAB_PKI/$cert.pem (was make-pki.sh run?)"
+	cp "$LAB_PKI/ca.pem" "$dir/x509ca/ca.pem"
+	cp "$LAB_PKI/$cert.pem" "$dir/x509/$cert.pem"
+	cp "$LAB_PKI/$cert.key" "$dir/private/$cert.key"
+	cat >"$dir/swanctl.conf"
+}
+
+swan() {
+	local host=$1
+	shift
+	on "$host" swanctl "$@"
+}
+
+# swan_load HOST… — swanctl --load-all for each HOST; fails the scenario when loading fails.
+swan_load() {
+	local host
+	for host in "$@"; do
+		swan "$host" --load-all --noprompt >"$LAB_TMP/$host/load.out" 2>&1 || {
+			cat "$LAB_TMP/$host/load.out"
+			lab_fail "swanctl --load-all on $host failed"
+		}
+	done
+}
+
+charon_kill() {
+	local host=$1 sig=${2:-TERM} pid
+	pid=$(cat "$LAB_TMP/$host/charon.pid")
+	kill "-$sig" "$pid" 2>/dev/null
+	# Gone, or a zombie waiting for this shell to reap it.
+	wait_until 15 "charon in $host to exit" \
+		sh -c "[ ! -e /proc/$pid ] || [ \"\$(cut -d' ' -f3 /proc/$pid/stat)\" = Z ]"
+}

@@ -1,0 +1,107 @@
+# Assertions in the style of strongSwan's testing suite (evaltest.dat), read from stdin:
+#
+#   HOST::COMMAND::PATTERN::EXPECT
+#
+# COMMAND runs in HOST's namespace (through bash -c; `swanctl` talks to HOST's charon) and
+# PATTERN, an extended regular expression, is counted over its output lines. COMMAND
+# `tcpdump` instead reads the captures taken on HOST (tcpdump -nn -r); those lines are
+# evaluated after every other line has run and the captures have been stopped, so traffic
+# commands come first in any order. EXPECT is YES (at least one line), NO (none), a count N,
+# or a comparison >N >=N <N <=N. PATTERN may contain "::" (IPv6); COMMAND may not.
+# Blank lines and lines starting with # are ignored.
+#
+# Every line is reported in $LAB_OUT/assertions as "PASS|FAIL  LINE  [matched N]";
+# the result is PASS when all hold, else FAIL naming how many did not.
+
+_eval_count_ok() {
+	local n=$1 expect=$2
+	case "$expect" in
+	YES) [ "$n" -ge 1 ] ;;
+	NO) [ "$n" -eq 0 ] ;;
+	'>='*) [ "$n" -ge "${expect#>=}" ] ;;
+	'<='*) [ "$n" -le "${expect#<=}" ] ;;
+	'>'*) [ "$n" -gt "${expect#>}" ] ;;
+	'<'*) [ "$n" -lt "${expect#<}" ] ;;
+	[0-9]*) [ "$n" -eq "$expect" ] ;;
+	*) return 2 ;;
+	esac
+}
+
+LAB_EVAL_TOTAL=0
+LAB_EVAL_FAILED=0
+
+# _eval_one LINE OUTPUT_FILE — count, compare, report.
+_eval_one() {
+	local line=$1 outf=$2 host cmd pattern expect rest n rc
+	host=${line%%::*}
+	rest=${line#*::}
+	cmd=${rest%%::*}
+	rest=${rest#*::}
+	expect=${rest##*::}
+	pattern=${rest%::*}
+	n=$(grep -cE -e "$pattern" "$outf")
+	_eval_count_ok "$n" "$expect"
+	rc=$?
+	LAB_EVAL_TOTAL=$((LAB_EVAL_TOTAL + 1))
+	if [ $rc -eq 0 ]; then
+		printf 'PASS  %s  [matched %s]\n' "$line" "$n" | tee -a "$LAB_OUT/assertions"
+	else
+		LAB_EVAL_FAILED=$((LAB_EVAL_FAILED + 1))
+		[ $rc -eq 2 ] && n="$n; bad EXPECT '$expect'"
+		printf 'FAIL  %s  [matched %s]\n' "$line" "$n" | tee -a "$LAB_OUT/assertions"
+		echo "---- output of '$cmd' on $host (first 40 lines):"
+		head -n 40 "$outf"
+		echo "----"
+	fi
+}
+
+# _eval_tcpdump_text HOST — the decoded captures of HOST, cached as $LAB_OUT/HOST.tcpdump.txt.
+_eval_tcpdump_text() {
+	local host=$1 txt=$LAB_OUT/$1.tcpdump.txt f
+	if [ ! -f "$txt" ]; then
+		: >"$txt"
+		for f in $(capture_files "$host"); do
+			tcpdump -nn -r "$f" >>"$txt" 2>/dev/null
+		done
+	fi
+	echo "$txt"
+}
+
+evaltest() {
+	local line host rest cmd i=0 outf
+	local -a deferred=()
+	mkdir -p "$LAB_OUT/eval"
+	while IFS= read -r line; do
+		case "$line" in '' | '#'*) continue ;; esac
+		host=${line%%::*}
+		rest=${line#*::}
+		cmd=${rest%%::*}
+		if [ "$cmd" = tcpdump ]; then
+			deferred+=("$line")
+			continue
+		fi
+		i=$((i + 1))
+		outf=$LAB_OUT/eval/$(printf %02d $i)-$host.out
+		lab_log "eval: $host: $cmd"
+		on "$host" timeout 60 bash -c "$cmd" >"$outf" 2>&1
+		_eval_one "$line" "$outf"
+	done
+	capture_stop
+	for line in "${deferred[@]}"; do
+		host=${line%%::*}
+		_eval_one "$line" "$(_eval_tcpdump_text "$host")"
+	done
+	lab_finish
+}
+
+# lab_finish — write the result from the assertions and exit.
+lab_finish() {
+	if [ "$LAB_EVAL_TOTAL" -eq 0 ]; then
+		lab_fail "no assertions were evaluated"
+	elif [ "$LAB_EVAL_FAILED" -gt 0 ]; then
+		lab_fail "$LAB_EVAL_FAILED of $LAB_EVAL_TOTAL assertions failed"
+	fi
+	lab_log "PASS: $LAB_EVAL_TOTAL assertions hold"
+	echo "PASS $LAB_EVAL_TOTAL assertions" >"$LAB_OUT/result"
+	exit 0
+}

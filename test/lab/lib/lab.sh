@@ -1,0 +1,76 @@
+# dnsseal kernel lab — the guest-side library every scenario sources first.
+#
+#   . "$LAB_DIR/lib/lab.sh"
+#
+# Environment (set by guest/stage2.sh): LAB_DIR (this directory's parent), LAB_OUT (writable
+# results share), LAB_RUN (the host's per-run directory, read-only here: pki/), LAB_REPO,
+# LAB_DNSSEAL (path of the daemon binary), LAB_SCENARIO.
+# Outcomes: lab_fail / lab_skip write $LAB_OUT/result and exit; evaltest (lib/eval.sh) writes
+# PASS or FAIL from the assertions.
+
+set -u
+: "${LAB_DIR:?run scenarios through the lab harness (make lab)}" "${LAB_OUT:?}"
+
+LAB_TMP=/tmp/lab
+mkdir -p "$LAB_TMP/bin"
+# Small tools the host may not have (the Makefile does not install iputils): busybox's.
+for _tool in ping ping6 httpd nc; do
+	[ -e "$LAB_TMP/bin/$_tool" ] || ln -s "$(command -v busybox)" "$LAB_TMP/bin/$_tool"
+done
+
+lab_log() { echo "[$(cut -d' ' -f1 /proc/uptime)] $*"; }
+
+# lab_fail REASON — the scenario could not reach its assertions: FAIL with the reason.
+lab_fail() {
+	lab_log "FAIL: $*"
+	echo "FAIL $*" >"$LAB_OUT/result"
+	exit 1
+}
+
+# lab_skip REASON — the scenario cannot run yet (e.g. the daemon is not built): SKIP, never PASS.
+lab_skip() {
+	lab_log "SKIP: $*"
+	echo "SKIP $*" >"$LAB_OUT/result"
+	exit 77
+}
+
+# on HOST CMD… — run CMD in HOST's network namespace ("lab" = the guest's root namespace).
+# LAB_HOST tells the helpers in $LAB_TMP/bin (swanctl) which host they act for.
+on() {
+	local host=$1
+	shift
+	if [ "$host" = lab ]; then
+		LAB_HOST=$host PATH="$LAB_TMP/bin:$PATH" "$@"
+	else
+		LAB_HOST=$host PATH="$LAB_TMP/bin:$PATH" ip netns exec "$host" "$@"
+	fi
+}
+
+# wait_until SECONDS DESCRIPTION CMD… — poll CMD every 0.2 s; lab_fail when it never succeeds.
+wait_until() {
+	local limit=$1 what=$2 i=0
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ "$i" -lt $((limit * 5)) ] || lab_fail "timed out after ${limit}s waiting for $what"
+		sleep 0.2
+	done
+}
+
+# Background processes the lab started, stopped (TERM, then KILL) when the scenario exits.
+LAB_PIDS=()
+lab_bg() {
+	"$@" &
+	LAB_PIDS+=($!)
+}
+lab_cleanup() {
+	local pid
+	for pid in "${LAB_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+}
+trap lab_cleanup EXIT
+
+. "$LAB_DIR/lib/topology.sh"
+. "$LAB_DIR/lib/charon.sh"
+. "$LAB_DIR/lib/capture.sh"
+. "$LAB_DIR/lib/services.sh"
+. "$LAB_DIR/lib/eval.sh"

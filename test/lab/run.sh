@@ -1,0 +1,161 @@
+#!/bin/bash
+# dnsseal kernel lab — host-side harness.
+#
+#   test/lab/run.sh [--list] [SCENARIO…]      (make lab [SCENARIO="a b"])
+#
+# Builds the initramfs (build/lab/), makes the test PKI, then boots one QEMU (TCG) guest per
+# scenario on Debian's kernel with the host root read-only over 9p, and collects each
+# scenario's result, assertions, logs and captures from its writable 9p share:
+#   build/lab/runs/<time>/<scenario>/   (build/lab/last -> the newest run)
+# Exit status: 0 when no scenario failed (SKIP is reported, never counted as a pass), 1 when a
+# scenario failed or hung, 2 when the lab cannot run here (missing kernel, modules, QEMU).
+#
+# Environment: LAB_KERNEL (a /boot/vmlinuz-* path), LAB_SMP (2), LAB_MEM (MiB, 1536),
+# LAB_TIMEOUT (seconds per boot, 300), LAB_DNSSEAL (daemon binary, default dist/dnsseal),
+# LAB_VERBOSE=1 (print every scenario's log, not only failed ones).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+smp=${LAB_SMP:-2}
+mem=${LAB_MEM:-1536}
+boot_timeout=${LAB_TIMEOUT:-300}
+dnsseal=${LAB_DNSSEAL:-$repo/dist/dnsseal}
+
+say() { echo "lab: $*"; }
+die() { echo "lab: $*" >&2; exit 2; }
+
+all_scenarios() { (cd "$here/scenarios" && ls -- *.sh 2>/dev/null | sed 's/\.sh$//'); }
+
+if [ "${1:-}" = --list ]; then
+	all_scenarios
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	# Privileged like the netns tests: the guest is handed the whole host root.
+	echo "lab: SKIP: the kernel lab needs root (CI runs it as root)"
+	exit 0
+fi
+
+# ---- prerequisites -------------------------------------------------------------------------
+qemu=$(command -v qemu-system-x86_64) || die "qemu-system-x86_64 not found: install qemu-system-x86"
+[ "$(uname -m)" = x86_64 ] || die "the lab boots an amd64 guest; this host is $(uname -m)"
+
+# The guest kernel: LAB_KERNEL, else the newest /boot/vmlinuz-* whose modules include ESP.
+kernel=${LAB_KERNEL:-}
+if [ -z "$kernel" ]; then
+	for k in $(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V -r); do
+		v=${k#/boot/vmlinuz-}
+		if ls /lib/modules/"$v"/kernel/net/ipv4/esp4.ko* >/dev/null 2>&1; then
+			kernel=$k
+			break
+		fi
+	done
+fi
+[ -n "$kernel" ] || die "no /boot/vmlinuz-* with ESP modules (/lib/modules/<version>/kernel/net/ipv4/esp4.ko): install linux-image-amd64"
+[ -r "$kernel" ] || die "$kernel is not readable"
+kver=${kernel#/boot/vmlinuz-}
+[ -d "/lib/modules/$kver" ] || die "$kernel has no modules in /lib/modules/$kver: reinstall its linux-image package"
+for tool in /usr/lib/ipsec/charon /usr/sbin/swanctl tcpdump nft ip busybox cpio; do
+	command -v "$tool" >/dev/null || die "$tool not found (see APT_LAB/APT_TEST in the Makefile)"
+done
+
+# ---- build ----------------------------------------------------------------------------------
+initrd=$repo/build/lab/initramfs-$kver.cpio.gz
+"$here/build-initramfs.sh" "$kver" "$initrd" || die "could not build the initramfs"
+
+run=$repo/build/lab/runs/$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$run"
+ln -sfn "$run" "$repo/build/lab/last"
+"$here/make-pki.sh" "$run/pki" || die "could not make the test PKI"
+
+if [ $# -gt 0 ]; then
+	scenarios=("$@")
+else
+	mapfile -t scenarios < <(all_scenarios)
+fi
+for s in "${scenarios[@]}"; do
+	[ -f "$here/scenarios/$s.sh" ] || die "no scenario '$s' (have: $(all_scenarios | tr '\n' ' '))"
+done
+
+say "kernel $kernel, $smp CPU(s), ${mem} MiB, TCG, ${boot_timeout}s per boot; results in $run"
+
+# ---- one boot per scenario -----------------------------------------------------------------
+declare -A verdict=() detail=() took=() booted=()
+failed=0
+
+boot() {
+	local s=$1 out=$run/$1 start rc
+	mkdir -p "$out"
+	start=$(date +%s%N)
+	timeout -k 10 "$boot_timeout" "$qemu" \
+		-machine q35 -accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem" \
+		-display none -monitor none -serial "file:$out/console.log" \
+		-no-reboot -nic none \
+		-kernel "$kernel" -initrd "$initrd" \
+		-append "console=ttyS0 quiet panic=-1 lab.scenario=$s lab.repo=$repo lab.run=$run lab.dnsseal=$dnsseal lab.timeout=$((boot_timeout - 45))" \
+		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+		-fsdev "local,id=labout,path=$out,security_model=none,multidevs=remap" \
+		-device virtio-9p-pci,fsdev=labout,mount_tag=labout \
+		-device virtio-rng-pci \
+		</dev/null >"$out/qemu.log" 2>&1
+	rc=$?
+	took[$s]=$((($(date +%s%N) - start + 500000000) / 1000000000))
+	booted[$s]=$(awk '$1 == "stage2" { print $2 }' "$out/timing" 2>/dev/null)
+
+	local result reason
+	result=$(head -n1 "$out/result" 2>/dev/null)
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		result="FAIL QEMU killed after ${boot_timeout}s (guest hung; last console line: $(grep -a . "$out/console.log" 2>/dev/null | tail -n1 | tr -d '\r'))"
+	elif [ -z "$result" ]; then
+		reason=$(grep -a -o 'LAB-STAGE1-FAIL: .*' "$out/console.log" 2>/dev/null | head -n1)
+		[ -n "$reason" ] || reason=$(grep -a -m1 -E 'Kernel panic|end Kernel panic' "$out/console.log" 2>/dev/null)
+		[ -n "$reason" ] || reason="QEMU exited with status $rc: $(tail -n2 "$out/qemu.log" 2>/dev/null | tr '\n' ' ')"
+		result="FAIL no result from the guest: $reason"
+	fi
+	verdict[$s]=${result%% *}
+	detail[$s]=${result#"${verdict[$s]}"}
+	detail[$s]=${detail[$s]# }
+}
+
+report() {
+	local s=$1 out=$run/$1
+	printf 'lab: %-22s %-4s %4ss (guest booted in %ss)  %s\n' "$s" "${verdict[$s]}" \
+		"${took[$s]}" "${booted[$s]:-?}" "${detail[$s]}"
+	if [ -f "$out/assertions" ] && { [ "${verdict[$s]}" = FAIL ] || [ -n "${LAB_VERBOSE:-}" ]; }; then
+		sed 's/^/    /' "$out/assertions"
+	fi
+	if [ "${verdict[$s]}" = FAIL ] || [ -n "${LAB_VERBOSE:-}" ]; then
+		echo "---- $s: scenario.log (last 80 lines) ----"
+		tail -n 80 "$out/scenario.log" 2>/dev/null || echo "(none)"
+		echo "---- $s: console (last 25 lines) ----"
+		tail -n 25 "$out/console.log" 2>/dev/null | tr -d '\r'
+		local log
+		for log in "$out"/charon-*.log; do
+			[ -f "$log" ] || continue
+			echo "---- $s: $(basename "$log") (last 25 lines) ----"
+			tail -n 25 "$log"
+		done
+		echo "---- end of $s (all files: $out) ----"
+	fi
+}
+
+for s in "${scenarios[@]}"; do
+	say "booting scenario $s"
+	boot "$s"
+	report "$s"
+	[ "${verdict[$s]}" = FAIL ] && failed=$((failed + 1))
+done
+
+# ---- summary --------------------------------------------------------------------------------
+echo
+say "summary ($run)"
+pass=0 skip=0
+for s in "${scenarios[@]}"; do
+	printf '  %-22s %-4s %4ss  %s\n' "$s" "${verdict[$s]}" "${took[$s]}" "${detail[$s]}"
+	case ${verdict[$s]} in PASS) pass=$((pass + 1)) ;; SKIP) skip=$((skip + 1)) ;; esac
+done
+say "${#scenarios[@]} scenario(s): $pass passed, $failed failed, $skip skipped"
+[ $failed -eq 0 ]
