@@ -1,0 +1,301 @@
+/**
+ * IPsec channels in strongSwan, driven over VICI. Implements the registry's ChannelHooks.
+ *
+ * - `tunnel` channels are loaded once at `start()` (load-conn + install the trap, then a
+ *   background initiate so the first packet does not wait for IKE).
+ * - `peer` channels get one connection per (channel, address), loaded on `peerAdded`. With
+ *   `negotiate: before-answer` (the default) the SA is initiated and `peerAdded` resolves only
+ *   when the CHILD_SA is up; anything else within the bounded wait (default 2 s) rejects, so
+ *   the proxy answers SERVFAIL and no client is handed an address it would talk to in clear.
+ *   A failed connection is removed again. Several groups may hold one address: the
+ *   connection is reference-counted and unloaded when the last lets go (`peerRemoved`).
+ * - When charon restarts it forgets everything; the VICI client reports the reconnect and
+ *   every tunnel and live peer connection is loaded and trapped again.
+ */
+import type { Mode } from '../config/types.ts';
+import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
+import type { ChannelSpec } from '../policy/types.ts';
+import type { ChannelHooks } from '../registry/types.ts';
+import type { Clock } from '../util/clock.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import { peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
+import type { ViciApi } from './vici-api.ts';
+import type { ViciMessage } from './vici-codec.ts';
+
+export interface ChannelState {
+  channel: string;
+  id: number;
+  kind: ChannelSpec['kind'];
+  /** tunnel: its CHILD_SA is up; peer: number of peer CHILD_SAs up. */
+  up: boolean;
+  peers: number;
+}
+
+/** What the daemon holds: the hooks plus start/close/status. NoIpsec implements it too. */
+export interface IpsecChannels extends ChannelHooks {
+  /** `strongswan` or `none` (logged by the factory). */
+  readonly kind: string;
+  /** Loads every tunnel channel; rejects (with charon's errmsg) when one cannot be loaded. */
+  start(): Promise<void>;
+  /** Stops using VICI. Leaves charon's SAs in place: a restarting daemon keeps protecting. */
+  close(): void;
+  status(): ChannelState[];
+}
+
+export interface ChannelManagerOptions {
+  vici: ViciApi;
+  mode: Mode;
+  lan: string[];
+  channels: ChannelSpec[];
+  log: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  /** Our IKE identity (a name in our certificate); unset: charon's default (our address). */
+  localId?: string;
+  localAddrs?: string[];
+  ikeProposals?: string[];
+  /** Bounded wait for `negotiate: before-answer`, default 2000 ms. */
+  negotiateTimeoutMs?: number;
+  /** Called when a tunnel channel's SA goes up or down (e.g. Datapath.setChannels). */
+  onChannelState?: (channel: ChannelSpec, up: boolean) => void;
+}
+
+interface PeerConn {
+  channel: ChannelSpec;
+  addr: string;
+  name: string;
+  conn: string;
+  refs: number;
+  ready: Promise<void>;
+  /** Settles when every VICI call of the set-up is done (later than `ready` on a timeout). */
+  settled: Promise<void>;
+  ok: boolean;
+}
+
+export class ChannelManager implements IpsecChannels {
+  readonly kind = 'strongswan';
+  private readonly vici: ViciApi;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly ctx: ConnContext;
+  private readonly waitMs: number;
+  private readonly peers = new Map<string, PeerConn>();
+  /** Connection names with at least one CHILD_SA up, and how many. */
+  private readonly childUp = new Map<string, number>();
+  private readonly unsubscribe: Array<() => void> = [];
+  /** Removals in flight by connection name: a re-add of the same peer waits for them. */
+  private readonly removing = new Map<string, Promise<void>>();
+  private readonly setupTotal: Counter;
+  private readonly setupSeconds: Histogram;
+  private readonly channelUp: Gauge;
+  private readonly resyncTotal: Counter;
+
+  constructor(private readonly opts: ChannelManagerOptions) {
+    this.vici = opts.vici;
+    this.log = opts.log.child({ component: 'ipsec' });
+    this.clock = opts.clock;
+    this.waitMs = opts.negotiateTimeoutMs ?? 2_000;
+    this.ctx = { mode: opts.mode, lan: opts.lan, localId: opts.localId, localAddrs: opts.localAddrs, ikeProposals: opts.ikeProposals };
+    const m = opts.metrics;
+    this.setupTotal = m.counter('dnsseal_ipsec_peer_setup_total', 'Per-peer connection set-ups by channel and outcome');
+    this.setupSeconds = m.histogram('dnsseal_ipsec_peer_setup_seconds', 'Time from peerAdded to SA up (or failure)');
+    this.channelUp = m.gauge('dnsseal_ipsec_channel_up', '1 when a tunnel channel has a CHILD_SA up');
+    this.resyncTotal = m.counter('dnsseal_ipsec_resync_total', 'Reloads of all connections after charon came back, by outcome');
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe.push(
+      this.vici.subscribe('child-updown', (msg) => this.onChildUpdown(msg)),
+      this.vici.subscribe('ike-updown', (msg) => this.onIkeUpdown(msg)),
+      this.vici.onReconnect(() => void this.resync()),
+    );
+    for (const ch of this.opts.channels) {
+      if (ch.kind !== 'tunnel') continue;
+      this.channelUp.set(0, { channel: ch.name });
+      await this.loadTunnel(ch);
+      this.log.info('tunnel channel loaded', { channel: ch.name, gateway: ch.gateway, identity: ch.identity });
+    }
+  }
+
+  close(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  status(): ChannelState[] {
+    return this.opts.channels.map((ch) => {
+      const peers = [...this.peers.values()].filter((p) => p.channel.name === ch.name && this.childUp.has(p.conn)).length;
+      const up = ch.kind === 'tunnel' ? this.childUp.has(tunnelConnName(ch)) : peers > 0;
+      return { channel: ch.name, id: ch.id, kind: ch.kind, up, peers };
+    });
+  }
+
+  async peerAdded(channel: ChannelSpec, addr: string, name: string): Promise<void> {
+    if (channel.kind !== 'peer') return; // a tunnel channel is already loaded
+    const key = `${channel.name}|${addr}`;
+    const existing = this.peers.get(key);
+    if (existing) {
+      existing.refs++;
+      return existing.ready;
+    }
+    const p: PeerConn = { channel, addr, name, conn: peerConnName(channel, addr), refs: 1, ready: Promise.resolve(), settled: Promise.resolve(), ok: false };
+    this.peers.set(key, p);
+    p.ready = this.setupPeer(p).then(
+      () => void (p.ok = true),
+      (err: unknown) => {
+        // Fail closed and leave nothing behind: the caller answers SERVFAIL.
+        // If peerRemoved already took the entry, it removes the connection itself.
+        if (this.peers.get(key) === p) {
+          this.peers.delete(key);
+          void this.removeConn(p.conn, p.settled);
+        }
+        throw err;
+      },
+    );
+    return p.ready;
+  }
+
+  peerRemoved(channel: ChannelSpec, addr: string): void {
+    const key = `${channel.name}|${addr}`;
+    const p = this.peers.get(key);
+    if (!p) return;
+    if (--p.refs > 0) return;
+    this.peers.delete(key);
+    // Wait for a set-up still in flight, then take the connection down either way.
+    void this.removeConn(p.conn, p.ready.catch(() => {}).then(() => p.settled));
+  }
+
+  private async setupPeer(p: PeerConn): Promise<void> {
+    const t0 = this.clock.monoMs();
+    const negotiate = p.channel.negotiate ?? 'before-answer';
+    const labels = { channel: p.channel.name };
+    const fail = (what: string, err: unknown) => {
+      this.setupTotal.inc({ ...labels, outcome: what });
+      this.setupSeconds.observe((this.clock.monoMs() - t0) / 1000, labels);
+      this.log.warn('peer channel not ready', { channel: p.channel.name, name: p.name, outcome: what, err: errorMessage(err) });
+      return new DnssealError('ipsec', 'peer_not_ready', `channel ${p.channel.name}: no SA with ${p.name} (${p.addr}): ${errorMessage(err)}`, { cause: err });
+    };
+    const work = (async () => {
+      await this.removing.get(p.conn);
+      await this.vici.loadConn(p.conn, peerConn(p.channel, p.addr, p.name, this.ctx));
+      await this.vici.install({ child: p.conn, ike: p.conn });
+      if (negotiate !== 'before-answer') return;
+      const left = Math.max(1, this.waitMs - (this.clock.monoMs() - t0));
+      await this.vici.initiate({ child: p.conn, ike: p.conn, timeoutMs: left });
+    })();
+    p.settled = work.then(
+      () => {},
+      () => {},
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      // charon's own timeout normally answers first; this catches a charon that does not.
+      timer = setTimeout(() => reject(new DnssealError('ipsec', 'peer_timeout', `SA not up within ${this.waitMs} ms`)), this.waitMs + 500);
+    });
+    try {
+      await Promise.race([work, deadline]);
+    } catch (err) {
+      throw fail(err instanceof DnssealError && err.code === 'peer_timeout' ? 'timeout' : 'error', err);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.setupTotal.inc({ ...labels, outcome: negotiate === 'before-answer' ? 'up' : 'trapped' });
+    this.setupSeconds.observe((this.clock.monoMs() - t0) / 1000, labels);
+    this.log.debug('peer channel ready', { channel: p.channel.name, name: p.name, negotiate });
+  }
+
+  private async loadTunnel(ch: ChannelSpec): Promise<void> {
+    const conn = tunnelConnName(ch);
+    await this.vici.loadConn(conn, tunnelConn(ch, this.ctx));
+    await this.vici.install({ child: conn, ike: conn });
+    // Bring the tunnel up now rather than on the first packet; a failure is only logged,
+    // the trap still triggers IKE when traffic comes.
+    this.vici.initiate({ child: conn, ike: conn, timeoutMs: -1 }).catch((e) =>
+      this.log.warn('tunnel initiate failed; trap stays installed', { channel: ch.name, err: errorMessage(e) }),
+    );
+  }
+
+  /** Terminate, uninstall, unload; each step's "not found" is fine. */
+  private removeConn(conn: string, after: Promise<void> = Promise.resolve()): Promise<void> {
+    const prev = this.removing.get(conn) ?? Promise.resolve();
+    // Registered synchronously, so a peerAdded right after this call already waits for it.
+    const run = Promise.all([prev, after]).then(() => this.removeConnNow(conn));
+    this.removing.set(conn, run);
+    void run.finally(() => {
+      if (this.removing.get(conn) === run) this.removing.delete(conn);
+    });
+    return run;
+  }
+
+  private async removeConnNow(conn: string): Promise<void> {
+    await this.vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
+    await this.vici.uninstall({ child: conn }).catch(() => {});
+    await this.vici.unloadConn(conn).catch((e) => this.log.warn('unload-conn failed', { conn, err: errorMessage(e) }));
+    this.childUp.delete(conn);
+  }
+
+  /** charon came back without our connections: load and trap them all again. */
+  private async resync(): Promise<void> {
+    this.childUp.clear();
+    let failed = 0;
+    for (const ch of this.opts.channels) {
+      if (ch.kind !== 'tunnel') continue;
+      this.setTunnelUp(ch, false);
+      await this.loadTunnel(ch).catch((e) => {
+        failed++;
+        this.log.error('tunnel reload after charon restart failed', { channel: ch.name, err: errorMessage(e) });
+      });
+    }
+    for (const p of this.peers.values()) {
+      if (!p.ok) continue;
+      try {
+        await this.vici.loadConn(p.conn, peerConn(p.channel, p.addr, p.name, this.ctx));
+        await this.vici.install({ child: p.conn, ike: p.conn });
+      } catch (e) {
+        failed++;
+        this.log.error('peer reload after charon restart failed', { channel: p.channel.name, err: errorMessage(e) });
+      }
+    }
+    this.resyncTotal.inc({ outcome: failed ? 'error' : 'ok' });
+    this.log.info('connections reloaded after charon restart', { failed });
+  }
+
+  private onChildUpdown(msg: ViciMessage): void {
+    const up = msg.up === 'yes';
+    for (const [ike, body] of Object.entries(msg)) {
+      if (ike === 'up' || !ike.startsWith('dnsseal-') || typeof body !== 'object' || Array.isArray(body) || body instanceof Uint8Array) continue;
+      const n = (this.childUp.get(ike) ?? 0) + (up ? 1 : -1);
+      if (n > 0) this.childUp.set(ike, n);
+      else this.childUp.delete(ike);
+      const ch = this.opts.channels.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === ike);
+      if (ch) this.setTunnelUp(ch, this.childUp.has(ike));
+    }
+  }
+
+  private onIkeUpdown(msg: ViciMessage): void {
+    if (msg.up === 'yes') return;
+    for (const ike of Object.keys(msg)) {
+      if (!this.childUp.delete(ike)) continue;
+      const ch = this.opts.channels.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === ike);
+      if (ch) this.setTunnelUp(ch, false);
+    }
+  }
+
+  private setTunnelUp(ch: ChannelSpec, up: boolean): void {
+    this.channelUp.set(up ? 1 : 0, { channel: ch.name });
+    this.opts.onChannelState?.(ch, up);
+  }
+}
+
+/** The first-class no-op backend (`--datapath none`): nothing to protect, nothing to load. */
+export class NoIpsec implements IpsecChannels {
+  readonly kind = 'none';
+  constructor(private readonly channels: ChannelSpec[] = []) {}
+  async start(): Promise<void> {}
+  close(): void {}
+  status(): ChannelState[] {
+    return this.channels.map((ch) => ({ channel: ch.name, id: ch.id, kind: ch.kind, up: false, peers: 0 }));
+  }
+  async peerAdded(): Promise<void> {}
+  peerRemoved(): void {}
+}

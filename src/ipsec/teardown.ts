@@ -1,0 +1,41 @@
+/**
+ * `dnsseal down` for the IPsec side, without a running daemon: every connection whose name
+ * starts with `dnsseal-` is terminated, its trap uninstalled and unloaded. Connections of
+ * anyone else are left alone. Idempotent; a charon that is not running has nothing of ours.
+ * Returns one line per connection removed.
+ */
+import { errorMessage, DnssealError } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import { CONN_PREFIX } from './conn-config.ts';
+import type { ViciApi } from './vici-api.ts';
+
+export async function teardownIpsec(vici: ViciApi, log: Logger): Promise<string[]> {
+  let listed;
+  try {
+    listed = await vici.listConns();
+  } catch (e) {
+    if (e instanceof DnssealError && e.code === 'vici_unreachable') {
+      log.info('charon not reachable; no IPsec connections to remove', { socket: vici.socketPath });
+      return [];
+    }
+    throw e;
+  }
+  const removed: string[] = [];
+  for (const entry of listed) {
+    for (const [conn, body] of Object.entries(entry)) {
+      if (!conn.startsWith(CONN_PREFIX)) continue;
+      const children = body && typeof body === 'object' && !Array.isArray(body) && !(body instanceof Uint8Array) ? body.children : undefined;
+      const childNames = children && typeof children === 'object' && !Array.isArray(children) ? Object.keys(children) : [];
+      await vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
+      for (const child of childNames) await vici.uninstall({ child }).catch(() => {});
+      try {
+        await vici.unloadConn(conn);
+        removed.push(`ipsec connection ${conn}`);
+      } catch (e) {
+        log.warn('unload-conn failed', { conn, err: errorMessage(e) });
+        throw e;
+      }
+    }
+  }
+  return removed;
+}
