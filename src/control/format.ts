@@ -1,0 +1,37 @@
+/**
+ * Human output of `dnsseal list` (the `--json` form prints the rows as they are).
+ *
+ *   GROUP  ADDRESS      CHANNEL  NAMES                          EXPIRES-IN  IDLE
+ *   0      192.0.2.10   hub      www.corp.example,corp.example  4m59s       12s
+ */
+import type { ListRow } from './handlers.ts';
+
+/** 59s, 4m05s, 2h03m, 3d04h. */
+export function formatDuration(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+}
+
+function expiresCell(r: ListRow): string {
+  if (r.static || r.expiresInS === null) return 'static';
+  return r.expiresInS === 0 ? 'expired' : formatDuration(r.expiresInS);
+}
+
+export function formatList(rows: ListRow[]): string {
+  if (rows.length === 0) return 'no entries\n';
+  const table = [
+    ['GROUP', 'ADDRESS', 'CHANNEL', 'NAMES', 'EXPIRES-IN', 'IDLE'],
+    ...rows.map((r) => [
+      String(r.group),
+      r.address,
+      r.channel,
+      r.names.length > 0 ? r.names.join(',') : '-',
+      expiresCell(r),
+      r.idleS === null ? '-' : formatDuration(r.idleS),
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}

@@ -1,0 +1,38 @@
+import { describe, expect, test } from 'bun:test';
+import { formatDuration, formatList } from '../../src/control/format.ts';
+import type { ListRow } from '../../src/control/handlers.ts';
+
+describe('control/format', () => {
+  test.each([
+    [0, '0s'],
+    [59, '59s'],
+    [60, '1m00s'],
+    [245, '4m05s'],
+    [3600, '1h00m'],
+    [7380, '2h03m'],
+    [86400 * 3 + 4 * 3600, '3d04h'],
+  ])('formatDuration(%d) is %s', (s, want) => {
+    expect(formatDuration(s)).toBe(want);
+  });
+
+  test('formatList prints aligned columns when there are rows', () => {
+    const rows: ListRow[] = [
+      { group: 0, address: '192.0.2.10', channel: 'hub', names: ['www.corp.example', 'corp.example'], expiresInS: 299, idleS: 12, static: false },
+      { group: 502, address: '2001:db8::1', channel: 'partner', names: [], expiresInS: 0, idleS: null, static: false },
+      { group: 0, address: '203.0.113.9', channel: 'hub', names: [], expiresInS: null, idleS: null, static: true },
+    ];
+    expect(formatList(rows)).toBe(
+      [
+        'GROUP  ADDRESS      CHANNEL  NAMES                          EXPIRES-IN  IDLE',
+        '0      192.0.2.10   hub      www.corp.example,corp.example  4m59s       12s',
+        '502    2001:db8::1  partner  -                              expired     -',
+        '0      203.0.113.9  hub      -                              static      -',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('formatList says so when there are no entries', () => {
+    expect(formatList([])).toBe('no entries\n');
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, test } from 'bun:test';
+import { createControlHandlers } from '../../src/control/handlers.ts';
+import { DnssealError } from '../../src/util/errors.ts';
+import { HUB, OTHER, reg, rig } from '../registry/helpers.ts';
+
+async function setup() {
+  const r = rig();
+  await r.registry.register(reg({ addrs: ['192.0.2.1', '192.0.2.2'], names: ['www.corp.example', 'edge.cdn.example'], ttlS: 120 }));
+  await r.registry.register(reg({ group: 502, addrs: ['2001:db8::5'], names: ['mail.corp.example'], channel: OTHER, ttlS: 600 }));
+  r.registry.setStatics([{ group: 0, cidr: '203.0.113.9', channel: HUB }]);
+  const h = createControlHandlers({ registry: r.registry, clock: r.clock });
+  return { ...r, h };
+}
+
+type Row = { address: string; group: number; expiresInS: number | null; idleS: number | null; names: string[] };
+const addrs = (rows: unknown) => (rows as Row[]).map((r) => `${r.group}/${r.address}`);
+
+async function failure(p: Promise<unknown>): Promise<DnssealError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as DnssealError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('control/handlers', () => {
+  test.each([
+    ['no filter', {}, ['0/192.0.2.1', '0/192.0.2.2', '0/203.0.113.9', '502/2001:db8::5']],
+    ['an exact name', { name: 'mail.corp.example' }, ['502/2001:db8::5']],
+    ['a name with a trailing dot and capitals', { name: 'WWW.corp.example.' }, ['0/192.0.2.1', '0/192.0.2.2']],
+    ['a *.suffix name', { name: '*.corp.example' }, ['0/192.0.2.1', '0/192.0.2.2', '502/2001:db8::5']],
+    ['an address in non-canonical form', { address: '2001:DB8:0::5' }, ['502/2001:db8::5']],
+    ['a channel', { channel: 'hub' }, ['0/192.0.2.1', '0/192.0.2.2', '0/203.0.113.9']],
+    ['a group', { group: 502 }, ['502/2001:db8::5']],
+    ['a group as text', { group: '0' }, ['0/192.0.2.1', '0/192.0.2.2', '0/203.0.113.9']],
+    ['a name nobody registered', { name: 'nope.example' }, []],
+  ])('list returns the matching rows when filtered by %s', async (_label, args, want) => {
+    const { h } = await setup();
+    expect(addrs(await h.list!(args))).toEqual(want);
+  });
+
+  test('list gives seconds remaining and idle seconds when time has passed', async () => {
+    const { h, clock, dp } = await setup();
+    clock.advance(20_500);
+    dp.touch({ group: 0, addr: '192.0.2.1' }, clock.monoMs() - 7_000);
+    const rows = (await h.list!({})) as Row[];
+    const byAddr = new Map(rows.map((r) => [r.address, r]));
+    expect(byAddr.get('192.0.2.1')).toMatchObject({ expiresInS: 100, idleS: 7 });
+    expect(byAddr.get('192.0.2.2')).toMatchObject({ expiresInS: 100, idleS: null });
+    expect(byAddr.get('203.0.113.9')).toMatchObject({ expiresInS: null, static: true });
+  });
+
+  test('list shows 0 seconds when the hold ran out but traffic keeps the entry', async () => {
+    const { h, clock } = await setup();
+    clock.advance(200_000);
+    const row = ((await h.list!({ address: '192.0.2.1' })) as Row[])[0]!;
+    expect(row.expiresInS).toBe(0);
+  });
+
+  test.each([
+    ['an unknown filter', { colour: 'red' }, 'unknown filter "colour"'],
+    ['a bad address', { address: 'www.example' }, 'is not an IP address'],
+    ['a negative group', { group: -1 }, 'group must be a number'],
+    ['an empty name', { name: '' }, 'name must be a non-empty string'],
+  ])('list refuses %s', async (_label, args, msg) => {
+    const { h } = await setup();
+    const err = await failure(h.list!(args));
+    expect(err.code).toBe('bad_args');
+    expect(err.message).toContain(msg);
+  });
+
+  test('flush by name releases the name and removes entries left without one', async () => {
+    const { h, registry } = await setup();
+    await registry.register(reg({ addrs: ['192.0.2.1'], names: ['other.corp.example'] }));
+    expect(await h.flush!({ name: 'www.corp.example' })).toEqual({ released: 2, removed: 0 });
+    expect(await h.flush!({ name: 'edge.cdn.example' })).toEqual({ released: 2, removed: 1 });
+    expect(registry.list().map((e) => e.addr).sort()).toEqual(['192.0.2.1', '2001:db8::5', '203.0.113.9']);
+    expect(registry.get(0, '192.0.2.1')!.names).toEqual(['other.corp.example']);
+  });
+
+  test('flush by address removes that entry only', async () => {
+    const { h, registry } = await setup();
+    expect(await h.flush!({ address: '192.0.2.2' })).toEqual({ released: 0, removed: 1 });
+    expect(registry.get(0, '192.0.2.2')).toBeUndefined();
+    expect(registry.get(0, '192.0.2.1')).toBeDefined();
+  });
+
+  test('flush without arguments removes every entry except statics', async () => {
+    const { h, dp } = await setup();
+    expect(await h.flush!({})).toEqual({ released: 0, removed: 3 });
+    expect(dp.list().map((e) => e.key.addr)).toEqual(['203.0.113.9']);
+  });
+
+  test('flush refuses when given both a name and an address', async () => {
+    const { h } = await setup();
+    const err = await failure(h.flush!({ name: 'a.example', address: '192.0.2.1' }));
+    expect(err.code).toBe('bad_args');
+  });
+
+  test('status reports registry figures and the daemon fields when the daemon adds them', async () => {
+    const r = await setup();
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock, status: () => ({ mode: 'gateway' }) });
+    expect(await h.status!({})).toEqual({
+      mode: 'gateway',
+      registry: { datapath: 'fake', entries: 4, statics: 1, byChannel: { hub: 3, other: 1 } },
+    });
+  });
+
+  test.each(['reload', 'down', 'explain'])('%s answers not_available when the daemon did not fill the slot', async (cmd) => {
+    const { h } = await setup();
+    const err = await failure(h[cmd]!({}));
+    expect(err.code).toBe('not_available');
+  });
+
+  test('a filled slot is called with the arguments when the daemon provides it', async () => {
+    const r = await setup();
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock, explain: async (a) => ({ explained: a.name }) });
+    expect(await h.explain!({ name: 'x.example' })).toEqual({ explained: 'x.example' });
+  });
+});
