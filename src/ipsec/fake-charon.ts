@@ -212,6 +212,7 @@ export class FakeCharon {
     const outcome = this.outcome(ike, this.conns.get(ike)!);
     const failed = fail(`establishing CHILD_SA '${child}' failed`);
     const settle = (): ViciMessage => {
+      if (!this.conns.has(ike)) return failed; // unloaded while negotiating in the background
       let sa = this.sas.get(ike);
       if (outcome === 'auth-failed') {
         this.sas.delete(ike);
