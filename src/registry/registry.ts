@@ -118,7 +118,9 @@ export class Registry implements RegistryApi {
 
   private async registerInner(reg: Registration): Promise<void> {
     const now = this.clock.monoMs();
-    const until = now + Math.max(reg.ttlS * 1000, this.minHoldMs);
+    // A missing, negative or non-numeric TTL counts as 0: the hold is min_hold, never NaN.
+    const ttlMs = Number.isFinite(reg.ttlS) && reg.ttlS > 0 ? reg.ttlS * 1000 : 0;
+    const until = now + Math.max(ttlMs, this.minHoldMs);
     const names = unique(reg.names.length > 0 ? reg.names : [reg.queryName]);
     const ch = reg.channel;
 

@@ -38,13 +38,15 @@ export class RecordingHooks implements ChannelHooks {
   added: string[] = [];
   removed: string[] = [];
   fail?: Error;
+  /** Fail only for this address. */
+  failFor?: string;
   private gates: Array<() => void> = [];
   gated = false;
 
   async peerAdded(ch: ChannelSpec, addr: string, name: string): Promise<void> {
     this.added.push(`${ch.name} ${addr} ${name}`);
     if (this.gated) await new Promise<void>((resolve) => this.gates.push(resolve));
-    if (this.fail) throw this.fail;
+    if (this.fail && (this.failFor === undefined || this.failFor === addr)) throw this.fail;
   }
   peerRemoved(ch: ChannelSpec, addr: string): void {
     this.removed.push(`${ch.name} ${addr}`);

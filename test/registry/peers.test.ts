@@ -68,6 +68,15 @@ describe('registry/peers', () => {
     expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'channel_failed' })).toBe(1);
   });
 
+  test('the peers that came up are removed again when another address of the answer fails', async () => {
+    const { registry, hooks, dp } = rig();
+    hooks.fail = new Error('no proposal chosen');
+    hooks.failFor = B;
+    await rejection(registry.register(peerReg({ addrs: [A, B] })));
+    expect(dp.list()).toEqual([]);
+    expect(hooks.removed).toEqual([`partner ${A}`]);
+  });
+
   test('peerAdded is tried again when the previous attempt failed', async () => {
     const { registry, hooks } = rig();
     hooks.fail = new Error('timeout');

@@ -12,6 +12,8 @@ describe('registry', () => {
     ['the TTL when it is longer than min_hold', 300, 300_000],
     ['min_hold when the TTL is shorter', 5, MIN_HOLD_MS],
     ['min_hold when the TTL is zero', 0, MIN_HOLD_MS],
+    ['min_hold when the TTL is negative', -5, MIN_HOLD_MS],
+    ['min_hold when the TTL is not a number', Number.NaN, MIN_HOLD_MS],
   ])('hold is %s', async (_label, ttlS, holdMs) => {
     const { registry, clock } = rig();
     const t0 = clock.monoMs();
