@@ -77,6 +77,22 @@ export class CharonLab {
     run(['ip', '-n', nsB, 'link', 'set', b, 'up']);
   }
 
+  /**
+   * Whether this kernel can hold an ESP SA with AES-GCM (the build machines cannot; the
+   * kernel lab can). Probed in a scratch namespace so nothing is left behind.
+   */
+  kernelHasEspGcm(): boolean {
+    const ns = this.netns('probe');
+    const r = spawnSync(['ip', '-n', ns, 'xfrm', 'state', 'add', 'src', '192.0.2.1', 'dst', '192.0.2.2', 'proto', 'esp', 'spi', '0x100',
+      'mode', 'transport', 'aead', 'rfc4106(gcm(aes))', '0x0102030405060708090a0b0c0d0e0f1011121314', '128'], { stderr: 'pipe' });
+    return r.exitCode === 0;
+  }
+
+  /** `ip xfrm <what>` inside a namespace, as text. */
+  xfrm(ns: string, what: 'policy' | 'state'): string {
+    return run(['ip', '-n', ns, 'xfrm', what]);
+  }
+
   /** A test CA and one ECDSA P-256 certificate per name (CN and DNS SAN = the name). */
   makeCreds(names: string[]): Creds {
     const d = join(this.dir, 'pki');
