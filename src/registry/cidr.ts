@@ -3,7 +3,7 @@
  * keyed by exact address (never an LPM: a full map must refuse, not evict), so a static CIDR
  * becomes one entry per address, and a prefix wider than `maxHosts` is refused with a clear
  * error instead of silently filling the map. Output is canonical text: dotted quad for IPv4,
- * RFC 5952 for IPv6 — the same form the proxy hands to `register()`.
+ * RFC 5952 for IPv6 without mixed notation — the same form the proxy hands to `register()`.
  */
 import { DnssealError } from '../util/errors.ts';
 
@@ -50,11 +50,12 @@ function parseV6(text: string): number[] | undefined {
   return [...head, ...new Array<number>(fill).fill(0), ...tail];
 }
 
-/** RFC 5952: lower case, no leading zeros, the longest run (≥ 2) of zero groups as `::`. */
+/**
+ * RFC 5952: lower case, no leading zeros, the longest run (≥ 2) of zero groups as `::` (the
+ * first on a tie). IPv4-mapped addresses stay in hex (`::ffff:c000:201`), exactly like the
+ * proxy's `src/dns/ip-text.ts`, so both produce the same registry key for one address.
+ */
 export function formatV6(g: number[]): string {
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    return `::ffff:${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
-  }
   let bestAt = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -83,8 +84,11 @@ export function canonicalIp(text: string): string | undefined {
   return v6 ? formatV6(v6) : undefined;
 }
 
+/** Widest static CIDR accepted: a /22 (IPv4) or /118 (IPv6), one map entry per address. */
+export const MAX_STATIC_HOSTS = 1024;
+
 /** Every host address of `cidr` (a bare address counts as /32 or /128), canonical text. */
-export function expandCidr(cidr: string, maxHosts = 256): string[] {
+export function expandCidr(cidr: string, maxHosts = MAX_STATIC_HOSTS): string[] {
   const [ip, lenText, extra] = cidr.split('/');
   const bad = (why: string) =>
     new DnssealError('registry', 'static_invalid', `static entry ${cidr}: ${why}`);

@@ -15,7 +15,7 @@ import { channelRef, destKey, expiryOf, recordKey } from './entry.ts';
 export interface StaticRegistration {
   /** Client group (table) number. */
   group: number;
-  /** Address or CIDR; expanded to one map entry per address (at most 256 per CIDR). */
+  /** Address or CIDR; expanded to one map entry per address (at most MAX_STATIC_HOSTS per CIDR). */
   cidr: string;
   channel: ChannelSpec;
 }
