@@ -48,7 +48,7 @@ export function datapathConformance(
     test.each([
       ['IPv4', V4],
       ['IPv6', V6],
-      ['IPv6 with embedded IPv4', { group: 0, addr: '::ffff:192.0.2.1' }],
+      ['IPv4-mapped IPv6 (canonical hex form)', { group: 0, addr: '::ffff:c000:201' }],
       ['nonzero group', { group: 502, addr: '198.51.100.7' }],
     ] as [string, DestKey][])('upsert then list returns the entry when the key is %s', (_label, key) =>
       withDp((dp) => {
