@@ -39,6 +39,8 @@ export const KOJIMA_ADDR = '198.51.100.7';
 export const ZONE_TEXT = `$ORIGIN nec.com.
 $TTL 300
 @            SOA ns.nec.com. admin.nec.com. 1 3600 600 86400 300
+@            NS    ns.nec.com.
+ns           A     127.0.0.1
 kojima.jinji A     ${KOJIMA_ADDR}
 www.soumu    A     198.51.100.20
 alias.jinji  CNAME kojima.jinji
