@@ -3,14 +3,18 @@
  * condition matches this name" without scanning the table.
  *
  * - exact:  hash of the whole name.
- * - suffix: hash of the dotted suffix ("myfriends.com"); a name probes each of its proper
- *           suffixes once (a flattened label trie: one probe per label, no per-node objects).
+ * - suffix: hash of the dotted suffix ("myfriends.com"); the name probes each proper suffix
+ *           (a flattened label trie: one probe per label, no per-node objects).
  * - prefix: hash of the first label; multi-label prefixes keep a short candidate list.
- * - infix:  hash of the first label of the sequence; a name probes each inner label.
- * Every kind is consulted and the lowest index wins, so table order decides across kinds.
- * Cost per name is O(labels) hash probes, independent of the number of rules.
+ * - infix:  hash of the first label of the sequence; the name probes each inner label.
+ * One right-to-left pass over the name computes every suffix and label hash (hash-index.ts),
+ * so a match allocates nothing for the single-label kinds. Every kind is consulted and the
+ * lowest index wins, so table order decides across kinds. Cost is O(labels) probes,
+ * independent of the number of rules.
  */
 import type { Condition } from './types.ts';
+import { normalizeName } from './name.ts';
+import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, labelMix } from './hash-index.ts';
 
 interface Candidate {
   labels: string[];
@@ -18,11 +22,7 @@ interface Candidate {
 }
 
 const NONE = 0x7fffffff;
-
-function keepFirst(map: Map<string, number>, key: string, index: number): void {
-  const had = map.get(key);
-  if (had === undefined || index < had) map.set(key, index);
-}
+const encoder = new TextEncoder();
 
 function addCandidate(map: Map<string, Candidate[]>, key: string, c: Candidate): void {
   const list = map.get(key);
@@ -31,17 +31,26 @@ function addCandidate(map: Map<string, Candidate[]>, key: string, c: Candidate):
 }
 
 export class RuleMatcher {
-  private readonly exact = new Map<string, number>();
-  private readonly suffix = new Map<string, number>();
-  private readonly prefix1 = new Map<string, number>();
+  private readonly exact: HashIndex;
+  private readonly suffix: HashIndex;
+  private readonly prefix1: HashIndex;
+  private readonly infix1: HashIndex;
   private readonly prefixN = new Map<string, Candidate[]>();
-  private readonly infix1 = new Map<string, number>();
   private readonly infixN = new Map<string, Candidate[]>();
+  /** Bit k-1 set when some suffix rule has k fixed labels (bit 31: 32 or more). */
+  private suffixDepths = 0;
   readonly size: number;
+  private readonly scratch = new Uint8Array(256);
 
   /** `conditions[i]` is the rule at table index i. */
   constructor(conditions: readonly Condition[]) {
     this.size = conditions.length;
+    const count = { exact: 0, suffix: 0, prefix: 0, infix: 0 };
+    for (const c of conditions) count[c.kind]++;
+    this.exact = new HashIndex(count.exact);
+    this.suffix = new HashIndex(count.suffix);
+    this.prefix1 = new HashIndex(count.prefix);
+    this.infix1 = new HashIndex(count.infix);
     for (let i = 0; i < conditions.length; i++) this.add(conditions[i]!, i);
   }
 
@@ -49,49 +58,80 @@ export class RuleMatcher {
     const l = c.labels;
     switch (c.kind) {
       case 'exact':
-        return keepFirst(this.exact, l.join('.'), index);
+        return this.exact.add(l.join('.'), index);
       case 'suffix':
-        return keepFirst(this.suffix, l.join('.'), index);
+        this.suffixDepths |= 1 << (Math.min(l.length, 32) - 1);
+        return this.suffix.add(l.join('.'), index);
       case 'prefix':
-        if (l.length === 1) return keepFirst(this.prefix1, l[0]!, index);
+        if (l.length === 1) return this.prefix1.add(l[0]!, index);
         return addCandidate(this.prefixN, l[0]!, { labels: l, index });
       case 'infix':
-        if (l.length === 1) return keepFirst(this.infix1, l[0]!, index);
+        if (l.length === 1) return this.infix1.add(l[0]!, index);
         return addCandidate(this.infixN, l[0]!, { labels: l, index });
     }
   }
 
   /**
-   * Index of the first matching rule for a canonical name (lower case, A-labels, no root
-   * dot; see normalizeName), or -1.
+   * Index of the first matching rule for a name, or -1. Accepts names as they come off the
+   * wire or the command line: any case, optional root dot, Unicode (converted to A-labels).
    */
   match(name: string): number {
+    // Scan bytes, not the string: a string built by concatenation is a rope in JSC and
+    // charCodeAt on it is slow; one encodeInto flattens it into a reused buffer.
+    if (name.length === 0 || name.length > 254) return -1;
+    const buf = this.scratch;
+    let len = encoder.encodeInto(name, buf).written;
+    if (len !== name.length) {
+      const canonical = normalizeName(name); // non-ASCII: IDN to A-labels, slow path
+      if (canonical === null || canonical.length > 253) return -1;
+      len = encoder.encodeInto(canonical, buf).written;
+    }
+    if (buf[len - 1] === 46) len--;
+    if (len === 0) return -1;
+    const useSuffix = this.suffix.size > 0;
+    const usePrefix = this.prefix1.size > 0;
+    const useInfix = this.infix1.size > 0;
     let best = NONE;
-    const e = this.exact.get(name);
-    if (e !== undefined) best = e;
-    const firstDot = name.indexOf('.');
-    if (firstDot <= 0) return best === NONE ? -1 : best;
-
-    if (this.suffix.size > 0) {
-      for (let dot = firstDot; dot >= 0; dot = name.indexOf('.', dot + 1)) {
-        const s = this.suffix.get(name.substring(dot + 1));
-        if (s !== undefined && s < best) best = s;
+    let h = EMPTY_SUFFIX; // hash of the suffix right of the current label
+    let lh = FNV_INIT; // running hash of the current label
+    let end = len; // end of the current label
+    let depth = 0; // labels from the right, including the current one
+    for (let i = len - 1; i >= -1; i--) {
+      let c = i >= 0 ? buf[i]! : 46;
+      if (c !== 46) {
+        if (c >= 65 && c <= 90) buf[i] = c += 32; // ASCII lower case, in place
+        lh = Math.imul(lh ^ c, 0x01000193);
+        continue;
       }
-    }
-    if (this.prefix1.size > 0) {
-      const p = this.prefix1.get(name.substring(0, firstDot));
-      if (p !== undefined && p < best) best = p;
-    }
-    if (this.infix1.size > 0) {
-      // inner labels only: at least one label before and one after
-      let start = firstDot + 1;
-      for (let dot = name.indexOf('.', start); dot >= 0; dot = name.indexOf('.', start)) {
-        const x = this.infix1.get(name.substring(start, dot));
-        if (x !== undefined && x < best) best = x;
-        start = dot + 1;
+      // a label ends here: name[i+1, end)
+      const start = i + 1;
+      if (start === end) return -1; // empty label: not a host name
+      const single = labelMix(lh);
+      h = extend(h, single);
+      depth++;
+      if (start === 0) {
+        const e = this.exact.find(h, buf, 0, len);
+        if (e >= 0 && e < best) best = e;
+        if (usePrefix && end < len) {
+          const p = this.prefix1.find(extend(EMPTY_SUFFIX, single), buf, 0, end);
+          if (p >= 0 && p < best) best = p;
+        }
+      } else {
+        if (useSuffix && (this.suffixDepths & (1 << (Math.min(depth, 32) - 1))) !== 0) {
+          const s = this.suffix.find(h, buf, start, len);
+          if (s >= 0 && s < best) best = s;
+        }
+        if (useInfix && end < len) {
+          const x = this.infix1.find(extend(EMPTY_SUFFIX, single), buf, start, end);
+          if (x >= 0 && x < best) best = x;
+        }
       }
+      lh = FNV_INIT;
+      end = i;
     }
-    if (this.prefixN.size > 0 || this.infixN.size > 0) best = this.matchMulti(name.split('.'), best);
+    if (this.prefixN.size > 0 || this.infixN.size > 0) {
+      best = this.matchMulti(new TextDecoder().decode(buf.subarray(0, len)).split('.'), best);
+    }
     return best === NONE ? -1 : best;
   }
 

@@ -14,8 +14,12 @@ import { DEFAULT_TABLE } from './group.ts';
 interface CompiledTable {
   table: Table;
   matcher: RuleMatcher;
-  /** rules[i].channel resolved once. */
-  channels: ChannelSpec[];
+  /**
+   * Per rule: channel and upstream as small numbers into `channelList`/`upstreamList`
+   * (upstream 0 = none), so a hit does not have to read the Rule object's fields.
+   */
+  ruleChannel: Uint16Array;
+  ruleUpstream: Uint16Array;
 }
 
 export interface StaticProtection {
@@ -34,6 +38,7 @@ export class Policy {
   private readonly clientTables = new PrefixTable<CompiledTable>();
   private readonly defaultTable: CompiledTable;
   private readonly channelList: ChannelSpec[];
+  private readonly upstreamList: (string | null)[];
   private readonly staticList: StaticProtection[];
 
   private constructor(
@@ -41,27 +46,36 @@ export class Policy {
     tables: Table[],
     clients: ClientEntry[],
     statics: StaticEntry[],
-    upstreams: Set<string>,
+    upstreams: string[],
   ) {
     this.channelList = channels;
     const byName = new Map(channels.map((c) => [c.name, c] as const));
+    const chanIdx = new Map(channels.map((c, i) => [c.name, i] as const));
+    this.upstreamList = [null, ...upstreams];
+    const upIdx = new Map(this.upstreamList.map((u, i) => [u, i] as const));
     for (const t of tables) {
       if (this.byId.has(t.id)) fail(`table "${t.id}" is defined twice`);
-      const resolved = t.rules.map((r) => {
-        const ch = byName.get(r.channel);
-        if (!ch) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown channel "${r.channel}"`);
-        if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
-          fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
+      const ruleChannel = new Uint16Array(t.rules.length);
+      const ruleUpstream = new Uint16Array(t.rules.length);
+      t.rules.forEach((r, i) => {
+        const c = chanIdx.get(r.channel);
+        if (c === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown channel "${r.channel}"`);
+        ruleChannel[i] = c;
+        if (r.upstream !== undefined) {
+          const u = upIdx.get(r.upstream);
+          if (u === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
+          ruleUpstream[i] = u;
         }
-        return ch;
       });
-      this.byId.set(t.id, { table: t, matcher: new RuleMatcher(t.rules.map((r) => r.condition)), channels: resolved });
+      const matcher = new RuleMatcher(t.rules.map((r) => r.condition));
+      this.byId.set(t.id, { table: t, matcher, ruleChannel, ruleUpstream });
     }
     // Without a configured default table, unclassified clients get an empty one: nothing protected.
     this.defaultTable = this.byId.get(DEFAULT_TABLE) ?? {
       table: { id: DEFAULT_TABLE, group: 0, rules: [] },
       matcher: new RuleMatcher([]),
-      channels: [],
+      ruleChannel: new Uint16Array(0),
+      ruleUpstream: new Uint16Array(0),
     };
     for (const c of clients) {
       const t = this.byId.get(c.table);
@@ -78,7 +92,7 @@ export class Policy {
   }
 
   static fromConfig(cfg: Config): Policy {
-    return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, new Set(cfg.upstreams.map((u) => u.name)));
+    return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, cfg.upstreams.map((u) => u.name));
   }
 
   /** The table a client's queries are matched against (longest client prefix, else `default`). */
@@ -100,21 +114,24 @@ export class Policy {
     let matched: string | undefined;
     if (ct.matcher.size > 0) {
       for (const raw of names) {
-        const n = normalizeName(raw);
-        if (n === null) continue;
-        const i = ct.matcher.match(n);
+        const i = ct.matcher.match(raw); // normalises case, root dot and IDN itself
         if (i >= 0 && (best < 0 || i < best)) {
           best = i;
-          matched = n;
+          matched = raw;
           if (i === 0) break;
         }
       }
     }
     const t = ct.table;
     if (best < 0) return { table: t.id, group: t.group, rule: null, channel: null, upstream: null };
-    const rule = t.rules[best]!;
-    const d: Decision = { table: t.id, group: t.group, rule, channel: ct.channels[best]!, upstream: rule.upstream ?? null };
-    if (matched !== undefined) d.matchedName = matched;
+    const d: Decision = {
+      table: t.id,
+      group: t.group,
+      rule: t.rules[best]!,
+      channel: this.channelList[ct.ruleChannel[best]!]!,
+      upstream: this.upstreamList[ct.ruleUpstream[best]!]!,
+    };
+    if (matched !== undefined) d.matchedName = normalizeName(matched) ?? matched;
     return d;
   }
 

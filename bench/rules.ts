@@ -1,0 +1,93 @@
+/**
+ * bench-rules: 1,000,000 generated rules (a mix of the four condition kinds), load time,
+ * memory (RSS delta) and nanoseconds per match for hits and misses. Prints figures; asserts
+ * nothing. Targets (issue #2): load ≤ 2 s, match ≤ 1 µs per name.
+ *
+ *   node_modules/.bin/bun bench/rules.ts [RULES]
+ */
+import { Policy } from '../src/policy/policy.ts';
+import { parseCondition } from '../src/policy/condition.ts';
+import { buildChannel } from '../src/policy/channel.ts';
+import type { Rule } from '../src/policy/types.ts';
+import type { Config } from '../src/config/types.ts';
+
+const N = Number(process.argv[2] ?? 1_000_000);
+const LOOKUPS = 1_000_000;
+
+let seed = 12345;
+const rand = () => {
+  seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+  return seed / 0x100000000;
+};
+const TLDS = ['com', 'net', 'org', 'jp', 'co.jp', 'ne.jp', 'de', 'example', 'io', 'co.uk'];
+const WORDS = ['mail', 'www', 'api', 'cdn', 'git', 'vpn', 'corp', 'shop', 'app', 'login', 'static', 'img'];
+const pick = <T>(a: T[]) => a[Math.floor(rand() * a.length)]!;
+const domain = (i: number) => `d${i.toString(36)}.${pick(TLDS)}`;
+
+// Mix: 45% exact, 35% suffix, 10% prefix, 10% infix (block lists and corp lists are mostly
+// exact names and zones; prefix and infix rules are rarer).
+function pattern(i: number): string {
+  const r = rand();
+  if (r < 0.45) return `${pick(WORDS)}.${domain(i)}`;
+  if (r < 0.8) return `*.${domain(i)}`;
+  if (r < 0.9) return `p${i.toString(36)}.*`;
+  return `*.x${i.toString(36)}.*`;
+}
+
+const rssMB = () => process.memoryUsage().rss / 1048576;
+Bun.gc(true);
+const patterns = Array.from({ length: N }, (_, i) => pattern(i));
+Bun.gc(true);
+const rss0 = rssMB();
+
+const t0 = performance.now();
+const rules: Rule[] = patterns.map((p, index) => ({ condition: parseCondition(p), channel: 'hub', index }));
+const t1 = performance.now();
+const cfg = {
+  source: '<bench>', mode: 'host', listen: [], upstreams: [{ name: 'default', address: '127.0.0.1', port: 53 }],
+  datapath: 'none', lan: [], wan: [], control: '', logLevel: 'error', logFormat: 'logfmt', minHoldS: 60, idleS: 300,
+  upstreamTimeoutMs: 2000, canary: 'nxdomain', channels: [buildChannel('hub', { kind: 'tunnel', gateway: '192.0.2.1' }, 1)],
+  tables: [{ id: 'default', group: 0, rules }], clients: [], statics: [], tsigKeys: [], interceptPools: [],
+} satisfies Config;
+const policy = Policy.fromConfig(cfg);
+const t2 = performance.now();
+Bun.gc(true);
+const rss1 = rssMB();
+
+// Query names: hits built from the patterns (a name each kind matches), misses from the same
+// shape of names under domains that no rule covers.
+function hitFor(p: string): string {
+  if (p.startsWith('*.') && p.endsWith('.*')) return `www.${p.slice(2, -2)}.example.com`;
+  if (p.startsWith('*.')) return `host.${p.slice(2)}`;
+  if (p.endsWith('.*')) return `${p.slice(0, -2)}.example.org`;
+  return p;
+}
+const hits = Array.from({ length: 4096 }, () => hitFor(patterns[Math.floor(rand() * N)]!));
+const misses = Array.from({ length: 4096 }, (_, i) => `${pick(WORDS)}.m${i.toString(36)}.${pick(WORDS)}.nope.${pick(TLDS)}`);
+for (const h of hits) if (!policy.decide('', [h]).rule) throw new Error(`bench: expected a hit for ${h}`);
+for (const m of misses) if (policy.decide('', [m]).rule) throw new Error(`bench: unexpected hit for ${m}`);
+
+function nsPer(names: string[]): number {
+  let found = 0;
+  const start = Bun.nanoseconds();
+  for (let i = 0; i < LOOKUPS; i++) if (policy.decide('', [names[i & 4095]!]).rule) found++;
+  const ns = (Bun.nanoseconds() - start) / LOOKUPS;
+  if (found < 0) console.log(found);
+  return ns;
+}
+nsPer(hits); // warm-up
+const hitNs = nsPer(hits);
+const missNs = nsPer(misses);
+const chain = [misses[1]!, misses[2]!, hits[3]!];
+const startChain = Bun.nanoseconds();
+for (let i = 0; i < LOOKUPS / 4; i++) policy.decide('', chain);
+const chainNs = (Bun.nanoseconds() - startChain) / (LOOKUPS / 4);
+
+const kinds = new Map<string, number>();
+for (const r of rules) kinds.set(r.condition.kind, (kinds.get(r.condition.kind) ?? 0) + 1);
+console.log(`rules:            ${N} (${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')})`);
+console.log(`load:             ${(t2 - t0).toFixed(0)} ms  (parse ${(t1 - t0).toFixed(0)} ms + index ${(t2 - t1).toFixed(0)} ms)  target <= 2000 ms`);
+console.log(`memory:           ${(rss1 - rss0).toFixed(0)} MB RSS delta (rules + index), ${(((rss1 - rss0) * 1048576) / N).toFixed(0)} B/rule`);
+console.log(`match hit:        ${hitNs.toFixed(0)} ns/name  target <= 1000 ns`);
+console.log(`match miss:       ${missNs.toFixed(0)} ns/name`);
+console.log(`match chain of 3: ${chainNs.toFixed(0)} ns/decision (${(chainNs / 3).toFixed(0)} ns/name)`);
