@@ -1,0 +1,72 @@
+/** The registry's commands over a real unix socket, as `dnsseal list/flush/status` use them. */
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { controlRequest } from '../../src/control/client.ts';
+import { formatList } from '../../src/control/format.ts';
+import { createControlHandlers, type ListRow } from '../../src/control/handlers.ts';
+import { type ControlServer, startControlServer } from '../../src/control/server.ts';
+import { silentLogger } from '../../src/util/log.ts';
+import { OTHER, reg, rig } from '../registry/helpers.ts';
+
+let dir: string;
+let server: ControlServer | undefined;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dnsseal-ctl-reg-'));
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function daemon() {
+  const r = rig();
+  await r.registry.register(reg({ addrs: ['192.0.2.1'], names: ['www.corp.example'], ttlS: 300 }));
+  await r.registry.register(reg({ addrs: ['2001:db8::7'], names: ['mail.corp.example'], channel: OTHER, ttlS: 90 }));
+  server = await startControlServer(join(dir, 'control.sock'), createControlHandlers({ registry: r.registry, clock: r.clock }), silentLogger);
+  return { ...r, path: server.path };
+}
+
+describe('control over a unix socket', () => {
+  test('list returns JSON rows that format as the table when the daemon has entries', async () => {
+    const { path } = await daemon();
+    const rows = (await controlRequest(path, { cmd: 'list' })) as ListRow[];
+    expect(rows.map((r) => [r.address, r.channel, r.names, r.expiresInS])).toEqual([
+      ['192.0.2.1', 'hub', ['www.corp.example'], 300],
+      ['2001:db8::7', 'other', ['mail.corp.example'], 90],
+    ]);
+    expect(formatList(rows).split('\n')[0]).toBe('GROUP  ADDRESS      CHANNEL  NAMES              EXPIRES-IN  IDLE');
+  });
+
+  test('list filters by channel when asked over the socket', async () => {
+    const { path } = await daemon();
+    const rows = (await controlRequest(path, { cmd: 'list', args: { channel: 'other' } })) as ListRow[];
+    expect(rows.map((r) => r.address)).toEqual(['2001:db8::7']);
+  });
+
+  test('flush by address removes the entry from the map when sent over the socket', async () => {
+    const { path, dp } = await daemon();
+    expect(await controlRequest(path, { cmd: 'flush', args: { address: '2001:db8::7' } })).toEqual({ released: 0, removed: 1 });
+    expect(dp.list().map((e) => e.key.addr)).toEqual(['192.0.2.1']);
+  });
+
+  test('status reports the datapath and entry counts when asked over the socket', async () => {
+    const { path } = await daemon();
+    expect(await controlRequest(path, { cmd: 'status' })).toEqual({
+      registry: { datapath: 'fake', entries: 2, statics: 0, byChannel: { hub: 1, other: 1 } },
+    });
+  });
+
+  test('a bad filter comes back as bad_args when sent over the socket', async () => {
+    const { path } = await daemon();
+    const err = await controlRequest(path, { cmd: 'list', args: { address: 'nope' } }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string },
+    );
+    expect(err?.code).toBe('bad_args');
+    expect(err?.message).toBe('control: address "nope" is not an IP address');
+  });
+});
