@@ -59,6 +59,8 @@ export interface ChannelManagerOptions {
   negotiateTimeoutMs?: number;
   /** Called when a tunnel channel's SA goes up or down (e.g. Datapath.setChannels). */
   onChannelState?: (channel: ChannelSpec, up: boolean) => void;
+  /** Close `vici` in close() (set when the manager's creator made the client for it). */
+  ownsVici?: boolean;
 }
 
 interface PeerConn {
@@ -120,6 +122,7 @@ export class ChannelManager implements IpsecChannels {
 
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
+    if (this.opts.ownsVici) this.vici.close();
   }
 
   status(): ChannelState[] {
@@ -215,7 +218,7 @@ export class ChannelManager implements IpsecChannels {
     );
   }
 
-  /** Terminate, uninstall, unload; each step's "not found" is fine. */
+  /** Uninstall, unload, terminate; each step's "not found" is fine. */
   private removeConn(conn: string, after: Promise<void> = Promise.resolve()): Promise<void> {
     const prev = this.removing.get(conn) ?? Promise.resolve();
     // Registered synchronously, so a peerAdded right after this call already waits for it.
@@ -227,10 +230,14 @@ export class ChannelManager implements IpsecChannels {
     return run;
   }
 
+  /**
+   * Trap first (nothing new starts), then the config, then the SAs: charon keeps SAs of an
+   * unloaded config, and one still negotiating would otherwise come up after we looked.
+   */
   private async removeConnNow(conn: string): Promise<void> {
-    await this.vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
     await this.vici.uninstall({ child: conn }).catch(() => {});
     await this.vici.unloadConn(conn).catch((e) => this.log.warn('unload-conn failed', { conn, err: errorMessage(e) }));
+    await this.vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
     this.childUp.delete(conn);
   }
 

@@ -51,6 +51,8 @@ export class FakeCharon {
   readonly commands: string[] = [];
   /** Decides what `initiate` does for an IKE config; default: everything comes up. */
   outcome: (ike: string, conn: ViciMessage) => FakeOutcome = () => 'up';
+  /** When set, commands are read but never answered (a wedged charon). */
+  stalled = false;
 
   private server: Server | null = null;
   private readonly clients = new Set<Client>();
@@ -128,6 +130,7 @@ export class FakeCharon {
         return this.send(c, { type: PacketType.EVENT_CONFIRM });
       case PacketType.CMD_REQUEST: {
         this.commands.push(p.name);
+        if (this.stalled) return new Promise<void>((r) => c.sock.once('close', () => r()));
         const res = await this.command(c, p.name, p.message);
         if (res === null) return this.send(c, { type: PacketType.CMD_UNKNOWN });
         return this.send(c, { type: PacketType.CMD_RESPONSE, message: res });

@@ -43,5 +43,6 @@ export function createIpsecChannels(cfg: Config, deps: IpsecDeps): IpsecChannels
     localId: deps.localId,
     negotiateTimeoutMs: deps.negotiateTimeoutMs,
     onChannelState: deps.onChannelState,
+    ownsVici: deps.vici === undefined,
   });
 }

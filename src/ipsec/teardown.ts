@@ -1,6 +1,6 @@
 /**
  * `dnsseal down` for the IPsec side, without a running daemon: every connection whose name
- * starts with `dnsseal-` is terminated, its trap uninstalled and unloaded. Connections of
+ * starts with `dnsseal-` has its trap uninstalled, is unloaded, and its SAs terminated. Connections of
  * anyone else are left alone. Idempotent; a charon that is not running has nothing of ours.
  * Returns one line per connection removed.
  */
@@ -26,15 +26,17 @@ export async function teardownIpsec(vici: ViciApi, log: Logger): Promise<string[
       if (!conn.startsWith(CONN_PREFIX)) continue;
       const children = body && typeof body === 'object' && !Array.isArray(body) && !(body instanceof Uint8Array) ? body.children : undefined;
       const childNames = children && typeof children === 'object' && !Array.isArray(children) ? Object.keys(children) : [];
-      await vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
+      // Same order as the channel manager: trap, config, then SAs (charon keeps the SAs
+      // of an unloaded config, and one still negotiating must not come up afterwards).
       for (const child of childNames) await vici.uninstall({ child }).catch(() => {});
       try {
         await vici.unloadConn(conn);
-        removed.push(`ipsec connection ${conn}`);
       } catch (e) {
         log.warn('unload-conn failed', { conn, err: errorMessage(e) });
         throw e;
       }
+      await vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
+      removed.push(`ipsec connection ${conn}`);
     }
   }
   return removed;

@@ -97,6 +97,9 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
       while ((await router.getConns()).includes(conn) && Date.now() < end) await Bun.sleep(50);
       expect(await router.getConns()).not.toContain(conn);
       expect(lab.xfrm(routerNs, 'policy')).not.toContain('0x5e510002');
+      // terminate after unload still finds the IKE_SA by its (unloaded) config name
+      while ((await router.listSas()).some((m) => conn in m) && Date.now() < end) await Bun.sleep(50);
+      expect((await router.listSas()).some((m) => conn in m)).toBe(false);
     }
     mgr.close();
   });

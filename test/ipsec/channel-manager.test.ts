@@ -109,6 +109,17 @@ describe('ipsec/channel-manager', () => {
     expect(metrics.expose()).toContain('dnsseal_ipsec_peer_setup_total{channel="partner",outcome="error"} 1');
   });
 
+  test('rejects peerAdded within the bounded wait when charon stops answering', async () => {
+    mgr = make([partner], { negotiateTimeoutMs: 200 });
+    await mgr.start();
+    fake.stalled = true;
+    const t0 = Date.now();
+    const e = await rejection(mgr.peerAdded(partner, '192.0.2.2', 'peer.partner.test'));
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(e.message).toBe('ipsec: channel partner: no SA with peer.partner.test (192.0.2.2): ipsec: SA not up within 200 ms');
+    expect(metrics.expose()).toContain('dnsseal_ipsec_peer_setup_total{channel="partner",outcome="timeout"} 1');
+  });
+
   test('rejects peerAdded (fails closed) when charon is not running', async () => {
     await fake.stop();
     mgr = make([partner]);
@@ -163,8 +174,9 @@ describe('ipsec/channel-manager', () => {
     await Bun.sleep(50);
     await fake.restart();
     expect(fake.conns.size).toBe(0);
-    await until(() => fake.conns.size === 2 && fake.installed.size === 2, 3_000);
-    expect(metrics.expose()).toContain('dnsseal_ipsec_resync_total{outcome="ok"} 1');
+    await until(() => metrics.expose().includes('dnsseal_ipsec_resync_total{outcome="ok"} 1'), 3_000);
+    expect(fake.conns.size).toBe(2);
+    expect(fake.installed.size).toBe(2);
   });
 
   test('reports the tunnel down when its CHILD_SA goes down', async () => {
