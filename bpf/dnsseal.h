@@ -50,6 +50,10 @@ _Static_assert(sizeof(struct dnsseal_dest_key) == 24, "dnsseal_dest_key size");
 
 #define DNSSEAL_DEST_F_STATIC    0x1u /* static CIDR entry (config), never expires */
 #define DNSSEAL_DEST_F_INTERCEPT 0x2u /* intercept-mode address (#6) */
+/* Userspace bookkeeping, ignored by the programs: which text forms registered a family-4 entry
+ * ("192.0.2.1" and/or "::ffff:192.0.2.1" — one kernel entry, removed when the last form goes). */
+#define DNSSEAL_DEST_F_FORM_V4     0x40000000u
+#define DNSSEAL_DEST_F_FORM_MAPPED 0x80000000u
 
 struct dnsseal_dest_val {
 	__u32 channel_id;   /* host order: 1..65535 */

@@ -39,6 +39,9 @@ export const CounterValLayout = { size: 16, packets: 0, bytes: 8 } as const;
 /** DNSSEAL_DEST_F_* */
 export const DEST_F_STATIC = 0x1;
 export const DEST_F_INTERCEPT = 0x2;
+export const DEST_F_FORM_V4 = 0x40000000;
+export const DEST_F_FORM_MAPPED = 0x80000000;
+export const DEST_F_FORM_MASK = (DEST_F_FORM_V4 | DEST_F_FORM_MAPPED) >>> 0;
 /** DNSSEAL_CHAN_* / DNSSEAL_CHAN_F_* */
 export const CHAN_DOWN = 0;
 export const CHAN_UP = 1;
@@ -83,7 +86,7 @@ export interface RawDestKey {
   addr: KeyAddr;
 }
 
-export function encodeDestKey(k: RawDestKey, out = new Uint8Array(DestKeyLayout.size)): Uint8Array {
+export function encodeDestKey(k: RawDestKey, out: Uint8Array = new Uint8Array(DestKeyLayout.size)): Uint8Array {
   const dv = need(out, DestKeyLayout.size, 'dnsseal_dest_key');
   out.fill(0, 0, DestKeyLayout.size);
   dv.setUint32(DestKeyLayout.group, k.group >>> 0, true);
@@ -113,7 +116,7 @@ export interface RawDestVal {
   lastSeenNs: bigint;
 }
 
-export function encodeDestVal(v: RawDestVal, out = new Uint8Array(DestValLayout.size)): Uint8Array {
+export function encodeDestVal(v: RawDestVal, out: Uint8Array = new Uint8Array(DestValLayout.size)): Uint8Array {
   const dv = need(out, DestValLayout.size, 'dnsseal_dest_val');
   out.fill(0, 0, DestValLayout.size);
   dv.setUint32(DestValLayout.channel_id, v.channelId >>> 0, true);
@@ -134,7 +137,7 @@ export function decodeDestVal(buf: Uint8Array): RawDestVal {
 }
 
 /** LPM key: IPv4 is stored IPv4-mapped, prefix + 96. */
-export function encodeClientKey(addr: KeyAddr, prefix: number, out = new Uint8Array(ClientKeyLayout.size)): Uint8Array {
+export function encodeClientKey(addr: KeyAddr, prefix: number, out: Uint8Array = new Uint8Array(ClientKeyLayout.size)): Uint8Array {
   const dv = need(out, ClientKeyLayout.size, 'dnsseal_client_key');
   out.fill(0, 0, ClientKeyLayout.size);
   if (addr.family === FAMILY_V4) {
@@ -166,7 +169,7 @@ export interface RawChannelVal {
   gateway?: KeyAddr;
 }
 
-export function encodeChannelVal(v: RawChannelVal, out = new Uint8Array(ChannelValLayout.size)): Uint8Array {
+export function encodeChannelVal(v: RawChannelVal, out: Uint8Array = new Uint8Array(ChannelValLayout.size)): Uint8Array {
   const dv = need(out, ChannelValLayout.size, 'dnsseal_channel_val');
   out.fill(0, 0, ChannelValLayout.size);
   dv.setUint32(ChannelValLayout.mark, v.mark >>> 0, true);
@@ -191,7 +194,7 @@ export function decodeChannelVal(buf: Uint8Array): RawChannelVal {
   return out;
 }
 
-export function encodeCounterKey(kind: number, id: number, out = new Uint8Array(CounterKeyLayout.size)): Uint8Array {
+export function encodeCounterKey(kind: number, id: number, out: Uint8Array = new Uint8Array(CounterKeyLayout.size)): Uint8Array {
   const dv = need(out, CounterKeyLayout.size, 'dnsseal_counter_key');
   out.fill(0, 0, CounterKeyLayout.size);
   dv.setUint16(CounterKeyLayout.kind, kind, true);

@@ -1,0 +1,184 @@
+/**
+ * The `ebpf` Datapath backend: pinned maps under /sys/fs/bpf/dnsseal, programs attached per mode
+ * (host: cgroup socket hooks; gateway/intercept: tc ingress marker on LAN interfaces; every mode:
+ * the tc egress leak guard on WAN interfaces). Synchronous like the interface: map operations are
+ * in-process bpf() calls; bpftool/tc/libbpf run only here, at start-up, and in the interface poll.
+ *
+ * close() leaves everything pinned and attached (restart continuity); `teardown()` removes it.
+ */
+import { existsSync } from 'node:fs';
+import type { Config } from '../../config/types.ts';
+import type { Metrics } from '../../ops/metrics.ts';
+import { isIP } from '../../policy/cidr.ts';
+import type { Clock } from '../../util/clock.ts';
+import { DnssealError, errorMessage } from '../../util/errors.ts';
+import type { Logger } from '../../util/log.ts';
+import type { Datapath, DestEntry, DestKey, DestValue } from '../datapath.ts';
+import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_SOCK_MARKED, DROP_REASONS, PASS_REASONS } from '../layout.ts';
+import { attachCgroup, InterfaceWatcher, type WatchedInterface } from './attach.ts';
+import { Bpf } from './bpf-syscall.ts';
+import { loadAndPin, lockPinRoot } from './loader.ts';
+import { EbpfMaps, type ChannelRow } from './maps.ts';
+import { embeddedObjectPath } from './object.ts';
+import { DEFAULT_PIN_ROOT, PinPaths, defaultCgroupPath, preparePinDirs } from './pins.ts';
+
+export interface EbpfDatapathDeps {
+  cfg: Pick<Config, 'mode' | 'lan' | 'wan' | 'channels'>;
+  log: Logger;
+  clock: Clock;
+  metrics: Metrics;
+  /** Tests: another pin root (default /sys/fs/bpf/dnsseal). */
+  pinRoot?: string;
+  /** cgroup v2 directory for the host-mode hooks (default: the cgroup2 mount). */
+  cgroupPath?: string;
+  /** max_entries of a newly created destination map (default 1,048,576). */
+  capacity?: number;
+  /** Interface poll interval (default 3000 ms; 0 = no poll). */
+  pollMs?: number;
+  /** Tests: load and adopt maps but attach nothing. */
+  attach?: boolean;
+}
+
+export class EbpfDatapath implements Datapath {
+  readonly kind = 'ebpf';
+  private closed = false;
+
+  constructor(
+    private readonly bpf: Bpf,
+    readonly maps: EbpfMaps,
+    private readonly lockFd: number,
+    private readonly watcher: InterfaceWatcher | undefined,
+    private readonly gateways: Map<number, { gateway?: string; peer: boolean }>,
+    private readonly onMapFull: () => void,
+  ) {}
+
+  upsert(key: DestKey, value: DestValue): void {
+    try {
+      this.maps.upsertDest(key, value);
+    } catch (err) {
+      if (err instanceof DnssealError && err.code === 'map_full') this.onMapFull();
+      throw err;
+    }
+  }
+
+  remove(key: DestKey): void {
+    this.maps.removeDest(key);
+  }
+
+  list(): DestEntry[] {
+    return this.maps.listDests();
+  }
+
+  lastSeen(key: DestKey): number | undefined {
+    const ns = this.maps.lastSeenNs(key);
+    return ns ? Number(ns / 1_000_000n) : undefined;
+  }
+
+  setClientGroups(entries: { cidr: string; group: number }[]): void {
+    this.maps.setClients(entries);
+  }
+
+  setChannels(channels: { id: number; mark: number; up: boolean }[]): void {
+    const rows: ChannelRow[] = channels.map((c) => ({ ...c, ...(this.gateways.get(c.id) ?? { peer: false }) }));
+    this.maps.setChannels(rows);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.stop();
+    this.maps.close();
+    this.bpf.close(this.lockFd);
+  }
+}
+
+/** Why the eBPF backend cannot run here, or undefined when it can. */
+export function ebpfUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux';
+  let bpf: Bpf;
+  try {
+    bpf = new Bpf();
+  } catch (err) {
+    return errorMessage(err);
+  }
+  try {
+    bpf.objGet('/sys/fs/bpf/.dnsseal-probe-absent');
+  } catch (err) {
+    const code = (err as DnssealError).code;
+    if (code === 'permission') return 'bpf() not permitted (run as root or with CAP_BPF + CAP_NET_ADMIN)';
+    if (code !== 'not_found' && code !== 'kernel') return errorMessage(err);
+  }
+  if (!existsSync(embeddedObjectPath)) return `eBPF object ${embeddedObjectPath} missing (run make bpf)`;
+  return undefined;
+}
+
+export function ebpfAvailable(): boolean {
+  return ebpfUnavailableReason() === undefined;
+}
+
+export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
+  const { cfg, log, metrics } = deps;
+  const paths = new PinPaths(deps.pinRoot ?? DEFAULT_PIN_ROOT);
+  const bpf = new Bpf();
+  preparePinDirs(paths, log);
+  const lockFd = lockPinRoot(bpf, paths);
+  let maps: EbpfMaps | undefined;
+  try {
+    const loaded = loadAndPin(bpf, { paths, log, destsCapacity: deps.capacity });
+    maps = new EbpfMaps(bpf, paths);
+    let watcher: InterfaceWatcher | undefined;
+    if (deps.attach !== false) {
+      if (cfg.mode === 'host') {
+        const cg = deps.cgroupPath ?? defaultCgroupPath();
+        if (!cg) throw new DnssealError('datapath', 'no_cgroup', 'no cgroup v2 mount found for the host-mode socket hooks');
+        attachCgroup(bpf, paths, cg, log);
+      }
+      const ifaces: WatchedInterface[] = [
+        ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
+        ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
+      ];
+      if (cfg.wan.length === 0) log.warn('datapath: no WAN interface configured; the leak guard is not attached anywhere');
+      watcher = new InterfaceWatcher(bpf, paths, ifaces, log);
+      const absent = watcher.sync();
+      if (absent.length) log.warn('datapath: interfaces not present yet; attaching when they appear', { devs: absent.join(',') });
+      if (ifaces.length && (deps.pollMs ?? 3000) > 0) watcher.start(deps.pollMs ?? 3000);
+    }
+    const gateways = new Map<number, { gateway?: string; peer: boolean }>();
+    for (const ch of cfg.channels) {
+      const gw = ch.gateway && isIP(ch.gateway) ? ch.gateway : undefined;
+      if (ch.kind === 'tunnel' && ch.gateway && !gw) {
+        log.warn('datapath: channel gateway is a host name; the guard exempts IKE only to IP literals', { channel: ch.name });
+      }
+      gateways.set(ch.id, { gateway: gw, peer: ch.kind === 'peer' });
+    }
+    const mapFull = metrics.counter('dnsseal_datapath_map_full_total', 'Inserts refused because the destination map was full');
+    registerCollectors(metrics, maps);
+    log.info('datapath: eBPF backend ready', { pins: paths.root, adopted: loaded.adopted, capacity: loaded.capacity, mode: cfg.mode });
+    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc());
+  } catch (err) {
+    maps?.close();
+    bpf.close(lockFd);
+    throw err;
+  }
+}
+
+function registerCollectors(metrics: Metrics, maps: EbpfMaps): void {
+  const marked = metrics.gauge('dnsseal_datapath_marked_packets_total', 'Packets marked for a channel by the LAN marker (kernel counter)');
+  const markedBytes = metrics.gauge('dnsseal_datapath_marked_bytes_total', 'Bytes marked for a channel by the LAN marker (kernel counter)');
+  const sock = metrics.gauge('dnsseal_datapath_sockets_marked_total', 'Sockets given SO_MARK by the host hooks (kernel counter)');
+  const host = metrics.gauge('dnsseal_datapath_host_packets_total', 'Host packets sent to protected addresses (kernel counter)');
+  const drops = metrics.gauge('dnsseal_datapath_guard_drops_total', 'Packets the leak guard dropped, by reason (kernel counter)');
+  const passes = metrics.gauge('dnsseal_datapath_guard_pass_total', 'Packets to protected addresses the guard let through, by reason (kernel counter)');
+  metrics.onCollect(() => {
+    for (const c of maps.counters()) {
+      const n = Number(c.packets);
+      if (c.kind === CNT_MARKED) {
+        marked.set(n, { channel: String(c.id) });
+        markedBytes.set(Number(c.bytes), { channel: String(c.id) });
+      } else if (c.kind === CNT_SOCK_MARKED) sock.set(n, { channel: String(c.id) });
+      else if (c.kind === CNT_HOST_SENT) host.set(n, { channel: String(c.id) });
+      else if (c.kind === CNT_GUARD_DROP) drops.set(n, { reason: DROP_REASONS[c.id] ?? String(c.id) });
+      else if (c.kind === CNT_GUARD_PASS) passes.set(n, { reason: PASS_REASONS[c.id] ?? String(c.id) });
+    }
+  });
+}

@@ -1,0 +1,106 @@
+/**
+ * Loading the object with libbpf (libbpf.so.1, the library bpftool and iproute2 use) through
+ * bun:ffi, at start-up only. Used instead of spawning `bpftool prog loadall` because the loader
+ * must size dnsseal_dests (max_entries) and adopt pinned maps, which bpftool cannot do.
+ */
+import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
+import { DnssealError } from '../../util/errors.ts';
+import { errnoName } from './bpf-syscall.ts';
+
+function cstr(s: string): Uint8Array {
+  const b = new Uint8Array(Buffer.byteLength(s) + 1);
+  b.set(Buffer.from(s));
+  return b;
+}
+
+function openLib() {
+  for (const name of ['libbpf.so.1', 'libbpf.so']) {
+    try {
+      return dlopen(name, {
+        bpf_object__open_mem: { args: [FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.ptr },
+        bpf_object__find_map_by_name: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
+        bpf_object__find_program_by_name: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
+        bpf_map__set_max_entries: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        bpf_map__set_pin_path: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+        bpf_map__fd: { args: [FFIType.ptr], returns: FFIType.i32 },
+        bpf_program__fd: { args: [FFIType.ptr], returns: FFIType.i32 },
+        bpf_object__load: { args: [FFIType.ptr], returns: FFIType.i32 },
+        bpf_object__close: { args: [FFIType.ptr], returns: FFIType.void },
+      });
+    } catch {
+      /* try the next name */
+    }
+  }
+  throw new DnssealError('bpf', 'unavailable', 'libbpf (libbpf.so.1) not found: install the libbpf1 package');
+}
+
+/** One opened object. Keep it until the program fds have been pinned/attached, then close(). */
+export class LibbpfObject {
+  private readonly lib = openLib();
+  private readonly elf: Uint8Array;
+  private obj: Pointer | null;
+  private readonly keep: Uint8Array[] = [];
+
+  constructor(bytes: Uint8Array) {
+    this.elf = bytes;
+    this.obj = this.lib.symbols.bpf_object__open_mem(ptr(this.elf), this.elf.length, null) as Pointer | null;
+    if (!this.obj) throw new DnssealError('bpf', 'load_failed', 'libbpf could not open the eBPF object');
+  }
+
+  private map(name: string): Pointer {
+    const n = cstr(name);
+    const m = this.lib.symbols.bpf_object__find_map_by_name(this.live(), ptr(n)) as Pointer | null;
+    if (!m) throw new DnssealError('bpf', 'load_failed', `map ${name} is not in the eBPF object`);
+    return m;
+  }
+
+  private live(): Pointer {
+    if (!this.obj) throw new DnssealError('bpf', 'closed', 'eBPF object already closed');
+    return this.obj;
+  }
+
+  setMaxEntries(name: string, n: number): void {
+    const r = this.lib.symbols.bpf_map__set_max_entries(this.map(name), n);
+    if (r < 0) throw new DnssealError('bpf', 'load_failed', `set max_entries of ${name}: ${errnoName(-r)}`);
+  }
+
+  /** Pinned path: reused when it exists (libbpf checks type/sizes/max_entries), created and pinned otherwise. */
+  setPinPath(name: string, path: string): void {
+    const p = cstr(path);
+    this.keep.push(p);
+    const r = this.lib.symbols.bpf_map__set_pin_path(this.map(name), ptr(p));
+    if (r < 0) throw new DnssealError('bpf', 'load_failed', `set pin path of ${name}: ${errnoName(-r)}`);
+  }
+
+  load(): void {
+    const r = this.lib.symbols.bpf_object__load(this.live());
+    if (r < 0) {
+      throw new DnssealError(
+        'bpf',
+        'load_failed',
+        `loading the eBPF object failed: ${errnoName(-r)} (a pinned map from an incompatible version? see the libbpf lines above; 'dnsseal down' removes the pins)`,
+      );
+    }
+  }
+
+  progFd(name: string): number {
+    const n = cstr(name);
+    const p = this.lib.symbols.bpf_object__find_program_by_name(this.live(), ptr(n));
+    if (!p) throw new DnssealError('bpf', 'load_failed', `program ${name} is not in the eBPF object`);
+    const fd = this.lib.symbols.bpf_program__fd(p);
+    if (fd < 0) throw new DnssealError('bpf', 'load_failed', `program ${name} was not loaded`);
+    return fd;
+  }
+
+  mapFd(name: string): number {
+    const fd = this.lib.symbols.bpf_map__fd(this.map(name));
+    if (fd < 0) throw new DnssealError('bpf', 'load_failed', `map ${name} was not created`);
+    return fd;
+  }
+
+  /** Closes the object and its fds (pins and attachments keep the kernel objects alive). */
+  close(): void {
+    if (this.obj) this.lib.symbols.bpf_object__close(this.obj);
+    this.obj = null;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Start-up: lock the pin root, load the object with libbpf, ADOPT the pinned maps (never flush:
+ * entries and counters survive restarts and upgrades) and pin the freshly loaded programs.
+ * Attachments then point at the new programs atomically (link update / tc filter replace).
+ */
+import { openSync, closeSync, rmSync } from 'node:fs';
+import { DnssealError, errorMessage } from '../../util/errors.ts';
+import type { Logger } from '../../util/log.ts';
+import { DESTS_MAX } from '../layout.ts';
+import { Bpf, BpfError } from './bpf-syscall.ts';
+import { LibbpfObject } from './libbpf.ts';
+import { readBpfObject } from './object.ts';
+import { MAPS, PROGS, PinPaths, pinExists, preparePinDirs, type ProgName } from './pins.ts';
+
+export interface LoadOptions {
+  paths: PinPaths;
+  log: Logger;
+  /** max_entries of dnsseal_dests when it is created (an adopted map keeps its own). */
+  destsCapacity?: number;
+  /** Object bytes; default the embedded build/dnsseal.bpf.o. */
+  object?: Uint8Array;
+}
+
+export interface Loaded {
+  /** dnsseal_dests existed and was adopted (a restart). */
+  adopted: boolean;
+  capacity: number;
+}
+
+/**
+ * Takes an exclusive flock on the pin root directory; the fd must stay open while running.
+ * A second `dnsseal run` on the same pins is refused here. The kernel drops the lock when the
+ * process dies (kill -9 included), so a crash never leaves a stale lock.
+ */
+export function lockPinRoot(bpf: Bpf, paths: PinPaths): number {
+  const fd = openSync(paths.root, 'r');
+  if (!bpf.tryLock(fd)) {
+    closeSync(fd);
+    throw new DnssealError(
+      'datapath',
+      'busy',
+      `another dnsseal process is using ${paths.root}; stop it first (a second 'dnsseal run' on the same pins is refused)`,
+    );
+  }
+  return fd;
+}
+
+export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
+  const { paths, log } = opts;
+  preparePinDirs(paths, log);
+  let capacity = opts.destsCapacity ?? DESTS_MAX;
+  const destsPin = paths.map(MAPS.dests);
+  const adopted = pinExists(destsPin);
+  if (adopted) {
+    const fd = bpf.objGet(destsPin);
+    try {
+      const info = bpf.mapInfo(fd);
+      if (opts.destsCapacity !== undefined && info.maxEntries !== opts.destsCapacity) {
+        log.warn('datapath: keeping the pinned destination map size (dnsseal down, then run, to resize)', {
+          pinned: info.maxEntries,
+          requested: opts.destsCapacity,
+        });
+      }
+      capacity = info.maxEntries;
+    } finally {
+      bpf.close(fd);
+    }
+  }
+
+  const obj = new LibbpfObject(opts.object ?? readBpfObject());
+  try {
+    obj.setMaxEntries(MAPS.dests, capacity);
+    for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
+    obj.load();
+    for (const p of Object.values(PROGS) as ProgName[]) {
+      const path = paths.prog(p);
+      rmSync(path, { force: true });
+      bpf.objPin(obj.progFd(p), path);
+    }
+  } catch (err) {
+    if (err instanceof DnssealError) throw err;
+    throw new DnssealError('bpf', 'load_failed', `loading the eBPF object: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    obj.close();
+  }
+  log.info(adopted ? 'datapath: adopted pinned maps, programs reloaded' : 'datapath: maps created and pinned', {
+    pins: paths.root,
+    capacity,
+  });
+  return { adopted, capacity };
+}
+
+/** Opens a pinned program; the caller closes the fd. */
+export function openProg(bpf: Bpf, paths: PinPaths, name: ProgName): number {
+  try {
+    return bpf.objGet(paths.prog(name));
+  } catch (err) {
+    if (err instanceof BpfError && err.code === 'not_found') {
+      throw new DnssealError('datapath', 'not_loaded', `program ${name} is not pinned under ${paths.progs}`);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Where dnsseal's kernel objects live in bpffs, and the names of its programs and maps.
+ *   <root>/maps/<map>     pinned maps (adopted on every start, never flushed)
+ *   <root>/progs/<prog>   the programs currently attached
+ *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan>_<ifname> (tcx)
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { DnssealError } from '../../util/errors.ts';
+import type { Logger } from '../../util/log.ts';
+
+export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/dnsseal';
+export const BPFFS_MOUNT = '/sys/fs/bpf';
+
+export const MAPS = {
+  dests: 'dnsseal_dests',
+  clients: 'dnsseal_clients',
+  channels: 'dnsseal_channels',
+  counters: 'dnsseal_counters',
+} as const;
+export type MapName = (typeof MAPS)[keyof typeof MAPS];
+
+export const PROGS = {
+  conn4: 'dnsseal_conn4',
+  conn6: 'dnsseal_conn6',
+  send4: 'dnsseal_send4',
+  send6: 'dnsseal_send6',
+  cgOut: 'dnsseal_cg_out',
+  lanIn: 'dnsseal_lan_in',
+  wanOut: 'dnsseal_wan_out',
+} as const;
+export type ProgName = (typeof PROGS)[keyof typeof PROGS];
+
+/** tc filter priority and handle used with the clsact fallback (fixed, so `replace` is idempotent). */
+export const TC_PREF = 0x5e51;
+export const TC_HANDLE = 1;
+
+export class PinPaths {
+  constructor(readonly root: string = DEFAULT_PIN_ROOT) {}
+  get maps(): string {
+    return `${this.root}/maps`;
+  }
+  get progs(): string {
+    return `${this.root}/progs`;
+  }
+  get links(): string {
+    return `${this.root}/links`;
+  }
+  map(name: MapName): string {
+    return `${this.maps}/${name}`;
+  }
+  prog(name: ProgName): string {
+    return `${this.progs}/${name}`;
+  }
+  link(name: string): string {
+    return `${this.links}/${name}`;
+  }
+}
+
+interface MountRow {
+  source: string;
+  target: string;
+  fstype: string;
+}
+
+export function mounts(text: string = readFileSync('/proc/self/mounts', 'utf8')): MountRow[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [source = '', target = '', fstype = ''] = l.split(' ');
+      return { source, target: target.replace(/\\040/g, ' '), fstype };
+    });
+}
+
+/** True when `path` lies on a bpf filesystem. */
+export function onBpffs(path: string, rows: MountRow[] = mounts()): boolean {
+  const best = rows
+    .filter((r) => path === r.target || path.startsWith(r.target.endsWith('/') ? r.target : `${r.target}/`))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+  return best?.fstype === 'bpf';
+}
+
+/** Mounts bpffs at /sys/fs/bpf when the pin root is not on one yet, then creates the pin dirs. */
+export function preparePinDirs(paths: PinPaths, log: Logger): void {
+  if (!onBpffs(paths.root)) {
+    if (!paths.root.startsWith(`${BPFFS_MOUNT}/`)) {
+      throw new DnssealError('datapath', 'no_bpffs', `${paths.root} is not on a bpf filesystem (mount -t bpf bpf <dir>)`);
+    }
+    mkdirSync(BPFFS_MOUNT, { recursive: true });
+    const r = Bun.spawnSync(['mount', '-t', 'bpf', 'bpf', BPFFS_MOUNT]);
+    if (r.exitCode !== 0) {
+      throw new DnssealError('datapath', 'no_bpffs', `mounting bpffs at ${BPFFS_MOUNT} failed: ${r.stderr.toString().trim()}`);
+    }
+    log.info('datapath: mounted bpffs', { path: BPFFS_MOUNT });
+  }
+  for (const d of [paths.root, paths.maps, paths.progs, paths.links]) mkdirSync(d, { recursive: true });
+}
+
+/** The cgroup v2 mount to attach host-mode hooks to: /sys/fs/cgroup/unified or /sys/fs/cgroup, whichever is cgroup2. */
+export function defaultCgroupPath(rows: MountRow[] = mounts()): string | undefined {
+  const v2 = rows.filter((r) => r.fstype === 'cgroup2').map((r) => r.target);
+  for (const pref of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) if (v2.includes(pref)) return pref;
+  return v2[0];
+}
+
+export function pinExists(path: string): boolean {
+  return existsSync(path);
+}
