@@ -19,7 +19,7 @@ import type { ChannelHooks } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
+import { CONN_PREFIX, peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
 import type { ViciApi } from './vici-api.ts';
 import type { ViciMessage } from './vici-codec.ts';
 
@@ -107,6 +107,9 @@ export class ChannelManager implements IpsecChannels {
   }
 
   async start(): Promise<void> {
+    // Fail at start-up, with the socket path in the message, rather than on the first query.
+    const v = await this.vici.version();
+    this.log.info('strongSwan reachable', { daemon: String(v.daemon), version: String(v.version), socket: this.vici.socketPath });
     this.unsubscribe.push(
       this.vici.subscribe('child-updown', (msg) => this.onChildUpdown(msg)),
       this.vici.subscribe('ike-updown', (msg) => this.onIkeUpdown(msg)),
@@ -183,6 +186,8 @@ export class ChannelManager implements IpsecChannels {
       await this.vici.loadConn(p.conn, peerConn(p.channel, p.addr, p.name, this.ctx));
       await this.vici.install({ child: p.conn, ike: p.conn });
       if (negotiate !== 'before-answer') return;
+      // A daemon restart re-adds live entries: an SA that is already up is not initiated twice.
+      if (await this.childInstalled(p.conn)) return;
       const left = Math.max(1, this.waitMs - (this.clock.monoMs() - t0));
       await this.vici.initiate({ child: p.conn, ike: p.conn, timeoutMs: left });
     })();
@@ -205,6 +210,36 @@ export class ChannelManager implements IpsecChannels {
     this.setupTotal.inc({ ...labels, outcome: negotiate === 'before-answer' ? 'up' : 'trapped' });
     this.setupSeconds.observe((this.clock.monoMs() - t0) / 1000, labels);
     this.log.debug('peer channel ready', { channel: p.channel.name, name: p.name, negotiate });
+  }
+
+  /**
+   * Unloads every `dnsseal-peer-*` connection this manager does not hold: what a previous
+   * daemon left behind for entries that expired while it was down. Call it once the registry
+   * has re-added its live entries after a restart. Returns the connections removed.
+   */
+  async prunePeers(): Promise<string[]> {
+    const held = new Set([...this.peers.values()].map((p) => p.conn));
+    const removed: string[] = [];
+    for (const conn of await this.vici.getConns()) {
+      if (!conn.startsWith(`${CONN_PREFIX}peer-`) || held.has(conn)) continue;
+      await this.removeConn(conn);
+      removed.push(conn);
+    }
+    if (removed.length) this.log.info('stale peer connections removed', { count: removed.length });
+    return removed;
+  }
+
+  private async childInstalled(conn: string): Promise<boolean> {
+    for (const entry of await this.vici.listSas({ ike: conn, noblock: true })) {
+      const sa = entry[conn];
+      if (!sa || typeof sa !== 'object' || Array.isArray(sa) || sa instanceof Uint8Array) continue;
+      const children = sa['child-sas'];
+      if (!children || typeof children !== 'object' || Array.isArray(children) || children instanceof Uint8Array) continue;
+      for (const c of Object.values(children)) {
+        if (c && typeof c === 'object' && !Array.isArray(c) && !(c instanceof Uint8Array) && c.state === 'INSTALLED') return true;
+      }
+    }
+    return false;
   }
 
   private async loadTunnel(ch: ChannelSpec): Promise<void> {

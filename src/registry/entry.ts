@@ -51,12 +51,16 @@ export function destKey(rec: { group: number; addr: string }): DestKey {
   return { group: rec.group, addr: rec.addr };
 }
 
-export function peerKey(channelId: number, addr: string): string {
-  return `${channelId}|${addr}`;
-}
-
 export function channelRef(spec: ChannelSpec): ChannelRef {
   return { id: spec.id, mark: spec.mark, name: spec.name, spec };
+}
+
+/**
+ * Is `ref` the channel `spec`? By name when the entry knows its channel's name (ids may be
+ * renumbered by a reload); by id for an entry adopted under an unknown channel (`#id`).
+ */
+export function sameChannel(ref: ChannelRef, spec: ChannelSpec): boolean {
+  return ref.spec ? ref.name === spec.name : ref.id === spec.id;
 }
 
 /** The latest hold of any name, or 0 when no name holds the entry. */

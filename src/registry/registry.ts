@@ -27,8 +27,9 @@ import type { ChannelSpec } from '../policy/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { EntryRecord, PeerState } from './entry.ts';
-import { ADOPTED_NAME, channelRef, destKey, expiryOf, peerKey, pruneNames, recordKey, toEntry } from './entry.ts';
+import type { EntryRecord } from './entry.ts';
+import { ADOPTED_NAME, channelRef, destKey, expiryOf, pruneNames, recordKey, sameChannel, toEntry } from './entry.ts';
+import { PeerTable } from './peers.ts';
 import { RegistryMetrics, type RegisterOutcome } from './registry-metrics.ts';
 import { applyStatics, type StaticRegistration } from './statics.ts';
 import type { ChannelHooks, Registration, RegistryApi, RegistryEntry } from './types.ts';
@@ -72,13 +73,14 @@ export class Registry implements RegistryApi {
   private readonly m: RegistryMetrics;
   private readonly minHoldMs: number;
   private readonly idleMs: number;
-  private readonly hooks?: ChannelHooks;
   private readonly capacity?: number;
   private readonly gcIntervalMs: number;
   private readonly timer: () => number;
   private readonly entries = new Map<string, EntryRecord>();
-  private readonly peers = new Map<string, PeerState>();
+  /** Present when hooks were given: per-peer connections for `peer` channels. */
+  private readonly peers?: PeerTable;
   private channelsById = new Map<number, ChannelSpec>();
+  private channelsByName = new Map<string, ChannelSpec>();
   private gcTimer?: ReturnType<typeof setInterval>;
 
   constructor(opts: RegistryOptions) {
@@ -88,7 +90,7 @@ export class Registry implements RegistryApi {
     this.m = new RegistryMetrics(opts.metrics);
     this.minHoldMs = opts.minHoldMs;
     this.idleMs = opts.idleMs;
-    this.hooks = opts.hooks;
+    if (opts.hooks) this.peers = new PeerTable(opts.hooks, this.log);
     this.capacity = opts.capacity;
     this.gcIntervalMs = opts.gcIntervalMs ?? 5000;
     this.timer = opts.timer ?? (() => performance.now());
@@ -130,7 +132,7 @@ export class Registry implements RegistryApi {
     for (const addr of unique(reg.addrs)) {
       const rec = this.entries.get(recordKey(reg.group, addr));
       if (!rec) fresh.push(addr);
-      else if (rec.channel.id !== ch.id) throw this.conflict(reg, rec);
+      else if (!sameChannel(rec.channel, ch)) throw this.conflict(reg, rec);
       else existing.push(rec);
     }
     if (this.capacity !== undefined && this.entries.size + fresh.length > this.capacity) {
@@ -170,8 +172,9 @@ export class Registry implements RegistryApi {
     if (added.length > 0) this.log.debug('registered', { name: reg.queryName, group: reg.group, channel: ch.name, added: added.length });
 
     // 4. Peer channels: the per-peer connection must be ready before the answer goes out.
-    if (ch.kind !== 'peer' || !this.hooks) return;
-    const waits = [...added, ...existing].map((rec) => this.attachPeer(rec, ch, reg.queryName).done);
+    const peers = this.peers;
+    if (ch.kind !== 'peer' || !peers) return;
+    const waits = [...added, ...existing].map((rec) => peers.attach(rec, ch, reg.queryName).done);
     const failed = (await Promise.allSettled(waits)).find((r) => r.status === 'rejected');
     if (!failed) return;
     for (const rec of added) if (this.entries.get(recordKey(rec.group, rec.addr)) === rec) this.removeRecord(rec, 'rollback');
@@ -180,30 +183,6 @@ export class Registry implements RegistryApi {
     throw new DnssealError('registry', 'channel_failed', `cannot protect ${reg.queryName}: channel ${ch.name}: ${errorMessage(cause)}`, {
       cause,
     });
-  }
-
-  /** Joins `rec` to the shared per-peer state, calling hooks.peerAdded the first time. */
-  private attachPeer(rec: EntryRecord, ch: ChannelSpec, name: string): PeerState {
-    if (rec.peer) return rec.peer;
-    const key = peerKey(ch.id, rec.addr);
-    let peer = this.peers.get(key);
-    if (!peer) {
-      const p: PeerState = { key, channel: ch, addr: rec.addr, holders: new Set(), done: Promise.resolve(), ready: false };
-      p.done = this.hooks!.peerAdded(ch, rec.addr, name).then(
-        () => void (p.ready = true),
-        (err: unknown) => {
-          // Forget the failed peer so the next answer tries again; detach its holders.
-          if (this.peers.get(key) === p) this.peers.delete(key);
-          for (const h of p.holders) if (h.peer === p) h.peer = undefined;
-          throw err;
-        },
-      );
-      this.peers.set(key, (peer = p));
-    }
-    peer.holders.add(rec);
-    rec.peer = peer;
-    rec.adopted = false;
-    return peer;
   }
 
   private conflict(reg: Registration, rec: EntryRecord): DnssealError {
@@ -296,13 +275,42 @@ export class Registry implements RegistryApi {
     return n;
   }
 
-  /** The channel table (config order ids); names adopted entries and refreshes specs. */
+  /**
+   * The channel table (at start and on every reload, before `reconcile`). Entries follow their
+   * channel by name: when a reload renumbers a channel, its entries are rewritten in the map
+   * with the new id and mark (in place, no gap). Entries adopted under an unknown id get the
+   * channel configured with that id. Entries whose channel is gone keep protecting until
+   * `reconcile` or a flush takes them away.
+   */
   setChannels(channels: ChannelSpec[]): void {
     this.channelsById = new Map(channels.map((c) => [c.id, c]));
+    this.channelsByName = new Map(channels.map((c) => [c.name, c]));
     for (const rec of this.entries.values()) {
-      const spec = this.channelsById.get(rec.channel.id);
-      if (spec) rec.channel = channelRef(spec);
+      const spec = rec.channel.spec ? this.channelsByName.get(rec.channel.name) : this.channelsById.get(rec.channel.id);
+      if (!spec) continue;
+      if (spec.id !== rec.channel.id || spec.mark !== rec.channel.mark) {
+        try {
+          this.dp.upsert(destKey(rec), { channelId: spec.id, mark: spec.mark, flags: rec.static ? DEST_F_STATIC : 0 });
+        } catch (err) {
+          // Keeps the old mark: the guard drops what no XFRM policy takes (fail closed).
+          this.log.error('cannot renumber an entry to its channel', { addr: rec.addr, channel: spec.name, error: errorMessage(err) });
+          continue;
+        }
+      }
+      rec.channel = channelRef(spec);
     }
+  }
+
+  /**
+   * After a reload (`setChannels` first): lets go of every name the new policy no longer
+   * protects with the entry's channel — `channelFor(group, name)` is the channel name the new
+   * policy gives that name in that group, or null. An `(adopted)` hold stays while its channel
+   * is still configured. Non-static entries left without a name are removed at once.
+   */
+  reconcile(channelFor: (group: number, name: string) => string | null): { names: number; removed: RegistryEntry[] } {
+    return this.releaseNames((name, e) =>
+      name === ADOPTED_NAME ? !this.channelsByName.has(e.channel) : channelFor(e.group, name) !== e.channel,
+    );
   }
 
   /**
@@ -317,7 +325,7 @@ export class Registry implements RegistryApi {
       dp: this.dp,
       log: this.log,
       now: this.clock.monoMs(),
-      detachPeer: (rec) => this.detachPeer(rec),
+      detachPeer: (rec) => this.peers?.detach(rec),
       remove: (rec) => this.removeRecord(rec, 'withdrawn'),
     });
   }
@@ -373,7 +381,7 @@ export class Registry implements RegistryApi {
   private removeRecord(rec: EntryRecord, reason: string): boolean {
     if (!this.removeFromMap(destKey(rec), reason)) return false;
     this.entries.delete(recordKey(rec.group, rec.addr));
-    this.detachPeer(rec);
+    this.peers?.detach(rec);
     this.m.removed.inc({ reason });
     return true;
   }
@@ -386,31 +394,6 @@ export class Registry implements RegistryApi {
       // Kept: it is retried at the next gc. Leaving an entry protected is the safe side.
       this.log.error('cannot remove entry from the map', { addr: key.addr, group: key.group, reason, error: errorMessage(err) });
       return false;
-    }
-  }
-
-  /** Leaves the per-peer state; the last holder to go calls hooks.peerRemoved. */
-  private detachPeer(rec: EntryRecord): void {
-    const peer = rec.peer;
-    rec.peer = undefined;
-    if (!this.hooks) return;
-    if (peer) {
-      peer.holders.delete(rec);
-      if (peer.holders.size > 0 || this.peers.get(peer.key) !== peer) return;
-      this.peers.delete(peer.key);
-      if (peer.ready) this.callPeerRemoved(peer.channel, peer.addr);
-      return;
-    }
-    // Adopted from a previous run and never re-attached: the old run's connection may exist.
-    const spec = rec.channel.spec;
-    if (rec.adopted && spec?.kind === 'peer' && !this.peers.has(peerKey(spec.id, rec.addr))) this.callPeerRemoved(spec, rec.addr);
-  }
-
-  private callPeerRemoved(ch: ChannelSpec, addr: string): void {
-    try {
-      this.hooks!.peerRemoved(ch, addr);
-    } catch (err) {
-      this.log.warn('peerRemoved hook failed', { channel: ch.name, addr, error: errorMessage(err) });
     }
   }
 

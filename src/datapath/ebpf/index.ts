@@ -102,7 +102,7 @@ export function ebpfUnavailableReason(): string | undefined {
     return errorMessage(err);
   }
   try {
-    bpf.objGet('/sys/fs/bpf/.dnsseal-probe-absent');
+    bpf.objGet('/sys/fs/bpf/dnsseal-probe-absent');
   } catch (err) {
     const code = (err as DnssealError).code;
     if (code === 'permission') return 'bpf() not permitted (run as root or with CAP_BPF + CAP_NET_ADMIN)';
