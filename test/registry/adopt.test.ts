@@ -97,3 +97,39 @@ describe('registry/adopt', () => {
     expect(registry.get(0, A)!.names).toEqual(['keep.example']);
   });
 });
+
+describe('registry/reload', () => {
+  test('entries follow their channel by name when a reload renumbers it', async () => {
+    const { registry, dp } = rig();
+    await registry.register(reg({ addrs: [A] }));
+    const renumbered = { ...HUB, id: 9, mark: 0x5e510009 };
+    registry.setChannels([renumbered, PARTNER]);
+    expect(dp.list()[0]!.value).toEqual({ channelId: 9, mark: 0x5e510009, flags: 0 });
+    expect(dp.ops.remove).toBe(0); // rewritten in place, never removed
+    // A new answer for the same channel is not a conflict after the renumbering.
+    await registry.register(reg({ addrs: [A], channel: renumbered, names: ['again.example'] }));
+    expect(registry.get(0, A)!.names).toEqual(['www.corp.example', 'again.example']);
+  });
+
+  test('reconcile releases names the new policy gives another channel or none', async () => {
+    const { registry, dp } = rig();
+    await registry.register(reg({ addrs: [A], names: ['keep.example', 'moved.example'] }));
+    await registry.register(reg({ addrs: [B], names: ['dropped.example'] }));
+    const policy: Record<string, string> = { 'keep.example': 'hub', 'moved.example': 'other' };
+    const r = registry.reconcile((_g, name) => policy[name] ?? null);
+    expect(r.names).toBe(2);
+    expect(r.removed.map((e) => e.addr)).toEqual([B]);
+    expect(registry.get(0, A)!.names).toEqual(['keep.example']);
+    expect(addrsIn(dp)).toEqual([`0/${A}`]);
+  });
+
+  test('reconcile keeps adopted holds when their channel is still configured', async () => {
+    const first = rig();
+    await first.registry.register(reg({ addrs: [A] }));
+    await first.registry.register(reg({ addrs: [B], channel: PARTNER }));
+    const second = rig({ datapath: first.dp, clock: first.clock, channels: [HUB] });
+    second.registry.adopt();
+    second.registry.reconcile(() => null);
+    expect(addrsIn(first.dp)).toEqual([`0/${A}`]);
+  });
+});
