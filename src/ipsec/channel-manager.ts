@@ -21,7 +21,7 @@ import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { CONN_PREFIX, peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
 import type { ViciApi } from './vici-api.ts';
-import type { ViciMessage } from './vici-codec.ts';
+import { isSection, type ViciMessage } from './vici-codec.ts';
 
 export interface ChannelState {
   channel: string;
@@ -232,12 +232,8 @@ export class ChannelManager implements IpsecChannels {
   private async childInstalled(conn: string): Promise<boolean> {
     for (const entry of await this.vici.listSas({ ike: conn, noblock: true })) {
       const sa = entry[conn];
-      if (!sa || typeof sa !== 'object' || Array.isArray(sa) || sa instanceof Uint8Array) continue;
-      const children = sa['child-sas'];
-      if (!children || typeof children !== 'object' || Array.isArray(children) || children instanceof Uint8Array) continue;
-      for (const c of Object.values(children)) {
-        if (c && typeof c === 'object' && !Array.isArray(c) && !(c instanceof Uint8Array) && c.state === 'INSTALLED') return true;
-      }
+      const children = isSection(sa) ? sa['child-sas'] : undefined;
+      if (isSection(children) && Object.values(children).some((c) => isSection(c) && c.state === 'INSTALLED')) return true;
     }
     return false;
   }
@@ -305,7 +301,7 @@ export class ChannelManager implements IpsecChannels {
   private onChildUpdown(msg: ViciMessage): void {
     const up = msg.up === 'yes';
     for (const [ike, body] of Object.entries(msg)) {
-      if (ike === 'up' || !ike.startsWith('dnsseal-') || typeof body !== 'object' || Array.isArray(body) || body instanceof Uint8Array) continue;
+      if (ike === 'up' || !ike.startsWith(CONN_PREFIX) || !isSection(body)) continue;
       const n = (this.childUp.get(ike) ?? 0) + (up ? 1 : -1);
       if (n > 0) this.childUp.set(ike, n);
       else this.childUp.delete(ike);

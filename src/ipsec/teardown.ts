@@ -8,6 +8,7 @@ import { errorMessage, DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { CONN_PREFIX } from './conn-config.ts';
 import type { ViciApi } from './vici-api.ts';
+import { isSection } from './vici-codec.ts';
 
 export async function teardownIpsec(vici: ViciApi, log: Logger): Promise<string[]> {
   let listed;
@@ -24,8 +25,8 @@ export async function teardownIpsec(vici: ViciApi, log: Logger): Promise<string[
   for (const entry of listed) {
     for (const [conn, body] of Object.entries(entry)) {
       if (!conn.startsWith(CONN_PREFIX)) continue;
-      const children = body && typeof body === 'object' && !Array.isArray(body) && !(body instanceof Uint8Array) ? body.children : undefined;
-      const childNames = children && typeof children === 'object' && !Array.isArray(children) ? Object.keys(children) : [];
+      const children = isSection(body) ? body.children : undefined;
+      const childNames = isSection(children) ? Object.keys(children) : [];
       // Same order as the channel manager: trap, config, then SAs (charon keeps the SAs
       // of an unloaded config, and one still negotiating must not come up afterwards).
       for (const child of childNames) await vici.uninstall({ child }).catch(() => {});

@@ -49,6 +49,11 @@ export interface ViciMessage {
   [key: string]: ViciValue;
 }
 
+/** A decoded value that is a section (not a string, blob or list). */
+export function isSection(v: unknown): v is ViciMessage {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
 export type ViciPacket =
   | { type: typeof PacketType.CMD_REQUEST; name: string; message: ViciMessage }
   | { type: typeof PacketType.CMD_RESPONSE; message: ViciMessage }

@@ -127,6 +127,40 @@ describe('ipsec/channel-manager', () => {
     expect(e.message).toContain('vici: cannot connect to');
   });
 
+  test('rejects start with vici_unreachable when charon is not running', async () => {
+    await fake.stop();
+    mgr = make([partner]);
+    const e = await rejection(mgr.start());
+    expect(e.code).toBe('vici_unreachable');
+    expect(e.message).toContain(fake.socketPath);
+  });
+
+  test('does not initiate again when a restarted daemon re-adds a peer whose SA is up', async () => {
+    mgr = make([partner]);
+    await mgr.start();
+    await mgr.peerAdded(partner, '192.0.2.2', 'a.test');
+    mgr.close();
+    mgr = make([partner]);
+    await mgr.start();
+    await mgr.peerAdded(partner, '192.0.2.2', 'a.test');
+    expect(fake.commands.filter((c) => c === 'initiate').length).toBe(1);
+    expect(fake.sas.get(peerConnName(partner, '192.0.2.2'))?.children.size).toBe(1);
+  });
+
+  test('unloads only peer connections it does not hold when pruning after a restart', async () => {
+    mgr = make([hub, partner]);
+    await mgr.start();
+    await mgr.peerAdded(partner, '192.0.2.2', 'a.test');
+    await mgr.peerAdded(partner, '192.0.2.3', 'b.test');
+    mgr.close();
+    mgr = make([hub, partner]);
+    await mgr.start();
+    await mgr.peerAdded(partner, '192.0.2.3', 'b.test');
+    expect(await mgr.prunePeers()).toEqual([peerConnName(partner, '192.0.2.2')]);
+    expect([...fake.conns.keys()].sort()).toEqual([peerConnName(partner, '192.0.2.3'), tunnelConnName(hub)]);
+    expect(fake.sas.has(peerConnName(partner, '192.0.2.2'))).toBe(false);
+  });
+
   test('traps without initiating when the channel negotiates on traffic', async () => {
     mgr = make([lazy]);
     await mgr.start();

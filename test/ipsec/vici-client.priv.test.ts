@@ -7,7 +7,7 @@ const skip = privilegedSkipReason();
 if (skip) {
   console.log(`skipping ipsec/vici-client against charon: ${skip}`);
   describe('ipsec/vici-client against charon', () => {
-    test.skip(`runs when ${skip.replace(/ \(.*$/, '')} is fixed`, () => {});
+    test.skip(`needs root, charon and pki: ${skip}`, () => {});
   });
 } else {
   viciContract('charon', async () => {
