@@ -19,6 +19,8 @@ export interface ControlServer {
 export interface ControlServerOptions {
   /** Longest request line accepted, bytes (default MAX_REQUEST_BYTES). */
   maxRequestBytes?: number;
+  /** A connection with no traffic for this long is closed, ms (default 60000). */
+  idleTimeoutMs?: number;
 }
 
 export async function startControlServer(
@@ -28,6 +30,7 @@ export async function startControlServer(
   opts: ControlServerOptions = {},
 ): Promise<ControlServer> {
   const maxBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const idleMs = opts.idleTimeoutMs ?? 60_000;
   const clog = log.child({ component: 'control' });
   prepareDirectory(path);
   await claimPath(path);
@@ -36,6 +39,8 @@ export async function startControlServer(
   const server: Server = createServer((sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
+    // A client that connects and says nothing must not hold a connection forever.
+    sock.setTimeout(idleMs, () => sock.destroy());
     serveConnection(sock, handlers, clog, maxBytes);
   });
   await new Promise<void>((resolve, reject) => {

@@ -32,8 +32,13 @@ const handlers: ControlHandlers = {
   nothing: async () => undefined,
 };
 
-async function start(path = join(dir, 'control.sock'), h = handlers, maxRequestBytes?: number): Promise<ControlServer> {
-  const s = await startControlServer(path, h, silentLogger, { maxRequestBytes });
+async function start(
+  path = join(dir, 'control.sock'),
+  h = handlers,
+  maxRequestBytes?: number,
+  idleTimeoutMs?: number,
+): Promise<ControlServer> {
+  const s = await startControlServer(path, h, silentLogger, { maxRequestBytes, idleTimeoutMs });
   servers.push(s);
   return s;
 }
@@ -144,6 +149,13 @@ describe('control/server', () => {
     const s = await start(undefined, handlers, 1024);
     const { replies } = await raw(s.path, 'x'.repeat(5000), 1);
     expect(replies[0]).toMatchObject({ ok: false, error: { code: 'request_too_large' } });
+  });
+
+  test('a silent connection is closed when it stays idle', async () => {
+    const s = await start(undefined, handlers, undefined, 20);
+    const { replies, closed } = await raw(s.path, '', 1);
+    expect(replies).toEqual([]);
+    expect(closed).toBe(true);
   });
 
   test('a second server is refused with a clear message when the socket answers', async () => {
