@@ -15,7 +15,7 @@ import { channelMark, type ChannelSpec } from '../../src/policy/types.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { CharonLab, privilegedSkipReason } from './charon-lab.ts';
+import { CharonLab, privilegedSkipReason, type LabCharon } from './charon-lab.ts';
 
 const skip = privilegedSkipReason();
 if (skip) console.log(`skipping ipsec/channel-manager against charon: ${skip}`);
@@ -29,6 +29,7 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
   let lab: CharonLab;
   let routerNs: string;
   let router: ViciClient;
+  let routerCharon: LabCharon;
   let peer: ViciClient;
   let hasEsp = false;
   const ikeEvents: ViciMessage[] = [];
@@ -40,9 +41,9 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
     const peerNs = lab.netns('peer');
     lab.link(routerNs, `${ROUTER}/24`, peerNs, `${PEER}/24`);
     const creds = lab.makeCreds(['router.test', 'peer.partner.test']);
-    const rc = await lab.startCharon('router', routerNs);
+    const rc = (routerCharon = await lab.startCharon('router', routerNs));
     const pc = await lab.startCharon('peer', peerNs);
-    router = new ViciClient({ socketPath: rc.socketPath });
+    router = new ViciClient({ socketPath: rc.socketPath, reconnectMinMs: 50, reconnectMaxMs: 200 });
     peer = new ViciClient({ socketPath: pc.socketPath });
     for (const [v, name] of [[router, 'router.test'], [peer, 'peer.partner.test']] as const) {
       await v.loadCert({ flag: 'CA', data: creds.caPem });
@@ -131,5 +132,20 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
     expect(removed).toContain(`ipsec connection ${tunnelConnName(hub)}`);
     expect(await router.getConns()).toEqual(['not-ours']);
     expect(lab.xfrm(routerNs, 'policy')).not.toContain('0x5e51');
+  });
+
+  // Last: it kills the router's charon (credentials loaded in beforeAll are gone afterwards).
+  test.each([false, true])('reloads the tunnel and its XFRM policies when charon is killed (SIGKILL %p) and comes back', async (hard) => {
+    const mgr = manager([hub]);
+    await mgr.start();
+    expect(lab.xfrm(routerNs, 'policy')).toContain('mark 0x5e510001/0xffffffff');
+    await lab.stopCharon(routerCharon, hard);
+    routerCharon = await lab.startCharon('router', routerNs);
+    const end = Date.now() + 5_000;
+    while (!(await router.getConns().catch(() => [] as string[])).includes(tunnelConnName(hub)) && Date.now() < end) await Bun.sleep(100);
+    expect(await router.getConns()).toContain(tunnelConnName(hub));
+    expect(lab.xfrm(routerNs, 'policy')).toContain('mark 0x5e510001/0xffffffff');
+    mgr.close();
+    await teardownIpsec(router, silentLogger);
   });
 });
