@@ -82,6 +82,7 @@ export class Registry implements RegistryApi {
   private channelsById = new Map<number, ChannelSpec>();
   private channelsByName = new Map<string, ChannelSpec>();
   private gcTimer?: ReturnType<typeof setInterval>;
+  private sweeping = false;
 
   constructor(opts: RegistryOptions) {
     this.dp = opts.datapath;
@@ -220,26 +221,55 @@ export class Registry implements RegistryApi {
   gc(): number {
     const now = this.clock.monoMs();
     let removed = 0;
-    for (const rec of [...this.entries.values()]) {
-      pruneNames(rec, now);
-      if (rec.static || expiryOf(rec) > now) continue;
-      if (rec.peer && !rec.peer.ready) continue; // a registration is still waiting on it
-      const lastSeen = this.dp.lastSeen(destKey(rec));
-      if (lastSeen !== undefined && now - lastSeen < this.idleMs) continue;
-      if (this.removeRecord(rec, 'expired')) removed++;
+    for (const rec of [...this.entries.values()]) if (this.collectOne(rec, now)) removed++;
+    if (removed > 0) this.log.debug('gc removed entries', { removed, left: this.entries.size });
+    return removed;
+  }
+
+  /**
+   * The same sweep in slices of `slice` entries, yielding to the event loop between slices so
+   * a sweep over a million entries never stalls the DNS path. Used by `start()`.
+   */
+  async gcInSlices(slice = 5000): Promise<number> {
+    if (this.sweeping) return 0;
+    this.sweeping = true;
+    let removed = 0;
+    try {
+      // Map iterators are live: entries removed meanwhile are skipped, new ones are visited.
+      const it = this.entries.values();
+      for (let done = false; !done; ) {
+        const now = this.clock.monoMs();
+        for (let i = 0; i < slice; i++) {
+          const next = it.next();
+          if (next.done) {
+            done = true;
+            break;
+          }
+          if (this.collectOne(next.value, now)) removed++;
+        }
+        if (!done) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.sweeping = false;
     }
     if (removed > 0) this.log.debug('gc removed entries', { removed, left: this.entries.size });
     return removed;
   }
 
+  private collectOne(rec: EntryRecord, now: number): boolean {
+    pruneNames(rec, now);
+    if (rec.static || expiryOf(rec) > now) return false;
+    if (rec.peer && !rec.peer.ready) return false; // a registration is still waiting on it
+    const lastSeen = this.dp.lastSeen(destKey(rec));
+    if (lastSeen !== undefined && now - lastSeen < this.idleMs) return false;
+    return this.removeRecord(rec, 'expired');
+  }
+
+  /** Runs the sliced gc every `gcIntervalMs` on an unref'd timer (never keeps the process up). */
   start(): void {
     if (this.gcTimer) return;
     this.gcTimer = setInterval(() => {
-      try {
-        this.gc();
-      } catch (err) {
-        this.log.error('gc failed', { error: errorMessage(err) });
-      }
+      this.gcInSlices().catch((err: unknown) => this.log.error('gc failed', { error: errorMessage(err) }));
     }, this.gcIntervalMs);
     this.gcTimer.unref?.();
   }

@@ -310,6 +310,15 @@ describe('registry', () => {
     });
   });
 
+  test('the sliced gc removes the same entries when the sweep spans several slices', async () => {
+    const { registry, dp, clock } = rig();
+    for (let i = 0; i < 50; i++) await registry.register(reg({ addrs: [`10.0.0.${i}`], ttlS: i < 25 ? 1 : 3600 }));
+    for (let i = 0; i < 50; i += 5) dp.touch({ group: 0, addr: `10.0.0.${i}` }, clock.monoMs() + MIN_HOLD_MS);
+    clock.advance(MIN_HOLD_MS);
+    expect(await registry.gcInSlices(7)).toBe(20); // 25 expired, 5 of them still active
+    expect(registry.size).toBe(30);
+  });
+
   test('start and stop manage the gc timer when called repeatedly', () => {
     const { registry } = rig();
     registry.start();
