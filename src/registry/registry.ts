@@ -170,7 +170,9 @@ export class Registry implements RegistryApi {
       if (!rec.channel.spec) rec.channel = channelRef(ch);
       for (const n of names) rec.names.set(n, Math.max(rec.names.get(n) ?? 0, until));
     }
-    if (added.length > 0) this.log.debug('registered', { name: reg.queryName, group: reg.group, channel: ch.name, added: added.length });
+    if (added.length > 0 && this.log.enabled('debug')) {
+      this.log.debug('registered', { name: reg.queryName, group: reg.group, channel: ch.name, added: added.length });
+    }
 
     // 4. Peer channels: the per-peer connection must be ready before the answer goes out.
     const peers = this.peers;
