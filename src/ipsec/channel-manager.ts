@@ -20,7 +20,7 @@ import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { CONN_PREFIX, peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
-import type { ViciApi } from './vici-api.ts';
+import { ViciCommandError, type ViciApi } from './vici-api.ts';
 import { isSection, type ViciMessage } from './vici-codec.ts';
 
 export interface ChannelState {
@@ -164,7 +164,11 @@ export class ChannelManager implements IpsecChannels {
   peerRemoved(channel: ChannelSpec, addr: string): void {
     const key = `${channel.name}|${addr}`;
     const p = this.peers.get(key);
-    if (!p) return;
+    if (!p) {
+      // An entry adopted from a previous daemon run: that run's connection may still be loaded.
+      void this.removeConn(peerConnName(channel, addr));
+      return;
+    }
     if (--p.refs > 0) return;
     this.peers.delete(key);
     // Wait for a set-up still in flight, then take the connection down either way.
@@ -212,23 +216,6 @@ export class ChannelManager implements IpsecChannels {
     this.log.debug('peer channel ready', { channel: p.channel.name, name: p.name, negotiate });
   }
 
-  /**
-   * Unloads every `dnsseal-peer-*` connection this manager does not hold: what a previous
-   * daemon left behind for entries that expired while it was down. Call it once the registry
-   * has re-added its live entries after a restart. Returns the connections removed.
-   */
-  async prunePeers(): Promise<string[]> {
-    const held = new Set([...this.peers.values()].map((p) => p.conn));
-    const removed: string[] = [];
-    for (const conn of await this.vici.getConns()) {
-      if (!conn.startsWith(`${CONN_PREFIX}peer-`) || held.has(conn)) continue;
-      await this.removeConn(conn);
-      removed.push(conn);
-    }
-    if (removed.length) this.log.info('stale peer connections removed', { count: removed.length });
-    return removed;
-  }
-
   private async childInstalled(conn: string): Promise<boolean> {
     for (const entry of await this.vici.listSas({ ike: conn, noblock: true })) {
       const sa = entry[conn];
@@ -267,7 +254,10 @@ export class ChannelManager implements IpsecChannels {
    */
   private async removeConnNow(conn: string): Promise<void> {
     await this.vici.uninstall({ child: conn }).catch(() => {});
-    await this.vici.unloadConn(conn).catch((e) => this.log.warn('unload-conn failed', { conn, err: errorMessage(e) }));
+    await this.vici.unloadConn(conn).catch((e) => {
+      // "not found" is the normal case for an adopted entry whose connection is already gone.
+      if (!(e instanceof ViciCommandError && /not found/.test(e.errmsg))) this.log.warn('unload-conn failed', { conn, err: errorMessage(e) });
+    });
     await this.vici.terminate({ ike: conn, timeoutMs: -1, force: true }).catch(() => {});
     this.childUp.delete(conn);
   }

@@ -147,18 +147,24 @@ describe('ipsec/channel-manager', () => {
     expect(fake.sas.get(peerConnName(partner, '192.0.2.2'))?.children.size).toBe(1);
   });
 
-  test('unloads only peer connections it does not hold when pruning after a restart', async () => {
-    mgr = make([hub, partner]);
+  test('removes the connection a previous daemon loaded when peerRemoved names a peer it does not hold', async () => {
+    mgr = make([partner]);
     await mgr.start();
     await mgr.peerAdded(partner, '192.0.2.2', 'a.test');
-    await mgr.peerAdded(partner, '192.0.2.3', 'b.test');
     mgr.close();
-    mgr = make([hub, partner]);
+    mgr = make([partner]);
     await mgr.start();
-    await mgr.peerAdded(partner, '192.0.2.3', 'b.test');
-    expect(await mgr.prunePeers()).toEqual([peerConnName(partner, '192.0.2.2')]);
-    expect([...fake.conns.keys()].sort()).toEqual([peerConnName(partner, '192.0.2.3'), tunnelConnName(hub)]);
-    expect(fake.sas.has(peerConnName(partner, '192.0.2.2'))).toBe(false);
+    mgr.peerRemoved(partner, '192.0.2.2');
+    await until(() => fake.conns.size === 0 && fake.sas.size === 0 && fake.installed.size === 0);
+  });
+
+  test('does nothing harmful when peerRemoved names a peer that was never loaded', async () => {
+    mgr = make([partner]);
+    await mgr.start();
+    mgr.peerRemoved(partner, '192.0.2.99');
+    await Bun.sleep(50);
+    expect(fake.commands).toContain('unload-conn');
+    expect(fake.conns.size).toBe(0);
   });
 
   test('traps without initiating when the channel negotiates on traffic', async () => {
