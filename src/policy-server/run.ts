@@ -1,0 +1,138 @@
+/**
+ * `dnsseal policy-server`: assembles the server from a loaded config and serves it on the
+ * proxy's UDP and TCP listeners (one of each per `listen` address). `reload()` re-reads the
+ * config and swaps the state; a bad config is logged and the running state kept. Old upstream
+ * sockets are closed only after every query that could still use them has timed out.
+ */
+import { Policy } from '../policy/policy.ts';
+import { Forwarder, type UpstreamPair } from '../proxy/forwarder.ts';
+import { splitHostPort, type Listener } from '../proxy/handler.ts';
+import { startTcpListener } from '../proxy/listener-tcp.ts';
+import { startUdpListener } from '../proxy/listener-udp.ts';
+import { newProxyCounters, type ProxyCounters } from '../proxy/proxy-counters.ts';
+import { TcpUpstream } from '../proxy/upstream-tcp.ts';
+import { UdpUpstream } from '../proxy/upstream-udp.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { Clock } from '../util/clock.ts';
+import { errorMessage } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import type { PolicyServerConfig } from './config.ts';
+import { PolicyServer, type PolicyServerState } from './server.ts';
+
+export interface PolicyServerRunDeps {
+  clock: Clock;
+  log: Logger;
+  metrics?: Metrics;
+  /** Re-reads the config for `reload()`. */
+  load: () => PolicyServerConfig;
+}
+
+export interface RunningPolicyServer {
+  readonly server: PolicyServer;
+  readonly listeners: Listener[];
+  /** Resolves true when the new config is live, false when it was refused (old one kept). */
+  reload(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+async function openForwarder(cfg: PolicyServerConfig, counters: ProxyCounters, deps: PolicyServerRunDeps): Promise<Forwarder | null> {
+  if (cfg.base.upstreams.length === 0) return null;
+  const pairs = new Map<string, UpstreamPair>();
+  try {
+    for (const u of cfg.base.upstreams) {
+      const common = { name: u.name, address: u.address, port: u.port, timeoutMs: cfg.base.upstreamTimeoutMs, counters };
+      const udp = await UdpUpstream.open({ ...common, clock: deps.clock, log: deps.log });
+      pairs.set(u.name, { udp, tcp: new TcpUpstream(common) });
+    }
+    return new Forwarder(pairs, counters);
+  } catch (err) {
+    for (const p of pairs.values()) p.udp.close();
+    throw err;
+  }
+}
+
+function buildState(cfg: PolicyServerConfig, forwarder: Forwarder | null): PolicyServerState {
+  return {
+    policy: Policy.fromConfig(cfg.base),
+    keyring: cfg.keyring,
+    trustedKeys: new Set(cfg.serve.trustedKeys),
+    zone: cfg.serve.zone,
+    resolver: forwarder,
+    requireTsig: cfg.serve.requireTsig,
+    annotate: cfg.serve.annotate,
+    fudgeS: cfg.serve.fudgeS,
+  };
+}
+
+export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicyServerRunDeps): Promise<RunningPolicyServer> {
+  const counters = newProxyCounters();
+  let forwarder = await openForwarder(cfg, counters, deps);
+  let timeoutMs = cfg.base.upstreamTimeoutMs;
+  const server = new PolicyServer(buildState(cfg, forwarder), deps);
+  const listeners: Listener[] = [];
+  try {
+    for (const spec of cfg.base.listen) {
+      const { hostname, port } = splitHostPort(spec);
+      const common = { hostname, handle: server.handle, counters, log: deps.log };
+      const u = await startUdpListener({ ...common, port });
+      listeners.push(u, await startTcpListener({ ...common, port: u.port }));
+    }
+  } catch (err) {
+    for (const l of listeners) await l.close();
+    forwarder?.close();
+    throw err;
+  }
+  deps.log.info('policy-server: serving', {
+    listen: listeners.map((l) => `${l.transport}:${l.hostname}:${l.port}`).join(','),
+    zone: cfg.serve.zone?.origin ?? null,
+    upstreams: cfg.base.upstreams.length,
+  });
+  const retiring = new Map<ReturnType<typeof setTimeout>, Forwarder>();
+
+  return {
+    server,
+    listeners,
+    reload: async () => {
+      let next: PolicyServerConfig;
+      let nextForwarder: Forwarder | null;
+      try {
+        next = deps.load();
+        nextForwarder = await openForwarder(next, counters, deps);
+      } catch (err) {
+        deps.log.error('policy-server: reload refused, keeping the running config', { err: errorMessage(err) });
+        return false;
+      }
+      let state: PolicyServerState;
+      try {
+        state = buildState(next, nextForwarder);
+      } catch (err) {
+        nextForwarder?.close();
+        deps.log.error('policy-server: reload refused, keeping the running config', { err: errorMessage(err) });
+        return false;
+      }
+      server.swap(state);
+      const old = forwarder;
+      // Queries that started before the swap may still wait on the old upstreams.
+      if (old) {
+        const t = setTimeout(() => {
+          retiring.delete(t);
+          old.close();
+        }, timeoutMs * 2 + 100);
+        retiring.set(t, old);
+      }
+      forwarder = nextForwarder;
+      timeoutMs = next.base.upstreamTimeoutMs;
+      deps.log.info('policy-server: reloaded', { source: next.base.source });
+      return true;
+    },
+    close: async () => {
+      for (const l of listeners) await l.close();
+      forwarder?.close();
+      for (const [t, old] of retiring) {
+        clearTimeout(t);
+        old.close();
+      }
+      retiring.clear();
+    },
+  };
+}
