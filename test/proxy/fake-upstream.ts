@@ -3,7 +3,7 @@
  * send forgeries (from the right socket with a wrong ID or question, or from another port)
  * before — or instead of — the real answer. It answers TCP on the same port.
  */
-import type { udp } from 'bun';
+import type { TCPSocketListener, udp } from 'bun';
 import dnsPacket from 'dns-packet';
 import { FrameReader, frame } from '../../src/proxy/tcp-framing.ts';
 
@@ -31,7 +31,7 @@ export class FakeUpstream {
   private constructor(
     private readonly sock: udp.Socket<'uint8array'>,
     private readonly other: udp.Socket<'uint8array'>,
-    private readonly tcp: ReturnType<typeof Bun.listen>,
+    private readonly tcp: TCPSocketListener<{ reader: FrameReader }>,
   ) {}
 
   get port(): number {
@@ -66,7 +66,10 @@ export class FakeUpstream {
         },
         data: (s, chunk) => {
           const r = s.data.reader.push(chunk);
-          if (r.kind !== 'frames') return s.end();
+          if (r.kind !== 'frames') {
+            s.end();
+            return;
+          }
           for (const f of r.frames) {
             const q = decodeQuery(f, s.remotePort, s.remoteAddress, 'tcp');
             self.queries.push(q);

@@ -50,7 +50,7 @@ function setup(opts: { protect?: string[]; fail?: UpstreamError; upstreams?: Rec
   return { pipeline, registry, forwarder, counters, events };
 }
 
-const decode = (b: Uint8Array | null) => dnsPacket.decode(Buffer.from(b!));
+const decode = (b: Uint8Array | null) => dnsPacket.decode(Buffer.from(b!)) as dnsPacket.DecodedPacket & { rcode: string };
 
 describe('proxy/pipeline', () => {
   test('relays an unprotected answer and registers nothing when no name matches', async () => {
