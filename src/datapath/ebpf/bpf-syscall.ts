@@ -74,6 +74,8 @@ interface Libc {
   errnoPtr(): Pointer;
   flock(fd: number, op: number): number;
   ifIndex(name: Uint8Array): number;
+  /** clock_gettime(CLOCK_MONOTONIC) in ns: the base of bpf_ktime_get_ns(). */
+  monotonicNs(): bigint;
 }
 
 /** Loads libc once per caller (no module-level state): pass the result around. */
@@ -83,12 +85,18 @@ export function openLibc(): Libc {
     __errno_location: { args: [], returns: FFIType.ptr },
     flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
+    clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   });
+  const ts = new BigInt64Array(2);
   return {
     syscall: (nr, cmd, attr, size) => Number(lib.symbols.syscall(nr, cmd, attr, size)),
     errnoPtr: () => lib.symbols.__errno_location() as Pointer,
     flock: (fd, op) => lib.symbols.flock(fd, op),
     ifIndex: (name) => lib.symbols.if_nametoindex(ptr(name)),
+    monotonicNs: () => {
+      lib.symbols.clock_gettime(1 /* CLOCK_MONOTONIC */, ptr(ts));
+      return ts[0]! * 1_000_000_000n + ts[1]!;
+    },
   };
 }
 

@@ -50,7 +50,13 @@ export class EbpfDatapath implements Datapath {
     private readonly watcher: InterfaceWatcher | undefined,
     private readonly gateways: Map<number, { gateway?: string; peer: boolean }>,
     private readonly onMapFull: () => void,
+    /** Clock.monoMs() − CLOCK_MONOTONIC ms: converts bpf_ktime_get_ns() stamps to the Clock's base. */
+    private readonly clockOffsetMs: number,
   ) {}
+
+  private toMonoMs(ns: bigint): number {
+    return Number(ns / 1_000_000n) + this.clockOffsetMs;
+  }
 
   upsert(key: DestKey, value: DestValue): void {
     try {
@@ -66,12 +72,14 @@ export class EbpfDatapath implements Datapath {
   }
 
   list(): DestEntry[] {
-    return this.maps.listDests();
+    const rows = this.maps.listDests();
+    for (const r of rows) if (r.lastSeenMs !== undefined) r.lastSeenMs += this.clockOffsetMs;
+    return rows;
   }
 
   lastSeen(key: DestKey): number | undefined {
     const ns = this.maps.lastSeenNs(key);
-    return ns ? Number(ns / 1_000_000n) : undefined;
+    return ns ? this.toMonoMs(ns) : undefined;
   }
 
   setClientGroups(entries: { cidr: string; group: number }[]): void {
@@ -154,7 +162,9 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
     const mapFull = metrics.counter('dnsseal_datapath_map_full_total', 'Inserts refused because the destination map was full');
     registerCollectors(metrics, maps);
     log.info('datapath: eBPF backend ready', { pins: paths.root, adopted: loaded.adopted, capacity: loaded.capacity, mode: cfg.mode });
-    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc());
+    // Bun's hrtime (behind realClock.monoMs) is not CLOCK_MONOTONIC itself, so measure the offset.
+    const clockOffsetMs = deps.clock.monoMs() - Number(bpf.lib.monotonicNs() / 1_000_000n);
+    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs);
   } catch (err) {
     maps?.close();
     bpf.close(lockFd);

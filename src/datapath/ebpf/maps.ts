@@ -33,13 +33,16 @@ export function keyAddrOf(text: string): KeyForm {
   throw new DnssealError('datapath', 'bad_address', `not an IP address: ${JSON.stringify(text)}`);
 }
 
-/** The text forms a kernel entry stands for (one per registered form). */
+/**
+ * The text forms a kernel entry stands for (one per registered form). The mapped form comes back
+ * in the project's canonical RFC 5952 hex form (`::ffff:c000:201`, as src/dns/ip-text.ts writes it).
+ */
 export function textsOf(addr: L.KeyAddr, flags: number): string[] {
   if (addr.family === L.FAMILY_V6) return [formatIP(addr.bytes)];
   const v4 = formatIP(addr.bytes);
   const out: string[] = [];
   if (flags & L.DEST_F_FORM_V4 || !(flags & L.DEST_F_FORM_MASK)) out.push(v4);
-  if (flags & L.DEST_F_FORM_MAPPED) out.push(`::ffff:${v4}`);
+  if (flags & L.DEST_F_FORM_MAPPED) out.push(formatIP(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...addr.bytes])));
   return out;
 }
 
