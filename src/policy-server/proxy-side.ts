@@ -67,6 +67,36 @@ export function verifyResponse(answer: Uint8Array, requestMac: Uint8Array, ctx: 
   }
 }
 
+/**
+ * One exchange with a policy server, as hooks for an upstream transport: `sign` the exact
+ * bytes about to be sent (after the random ID is set), then offer every answer that matches
+ * ID and question to `accept`. A false `accept` means "not the server's answer" — the UDP
+ * upstream keeps waiting (a forged or damaged answer must not end the exchange, just as a
+ * wrong ID does not); TCP gives up. After a true `accept`, `verdict` holds the decision.
+ */
+export class PolicyExchange {
+  private mac: Uint8Array | null = null;
+  verdict: Extract<PolicyVerdict, { ok: true }> | null = null;
+  /** The last refusal, for logs and metrics. */
+  refused: Extract<PolicyVerdict, { ok: false }> | null = null;
+
+  constructor(private readonly ctx: PolicyClientContext) {}
+
+  sign(wire: Uint8Array): Uint8Array {
+    const signed = signQuery(wire, this.ctx);
+    this.mac = signed.mac;
+    return signed.wire;
+  }
+
+  accept(answer: Uint8Array): boolean {
+    if (!this.mac) return false;
+    const v = verifyResponse(answer, this.mac, this.ctx);
+    if (v.ok) this.verdict = v;
+    else this.refused = v;
+    return v.ok;
+  }
+}
+
 export function decisionFromAnnotation(a: PolicyAnnotation, channels: ServerChannels): Decision {
   return { table: a.table, group: a.group, rule: null, channel: a.channel ? channels.resolve(a.channel) : null, upstream: null };
 }

@@ -105,3 +105,19 @@ describe('policy-server proxy-side verification', () => {
     expect(p.registrations).toEqual([]);
   });
 });
+
+describe('policy-server PolicyExchange', () => {
+  test('accepts the genuine answer after refusing a forged one when used as upstream hooks', async () => {
+    const { PolicyExchange, ServerChannels } = await import('../../src/policy-server/proxy-side.ts');
+    const { makeQuery, ask } = await import('./helpers.ts');
+    mutation = (a) => a;
+    const ex = new PolicyExchange({ keyring, keyName: KEY.name, clock, channels: new ServerChannels() });
+    const wire = ex.sign(makeQuery(KOJIMA));
+    const genuine = await ask('udp', port('udp'), wire, CLIENT_502);
+    expect(ex.accept(stripTsig(genuine))).toBe(false); // a forged, unsigned copy arrives first
+    expect(ex.refused?.code).toBe('tsig_missing');
+    expect(ex.verdict).toBeNull();
+    expect(ex.accept(genuine)).toBe(true);
+    expect(ex.verdict?.decision?.channel).toMatchObject({ name: 'server:hub-a', kind: 'tunnel' });
+  });
+});
