@@ -92,3 +92,17 @@ export function toEntry(rec: EntryRecord, lastSeenMs: number | undefined): Regis
     static: rec.static,
   };
 }
+
+export function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+/** Puts back the holds a failed registration set on an existing entry, unless someone moved them since. */
+export function restoreNames(rec: EntryRecord, before: Map<string, number>, names: string[], until: number): void {
+  for (const n of names) {
+    if (rec.names.get(n) !== Math.max(before.get(n) ?? 0, until)) continue;
+    const prev = before.get(n);
+    if (prev === undefined) rec.names.delete(n);
+    else rec.names.set(n, prev);
+  }
+}

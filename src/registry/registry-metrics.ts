@@ -3,6 +3,7 @@
  * channel names) and `outcome` (the fixed set below) — never a name or an address.
  */
 import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
+import { DnssealError } from '../util/errors.ts';
 
 export type RegisterOutcome = 'ok' | 'map_full' | 'conflict' | 'datapath_error' | 'channel_failed';
 
@@ -39,4 +40,13 @@ export class RegistryMetrics {
     }
     if (capacity) this.fill.set(total / capacity);
   }
+}
+
+/** The bounded outcome label for a registration error (its DnssealError code). */
+export function outcomeOf(err: unknown): RegisterOutcome {
+  const code = err instanceof DnssealError ? err.code : '';
+  if (code === 'map_full') return 'map_full';
+  if (code === 'channel_conflict') return 'conflict';
+  if (code === 'channel_failed') return 'channel_failed';
+  return 'datapath_error';
 }

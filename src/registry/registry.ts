@@ -28,9 +28,10 @@ import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
-import { ADOPTED_NAME, channelRef, destKey, expiryOf, pruneNames, recordKey, sameChannel, toEntry } from './entry.ts';
+import { ADOPTED_NAME, channelRef, destKey, expiryOf, pruneNames, recordKey, restoreNames, sameChannel, toEntry, unique } from './entry.ts';
 import { PeerTable } from './peers.ts';
-import { RegistryMetrics, type RegisterOutcome } from './registry-metrics.ts';
+import { outcomeOf, RegistryMetrics, type RegisterOutcome } from './registry-metrics.ts';
+import { followChannels, reconcileEntries, type ReconcileResult, type ReloadContext } from './reload.ts';
 import { applyStatics, type StaticRegistration } from './statics.ts';
 import type { ChannelHooks, Registration, RegistryApi, RegistryEntry } from './types.ts';
 
@@ -307,42 +308,32 @@ export class Registry implements RegistryApi {
     return n;
   }
 
-  /**
-   * The channel table (at start and on every reload, before `reconcile`). Entries follow their
-   * channel by name: when a reload renumbers a channel, its entries are rewritten in the map
-   * with the new id and mark (in place, no gap). Entries adopted under an unknown id get the
-   * channel configured with that id. Entries whose channel is gone keep protecting until
-   * `reconcile` or a flush takes them away.
-   */
+  /** The channel table, at start and on every reload before `reconcile` (see reload.ts). */
   setChannels(channels: ChannelSpec[]): void {
     this.channelsById = new Map(channels.map((c) => [c.id, c]));
     this.channelsByName = new Map(channels.map((c) => [c.name, c]));
-    for (const rec of this.entries.values()) {
-      const spec = rec.channel.spec ? this.channelsByName.get(rec.channel.name) : this.channelsById.get(rec.channel.id);
-      if (!spec) continue;
-      if (spec.id !== rec.channel.id || spec.mark !== rec.channel.mark) {
-        try {
-          this.dp.upsert(destKey(rec), { channelId: spec.id, mark: spec.mark, flags: rec.static ? DEST_F_STATIC : 0 });
-        } catch (err) {
-          // Keeps the old mark: the guard drops what no XFRM policy takes (fail closed).
-          this.log.error('cannot renumber an entry to its channel', { addr: rec.addr, channel: spec.name, error: errorMessage(err) });
-          continue;
-        }
-      }
-      rec.channel = channelRef(spec);
-    }
+    followChannels(this.reloadContext());
   }
 
   /**
-   * After a reload (`setChannels` first): lets go of every name the new policy no longer
-   * protects with the entry's channel — `channelFor(group, name)` is the channel name the new
-   * policy gives that name in that group, or null. An `(adopted)` hold stays while its channel
-   * is still configured. Non-static entries left without a name are removed at once.
+   * After a reload: releases names the new policy protects with another channel or not at all,
+   * moves entries whose names all want one other channel, removes entries left nameless.
+   * `channelFor(group, name)` = the new policy's channel name, or null (see reload.ts).
    */
-  reconcile(channelFor: (group: number, name: string) => string | null): { names: number; removed: RegistryEntry[] } {
-    return this.releaseNames((name, e) =>
-      name === ADOPTED_NAME ? !this.channelsByName.has(e.channel) : channelFor(e.group, name) !== e.channel,
-    );
+  reconcile(channelFor: (group: number, name: string) => string | null): ReconcileResult {
+    return reconcileEntries(this.reloadContext(), channelFor);
+  }
+
+  private reloadContext(): ReloadContext {
+    return {
+      entries: this.entries,
+      dp: this.dp,
+      log: this.log,
+      channelsById: this.channelsById,
+      channelsByName: this.channelsByName,
+      detachPeer: (rec) => this.peers?.detach(rec),
+      remove: (rec) => this.removeRecord(rec, 'withdrawn'),
+    };
   }
 
   /**
@@ -436,29 +427,7 @@ export class Registry implements RegistryApi {
   }
 }
 
-function unique(xs: string[]): string[] {
-  return [...new Set(xs)];
-}
-
-/** Puts back the holds this registration set on an existing entry, unless someone moved them since. */
-function restoreNames(rec: EntryRecord, before: Map<string, number>, names: string[], until: number): void {
-  for (const n of names) {
-    if (rec.names.get(n) !== Math.max(before.get(n) ?? 0, until)) continue;
-    const prev = before.get(n);
-    if (prev === undefined) rec.names.delete(n);
-    else rec.names.set(n, prev);
-  }
-}
-
 function wrapDatapathError(err: unknown, reg: Registration): DnssealError {
   const code = err instanceof DnssealError ? err.code : 'datapath_error';
   return new DnssealError('registry', code, `cannot protect ${reg.queryName}: ${errorMessage(err)}`, { cause: err });
-}
-
-function outcomeOf(err: unknown): RegisterOutcome {
-  const code = err instanceof DnssealError ? err.code : '';
-  if (code === 'map_full') return 'map_full';
-  if (code === 'channel_conflict') return 'conflict';
-  if (code === 'channel_failed') return 'channel_failed';
-  return 'datapath_error';
 }

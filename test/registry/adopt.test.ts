@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { DEST_F_STATIC } from '../../src/datapath/datapath.ts';
 import { ADOPTED_NAME } from '../../src/registry/registry.ts';
-import { HUB, IDLE_MS, MIN_HOLD_MS, PARTNER, addrsIn, reg, rig } from './helpers.ts';
+import { HUB, IDLE_MS, MIN_HOLD_MS, OTHER, PARTNER, addrsIn, reg, rig } from './helpers.ts';
 
 const A = '192.0.2.1';
 const B = '2001:db8::2';
@@ -118,6 +118,7 @@ describe('registry/reload', () => {
     const policy: Record<string, string> = { 'keep.example': 'hub', 'moved.example': 'other' };
     const r = registry.reconcile((_g, name) => policy[name] ?? null);
     expect(r.names).toBe(2);
+    expect(r.moved).toBe(0);
     expect(r.removed.map((e) => e.addr)).toEqual([B]);
     expect(registry.get(0, A)!.names).toEqual(['keep.example']);
     expect(addrsIn(dp)).toEqual([`0/${A}`]);
@@ -131,5 +132,30 @@ describe('registry/reload', () => {
     second.registry.adopt();
     second.registry.reconcile(() => null);
     expect(addrsIn(first.dp)).toEqual([`0/${A}`]);
+  });
+
+  test('reconcile moves an entry in place when every name now wants one other channel', async () => {
+    const { registry, dp } = rig();
+    await registry.register(reg({ addrs: [A], names: ['a.example', 'alias.example'], channel: PARTNER }));
+    const r = registry.reconcile(() => 'hub');
+    expect(r).toEqual({ names: 0, moved: 1, removed: [] });
+    expect(dp.list()[0]!.value).toEqual({ channelId: HUB.id, mark: HUB.mark, flags: 0 });
+    expect(dp.ops.remove).toBe(0);
+    expect(registry.get(0, A)!.channel).toBe('hub');
+  });
+
+  test('reconcile removes an entry when its names want different channels and none its own', async () => {
+    const { registry, dp } = rig({ channels: [HUB, PARTNER, OTHER] });
+    await registry.register(reg({ addrs: [A], names: ['a.example', 'b.example'] }));
+    const r = registry.reconcile((_g, n) => (n === 'a.example' ? 'other' : 'partner'));
+    expect(r.removed.map((e) => e.addr)).toEqual([A]);
+    expect(dp.list()).toEqual([]);
+  });
+
+  test('reconcile leaves static entries alone when the policy no longer names them', () => {
+    const { registry, dp } = rig();
+    registry.setStatics([{ group: 0, cidr: A, channel: HUB }]);
+    registry.reconcile(() => null);
+    expect(addrsIn(dp)).toEqual([`0/${A}`]);
   });
 });
