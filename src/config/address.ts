@@ -1,0 +1,40 @@
+/**
+ * `ADDR[:PORT]` texts as the config and flags write them (IPv6 as `[ADDR]:PORT` or bare).
+ * Errors are plain Errors; the caller adds where (file:line or --flag).
+ */
+import { formatIP, parseIP } from '../policy/cidr.ts';
+
+export interface HostPort {
+  address: string;
+  port: number;
+}
+
+function parsePort(p: string, text: string): number {
+  if (!/^[0-9]{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new Error(`"${text}": port "${p}" must be 1-65535`);
+  return Number(p);
+}
+
+/** Parses ADDR, ADDR:PORT, [V6]:PORT or a bare V6 literal; the address must be an IP literal. */
+export function parseHostPort(text: string, defaultPort: number | null): HostPort {
+  if (typeof text !== 'string' || text.trim() === '') throw new Error('the address is empty');
+  const t = text.trim();
+  let host: string;
+  let port: string | undefined;
+  const bracket = /^\[([^\]]+)\](?::(.*))?$/.exec(t);
+  if (bracket) [host, port] = [bracket[1]!, bracket[2]];
+  else if ((t.match(/:/g) ?? []).length > 1) host = t; // bare IPv6, no port
+  else [host, port] = t.split(':') as [string, string | undefined];
+  const bytes = parseIP(host);
+  if (!bytes || (bytes.length === 4 && host.includes(':'))) {
+    throw new Error(`"${text}": "${host}" is not an IP address (host names are not resolved here)`);
+  }
+  if (port === undefined || port === '') {
+    if (defaultPort === null) throw new Error(`"${text}" needs a port: ADDR:PORT${bytes.length === 16 ? ' (IPv6 as [ADDR]:PORT)' : ''}`);
+    return { address: formatIP(bytes), port: defaultPort };
+  }
+  return { address: formatIP(bytes), port: parsePort(port, text) };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.address.includes(':') ? `[${hp.address}]:${hp.port}` : `${hp.address}:${hp.port}`;
+}

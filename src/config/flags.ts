@@ -1,0 +1,138 @@
+/**
+ * Command-line flags: the spec (shared with `--help`) and a parser that turns argv into a
+ * command, its positionals and flag values. Every config key has a flag; flags win over the
+ * file (applied in load.ts). Errors are ConfigErrors located at the flag (`--listen: …`).
+ */
+import { ConfigError } from '../util/errors.ts';
+
+export interface FlagSpec {
+  name: string;
+  /** Value placeholder; absent for boolean switches. */
+  arg?: string;
+  repeatable?: boolean;
+  default?: string;
+  doc: string;
+}
+
+/** Flags that set configuration; accepted by every command that reads the config. */
+export const CONFIG_FLAGS: FlagSpec[] = [
+  { name: 'config', arg: 'FILE', default: 'embedded default', doc: 'YAML config file (`none`: start from built-in defaults without the example rules).' },
+  { name: 'mode', arg: 'host|gateway|intercept', default: 'host', doc: 'Deployment mode.' },
+  { name: 'listen', arg: 'ADDR:PORT', repeatable: true, default: '127.0.0.53:53', doc: 'Listen address (UDP and TCP); repeat for several.' },
+  { name: 'upstream', arg: '[NAME=]ADDR[:PORT]', repeatable: true, default: 'from /etc/resolv.conf', doc: 'Upstream resolver; NAME defaults to `default`.' },
+  { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, doc: 'Append a rule to the `default` table.' },
+  { name: 'channel', arg: 'NAME=SPEC', repeatable: true, doc: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic]`.' },
+  { name: 'client-table', arg: 'CIDR=TABLE', repeatable: true, doc: 'Clients in CIDR use rule table TABLE.' },
+  { name: 'static', arg: 'CIDR=CHANNEL[,table=ID]', repeatable: true, doc: 'Always protect CIDR through CHANNEL.' },
+  { name: 'datapath', arg: 'ebpf|none|auto', default: 'auto', doc: 'Kernel data path (`fake` exists for tests).' },
+  { name: 'lan', arg: 'IFACE', repeatable: true, doc: 'Client-side interface.' },
+  { name: 'wan', arg: 'IFACE', repeatable: true, doc: 'Uplink interface (the leak guard sits here).' },
+  { name: 'control', arg: 'PATH', default: '/run/dnsseal/control.sock', doc: 'Control socket.' },
+  { name: 'log-level', arg: 'debug|info|warn|error', default: 'info', doc: 'Log level.' },
+  { name: 'log-format', arg: 'logfmt|json', default: 'logfmt', doc: 'Log format.' },
+  { name: 'metrics', arg: 'ADDR:PORT', default: 'off', doc: 'Prometheus endpoint, e.g. 127.0.0.1:9153.' },
+  { name: 'min-hold', arg: 'SECONDS', default: '60', doc: 'Minimum entry lifetime past the DNS TTL.' },
+  { name: 'idle', arg: 'SECONDS', default: '300', doc: 'Idle time before an expired entry is removed.' },
+  { name: 'upstream-timeout', arg: 'MS', default: '2000', doc: 'Upstream timeout before SERVFAIL.' },
+  { name: 'canary', arg: 'nxdomain|pass', default: 'nxdomain', doc: 'Answer for use-application-dns.net.' },
+  { name: 'policy-server', arg: 'NAME', doc: 'Upstream NAME is a policy server.' },
+  { name: 'tsig-key', arg: 'NAME=FILE', repeatable: true, doc: 'TSIG key (hmac-sha256) whose base64 secret is in FILE.' },
+  { name: 'intercept-pool', arg: 'CIDR', repeatable: true, doc: 'Intercept address pool (intercept mode).' },
+];
+
+const JSON_FLAG: FlagSpec = { name: 'json', doc: 'Machine-readable output.' };
+
+/** Flags specific to one command, on top of CONFIG_FLAGS. */
+export const COMMAND_FLAGS: Record<string, FlagSpec[]> = {
+  explain: [{ name: 'client', arg: 'IP', doc: 'Explain for this client address (picks its table); default: no client, `default` table.' }, JSON_FLAG],
+  list: [
+    { name: 'name', arg: 'NAME', doc: 'Only entries held by this name.' },
+    { name: 'address', arg: 'IP', doc: 'Only this address.' },
+    { name: 'channel', arg: 'NAME', doc: 'Only entries of this channel.' },
+    { name: 'table', arg: 'ID', doc: 'Only this client group.' },
+    JSON_FLAG,
+  ],
+  status: [JSON_FLAG],
+  flush: [
+    { name: 'name', arg: 'NAME', doc: 'Only entries held by this name.' },
+    { name: 'address', arg: 'IP', doc: 'Only this address.' },
+    JSON_FLAG,
+  ],
+  reload: [JSON_FLAG],
+  down: [JSON_FLAG],
+  check: [JSON_FLAG],
+};
+
+/** Commands that read policy/config flags (the others only use --control / --config). */
+export const POLICY_COMMANDS = new Set(['run', 'check', 'explain', 'config-reference']);
+
+export interface ParsedArgs {
+  command: string;
+  positionals: string[];
+  /** Flag name (without dashes) → values in order. Switches have one value `"true"`. */
+  values: Map<string, string[]>;
+}
+
+function specFor(command: string, name: string): FlagSpec | undefined {
+  // a command's own flag wins over a config flag of the same name (list --channel is a filter)
+  return COMMAND_FLAGS[command]?.find((f) => f.name === name) ?? CONFIG_FLAGS.find((f) => f.name === name);
+}
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const values = new Map<string, string[]>();
+  const positionals: string[] = [];
+  let command = '';
+  const rest: string[] = [];
+  // the command is the first word that is not a flag or a flag's value; find it first so
+  // flags before it are validated against the right command
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') return { command: 'help', positionals: command ? [command] : [], values };
+    if (a === '--version' || a === '-V') return { command: 'version', positionals: [], values };
+    if (!command && !a.startsWith('-')) {
+      const prev = argv[i - 1];
+      const prevSpec = prev?.startsWith('--') && !prev.includes('=') ? CONFIG_FLAGS.find((f) => `--${f.name}` === prev) : undefined;
+      if (!prevSpec?.arg) {
+        command = a;
+        continue;
+      }
+    }
+    rest.push(a);
+  }
+  if (!command) command = 'help';
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--') {
+      positionals.push(...rest.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      positionals.push(a);
+      continue;
+    }
+    if (!a.startsWith('--')) throw new ConfigError(a, `unknown flag (flags are long: --name VALUE); see "dnsseal help"`);
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const spec = specFor(command, name);
+    if (!spec) throw new ConfigError(`--${name}`, `unknown flag for "dnsseal ${command}"; see "dnsseal help ${command}"`);
+    let value: string;
+    if (!spec.arg) {
+      if (eq >= 0) throw new ConfigError(`--${name}`, 'is a switch and takes no value');
+      value = 'true';
+    } else if (eq >= 0) {
+      value = a.slice(eq + 1);
+    } else {
+      const next = rest[i + 1];
+      if (next === undefined || (next.startsWith('--') && next.length > 2)) {
+        throw new ConfigError(`--${name}`, `needs a value: --${name} ${spec.arg}`);
+      }
+      value = next;
+      i++;
+    }
+    const list = values.get(name) ?? [];
+    if (spec.repeatable) list.push(value);
+    else list.splice(0, list.length, value); // the last one given wins
+    values.set(name, list);
+  }
+  return { command, positionals, values };
+}

@@ -1,0 +1,169 @@
+/**
+ * Applies command-line flags over the draft (flags win): scalars replace, lists given on the
+ * command line replace the file's list, `--upstream`/`--channel`/`--tsig-key` replace or add
+ * by name, `--protect`/`--client-table`/`--static` append.
+ */
+import { ConfigError, errorMessage } from '../util/errors.ts';
+import type { Draft } from './draft.ts';
+import { formatHostPort, parseHostPort } from './address.ts';
+import { parseCondition } from '../policy/condition.ts';
+import type { ChannelInput } from '../policy/channel.ts';
+import { CANARY, DATAPATHS, decodeSecret, LOG_FORMATS, LOG_LEVELS, MODES, type SecretReader } from './from-yaml.ts';
+
+type Values = Map<string, string[]>;
+
+function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) throw new ConfigError(`--${flag}`, `must be one of ${allowed.join(', ')}, not "${v}"`);
+  return v as T;
+}
+
+function int(flag: string, v: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(`--${flag}`, `must be a whole number between ${min} and ${max}, not "${v}"`);
+  }
+  return Number(v);
+}
+
+function hostPort(flag: string, v: string, defPort: number | null) {
+  try {
+    return parseHostPort(v, defPort);
+  } catch (err) {
+    throw new ConfigError(`--${flag}`, errorMessage(err));
+  }
+}
+
+/** `NAME=VALUE` split at the first "=". */
+function pair(flag: string, v: string, shape: string): [string, string] {
+  const eq = v.indexOf('=');
+  if (eq <= 0 || eq === v.length - 1) throw new ConfigError(`--${flag}`, `"${v}" is not ${shape}`);
+  return [v.slice(0, eq), v.slice(eq + 1)];
+}
+
+/** `a,key=value,…` → head and options; refuses options not in `allowed`. */
+function options(flag: string, text: string, allowed: string[]): { head: string; opts: Map<string, string> } {
+  const [head, ...rest] = text.split(',');
+  const opts = new Map<string, string>();
+  for (const o of rest) {
+    const eq = o.indexOf('=');
+    const k = eq < 0 ? o : o.slice(0, eq);
+    if (!allowed.includes(k) || eq < 0) {
+      throw new ConfigError(`--${flag}`, `unknown option "${o}" (allowed: ${allowed.map((a) => `${a}=…`).join(', ')})`);
+    }
+    opts.set(k, o.slice(eq + 1));
+  }
+  return { head: head!, opts };
+}
+
+export function parseChannelFlag(v: string): { name: string; input: ChannelInput } {
+  const shape = 'NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL] or NAME=peer[,identity=ID|%name][,esp=PROPOSAL]';
+  const [name, spec] = pair('channel', v, shape);
+  const { head, opts } = options('channel', spec, ['identity', 'esp', 'negotiate']);
+  const input: ChannelInput = {};
+  if (head === 'peer') input.kind = 'peer';
+  else if (head.startsWith('tunnel:') && head.length > 7) Object.assign(input, { kind: 'tunnel', gateway: head.slice(7) });
+  else throw new ConfigError('--channel', `"${v}": expected ${shape}`);
+  for (const [k, val] of opts) (input as Record<string, unknown>)[k] = val;
+  return { name, input };
+}
+
+export function applyFlags(values: Values, d: Draft, files: SecretReader): void {
+  const one = (k: string) => values.get(k)?.at(-1);
+  const many = (k: string) => values.get(k);
+
+  const mode = one('mode');
+  if (mode !== undefined) {
+    d.mode = oneOf('mode', mode, MODES);
+    d.whereOf.set('mode', '--mode');
+  }
+  const listen = many('listen');
+  if (listen) d.listen = listen.map((l) => formatHostPort(hostPort('listen', l, null)));
+  for (const u of many('upstream') ?? []) {
+    const eq = u.indexOf('=');
+    const [name, addr] = eq > 0 ? [u.slice(0, eq), u.slice(eq + 1)] : ['default', u];
+    const hp = hostPort('upstream', addr, 53);
+    const prev = d.upstreams.get(name);
+    const spec = { name, address: hp.address, port: hp.port, ...(prev?.spec.tsigKey ? { tsigKey: prev.spec.tsigKey } : {}) };
+    d.upstreams.set(name, { spec, where: '--upstream', whereTsig: prev?.whereTsig ?? '--upstream' });
+  }
+  const datapath = one('datapath');
+  if (datapath !== undefined) d.datapath = oneOf('datapath', datapath, DATAPATHS);
+  if (many('lan')) {
+    d.lan = many('lan')!;
+    d.whereOf.set('lan', '--lan');
+  }
+  if (many('wan')) d.wan = many('wan')!;
+  const control = one('control');
+  if (control !== undefined) {
+    if (control === '') throw new ConfigError('--control', 'needs a path');
+    d.control = control;
+  }
+  const level = one('log-level');
+  if (level !== undefined) d.logLevel = oneOf('log-level', level, LOG_LEVELS);
+  const format = one('log-format');
+  if (format !== undefined) d.logFormat = oneOf('log-format', format, LOG_FORMATS);
+  const metrics = one('metrics');
+  if (metrics !== undefined) {
+    if (metrics === 'off') delete d.metrics;
+    else d.metrics = formatHostPort(hostPort('metrics', metrics, null));
+  }
+  const minHold = one('min-hold');
+  if (minHold !== undefined) d.minHoldS = int('min-hold', minHold, 0, 86400 * 7);
+  const idle = one('idle');
+  if (idle !== undefined) d.idleS = int('idle', idle, 0, 86400 * 7);
+  const timeout = one('upstream-timeout');
+  if (timeout !== undefined) d.upstreamTimeoutMs = int('upstream-timeout', timeout, 1, 60000);
+  const canary = one('canary');
+  if (canary !== undefined) d.canary = oneOf('canary', canary, CANARY);
+
+  for (const c of many('channel') ?? []) {
+    const { name, input } = parseChannelFlag(c);
+    d.channels.set(name, { input, where: () => '--channel' });
+  }
+  for (const p of many('protect') ?? []) {
+    const shape = 'PATTERN=CHANNEL[,upstream=NAME]';
+    const [pattern, rest] = pair('protect', p, shape);
+    const { head: channel, opts } = options('protect', rest, ['upstream']);
+    let condition;
+    try {
+      condition = parseCondition(pattern);
+    } catch (err) {
+      throw new ConfigError('--protect', errorMessage(err));
+    }
+    const table = d.tables.get('default') ?? { where: '--protect', rules: [] };
+    d.tables.set('default', table);
+    const upstream = opts.get('upstream');
+    table.rules.push({
+      condition,
+      channel,
+      ...(upstream ? { upstream } : {}),
+      where: { match: '--protect', channel: '--protect', upstream: '--protect' },
+    });
+  }
+  for (const c of many('client-table') ?? []) {
+    const [cidr, table] = pair('client-table', c, 'CIDR=TABLE');
+    d.clients = d.clients.filter((x) => x.cidr !== cidr);
+    d.clients.push({ cidr, table, where: '--client-table', whereTable: '--client-table' });
+  }
+  for (const s of many('static') ?? []) {
+    const [cidr, rest] = pair('static', s, 'CIDR=CHANNEL[,table=ID]');
+    const { head: channel, opts } = options('static', rest, ['table']);
+    d.statics.push({ cidr, channel, table: opts.get('table') ?? 'default', where: '--static', whereChannel: '--static', whereTable: '--static' });
+  }
+  for (const k of many('tsig-key') ?? []) {
+    const [name, file] = pair('tsig-key', k, 'NAME=FILE');
+    try {
+      d.tsigKeys.set(name, { secret: decodeSecret(files.readFile(file)), where: '--tsig-key' });
+    } catch (err) {
+      throw new ConfigError('--tsig-key', `key "${name}" from ${file}: ${errorMessage(err)}`);
+    }
+  }
+  const ps = one('policy-server');
+  if (ps !== undefined) d.policyServer = { name: ps, where: '--policy-server' };
+  if (many('intercept-pool')) {
+    d.interceptPools = many('intercept-pool')!;
+    d.whereOf.set('intercept_pools', '--intercept-pool');
+  }
+}
+
+/** Flags that carry policy: when any is given without --config, the example rules are dropped. */
+export const POLICY_FLAGS = ['protect', 'channel', 'client-table', 'static'];

@@ -1,0 +1,82 @@
+/**
+ * Config loading: YAML file (or the embedded default) → flags on top → checked Config.
+ * Every error is a ConfigError located at `file:line` or at the `--flag`.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from './types.ts';
+import { ConfigError, errorMessage } from '../util/errors.ts';
+import { emptyDraft } from './draft.ts';
+import { YamlDoc } from './yaml-doc.ts';
+import { applyYaml } from './from-yaml.ts';
+import { applyFlags, POLICY_FLAGS } from './from-flags.ts';
+import { finalize } from './finalize.ts';
+import { RESOLV_PATHS } from './resolv.ts';
+import defaultYaml from './default.yaml' with { type: 'text' };
+
+export const EMBEDDED_SOURCE = '<embedded default>';
+export const EMBEDDED_DEFAULT: string = defaultYaml;
+
+export interface LoadDeps {
+  /** Reads a file or throws. */
+  readFile(path: string): string;
+  /** resolv.conf contents in order of preference. */
+  resolvTexts(): string[];
+  /** The embedded default config text (tests pass their own). */
+  embeddedDefault?: string;
+}
+
+/** Real file access: the only place config touches the file system. */
+export const fileDeps: LoadDeps = {
+  readFile: (path) => readFileSync(path, 'utf8'),
+  resolvTexts: () => {
+    const out: string[] = [];
+    for (const p of RESOLV_PATHS) {
+      try {
+        out.push(readFileSync(p, 'utf8'));
+      } catch {
+        /* absent: try the next */
+      }
+    }
+    return out;
+  },
+};
+
+/** Loads the config named by `--config` (or the embedded default) with flags applied. */
+export function loadConfig(values: Map<string, string[]>, deps: LoadDeps = fileDeps): Config {
+  const path = values.get('config')?.at(-1);
+  let text: string;
+  let source: string;
+  if (path === undefined) {
+    text = deps.embeddedDefault ?? EMBEDDED_DEFAULT;
+    source = EMBEDDED_SOURCE;
+  } else if (path === 'none') {
+    text = '';
+    source = '<flags>';
+  } else {
+    source = path;
+    try {
+      text = deps.readFile(path);
+    } catch (err) {
+      throw new ConfigError('--config', `cannot read ${path}: ${errorMessage(err).replace(/^.*?: /, '')}`, { cause: err });
+    }
+  }
+  const draft = emptyDraft(source);
+  applyYaml(new YamlDoc(source, text), draft, deps);
+  if (path === undefined && POLICY_FLAGS.some((f) => values.has(f))) {
+    // rules given on the command line replace the embedded example rules instead of mixing in
+    draft.channels.clear();
+    draft.tables.clear();
+    draft.clients = [];
+    draft.statics = [];
+  }
+  applyFlags(values, draft, deps);
+  return finalize(draft, deps);
+}
+
+/** Loads a config from text (tests, `reload` of an edited file). */
+export function loadConfigText(text: string, source: string, values: Map<string, string[]> = new Map(), deps: LoadDeps = fileDeps): Config {
+  const draft = emptyDraft(source);
+  applyYaml(new YamlDoc(source, text), draft, deps);
+  applyFlags(values, draft, deps);
+  return finalize(draft, deps);
+}
