@@ -55,7 +55,10 @@ export class PeerTable {
       peer.holders.delete(rec);
       if (peer.holders.size > 0 || this.peers.get(peer.key) !== peer) return;
       this.peers.delete(peer.key);
-      if (peer.ready) this.removed(peer.channel, peer.addr);
+      // Also while peerAdded is still in flight: the hooks take the connection down once the
+      // set-up settles (src/ipsec/channel-manager.ts does). A failed set-up never gets here:
+      // its holders were detached when it failed.
+      this.removed(peer.channel, peer.addr);
       return;
     }
     // Adopted from a previous run and never re-attached: that run's connection may still exist.

@@ -134,4 +134,16 @@ describe('registry/peers', () => {
     await p;
     expect(registry.gc()).toBe(1);
   });
+
+  test('peerRemoved is called when an entry is withdrawn while its channel is still being negotiated', async () => {
+    const { registry, hooks } = rig();
+    hooks.gated = true;
+    const p = registry.register(peerReg({ addrs: [A] }));
+    await flush();
+    registry.withdraw(() => true);
+    expect(hooks.removed).toEqual([`partner ${A}`]);
+    hooks.open();
+    await p;
+    expect(registry.get(0, A)).toBeUndefined();
+  });
 });
