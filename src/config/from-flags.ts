@@ -78,12 +78,14 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
   const listen = many('listen');
   if (listen) d.listen = listen.map((l) => formatHostPort(hostPort('listen', l, null)));
   for (const u of many('upstream') ?? []) {
-    const eq = u.indexOf('=');
-    const [name, addr] = eq > 0 ? [u.slice(0, eq), u.slice(eq + 1)] : ['default', u];
+    const { head, opts } = options('upstream', u, ['tsig-key']);
+    const eq = head.indexOf('=');
+    const [name, addr] = eq > 0 ? [head.slice(0, eq), head.slice(eq + 1)] : ['default', head];
     const hp = hostPort('upstream', addr, 53);
     const prev = d.upstreams.get(name);
-    const spec = { name, address: hp.address, port: hp.port, ...(prev?.spec.tsigKey ? { tsigKey: prev.spec.tsigKey } : {}) };
-    d.upstreams.set(name, { spec, where: '--upstream', whereTsig: prev?.whereTsig ?? '--upstream' });
+    const tsigKey = opts.get('tsig-key') ?? prev?.spec.tsigKey;
+    const spec = { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) };
+    d.upstreams.set(name, { spec, where: '--upstream', whereTsig: opts.has('tsig-key') ? '--upstream' : (prev?.whereTsig ?? '--upstream') });
   }
   const datapath = one('datapath');
   if (datapath !== undefined) d.datapath = oneOf('datapath', datapath, DATAPATHS);
