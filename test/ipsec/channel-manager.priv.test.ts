@@ -86,6 +86,9 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
         `ipsec: channel partner: no SA with peer.partner.test (${PEER}): vici: initiate failed: establishing CHILD_SA '${conn}' failed`,
       );
     }
+    // The event comes on the event connection, the initiate reply on another: either may be first.
+    const evEnd = Date.now() + 3_000;
+    while (!ikeEvents.some((m) => m.up === 'yes' && conn in m) && Date.now() < evEnd) await Bun.sleep(20);
     const up = ikeEvents.find((m) => m.up === 'yes' && conn in m);
     expect(up).toBeDefined();
     const sa = up![conn] as Record<string, string>;
