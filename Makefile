@@ -21,7 +21,7 @@ APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5
 TS_SRC   := $(shell find src -name '*.ts' 2>/dev/null)
 BPF_SRC  := $(wildcard bpf/*.c bpf/*.h bpf/lib/*.h)
 
-.PHONY: deps deps-apt deps-npm build bpf run test test-unit test-priv typecheck clean down
+.PHONY: deps deps-apt deps-npm build bpf run test typecheck clean down dist
 
 ## deps: install missing Debian and npm packages (idempotent; needs root for apt)
 deps: deps-apt deps-npm
@@ -57,6 +57,16 @@ $(BPF_OBJ): $(BPF_SRC) | deps
 $(DIST): $(TS_SRC) $(BPF_OBJ) package.json | deps
 	@mkdir -p dist
 	$(BUN) build --compile --minify-syntax --sourcemap=none src/main.ts --outfile $(DIST)
+
+## dist: release executables for x64 and arm64, glibc and musl (one BPF object serves all:
+## the programs use no architecture-specific context).
+DIST_TARGETS := linux-x64 linux-arm64 linux-x64-musl linux-arm64-musl
+dist: $(BPF_OBJ) | deps
+	@mkdir -p dist
+	@for t in $(DIST_TARGETS); do \
+	  $(BUN) build --compile --minify-syntax --target=bun-$$t src/main.ts --outfile dist/dnsseal-$$t >/dev/null || exit 1; \
+	  printf '%-28s %s\n' dist/dnsseal-$$t "$$(du -h dist/dnsseal-$$t | cut -f1)"; \
+	done
 
 typecheck: deps
 	node_modules/.bin/tsc -p tsconfig.json
