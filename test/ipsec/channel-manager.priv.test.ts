@@ -70,7 +70,17 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
   const manager = (channels: ChannelSpec[]) =>
     new ChannelManager({ vici: router, mode: 'host', lan: [], channels, log: silentLogger, metrics: new Metrics(), clock: realClock, localId: 'router.test' });
 
-  test('establishes the IKE_SA with X.509 identities and fails closed unless the CHILD_SA is up when a peer is added', async () => {
+  /** On failure, show what charon said: the assertion alone rarely tells why IKE went wrong. */
+  const withLogs = (fn: () => Promise<void>) => async () => {
+    try {
+      await fn();
+    } catch (e) {
+      console.error(`--- router charon log ---\n${lab.log(routerCharon).split('\n').slice(-40).join('\n')}`);
+      throw e;
+    }
+  };
+
+  test('establishes the IKE_SA with X.509 identities and fails closed unless the CHILD_SA is up when a peer is added', withLogs(async () => {
     const mgr = manager([partner]);
     await mgr.start();
     const conn = peerConnName(partner, PEER);
@@ -106,7 +116,7 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
       expect((await router.listSas()).some((m) => conn in m)).toBe(false);
     }
     mgr.close();
-  });
+  }));
 
   test('gets no SA when the peer cannot prove the configured identity', async () => {
     const other: ChannelSpec = { ...partner, name: 'other', id: 4, mark: channelMark(4), identity: 'someone-else.test' };
