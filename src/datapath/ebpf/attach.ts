@@ -162,7 +162,6 @@ export interface WatchedInterface {
  */
 export class InterfaceWatcher {
   private readonly known = new Map<string, number>();
-  private mode: TcMode | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -170,6 +169,7 @@ export class InterfaceWatcher {
     private readonly paths: PinPaths,
     private readonly ifaces: WatchedInterface[],
     private readonly log: Logger,
+    private mode?: TcMode,
   ) {}
 
   /** One pass; returns the interfaces that are still absent. */

@@ -15,7 +15,7 @@ import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import type { Datapath, DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_SOCK_MARKED, DROP_REASONS, PASS_REASONS } from '../layout.ts';
-import { attachCgroup, InterfaceWatcher, type WatchedInterface } from './attach.ts';
+import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } from './attach.ts';
 import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
 import { EbpfMaps, type ChannelRow } from './maps.ts';
@@ -37,6 +37,8 @@ export interface EbpfDatapathDeps {
   pollMs?: number;
   /** Tests: load and adopt maps but attach nothing. */
   attach?: boolean;
+  /** Force the tc attach mechanism (default: tcx when the kernel has it, else clsact). */
+  tcMode?: TcMode;
 }
 
 export class EbpfDatapath implements Datapath {
@@ -146,7 +148,7 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
       ];
       if (cfg.wan.length === 0) log.warn('datapath: no WAN interface configured; the leak guard is not attached anywhere');
-      watcher = new InterfaceWatcher(bpf, paths, ifaces, log);
+      watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode);
       const absent = watcher.sync();
       if (absent.length) log.warn('datapath: interfaces not present yet; attaching when they appear', { devs: absent.join(',') });
       if (ifaces.length && (deps.pollMs ?? 3000) > 0) watcher.start(deps.pollMs ?? 3000);
