@@ -20,6 +20,9 @@ export function privilegedSkipReason(): string | null {
   if (process.getuid?.() !== 0) return 'not root (privileged tests need root for netns and charon)';
   if (!existsSync(CHARON)) return `${CHARON} missing (install strongswan-charon: make deps)`;
   if (spawnSync(['which', 'pki']).exitCode !== 0) return 'pki missing (install strongswan-pki: make deps)';
+  for (const [plugin, pkg] of PLUGIN_PACKAGES) {
+    if (!existsSync(`/usr/lib/ipsec/plugins/libstrongswan-${plugin}.so`)) return `charon plugin ${plugin} missing (install ${pkg})`;
+  }
   if (spawnSync(['ip', 'netns', 'list']).exitCode !== 0) return 'ip netns unusable';
   return null;
 }
@@ -32,6 +35,13 @@ function run(cmd: string[]): string {
 
 /** Plugins a test charon needs: crypto, X.509, kernel-netlink, sockets, vici. Nothing else. */
 const PLUGINS = 'random nonce kdf openssl aes sha1 sha2 hmac gcm gmp pem pkcs1 pkcs8 x509 pubkey revocation constraints kernel-netlink socket-default vici';
+/** Plugins that live outside libstrongswan on Debian (ECDSA needs openssl). */
+const PLUGIN_PACKAGES: Array<[string, string]> = [
+  ['openssl', 'libstrongswan-standard-plugins'],
+  ['gcm', 'libstrongswan-standard-plugins'],
+  ['socket-default', 'strongswan-libcharon'],
+  ['vici', 'strongswan-swanctl'],
+];
 
 export interface Creds {
   caPem: string;
