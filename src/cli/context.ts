@@ -1,0 +1,28 @@
+/**
+ * Everything a CLI command needs from outside, passed in (no globals): output, config file
+ * access, the control client, teardown and the daemon. main.ts builds the real ones; tests
+ * build fakes.
+ */
+import type { Config } from '../config/types.ts';
+import type { LoadDeps } from '../config/load.ts';
+import type { ControlRequest } from '../control/protocol.ts';
+import type { DaemonDeps } from '../daemon.ts';
+import type { Logger } from '../util/log.ts';
+import type { CliIo } from './io.ts';
+import type { ParsedArgs } from '../config/flags.ts';
+
+export interface CliDeps {
+  io: CliIo;
+  files: LoadDeps;
+  controlRequest(socketPath: string, req: ControlRequest): Promise<unknown>;
+  teardown(log: Logger): Promise<string[]>;
+  runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
+  /** Builds the logger for a command from the config's level and format. */
+  makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;
+  version: string;
+}
+
+export interface CliContext extends CliDeps {
+  args: ParsedArgs;
+  json: boolean;
+}

@@ -1,0 +1,111 @@
+/**
+ * Commands that talk to the running daemon over the control socket: list, status, flush,
+ * reload, down. `down` with no daemon falls back to tearing the kernel state down directly.
+ */
+import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
+import { formatList } from '../control/format.ts';
+import type { ListRow } from '../control/handlers.ts';
+import { loadConfig } from '../config/load.ts';
+import { tableGroup } from '../policy/group.ts';
+import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
+import type { CliContext } from './context.ts';
+import { EXIT } from './exit-codes.ts';
+
+/** --control, else the control path of --config FILE, else the default. */
+export function controlPath(ctx: CliContext): string {
+  const flag = ctx.args.values.get('control')?.at(-1);
+  if (flag) return flag;
+  if (ctx.args.values.has('config')) return loadConfig(ctx.args.values, ctx.files).control;
+  return DEFAULT_CONTROL_SOCKET;
+}
+
+function noPositionals(ctx: CliContext): void {
+  const p = ctx.args.positionals[0];
+  if (p !== undefined) throw new ConfigError(ctx.args.command, `unexpected argument "${p}" (filters are flags, see "dnsseal help ${ctx.args.command}")`);
+}
+
+function filterArgs(ctx: CliContext, keys: string[]): Record<string, unknown> {
+  const args: Record<string, unknown> = {};
+  for (const k of keys) {
+    const v = ctx.args.values.get(k)?.at(-1);
+    if (v === undefined) continue;
+    if (k === 'table') {
+      try {
+        args.group = tableGroup(v);
+      } catch (err) {
+        throw new ConfigError('--table', errorMessage(err));
+      }
+    } else {
+      args[k] = v;
+    }
+  }
+  return args;
+}
+
+/** Human rendering of nested status data: `key: value`, nested objects indented. */
+export function formatTree(value: unknown, indent = ''): string {
+  if (value === null || typeof value !== 'object') return `${String(value)}\n`;
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== 'object')) return `${value.join(', ') || '-'}\n`;
+    return '\n' + value.map((v) => `${indent}- ${formatTree(v, indent + '  ').trimStart()}`).join('');
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 0) return '-\n';
+  return (
+    (indent ? '\n' : '') +
+    entries
+      .map(([k, v]) => {
+        const rendered = formatTree(v, indent + '  ');
+        return `${indent}${k}:${rendered.startsWith('\n') ? '' : ' '}${rendered}`;
+      })
+      .join('')
+  );
+}
+
+export async function listCommand(ctx: CliContext): Promise<number> {
+  noPositionals(ctx);
+  const rows = (await ctx.controlRequest(controlPath(ctx), { cmd: 'list', args: filterArgs(ctx, ['name', 'address', 'channel', 'table']) })) as ListRow[];
+  ctx.io.out(ctx.json ? JSON.stringify(rows) + '\n' : formatList(rows));
+  return EXIT.ok;
+}
+
+export async function statusCommand(ctx: CliContext): Promise<number> {
+  noPositionals(ctx);
+  const st = await ctx.controlRequest(controlPath(ctx), { cmd: 'status' });
+  ctx.io.out(ctx.json ? JSON.stringify(st) + '\n' : formatTree(st));
+  return EXIT.ok;
+}
+
+export async function flushCommand(ctx: CliContext): Promise<number> {
+  noPositionals(ctx);
+  const args = filterArgs(ctx, ['name', 'address']);
+  if (args.name !== undefined && args.address !== undefined) throw new ConfigError('--name', 'flush takes --name or --address, not both');
+  const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; removed?: number };
+  ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `flushed: ${r.removed ?? 0} entr${r.removed === 1 ? 'y' : 'ies'} removed, ${r.released ?? 0} name(s) released\n`);
+  return EXIT.ok;
+}
+
+export async function reloadCommand(ctx: CliContext): Promise<number> {
+  noPositionals(ctx);
+  const r = await ctx.controlRequest(controlPath(ctx), { cmd: 'reload' });
+  ctx.io.out(ctx.json ? JSON.stringify(r ?? null) + '\n' : `reloaded${r && typeof r === 'object' ? ':\n' + formatTree(r, '  ') : '\n'}`);
+  return EXIT.ok;
+}
+
+export async function downCommand(ctx: CliContext): Promise<number> {
+  noPositionals(ctx);
+  const path = controlPath(ctx);
+  try {
+    const r = await ctx.controlRequest(path, { cmd: 'down' });
+    ctx.io.out(ctx.json ? JSON.stringify({ via: 'daemon', result: r ?? null }) + '\n' : 'down: the daemon is stopping and removing its kernel state\n');
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof DnssealError) || err.code !== 'not_running') throw err;
+  }
+  // No daemon: remove what a previous run left in the kernel (idempotent).
+  const log = ctx.makeLogger({ logLevel: 'warn', logFormat: 'logfmt' });
+  const removed = await ctx.teardown(log);
+  if (ctx.json) ctx.io.out(JSON.stringify({ via: 'teardown', removed }) + '\n');
+  else ctx.io.out(removed.length ? `down: no daemon on ${path}; removed:\n${removed.map((l) => `  ${l}\n`).join('')}` : `down: no daemon on ${path} and nothing left in the kernel\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,107 @@
+/**
+ * `dnsseal help [COMMAND]` / `--help`: what each command does, every flag with its default,
+ * how rules are written, examples, exit codes. Flag lists come from the flag specs.
+ */
+import { COMMAND_FLAGS, CONFIG_FLAGS, type FlagSpec } from '../config/flags.ts';
+import { EXIT } from './exit-codes.ts';
+
+interface CommandDoc {
+  usage: string;
+  summary: string;
+  policyFlags: boolean;
+  more?: string;
+}
+
+export const COMMANDS: Record<string, CommandDoc> = {
+  run: { usage: 'dnsseal run [FLAGS]', summary: 'Start the DNS proxy (foreground; stop with SIGTERM/SIGINT).', policyFlags: true },
+  check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.', policyFlags: true },
+  explain: {
+    usage: 'dnsseal explain NAME [--client IP] [--config FILE] [FLAGS] [--json]',
+    summary: 'Show what the policy does with NAME: the table consulted, the matching rule (or none), the channel and the upstream. Works offline from the config and flags.',
+    policyFlags: true,
+    more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}',
+  },
+  list: { usage: 'dnsseal list [--name N|*.SUFFIX] [--address IP] [--channel C] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).', policyFlags: false },
+  status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).', policyFlags: false },
+  flush: { usage: 'dnsseal flush [--name NAME | --address IP] [--json]', summary: 'Withdraw entries now (all non-static ones without a filter).', policyFlags: false },
+  reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running.', policyFlags: false },
+  down: {
+    usage: 'dnsseal down [--json]',
+    summary: 'Stop the daemon and remove its kernel state. With no daemon running, detaches the eBPF programs and removes the pinned maps directly.',
+    policyFlags: false,
+  },
+  version: { usage: 'dnsseal version', summary: 'Print the version.', policyFlags: false },
+  help: { usage: 'dnsseal help [COMMAND]', summary: 'This text, or the help of one command.', policyFlags: false },
+};
+
+function flagLines(flags: FlagSpec[]): string[] {
+  const rows = flags.map((f) => [`--${f.name}${f.arg ? ` ${f.arg}` : ''}${f.repeatable ? ' …' : ''}`, `${f.doc}${f.default ? ` [default: ${f.default}]` : ''}`]);
+  const w = Math.min(44, Math.max(...rows.map((r) => r[0]!.length)));
+  return rows.map(([a, b]) => (a!.length > w ? `  ${a}\n  ${''.padEnd(w)}  ${b}` : `  ${a!.padEnd(w)}  ${b}`));
+}
+
+const RULES = `Rules (first match in table order wins; the query name and every CNAME target are tried):
+  exact   taro.nec.co.jp    only that name
+  suffix  *.myfriends.com   a.myfriends.com, a.b.myfriends.com — NOT myfriends.com itself:
+                            the apex needs its own rule (add --protect myfriends.com=CH)
+  prefix  sato.*            sato.com, sato.co.jp (first label) — not a.sato.com
+  infix   *.biglobe.*       www.biglobe.ne.jp (the labels with ≥1 label before and after)
+  Case-insensitive, trailing dot ignored, Unicode names compared as xn-- A-labels.
+  Quote patterns in YAML and in the shell: a leading * is special to both.`;
+
+const EXAMPLES = `Examples:
+  dnsseal run                                   # embedded default config (127.0.0.53:53)
+  dnsseal check --config /etc/dnsseal.yaml
+  dnsseal run --upstream 9.9.9.9 --channel hub=tunnel:203.0.113.1 \\
+              --protect '*.corp.example=hub' --protect 'corp.example=hub'
+  dnsseal explain git.corp.example --config /etc/dnsseal.yaml --client 10.1.2.3
+  dnsseal explain www.partner.test --channel p=peer,esp=chacha20poly1305 \\
+              --protect '*.partner.test=p' --json
+  dnsseal list --name '*.corp.example' --json`;
+
+const EXITS = `Exit codes:
+  ${EXIT.ok}  success
+  ${EXIT.usage}  configuration, flag or usage error (nothing started); messages say file:line or --flag
+  ${EXIT.runtime}  runtime error (the daemon failed to start or stopped on an error; a command failed)
+  ${EXIT.unreachable}  the daemon is not reachable on its control socket (not running, no permission, no reply)`;
+
+export function renderHelp(command?: string): string {
+  if (command && COMMANDS[command]) {
+    const c = COMMANDS[command];
+    const own = COMMAND_FLAGS[command] ?? [];
+    const lines = [`Usage: ${c.usage}`, '', c.summary];
+    if (c.more) lines.push('', c.more);
+    if (own.length) lines.push('', 'Flags:', ...flagLines(own));
+    if (c.policyFlags) lines.push('', 'Configuration flags (override the file):', ...flagLines(CONFIG_FLAGS), '', RULES);
+    else lines.push('', 'Also: --control PATH (control socket) or --config FILE (read its control path).');
+    lines.push('', EXITS, '');
+    return lines.join('\n');
+  }
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'dnsseal — a DNS proxy that encrypts traffic by domain name.',
+    'Name rules decide which resolved addresses are protected; the addresses enter the kernel map',
+    'before the answer is released, and IPsec (XFRM/strongSwan) encrypts traffic to them.',
+    '',
+    'Usage: dnsseal COMMAND [ARGS] [FLAGS]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    '',
+    'Configuration flags (run, check, explain; every config key is a flag and flags win):',
+    ...flagLines(CONFIG_FLAGS),
+    '',
+    RULES,
+    '',
+    'Channels: tunnel = through a hub gateway; peer = IKE straight to the resolved address, the',
+    'peer proving the queried name (%name) or a fixed identity. ESP is AEAD only (aes128gcm16,',
+    'aes256gcm16, chacha20poly1305, …); DES, 3DES and CBC are refused.',
+    '',
+    EXAMPLES,
+    '',
+    EXITS,
+    '',
+    'Run "dnsseal help COMMAND" for one command. Config reference: docs/config-reference.md.',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,87 @@
+/**
+ * The commands that work from the configuration alone: `check` and `explain` (offline, the
+ * same flags as `run`), and the hidden `config-reference` / `config-default`.
+ */
+import { loadConfig, EMBEDDED_DEFAULT } from '../config/load.ts';
+import { renderReference } from '../config/reference.ts';
+import { Policy } from '../policy/policy.ts';
+import { explain, type Explanation } from '../policy/explain.ts';
+import { isIP } from '../policy/cidr.ts';
+import { ConfigError } from '../util/errors.ts';
+import type { Config } from '../config/types.ts';
+import type { CliContext } from './context.ts';
+import { EXIT } from './exit-codes.ts';
+
+export function loadPolicy(ctx: CliContext): { cfg: Config; policy: Policy } {
+  const cfg = loadConfig(ctx.args.values, ctx.files);
+  return { cfg, policy: Policy.fromConfig(cfg) };
+}
+
+export async function checkCommand(ctx: CliContext): Promise<number> {
+  if (ctx.args.positionals.length) throw new ConfigError('check', `unexpected argument "${ctx.args.positionals[0]}" (use --config FILE)`);
+  const { cfg } = loadPolicy(ctx);
+  const rules = cfg.tables.reduce((n, t) => n + t.rules.length, 0);
+  const summary = {
+    ok: true,
+    source: cfg.source,
+    mode: cfg.mode,
+    listen: cfg.listen,
+    upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address.includes(':') ? `[${u.address}]` : u.address}:${u.port}`),
+    channels: cfg.channels.map((c) => c.name),
+    tables: cfg.tables.length,
+    rules,
+    clients: cfg.clients.length,
+    statics: cfg.statics.length,
+  };
+  if (ctx.json) {
+    ctx.io.out(JSON.stringify(summary) + '\n');
+  } else {
+    ctx.io.out(
+      `OK ${cfg.source}: mode ${cfg.mode}, listen ${cfg.listen.join(' ')}, upstreams ${summary.upstreams.join(' ')}, ` +
+        `${cfg.channels.length} channel(s), ${cfg.tables.length} table(s) with ${rules} rule(s), ` +
+        `${cfg.clients.length} client range(s), ${cfg.statics.length} static entr${cfg.statics.length === 1 ? 'y' : 'ies'}\n`,
+    );
+  }
+  return EXIT.ok;
+}
+
+export function formatExplanation(e: Explanation, cfg: Config): string {
+  const up = cfg.upstreams.find((u) => u.name === e.upstream);
+  const lines = [
+    ['name', e.name],
+    ['client', e.client ?? '(none given: default table)'],
+    ['table', `${e.table}${cfg.tables.some((t) => t.id === e.table) ? '' : ' (not configured: no rules)'}`],
+    ['rule', e.rule ? `#${e.rule.index} ${e.rule.pattern} (${e.rule.kind})${e.rule.source ? ` from ${e.rule.source}` : ''}` : 'none: answers pass through, traffic stays in clear'],
+  ];
+  if (e.channel) {
+    const c = e.channel;
+    const how = c.kind === 'tunnel' ? `tunnel via ${c.gateway}` : 'peer (IKE straight to each resolved address)';
+    lines.push(['channel', `${c.name}: ${how}, peer identity ${c.peerIdentity}${c.identity === '%name' ? ' (%name)' : ''}, esp ${c.esp}, id ${c.id}, mark 0x${c.mark.toString(16)}`]);
+  } else {
+    lines.push(['channel', 'none']);
+  }
+  lines.push(['upstream', up ? `${up.name} (${up.address.includes(':') ? `[${up.address}]` : up.address}:${up.port})` : e.upstream]);
+  return lines.map(([k, v]) => `${(k + ':').padEnd(10)}${v}`).join('\n') + '\n';
+}
+
+export async function explainCommand(ctx: CliContext): Promise<number> {
+  const [name, extra] = ctx.args.positionals;
+  if (!name) throw new ConfigError('explain', 'needs a NAME: dnsseal explain www.example.com [--client IP]');
+  if (extra) throw new ConfigError('explain', `takes one NAME, got also "${extra}"`);
+  const client = ctx.args.values.get('client')?.at(-1);
+  if (client !== undefined && !isIP(client)) throw new ConfigError('--client', `"${client}" is not an IP address`);
+  const { cfg, policy } = loadPolicy(ctx);
+  const e = explain(policy, name, client);
+  ctx.io.out(ctx.json ? JSON.stringify(e) + '\n' : formatExplanation(e, cfg));
+  return EXIT.ok;
+}
+
+export async function configReferenceCommand(ctx: CliContext): Promise<number> {
+  ctx.io.out(renderReference());
+  return EXIT.ok;
+}
+
+export async function configDefaultCommand(ctx: CliContext): Promise<number> {
+  ctx.io.out(EMBEDDED_DEFAULT);
+  return EXIT.ok;
+}

@@ -1,0 +1,19 @@
+/** `dnsseal run`: load the config, build the process-wide dependencies, run the daemon. */
+import { Metrics } from '../ops/metrics.ts';
+import { realClock } from '../util/clock.ts';
+import { ConfigError } from '../util/errors.ts';
+import { loadConfig } from '../config/load.ts';
+import { Policy } from '../policy/policy.ts';
+import type { CliContext } from './context.ts';
+import { EXIT } from './exit-codes.ts';
+
+export async function runCommand(ctx: CliContext): Promise<number> {
+  const p = ctx.args.positionals[0];
+  if (p !== undefined) throw new ConfigError('run', `unexpected argument "${p}" (settings are flags: see "dnsseal help run")`);
+  const cfg = loadConfig(ctx.args.values, ctx.files);
+  Policy.fromConfig(cfg); // every policy error is a config error: report it before anything starts
+  const log = ctx.makeLogger(cfg);
+  const code = await ctx.runDaemon(cfg, { log, clock: realClock, metrics: new Metrics() });
+  // the daemon logged why; the CLI's contract is 2 for any runtime failure
+  return code === 0 ? EXIT.ok : EXIT.runtime;
+}

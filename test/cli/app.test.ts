@@ -1,0 +1,137 @@
+import { describe, expect, test } from 'bun:test';
+import { DnssealError } from '../../src/util/errors.ts';
+import { cli } from './fixtures.ts';
+
+const CONF = `upstreams:
+  default: 192.0.2.53
+  corp: 10.0.0.53
+channels:
+  hub:
+    kind: tunnel
+    gateway: 192.0.2.1
+tables:
+  default:
+    - match: "*.corp.example"
+      channel: hub
+      upstream: corp
+control: /tmp/from-config.sock
+`;
+const files = { 'c.yaml': CONF };
+
+describe('cli/app', () => {
+  test('prints the documented JSON shape when explain --json matches', async () => {
+    const h = await cli(['explain', 'Git.Corp.Example.', '--config', 'c.yaml', '--json', '--client', '10.1.1.1'], { files });
+    expect(h.code).toBe(0);
+    const e = JSON.parse(h.out);
+    expect(Object.keys(e).slice(0, 6)).toEqual(['name', 'client', 'table', 'rule', 'channel', 'upstream']);
+    expect(e).toMatchObject({
+      name: 'git.corp.example',
+      client: '10.1.1.1',
+      table: 'default',
+      rule: { pattern: '*.corp.example', index: 0 },
+      channel: { name: 'hub', kind: 'tunnel', gateway: '192.0.2.1', esp: 'aes256gcm16', id: 1 },
+      upstream: 'corp',
+    });
+  });
+
+  test('prints null rule and channel when explain finds no rule', async () => {
+    const h = await cli(['explain', 'corp.example', '--config', 'c.yaml', '--json'], { files });
+    expect(JSON.parse(h.out)).toEqual({ name: 'corp.example', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
+  });
+
+  test('shows table, rule, channel and upstream when explain prints for humans', async () => {
+    const h = await cli(['explain', 'a.corp.example', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('table:    default');
+    expect(h.out).toContain('rule:     #0 *.corp.example (suffix) from c.yaml:10');
+    expect(h.out).toContain('channel:  hub: tunnel via 192.0.2.1');
+    expect(h.out).toContain('upstream: corp (10.0.0.53:53)');
+  });
+
+  test('tries a rule set given only as flags when explain has no file', async () => {
+    const h = await cli(['explain', 'www.partner.test', '--upstream', '9.9.9.9', '--channel', 'p=peer,esp=chacha20poly1305', '--protect', '*.partner.test=p', '--json']);
+    expect(JSON.parse(h.out).channel).toMatchObject({ name: 'p', kind: 'peer', identity: '%name', peerIdentity: 'www.partner.test' });
+  });
+
+  test('prints OK with a summary when check passes', async () => {
+    const h = await cli(['check', '--config', 'c.yaml'], { files });
+    expect([h.code, h.err]).toEqual([0, '']);
+    expect(h.out).toStartWith('OK c.yaml: mode host');
+    expect(h.out).toContain('1 table(s) with 1 rule(s)');
+  });
+
+  test('prints file:line and exits 1 when check finds an error', async () => {
+    const h = await cli(['check', '--config', 'bad.yaml'], { files: { 'bad.yaml': 'mode: host\nlisten: [1.2.3.4]\n' } });
+    expect(h.code).toBe(1);
+    expect(h.err).toBe('dnsseal: bad.yaml:2: listen: "1.2.3.4" needs a port: ADDR:PORT\n');
+  });
+
+  test('sends filters to the daemon and prints the rows when list asks it', async () => {
+    const row = { group: 0, address: '192.0.2.10', channel: 'hub', names: ['a.corp.example'], expiresInS: 42, idleS: null, static: false };
+    const h = await cli(['list', '--control', '/tmp/x.sock', '--channel', 'hub', '--table', '7'], { control: () => [row] });
+    expect(h.requests).toEqual([{ path: '/tmp/x.sock', req: { cmd: 'list', args: { channel: 'hub', group: 7 } } }]);
+    expect(h.out).toContain('192.0.2.10');
+    const j = await cli(['list', '--json', '--control', '/tmp/x.sock'], { control: () => [row] });
+    expect(JSON.parse(j.out)).toEqual([row]);
+  });
+
+  test('uses the control path from --config when --control is absent', async () => {
+    const h = await cli(['status', '--config', 'c.yaml'], { files, control: () => ({ mode: 'host', registry: { entries: 0 } }) });
+    expect(h.requests[0]!.path).toBe('/tmp/from-config.sock');
+    expect(h.out).toBe('mode: host\nregistry:\n  entries: 0\n');
+  });
+
+  test('exits 3 and says so when the daemon is not running', async () => {
+    const h = await cli(['status', '--control', '/tmp/none.sock']);
+    expect(h.code).toBe(3);
+    expect(h.err).toContain('not running');
+  });
+
+  test('falls back to teardown when down finds no daemon', async () => {
+    const h = await cli(['down', '--control', '/tmp/none.sock'], { teardown: ['unpinned /sys/fs/bpf/dnsseal/dest'] });
+    expect(h.code).toBe(0);
+    expect(h.out).toContain('unpinned /sys/fs/bpf/dnsseal/dest');
+  });
+
+  test('asks the daemon when down finds it running', async () => {
+    const h = await cli(['down', '--json', '--control', '/tmp/x.sock'], { control: () => ({ stopping: true }) });
+    expect(JSON.parse(h.out)).toEqual({ via: 'daemon', result: { stopping: true } });
+  });
+
+  test('exits 2 when the daemon replies with an error', async () => {
+    const h = await cli(['reload', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new DnssealError('control', 'not_available', 'reload is not available in this daemon');
+      },
+    });
+    expect([h.code, h.err]).toEqual([2, 'dnsseal: control: reload is not available in this daemon\n']);
+  });
+
+  test('refuses flush with both --name and --address', async () => {
+    const h = await cli(['flush', '--name', 'a.b', '--address', '1.2.3.4', '--control', '/tmp/x.sock'], { control: () => ({}) });
+    expect(h.code).toBe(1);
+  });
+
+  test.each([
+    [0, 0],
+    [1, 2],
+  ])('maps a daemon result %p to exit %p when run returns', async (daemonCode, exit) => {
+    const h = await cli(['run', '--config', 'c.yaml'], { files, daemonCode });
+    expect([h.code, h.daemonRuns]).toEqual([exit, 1]);
+  });
+
+  test('does not start the daemon when run has a config error', async () => {
+    const h = await cli(['run', '--config', 'c.yaml', '--protect', '*.x=nope'], { files });
+    expect([h.code, h.daemonRuns]).toEqual([1, 0]);
+  });
+
+  test('documents every flag with its default and the exit codes in help', async () => {
+    const h = await cli(['--help']);
+    for (const s of ['--listen ADDR:PORT', '[default: 127.0.0.53:53]', '--upstream', '--protect', '--channel', '--mode', '--datapath', '--lan', '--wan', '--control', '--log-level', '--log-format', '--metrics', '--min-hold', '--idle', '--upstream-timeout', '--canary']) {
+      expect(h.out).toContain(s);
+    }
+    for (const s of ['taro.nec.co.jp', '*.myfriends.com', 'sato.*', '*.biglobe.*', 'apex', 'Exit codes:', '3  the daemon is not reachable']) {
+      expect(h.out).toContain(s);
+    }
+    expect((await cli(['help', 'explain'])).out).toContain('Usage: dnsseal explain NAME');
+  });
+});

@@ -1,0 +1,39 @@
+/** In-process CLI harness: captured output, in-memory files, a scripted control client. */
+import { runCli } from '../../src/cli/app.ts';
+import type { CliDeps } from '../../src/cli/context.ts';
+import type { ControlRequest } from '../../src/control/protocol.ts';
+import { silentLogger } from '../../src/util/log.ts';
+import { deps as fileDeps } from '../config/fixtures.ts';
+
+export interface Harness {
+  out: string;
+  err: string;
+  code: number;
+  requests: Array<{ path: string; req: ControlRequest }>;
+  daemonRuns: number;
+}
+
+export async function cli(
+  argv: string[],
+  opts: { files?: Record<string, string>; control?: (req: ControlRequest) => unknown; teardown?: string[]; daemonCode?: number } = {},
+): Promise<Harness> {
+  const h: Harness = { out: '', err: '', code: -1, requests: [], daemonRuns: 0 };
+  const deps: CliDeps = {
+    io: { out: (t) => void (h.out += t), err: (t) => void (h.err += t) },
+    files: fileDeps(opts.files ?? {}),
+    controlRequest: async (path, req) => {
+      h.requests.push({ path, req });
+      if (!opts.control) throw Object.assign(new (await import('../../src/util/errors.ts')).DnssealError('control', 'not_running', `dnsseal is not running (no daemon answers on ${path})`));
+      return opts.control(req);
+    },
+    teardown: async () => opts.teardown ?? [],
+    runDaemon: async () => {
+      h.daemonRuns++;
+      return opts.daemonCode ?? 0;
+    },
+    makeLogger: () => silentLogger,
+    version: '9.9.9',
+  };
+  h.code = await runCli(argv, deps);
+  return h;
+}

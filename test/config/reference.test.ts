@@ -1,0 +1,27 @@
+import { describe, expect, test } from 'bun:test';
+import { renderReference } from '../../src/config/reference.ts';
+import { SCHEMA } from '../../src/config/schema.ts';
+import { CONFIG_FLAGS } from '../../src/config/flags.ts';
+
+describe('config/reference', () => {
+  const md = renderReference();
+  test.each(SCHEMA.map((f) => f.key))('documents top-level key %p', (key) => {
+    expect(md).toContain(`| \`${key}\` |`);
+  });
+  test.each(CONFIG_FLAGS.map((f) => f.name))('documents flag --%s', (name) => {
+    expect(md).toContain(`\`--${name}`);
+  });
+  test('keeps every table row at the same column count as its header', () => {
+    const lines = md.split('\n');
+    let cols = 0;
+    for (const l of lines) {
+      if (!l.startsWith('|')) {
+        cols = 0;
+        continue;
+      }
+      const n = l.replace(/\\\|/g, '').split('|').length;
+      if (cols === 0) cols = n;
+      expect([l, n]).toEqual([l, cols]);
+    }
+  });
+});
