@@ -25,3 +25,10 @@ describe('config/reference', () => {
     }
   });
 });
+
+describe('config/reference file', () => {
+  test('matches docs/config-reference.md when the schema changes (regenerate: dnsseal config-reference > docs/config-reference.md)', async () => {
+    const onDisk = await Bun.file(new URL('../../docs/config-reference.md', import.meta.url)).text();
+    expect(onDisk).toBe(renderReference());
+  });
+});
