@@ -311,7 +311,11 @@ export class ChannelManager implements IpsecChannels {
 
   private setTunnelUp(ch: ChannelSpec, up: boolean): void {
     this.channelUp.set(up ? 1 : 0, { channel: ch.name });
-    this.opts.onChannelState?.(ch, up);
+    try {
+      this.opts.onChannelState?.(ch, up);
+    } catch (e) {
+      this.log.error('onChannelState failed', { channel: ch.name, err: errorMessage(e) });
+    }
   }
 }
 
