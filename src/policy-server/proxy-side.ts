@@ -97,6 +97,19 @@ export class PolicyExchange {
   }
 }
 
+/**
+ * What the proxy pipeline needs to use a policy-server upstream (its `PolicyServerLink`):
+ * fresh signing/verifying hooks per attempt, and the verified decision of the hooks that
+ * produced the answer. Structural, so this module does not depend on the pipeline.
+ */
+export function policyServerLink(ctx: PolicyClientContext, upstream: string) {
+  return {
+    upstream,
+    hooks: () => new PolicyExchange(ctx),
+    decisionOf: (hooks: unknown): Decision | null => (hooks instanceof PolicyExchange ? (hooks.verdict?.decision ?? null) : null),
+  };
+}
+
 export function decisionFromAnnotation(a: PolicyAnnotation, channels: ServerChannels): Decision {
   return { table: a.table, group: a.group, rule: null, channel: a.channel ? channels.resolve(a.channel) : null, upstream: null };
 }
