@@ -202,21 +202,18 @@ export function decodePolicyOption(msg: Uint8Array): PolicyAnnotation | null {
 }
 
 /**
- * Returns a copy of an (unsigned) message with every policy option removed and, when
- * `annotation` is given, one added to its OPT RR. A message without OPT is returned without
- * one (RFC 6891 §7: no OPT in the answer when the query had none), so it gets no annotation;
- * `added` says whether it was placed. The message must be unsigned and its OPT the last record;
- * sign afterwards.
+ * Returns a copy of an (unsigned) message whose OPT carries no option `code`, then one with
+ * `data` when given. A message without OPT is returned unchanged (`placed` false). The OPT
+ * must be the last record (resizing it would shift later records, whose compression pointers
+ * could point past it); servers put OPT last, before any TSIG. Sign afterwards.
  */
-export function setPolicyOption(msg: Uint8Array, annotation: PolicyAnnotation | null): { wire: Uint8Array; added: boolean } {
+export function setEdnsOption(msg: Uint8Array, code: number, data: Uint8Array | null): { wire: Uint8Array; placed: boolean } {
   const spans = walkMessage(msg);
   const opt = findOpt(spans);
-  if (!opt) return { wire: msg.slice(), added: false };
-  // Resizing the OPT shifts whatever follows it; a compression pointer in a later record could
-  // point past the OPT. Servers put OPT last (before any TSIG), so anything else is refused.
-  if (opt !== spans.records[spans.records.length - 1]) wireError('OPT is not the last record; cannot place the policy option');
-  const kept = parseOptions(msg, opt.rdStart, opt.rdLength).filter((o) => o.code !== POLICY_OPTION_CODE);
-  if (annotation) kept.push({ code: POLICY_OPTION_CODE, data: encodePolicyOption(annotation) });
+  if (!opt) return { wire: msg.slice(), placed: false };
+  if (opt !== spans.records[spans.records.length - 1]) wireError('OPT is not the last record; cannot place an EDNS option');
+  const kept = parseOptions(msg, opt.rdStart, opt.rdLength).filter((o) => o.code !== code);
+  if (data) kept.push({ code, data });
   let rdLen = 0;
   for (const o of kept) rdLen += 4 + o.data.length;
   if (rdLen > 0xffff) wireError('OPT RDATA would exceed 65535 octets');
@@ -235,5 +232,15 @@ export function setPolicyOption(msg: Uint8Array, annotation: PolicyAnnotation | 
   wire.set(after, before.length + rdata.length);
   wire[opt.rdStart - 2] = rdLen >> 8;
   wire[opt.rdStart - 1] = rdLen & 0xff;
-  return { wire, added: annotation !== null };
+  return { wire, placed: data !== null };
+}
+
+/**
+ * Returns a copy of an (unsigned) message with every policy option removed and, when
+ * `annotation` is given, one added to its OPT RR. A message without OPT gets none (RFC 6891
+ * §7: no OPT in the answer when the query had none), so `added` is false.
+ */
+export function setPolicyOption(msg: Uint8Array, annotation: PolicyAnnotation | null): { wire: Uint8Array; added: boolean } {
+  const { wire, placed } = setEdnsOption(msg, POLICY_OPTION_CODE, annotation ? encodePolicyOption(annotation) : null);
+  return { wire, added: placed };
 }

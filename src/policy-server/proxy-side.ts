@@ -12,7 +12,9 @@
  * MAC correct over the request MAC, time within fudge, TSIG the last record with nothing after
  * it. A missing annotation in a verified answer means "no decision" (e.g. no OPT was sent).
  */
-import { decodePolicyOption, type PolicyAnnotation, type PolicyChannel } from '../dns/policy-option.ts';
+import { decodePolicyOption, setEdnsOption, type PolicyAnnotation, type PolicyChannel } from '../dns/policy-option.ts';
+import { parseIP } from '../policy/cidr.ts';
+import { OPTION_ECS, encodeClientSubnet } from './client-subnet.ts';
 import { stripTsig, tsigSign, tsigVerify, type Keyring, type Signed, type TsigFailureCode } from '../dns/tsig.ts';
 import { checkEsp } from '../policy/esp.ts';
 import { channelMark, type ChannelSpec, type Decision } from '../policy/types.ts';
@@ -80,9 +82,22 @@ export class PolicyExchange {
   /** The last refusal, for logs and metrics. */
   refused: Extract<PolicyVerdict, { ok: false }> | null = null;
 
-  constructor(private readonly ctx: PolicyClientContext) {}
+  /**
+   * @param clientSubnet a gateway speaking for a LAN client names it (EDNS Client Subnet, /32 or
+   *   /128) so the server applies that client's table; the server honours it only for keys it
+   *   trusts to speak for their clients.
+   */
+  constructor(
+    private readonly ctx: PolicyClientContext,
+    private readonly clientSubnet?: string,
+  ) {}
 
   sign(wire: Uint8Array): Uint8Array {
+    if (this.clientSubnet) {
+      const addr = parseIP(this.clientSubnet);
+      if (!addr) throw new DnssealError('policy-server', 'ecs_invalid', `client address ${this.clientSubnet} is not an IP address`);
+      wire = setEdnsOption(wire, OPTION_ECS, encodeClientSubnet(addr, addr.length * 8)).wire;
+    }
     const signed = signQuery(wire, this.ctx);
     this.mac = signed.mac;
     return signed.wire;
@@ -102,10 +117,11 @@ export class PolicyExchange {
  * fresh signing/verifying hooks per attempt, and the verified decision of the hooks that
  * produced the answer. Structural, so this module does not depend on the pipeline.
  */
-export function policyServerLink(ctx: PolicyClientContext, upstream: string) {
+export function policyServerLink(ctx: PolicyClientContext, upstream: string, opts: { sendClientSubnet?: boolean } = {}) {
   return {
     upstream,
-    hooks: () => new PolicyExchange(ctx),
+    /** Gateway/intercept modes pass `sendClientSubnet` so each LAN client gets its own table. */
+    hooks: (clientIp: string) => new PolicyExchange(ctx, opts.sendClientSubnet ? clientIp : undefined),
     decisionOf: (hooks: unknown): Decision | null => (hooks instanceof PolicyExchange ? (hooks.verdict?.decision ?? null) : null),
   };
 }

@@ -105,3 +105,20 @@ describe('policy-server figure 6', () => {
     if (v.ok) expect(v.unsigned[3]! & 0x0f).toBe(5);
   });
 });
+
+describe('policy-server gateway client subnet', () => {
+  test.each<[Transport, string, string, string | null]>([
+    ['udp', 'lan-gateway', '503', 'peer-b'],
+    ['tcp', 'lan-gateway', '503', 'peer-b'],
+    ['udp', 'dnsseal-test', '504', null],
+    ['tcp', 'dnsseal-test', '504', null],
+  ])('applies the LAN client table only for a trusted key when a gateway sends ECS over %s with key %s', async (t, keyName, table, channel) => {
+    const { PolicyExchange, ServerChannels } = await import('../../src/policy-server/proxy-side.ts');
+    const { keyring } = await import('./helpers.ts');
+    // The gateway sits at 127.0.0.4 and forwards for its LAN client 127.0.0.3.
+    const ex = new PolicyExchange({ keyring, keyName, clock, channels: new ServerChannels() }, CLIENT_503);
+    const wire = ex.sign(makeQuery(KOJIMA));
+    expect(ex.accept(await ask(t, port(t), wire, CLIENT_504))).toBe(true);
+    expect(ex.verdict?.annotation).toMatchObject({ node: channel ? 'gateway' : 'host', table, ...(channel ? { channel: { name: channel } } : { channel: null }) });
+  });
+});
