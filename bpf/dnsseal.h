@@ -131,4 +131,34 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
 #define DNSSEAL_IKE_PORT   500
 #define DNSSEAL_NATT_PORT  4500
 
+/* ==== intercept (#6) — owned by src/intercept/, bpf/intercept.bpf.c; mirrored in layout.ts ==== */
+/*
+ * Intercept-address NAT. Keys are struct dnsseal_dest_key (group + address, same folding rules):
+ *   dnsseal_icpt_fwd: (client group, intercept address) → real address   (LAN ingress: DNAT)
+ *   dnsseal_icpt_rev: (client group, real address) → intercept address   (LAN egress: reverse)
+ * Both BPF_MAP_TYPE_HASH, pinned with the other maps; the pool in src/intercept/ rebuilds itself
+ * from them on start. The real address is also in dnsseal_dests (it gives the mark); an intercept
+ * address whose real address is not protected there is dropped, never forwarded in clear.
+ */
+#define DNSSEAL_ICPT_MAX 262144
+
+struct dnsseal_icpt_val {
+	__u8  family;       /* DNSSEAL_FAMILY_V4 / _V6: always the key's family (no NAT46) */
+	__u8  pad[3];       /* zero */
+	__be32 addr[4];     /* network order: the other side (fwd: real, rev: intercept) */
+	__u32 pad2;         /* zero */
+	__u64 expires_ns;   /* host order: CLOCK_MONOTONIC ns when served TTL / min_hold runs out */
+	__u64 last_seen_ns; /* host order: bpf_ktime_get_ns() of the last translated packet, 0 = never */
+};
+_Static_assert(sizeof(struct dnsseal_icpt_val) == 40, "dnsseal_icpt_val size");
+
+#define DNSSEAL_CNT_ICPT_IN   6 /* id = channel: packets to an intercept address translated + marked */
+#define DNSSEAL_CNT_ICPT_OUT  7 /* id = 0: replies whose source went back to the intercept address; 1: ICMP errors (inner header) */
+#define DNSSEAL_CNT_ICPT_DROP 8 /* id = DNSSEAL_ICPT_DROP_* */
+
+#define DNSSEAL_ICPT_DROP_UNPROTECTED 1 /* intercept mapping without a dnsseal_dests entry for the real address */
+#define DNSSEAL_ICPT_DROP_FAMILY      2 /* mapping with a family other than the packet's */
+#define DNSSEAL_ICPT_DROP_REWRITE     3 /* a helper failed while rewriting (packet left half-written) */
+/* ==== end intercept ==== */
+
 #endif /* DNSSEAL_H */

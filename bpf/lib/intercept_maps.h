@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The intercept NAT maps (layouts in bpf/dnsseal.h, "intercept" section). Included once, by
+ * bpf/intercept.bpf.c, which also includes lib/maps.h: the loader pins every shared map to the
+ * same path as dnsseal.bpf.o's, so both objects see one dnsseal_dests / clients / counters.
+ */
+#ifndef DNSSEAL_LIB_INTERCEPT_MAPS_H
+#define DNSSEAL_LIB_INTERCEPT_MAPS_H
+
+#include "common.h"
+
+/* HASH, never LRU: the pool decides when an intercept address may go, never the kernel. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DNSSEAL_ICPT_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dnsseal_dest_key);
+	__type(value, struct dnsseal_icpt_val);
+} dnsseal_icpt_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DNSSEAL_ICPT_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dnsseal_dest_key);
+	__type(value, struct dnsseal_icpt_val);
+} dnsseal_icpt_rev SEC(".maps");
+
+#endif
