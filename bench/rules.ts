@@ -67,27 +67,49 @@ const misses = Array.from({ length: 4096 }, (_, i) => `${pick(WORDS)}.m${i.toStr
 for (const h of hits) if (!policy.decide('', [h]).rule) throw new Error(`bench: expected a hit for ${h}`);
 for (const m of misses) if (policy.decide('', [m]).rule) throw new Error(`bench: unexpected hit for ${m}`);
 
+// The machine is shared: report the best and the median of several rounds (the best is
+// what the code costs, the median what a busy neighbour made of it).
+const ROUNDS = 15;
+function rounds(fn: () => number): { best: number; median: number } {
+  const r = Array.from({ length: ROUNDS }, fn).sort((a, b) => a - b);
+  return { best: r[0]!, median: r[ROUNDS >> 1]! };
+}
 function nsPer(names: string[]): number {
   let found = 0;
+  const n = LOOKUPS / 10;
   const start = Bun.nanoseconds();
-  for (let i = 0; i < LOOKUPS; i++) if (policy.decide('', [names[i & 4095]!]).rule) found++;
-  const ns = (Bun.nanoseconds() - start) / LOOKUPS;
+  for (let i = 0; i < n; i++) if (policy.decide('', [names[i & 4095]!]).rule) found++;
+  const ns = (Bun.nanoseconds() - start) / n;
   if (found < 0) console.log(found);
   return ns;
 }
 nsPer(hits); // warm-up
-const hitNs = nsPer(hits);
-const missNs = nsPer(misses);
+nsPer(misses);
+const hitNs = rounds(() => nsPer(hits));
+const missNs = rounds(() => nsPer(misses));
 const chain = [misses[1]!, misses[2]!, hits[3]!];
-const startChain = Bun.nanoseconds();
-for (let i = 0; i < LOOKUPS / 4; i++) policy.decide('', chain);
-const chainNs = (Bun.nanoseconds() - startChain) / (LOOKUPS / 4);
+const chainNs = rounds(() => {
+  const start = Bun.nanoseconds();
+  for (let i = 0; i < LOOKUPS / 10; i++) {
+    chain[0] = misses[i & 4095]!;
+    chain[2] = hits[(i * 7) & 4095]!;
+    policy.decide('', chain);
+  }
+  return (Bun.nanoseconds() - start) / (LOOKUPS / 10);
+});
+const fmt = (x: { best: number; median: number }) => `${x.best.toFixed(0)} ns best, ${x.median.toFixed(0)} ns median`;
+
+const gcStart = performance.now();
+Bun.gc(true);
+const gcMs = performance.now() - gcStart;
 
 const kinds = new Map<string, number>();
 for (const r of rules) kinds.set(r.condition.kind, (kinds.get(r.condition.kind) ?? 0) + 1);
 console.log(`rules:            ${N} (${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')})`);
 console.log(`load:             ${(t2 - t0).toFixed(0)} ms  (parse ${(t1 - t0).toFixed(0)} ms + index ${(t2 - t1).toFixed(0)} ms)  target <= 2000 ms`);
 console.log(`memory:           ${(rss1 - rss0).toFixed(0)} MB RSS delta (rules + index), ${(((rss1 - rss0) * 1048576) / N).toFixed(0)} B/rule`);
-console.log(`match hit:        ${hitNs.toFixed(0)} ns/name  target <= 1000 ns`);
-console.log(`match miss:       ${missNs.toFixed(0)} ns/name`);
-console.log(`match chain of 3: ${chainNs.toFixed(0)} ns/decision (${(chainNs / 3).toFixed(0)} ns/name)`);
+console.log(`match hit:        ${fmt(hitNs)} per name (Policy.decide, 4096 distinct names)  target <= 1000 ns`);
+console.log(`match miss:       ${fmt(missNs)} per name`);
+console.log(`match chain of 3: ${fmt(chainNs)} per decision (query name + 2 CNAMEs, last one hits)`);
+console.log(`full GC:          ${gcMs.toFixed(0)} ms with the rules live (a pause the daemon sees now and then, not per query)`);
+console.log(`machine:          load average ${(await Bun.file('/proc/loadavg').text()).split(' ').slice(0, 3).join(' ')} on ${navigator.hardwareConcurrency} CPUs`);

@@ -11,9 +11,18 @@
 import type { Condition, ConditionKind } from './types.ts';
 import { canonicalLabels } from './name.ts';
 
+const LABEL_RE = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+/** Plain lower-case ASCII patterns (nearly all of them): one regex instead of per-label work. */
+const FAST = new RegExp(`^(\\*\\.)?(${LABEL_RE}(?:\\.${LABEL_RE})*?)(\\.\\*)?\\.?$`);
+
 /** Parses a pattern or throws an Error whose message says what is wrong and what to write. */
 export function parseCondition(pattern: string): Condition {
   if (typeof pattern !== 'string' || pattern.trim() === '') throw new Error('the pattern is empty');
+  const fast = pattern.length <= 257 ? FAST.exec(pattern) : null;
+  if (fast && fast[2]!.length <= 253) {
+    const kind: ConditionKind = fast[1] ? (fast[3] ? 'infix' : 'suffix') : fast[3] ? 'prefix' : 'exact';
+    return { kind, labels: fast[2]!.split('.'), pattern };
+  }
   const text = pattern.trim().replace(/\.$/, '');
   if (text === '*' || text === '*.*') {
     throw new Error(`"${pattern}" would match every name; write the domains to protect, e.g. "*.corp.example"`);

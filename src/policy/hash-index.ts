@@ -42,9 +42,11 @@ export function hashKey(key: string): number {
 }
 
 /**
- * Slots are 4 ints each — [hash, rule index (-1 = empty), key offset, key length] — so a
- * probe reads one cache line; key bytes live in one ASCII pool (canonical names are ASCII),
- * so verifying a hit is one more read, not a chain of string-object pointers.
+ * Slots are 4 ints each — [hash, rule index (-1 = empty), key offset, key length | payload << 8]
+ * — so a probe reads one cache line; key bytes live in one ASCII pool (canonical names are
+ * ASCII), so verifying a hit is one more read, not a chain of string-object pointers. The
+ * 24-bit payload rides along with the index (the policy stores channel and upstream there, so
+ * a hit needs no further lookups).
  */
 export class HashIndex {
   private mask: number;
@@ -60,6 +62,8 @@ export class HashIndex {
   private readonly bloom: Uint32Array;
   private readonly bloomShift: number;
   size = 0;
+  /** Payload of the entry the last successful `find` returned. */
+  hitPayload = 0;
 
   constructor(expected = 16) {
     let cap = 16;
@@ -83,8 +87,11 @@ export class HashIndex {
     return s;
   }
 
-  /** Inserts `key` (ASCII) → `index`, keeping the lower index when the key is already present. */
-  add(key: string, index: number): void {
+  /**
+   * Inserts `key` (ASCII, ≤ 255 bytes) → `index` with a 24-bit payload, keeping the lower
+   * index (and its payload) when the key is already present.
+   */
+  add(key: string, index: number, payload = 0): void {
     if ((this.size + 1) * 2 > this.mask + 1) this.grow();
     const h = hashKey(key) | 0;
     let slot = h & this.mask;
@@ -97,12 +104,15 @@ export class HashIndex {
         this.slots[at] = h;
         this.slots[at + 1] = index;
         this.slots[at + 2] = this.store(key);
-        this.slots[at + 3] = key.length;
+        this.slots[at + 3] = key.length | (payload << 8);
         this.size++;
         return;
       }
       if (this.slots[at] === h && this.equalsText(at, key)) {
-        if (index < v) this.slots[at + 1] = index;
+        if (index < v) {
+          this.slots[at + 1] = index;
+          this.slots[at + 3] = key.length | (payload << 8);
+        }
         return;
       }
       slot = (slot + 1) & this.mask;
@@ -119,14 +129,17 @@ export class HashIndex {
       const at = slot * 4;
       const v = this.slots[at + 1]!;
       if (v < 0) return -1;
-      if (this.slots[at] === h && this.equals(at, name, start, end)) return v;
+      if (this.slots[at] === h && this.equals(at, name, start, end)) {
+        this.hitPayload = this.slots[at + 3]! >>> 8;
+        return v;
+      }
       slot = (slot + 1) & this.mask;
     }
   }
 
   private equals(at: number, name: Uint8Array, start: number, end: number): boolean {
     const len = end - start;
-    if (this.slots[at + 3] !== len) return false;
+    if ((this.slots[at + 3]! & 0xff) !== len) return false;
     const off = this.slots[at + 2]!;
     const pool = this.pool;
     for (let i = 0; i < len; i++) if (pool[off + i] !== name[start + i]) return false;
@@ -134,7 +147,7 @@ export class HashIndex {
   }
 
   private equalsText(at: number, key: string): boolean {
-    if (this.slots[at + 3] !== key.length) return false;
+    if ((this.slots[at + 3]! & 0xff) !== key.length) return false;
     const off = this.slots[at + 2]!;
     for (let i = 0; i < key.length; i++) if (this.pool[off + i] !== key.charCodeAt(i)) return false;
     return true;

@@ -19,6 +19,7 @@ import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, labelMix } from './hash-inde
 interface Candidate {
   labels: string[];
   index: number;
+  payload: number;
 }
 
 const NONE = 0x7fffffff;
@@ -42,8 +43,14 @@ export class RuleMatcher {
   readonly size: number;
   private readonly scratch = new Uint8Array(256);
 
-  /** `conditions[i]` is the rule at table index i. */
-  constructor(conditions: readonly Condition[]) {
+  /** Payload (24 bits, see HashIndex) of the rule the last `match` returned. */
+  payload = 0;
+
+  /**
+   * `conditions[i]` is the rule at table index i; `payloads[i]` (optional, 24 bits) comes
+   * back in `payload` when that rule wins.
+   */
+  constructor(conditions: readonly Condition[], payloads?: ArrayLike<number>) {
     this.size = conditions.length;
     const count = { exact: 0, suffix: 0, prefix: 0, infix: 0 };
     for (const c of conditions) count[c.kind]++;
@@ -51,23 +58,23 @@ export class RuleMatcher {
     this.suffix = new HashIndex(count.suffix);
     this.prefix1 = new HashIndex(count.prefix);
     this.infix1 = new HashIndex(count.infix);
-    for (let i = 0; i < conditions.length; i++) this.add(conditions[i]!, i);
+    for (let i = 0; i < conditions.length; i++) this.add(conditions[i]!, i, payloads ? payloads[i]! : 0);
   }
 
-  private add(c: Condition, index: number): void {
+  private add(c: Condition, index: number, payload: number): void {
     const l = c.labels;
     switch (c.kind) {
       case 'exact':
-        return this.exact.add(l.join('.'), index);
+        return this.exact.add(l.join('.'), index, payload);
       case 'suffix':
         this.suffixDepths |= 1 << (Math.min(l.length, 32) - 1);
-        return this.suffix.add(l.join('.'), index);
+        return this.suffix.add(l.join('.'), index, payload);
       case 'prefix':
-        if (l.length === 1) return this.prefix1.add(l[0]!, index);
-        return addCandidate(this.prefixN, l[0]!, { labels: l, index });
+        if (l.length === 1) return this.prefix1.add(l[0]!, index, payload);
+        return addCandidate(this.prefixN, l[0]!, { labels: l, index, payload });
       case 'infix':
-        if (l.length === 1) return this.infix1.add(l[0]!, index);
-        return addCandidate(this.infixN, l[0]!, { labels: l, index });
+        if (l.length === 1) return this.infix1.add(l[0]!, index, payload);
+        return addCandidate(this.infixN, l[0]!, { labels: l, index, payload });
     }
   }
 
@@ -92,6 +99,7 @@ export class RuleMatcher {
     const usePrefix = this.prefix1.size > 0;
     const useInfix = this.infix1.size > 0;
     let best = NONE;
+    let pay = 0;
     let h = EMPTY_SUFFIX; // hash of the suffix right of the current label
     let lh = FNV_INIT; // running hash of the current label
     let end = len; // end of the current label
@@ -111,24 +119,25 @@ export class RuleMatcher {
       depth++;
       if (start === 0) {
         const e = this.exact.find(h, buf, 0, len);
-        if (e >= 0 && e < best) best = e;
+        if (e >= 0 && e < best) [best, pay] = [e, this.exact.hitPayload];
         if (usePrefix && end < len) {
           const p = this.prefix1.find(extend(EMPTY_SUFFIX, single), buf, 0, end);
-          if (p >= 0 && p < best) best = p;
+          if (p >= 0 && p < best) [best, pay] = [p, this.prefix1.hitPayload];
         }
       } else {
         if (useSuffix && (this.suffixDepths & (1 << (Math.min(depth, 32) - 1))) !== 0) {
           const s = this.suffix.find(h, buf, start, len);
-          if (s >= 0 && s < best) best = s;
+          if (s >= 0 && s < best) [best, pay] = [s, this.suffix.hitPayload];
         }
         if (useInfix && end < len) {
           const x = this.infix1.find(extend(EMPTY_SUFFIX, single), buf, start, end);
-          if (x >= 0 && x < best) best = x;
+          if (x >= 0 && x < best) [best, pay] = [x, this.infix1.hitPayload];
         }
       }
       lh = FNV_INIT;
       end = i;
     }
+    this.payload = pay;
     if (this.prefixN.size > 0 || this.infixN.size > 0) {
       best = this.matchMulti(new TextDecoder().decode(buf.subarray(0, len)).split('.'), best);
     }
@@ -143,6 +152,7 @@ export class RuleMatcher {
         if (c.index >= best) break;
         if (c.labels.length < n && startsAt(labels, c.labels, 0)) {
           best = c.index;
+          this.payload = c.payload;
           break;
         }
       }
@@ -155,6 +165,7 @@ export class RuleMatcher {
           if (c.index >= best) break;
           if (at + c.labels.length <= n - 1 && startsAt(labels, c.labels, at)) {
             best = c.index;
+            this.payload = c.payload;
             break;
           }
         }

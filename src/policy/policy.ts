@@ -14,12 +14,7 @@ import { DEFAULT_TABLE } from './group.ts';
 interface CompiledTable {
   table: Table;
   matcher: RuleMatcher;
-  /**
-   * Per rule: channel and upstream as small numbers into `channelList`/`upstreamList`
-   * (upstream 0 = none), so a hit does not have to read the Rule object's fields.
-   */
-  ruleChannel: Uint16Array;
-  ruleUpstream: Uint16Array;
+
 }
 
 export interface StaticProtection {
@@ -52,30 +47,35 @@ export class Policy {
     const byName = new Map(channels.map((c) => [c.name, c] as const));
     const chanIdx = new Map(channels.map((c, i) => [c.name, i] as const));
     this.upstreamList = [null, ...upstreams];
+    if (channels.length > 0xffff) fail(`at most ${0xffff} channels`);
+    if (upstreams.length > 0xfe) fail('at most 254 upstreams');
     const upIdx = new Map(this.upstreamList.map((u, i) => [u, i] as const));
     for (const t of tables) {
       if (this.byId.has(t.id)) fail(`table "${t.id}" is defined twice`);
-      const ruleChannel = new Uint16Array(t.rules.length);
-      const ruleUpstream = new Uint16Array(t.rules.length);
+      // Each rule's channel and upstream travel with it inside the index as a payload
+      // (channel index | upstream index << 16), so a hit needs no further lookups.
+      const payloads = new Int32Array(t.rules.length);
       t.rules.forEach((r, i) => {
         const c = chanIdx.get(r.channel);
         if (c === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown channel "${r.channel}"`);
-        ruleChannel[i] = c;
+        let u = 0;
         if (r.upstream !== undefined) {
-          const u = upIdx.get(r.upstream);
-          if (u === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
-          ruleUpstream[i] = u;
+          const found = upIdx.get(r.upstream);
+          if (found === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
+          u = found;
         }
+        payloads[i] = c | (u << 16);
       });
-      const matcher = new RuleMatcher(t.rules.map((r) => r.condition));
-      this.byId.set(t.id, { table: t, matcher, ruleChannel, ruleUpstream });
+      const matcher = new RuleMatcher(
+        t.rules.map((r) => r.condition),
+        payloads,
+      );
+      this.byId.set(t.id, { table: t, matcher });
     }
     // Without a configured default table, unclassified clients get an empty one: nothing protected.
     this.defaultTable = this.byId.get(DEFAULT_TABLE) ?? {
       table: { id: DEFAULT_TABLE, group: 0, rules: [] },
       matcher: new RuleMatcher([]),
-      ruleChannel: new Uint16Array(0),
-      ruleUpstream: new Uint16Array(0),
     };
     for (const c of clients) {
       const t = this.byId.get(c.table);
@@ -111,12 +111,14 @@ export class Policy {
   decide(clientIp: string, names: string[]): Decision {
     const ct = this.compiledFor(clientIp);
     let best = -1;
+    let payload = 0;
     let matched: string | undefined;
     if (ct.matcher.size > 0) {
       for (const raw of names) {
         const i = ct.matcher.match(raw); // normalises case, root dot and IDN itself
         if (i >= 0 && (best < 0 || i < best)) {
           best = i;
+          payload = ct.matcher.payload;
           matched = raw;
           if (i === 0) break;
         }
@@ -128,8 +130,8 @@ export class Policy {
       table: t.id,
       group: t.group,
       rule: t.rules[best]!,
-      channel: this.channelList[ct.ruleChannel[best]!]!,
-      upstream: this.upstreamList[ct.ruleUpstream[best]!]!,
+      channel: this.channelList[payload & 0xffff]!,
+      upstream: this.upstreamList[payload >>> 16]!,
     };
     if (matched !== undefined) d.matchedName = normalizeName(matched) ?? matched;
     return d;

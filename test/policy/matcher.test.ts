@@ -45,10 +45,21 @@ describe('policy/matcher', () => {
     expect(m3.match('a.b.c')).toBe(1);
   });
 
-  test('keeps the earliest of duplicate patterns when a pattern repeats', () => {
-    const m = new RuleMatcher(['zz.example', '*.example', '*.example', 'zz.example'].map(parseCondition));
-    expect(m.match('zz.example')).toBe(0);
-    expect(m.match('yy.example')).toBe(1);
+  test('keeps the earliest of duplicate patterns and its payload when a pattern repeats', () => {
+    const m = new RuleMatcher(['zz.example', '*.example', '*.example', 'zz.example'].map(parseCondition), [10, 11, 12, 13]);
+    expect([m.match('zz.example'), m.payload]).toEqual([0, 10]);
+    expect([m.match('yy.example'), m.payload]).toEqual([1, 11]);
+  });
+
+  test.each([
+    ['A.MyFriends.COM.', 0],
+    ['a.myfriends.com', 0],
+    ['shop.BÜCHER.example', 1],
+    ['a..myfriends.com', -1],
+    ['.', -1],
+  ])('normalises %p itself when the name comes raw', (name, want) => {
+    const m = new RuleMatcher(['*.myfriends.com', '*.bücher.example'].map(parseCondition));
+    expect(m.match(name)).toBe(want);
   });
 
   test('agrees with the linear reference when rules and names are random', () => {
@@ -65,10 +76,13 @@ describe('policy/matcher', () => {
         const k = Math.floor(r() * 4);
         patterns.push(k === 0 ? fixed : k === 1 ? `*.${fixed}` : k === 2 ? `${fixed}.*` : `*.${fixed}.*`);
       }
-      const m = new RuleMatcher(patterns.map(parseCondition));
+      const m = new RuleMatcher(patterns.map(parseCondition), patterns.map((_, i) => 1000 + i));
       for (let j = 0; j < 60; j++) {
         const name = randName(1, 6);
-        expect([patterns, name, m.match(name)]).toEqual([patterns, name, reference(patterns, name)]);
+        const want = reference(patterns, name);
+        const got = m.match(name);
+        expect([patterns, name, got]).toEqual([patterns, name, want]);
+        if (got >= 0) expect([name, m.payload]).toEqual([name, 1000 + got]);
       }
     }
   });
