@@ -1,9 +1,11 @@
 /**
- * `dnsseal policy-server [--config FILE] [flags]`: load, serve, reload on SIGHUP, stop on
- * SIGTERM/SIGINT. Returns the exit code (only main.ts exits): 0 after a clean stop, 2 when the
- * config is invalid (the message says file:line), 1 when serving could not start.
+ * `dnsseal policy-server --config FILE [flags]`: load, serve, reload on SIGHUP, stop on
+ * SIGTERM/SIGINT. Exit codes follow src/cli/exit-codes.ts: an invalid config is thrown as a
+ * ConfigError before anything starts (the CLI prints `file:line: …` and exits 1); 2 when
+ * serving could not start; 0 after a clean stop. Only main.ts exits the process.
  */
 import { loadConfigText, type LoadDeps, fileDeps } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Clock } from '../util/clock.ts';
 import { ConfigError, errorMessage } from '../util/errors.ts';
@@ -18,7 +20,10 @@ export interface SignalSource {
 
 export interface PolicyServerCommandDeps {
   clock: Clock;
+  /** Used until the config is loaded (and when `makeLogger` is absent). */
   log: Logger;
+  /** Builds the logger the config asks for (`log_level`, `log_format`). */
+  makeLogger?: (cfg: Config) => Logger;
   metrics?: Metrics;
   signals: SignalSource;
   loadDeps?: LoadDeps;
@@ -27,10 +32,7 @@ export interface PolicyServerCommandDeps {
 /** `values`: the parsed flags (flag name → values), as `parseArgs` gives them. */
 export async function runPolicyServerCommand(values: Map<string, string[]>, deps: PolicyServerCommandDeps): Promise<number> {
   const path = values.get('config')?.at(-1);
-  if (!path) {
-    deps.log.error('policy-server: --config FILE is required (the rule tables live there)');
-    return 2;
-  }
+  if (!path || path === 'none') throw new ConfigError('--config', 'policy-server needs --config FILE (the rule tables and the serve: section live there)');
   const loadDeps = deps.loadDeps ?? fileDeps;
   const load = (): PolicyServerConfig => {
     let text: string;
@@ -41,19 +43,14 @@ export async function runPolicyServerCommand(values: Map<string, string[]>, deps
     }
     return loadPolicyServerConfig(path, (t, source) => loadConfigText(t, source, values, loadDeps), text);
   };
-  let cfg: PolicyServerConfig;
-  try {
-    cfg = load();
-  } catch (err) {
-    deps.log.error(errorMessage(err));
-    return err instanceof ConfigError ? 2 : 1;
-  }
+  const cfg = load(); // a ConfigError goes to the CLI: nothing has started
+  const log = deps.makeLogger?.(cfg.base) ?? deps.log;
   let running;
   try {
-    running = await startPolicyServer(cfg, { clock: deps.clock, log: deps.log, metrics: deps.metrics, load });
+    running = await startPolicyServer(cfg, { clock: deps.clock, log, metrics: deps.metrics, load });
   } catch (err) {
-    deps.log.error('policy-server: could not start', { err: errorMessage(err) });
-    return 1;
+    log.error('policy-server: could not start', { err: errorMessage(err) });
+    return 2;
   }
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const onHup = () => void running.reload();
@@ -66,6 +63,6 @@ export async function runPolicyServerCommand(values: Map<string, string[]>, deps
   deps.signals.off('SIGTERM', onStop);
   deps.signals.off('SIGINT', onStop);
   await running.close();
-  deps.log.info('policy-server: stopped');
+  log.info('policy-server: stopped');
   return 0;
 }

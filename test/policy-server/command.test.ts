@@ -101,20 +101,18 @@ describe('policy-server command', () => {
     }
   });
 
-  test('returns 2 with file:line when the config is invalid', async () => {
+  test('throws a ConfigError with file:line before starting when the config is invalid', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dnsseal-ps-cmd-'));
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, yaml(randomPort(), '502').replace('zone: nec.com.zone', 'zone: nec.com.zone\n  colour: blue'));
     writeFileSync(join(dir, 'nec.com.zone'), ZONE_TEXT);
-    const lines: string[] = [];
-    const code = await runPolicyServerCommand(new Map([['config', [file]]]), {
+    const run = runPolicyServerCommand(new Map([['config', [file]]]), {
       clock: new FakeClock(),
-      log: createLogger({ write: (l) => lines.push(l) }),
+      log: createLogger({ write: () => {} }),
       signals: new FakeSignals(),
       loadDeps: { ...fileDeps, resolvTexts: () => [] },
     });
-    expect(code).toBe(2);
-    expect(lines.join('\n')).toContain(`${file}:25: serve: unknown key`);
+    await expect(run).rejects.toThrow(`${file}:25: serve: unknown key`);
     rmSync(dir, { recursive: true, force: true });
   });
 });
