@@ -67,6 +67,6 @@ function report(err: unknown, deps: CliDeps, json: boolean): number {
   if (code === EXIT.unreachable && err instanceof DnssealError && err.code === 'not_running') hint = ' (is "dnsseal run" running? see --control)';
   if (code === EXIT.unreachable && err instanceof DnssealError && err.code === 'permission_denied') hint = ' (the control socket is root-only: try sudo)';
   if (json) deps.io.err(JSON.stringify({ ok: false, code: kind, exit: code, error: message }) + '\n');
-  else deps.io.err(`dnsseal: ${message}${hint}\n`);
+  else deps.io.err(message.split('\n').map((l) => `dnsseal: ${l}`).join('\n') + `${hint}\n`);
   return code;
 }

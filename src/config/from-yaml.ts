@@ -40,142 +40,191 @@ export function applyYaml(doc: YamlDoc, d: Draft, files: SecretReader): void {
     }
   };
 
-  if ('mode' in r) {
-    d.mode = doc.oneOf(r.mode, ['mode'], MODES);
-    d.whereOf.set('mode', doc.at(['mode']));
-  }
-  if ('listen' in r) {
-    const raw = r.listen === null ? [] : Array.isArray(r.listen) ? r.listen : [r.listen];
-    d.listen = raw.map((v, i) => formatHostPort(hostPort(v, ['listen', i], 'listen', null)));
-    if (d.listen.length === 0) doc.fail(['listen'], 'needs at least one ADDR:PORT');
-  }
-  if ('upstreams' in r && r.upstreams !== null) {
-    if (!isObj(r.upstreams)) doc.fail(['upstreams'], 'must be a mapping name → ADDR[:PORT], e.g. "default: 9.9.9.9"');
-    for (const [name, v] of doc.entries(r.upstreams, ['upstreams'])) {
-      const path = ['upstreams', name];
-      let addr: unknown = v;
-      let tsigKey: string | undefined;
-      if (isObj(v)) {
-        doc.checkKeys(v, path, knownKeys(UPSTREAM_FIELDS));
-        addr = v.address;
-        if (v.tsig_key !== undefined) tsigKey = doc.str(v.tsig_key, [...path, 'tsig_key'], 'tsig_key');
-      }
-      const hp = hostPort(addr, isObj(v) ? [...path, 'address'] : path, `upstream "${name}"`, 53);
-      d.upstreams.set(name, {
-        spec: { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) },
-        where: doc.at(path),
-        whereTsig: doc.at([...path, 'tsig_key']),
-      });
+  doc.section(() => {
+    if ('mode' in r) {
+      d.mode = doc.oneOf(r.mode, ['mode'], MODES);
+      d.whereOf.set('mode', doc.at(['mode']));
     }
-  }
-  if ('datapath' in r) d.datapath = doc.oneOf(r.datapath, ['datapath'], DATAPATHS);
-  if ('lan' in r) {
-    d.lan = doc.strList(r.lan, ['lan'], 'an interface name');
-    d.whereOf.set('lan', doc.at(['lan']));
-  }
-  if ('wan' in r) d.wan = doc.strList(r.wan, ['wan'], 'an interface name');
-  if ('control' in r) d.control = doc.str(r.control, ['control'], 'control');
-  if ('log_level' in r) d.logLevel = doc.oneOf(r.log_level, ['log_level'], LOG_LEVELS);
-  if ('log_format' in r) d.logFormat = doc.oneOf(r.log_format, ['log_format'], LOG_FORMATS);
-  if ('metrics' in r) {
-    if (r.metrics === null || r.metrics === false || r.metrics === 'off') delete d.metrics;
-    else d.metrics = formatHostPort(hostPort(r.metrics, ['metrics'], 'metrics', null));
-  }
-  if ('min_hold' in r) d.minHoldS = doc.int(r.min_hold, ['min_hold'], 0, 86400 * 7, 'seconds');
-  if ('idle' in r) d.idleS = doc.int(r.idle, ['idle'], 0, 86400 * 7, 'seconds');
-  if ('upstream_timeout' in r) d.upstreamTimeoutMs = doc.int(r.upstream_timeout, ['upstream_timeout'], 1, 60000, 'milliseconds');
-  if ('canary' in r) d.canary = doc.oneOf(r.canary, ['canary'], CANARY);
-
-  if ('channels' in r && r.channels !== null) {
-    if (!isObj(r.channels)) doc.fail(['channels'], 'must be a mapping name → {kind, gateway, identity, esp}');
-    for (const [name, v] of doc.entries(r.channels, ['channels'])) {
-      const path = ['channels', name];
-      if (!isObj(v)) doc.fail(path, `channel "${name}" must be a mapping with at least "kind"`);
-      doc.checkKeys(v, path, knownKeys(CHANNEL_FIELDS));
-      d.channels.set(name, { input: { ...v }, where: (field) => doc.at(field ? [...path, field] : path) });
+  });
+  doc.section(() => {
+    if ('listen' in r) {
+      const raw = r.listen === null ? [] : Array.isArray(r.listen) ? r.listen : [r.listen];
+      d.listen = raw.map((v, i) => formatHostPort(hostPort(v, ['listen', i], 'listen', null)));
+      if (d.listen.length === 0) doc.fail(['listen'], 'needs at least one ADDR:PORT');
     }
-  }
-  if ('tables' in r && r.tables !== null) {
-    if (!isObj(r.tables)) doc.fail(['tables'], 'must be a mapping table id → list of rules');
-    for (const [id, list] of doc.entries(r.tables, ['tables'])) {
-      const path = ['tables', id];
-      if (list !== null && !Array.isArray(list)) doc.fail(path, `table "${id}" must be a list of rules ("- match: …")`);
-      const rules: DraftRule[] = (list ?? []).map((item: unknown, i: number) => {
-        const rp = [...path, i];
-        if (!isObj(item)) doc.fail(rp, 'a rule is a mapping: {match: PATTERN, channel: NAME}');
-        doc.checkKeys(item, rp, knownKeys(RULE_FIELDS));
-        if (item.match === undefined) doc.fail(rp, 'rule has no "match"');
-        if (item.channel === undefined) doc.fail(rp, 'rule has no "channel"');
-        let condition;
-        try {
-          condition = parseCondition(doc.str(item.match, [...rp, 'match'], 'match'));
-        } catch (err) {
-          doc.fail([...rp, 'match'], `table "${id}" rule ${i}: ${errorMessage(err)}`);
+  });
+  doc.section(() => {
+    if ('upstreams' in r && r.upstreams !== null) {
+      if (!isObj(r.upstreams)) doc.fail(['upstreams'], 'must be a mapping name → ADDR[:PORT], e.g. "default: 9.9.9.9"');
+      for (const [name, v] of doc.entries(r.upstreams, ['upstreams'])) {
+        const path = ['upstreams', name];
+        let addr: unknown = v;
+        let tsigKey: string | undefined;
+        if (isObj(v)) {
+          doc.checkKeys(v, path, knownKeys(UPSTREAM_FIELDS));
+          addr = v.address;
+          if (v.tsig_key !== undefined) tsigKey = doc.str(v.tsig_key, [...path, 'tsig_key'], 'tsig_key');
         }
-        const rule: DraftRule = {
-          condition,
-          channel: doc.str(item.channel, [...rp, 'channel'], 'channel'),
-          where: { match: doc.at([...rp, 'match']), channel: doc.at([...rp, 'channel']), upstream: doc.at([...rp, 'upstream']) },
-        };
-        if (item.upstream !== undefined) rule.upstream = doc.str(item.upstream, [...rp, 'upstream'], 'upstream');
-        return rule;
-      });
-      d.tables.set(id, { where: doc.at(path), rules });
-    }
-  }
-  if ('clients' in r && r.clients !== null) {
-    if (!Array.isArray(r.clients)) doc.fail(['clients'], 'must be a list of {cidr, table}');
-    r.clients.forEach((c: unknown, i: number) => {
-      const p = ['clients', i];
-      if (!isObj(c)) doc.fail(p, 'a client entry is {cidr: CIDR, table: ID}');
-      doc.checkKeys(c, p, knownKeys(CLIENT_FIELDS));
-      d.clients.push({
-        cidr: doc.str(c.cidr, [...p, 'cidr'], 'cidr'),
-        table: doc.str(c.table, [...p, 'table'], 'table'),
-        where: doc.at([...p, 'cidr']),
-        whereTable: doc.at([...p, 'table']),
-      });
-    });
-  }
-  if ('static' in r && r.static !== null) {
-    if (!Array.isArray(r.static)) doc.fail(['static'], 'must be a list of {cidr, channel, table}');
-    r.static.forEach((s: unknown, i: number) => {
-      const p = ['static', i];
-      if (!isObj(s)) doc.fail(p, 'a static entry is {cidr: CIDR, channel: NAME}');
-      doc.checkKeys(s, p, knownKeys(STATIC_FIELDS));
-      d.statics.push({
-        cidr: doc.str(s.cidr, [...p, 'cidr'], 'cidr'),
-        channel: doc.str(s.channel, [...p, 'channel'], 'channel'),
-        table: s.table === undefined ? 'default' : doc.str(s.table, [...p, 'table'], 'table'),
-        where: doc.at([...p, 'cidr']),
-        whereChannel: doc.at([...p, 'channel']),
-        whereTable: doc.at([...p, 'table']),
-      });
-    });
-  }
-  if ('tsig_keys' in r && r.tsig_keys !== null) {
-    if (!isObj(r.tsig_keys)) doc.fail(['tsig_keys'], 'must be a mapping name → {algorithm, secret | secret_file}');
-    for (const [name, k] of doc.entries(r.tsig_keys, ['tsig_keys'])) {
-      const p = ['tsig_keys', name];
-      if (!isObj(k)) doc.fail(p, `key "${name}" must be a mapping {algorithm, secret}`);
-      doc.checkKeys(k, p, knownKeys(TSIG_FIELDS));
-      if (k.algorithm !== undefined) doc.oneOf(k.algorithm, [...p, 'algorithm'], ['hmac-sha256']);
-      if ((k.secret === undefined) === (k.secret_file === undefined)) doc.fail(p, `key "${name}" needs exactly one of "secret" or "secret_file"`);
-      const field = k.secret !== undefined ? 'secret' : 'secret_file';
-      let text: string;
-      try {
-        text = field === 'secret' ? doc.str(k.secret, [...p, field], 'secret') : files.readFile(doc.str(k.secret_file, [...p, field], 'secret_file'));
-        d.tsigKeys.set(name, { secret: decodeSecret(text), where: doc.at(p) });
-      } catch (err) {
-        doc.fail([...p, field], `key "${name}": ${errorMessage(err)}`);
+        const hp = hostPort(addr, isObj(v) ? [...path, 'address'] : path, `upstream "${name}"`, 53);
+        d.upstreams.set(name, {
+          spec: { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) },
+          where: doc.at(path),
+          whereTsig: doc.at([...path, 'tsig_key']),
+        });
       }
     }
-  }
-  if ('policy_server' in r && r.policy_server !== null) {
-    d.policyServer = { name: doc.str(r.policy_server, ['policy_server'], 'policy_server'), where: doc.at(['policy_server']) };
-  }
-  if ('intercept_pools' in r) {
-    d.interceptPools = doc.strList(r.intercept_pools, ['intercept_pools'], 'a CIDR');
-    d.whereOf.set('intercept_pools', doc.at(['intercept_pools']));
-  }
+  });
+  doc.section(() => {
+    if ('datapath' in r) d.datapath = doc.oneOf(r.datapath, ['datapath'], DATAPATHS);
+  });
+  doc.section(() => {
+    if ('lan' in r) {
+      d.lan = doc.strList(r.lan, ['lan'], 'an interface name');
+      d.whereOf.set('lan', doc.at(['lan']));
+    }
+  });
+  doc.section(() => {
+    if ('wan' in r) d.wan = doc.strList(r.wan, ['wan'], 'an interface name');
+  });
+  doc.section(() => {
+    if ('control' in r) d.control = doc.str(r.control, ['control'], 'control');
+  });
+  doc.section(() => {
+    if ('log_level' in r) d.logLevel = doc.oneOf(r.log_level, ['log_level'], LOG_LEVELS);
+  });
+  doc.section(() => {
+    if ('log_format' in r) d.logFormat = doc.oneOf(r.log_format, ['log_format'], LOG_FORMATS);
+  });
+  doc.section(() => {
+    if ('metrics' in r) {
+      if (r.metrics === null || r.metrics === false || r.metrics === 'off') delete d.metrics;
+      else d.metrics = formatHostPort(hostPort(r.metrics, ['metrics'], 'metrics', null));
+    }
+  });
+  doc.section(() => {
+    if ('min_hold' in r) d.minHoldS = doc.int(r.min_hold, ['min_hold'], 0, 86400 * 7, 'seconds');
+  });
+  doc.section(() => {
+    if ('idle' in r) d.idleS = doc.int(r.idle, ['idle'], 0, 86400 * 7, 'seconds');
+  });
+  doc.section(() => {
+    if ('upstream_timeout' in r) d.upstreamTimeoutMs = doc.int(r.upstream_timeout, ['upstream_timeout'], 1, 60000, 'milliseconds');
+  });
+  doc.section(() => {
+    if ('canary' in r) d.canary = doc.oneOf(r.canary, ['canary'], CANARY);
+  });
+
+  doc.section(() => {
+    if ('channels' in r && r.channels !== null) {
+      if (!isObj(r.channels)) doc.fail(['channels'], 'must be a mapping name → {kind, gateway, identity, esp}');
+      for (const [name, v] of doc.entries(r.channels, ['channels'])) {
+        const path = ['channels', name];
+        doc.section(() => {
+          if (!isObj(v)) doc.fail(path, `channel "${name}" must be a mapping with at least "kind"`);
+          doc.checkKeys(v, path, knownKeys(CHANNEL_FIELDS));
+          d.channels.set(name, { input: { ...v }, where: (field) => doc.at(field ? [...path, field] : path) });
+        });
+      }
+    }
+  });
+  doc.section(() => {
+    if ('tables' in r && r.tables !== null) {
+      if (!isObj(r.tables)) doc.fail(['tables'], 'must be a mapping table id → list of rules');
+      for (const [id, list] of doc.entries(r.tables, ['tables'])) {
+        const path = ['tables', id];
+        if (list !== null && !Array.isArray(list)) doc.fail(path, `table "${id}" must be a list of rules ("- match: …")`);
+        const rules: DraftRule[] = [];
+        (list ?? []).forEach((item: unknown, i: number) =>
+          doc.section(() => {
+          const rp = [...path, i];
+          if (!isObj(item)) doc.fail(rp, 'a rule is a mapping: {match: PATTERN, channel: NAME}');
+          doc.checkKeys(item, rp, knownKeys(RULE_FIELDS));
+          if (item.match === undefined) doc.fail(rp, 'rule has no "match"');
+          if (item.channel === undefined) doc.fail(rp, 'rule has no "channel"');
+          const pattern = doc.str(item.match, [...rp, 'match'], 'match');
+          let condition;
+          try {
+            condition = parseCondition(pattern);
+          } catch (err) {
+            doc.fail([...rp, 'match'], `table "${id}" rule ${i}: ${errorMessage(err)}`);
+          }
+          const rule: DraftRule = {
+            condition,
+            channel: doc.str(item.channel, [...rp, 'channel'], 'channel'),
+            where: { match: doc.at([...rp, 'match']), channel: doc.at([...rp, 'channel']), upstream: doc.at([...rp, 'upstream']) },
+          };
+          if (item.upstream !== undefined) rule.upstream = doc.str(item.upstream, [...rp, 'upstream'], 'upstream');
+          rules.push(rule);
+          }),
+        );
+        d.tables.set(id, { where: doc.at(path), rules });
+      }
+    }
+  });
+  doc.section(() => {
+    if ('clients' in r && r.clients !== null) {
+      if (!Array.isArray(r.clients)) doc.fail(['clients'], 'must be a list of {cidr, table}');
+      r.clients.forEach((c: unknown, i: number) => {
+        const p = ['clients', i];
+        if (!isObj(c)) doc.fail(p, 'a client entry is {cidr: CIDR, table: ID}');
+        doc.checkKeys(c, p, knownKeys(CLIENT_FIELDS));
+        d.clients.push({
+          cidr: doc.str(c.cidr, [...p, 'cidr'], 'cidr'),
+          table: doc.str(c.table, [...p, 'table'], 'table'),
+          where: doc.at([...p, 'cidr']),
+          whereTable: doc.at([...p, 'table']),
+        });
+      });
+    }
+  });
+  doc.section(() => {
+    if ('static' in r && r.static !== null) {
+      if (!Array.isArray(r.static)) doc.fail(['static'], 'must be a list of {cidr, channel, table}');
+      r.static.forEach((s: unknown, i: number) => {
+        const p = ['static', i];
+        if (!isObj(s)) doc.fail(p, 'a static entry is {cidr: CIDR, channel: NAME}');
+        doc.checkKeys(s, p, knownKeys(STATIC_FIELDS));
+        d.statics.push({
+          cidr: doc.str(s.cidr, [...p, 'cidr'], 'cidr'),
+          channel: doc.str(s.channel, [...p, 'channel'], 'channel'),
+          table: s.table === undefined ? 'default' : doc.str(s.table, [...p, 'table'], 'table'),
+          where: doc.at([...p, 'cidr']),
+          whereChannel: doc.at([...p, 'channel']),
+          whereTable: doc.at([...p, 'table']),
+        });
+      });
+    }
+  });
+  doc.section(() => {
+    if ('tsig_keys' in r && r.tsig_keys !== null) {
+      if (!isObj(r.tsig_keys)) doc.fail(['tsig_keys'], 'must be a mapping name → {algorithm, secret | secret_file}');
+      for (const [name, k] of doc.entries(r.tsig_keys, ['tsig_keys'])) {
+        const p = ['tsig_keys', name];
+        if (!isObj(k)) doc.fail(p, `key "${name}" must be a mapping {algorithm, secret}`);
+        doc.checkKeys(k, p, knownKeys(TSIG_FIELDS));
+        if (k.algorithm !== undefined) doc.oneOf(k.algorithm, [...p, 'algorithm'], ['hmac-sha256']);
+        if ((k.secret === undefined) === (k.secret_file === undefined)) doc.fail(p, `key "${name}" needs exactly one of "secret" or "secret_file"`);
+        const field = k.secret !== undefined ? 'secret' : 'secret_file';
+        let text: string;
+        try {
+          text = field === 'secret' ? doc.str(k.secret, [...p, field], 'secret') : files.readFile(doc.str(k.secret_file, [...p, field], 'secret_file'));
+          d.tsigKeys.set(name, { secret: decodeSecret(text), where: doc.at(p) });
+        } catch (err) {
+          doc.fail([...p, field], `key "${name}": ${errorMessage(err)}`);
+        }
+      }
+    }
+  });
+  doc.section(() => {
+    if ('policy_server' in r && r.policy_server !== null) {
+      d.policyServer = { name: doc.str(r.policy_server, ['policy_server'], 'policy_server'), where: doc.at(['policy_server']) };
+    }
+  });
+  doc.section(() => {
+    if ('intercept_pools' in r) {
+      d.interceptPools = doc.strList(r.intercept_pools, ['intercept_pools'], 'a CIDR');
+      d.whereOf.set('intercept_pools', doc.at(['intercept_pools']));
+    }
+  });
+  doc.throwErrors();
 }

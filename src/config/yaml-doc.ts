@@ -35,6 +35,8 @@ function firstFailingLine(text: string): number {
 
 export class YamlDoc {
   readonly root: Obj;
+  /** Problems collected so far (`section` and `checkKeys` continue past them). */
+  readonly errors: ConfigError[] = [];
   private readonly loc: YamlLocations;
 
   constructor(
@@ -86,14 +88,34 @@ export class YamlDoc {
     throw new ConfigError(this.at(path), message);
   }
 
-  /** Refuses keys not in `known`, with a did-you-mean. */
+  /** Records keys not in `known` as errors (with a did-you-mean) and goes on. */
   checkKeys(obj: Obj, path: KeyPath, known: string[]): void {
     for (const k of Object.keys(obj)) {
       if (known.includes(k)) continue;
       const near = known.find((n) => distance(n, k) <= 2 || n === k.replace(/-/g, '_'));
       const where = path.length ? ` in ${path.join('.')}` : '';
-      this.fail([...path, k], `unknown key "${k}"${where}${near ? `; did you mean "${near}"?` : ` (known: ${known.join(', ')})`}`);
+      this.errors.push(new ConfigError(this.at([...path, k]), `unknown key "${k}"${where}${near ? `; did you mean "${near}"?` : ` (known: ${known.join(', ')})`}`));
     }
+  }
+
+  /** Runs one independent part of the document; a ConfigError is recorded, not thrown. */
+  section<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.errors.push(err);
+      return undefined;
+    }
+  }
+
+  /** Throws every recorded problem at once (in file order), if there are any. */
+  throwErrors(): void {
+    if (this.errors.length === 0) return;
+    const line = (e: ConfigError) => Number(/:(\d+)$/.exec(e.where)?.[1] ?? 0);
+    const sorted = [...this.errors].sort((a, b) => line(a) - line(b));
+    if (sorted.length === 1) throw sorted[0]!;
+    throw new ConfigErrors(sorted);
   }
 
   str(v: unknown, path: KeyPath, what: string): string {
@@ -120,6 +142,14 @@ export class YamlDoc {
       this.fail(path, `must be a whole number of ${unit} between ${min} and ${max}, not ${JSON.stringify(v)}`);
     }
     return v;
+  }
+}
+
+/** Several configuration problems; the message has one `where: what` line per problem. */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly errors: ConfigError[]) {
+    super('', errors.map((e) => e.message).join('\n'));
+    this.name = 'ConfigErrors';
   }
 }
 

@@ -144,3 +144,18 @@ describe('config/load channel order', () => {
     expect(c.channels.map((x) => `${x.name}=${x.id}`)).toEqual(['zeta=1', '7=2', 'alpha=3']);
   });
 });
+
+describe('config/load several problems', () => {
+  test('reports every independent problem in file order when a file has several', () => {
+    const text = 'mode: router\ncolour: blue\nchannels:\n  a:\n    kind: peer\n    esp: 3des\n  b:\n    kind: vpn\ntables:\n  default:\n    - match: "x*.y"\n      channel: a\n    - match: "*.ok.example"\n      chanel: a\n';
+    let err: unknown;
+    try {
+      loadConfig(flags(['config', 'c.yaml']), deps({ 'c.yaml': text }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const lines = (err as Error).message.split('\n');
+    expect(lines.map((l) => l.split(':').slice(0, 2).join(':'))).toEqual(['c.yaml:1', 'c.yaml:2', 'c.yaml:11', 'c.yaml:13', 'c.yaml:14']);
+  });
+});
