@@ -94,6 +94,26 @@ describe('dns/policy-option', () => {
     expect(() => encodePolicyOption(ann)).toThrow(/policy-option:/);
   });
 
+  test('throws only DnssealError and round-trips what it accepts when decoding 20000 random mutations', () => {
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    let accepted = 0;
+    for (let i = 0; i < 20000; i++) {
+      const base = GOLDEN[i % GOLDEN.length]![2].slice();
+      for (let e = 0; e < 1 + Math.floor(rand() * 3); e++) base[Math.floor(rand() * base.length)] = Math.floor(rand() * 256);
+      let decoded: PolicyAnnotation;
+      try {
+        decoded = decodePolicyOptionData(Uint8Array.from(base));
+      } catch (err) {
+        expect((err as Error).message.startsWith('policy-option: ')).toBe(true);
+        continue;
+      }
+      accepted++;
+      expect([...encodePolicyOption(decoded)]).toEqual(base);
+    }
+    expect(accepted).toBeGreaterThan(0);
+  });
+
   test('places the option in the OPT and keeps other options when the answer has an OPT', () => {
     const cookie = { code: 10, data: Buffer.from('0102030405060708', 'hex') };
     const { wire, added } = setPolicyOption(query(true, [cookie]), TUNNEL);
