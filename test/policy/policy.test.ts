@@ -75,3 +75,33 @@ describe('policy/policy', () => {
     expect(() => Policy.fromConfig(config({ tables: [table('default', [['a.b', 'nope']])] }))).toThrow(/unknown channel "nope"/);
   });
 });
+
+describe('policy/policy clients', () => {
+  const p = Policy.fromConfig(
+    config({
+      channels: chans,
+      tables: [table('v4', [['*.a.example', 'hub']]), table('v6', [['*.b.example', 'hub']]), table('v6wide', [['*.c.example', 'hub']])],
+      clients: [
+        { cidr: '10.0.0.0/8', table: 'v4' },
+        { cidr: '2001:db8:1::/48', table: 'v6' },
+        { cidr: '2001:db8::/32', table: 'v6wide' },
+      ],
+    }),
+  );
+
+  test.each([
+    ['10.1.2.3', 'v4'],
+    ['::ffff:10.1.2.3', 'v4'],
+    ['2001:db8:1::9', 'v6'],
+    ['2001:db8:2::9', 'v6wide'],
+    ['2001:db9::1', 'default'],
+    ['192.0.2.1', 'default'],
+    ['', 'default'],
+  ])('classifies client %p into table %p', (ip, id) => {
+    expect(p.tableFor(ip).id).toBe(id);
+  });
+
+  test('gives an unconfigured default table no rules when a client matches no range', () => {
+    expect(p.decide('192.0.2.1', ['x.a.example'])).toMatchObject({ table: 'default', group: 0, rule: null, channel: null });
+  });
+});
