@@ -29,7 +29,7 @@
 #define DNSSEAL_DESTS_MAX    1048576
 #define DNSSEAL_CLIENTS_MAX  65536
 #define DNSSEAL_CHANNELS_MAX 4096
-#define DNSSEAL_COUNTERS_MAX 8192
+#define DNSSEAL_COUNTERS_MAX (DNSSEAL_CNT_KINDS * DNSSEAL_CNT_IDS)
 
 /* last_seen is rewritten only when older than this, so a busy flow does not dirty the entry's
  * cache line on every packet (idle timeouts are seconds to minutes). */
@@ -96,19 +96,18 @@ struct dnsseal_channel_val {
 };
 _Static_assert(sizeof(struct dnsseal_channel_val) == 32, "dnsseal_channel_val size");
 
-/* dnsseal_counters: BPF_MAP_TYPE_PERCPU_HASH, (kind, id) → packets/bytes; userspace sums CPUs. */
+/*
+ * dnsseal_counters: BPF_MAP_TYPE_PERCPU_ARRAY (a lookup the verifier inlines: no hashing on the
+ * packet path). Key: __u32 slot, host order = kind * DNSSEAL_CNT_IDS + id, where an id at or
+ * above DNSSEAL_CNT_IDS is counted in slot id 0 of its kind ("other"). Userspace sums the CPUs.
+ */
+#define DNSSEAL_CNT_IDS         1024
+#define DNSSEAL_CNT_KINDS       6 /* kinds are 1..5; slot block 0 unused */
 #define DNSSEAL_CNT_MARKED      1 /* id = channel: packets marked by the LAN ingress marker */
 #define DNSSEAL_CNT_SOCK_MARKED 2 /* id = channel: sockets given SO_MARK by the cgroup hooks */
 #define DNSSEAL_CNT_HOST_SENT   3 /* id = channel: host packets to protected addresses (cgroup egress) */
 #define DNSSEAL_CNT_GUARD_DROP  4 /* id = DNSSEAL_DROP_* */
 #define DNSSEAL_CNT_GUARD_PASS  5 /* id = DNSSEAL_PASS_*: protected destination let through */
-
-struct dnsseal_counter_key {
-	__u16 kind; /* host order: DNSSEAL_CNT_* */
-	__u16 pad;  /* zero */
-	__u32 id;   /* host order */
-};
-_Static_assert(sizeof(struct dnsseal_counter_key) == 8, "dnsseal_counter_key size");
 
 struct dnsseal_counter_val {
 	__u64 packets; /* host order */

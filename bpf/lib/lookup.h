@@ -72,24 +72,21 @@ static __always_inline __u32 dnsseal_client_group(const struct dnsseal_addr *src
 	return v ? v->group : DNSSEAL_GROUP_DEFAULT;
 }
 
-static __always_inline void dnsseal_count(__u16 kind, __u32 id, __u64 bytes)
+static __always_inline void dnsseal_count(__u32 kind, __u32 id, __u64 bytes)
 {
-	struct dnsseal_counter_key k = { .kind = kind, .id = id };
-	struct dnsseal_counter_val *v = bpf_map_lookup_elem(&dnsseal_counters, &k);
+	__u32 slot = kind * DNSSEAL_CNT_IDS + (id < DNSSEAL_CNT_IDS ? id : 0);
+	struct dnsseal_counter_val *v = bpf_map_lookup_elem(&dnsseal_counters, &slot);
 
 	if (v) {
 		v->packets += 1; /* per-CPU value: no atomics needed */
 		v->bytes += bytes;
-		return;
 	}
-	struct dnsseal_counter_val init = { .packets = 1, .bytes = bytes };
-	bpf_map_update_elem(&dnsseal_counters, &k, &init, BPF_NOEXIST);
 }
 
 /* Records traffic on an entry (keeps it alive past its TTL). Writes only when the stamp is stale. */
 static __always_inline void dnsseal_stamp(struct dnsseal_dest_val *v)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns(); /* CLOCK_MONOTONIC_COARSE: same base, no clock read */
 
 	if (now - v->last_seen_ns > DNSSEAL_STAMP_GRANULARITY_NS)
 		v->last_seen_ns = now;

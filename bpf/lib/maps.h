@@ -30,10 +30,9 @@ struct {
 } dnsseal_channels SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DNSSEAL_COUNTERS_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct dnsseal_counter_key);
+	__type(key, __u32);
 	__type(value, struct dnsseal_counter_val);
 } dnsseal_counters SEC(".maps");
 

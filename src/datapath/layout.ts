@@ -19,7 +19,10 @@ export const GROUP_DEFAULT = 0;
 export const DESTS_MAX = 1048576;
 export const CLIENTS_MAX = 65536;
 export const CHANNELS_MAX = 4096;
-export const COUNTERS_MAX = 8192;
+/** dnsseal_counters slots: kind * CNT_IDS + id (ids ≥ CNT_IDS count in id 0). */
+export const CNT_IDS = 1024;
+export const CNT_KINDS = 6;
+export const COUNTERS_MAX = CNT_KINDS * CNT_IDS;
 
 /** struct dnsseal_dest_key */
 export const DestKeyLayout = { size: 24, group: 0, family: 4, pad: 5, addr: 8 } as const;
@@ -31,9 +34,7 @@ export const ClientKeyLayout = { size: 20, prefixlen: 0, addr: 4 } as const;
 export const ClientValLayout = { size: 4, group: 0 } as const;
 /** struct dnsseal_channel_val (key: __u32 channel id, host order) */
 export const ChannelValLayout = { size: 32, mark: 0, state: 4, flags: 8, gw_family: 12, pad: 13, gw_addr: 16 } as const;
-/** struct dnsseal_counter_key */
-export const CounterKeyLayout = { size: 8, kind: 0, pad: 2, id: 4 } as const;
-/** struct dnsseal_counter_val (one per possible CPU in a PERCPU map, each rounded to 8 bytes) */
+/** struct dnsseal_counter_val (key: __u32 slot; one value per possible CPU, each rounded to 8 bytes) */
 export const CounterValLayout = { size: 16, packets: 0, bytes: 8 } as const;
 
 /** DNSSEAL_DEST_F_* */
@@ -194,17 +195,9 @@ export function decodeChannelVal(buf: Uint8Array): RawChannelVal {
   return out;
 }
 
-export function encodeCounterKey(kind: number, id: number, out: Uint8Array = new Uint8Array(CounterKeyLayout.size)): Uint8Array {
-  const dv = need(out, CounterKeyLayout.size, 'dnsseal_counter_key');
-  out.fill(0, 0, CounterKeyLayout.size);
-  dv.setUint16(CounterKeyLayout.kind, kind, true);
-  dv.setUint32(CounterKeyLayout.id, id >>> 0, true);
-  return out;
-}
-
-export function decodeCounterKey(buf: Uint8Array): { kind: number; id: number } {
-  const dv = need(buf, CounterKeyLayout.size, 'dnsseal_counter_key');
-  return { kind: dv.getUint16(CounterKeyLayout.kind, true), id: dv.getUint32(CounterKeyLayout.id, true) };
+/** Slot → (kind, id) of dnsseal_counters. */
+export function counterSlot(slot: number): { kind: number; id: number } {
+  return { kind: Math.floor(slot / CNT_IDS), id: slot % CNT_IDS };
 }
 
 /** Sums a PERCPU value buffer (ncpu × 16 bytes). */

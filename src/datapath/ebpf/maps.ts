@@ -271,18 +271,49 @@ export class EbpfMaps {
     }
   }
 
+  /** Non-zero counters (one batch lookup over the per-CPU array; get-next-key fallback). */
   counters(): CounterRow[] {
     if (this.closed) return [];
-    const k = stable(L.CounterKeyLayout.size);
-    const next = stable(L.CounterKeyLayout.size);
-    const v = stable(L.CounterValLayout.size * this.ncpu);
+    const n = L.COUNTERS_MAX;
+    const vs = L.CounterValLayout.size * this.ncpu;
+    const keys = stable(4 * n);
+    const vals = stable(vs * n);
     const out: CounterRow[] = [];
-    let first = true;
-    while (this.bpf.nextKey(this.fds.counters, first ? null : k, next)) {
-      first = false;
-      k.buf.set(next.buf);
-      if (!this.bpf.lookup(this.fds.counters, k, v)) continue;
-      out.push({ ...L.decodeCounterKey(k.buf), ...L.sumCounterVals(v.buf, this.ncpu) });
+    let got = 0;
+    try {
+      const inB = stable(8);
+      const outB = stable(8);
+      let first = true;
+      while (got < n) {
+        const r = this.bpf.lookupBatch(
+          this.fds.counters,
+          first ? null : inB,
+          outB,
+          { buf: keys.buf.subarray(got * 4), addr: keys.addr + got * 4 }, { buf: vals.buf.subarray(got * vs), addr: vals.addr + got * vs },
+          n - got,
+        );
+        got += r.count;
+        if (r.done || r.count === 0) break;
+        inB.buf.set(outB.buf);
+        first = false;
+      }
+    } catch (err) {
+      if (!(err instanceof BpfError) || err.code === 'permission') throw err;
+      const k = stable(4);
+      const v = stable(vs);
+      got = 0;
+      for (let i = 0; i < n; i++) {
+        k.buf.set(L.encodeU32(i));
+        if (!this.bpf.lookup(this.fds.counters, k, v)) continue;
+        keys.buf.set(k.buf, got * 4);
+        vals.buf.set(v.buf, got * vs);
+        got++;
+      }
+    }
+    for (let i = 0; i < got; i++) {
+      const sum = L.sumCounterVals(vals.buf.subarray(i * vs, (i + 1) * vs), this.ncpu);
+      if (sum.packets === 0n && sum.bytes === 0n) continue;
+      out.push({ ...L.counterSlot(L.decodeU32(keys.buf.subarray(i * 4, i * 4 + 4))), ...sum });
     }
     return out;
   }

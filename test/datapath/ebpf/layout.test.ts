@@ -48,7 +48,6 @@ const MIRRORS: [string, Record<string, number>][] = [
   ['dnsseal_client_key', L.ClientKeyLayout],
   ['dnsseal_client_val', L.ClientValLayout],
   ['dnsseal_channel_val', L.ChannelValLayout],
-  ['dnsseal_counter_key', L.CounterKeyLayout],
   ['dnsseal_counter_val', L.CounterValLayout],
 ];
 
@@ -73,7 +72,7 @@ describe('datapath/layout', () => {
         if (m.name !== 'key' && m.name !== 'value') continue;
         const target = resolve(resolve(m.type_id).type_id!); // PTR → struct / int
         if (target.kind === 'STRUCT') expect(mirrored.has(target.name)).toBe(true);
-        else expect(target.size).toBe(4); // __u32 channel id
+        else expect(target.size).toBe(4); // __u32 channel id / counter slot
       }
     }
   });
@@ -109,6 +108,8 @@ describe('datapath/layout', () => {
     ['DNSSEAL_CHAN_UP', L.CHAN_UP],
     ['DNSSEAL_CHAN_F_PEER', L.CHAN_F_PEER],
     ['DNSSEAL_CHAN_F_HAS_GW', L.CHAN_F_HAS_GW],
+    ['DNSSEAL_CNT_IDS', L.CNT_IDS],
+    ['DNSSEAL_CNT_KINDS', L.CNT_KINDS],
     ['DNSSEAL_CNT_MARKED', L.CNT_MARKED],
     ['DNSSEAL_CNT_SOCK_MARKED', L.CNT_SOCK_MARKED],
     ['DNSSEAL_CNT_HOST_SENT', L.CNT_HOST_SENT],
@@ -164,6 +165,10 @@ describe('datapath/layout', () => {
     const b = new Uint8Array(24);
     b[4] = 5;
     expect(() => L.decodeDestKey(b)).toThrow(/unknown family 5/);
+  });
+
+  test('counter slot splits into kind and id when decoded', () => {
+    expect(L.counterSlot(4 * L.CNT_IDS + 3)).toEqual({ kind: L.CNT_GUARD_DROP, id: 3 });
   });
 
   test('percpu counters sum over CPUs when several CPUs counted', () => {
