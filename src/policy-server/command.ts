@@ -6,6 +6,7 @@
  */
 import { loadConfigText, type LoadDeps, fileDeps } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
+import { startMetricsServer, type MetricsServer } from '../ops/metrics-server.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Clock } from '../util/clock.ts';
 import { ConfigError, errorMessage } from '../util/errors.ts';
@@ -46,11 +47,21 @@ export async function runPolicyServerCommand(values: Map<string, string[]>, deps
   const cfg = load(); // a ConfigError goes to the CLI: nothing has started
   const log = deps.makeLogger?.(cfg.base) ?? deps.log;
   let running;
+  let metricsServer: MetricsServer | null = null;
   try {
     running = await startPolicyServer(cfg, { clock: deps.clock, log, metrics: deps.metrics, load });
   } catch (err) {
     log.error('policy-server: could not start', { err: errorMessage(err) });
     return 2;
+  }
+  if (cfg.base.metrics && deps.metrics) {
+    try {
+      metricsServer = startMetricsServer(cfg.base.metrics, deps.metrics, log);
+    } catch (err) {
+      log.error('policy-server: could not start the metrics endpoint', { err: errorMessage(err) });
+      await running.close();
+      return 2;
+    }
   }
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const onHup = () => void running.reload();
@@ -63,6 +74,7 @@ export async function runPolicyServerCommand(values: Map<string, string[]>, deps
   deps.signals.off('SIGTERM', onStop);
   deps.signals.off('SIGINT', onStop);
   await running.close();
+  await metricsServer?.stop();
   log.info('policy-server: stopped');
   return 0;
 }
