@@ -9,6 +9,7 @@ import { controlRequest } from './control/client.ts';
 import { teardown } from './datapath/teardown.ts';
 import { runDaemon } from './daemon.ts';
 import { createLogger } from './util/log.ts';
+import { realClock } from './util/clock.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 const code = await runCli(process.argv.slice(2), {
@@ -19,5 +20,7 @@ const code = await runCli(process.argv.slice(2), {
   runDaemon,
   makeLogger: (cfg) => createLogger({ level: cfg.logLevel, format: cfg.logFormat }),
   version: pkg.version,
+  clock: realClock,
+  signals: process,
 });
 process.exit(code);

@@ -9,12 +9,13 @@ import { EXIT, UNREACHABLE_CODES } from './exit-codes.ts';
 import { COMMANDS, renderHelp } from './help.ts';
 import { checkCommand, configDefaultCommand, configReferenceCommand, explainCommand } from './policy-commands.ts';
 import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
-import { runCommand } from './run-command.ts';
+import { policyServerCommand, runCommand } from './run-command.ts';
 
 type Command = (ctx: CliContext) => Promise<number>;
 
 const HANDLERS: Record<string, Command> = {
   run: runCommand,
+  'policy-server': policyServerCommand,
   check: checkCommand,
   explain: explainCommand,
   list: listCommand,

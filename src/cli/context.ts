@@ -10,6 +10,13 @@ import type { DaemonDeps } from '../daemon.ts';
 import type { Logger } from '../util/log.ts';
 import type { CliIo } from './io.ts';
 import type { ParsedArgs } from '../config/flags.ts';
+import type { Clock } from '../util/clock.ts';
+
+/** Where the long-running commands learn about SIGTERM/SIGINT/SIGHUP (the process, or a test emitter). */
+export interface CliSignals {
+  on(signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT', fn: () => void): void;
+  off(signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT', fn: () => void): void;
+}
 
 export interface CliDeps {
   io: CliIo;
@@ -20,6 +27,8 @@ export interface CliDeps {
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;
   version: string;
+  clock: Clock;
+  signals: CliSignals;
 }
 
 export interface CliContext extends CliDeps {

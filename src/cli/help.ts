@@ -14,6 +14,11 @@ interface CommandDoc {
 
 export const COMMANDS: Record<string, CommandDoc> = {
   run: { usage: 'dnsseal run [FLAGS]', summary: 'Start the DNS proxy (foreground; stop with SIGTERM/SIGINT).', policyFlags: true },
+  'policy-server': {
+    usage: 'dnsseal policy-server --config FILE [FLAGS]',
+    summary: 'Run the central policy server: answers DNS and adds the asking client\'s channel, TSIG-signed (same rule syntax plus a serve: section).',
+    policyFlags: true,
+  },
   check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.', policyFlags: true },
   explain: {
     usage: 'dnsseal explain NAME [--client IP] [--config FILE] [FLAGS] [--json]',

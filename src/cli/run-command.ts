@@ -1,6 +1,5 @@
 /** `dnsseal run`: load the config, build the process-wide dependencies, run the daemon. */
 import { Metrics } from '../ops/metrics.ts';
-import { realClock } from '../util/clock.ts';
 import { ConfigError } from '../util/errors.ts';
 import { loadConfig } from '../config/load.ts';
 import { Policy } from '../policy/policy.ts';
@@ -13,7 +12,22 @@ export async function runCommand(ctx: CliContext): Promise<number> {
   const cfg = loadConfig(ctx.args.values, ctx.files);
   Policy.fromConfig(cfg); // every policy error is a config error: report it before anything starts
   const log = ctx.makeLogger(cfg);
-  const code = await ctx.runDaemon(cfg, { log, clock: realClock, metrics: new Metrics() });
+  const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics() });
   // the daemon logged why; the CLI's contract is 2 for any runtime failure
   return code === 0 ? EXIT.ok : EXIT.runtime;
+}
+
+/** `dnsseal policy-server --config FILE`: the central rule server (embodiment 2). */
+export async function policyServerCommand(ctx: CliContext): Promise<number> {
+  const p = ctx.args.positionals[0];
+  if (p !== undefined) throw new ConfigError('policy-server', `unexpected argument "${p}"`);
+  const { runPolicyServerCommand } = await import('../policy-server/command.ts');
+  return runPolicyServerCommand(ctx.args.values, {
+    clock: ctx.clock,
+    log: ctx.makeLogger({ logLevel: 'info', logFormat: 'logfmt' }),
+    makeLogger: (cfg) => ctx.makeLogger(cfg),
+    metrics: new Metrics(),
+    signals: ctx.signals,
+    loadDeps: ctx.files,
+  });
 }

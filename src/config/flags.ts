@@ -63,9 +63,6 @@ export const COMMAND_FLAGS: Record<string, FlagSpec[]> = {
   check: [JSON_FLAG],
 };
 
-/** Commands that read policy/config flags (the others only use --control / --config). */
-export const POLICY_COMMANDS = new Set(['run', 'check', 'explain', 'config-reference']);
-
 export interface ParsedArgs {
   command: string;
   positionals: string[];

@@ -68,6 +68,7 @@ export function loadConfig(values: Map<string, string[]>, deps: LoadDeps = fileD
     draft.tables.clear();
     draft.clients = [];
     draft.statics = [];
+    draft.source = `${EMBEDDED_SOURCE} with rules from flags`;
   }
   applyFlags(values, draft, deps);
   return finalize(draft, deps);

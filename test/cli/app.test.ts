@@ -124,6 +124,11 @@ describe('cli/app', () => {
     expect([h.code, h.daemonRuns]).toEqual([1, 0]);
   });
 
+  test('exits 1 before serving when policy-server has no --config', async () => {
+    const h = await cli(['policy-server']);
+    expect([h.code, h.err]).toEqual([1, 'dnsseal: --config: policy-server needs --config FILE (the rule tables and the serve: section live there)\n']);
+  });
+
   test('documents every flag with its default and the exit codes in help', async () => {
     const h = await cli(['--help']);
     for (const s of ['--listen ADDR:PORT', '[default: 127.0.0.53:53]', '--upstream', '--protect', '--channel', '--mode', '--datapath', '--lan', '--wan', '--control', '--log-level', '--log-format', '--metrics', '--min-hold', '--idle', '--upstream-timeout', '--canary']) {

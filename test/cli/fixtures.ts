@@ -3,6 +3,7 @@ import { runCli } from '../../src/cli/app.ts';
 import type { CliDeps } from '../../src/cli/context.ts';
 import type { ControlRequest } from '../../src/control/protocol.ts';
 import { silentLogger } from '../../src/util/log.ts';
+import { FakeClock } from '../../src/util/clock.ts';
 import { deps as fileDeps } from '../config/fixtures.ts';
 
 export interface Harness {
@@ -33,6 +34,8 @@ export async function cli(
     },
     makeLogger: () => silentLogger,
     version: '9.9.9',
+    clock: new FakeClock(),
+    signals: { on: () => {}, off: () => {} },
   };
   h.code = await runCli(argv, deps);
   return h;
