@@ -30,7 +30,8 @@
  */
 import type { ChannelKind, Decision } from '../policy/types.ts';
 import { DnssealError } from '../util/errors.ts';
-import { TYPE_OPT, walkMessage, type MessageSpans } from './tsig.ts';
+import { walkMessage, type MessageSpans } from './tsig.ts';
+import { TYPE_OPT } from './wire.ts';
 
 export const POLICY_OPTION_CODE = 65350;
 export const POLICY_OPTION_VERSION = 1;

@@ -20,9 +20,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
+import { WireError, readRecordHead, skipName } from './wire.ts';
 
 export const TYPE_TSIG = 250;
-export const TYPE_OPT = 41;
 export const CLASS_ANY = 255;
 export const HMAC_SHA256 = 'hmac-sha256';
 /** HMAC-SHA256 output length. */
@@ -93,7 +93,7 @@ export type TsigVerifyResult =
     };
 
 // ---------------------------------------------------------------------------------------
-// Minimal bounds-checked wire walker (only what TSIG needs: record boundaries and names).
+// Record boundaries (the shared wire reader) and TSIG's names as labels.
 
 export interface RecordSpan {
   /** Offset of the owner name. */
@@ -135,31 +135,12 @@ function u32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) >>> 0) + ((buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!);
 }
 
-/** Skips a (possibly compressed) name in place; returns the offset after it. */
-export function skipName(buf: Uint8Array, off: number): number {
-  let total = 0;
-  for (;;) {
-    need(buf, off, 1, 'label length');
-    const len = buf[off]!;
-    if (len === 0) return off + 1;
-    if ((len & 0xc0) === 0xc0) {
-      need(buf, off, 2, 'compression pointer');
-      return off + 2;
-    }
-    if (len & 0xc0) fail('tsig_malformed', `reserved label type 0x${len.toString(16)} at offset ${off}`);
-    need(buf, off + 1, len, 'label');
-    total += len + 1;
-    if (total > 255) fail('tsig_malformed', 'name longer than 255 octets');
-    off += len + 1;
-  }
-}
-
 /**
  * Reads a name as lower-case labels, following compression pointers (each must point
  * strictly backwards, so loops are impossible). Returns the labels and the offset after
  * the name as it sits in place.
  */
-export function readName(buf: Uint8Array, off: number): { labels: string[]; end: number } {
+export function readNameLabels(buf: Uint8Array, off: number): { labels: string[]; end: number } {
   const labels: string[] = [];
   let end = -1;
   let total = 0;
@@ -208,44 +189,39 @@ export function canonicalName(name: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** Walks header, questions and every RR; throws DnssealError('tsig_malformed') on bad input. */
+/**
+ * Walks header, questions and every RR with the shared wire reader (src/dns/wire.ts);
+ * throws DnssealError('tsig_malformed') on bad input.
+ */
 export function walkMessage(buf: Uint8Array): MessageSpans {
   need(buf, 0, 12, 'header');
   const qdcount = u16(buf, 4);
   const ancount = u16(buf, 6);
   const nscount = u16(buf, 8);
   const arcount = u16(buf, 10);
-  let off = 12;
-  for (let i = 0; i < qdcount; i++) {
-    off = skipName(buf, off);
-    need(buf, off, 4, 'question type/class');
-    off += 4;
-  }
   const records: RecordSpan[] = [];
-  const sections: Array<[RecordSpan['section'], number]> = [
-    ['answer', ancount],
-    ['authority', nscount],
-    ['additional', arcount],
-  ];
-  for (const [section, count] of sections) {
-    for (let i = 0; i < count; i++) {
-      const start = off;
+  let off = 12;
+  try {
+    for (let i = 0; i < qdcount; i++) {
       off = skipName(buf, off);
-      need(buf, off, 10, 'record header');
-      const rdLength = u16(buf, off + 8);
-      need(buf, off + 10, rdLength, 'rdata');
-      records.push({
-        start,
-        type: u16(buf, off),
-        klass: u16(buf, off + 2),
-        ttl: u32(buf, off + 4),
-        rdStart: off + 10,
-        rdLength,
-        end: off + 10 + rdLength,
-        section,
-      });
-      off += 10 + rdLength;
+      need(buf, off, 4, 'question type/class');
+      off += 4;
     }
+    const sections: Array<[RecordSpan['section'], number]> = [
+      ['answer', ancount],
+      ['authority', nscount],
+      ['additional', arcount],
+    ];
+    for (const [section, count] of sections) {
+      for (let i = 0; i < count; i++) {
+        const rr = readRecordHead(buf, off);
+        records.push({ start: off, type: rr.type, klass: rr.klass, ttl: rr.ttl, rdStart: rr.rdOff, rdLength: rr.rdLen, end: rr.end, section });
+        off = rr.end;
+      }
+    }
+  } catch (err) {
+    if (err instanceof WireError) fail('tsig_malformed', err.message.replace(/^dns: /, ''));
+    throw err;
   }
   return { id: u16(buf, 0), qdcount, ancount, nscount, arcount, records, end: off };
 }
@@ -255,11 +231,11 @@ export function walkMessage(buf: Uint8Array): MessageSpans {
 
 /** Parses a TSIG RR's owner name and RDATA (algorithm name must not be compressed). */
 export function parseTsigRecord(buf: Uint8Array, rec: RecordSpan): TsigRecord {
-  const owner = readName(buf, rec.start);
+  const owner = readNameLabels(buf, rec.start);
   const rdEnd = rec.rdStart + rec.rdLength;
   const view = buf.subarray(0, rdEnd); // reads past the RDATA are out of bounds
   let off = rec.rdStart;
-  const alg = readName(view, off);
+  const alg = readNameLabels(view, off);
   if (alg.end - off !== alg.labels.reduce((n, l) => n + l.length + 1, 1)) {
     fail('tsig_formerr', 'compressed algorithm name in TSIG');
   }

@@ -6,7 +6,7 @@ import { StaticKeyring, parseTsigKeyFlag } from '../../src/dns/tsig-key.ts';
 import {
   TsigRcode,
   canonicalName,
-  readName,
+  readNameLabels,
   stripTsig,
   tsigSign,
   tsigVerify,
@@ -199,15 +199,15 @@ describe('dns/tsig', () => {
     ['self pointer', [0, 0, 0xc0, 0x02]],
     ['label past end', [5, 0x61, 0x62]],
     ['reserved label type', [0x40, 0]],
-  ])('readName refuses a %s', (_n, bytes) => {
+  ])('readNameLabels refuses a %s', (_n, bytes) => {
     const buf = Uint8Array.from(bytes);
     const off = bytes[0] === 0 ? 2 : 0;
-    expect(() => readName(buf, off)).toThrow(/tsig:/);
+    expect(() => readNameLabels(buf, off)).toThrow(/tsig:/);
   });
 
-  test('readName lower-cases and follows a backward pointer', () => {
+  test('readNameLabels lower-cases and follows a backward pointer', () => {
     const buf = Uint8Array.from([3, 0x57, 0x57, 0x57, 0, 1, 0x61, 0xc0, 0]);
-    expect(readName(buf, 5)).toEqual({ labels: ['a', 'www'], end: 9 });
+    expect(readNameLabels(buf, 5)).toEqual({ labels: ['a', 'www'], end: 9 });
   });
 
   test('canonicalName lower-cases and ignores a trailing dot', () => {
