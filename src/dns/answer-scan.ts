@@ -85,10 +85,13 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
   const arcount = (buf[10]! << 8) | buf[11]!;
   let p = HEADER_LEN + questionLen;
   const records: AnswerRecord[] = [];
+  // Names already read, by offset: owners are nearly always a pointer to the question name
+  // or to an earlier CNAME target, so most owners cost no decoding at all.
+  const known = new Map<number, string>([[HEADER_LEN, qname]]);
   for (let i = 0; i < ancount; i++) {
     const rr = readRecordHead(buf, p);
     if (rr.type === TYPE_CNAME || rr.type === TYPE_A || rr.type === TYPE_AAAA || rr.type === TYPE_HTTPS || rr.type === TYPE_SVCB) {
-      records.push({ owner: readName(buf, p).name, type: rr.type, ttl: rr.ttl, rdOff: rr.rdOff, rdLen: rr.rdLen });
+      records.push({ owner: nameAt(buf, p, known), type: rr.type, ttl: rr.ttl, rdOff: rr.rdOff, rdLen: rr.rdLen });
     }
     p = rr.end;
   }
@@ -121,6 +124,7 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
           const target = readName(buf, r.rdOff);
           if (target.end > r.rdOff + r.rdLen) throw new WireError('CNAME target runs past its rdata');
           next = target.name;
+          known.set(r.rdOff, next);
           break;
         }
       }
@@ -163,4 +167,23 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     nscount,
     arcount,
   };
+}
+
+/**
+ * The owner name at `off`: a bare pointer to a name already read is answered from `known`,
+ * anything else is read (and checked) in full. The pointer still obeys readName's rule:
+ * it must point backwards.
+ */
+function nameAt(buf: Uint8Array, off: number, known: Map<number, string>): string {
+  const b = buf[off];
+  if (b !== undefined && (b & 0xc0) === 0xc0 && off + 1 < buf.length) {
+    const target = ((b & 0x3f) << 8) | buf[off + 1]!;
+    if (target < off) {
+      const hit = known.get(target);
+      if (hit !== undefined) return hit;
+    }
+  }
+  const name = readName(buf, off).name;
+  known.set(off, name);
+  return name;
 }

@@ -64,8 +64,8 @@ export function parseQuery(buf: Uint8Array): QueryParse {
 
   // The question: labels only, no compression (nothing precedes it that could be pointed at).
   let p = HEADER_LEN;
-  let qname = '';
   let qnameExact = '';
+  let upper = false;
   for (;;) {
     if (p >= buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     const l = buf[p]!;
@@ -76,23 +76,21 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     if (l > 63) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'compressed or reserved label in question' };
     if (p + 1 + l > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     if (p + 1 + l - HEADER_LEN + 1 > 255) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'name too long' };
-    if (qname.length) {
-      qname += '.';
-      qnameExact += '.';
-    }
+    if (p > HEADER_LEN) qnameExact += '.';
     for (let i = p + 1; i <= p + l; i++) {
       const c = buf[i]!;
       if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) {
+        if (c >= 0x41 && c <= 0x5a) upper = true;
         qnameExact += String.fromCharCode(c);
-        qname += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
       } else {
-        const esc = '\\' + c.toString().padStart(3, '0');
-        qnameExact += esc;
-        qname += esc;
+        // RFC 4343 escapes keep different wire names from reading as the same text.
+        qnameExact += '\\' + c.toString().padStart(3, '0');
       }
     }
     p += 1 + l;
   }
+  // Pure ASCII (other bytes are escaped), so toLowerCase folds exactly A–Z.
+  const qname = upper ? qnameExact.toLowerCase() : qnameExact;
   if (p + 4 > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
   const qtype = (buf[p]! << 8) | buf[p + 1]!;
   const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;

@@ -51,12 +51,22 @@ export class Forwarder {
       this.counters.upstreamShared++;
       return shared;
     }
-    const p = this.exchange(pair, query);
+    // One promise per upstream query: the key is cleared in the same callbacks that read
+    // the answer (no extra promise hop per query on the hot path).
+    const done = () => this.inflight.delete(key);
+    const p = pair.udp.exchange(query).then(
+      (bytes) => {
+        done();
+        const scan = read(bytes, query);
+        // A truncated answer may lack addresses that need protecting: get the whole of it.
+        return scan.truncated ? this.retryOverTcp(pair, query) : { bytes, scan, via: 'udp' as const };
+      },
+      (err: unknown) => {
+        done();
+        throw err;
+      },
+    );
     this.inflight.set(key, p);
-    const clear = () => {
-      if (this.inflight.get(key) === p) this.inflight.delete(key);
-    };
-    p.then(clear, clear);
     return p;
   }
 
@@ -67,18 +77,10 @@ export class Forwarder {
     }
   }
 
-  private async exchange(pair: UpstreamPair, query: ParsedQuery): Promise<Forwarded> {
-    let bytes = await pair.udp.exchange(query);
-    let via: 'udp' | 'tcp' = 'udp';
-    let scan = read(bytes, query);
-    if (scan.truncated) {
-      // A truncated answer may lack addresses that need protecting: get the whole of it.
-      this.counters.upstreamTcpRetries++;
-      bytes = await pair.tcp.exchange(query);
-      via = 'tcp';
-      scan = read(bytes, query);
-    }
-    return { bytes, scan, via };
+  private async retryOverTcp(pair: UpstreamPair, query: ParsedQuery): Promise<Forwarded> {
+    this.counters.upstreamTcpRetries++;
+    const bytes = await pair.tcp.exchange(query);
+    return { bytes, scan: read(bytes, query), via: 'tcp' };
   }
 }
 

@@ -59,16 +59,15 @@ export class Pipeline {
     this.handle = (bytes, client) => this.run(bytes, client);
   }
 
-  private async run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
-    let outcome: Outcome;
-    try {
-      outcome = await this.resolve(bytes, client);
-    } catch (err) {
-      // A bug in a step (policy, registry double…): fail closed, answer nothing.
-      this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
-      outcome = { kind: 'drop', reason: 'internal' };
-    }
-    return this.respond(outcome, bytes, client);
+  private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
+    return this.resolve(bytes, client).then(
+      (outcome) => this.respond(outcome, bytes, client),
+      (err: unknown) => {
+        // A bug in a step (policy, registry double…): fail closed, answer nothing.
+        this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
+        return this.respond({ kind: 'drop', reason: 'internal' }, bytes, client);
+      },
+    );
   }
 
   /** Steps 1–5; never throws. */

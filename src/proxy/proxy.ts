@@ -28,7 +28,7 @@ export interface ProxyOptions {
   counters: ProxyCounters;
   clock: Clock;
   log: Logger;
-  /** UDP upstream pool size (default 32). */
+  /** UDP upstream pool size (default 8). */
   upstreamPoolSize?: number;
   tcpIdleMs?: number;
 }

@@ -3,7 +3,8 @@
  * chosen socket of a pool; each socket has a kernel-chosen random source port and is retired
  * and replaced after a random number of queries, so source ports keep changing. A socket per
  * query (as dnsmasq does) would cost a socket() + bind() per query, which in Bun is an async
- * round trip; the pool keeps ≥ 22 bits of entropy (16 ID + pool choice + port churn).
+ * round trip; the pool keeps 16 bits of ID plus the pool choice, and a port lives for only a few
+ * hundred queries.
  *
  * An answer is accepted only when it comes from the upstream's address and port, carries the
  * ID of a query in flight on that socket, and repeats its question byte for byte (name with
@@ -29,14 +30,16 @@ export interface UdpUpstreamOptions {
   clock: Clock;
   log: Logger;
   counters: ProxyCounters;
-  /** Sockets in the pool (default 32). */
+  /**
+   * Sockets in the pool (default 8). More sockets add port entropy but cost throughput: each
+   * wakes the event loop separately, where one socket gets its answers in batches.
+   */
   poolSize?: number;
   /** A socket is retired after a random number of queries in [min, 2·min) (default 512). */
   minUsesPerSocket?: number;
 }
 
 interface Pending {
-  seq: number;
   id: number;
   sock: PoolSocket;
   question: Uint8Array;
@@ -61,9 +64,9 @@ export class UdpUpstream implements Upstream {
   readonly address: string;
   private readonly ids = new RandomIds();
   private readonly pool: PoolSocket[] = [];
-  /** Every query in flight, in deadline order (the timeout is the same for all). */
-  private readonly inflight = new Map<number, Pending>();
-  private seq = 0;
+  /** Every open socket: the pool and retired ones still waiting for answers. */
+  private readonly open = new Set<PoolSocket>();
+  private inFlight = 0;
   private creating = 0;
   private closed = false;
   private sweeper: ReturnType<typeof setInterval> | null = null;
@@ -76,7 +79,7 @@ export class UdpUpstream implements Upstream {
   /** Opens the pool. Create upstreams before listeners (BENCHMARKING.md, Bun notes). */
   static async open(opts: UdpUpstreamOptions): Promise<UdpUpstream> {
     const up = new UdpUpstream(opts);
-    const n = opts.poolSize ?? 32;
+    const n = opts.poolSize ?? 8;
     const socks = await Promise.all(Array.from({ length: n }, () => up.openSocket()));
     up.pool.push(...socks);
     const every = Math.max(10, Math.min(100, Math.floor(opts.timeoutMs / 4)));
@@ -94,7 +97,6 @@ export class UdpUpstream implements Upstream {
     const packet = buildUpstreamQuery(id, query);
     return new Promise<Uint8Array>((resolve, reject) => {
       const p: Pending = {
-        seq: ++this.seq,
         id,
         sock: ps,
         question: query.question,
@@ -108,7 +110,7 @@ export class UdpUpstream implements Upstream {
         return;
       }
       ps.byId.set(id, p);
-      this.inflight.set(p.seq, p);
+      this.inFlight++;
       if (--ps.usesLeft <= 0 && !ps.replacing) this.replace(ps);
     });
   }
@@ -116,22 +118,19 @@ export class UdpUpstream implements Upstream {
   close(): void {
     this.closed = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    const retired = this.retiredOpen();
-    for (const p of this.inflight.values()) p.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
-    this.inflight.clear();
-    for (const ps of [...this.pool, ...retired]) ps.sock.close();
+    for (const ps of this.open) {
+      for (const p of ps.byId.values()) p.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
+      ps.byId.clear();
+      ps.sock.close();
+    }
+    this.open.clear();
     this.pool.length = 0;
+    this.inFlight = 0;
   }
 
   /** Queries in flight (tests and the stats command). */
   get pending(): number {
-    return this.inflight.size;
-  }
-
-  private retiredOpen(): PoolSocket[] {
-    const out = new Set<PoolSocket>();
-    for (const p of this.inflight.values()) if (p.sock.retired) out.add(p.sock);
-    return [...out];
+    return this.inFlight;
   }
 
   private pick(): PoolSocket | undefined {
@@ -155,6 +154,7 @@ export class UdpUpstream implements Upstream {
     });
     const min = this.opts.minUsesPerSocket ?? 512;
     holder.ps = { sock, byId: new Map(), usesLeft: min + ((Math.random() * min) | 0), replacing: false, retired: false };
+    this.open.add(holder.ps);
     return holder.ps;
   }
 
@@ -184,8 +184,8 @@ export class UdpUpstream implements Upstream {
 
   private finish(p: Pending): void {
     p.sock.byId.delete(p.id);
-    this.inflight.delete(p.seq);
-    if (p.sock.retired && p.sock.byId.size === 0) p.sock.sock.close();
+    this.inFlight--;
+    if (p.sock.retired && p.sock.byId.size === 0) this.closeSocket(p.sock);
   }
 
   /** Opens a fresh socket (new random port) and swaps it in; the old one closes once idle. */
@@ -196,14 +196,14 @@ export class UdpUpstream implements Upstream {
       (fresh) => {
         this.creating--;
         if (this.closed) {
-          fresh.sock.close();
+          this.closeSocket(fresh);
           return;
         }
         const i = this.pool.indexOf(ps);
         if (i >= 0) this.pool[i] = fresh;
         else this.pool.push(fresh);
         ps.retired = true;
-        if (ps.byId.size === 0) ps.sock.close();
+        if (ps.byId.size === 0) this.closeSocket(ps);
       },
       (err) => {
         this.creating--;
@@ -214,13 +214,22 @@ export class UdpUpstream implements Upstream {
     );
   }
 
+  private closeSocket(ps: PoolSocket): void {
+    this.open.delete(ps);
+    ps.sock.close();
+  }
+
+  /** Expires queries past their deadline. Only queries in flight are visited (a few hundred at most). */
   private sweep(): void {
+    if (this.inFlight === 0) return;
     const now = this.opts.clock.monoMs();
-    for (const p of this.inflight.values()) {
-      if (p.deadline > now) break;
-      this.finish(p);
-      this.opts.counters.upstreamTimeouts++;
-      p.reject(new UpstreamError('timeout', `${this.address}: no answer within ${this.opts.timeoutMs} ms`));
+    for (const ps of this.open) {
+      for (const p of ps.byId.values()) {
+        if (p.deadline > now) continue;
+        this.finish(p);
+        this.opts.counters.upstreamTimeouts++;
+        p.reject(new UpstreamError('timeout', `${this.address}: no answer within ${this.opts.timeoutMs} ms`));
+      }
     }
   }
 }

@@ -14,6 +14,8 @@ export interface KnotServer {
   address: string;
   port: number;
   dir: string;
+  /** Queries knot has received (needs `stats: true`), via `knotc stats`. */
+  queryCount(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -26,7 +28,7 @@ export function randomPort(): number {
   return 20000 + Math.floor(Math.random() * 40000);
 }
 
-function knotConf(dir: string, address: string, port: number, extra: string): string {
+function knotConf(dir: string, address: string, port: number, extra: string, stats: boolean): string {
   return `server:
     rundir: "${dir}"
     listen: ${address}@${port}
@@ -39,12 +41,14 @@ log:
   - target: stderr
     any: error
 ${extra}
+${stats ? 'mod-stats:\n  - id: count\n    request-protocol: on\n' : ''}
 template:
   - id: default
     storage: "${dir}"
     file: "%s.zone"
     zonefile-sync: -1
     journal-content: none
+${stats ? '    global-module: mod-stats/count\n' : ''}
 zone:
   - domain: test.
   - domain: signed.test.
@@ -65,7 +69,11 @@ async function probe(address: string, port: number): Promise<boolean> {
   return ok;
 }
 
-export async function startKnot(opts: { address?: string; extraConf?: string; cpu?: number } = {}): Promise<KnotServer> {
+/**
+ * `stats: true` loads knot's mod-stats so `queryCount()` can prove a forwarder does not cache
+ * (BENCHMARKING.md: N identical queries must reach the upstream N times).
+ */
+export async function startKnot(opts: { address?: string; extraConf?: string; cpu?: number; stats?: boolean } = {}): Promise<KnotServer> {
   const address = opts.address ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'dnsseal-knot-'));
   mkdirSync(join(dir, 'db'));
@@ -74,7 +82,7 @@ export async function startKnot(opts: { address?: string; extraConf?: string; cp
   const knotd = Bun.which('knotd', { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }) ?? 'knotd';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = randomPort();
-    writeFileSync(join(dir, 'knot.conf'), knotConf(dir, address, port, opts.extraConf ?? ''));
+    writeFileSync(join(dir, 'knot.conf'), knotConf(dir, address, port, opts.extraConf ?? '', opts.stats ?? false));
     const cmd = [knotd, '-c', join(dir, 'knot.conf')];
     const proc: Subprocess = Bun.spawn(opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu), ...cmd] : cmd, {
       stdout: 'ignore',
@@ -87,6 +95,15 @@ export async function startKnot(opts: { address?: string; extraConf?: string; cp
           address,
           port,
           dir,
+          queryCount: async () => {
+            const knotc = Bun.which('knotc', { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }) ?? 'knotc';
+            const p = Bun.spawn([knotc, '-c', join(dir, 'knot.conf'), 'stats'], { stdout: 'pipe', stderr: 'ignore' });
+            const out = await new Response(p.stdout).text();
+            await p.exited;
+            let n = 0;
+            for (const m of out.matchAll(/^mod-stats\.request-protocol\[[a-z0-9]+\] = (\d+)$/gm)) n += Number(m[1]);
+            return n;
+          },
           stop: async () => {
             proc.kill('SIGTERM');
             await proc.exited;

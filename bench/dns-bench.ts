@@ -1,0 +1,218 @@
+/**
+ * `make bench-dns`: dnsperf against knot directly, dnsmasq (cache off), unbound (forwarding,
+ * cache minimal) and dnsseal (`--datapath none`), interleaved, pinned as BENCHMARKING.md says
+ * (dnsperf and knot on CPU 0, the forwarder under test on CPU 1). Prints median qps per
+ * target, latency at a fixed rate (p50/p99/avg from dnsperf -v), the median of per-pass
+ * ratios dnsseal/dnsmasq and dnsseal/unbound, and a cache check (N identical queries must
+ * reach knot N times). Loopback only.
+ *
+ * Env: BENCH_DNS_REPS (default 3; the reference method is 5), BENCH_DNS_SECONDS (default 5;
+ * reference 10), BENCH_DNS_LAT_QPS (5000), BENCH_DNS_LAT_SECONDS (3), BENCH_DNS_TARGETS
+ * (comma list, default knot,dnsmasq,unbound,dnsseal; `toy` adds bench/dns-toy.ts as a yardstick), BENCH_DNSSEAL_CMD (replaces the dnsseal
+ * command; `{LISTEN}` `{UPSTREAM}` `{CONTROL}` are substituted).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Subprocess } from 'bun';
+import { randomPort, startKnot, type KnotServer } from '../test/integration/knot-server.ts';
+
+const REPS = Number(process.env.BENCH_DNS_REPS ?? 3);
+const SECONDS = Number(process.env.BENCH_DNS_SECONDS ?? 5);
+const LAT_QPS = Number(process.env.BENCH_DNS_LAT_QPS ?? 5000);
+const LAT_SECONDS = Number(process.env.BENCH_DNS_LAT_SECONDS ?? 3);
+const TARGETS = (process.env.BENCH_DNS_TARGETS ?? 'knot,dnsmasq,unbound,dnsseal').split(',');
+const CACHE_CHECK_N = 500;
+const SBIN = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+interface Target {
+  name: string;
+  port: number;
+  proc?: Subprocess;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'dnsseal-bench-'));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function run(cmd: string[]): Promise<string> {
+  const p = Bun.spawn(cmd, { stdout: 'pipe', stderr: 'pipe' });
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  await p.exited;
+  return out + err;
+}
+
+async function answers(port: number): Promise<boolean> {
+  const out = await run(['dig', '@127.0.0.1', '-p', String(port), '+tries=1', '+timeout=1', 'www.test', 'A', '+short']);
+  return out.includes('192.0.2.10');
+}
+
+async function waitReady(t: Target): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (await answers(t.port)) return;
+    if (t.proc && t.proc.exitCode !== null) break;
+    await Bun.sleep(100);
+  }
+  throw new Error(`bench: ${t.name} did not answer on 127.0.0.1:${t.port}`);
+}
+
+function spawnPinned(cmd: string[]): Subprocess {
+  return Bun.spawn(['taskset', '-c', '1', ...cmd], { stdout: 'ignore', stderr: 'inherit' });
+}
+
+async function startTarget(name: string, knot: KnotServer): Promise<Target> {
+  const port = randomPort();
+  const up = `${knot.address}:${knot.port}`;
+  let proc: Subprocess | undefined;
+  switch (name) {
+    case 'knot':
+      return { name, port: knot.port };
+    case 'dnsmasq':
+      proc = spawnPinned([
+        Bun.which('dnsmasq', SBIN) ?? 'dnsmasq',
+        '-k', '-C', '/dev/null', '--no-resolv', '--no-hosts', '--no-poll', '--bind-interfaces',
+        `--server=${knot.address}#${knot.port}`, '--listen-address=127.0.0.1', `--port=${port}`, '--cache-size=0',
+        `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+      ]);
+      break;
+    case 'unbound': {
+      const conf = join(dir, 'unbound.conf');
+      writeFileSync(
+        conf,
+        `server:
+  interface: 127.0.0.1
+  port: ${port}
+  do-ip6: no
+  num-threads: 1
+  module-config: "iterator"
+  do-not-query-localhost: no
+  local-zone: "test." nodefault
+  cache-max-ttl: 0
+  chroot: ""
+  username: ""
+  directory: "${dir}"
+  pidfile: "${join(dir, 'unbound.pid')}"
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  access-control: 127.0.0.0/8 allow
+forward-zone:
+  name: "."
+  forward-addr: ${knot.address}@${knot.port}
+remote-control:
+  control-enable: no
+`,
+      );
+      proc = spawnPinned([Bun.which('unbound', SBIN) ?? 'unbound', '-d', '-c', conf]);
+      break;
+    }
+    case 'dnsseal': {
+      const listen = `127.0.0.1:${port}`;
+      const control = join(dir, 'control.sock');
+      const custom = process.env.BENCH_DNSSEAL_CMD;
+      const cmd = custom
+        ? custom.replaceAll('{LISTEN}', listen).replaceAll('{UPSTREAM}', up).replaceAll('{CONTROL}', control).split(/\s+/)
+        : [process.execPath, join(import.meta.dir, 'dns-dnsseal.ts'), listen, up, control];
+      proc = spawnPinned(cmd);
+      break;
+    }
+    case 'toy':
+      proc = spawnPinned([process.execPath, join(import.meta.dir, 'dns-toy.ts'), String(port), up]);
+      break;
+    default:
+      throw new Error(`bench: unknown target ${name}`);
+  }
+  const t = { name, port, proc };
+  await waitReady(t);
+  return t;
+}
+
+async function dnsperf(port: number, args: string[], queryFile: string): Promise<string> {
+  return run(['taskset', '-c', '0', 'dnsperf', '-s', '127.0.0.1', '-p', String(port), '-d', queryFile, ...args]);
+}
+
+function qpsOf(out: string): number {
+  const m = /Queries per second:\s+([\d.]+)/.exec(out);
+  if (!m) throw new Error(`bench: no qps in dnsperf output:\n${out}`);
+  return Number(m[1]);
+}
+
+function lostOf(out: string): number {
+  return Number(/Queries lost:\s+(\d+)/.exec(out)?.[1] ?? 0);
+}
+
+function latencies(out: string): { p50: number; p99: number; avg: number; n: number } {
+  const xs: number[] = [];
+  for (const m of out.matchAll(/^> \S+ \S+ \S+ ([\d.]+)$/gm)) xs.push(Number(m[1]) * 1e6);
+  xs.sort((a, b) => a - b);
+  const at = (p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99), avg: xs.reduce((a, b) => a + b, 0) / (xs.length || 1), n: xs.length };
+}
+
+async function main(): Promise<void> {
+  const knot = await startKnot({ cpu: 0, stats: true });
+  const targets: Target[] = [];
+  try {
+    // Unique names (a wildcard in the zone): nothing to share or cache between queries.
+    const qfile = join(dir, 'queries.txt');
+    writeFileSync(qfile, Array.from({ length: 20000 }, (_, i) => `q${i}.wild.test A`).join('\n') + '\n');
+    const same = join(dir, 'same.txt');
+    writeFileSync(same, 'www.test A\n');
+    for (const name of TARGETS) targets.push(await startTarget(name, knot));
+    console.log(`bench-dns: ${REPS} × ${SECONDS}s saturating (dnsperf -c 10) + ${LAT_SECONDS}s at ${LAT_QPS} qps per target; knot udp-workers 1; pinned 0=dnsperf+knot, 1=forwarder`);
+
+    // Cache check: N identical queries one after another must reach knot N times.
+    for (const t of targets.filter((x) => x.name !== 'knot')) {
+      const before = await knot.queryCount();
+      await dnsperf(t.port, ['-n', String(CACHE_CHECK_N), '-c', '1', '-q', '1'], same);
+      const seen = (await knot.queryCount()) - before;
+      console.log(`cache check: ${t.name}: ${seen}/${CACHE_CHECK_N} identical queries reached knot${seen < CACHE_CHECK_N * 0.99 ? '  <-- CACHING' : ''}`);
+    }
+
+    const qps: Record<string, number[]> = {};
+    const lost: Record<string, number> = {};
+    const ratios: Record<string, number[]> = { dnsmasq: [], unbound: [] };
+    for (let rep = 0; rep < REPS; rep++) {
+      const pass: Record<string, number> = {};
+      for (const t of targets) {
+        await dnsperf(t.port, ['-c', '10', '-l', '1'], qfile); // warm-up
+        const out = await dnsperf(t.port, ['-c', '10', '-l', String(SECONDS)], qfile);
+        pass[t.name] = qpsOf(out);
+        lost[t.name] = (lost[t.name] ?? 0) + lostOf(out);
+        (qps[t.name] ??= []).push(pass[t.name]!);
+      }
+      for (const peer of ['dnsmasq', 'unbound']) if (pass.dnsseal && pass[peer]) ratios[peer]!.push(pass.dnsseal / pass[peer]!);
+      if (pass.toy && pass.dnsmasq) (ratios.toy ??= []).push(pass.toy / pass.dnsmasq);
+      console.log(`pass ${rep + 1}: ` + targets.map((t) => `${t.name} ${Math.round(pass[t.name]!)}`).join('  '));
+    }
+
+    const lat: Record<string, ReturnType<typeof latencies>> = {};
+    for (const t of targets) lat[t.name] = latencies(await dnsperf(t.port, ['-c', '10', '-l', String(LAT_SECONDS), '-Q', String(LAT_QPS), '-v'], qfile));
+
+    console.log('\ntarget     qps(median)   lost   lat p50 µs   p99 µs   avg µs   added avg µs');
+    const base = lat.knot?.avg ?? 0;
+    for (const t of targets) {
+      const l = lat[t.name]!;
+      console.log(
+        `${t.name.padEnd(10)} ${Math.round(median(qps[t.name]!)).toString().padStart(11)} ${String(lost[t.name] ?? 0).padStart(6)} ` +
+          `${l.p50.toFixed(0).padStart(12)} ${l.p99.toFixed(0).padStart(8)} ${l.avg.toFixed(0).padStart(8)} ${(t.name === 'knot' ? '-' : (l.avg - base).toFixed(0)).padStart(14)}`,
+      );
+    }
+    if (ratios.toy?.length) console.log(`ratio toy/dnsmasq (yardstick): ${median(ratios.toy).toFixed(2)}`);
+    for (const peer of ['dnsmasq', 'unbound']) {
+      if (ratios[peer]!.length) console.log(`ratio dnsseal/${peer}: ${median(ratios[peer]!).toFixed(2)} (median of per-pass ratios: ${ratios[peer]!.map((r) => r.toFixed(2)).join(' ')})`);
+    }
+  } finally {
+    for (const t of targets) {
+      t.proc?.kill('SIGTERM');
+      await t.proc?.exited;
+    }
+    await knot.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

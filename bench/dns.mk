@@ -1,0 +1,13 @@
+# bench-dns: dnsperf against knot, dnsmasq (cache off), unbound (cache minimal) and dnsseal
+# (--datapath none), interleaved and pinned; prints qps, latency and ratios (issue #2).
+# Short by default; the reference method: make bench-dns BENCH_DNS_REPS=5 BENCH_DNS_SECONDS=10
+.PHONY: bench-dns bench-dns-fuzz
+BENCH_DNS_REPS ?= 3
+BENCH_DNS_SECONDS ?= 5
+bench-dns: deps
+	BENCH_DNS_REPS=$(BENCH_DNS_REPS) BENCH_DNS_SECONDS=$(BENCH_DNS_SECONDS) $(BUN) bench/dns-bench.ts
+
+# The longer fuzz target for the DNS codecs (the CI property test runs 100k; this runs FUZZ_N).
+FUZZ_N ?= 2000000
+bench-dns-fuzz: deps
+	$(BUN) bench/dns-fuzz.ts $(FUZZ_N)
