@@ -14,7 +14,7 @@ import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { CNT_GUARD_DROP, CNT_MARKED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
-import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { kernelHasTcx, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
 import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
 
 const skip = privSkipReason() ?? (sh(['which', 'nft', 'tcpdump', 'nsenter']).code !== 0 ? 'nft/tcpdump/nsenter missing' : undefined);
@@ -83,7 +83,9 @@ function traffic(ns: string, addr: string): { pingOk: boolean } {
 }
 
 for (const mode of ['tcx', 'clsact'] as const) {
-  (skip ? describe.skip : describe)(`netns gateway datapath (${mode})`, () => {
+  const noTcx = mode === 'tcx' && !skip && !kernelHasTcx();
+  if (noTcx) console.log('netns gateway datapath (tcx): skipping: kernel < 6.6 has no tcx');
+  (skip || noTcx ? describe.skip : describe)(`netns gateway datapath (${mode})`, () => {
     const tag = `${mode === 'tcx' ? 'gx' : 'gc'}${process.pid % 10000}`;
     const root = scratchPinRoot(`gw-${mode}`);
     let ns: ReturnType<typeof topology>;
