@@ -30,7 +30,7 @@
  */
 import type { ChannelKind, Decision } from '../policy/types.ts';
 import { DnssealError } from '../util/errors.ts';
-import { walkMessage, type MessageSpans } from './tsig.ts';
+import { copyBytes, walkMessage, type MessageSpans } from './tsig.ts';
 import { TYPE_OPT } from './wire.ts';
 
 export const POLICY_OPTION_CODE = 65350;
@@ -211,7 +211,7 @@ export function decodePolicyOption(msg: Uint8Array): PolicyAnnotation | null {
 export function setEdnsOption(msg: Uint8Array, code: number, data: Uint8Array | null): { wire: Uint8Array; placed: boolean } {
   const spans = walkMessage(msg);
   const opt = findOpt(spans);
-  if (!opt) return { wire: msg.slice(), placed: false };
+  if (!opt) return { wire: copyBytes(msg), placed: false };
   if (opt !== spans.records[spans.records.length - 1]) wireError('OPT is not the last record; cannot place an EDNS option');
   const kept = parseOptions(msg, opt.rdStart, opt.rdLength).filter((o) => o.code !== code);
   if (data) kept.push({ code, data });

@@ -127,6 +127,16 @@ function need(buf: Uint8Array, off: number, n: number, what: string): void {
   if (off < 0 || off + n > buf.length) fail('tsig_malformed', `message truncated reading ${what} at offset ${off}`);
 }
 
+/**
+ * A copy of `buf[start, end)`. Not `.slice()`: callers may pass a Node/Bun `Buffer` (the TCP
+ * listener does), whose `slice` is a view — writing to it would change the caller's message.
+ */
+export function copyBytes(buf: Uint8Array, start = 0, end = buf.length): Uint8Array {
+  const out = new Uint8Array(Math.max(0, end - start));
+  out.set(buf.subarray(start, end));
+  return out;
+}
+
 function u16(buf: Uint8Array, off: number): number {
   return (buf[off]! << 8) | buf[off + 1]!;
 }
@@ -246,7 +256,7 @@ export function parseTsigRecord(buf: Uint8Array, rec: RecordSpan): TsigRecord {
   const macSize = u16(view, off + 8);
   off += 10;
   need(view, off, macSize, 'TSIG MAC');
-  const mac = view.slice(off, off + macSize);
+  const mac = copyBytes(view, off, off + macSize);
   off += macSize;
   need(view, off, 6, 'TSIG original id/error/other len');
   const originalId = u16(view, off);
@@ -254,7 +264,7 @@ export function parseTsigRecord(buf: Uint8Array, rec: RecordSpan): TsigRecord {
   const otherLen = u16(view, off + 4);
   off += 6;
   need(view, off, otherLen, 'TSIG other data');
-  const otherData = view.slice(off, off + otherLen);
+  const otherData = copyBytes(view, off, off + otherLen);
   off += otherLen;
   if (off !== rdEnd) fail('tsig_formerr', `TSIG RDATA has ${rdEnd - off} octets past its end`);
   return {
@@ -313,7 +323,7 @@ function computeMac(
 ): Uint8Array {
   const h = createHmac('sha256', key.secret);
   if (requestMac) h.update(Uint8Array.from(be16(requestMac.length))).update(requestMac);
-  const msg = unsigned.slice();
+  const msg = copyBytes(unsigned);
   msg[0] = (originalId >> 8) & 0xff;
   msg[1] = originalId & 0xff;
   msg[10] = (arcount >> 8) & 0xff;
@@ -452,7 +462,7 @@ export function stripTsig(msg: Uint8Array): Uint8Array {
   const spans = walkMessage(msg);
   const last = spans.records[spans.records.length - 1];
   if (!last || last.type !== TYPE_TSIG || last.section !== 'additional') return msg;
-  const out = msg.slice(0, last.start);
+  const out = copyBytes(msg, 0, last.start);
   out[10] = ((spans.arcount - 1) >> 8) & 0xff;
   out[11] = (spans.arcount - 1) & 0xff;
   return out;

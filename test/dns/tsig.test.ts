@@ -253,3 +253,24 @@ describe('dns/tsig mutations', () => {
     }
   });
 });
+
+describe('dns/tsig with Buffer input', () => {
+  // Bun's TCP listener hands Buffers whose slice() is a view: nothing may write through it.
+  test('leaves the caller message untouched when verifying, stripping and signing a Buffer', () => {
+    const query = Buffer.from(KDIG_QUERY);
+    const before = query.toString('hex');
+    const v = tsigVerify(query, { keyring, clock: clockAt(SIGNED_AT) });
+    expect(v.ok).toBe(true);
+    stripTsig(query);
+    tsigSign(Buffer.from(stripTsig(KDIG_QUERY)), { key: KEY, clock: clockAt(SIGNED_AT) });
+    expect(query.toString('hex')).toBe(before);
+    // The MAC handed back is a copy: a reused receive buffer cannot change it later.
+    const mac = v.ok ? Buffer.from(v.tsig.mac).toString('hex') : '';
+    query.fill(0);
+    expect(v.ok && Buffer.from(v.tsig.mac).toString('hex')).toBe(mac);
+    // And verifying twice gives the same answer (the first call did not damage the input).
+    const again = Buffer.from(KDIG_QUERY);
+    expect(tsigVerify(again, { keyring, clock: clockAt(SIGNED_AT) }).ok).toBe(true);
+    expect(tsigVerify(again, { keyring, clock: clockAt(SIGNED_AT) }).ok).toBe(true);
+  });
+});
