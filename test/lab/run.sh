@@ -133,7 +133,7 @@ report() {
 		echo "---- $s: console (last 25 lines) ----"
 		tail -n 25 "$out/console.log" 2>/dev/null | tr -d '\r'
 		local log
-		for log in "$out"/charon-*.log; do
+		for log in "$out"/charon-*.out "$out"/charon-*.log; do
 			[ -f "$log" ] || continue
 			echo "---- $s: $(basename "$log") (last 25 lines) ----"
 			tail -n 25 "$log"

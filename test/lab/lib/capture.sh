@@ -1,34 +1,48 @@
-# Packet captures, written straight to the results share as $LAB_OUT/HOST-IFACE.pcap.
+# Packet captures, written straight to the results share as $LAB_OUT/NAME.pcap.
 #
-#   capture_start HOST IFACE [FILTER…]   start tcpdump and wait until it listens
-#   capture_stop                         stop every capture (evaltest does this itself)
-#   capture_files HOST                   the pcap files taken on HOST
+#   capture_start NAME HOST IFACE [FILTER…]  tcpdump on HOST's IFACE; waits until it listens.
+#                                            NAME is what assertions use: NAME::tcpdump::…
+#   capture_stop                             stop every capture (evaltest does this itself)
+#   capture_files NAME                       the pcap files taken under NAME
 #
+# The router's WAN side is captured on the wire, at the bridge port "p-router" in "net"
+# (conventionally NAME "wan"): a capture on the router's own wan device would also show the
+# packets XFRM decrypted there, re-injected on that device, which never crossed the wire.
 # Snap length 256: headers are what the assertions look at.
 
 LAB_CAPTURES=()
 
 capture_start() {
-	local host=$1 dev=$2 file err
-	shift 2
-	file=$LAB_OUT/$host-$dev.pcap
-	err=$LAB_TMP/tcpdump-$host-$dev.err
-	on "$host" tcpdump -i "$dev" -n -U -s 256 -Z root -w "$file" "$@" 2>"$err" &
-	LAB_CAPTURES+=("$!:$host:$file")
+	local name=$1 host=$2 dev=$3 file err
+	shift 3
+	file=$LAB_OUT/$name.pcap
+	err=$LAB_TMP/tcpdump-$name.err
+	# Not through on(): `ip netns exec` execs tcpdump, so $! is tcpdump itself.
+	ip netns exec "$host" tcpdump -i "$dev" -n -U -s 256 -Z root -w "$file" "$@" 2>"$err" &
+	LAB_CAPTURES+=("$!:$name:$file")
 	LAB_PIDS+=($!)
 	wait_until 20 "tcpdump on $host:$dev" grep -q 'listening on' "$err"
+	lab_log "capture: $name = $host:$dev${*:+ ($*)}"
 }
 
 capture_stop() {
-	local c pid
+	local c pid deadline=$((SECONDS + 10))
 	for c in "${LAB_CAPTURES[@]}"; do
-		pid=${c%%:*}
-		kill -INT "$pid" 2>/dev/null
+		kill -INT "${c%%:*}" 2>/dev/null
 	done
 	for c in "${LAB_CAPTURES[@]}"; do
 		pid=${c%%:*}
+		while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+			if [ "$SECONDS" -ge "$deadline" ]; then
+				lab_log "capture: tcpdump $pid did not stop on SIGINT; killing it"
+				kill -KILL "$pid" 2>/dev/null
+				break
+			fi
+			sleep 0.2
+		done
 		wait "$pid" 2>/dev/null
 	done
+	LAB_CAPTURES_STOPPED=1
 }
 
 capture_files() {

@@ -40,8 +40,7 @@ _charon_conf() {
 # Lab charon for $host: only the plugins the lab needs; nothing grabs traffic or routes on
 # its own (no kernel-libipsec, bypass-lan, farp, dhcp; no routes, no virtual IPs).
 charon {
-	load = random nonce aes sha1 sha2 hmac gcm gmp curve25519 openssl pem pkcs1 pkcs8 x509 \\
-	       revocation constraints pubkey kernel-netlink socket-default vici
+	load = random nonce aes sha1 sha2 hmac kdf gcm gmp curve25519 openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey kernel-netlink socket-default vici
 	install_routes = no
 	install_virtual_ip = no
 	retransmit_tries = 3
@@ -79,6 +78,18 @@ swanctl {
 CONF
 }
 
+# _charon_ready HOST — true when the VICI socket exists; fails the scenario at once (with
+# charon's output) when the process has died.
+_charon_ready() {
+	local pid
+	pid=$(cat "$LAB_TMP/$1/charon.pid")
+	if [ ! -e "/proc/$pid" ] || [ "$(cut -d' ' -f3 "/proc/$pid/stat")" = Z ]; then
+		cat "$LAB_OUT/charon-$1.out"
+		lab_fail "charon in $1 exited during start-up: $(tail -n1 "$LAB_OUT/charon-$1.out")"
+	fi
+	test -S "$LAB_TMP/$1/charon.vici"
+}
+
 charon_start() {
 	local host dir
 	for host in "$@"; do
@@ -90,12 +101,14 @@ charon_start() {
 		# under /run stay per host.
 		STRONGSWAN_CONF=$dir/strongswan.conf ip netns exec "$host" \
 			unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec "$0"' \
-			"$LAB_CHARON" >"$dir/charon.out" 2>&1 &
+			"$LAB_CHARON" >"$LAB_OUT/charon-$host.out" 2>&1 &
 		echo $! >"$dir/charon.pid"
 		LAB_PIDS+=($!)
 	done
 	for host in "$@"; do
-		wait_until 30 "charon in $host to open its VICI socket" on "$host" swanctl --stats
+		# A cheap test first (no process start), then one real VICI round trip.
+		wait_until 30 "charon in $host to open its VICI socket" _charon_ready "$host"
+		wait_until 30 "charon in $host to answer on VICI" on "$host" swanctl --stats
 		lab_log "charon: $host up (pid $(cat "$LAB_TMP/$host/charon.pid"))"
 	done
 }

@@ -4,10 +4,12 @@
 #
 # COMMAND runs in HOST's namespace (through bash -c; `swanctl` talks to HOST's charon) and
 # PATTERN, an extended regular expression, is counted over its output lines. COMMAND
-# `tcpdump` instead reads the captures taken on HOST (tcpdump -nn -r); those lines are
+# `tcpdump` instead reads the captures named HOST (capture_start NAME …; tcpdump -nn -r), e.g.
+# wan::tcpdump::IP 192\.0\.2\.1 > 192\.0\.2\.2: ESP::YES; those lines are
 # evaluated after every other line has run and the captures have been stopped, so traffic
 # commands come first in any order. EXPECT is YES (at least one line), NO (none), a count N,
-# or a comparison >N >=N <N <=N. PATTERN may contain "::" (IPv6); COMMAND may not.
+# or a comparison >N >=N <N <=N. PATTERN may contain "::" (IPv6); COMMAND may not: write
+# IPv6 addresses in commands uncompressed ($SRV6_X in lib/topology.sh).
 # Blank lines and lines starting with # are ignored.
 #
 # Every line is reported in $LAB_OUT/assertions as "PASS|FAIL  LINE  [matched N]";

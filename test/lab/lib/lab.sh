@@ -46,13 +46,13 @@ on() {
 	fi
 }
 
-# wait_until SECONDS DESCRIPTION CMD… — poll CMD every 0.2 s; lab_fail when it never succeeds.
+# wait_until SECONDS DESCRIPTION CMD… — poll CMD every 0.2 s (wall clock bounded, however
+# slowly CMD runs); lab_fail when it has not succeeded within SECONDS.
 wait_until() {
-	local limit=$1 what=$2 i=0
+	local limit=$1 what=$2 deadline=$((SECONDS + $1))
 	shift 2
 	until "$@" >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ "$i" -lt $((limit * 5)) ] || lab_fail "timed out after ${limit}s waiting for $what"
+		[ "$SECONDS" -lt "$deadline" ] || lab_fail "timed out after ${limit}s waiting for $what"
 		sleep 0.2
 	done
 }
