@@ -122,3 +122,18 @@ describe('policy-server gateway client subnet', () => {
     expect(ex.verdict?.annotation).toMatchObject({ node: channel ? 'gateway' : 'host', table, ...(channel ? { channel: { name: channel } } : { channel: null }) });
   });
 });
+
+describe('policy-server policyServerLink', () => {
+  test('gives fresh hooks per attempt and reads the verified decision when used by a pipeline', async () => {
+    const { policyServerLink, ServerChannels } = await import('../../src/policy-server/proxy-side.ts');
+    const { keyring } = await import('./helpers.ts');
+    const link = policyServerLink({ keyring, keyName: GW_KEY.name, clock, channels: new ServerChannels() }, 'policy', { sendClientSubnet: true });
+    expect(link.upstream).toBe('policy');
+    const h1 = link.hooks(CLIENT_502);
+    expect(link.hooks(CLIENT_502)).not.toBe(h1);
+    expect(link.decisionOf(h1)).toBeNull(); // nothing accepted yet
+    expect(link.decisionOf({})).toBeNull(); // foreign hooks
+    expect(h1.accept(await ask('udp', port('udp'), h1.sign(makeQuery(KOJIMA)), CLIENT_504))).toBe(true);
+    expect(link.decisionOf(h1)).toMatchObject({ table: '502', group: 502, channel: { name: 'server:hub-a', kind: 'tunnel' } });
+  });
+});
