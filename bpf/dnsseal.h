@@ -151,9 +151,15 @@ struct dnsseal_icpt_val {
 };
 _Static_assert(sizeof(struct dnsseal_icpt_val) == 40, "dnsseal_icpt_val size");
 
-#define DNSSEAL_CNT_ICPT_IN   6 /* id = channel: packets to an intercept address translated + marked */
-#define DNSSEAL_CNT_ICPT_OUT  7 /* id = 0: replies whose source went back to the intercept address; 1: ICMP errors (inner header) */
-#define DNSSEAL_CNT_ICPT_DROP 8 /* id = DNSSEAL_ICPT_DROP_* */
+/*
+ * dnsseal_icpt_counters: BPF_MAP_TYPE_PERCPU_ARRAY of struct dnsseal_counter_val, own map (the
+ * shared dnsseal_counters has a slot block per main-object kind only). Key: __u32 slot, host
+ * order = kind * DNSSEAL_CNT_IDS + id (an id at or above DNSSEAL_CNT_IDS counts in id 0).
+ */
+#define DNSSEAL_ICPT_CNT_KINDS 3
+#define DNSSEAL_ICPT_CNT_IN    0 /* id = channel: packets to an intercept address translated + marked */
+#define DNSSEAL_ICPT_CNT_OUT   1 /* id 0: replies whose source went back to the intercept address; 1: ICMP errors (quoted header) */
+#define DNSSEAL_ICPT_CNT_DROP  2 /* id = DNSSEAL_ICPT_DROP_* */
 
 #define DNSSEAL_ICPT_DROP_UNPROTECTED 1 /* intercept mapping without a dnsseal_dests entry for the real address */
 #define DNSSEAL_ICPT_DROP_FAMILY      2 /* mapping with a family other than the packet's */

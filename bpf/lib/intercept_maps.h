@@ -26,4 +26,23 @@ struct {
 	__type(value, struct dnsseal_icpt_val);
 } dnsseal_icpt_rev SEC(".maps");
 
+/* Per-CPU counters of the NAT (slot = kind * DNSSEAL_CNT_IDS + id): an array lookup, inlined. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DNSSEAL_ICPT_CNT_KINDS * DNSSEAL_CNT_IDS);
+	__type(key, __u32);
+	__type(value, struct dnsseal_counter_val);
+} dnsseal_icpt_counters SEC(".maps");
+
+static __always_inline void dnsseal_icpt_count(__u32 kind, __u32 id, __u64 bytes)
+{
+	__u32 slot = kind * DNSSEAL_CNT_IDS + (id < DNSSEAL_CNT_IDS ? id : 0);
+	struct dnsseal_counter_val *v = bpf_map_lookup_elem(&dnsseal_icpt_counters, &slot);
+
+	if (v) {
+		v->packets += 1; /* per-CPU value: no atomics needed */
+		v->bytes += bytes;
+	}
+}
+
 #endif

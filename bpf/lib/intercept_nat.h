@@ -197,7 +197,7 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 	if (!m)
 		return DNSSEAL_TC_PASS; /* not an intercept address (of this client's group) */
 	if (m->family != p.family) {
-		dnsseal_count(DNSSEAL_CNT_ICPT_DROP, DNSSEAL_ICPT_DROP_FAMILY, skb->len);
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_FAMILY, skb->len);
 		return DNSSEAL_TC_DROP;
 	}
 	r[0] = m->addr[0];
@@ -212,17 +212,17 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 	real.w[3] = r[3];
 	d = dnsseal_dest_lookup(group, &real);
 	if (!d) {
-		dnsseal_count(DNSSEAL_CNT_ICPT_DROP, DNSSEAL_ICPT_DROP_UNPROTECTED, skb->len);
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_UNPROTECTED, skb->len);
 		return DNSSEAL_TC_DROP;
 	}
 	if (dnsseal_icpt_set_addr(skb, &p, 1, p.dst, r)) {
-		dnsseal_count(DNSSEAL_CNT_ICPT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
 		return DNSSEAL_TC_DROP;
 	}
 	skb->mark = d->mark;
 	dnsseal_stamp(d);
 	dnsseal_icpt_stamp(m);
-	dnsseal_count(DNSSEAL_CNT_ICPT_IN, d->channel_id, skb->len);
+	dnsseal_icpt_count(DNSSEAL_ICPT_CNT_IN, d->channel_id, skb->len);
 	return DNSSEAL_TC_PASS;
 }
 
@@ -326,19 +326,19 @@ static __always_inline int dnsseal_icpt_egress(struct __sk_buff *skb)
 		i[2] = m->addr[2];
 		i[3] = m->addr[3];
 		if (dnsseal_icpt_set_addr(skb, &p, 0, p.src, i)) {
-			dnsseal_count(DNSSEAL_CNT_ICPT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
+			dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
 			return DNSSEAL_TC_DROP;
 		}
 		dnsseal_icpt_stamp(m);
-		dnsseal_count(DNSSEAL_CNT_ICPT_OUT, 0, skb->len);
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_OUT, 0, skb->len);
 	}
 	r = dnsseal_icpt_error_inner(skb, &p, group);
 	if (r < 0) {
-		dnsseal_count(DNSSEAL_CNT_ICPT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
 		return DNSSEAL_TC_DROP;
 	}
 	if (r > 0)
-		dnsseal_count(DNSSEAL_CNT_ICPT_OUT, 1, skb->len);
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_OUT, 1, skb->len);
 	return DNSSEAL_TC_PASS;
 }
 

@@ -217,9 +217,10 @@ export function sumCounterVals(buf: Uint8Array, ncpu: number): { packets: bigint
 export const ICPT_MAX = 262144;
 /** struct dnsseal_icpt_val (keys of both intercept maps: struct dnsseal_dest_key). */
 export const IcptValLayout = { size: 40, family: 0, pad: 1, addr: 4, pad2: 20, expires_ns: 24, last_seen_ns: 32 } as const;
-/** DNSSEAL_CNT_ICPT_* and DNSSEAL_ICPT_DROP_* */
-export const CNT_ICPT_IN = 6;
-export const CNT_ICPT_OUT = 7;
-export const CNT_ICPT_DROP = 8;
+/** dnsseal_icpt_counters (PERCPU_ARRAY of dnsseal_counter_val): DNSSEAL_ICPT_CNT_* kinds; DNSSEAL_ICPT_DROP_* ids. */
+export const ICPT_CNT_KINDS = 3;
+export const ICPT_CNT_IN = 0;
+export const ICPT_CNT_OUT = 1;
+export const ICPT_CNT_DROP = 2;
 export const ICPT_DROP_REASONS: Record<number, string> = { 1: 'unprotected', 2: 'family', 3: 'rewrite' };
 /* ==== end intercept ==== */

@@ -1,0 +1,75 @@
+/**
+ * Loads build/intercept.bpf.o next to the main object (start-up only): the shared maps
+ * (dnsseal_dests, _clients, _channels, _counters) are pinned by the main loader and REUSED here
+ * by pin path, so both objects see one table; dnsseal_icpt_fwd / _rev are adopted when pinned
+ * (a restart keeps every mapping) and created otherwise. Programs are pinned under
+ * <root>/progs/dnsseal_icpt_in|out, where attach.ts finds them.
+ * Must run after the main datapath is up (createEbpfDatapath), which created the shared maps.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { type Bpf, BpfError } from '../datapath/ebpf/bpf-syscall.ts';
+import { LibbpfObject } from '../datapath/ebpf/libbpf.ts';
+import { MAPS, type PinPaths } from '../datapath/ebpf/pins.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import { ICPT_MAPS } from './ebpf-store.ts';
+
+export const ICPT_PROGS = { in: 'dnsseal_icpt_in', out: 'dnsseal_icpt_out' } as const;
+export type IcptProg = (typeof ICPT_PROGS)[keyof typeof ICPT_PROGS];
+
+export function icptProgPath(paths: PinPaths, prog: IcptProg): string {
+  return `${paths.progs}/${prog}`;
+}
+
+export interface InterceptLoadOptions {
+  paths: PinPaths;
+  log: Logger;
+  /** Object bytes (default: read `objectPath`). */
+  object?: Uint8Array;
+  /** Default build/intercept.bpf.o (the daemon passes the embedded path from object.ts). */
+  objectPath?: string;
+}
+
+export function readInterceptObject(path = 'build/intercept.bpf.o'): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (err) {
+    throw new DnssealError('intercept', 'object_missing', `cannot read ${path}: ${errorMessage(err)} (build it: see Makefile rule for build/intercept.bpf.o)`, { cause: err });
+  }
+}
+
+/** Returns whether the intercept maps were adopted (a restart) rather than created. */
+export function loadIntercept(bpf: Bpf, opts: InterceptLoadOptions): { adopted: boolean } {
+  const { paths, log } = opts;
+  const destsPin = paths.map(MAPS.dests);
+  if (!existsSync(destsPin)) {
+    throw new DnssealError('intercept', 'not_loaded', `${destsPin} is not pinned: start the main eBPF datapath before the intercept NAT`);
+  }
+  const fd = bpf.objGet(destsPin);
+  let capacity: number;
+  try {
+    capacity = bpf.mapInfo(fd).maxEntries;
+  } finally {
+    bpf.close(fd);
+  }
+  const adopted = existsSync(`${paths.maps}/${ICPT_MAPS.fwd}`);
+  const obj = new LibbpfObject(opts.object ?? readInterceptObject(opts.objectPath));
+  try {
+    obj.setMaxEntries(MAPS.dests, capacity);
+    for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
+    for (const m of Object.values(ICPT_MAPS)) obj.setPinPath(m, `${paths.maps}/${m}`);
+    obj.load();
+    for (const p of Object.values(ICPT_PROGS)) {
+      const path = icptProgPath(paths, p);
+      rmSync(path, { force: true });
+      bpf.objPin(obj.progFd(p), path);
+    }
+  } catch (err) {
+    if (err instanceof DnssealError && !(err instanceof BpfError)) throw err;
+    throw new DnssealError('intercept', 'load_failed', `loading the intercept eBPF object: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    obj.close();
+  }
+  log.info(adopted ? 'intercept: adopted pinned NAT maps, programs reloaded' : 'intercept: NAT maps created and pinned', { pins: paths.root });
+  return { adopted };
+}
