@@ -9,7 +9,7 @@ import type { Draft } from './draft.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
 import { parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
-import type { ChannelSpec, ClientEntry, StaticEntry, Table } from '../policy/types.ts';
+import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
 
 export interface FinalizeDeps {
@@ -60,7 +60,9 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>): Table[] {
       if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
         throw new ConfigError(r.where.upstream, `table "${id}" rule ${index} (${r.condition.pattern}): unknown upstream "${r.upstream}"${hint(upstreams)}`);
       }
-      return { condition: r.condition, channel: r.channel, index, source: r.where.match, ...(r.upstream ? { upstream: r.upstream } : {}) };
+      const rule: Rule = { condition: r.condition, channel: r.channel, index, source: r.where.match };
+      if (r.upstream !== undefined) rule.upstream = r.upstream;
+      return rule;
     });
     out.push({ id, group, rules });
   }

@@ -21,6 +21,7 @@ export const CONFIG_FLAGS: FlagSpec[] = [
   { name: 'listen', arg: 'ADDR:PORT', repeatable: true, default: '127.0.0.53:53', doc: 'Listen address (UDP and TCP); repeat for several.' },
   { name: 'upstream', arg: '[NAME=]ADDR[:PORT][,tsig-key=KEY]', repeatable: true, default: 'from /etc/resolv.conf', doc: 'Upstream resolver; NAME defaults to `default`; `tsig-key` signs queries to it (policy server).' },
   { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, doc: 'Append a rule to the `default` table.' },
+  { name: 'rules-file', arg: 'FILE[,channel=NAME][,upstream=NAME]', repeatable: true, doc: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line) to the `default` table.' },
   { name: 'channel', arg: 'NAME=SPEC', repeatable: true, doc: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic]`.' },
   { name: 'client-table', arg: 'CIDR=TABLE', repeatable: true, doc: 'Clients in CIDR use rule table TABLE.' },
   { name: 'static', arg: 'CIDR=CHANNEL[,table=ID]', repeatable: true, doc: 'Always protect CIDR through CHANNEL.' },

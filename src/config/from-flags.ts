@@ -8,6 +8,7 @@ import type { Draft } from './draft.ts';
 import { formatHostPort, parseHostPort } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import type { ChannelInput } from '../policy/channel.ts';
+import { parseRulesFile, type RulesFileDefaults } from './rules-file.ts';
 import { CANARY, DATAPATHS, decodeSecret, LOG_FORMATS, LOG_LEVELS, MODES, type SecretReader } from './from-yaml.ts';
 
 type Values = Map<string, string[]>;
@@ -141,6 +142,21 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
       where: { match: '--protect', channel: '--protect', upstream: '--protect' },
     });
   }
+  for (const f of many('rules-file') ?? []) {
+    const { head: path, opts } = options('rules-file', f, ['channel', 'upstream']);
+    let text: string;
+    try {
+      text = files.readFile(path);
+    } catch (err) {
+      throw new ConfigError('--rules-file', `cannot read ${path}: ${errorMessage(err).replace(/^.*?: /, '')}`);
+    }
+    const defaults: RulesFileDefaults = {};
+    if (opts.has('channel')) defaults.channel = opts.get('channel')!;
+    if (opts.has('upstream')) defaults.upstream = opts.get('upstream')!;
+    const table = d.tables.get('default') ?? { where: '--rules-file', rules: [] };
+    d.tables.set('default', table);
+    for (const r of parseRulesFile(text, path, defaults)) table.rules.push(r);
+  }
   for (const c of many('client-table') ?? []) {
     const [cidr, table] = pair('client-table', c, 'CIDR=TABLE');
     d.clients = d.clients.filter((x) => x.cidr !== cidr);
@@ -168,4 +184,4 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
 }
 
 /** Flags that carry policy: when any is given without --config, the example rules are dropped. */
-export const POLICY_FLAGS = ['protect', 'channel', 'client-table', 'static'];
+export const POLICY_FLAGS = ['protect', 'rules-file', 'channel', 'client-table', 'static'];

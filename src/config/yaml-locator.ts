@@ -17,14 +17,20 @@ export interface YamlLocations {
   aliasLines: number[];
 }
 
-interface Frame {
-  indent: number;
-  path: (string | number)[];
-  kind: 'map' | 'seq';
-  count: number;
+/** A recorded key or item: its line, and its children (mapping keys or sequence items). */
+interface Node {
+  line: number;
+  keys?: Map<string, Node>;
+  items?: Node[];
+  /** Key path, kept only for duplicate reports. */
+  path: string[];
 }
 
-const pathKey = (p: KeyPath) => p.map(String).join('\u0000');
+interface Frame {
+  indent: number;
+  node: Node;
+  kind: 'map' | 'seq';
+}
 
 /** Removes a trailing comment (a `#` after whitespace, outside quotes). */
 function stripComment(s: string): string {
@@ -45,14 +51,22 @@ function stripComment(s: string): string {
 
 /** Splits `key: value` (key plain or quoted); null when the text is not a mapping entry. */
 function splitKey(text: string): { key: string; value: string } | null {
-  let m = /^"((?:[^"\\]|\\.)*)"\s*:(?:\s+|$)(.*)$/.exec(text);
-  if (m) return { key: JSON.parse(`"${m[1]}"`) as string, value: m[2] ?? '' };
-  m = /^'((?:[^']|'')*)'\s*:(?:\s+|$)(.*)$/.exec(text);
-  if (m) return { key: m[1]!.replace(/''/g, "'"), value: m[2] ?? '' };
-  if (/^[[{"'|>&*!%@`]/.test(text)) return null;
-  m = /^(.*?)\s*:(?:\s+|$)(.*)$/.exec(text);
-  if (!m || m[1] === '') return null;
-  return { key: m[1]!, value: m[2] ?? '' };
+  const c0 = text.charCodeAt(0);
+  if (c0 === 34 /* " */) {
+    const m = /^"((?:[^"\\]|\\.)*)"\s*:(?:\s+|$)(.*)$/.exec(text);
+    return m ? { key: JSON.parse(`"${m[1]}"`) as string, value: m[2] ?? '' } : null;
+  }
+  if (c0 === 39 /* ' */) {
+    const m = /^'((?:[^']|'')*)'\s*:(?:\s+|$)(.*)$/.exec(text);
+    return m ? { key: m[1]!.replace(/''/g, "'"), value: m[2] ?? '' } : null;
+  }
+  if (/^[[{|>&*!%@`]/.test(text)) return null;
+  // a plain key ends at the first ":" followed by a blank or the end of the line
+  let i = text.indexOf(':');
+  while (i >= 0 && i + 1 < text.length && text[i + 1] !== ' ' && text[i + 1] !== '\t') i = text.indexOf(':', i + 1);
+  if (i <= 0) return null;
+  const key = text.slice(0, i).trimEnd();
+  return key === '' ? null : { key, value: text.slice(i + 1).trim() };
 }
 
 function bracketDepth(s: string): number {
@@ -71,26 +85,35 @@ function bracketDepth(s: string): number {
 }
 
 export function locateYaml(text: string): YamlLocations {
-  const lines = new Map<string, number>();
+  const root: Node = { line: 1, path: [] };
   const duplicates: { path: string[]; line: number }[] = [];
   const aliasLines: number[] = [];
   const stack: Frame[] = [];
-  let pending: { path: (string | number)[]; indent: number } | null = null;
+  let pending: { node: Node; indent: number } | null = null;
   let blockIndent = -1; // inside a `|`/`>` scalar owned by a key at this indent
   let flowDepth = 0; // inside a multi-line flow collection
 
-  const record = (path: (string | number)[], line: number) => {
-    const k = pathKey(path);
-    if (lines.has(k) && typeof path[path.length - 1] === 'string') {
-      duplicates.push({ path: path.map(String), line });
-    } else if (!lines.has(k)) {
-      lines.set(k, line);
+  const recordKey = (parent: Node, key: string, line: number): Node => {
+    const keys = (parent.keys ??= new Map());
+    const had = keys.get(key);
+    if (had) {
+      duplicates.push({ path: [...parent.path, key], line });
+      return had;
     }
+    const node: Node = { line, path: [...parent.path, key] };
+    keys.set(key, node);
+    return node;
+  };
+  const recordItem = (parent: Node, line: number): Node => {
+    const items = (parent.items ??= []);
+    const node: Node = { line, path: [...parent.path, String(items.length)] };
+    items.push(node);
+    return node;
   };
 
-  const afterValue = (value: string, indent: number, path: (string | number)[], line: number) => {
+  const afterValue = (value: string, indent: number, node: Node, line: number) => {
     if (value === '') {
-      pending = { path, indent };
+      pending = { node, indent };
     } else if (/^[|>]/.test(value)) {
       blockIndent = indent;
     } else if (/^[[{]/.test(value)) {
@@ -104,7 +127,7 @@ export function locateYaml(text: string): YamlLocations {
     if (pending) {
       const isItem = text === '-' || text.startsWith('- ');
       if (col > pending.indent || (col === pending.indent && isItem)) {
-        stack.push({ indent: col, path: pending.path, kind: isItem ? 'seq' : 'map', count: -1 });
+        stack.push({ indent: col, node: pending.node, kind: isItem ? 'seq' : 'map' });
       }
       pending = null;
     }
@@ -112,24 +135,22 @@ export function locateYaml(text: string): YamlLocations {
       while (stack.length && stack[stack.length - 1]!.indent > col) stack.pop();
       let top = stack[stack.length - 1];
       if (!top || top.indent !== col || top.kind !== 'seq') {
-        top = { indent: col, path: top && top.indent === col ? top.path : [], kind: 'seq', count: -1 };
+        top = { indent: col, node: top && top.indent === col ? top.node : root, kind: 'seq' };
         stack.push(top);
       }
-      top.count++;
-      const itemPath = [...top.path, top.count];
-      record(itemPath, line);
+      const item = recordItem(top.node, line);
       const rest = text.slice(1).trimStart();
       const restCol = col + (text.length - rest.length);
       if (rest === '') {
-        pending = { path: itemPath, indent: col };
+        pending = { node: item, indent: col };
         return;
       }
       if (rest.startsWith('- ') || rest === '-' || splitKey(rest)) {
-        pending = { path: itemPath, indent: col };
+        pending = { node: item, indent: col };
         content(restCol, rest, line);
         return;
       }
-      afterValue(rest, col, itemPath, line);
+      afterValue(rest, col, item, line);
       return;
     }
     const kv = splitKey(text);
@@ -141,12 +162,10 @@ export function locateYaml(text: string): YamlLocations {
     }
     let top = stack[stack.length - 1];
     if (!top || top.indent !== col) {
-      top = { indent: col, path: top ? top.path : [], kind: 'map', count: -1 };
+      top = { indent: col, node: top ? top.node : root, kind: 'map' };
       stack.push(top);
     }
-    const keyPath = [...top.path, kv.key];
-    record(keyPath, line);
-    afterValue(kv.value, col, keyPath, line);
+    afterValue(kv.value, col, recordKey(top.node, kv.key, line), line);
   };
 
   const all = text.split(/\r?\n/);
@@ -171,11 +190,13 @@ export function locateYaml(text: string): YamlLocations {
 
   return {
     lineOf(path: KeyPath): number {
-      for (let n = path.length; n > 0; n--) {
-        const hit = lines.get(pathKey(path.slice(0, n)));
-        if (hit !== undefined) return hit;
+      let node = root;
+      for (const seg of path) {
+        const next = typeof seg === 'number' ? node.items?.[seg] : node.keys?.get(seg);
+        if (!next) break;
+        node = next;
       }
-      return 1;
+      return node.line;
     },
     duplicates,
     aliasLines,

@@ -42,7 +42,7 @@ export function hashKey(key: string): number {
 }
 
 /**
- * Slots are 4 ints each — [hash, rule index (-1 = empty), key offset, key length | payload << 8]
+ * Slots are 4 ints each — [hash, rule index + 1 (0 = empty), key offset, key length | payload << 8]
  * — so a probe reads one cache line; key bytes live in one ASCII pool (canonical names are
  * ASCII), so verifying a hit is one more read, not a chain of string-object pointers. The
  * 24-bit payload rides along with the index (the policy stores channel and upstream there, so
@@ -82,9 +82,7 @@ export class HashIndex {
   }
 
   private static emptySlots(cap: number): Int32Array {
-    const s = new Int32Array(cap * 4);
-    for (let i = 1; i < s.length; i += 4) s[i] = -1;
-    return s;
+    return new Int32Array(cap * 4); // zeroed: every slot empty
   }
 
   /**
@@ -97,12 +95,12 @@ export class HashIndex {
     let slot = h & this.mask;
     for (;;) {
       const at = slot * 4;
-      const v = this.slots[at + 1]!;
+      const v = this.slots[at + 1]! - 1;
       if (v < 0) {
         const b = this.bloomBit(h);
         this.bloom[b >>> 5] = this.bloom[b >>> 5]! | (1 << (b & 31));
         this.slots[at] = h;
-        this.slots[at + 1] = index;
+        this.slots[at + 1] = index + 1;
         this.slots[at + 2] = this.store(key);
         this.slots[at + 3] = key.length | (payload << 8);
         this.size++;
@@ -110,7 +108,7 @@ export class HashIndex {
       }
       if (this.slots[at] === h && this.equalsText(at, key)) {
         if (index < v) {
-          this.slots[at + 1] = index;
+          this.slots[at + 1] = index + 1;
           this.slots[at + 3] = key.length | (payload << 8);
         }
         return;
@@ -127,7 +125,7 @@ export class HashIndex {
     let slot = h & this.mask;
     for (;;) {
       const at = slot * 4;
-      const v = this.slots[at + 1]!;
+      const v = this.slots[at + 1]! - 1;
       if (v < 0) return -1;
       if (this.slots[at] === h && this.equals(at, name, start, end)) {
         this.hitPayload = this.slots[at + 3]! >>> 8;
@@ -171,9 +169,9 @@ export class HashIndex {
     this.mask = cap - 1;
     this.slots = HashIndex.emptySlots(cap);
     for (let at = 0; at < old.length; at += 4) {
-      if (old[at + 1]! < 0) continue;
+      if (old[at + 1] === 0) continue;
       let slot = old[at]! & this.mask;
-      while (this.slots[slot * 4 + 1]! >= 0) slot = (slot + 1) & this.mask;
+      while (this.slots[slot * 4 + 1] !== 0) slot = (slot + 1) & this.mask;
       this.slots.set(old.subarray(at, at + 4), slot * 4);
     }
   }

@@ -87,3 +87,18 @@ describe('policy/matcher', () => {
     }
   });
 });
+
+describe('policy/hash-index', () => {
+  test('keeps every entry findable when the table grows past its expected size', async () => {
+    const { HashIndex, hashKey } = await import('../../src/policy/hash-index.ts');
+    const idx = new HashIndex(4);
+    const keys = Array.from({ length: 500 }, (_, i) => `k${i}.example`);
+    keys.forEach((k, i) => idx.add(k, i, i % 7));
+    keys.forEach((k, i) => {
+      const bytes = new TextEncoder().encode(k);
+      expect([k, idx.find(hashKey(k), bytes, 0, bytes.length), idx.hitPayload]).toEqual([k, i, i % 7]);
+    });
+    const miss = new TextEncoder().encode('nope.example');
+    expect(idx.find(hashKey('nope.example'), miss, 0, miss.length)).toBe(-1);
+  });
+});
