@@ -61,7 +61,17 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
     lines.push(['channel', 'none']);
   }
   lines.push(['upstream', up ? `${up.name} (${up.address.includes(':') ? `[${up.address}]` : up.address}:${up.port})` : e.upstream]);
+  const hint = e.rule ? undefined : apexHint(e, cfg);
+  if (hint) lines.push(['hint', hint]);
   return lines.map(([k, v]) => `${(k + ':').padEnd(10)}${v}`).join('\n') + '\n';
+}
+
+/** The most common surprise: `*.example.com` does not cover `example.com` itself. */
+function apexHint(e: Explanation, cfg: Config): string | undefined {
+  const table = cfg.tables.find((t) => t.id === e.table);
+  const apex = table?.rules.find((r) => r.condition.kind === 'suffix' && r.condition.labels.join('.') === e.name);
+  if (!apex) return undefined;
+  return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; add a rule "${e.name}" for the apex`;
 }
 
 export async function explainCommand(ctx: CliContext): Promise<number> {

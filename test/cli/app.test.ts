@@ -47,6 +47,12 @@ describe('cli/app', () => {
     expect(h.out).toContain('upstream: corp (10.0.0.53:53)');
   });
 
+  test('hints at the apex rule when explain finds no match for a suffix rule\'s apex', async () => {
+    const h = await cli(['explain', 'corp.example', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('rule:     none');
+    expect(h.out).toContain('hint:     "*.corp.example" (rule #0) covers names below corp.example, not corp.example itself');
+  });
+
   test('tries a rule set given only as flags when explain has no file', async () => {
     const h = await cli(['explain', 'www.partner.test', '--upstream', '9.9.9.9', '--channel', 'p=peer,esp=chacha20poly1305', '--protect', '*.partner.test=p', '--json']);
     expect(JSON.parse(h.out).channel).toMatchObject({ name: 'p', kind: 'peer', identity: '%name', peerIdentity: 'www.partner.test' });
