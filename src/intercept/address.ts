@@ -61,7 +61,8 @@ export function parseRange(cidr: string): Range {
     throw new DnssealError('intercept', 'bad_pool', `intercept pool ${cidr}: ${(err as Error).message}`);
   }
   const family: Family = c.bytes.length === 4 ? 4 : 6;
-  if (family === 6 && isMapped(addrFromBytes(c.bytes))) {
+  // parseCidr folds ::ffff:a.b.c.d/n into IPv4; a pool is one family, written as such.
+  if (family === 4 && cidr.includes(':')) {
     throw new DnssealError('intercept', 'bad_pool', `intercept pool ${cidr}: IPv4-mapped prefixes cannot be a pool`);
   }
   const bits = c.bytes.length * 8 - c.prefix;
