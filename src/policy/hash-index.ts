@@ -41,12 +41,17 @@ export function hashKey(key: string): number {
   return h >>> 0;
 }
 
+/** Ints per slot: 32 bytes, so with the array page-aligned a slot never straddles a cache line. */
+const SLOT = 8;
+/** Key bytes kept inside the slot; longer keys keep the rest in the pool. */
+const INLINE = 16;
+
 /**
- * Slots are 4 ints each — [hash, rule index + 1 (0 = empty), key offset, key length | payload << 8]
- * — so a probe reads one cache line; key bytes live in one ASCII pool (canonical names are
- * ASCII), so verifying a hit is one more read, not a chain of string-object pointers. The
- * 24-bit payload rides along with the index (the policy stores channel and upstream there, so
- * a hit needs no further lookups).
+ * Slots are 8 ints — [hash, rule index + 1 (0 = empty), pool offset, key length | payload << 8,
+ * first 16 key bytes] — so a probe, and the check that the key really is the name (not just
+ * the hash), usually touch one cache line. Bytes past the 16th live in one ASCII pool
+ * (canonical names are ASCII). The 24-bit payload rides along with the index (the policy
+ * stores channel and upstream there, so a hit needs no further lookups).
  */
 export class HashIndex {
   private mask: number;
@@ -69,8 +74,8 @@ export class HashIndex {
     let cap = 16;
     while (cap < expected * 2) cap *= 2;
     this.mask = cap - 1;
-    this.slots = HashIndex.emptySlots(cap);
-    this.pool = new Uint8Array(Math.max(64, expected * 16));
+    this.slots = new Int32Array(cap * SLOT); // zeroed: every slot empty
+    this.pool = new Uint8Array(Math.max(64, expected * 8));
     let bits = 10;
     while (bits < 26 && 1 << bits < expected * 16) bits++;
     this.bloom = new Uint32Array(1 << (bits - 5));
@@ -81,32 +86,34 @@ export class HashIndex {
     return Math.imul(h, 0x9e3779b1) >>> this.bloomShift;
   }
 
-  private static emptySlots(cap: number): Int32Array {
-    return new Int32Array(cap * 4); // zeroed: every slot empty
-  }
-
   /**
    * Inserts `key` (ASCII, ≤ 255 bytes) → `index` with a 24-bit payload, keeping the lower
    * index (and its payload) when the key is already present.
    */
   add(key: string, index: number, payload = 0): void {
     if ((this.size + 1) * 2 > this.mask + 1) this.grow();
+    const bytes = new Uint8Array(key.length);
+    for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
     const h = hashKey(key) | 0;
     let slot = h & this.mask;
     for (;;) {
-      const at = slot * 4;
+      const at = slot * SLOT;
       const v = this.slots[at + 1]! - 1;
       if (v < 0) {
         const b = this.bloomBit(h);
         this.bloom[b >>> 5] = this.bloom[b >>> 5]! | (1 << (b & 31));
         this.slots[at] = h;
         this.slots[at + 1] = index + 1;
-        this.slots[at + 2] = this.store(key);
         this.slots[at + 3] = key.length | (payload << 8);
+        for (let i = 0; i < Math.min(INLINE, bytes.length); i++) {
+          const w = at + 4 + (i >> 2);
+          this.slots[w] = this.slots[w]! | (bytes[i]! << ((i & 3) * 8));
+        }
+        this.slots[at + 2] = bytes.length > INLINE ? this.store(bytes.subarray(INLINE)) : 0;
         this.size++;
         return;
       }
-      if (this.slots[at] === h && this.equalsText(at, key)) {
+      if (this.slots[at] === h && this.equals(at, bytes, 0, bytes.length)) {
         if (index < v) {
           this.slots[at + 1] = index + 1;
           this.slots[at + 3] = key.length | (payload << 8);
@@ -124,7 +131,7 @@ export class HashIndex {
     if ((this.bloom[b >>> 5]! & (1 << (b & 31))) === 0) return -1;
     let slot = h & this.mask;
     for (;;) {
-      const at = slot * 4;
+      const at = slot * SLOT;
       const v = this.slots[at + 1]! - 1;
       if (v < 0) return -1;
       if (this.slots[at] === h && this.equals(at, name, start, end)) {
@@ -137,29 +144,31 @@ export class HashIndex {
 
   private equals(at: number, name: Uint8Array, start: number, end: number): boolean {
     const len = end - start;
-    if ((this.slots[at + 3]! & 0xff) !== len) return false;
-    const off = this.slots[at + 2]!;
+    const slots = this.slots;
+    if ((slots[at + 3]! & 0xff) !== len) return false;
+    // the inline part, four bytes at a time (unused bytes are zero on both sides)
+    const inline = len < INLINE ? len : INLINE;
+    for (let w = 0; w < inline; w += 4) {
+      let word = 0;
+      for (let i = 0; i < 4 && w + i < inline; i++) word |= name[start + w + i]! << (i * 8);
+      if (slots[at + 4 + (w >> 2)] !== word) return false;
+    }
+    if (len <= INLINE) return true;
+    const off = slots[at + 2]!;
     const pool = this.pool;
-    for (let i = 0; i < len; i++) if (pool[off + i] !== name[start + i]) return false;
+    for (let i = INLINE; i < len; i++) if (pool[off + i - INLINE] !== name[start + i]) return false;
     return true;
   }
 
-  private equalsText(at: number, key: string): boolean {
-    if ((this.slots[at + 3]! & 0xff) !== key.length) return false;
-    const off = this.slots[at + 2]!;
-    for (let i = 0; i < key.length; i++) if (this.pool[off + i] !== key.charCodeAt(i)) return false;
-    return true;
-  }
-
-  private store(key: string): number {
-    if (this.poolLen + key.length > this.pool.length) {
-      const bigger = new Uint8Array(Math.max(this.pool.length * 2, this.poolLen + key.length));
+  private store(bytes: Uint8Array): number {
+    if (this.poolLen + bytes.length > this.pool.length) {
+      const bigger = new Uint8Array(Math.max(this.pool.length * 2, this.poolLen + bytes.length));
       bigger.set(this.pool.subarray(0, this.poolLen));
       this.pool = bigger;
     }
     const off = this.poolLen;
-    for (let i = 0; i < key.length; i++) this.pool[off + i] = key.charCodeAt(i);
-    this.poolLen += key.length;
+    this.pool.set(bytes, off);
+    this.poolLen += bytes.length;
     return off;
   }
 
@@ -167,12 +176,12 @@ export class HashIndex {
     const old = this.slots;
     const cap = (this.mask + 1) * 2;
     this.mask = cap - 1;
-    this.slots = HashIndex.emptySlots(cap);
-    for (let at = 0; at < old.length; at += 4) {
+    this.slots = new Int32Array(cap * SLOT);
+    for (let at = 0; at < old.length; at += SLOT) {
       if (old[at + 1] === 0) continue;
       let slot = old[at]! & this.mask;
-      while (this.slots[slot * 4 + 1] !== 0) slot = (slot + 1) & this.mask;
-      this.slots.set(old.subarray(at, at + 4), slot * 4);
+      while (this.slots[slot * SLOT + 1] !== 0) slot = (slot + 1) & this.mask;
+      this.slots.set(old.subarray(at, at + SLOT), slot * SLOT);
     }
   }
 }

@@ -92,13 +92,18 @@ describe('policy/hash-index', () => {
   test('keeps every entry findable when the table grows past its expected size', async () => {
     const { HashIndex, hashKey } = await import('../../src/policy/hash-index.ts');
     const idx = new HashIndex(4);
-    const keys = Array.from({ length: 500 }, (_, i) => `k${i}.example`);
+    // short keys (inline in the slot), long ones (spilling into the pool), and near twins
+    const keys = Array.from({ length: 500 }, (_, i) =>
+      i % 3 === 0 ? `k${i}.example` : i % 3 === 1 ? `a-rather-long-label-${i}.example.org` : `a-rather-long-label-${i - 1}.example.orh`,
+    );
     keys.forEach((k, i) => idx.add(k, i, i % 7));
     keys.forEach((k, i) => {
       const bytes = new TextEncoder().encode(k);
       expect([k, idx.find(hashKey(k), bytes, 0, bytes.length), idx.hitPayload]).toEqual([k, i, i % 7]);
     });
-    const miss = new TextEncoder().encode('nope.example');
-    expect(idx.find(hashKey('nope.example'), miss, 0, miss.length)).toBe(-1);
+    for (const m of ['nope.example', 'a-rather-long-label-1.example.orx', 'b-rather-long-label-1.example.org', 'k3.exampl']) {
+      const bytes = new TextEncoder().encode(m);
+      expect([m, idx.find(hashKey(m), bytes, 0, bytes.length)]).toEqual([m, -1]);
+    }
   });
 });
