@@ -51,6 +51,27 @@ async function openForwarder(cfg: PolicyServerConfig, counters: ProxyCounters, d
   }
 }
 
+/**
+ * UDP and TCP on one address and port. With port 0 the UDP socket picks the port and TCP takes
+ * the same number; that number may already be in use for TCP (an outgoing connection's
+ * ephemeral port), so port 0 retries a few times with a fresh pick.
+ */
+async function listenPair(
+  hostname: string,
+  port: number,
+  common: { handle: PolicyServer['handle']; counters: ProxyCounters; log: Logger },
+): Promise<Listener[]> {
+  for (let attempt = 0; ; attempt++) {
+    const u = await startUdpListener({ ...common, hostname, port });
+    try {
+      return [u, await startTcpListener({ ...common, hostname, port: u.port })];
+    } catch (err) {
+      await u.close();
+      if (port !== 0 || attempt >= 7) throw err;
+    }
+  }
+}
+
 function buildState(cfg: PolicyServerConfig, forwarder: Forwarder | null): PolicyServerState {
   return {
     policy: Policy.fromConfig(cfg.base),
@@ -73,9 +94,7 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
   try {
     for (const spec of cfg.base.listen) {
       const { hostname, port } = splitHostPort(spec);
-      const common = { hostname, handle: server.handle, counters, log: deps.log };
-      const u = await startUdpListener({ ...common, port });
-      listeners.push(u, await startTcpListener({ ...common, port: u.port }));
+      listeners.push(...(await listenPair(hostname, port, { handle: server.handle, counters, log: deps.log })));
     }
   } catch (err) {
     for (const l of listeners) await l.close();
