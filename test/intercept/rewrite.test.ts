@@ -77,7 +77,7 @@ describe('intercept/rewrite', () => {
     expect(Buffer.from(r.bytes).toString('hex')).toBe(Buffer.from(golden).toString('hex'));
     expect(r).toMatchObject({ rewritten: 2, removed: 0 });
     const d = dnsPacket.decode(Buffer.from(r.bytes));
-    expect(d.answers!.map((a) => [a.type, (a as { data: string }).data, a.ttl])).toEqual([
+    expect(d.answers!.map((a) => [a.type, (a as { data: string }).data, (a as { ttl?: number }).ttl])).toEqual([
       ['A', '100.64.0.1', 60],
       ['A', '100.64.0.2', 60],
     ]);
@@ -91,7 +91,7 @@ describe('intercept/rewrite', () => {
     const w = header(new W(), 0x8180, 1, 0, 0).name(['a', 'example']).u16(1).u16(1);
     w.rr(() => w.u16(0xc00c), 1, ttl, () => w.raw(v4('192.0.2.1')));
     const r = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.1', '100.64.0.9']]) });
-    expect(dnsPacket.decode(Buffer.from(r.bytes)).answers![0]!.ttl).toBe(want);
+    expect((dnsPacket.decode(Buffer.from(r.bytes)).answers![0] as { ttl?: number }).ttl).toBe(want);
   });
 
   test('relocates and expands compression pointers when records before them are removed', () => {
@@ -162,7 +162,7 @@ describe('intercept/rewrite', () => {
     const rdLen = (r.bytes[rdOff - 2]! << 8) | r.bytes[rdOff - 1]!;
     const svc = parseSvcb(r.bytes, rdOff, rdLen);
     expect(svc).toMatchObject({ priority: 1, target: '', keys: [SVC_KEY_ALPN, SVC_KEY_IPV4HINT], ipv4hint: ['100.64.0.5'], ipv6hint: [] });
-    expect(dnsPacket.decode(Buffer.from(r.bytes)).answers![0]!.ttl).toBe(60);
+    expect((dnsPacket.decode(Buffer.from(r.bytes)).answers![0] as { ttl?: number }).ttl).toBe(60);
   });
 
   test('removes an HTTPS record when its mandatory hint key is left without addresses', () => {
