@@ -89,7 +89,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (a === '--version' || a === '-V') return { command: 'version', positionals: [], values };
     if (!command && !a.startsWith('-')) {
       const prev = argv[i - 1];
-      const prevSpec = prev?.startsWith('--') && !prev.includes('=') ? CONFIG_FLAGS.find((f) => `--${f.name}` === prev) : undefined;
+      const prevName = prev?.startsWith('--') && !prev.includes('=') ? prev.slice(2) : undefined;
+      const prevSpec = prevName === undefined ? undefined : [...CONFIG_FLAGS, ...Object.values(COMMAND_FLAGS).flat()].find((f) => f.name === prevName && f.arg);
       if (!prevSpec?.arg) {
         command = a;
         continue;

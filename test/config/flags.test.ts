@@ -44,6 +44,10 @@ describe('config/flags', () => {
     expect(a.values.get('json')).toEqual(['true']);
   });
 
+  test('finds the command after a command flag that takes a value', () => {
+    expect(parseArgs(['--client', '10.0.0.1', 'explain', 'a.example'])).toMatchObject({ command: 'explain', positionals: ['a.example'] });
+  });
+
   test('keeps every value of a repeatable flag and the last of a single one', () => {
     const a = parseArgs(['run', '--listen', '127.0.0.1:53', '--listen', '[::1]:53', '--mode', 'host', '--mode', 'gateway']);
     expect(a.values.get('listen')).toEqual(['127.0.0.1:53', '[::1]:53']);
