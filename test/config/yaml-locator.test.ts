@@ -69,3 +69,25 @@ describe('config/yaml-locator', () => {
     expect(locateYaml('a:\n- x: 1\n- x: 2\nb:\n  - x: 1\n').duplicates).toEqual([]);
   });
 });
+
+describe('config/yaml-locator edge cases', () => {
+  test('counts lines the same when the file has CRLF line ends', () => {
+    const l = locateYaml('mode: host\r\nchannels:\r\n  hub:\r\n    kind: tunnel\r\n');
+    expect(l.lineOf(['channels', 'hub', 'kind'])).toBe(4);
+  });
+
+  test('places keys after a multi-line flow collection on their own lines', () => {
+    const l = locateYaml('listen: [\n  "127.0.0.1:53",\n  "[::1]:53",\n]\nmode: host\n');
+    expect([l.lineOf(['listen', 1]), l.lineOf(['mode'])]).toEqual([1, 5]);
+  });
+
+  test('keeps anchors and aliases from confusing the walk', () => {
+    const l = locateYaml('channels:\n  hub: &hub\n    kind: tunnel\n  hub2: *hub\nmode: host\n');
+    expect([l.lineOf(['channels', 'hub2']), l.lineOf(['mode']), l.aliasLines]).toEqual([4, 5, [4]]);
+  });
+
+  test('reads quoted keys and keys holding colons', () => {
+    const l = locateYaml('upstreams:\n  "a: b": 1.1.1.1\n  \'c\': 2.2.2.2\n  d:e: 3.3.3.3\n');
+    expect([l.lineOf(['upstreams', 'a: b']), l.lineOf(['upstreams', 'c']), l.lineOf(['upstreams', 'd:e'])]).toEqual([2, 3, 4]);
+  });
+});
