@@ -42,7 +42,6 @@ capture_stop() {
 		done
 		wait "$pid" 2>/dev/null
 	done
-	LAB_CAPTURES_STOPPED=1
 }
 
 capture_files() {

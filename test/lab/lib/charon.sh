@@ -78,14 +78,12 @@ swanctl {
 CONF
 }
 
-# _charon_ready HOST — true when the VICI socket exists; fails the scenario at once (with
-# charon's output) when the process has died.
+# _charon_ready HOST — 0: the VICI socket exists; 2: charon has exited; 1: not yet.
 _charon_ready() {
 	local pid
 	pid=$(cat "$LAB_TMP/$1/charon.pid")
 	if [ ! -e "/proc/$pid" ] || [ "$(cut -d' ' -f3 "/proc/$pid/stat")" = Z ]; then
-		cat "$LAB_OUT/charon-$1.out"
-		lab_fail "charon in $1 exited during start-up: $(tail -n1 "$LAB_OUT/charon-$1.out")"
+		return 2
 	fi
 	test -S "$LAB_TMP/$1/charon.vici"
 }
@@ -107,7 +105,8 @@ charon_start() {
 	done
 	for host in "$@"; do
 		# A cheap test first (no process start), then one real VICI round trip.
-		wait_until 30 "charon in $host to open its VICI socket" _charon_ready "$host"
+		poll_until 30 _charon_ready "$host" ||
+			lab_fail "charon in $host did not open its VICI socket: $(tail -n2 "$LAB_OUT/charon-$host.out" "$LAB_OUT/charon-$host.log" 2>/dev/null | tr '\n' ' ')"
 		wait_until 30 "charon in $host to answer on VICI" on "$host" swanctl --stats
 		lab_log "charon: $host up (pid $(cat "$LAB_TMP/$host/charon.pid"))"
 	done

@@ -31,6 +31,7 @@ _eval_count_ok() {
 
 LAB_EVAL_TOTAL=0
 LAB_EVAL_FAILED=0
+LAB_EVAL_SEQ=0
 
 # _eval_one LINE OUTPUT_FILE — count, compare, report.
 _eval_one() {
@@ -69,9 +70,14 @@ _eval_tcpdump_text() {
 	echo "$txt"
 }
 
+# evaltest [--continue] — evaluate stdin's lines. Without --continue, write the result and
+# exit (the end of a scenario); with it, return so the scenario can go on (the counts
+# LAB_EVAL_TOTAL / LAB_EVAL_FAILED carry over; captures are stopped only if a tcpdump line
+# needed them).
 evaltest() {
-	local line host rest cmd i=0 outf
+	local line host rest cmd outf continue=
 	local -a deferred=()
+	[ "${1:-}" = --continue ] && continue=1
 	mkdir -p "$LAB_OUT/eval"
 	while IFS= read -r line; do
 		case "$line" in '' | '#'*) continue ;; esac
@@ -82,17 +88,20 @@ evaltest() {
 			deferred+=("$line")
 			continue
 		fi
-		i=$((i + 1))
-		outf=$LAB_OUT/eval/$(printf %02d $i)-$host.out
+		LAB_EVAL_SEQ=$((LAB_EVAL_SEQ + 1))
+		outf=$LAB_OUT/eval/$(printf %02d $LAB_EVAL_SEQ)-$host.out
 		lab_log "eval: $host: $cmd"
 		on "$host" timeout 60 bash -c "$cmd" >"$outf" 2>&1
 		_eval_one "$line" "$outf"
 	done
-	capture_stop
+	if [ ${#deferred[@]} -gt 0 ] || [ -z "$continue" ]; then
+		capture_stop
+	fi
 	for line in "${deferred[@]}"; do
 		host=${line%%::*}
 		_eval_one "$line" "$(_eval_tcpdump_text "$host")"
 	done
+	[ -n "$continue" ] && return 0
 	lab_finish
 }
 

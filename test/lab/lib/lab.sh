@@ -46,15 +46,27 @@ on() {
 	fi
 }
 
-# wait_until SECONDS DESCRIPTION CMD… — poll CMD every 0.2 s (wall clock bounded, however
-# slowly CMD runs); lab_fail when it has not succeeded within SECONDS.
-wait_until() {
-	local limit=$1 what=$2 deadline=$((SECONDS + $1))
-	shift 2
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$deadline" ] || lab_fail "timed out after ${limit}s waiting for $what"
+# poll_until SECONDS CMD… — run CMD every 0.2 s until it succeeds (0), gives up (status 2:
+# "will never succeed") or SECONDS of wall clock have passed (1), however slowly CMD runs.
+poll_until() {
+	local deadline=$((SECONDS + $1)) rc
+	shift
+	while :; do
+		"$@" >/dev/null 2>&1
+		rc=$?
+		[ $rc -eq 0 ] && return 0
+		[ $rc -eq 2 ] && return 2
+		[ "$SECONDS" -lt "$deadline" ] || return 1
 		sleep 0.2
 	done
+}
+
+# wait_until SECONDS DESCRIPTION CMD… — poll_until, failing the scenario when CMD does not
+# succeed in time.
+wait_until() {
+	local limit=$1 what=$2
+	shift 2
+	poll_until "$limit" "$@" || lab_fail "timed out after ${limit}s waiting for $what"
 }
 
 # Background processes the lab started, stopped (TERM, then KILL) when the scenario exits.
@@ -73,4 +85,6 @@ trap lab_cleanup EXIT
 . "$LAB_DIR/lib/charon.sh"
 . "$LAB_DIR/lib/capture.sh"
 . "$LAB_DIR/lib/services.sh"
+. "$LAB_DIR/lib/dns.sh"
+. "$LAB_DIR/lib/dnsseal.sh"
 . "$LAB_DIR/lib/eval.sh"
