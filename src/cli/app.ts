@@ -9,7 +9,8 @@ import { EXIT, UNREACHABLE_CODES } from './exit-codes.ts';
 import { COMMANDS, renderHelp } from './help.ts';
 import { checkCommand, configDefaultCommand, configReferenceCommand, explainCommand } from './policy-commands.ts';
 import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
-import { policyServerCommand, runCommand } from './run-command.ts';
+import { runCommand } from './run-command.ts';
+import { policyServerCommand } from './policy-server-command.ts';
 
 type Command = (ctx: CliContext) => Promise<number>;
 
