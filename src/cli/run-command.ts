@@ -2,15 +2,14 @@
 import { Metrics } from '../ops/metrics.ts';
 import { ConfigError } from '../util/errors.ts';
 import { loadConfig } from '../config/load.ts';
-import { Policy } from '../policy/policy.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
 export async function runCommand(ctx: CliContext): Promise<number> {
   const p = ctx.args.positionals[0];
   if (p !== undefined) throw new ConfigError('run', `unexpected argument "${p}" (settings are flags: see "dnsseal help run")`);
+  // loadConfig has checked everything Policy.fromConfig relies on (the daemon builds it once)
   const cfg = loadConfig(ctx.args.values, ctx.files);
-  Policy.fromConfig(cfg); // every policy error is a config error: report it before anything starts
   const log = ctx.makeLogger(cfg);
   const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics() });
   // the daemon logged why; the CLI's contract is 2 for any runtime failure

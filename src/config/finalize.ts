@@ -95,6 +95,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   const upstreams = [...d.upstreams.values()].map((u) => u.spec);
   if (!d.upstreams.has('default')) upstreams.unshift(defaultUpstream(d, deps));
   const upstreamNames = new Set(upstreams.map((u) => u.name));
+  if (upstreams.length > 254) throw new ConfigError(d.upstreams.get(upstreams[254]!.name)?.where ?? '--upstream', 'at most 254 upstreams');
 
   const tsigKeys: TsigKeySpec[] = [...d.tsigKeys].map(([name, k]) => ({ name, algorithm: 'hmac-sha256', secret: k.secret }));
   for (const u of d.upstreams.values()) {
