@@ -92,8 +92,6 @@ export class HashIndex {
    */
   add(key: string, index: number, payload = 0): void {
     if ((this.size + 1) * 2 > this.mask + 1) this.grow();
-    const bytes = new Uint8Array(key.length);
-    for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
     const h = hashKey(key) | 0;
     let slot = h & this.mask;
     for (;;) {
@@ -105,15 +103,15 @@ export class HashIndex {
         this.slots[at] = h;
         this.slots[at + 1] = index + 1;
         this.slots[at + 3] = key.length | (payload << 8);
-        for (let i = 0; i < Math.min(INLINE, bytes.length); i++) {
+        for (let i = 0; i < Math.min(INLINE, key.length); i++) {
           const w = at + 4 + (i >> 2);
-          this.slots[w] = this.slots[w]! | (bytes[i]! << ((i & 3) * 8));
+          this.slots[w] = this.slots[w]! | ((key.charCodeAt(i) & 0xff) << ((i & 3) * 8));
         }
-        this.slots[at + 2] = bytes.length > INLINE ? this.store(bytes.subarray(INLINE)) : 0;
+        this.slots[at + 2] = key.length > INLINE ? this.store(key) : 0;
         this.size++;
         return;
       }
-      if (this.slots[at] === h && this.equals(at, bytes, 0, bytes.length)) {
+      if (this.slots[at] === h && this.equalsText(at, key)) {
         if (index < v) {
           this.slots[at + 1] = index + 1;
           this.slots[at + 3] = key.length | (payload << 8);
@@ -160,15 +158,30 @@ export class HashIndex {
     return true;
   }
 
-  private store(bytes: Uint8Array): number {
-    if (this.poolLen + bytes.length > this.pool.length) {
-      const bigger = new Uint8Array(Math.max(this.pool.length * 2, this.poolLen + bytes.length));
+  /** The same comparison for a key being added (a string, not yet bytes). */
+  private equalsText(at: number, key: string): boolean {
+    const len = key.length;
+    const slots = this.slots;
+    if ((slots[at + 3]! & 0xff) !== len) return false;
+    for (let i = 0; i < len; i++) {
+      const c = key.charCodeAt(i);
+      const stored = i < INLINE ? (slots[at + 4 + (i >> 2)]! >>> ((i & 3) * 8)) & 0xff : this.pool[slots[at + 2]! + i - INLINE];
+      if (stored !== c) return false;
+    }
+    return true;
+  }
+
+  /** Appends the key's bytes past the inline part to the pool; returns their offset. */
+  private store(key: string): number {
+    const n = key.length - INLINE;
+    if (this.poolLen + n > this.pool.length) {
+      const bigger = new Uint8Array(Math.max(this.pool.length * 2, this.poolLen + n));
       bigger.set(this.pool.subarray(0, this.poolLen));
       this.pool = bigger;
     }
     const off = this.poolLen;
-    this.pool.set(bytes, off);
-    this.poolLen += bytes.length;
+    for (let i = 0; i < n; i++) this.pool[off + i] = key.charCodeAt(INLINE + i);
+    this.poolLen += n;
     return off;
   }
 
