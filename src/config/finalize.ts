@@ -4,6 +4,7 @@
  * resolved, table groups assigned, mode requirements, and the default upstream.
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
+import { ConfigErrors } from './yaml-doc.ts';
 import type { Config, TsigKeySpec, UpstreamSpec } from './types.ts';
 import type { Draft } from './draft.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
@@ -17,7 +18,27 @@ export interface FinalizeDeps {
   resolvTexts(): string[];
 }
 
-function channels(d: Draft): ChannelSpec[] {
+/** Collects independent problems so that `check` can report them all at once. */
+class Problems {
+  readonly list: ConfigError[] = [];
+  attempt<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.list.push(err);
+      return undefined;
+    }
+  }
+  throwAll(): void {
+    if (this.list.length === 1) throw this.list[0]!;
+    // file problems in file order, then flag problems in the order found
+    const line = (e: ConfigError) => Number(/:(\d+)$/.exec(e.where)?.[1] ?? Number.MAX_SAFE_INTEGER);
+    if (this.list.length > 1) throw new ConfigErrors([...this.list].sort((a, b) => line(a) - line(b)));
+  }
+}
+
+function channels(d: Draft, problems: Problems): ChannelSpec[] {
   const out: ChannelSpec[] = [];
   let id = 0;
   for (const [name, ch] of d.channels) {
@@ -32,13 +53,13 @@ function channels(d: Draft): ChannelSpec[] {
         t.rules.forEach((r, i) => r.channel === name && users.push(`table ${tid} rule ${i} "${r.condition.pattern}"`));
       }
       const used = users.length ? ` (used by ${users.slice(0, 3).join(', ')}${users.length > 3 ? ', …' : ''})` : '';
-      throw new ConfigError(ch.where(err.field), `${err.message}${used}`);
+      problems.list.push(new ConfigError(ch.where(err.field), `${err.message}${used}`));
     }
   }
   return out;
 }
 
-function tables(d: Draft, known: Set<string>, upstreams: Set<string>): Table[] {
+function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: Problems): Table[] {
   const byGroup = new Map<number, string>();
   const out: Table[] = [];
   for (const [id, t] of d.tables) {
@@ -46,19 +67,21 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>): Table[] {
     try {
       group = tableGroup(id);
     } catch (err) {
-      throw new ConfigError(t.where, errorMessage(err));
+      problems.list.push(new ConfigError(t.where, errorMessage(err)));
+      continue;
     }
     const other = byGroup.get(group);
     if (other !== undefined) {
-      throw new ConfigError(t.where, `table ids "${other}" and "${id}" map to the same group number ${group}; rename one of them`);
+      problems.list.push(new ConfigError(t.where, `table ids "${other}" and "${id}" map to the same group number ${group}; rename one of them`));
+      continue;
     }
     byGroup.set(group, id);
     const rules = t.rules.map((r, index) => {
       if (!known.has(r.channel)) {
-        throw new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`);
+        problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`));
       }
       if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
-        throw new ConfigError(r.where.upstream, `table "${id}" rule ${index} (${r.condition.pattern}): unknown upstream "${r.upstream}"${hint(upstreams)}`);
+        problems.list.push(new ConfigError(r.where.upstream, `table "${id}" rule ${index} (${r.condition.pattern}): unknown upstream "${r.upstream}"${hint(upstreams)}`));
       }
       const rule: Rule = { condition: r.condition, channel: r.channel, index, source: r.where.match };
       if (r.upstream !== undefined) rule.upstream = r.upstream;
@@ -97,49 +120,63 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   const upstreamNames = new Set(upstreams.map((u) => u.name));
   if (upstreams.length > 254) throw new ConfigError(d.upstreams.get(upstreams[254]!.name)?.where ?? '--upstream', 'at most 254 upstreams');
 
+  const problems = new Problems();
   const tsigKeys: TsigKeySpec[] = [...d.tsigKeys].map(([name, k]) => ({ name, algorithm: 'hmac-sha256', secret: k.secret }));
   for (const u of d.upstreams.values()) {
     if (u.spec.tsigKey && !d.tsigKeys.has(u.spec.tsigKey)) {
-      throw new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`);
+      problems.list.push(new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`));
     }
   }
   if (d.policyServer) {
+    const where = d.policyServer.where;
     const ps = d.upstreams.get(d.policyServer.name);
-    if (!ps) throw new ConfigError(d.policyServer.where, `policy_server "${d.policyServer.name}" is not an upstream${hint(upstreamNames)}`);
-    if (!ps.spec.tsigKey) {
-      throw new ConfigError(d.policyServer.where, `policy_server "${d.policyServer.name}" has no tsig_key: a policy is accepted only from TSIG-signed answers`);
+    if (!ps) problems.list.push(new ConfigError(where, `policy_server "${d.policyServer.name}" is not an upstream${hint(upstreamNames)}`));
+    else if (!ps.spec.tsigKey) {
+      problems.list.push(new ConfigError(where, `policy_server "${d.policyServer.name}" has no tsig_key: a policy is accepted only from TSIG-signed answers`));
     }
   }
 
-  const chans = channels(d);
-  const channelNames = new Set(chans.map((c) => c.name));
-  const tbls = tables(d, channelNames, upstreamNames);
-  const tableIds = new Set([...tbls.map((t) => t.id), DEFAULT_TABLE]);
+  const chans = channels(d, problems);
+  // references are checked against every declared channel, valid or not, so that one bad
+  // channel is reported once (at its definition), not again at each rule that uses it
+  const channelNames = new Set(d.channels.keys());
+  const tbls = tables(d, channelNames, upstreamNames, problems);
+  const tableIds = new Set([...d.tables.keys(), DEFAULT_TABLE]);
 
   const seen = new Map<string, string>();
-  const clients: ClientEntry[] = d.clients.map((c) => {
-    const cidr = cidrAt(c.where, c.cidr, 'client cidr');
-    const before = seen.get(cidr);
-    if (before) throw new ConfigError(c.where, `client ${cidr} is listed twice (also at ${before})`);
-    seen.set(cidr, c.where);
-    if (!tableIds.has(c.table)) throw new ConfigError(c.whereTable, `client ${cidr}: unknown table "${c.table}"${hint(tableIds)}`);
-    return { cidr, table: c.table };
-  });
-  const statics: StaticEntry[] = d.statics.map((s) => {
-    const cidr = cidrAt(s.where, s.cidr, 'static cidr');
-    if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${hint(channelNames)}`);
-    if (!tableIds.has(s.table)) throw new ConfigError(s.whereTable, `static ${cidr}: unknown table "${s.table}"${hint(tableIds)}`);
-    return { cidr, channel: s.channel, table: s.table };
-  });
-  const pools = d.interceptPools.map((p) => cidrAt(d.whereOf.get('intercept_pools') ?? '--intercept-pool', p, 'intercept pool'));
+  const clients: ClientEntry[] = [];
+  for (const c of d.clients) {
+    problems.attempt(() => {
+      const cidr = cidrAt(c.where, c.cidr, 'client cidr');
+      const before = seen.get(cidr);
+      if (before) throw new ConfigError(c.where, `client ${cidr} is listed twice (also at ${before})`);
+      seen.set(cidr, c.where);
+      if (!tableIds.has(c.table)) throw new ConfigError(c.whereTable, `client ${cidr}: unknown table "${c.table}"${hint(tableIds)}`);
+      clients.push({ cidr, table: c.table });
+    });
+  }
+  const statics: StaticEntry[] = [];
+  for (const s of d.statics) {
+    problems.attempt(() => {
+      const cidr = cidrAt(s.where, s.cidr, 'static cidr');
+      if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${hint(channelNames)}`);
+      if (!tableIds.has(s.table)) throw new ConfigError(s.whereTable, `static ${cidr}: unknown table "${s.table}"${hint(tableIds)}`);
+      statics.push({ cidr, channel: s.channel, table: s.table });
+    });
+  }
+  const pools: string[] = [];
+  for (const p of d.interceptPools) {
+    problems.attempt(() => pools.push(cidrAt(d.whereOf.get('intercept_pools') ?? '--intercept-pool', p, 'intercept pool')));
+  }
 
   const whereMode = d.whereOf.get('mode') ?? '--mode';
   if (d.mode !== 'host' && d.lan.length === 0) {
-    throw new ConfigError(whereMode, `mode ${d.mode} needs the client-side interface: "lan: [IFACE]" or --lan IFACE`);
+    problems.list.push(new ConfigError(whereMode, `mode ${d.mode} needs the client-side interface: "lan: [IFACE]" or --lan IFACE`));
   }
-  if (d.mode === 'intercept' && pools.length === 0) {
-    throw new ConfigError(whereMode, 'mode intercept needs address pools: "intercept_pools: [CIDR]" or --intercept-pool CIDR');
+  if (d.mode === 'intercept' && d.interceptPools.length === 0) {
+    problems.list.push(new ConfigError(whereMode, 'mode intercept needs address pools: "intercept_pools: [CIDR]" or --intercept-pool CIDR'));
   }
+  problems.throwAll();
 
   const cfg: Config = {
     source: d.source,

@@ -159,3 +159,33 @@ describe('config/load several problems', () => {
     expect(lines.map((l) => l.split(':').slice(0, 2).join(':'))).toEqual(['c.yaml:1', 'c.yaml:2', 'c.yaml:11', 'c.yaml:13', 'c.yaml:14']);
   });
 });
+
+describe('config/load cross-reference problems', () => {
+  test('reports a refused channel once and every other broken reference when several are wrong', () => {
+    const text = `channels:
+  old:
+    kind: peer
+    esp: 3des
+tables:
+  default:
+    - match: "*.a.example"
+      channel: old
+    - match: "*.b.example"
+      channel: missing
+clients:
+  - cidr: 10.0.0.0/8
+    table: nowhere
+`;
+    let err: unknown;
+    try {
+      loadConfig(flags(['config', 'c.yaml']), deps({ 'c.yaml': text }));
+    } catch (e) {
+      err = e;
+    }
+    const lines = (err as Error).message.split('\n');
+    expect(lines.map((l) => l.split(': ')[0])).toEqual(['c.yaml:4', 'c.yaml:10', 'c.yaml:13']);
+    expect(lines[0]).toContain('3DES');
+    expect(lines[1]).toContain('unknown channel "missing"');
+    expect(lines[2]).toContain('unknown table "nowhere"');
+  });
+});
