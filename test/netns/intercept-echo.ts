@@ -1,0 +1,76 @@
+/**
+ * Echo peers for the intercept netns test.
+ *   server <a,b>      TCP echo on [::]:7, UDP echo on <a>:7 and <b>:7 (replies from that address)
+ *   tcp <addr>        connect, send, expect the echo; prints "ok" (exit 1 otherwise)
+ *   udp <addr>        a CONNECTED UDP socket (the kernel drops replies from any other source,
+ *                     so an echo proves the reply came from the intercept address); prints "ok"
+ *   hold <addr> <ms>  TCP flow that echoes a message every 100 ms for <ms>; prints "ok <n>"
+ *                     when every message came back (used across a daemon restart)
+ */
+export {};
+
+const [mode, addr, arg] = process.argv.slice(2);
+const MSG = 'dnsseal-intercept';
+
+function fail(why: string): never {
+  console.log(`fail ${why}`);
+  process.exit(1);
+}
+
+if (mode === 'server') {
+  Bun.listen({ hostname: '::', port: 7, socket: { data(s, d) { s.write(d); }, open() {} } });
+  // UDP bound per address: a socket on [::] would answer from the route's source address.
+  for (const host of (addr ?? '').split(',').filter(Boolean)) {
+    await Bun.udpSocket({ hostname: host, port: 7, socket: { data(s, d, port, from) { s.send(d, port, from); } } });
+  }
+  console.log('ready');
+  setInterval(() => {}, 1 << 30);
+} else if (mode === 'tcp' || mode === 'hold') {
+  const total = mode === 'hold' ? Math.max(1, Math.floor(Number(arg) / 100)) : 1;
+  let got = '';
+  let sent = 0;
+  const timer = setTimeout(() => fail(`timeout after ${sent} sent, ${got.length} bytes back`), mode === 'hold' ? Number(arg) + 4000 : 3000);
+  const sock = await Bun.connect({
+    hostname: addr!,
+    port: 7,
+    socket: {
+      data(_s, d) {
+        got += d.toString();
+        if (got.length === total * MSG.length) {
+          clearTimeout(timer);
+          console.log(mode === 'hold' ? `ok ${total}` : 'ok');
+          process.exit(0);
+        }
+      },
+      error(_s, e) { fail(String(e)); },
+      close() { if (got.length < total * MSG.length) fail(`closed after ${got.length} bytes`); },
+    },
+  }).catch((e) => fail(String(e)));
+  for (let i = 0; i < total; i++) {
+    sock.write(MSG);
+    sent++;
+    if (mode === 'hold') await Bun.sleep(100);
+  }
+} else if (mode === 'udp') {
+  const timer = setTimeout(() => fail('timeout'), 3000);
+  const s = await Bun.udpSocket({
+    hostname: addr!.includes(':') ? '::' : '0.0.0.0',
+    connect: { hostname: addr!, port: 7 },
+    socket: {
+      data(_s, d) {
+        if (d.toString() === MSG) {
+          clearTimeout(timer);
+          console.log('ok');
+          process.exit(0);
+        }
+      },
+    },
+  });
+  for (let i = 0; i < 3; i++) {
+    s.send(MSG);
+    await Bun.sleep(300);
+  }
+} else {
+  console.error('usage: intercept-echo.ts server|tcp|udp|hold …');
+  process.exit(2);
+}

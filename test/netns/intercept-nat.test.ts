@@ -1,0 +1,205 @@
+/**
+ * Intercept mode on this machine's kernel (root only). Namespaces:
+ *
+ *   client (10.30.1.2, fd00:30:1::2) ── lan ── node (dnsseal NAT) ── wan ── server (real addresses)
+ *
+ * The client's default gateway is NOT the node (10.30.1.254 / fd00:30:1::fe, absent); only the
+ * pool prefixes (100.64.0.0/16, fd00:fe80::/64) are routed to the node. The node runs the
+ * intercept NAT on lan0 (plus the LAN marker), the real addresses are in dnsseal_dests.
+ *
+ * NAT-only part: there is no XFRM on this kernel and NO guard is attached, so the node forwards
+ * the marked, translated packets in clear (this test only, to show the NAT end to end); the
+ * server routes the client prefix back via the node, as the IPsec tunnel would. Checked: TCP/UDP
+ * echo and ping through the intercept address (the UDP socket is connected, so a reply from any
+ * other source than the intercept address would be dropped by the client's kernel), the mark
+ * counted by nftables on the node's forward hook, the client sees only intercept sources, an ICMP
+ * error generated at the node (TTL 1) quotes the intercept address (iputils ping ignores an error
+ * whose quoted destination is not its target), and a flow survives a daemon restart.
+ * Guard part: with the WAN guard attached, zero clear packets to the real addresses leave
+ * (tcpdump on the node's WAN veth and the server's nftables counters), drops counted.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
+import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
+import { PinPaths } from '../../src/datapath/ebpf/pins.ts';
+import { CNT_GUARD_DROP } from '../../src/datapath/layout.ts';
+import { channelMark } from '../../src/policy/types.ts';
+import { kernelHasTcx, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { icptSkipReason } from '../intercept/helpers.ts';
+import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
+
+const skip = icptSkipReason() ?? (sh(['which', 'nft', 'tcpdump', 'nsenter']).code !== 0 ? 'nft/tcpdump/nsenter missing' : undefined);
+if (skip) console.log(`netns intercept: skipping: ${skip}`);
+const HAVE_PING = sh(['which', 'ping']).code === 0;
+if (!skip && !HAVE_PING) console.log('netns intercept: no ping (iputils-ping): ICMP checks left to the BPF_PROG_RUN table');
+
+setDefaultTimeout(60_000);
+
+const HELPER = 'test/netns/intercept-helper.ts';
+const ECHO = 'test/netns/intercept-echo.ts';
+const GROUP = 7;
+const MARK = channelMark(1);
+const R4 = '203.0.113.10';
+const R6 = '2001:db8:30::10';
+const POOLS = '100.64.0.0/16,fd00:fe80::/64';
+const CLIENTS = '10.30.1.0/24,fd00:30:1::/64';
+
+function topology(tag: string) {
+  const c = `dnsseal-${tag}-c`;
+  const n = `dnsseal-${tag}-n`;
+  const s = `dnsseal-${tag}-s`;
+  delNs(c, n, s);
+  for (const x of [c, n, s]) sh(['ip', 'netns', 'add', x], { ok: true });
+  sh(['ip', 'link', 'add', 'lan0', 'netns', n, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c], { ok: true });
+  sh(['ip', 'link', 'add', 'wan0', 'netns', n, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', s], { ok: true });
+  script(c, [
+    'ip link set lo up; ip link set eth0 up',
+    'ip addr add 10.30.1.2/24 dev eth0; ip -6 addr add fd00:30:1::2/64 dev eth0 nodad',
+    // the default gateway is another router (absent here), NOT the node
+    'ip route add default via 10.30.1.254; ip -6 route add default via fd00:30:1::fe',
+    // only the pool prefixes go to the node
+    'ip route add 100.64.0.0/16 via 10.30.1.1; ip -6 route add fd00:fe80::/64 via fd00:30:1::1',
+    'nft add table inet dnsseal_t',
+    `nft 'add chain inet dnsseal_t input_c { type filter hook input priority 0; }'`,
+    'nft add rule inet dnsseal_t input_c ip saddr 100.64.0.0/16 counter comment "from_pool4"',
+    'nft add rule inet dnsseal_t input_c ip6 saddr fd00:fe80::/64 counter comment "from_pool6"',
+    `nft add rule inet dnsseal_t input_c ip saddr ${R4} counter comment "from_real4"`,
+    `nft add rule inet dnsseal_t input_c ip6 saddr ${R6} counter comment "from_real6"`,
+  ]);
+  script(n, [
+    'ip link set lo up; ip link set lan0 up; ip link set wan0 up',
+    'ip addr add 10.30.1.1/24 dev lan0; ip -6 addr add fd00:30:1::1/64 dev lan0 nodad',
+    'ip addr add 198.51.100.1/24 dev wan0; ip -6 addr add fd00:30:2::1/64 dev wan0 nodad',
+    'ip route add 203.0.113.0/24 via 198.51.100.2; ip -6 route add 2001:db8:30::/64 via fd00:30:2::2',
+    'sysctl -qw net.ipv4.ip_forward=1; sysctl -qw net.ipv6.conf.all.forwarding=1',
+    'nft add table inet dnsseal_t',
+    `nft 'add chain inet dnsseal_t forward_c { type filter hook forward priority 0; }'`,
+    `nft add rule inet dnsseal_t forward_c meta mark ${MARK} ip daddr ${R4} counter comment "marked4"`,
+    `nft add rule inet dnsseal_t forward_c meta mark ${MARK} ip6 daddr ${R6} counter comment "marked6"`,
+  ]);
+  script(s, [
+    'ip link set lo up; ip link set eth0 up',
+    'ip addr add 198.51.100.2/24 dev eth0; ip -6 addr add fd00:30:2::2/64 dev eth0 nodad',
+    `ip addr add ${R4}/32 dev lo; ip -6 addr add ${R6}/128 dev lo nodad`,
+    // replies to the client go back via the node (in the lab: through the IPsec tunnel)
+    'ip route add 10.30.1.0/24 via 198.51.100.1; ip -6 route add fd00:30:1::/64 via fd00:30:2::1',
+    'nft add table inet dnsseal_t',
+    `nft 'add chain inet dnsseal_t input_c { type filter hook input priority 0; }'`,
+    `nft add rule inet dnsseal_t input_c ip saddr 10.30.1.2 ip daddr ${R4} counter comment "arrived4"`,
+    `nft add rule inet dnsseal_t input_c ip6 saddr fd00:30:1::2 ip6 daddr ${R6} counter comment "arrived6"`,
+  ]);
+  return { c, n, s };
+}
+
+for (const mode of ['tcx', 'clsact'] as const) {
+  const noTcx = mode === 'tcx' && !skip && !kernelHasTcx();
+  if (noTcx) console.log('netns intercept (tcx): skipping: kernel < 6.6 has no tcx');
+  (skip || noTcx ? describe.skip : describe)(`netns intercept (${mode})`, () => {
+    const tag = `${mode === 'tcx' ? 'ix' : 'ic'}${process.pid % 10000}`;
+    const root = scratchPinRoot(`icpt-${mode}`);
+    let ns: ReturnType<typeof topology>;
+    let server: ReturnType<typeof Bun.spawn> | undefined;
+    let I4 = '';
+    let I6 = '';
+
+    const up = (wan: string) =>
+      JSON.parse(nsenter(ns.n, [bunBin(), HELPER, 'up', root, 'lan0', wan, mode, String(GROUP), String(MARK), CLIENTS, POOLS, `${R4},${R6}`], { ok: true, timeoutMs: 30000 }).out) as {
+        map: Record<string, string>;
+        used: number;
+        adoptedBefore: boolean;
+      };
+    const echo = (kind: 'tcp' | 'udp', addr: string) => {
+      const r = inNs(ns.c, [bunBin(), ECHO, kind, addr], { timeoutMs: 10000 });
+      return (r.out.trim() || r.err.trim().split('\n').pop()) ?? '';
+    };
+
+    beforeAll(async () => {
+      await wipe(root);
+      ns = topology(tag);
+      server = Bun.spawn(['ip', 'netns', 'exec', ns.s, bunBin(), ECHO, 'server', `${R4},${R6}`], { stdout: 'ignore', stderr: 'inherit' });
+      const r = up('-');
+      I4 = r.map[R4]!;
+      I6 = r.map[R6]!;
+      await Bun.sleep(500);
+    });
+
+    afterAll(async () => {
+      server?.kill();
+      if (ns) {
+        nsenter(ns.n, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
+        delNs(ns.c, ns.n, ns.s);
+      }
+      await wipe(root);
+    });
+
+    test('hands out pool addresses for the real addresses when the node starts', () => {
+      expect(I4).toMatch(/^100\.64\./);
+      expect(I6).toMatch(/^fd00:fe80::/);
+    });
+
+    test.each([
+      ['v4', 4],
+      ['v6', 6],
+    ])('TCP, UDP and ping reach the real server through the intercept address when no guard is attached (%s)', (_f, fam) => {
+      const I = fam === 4 ? I4 : I6;
+      const before = { marked: nftCount(ns.n, `marked${fam}`), arrived: nftCount(ns.s, `arrived${fam}`), pool: nftCount(ns.c, `from_pool${fam}`) };
+      expect(echo('tcp', I)).toBe('ok');
+      expect(echo('udp', I)).toBe('ok');
+      if (HAVE_PING) expect(inNs(ns.c, ['ping', '-c', '2', '-i', '0.2', '-W', '2', I], { timeoutMs: 10000 }).code).toBe(0);
+      const min = HAVE_PING ? 5 : 3; // SYN+data+…, one datagram, two echoes
+      expect(nftCount(ns.n, `marked${fam}`) - before.marked).toBeGreaterThanOrEqual(min);
+      expect(nftCount(ns.s, `arrived${fam}`) - before.arrived).toBeGreaterThanOrEqual(min); // client address kept (no SNAT)
+      expect(nftCount(ns.c, `from_pool${fam}`) - before.pool).toBeGreaterThanOrEqual(min);
+      expect(nftCount(ns.c, `from_real${fam}`)).toBe(0); // the real address never shows to the client
+    });
+
+    (HAVE_PING ? test : test.skip).each([
+      ['v4', 4, /Time to live exceeded/],
+      ['v6', 6, /Time exceeded: Hop limit/],
+    ])('an ICMP error from the node quotes the intercept address when the TTL runs out there (%s)', (_f, fam, want) => {
+      const I = fam === 4 ? I4 : I6;
+      const r = inNs(ns.c, ['ping', '-c', '1', '-W', '2', fam === 4 ? '-t' : '-t', '1', I], { timeoutMs: 10000 });
+      expect(r.out).toMatch(want as RegExp);
+    });
+
+    test('a running TCP flow survives a daemon restart when the pins are adopted', async () => {
+      const flow = Bun.spawn(['ip', 'netns', 'exec', ns.c, bunBin(), ECHO, 'hold', I4, '3000'], { stdout: 'pipe', stderr: 'inherit' });
+      await Bun.sleep(800);
+      const again = up('-'); // a new daemon: reloads the programs, re-attaches, rebuilds the pool
+      expect(again.adoptedBefore).toBe(true);
+      expect(again.map).toEqual({ [R4]: I4, [R6]: I6 });
+      expect(again.used).toBe(2);
+      await flow.exited;
+      expect((await new Response(flow.stdout).text()).trim()).toMatch(/^ok \d+$/);
+    });
+
+    test('zero clear packets to the real addresses leave the node when the guard is attached', async () => {
+      up('wan0');
+      const pcap = `/tmp/dnsseal-${tag}.pcap`;
+      const cap = Bun.spawn(['ip', 'netns', 'exec', ns.n, 'tcpdump', '-n', '-i', 'wan0', '-U', '-w', pcap], { stdout: 'ignore', stderr: 'ignore' });
+      await Bun.sleep(800);
+      const maps = new EbpfMaps(new Bpf(), new PinPaths(root));
+      try {
+        const drops = () => maps.counters().find((c) => c.kind === CNT_GUARD_DROP && c.id === 1)?.packets ?? 0n;
+        const d0 = drops();
+        const before = { a4: nftCount(ns.s, 'arrived4'), a6: nftCount(ns.s, 'arrived6'), m4: nftCount(ns.n, 'marked4') };
+        expect(echo('tcp', I4)).not.toBe('ok');
+        expect(echo('udp', I4)).not.toBe('ok');
+        expect(echo('udp', I6)).not.toBe('ok');
+        if (HAVE_PING) expect(inNs(ns.c, ['ping', '-c', '1', '-W', '1', I6], { timeoutMs: 10000 }).code).not.toBe(0);
+        expect(nftCount(ns.n, 'marked4') - before.m4).toBeGreaterThanOrEqual(2); // translated and marked …
+        expect(drops() - d0).toBeGreaterThanOrEqual(4n); // … and dropped by the guard
+        expect(nftCount(ns.s, 'arrived4')).toBe(before.a4);
+        expect(nftCount(ns.s, 'arrived6')).toBe(before.a6);
+      } finally {
+        maps.close();
+        await Bun.sleep(300);
+        cap.kill();
+        await cap.exited;
+      }
+      const seen = sh(['tcpdump', '-n', '-r', pcap, `(dst host ${R4} or dst host ${R6}) and not esp`]).out.trim();
+      sh(['rm', '-f', pcap]);
+      expect(seen).toBe('');
+    });
+  });
+}
