@@ -39,10 +39,32 @@ export const COMMANDS: Record<string, CommandDoc> = {
   help: { usage: 'dnsseal help [COMMAND]', summary: 'This text, or the help of one command.', policyFlags: false },
 };
 
+const WIDTH = 100;
+
+/** Greedy word wrap to `width` columns; continuation lines are prefixed with `indent`. */
+export function wrap(text: string, width: number, indent = ''): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines.join(`\n${indent}`);
+}
+
 function flagLines(flags: FlagSpec[]): string[] {
   const rows = flags.map((f) => [`--${f.name}${f.arg ? ` ${f.arg}` : ''}${f.repeatable ? ' …' : ''}`, `${f.doc}${f.default ? ` [default: ${f.default}]` : ''}`]);
-  const w = Math.min(44, Math.max(...rows.map((r) => r[0]!.length)));
-  return rows.map(([a, b]) => (a!.length > w ? `  ${a}\n  ${''.padEnd(w)}  ${b}` : `  ${a!.padEnd(w)}  ${b}`));
+  const w = Math.min(40, Math.max(...rows.map((r) => r[0]!.length)));
+  const pad = ' '.repeat(w + 4);
+  return rows.map(([a, b]) => {
+    const body = wrap(b!, WIDTH - pad.length, pad);
+    return a!.length > w ? `  ${a}\n${pad}${body}` : `  ${a!.padEnd(w)}  ${body}`;
+  });
 }
 
 const RULES = `Rules (first match in table order wins; the query name and every CNAME target are tried):
@@ -74,8 +96,8 @@ export function renderHelp(command?: string): string {
   if (command && COMMANDS[command]) {
     const c = COMMANDS[command];
     const own = COMMAND_FLAGS[command] ?? [];
-    const lines = [`Usage: ${c.usage}`, '', c.summary];
-    if (c.more) lines.push('', c.more);
+    const lines = [`Usage: ${c.usage}`, '', wrap(c.summary, WIDTH)];
+    if (c.more) lines.push('', wrap(c.more, WIDTH));
     if (own.length) lines.push('', 'Flags:', ...flagLines(own));
     if (c.policyFlags) lines.push('', 'Configuration flags (override the file):', ...flagLines(CONFIG_FLAGS), '', RULES);
     else lines.push('', 'Also: --control PATH (control socket) or --config FILE (read its control path).');
@@ -91,9 +113,9 @@ export function renderHelp(command?: string): string {
     'Usage: dnsseal COMMAND [ARGS] [FLAGS]',
     '',
     'Commands:',
-    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${wrap(c.summary, WIDTH - width - 4, ' '.repeat(width + 4))}`),
     '',
-    'Configuration flags (run, check, explain; every config key is a flag and flags win):',
+    'Configuration flags (run, policy-server, check, explain; every config key is a flag and flags win):',
     ...flagLines(CONFIG_FLAGS),
     '',
     RULES,
