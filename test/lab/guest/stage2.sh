@@ -14,11 +14,16 @@ out=/lab-out
 
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 say() { echo "LAB-STAGE2: $(uptime_s)s $*" >/dev/console; }
+# Power off with a static busybox copied to tmpfs: once the kernel starts tearing down, files
+# on the 9p root may no longer be readable, and PID 1 must not exit before the power is off.
 finish() {
 	say "powering off"
 	sync
+	if [ -x /run/lab/busybox ]; then
+		exec /run/lab/busybox poweroff -f
+	fi
 	echo o >/proc/sysrq-trigger
-	sleep 10
+	while :; do read -r -t 1 </dev/console; done
 }
 trap finish EXIT
 
@@ -27,6 +32,7 @@ say "started"
 
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/lab && cp "$(command -v busybox)" /run/lab/busybox 2>/dev/null
 mkdir -p /run/lock /dev/pts /dev/shm /run/netns
 mount -t devpts devpts /dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /dev/shm
