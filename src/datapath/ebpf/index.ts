@@ -19,6 +19,7 @@ import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } fr
 import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
 import { EbpfMaps, type ChannelRow } from './maps.ts';
+import { libbpfUnavailableReason } from './libbpf.ts';
 import { embeddedObjectPath } from './object.ts';
 import { DEFAULT_PIN_ROOT, PinPaths, defaultCgroupPath, preparePinDirs } from './pins.ts';
 
@@ -119,7 +120,7 @@ export function ebpfUnavailableReason(): string | undefined {
     if (code !== 'not_found' && code !== 'kernel') return errorMessage(err);
   }
   if (!existsSync(embeddedObjectPath)) return `eBPF object ${embeddedObjectPath} missing (run make bpf)`;
-  return undefined;
+  return libbpfUnavailableReason();
 }
 
 export function ebpfAvailable(): boolean {

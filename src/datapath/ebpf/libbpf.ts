@@ -34,6 +34,16 @@ function openLib() {
   throw new DnssealError('bpf', 'unavailable', 'libbpf (libbpf.so.1) not found: install the libbpf1 package');
 }
 
+/** Why libbpf cannot be loaded, or undefined when it can. */
+export function libbpfUnavailableReason(): string | undefined {
+  try {
+    openLib().close();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 /** One opened object. Keep it until the program fds have been pinned/attached, then close(). */
 export class LibbpfObject {
   private readonly lib = openLib();
