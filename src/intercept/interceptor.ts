@@ -5,6 +5,7 @@
  * ever lets a real protected address through to the client.
  */
 import type { AnswerScan } from '../dns/answer-scan.ts';
+import { DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { isMapped, parseAddr } from './address.ts';
 import type { InterceptPool } from './pool.ts';
@@ -15,6 +16,8 @@ export interface InterceptorOptions {
   /** TTL cap of rewritten records, seconds (default 60). */
   ttlCapS?: number;
   log?: Logger;
+  /** Called when an answer is refused because the pool is exhausted (metrics). */
+  onExhausted?: () => void;
 }
 
 export interface Intercepted {
@@ -41,7 +44,13 @@ export class Interceptor {
       reals.push(a.text);
     }
     const served = Math.min(scan.minTtl, cap);
-    const map = this.opts.pool.allocate(group, reals, served, scan.chain);
+    let map: Map<string, string>;
+    try {
+      map = this.opts.pool.allocate(group, reals, served, scan.chain);
+    } catch (err) {
+      if (err instanceof DnssealError && err.code === 'pool_exhausted') this.opts.onExhausted?.();
+      throw err;
+    }
     const r = rewriteAnswer(answer, { map, ttlCapS: cap });
     if (r.removed && this.opts.log?.enabled('debug')) this.opts.log.debug('intercept: records removed from the answer', { removed: r.removed });
     return { bytes: r.bytes, map };
