@@ -19,7 +19,7 @@ import {
   TYPE_SVCB,
   WireError,
   readName,
-  readRecordHead,
+  skipName,
 } from './wire.ts';
 
 export interface OptLocation {
@@ -70,11 +70,15 @@ interface AnswerRecord {
   ttl: number;
   rdOff: number;
   rdLen: number;
+  /** CNAME only: the target name. */
+  target: string | null;
 }
 
 /**
  * Scans an answer whose question was already checked with `questionMatches`.
  * Throws `WireError` on anything malformed; the caller answers SERVFAIL.
+ * Hot path: no per-record objects beyond the interesting ones, no Map/Set for the usual
+ * handful of records.
  */
 export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string): AnswerScan {
   if (buf.length < HEADER_LEN) throw new WireError('answer shorter than a header');
@@ -87,71 +91,79 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
   const records: AnswerRecord[] = [];
   // Names already read, by offset: owners are nearly always a pointer to the question name
   // or to an earlier CNAME target, so most owners cost no decoding at all.
-  const known = new Map<number, string>([[HEADER_LEN, qname]]);
+  const known: Known = { offs: [HEADER_LEN], names: [qname] };
   for (let i = 0; i < ancount; i++) {
-    const rr = readRecordHead(buf, p);
-    if (rr.type === TYPE_CNAME || rr.type === TYPE_A || rr.type === TYPE_AAAA || rr.type === TYPE_HTTPS || rr.type === TYPE_SVCB) {
-      records.push({ owner: nameAt(buf, p, known), type: rr.type, ttl: rr.ttl, rdOff: rr.rdOff, rdLen: rr.rdLen });
+    const h = skipName(buf, p);
+    if (h + 10 > buf.length) throw new WireError(`record header truncated at ${h}`);
+    const type = (buf[h]! << 8) | buf[h + 1]!;
+    const rdLen = (buf[h + 8]! << 8) | buf[h + 9]!;
+    const rdOff = h + 10;
+    if (rdOff + rdLen > buf.length) throw new WireError(`rdata runs past the end at ${rdOff}`);
+    if (type === TYPE_CNAME || type === TYPE_A || type === TYPE_AAAA || type === TYPE_HTTPS || type === TYPE_SVCB) {
+      const ttl = ((buf[h + 4]! << 24) | (buf[h + 5]! << 16) | (buf[h + 6]! << 8) | buf[h + 7]!) >>> 0;
+      let target: string | null = null;
+      if (type === TYPE_CNAME) {
+        const t = readName(buf, rdOff);
+        if (t.end > rdOff + rdLen) throw new WireError('CNAME target runs past its rdata');
+        target = t.name;
+        known.offs.push(rdOff);
+        known.names.push(target);
+      }
+      records.push({ owner: nameAt(buf, p, known), type, ttl, rdOff, rdLen, target });
     }
-    p = rr.end;
+    p = rdOff + rdLen;
   }
   let opt: OptLocation | null = null;
   const total = nscount + arcount;
   for (let i = 0; i < total; i++) {
-    const rr = readRecordHead(buf, p);
-    if (rr.type === TYPE_OPT) {
+    const h = skipName(buf, p);
+    if (h + 10 > buf.length) throw new WireError(`record header truncated at ${h}`);
+    const rdLen = (buf[h + 8]! << 8) | buf[h + 9]!;
+    const end = h + 10 + rdLen;
+    if (end > buf.length) throw new WireError(`rdata runs past the end at ${h + 10}`);
+    if (buf[h] === 0 && buf[h + 1] === TYPE_OPT) {
       if (opt) throw new WireError('two OPT records in the answer');
       if (i < nscount) throw new WireError('OPT record outside the additional section');
-      opt = { off: p, end: rr.end, ttl: rr.ttl, rdOff: rr.rdOff, rdLen: rr.rdLen, index: i - nscount };
+      const ttl = ((buf[h + 4]! << 24) | (buf[h + 5]! << 16) | (buf[h + 6]! << 8) | buf[h + 7]!) >>> 0;
+      opt = { off: p, end, ttl, rdOff: h + 10, rdLen, index: i - nscount };
     }
-    p = rr.end;
+    p = end;
   }
   // Trailing bytes after the last record are tolerated but never relayed.
   const recordsEnd = p;
 
   const chain = [qname];
   const addrs: string[] = [];
-  const seen = new Set<string>();
   let minTtl = Number.MAX_SAFE_INTEGER;
   if (records.length > 0) {
-    const inChain = new Set(chain);
     // Follow CNAMEs from the query name, whatever order the records come in.
     for (let hop = 0; hop < MAX_CHAIN; hop++) {
       const tail = chain[chain.length - 1]!;
       let next: string | null = null;
       for (const r of records) {
-        if (r.type === TYPE_CNAME && r.owner === tail) {
-          const target = readName(buf, r.rdOff);
-          if (target.end > r.rdOff + r.rdLen) throw new WireError('CNAME target runs past its rdata');
-          next = target.name;
-          known.set(r.rdOff, next);
+        if (r.target !== null && r.owner === tail) {
+          next = r.target;
           break;
         }
       }
-      if (next === null || inChain.has(next)) break;
+      if (next === null || chain.includes(next)) break;
       chain.push(next);
-      inChain.add(next);
     }
-    const add = (a: string, ttl: number) => {
-      if (ttl < minTtl) minTtl = ttl;
-      if (!seen.has(a)) {
-        seen.add(a);
-        addrs.push(a);
-      }
-    };
     for (const r of records) {
-      if (!inChain.has(r.owner)) continue;
+      if (r.target !== null || !chain.includes(r.owner)) continue;
       if (r.type === TYPE_A) {
         if (r.rdLen !== 4) throw new WireError(`A record of ${r.rdLen} octets`);
-        add(ipv4Text(buf, r.rdOff), r.ttl);
+        addUnique(addrs, ipv4Text(buf, r.rdOff));
       } else if (r.type === TYPE_AAAA) {
         if (r.rdLen !== 16) throw new WireError(`AAAA record of ${r.rdLen} octets`);
-        add(ipv6Text(buf, r.rdOff), r.ttl);
-      } else if (r.type === TYPE_HTTPS || r.type === TYPE_SVCB) {
+        addUnique(addrs, ipv6Text(buf, r.rdOff));
+      } else {
         const svc = parseSvcb(buf, r.rdOff, r.rdLen);
-        for (const a of svc.ipv4hint) add(a, r.ttl);
-        for (const a of svc.ipv6hint) add(a, r.ttl);
+        if (svc.ipv4hint.length + svc.ipv6hint.length === 0) continue;
+        for (const a of svc.ipv4hint) addUnique(addrs, a);
+        for (const a of svc.ipv6hint) addUnique(addrs, a);
       }
+      if (r.ttl < minTtl) minTtl = r.ttl;
     }
   }
   return {
@@ -169,21 +181,31 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
   };
 }
 
+function addUnique(list: string[], a: string): void {
+  if (!list.includes(a)) list.push(a);
+}
+
+interface Known {
+  offs: number[];
+  names: string[];
+}
+
 /**
  * The owner name at `off`: a bare pointer to a name already read is answered from `known`,
  * anything else is read (and checked) in full. The pointer still obeys readName's rule:
  * it must point backwards.
  */
-function nameAt(buf: Uint8Array, off: number, known: Map<number, string>): string {
+function nameAt(buf: Uint8Array, off: number, known: Known): string {
   const b = buf[off];
   if (b !== undefined && (b & 0xc0) === 0xc0 && off + 1 < buf.length) {
     const target = ((b & 0x3f) << 8) | buf[off + 1]!;
     if (target < off) {
-      const hit = known.get(target);
-      if (hit !== undefined) return hit;
+      const i = known.offs.indexOf(target);
+      if (i >= 0) return known.names[i]!;
     }
   }
   const name = readName(buf, off).name;
-  known.set(off, name);
+  known.offs.push(off);
+  known.names.push(name);
   return name;
 }

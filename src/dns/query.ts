@@ -14,7 +14,7 @@ import {
   TYPE_OPT,
   EDNS_DO,
   WireError,
-  readRecordHead,
+  skipName,
 } from './wire.ts';
 
 export interface ClientEdns {
@@ -35,6 +35,8 @@ export interface ParsedQuery {
   qname: string;
   /** Case-preserving presentation name (the in-flight key needs the exact case). */
   qnameExact: string;
+  /** A 32-bit FNV-1a hash of `question` (a cheap Map key for in-flight sharing; compare bytes on a hit). */
+  questionHash: number;
   qtype: number;
   qclass: number;
   edns: ClientEdns | null;
@@ -95,6 +97,8 @@ export function parseQuery(buf: Uint8Array): QueryParse {
   const qtype = (buf[p]! << 8) | buf[p + 1]!;
   const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;
   p += 4;
+  let hash = 0x811c9dc5;
+  for (let i = HEADER_LEN; i < p; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
   const query: ParsedQuery = {
     id,
     flags,
@@ -102,6 +106,7 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     question: buf.slice(HEADER_LEN, p),
     qname,
     qnameExact,
+    questionHash: hash >>> 0,
     qtype,
     qclass,
     edns: null,
@@ -113,19 +118,22 @@ export function parseQuery(buf: Uint8Array): QueryParse {
   const nscount = (buf[8]! << 8) | buf[9]!;
   const arcount = (buf[10]! << 8) | buf[11]!;
   try {
-    for (let i = 0; i < ancount + nscount; i++) p = readRecordHead(buf, p).end;
-    for (let i = 0; i < arcount; i++) {
-      const rr = readRecordHead(buf, p);
-      if (rr.type === TYPE_OPT) {
+    const total = ancount + nscount + arcount;
+    for (let i = 0; i < total; i++) {
+      const h = skipName(buf, p);
+      if (h + 10 > buf.length) throw new WireError(`record header truncated at ${h}`);
+      const end = h + 10 + ((buf[h + 8]! << 8) | buf[h + 9]!);
+      if (end > buf.length) throw new WireError(`rdata runs past the end at ${h + 10}`);
+      if (i >= ancount + nscount && buf[h] === 0 && buf[h + 1] === TYPE_OPT) {
         if (query.edns) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'two OPT records' };
-        if (buf[rr.nameOff] !== 0) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'OPT owner not root' };
+        if (buf[p] !== 0) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'OPT owner not root' };
         query.edns = {
-          udpSize: Math.max(512, rr.klass),
-          version: (rr.ttl >>> 16) & 0xff,
-          dnssecOk: (rr.ttl & EDNS_DO) !== 0,
+          udpSize: Math.max(512, (buf[h + 2]! << 8) | buf[h + 3]!),
+          version: buf[h + 5]!,
+          dnssecOk: (buf[h + 6]! & (EDNS_DO >>> 8)) !== 0,
         };
       }
-      p = rr.end;
+      p = end;
     }
   } catch (err) {
     if (err instanceof WireError) return { kind: 'error', rcode: RCODE_FORMERR, query, reason: 'records malformed' };

@@ -17,16 +17,8 @@ export const OPTION_EDE = 15;
 
 /** An OPT record: root owner, our payload size, extended rcode, version 0, DO, options. */
 export function encodeOpt(udpSize: number, extRcode: number, dnssecOk: boolean, options?: Uint8Array): Uint8Array {
-  const olen = options ? options.length : 0;
-  const out = new Uint8Array(11 + olen);
-  // out[0] = 0: the root name
-  putU16(out, 1, TYPE_OPT);
-  putU16(out, 3, udpSize);
-  out[5] = extRcode & 0xff;
-  out[6] = 0; // version
-  putU16(out, 7, dnssecOk ? EDNS_DO : 0);
-  putU16(out, 9, olen);
-  if (options) out.set(options, 11);
+  const out = new Uint8Array(11 + (options ? options.length : 0));
+  writeOpt(out, 0, udpSize, extRcode, dnssecOk, options ?? null);
   return out;
 }
 
@@ -99,20 +91,37 @@ function endToEndOptions(buf: Uint8Array, rdOff: number, rdLen: number): Uint8Ar
 export function relayAnswer(answer: Uint8Array, scan: AnswerScan, query: ParsedQuery, limit: number | null): Uint8Array {
   const cut = scan.opt ? scan.opt.off : scan.end;
   const keptAr = scan.opt ? scan.opt.index : scan.arcount;
-  let opt: Uint8Array | null = null;
+  let optLen = 0;
+  let options: Uint8Array | null = null;
   if (query.edns) {
-    const ext = scan.opt ? scan.opt.ttl >>> 24 : 0;
-    const options = scan.opt && scan.opt.rdLen ? endToEndOptions(answer, scan.opt.rdOff, scan.opt.rdLen) : null;
-    opt = encodeOpt(OUR_UDP_SIZE, ext, query.edns.dnssecOk, options ?? undefined);
+    options = scan.opt && scan.opt.rdLen ? endToEndOptions(answer, scan.opt.rdOff, scan.opt.rdLen) : null;
+    optLen = 11 + (options ? options.length : 0);
   }
-  const size = cut + (opt ? opt.length : 0);
-  if (limit !== null && size > limit) return truncatedAnswer(answer, scan, query, opt);
+  const size = cut + optLen;
+  if (limit !== null && size > limit) return truncatedAnswer(answer, scan, query, optLen ? opt(scan, query, options) : null);
   const out = new Uint8Array(size);
-  out.set(answer.subarray(0, cut));
+  // A plain loop: subarray() would make JSC materialise an ArrayBuffer for `answer`.
+  for (let i = 2; i < cut; i++) out[i] = answer[i]!;
   putU16(out, 0, query.id);
-  putU16(out, 10, keptAr + (opt ? 1 : 0));
-  if (opt) out.set(opt, cut);
+  putU16(out, 10, keptAr + (optLen ? 1 : 0));
+  if (optLen) writeOpt(out, cut, OUR_UDP_SIZE, scan.opt ? scan.opt.ttl >>> 24 : 0, query.edns!.dnssecOk, options);
   return out;
+}
+
+function opt(scan: AnswerScan, query: ParsedQuery, options: Uint8Array | null): Uint8Array {
+  return encodeOpt(OUR_UDP_SIZE, scan.opt ? scan.opt.ttl >>> 24 : 0, query.edns!.dnssecOk, options ?? undefined);
+}
+
+/** Writes an OPT record (see `encodeOpt`) into `out` at `o`. */
+function writeOpt(out: Uint8Array, o: number, udpSize: number, extRcode: number, dnssecOk: boolean, options: Uint8Array | null): void {
+  out[o] = 0;
+  putU16(out, o + 1, TYPE_OPT);
+  putU16(out, o + 3, udpSize);
+  out[o + 5] = extRcode & 0xff;
+  out[o + 6] = 0;
+  putU16(out, o + 7, dnssecOk ? EDNS_DO : 0);
+  putU16(out, o + 9, options ? options.length : 0);
+  if (options) out.set(options, o + 11);
 }
 
 function truncatedAnswer(answer: Uint8Array, scan: AnswerScan, query: ParsedQuery, opt: Uint8Array | null): Uint8Array {
@@ -122,7 +131,7 @@ function truncatedAnswer(answer: Uint8Array, scan: AnswerScan, query: ParsedQuer
   putU16(out, 2, scan.flags | FLAG_TC);
   out[5] = 1;
   if (opt) out[11] = 1;
-  out.set(answer.subarray(HEADER_LEN, HEADER_LEN + q.length), HEADER_LEN);
+  out.set(q, HEADER_LEN);
   if (opt) out.set(opt, HEADER_LEN + q.length);
   return out;
 }

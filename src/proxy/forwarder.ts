@@ -26,8 +26,21 @@ export interface UpstreamPair {
   tcp: Upstream;
 }
 
+/** One upstream query in flight; several identical client queries may wait on it. */
+interface InFlight {
+  upstream: string;
+  question: Uint8Array;
+  /** RD/CD/AD bits and DO (0x8000 — outside the header bits used). */
+  bits: number;
+  promise: Promise<Forwarded>;
+}
+
 export class Forwarder {
-  private readonly inflight = new Map<string, Promise<Forwarded>>();
+  /**
+   * Keyed by a hash of the question bytes; the identity itself is compared in the (nearly
+   * always one-element) list, so no key string is built and hashed per query.
+   */
+  private readonly inflight = new Map<number, InFlight[]>();
 
   constructor(
     private readonly upstreams: Map<string, UpstreamPair>,
@@ -45,16 +58,29 @@ export class Forwarder {
     const name = upstreamName ?? 'default';
     const pair = this.upstreams.get(name);
     if (!pair) return Promise.reject(new UpstreamError('closed', `no upstream named "${name}"`));
-    const key = `${name}\u0000${query.qnameExact}\u0000${query.qtype}\u0000${query.qclass}\u0000${query.flags & (FLAG_RD | FLAG_CD | FLAG_AD)}\u0000${query.edns?.dnssecOk ? 1 : 0}`;
-    const shared = this.inflight.get(key);
-    if (shared) {
-      this.counters.upstreamShared++;
-      return shared;
+    const bits = (query.flags & (FLAG_RD | FLAG_CD | FLAG_AD)) | (query.edns?.dnssecOk ? 0x8000 : 0);
+    const key = query.questionHash;
+    let list = this.inflight.get(key);
+    if (list) {
+      for (const f of list) {
+        if (f.upstream === name && f.bits === bits && sameBytes(f.question, query.question)) {
+          this.counters.upstreamShared++;
+          return f.promise;
+        }
+      }
+    } else {
+      list = [];
+      this.inflight.set(key, list);
     }
-    // One promise per upstream query: the key is cleared in the same callbacks that read
-    // the answer (no extra promise hop per query on the hot path).
-    const done = () => this.inflight.delete(key);
-    const p = pair.udp.exchange(query).then(
+    const entry: InFlight = { upstream: name, question: query.question, bits, promise: null as unknown as Promise<Forwarded> };
+    const waiting = list;
+    // The entry is removed in the same callbacks that read the answer (no extra promise hop).
+    const done = () => {
+      const i = waiting.indexOf(entry);
+      if (i >= 0) waiting.splice(i, 1);
+      if (waiting.length === 0 && this.inflight.get(key) === waiting) this.inflight.delete(key);
+    };
+    entry.promise = pair.udp.exchange(query).then(
       (bytes) => {
         done();
         const scan = read(bytes, query);
@@ -66,8 +92,8 @@ export class Forwarder {
         throw err;
       },
     );
-    this.inflight.set(key, p);
-    return p;
+    list.push(entry);
+    return entry.promise;
   }
 
   close(): void {
@@ -82,6 +108,12 @@ export class Forwarder {
     const bytes = await pair.tcp.exchange(query);
     return { bytes, scan: read(bytes, query), via: 'tcp' };
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function read(bytes: Uint8Array, query: ParsedQuery): AnswerScan {

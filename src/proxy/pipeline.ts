@@ -33,6 +33,11 @@ export interface PipelineDeps {
   policy: PolicyApi;
   registry: RegistryApi;
   forwarder: Pick<Forwarder, 'forward'>;
+  /**
+   * Names of the configured upstreams. With only `default` there is nothing for the
+   * pre-decision to choose, so S102 is skipped (it costs a policy lookup per query).
+   */
+  upstreamNames?: string[];
   counters: ProxyCounters;
   log: Logger;
   /** `use-application-dns.net`: NXDOMAIN (default) or pass through. */
@@ -55,8 +60,11 @@ export class Pipeline {
   /** The listener-facing entry point (a `QueryHandler`). */
   readonly handle: QueryHandler;
 
+  private readonly splitDns: boolean;
+
   constructor(private readonly deps: PipelineDeps) {
     this.handle = (bytes, client) => this.run(bytes, client);
+    this.splitDns = deps.upstreamNames === undefined || deps.upstreamNames.length > 1;
   }
 
   private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
@@ -76,10 +84,10 @@ export class Pipeline {
     if ('kind' in received) return received;
     const query = received;
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
-    const pre = this.preDecide(query, client);
+    const upstream = this.preDecide(query, client);
     let forwarded: Forwarded;
     try {
-      forwarded = await this.forward(query, pre);
+      forwarded = await this.forward(query, upstream);
     } catch (err) {
       return this.forwardFailure(query, err);
     }
@@ -103,13 +111,13 @@ export class Pipeline {
   }
 
   /** S102: the query name alone decides the upstream (split DNS); the channel waits for S104. */
-  private preDecide(query: ParsedQuery, client: ClientInfo): Decision {
-    return this.deps.policy.preDecide(client.address, query.qname);
+  private preDecide(query: ParsedQuery, client: ClientInfo): string | null {
+    return this.splitDns ? this.deps.policy.preDecide(client.address, query.qname).upstream : null;
   }
 
   /** S103: ask the upstream (shared with identical questions in flight; TC → TCP). */
-  private forward(query: ParsedQuery, pre: Decision): Promise<Forwarded> {
-    return this.deps.forwarder.forward(query, pre.upstream);
+  private forward(query: ParsedQuery, upstream: string | null): Promise<Forwarded> {
+    return this.deps.forwarder.forward(query, upstream);
   }
 
   /**

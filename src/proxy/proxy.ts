@@ -56,6 +56,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     policy: opts.policy,
     registry: opts.registry,
     forwarder,
+    upstreamNames: forwarder.names(),
     counters: opts.counters,
     log: opts.log,
     canary: opts.canary,
