@@ -204,7 +204,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   signals.off('SIGINT', onInt);
   signals.off('SIGHUP', onHup);
   log.info('dnsseal stopping', { signal: sig });
-  // Listeners close first (the stack unwinds in reverse): no answer leaves a half-stopped daemon.
+  // The stack unwinds in reverse: endpoints, then the listeners (no answer leaves a
+  // half-stopped daemon), then registry, IPsec and datapath (kernel state stays in place).
   await teardown();
   log.info('dnsseal stopped');
   return EXIT_OK;

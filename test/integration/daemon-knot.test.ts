@@ -149,3 +149,42 @@ describe.skipIf(!HAVE)('integration/daemon-knot', () => {
     expect((await kdig('127.0.0.1', port, ['use-application-dns.net', 'A'])).status).toBe('NXDOMAIN');
   });
 });
+
+describe.skipIf(!HAVE)('daemon signals', () => {
+  test('keeps serving on SIGHUP and exits 0 on SIGINT', async () => {
+    const knot = await startKnot();
+    const dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-'));
+    const signals = new EventEmitter();
+    const lines: string[] = [];
+    const ready = Promise.withResolvers<DaemonInfo>();
+    const { createLogger } = await import('../../src/util/log.ts');
+    const exit = runDaemon(config(knot, join(dir, 'control.sock')), {
+      log: createLogger({ level: 'info', write: (l) => void lines.push(l) }),
+      clock: realClock,
+      metrics: new Metrics(),
+      signals: signals as unknown as SignalSource,
+      onReady: ready.resolve,
+      ipsec: new NoIpsec([HUB]),
+    });
+    const info = await ready.promise;
+    expect(lines.some((l) => l.includes('datapath: using backend fake'))).toBe(true);
+    signals.emit('SIGHUP');
+    expect(lines.some((l) => l.includes('SIGHUP'))).toBe(true);
+    expect((await dig('127.0.0.1', info.listeners[0]!.port, ['www.test', 'A'])).status).toBe('NOERROR');
+    signals.emit('SIGINT');
+    expect(await exit).toBe(0);
+    expect(lines.some((l) => l.includes('dnsseal stopped'))).toBe(true);
+    await knot.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('returns a non-zero exit code when a listen address cannot be bound', async () => {
+    const knot = await startKnot();
+    const dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-'));
+    const cfg = { ...config(knot, join(dir, 'control.sock')), listen: ['192.0.2.123:53'] };
+    const code = await runDaemon(cfg, { log: silentLogger, clock: realClock, metrics: new Metrics(), ipsec: new NoIpsec([HUB]) });
+    expect(code).not.toBe(0);
+    await knot.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
