@@ -4,10 +4,11 @@
  * (component 'bpf'); a full HASH map (E2BIG / ENOSPC) becomes code 'map_full'.
  * Layouts of `union bpf_attr` follow include/uapi/linux/bpf.h (stable ABI, append-only).
  */
-import { dlopen, FFIType, ptr, read, type Pointer } from 'bun:ffi';
+import { ptr, read, type Pointer } from 'bun:ffi';
 import { arch } from 'node:os';
 import { closeSync } from 'node:fs';
 import { DnssealError } from '../../util/errors.ts';
+import { cstr, openLibc, type Libc } from './libc.ts';
 
 const SYS_BPF: Record<string, number> = { x64: 321, arm64: 280, ia32: 357, arm: 386, riscv64: 280, ppc64: 361, s390x: 351 };
 
@@ -67,43 +68,6 @@ export class BpfError extends DnssealError {
 
 export function errnoName(e: number): string {
   return ERRNO[e] ?? `errno ${e}`;
-}
-
-interface Libc {
-  syscall(nr: number, cmd: number, attr: Pointer, size: number): number;
-  errnoPtr(): Pointer;
-  flock(fd: number, op: number): number;
-  ifIndex(name: Uint8Array): number;
-  /** clock_gettime(CLOCK_MONOTONIC) in ns: the base of bpf_ktime_get_ns(). */
-  monotonicNs(): bigint;
-}
-
-/** Loads libc once per caller (no module-level state): pass the result around. */
-export function openLibc(): Libc {
-  const lib = dlopen('libc.so.6', {
-    syscall: { args: [FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64], returns: FFIType.i64_fast },
-    __errno_location: { args: [], returns: FFIType.ptr },
-    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
-    clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  });
-  const ts = new BigInt64Array(2);
-  return {
-    syscall: (nr, cmd, attr, size) => Number(lib.symbols.syscall(nr, cmd, attr, size)),
-    errnoPtr: () => lib.symbols.__errno_location() as Pointer,
-    flock: (fd, op) => lib.symbols.flock(fd, op),
-    ifIndex: (name) => lib.symbols.if_nametoindex(ptr(name)),
-    monotonicNs: () => {
-      lib.symbols.clock_gettime(1 /* CLOCK_MONOTONIC */, ptr(ts));
-      return ts[0]! * 1_000_000_000n + ts[1]!;
-    },
-  };
-}
-
-function cstr(s: string): Uint8Array {
-  const b = new Uint8Array(Buffer.byteLength(s) + 1);
-  b.set(Buffer.from(s));
-  return b;
 }
 
 /** A stable buffer: allocated once, its address taken once. */

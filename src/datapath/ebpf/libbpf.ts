@@ -6,12 +6,7 @@
 import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
 import { DnssealError } from '../../util/errors.ts';
 import { errnoName } from './bpf-syscall.ts';
-
-function cstr(s: string): Uint8Array {
-  const b = new Uint8Array(Buffer.byteLength(s) + 1);
-  b.set(Buffer.from(s));
-  return b;
-}
+import { cstr } from './libc.ts';
 
 function openLib() {
   for (const name of ['libbpf.so.1', 'libbpf.so']) {
