@@ -4,20 +4,17 @@
  *   up <pinRoot> <lan> <wan|-> <tcx|clsact> <group> <mark> <clientCidrs,…> <pools,…> <reals,…>
  *      = what the daemon does at start in intercept mode: main datapath (LAN marker; guard on WAN
  *      when given), client groups, channel, the real addresses in dnsseal_dests (registry's job),
- *      intercept object loaded + attached to the LAN, pool rebuilt from the pins, intercept
- *      addresses allocated for the reals. Prints {map, used, adoptedBefore} and EXITS: pins,
+ *      then createIntercept() as the daemon calls it (NAT loaded + attached to the LAN, pool
+ *      rebuilt from the pins), intercept addresses allocated for the reals. Prints {map, used, adoptedBefore} and EXITS: pins,
  *      links and filters stay (as after a daemon restart or kill -9).
  *   down <pinRoot>   teardown + the intercept clsact filters; prints the removed objects.
  */
-import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
+import { existsSync } from 'node:fs';
 import { createEbpfDatapath } from '../../src/datapath/ebpf/index.ts';
-import { PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { DEST_F_INTERCEPT } from '../../src/datapath/layout.ts';
 import { teardown } from '../../src/datapath/teardown.ts';
-import { attachIntercept, detachInterceptClsact } from '../../src/intercept/attach.ts';
-import { loadIntercept } from '../../src/intercept/ebpf-loader.ts';
-import { EbpfInterceptStore, clockOffset } from '../../src/intercept/ebpf-store.ts';
-import { InterceptPool } from '../../src/intercept/pool.ts';
+import { detachInterceptClsact } from '../../src/intercept/attach.ts';
+import { createIntercept } from '../../src/intercept/factory.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
@@ -40,15 +37,21 @@ if (cmd === 'up') {
   dp.setClientGroups(csv(clients).map((cidr) => ({ cidr, group: g })));
   dp.setChannels([{ id: 1, mark: Number(mark), up: true }]);
   for (const addr of csv(reals)) dp.upsert({ group: g, addr }, { channelId: 1, mark: Number(mark), flags: DEST_F_INTERCEPT });
-  const bpf = new Bpf();
-  const paths = new PinPaths(pinRoot);
-  const { adopted } = loadIntercept(bpf, { paths, log: silentLogger });
-  attachIntercept(bpf, paths, lan!, silentLogger, tcMode as 'tcx' | 'clsact');
-  const store = new EbpfInterceptStore(bpf, paths, clockOffset(bpf, realClock));
-  const pool = InterceptPool.open({ pools: csv(pools), store, clock: realClock, minHoldMs: 60_000, idleMs: 300_000 });
-  const map = pool.allocate(g, csv(reals), 60, ['svc.corp.example']);
-  console.log(JSON.stringify({ map: Object.fromEntries(map), used: pool.stats().used, adoptedBefore: adopted }));
-  store.close();
+  const adopted = existsSync(`${pinRoot}/maps/dnsseal_icpt_fwd`);
+  // The daemon's call: NAT loaded + attached to the LAN, pool rebuilt from the pins.
+  const rt = createIntercept({
+    cfg: { mode: 'intercept', lan: [lan!], interceptPools: csv(pools), minHoldS: 60, idleS: 300 },
+    datapathKind: dp.kind,
+    log: silentLogger,
+    clock: realClock,
+    metrics: new Metrics(),
+    pinRoot,
+    pollMs: 0,
+    tcMode: tcMode as 'tcx' | 'clsact',
+  })!;
+  const map = rt.pool.allocate(g, csv(reals), 60, ['svc.corp.example']);
+  console.log(JSON.stringify({ kind: rt.kind, map: Object.fromEntries(map), used: rt.pool.stats().used, adoptedBefore: adopted }));
+  rt.close();
   dp.close();
 } else if (cmd === 'down') {
   const out = await teardown(silentLogger, { pinRoot: args[0] });

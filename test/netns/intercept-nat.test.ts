@@ -104,6 +104,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
 
     const up = (wan: string) =>
       JSON.parse(nsenter(ns.n, [bunBin(), HELPER, 'up', root, 'lan0', wan, mode, String(GROUP), String(MARK), CLIENTS, POOLS, `${R4},${R6}`], { ok: true, timeoutMs: 30000 }).out) as {
+        kind: string;
         map: Record<string, string>;
         used: number;
         adoptedBefore: boolean;
@@ -118,6 +119,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
       ns = topology(tag);
       server = Bun.spawn(['ip', 'netns', 'exec', ns.s, bunBin(), ECHO, 'server', `${R4},${R6}`], { stdout: 'ignore', stderr: 'inherit' });
       const r = up('-');
+      expect(r.kind).toBe('ebpf');
       I4 = r.map[R4]!;
       I6 = r.map[R6]!;
       await Bun.sleep(500);
