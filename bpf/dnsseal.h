@@ -125,6 +125,8 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
 #define DNSSEAL_PASS_ESP      1 /* IP protocol 50 */
 #define DNSSEAL_PASS_ESPINUDP 2 /* UDP 4500 → 4500 (RFC 3948 ESP-in-UDP / IKE NAT-T) */
 #define DNSSEAL_PASS_IKE      3 /* UDP 500/4500 to the channel's gateway (or the peer itself) */
+#define DNSSEAL_PASS_ND       4 /* ICMPv6 neighbour discovery (types 133-137): no payload, and an
+                                 * on-link peer must stay resolvable (unicast NUD probes) */
 
 /* IKE / NAT-T ports (host order) */
 #define DNSSEAL_IKE_PORT   500

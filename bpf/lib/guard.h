@@ -68,6 +68,10 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 		reason = DNSSEAL_DROP_FRAGMENT;
 		goto drop;
 	}
+	if (p.proto == IPPROTO_ICMPV6 && !p.l4_short && p.icmp6_type >= 133 && p.icmp6_type <= 137) {
+		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
+		return DNSSEAL_TC_PASS;
+	}
 	if (p.proto == IPPROTO_UDP) {
 		if (p.l4_short) {
 			reason = DNSSEAL_DROP_MALFORMED;

@@ -30,6 +30,7 @@ struct dnsseal_pkt {
 	__u8 exthdr_deep;   /* IPv6 extension chain longer than DNSSEAL_MAX_EXTHDR */
 	__u16 sport;        /* host order, UDP only */
 	__u16 dport;        /* host order, UDP only */
+	__u8 icmp6_type;    /* ICMPv6 only, 0 otherwise */
 };
 
 struct dnsseal_frag_hdr {
@@ -53,6 +54,7 @@ static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnss
 	p->exthdr_deep = 0;
 	p->sport = 0;
 	p->dport = 0;
+	p->icmp6_type = 0;
 
 	if ((void *)(eth + 1) > end) {
 		*want_pull = 1;
@@ -133,6 +135,15 @@ static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnss
 		}
 		p->sport = bpf_ntohs(udp->source);
 		p->dport = bpf_ntohs(udp->dest);
+	} else if (p->proto == IPPROTO_ICMPV6 && !p->nonfirst_frag) {
+		__u8 *type = l4;
+
+		if ((void *)(type + 1) > end) {
+			*want_pull = 1;
+			p->l4_short = 1;
+			return DNSSEAL_PARSE_OK;
+		}
+		p->icmp6_type = *type;
 	}
 	return DNSSEAL_PARSE_OK;
 }

@@ -62,7 +62,7 @@ export const DROP_REASONS: Record<number, string> = {
   4: 'malformed',
   5: 'exthdr',
 };
-export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike' };
+export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike', 4: 'nd' };
 
 export function assertLittleEndian(): void {
   if (endianness() !== 'LE') {

@@ -24,6 +24,8 @@ export interface PacketSpec {
   ethertype?: number;
   /** IPv4 header length field (words); default 5. */
   ihl?: number;
+  /** ICMP / ICMPv6 type (default echo request). */
+  icmpType?: number;
 }
 
 const PROTO: Record<L4, number> = { tcp: 6, udp: 17, icmp: 1, esp: 50 };
@@ -51,7 +53,7 @@ function l4Header(spec: PacketSpec, v6: boolean): Uint8Array {
     }
     case 'icmp': {
       const h = new Uint8Array(8);
-      h[0] = v6 ? 128 : 8; // echo request
+      h[0] = spec.icmpType ?? (v6 ? 128 : 8); // echo request unless told
       return h;
     }
     case 'esp': {

@@ -19,7 +19,7 @@ const DROP = 2; // TC_ACT_SHOT
 const M1 = channelMark(1);
 const M2 = channelMark(2);
 const D = { plain_protected: 1, marked_plain: 2, fragment: 3, malformed: 4, exthdr: 5 } as const;
-const P = { esp: 1, esp_in_udp: 2, ike: 3 } as const;
+const P = { esp: 1, esp_in_udp: 2, ike: 3, nd: 4 } as const;
 
 const ADDR = {
   v4: { prot: '192.0.2.10', unprot: '192.0.2.99', src: '10.9.9.9' },
@@ -90,6 +90,10 @@ const SPECIAL: Row[] = [
   { name: 'guard_bad_24_ipv4_ihl_too_small_unmarked', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'tcp', ihl: 4 }, verdict: PASS },
   { name: 'guard_bad_25_ipv4_ihl_too_small_marked', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'tcp', ihl: 4 }, mark: M1, verdict: DROP, drop: D.malformed },
   { name: 'guard_bad_26_udp_header_cut_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', sport: 4500, dport: 4500, truncate: 14 + 20 + 4 }, verdict: DROP, drop: D.malformed },
+  { name: 'guard_nd_28_v6_neighbour_solicitation_to_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'icmp', icmpType: 135 }, verdict: PASS, pass: P.nd },
+  { name: 'guard_nd_29_v6_neighbour_advert_to_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'icmp', icmpType: 136 }, verdict: PASS, pass: P.nd },
+  { name: 'guard_nd_30_v6_echo_reply_to_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'icmp', icmpType: 129 }, verdict: DROP, drop: D.plain_protected },
+  { name: 'guard_nd_31_v4_icmp_type_135_is_not_nd', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'icmp', icmpType: 135 }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_mark_27_foreign_mark_unprotected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.unprot, l4: 'tcp' }, mark: 0x1234, verdict: PASS },
 ];
 
