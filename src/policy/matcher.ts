@@ -119,19 +119,31 @@ export class RuleMatcher {
       depth++;
       if (start === 0) {
         const e = this.exact.find(h, buf, 0, len);
-        if (e >= 0 && e < best) [best, pay] = [e, this.exact.hitPayload];
+        if (e >= 0 && e < best) {
+          best = e;
+          pay = this.exact.hitPayload;
+        }
         if (usePrefix && end < len) {
           const p = this.prefix1.find(extend(EMPTY_SUFFIX, single), buf, 0, end);
-          if (p >= 0 && p < best) [best, pay] = [p, this.prefix1.hitPayload];
+          if (p >= 0 && p < best) {
+          best = p;
+          pay = this.prefix1.hitPayload;
+        }
         }
       } else {
         if (useSuffix && (this.suffixDepths & (1 << (Math.min(depth, 32) - 1))) !== 0) {
           const s = this.suffix.find(h, buf, start, len);
-          if (s >= 0 && s < best) [best, pay] = [s, this.suffix.hitPayload];
+          if (s >= 0 && s < best) {
+          best = s;
+          pay = this.suffix.hitPayload;
+        }
         }
         if (useInfix && end < len) {
           const x = this.infix1.find(extend(EMPTY_SUFFIX, single), buf, start, end);
-          if (x >= 0 && x < best) [best, pay] = [x, this.infix1.hitPayload];
+          if (x >= 0 && x < best) {
+          best = x;
+          pay = this.infix1.hitPayload;
+        }
         }
       }
       lh = FNV_INIT;
