@@ -68,12 +68,15 @@ export class UdpUpstream implements Upstream {
   private readonly open = new Set<PoolSocket>();
   private inFlight = 0;
   private creating = 0;
+  /** Clock reading of the last sweep (monoMs). */
+  private now: number;
   private closed = false;
   private sweeper: ReturnType<typeof setInterval> | null = null;
 
   private constructor(private readonly opts: UdpUpstreamOptions) {
     this.name = opts.name;
     this.address = formatAddress(opts.address, opts.port);
+    this.now = opts.clock.monoMs();
   }
 
   /** Opens the pool. Create upstreams before listeners (BENCHMARKING.md, Bun notes). */
@@ -100,7 +103,9 @@ export class UdpUpstream implements Upstream {
         id,
         sock: ps,
         question: query.question,
-        deadline: this.opts.clock.monoMs() + this.opts.timeoutMs,
+        // The sweeper's clock reading, not a fresh one: a clock call per query is measurable,
+        // and the timeout is only as precise as the sweep interval anyway.
+        deadline: this.now + this.opts.timeoutMs,
         resolve,
         reject,
       };
@@ -221,10 +226,11 @@ export class UdpUpstream implements Upstream {
 
   /** Expires queries past their deadline. Only queries in flight are visited (a few hundred at most). */
   private sweep(): void {
+    const now = (this.now = this.opts.clock.monoMs());
     if (this.inFlight === 0) return;
-    const now = this.opts.clock.monoMs();
     for (const ps of this.open) {
       for (const p of ps.byId.values()) {
+        // Deadlines come from the previous reading: a query may time out up to one interval late.
         if (p.deadline > now) continue;
         this.finish(p);
         this.opts.counters.upstreamTimeouts++;
