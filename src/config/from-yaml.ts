@@ -47,6 +47,29 @@ function readRulesFile(doc: YamlDoc, item: Record<string, unknown>, rp: (string 
   return parseRulesFile(text, path, defaults);
 }
 
+type HostPortReader = (v: unknown, path: (string | number)[], what: string, defPort: number | null) => { address: string; port: number };
+
+function readUpstreams(doc: YamlDoc, upstreams: unknown, d: Draft, hostPort: HostPortReader): void {
+  if (upstreams === null) return;
+  if (!isObj(upstreams)) doc.fail(['upstreams'], 'must be a mapping name → ADDR[:PORT], e.g. "default: 9.9.9.9"');
+  for (const [name, v] of doc.entries(upstreams, ['upstreams'])) {
+    const path = ['upstreams', name];
+    let addr: unknown = v;
+    let tsigKey: string | undefined;
+    if (isObj(v)) {
+      doc.checkKeys(v, path, knownKeys(UPSTREAM_FIELDS));
+      addr = v.address;
+      if (v.tsig_key !== undefined) tsigKey = doc.str(v.tsig_key, [...path, 'tsig_key'], 'tsig_key');
+    }
+    const hp = hostPort(addr, isObj(v) ? [...path, 'address'] : path, `upstream "${name}"`, 53);
+    d.upstreams.set(name, {
+      spec: { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) },
+      where: doc.at(path),
+      whereTsig: doc.at([...path, 'tsig_key']),
+    });
+  }
+}
+
 export function applyYaml(doc: YamlDoc, d: Draft, files: SecretReader): void {
   const r = doc.root;
   doc.checkKeys(r, [], knownKeys(SCHEMA));
@@ -58,79 +81,37 @@ export function applyYaml(doc: YamlDoc, d: Draft, files: SecretReader): void {
     }
   };
 
-  doc.section(() => {
-    if ('mode' in r) {
+  // One entry per key; each runs on its own so that one bad value does not hide the next.
+  const keys: Record<string, () => void> = {
+    mode: () => {
       d.mode = doc.oneOf(r.mode, ['mode'], MODES);
       d.whereOf.set('mode', doc.at(['mode']));
-    }
-  });
-  doc.section(() => {
-    if ('listen' in r) {
+    },
+    listen: () => {
       const raw = r.listen === null ? [] : Array.isArray(r.listen) ? r.listen : [r.listen];
       d.listen = raw.map((v, i) => formatHostPort(hostPort(v, ['listen', i], 'listen', null)));
       if (d.listen.length === 0) doc.fail(['listen'], 'needs at least one ADDR:PORT');
-    }
-  });
-  doc.section(() => {
-    if ('upstreams' in r && r.upstreams !== null) {
-      if (!isObj(r.upstreams)) doc.fail(['upstreams'], 'must be a mapping name → ADDR[:PORT], e.g. "default: 9.9.9.9"');
-      for (const [name, v] of doc.entries(r.upstreams, ['upstreams'])) {
-        const path = ['upstreams', name];
-        let addr: unknown = v;
-        let tsigKey: string | undefined;
-        if (isObj(v)) {
-          doc.checkKeys(v, path, knownKeys(UPSTREAM_FIELDS));
-          addr = v.address;
-          if (v.tsig_key !== undefined) tsigKey = doc.str(v.tsig_key, [...path, 'tsig_key'], 'tsig_key');
-        }
-        const hp = hostPort(addr, isObj(v) ? [...path, 'address'] : path, `upstream "${name}"`, 53);
-        d.upstreams.set(name, {
-          spec: { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) },
-          where: doc.at(path),
-          whereTsig: doc.at([...path, 'tsig_key']),
-        });
-      }
-    }
-  });
-  doc.section(() => {
-    if ('datapath' in r) d.datapath = doc.oneOf(r.datapath, ['datapath'], DATAPATHS);
-  });
-  doc.section(() => {
-    if ('lan' in r) {
+    },
+    upstreams: () => readUpstreams(doc, r.upstreams, d, hostPort),
+    datapath: () => (d.datapath = doc.oneOf(r.datapath, ['datapath'], DATAPATHS)),
+    lan: () => {
       d.lan = doc.strList(r.lan, ['lan'], 'an interface name');
       d.whereOf.set('lan', doc.at(['lan']));
-    }
-  });
-  doc.section(() => {
-    if ('wan' in r) d.wan = doc.strList(r.wan, ['wan'], 'an interface name');
-  });
-  doc.section(() => {
-    if ('control' in r) d.control = doc.str(r.control, ['control'], 'control');
-  });
-  doc.section(() => {
-    if ('log_level' in r) d.logLevel = doc.oneOf(r.log_level, ['log_level'], LOG_LEVELS);
-  });
-  doc.section(() => {
-    if ('log_format' in r) d.logFormat = doc.oneOf(r.log_format, ['log_format'], LOG_FORMATS);
-  });
-  doc.section(() => {
-    if ('metrics' in r) {
+    },
+    wan: () => (d.wan = doc.strList(r.wan, ['wan'], 'an interface name')),
+    control: () => (d.control = doc.str(r.control, ['control'], 'control')),
+    log_level: () => (d.logLevel = doc.oneOf(r.log_level, ['log_level'], LOG_LEVELS)),
+    log_format: () => (d.logFormat = doc.oneOf(r.log_format, ['log_format'], LOG_FORMATS)),
+    metrics: () => {
       if (r.metrics === null || r.metrics === false || r.metrics === 'off') delete d.metrics;
       else d.metrics = formatHostPort(hostPort(r.metrics, ['metrics'], 'metrics', null));
-    }
-  });
-  doc.section(() => {
-    if ('min_hold' in r) d.minHoldS = doc.int(r.min_hold, ['min_hold'], 0, 86400 * 7, 'seconds');
-  });
-  doc.section(() => {
-    if ('idle' in r) d.idleS = doc.int(r.idle, ['idle'], 0, 86400 * 7, 'seconds');
-  });
-  doc.section(() => {
-    if ('upstream_timeout' in r) d.upstreamTimeoutMs = doc.int(r.upstream_timeout, ['upstream_timeout'], 1, 60000, 'milliseconds');
-  });
-  doc.section(() => {
-    if ('canary' in r) d.canary = doc.oneOf(r.canary, ['canary'], CANARY);
-  });
+    },
+    min_hold: () => (d.minHoldS = doc.int(r.min_hold, ['min_hold'], 0, 86400 * 7, 'seconds')),
+    idle: () => (d.idleS = doc.int(r.idle, ['idle'], 0, 86400 * 7, 'seconds')),
+    upstream_timeout: () => (d.upstreamTimeoutMs = doc.int(r.upstream_timeout, ['upstream_timeout'], 1, 60000, 'milliseconds')),
+    canary: () => (d.canary = doc.oneOf(r.canary, ['canary'], CANARY)),
+  };
+  for (const [key, apply] of Object.entries(keys)) if (key in r) doc.section(apply);
 
   doc.section(() => {
     if ('channels' in r && r.channels !== null) {
