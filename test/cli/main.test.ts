@@ -1,6 +1,6 @@
 /** The real entry point, spawned: exit codes and messages as an operator's shell sees them. */
-import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,6 +10,8 @@ const good = join(dir, 'good.yaml');
 const bad = join(dir, 'bad.yaml');
 writeFileSync(good, 'upstreams:\n  default: 192.0.2.53\nchannels:\n  hub:\n    kind: tunnel\n    gateway: 192.0.2.1\ntables:\n  default:\n    - match: "*.corp.example"\n      channel: hub\n');
 writeFileSync(bad, 'upstreams:\n  default: 192.0.2.53\nchannels:\n  old:\n    kind: peer\n    esp: 3des-sha1\n');
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(...args: string[]) {
   const p = Bun.spawnSync([process.execPath, MAIN, ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } });
