@@ -115,7 +115,12 @@ remote-control:
       const custom = process.env.BENCH_DNSSEAL_CMD;
       const cmd = custom
         ? custom.replaceAll('{LISTEN}', listen).replaceAll('{UPSTREAM}', up).replaceAll('{CONTROL}', control).split(/\s+/)
-        : [process.execPath, join(import.meta.dir, 'dns-dnsseal.ts'), listen, up, control];
+        : [
+            process.execPath, join(import.meta.dir, '..', 'src', 'main.ts'), 'run', '--datapath', 'none',
+            '--listen', listen, '--upstream', up, '--control', control, '--log-level', 'error',
+            // One rule, so every answer with addresses goes through the decision.
+            '--channel', 'hub=tunnel:192.0.2.1', '--protect', '*.corp.test=hub',
+          ];
       proc = spawnPinned(cmd);
       break;
     }
