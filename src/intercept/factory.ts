@@ -3,8 +3,9 @@
  * and before the proxy takes queries): the store (pinned eBPF maps when the datapath is `ebpf`,
  * memory otherwise — logged), the NAT loaded and attached to the LAN interfaces (re-attached when
  * an interface appears), the pool rebuilt from the store, the pipeline's Interceptor, metrics.
- * close() leaves maps, programs and links in place (restart continuity); `dnsseal down` removes
- * them (teardown + detachInterceptClsact for the clsact filters).
+ * With the eBPF datapath it also installs unreachable routes for the pool prefixes (routes.ts).
+ * close() leaves maps, programs, links and routes in place (restart continuity); `dnsseal down`
+ * removes them (teardown, detachInterceptClsact for the clsact filters, removePoolRoutes).
  */
 import type { Config } from '../config/types.ts';
 import { Bpf } from '../datapath/ebpf/bpf-syscall.ts';
@@ -19,6 +20,7 @@ import { loadIntercept } from './ebpf-loader.ts';
 import { EbpfInterceptStore, clockOffset } from './ebpf-store.ts';
 import { Interceptor } from './interceptor.ts';
 import { InterceptPool, type InterceptRow } from './pool.ts';
+import { installPoolRoutes } from './routes.ts';
 import { MemoryInterceptStore, type InterceptStore } from './store.ts';
 
 export interface InterceptDeps {
@@ -34,8 +36,10 @@ export interface InterceptDeps {
   ttlCapS?: number;
   /** LAN interface poll, ms (default 3000; 0 = none). */
   pollMs?: number;
-  /** Tests: load but attach nothing. */
+  /** Tests: load but attach nothing (and install no routes). */
   attach?: boolean;
+  /** Unreachable routes for the pool prefixes on this node (default true; see routes.ts). */
+  poolRoutes?: boolean;
   tcMode?: IcptTcMode;
 }
 
@@ -71,6 +75,7 @@ export function createIntercept(deps: InterceptDeps): InterceptRuntime | undefin
       const absent = attacher.sync();
       if (absent.length) log.warn('intercept: LAN interfaces not present yet; attaching the NAT when they appear', { devs: absent.join(',') });
       if ((deps.pollMs ?? 3000) > 0) attacher.start(deps.pollMs ?? 3000);
+      if (deps.poolRoutes !== false) installPoolRoutes(cfg.interceptPools, log);
     }
     log.info('intercept: using store ebpf (pinned NAT maps)', { pools: cfg.interceptPools.join(',') });
   } else {

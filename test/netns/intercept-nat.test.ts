@@ -40,8 +40,8 @@ const ECHO = 'test/netns/intercept-echo.ts';
 const GROUP = 7;
 const MARK = channelMark(1);
 const R4 = '203.0.113.10';
-const R6 = '2001:db8:30::10';
-const POOLS = '100.64.0.0/16,fd00:fe80::/64';
+const R6 = 'fd00:aa91::1001'; // figure 8's mapping shape: fd00:fe80::3090 → fd00:aa91::1001
+const POOLS = '100.64.0.0/16,fd00:fe80::3090/124';
 const CLIENTS = '10.30.1.0/24,fd00:30:1::/64';
 
 function topology(tag: string) {
@@ -70,12 +70,14 @@ function topology(tag: string) {
     'ip link set lo up; ip link set lan0 up; ip link set wan0 up',
     'ip addr add 10.30.1.1/24 dev lan0; ip -6 addr add fd00:30:1::1/64 dev lan0 nodad',
     'ip addr add 198.51.100.1/24 dev wan0; ip -6 addr add fd00:30:2::1/64 dev wan0 nodad',
-    'ip route add 203.0.113.0/24 via 198.51.100.2; ip -6 route add 2001:db8:30::/64 via fd00:30:2::2',
+    'ip route add 203.0.113.0/24 via 198.51.100.2; ip -6 route add fd00:aa91::/64 via fd00:30:2::2',
     'sysctl -qw net.ipv4.ip_forward=1; sysctl -qw net.ipv6.conf.all.forwarding=1',
     'nft add table inet dnsseal_t',
     `nft 'add chain inet dnsseal_t forward_c { type filter hook forward priority 0; }'`,
     `nft add rule inet dnsseal_t forward_c meta mark ${MARK} ip daddr ${R4} counter comment "marked4"`,
     `nft add rule inet dnsseal_t forward_c meta mark ${MARK} ip6 daddr ${R6} counter comment "marked6"`,
+    'nft add rule inet dnsseal_t forward_c ip daddr 100.64.0.0/16 counter comment "pool_fwd4"',
+    'nft add rule inet dnsseal_t forward_c ip6 daddr fd00:fe80::/64 counter comment "pool_fwd6"',
   ]);
   script(s, [
     'ip link set lo up; ip link set eth0 up',
@@ -135,8 +137,23 @@ for (const mode of ['tcx', 'clsact'] as const) {
     });
 
     test('hands out pool addresses for the real addresses when the node starts', () => {
-      expect(I4).toMatch(/^100\.64\./);
-      expect(I6).toMatch(/^fd00:fe80::/);
+      expect(I4).toBe('100.64.0.0');
+      expect(I6).toBe('fd00:fe80::3090'); // figure 8: fe80::3090 → aa91::1001, in ULA
+    });
+
+    test('nothing to a pool address without a mapping is forwarded when the client tries one', () => {
+      expect(echo('udp', '100.64.255.254')).not.toBe('ok');
+      expect(echo('udp', 'fd00:fe80::309f')).not.toBe('ok');
+      expect(nftCount(ns.n, 'pool_fwd4')).toBe(0);
+      expect(nftCount(ns.n, 'pool_fwd6')).toBe(0);
+    });
+
+    test.each([
+      ['v4', 4],
+      ['v6', 6],
+    ])('a bulk TCP transfer through the intercept address comes back intact when segments are offloaded (%s)', (_f, fam) => {
+      const r = inNs(ns.c, [bunBin(), ECHO, 'bulk', fam === 4 ? I4 : I6, String(4 << 20)], { timeoutMs: 30000 });
+      expect(r.out.trim()).toBe('ok');
     });
 
     test.each([
