@@ -3,7 +3,8 @@
  * answered as each completes (out of order), an idle timeout that only runs while nothing is
  * in flight (§6.2.3), a cap on queries in flight per connection (further ones wait in the
  * reader), and write back-pressure handled with `drain`. A length below a DNS header closes
- * the connection; a declared length the peer never completes is ended by the idle timeout.
+ * the connection; a declared length the peer never completes is ended by the idle timeout;
+ * connections beyond a cap are closed at once.
  */
 import type { Socket, TCPSocketListener } from 'bun';
 import { errorMessage } from '../util/errors.ts';
@@ -22,6 +23,8 @@ export interface TcpListenerOptions {
   idleMs?: number;
   /** Queries in flight per connection before reading pauses (default 64). */
   maxInFlight?: number;
+  /** Open connections at most; a connection beyond it is closed at once (default 1024). */
+  maxConnections?: number;
 }
 
 interface Conn {
@@ -39,6 +42,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
   const { handle, counters, log } = opts;
   const idleMs = opts.idleMs ?? 10_000;
   const maxInFlight = opts.maxInFlight ?? 64;
+  const maxConnections = opts.maxConnections ?? 1024;
   const conns = new Set<Socket<Conn>>();
 
   const armIdle = (s: Socket<Conn>) => {
@@ -97,6 +101,13 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
     socket: {
       open(s) {
         counters.tcpConnections++;
+        if (conns.size >= maxConnections) {
+          // Descriptors are finite: refuse rather than let one client starve the daemon.
+          counters.tcpClosed.limit++;
+          s.data = undefined as unknown as Conn;
+          s.end();
+          return;
+        }
         s.data = {
           client: { address: s.remoteAddress, port: s.remotePort, transport: 'tcp' },
           reader: new FrameReader(),
@@ -111,6 +122,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
       },
       data(s, chunk) {
         const c = s.data;
+        if (!c) return; // refused at open
         if (c.idle) clearTimeout(c.idle);
         c.idle = null;
         const r = c.reader.push(chunk);
@@ -124,6 +136,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
         armIdle(s);
       },
       drain(s) {
+        if (!s.data) return;
         flush(s);
         armIdle(s);
       },

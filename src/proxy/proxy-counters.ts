@@ -16,7 +16,7 @@ export interface ProxyCounters {
   upstreamShared: number;
   clientSendFailed: number;
   tcpConnections: number;
-  tcpClosed: Record<'idle' | 'oversize' | 'garbage' | 'peer', number>;
+  tcpClosed: Record<'idle' | 'garbage' | 'limit', number>;
 }
 
 export function newProxyCounters(): ProxyCounters {
@@ -30,7 +30,7 @@ export function newProxyCounters(): ProxyCounters {
     upstreamShared: 0,
     clientSendFailed: 0,
     tcpConnections: 0,
-    tcpClosed: { idle: 0, oversize: 0, garbage: 0, peer: 0 },
+    tcpClosed: { idle: 0, garbage: 0, limit: 0 },
   };
 }
 

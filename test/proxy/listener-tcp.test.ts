@@ -27,7 +27,7 @@ afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-async function listen(handle: QueryHandler = echo, opts: { idleMs?: number; maxInFlight?: number } = {}) {
+async function listen(handle: QueryHandler = echo, opts: { idleMs?: number; maxInFlight?: number; maxConnections?: number } = {}) {
   const counters = newProxyCounters();
   const l = await startTcpListener({ hostname: '127.0.0.1', port: 0, handle, counters, log: silentLogger, ...opts });
   open.push(l);
@@ -142,6 +142,21 @@ describe('proxy/listener-tcp', () => {
     expect(c.ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(peak).toBe(4);
     c.sock.end();
+  });
+
+  test('closes connections beyond the cap and keeps serving the others', async () => {
+    const { l, counters } = await listen(echo, { maxConnections: 2 });
+    const a = await client(l.port);
+    const b = await client(l.port);
+    const extra = await client(l.port);
+    await extra.closed;
+    expect(counters.tcpClosed.limit).toBe(1);
+    a.sock.write(frame(msg(1)));
+    b.sock.write(frame(msg(2)));
+    await a.until(1);
+    await b.until(1);
+    a.sock.end();
+    b.sock.end();
   });
 
   test('tells the handler the client address and transport when a query arrives', async () => {
