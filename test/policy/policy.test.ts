@@ -32,6 +32,12 @@ describe('policy/policy', () => {
     expect(d.matchedName).toBe('edge.partner.test');
   });
 
+  test('serialises a hit decision with its rule and without the rule table', () => {
+    const j = JSON.parse(JSON.stringify(p.decide('127.0.0.1', ['A.Corp.Example.'])));
+    expect(j).toMatchObject({ table: 'default', group: 0, rule: { index: 0, channel: 'hub' }, channel: { name: 'hub' }, upstream: 'corp', matchedName: 'a.corp.example' });
+    expect(Object.keys(j).sort()).toEqual(['channel', 'group', 'matchedName', 'rule', 'table', 'upstream']);
+  });
+
   test('prefers the earlier rule when the query and the chain match different rules', () => {
     const d = p.decide('127.0.0.1', ['x.partner.test', 'y.corp.example']);
     expect(d.rule?.index).toBe(0);
