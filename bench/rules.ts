@@ -98,7 +98,8 @@ function nsPer(names: string[]): { wall: number; cpu: number } {
   let found = 0;
   const n = LOOKUPS / 10;
   const start = stamp();
-  for (let i = 0; i < n; i++) if (policy.decide('', [names[i & 4095]!]).rule) found++;
+  // reads what the pipeline reads (group, channel); `rule` is fetched only on demand
+  for (let i = 0; i < n; i++) if (policy.decide('', [names[i & 4095]!]).channel) found++;
   const t = since(start, n);
   if (found < 0) console.log(found);
   return t;
