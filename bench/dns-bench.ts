@@ -11,7 +11,7 @@
  * (comma list, default knot,dnsmasq,unbound,dnsseal; `toy` adds bench/dns-toy.ts as a yardstick), BENCH_DNSSEAL_CMD (replaces the dnsseal
  * command; `{LISTEN}` `{UPSTREAM}` `{CONTROL}` are substituted).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
@@ -24,6 +24,7 @@ const LAT_SECONDS = Number(process.env.BENCH_DNS_LAT_SECONDS ?? 3);
 const TARGETS = (process.env.BENCH_DNS_TARGETS ?? 'knot,dnsmasq,unbound,dnsseal').split(',');
 const CACHE_CHECK_N = 500;
 const SBIN = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const DIST = join(import.meta.dir, '..', 'dist', 'dnsseal');
 
 interface Target {
   name: string;
@@ -116,7 +117,9 @@ remote-control:
       const cmd = custom
         ? custom.replaceAll('{LISTEN}', listen).replaceAll('{UPSTREAM}', up).replaceAll('{CONTROL}', control).split(/\s+/)
         : [
-            process.execPath, join(import.meta.dir, '..', 'src', 'main.ts'), 'run', '--datapath', 'none',
+            // The built executable when there is one (`make bench-dns` builds it), else the sources.
+            ...(existsSync(DIST) ? [DIST] : [process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')]),
+            'run', '--datapath', 'none',
             '--listen', listen, '--upstream', up, '--control', control, '--log-level', 'error',
             // One rule, so every answer with addresses goes through the decision.
             '--channel', 'hub=tunnel:192.0.2.1', '--protect', '*.corp.test=hub',

@@ -4,7 +4,7 @@
 .PHONY: bench-dns bench-dns-fuzz
 BENCH_DNS_REPS ?= 3
 BENCH_DNS_SECONDS ?= 5
-bench-dns: deps
+bench-dns: build
 	BENCH_DNS_REPS=$(BENCH_DNS_REPS) BENCH_DNS_SECONDS=$(BENCH_DNS_SECONDS) $(BUN) bench/dns-bench.ts
 
 # The longer fuzz target for the DNS codecs (the CI property test runs 100k; this runs FUZZ_N).
