@@ -78,7 +78,7 @@ export class Pipeline {
     );
   }
 
-  /** Steps 1–5; never throws. */
+  /** Steps 1–5. Throws only on a bug in a step (policy, registry); `run` then answers nothing. */
   private async resolve(bytes: Uint8Array, client: ClientInfo): Promise<Outcome> {
     const received = this.receive(bytes);
     if ('kind' in received) return received;
