@@ -39,6 +39,9 @@ export interface UdpUpstreamOptions {
   minUsesPerSocket?: number;
 }
 
+/** Queries in flight on one socket at most (IDs are 16 bits; a free one must stay easy to find). */
+const MAX_IN_FLIGHT_PER_SOCKET = 32768;
+
 interface Pending {
   id: number;
   sock: PoolSocket;
@@ -95,6 +98,12 @@ export class UdpUpstream implements Upstream {
     if (this.closed) return Promise.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
     const ps = this.pick();
     if (!ps) return Promise.reject(new UpstreamError('send_failed', `${this.address}: no upstream socket ready`));
+    // Most of the ID space taken (an upstream that stopped answering under load): refuse
+    // rather than search for a free ID for ever.
+    if (ps.byId.size >= MAX_IN_FLIGHT_PER_SOCKET) {
+      this.opts.counters.upstreamSendFailed++;
+      return Promise.reject(new UpstreamError('send_failed', `${this.address}: too many queries in flight`));
+    }
     let id = this.ids.id();
     while (ps.byId.has(id)) id = this.ids.id();
     const packet = buildUpstreamQuery(id, query);
