@@ -1,10 +1,10 @@
 /**
  * DNS over TCP (RFC 7766): 2-byte length framing, pipelined queries handled concurrently and
  * answered as each completes (out of order), an idle timeout that only runs while nothing is
- * in flight (§6.2.3), a cap on queries in flight per connection (further ones wait in the
- * reader), and write back-pressure handled with `drain`. A length below a DNS header closes
- * the connection; a declared length the peer never completes is ended by the idle timeout;
- * connections beyond a cap are closed at once.
+ * in flight (§6.2.3), a cap on queries in flight per connection (further ones wait, and
+ * reading pauses while too many wait or answers go unread), and write back-pressure handled
+ * with `drain`. A length below a DNS header closes the connection; a declared length the
+ * peer never completes is ended by the idle timeout; connections beyond a cap are closed at once.
  */
 import type { Socket, TCPSocketListener } from 'bun';
 import { errorMessage } from '../util/errors.ts';
@@ -35,6 +35,8 @@ interface Conn {
   inFlight: number;
   out: Uint8Array[];
   closed: boolean;
+  /** Reading is paused: too many queries waiting, or answers the client does not read. */
+  paused: boolean;
   idle: ReturnType<typeof setTimeout> | null;
 }
 
@@ -69,6 +71,20 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
     }
   };
 
+  // Back-pressure: stop reading while the client has more queued than we will take on soon,
+  // or leaves our answers unread; resume once it has caught up.
+  const throttle = (s: Socket<Conn>) => {
+    const c = s.data;
+    const busy = c.queued.length >= maxInFlight || c.out.length >= maxInFlight;
+    if (busy && !c.paused) {
+      c.paused = true;
+      s.pause();
+    } else if (!busy && c.paused) {
+      c.paused = false;
+      s.resume();
+    }
+  };
+
   const pump = (s: Socket<Conn>) => {
     const c = s.data;
     while (!c.closed && c.inFlight < maxInFlight && c.queued.length > 0) {
@@ -93,6 +109,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
         },
       );
     }
+    if (!c.closed) throttle(s);
   };
 
   const server: TCPSocketListener<Conn> = Bun.listen<Conn>({
@@ -115,6 +132,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
           inFlight: 0,
           out: [],
           closed: false,
+          paused: false,
           idle: null,
         };
         conns.add(s);
@@ -138,6 +156,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
       drain(s) {
         if (!s.data) return;
         flush(s);
+        throttle(s);
         armIdle(s);
       },
       close(s) {
