@@ -51,7 +51,8 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
     const c = s.data;
     if (c.idle) clearTimeout(c.idle);
     c.idle = null;
-    if (c.closed || c.inFlight > 0 || c.queued.length > 0 || c.out.length > 0) return;
+    // Unsent answers do not hold the connection open: a client that stops reading idles out.
+    if (c.closed || c.inFlight > 0 || c.queued.length > 0) return;
     c.idle = setTimeout(() => {
       counters.tcpClosed.idle++;
       s.end();
