@@ -35,6 +35,15 @@ if (!skip && !HAVE_PING) console.log('netns intercept: no ping (iputils-ping): I
 
 setDefaultTimeout(60_000);
 
+/*
+ * veth hands CHECKSUM_PARTIAL skbs across namespaces and marks the rest as verified, so a wrong
+ * checksum (or a wrong pseudo-header seed in a PARTIAL skb, which only bites when something
+ * finishes the checksum in software — ESP does) would go unnoticed. With ethtool, the node's
+ * veths finish every checksum in software (tx off) and the receivers verify (rx off).
+ */
+const HAVE_ETHTOOL = sh(['which', 'ethtool']).code === 0;
+if (!skip && !HAVE_ETHTOOL) console.log('netns intercept: no ethtool: checksums stay offloaded on the veths (not verified end to end)');
+
 const HELPER = 'test/netns/intercept-helper.ts';
 const ECHO = 'test/netns/intercept-echo.ts';
 const GROUP = 7;
@@ -90,6 +99,11 @@ function topology(tag: string) {
     `nft add rule inet dnsseal_t input_c ip saddr 10.30.1.2 ip daddr ${R4} counter comment "arrived4"`,
     `nft add rule inet dnsseal_t input_c ip6 saddr fd00:30:1::2 ip6 daddr ${R6} counter comment "arrived6"`,
   ]);
+  if (HAVE_ETHTOOL) {
+    for (const [x, dev, dir] of [[n, 'lan0', 'tx'], [n, 'wan0', 'tx'], [c, 'eth0', 'rx'], [s, 'eth0', 'rx']] as const) {
+      inNs(x, ['ethtool', '-K', dev, dir, 'off'], { ok: true });
+    }
+  }
   return { c, n, s };
 }
 
