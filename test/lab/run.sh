@@ -11,6 +11,7 @@
 # scenario failed or hung, 2 when the lab cannot run here (missing kernel, modules, QEMU).
 #
 # Environment: LAB_KERNEL (a /boot/vmlinuz-* path), LAB_SMP (2), LAB_MEM (MiB, 1536),
+# LAB_ACCEL (tcg; kvm where /dev/kvm works — it does not on the build machine),
 # LAB_TIMEOUT (seconds per boot, 300), LAB_DNSSEAL (daemon binary, default dist/dnsseal),
 # LAB_VERBOSE=1 (print every scenario's log, not only failed ones).
 set -uo pipefail
@@ -21,11 +22,19 @@ smp=${LAB_SMP:-2}
 mem=${LAB_MEM:-1536}
 boot_timeout=${LAB_TIMEOUT:-300}
 dnsseal=${LAB_DNSSEAL:-$repo/dist/dnsseal}
+case ${LAB_ACCEL:-tcg} in
+tcg) accel=(-accel tcg,thread=multi -cpu max) ;;
+kvm) accel=(-accel kvm -cpu host) ;;
+*) echo "lab: LAB_ACCEL must be tcg or kvm" >&2; exit 2 ;;
+esac
 
 say() { echo "lab: $*"; }
 die() { echo "lab: $*" >&2; exit 2; }
 
-all_scenarios() { (cd "$here/scenarios" && ls -- *.sh 2>/dev/null | sed 's/\.sh$//'); }
+# smoke first (it fails fast when the guest lacks something), then the rest by name.
+all_scenarios() {
+	(cd "$here/scenarios" && ls -- *.sh 2>/dev/null | sed 's/\.sh$//' | awk '$0 == "smoke" { print; next } { rest[++n] = $0 } END { for (i = 1; i <= n; i++) print rest[i] }')
+}
 
 if [ "${1:-}" = --list ]; then
 	all_scenarios
@@ -79,7 +88,7 @@ for s in "${scenarios[@]}"; do
 	[ -f "$here/scenarios/$s.sh" ] || die "no scenario '$s' (have: $(all_scenarios | tr '\n' ' '))"
 done
 
-say "kernel $kernel, $smp CPU(s), ${mem} MiB, TCG, ${boot_timeout}s per boot; results in $run"
+say "kernel $kernel, $smp CPU(s), ${mem} MiB, ${LAB_ACCEL:-tcg}, ${boot_timeout}s per boot; results in $run"
 
 # ---- one boot per scenario -----------------------------------------------------------------
 declare -A verdict=() detail=() took=() booted=()
@@ -90,7 +99,7 @@ boot() {
 	mkdir -p "$out"
 	start=$(date +%s%N)
 	timeout -k 10 "$boot_timeout" "$qemu" \
-		-machine q35 -accel tcg,thread=multi -cpu max -smp "$smp" -m "$mem" \
+		-machine q35 "${accel[@]}" -smp "$smp" -m "$mem" \
 		-display none -monitor none -serial "file:$out/console.log" \
 		-no-reboot -nic none \
 		-kernel "$kernel" -initrd "$initrd" \

@@ -39,11 +39,19 @@ dnsseal_start() {
 		lab_log "dnsseal: $host up (pid $(cat "$dir/dnsseal.pid"))"
 		return 0
 		;;
-	2) DNSSEAL_ERROR="exited during start-up: $(tail -n3 "$LAB_OUT/dnsseal-$host.log" | tr '\n' ' ')" ;;
-	*) DNSSEAL_ERROR="no control socket after 90 s: $(tail -n3 "$LAB_OUT/dnsseal-$host.log" | tr '\n' ' ')" ;;
+	2) DNSSEAL_ERROR="exited during start-up: $(_dnsseal_last_error "$host")" ;;
+	*) DNSSEAL_ERROR="no control socket after 90 s: $(_dnsseal_last_error "$host")" ;;
 	esac
 	lab_log "dnsseal: $host: $DNSSEAL_ERROR"
 	return 1
+}
+
+# _dnsseal_last_error HOST — the daemon's last error line (else its last line), for a reason.
+_dnsseal_last_error() {
+	local line
+	line=$(grep -E 'level=(error|fatal)|"level":"(error|fatal)"' "$LAB_OUT/dnsseal-$1.log" | tail -n1)
+	[ -n "$line" ] || line=$(tail -n1 "$LAB_OUT/dnsseal-$1.log")
+	echo "$line"
 }
 
 # _dnsseal_ready HOST — 0: control socket present; 2: the daemon has exited; 1: not yet.

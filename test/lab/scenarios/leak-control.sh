@@ -30,5 +30,5 @@ wan::tcpdump::IP $CLIENT4 > $SRV4: ICMP echo request::3
 wan::tcpdump::IP6 $CLIENT6 > $SRV6: ICMP6, echo request::2
 wan::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.80: Flags \[S\]::>=1
 wan::tcpdump::> 198\.51\.100\.::>=4
-wan::tcpdump::ESP::NO
+wan::tcpdump::: ESP\(::NO
 EOF_EVAL

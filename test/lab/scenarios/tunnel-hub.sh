@@ -145,5 +145,5 @@ srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.80: Flags \[S\]::YES
 srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.5000: UDP::1
 srv::tcpdump::IP6 $CLIENT6 > $SRV6: ICMP6, echo request::3
 srv::tcpdump::IP6 $CLIENT6\.[0-9]+ > $SRV6\.80: Flags \[S\]::YES
-srv::tcpdump::ESP::NO
+srv::tcpdump::: ESP\(::NO
 EOF_EVAL
