@@ -87,6 +87,7 @@ clean:
 	rm -rf build dist
 
 -include test/lab/*.mk
+-include test/demo/*.mk
 -include bench/*.mk
 
 # Without the lab fragment, `make test` still works.
