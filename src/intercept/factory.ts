@@ -40,6 +40,8 @@ export interface InterceptDeps {
   attach?: boolean;
   /** Unreachable routes for the pool prefixes on this node (default true; see routes.ts). */
   poolRoutes?: boolean;
+  /** Interval of the background pool gc, ms (default 5000; 0 = only when called). */
+  gcIntervalMs?: number;
   tcMode?: IcptTcMode;
 }
 
@@ -47,7 +49,7 @@ export interface InterceptRuntime {
   readonly kind: 'ebpf' | 'memory';
   readonly pool: InterceptPool;
   readonly interceptor: Interceptor;
-  /** Frees expired, idle mappings (run with the registry's gc). */
+  /** Frees expired, idle mappings (also run every gcIntervalMs in the background). */
   gc(): number;
   /** `dnsseal list`: intercept ↔ real ↔ names ↔ group. */
   list(): InterceptRow[];
@@ -86,6 +88,15 @@ export function createIntercept(deps: InterceptDeps): InterceptRuntime | undefin
   const exhausted = deps.metrics.counter('dnsseal_intercept_pool_exhausted_total', 'Answers refused (SERVFAIL) because the intercept pool had no free address');
   const interceptor = new Interceptor({ pool, ttlCapS: deps.ttlCapS, log, onExhausted: () => exhausted.inc() });
   registerMetrics(deps.metrics, pool, ebpf);
+  const gcMs = deps.gcIntervalMs ?? 5000;
+  const gcTimer = gcMs > 0 ? setInterval(() => {
+    try {
+      pool.gc();
+    } catch (err) {
+      log.error('intercept: pool gc failed', { err: (err as Error).message });
+    }
+  }, gcMs) : undefined;
+  (gcTimer as { unref?: () => void } | undefined)?.unref?.();
   let closed = false;
   return {
     kind: ebpf ? 'ebpf' : 'memory',
@@ -96,6 +107,7 @@ export function createIntercept(deps: InterceptDeps): InterceptRuntime | undefin
     close: () => {
       if (closed) return;
       closed = true;
+      if (gcTimer) clearInterval(gcTimer);
       attacher?.stop();
       store.close();
     },
