@@ -33,8 +33,6 @@ export interface ParsedQuery {
   question: Uint8Array;
   /** Lower-case presentation name without trailing dot ('' = root). */
   qname: string;
-  /** Case-preserving presentation name (the in-flight key needs the exact case). */
-  qnameExact: string;
   /** A 32-bit FNV-1a hash of `question` (a cheap Map key for in-flight sharing; compare bytes on a hit). */
   questionHash: number;
   qtype: number;
@@ -66,7 +64,7 @@ export function parseQuery(buf: Uint8Array): QueryParse {
 
   // The question: labels only, no compression (nothing precedes it that could be pointed at).
   let p = HEADER_LEN;
-  let qnameExact = '';
+  let name = '';
   let upper = false;
   for (;;) {
     if (p >= buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
@@ -78,21 +76,21 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     if (l > 63) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'compressed or reserved label in question' };
     if (p + 1 + l > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     if (p + 1 + l - HEADER_LEN + 1 > 255) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'name too long' };
-    if (p > HEADER_LEN) qnameExact += '.';
+    if (p > HEADER_LEN) name += '.';
     for (let i = p + 1; i <= p + l; i++) {
       const c = buf[i]!;
       if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) {
         if (c >= 0x41 && c <= 0x5a) upper = true;
-        qnameExact += String.fromCharCode(c);
+        name += String.fromCharCode(c);
       } else {
         // RFC 4343 escapes keep different wire names from reading as the same text.
-        qnameExact += '\\' + c.toString().padStart(3, '0');
+        name += '\\' + c.toString().padStart(3, '0');
       }
     }
     p += 1 + l;
   }
   // Pure ASCII (other bytes are escaped), so toLowerCase folds exactly A–Z.
-  const qname = upper ? qnameExact.toLowerCase() : qnameExact;
+  const qname = upper ? name.toLowerCase() : name;
   if (p + 4 > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
   const qtype = (buf[p]! << 8) | buf[p + 1]!;
   const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;
@@ -105,7 +103,6 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     opcode,
     question: buf.slice(HEADER_LEN, p),
     qname,
-    qnameExact,
     questionHash: hash >>> 0,
     qtype,
     qclass,

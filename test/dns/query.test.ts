@@ -19,7 +19,6 @@ describe('dns/query', () => {
       flags: 0x0100,
       opcode: 0,
       qname: 'www.test',
-      qnameExact: 'WwW.Test',
       qtype: 1,
       qclass: 1,
       edns: { udpSize: 1232, version: 0, dnssecOk: true },
