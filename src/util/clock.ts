@@ -1,18 +1,19 @@
 /**
  * Time behind an interface so lifetimes can be tested without sleeping.
- * `monoMs` is CLOCK_MONOTONIC in milliseconds — the same base as the eBPF programs'
- * `bpf_ktime_get_ns()`, so `last_seen` stamps compare directly.
+ * `monoMs` is a monotonic millisecond count; backends that read kernel time stamps
+ * (eBPF `last_seen`) translate them into this base.
  */
 export interface Clock {
   /** Wall-clock milliseconds since the epoch (for display and TSIG time). */
   nowMs(): number;
-  /** Monotonic milliseconds (CLOCK_MONOTONIC); never goes backwards. */
+  /** Monotonic milliseconds; never goes backwards. Its zero is arbitrary: the eBPF backend
+   *  measures the offset to CLOCK_MONOTONIC (`bpf_ktime_get_ns`) itself. */
   monoMs(): number;
 }
 
 export const realClock: Clock = {
   nowMs: () => Date.now(),
-  // Bun's hrtime is CLOCK_MONOTONIC on Linux, like bpf_ktime_get_ns().
+  // Bun's hrtime is monotonic but counts from process start, not from boot.
   monoMs: () => Number(process.hrtime.bigint() / 1_000_000n),
 };
 
