@@ -5,6 +5,11 @@
  * the map is adopted before the first query can register into it, upstream sockets open
  * before listening ones, and on stop the listeners close first so no answer is released
  * by a half-torn-down daemon. The kernel state (pinned maps, charon's SAs) is left in place.
+ *
+ * Reload (`dnsseal reload`, SIGHUP) re-reads the config through `reloadConfig`, validates all of
+ * it before touching anything, then swaps in one synchronous step (no query is decided half on
+ * the old and half on the new policy): channels, statics, the policy the pipeline reads, then
+ * entries no rule wants any more are withdrawn. Settings only a restart can change are reported.
  */
 import type { Config } from './config/types.ts';
 import { startControlServer, type ControlServer } from './control/server.ts';
@@ -17,6 +22,7 @@ import type { IpsecChannels } from './ipsec/channel-manager.ts';
 import { startMetricsServer, type MetricsServer } from './ops/metrics-server.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { Policy } from './policy/policy.ts';
+import type { PolicyApi } from './proxy/pipeline.ts';
 import { startProxy, type Proxy } from './proxy/proxy.ts';
 import { exportProxyCounters, newProxyCounters, type ProxyCounters } from './proxy/proxy-counters.ts';
 import { Registry } from './registry/registry.ts';
@@ -36,7 +42,33 @@ export interface DaemonDeps {
   ebpf?: () => Datapath;
   /** Replaces the IPsec backend (tests). */
   ipsec?: IpsecChannels;
+  /**
+   * Re-reads the configuration the daemon was started from (the CLI: `loadConfig` with the
+   * original flags); throws when it is invalid. Absent: `reload` and SIGHUP are refused.
+   */
+  reloadConfig?: () => Config;
 }
+
+/** What `reload` answers (the control reply, also logged on SIGHUP). */
+export interface ReloadResult {
+  source: string;
+  tables: number;
+  rules: number;
+  channels: number;
+  statics: number;
+  /** Names let go, entries moved to another channel, entries withdrawn (registry.reconcile). */
+  released: number;
+  moved: number;
+  withdrawn: number;
+  /** Settings that differ in the file but only change on a restart (the running values stay). */
+  restartNeeded: string[];
+}
+
+/** Settings a running daemon keeps until it is restarted (sockets, data path, registry timing). */
+const RESTART_ONLY = [
+  'mode', 'listen', 'upstreams', 'datapath', 'lan', 'wan', 'control', 'metrics', 'logLevel', 'logFormat',
+  'minHoldS', 'idleS', 'upstreamTimeoutMs', 'canary', 'tsigKeys', 'policyServer', 'interceptPools',
+] as const satisfies readonly (keyof Config)[];
 
 export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';
 
@@ -77,8 +109,19 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   let datapath: Datapath;
   let ipsec: IpsecChannels;
   const counters = newProxyCounters();
+  // The running policy and config; `reload` replaces both at once. The pipeline reads the
+  // policy through `livePolicy`, so the swap is one assignment.
+  let policy: Policy;
+  let active: Config = cfg;
+  const livePolicy: PolicyApi = {
+    decide: (clientIp, names) => policy.decide(clientIp, names),
+    preDecide: (clientIp, qname) => policy.preDecide(clientIp, qname),
+  };
+  let reload: () => ReloadResult = () => {
+    throw new DnssealError('daemon', 'reload_unavailable', 'reload: the daemon is still starting');
+  };
   try {
-    const policy = Policy.fromConfig(cfg);
+    policy = Policy.fromConfig(cfg);
 
     datapath = createDatapath(cfg.datapath, {
       log,
@@ -91,7 +134,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
 
     const channelUp = new Map<number, boolean>();
     const pushChannels = () =>
-      dp.setChannels(cfg.channels.map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false })));
+      dp.setChannels(active.channels.map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false })));
     ipsec =
       deps.ipsec ??
       createIpsecChannels(cfg, {
@@ -131,7 +174,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       upstreams: cfg.upstreams,
       upstreamTimeoutMs: cfg.upstreamTimeoutMs,
       canary: cfg.canary,
-      policy,
+      policy: livePolicy,
       registry,
       counters,
       clock,
@@ -140,6 +183,50 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     const px = proxy;
     stack.push({ what: 'proxy', undo: () => px.close() });
 
+    reload = () => {
+      if (!deps.reloadConfig) {
+        throw new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed');
+      }
+      // 1. Validate everything before anything changes.
+      let next: Config;
+      let nextPolicy: Policy;
+      try {
+        next = deps.reloadConfig();
+        checkChannelsReloadable(active, next, dp.kind, ip.kind);
+        // Rules may only name upstreams the running forwarder has (upstreams change on restart).
+        nextPolicy = Policy.fromConfig({ ...next, upstreams: active.upstreams });
+      } catch (err) {
+        throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
+      }
+      const restartNeeded = RESTART_ONLY.filter((k) => !Bun.deepEquals(next[k], active[k]));
+      const merged: Config = { ...active, source: next.source, channels: next.channels, tables: next.tables, clients: next.clients, statics: next.statics };
+      // 2. Swap. Channels first (entries follow them by name), then statics (all-or-nothing:
+      // on a map error the old channels come back and the old policy keeps running).
+      reg.setChannels(merged.channels);
+      try {
+        reg.setStatics(nextPolicy.statics().map((s) => ({ group: s.group, cidr: s.cidr, channel: s.channel })));
+      } catch (err) {
+        reg.setChannels(active.channels);
+        throw new DnssealError('daemon', 'reload_failed', `reload: could not write the static entries, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
+      }
+      policy = nextPolicy;
+      active = merged;
+      pushChannels();
+      // 3. Let go of what no rule wants any more (or moves it to the channel it now wants).
+      const r = reg.reconcile(channelChooser(merged));
+      return {
+        source: merged.source,
+        tables: merged.tables.length,
+        rules: merged.tables.reduce((n, t) => n + t.rules.length, 0),
+        channels: merged.channels.length,
+        statics: merged.statics.length,
+        released: r.names,
+        moved: r.moved,
+        withdrawn: r.removed.length,
+        restartNeeded,
+      };
+    };
+
     const control: ControlServer = await startControlServer(
       cfg.control,
       createControlHandlers({
@@ -147,7 +234,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
         clock,
         status: () => ({
           mode: cfg.mode,
-          config: cfg.source,
+          config: active.source,
           datapath: dp.kind,
           ipsec: ip.kind,
           listen: px.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
@@ -155,9 +242,11 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
           channels: ip.status(),
           proxy: counters,
         }),
-        // TODO(control/reload, #7): SIGHUP and `dnsseal reload` land here. Re-read the config,
-        // build a new Policy, registry.setChannels + setStatics + reconcile, swap the policy the
-        // pipeline reads (give Pipeline a setPolicy), and keep the old state on any error.
+        reload: async () => {
+          const r = reload();
+          log.info('daemon: configuration reloaded', { via: 'control', ...r, restartNeeded: r.restartNeeded.join(',') });
+          return r;
+        },
       }),
       log,
     );
@@ -193,8 +282,12 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
   const onHup = () => {
-    // TODO(control/reload, #7): call the same reload as the control command (see above).
-    log.warn('daemon: SIGHUP received; reload is not implemented yet, configuration unchanged');
+    try {
+      const r = reload();
+      log.info('daemon: configuration reloaded', { via: 'SIGHUP', ...r, restartNeeded: r.restartNeeded.join(',') });
+    } catch (err) {
+      log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) });
+    }
   };
   signals.on('SIGTERM', onTerm);
   signals.on('SIGINT', onInt);
@@ -209,4 +302,41 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   await teardown();
   log.info('dnsseal stopped');
   return EXIT_OK;
+}
+
+/**
+ * The eBPF data path keeps each channel's gateway and kind from start-up, and strongSwan loads
+ * the tunnel connections at start: with either in use, the channel table must stay as it is
+ * (rules, client tables and statics still reload). The fake/none back ends follow any change.
+ */
+function checkChannelsReloadable(running: Config, next: Config, datapathKind: string, ipsecKind: string): void {
+  if (datapathKind !== 'ebpf' && ipsecKind === 'none') return;
+  const show = (c: Config) => new Map(c.channels.map((ch) => [ch.name, ch]));
+  const before = show(running);
+  const after = show(next);
+  const changed = [...new Set([...before.keys(), ...after.keys()])].filter((n) => !Bun.deepEquals(before.get(n), after.get(n)));
+  if (changed.length > 0) {
+    throw new DnssealError(
+      'daemon',
+      'reload_invalid',
+      `channels changed (${changed.join(', ')}): with datapath ${datapathKind} and IPsec ${ipsecKind} channels are set up at start — restart dnsseal to change them`,
+    );
+  }
+}
+
+/**
+ * For registry.reconcile: the channel the new policy gives `name` in client group `group`
+ * (the group's table alone, compiled once per group on first use), or null.
+ */
+function channelChooser(cfg: Config): (group: number, name: string) => string | null {
+  const byGroup = new Map<number, Policy | null>();
+  return (group, name) => {
+    let p = byGroup.get(group);
+    if (p === undefined) {
+      const t = cfg.tables.find((x) => x.group === group);
+      p = t ? Policy.fromConfig({ ...cfg, tables: [{ ...t, id: 'default' }], clients: [], statics: [] }) : null;
+      byGroup.set(group, p);
+    }
+    return p?.decide('', [name]).channel?.name ?? null;
+  };
 }

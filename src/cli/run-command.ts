@@ -11,7 +11,9 @@ export async function runCommand(ctx: CliContext): Promise<number> {
   // loadConfig has checked everything Policy.fromConfig relies on (the daemon builds it once)
   const cfg = loadConfig(ctx.args.values, ctx.files);
   const log = ctx.makeLogger(cfg);
-  const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics() });
+  // reload and SIGHUP re-read the same file with the same flags (flags still win)
+  const reloadConfig = () => loadConfig(ctx.args.values, ctx.files);
+  const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics(), reloadConfig });
   // the daemon logged why; the CLI's contract is 2 for any runtime failure
   return code === 0 ? EXIT.ok : EXIT.runtime;
 }
