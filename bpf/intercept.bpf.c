@@ -17,7 +17,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Hook: tc ingress (tcx or clsact) on LAN interfaces, intercept mode. Direction: client → node,
  * before routing: intercept destination → real address, channel mark set; last_seen stamped. */
 SEC("tc")
-int dnsseal_icpt_in(struct __sk_buff *skb)
+int dnsseal_nat_in(struct __sk_buff *skb)
 {
 	return dnsseal_icpt_ingress(skb);
 }
@@ -25,7 +25,7 @@ int dnsseal_icpt_in(struct __sk_buff *skb)
 /* Hook: tc egress (tcx or clsact) on LAN interfaces, intercept mode. Direction: node → client:
  * real source → intercept address; ICMP errors quoting a packet to the real address fixed too. */
 SEC("tc")
-int dnsseal_icpt_out(struct __sk_buff *skb)
+int dnsseal_nat_out(struct __sk_buff *skb)
 {
 	return dnsseal_icpt_egress(skb);
 }

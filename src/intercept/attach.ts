@@ -98,7 +98,7 @@ export function detachInterceptClsact(): string[] {
   for (const { ifname } of devs) {
     for (const h of HOOKS) {
       const show = run(['tc', 'filter', 'show', 'dev', ifname, h.tc, 'pref', String(ICPT_TC_PREF)]);
-      if (!/dnsseal_icpt/.test(show.out)) continue;
+      if (!/dnsseal_nat_(in|out)/.test(show.out)) continue;
       if (run(['tc', 'filter', 'del', 'dev', ifname, h.tc, 'pref', String(ICPT_TC_PREF)]).ok) out.push(`tc filter ${ifname} ${h.tc} (intercept)`);
     }
   }

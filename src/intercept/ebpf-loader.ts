@@ -3,7 +3,7 @@
  * (dnsseal_dests, _clients, _channels, _counters) are pinned by the main loader and REUSED here
  * by pin path, so both objects see one table; dnsseal_icpt_fwd / _rev are adopted when pinned
  * (a restart keeps every mapping) and created otherwise. Programs are pinned under
- * <root>/progs/dnsseal_icpt_in|out, where attach.ts finds them.
+ * <root>/progs/dnsseal_nat_in|out, where attach.ts finds them.
  * Must run after the main datapath is up (createEbpfDatapath), which created the shared maps.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -14,7 +14,8 @@ import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { ICPT_MAPS } from './ebpf-store.ts';
 
-export const ICPT_PROGS = { in: 'dnsseal_icpt_in', out: 'dnsseal_icpt_out' } as const;
+/** Program names stay within the kernel's 15 characters (BPF_OBJ_NAME_LEN), so bpftool/tc show them whole. */
+export const ICPT_PROGS = { in: 'dnsseal_nat_in', out: 'dnsseal_nat_out' } as const;
 export type IcptProg = (typeof ICPT_PROGS)[keyof typeof ICPT_PROGS];
 
 export function icptProgPath(paths: PinPaths, prog: IcptProg): string {

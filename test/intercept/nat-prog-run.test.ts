@@ -1,6 +1,6 @@
 /**
- * BPF_PROG_RUN on the intercept NAT programs (root only): dnsseal_icpt_in (LAN ingress) and
- * dnsseal_icpt_out (LAN egress). Each row sends one frame with valid checksums and asserts the
+ * BPF_PROG_RUN on the intercept NAT programs (root only): dnsseal_nat_in (LAN ingress) and
+ * dnsseal_nat_out (LAN egress). Each row sends one frame with valid checksums and asserts the
  * verdict, the rewritten addresses, the mark, and that EVERY checksum of the output frame is
  * valid — verified here in TypeScript (test/intercept/packets.ts), not by the kernel.
  */

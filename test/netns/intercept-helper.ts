@@ -10,6 +10,7 @@
  *   down <pinRoot>   teardown + the intercept clsact filters; prints the removed objects.
  */
 import { existsSync } from 'node:fs';
+import { AttachType, Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { createEbpfDatapath } from '../../src/datapath/ebpf/index.ts';
 import { DEST_F_INTERCEPT } from '../../src/datapath/layout.ts';
 import { teardown } from '../../src/datapath/teardown.ts';
@@ -20,6 +21,29 @@ import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 
 const csv = (s: string | undefined) => (!s || s === '-' ? [] : s.split(','));
+
+/** Program names on the interface's tc hooks: tcx links in order, and clsact filters by pref. */
+function attached(dev: string): { tcxIngress: string[]; tcxEgress: string[]; clsactIngress: string[]; clsactEgress: string[] } {
+  const bpf = new Bpf();
+  const idx = bpf.ifIndex(dev);
+  const names = (type: number) => {
+    try {
+      return bpf.progQuery(idx, type).map((id) => {
+        const fd = bpf.progFdById(id);
+        try {
+          return bpf.progInfo(fd).name;
+        } finally {
+          bpf.close(fd);
+        }
+      });
+    } catch {
+      return [];
+    }
+  };
+  const clsact = (dir: string) =>
+    [...Bun.spawnSync(['tc', 'filter', 'show', 'dev', dev, dir]).stdout.toString().matchAll(/pref (\d+) bpf .*?(dnsseal_\w+)/g)].map((m) => `${m[1]}:${m[2]}`);
+  return { tcxIngress: names(AttachType.tcxIngress), tcxEgress: names(AttachType.tcxEgress), clsactIngress: clsact('ingress'), clsactEgress: clsact('egress') };
+}
 const [cmd, ...args] = process.argv.slice(2);
 
 if (cmd === 'up') {
@@ -50,7 +74,7 @@ if (cmd === 'up') {
     tcMode: tcMode as 'tcx' | 'clsact',
   })!;
   const map = rt.pool.allocate(g, csv(reals), 60, ['svc.corp.example']);
-  console.log(JSON.stringify({ kind: rt.kind, map: Object.fromEntries(map), used: rt.pool.stats().used, adoptedBefore: adopted }));
+  console.log(JSON.stringify({ kind: rt.kind, map: Object.fromEntries(map), used: rt.pool.stats().used, adoptedBefore: adopted, lan: attached(lan!) }));
   rt.close();
   dp.close();
 } else if (cmd === 'down') {

@@ -124,6 +124,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
         map: Record<string, string>;
         used: number;
         adoptedBefore: boolean;
+        lan: { tcxIngress: string[]; tcxEgress: string[]; clsactIngress: string[]; clsactEgress: string[] };
       };
     const echo = (kind: 'tcp' | 'udp', addr: string) => {
       const r = inNs(ns.c, [bunBin(), ECHO, kind, addr], { timeoutMs: 10000 });
@@ -202,6 +203,14 @@ for (const mode of ['tcx', 'clsact'] as const) {
       expect(again.adoptedBefore).toBe(true);
       expect(again.map).toEqual({ [R4]: I4, [R6]: I6 });
       expect(again.used).toBe(2);
+      // chained with the LAN marker, one program per hook after attaching twice
+      if (mode === 'tcx') {
+        expect([...again.lan.tcxIngress].sort()).toEqual(['dnsseal_lan_in', 'dnsseal_nat_in']);
+        expect(again.lan.tcxEgress).toEqual(['dnsseal_nat_out']);
+      } else {
+        expect(again.lan.clsactIngress).toEqual([`${0x5e50}:dnsseal_nat_in`, `${0x5e51}:dnsseal_lan_in`]);
+        expect(again.lan.clsactEgress).toEqual([`${0x5e50}:dnsseal_nat_out`]);
+      }
       await flow.exited;
       expect((await new Response(flow.stdout).text()).trim()).toMatch(/^ok \d+$/);
     });
