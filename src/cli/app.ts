@@ -34,7 +34,7 @@ const HANDLERS: Record<string, Command> = {
     ctx.io.out(renderHelp(topic));
     return EXIT.ok;
   },
-  // hidden: used to generate docs/config-reference.md and to show the embedded default
+  // hidden: used to generate src/config/REFERENCE.md and to show the embedded default
   'config-reference': configReferenceCommand,
   'config-default': configDefaultCommand,
 };

@@ -128,7 +128,7 @@ export function renderHelp(command?: string): string {
     '',
     EXITS,
     '',
-    'Run "dnsseal help COMMAND" for one command. Config reference: docs/config-reference.md.',
+    'Run "dnsseal help COMMAND" for one command. Config reference: src/config/REFERENCE.md.',
     '',
   ].join('\n');
 }

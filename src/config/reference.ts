@@ -1,7 +1,7 @@
 /**
  * Renders the config reference (markdown) from the schema and the flag specs, so the
  * README's reference cannot drift from what the loader accepts.
- * `dnsseal config-reference > docs/config-reference.md`.
+ * `dnsseal config-reference > src/config/REFERENCE.md`.
  */
 import { SCHEMA, type FieldDoc } from './schema.ts';
 import { CONFIG_FLAGS } from './flags.ts';

@@ -27,8 +27,8 @@ describe('config/reference', () => {
 });
 
 describe('config/reference file', () => {
-  test('matches docs/config-reference.md when the schema changes (regenerate: dnsseal config-reference > docs/config-reference.md)', async () => {
-    const onDisk = await Bun.file(new URL('../../docs/config-reference.md', import.meta.url)).text();
+  test('matches src/config/REFERENCE.md when the schema changes (regenerate: bun src/main.ts config-reference > src/config/REFERENCE.md)', async () => {
+    const onDisk = await Bun.file(new URL('../../src/config/REFERENCE.md', import.meta.url)).text();
     expect(onDisk).toBe(renderReference());
   });
 });
