@@ -4,7 +4,8 @@
  *   ingress: client → intercept address I  ⇒ destination := real address R, skb->mark := the
  *            channel's mark (from dnsseal_dests for (group, R)), so routing and XFRM see R.
  *   egress:  R → client  ⇒ source := I; an ICMP error to the client that quotes a packet to R
- *            gets the quoted destination (and its checksums) set back to I, IPv4 and IPv6.
+ *            gets the quoted destination (and its checksums) set back to I, IPv4 and IPv6;
+ *            likewise an ICMP error from the client quoting a reply from I gets I → R inside.
  * Only native families are translated (v4 ↔ v4, v6 ↔ v6). Headers are read with
  * bpf_skb_load_bytes at computed offsets (no direct packet access), so paged/GSO skbs and IP
  * options need no special case. A non-first fragment gets only its L3 address changed: the
@@ -178,6 +179,93 @@ static __always_inline void dnsseal_icpt_stamp(struct dnsseal_icpt_val *v)
 		v->last_seen_ns = now;
 }
 
+static __always_inline int dnsseal_icpt_is_error(const struct dnsseal_icpt_pkt *p, __u8 type)
+{
+	if (p->family == DNSSEAL_FAMILY_V4)
+		return p->proto == IPPROTO_ICMP &&
+		       (type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH || type == ICMP_REDIRECT ||
+			type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB);
+	return p->proto == IPPROTO_ICMPV6 && type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
+}
+
+/*
+ * ICMP errors quoting a translated packet, both ways (IPv4 and IPv6):
+ * - egress (to_client = 1): an error to the client quoting the client's packet to R — the quoted
+ *   destination R goes back to I (dnsseal_icpt_rev);
+ * - ingress (to_client = 0): an error from the client quoting a reply it got from I — the quoted
+ *   source I becomes R (dnsseal_icpt_fwd), so the real host recognises its own packet.
+ * Then the quoted IPv4 header checksum, the quoted TCP/UDP/ICMPv6 checksum when the quote holds
+ * it, and the outer ICMP checksum are fixed. Returns 1 when rewritten, 0 when not ours, -1 on a
+ * helper failure.
+ */
+static __always_inline int dnsseal_icpt_error_inner(struct __sk_buff *skb, const struct dnsseal_icpt_pkt *p, __u32 group,
+						    int to_client)
+{
+	struct dnsseal_dest_key k;
+	struct dnsseal_icpt_val *m;
+	__u32 inner = p->l4_off + 8;
+	__u32 inner_l4, addr_off, csum_off = 0;
+	__u32 addr_acc = 0, outer_acc = 0;
+	__be32 old[4] = {}, new[4];
+	__u8 type, inner_proto;
+	int udp = 0, words;
+
+	if (p->nonfirst_frag || bpf_skb_load_bytes(skb, p->l4_off, &type, 1) || !dnsseal_icpt_is_error(p, type))
+		return 0;
+	if (p->family == DNSSEAL_FAMILY_V4) {
+		__u8 vihl;
+
+		if (bpf_skb_load_bytes(skb, inner, &vihl, 1) || (vihl >> 4) != 4 || (vihl & 0xf) < 5)
+			return 0;
+		if (bpf_skb_load_bytes(skb, inner + 9, &inner_proto, 1))
+			return 0;
+		addr_off = inner + (to_client ? 16 : 12);
+		inner_l4 = inner + (vihl & 0xf) * 4;
+		words = 1;
+	} else {
+		if (bpf_skb_load_bytes(skb, inner + 6, &inner_proto, 1))
+			return 0;
+		addr_off = inner + (to_client ? 24 : 8);
+		inner_l4 = inner + 40;
+		words = 4;
+	}
+	if (bpf_skb_load_bytes(skb, addr_off, old, words * 4))
+		return 0;
+	dnsseal_icpt_key(&k, group, p->family, old);
+	if (to_client)
+		m = bpf_map_lookup_elem(&dnsseal_icpt_rev, &k);
+	else
+		m = bpf_map_lookup_elem(&dnsseal_icpt_fwd, &k);
+	if (!m || m->family != p->family)
+		return 0;
+	new[0] = m->addr[0];
+	new[1] = m->addr[1];
+	new[2] = m->addr[2];
+	new[3] = m->addr[3];
+	addr_acc = dnsseal_icpt_acc_addr(0, old, new, words);
+	if (bpf_skb_store_bytes(skb, addr_off, new, words * 4, 0))
+		return -1;
+	outer_acc = addr_acc;
+	/* The quoted IPv4 header checksum covers the address itself. */
+	if (p->family == DNSSEAL_FAMILY_V4 && dnsseal_icpt_fix_csum(skb, inner + 10, addr_acc, 0, &outer_acc))
+		return -1;
+	/* The quoted L4 checksum covers the pseudo-header (not IPv4 ICMP); only when quoted. */
+	if (inner_proto == IPPROTO_TCP) {
+		csum_off = inner_l4 + 16;
+	} else if (inner_proto == IPPROTO_UDP) {
+		csum_off = inner_l4 + 6;
+		udp = p->family == DNSSEAL_FAMILY_V4;
+	} else if (inner_proto == IPPROTO_ICMPV6 && p->family == DNSSEAL_FAMILY_V6) {
+		csum_off = inner_l4 + 2;
+	}
+	if (csum_off && csum_off + 2 <= skb->len && dnsseal_icpt_fix_csum(skb, csum_off, addr_acc, udp, &outer_acc))
+		return -1;
+	/* The ICMP checksum covers the whole quote (the outer pseudo-header is unchanged here). */
+	if (dnsseal_icpt_fix_csum(skb, p->l4_off + 2, outer_acc, 0, &addr_acc))
+		return -1;
+	return 1;
+}
+
 /* tc ingress, LAN side: client → intercept address. */
 static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 {
@@ -219,90 +307,15 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
 		return DNSSEAL_TC_DROP;
 	}
+	if (dnsseal_icpt_error_inner(skb, &p, group, 0) < 0) {
+		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
+		return DNSSEAL_TC_DROP;
+	}
 	skb->mark = d->mark;
 	dnsseal_stamp(d);
 	dnsseal_icpt_stamp(m);
 	dnsseal_icpt_count(DNSSEAL_ICPT_CNT_IN, d->channel_id, skb->len);
 	return DNSSEAL_TC_PASS;
-}
-
-static __always_inline int dnsseal_icpt_is_error(const struct dnsseal_icpt_pkt *p, __u8 type)
-{
-	if (p->family == DNSSEAL_FAMILY_V4)
-		return p->proto == IPPROTO_ICMP &&
-		       (type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH || type == ICMP_REDIRECT ||
-			type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB);
-	return p->proto == IPPROTO_ICMPV6 && type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
-}
-
-/*
- * An ICMP error to the client quoting the client's packet to R (inner destination = R): the
- * quoted destination goes back to I, then the quoted IPv4 header checksum, the quoted
- * TCP/UDP/ICMPv6 checksum when the quote holds it, and the outer ICMP checksum are fixed.
- * Returns 1 when rewritten, 0 when not ours, -1 on a helper failure.
- */
-static __always_inline int dnsseal_icpt_error_inner(struct __sk_buff *skb, const struct dnsseal_icpt_pkt *p, __u32 group)
-{
-	struct dnsseal_dest_key k;
-	struct dnsseal_icpt_val *m;
-	__u32 inner = p->l4_off + 8;
-	__u32 inner_l4, dst_off, csum_off = 0;
-	__u32 addr_acc = 0, outer_acc = 0;
-	__be32 old[4] = {}, new[4];
-	__u8 type, inner_proto;
-	int udp = 0, words;
-
-	if (p->nonfirst_frag || bpf_skb_load_bytes(skb, p->l4_off, &type, 1) || !dnsseal_icpt_is_error(p, type))
-		return 0;
-	if (p->family == DNSSEAL_FAMILY_V4) {
-		__u8 vihl;
-
-		if (bpf_skb_load_bytes(skb, inner, &vihl, 1) || (vihl >> 4) != 4 || (vihl & 0xf) < 5)
-			return 0;
-		if (bpf_skb_load_bytes(skb, inner + 9, &inner_proto, 1))
-			return 0;
-		dst_off = inner + 16;
-		inner_l4 = inner + (vihl & 0xf) * 4;
-		words = 1;
-	} else {
-		if (bpf_skb_load_bytes(skb, inner + 6, &inner_proto, 1))
-			return 0;
-		dst_off = inner + 24;
-		inner_l4 = inner + 40;
-		words = 4;
-	}
-	if (bpf_skb_load_bytes(skb, dst_off, old, words * 4))
-		return 0;
-	dnsseal_icpt_key(&k, group, p->family, old);
-	m = bpf_map_lookup_elem(&dnsseal_icpt_rev, &k);
-	if (!m || m->family != p->family)
-		return 0;
-	new[0] = m->addr[0];
-	new[1] = m->addr[1];
-	new[2] = m->addr[2];
-	new[3] = m->addr[3];
-	addr_acc = dnsseal_icpt_acc_addr(0, old, new, words);
-	if (bpf_skb_store_bytes(skb, dst_off, new, words * 4, 0))
-		return -1;
-	outer_acc = addr_acc;
-	/* The quoted IPv4 header checksum covers the address itself. */
-	if (p->family == DNSSEAL_FAMILY_V4 && dnsseal_icpt_fix_csum(skb, inner + 10, addr_acc, 0, &outer_acc))
-		return -1;
-	/* The quoted L4 checksum covers the pseudo-header (not IPv4 ICMP); only when quoted. */
-	if (inner_proto == IPPROTO_TCP) {
-		csum_off = inner_l4 + 16;
-	} else if (inner_proto == IPPROTO_UDP) {
-		csum_off = inner_l4 + 6;
-		udp = p->family == DNSSEAL_FAMILY_V4;
-	} else if (inner_proto == IPPROTO_ICMPV6 && p->family == DNSSEAL_FAMILY_V6) {
-		csum_off = inner_l4 + 2;
-	}
-	if (csum_off && csum_off + 2 <= skb->len && dnsseal_icpt_fix_csum(skb, csum_off, addr_acc, udp, &outer_acc))
-		return -1;
-	/* The ICMP checksum covers the whole quote (the outer pseudo-header is unchanged here). */
-	if (dnsseal_icpt_fix_csum(skb, p->l4_off + 2, outer_acc, 0, &addr_acc))
-		return -1;
-	return 1;
 }
 
 /* tc egress, LAN side: node → client. */
@@ -332,7 +345,7 @@ static __always_inline int dnsseal_icpt_egress(struct __sk_buff *skb)
 		dnsseal_icpt_stamp(m);
 		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_OUT, 0, skb->len);
 	}
-	r = dnsseal_icpt_error_inner(skb, &p, group);
+	r = dnsseal_icpt_error_inner(skb, &p, group, 1);
 	if (r < 0) {
 		dnsseal_icpt_count(DNSSEAL_ICPT_CNT_DROP, DNSSEAL_ICPT_DROP_REWRITE, skb->len);
 		return DNSSEAL_TC_DROP;

@@ -60,6 +60,18 @@ const INGRESS: Row[] = [
   { name: 'icpt_in_v4_06_not_an_intercept_address', prog: 'in', frame: pkt({ src: C4, dst: '100.64.0.99', proto: 'tcp' }), verdict: PASS, mark: 0, dst: '100.64.0.99' },
   { name: 'icpt_in_v4_07_client_of_other_group', prog: 'in', frame: pkt({ src: '10.99.0.5', dst: I4, proto: 'tcp' }), verdict: PASS, mark: 0, dst: I4 },
   { name: 'icpt_in_v4_08_real_address_unprotected_dropped', prog: 'in', frame: pkt({ src: C4, dst: I4_UNPROT, proto: 'tcp' }), verdict: DROP },
+  {
+    name: 'icpt_in_v4_10_icmp_error_from_client_quoting_reply',
+    prog: 'in',
+    frame: eth(icmpError(C4, I4, ipPacket({ src: I4, dst: C4, proto: 'udp', sport: 53, dport: 40000 }))),
+    verdict: PASS, mark: M1, src: C4, dst: R4, innerSrc: R4, innerDst: C4,
+  },
+  {
+    name: 'icpt_in_v6_11_icmp_error_from_client_quoting_reply',
+    prog: 'in',
+    frame: eth(icmpError(C6, I6, ipPacket({ src: I6, dst: C6, proto: 'tcp', sport: 443, dport: 40000 }))),
+    verdict: PASS, mark: M1, src: C6, dst: R6, innerSrc: R6, innerDst: C6,
+  },
   { name: 'icpt_in_v6_09_tcp_large_payload', prog: 'in', frame: pkt({ src: C6, dst: I6, proto: 'tcp', payload: new Uint8Array(1400).fill(7) }), verdict: PASS, mark: M1, dst: R6 },
 ];
 
