@@ -134,7 +134,8 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
 
 /* ==== intercept (#6) — owned by src/intercept/, bpf/intercept.bpf.c; mirrored in layout.ts ==== */
 /*
- * Intercept-address NAT. Keys are struct dnsseal_dest_key (group + address, same folding rules):
+ * Intercept-address NAT. Keys are struct dnsseal_dest_key (group + address; family as the packet's,
+ * no IPv4-mapped folding: the NAT translates within one family):
  *   dnsseal_icpt_fwd: (client group, intercept address) → real address   (LAN ingress: DNAT)
  *   dnsseal_icpt_rev: (client group, real address) → intercept address   (LAN egress: reverse)
  * Both BPF_MAP_TYPE_HASH, pinned with the other maps; the pool in src/intercept/ rebuilds itself
