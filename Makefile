@@ -7,13 +7,14 @@ SHELL := /bin/bash
 BUN      := node_modules/.bin/bun
 DIST     := dist/dnsseal
 BPF_OBJ  := build/dnsseal.bpf.o
+ICPT_OBJ := build/intercept.bpf.o
 CLANG    ?= clang
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 # Debian packages for building and for the tests (netns, eBPF, DNS peers, the kernel lab).
 APT_BUILD := clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib make
 APT_TEST  := iproute2 nftables tcpdump iperf3 knot knot-dnsutils bind9-dnsutils dnsperf \
-             dnsmasq-base unbound kmod procps psmisc iputils-ping
+             dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool
 APT_LAB   := qemu-system-x86 linux-image-amd64 busybox-static strongswan-charon \
              strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins
 APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5sum | cut -c1-8)
@@ -47,21 +48,23 @@ node_modules/.stamp: package.json $(wildcard package-lock.json)
 ## build: compile the eBPF object and the single executable dist/dnsseal
 build: $(DIST)
 
-bpf: $(BPF_OBJ)
-$(BPF_OBJ): $(BPF_SRC) | deps
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
+              -I/usr/include/$(shell uname -m)-linux-gnu -Ibpf
+
+bpf: $(BPF_OBJ) $(ICPT_OBJ)
+build/%.bpf.o: bpf/%.bpf.c $(BPF_SRC) | deps
 	@mkdir -p build
-	$(CLANG) -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
-	  -I/usr/include/$(shell uname -m)-linux-gnu -Ibpf -c bpf/dnsseal.bpf.c -o $@
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # The BPF object is embedded: src/datapath/ebpf/object.ts imports it with { type: 'file' }.
-$(DIST): $(TS_SRC) $(BPF_OBJ) package.json | deps
+$(DIST): $(TS_SRC) $(BPF_OBJ) $(ICPT_OBJ) package.json | deps
 	@mkdir -p dist
 	$(BUN) build --compile --minify-syntax --sourcemap=none src/main.ts --outfile $(DIST)
 
 ## dist: release executables for x64 and arm64, glibc and musl (one BPF object serves all:
 ## the programs use no architecture-specific context).
 DIST_TARGETS := linux-x64 linux-arm64 linux-x64-musl linux-arm64-musl
-dist: $(BPF_OBJ) | deps
+dist: $(BPF_OBJ) $(ICPT_OBJ) | deps
 	@mkdir -p dist
 	@for t in $(DIST_TARGETS); do \
 	  $(BUN) build --compile --minify-syntax --target=bun-$$t src/main.ts --outfile dist/dnsseal-$$t >/dev/null || exit 1; \
