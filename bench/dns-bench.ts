@@ -4,7 +4,9 @@
  * (dnsperf and knot on CPU 0, the forwarder under test on CPU 1). Prints median qps per
  * target, latency at a fixed rate (p50/p99/avg from dnsperf -v), the median of per-pass
  * ratios dnsseal/dnsmasq and dnsseal/unbound, and a cache check (N identical queries must
- * reach knot N times). Loopback only.
+ * reach knot N times). On a shared machine qps depends on the share of CPU 1 each forwarder
+ * gets, so each forwarder's CPU time per answered query (from /proc, all threads) is printed
+ * too, with CPU-normalised ratios. Loopback only.
  *
  * Env: BENCH_DNS_REPS (default 3; the reference method is 5), BENCH_DNS_SECONDS (default 5;
  * reference 10), BENCH_DNS_LAT_QPS (5000), BENCH_DNS_LAT_SECONDS (3), BENCH_DNS_TARGETS
@@ -25,6 +27,7 @@ const TARGETS = (process.env.BENCH_DNS_TARGETS ?? 'knot,dnsmasq,unbound,dnsseal'
 const CACHE_CHECK_N = 500;
 const SBIN = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const DIST = join(import.meta.dir, '..', 'dist', 'dnsseal');
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 interface Target {
   name: string;
@@ -148,6 +151,22 @@ function qpsOf(out: string): number {
   return Number(m[1]);
 }
 
+function completedOf(out: string): number {
+  return Number(/Queries completed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
+async function cpuSeconds(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const stat = await Bun.file(`/proc/${pid}/stat`).text();
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15 of stat(5)
+  } catch {
+    return null;
+  }
+}
+
 function lostOf(out: string): number {
   return Number(/Queries lost:\s+(\d+)/.exec(out)?.[1] ?? 0);
 }
@@ -182,12 +201,17 @@ async function main(): Promise<void> {
 
     const qps: Record<string, number[]> = {};
     const lost: Record<string, number> = {};
+    /** CPU µs per answered query at saturation: what the forwarder costs, whatever share of CPU 1 it got. */
+    const cpuPerQuery: Record<string, number[]> = {};
     const ratios: Record<string, number[]> = { dnsmasq: [], unbound: [] };
     for (let rep = 0; rep < REPS; rep++) {
       const pass: Record<string, number> = {};
       for (const t of targets) {
         await dnsperf(t.port, ['-c', '10', '-l', '1'], qfile); // warm-up
+        const cpu0 = await cpuSeconds(t.proc?.pid);
         const out = await dnsperf(t.port, ['-c', '10', '-l', String(SECONDS)], qfile);
+        const cpu1 = await cpuSeconds(t.proc?.pid);
+        if (cpu0 !== null && cpu1 !== null) (cpuPerQuery[t.name] ??= []).push(((cpu1 - cpu0) * 1e6) / Math.max(1, completedOf(out)));
         pass[t.name] = qpsOf(out);
         lost[t.name] = (lost[t.name] ?? 0) + lostOf(out);
         (qps[t.name] ??= []).push(pass[t.name]!);
@@ -200,14 +224,20 @@ async function main(): Promise<void> {
     const lat: Record<string, ReturnType<typeof latencies>> = {};
     for (const t of targets) lat[t.name] = latencies(await dnsperf(t.port, ['-c', '10', '-l', String(LAT_SECONDS), '-Q', String(LAT_QPS), '-v'], qfile));
 
-    console.log('\ntarget     qps(median)   lost   lat p50 µs   p99 µs   avg µs   added avg µs');
+    console.log('\ntarget     qps(median)   lost   lat p50 µs   p99 µs   avg µs   added avg µs   cpu µs/query');
     const base = lat.knot?.avg ?? 0;
     for (const t of targets) {
       const l = lat[t.name]!;
       console.log(
         `${t.name.padEnd(10)} ${Math.round(median(qps[t.name]!)).toString().padStart(11)} ${String(lost[t.name] ?? 0).padStart(6)} ` +
-          `${l.p50.toFixed(0).padStart(12)} ${l.p99.toFixed(0).padStart(8)} ${l.avg.toFixed(0).padStart(8)} ${(t.name === 'knot' ? '-' : (l.avg - base).toFixed(0)).padStart(14)}`,
+          `${l.p50.toFixed(0).padStart(12)} ${l.p99.toFixed(0).padStart(8)} ${l.avg.toFixed(0).padStart(8)} ${(t.name === 'knot' ? '-' : (l.avg - base).toFixed(0)).padStart(14)}` +
+          `${(cpuPerQuery[t.name] ? median(cpuPerQuery[t.name]!).toFixed(1) : '-').padStart(15)}`,
       );
+    }
+    for (const peer of ['dnsmasq', 'unbound', 'toy']) {
+      if (cpuPerQuery[peer] && cpuPerQuery.dnsseal) {
+        console.log(`cpu-normalised ratio dnsseal/${peer} (${peer} cpu per query ÷ dnsseal's): ${(median(cpuPerQuery[peer]!) / median(cpuPerQuery.dnsseal)).toFixed(2)}`);
+      }
     }
     if (ratios.toy?.length) console.log(`ratio toy/dnsmasq (yardstick): ${median(ratios.toy).toFixed(2)}`);
     for (const peer of ['dnsmasq', 'unbound']) {
