@@ -11,8 +11,15 @@ import { checkCommand, configDefaultCommand, configReferenceCommand, explainComm
 import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
 import { runCommand } from './run-command.ts';
 import { policyServerCommand } from './policy-server-command.ts';
+import { installUnitCommand, resolverSetupCommand } from './ops-commands.ts';
 
 type Command = (ctx: CliContext) => Promise<number>;
+
+/** Machine set-up commands: their own flags (no config keys), so they bypass parseArgs. */
+const OPS_HANDLERS: Record<string, (argv: string[], deps: CliDeps) => Promise<number>> = {
+  'install-unit': installUnitCommand,
+  'resolver-setup': resolverSetupCommand,
+};
 
 const HANDLERS: Record<string, Command> = {
   run: runCommand,
@@ -42,6 +49,8 @@ const HANDLERS: Record<string, Command> = {
 export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
   let args: ParsedArgs | undefined;
   try {
+    const ops = OPS_HANDLERS[argv[0] ?? ''];
+    if (ops && !argv.includes('--help') && !argv.includes('-h')) return await ops(argv.slice(1), deps);
     args = parseArgs(argv);
     const handler = HANDLERS[args.command];
     if (!handler) {

@@ -4,6 +4,7 @@
  */
 import { COMMAND_FLAGS, CONFIG_FLAGS, type FlagSpec } from '../config/flags.ts';
 import { EXIT } from './exit-codes.ts';
+import { OPS_FLAGS } from './ops-commands.ts';
 
 interface CommandDoc {
   usage: string;
@@ -33,6 +34,16 @@ export const COMMANDS: Record<string, CommandDoc> = {
   down: {
     usage: 'dnsseal down [--json]',
     summary: 'Stop the daemon and remove its kernel state. With no daemon running, detaches the eBPF programs and removes the pinned maps directly.',
+    policyFlags: false,
+  },
+  'install-unit': {
+    usage: 'dnsseal install-unit [--systemd|--openwrt] [--prefix DIR] [--binary PATH] [--print]',
+    summary: 'Install the embedded systemd unit or OpenWrt init script, with this binary\'s path in it. Stopping the service keeps the leak guard (fails closed).',
+    policyFlags: false,
+  },
+  'resolver-setup': {
+    usage: 'dnsseal resolver-setup [--print|--apply|--undo] [--listen ADDR | --config FILE] [--root DIR]',
+    summary: 'Point the system resolver at dnsseal: a systemd-resolved drop-in (resolved keeps 127.0.0.53 and 127.0.0.54, so dnsseal listens elsewhere, e.g. 127.0.0.153) or /etc/resolv.conf (backed up; --undo restores).',
     policyFlags: false,
   },
   version: { usage: 'dnsseal version', summary: 'Print the version.', policyFlags: false },
@@ -95,12 +106,12 @@ const EXITS = `Exit codes:
 export function renderHelp(command?: string): string {
   if (command && COMMANDS[command]) {
     const c = COMMANDS[command];
-    const own = COMMAND_FLAGS[command] ?? [];
+    const own = COMMAND_FLAGS[command] ?? OPS_FLAGS[command] ?? [];
     const lines = [`Usage: ${c.usage}`, '', wrap(c.summary, WIDTH)];
     if (c.more) lines.push('', wrap(c.more, WIDTH));
     if (own.length) lines.push('', 'Flags:', ...flagLines(own));
     if (c.policyFlags) lines.push('', 'Configuration flags (override the file):', ...flagLines(CONFIG_FLAGS), '', RULES);
-    else lines.push('', 'Also: --control PATH (control socket) or --config FILE (read its control path).');
+    else if (!OPS_FLAGS[command]) lines.push('', 'Also: --control PATH (control socket) or --config FILE (read its control path).');
     lines.push('', EXITS, '');
     return lines.join('\n');
   }
