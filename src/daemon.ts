@@ -68,6 +68,7 @@ export interface ReloadResult {
 const RESTART_ONLY = [
   'mode', 'listen', 'upstreams', 'datapath', 'lan', 'wan', 'control', 'metrics', 'logLevel', 'logFormat',
   'minHoldS', 'idleS', 'upstreamTimeoutMs', 'canary', 'tsigKeys', 'policyServer', 'interceptPools',
+  'viciSocket', 'localId', 'localTs',
 ] as const satisfies readonly (keyof Config)[];
 
 export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';
@@ -141,6 +142,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
         log,
         metrics,
         clock,
+        viciSocket: cfg.viciSocket,
+        localId: cfg.localId,
         onChannelState: (channel, up) => {
           channelUp.set(channel.id, up);
           pushChannels();

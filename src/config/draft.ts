@@ -55,6 +55,9 @@ export interface Draft {
   tsigKeys: Map<string, { secret: Uint8Array; where: string }>;
   policyServer?: { name: string; where: string };
   interceptPools: string[];
+  viciSocket: string;
+  localId?: string;
+  localTs: string[];
   /** Where mode/lan/intercept_pools were set, for cross-checks. */
   whereOf: Map<string, string>;
 }
@@ -70,6 +73,7 @@ export const DEFAULTS = {
   idleS: 300,
   upstreamTimeoutMs: 2000,
   canary: 'nxdomain' as const,
+  viciSocket: '/var/run/charon.vici',
 };
 
 export function emptyDraft(source: string): Draft {
@@ -86,6 +90,7 @@ export function emptyDraft(source: string): Draft {
     statics: [],
     tsigKeys: new Map(),
     interceptPools: [],
+    localTs: [],
     whereOf: new Map(),
   };
 }

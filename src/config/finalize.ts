@@ -199,8 +199,11 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
     statics,
     tsigKeys,
     interceptPools: pools,
+    viciSocket: d.viciSocket,
+    localTs: d.localTs,
   };
   if (d.metrics) cfg.metrics = d.metrics;
+  if (d.localId) cfg.localId = d.localId;
   if (d.policyServer) cfg.policyServer = d.policyServer.name;
   return cfg;
 }

@@ -39,6 +39,9 @@ export const CONFIG_FLAGS: FlagSpec[] = [
   { name: 'policy-server', arg: 'NAME', doc: 'Upstream NAME is a policy server.' },
   { name: 'tsig-key', arg: 'NAME=FILE', repeatable: true, doc: 'TSIG key (hmac-sha256) whose base64 secret is in FILE.' },
   { name: 'intercept-pool', arg: 'CIDR', repeatable: true, doc: 'Intercept address pool (intercept mode).' },
+  { name: 'vici-socket', arg: 'PATH', default: '/var/run/charon.vici', doc: "strongSwan charon's VICI socket." },
+  { name: 'local-id', arg: 'ID', default: "charon's default", doc: 'Our IKE identity (a name or address in our certificate).' },
+  { name: 'local-ts', arg: 'CIDR|dynamic', repeatable: true, default: 'LAN prefixes / dynamic', doc: 'Local traffic selector of tunnel-mode IPsec children; repeat for several.' },
 ];
 
 const JSON_FLAG: FlagSpec = { name: 'json', doc: 'Machine-readable output.' };

@@ -9,7 +9,7 @@ import { formatHostPort, parseHostPort } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import type { ChannelInput } from '../policy/channel.ts';
 import { parseRulesFile, type RulesFileDefaults } from './rules-file.ts';
-import { CANARY, DATAPATHS, decodeSecret, LOG_FORMATS, LOG_LEVELS, MODES, type SecretReader } from './from-yaml.ts';
+import { CANARY, DATAPATHS, decodeSecret, localTsItem, LOG_FORMATS, LOG_LEVELS, MODES, type SecretReader } from './from-yaml.ts';
 
 type Values = Map<string, string[]>;
 
@@ -180,6 +180,25 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
   if (many('intercept-pool')) {
     d.interceptPools = many('intercept-pool')!;
     d.whereOf.set('intercept_pools', '--intercept-pool');
+  }
+  const vici = one('vici-socket');
+  if (vici !== undefined) {
+    if (vici === '') throw new ConfigError('--vici-socket', 'needs a path');
+    d.viciSocket = vici;
+  }
+  const localId = one('local-id');
+  if (localId !== undefined) {
+    if (localId === '') throw new ConfigError('--local-id', 'needs an identity (a name or address in our certificate)');
+    d.localId = localId;
+  }
+  if (many('local-ts')) {
+    d.localTs = many('local-ts')!.map((t) => {
+      try {
+        return localTsItem(t);
+      } catch (err) {
+        throw new ConfigError('--local-ts', errorMessage(err));
+      }
+    });
   }
 }
 

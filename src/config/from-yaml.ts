@@ -8,6 +8,7 @@ import { isObj, type YamlDoc } from './yaml-doc.ts';
 import type { Draft, DraftRule } from './draft.ts';
 import { formatHostPort, parseHostPort } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
+import { parseCidr } from '../policy/cidr.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { DatapathKind, Mode } from './types.ts';
 import { parseRulesFile, type RulesFileDefaults } from './rules-file.ts';
@@ -45,6 +46,16 @@ function readRulesFile(doc: YamlDoc, item: Record<string, unknown>, rp: (string 
   if (item.channel !== undefined) defaults.channel = doc.str(item.channel, [...rp, 'channel'], 'channel');
   if (item.upstream !== undefined) defaults.upstream = doc.str(item.upstream, [...rp, 'upstream'], 'upstream');
   return parseRulesFile(text, path, defaults);
+}
+
+/** A `local_ts` item: `dynamic` or a CIDR (normalised); throws a plain Error otherwise. */
+export function localTsItem(text: string): string {
+  if (text === 'dynamic') return text;
+  try {
+    return parseCidr(text).text;
+  } catch (err) {
+    throw new Error(`local_ts: ${errorMessage(err)} (a CIDR like 10.1.0.0/24, or "dynamic")`);
+  }
 }
 
 type HostPortReader = (v: unknown, path: (string | number)[], what: string, defPort: number | null) => { address: string; port: number };
@@ -110,6 +121,21 @@ export function applyYaml(doc: YamlDoc, d: Draft, files: SecretReader): void {
     idle: () => (d.idleS = doc.int(r.idle, ['idle'], 0, 86400 * 7, 'seconds')),
     upstream_timeout: () => (d.upstreamTimeoutMs = doc.int(r.upstream_timeout, ['upstream_timeout'], 1, 60000, 'milliseconds')),
     canary: () => (d.canary = doc.oneOf(r.canary, ['canary'], CANARY)),
+    vici_socket: () => (d.viciSocket = doc.str(r.vici_socket, ['vici_socket'], 'vici_socket')),
+    local_id: () => {
+      if (r.local_id === null) delete d.localId;
+      else d.localId = doc.str(r.local_id, ['local_id'], 'local_id');
+    },
+    local_ts: () => {
+      const items = doc.strList(r.local_ts, ['local_ts'], 'a CIDR or "dynamic"');
+      d.localTs = items.map((t, i) => {
+        try {
+          return localTsItem(t);
+        } catch (err) {
+          return doc.fail(Array.isArray(r.local_ts) ? ['local_ts', i] : ['local_ts'], errorMessage(err));
+        }
+      });
+    },
   };
   for (const [key, apply] of Object.entries(keys)) if (key in r) doc.section(apply);
 

@@ -58,4 +58,13 @@ export interface Config {
   policyServer?: string;
   /** Intercept pools (#6), CIDRs. */
   interceptPools: string[];
+  /** strongSwan's VICI socket; the loader always sets it (default /var/run/charon.vici). */
+  viciSocket?: string;
+  /** Our IKE identity (a name or address in our certificate); unset: charon's default. */
+  localId?: string;
+  /**
+   * Explicit local traffic selectors of tunnel-mode children (CIDRs or `dynamic`); empty or
+   * absent = derived (LAN prefixes, or `dynamic` in host mode; src/ipsec/lan-prefixes.ts).
+   */
+  localTs?: string[];
 }

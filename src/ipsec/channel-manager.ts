@@ -46,7 +46,10 @@ export interface IpsecChannels extends ChannelHooks {
 export interface ChannelManagerOptions {
   vici: ViciApi;
   mode: Mode;
+  /** LAN prefixes (CIDRs) for tunnel-mode local traffic selectors; see local-ts.ts. */
   lan: string[];
+  /** Explicit local traffic selectors (config `local_ts`), replacing `lan` / `dynamic`. */
+  localTs?: string[];
   channels: ChannelSpec[];
   log: Logger;
   metrics: Metrics;
@@ -98,7 +101,7 @@ export class ChannelManager implements IpsecChannels {
     this.log = opts.log.child({ component: 'ipsec' });
     this.clock = opts.clock;
     this.waitMs = opts.negotiateTimeoutMs ?? 2_000;
-    this.ctx = { mode: opts.mode, lan: opts.lan, localId: opts.localId, localAddrs: opts.localAddrs, ikeProposals: opts.ikeProposals };
+    this.ctx = { mode: opts.mode, lan: opts.lan, localTs: opts.localTs, localId: opts.localId, localAddrs: opts.localAddrs, ikeProposals: opts.ikeProposals };
     const m = opts.metrics;
     this.setupTotal = m.counter('dnsseal_ipsec_peer_setup_total', 'Per-peer connection set-ups by channel and outcome');
     this.setupSeconds = m.histogram('dnsseal_ipsec_peer_setup_seconds', 'Time from peerAdded to SA up (or failure)');

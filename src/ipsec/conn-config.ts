@@ -23,8 +23,16 @@ export const CONN_PREFIX = 'dnsseal-';
 
 export interface ConnContext {
   mode: Mode;
-  /** LAN prefixes (gateway / intercept modes): the local traffic selectors. */
+  /**
+   * LAN prefixes (gateway / intercept modes): the local traffic selectors of tunnel-mode
+   * children. CIDRs, not interface names (local-ts.ts derives them from the interfaces).
+   */
   lan: string[];
+  /**
+   * Explicit local traffic selectors (config `local_ts`): replace `lan` / `dynamic` for every
+   * tunnel-mode child. Transport mode (host-mode peers) always uses `dynamic`.
+   */
+  localTs?: string[];
   /** Our IKE identity; charon picks a certificate and key by it. Unset: charon's default. */
   localId?: string;
   /** IKE source addresses; default any. */
@@ -56,6 +64,7 @@ function hostPrefix(addr: string): string {
 }
 
 function localTs(ctx: ConnContext): string[] {
+  if (ctx.localTs && ctx.localTs.length > 0) return [...ctx.localTs];
   return ctx.mode === 'host' || ctx.lan.length === 0 ? ['dynamic'] : [...ctx.lan];
 }
 
@@ -112,7 +121,7 @@ export function peerConn(ch: ChannelSpec, addr: string, queryName: string, ctx: 
     children: {
       [name]: {
         mode: host ? 'transport' : 'tunnel',
-        local_ts: localTs(ctx),
+        local_ts: host ? ['dynamic'] : localTs(ctx),
         remote_ts: host ? ['dynamic'] : [hostPrefix(addr)],
         esp_proposals: [ch.esp],
         ...markOptions(ch),

@@ -1,10 +1,12 @@
 /**
  * The part of charon's `load-conn` parser the fake mirrors: option names (swanctl.conf(5),
  * strongSwan 5.9) and proposal keywords, with charon's own messages
- * (`unknown option: X, config discarded`, `invalid value for: esp_proposals, config discarded`).
+ * (`unknown option: X, config discarded`, `invalid value for: esp_proposals, config discarded`,
+ * `invalid value for: local_ts, …` for a selector that is not an address, CIDR, range or `dynamic`).
  * Deliberately a subset: enough that a typo in what dnsseal sends fails in the unit tests
  * the way it fails against real charon.
  */
+import { isIP } from '../policy/cidr.ts';
 import type { ViciMessage } from './vici-codec.ts';
 
 export const FAKE_KNOWN_EVENTS = new Set([
@@ -55,11 +57,29 @@ function validProposal(p: unknown): boolean {
   return typeof p === 'string' && p.length > 0 && p.split('-').every((t) => KEYWORD.test(t.toLowerCase()));
 }
 
-function checkSection(v: ViciMessage, known: Set<string>, proposals: string[]): string | null {
+/**
+ * One traffic selector as charon's vici parser takes it: `dynamic`, an address, a CIDR or a
+ * range `A-B`, optionally followed by `[proto/port]`. An interface name is refused.
+ */
+export function validTs(t: unknown): boolean {
+  if (typeof t !== 'string') return false;
+  const m = /^([^[\]]+)(?:\[[^\]]*\])?$/.exec(t);
+  if (!m) return false;
+  const body = m[1]!;
+  if (body === 'dynamic') return true;
+  const range = body.split('-');
+  if (range.length === 2) return isIP(range[0]!) && isIP(range[1]!);
+  const [addr, len, extra] = body.split('/');
+  if (extra !== undefined || !isIP(addr!)) return false;
+  return len === undefined || (/^[0-9]{1,3}$/.test(len) && Number(len) <= (addr!.includes(':') ? 128 : 32));
+}
+
+function checkSection(v: ViciMessage, known: Set<string>, proposals: string[], selectors: string[] = []): string | null {
   for (const [key, val] of Object.entries(v)) {
     if (!known.has(key)) return `unknown option: ${key}, config discarded`;
     if (proposals.includes(key) && !(Array.isArray(val) && val.every(validProposal)))
       return `invalid value for: ${key}, config discarded`;
+    if (selectors.includes(key) && !(Array.isArray(val) && val.every(validTs))) return `invalid value for: ${key}, config discarded`;
   }
   return null;
 }
@@ -76,7 +96,7 @@ export function validateConn(conn: ViciMessage): string | null {
       if (typeof val !== 'object' || Array.isArray(val) || val instanceof Uint8Array) return `invalid value for: children, config discarded`;
       for (const child of Object.values(val)) {
         if (typeof child !== 'object' || Array.isArray(child) || child instanceof Uint8Array) return `invalid value for: children, config discarded`;
-        const err = checkSection(child, CHILD_OPTIONS, ['esp_proposals', 'ah_proposals']);
+        const err = checkSection(child, CHILD_OPTIONS, ['esp_proposals', 'ah_proposals'], ['local_ts', 'remote_ts']);
         if (err) return err;
       }
     } else {
