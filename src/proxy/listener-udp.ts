@@ -1,12 +1,14 @@
 /**
  * DNS over UDP: one datagram in, at most one datagram out. The handler sizes the answer
- * (it knows the client's EDNS payload size); the listener only sends it. `send()` returning
- * false (socket buffer full, Bun does not queue) is counted, not retried.
+ * (it knows the client's EDNS payload size); the listener only sends it, batched per loop turn
+ * (send-batch.ts). A refused datagram (socket buffer full, Bun does not queue) is counted, not
+ * retried.
  */
 import type { Logger } from '../util/log.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { ClientInfo, Listener, QueryHandler } from './handler.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
+import { AddressedBatch } from './send-batch.ts';
 
 export interface UdpListenerOptions {
   hostname: string;
@@ -14,10 +16,13 @@ export interface UdpListenerOptions {
   handle: QueryHandler;
   counters: ProxyCounters;
   log: Logger;
+  /** Send answers in batches at the end of each event-loop turn (default true; see send-batch.ts). */
+  batchSends?: boolean;
 }
 
 export async function startUdpListener(opts: UdpListenerOptions): Promise<Listener> {
   const { handle, counters, log } = opts;
+  let batch: AddressedBatch | null = null;
   const sock = await Bun.udpSocket({
     binaryType: 'uint8array',
     hostname: opts.hostname,
@@ -27,7 +32,9 @@ export async function startUdpListener(opts: UdpListenerOptions): Promise<Listen
         const client: ClientInfo = { address, port, transport: 'udp' };
         handle(data, client).then(
           (answer) => {
-            if (answer && !s.closed && !s.send(answer, port, address)) counters.clientSendFailed++;
+            if (!answer || s.closed) return;
+            if (batch) batch.push(answer, port, address);
+            else if (!s.send(answer, port, address)) counters.clientSendFailed++;
           },
           (err) => log.error('proxy: udp handler failed', { err: errorMessage(err) }),
         );
@@ -38,6 +45,12 @@ export async function startUdpListener(opts: UdpListenerOptions): Promise<Listen
       },
     },
   });
+  if (opts.batchSends !== false) {
+    batch = new AddressedBatch(
+      (flat) => sock.sendMany(flat),
+      (n) => (counters.clientSendFailed += n),
+    );
+  }
   return {
     transport: 'udp',
     hostname: opts.hostname,

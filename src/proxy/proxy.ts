@@ -31,6 +31,8 @@ export interface ProxyOptions {
   /** UDP upstream pool size (default 8). */
   upstreamPoolSize?: number;
   tcpIdleMs?: number;
+  /** Batch datagram sends per event-loop turn (default true; see send-batch.ts). */
+  batchSends?: boolean;
 }
 
 export interface Proxy {
@@ -44,7 +46,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   try {
     for (const u of opts.upstreams) {
       const common = { name: u.name, address: u.address, port: u.port, timeoutMs: opts.upstreamTimeoutMs, counters: opts.counters };
-      const udp = await UdpUpstream.open({ ...common, clock: opts.clock, log: opts.log, poolSize: opts.upstreamPoolSize });
+      const udp = await UdpUpstream.open({ ...common, clock: opts.clock, log: opts.log, poolSize: opts.upstreamPoolSize, batchSends: opts.batchSends });
       pairs.set(u.name, { udp, tcp: new TcpUpstream(common) });
     }
   } catch (err) {
@@ -66,7 +68,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     for (const spec of opts.listen) {
       const { hostname, port } = splitHostPort(spec);
       const common = { hostname, handle: pipeline.handle, counters: opts.counters, log: opts.log };
-      const u = await startUdpListener({ ...common, port });
+      const u = await startUdpListener({ ...common, port, batchSends: opts.batchSends });
       listeners.push(u);
       // Port 0: TCP takes the port UDP got, so one address serves both.
       listeners.push(await startTcpListener({ ...common, port: u.port, idleMs: opts.tcpIdleMs }));

@@ -21,6 +21,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import { RandomIds, UpstreamError, formatAddress, type Upstream } from './upstream.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
+import { ConnectedBatch } from './send-batch.ts';
 
 export interface UdpUpstreamOptions {
   name: string;
@@ -37,6 +38,8 @@ export interface UdpUpstreamOptions {
   poolSize?: number;
   /** A socket is retired after a random number of queries in [min, 2·min) (default 512). */
   minUsesPerSocket?: number;
+  /** Send queries in batches at the end of each event-loop turn (default true; see send-batch.ts). */
+  batchSends?: boolean;
 }
 
 /** Queries in flight on one socket at most (IDs are 16 bits; a free one must stay easy to find). */
@@ -53,6 +56,7 @@ interface Pending {
 
 interface PoolSocket {
   sock: udp.ConnectedSocket<'uint8array'>;
+  batch: ConnectedBatch | null;
   byId: Map<number, Pending>;
   usesLeft: number;
   /** A replacement is being opened; the socket still serves until it is ready. */
@@ -118,7 +122,14 @@ export class UdpUpstream implements Upstream {
         resolve,
         reject,
       };
-      if (!ps.sock.send(packet)) {
+      if (ps.batch) {
+        ps.batch.push(packet, () => {
+          if (ps.byId.get(id) !== p) return; // already answered or expired
+          this.finish(p);
+          this.opts.counters.upstreamSendFailed++;
+          reject(new UpstreamError('send_failed', `${this.address}: sendmmsg refused the datagram (socket buffer full)`));
+        });
+      } else if (!ps.sock.send(packet)) {
         this.opts.counters.upstreamSendFailed++;
         reject(new UpstreamError('send_failed', `${this.address}: send() refused the datagram (socket buffer full)`));
         return;
@@ -167,7 +178,8 @@ export class UdpUpstream implements Upstream {
       },
     });
     const min = this.opts.minUsesPerSocket ?? 512;
-    holder.ps = { sock, byId: new Map(), usesLeft: min + ((Math.random() * min) | 0), replacing: false, retired: false };
+    const batch = this.opts.batchSends === false ? null : new ConnectedBatch((packets) => sock.sendMany(packets));
+    holder.ps = { sock, batch, byId: new Map(), usesLeft: min + ((Math.random() * min) | 0), replacing: false, retired: false };
     this.open.add(holder.ps);
     return holder.ps;
   }
@@ -230,6 +242,7 @@ export class UdpUpstream implements Upstream {
 
   private closeSocket(ps: PoolSocket): void {
     this.open.delete(ps);
+    ps.batch?.flush();
     ps.sock.close();
   }
 
