@@ -64,12 +64,11 @@ export interface ReloadResult {
   restartNeeded: string[];
 }
 
-/** Settings a running daemon keeps until it is restarted (sockets, data path, registry timing). */
-const RESTART_ONLY = [
-  'mode', 'listen', 'upstreams', 'datapath', 'lan', 'wan', 'control', 'metrics', 'logLevel', 'logFormat',
-  'minHoldS', 'idleS', 'upstreamTimeoutMs', 'canary', 'tsigKeys', 'policyServer', 'interceptPools',
-  'viciSocket', 'localId', 'localTs',
-] as const satisfies readonly (keyof Config)[];
+/**
+ * What a reload changes: the policy. Every other key (sockets, data path, IPsec, registry
+ * timing — and any key added later) keeps its running value until a restart and is reported.
+ */
+const RELOADABLE = new Set<keyof Config>(['source', 'channels', 'tables', 'clients', 'statics']);
 
 export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';
 
@@ -201,7 +200,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       } catch (err) {
         throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
       }
-      const restartNeeded = RESTART_ONLY.filter((k) => !Bun.deepEquals(next[k], active[k]));
+      const keys = [...new Set([...Object.keys(active), ...Object.keys(next)])] as (keyof Config)[];
+      const restartNeeded = keys.filter((k) => !RELOADABLE.has(k) && !Bun.deepEquals(next[k], active[k]));
       const merged: Config = { ...active, source: next.source, channels: next.channels, tables: next.tables, clients: next.clients, statics: next.statics };
       // 2. Swap. Channels first (entries follow them by name), then statics (all-or-nothing:
       // on a map error the old channels come back and the old policy keeps running).
