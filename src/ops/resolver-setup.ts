@@ -13,7 +13,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseHostPort } from '../config/address.ts';
+import { formatHostPort, parseHostPort, type HostPort } from '../config/address.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 
 export type ResolverBackend = 'systemd-resolved' | 'resolv.conf';
@@ -30,7 +30,7 @@ const MARKER = '# written by dnsseal resolver-setup';
 
 export interface ResolverPlan {
   backend: ResolverBackend;
-  /** The address clients of the system resolver will be sent to (IP, port 53). */
+  /** The address the system resolver will send queries to (IP; the port is 53 unless resolved's DNS= says otherwise). */
   address: string;
   /** Files that would be written, relative to root, with their content. */
   writes: Array<{ path: string; content: string }>;
@@ -57,18 +57,13 @@ export function detectBackend(root: string): ResolverBackend {
   return 'resolv.conf';
 }
 
-/** `ADDR` or `ADDR:PORT` of dnsseal's listener → the IP, which must serve port 53. */
-function listenIp(listen: string): string {
-  let hp;
+/** `ADDR` or `ADDR:PORT` of dnsseal's listener (port 53 when absent). */
+function parseListen(listen: string): HostPort {
   try {
-    hp = parseHostPort(listen, 53);
+    return parseHostPort(listen, 53);
   } catch (err) {
     throw new ResolverSetupError('bad_listen', `listen address ${JSON.stringify(listen)}: ${errorMessage(err)}`, { cause: err });
   }
-  if (hp.port !== 53) {
-    throw new ResolverSetupError('bad_listen', `dnsseal listens on port ${hp.port}, but resolv.conf and resolved's DNS= reach port 53 only: listen on ${hp.address}:53`);
-  }
-  return hp.address;
 }
 
 function nameservers(text: string): string[] {
@@ -85,10 +80,11 @@ function readText(path: string): string | undefined {
 
 /** What `--apply` would do for dnsseal listening on `listen`; changes nothing. */
 export function planResolverSetup(root: string, listen: string, backend: ResolverBackend = detectBackend(root)): ResolverPlan {
-  const ip = listenIp(listen);
+  const hp = parseListen(listen);
+  const ip = hp.address;
   const notes: string[] = [];
   if (backend === 'systemd-resolved') {
-    if (RESOLVED_STUB_ADDRESSES.includes(ip)) {
+    if (hp.port === 53 && RESOLVED_STUB_ADDRESSES.includes(ip)) {
       throw new ResolverSetupError(
         'address_conflict',
         `systemd-resolved runs here and its stub listeners own ${RESOLVED_STUB_ADDRESSES.join(' and ')} port 53, so dnsseal cannot listen on ${ip}:53. ` +
@@ -97,7 +93,7 @@ export function planResolverSetup(root: string, listen: string, backend: Resolve
     }
     const upstream = readText(at(root, 'run/systemd/resolve/resolv.conf'));
     notes.push(
-      `systemd-resolved detected: it stays the system's stub on 127.0.0.53 and forwards every domain (Domains=~.) to dnsseal on ${ip}:53.`,
+      `systemd-resolved detected: it stays the system's stub on 127.0.0.53 and forwards every domain (Domains=~.) to dnsseal on ${formatHostPort(hp)}.`,
       `resolved's own stub addresses (${RESOLVED_STUB_ADDRESSES.join(', ')}) cannot be dnsseal's listen address; ${ip} is free of them.`,
       'dnsseal must not take its upstream from /etc/resolv.conf here (that is resolved itself): set upstreams: in its config' +
         (upstream && nameservers(upstream).length ? ` (resolved's current upstreams: ${nameservers(upstream).join(', ')})` : '') +
@@ -107,9 +103,13 @@ export function planResolverSetup(root: string, listen: string, backend: Resolve
     return {
       backend,
       address: ip,
-      writes: [{ path: DROP_IN, content: `${MARKER}; remove with: dnsseal resolver-setup --undo\n[Resolve]\nDNS=${ip}\nDomains=~.\n` }],
+      // DNS= takes ADDR:PORT (systemd 246+); port 53 is written as the bare address
+      writes: [{ path: DROP_IN, content: `${MARKER}; remove with: dnsseal resolver-setup --undo\n[Resolve]\nDNS=${hp.port === 53 ? ip : formatHostPort(hp)}\nDomains=~.\n` }],
       notes,
     };
+  }
+  if (hp.port !== 53) {
+    throw new ResolverSetupError('bad_listen', `dnsseal listens on port ${hp.port}, but resolv.conf has no port (always 53): listen on ${ip}:53`);
   }
   const current = readText(at(root, RESOLV_CONF)) ?? '';
   const kept = current.split('\n').filter((l) => /^\s*(search|domain|options)\s/.test(l));

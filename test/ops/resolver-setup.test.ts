@@ -52,8 +52,12 @@ describe('ops/resolver-setup', () => {
     expect(() => planResolverSetup(tree(true), listen)).toThrow(/stub listeners own 127\.0\.0\.53 and 127\.0\.0\.54.*--listen 127\.0\.0\.153:53/);
   });
 
-  test('refuses a listen port other than 53 when the resolver can only reach port 53', () => {
-    expect(() => planResolverSetup(tree(false), '127.0.0.1:5353')).toThrow('port 53 only');
+  test('refuses a listen port other than 53 when only resolv.conf can point at dnsseal', () => {
+    expect(() => planResolverSetup(tree(false), '127.0.0.1:5353')).toThrow('resolv.conf has no port');
+  });
+
+  test('writes DNS=ADDR:PORT when resolved runs and dnsseal listens on another port', () => {
+    expect(planResolverSetup(tree(true), '127.0.0.53:5353').writes[0]!.content).toMatch(/^DNS=127\.0\.0\.53:5353$/m);
   });
 
   test('writes a drop-in sending every domain to dnsseal when resolved runs', () => {
