@@ -64,9 +64,13 @@ cleanup() {
 			for _ in $(seq 50); do kill -0 "$(cat "$DIR/dnsseal.pid")" 2>/dev/null || break; sleep 0.1; done
 			kill -KILL "$(cat "$DIR/dnsseal.pid")" 2>/dev/null
 		fi
-		# with no daemon, `dnsseal down` detaches the programs and removes the pinned maps
-		if [ -x "$DNSSEAL" ] && [ -f "$DIR/ours" ]; then
+		# with no daemon, `dnsseal down` detaches the programs and removes the pinned maps —
+		# only if they are still the ones this demo's daemon made (same pin inode): the pin
+		# root is machine-wide, and another dnsseal may have started since
+		if [ -x "$DNSSEAL" ] && [ -f "$DIR/pins.inode" ] && [ "$(stat -c %i "$PIN_ROOT/maps/dnsseal_dests" 2>/dev/null)" = "$(cat "$DIR/pins.inode")" ]; then
 			"$DNSSEAL" down --control "$DIR/control.sock" 2>&1 | sed 's/^/    /'
+		elif [ -e "$PIN_ROOT" ]; then
+			echo "    $PIN_ROOT is not this demo's (another dnsseal made it): left alone"
 		fi
 		for f in charon knot; do
 			[ -f "$DIR/$f.pid" ] && kill "$(cat "$DIR/$f.pid")" 2>/dev/null
@@ -77,7 +81,7 @@ cleanup() {
 	[ -n "$DIR" ] && rm -rf "$DIR"
 	local left_ns left_pins=0
 	left_ns=$(ip netns list | grep -c "^$P" || true)
-	if [ -f "${DIR:-/nonexistent}/ours" ] || [ -d "$PIN_ROOT" ]; then left_pins=$(find "$PIN_ROOT" -mindepth 1 2>/dev/null | wc -l); fi
+	[ -d "$PIN_ROOT" ] && left_pins=$(find "$PIN_ROOT" -mindepth 1 2>/dev/null | wc -l)
 	result "cleanup netns-left=$left_ns pins-left=$left_pins"
 	[ "$FAILED" = 0 ] && [ "$rc" = 0 ] && result "done" || result "exit $rc"
 	exit "$rc"
@@ -98,7 +102,6 @@ ip netns list | grep -q "^$P" && { echo "demo: namespaces ${P}* exist already (a
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
 DIR=$(mktemp -d /tmp/dnsseal-demo.XXXXXX)
-touch "$DIR/ours"
 
 # ---- topology ----
 say "1. topology: $C — $R — $N (veth, 100.64.0.0/10; servers on documentation addresses)"
@@ -184,13 +187,10 @@ for i in $(seq 100); do [ -S "$DIR/charon/charon.vici" ] && break; sleep 0.1; do
 say "2. dnsseal in gateway mode on the router (eBPF data path, tunnel channel to the hub $HUB4)"
 FLAGS=(run --mode gateway --datapath ebpf --lan lan0 --wan wan0 --listen "$LAN4:53" --upstream "$NET4"
 	--channel "hub=tunnel:$HUB4,identity=hub.demo.test" --protect "$PROT=hub"
-	--metrics 127.0.0.1:9153 --control "$DIR/control.sock" --log-level info)
-echo "\$ dnsseal ${FLAGS[*]}" | sed "s#$DIR#\$DEMO#g"
-# nsenter (not ip netns exec, which remounts /sys and would hide /sys/fs/bpf); a private /run
-# in which /run/charon.vici is the router charon's socket (dnsseal's default VICI path)
-nsenter --net="/run/netns/$R" unshare -m --propagation private sh -c '
-	set -e; mount -t tmpfs tmpfs /run; ln -s "$1" /run/charon.vici; shift; exec "$@"' \
-	sh "$DIR/charon/charon.vici" "$DNSSEAL" "${FLAGS[@]}" >"$DIR/dnsseal.log" 2>&1 &
+	--vici-socket "$DIR/charon/charon.vici" --metrics 127.0.0.1:9153 --control "$DIR/control.sock" --log-level info)
+echo "\$ nsenter --net=/run/netns/$R dnsseal ${FLAGS[*]}" | sed "s#$DIR#\$DEMO#g"
+# nsenter, not ip netns exec: that remounts /sys and would hide the pins under /sys/fs/bpf
+nsenter --net="/run/netns/$R" "$DNSSEAL" "${FLAGS[@]}" >"$DIR/dnsseal.log" 2>&1 &
 echo $! >"$DIR/dnsseal.pid"
 for i in $(seq 150); do
 	[ -S "$DIR/control.sock" ] && break
@@ -203,6 +203,7 @@ if [ ! -S "$DIR/control.sock" ]; then
 	fail "dnsseal did not start: $(grep -E 'level=error' "$DIR/dnsseal.log" | tail -n1)"
 fi
 grep -E 'datapath|dnsseal running' "$DIR/dnsseal.log" | sed 's/^/    | /'
+stat -c %i "$PIN_ROOT/maps/dnsseal_dests" >"$DIR/pins.inode" 2>/dev/null || rm -f "$DIR/pins.inode"
 result "daemon started datapath=$(grep -o 'datapath=[a-z]*' "$DIR/dnsseal.log" | tail -n1 | cut -d= -f2)"
 # the WAN capture runs from here to the end
 in_ns "$R" tcpdump -i wan0 -n -U -w "$DIR/wan.pcap" >"$DIR/tcpdump.log" 2>&1 &
