@@ -1,0 +1,28 @@
+import { describe, expect, test } from 'bun:test';
+
+const root = new URL('..', import.meta.url);
+const read = (p: string) => Bun.file(new URL(p, root)).text();
+
+/** The README carries the config reference generated from the schema (src/config/REFERENCE.md). */
+describe('readme', () => {
+  test('embeds the current config reference when the schema changes', async () => {
+    const readme = await read('README.md');
+    const m = /<!-- BEGIN config-reference[^>]*-->\n([\s\S]*?)\n<!-- END config-reference -->/.exec(readme);
+    expect(m).not.toBeNull();
+    const ref = await read('src/config/REFERENCE.md');
+    const expected = ref
+      .split('\n')
+      .slice(1)
+      .join('\n')
+      .replace(/^\n+/, '')
+      .replace(/\n## /g, '\n### ')
+      .replace(/\n+$/, '');
+    expect(m![1]).toBe(expected);
+  });
+
+  test('names the two commands a new operator runs', async () => {
+    const readme = await read('README.md');
+    expect(readme).toContain('make run');
+    expect(readme).toContain('make test');
+  });
+});
