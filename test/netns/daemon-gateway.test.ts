@@ -16,13 +16,13 @@
  * - the unprotected name's traffic passes in clear, unmarked.
  *
  * The pins are the fixed /sys/fs/bpf/dnsseal: bun runs test files one after another, and
- * claimPins() waits for any other dnsseal on the machine to let go of them.
+ * startDnssealClaimed() waits for any other dnsseal on the machine to let go of them.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ViciClient } from '../../src/ipsec/vici-client.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import {
-  claimPins, CLIENT4, DaemonLab, HUB4, kernelCounters, labSkipReason, LAN4, metricSum, NET4, OPEN4, PROT4, PROT6, requireDist, type Dnsseal,
+  CLIENT4, DaemonLab, HUB4, kernelCounters, labSkipReason, LAN4, metricSum, NET4, OPEN4, PROT4, PROT6, requireDist, type Dnsseal,
 } from './fixtures/daemon-lab.ts';
 import { fdOf, isMapUpdate, isSend, SyscallTrace, traceSkipReason, udpSocketFd } from './fixtures/syscall-trace.ts';
 import { inNs, nftCount } from './netns.ts';
@@ -58,7 +58,6 @@ describe.skipIf(skip !== undefined)('netns daemon gateway (dist/dnsseal)', () =>
 
   beforeAll(async () => {
     requireDist();
-    await claimPins();
     lab.topology();
     lab.nft(
       lab.r,
@@ -82,14 +81,13 @@ describe.skipIf(skip !== undefined)('netns daemon gateway (dist/dnsseal)', () =>
     charon = await lab.startCharon();
     lab.spawnIn(lab.i, [process.execPath, '-e', LISTENER]);
     capture = await lab.capture(lab.r, 'wan0', pcap);
-    daemon = lab.startDnsseal([
+    daemon = await lab.startDnssealClaimed([
       '--config', 'none', '--mode', 'gateway', '--datapath', 'ebpf', '--lan', 'lan0', '--wan', 'wan0',
       '--listen', `${LAN4}:53`, '--upstream', `${NET4}:53`, '--metrics', METRICS,
       '--channel', `hub=tunnel:${HUB4},identity=hub.test`, '--protect', 'prot.seal.test=hub',
       '--vici-socket', charon.socketPath, '--local-id', 'router.test', '--min-hold', '60', '--log-level', 'debug',
     ]);
-    await lab.waitReady(daemon);
-  }, 240_000);
+  }, 300_000);
 
   afterAll(async () => {
     await lab.destroy();

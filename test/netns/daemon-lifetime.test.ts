@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { channelMark } from '../../src/policy/types.ts';
 import type { LabCharon } from '../ipsec/charon-lab.ts';
-import { claimPins, DaemonLab, HUB4, labSkipReason, LAN4, LIVE4, NET4, PROT4, requireDist, type Dnsseal, type ListRow } from './fixtures/daemon-lab.ts';
+import { DaemonLab, HUB4, labSkipReason, LAN4, LIVE4, NET4, PROT4, requireDist, type Dnsseal, type ListRow } from './fixtures/daemon-lab.ts';
 import { inNs, nftCount } from './netns.ts';
 
 const skip = labSkipReason() ?? (Bun.which('/usr/lib/ipsec/charon') ? undefined : 'charon missing (make deps)');
@@ -34,19 +34,17 @@ describe.skipIf(skip !== undefined)('netns daemon lifetime (dist/dnsseal, TTL 5,
 
   beforeAll(async () => {
     requireDist();
-    await claimPins();
     lab.topology();
     lab.nft(lab.r, `chain pre { type filter hook prerouting priority 0; iif lan0 ip daddr ${LIVE4} meta mark ${MARK} counter comment "marked_live"; }`);
     await lab.startKnot();
     charon = await lab.startCharon();
-    daemon = lab.startDnsseal([
+    daemon = await lab.startDnssealClaimed([
       '--config', 'none', '--mode', 'gateway', '--datapath', 'ebpf', '--lan', 'lan0', '--wan', 'wan0',
       '--listen', `${LAN4}:53`, '--upstream', `${NET4}:53`,
       '--channel', `hub=tunnel:${HUB4},identity=hub.test`, '--protect', 'prot.seal.test=hub', '--protect', 'live.seal.test=hub',
       '--vici-socket', charon.socketPath, '--local-id', 'router.test', '--min-hold', '1', '--idle', '3', '--log-level', 'debug',
     ]);
-    await lab.waitReady(daemon);
-  }, 240_000);
+  }, 300_000);
 
   afterAll(async () => {
     await lab.destroy();

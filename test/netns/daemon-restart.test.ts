@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { channelMark } from '../../src/policy/types.ts';
 import type { LabCharon } from '../ipsec/charon-lab.ts';
 import {
-  claimPins, DaemonLab, HUB4, kernelCounters, labSkipReason, LAN4, NET4, PIN_ROOT, PROT4, readPcap, requireDist, type Dnsseal,
+  DaemonLab, HUB4, kernelCounters, labSkipReason, LAN4, NET4, PIN_ROOT, PROT4, readPcap, requireDist, type Dnsseal,
 } from './fixtures/daemon-lab.ts';
 import { inNs, nftCount } from './netns.ts';
 
@@ -38,7 +38,6 @@ describe.skipIf(skip !== undefined)('netns daemon restart (dist/dnsseal, kill -9
 
   beforeAll(async () => {
     requireDist();
-    await claimPins();
     lab.topology();
     lab.nft(
       lab.r,
@@ -51,9 +50,8 @@ describe.skipIf(skip !== undefined)('netns daemon restart (dist/dnsseal, kill -9
     await lab.startKnot();
     charon = await lab.startCharon();
     capture = await lab.capture(lab.r, 'wan0', pcap);
-    daemon = lab.startDnsseal(args());
-    await lab.waitReady(daemon);
-  }, 240_000);
+    daemon = await lab.startDnssealClaimed(args());
+  }, 300_000);
 
   afterAll(async () => {
     await lab.destroy();
