@@ -86,7 +86,9 @@ done
 mknod -m 600 "$tmp/dev/console" c 5 1 2>/dev/null || true
 
 mkdir -p "$(dirname "$out")"
-(cd "$tmp" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$out.tmp"
-mv "$out.tmp" "$out"
-echo "$stamp" >"$out.stamp"
+# Another harness may build the same file at the same time: write aside, then rename.
+(cd "$tmp" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$out.tmp.$$"
+mv "$out.tmp.$$" "$out"
+echo "$stamp" >"$out.stamp.$$"
+mv "$out.stamp.$$" "$out.stamp"
 echo "lab: initramfs built: $out (${#order[@]} modules: $(tr '\n' ' ' <"$tmp/modules.order"))"

@@ -74,7 +74,10 @@ done
 initrd=$repo/build/lab/initramfs-$kver.cpio.gz
 "$here/build-initramfs.sh" "$kver" "$initrd" || die "could not build the initramfs"
 
+# Keep the 10 newest runs.
+ls -1d "$repo"/build/lab/runs/*/ 2>/dev/null | sort | head -n -9 | xargs -r rm -rf
 run=$repo/build/lab/runs/$(date -u +%Y%m%d-%H%M%S)
+[ ! -e "$run" ] || run=$run-$$
 mkdir -p "$run"
 ln -sfn "$run" "$repo/build/lab/last"
 "$here/make-pki.sh" "$run/pki" || die "could not make the test PKI"

@@ -158,5 +158,5 @@ router::swanctl --list-sas::hub: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL::YES
 wan::tcpdump::IP $ROUTER4 > $HUB4: ESP\(::>=14
 wan::tcpdump::IP $HUB4 > $ROUTER4: ESP\(::>=14
 wan::tcpdump::> 198\.51\.100\.::NO
-wan::tcpdump::198\.51\.100\.::NO
+wan::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
 EOF_EVAL

@@ -1,42 +1,35 @@
 #!/bin/bash
-# gateway-dnsseal (PENDING skeleton): gateway mode with the real daemon — issue #4, lab item 1.
+# gateway-dnsseal: gateway mode with the real daemon — issue #4, lab item 1 (and the IPv6 ping
+# of item 3).
 #
-# Done here:
 #   1. dist/dnsseal runs in the guest (--help, version), on Debian's 6.1 kernel;
-#   2. build/dnsseal.bpf.o loads there: every program in it passes the 6.1 verifier;
-#   3. the topology, knotd (*.test) and the router's and hub's charons come up, and the hub
-#      accepts the router as router.lab.test for a tunnel LAN <-> 0.0.0.0/0, ::/0;
-#   4. dnsseal starts in gateway mode on the router (its control socket opens) and answers a
-#      query for www.public.test from the client.
-# Still to write (then replace the lab_skip at the end with evaltest):
-#   - client: resolve app.saas.test through the router, then ICMP, TCP and UDP to it;
-#   - wan::tcpdump: ESP $ROUTER4 <-> $HUB4 both ways; `> 198\.51\.100\.` NO (not even the
-#     first packet after the answer); www.public.test traffic clear and unmarked;
-#   - srv::tcpdump: the client's packets arrive decapsulated;
-#   - dnsseal_ctl router list --json shows app.saas.test's addresses on channel saas.
-# A missing binary, or a daemon that does not start, is reported as SKIP with the reason
-# (pending work, not a regression); a failing check in 1–3 is a FAIL.
+#   2. every program of build/dnsseal.bpf.o passes the 6.1 verifier (loaded, not attached);
+#   3. topology, knotd (*.test), the router's and hub's charons; the router's charon only has
+#      credentials — dnsseal loads the tunnel connection over VICI;
+#   4. dnsseal in gateway mode on the router (tc on lan/wan, channel saas = tunnel to the hub,
+#      identity hub.saas.test, rule *.saas.test); the client resolves through it and sends ICMP,
+#      TCP, UDP (and ICMPv6) to app.saas.test: the trap brings the tunnel up, the traffic
+#      crosses the WAN as ESP only, the server sees it decapsulated; www.public.test stays clear.
+# SKIP (with the reason) when dist/dnsseal or build/dnsseal.bpf.o is not built; everything
+# else is a real assertion: a daemon that does not start is a FAIL.
 . "$LAB_DIR/lib/lab.sh"
 
 dnsseal_built || lab_skip "pending: $LAB_DNSSEAL is not built (make build)"
-
 obj=$LAB_REPO/build/dnsseal.bpf.o
+[ -f "$obj" ] || lab_skip "pending: $obj is not built (make bpf)"
+
 checks="lab::$LAB_DNSSEAL --help::Usage: dnsseal::YES
 lab::$LAB_DNSSEAL version::[0-9]+\\.[0-9]+\\.[0-9]+::YES"
-if [ -f "$obj" ]; then
-	# Load every program of the object (maps created, nothing attached) and count them.
-	checks+="
+# Load every program of the object (maps created, nothing attached) and count them.
+checks+="
 lab::n=\$(bpftool btf dump file $obj | grep -c \"FUNC 'dnsseal_\"); mkdir -p /sys/fs/bpf/lab-load && bpftool prog loadall $obj /sys/fs/bpf/lab-load && m=\$(ls /sys/fs/bpf/lab-load | wc -l) && echo \"loaded \$m of \$n\" && [ \"\$m\" -eq \"\$n\" ] && echo all-loaded::all-loaded::YES"
-else
-	lab_log "no $obj: the eBPF load check is skipped (make bpf)"
-fi
 evaltest --continue <<<"$checks"
 [ "$LAB_EVAL_FAILED" -eq 0 ] || lab_finish
 
 topo_up
 dns_serve
 charon_start router hub
-swan_conf router </dev/null # credentials only: dnsseal loads the connections over VICI
+swan_conf router </dev/null # credentials only: dnsseal loads the connection over VICI
 swan_conf hub <<EOF
 connections {
 	router {
@@ -75,11 +68,37 @@ EOF_EVAL
 [ "$LAB_EVAL_FAILED" -eq 0 ] || lab_finish
 
 dnsseal_start router --mode gateway --datapath ebpf --lan lan --wan wan \
-	--listen $ROUTER_LAN4:53 --upstream $NS4 \
+	--listen $ROUTER_LAN4:53 --upstream $NS4 --local-id "$(lab_id router)" \
 	--channel "saas=tunnel:$HUB4,identity=$(lab_id hub),esp=$LAB_ESP_PROPOSAL" \
 	--protect '*.saas.test=saas' --log-level debug ||
-	lab_skip "pending: dnsseal does not start in gateway mode here: $DNSSEAL_ERROR"
-www=$(dns_ask www.public.test A)
-[ "$www" = "$WWW4" ] || lab_skip "pending: dnsseal in gateway mode did not answer www.public.test (got '$www')"
+	lab_fail "dnsseal does not start in gateway mode: $DNSSEAL_ERROR"
 
-lab_skip "pending: the end-to-end gateway assertions are not written yet ($LAB_EVAL_TOTAL checks held: binary, eBPF load on $(uname -r), topology, DNS, daemon start)"
+capture_start wan net p-router
+capture_start srv srv eth0
+
+# The client resolves through dnsseal, then talks: the first packets to the protected address
+# trigger IKE through the trap (dropped meanwhile, never clear), the rest go through ESP.
+evaltest <<EOF_EVAL
+client::kdig +short +timeout=5 @$ROUTER_LAN4 app.saas.test A::^198\.51\.100\.10$::1
+client::kdig +short +timeout=5 @$ROUTER_LAN4 app.saas.test AAAA::^2001:db8:100::10$::1
+client::kdig +short +timeout=5 @$ROUTER_LAN4 www.public.test A::^192\.0\.2\.4$::1
+client::ping -c 8 -W 10 $SRV4::[1-9] packets received::YES
+client::curl -sS -m 20 http://$SRV4/::hello from srv::YES
+client::echo udp-probe >/dev/udp/$SRV4/5000 && echo sent::sent::YES
+client::ping -6 -c 3 -W 5 $SRV6_X::3 packets received::YES
+client::curl -sS -m 10 http://$WWW4/::hello from www::YES
+router::$LAB_DNSSEAL list --json --control $LAB_TMP/router/dnsseal.sock::198\.51\.100\.10::YES
+router::swanctl --list-sas::dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
+router::swanctl --list-sas::remote 'hub\.saas\.test'::YES
+wan::tcpdump::IP $ROUTER4 > $HUB4: ESP\(::>=10
+wan::tcpdump::IP $HUB4 > $ROUTER4: ESP\(::>=10
+wan::tcpdump::> 198\.51\.100\.::NO
+wan::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
+wan::tcpdump::IP6 2001:db8:100:[0-9a-f:]*(\.[0-9]+)? > ::NO
+wan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
+wan::tcpdump::IP $ROUTER4 > $WWW4: ESP\(::NO
+srv::tcpdump::IP $CLIENT4 > $SRV4: ICMP echo request::>=1
+srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.80: Flags \[S\]::YES
+srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.5000: UDP::1
+srv::tcpdump::IP6 $CLIENT6 > $SRV6: ICMP6, echo request::>=1
+EOF_EVAL

@@ -132,9 +132,9 @@ router::nft list counter inet lab www_clear::packets [1-9]::YES
 wan::tcpdump::IP $ROUTER4 > $HUB4: ESP::>=9
 wan::tcpdump::IP $HUB4 > $ROUTER4: ESP::>=9
 wan::tcpdump::> 198\.51\.100\.::NO
-wan::tcpdump::198\.51\.100\.::NO
-wan::tcpdump::IP6 .* > 2001:db8:100:::NO
-wan::tcpdump::2001:db8:100:::NO
+wan::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
+wan::tcpdump::IP6 .* > 2001:db8:100:[0-9a-f:]*(\.[0-9]+)?: ::NO
+wan::tcpdump::IP6 2001:db8:100:[0-9a-f:]*(\.[0-9]+)? > ::NO
 # www.public.test stays clear.
 wan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
 wan::tcpdump::IP $WWW4\.80 > $CLIENT4\.[0-9]+: Flags \[S\.\]::YES
