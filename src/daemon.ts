@@ -22,6 +22,7 @@ import type { IpsecChannels } from './ipsec/channel-manager.ts';
 import { startMetricsServer, type MetricsServer } from './ops/metrics-server.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { Policy } from './policy/policy.ts';
+import { tableGroup } from './policy/group.ts';
 import type { PolicyApi } from './proxy/pipeline.ts';
 import { startProxy, type Proxy } from './proxy/proxy.ts';
 import { exportProxyCounters, newProxyCounters, type ProxyCounters } from './proxy/proxy-counters.ts';
@@ -42,6 +43,11 @@ export interface DaemonDeps {
   ebpf?: () => Datapath;
   /** Replaces the IPsec backend (tests). */
   ipsec?: IpsecChannels;
+  /**
+   * Removes every kernel object dnsseal made (src/ops/down.ts); run after the daemon stopped
+   * because of a `down` request. Absent in tests with fake back ends.
+   */
+  kernelDown?: (log: Logger) => Promise<string[]>;
   /**
    * Re-reads the configuration the daemon was started from (the CLI: `loadConfig` with the
    * original flags); throws when it is invalid. Absent: `reload` and SIGHUP are refused.
@@ -71,6 +77,8 @@ export interface ReloadResult {
 const RELOADABLE = new Set<keyof Config>(['source', 'channels', 'tables', 'clients', 'statics']);
 
 export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';
+/** Why the daemon stopped: a signal, or a `down` request on the control socket. */
+export type StopReason = DaemonSignal | 'down';
 
 export interface SignalSource {
   on(sig: DaemonSignal, fn: () => void): unknown;
@@ -117,6 +125,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     decide: (clientIp, names) => policy.decide(clientIp, names),
     preDecide: (clientIp, qname) => policy.preDecide(clientIp, qname),
   };
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<StopReason>();
   let reload: () => ReloadResult = () => {
     throw new DnssealError('daemon', 'reload_unavailable', 'reload: the daemon is still starting');
   };
@@ -131,6 +140,10 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     const dp = datapath;
     // Leaves the pinned maps in place: a restarted daemon adopts them and keeps protecting.
     stack.push({ what: 'datapath', undo: () => dp.close() });
+    // The kernel classifies clients into groups exactly as the policy picks their table
+    // (longest prefix); without this every client would look up group 0 in the kernel while
+    // its entries are registered under its table's group, and go unmarked.
+    dp.setClientGroups(clientGroups(cfg));
 
     const channelUp = new Map<number, boolean>();
     const pushChannels = () =>
@@ -208,8 +221,14 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       reg.setChannels(merged.channels);
       try {
         reg.setStatics(nextPolicy.statics().map((s) => ({ group: s.group, cidr: s.cidr, channel: s.channel })));
+        dp.setClientGroups(clientGroups(merged));
       } catch (err) {
         reg.setChannels(active.channels);
+        try {
+          dp.setClientGroups(clientGroups(active));
+        } catch (e) {
+          log.error('daemon: reload: could not restore the client groups', { err: errorMessage(e) });
+        }
         throw new DnssealError('daemon', 'reload_failed', `reload: could not write the static entries, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
       }
       policy = nextPolicy;
@@ -245,6 +264,11 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
           channels: ip.status(),
           proxy: counters,
         }),
+        // Reply first, then stop: the reply must leave before the control socket closes.
+        down: async () => {
+          setImmediate(() => stop('down'));
+          return { stopping: true, removeKernelState: Boolean(deps.kernelDown) };
+        },
         reload: async () => {
           const r = reload();
           log.info('daemon: configuration reloaded', { via: 'control', ...r, restartNeeded: r.restartNeeded.join(',') });
@@ -281,7 +305,6 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     counters,
   });
 
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<DaemonSignal>();
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
   const onHup = () => {
@@ -299,10 +322,19 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   signals.off('SIGTERM', onTerm);
   signals.off('SIGINT', onInt);
   signals.off('SIGHUP', onHup);
-  log.info('dnsseal stopping', { signal: sig });
+  log.info('dnsseal stopping', { reason: sig });
   // The stack unwinds in reverse: endpoints, then the listeners (no answer leaves a
   // half-stopped daemon), then registry, IPsec and datapath (kernel state stays in place).
   await teardown();
+  if (sig === 'down' && deps.kernelDown) {
+    try {
+      const removed = await deps.kernelDown(log);
+      log.info('down: kernel state removed', { objects: removed.length });
+    } catch (err) {
+      log.error('down: could not remove all kernel state (run `dnsseal down` again)', { err: errorMessage(err) });
+      return EXIT_START_FAILED;
+    }
+  }
   log.info('dnsseal stopped');
   return EXIT_OK;
 }
@@ -325,6 +357,11 @@ function checkChannelsReloadable(running: Config, next: Config, datapathKind: st
       `channels changed (${changed.join(', ')}): with datapath ${datapathKind} and IPsec ${ipsecKind} channels are set up at start — restart dnsseal to change them`,
     );
   }
+}
+
+/** Client CIDR → kernel group, as the policy maps clients to tables (figure 6, table 501). */
+function clientGroups(cfg: Config): { cidr: string; group: number }[] {
+  return cfg.clients.map((c) => ({ cidr: c.cidr, group: cfg.tables.find((t) => t.id === c.table)?.group ?? tableGroup(c.table) }));
 }
 
 /**

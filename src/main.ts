@@ -6,7 +6,7 @@ import { runCli } from './cli/app.ts';
 import { processIo } from './cli/io.ts';
 import { fileDeps } from './config/load.ts';
 import { controlRequest } from './control/client.ts';
-import { teardown } from './datapath/teardown.ts';
+import { kernelDown } from './ops/down.ts';
 import { runDaemon } from './daemon.ts';
 import { createLogger } from './util/log.ts';
 import { realClock } from './util/clock.ts';
@@ -16,7 +16,7 @@ const code = await runCli(process.argv.slice(2), {
   io: processIo,
   files: fileDeps,
   controlRequest: (path, req) => controlRequest(path, req),
-  teardown,
+  teardown: kernelDown,
   runDaemon,
   makeLogger: (cfg) => createLogger({ level: cfg.logLevel, format: cfg.logFormat }),
   version: pkg.version,

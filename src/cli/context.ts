@@ -22,7 +22,8 @@ export interface CliDeps {
   io: CliIo;
   files: LoadDeps;
   controlRequest(socketPath: string, req: ControlRequest): Promise<unknown>;
-  teardown(log: Logger): Promise<string[]>;
+  /** Removes every kernel object dnsseal made (idempotent): src/ops/down.ts. */
+  teardown(log: Logger, opts?: { viciSocket?: string; interceptPools?: string[] }): Promise<string[]>;
   runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;

@@ -8,6 +8,7 @@ import type { ListRow } from '../control/handlers.ts';
 import { loadConfig } from '../config/load.ts';
 import { tableGroup } from '../policy/group.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -95,17 +96,59 @@ export async function reloadCommand(ctx: CliContext): Promise<number> {
 export async function downCommand(ctx: CliContext): Promise<number> {
   noPositionals(ctx);
   const path = controlPath(ctx);
+  const log = ctx.makeLogger({ logLevel: 'warn', logFormat: 'logfmt' });
+  let viaDaemon = false;
   try {
-    const r = await ctx.controlRequest(path, { cmd: 'down' });
-    ctx.io.out(ctx.json ? JSON.stringify({ via: 'daemon', result: r ?? null }) + '\n' : 'down: the daemon is stopping and removing its kernel state\n');
-    return EXIT.ok;
+    await ctx.controlRequest(path, { cmd: 'down' });
+    viaDaemon = true;
+    // The daemon replies, stops, and removes its kernel state; wait until it is gone so that
+    // `down` returns only when nothing is left (scripts rely on that).
+    await waitUntilGone(ctx, path);
   } catch (err) {
     if (!(err instanceof DnssealError) || err.code !== 'not_running') throw err;
   }
-  // No daemon: remove what a previous run left in the kernel (idempotent).
-  const log = ctx.makeLogger({ logLevel: 'warn', logFormat: 'logfmt' });
-  const removed = await ctx.teardown(log);
-  if (ctx.json) ctx.io.out(JSON.stringify({ via: 'teardown', removed }) + '\n');
+  // Remove whatever is left (idempotent): a previous run's state, or what the daemon could not.
+  const removed = await teardownWhenFree(ctx, log, downOptions(ctx));
+  if (ctx.json) ctx.io.out(JSON.stringify({ via: viaDaemon ? 'daemon' : 'teardown', removed }) + '\n');
+  else if (viaDaemon) ctx.io.out(`down: the daemon stopped and removed its kernel state${removed.length ? `; also removed:\n${removed.map((l) => `  ${l}\n`).join('')}` : '\n'}`);
   else ctx.io.out(removed.length ? `down: no daemon on ${path}; removed:\n${removed.map((l) => `  ${l}\n`).join('')}` : `down: no daemon on ${path} and nothing left in the kernel\n`);
   return EXIT.ok;
+}
+
+/** The VICI socket and intercept pools from flags or the config file, if given. */
+function downOptions(ctx: CliContext): { viciSocket?: string; interceptPools?: string[] } {
+  const vici = ctx.args.values.get('vici-socket')?.at(-1);
+  const pools = ctx.args.values.get('intercept-pool');
+  if (ctx.args.values.has('config')) {
+    const cfg = loadConfig(ctx.args.values, ctx.files);
+    return { viciSocket: vici ?? cfg.viciSocket, interceptPools: pools ?? cfg.interceptPools };
+  }
+  return { viciSocket: vici, interceptPools: pools };
+}
+
+/** Polls the control socket until nobody answers (bounded: 15 s). */
+async function waitUntilGone(ctx: CliContext, path: string): Promise<void> {
+  const deadline = ctx.clock.monoMs() + 15_000;
+  while (ctx.clock.monoMs() < deadline) {
+    try {
+      await ctx.controlRequest(path, { cmd: 'status' });
+    } catch (err) {
+      if (err instanceof DnssealError && err.code === 'not_running') return;
+    }
+    await Bun.sleep(100);
+  }
+  throw new DnssealError('control', 'timeout', `down: the daemon on ${path} acknowledged but is still running after 15 s`);
+}
+
+/** The daemon holds the pins' lock until its process ends: retry `busy` for a bounded time. */
+async function teardownWhenFree(ctx: CliContext, log: Logger, opts: { viciSocket?: string; interceptPools?: string[] }): Promise<string[]> {
+  const deadline = ctx.clock.monoMs() + 10_000;
+  for (;;) {
+    try {
+      return await ctx.teardown(log, opts);
+    } catch (err) {
+      if (!(err instanceof DnssealError && err.code === 'busy') || ctx.clock.monoMs() >= deadline) throw err;
+      await Bun.sleep(100);
+    }
+  }
 }

@@ -98,9 +98,18 @@ describe('cli/app', () => {
     expect(h.out).toContain('unpinned /sys/fs/bpf/dnsseal/dest');
   });
 
-  test('asks the daemon when down finds it running', async () => {
-    const h = await cli(['down', '--json', '--control', '/tmp/x.sock'], { control: () => ({ stopping: true }) });
-    expect(JSON.parse(h.out)).toEqual({ via: 'daemon', result: { stopping: true } });
+  test('asks the daemon, waits for it to stop, then removes what is left when down finds it running', async () => {
+    let running = true;
+    const h = await cli(['down', '--json', '--control', '/tmp/x.sock'], {
+      control: (req) => {
+        if (!running) throw new DnssealError('control', 'not_running', 'dnsseal is not running');
+        if (req.cmd === 'down') running = false;
+        return { stopping: true };
+      },
+      teardown: ['unpinned /sys/fs/bpf/dnsseal/leftover'],
+    });
+    expect(JSON.parse(h.out)).toEqual({ via: 'daemon', removed: ['unpinned /sys/fs/bpf/dnsseal/leftover'] });
+    expect(h.requests.map((r) => r.req.cmd)).toEqual(['down', 'status']);
   });
 
   test('exits 2 when the daemon replies with an error', async () => {
