@@ -1,7 +1,7 @@
 /**
  * The IPsec settings of the config (`vici_socket`, `local_id`, `local_ts` and their flags):
- * defaults, file values, flags winning, errors located at the line or flag, the reference, and
- * the daemon handing them to createIpsecChannels. (Kept next to the ipsec tests that use them.)
+ * defaults, file values, flags winning, errors located at the line or flag, and the reference.
+ * (Kept next to the ipsec tests that use them; daemon-options.test.ts runs a daemon with them.)
  */
 import { describe, expect, test } from 'bun:test';
 import { loadConfig, loadConfigText } from '../../src/config/load.ts';
@@ -94,16 +94,5 @@ local_ts:
   test('the reference lists the keys and flags when rendered', () => {
     const ref = renderReference();
     for (const s of ['`vici_socket`', '`--vici-socket`', '`local_id`', '`--local-id`', '`local_ts`', '`--local-ts`', '/var/run/charon.vici']) expect(ref).toContain(s);
-  });
-});
-
-describe('daemon: ipsec options', () => {
-  test('passes vici_socket and local_id to createIpsecChannels when it builds the channels', async () => {
-    // The wiring is one call in daemon.ts; read it rather than start a daemon against charon
-    // (the netns daemon tests do that with a real charon on its own socket).
-    const src = await Bun.file(`${import.meta.dir}/../../src/daemon.ts`).text();
-    const call = src.slice(src.indexOf('createIpsecChannels(cfg, {'), src.indexOf('onChannelState', src.indexOf('createIpsecChannels(cfg, {')));
-    expect(call).toContain('viciSocket: cfg.viciSocket');
-    expect(call).toContain('localId: cfg.localId');
   });
 });
