@@ -11,7 +11,7 @@ import type { ParsedQuery } from '../dns/query.ts';
 import { FLAG_AD, FLAG_CD, FLAG_RD } from '../dns/wire.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
-import { UpstreamError, type Upstream } from './upstream.ts';
+import { UpstreamError, type ExchangeHooks, type Upstream } from './upstream.ts';
 
 export interface Forwarded {
   /** The upstream answer as received (our ID in it). */
@@ -19,7 +19,12 @@ export interface Forwarded {
   scan: AnswerScan;
   /** Which transport produced `bytes`. */
   via: 'udp' | 'tcp';
+  /** The hooks of the exchange that produced `bytes` (a policy-server upstream, #5). */
+  hooks?: ExchangeHooks;
 }
+
+/** Makes fresh hooks for each transport attempt (UDP, then TCP on TC): each is signed anew. */
+export type HooksFactory = () => ExchangeHooks;
 
 export interface UpstreamPair {
   udp: Upstream;
@@ -54,10 +59,12 @@ export class Forwarder {
     return [...this.upstreams.keys()];
   }
 
-  forward(query: ParsedQuery, upstreamName: string | null): Promise<Forwarded> {
+  forward(query: ParsedQuery, upstreamName: string | null, hooks?: HooksFactory): Promise<Forwarded> {
     const name = upstreamName ?? 'default';
     const pair = this.upstreams.get(name);
     if (!pair) return Promise.reject(new UpstreamError('closed', `no upstream named "${name}"`));
+    // A signed exchange is never shared: its verdict belongs to this query alone.
+    if (hooks) return this.signedExchange(pair, query, hooks);
     const bits = (query.flags & (FLAG_RD | FLAG_CD | FLAG_AD)) | (query.edns?.dnssecOk ? 0x8000 : 0);
     const key = query.questionHash;
     let list = this.inflight.get(key);
@@ -101,6 +108,21 @@ export class Forwarder {
       pair.udp.close();
       pair.tcp.close();
     }
+  }
+
+  private async signedExchange(pair: UpstreamPair, query: ParsedQuery, makeHooks: HooksFactory): Promise<Forwarded> {
+    let hooks = makeHooks();
+    let bytes = await pair.udp.exchange(query, hooks);
+    let via: 'udp' | 'tcp' = 'udp';
+    let scan = read(bytes, query);
+    if (scan.truncated) {
+      this.counters.upstreamTcpRetries++;
+      hooks = makeHooks();
+      bytes = await pair.tcp.exchange(query, hooks);
+      via = 'tcp';
+      scan = read(bytes, query);
+    }
+    return { bytes, scan, via, hooks };
   }
 
   private async retryOverTcp(pair: UpstreamPair, query: ParsedQuery): Promise<Forwarded> {

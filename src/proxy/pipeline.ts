@@ -19,7 +19,7 @@ import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
 import type { ClientInfo, QueryHandler } from './handler.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
-import { UpstreamError } from './upstream.ts';
+import { UpstreamError, type ExchangeHooks } from './upstream.ts';
 
 /** What the pipeline needs of the policy (src/policy/policy.ts `Policy` provides it). */
 export interface PolicyApi {
@@ -27,6 +27,22 @@ export interface PolicyApi {
   decide(clientIp: string, names: string[]): Decision;
   /** Before forwarding: which upstream (split DNS). */
   preDecide(clientIp: string, qname: string): Decision;
+}
+
+/**
+ * A policy server among the upstreams (#5). Queries whose pre-decision names no other upstream
+ * go to it, signed; an answer is taken only when `accept` verified its TSIG (a forged UDP answer
+ * is ignored, the genuine one may still come; TCP fails → SERVFAIL `unverified`). Which wins:
+ * a local rule that protects the names wins; otherwise the server's verified decision applies,
+ * under our own kernel group for the client. Built by `policyServerLink()` in
+ * src/policy-server/proxy-side.ts.
+ */
+export interface PolicyServerLink {
+  upstream: string;
+  /** Fresh hooks per attempt; gateway modes name the client (ECS) so its own table applies. */
+  hooks(clientIp: string): ExchangeHooks;
+  /** The verified decision carried by the answer the hooks accepted (null: none). */
+  decisionOf(hooks: ExchangeHooks): Decision | null;
 }
 
 export interface PipelineDeps {
@@ -42,9 +58,10 @@ export interface PipelineDeps {
   log: Logger;
   /** `use-application-dns.net`: NXDOMAIN (default) or pass through. */
   canary: 'nxdomain' | 'pass';
+  policyServer?: PolicyServerLink;
 }
 
-export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register';
+export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified';
 
 /** How a query ended. */
 export type Outcome =
@@ -87,7 +104,7 @@ export class Pipeline {
     const upstream = this.preDecide(query, client);
     let forwarded: Forwarded;
     try {
-      forwarded = await this.forward(query, upstream);
+      forwarded = await this.forward(query, upstream, client);
     } catch (err) {
       return this.forwardFailure(query, err);
     }
@@ -116,7 +133,12 @@ export class Pipeline {
   }
 
   /** S103: ask the upstream (shared with identical questions in flight; TC → TCP). */
-  private forward(query: ParsedQuery, upstream: string | null): Promise<Forwarded> {
+  private forward(query: ParsedQuery, upstream: string | null, client: ClientInfo): Promise<Forwarded> {
+    const ps = this.deps.policyServer;
+    // Signed, never shared; a rule naming another upstream (split DNS) still goes there.
+    if (ps && (upstream === null || upstream === ps.upstream)) {
+      return this.deps.forwarder.forward(query, ps.upstream, () => ps.hooks(client.address));
+    }
     return this.deps.forwarder.forward(query, upstream);
   }
 
@@ -127,7 +149,12 @@ export class Pipeline {
   private decide(query: ParsedQuery, forwarded: Forwarded, client: ClientInfo): Decision | null {
     if (forwarded.scan.addrs.length === 0) return null;
     // scan.chain[0] is query.qname: the chain was followed from it.
-    return this.deps.policy.decide(client.address, forwarded.scan.chain);
+    const local = this.deps.policy.decide(client.address, forwarded.scan.chain);
+    const ps = this.deps.policyServer;
+    if (local.channel || !ps || !forwarded.hooks) return local;
+    const server = ps.decisionOf(forwarded.hooks);
+    // The server picks the channel; the kernel group stays ours (our client classification).
+    return server ? { ...server, table: local.table, group: local.group } : local;
   }
 
   /** S105: every address into the registry and the kernel map; resolves only when done. */
@@ -176,7 +203,8 @@ export class Pipeline {
 
   private forwardFailure(query: ParsedQuery, err: unknown): Outcome {
     if (err instanceof UpstreamError) {
-      const reason: ServfailReason = err.reason === 'timeout' ? 'timeout' : err.reason === 'malformed' ? 'malformed_answer' : 'upstream';
+      const reason: ServfailReason =
+        err.reason === 'timeout' ? 'timeout' : err.reason === 'malformed' ? 'malformed_answer' : err.reason === 'unverified' ? 'unverified' : 'upstream';
       return { kind: 'servfail', query, reason, detail: err.message };
     }
     return { kind: 'servfail', query, reason: 'upstream', detail: errorMessage(err) };

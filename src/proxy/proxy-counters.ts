@@ -8,8 +8,8 @@ export type QueryOutcome = 'answer' | 'protected' | 'servfail' | 'formerr' | 'er
 
 export interface ProxyCounters {
   queries: Record<QueryOutcome, number>;
-  servfail: Record<'timeout' | 'upstream' | 'malformed_answer' | 'register', number>;
-  upstreamIgnored: Record<'source' | 'id' | 'question' | 'malformed', number>;
+  servfail: Record<'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified', number>;
+  upstreamIgnored: Record<'source' | 'id' | 'question' | 'malformed' | 'tsig', number>;
   upstreamSendFailed: number;
   upstreamTimeouts: number;
   upstreamTcpRetries: number;
@@ -22,8 +22,8 @@ export interface ProxyCounters {
 export function newProxyCounters(): ProxyCounters {
   return {
     queries: { answer: 0, protected: 0, servfail: 0, formerr: 0, error: 0, canary: 0, drop: 0 },
-    servfail: { timeout: 0, upstream: 0, malformed_answer: 0, register: 0 },
-    upstreamIgnored: { source: 0, id: 0, question: 0, malformed: 0 },
+    servfail: { timeout: 0, upstream: 0, malformed_answer: 0, register: 0, unverified: 0 },
+    upstreamIgnored: { source: 0, id: 0, question: 0, malformed: 0, tsig: 0 },
     upstreamSendFailed: 0,
     upstreamTimeouts: 0,
     upstreamTcpRetries: 0,

@@ -12,7 +12,7 @@ import { Forwarder, type UpstreamPair } from './forwarder.ts';
 import { splitHostPort, type Listener } from './handler.ts';
 import { startTcpListener } from './listener-tcp.ts';
 import { startUdpListener } from './listener-udp.ts';
-import { Pipeline, type PolicyApi } from './pipeline.ts';
+import { Pipeline, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { TcpUpstream } from './upstream-tcp.ts';
 import { UdpUpstream } from './upstream-udp.ts';
@@ -33,6 +33,8 @@ export interface ProxyOptions {
   tcpIdleMs?: number;
   /** Batch datagram sends per event-loop turn (default true; see send-batch.ts). */
   batchSends?: boolean;
+  /** A policy-server upstream (#5): see PolicyServerLink. */
+  policyServer?: PolicyServerLink;
 }
 
 export interface Proxy {
@@ -62,6 +64,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     counters: opts.counters,
     log: opts.log,
     canary: opts.canary,
+    ...(opts.policyServer ? { policyServer: opts.policyServer } : {}),
   });
   const listeners: Listener[] = [];
   try {

@@ -10,7 +10,7 @@ import { buildUpstreamQuery } from '../dns/response.ts';
 import { FLAG_QR } from '../dns/wire.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
-import { RandomIds, UpstreamError, formatAddress, type Upstream } from './upstream.ts';
+import { RandomIds, UpstreamError, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
 
 export interface TcpUpstreamOptions {
   name: string;
@@ -41,10 +41,11 @@ export class TcpUpstream implements Upstream {
     this.address = formatAddress(opts.address, opts.port);
   }
 
-  exchange(query: ParsedQuery): Promise<Uint8Array> {
+  exchange(query: ParsedQuery, hooks?: ExchangeHooks): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
     const id = this.ids.id();
-    const packet = frame(buildUpstreamQuery(id, query, 65535));
+    const plain = buildUpstreamQuery(id, query, 65535);
+    const packet = frame(hooks ? hooks.sign(plain) : plain);
     return new Promise<Uint8Array>((resolve, reject) => {
       let sock: Socket<ConnState> | null = null;
       let settled = false;
@@ -76,6 +77,11 @@ export class TcpUpstream implements Upstream {
           }
           if (!questionMatches(msg, query.question)) {
             this.opts.counters.upstreamIgnored.question++;
+            return;
+          }
+          if (hooks && !hooks.accept(msg)) {
+            this.opts.counters.upstreamIgnored.tsig++;
+            settle(new UpstreamError('unverified', `${this.address}: answer failed TSIG verification`));
             return;
           }
           settle(null, msg);

@@ -19,7 +19,7 @@ import { buildUpstreamQuery } from '../dns/response.ts';
 import { FLAG_QR, HEADER_LEN } from '../dns/wire.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
-import { RandomIds, UpstreamError, formatAddress, type Upstream } from './upstream.ts';
+import { RandomIds, UpstreamError, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { ConnectedBatch } from './send-batch.ts';
 
@@ -49,6 +49,7 @@ interface Pending {
   id: number;
   sock: PoolSocket;
   question: Uint8Array;
+  hooks?: ExchangeHooks;
   deadline: number;
   resolve: (answer: Uint8Array) => void;
   reject: (err: Error) => void;
@@ -98,7 +99,7 @@ export class UdpUpstream implements Upstream {
     return up;
   }
 
-  exchange(query: ParsedQuery): Promise<Uint8Array> {
+  exchange(query: ParsedQuery, hooks?: ExchangeHooks): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new UpstreamError('closed', `${this.address}: upstream closed`));
     const ps = this.pick();
     if (!ps) return Promise.reject(new UpstreamError('send_failed', `${this.address}: no upstream socket ready`));
@@ -110,12 +111,14 @@ export class UdpUpstream implements Upstream {
     }
     let id = this.ids.id();
     while (ps.byId.has(id)) id = this.ids.id();
-    const packet = buildUpstreamQuery(id, query);
+    const plain = buildUpstreamQuery(id, query);
+    const packet = hooks ? hooks.sign(plain) : plain;
     return new Promise<Uint8Array>((resolve, reject) => {
       const p: Pending = {
         id,
         sock: ps,
         question: query.question,
+        hooks,
         // The sweeper's clock reading, not a fresh one: a clock call per query is measurable,
         // and the timeout is only as precise as the sweep interval anyway.
         deadline: this.now + this.opts.timeoutMs,
@@ -202,6 +205,10 @@ export class UdpUpstream implements Upstream {
     }
     if (!questionMatches(data, p.question)) {
       c.upstreamIgnored.question++;
+      return;
+    }
+    if (p.hooks && !p.hooks.accept(data)) {
+      c.upstreamIgnored.tsig++;
       return;
     }
     this.finish(p);

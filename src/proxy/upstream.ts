@@ -9,6 +9,17 @@ import { DnssealError } from '../util/errors.ts';
 
 export type UpstreamTransport = 'udp' | 'tcp';
 
+/**
+ * Per-exchange hooks for a policy-server upstream (#5, src/policy-server/proxy-side.ts
+ * `PolicyExchange`): `sign` the exact bytes about to be sent (ID already set); `accept` each
+ * answer that matched ID and question — false means "not the server's", UDP keeps waiting
+ * (like a wrong ID), TCP fails the exchange with `unverified`.
+ */
+export interface ExchangeHooks {
+  sign(wire: Uint8Array): Uint8Array;
+  accept(answer: Uint8Array): boolean;
+}
+
 export interface Upstream {
   readonly name: string;
   readonly transport: UpstreamTransport;
@@ -18,11 +29,11 @@ export interface Upstream {
    * Sends `query`'s question (its ID is replaced by a fresh random one). Resolves with the
    * matching answer; its ID is ours, the caller patches in the client's.
    */
-  exchange(query: ParsedQuery): Promise<Uint8Array>;
+  exchange(query: ParsedQuery, hooks?: ExchangeHooks): Promise<Uint8Array>;
   close(): void;
 }
 
-export type UpstreamFailure = 'timeout' | 'send_failed' | 'connect_failed' | 'closed' | 'malformed';
+export type UpstreamFailure = 'timeout' | 'send_failed' | 'connect_failed' | 'closed' | 'malformed' | 'unverified';
 
 export class UpstreamError extends DnssealError {
   readonly reason: UpstreamFailure;
