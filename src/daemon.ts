@@ -17,13 +17,16 @@ import { createControlHandlers } from './control/handlers.ts';
 import type { Datapath } from './datapath/datapath.ts';
 import { createDatapath } from './datapath/factory.ts';
 import { createEbpfDatapath } from './datapath/ebpf/index.ts';
+import { StaticKeyring } from './dns/tsig-key.ts';
 import { createIpsecChannels } from './ipsec/ipsec-factory.ts';
 import type { IpsecChannels } from './ipsec/channel-manager.ts';
 import { startMetricsServer, type MetricsServer } from './ops/metrics-server.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { Policy } from './policy/policy.ts';
 import { tableGroup } from './policy/group.ts';
-import type { PolicyApi } from './proxy/pipeline.ts';
+import type { ChannelSpec } from './policy/types.ts';
+import { ServerChannels, policyServerLink } from './policy-server/proxy-side.ts';
+import type { PolicyApi, PolicyServerLink } from './proxy/pipeline.ts';
 import { startProxy, type Proxy } from './proxy/proxy.ts';
 import { exportProxyCounters, newProxyCounters, type ProxyCounters } from './proxy/proxy-counters.ts';
 import { Registry } from './registry/registry.ts';
@@ -125,6 +128,10 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     decide: (clientIp, names) => policy.decide(clientIp, names),
     preDecide: (clientIp, qname) => policy.preDecide(clientIp, qname),
   };
+  // Channels a policy server named (#5, ids from 32768, `server:NAME`): they join the local
+  // channel table of the registry and the data path as they are first seen.
+  let serverChannels: ServerChannels | undefined;
+  const allChannels = (local: ChannelSpec[]): ChannelSpec[] => (serverChannels ? [...local, ...serverChannels.list()] : local);
   const { promise: stopped, resolve: stop } = Promise.withResolvers<StopReason>();
   let reload: () => ReloadResult = () => {
     throw new DnssealError('daemon', 'reload_unavailable', 'reload: the daemon is still starting');
@@ -147,7 +154,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
 
     const channelUp = new Map<number, boolean>();
     const pushChannels = () =>
-      dp.setChannels(active.channels.map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false })));
+      dp.setChannels(allChannels(active.channels).map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false })));
     ipsec =
       deps.ipsec ??
       createIpsecChannels(cfg, {
@@ -183,6 +190,21 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     const reg = registry;
     stack.push({ what: 'registry', undo: () => reg.stop() });
 
+    let policyServer: PolicyServerLink | undefined;
+    if (cfg.policyServer) {
+      serverChannels = new ServerChannels((spec) => {
+        log.info('daemon: policy server named a new channel', { channel: spec.name, id: spec.id, kind: spec.kind });
+        reg.setChannels(allChannels(active.channels));
+        pushChannels();
+      });
+      policyServer = policyServerLink(
+        { keyring: new StaticKeyring(cfg.tsigKeys), keyName: policyServerKey(cfg, cfg.policyServer), clock, channels: serverChannels },
+        cfg.policyServer,
+        // Gateway and intercept nodes speak for their LAN clients: the server applies each one's table.
+        { sendClientSubnet: cfg.mode !== 'host' },
+      );
+    }
+
     exportProxyCounters(counters, metrics);
     proxy = await startProxy({
       listen: cfg.listen,
@@ -194,6 +216,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       counters,
       clock,
       log,
+      ...(policyServer ? { policyServer } : {}),
     });
     const px = proxy;
     stack.push({ what: 'proxy', undo: () => px.close() });
@@ -218,12 +241,12 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       const merged: Config = { ...active, source: next.source, channels: next.channels, tables: next.tables, clients: next.clients, statics: next.statics };
       // 2. Swap. Channels first (entries follow them by name), then statics (all-or-nothing:
       // on a map error the old channels come back and the old policy keeps running).
-      reg.setChannels(merged.channels);
+      reg.setChannels(allChannels(merged.channels));
       try {
         reg.setStatics(nextPolicy.statics().map((s) => ({ group: s.group, cidr: s.cidr, channel: s.channel })));
         dp.setClientGroups(clientGroups(merged));
       } catch (err) {
-        reg.setChannels(active.channels);
+        reg.setChannels(allChannels(active.channels));
         try {
           dp.setClientGroups(clientGroups(active));
         } catch (e) {
@@ -235,7 +258,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       active = merged;
       pushChannels();
       // 3. Let go of what no rule wants any more (or moves it to the channel it now wants).
-      const r = reg.reconcile(channelChooser(merged));
+      const r = reg.reconcile(keepServerChoices(channelChooser(merged), serverChannels ? reg.list() : []));
       return {
         source: merged.source,
         tables: merged.tables.length,
@@ -357,6 +380,29 @@ function checkChannelsReloadable(running: Config, next: Config, datapathKind: st
       `channels changed (${changed.join(', ')}): with datapath ${datapathKind} and IPsec ${ipsecKind} channels are set up at start — restart dnsseal to change them`,
     );
   }
+}
+
+/** The TSIG key for the policy-server upstream: its own `tsig_key`, or the only key configured. */
+function policyServerKey(cfg: Config, upstream: string): string {
+  const key = cfg.upstreams.find((u) => u.name === upstream)?.tsigKey ?? (cfg.tsigKeys.length === 1 ? cfg.tsigKeys[0]!.name : undefined);
+  if (!key) {
+    throw new DnssealError('daemon', 'policy_server_key', `policy server "${upstream}": no TSIG key to sign with; give the upstream a tsig_key`);
+  }
+  return key;
+}
+
+/**
+ * A reload re-decides names by the local rules only; a name a policy server protected (channel
+ * `server:…`) keeps that channel unless a local rule now claims it (a local rule wins).
+ */
+function keepServerChoices(local: (group: number, name: string) => string | null, entries: { group: number; channel: string; names: string[] }[]) {
+  const held = new Map<string, string>();
+  for (const e of entries) {
+    if (!e.channel.startsWith('server:')) continue;
+    for (const n of e.names) held.set(`${e.group}\u0000${n}`, e.channel);
+  }
+  if (held.size === 0) return local;
+  return (group: number, name: string) => local(group, name) ?? held.get(`${group}\u0000${name}`) ?? null;
 }
 
 /** Client CIDR → kernel group, as the policy maps clients to tables (figure 6, table 501). */

@@ -9,6 +9,7 @@ import { formatHostPort, parseHostPort } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import type { ChannelInput } from '../policy/channel.ts';
 import { parseRulesFile, type RulesFileDefaults } from './rules-file.ts';
+import { parseTsigKeyFlag } from '../dns/tsig-key.ts';
 import { CANARY, DATAPATHS, decodeSecret, localTsItem, LOG_FORMATS, LOG_LEVELS, MODES, type SecretReader } from './from-yaml.ts';
 
 type Values = Map<string, string[]>;
@@ -168,7 +169,17 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
     d.statics.push({ cidr, channel, table: opts.get('table') ?? 'default', where: '--static', whereChannel: '--static', whereTable: '--static' });
   }
   for (const k of many('tsig-key') ?? []) {
-    const [name, file] = pair('tsig-key', k, 'NAME=FILE');
+    // Two forms: the secret inline, `NAME:hmac-sha256:BASE64` (issue #5, `dig -y` reordered), or
+    // in a file, `NAME=FILE`. Inline when a ':' comes before any '=' (base64 ends in '=').
+    const colon = k.indexOf(':');
+    const eq = k.indexOf('=');
+    if (colon > 0 && (eq < 0 || colon < eq)) {
+      const key = parseTsigKeyFlag(k, '--tsig-key');
+      // Keyed by the name as written, like the file form: `tsig-key=` on an upstream names it so.
+      d.tsigKeys.set(k.slice(0, colon), { secret: key.secret, where: '--tsig-key' });
+      continue;
+    }
+    const [name, file] = pair('tsig-key', k, 'NAME=FILE or NAME:hmac-sha256:BASE64');
     try {
       d.tsigKeys.set(name, { secret: decodeSecret(files.readFile(file)), where: '--tsig-key' });
     } catch (err) {

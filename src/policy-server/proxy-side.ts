@@ -143,6 +143,12 @@ export class ServerChannels {
   private readonly byKey = new Map<string, ChannelSpec>();
   private next = SERVER_CHANNEL_BASE;
 
+  /**
+   * @param onNew called (synchronously, before the decision is registered) for each channel
+   *   seen for the first time: the daemon adds it to the registry's and data path's tables.
+   */
+  constructor(private readonly onNew?: (spec: ChannelSpec) => void) {}
+
   resolve(c: PolicyChannel): ChannelSpec {
     const k = JSON.stringify([c.name, c.kind, c.identity, c.esp, c.gateway ?? null]);
     const known = this.byKey.get(k);
@@ -163,6 +169,7 @@ export class ServerChannels {
       ...(c.kind === 'tunnel' ? { gateway: c.gateway } : {}),
     };
     this.byKey.set(k, spec);
+    this.onNew?.(spec);
     return spec;
   }
 
