@@ -18,6 +18,8 @@ import type { Datapath } from './datapath/datapath.ts';
 import { createDatapath } from './datapath/factory.ts';
 import { createEbpfDatapath } from './datapath/ebpf/index.ts';
 import { StaticKeyring } from './dns/tsig-key.ts';
+import { createIntercept } from './intercept/factory.ts';
+import { interceptObjectPath } from './intercept/object.ts';
 import { createIpsecChannels } from './ipsec/ipsec-factory.ts';
 import type { IpsecChannels } from './ipsec/channel-manager.ts';
 import { startMetricsServer, type MetricsServer } from './ops/metrics-server.ts';
@@ -152,6 +154,11 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     // its entries are registered under its table's group, and go unmarked.
     dp.setClientGroups(clientGroups(cfg));
 
+    // Intercept mode (#6): pool, pinned NAT maps and LAN programs (ebpf), rebuilt from the pins
+    // before the proxy answers anything; undefined in the other modes.
+    const icpt = createIntercept({ cfg, datapathKind: datapath.kind, log, clock, metrics, objectPath: interceptObjectPath });
+    if (icpt) stack.push({ what: 'intercept', undo: () => icpt.close() });
+
     const channelUp = new Map<number, boolean>();
     const pushChannels = () =>
       dp.setChannels(allChannels(active.channels).map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false })));
@@ -217,6 +224,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       clock,
       log,
       ...(policyServer ? { policyServer } : {}),
+      ...(icpt ? { interceptor: icpt.interceptor } : {}),
     });
     const px = proxy;
     stack.push({ what: 'proxy', undo: () => px.close() });
@@ -277,6 +285,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       createControlHandlers({
         registry,
         clock,
+        ...(icpt ? { intercepts: () => icpt.list() } : {}),
         status: () => ({
           mode: cfg.mode,
           config: active.source,

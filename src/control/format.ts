@@ -3,6 +3,11 @@
  *
  *   GROUP  ADDRESS      CHANNEL  NAMES                          EXPIRES-IN  IDLE
  *   0      192.0.2.10   hub      www.corp.example,corp.example  4m59s       12s
+ *
+ * Intercept mode adds the pool address the group's clients were given, before the real one:
+ *
+ *   GROUP  INTERCEPT    ADDRESS      CHANNEL  NAMES                          EXPIRES-IN  IDLE
+ *   0      100.64.0.1   192.0.2.10   hub      www.corp.example               4m59s       12s
  */
 import type { ListRow } from './handlers.ts';
 
@@ -21,10 +26,12 @@ function expiresCell(r: ListRow): string {
 
 export function formatList(rows: ListRow[]): string {
   if (rows.length === 0) return 'no entries\n';
+  const icpt = rows.some((r) => r.intercept !== undefined);
   const table = [
-    ['GROUP', 'ADDRESS', 'CHANNEL', 'NAMES', 'EXPIRES-IN', 'IDLE'],
+    ['GROUP', ...(icpt ? ['INTERCEPT'] : []), 'ADDRESS', 'CHANNEL', 'NAMES', 'EXPIRES-IN', 'IDLE'],
     ...rows.map((r) => [
       String(r.group),
+      ...(icpt ? [r.intercept ?? '-'] : []),
       r.address,
       r.channel,
       r.names.length > 0 ? r.names.join(',') : '-',

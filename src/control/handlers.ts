@@ -21,6 +21,18 @@ export interface ListRow {
   /** Seconds since the data path last saw a packet; null if never. */
   idleS: number | null;
   static: boolean;
+  /** Intercept mode (#6): the pool address the clients of `group` get for `address`. */
+  intercept?: string;
+}
+
+/** An intercept mapping (src/intercept/pool.ts `InterceptRow`). */
+export interface InterceptListRow {
+  group: number;
+  intercept: string;
+  real: string;
+  names: string[];
+  expiresMs: number;
+  lastSeenMs?: number;
 }
 
 export interface ListFilter {
@@ -38,6 +50,8 @@ export interface ControlHandlerDeps {
   reload?: ControlHandler;
   down?: ControlHandler;
   explain?: ControlHandler;
+  /** Intercept mode: the pool's mappings, shown next to their entries in `list`. */
+  intercepts?: () => InterceptListRow[];
 }
 
 export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
@@ -51,7 +65,9 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
   return {
     list: async (args) => {
       const filter = parseFilter(args, ['name', 'address', 'channel', 'group']);
-      return toRows(registry.list().filter((e) => matches(e, filter)), clock.monoMs());
+      const entries = registry.list();
+      const rows = toRows(entries.filter((e) => matches(e, filter)), clock.monoMs());
+      return deps.intercepts ? withIntercepts(rows, entries, deps.intercepts(), filter, clock.monoMs()) : rows;
     },
     status: async () => {
       const extra = deps.status ? await deps.status() : {};
@@ -131,4 +147,24 @@ export function toRows(entries: RegistryEntry[], nowMs: number): ListRow[] {
       static: e.static,
     }))
     .sort((a, b) => a.group - b.group || a.address.localeCompare(b.address));
+}
+
+/**
+ * Intercept mode: each entry row names its intercept address; a mapping whose real address has
+ * no entry (any more) is listed too, channel `-` — the NAT drops what is sent to it.
+ */
+function withIntercepts(rows: ListRow[], entries: RegistryEntry[], maps: InterceptListRow[], f: ListFilter, nowMs: number): ListRow[] {
+  const byReal = new Map(maps.map((m) => [`${m.group}/${canonicalIp(m.real) ?? m.real}`, m]));
+  const out = rows.map((r) => {
+    const m = byReal.get(`${r.group}/${r.address}`);
+    return m ? { ...r, intercept: m.intercept } : r;
+  });
+  const known = new Set(entries.map((e) => `${e.group}/${e.addr}`));
+  for (const [key, m] of byReal) {
+    if (known.has(key)) continue;
+    const e: RegistryEntry = { group: m.group, addr: canonicalIp(m.real) ?? m.real, channel: '-', names: m.names, expiresMs: m.expiresMs, static: false };
+    if (m.lastSeenMs !== undefined) e.lastSeenMs = m.lastSeenMs;
+    if (matches(e, f)) out.push({ ...toRows([e], nowMs)[0]!, intercept: m.intercept });
+  }
+  return out.sort((x, y) => x.group - y.group || x.address.localeCompare(y.address));
 }

@@ -3,11 +3,15 @@
  *
  *   receive → pre-decide → forward → decide → register → respond
  *
+ * (intercept mode, #6: `respond` is preceded by `intercept`, which swaps the protected answer's
+ * addresses for pool addresses once they are registered.)
+ *
  * Each step is one named function below; each returns the next step's input or an
  * `Outcome` that ends the query. `respond` is the only place bytes for the client are made.
  * Fail closed: when registration (S105) does not complete, the client gets SERVFAIL, never
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  */
+import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import { parseQuery } from '../dns/query.ts';
 import { buildErrorResponse, buildHeaderOnlyResponse, relayAnswer, udpLimit } from '../dns/response.ts';
@@ -59,9 +63,19 @@ export interface PipelineDeps {
   /** `use-application-dns.net`: NXDOMAIN (default) or pass through. */
   canary: 'nxdomain' | 'pass';
   policyServer?: PolicyServerLink;
+  /** Intercept mode (#6, src/intercept/interceptor.ts `Interceptor`); absent in other modes. */
+  interceptor?: InterceptApi;
 }
 
-export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified';
+/**
+ * Intercept mode (#6): allocates a pool address per registered real address of `group` and
+ * returns the answer rewritten to them. Throws (pool exhausted, map full, malformed) → SERVFAIL.
+ */
+export interface InterceptApi {
+  apply(group: number, answer: Uint8Array, scan: AnswerScan): { bytes: Uint8Array };
+}
+
+export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified' | 'intercept';
 
 /** How a query ended. */
 export type Outcome =
@@ -114,6 +128,13 @@ export class Pipeline {
         await this.register(query, forwarded, decision);
       } catch (err) {
         return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err) };
+      }
+      if (this.deps.interceptor) {
+        try {
+          forwarded = this.intercept(query, forwarded, decision);
+        } catch (err) {
+          return { kind: 'servfail', query, reason: 'intercept', detail: errorMessage(err) };
+        }
       }
     }
     return { kind: 'answer', query, forwarded, decision };
@@ -170,6 +191,16 @@ export class Pipeline {
     });
   }
 
+  /**
+   * Intercept mode, after S105 (the real addresses are in the kernel map): the client's copy
+   * names pool addresses instead (the NAT maps them back). A new object: `forwarded` may be
+   * shared with other queries in flight, possibly from other client groups.
+   */
+  private intercept(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Forwarded {
+    const { bytes } = this.deps.interceptor!.apply(decision.group, forwarded.bytes, forwarded.scan);
+    return { ...forwarded, bytes, scan: scanAnswer(bytes, query.question.length, query.qname) };
+  }
+
   /** S106: the only place client bytes are made. Counts every outcome. */
   private respond(outcome: Outcome, bytes: Uint8Array, client: ClientInfo): Uint8Array | null {
     const c = this.deps.counters;
@@ -191,8 +222,8 @@ export class Pipeline {
       case 'servfail':
         c.queries.servfail++;
         c.servfail[outcome.reason]++;
-        if (this.deps.log.enabled('debug') || outcome.reason === 'register') {
-          this.deps.log[outcome.reason === 'register' ? 'warn' : 'debug']('proxy: answering SERVFAIL', {
+        if (this.deps.log.enabled('debug') || outcome.reason === 'register' || outcome.reason === 'intercept') {
+          this.deps.log[outcome.reason === 'register' || outcome.reason === 'intercept' ? 'warn' : 'debug']('proxy: answering SERVFAIL', {
             reason: outcome.reason,
             detail: outcome.detail,
           });

@@ -8,7 +8,7 @@ export type QueryOutcome = 'answer' | 'protected' | 'servfail' | 'formerr' | 'er
 
 export interface ProxyCounters {
   queries: Record<QueryOutcome, number>;
-  servfail: Record<'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified', number>;
+  servfail: Record<'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified' | 'intercept', number>;
   upstreamIgnored: Record<'source' | 'id' | 'question' | 'malformed' | 'tsig', number>;
   upstreamSendFailed: number;
   upstreamTimeouts: number;
@@ -22,7 +22,7 @@ export interface ProxyCounters {
 export function newProxyCounters(): ProxyCounters {
   return {
     queries: { answer: 0, protected: 0, servfail: 0, formerr: 0, error: 0, canary: 0, drop: 0 },
-    servfail: { timeout: 0, upstream: 0, malformed_answer: 0, register: 0, unverified: 0 },
+    servfail: { timeout: 0, upstream: 0, malformed_answer: 0, register: 0, unverified: 0, intercept: 0 },
     upstreamIgnored: { source: 0, id: 0, question: 0, malformed: 0, tsig: 0 },
     upstreamSendFailed: 0,
     upstreamTimeouts: 0,

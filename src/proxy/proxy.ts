@@ -12,7 +12,7 @@ import { Forwarder, type UpstreamPair } from './forwarder.ts';
 import { splitHostPort, type Listener } from './handler.ts';
 import { startTcpListener } from './listener-tcp.ts';
 import { startUdpListener } from './listener-udp.ts';
-import { Pipeline, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
+import { Pipeline, type InterceptApi, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { TcpUpstream } from './upstream-tcp.ts';
 import { UdpUpstream } from './upstream-udp.ts';
@@ -35,6 +35,8 @@ export interface ProxyOptions {
   batchSends?: boolean;
   /** A policy-server upstream (#5): see PolicyServerLink. */
   policyServer?: PolicyServerLink;
+  /** Intercept mode (#6): rewrites protected answers to pool addresses; see InterceptApi. */
+  interceptor?: InterceptApi;
 }
 
 export interface Proxy {
@@ -65,6 +67,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     log: opts.log,
     canary: opts.canary,
     ...(opts.policyServer ? { policyServer: opts.policyServer } : {}),
+    ...(opts.interceptor ? { interceptor: opts.interceptor } : {}),
   });
   const listeners: Listener[] = [];
   try {
