@@ -22,7 +22,7 @@ import { startUdpListener } from '../../src/proxy/listener-udp.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { KEY, KOJIMA, KOJIMA_ADDR, ask, figure6Config, figure6State, makeQuery, startServer } from '../policy-server/helpers.ts';
+import { CLIENT_502, CLIENT_503, CLIENT_504, GW_KEY, KEY, KOJIMA, KOJIMA_ADDR, ask, figure6Config, figure6State, makeQuery, startServer } from '../policy-server/helpers.ts';
 
 /** Flips the last byte of the TSIG MAC: the MAC length sits before it in the TSIG RDATA. */
 function tamperMac(msg: Uint8Array): Uint8Array {
@@ -116,5 +116,58 @@ describe('daemon/policy-server', () => {
     const r = (await controlRequest(control, { cmd: 'reload' })) as Record<string, unknown>;
     expect(r).toMatchObject({ withdrawn: 0, released: 0 });
     expect(info.registry.list().map((e) => [e.addr, e.channel])).toEqual([[KOJIMA_ADDR, 'server:hub-a']]);
+  });
+});
+
+describe('daemon/policy-server as a gateway', () => {
+  test('registers each LAN client exactly its figure 6 channel under its own group when the server decides', async () => {
+    // The server: figure 6 as it stands (table 501 maps 127.0.0.2/.3/.4), trusting the gateway's key.
+    const ps = startServer(figure6State(), realClock);
+    const counters = newProxyCounters();
+    const udp = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle: ps.handle, counters, log: silentLogger });
+    const tcp = await startTcpListener({ hostname: '127.0.0.1', port: udp.port, handle: ps.handle, counters, log: silentLogger });
+    const dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-psgw-'));
+    // The gateway: same client CIDRs and table ids (its kernel groups), no rules of its own.
+    const base = figure6Config();
+    const cfg: Config = {
+      ...base,
+      source: '<test>',
+      mode: 'gateway',
+      lan: ['lan0'],
+      listen: ['127.0.0.1:0'],
+      upstreams: [{ name: 'default', address: '127.0.0.1', port: udp.port, tsigKey: GW_KEY.name }],
+      policyServer: 'default',
+      datapath: 'fake',
+      control: join(dir, 'control.sock'),
+      tables: base.tables.map((t) => ({ ...t, rules: [] })),
+    };
+    const signals = new EventEmitter();
+    const ready = Promise.withResolvers<DaemonInfo>();
+    const exit = runDaemon(cfg, {
+      log: silentLogger,
+      clock: realClock,
+      metrics: new Metrics(),
+      signals: signals as unknown as SignalSource,
+      onReady: ready.resolve,
+      ipsec: new NoIpsec(cfg.channels),
+    });
+    try {
+      const info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`daemon exited ${c}`)))]);
+      const port = info.listeners.find((l) => l.transport === 'udp')!.port;
+      for (const c of [CLIENT_502, CLIENT_503, CLIENT_504]) {
+        const a = await ask('udp', port, makeQuery(KOJIMA), c, 3000);
+        expect(a[3]! & 0x0f).toBe(0);
+      }
+      const rows = info.registry.list().map((e) => [e.group, e.addr, e.channel]);
+      expect(rows.sort()).toEqual([
+        [502, KOJIMA_ADDR, 'server:hub-a'],
+        [503, KOJIMA_ADDR, 'server:peer-b'],
+      ]);
+    } finally {
+      signals.emit('SIGTERM');
+      await exit;
+      await Promise.all([udp.close(), tcp.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
