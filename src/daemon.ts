@@ -202,7 +202,12 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       serverChannels = new ServerChannels((spec) => {
         log.info('daemon: policy server named a new channel', { channel: spec.name, id: spec.id, kind: spec.kind });
         reg.setChannels(allChannels(active.channels));
-        pushChannels();
+        try {
+          pushChannels();
+        } catch (err) {
+          // The channel table only carries state and IKE exemptions; entries still get their mark.
+          log.error('daemon: could not add a server channel to the data path channel table', { channel: spec.name, err: errorMessage(err) });
+        }
       });
       policyServer = policyServerLink(
         { keyring: new StaticKeyring(cfg.tsigKeys), keyName: policyServerKey(cfg, cfg.policyServer), clock, channels: serverChannels },
