@@ -109,10 +109,10 @@ router::swanctl --list-sas::peer6: #[0-9]+, reqid [0-9]+, INSTALLED, TRANSPORT, 
 peer::swanctl --list-sas::INSTALLED, TRANSPORT, ESP:AES_GCM_16-256::2
 router::ip xfrm policy::mark $MARK/0xffffffff::>=4
 # The WAN wire: ESP both ways; nothing marked in clear; the unmarked flows in clear.
-wan::tcpdump::IP $ROUTER4 > $PEER4: ESP::>=7
-wan::tcpdump::IP $PEER4 > $ROUTER4: ESP::>=7
-wan::tcpdump::IP6 $ROUTER6 > $PEER6: ESP::>=7
-wan::tcpdump::IP6 $PEER6 > $ROUTER6: ESP::>=7
+wan::tcpdump::IP $ROUTER4 > $PEER4: ESP\(::>=7
+wan::tcpdump::IP $PEER4 > $ROUTER4: ESP\(::>=7
+wan::tcpdump::IP6 $ROUTER6 > $PEER6: ESP\(::>=7
+wan::tcpdump::IP6 $PEER6 > $ROUTER6: ESP\(::>=7
 wan::tcpdump::IP $ROUTER4 > $PEER4: ICMP::NO
 wan::tcpdump::IP $ROUTER4\.[0-9]+ > $PEER4\.(80|5000): ::NO
 wan::tcpdump::IP $PEER4\.80 > ::NO

@@ -129,8 +129,8 @@ router::ip xfrm state::proto esp::2
 router::nft list counter inet lab www_marked::packets 0 ::YES
 router::nft list counter inet lab www_clear::packets [1-9]::YES
 # The router's WAN wire: ESP both ways, nothing in clear to or from the protected networks.
-wan::tcpdump::IP $ROUTER4 > $HUB4: ESP::>=9
-wan::tcpdump::IP $HUB4 > $ROUTER4: ESP::>=9
+wan::tcpdump::IP $ROUTER4 > $HUB4: ESP\(::>=9
+wan::tcpdump::IP $HUB4 > $ROUTER4: ESP\(::>=9
 wan::tcpdump::> 198\.51\.100\.::NO
 wan::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
 wan::tcpdump::IP6 .* > 2001:db8:100:[0-9a-f:]*(\.[0-9]+)?: ::NO
@@ -138,7 +138,7 @@ wan::tcpdump::IP6 2001:db8:100:[0-9a-f:]*(\.[0-9]+)? > ::NO
 # www.public.test stays clear.
 wan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
 wan::tcpdump::IP $WWW4\.80 > $CLIENT4\.[0-9]+: Flags \[S\.\]::YES
-wan::tcpdump::IP $ROUTER4 > $WWW4: ESP::NO
+wan::tcpdump::IP $ROUTER4 > $WWW4: ESP\(::NO
 # The server saw the client's traffic decapsulated.
 srv::tcpdump::IP $CLIENT4 > $SRV4: ICMP echo request::3
 srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.80: Flags \[S\]::YES
