@@ -37,7 +37,7 @@ export const CONFIG_FLAGS: FlagSpec[] = [
   { name: 'upstream-timeout', arg: 'MS', default: '2000', doc: 'Upstream timeout before SERVFAIL.' },
   { name: 'canary', arg: 'nxdomain|pass', default: 'nxdomain', doc: 'Answer for use-application-dns.net.' },
   { name: 'policy-server', arg: 'NAME', doc: 'Upstream NAME is a policy server.' },
-  { name: 'tsig-key', arg: 'NAME=FILE', repeatable: true, doc: 'TSIG key (hmac-sha256) whose base64 secret is in FILE.' },
+  { name: 'tsig-key', arg: 'NAME:hmac-sha256:BASE64 | NAME=FILE', repeatable: true, doc: 'TSIG key (hmac-sha256): inline, or its base64 secret read from FILE (keeps it out of ps).' },
   { name: 'intercept-pool', arg: 'CIDR', repeatable: true, doc: 'Intercept address pool (intercept mode).' },
   { name: 'vici-socket', arg: 'PATH', default: '/var/run/charon.vici', doc: "strongSwan charon's VICI socket." },
   { name: 'local-id', arg: 'ID', default: "charon's default", doc: 'Our IKE identity (a name or address in our certificate).' },
