@@ -17,6 +17,7 @@ import { parseIP } from '../policy/cidr.ts';
 import { OPTION_ECS, encodeClientSubnet } from './client-subnet.ts';
 import { stripTsig, tsigSign, tsigVerify, type Keyring, type Signed, type TsigFailureCode } from '../dns/tsig.ts';
 import { checkEsp } from '../policy/esp.ts';
+import { fnv1a32 } from '../policy/group.ts';
 import { channelMark, type ChannelSpec, type Decision } from '../policy/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
@@ -123,6 +124,8 @@ export function policyServerLink(ctx: PolicyClientContext, upstream: string, opt
     /** Gateway/intercept modes pass `sendClientSubnet` so each LAN client gets its own table. */
     hooks: (clientIp: string) => new PolicyExchange(ctx, opts.sendClientSubnet ? clientIp : undefined),
     decisionOf: (hooks: unknown): Decision | null => (hooks instanceof PolicyExchange ? (hooks.verdict?.decision ?? null) : null),
+    /** Awaited before registering under `channel`: a server channel new to us is set up first. */
+    channelReady: (channel: ChannelSpec): Promise<void> => ctx.channels.ready(channel),
   };
 }
 
@@ -130,34 +133,70 @@ export function decisionFromAnnotation(a: PolicyAnnotation, channels: ServerChan
   return { table: a.table, group: a.group, rule: null, channel: a.channel ? channels.resolve(a.channel) : null, upstream: null };
 }
 
-/** First id handed to server-defined channels; local channels use 1..N in config order. */
+/** Lowest id of a server-defined channel; local channels use 1..N in config order. */
 export const SERVER_CHANNEL_BASE = 0x8000;
+/** How many ids server channels may use: 0x8000..0xfffe (the mark keeps 16 bits of id). */
+export const SERVER_CHANNEL_SPAN = 0x7fff;
+
+/** The canonical text of a server channel: what its id is derived from. */
+export function serverChannelKey(c: PolicyChannel): string {
+  return JSON.stringify([c.name, c.kind, c.identity, c.esp, c.gateway ?? null]);
+}
 
 /**
- * Server channels become local ChannelSpecs with ids from 0x8000 up, one per distinct
- * (name, kind, identity, esp, gateway), in order of first sight; so the same server channel
- * always gets the same mark for the life of the daemon. ESP is re-checked here (AEAD only):
- * a server cannot talk a proxy into 3DES.
+ * The id a server channel gets: 32768 + (FNV-1a 32 of its canonical text mod 32767), so the same
+ * channel has the same id (and mark) in every run of the daemon. That matters because pinned map
+ * entries outlive the daemon: an entry adopted after a restart names its channel by id, and when
+ * the server names that channel again the id must mean the same thing.
+ *
+ * Collisions (two distinct channels on one hash) are resolved by probing upward, wrapping inside
+ * the range: the first one seen keeps the hashed id. Only the colliding channels then depend on
+ * first-seen order — with n channels the chance that any two collide is about n²/65534 (under
+ * 0.2 % for 10) — and a swapped pair after a restart still fails closed (an adopted entry under
+ * the other channel's mark is held by that channel's SA, never sent in clear).
+ */
+export function serverChannelId(key: string, taken: (id: number) => boolean): number | null {
+  const start = fnv1a32(key) % SERVER_CHANNEL_SPAN;
+  for (let i = 0; i < SERVER_CHANNEL_SPAN; i++) {
+    const id = SERVER_CHANNEL_BASE + ((start + i) % SERVER_CHANNEL_SPAN);
+    if (!taken(id)) return id;
+  }
+  return null;
+}
+
+/**
+ * Server channels become local ChannelSpecs, one per distinct (name, kind, identity, esp,
+ * gateway), with ids from `serverChannelId` (deterministic, 32768..65534). ESP is re-checked
+ * here (AEAD only): a server cannot talk a proxy into 3DES.
  */
 export class ServerChannels {
   private readonly byKey = new Map<string, ChannelSpec>();
-  private next = SERVER_CHANNEL_BASE;
+  private readonly ids = new Set<number>();
+  /** The specs handed out (by identity: a local channel of the same name is not one). */
+  private readonly specs = new Set<ChannelSpec>();
 
   /**
    * @param onNew called (synchronously, before the decision is registered) for each channel
    *   seen for the first time: the daemon adds it to the registry's and data path's tables.
+   * @param prepare makes a server channel usable outside the tables (the daemon: load its
+   *   tunnel connection into strongSwan); awaited by `ready` before each registration under a
+   *   server channel. Must be idempotent and cheap once done; a rejection means SERVFAIL and
+   *   the next query tries again.
    */
-  constructor(private readonly onNew?: (spec: ChannelSpec) => void) {}
+  constructor(
+    private readonly onNew?: (spec: ChannelSpec) => void,
+    private readonly prepare?: (spec: ChannelSpec) => Promise<void>,
+  ) {}
 
   resolve(c: PolicyChannel): ChannelSpec {
-    const k = JSON.stringify([c.name, c.kind, c.identity, c.esp, c.gateway ?? null]);
+    const k = serverChannelKey(c);
     const known = this.byKey.get(k);
     if (known) return known;
     const why = checkEsp(c.esp);
     if (why) throw new DnssealError('policy-server', 'policy_channel_refused', `server channel ${c.name}: esp "${c.esp}" refused: ${why}`);
     if (c.kind === 'tunnel' && !c.gateway) throw new DnssealError('policy-server', 'policy_channel_refused', `server channel ${c.name}: tunnel without a gateway`);
-    if (this.next > 0xffff) throw new DnssealError('policy-server', 'policy_channel_refused', 'too many distinct server channels (32768)');
-    const id = this.next++;
+    const id = serverChannelId(k, (n) => this.ids.has(n));
+    if (id === null) throw new DnssealError('policy-server', 'policy_channel_refused', `too many distinct server channels (${SERVER_CHANNEL_SPAN})`);
     const spec: ChannelSpec = {
       name: `server:${c.name}`,
       id,
@@ -169,8 +208,19 @@ export class ServerChannels {
       ...(c.kind === 'tunnel' ? { gateway: c.gateway } : {}),
     };
     this.byKey.set(k, spec);
+    this.ids.add(id);
+    this.specs.add(spec);
     this.onNew?.(spec);
     return spec;
+  }
+
+  /**
+   * Resolves when `spec` can carry traffic: for a server channel, once `prepare` did its work;
+   * for any other channel (local ones) at once. The pipeline awaits it before registering.
+   */
+  ready(spec: ChannelSpec): Promise<void> {
+    if (!this.prepare || !this.specs.has(spec)) return Promise.resolve();
+    return this.prepare(spec);
   }
 
   list(): ChannelSpec[] {

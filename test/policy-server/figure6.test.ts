@@ -3,7 +3,8 @@ import { decodePolicyOption } from '../../src/dns/policy-option.ts';
 import { stripTsig } from '../../src/dns/tsig.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { encodeClientSubnet } from '../../src/policy-server/client-subnet.ts';
-import { SERVER_CHANNEL_BASE } from '../../src/policy-server/proxy-side.ts';
+// 32768 + FNV-1a 32 of the canonical spec mod 32767 (see server-channels.test.ts).
+const HUB_A_ID = 41736;
 import {
   CLIENT_502,
   CLIENT_503,
@@ -56,7 +57,7 @@ describe('policy-server figure 6', () => {
 
     // Each proxy's registry shows exactly its decision.
     expect(p502.registrations).toHaveLength(1);
-    expect(p502.registrations[0]).toMatchObject({ group: 502, addrs: [KOJIMA_ADDR], channel: { name: 'server:hub-a', kind: 'tunnel', gateway: '192.0.2.1', esp: 'aes256gcm16', id: SERVER_CHANNEL_BASE } });
+    expect(p502.registrations[0]).toMatchObject({ group: 502, addrs: [KOJIMA_ADDR], channel: { name: 'server:hub-a', kind: 'tunnel', gateway: '192.0.2.1', esp: 'aes256gcm16', id: HUB_A_ID } });
     expect(p503.registrations).toHaveLength(1);
     expect(p503.registrations[0]).toMatchObject({ group: 503, addrs: [KOJIMA_ADDR], channel: { name: 'server:peer-b', kind: 'peer', identity: '%name', esp: 'chacha20poly1305' } });
     expect(p504.registrations).toEqual([]);
