@@ -30,6 +30,20 @@ export interface DestEntry {
 
 export const DEST_F_STATIC = 0x1;
 
+/** One row of the channel table (`setChannels`). */
+export interface ChannelRowInput {
+  id: number;
+  mark: number;
+  up: boolean;
+  /**
+   * What the leak guard's IKE exemption needs: the tunnel gateway (an IP literal; a host name is
+   * ignored) and whether IKE goes to the protected address itself (`peer`). Given for channels
+   * that appear at runtime (policy-server channels); when absent the backend keeps what it knew.
+   */
+  gateway?: string;
+  peer?: boolean;
+}
+
 export interface Datapath {
   /** `none`, `fake`, `ebpf` — logged by the factory that chose it. */
   readonly kind: string;
@@ -43,8 +57,8 @@ export interface Datapath {
   lastSeen(key: DestKey): number | undefined;
   /** Client CIDR → group, for gateway/intercept modes (LPM map). */
   setClientGroups(entries: { cidr: string; group: number }[]): void;
-  /** Channel id → mark/state. */
-  setChannels(channels: { id: number; mark: number; up: boolean }[]): void;
+  /** Channel id → mark/state (and gateway/peer kind); replaces the whole table. */
+  setChannels(channels: ChannelRowInput[]): void;
   close(): void;
 }
 

@@ -3,7 +3,7 @@
  * in-memory table so `dnsseal list` and the conformance suite work, but nothing is
  * protected — the factory logs that loudly when it picks this backend.
  */
-import type { Datapath, DestEntry, DestKey, DestValue } from './datapath.ts';
+import type { ChannelRowInput, Datapath, DestEntry, DestKey, DestValue } from './datapath.ts';
 import { destKeyString } from './datapath.ts';
 
 /** In-memory (group, addr) → value table shared by the `none` and `fake` backends. */
@@ -41,7 +41,7 @@ export class NoneDatapath implements Datapath {
   protected readonly table = new MemoryTable();
   /** Last client-group and channel tables handed over (inspected by tests and `status`). */
   clientGroups: { cidr: string; group: number }[] = [];
-  channels: { id: number; mark: number; up: boolean }[] = [];
+  channels: ChannelRowInput[] = [];
 
   upsert(key: DestKey, value: DestValue): void {
     this.table.put(key, value);
@@ -58,7 +58,7 @@ export class NoneDatapath implements Datapath {
   setClientGroups(entries: { cidr: string; group: number }[]): void {
     this.clientGroups = entries.map((e) => ({ ...e }));
   }
-  setChannels(channels: { id: number; mark: number; up: boolean }[]): void {
+  setChannels(channels: ChannelRowInput[]): void {
     this.channels = channels.map((c) => ({ ...c }));
   }
   close(): void {

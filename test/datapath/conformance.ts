@@ -131,6 +131,23 @@ export function datapathConformance(
         expect(dp.list()[0]!.key.group).toBe(0);
       }));
 
+    test('setChannels takes rows with and without gateway/peer when a channel is added at runtime', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        dp.setChannels([{ id: 1, mark: 0x5e510001, up: false }]);
+        // A policy-server channel first seen at runtime names its kind and gateway.
+        dp.setChannels([
+          { id: 1, mark: 0x5e510001, up: false },
+          { id: 40000, mark: 0x5e519c40, up: false, peer: true },
+          { id: 40001, mark: 0x5e519c41, up: true, gateway: '198.51.100.1', peer: false },
+        ]);
+        dp.setChannels([
+          { id: 1, mark: 0x5e510001, up: true },
+          { id: 40000, mark: 0x5e519c40, up: true },
+        ]);
+        expect(dp.list().map((e) => e.value)).toEqual([VAL]); // the channel table never touches entries
+      }));
+
     const cap = opts.capacity;
     if (cap === undefined) {
       test.skip('map_full cases (no capacity given for this backend)', () => {});

@@ -21,6 +21,12 @@ describe('datapath/none', () => {
     expect(dp.clientGroups).toEqual([{ cidr: '10.0.0.0/8', group: 1 }]);
     expect(dp.channels).toEqual([{ id: 1, mark: 0x5e510001, up: true }]);
   });
+
+  test('a channel row keeps its gateway and peer kind when given', () => {
+    const dp = new NoneDatapath();
+    dp.setChannels([{ id: 40000, mark: 0x5e519c40, up: false, gateway: '198.51.100.1', peer: false }]);
+    expect(dp.channels).toEqual([{ id: 40000, mark: 0x5e519c40, up: false, gateway: '198.51.100.1', peer: false }]);
+  });
 });
 
 function capture() {

@@ -13,7 +13,7 @@ import { isIP } from '../../policy/cidr.ts';
 import type { Clock } from '../../util/clock.ts';
 import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
-import type { Datapath, DestEntry, DestKey, DestValue } from '../datapath.ts';
+import type { ChannelRowInput, Datapath, DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_SOCK_MARKED, DROP_REASONS, PASS_REASONS } from '../layout.ts';
 import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } from './attach.ts';
 import { Bpf } from './bpf-syscall.ts';
@@ -45,6 +45,8 @@ export interface EbpfDatapathDeps {
 export class EbpfDatapath implements Datapath {
   readonly kind = 'ebpf';
   private closed = false;
+  /** The gateway/peer a setChannels row last gave per channel id. */
+  private readonly given = new Map<number, string>();
 
   constructor(
     private readonly bpf: Bpf,
@@ -55,6 +57,7 @@ export class EbpfDatapath implements Datapath {
     private readonly onMapFull: () => void,
     /** Clock.monoMs() − CLOCK_MONOTONIC ms: converts bpf_ktime_get_ns() stamps to the Clock's base. */
     private readonly clockOffsetMs: number,
+    private readonly log: Logger,
   ) {}
 
   private toMonoMs(ns: bigint): number {
@@ -89,8 +92,25 @@ export class EbpfDatapath implements Datapath {
     this.maps.setClients(entries);
   }
 
-  setChannels(channels: { id: number; mark: number; up: boolean }[]): void {
-    const rows: ChannelRow[] = channels.map((c) => ({ ...c, ...(this.gateways.get(c.id) ?? { peer: false }) }));
+  /**
+   * A row that names its gateway/peer kind (a channel first seen at runtime, e.g. from a policy
+   * server) updates what the guard's IKE exemption uses for that id; a row without them keeps
+   * what was known (the configured channels, or an earlier row).
+   */
+  setChannels(channels: ChannelRowInput[]): void {
+    for (const c of channels) {
+      if (c.gateway === undefined && c.peer === undefined) continue;
+      // Rows are pushed again on every SA up/down: only a change is taken (and warned about).
+      const given = `${c.gateway ?? ''}|${c.peer ?? ''}`;
+      if (this.given.get(c.id) === given) continue;
+      this.given.set(c.id, given);
+      const known = this.gateways.get(c.id);
+      this.gateways.set(c.id, {
+        gateway: c.gateway !== undefined ? gatewayLiteral(c.gateway, c.id, this.log) : known?.gateway,
+        peer: c.peer ?? known?.peer ?? false,
+      });
+    }
+    const rows: ChannelRow[] = channels.map((c) => ({ id: c.id, mark: c.mark, up: c.up, ...(this.gateways.get(c.id) ?? { peer: false }) }));
     this.maps.setChannels(rows);
   }
 
@@ -155,24 +175,25 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
       if (ifaces.length && (deps.pollMs ?? 3000) > 0) watcher.start(deps.pollMs ?? 3000);
     }
     const gateways = new Map<number, { gateway?: string; peer: boolean }>();
-    for (const ch of cfg.channels) {
-      const gw = ch.gateway && isIP(ch.gateway) ? ch.gateway : undefined;
-      if (ch.kind === 'tunnel' && ch.gateway && !gw) {
-        log.warn('datapath: channel gateway is a host name; the guard exempts IKE only to IP literals', { channel: ch.name });
-      }
-      gateways.set(ch.id, { gateway: gw, peer: ch.kind === 'peer' });
-    }
+    for (const ch of cfg.channels) gateways.set(ch.id, { gateway: ch.gateway ? gatewayLiteral(ch.gateway, ch.id, log, ch.name) : undefined, peer: ch.kind === 'peer' });
     const mapFull = metrics.counter('dnsseal_datapath_map_full_total', 'Inserts refused because the destination map was full');
     registerCollectors(metrics, maps);
     log.info('datapath: eBPF backend ready', { pins: paths.root, adopted: loaded.adopted, capacity: loaded.capacity, mode: cfg.mode });
     // Bun's hrtime (behind realClock.monoMs) is not CLOCK_MONOTONIC itself, so measure the offset.
     const clockOffsetMs = deps.clock.monoMs() - Number(bpf.lib.monotonicNs() / 1_000_000n);
-    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs);
+    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs, log);
   } catch (err) {
     maps?.close();
     bpf.close(lockFd);
     throw err;
   }
+}
+
+/** The gateway as the guard can use it (an IP literal), or undefined with a warning. */
+function gatewayLiteral(gateway: string, id: number, log: Logger, name?: string): string | undefined {
+  if (isIP(gateway)) return gateway;
+  log.warn('datapath: channel gateway is a host name; the guard exempts IKE only to IP literals', { channel: name ?? `#${id}` });
+  return undefined;
 }
 
 function registerCollectors(metrics: Metrics, maps: EbpfMaps): void {

@@ -166,6 +166,50 @@ function thrown(fn: () => unknown): DnssealError {
     bpf.close(guard);
   });
 
+  test('a channel added at runtime gets the peer flag so IKE to its peer passes the guard when the row says peer', () => {
+    // A policy-server channel (#5): not in the start-up config, first seen at runtime.
+    const dp = make();
+    const id = 41736;
+    const peer = '203.0.113.9';
+    dp.upsert({ group: 0, addr: peer }, { channelId: id, mark: channelMark(id), flags: 0 });
+    const bpf = new Bpf();
+    const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
+    const run = (l4: 'udp' | 'tcp', dport: number) =>
+      bpf.testRun(guard, frame({ src: '10.0.0.1', dst: peer, l4, sport: 500, dport }), { ctx: skbCtx() }).retval;
+    try {
+      dp.setChannels([{ id, mark: channelMark(id), up: true }]);
+      expect(run('udp', 500)).toBe(2); // unknown kind: IKE to a protected address is clear traffic → dropped
+      dp.setChannels([{ id, mark: channelMark(id), up: true, peer: true }]);
+      expect(run('udp', 500)).toBe(-1); // peer channel: IKE to the peer itself passes
+      expect(run('udp', 4500)).toBe(-1);
+      expect(run('tcp', 443)).toBe(2); // anything else in clear still dropped
+      dp.setChannels([{ id, mark: channelMark(id), up: false }]); // a later state-only row keeps the flag
+      expect(run('udp', 500)).toBe(-1);
+    } finally {
+      bpf.close(guard);
+    }
+  });
+
+  test('a tunnel channel added at runtime gets its gateway so IKE to the hub passes the guard when the row names it', () => {
+    const dp = make();
+    const id = 35015;
+    const hub = '198.51.100.77';
+    dp.upsert({ group: 0, addr: hub }, { channelId: id, mark: channelMark(id), flags: 0 });
+    const bpf = new Bpf();
+    const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
+    const ike = () => bpf.testRun(guard, frame({ src: '10.0.0.1', dst: hub, l4: 'udp', sport: 500, dport: 500 }), { ctx: skbCtx() }).retval;
+    try {
+      dp.setChannels([{ id, mark: channelMark(id), up: false }]);
+      expect(ike()).toBe(2);
+      dp.setChannels([{ id, mark: channelMark(id), up: false, gateway: hub, peer: false }]);
+      expect(ike()).toBe(-1);
+      dp.setChannels([{ id, mark: channelMark(id), up: false, gateway: 'hub.example', peer: false }]); // not a literal: no exemption
+      expect(ike()).toBe(2);
+    } finally {
+      bpf.close(guard);
+    }
+  });
+
   test('map_full increments the metric and throws map_full when the map is full', () => {
     const metrics = new Metrics();
     const dp = make({ capacity: 4, metrics });
