@@ -87,4 +87,5 @@ trap lab_cleanup EXIT
 . "$LAB_DIR/lib/services.sh"
 . "$LAB_DIR/lib/dns.sh"
 . "$LAB_DIR/lib/dnsseal.sh"
+. "$LAB_DIR/lib/gateway.sh"
 . "$LAB_DIR/lib/eval.sh"

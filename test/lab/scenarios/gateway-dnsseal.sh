@@ -26,40 +26,7 @@ lab::n=\$(bpftool btf dump file $obj | grep -c \"FUNC 'dnsseal_\"); mkdir -p /sy
 evaltest --continue <<<"$checks"
 [ "$LAB_EVAL_FAILED" -eq 0 ] || lab_finish
 
-topo_up
-dns_serve
-charon_start router hub
-swan_conf router </dev/null # credentials only: dnsseal loads the connection over VICI
-swan_conf hub <<EOF
-connections {
-	router {
-		version = 2
-		local_addrs = $HUB4
-		remote_addrs = %any
-		proposals = $LAB_IKE_PROPOSAL, default
-		local {
-			auth = pubkey
-			certs = hub.pem
-			id = $(lab_id hub)
-		}
-		remote {
-			auth = pubkey
-			id = $(lab_id router)
-		}
-		children {
-			router {
-				mode = tunnel
-				local_ts = 0.0.0.0/0, ::/0
-				remote_ts = $LAN4, $LAN6
-				esp_proposals = $LAB_ESP_PROPOSAL
-			}
-		}
-	}
-}
-EOF
-swan_load router hub
-http_serve srv "hello from srv"
-http_serve www "hello from www"
+gateway_setup
 
 evaltest --continue <<EOF_EVAL
 client::kdig +short @$NS4 app.saas.test A::^198\.51\.100\.10$::1
@@ -67,10 +34,7 @@ router::swanctl --list-certs::CN=router\.lab\.test::YES
 EOF_EVAL
 [ "$LAB_EVAL_FAILED" -eq 0 ] || lab_finish
 
-dnsseal_start router --mode gateway --datapath ebpf --lan lan --wan wan \
-	--listen $ROUTER_LAN4:53 --upstream $NS4 --local-id "$(lab_id router)" \
-	--channel "saas=tunnel:$HUB4,identity=$(lab_id hub),esp=$LAB_ESP_PROPOSAL" \
-	--protect '*.saas.test=saas' --log-level debug ||
+gateway_dnsseal ||
 	lab_fail "dnsseal does not start in gateway mode: $DNSSEAL_ERROR"
 
 capture_start wan net p-router
