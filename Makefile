@@ -74,8 +74,22 @@ dist: $(BPF_OBJ) $(ICPT_OBJ) | deps
 typecheck: deps
 	node_modules/.bin/tsc -p tsconfig.json
 
-## run: start the proxy on the embedded default config (listen 127.0.0.53:53)
+## run: start the proxy on the embedded default config (listen 127.0.0.53:53). dnsseal drives
+## strongSwan's charon over VICI; when no charon answers, one is started for it, with the
+## plugins that would grab traffic or routes on their own turned off (kernel-libipsec,
+## bypass-lan, farp, dhcp) and install_routes = no.
+RUN_DIR := build/run
 run: build
+	@if [ ! -S /var/run/charon.vici ] && [ -x /usr/lib/ipsec/charon ]; then \
+	  mkdir -p $(RUN_DIR); \
+	  printf '%s\n' 'include /etc/strongswan.conf' 'charon {' '  install_routes = no' '  plugins {' \
+	    '    kernel-libipsec { load = no }' '    bypass-lan { load = no }' '    farp { load = no }' \
+	    '    dhcp { load = no }' '  }' '}' > $(RUN_DIR)/strongswan.conf; \
+	  echo "run: starting charon for dnsseal's IPsec channels (log: $(RUN_DIR)/charon.log)"; \
+	  STRONGSWAN_CONF=$(CURDIR)/$(RUN_DIR)/strongswan.conf setsid /usr/lib/ipsec/charon \
+	    > $(RUN_DIR)/charon.log 2>&1 < /dev/null & \
+	  for i in $$(seq 50); do [ -S /var/run/charon.vici ] && break; sleep 0.1; done; \
+	fi
 	./$(DIST) run $(RUN_FLAGS)
 
 ## test: every test — unit, privileged (netns, eBPF), and the kernel lab
