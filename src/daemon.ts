@@ -160,8 +160,11 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     if (icpt) stack.push({ what: 'intercept', undo: () => icpt.close() });
 
     const channelUp = new Map<number, boolean>();
+    // Gateway and peer kind ride along: the data path learns them for server channels at runtime.
     const pushChannels = () =>
-      dp.setChannels(allChannels(active.channels).map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false })));
+      dp.setChannels(
+        allChannels(active.channels).map((c) => ({ id: c.id, mark: c.mark, up: channelUp.get(c.id) ?? false, gateway: c.gateway, peer: c.kind === 'peer' })),
+      );
     ipsec =
       deps.ipsec ??
       createIpsecChannels(cfg, {
@@ -208,7 +211,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
           // The channel table only carries state and IKE exemptions; entries still get their mark.
           log.error('daemon: could not add a server channel to the data path channel table', { channel: spec.name, err: errorMessage(err) });
         }
-      });
+        // A server tunnel channel gets its strongSwan connection; the pipeline awaits it (channelReady).
+      }, (spec) => ip.ensureChannel(spec));
       policyServer = policyServerLink(
         { keyring: new StaticKeyring(cfg.tsigKeys), keyName: policyServerKey(cfg, cfg.policyServer), clock, channels: serverChannels },
         cfg.policyServer,

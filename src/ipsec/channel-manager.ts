@@ -2,7 +2,10 @@
  * IPsec channels in strongSwan, driven over VICI. Implements the registry's ChannelHooks.
  *
  * - `tunnel` channels are loaded once at `start()` (load-conn + install the trap, then a
- *   background initiate so the first packet does not wait for IKE).
+ *   background initiate so the first packet does not wait for IKE). A tunnel channel first
+ *   seen at runtime (a policy server named it, #5) is loaded the same way by `ensureChannel`,
+ *   which the daemon awaits before the first answer under it is released; it stays loaded
+ *   while the daemon runs (its `dnsseal-` name lets `dnsseal down` remove it).
  * - `peer` channels get one connection per (channel, address), loaded on `peerAdded`. With
  *   `negotiate: before-answer` (the default) the SA is initiated and `peerAdded` resolves only
  *   when the CHILD_SA is up; anything else within the bounded wait (default 2 s) rejects, so
@@ -38,6 +41,13 @@ export interface IpsecChannels extends ChannelHooks {
   readonly kind: string;
   /** Loads every tunnel channel; rejects (with charon's errmsg) when one cannot be loaded. */
   start(): Promise<void>;
+  /**
+   * Makes a channel that was not in the start-up list usable (policy-server channels): a
+   * `tunnel` gets its connection loaded and trapped like the start-up ones; resolves once that
+   * is done, at once when it already was (idempotent), rejects when charon refuses (the caller
+   * answers SERVFAIL; a later call tries again). `peer` channels need nothing up front.
+   */
+  ensureChannel(channel: ChannelSpec): Promise<void>;
   /** Stops using VICI. Leaves charon's SAs in place: a restarting daemon keeps protecting. */
   close(): void;
   status(): ChannelState[];
@@ -66,6 +76,13 @@ export interface ChannelManagerOptions {
   ownsVici?: boolean;
 }
 
+/** A tunnel channel loaded at runtime by ensureChannel. */
+interface RuntimeTunnel {
+  channel: ChannelSpec;
+  ready: Promise<void>;
+  ok: boolean;
+}
+
 interface PeerConn {
   channel: ChannelSpec;
   addr: string;
@@ -91,6 +108,10 @@ export class ChannelManager implements IpsecChannels {
   private readonly unsubscribe: Array<() => void> = [];
   /** Removals in flight by connection name: a re-add of the same peer waits for them. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** Tunnel channels loaded by ensureChannel, by connection name. */
+  private readonly runtime = new Map<string, RuntimeTunnel>();
+  /** Peer channels first seen by ensureChannel (listed by status), by name. */
+  private readonly runtimePeers = new Map<string, ChannelSpec>();
   private readonly setupTotal: Counter;
   private readonly setupSeconds: Histogram;
   private readonly channelUp: Gauge;
@@ -132,11 +153,63 @@ export class ChannelManager implements IpsecChannels {
   }
 
   status(): ChannelState[] {
-    return this.opts.channels.map((ch) => {
+    return this.channels().map((ch) => {
       const peers = [...this.peers.values()].filter((p) => p.channel.name === ch.name && this.childUp.has(p.conn)).length;
       const up = ch.kind === 'tunnel' ? this.childUp.has(tunnelConnName(ch)) : peers > 0;
       return { channel: ch.name, id: ch.id, kind: ch.kind, up, peers };
     });
+  }
+
+  ensureChannel(ch: ChannelSpec): Promise<void> {
+    if (ch.kind !== 'tunnel') {
+      if (!this.opts.channels.some((c) => c.name === ch.name)) this.runtimePeers.set(ch.name, ch);
+      return Promise.resolve(); // per-address connections come with peerAdded
+    }
+    const conn = tunnelConnName(ch);
+    const atStart = this.opts.channels.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === conn);
+    const loaded = atStart ? { channel: atStart, ready: Promise.resolve() } : this.runtime.get(conn);
+    if (loaded) {
+      if (Bun.deepEquals(loaded.channel, ch)) return loaded.ready;
+      // One name, other settings (the server changed the channel): loading it would replace the
+      // connection the entries under the old mark rely on. Fail closed instead.
+      return Promise.reject(
+        new DnssealError(
+          'ipsec',
+          'channel_conflict',
+          `channel ${ch.name} (id ${ch.id}): connection ${conn} is already loaded for other settings (id ${loaded.channel.id}); restart dnsseal to switch`,
+        ),
+      );
+    }
+    const t: RuntimeTunnel = { channel: ch, ready: Promise.resolve(), ok: false };
+    this.runtime.set(conn, t);
+    this.channelUp.set(0, { channel: ch.name });
+    t.ready = (async () => {
+      await this.removing.get(conn); // a failed earlier attempt is still being cleaned up
+      await this.loadTunnel(ch);
+    })().then(
+      () => {
+        t.ok = true;
+        this.log.info('tunnel channel loaded at runtime', { channel: ch.name, id: ch.id, gateway: ch.gateway, identity: ch.identity });
+      },
+      (err: unknown) => {
+        // Leave nothing half-loaded (a config without its trap); the next query tries again.
+        if (this.runtime.get(conn) === t) this.runtime.delete(conn);
+        void this.removeConn(conn);
+        this.log.warn('tunnel channel could not be loaded', { channel: ch.name, err: errorMessage(err) });
+        throw new DnssealError('ipsec', 'tunnel_not_loaded', `channel ${ch.name}: tunnel connection not loaded: ${errorMessage(err)}`, { cause: err });
+      },
+    );
+    return t.ready;
+  }
+
+  /** Start-up channels, then those first seen at runtime. */
+  private channels(): ChannelSpec[] {
+    return [...this.opts.channels, ...[...this.runtime.values()].map((t) => t.channel), ...this.runtimePeers.values()];
+  }
+
+  /** Tunnel channels whose connection should be in charon: start-up ones and loaded runtime ones. */
+  private tunnels(): ChannelSpec[] {
+    return [...this.opts.channels.filter((c) => c.kind === 'tunnel'), ...[...this.runtime.values()].filter((t) => t.ok).map((t) => t.channel)];
   }
 
   async peerAdded(channel: ChannelSpec, addr: string, name: string): Promise<void> {
@@ -269,8 +342,7 @@ export class ChannelManager implements IpsecChannels {
   private async resync(): Promise<void> {
     this.childUp.clear();
     let failed = 0;
-    for (const ch of this.opts.channels) {
-      if (ch.kind !== 'tunnel') continue;
+    for (const ch of this.tunnels()) {
       this.setTunnelUp(ch, false);
       await this.loadTunnel(ch).catch((e) => {
         failed++;
@@ -298,7 +370,7 @@ export class ChannelManager implements IpsecChannels {
       const n = (this.childUp.get(ike) ?? 0) + (up ? 1 : -1);
       if (n > 0) this.childUp.set(ike, n);
       else this.childUp.delete(ike);
-      const ch = this.opts.channels.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === ike);
+      const ch = this.channels().find((c) => c.kind === 'tunnel' && tunnelConnName(c) === ike);
       if (ch) this.setTunnelUp(ch, this.childUp.has(ike));
     }
   }
@@ -307,7 +379,7 @@ export class ChannelManager implements IpsecChannels {
     if (msg.up === 'yes') return;
     for (const ike of Object.keys(msg)) {
       if (!this.childUp.delete(ike)) continue;
-      const ch = this.opts.channels.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === ike);
+      const ch = this.channels().find((c) => c.kind === 'tunnel' && tunnelConnName(c) === ike);
       if (ch) this.setTunnelUp(ch, false);
     }
   }
@@ -327,6 +399,7 @@ export class NoIpsec implements IpsecChannels {
   readonly kind = 'none';
   constructor(private readonly channels: ChannelSpec[] = []) {}
   async start(): Promise<void> {}
+  async ensureChannel(): Promise<void> {}
   close(): void {}
   status(): ChannelState[] {
     return this.channels.map((ch) => ({ channel: ch.name, id: ch.id, kind: ch.kind, up: false, peers: 0 }));

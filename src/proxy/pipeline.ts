@@ -16,7 +16,7 @@ import type { ParsedQuery } from '../dns/query.ts';
 import { parseQuery } from '../dns/query.ts';
 import { buildErrorResponse, buildHeaderOnlyResponse, relayAnswer, udpLimit } from '../dns/response.ts';
 import { RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_SERVFAIL } from '../dns/wire.ts';
-import type { Decision } from '../policy/types.ts';
+import type { ChannelSpec, Decision } from '../policy/types.ts';
 import type { RegistryApi } from '../registry/types.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
@@ -47,6 +47,8 @@ export interface PolicyServerLink {
   hooks(clientIp: string): ExchangeHooks;
   /** The verified decision carried by the answer the hooks accepted (null: none). */
   decisionOf(hooks: ExchangeHooks): Decision | null;
+  /** Resolves once a channel the server named can carry traffic (its tunnel loaded); rejects → SERVFAIL. */
+  channelReady?(channel: ChannelSpec): Promise<void>;
 }
 
 export interface PipelineDeps {
@@ -179,8 +181,10 @@ export class Pipeline {
   }
 
   /** S105: every address into the registry and the kernel map; resolves only when done. */
-  private register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> {
+  private async register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> {
     const scan = forwarded.scan;
+    // A channel a policy server named is set up (strongSwan) before anything is marked for it.
+    await this.deps.policyServer?.channelReady?.(decision.channel!);
     return this.deps.registry.register({
       group: decision.group,
       channel: decision.channel!,
