@@ -399,7 +399,7 @@ export class NoIpsec implements IpsecChannels {
   readonly kind = 'none';
   constructor(private readonly channels: ChannelSpec[] = []) {}
   async start(): Promise<void> {}
-  async ensureChannel(): Promise<void> {}
+  async ensureChannel(_channel: ChannelSpec): Promise<void> {}
   close(): void {}
   status(): ChannelState[] {
     return this.channels.map((ch) => ({ channel: ch.name, id: ch.id, kind: ch.kind, up: false, peers: 0 }));
