@@ -80,15 +80,15 @@ typecheck: deps
 ## bypass-lan, farp, dhcp) and install_routes = no.
 RUN_DIR := build/run
 run: build
-	@if [ ! -S /var/run/charon.vici ] && [ -x /usr/lib/ipsec/charon ]; then \
-	  mkdir -p $(RUN_DIR); \
+	@if ! swanctl --stats --uri unix:///var/run/charon.vici >/dev/null 2>&1 && [ -x /usr/lib/ipsec/charon ]; then \
+	  mkdir -p $(RUN_DIR); rm -f /var/run/charon.vici; \
 	  printf '%s\n' 'include /etc/strongswan.conf' 'charon {' '  install_routes = no' '  plugins {' \
 	    '    kernel-libipsec { load = no }' '    bypass-lan { load = no }' '    farp { load = no }' \
 	    '    dhcp { load = no }' '  }' '}' > $(RUN_DIR)/strongswan.conf; \
 	  echo "run: starting charon for dnsseal's IPsec channels (log: $(RUN_DIR)/charon.log)"; \
 	  STRONGSWAN_CONF=$(CURDIR)/$(RUN_DIR)/strongswan.conf setsid /usr/lib/ipsec/charon \
 	    > $(RUN_DIR)/charon.log 2>&1 < /dev/null & \
-	  for i in $$(seq 50); do [ -S /var/run/charon.vici ] && break; sleep 0.1; done; \
+	  for i in $$(seq 50); do swanctl --stats >/dev/null 2>&1 && break; sleep 0.1; done; \
 	fi
 	./$(DIST) run $(RUN_FLAGS)
 

@@ -17,6 +17,7 @@ import { createControlHandlers } from './control/handlers.ts';
 import type { Datapath } from './datapath/datapath.ts';
 import { createDatapath } from './datapath/factory.ts';
 import { createEbpfDatapath } from './datapath/ebpf/index.ts';
+import { withGuardInterfaces } from './datapath/guard-interfaces.ts';
 import { StaticKeyring } from './dns/tsig-key.ts';
 import { createIntercept } from './intercept/factory.ts';
 import { interceptObjectPath } from './intercept/object.ts';
@@ -144,7 +145,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     datapath = createDatapath(cfg.datapath, {
       log,
       clock,
-      ebpf: deps.ebpf ?? (() => createEbpfDatapath({ cfg, log, clock, metrics })),
+      // The guard must sit somewhere: with no `wan` configured, on the default-route interfaces.
+      ebpf: deps.ebpf ?? (() => createEbpfDatapath({ cfg: withGuardInterfaces(cfg, log), log, clock, metrics })),
     });
     const dp = datapath;
     // Leaves the pinned maps in place: a restarted daemon adopts them and keeps protecting.
@@ -381,8 +383,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
 }
 
 /**
- * The eBPF data path keeps each channel's gateway and kind from start-up, and strongSwan loads
- * the tunnel connections at start: with either in use, the channel table must stay as it is
+ * strongSwan loads the configured tunnel connections at start (and the marks of live entries
+ * depend on them): with it or the eBPF data path in use, the channel table must stay as it is
  * (rules, client tables and statics still reload). The fake/none back ends follow any change.
  */
 function checkChannelsReloadable(running: Config, next: Config, datapathKind: string, ipsecKind: string): void {
