@@ -5,49 +5,23 @@
  * error instead of silently filling the map. Output is canonical text: dotted quad for IPv4,
  * RFC 5952 for IPv6 without mixed notation — the same form the proxy hands to `register()`.
  */
+import { parseIPv4, parseIPv6 } from '../policy/cidr.ts';
 import { DnssealError } from '../util/errors.ts';
 
+/** Four octets, or undefined when `text` is not a dotted quad (the policy's parser). */
 function parseV4(text: string): number[] | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out.push(n);
-  }
-  return out;
+  const b = parseIPv4(text);
+  return b ? [...b] : undefined;
 }
 
-/** Eight 16-bit groups, or undefined when `text` is not an IPv6 literal. */
+/** Eight 16-bit groups, or undefined when `text` is not an IPv6 literal (no zone ids here). */
 function parseV6(text: string): number[] | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const parts = s.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseV4(p);
-        if (!v4) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-        out.push(parseInt(p, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return undefined;
-  if (halves.length === 1) return head.length === 8 ? head : undefined;
-  const fill = 8 - head.length - tail.length;
-  if (fill < 1) return undefined;
-  return [...head, ...new Array<number>(fill).fill(0), ...tail];
+  if (text.includes('%')) return undefined;
+  const b = parseIPv6(text);
+  if (!b) return undefined;
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((b[2 * i]! << 8) | b[2 * i + 1]!);
+  return g;
 }
 
 /**
