@@ -1,0 +1,95 @@
+#!/bin/bash
+# intercept-dnsseal: intercept mode with the real daemon over real ESP — issue #6 in the lab.
+#
+#   The client's default gateway is "gw", not the encryption node (the router); only the pool
+#   prefixes (100.64.0.0/16, fd00:64::/96) are routed to the router, which is the client's DNS
+#   server. dnsseal --mode intercept on the router (tc on lan/wan, channel saas = tunnel to the
+#   hub charon, rule *.saas.test).
+#
+#   1. app.saas.test resolves to an intercept address from the pool (A and AAAA), never the real
+#      one; multi.saas.test (three A records) to three distinct intercept addresses;
+#   2. ICMP, TCP (busybox httpd), UDP (echo server) and ICMPv6 to the intercept addresses reach
+#      the real servers behind the hub, decapsulated (srv capture: client -> real address); the
+#      replies reach the client from the intercept address (client capture);
+#   3. on the router's WAN wire: ESP to/from the hub only, zero clear packets to or from the
+#      protected addresses, no intercept address at all; nothing protected via gw;
+#   4. www.public.test resolves to its real address and goes direct (via gw, not the router).
+# SKIP (with the reason) when dist/dnsseal or the BPF objects are not built.
+. "$LAB_DIR/lib/lab.sh"
+. "$LAB_DIR/lib/intercept.sh"
+
+dnsseal_built || lab_skip "pending: $LAB_DNSSEAL is not built (make build)"
+for obj in dnsseal intercept; do
+	[ -f "$LAB_REPO/build/$obj.bpf.o" ] || lab_skip "pending: build/$obj.bpf.o is not built (make bpf)"
+done
+
+intercept_setup
+
+intercept_dnsseal ||
+	lab_fail "dnsseal does not start in intercept mode: $DNSSEAL_ERROR"
+
+capture_start wan net p-router
+capture_start gwwan net p-gw
+capture_start cli client eth0
+capture_start srv srv eth0
+
+# Learn the intercept addresses the client is given (asserted again below).
+ICPT=$(dns_ask app.saas.test A | head -n1)
+ICPT6=$(dns_ask app.saas.test AAAA | head -n1)
+MULTI=$(dns_ask multi.saas.test A | sort -u | tr '\n' ' ')
+lab_log "intercept: app.saas.test A=$ICPT AAAA=$ICPT6; multi.saas.test: $MULTI"
+case $ICPT in 100.64.*) ;; *) lab_fail "app.saas.test A is '$ICPT', not an intercept address of $ICPT_POOL4" ;; esac
+case $ICPT6 in fd00:64:*) ;; *) lab_fail "app.saas.test AAAA is '$ICPT6', not an intercept address of $ICPT_POOL6" ;; esac
+ICPT6_X=$(v6_explode "$ICPT6")
+ICPT_RE=${ICPT//./\\.}
+DIG="kdig +short +timeout=5 @$ROUTER_LAN4"
+
+multi_pings=
+for a in $MULTI; do multi_pings+="ping -c 3 -W 10 $a; "; done
+
+evaltest <<EOF_EVAL
+client::$DIG app.saas.test A::^100\.64\.[0-9]+\.[0-9]+$::1
+client::$DIG app.saas.test A::^$ICPT_RE$::1
+client::$DIG app.saas.test A::198\.51\.100\.::NO
+client::$DIG app.saas.test AAAA::^fd00:64::[0-9a-f:]+$::1
+client::$DIG app.saas.test AAAA::2001:db8:100::NO
+client::$DIG multi.saas.test A | sort -u::^100\.64\.[0-9]+\.[0-9]+$::3
+client::$DIG multi.saas.test A::198\.51\.100\.::NO
+client::$DIG www.public.test A::^192\.0\.2\.4$::1
+client::ip route get $ICPT::via $ROUTER_LAN4::YES
+client::ip route get $WWW4::via $GW_LAN4::YES
+client::ping -c 8 -W 10 $ICPT::[1-9] packets received::YES
+client::curl -sS -m 20 http://$ICPT/::hello from srv::YES
+client::exec 3<>/dev/udp/$ICPT/5000 && echo udp-probe >&3 && read -t 10 r <&3 && echo "got \$r"::^got echo:udp-probe$::1
+client::$multi_pings::3 packets received::3
+client::ping -6 -c 3 -W 10 $ICPT6_X::[1-9] packets received::YES
+client::curl -sS -m 10 http://$WWW4/::hello from www::YES
+router::$LAB_DNSSEAL list --json --control $LAB_TMP/router/dnsseal.sock::$ICPT_RE::YES
+router::$LAB_DNSSEAL list --control $LAB_TMP/router/dnsseal.sock::100\.64\.[0-9.]+ +198\.51\.100\.1[0-2] ::3
+router::$LAB_DNSSEAL list --control $LAB_TMP/router/dnsseal.sock::fd00:64::[0-9a-f:]+ +2001:db8:100::10 ::1
+router::swanctl --list-sas::dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
+router::swanctl --list-sas::remote 'hub\.saas\.test'::YES
+wan::tcpdump::IP $ROUTER4 > $HUB4: ESP\(::>=15
+wan::tcpdump::IP $HUB4 > $ROUTER4: ESP\(::>=15
+wan::tcpdump::> 198\.51\.100\.::NO
+wan::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
+wan::tcpdump::IP6 2001:db8:100:[0-9a-f:]*(\.[0-9]+)? > ::NO
+wan::tcpdump::> 2001:db8:100:::NO
+wan::tcpdump::(^| )100\.64\.[0-9]+\.[0-9]+::NO
+wan::tcpdump::fd00:64:::NO
+wan::tcpdump::> $WWW4\.80::NO
+gwwan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
+gwwan::tcpdump::198\.51\.100\.|2001:db8:100:|(^| )100\.64\.|fd00:64:|ESP::NO
+srv::tcpdump::IP $CLIENT4 > $SRV4: ICMP echo request::>=1
+srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.80: Flags \[S\]::YES
+srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.5000: UDP::1
+srv::tcpdump::IP $CLIENT4 > $SRV4_B: ICMP echo request::>=1
+srv::tcpdump::IP $CLIENT4 > $SRV4_C: ICMP echo request::>=1
+srv::tcpdump::IP6 $CLIENT6 > $SRV6: ICMP6, echo request::>=1
+srv::tcpdump::100\.64\.|fd00:64:::NO
+cli::tcpdump::IP $ICPT_RE > $CLIENT4: ICMP echo reply::>=1
+cli::tcpdump::IP $ICPT_RE\.80 > $CLIENT4\.[0-9]+: Flags \[S\.\]::YES
+cli::tcpdump::IP $ICPT_RE\.5000 > $CLIENT4\.[0-9]+: UDP::1
+cli::tcpdump::IP6 $ICPT6 > $CLIENT6: ICMP6, echo reply::>=1
+cli::tcpdump::198\.51\.100\.|2001:db8:100:::NO
+EOF_EVAL
