@@ -66,8 +66,11 @@ fi
 [ -r "$kernel" ] || die "$kernel is not readable"
 kver=${kernel#/boot/vmlinuz-}
 [ -d "/lib/modules/$kver" ] || die "$kernel has no modules in /lib/modules/$kver: reinstall its linux-image package"
-for tool in /usr/lib/ipsec/charon /usr/sbin/swanctl tcpdump nft ip busybox cpio; do
-	command -v "$tool" >/dev/null || die "$tool not found (see APT_LAB/APT_TEST in the Makefile)"
+# What the harness and the scenarios run (package in brackets).
+for need in /usr/lib/ipsec/charon:strongswan-charon /usr/sbin/swanctl:strongswan-swanctl \
+	pki:strongswan-pki tcpdump:tcpdump nft:nftables ip:iproute2 ss:iproute2 nstat:iproute2 \
+	busybox:busybox-static cpio:cpio curl:curl knotd:knot kdig:knot-dnsutils bpftool:bpftool; do
+	command -v "${need%%:*}" >/dev/null || die "${need%%:*} not found: install ${need#*:}"
 done
 
 # ---- build ----------------------------------------------------------------------------------
