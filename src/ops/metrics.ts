@@ -70,6 +70,22 @@ export class Metrics {
     };
   }
 
+  /**
+   * A histogram whose buckets are kept elsewhere as plain numbers (hot paths avoid label
+   * handling): `read` returns per-bucket (non-cumulative) counts for `buckets`, the sum and the
+   * count, and exposition makes them cumulative.
+   */
+  histogramFrom(name: string, help: string, buckets: number[], read: () => { counts: number[]; sum: number; count: number }): void {
+    const fam = this.family(name, { type: 'histogram', help, buckets, values: new Map() });
+    if (fam.type !== 'histogram') throw new Error(`metrics: ${name} is not a histogram`);
+    this.onCollect(() => {
+      const r = read();
+      let acc = 0;
+      const counts = buckets.map((_, i) => (acc += r.counts[i] ?? 0));
+      fam.values.set('', { counts, sum: r.sum, count: r.count });
+    });
+  }
+
   onCollect(fn: () => void): void {
     this.collectors.push(fn);
   }

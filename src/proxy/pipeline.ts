@@ -22,7 +22,7 @@ import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
 import type { ClientInfo, QueryHandler } from './handler.ts';
-import type { ProxyCounters } from './proxy-counters.ts';
+import { observeUpstream, type ProxyCounters } from './proxy-counters.ts';
 import { UpstreamError, type ExchangeHooks } from './upstream.ts';
 
 /** What the pipeline needs of the policy (src/policy/policy.ts `Policy` provides it). */
@@ -119,11 +119,13 @@ export class Pipeline {
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
     const upstream = this.preDecide(query, client);
     let forwarded: Forwarded;
+    const sent = performance.now();
     try {
       forwarded = await this.forward(query, upstream, client);
     } catch (err) {
       return this.forwardFailure(query, err);
     }
+    observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
     const decision = this.decide(query, forwarded, client);
     if (decision?.channel) {
       try {

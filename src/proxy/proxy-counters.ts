@@ -17,6 +17,28 @@ export interface ProxyCounters {
   clientSendFailed: number;
   tcpConnections: number;
   tcpClosed: Record<'idle' | 'garbage' | 'limit', number>;
+  /** Upstream answer latency (forward step, successful exchanges), fixed buckets. */
+  upstreamSeconds: LatencyBuckets;
+}
+
+/** Seconds; upper bounds of the upstream latency buckets (the last is +Inf, implicit). */
+export const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export interface LatencyBuckets {
+  /** counts[i]: observations ≤ UPSTREAM_BUCKETS[i] and > the previous bound (not cumulative). */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** One observation; a linear scan of 12 bounds, no allocation (hot path). */
+export function observeUpstream(c: ProxyCounters, seconds: number): void {
+  const h = c.upstreamSeconds;
+  let i = 0;
+  while (i < UPSTREAM_BUCKETS.length && seconds > UPSTREAM_BUCKETS[i]!) i++;
+  if (i < UPSTREAM_BUCKETS.length) h.counts[i]!++;
+  h.sum += seconds;
+  h.count++;
 }
 
 export function newProxyCounters(): ProxyCounters {
@@ -31,6 +53,7 @@ export function newProxyCounters(): ProxyCounters {
     clientSendFailed: 0,
     tcpConnections: 0,
     tcpClosed: { idle: 0, garbage: 0, limit: 0 },
+    upstreamSeconds: { counts: UPSTREAM_BUCKETS.map(() => 0), sum: 0, count: 0 },
   };
 }
 
@@ -48,6 +71,7 @@ export function exportProxyCounters(c: ProxyCounters, metrics: Metrics): void {
     ['dnsseal_proxy_client_send_failed_total', 'Answers the client socket refused', null, () => ({ '': c.clientSendFailed })],
     ['dnsseal_proxy_tcp_connections_total', 'TCP client connections accepted', null, () => ({ '': c.tcpConnections })],
   ];
+  metrics.histogramFrom('dnsseal_upstream_query_seconds', 'Upstream answer latency (successful exchanges)', UPSTREAM_BUCKETS, () => c.upstreamSeconds);
   for (const [name, help, label, read] of families) {
     const counter = metrics.counter(name, help);
     const last = new Map<string, number>();
