@@ -8,9 +8,11 @@
 #
 #   1. app.saas.test resolves to an intercept address from the pool (A and AAAA), never the real
 #      one; multi.saas.test (three A records) to three distinct intercept addresses;
-#   2. ICMP, TCP (busybox httpd), UDP (echo server) and ICMPv6 to the intercept addresses reach
-#      the real servers behind the hub, decapsulated (srv capture: client -> real address); the
-#      replies reach the client from the intercept address (client capture);
+#   2. ICMP, TCP (busybox httpd), UDP (echo server) over IPv4 and IPv6 to the intercept
+#      addresses reach the real servers behind the hub, decapsulated (srv capture: client ->
+#      real address); the replies reach the client from the intercept address (client capture); a UDP datagram to a
+#      closed port gets srv's ICMP port-unreachable back quoting the intercept address (the
+#      client's connected socket sees ECONNREFUSED);
 #   3. on the router's WAN wire: ESP to/from the hub only, zero clear packets to or from the
 #      protected addresses, no intercept address at all; nothing protected via gw;
 #   4. www.public.test resolves to its real address and goes direct (via gw, not the router).
@@ -51,7 +53,7 @@ evaltest <<EOF_EVAL
 client::$DIG app.saas.test A::^100\.64\.[0-9]+\.[0-9]+$::1
 client::$DIG app.saas.test A::^$ICPT_RE$::1
 client::$DIG app.saas.test A::198\.51\.100\.::NO
-client::$DIG app.saas.test AAAA::^fd00:64::[0-9a-f:]+$::1
+client::$DIG app.saas.test AAAA::^fd00:64::[0-9a-f:]*$::1
 client::$DIG app.saas.test AAAA::2001:db8:100::NO
 client::$DIG multi.saas.test A | sort -u::^100\.64\.[0-9]+\.[0-9]+$::3
 client::$DIG multi.saas.test A::198\.51\.100\.::NO
@@ -60,13 +62,16 @@ client::ip route get $ICPT::via $ROUTER_LAN4::YES
 client::ip route get $WWW4::via $GW_LAN4::YES
 client::ping -c 8 -W 10 $ICPT::[1-9] packets received::YES
 client::curl -sS -m 20 http://$ICPT/::hello from srv::YES
-client::exec 3<>/dev/udp/$ICPT/5000 && echo udp-probe >&3 && read -t 10 r <&3 && echo "got \$r"::^got echo:udp-probe$::1
+client::exec 3<>/dev/udp/$ICPT/5000 && echo udp-probe >&3 && timeout 10 dd bs=2048 count=1 status=none <&3::^echo:udp-probe$::1
+client::exec 3<>/dev/udp/$ICPT/5001 && echo closed-port >&3 && sleep 3 && echo again >&3 && echo no-error::Connection refused::YES
 client::$multi_pings::3 packets received::3
 client::ping -6 -c 3 -W 10 $ICPT6_X::[1-9] packets received::YES
+client::curl -sS -m 20 http://[$ICPT6_X]/::hello from srv::YES
+client::exec 3<>/dev/udp/$ICPT6_X/5000 && echo udp6-probe >&3 && timeout 10 dd bs=2048 count=1 status=none <&3::^echo:udp6-probe$::1
 client::curl -sS -m 10 http://$WWW4/::hello from www::YES
 router::$LAB_DNSSEAL list --json --control $LAB_TMP/router/dnsseal.sock::$ICPT_RE::YES
 router::$LAB_DNSSEAL list --control $LAB_TMP/router/dnsseal.sock::100\.64\.[0-9.]+ +198\.51\.100\.1[0-2] ::3
-router::$LAB_DNSSEAL list --control $LAB_TMP/router/dnsseal.sock::fd00:64::[0-9a-f:]+ +2001:db8:100::10 ::1
+router::$LAB_DNSSEAL list --control $LAB_TMP/router/dnsseal.sock::fd00:64::[0-9a-f:]* +2001:db8:100::10 ::1
 router::swanctl --list-sas::dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
 router::swanctl --list-sas::remote 'hub\.saas\.test'::YES
 wan::tcpdump::IP $ROUTER4 > $HUB4: ESP\(::>=15
@@ -86,10 +91,16 @@ srv::tcpdump::IP $CLIENT4\.[0-9]+ > $SRV4\.5000: UDP::1
 srv::tcpdump::IP $CLIENT4 > $SRV4_B: ICMP echo request::>=1
 srv::tcpdump::IP $CLIENT4 > $SRV4_C: ICMP echo request::>=1
 srv::tcpdump::IP6 $CLIENT6 > $SRV6: ICMP6, echo request::>=1
+srv::tcpdump::IP6 $CLIENT6\.[0-9]+ > $SRV6\.80: Flags \[S\]::YES
+srv::tcpdump::IP6 $CLIENT6\.[0-9]+ > $SRV6\.5000: UDP::1
+srv::tcpdump::IP $SRV4 > $CLIENT4: ICMP $SRV4 udp port 5001 unreachable::YES
 srv::tcpdump::100\.64\.|fd00:64:::NO
 cli::tcpdump::IP $ICPT_RE > $CLIENT4: ICMP echo reply::>=1
 cli::tcpdump::IP $ICPT_RE\.80 > $CLIENT4\.[0-9]+: Flags \[S\.\]::YES
 cli::tcpdump::IP $ICPT_RE\.5000 > $CLIENT4\.[0-9]+: UDP::1
 cli::tcpdump::IP6 $ICPT6 > $CLIENT6: ICMP6, echo reply::>=1
+cli::tcpdump::IP6 $ICPT6\.80 > $CLIENT6\.[0-9]+: Flags \[S\.\]::YES
+cli::tcpdump::IP6 $ICPT6\.5000 > $CLIENT6\.[0-9]+: UDP::1
+cli::tcpdump::IP $ICPT_RE > $CLIENT4: ICMP $ICPT_RE udp port 5001 unreachable::YES
 cli::tcpdump::198\.51\.100\.|2001:db8:100:::NO
 EOF_EVAL
