@@ -227,6 +227,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     proxy = await startProxy({
       listen: cfg.listen,
       upstreams: cfg.upstreams,
+      ...(cfg.upstreamSource !== undefined ? { upstreamSource: cfg.upstreamSource } : {}),
       upstreamTimeoutMs: cfg.upstreamTimeoutMs,
       canary: cfg.canary,
       policy: livePolicy,

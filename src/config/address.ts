@@ -38,3 +38,22 @@ export function parseHostPort(text: string, defaultPort: number | null): HostPor
 export function formatHostPort(hp: HostPort): string {
   return hp.address.includes(':') ? `[${hp.address}]:${hp.port}` : `${hp.address}:${hp.port}`;
 }
+
+/**
+ * A bare IP literal (`upstream_source`): no port, no brackets, no zone id; IPv4-mapped IPv6 is
+ * refused (write the IPv4 address). Returns the normalised text.
+ */
+export function parseIpLiteral(text: string): string {
+  if (typeof text !== 'string' || text.trim() === '') throw new Error('the address is empty');
+  const t = text.trim();
+  const bytes = t.includes('%') ? null : parseIP(t);
+  if (!bytes || (bytes.length === 4 && t.includes(':'))) {
+    throw new Error(`"${text}" is not an IP address (an IPv4 or IPv6 literal, no port, brackets or host name)`);
+  }
+  return formatIP(bytes);
+}
+
+/** 4 or 6, by the literal's form (`address` already normalised). */
+export function ipFamily(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}

@@ -37,6 +37,8 @@ export interface Draft {
   mode: Mode;
   listen: string[];
   upstreams: Map<string, DraftUpstream>;
+  /** `upstream_source` (normalised IP literal) and where it was set. */
+  upstreamSource?: { address: string; where: string };
   datapath: DatapathKind;
   lan: string[];
   wan: string[];

@@ -12,6 +12,7 @@ import { parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
+import { ipFamily } from './address.ts';
 
 export interface FinalizeDeps {
   /** resolv.conf contents in order of preference (missing files left out). */
@@ -127,6 +128,20 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
       problems.list.push(new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`));
     }
   }
+  if (d.upstreamSource) {
+    // A socket bound to an address of one family cannot reach the other family.
+    const src = d.upstreamSource;
+    for (const u of upstreams) {
+      if (ipFamily(u.address) === ipFamily(src.address)) continue;
+      problems.list.push(
+        new ConfigError(
+          src.where,
+          `upstream_source ${src.address} is IPv${ipFamily(src.address)} but upstream "${u.name}" (${u.address}) is IPv${ipFamily(u.address)}: ` +
+            'upstream sockets bound to it cannot reach that upstream; use an address of the same family or drop upstream_source',
+        ),
+      );
+    }
+  }
   if (d.policyServer) {
     const where = d.policyServer.where;
     const ps = d.upstreams.get(d.policyServer.name);
@@ -202,6 +217,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
     viciSocket: d.viciSocket,
     localTs: d.localTs,
   };
+  if (d.upstreamSource) cfg.upstreamSource = d.upstreamSource.address;
   if (d.metrics) cfg.metrics = d.metrics;
   if (d.localId) cfg.localId = d.localId;
   if (d.policyServer) cfg.policyServer = d.policyServer.name;

@@ -20,6 +20,7 @@ export const CONFIG_FLAGS: FlagSpec[] = [
   { name: 'mode', arg: 'host|gateway|intercept', default: 'host', doc: 'Deployment mode.' },
   { name: 'listen', arg: 'ADDR:PORT', repeatable: true, default: '127.0.0.53:53', doc: 'Listen address (UDP and TCP); repeat for several.' },
   { name: 'upstream', arg: '[NAME=]ADDR[:PORT][,tsig-key=KEY]', repeatable: true, default: 'from /etc/resolv.conf', doc: 'Upstream resolver; NAME defaults to `default`; `tsig-key` signs queries to it (policy server).' },
+  { name: 'upstream-source', arg: 'ADDR', default: 'kernel picks', doc: 'Local IP address upstream queries are sent from (UDP and TCP).' },
   { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, doc: 'Append a rule to the `default` table.' },
   { name: 'rules-file', arg: 'FILE[,channel=NAME][,upstream=NAME]', repeatable: true, doc: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line) to the `default` table.' },
   { name: 'channel', arg: 'NAME=SPEC', repeatable: true, doc: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic]`.' },

@@ -5,7 +5,7 @@
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
 import type { Draft } from './draft.ts';
-import { formatHostPort, parseHostPort } from './address.ts';
+import { formatHostPort, parseHostPort, parseIpLiteral } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import type { ChannelInput } from '../policy/channel.ts';
 import { parseRulesFile, type RulesFileDefaults } from './rules-file.ts';
@@ -88,6 +88,14 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
     const tsigKey = opts.get('tsig-key') ?? prev?.spec.tsigKey;
     const spec = { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) };
     d.upstreams.set(name, { spec, where: '--upstream', whereTsig: opts.has('tsig-key') ? '--upstream' : (prev?.whereTsig ?? '--upstream') });
+  }
+  const source = one('upstream-source');
+  if (source !== undefined) {
+    try {
+      d.upstreamSource = { address: parseIpLiteral(source), where: '--upstream-source' };
+    } catch (err) {
+      throw new ConfigError('--upstream-source', errorMessage(err));
+    }
   }
   const datapath = one('datapath');
   if (datapath !== undefined) d.datapath = oneOf('datapath', datapath, DATAPATHS);

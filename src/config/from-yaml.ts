@@ -6,7 +6,7 @@
 import { CHANNEL_FIELDS, CLIENT_FIELDS, knownKeys, RULE_FIELDS, SCHEMA, STATIC_FIELDS, TSIG_FIELDS, UPSTREAM_FIELDS } from './schema.ts';
 import { isObj, type YamlDoc } from './yaml-doc.ts';
 import type { Draft, DraftRule } from './draft.ts';
-import { formatHostPort, parseHostPort } from './address.ts';
+import { formatHostPort, parseHostPort, parseIpLiteral } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import { parseCidr } from '../policy/cidr.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -104,6 +104,18 @@ export function applyYaml(doc: YamlDoc, d: Draft, files: SecretReader): void {
       if (d.listen.length === 0) doc.fail(['listen'], 'needs at least one ADDR:PORT');
     },
     upstreams: () => readUpstreams(doc, r.upstreams, d, hostPort),
+    upstream_source: () => {
+      if (r.upstream_source === null) {
+        delete d.upstreamSource;
+        return;
+      }
+      const text = doc.str(r.upstream_source, ['upstream_source'], 'upstream_source');
+      try {
+        d.upstreamSource = { address: parseIpLiteral(text), where: doc.at(['upstream_source']) };
+      } catch (err) {
+        doc.fail(['upstream_source'], `upstream_source: ${errorMessage(err)}`);
+      }
+    },
     datapath: () => (d.datapath = doc.oneOf(r.datapath, ['datapath'], DATAPATHS)),
     lan: () => {
       d.lan = doc.strList(r.lan, ['lan'], 'an interface name');

@@ -32,6 +32,8 @@ export interface Config {
   /** `ADDR:PORT` (IPv6 as `[ADDR]:PORT`). */
   listen: string[];
   upstreams: UpstreamSpec[];
+  /** Local IP address the upstream sockets bind to (UDP and TCP); unset: the kernel picks. */
+  upstreamSource?: string;
   datapath: DatapathKind;
   lan: string[];
   wan: string[];

@@ -21,6 +21,8 @@ export interface ProxyOptions {
   /** `ADDR:PORT` / `[ADDR]:PORT`; port 0 picks a free one (see `listeners`). */
   listen: string[];
   upstreams: UpstreamSpec[];
+  /** Local address upstream sockets bind to (`upstream_source`); unset: the kernel picks. */
+  upstreamSource?: string;
   upstreamTimeoutMs: number;
   canary: 'nxdomain' | 'pass';
   policy: PolicyApi;
@@ -49,7 +51,14 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const pairs = new Map<string, UpstreamPair>();
   try {
     for (const u of opts.upstreams) {
-      const common = { name: u.name, address: u.address, port: u.port, timeoutMs: opts.upstreamTimeoutMs, counters: opts.counters };
+      const common = {
+        name: u.name,
+        address: u.address,
+        port: u.port,
+        timeoutMs: opts.upstreamTimeoutMs,
+        counters: opts.counters,
+        ...(opts.upstreamSource !== undefined ? { source: opts.upstreamSource } : {}),
+      };
       const udp = await UdpUpstream.open({ ...common, clock: opts.clock, log: opts.log, poolSize: opts.upstreamPoolSize, batchSends: opts.batchSends });
       pairs.set(u.name, { udp, tcp: new TcpUpstream(common) });
     }

@@ -3,7 +3,7 @@
  * exchange — truncation is rare, and a fresh connection has nothing to confuse an answer
  * with. The same acceptance rules as UDP apply: our random ID and the exact question.
  */
-import type { Socket } from 'bun';
+import type { Socket, TCPSocketConnectOptions } from 'bun';
 import { questionMatches } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import { buildUpstreamQuery } from '../dns/response.ts';
@@ -18,7 +18,16 @@ export interface TcpUpstreamOptions {
   port: number;
   timeoutMs: number;
   counters: ProxyCounters;
+  /** Local address connections bind to (`upstream_source`; same family as `address`). Unset: the kernel picks. */
+  source?: string;
 }
+
+/**
+ * Bun.connect binds the local end to `localAddress` (port chosen by the kernel), like
+ * node:net's option of that name; bun-types does not declare it (Bun 1.4), hence this type.
+ * test/proxy/upstream-source.test.ts checks the server sees it.
+ */
+type ConnectWithSource = TCPSocketConnectOptions<ConnState> & { localAddress?: string };
 
 interface ConnState {
   reader: FrameReader;
@@ -88,9 +97,10 @@ export class TcpUpstream implements Upstream {
         },
         onEnd: (why) => settle(new UpstreamError('closed', `${this.address}: TCP connection ${why} before an answer`)),
       };
-      Bun.connect<ConnState>({
+      const connectOpts: ConnectWithSource = {
         hostname: this.opts.address,
         port: this.opts.port,
+        ...(this.opts.source !== undefined ? { localAddress: this.opts.source } : {}),
         data: state,
         socket: {
           open: (s) => {
@@ -112,7 +122,8 @@ export class TcpUpstream implements Upstream {
           error: (s) => s.data.onEnd('failed'),
           connectError: (s) => s.data.onEnd('could not connect'),
         },
-      }).catch((err: unknown) =>
+      };
+      Bun.connect<ConnState>(connectOpts).catch((err: unknown) =>
         settle(new UpstreamError('connect_failed', `${this.address}: TCP connect failed`, { cause: err })),
       );
     });

@@ -32,6 +32,11 @@ export interface UdpUpstreamOptions {
   log: Logger;
   counters: ProxyCounters;
   /**
+   * Local address the sockets bind to (`upstream_source`; same family as `address`). Unset: the
+   * wildcard address, the kernel picks the source by route.
+   */
+  source?: string;
+  /**
    * Sockets in the pool (default 8). More sockets add port entropy but cost throughput: each
    * wakes the event loop separately, where one socket gets its answers in batches.
    */
@@ -171,7 +176,7 @@ export class UdpUpstream implements Upstream {
     const holder: { ps?: PoolSocket } = {};
     const sock = await Bun.udpSocket({
       binaryType: 'uint8array',
-      hostname: this.opts.address.includes(':') ? '::' : '0.0.0.0',
+      hostname: this.opts.source ?? (this.opts.address.includes(':') ? '::' : '0.0.0.0'),
       port: 0,
       connect: { hostname: this.opts.address, port: this.opts.port },
       socket: {
