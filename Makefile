@@ -97,6 +97,12 @@ test: build
 	$(BUN) test --timeout 120000 test/
 	$(MAKE) --no-print-directory lab-if-present
 
+## test-6.1: the eBPF tests inside a Debian 12 (6.1 kernel, clsact, no tcx) lab guest, ~6 min.
+## Not part of `make test`: the lab's daemon scenarios already load every program on 6.1.
+.PHONY: test-6.1
+test-6.1: build
+	test/bpf/kernel61.sh
+
 down: build
 	./$(DIST) down
 
