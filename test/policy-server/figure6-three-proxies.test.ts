@@ -20,7 +20,7 @@ import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { Zone } from '../../src/policy-server/zone.ts';
-import type { QueryHandler } from '../../src/proxy/handler.ts';
+import type { Listener, QueryHandler } from '../../src/proxy/handler.ts';
 import { startTcpListener } from '../../src/proxy/listener-tcp.ts';
 import { startUdpListener } from '../../src/proxy/listener-udp.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
@@ -64,7 +64,23 @@ function nodeYaml(serverPort: number, source: string, control: string): string {
   ].join('\n');
 }
 
+/**
+ * A listen port 0 gets a free UDP port and then takes the same number for TCP, which an
+ * outgoing connection of another test may hold (EADDRINUSE): starting is retried a few times.
+ */
+const ATTEMPTS = 5;
+
 async function startNode(serverPort: number, source: string, i: number): Promise<Node> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNodeOnce(serverPort, source, `${i}-${attempt}`);
+    } catch (err) {
+      if (attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startNodeOnce(serverPort: number, source: string, i: string): Promise<Node> {
   const loaded = loadConfigText(nodeYaml(serverPort, source, join(dir, `control-${i}.sock`)), `node-${i}.yaml`, new Map(), fileDeps);
   expect(loaded.upstreamSource).toBe(source);
   const cfg = { ...loaded, listen: ['127.0.0.1:0'] };
@@ -92,11 +108,20 @@ beforeAll(async () => {
   };
   const counters = newProxyCounters();
   // One port for both transports: the proxy's TCP retry goes to the UDP upstream's port.
-  const udp = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle, counters, log: silentLogger });
-  const tcp = await startTcpListener({ hostname: '127.0.0.1', port: udp.port, handle, counters, log: silentLogger });
-  closeServer = async () => void (await Promise.all([udp.close(), tcp.close()]));
+  let udp: Listener | undefined;
+  let tcp: Listener | undefined;
+  for (let attempt = 1; !tcp; attempt++) {
+    udp = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle, counters, log: silentLogger });
+    try {
+      tcp = await startTcpListener({ hostname: '127.0.0.1', port: udp.port, handle, counters, log: silentLogger });
+    } catch (err) {
+      await udp.close();
+      if (attempt >= ATTEMPTS) throw err;
+    }
+  }
+  closeServer = async () => void (await Promise.all([udp!.close(), tcp!.close()]));
   dir = mkdtempSync(join(tmpdir(), 'dnsseal-fig6-three-'));
-  for (const [i, source] of [CLIENT_502, CLIENT_503, CLIENT_504].entries()) nodes.push(await startNode(udp.port, source, i));
+  for (const [i, source] of [CLIENT_502, CLIENT_503, CLIENT_504].entries()) nodes.push(await startNode(udp!.port, source, i));
 });
 
 afterAll(async () => {

@@ -106,18 +106,21 @@ describe('proxy/upstream source address', () => {
     const f = await FakeUpstream.start((query, t) => t.answerFor(query, { tc: query.transport === 'udp' && query.name.endsWith('tc.test') }));
     cleanup.push(() => f.stop());
     const counters = newProxyCounters();
-    const proxy = await startProxy({
-      listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: '127.0.0.1', port: f.port }],
-      upstreamSource: '127.0.0.9',
-      upstreamTimeoutMs: 1000,
-      canary: 'nxdomain',
-      policy: new SuffixPolicy([]),
-      registry: new RecordingRegistry(),
-      counters,
-      clock: realClock,
-      log: silentLogger,
-    });
+    // Port 0: TCP takes the UDP port's number, which another socket may hold; try again then.
+    const start = () =>
+      startProxy({
+        listen: ['127.0.0.1:0'],
+        upstreams: [{ name: 'default', address: '127.0.0.1', port: f.port }],
+        upstreamSource: '127.0.0.9',
+        upstreamTimeoutMs: 1000,
+        canary: 'nxdomain',
+        policy: new SuffixPolicy([]),
+        registry: new RecordingRegistry(),
+        counters,
+        clock: realClock,
+        log: silentLogger,
+      });
+    const proxy = await start().catch(start).catch(start);
     cleanup.push(() => proxy.close());
     const port = proxy.listeners[0]!.port;
     const a1 = await ask('udp', port, clientQuery('www.plain.test', 1));
