@@ -18,6 +18,7 @@ import type { ParsedQuery } from '../dns/query.ts';
 import { buildUpstreamQuery } from '../dns/response.ts';
 import { FLAG_QR, HEADER_LEN } from '../dns/wire.ts';
 import type { Clock } from '../util/clock.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { RandomIds, UpstreamError, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
@@ -174,17 +175,24 @@ export class UdpUpstream implements Upstream {
 
   private async openSocket(): Promise<PoolSocket> {
     const holder: { ps?: PoolSocket } = {};
-    const sock = await Bun.udpSocket({
-      binaryType: 'uint8array',
-      hostname: this.opts.source ?? (this.opts.address.includes(':') ? '::' : '0.0.0.0'),
-      port: 0,
-      connect: { hostname: this.opts.address, port: this.opts.port },
-      socket: {
-        data: (_s, data, port, address) => this.onData(holder.ps!, data, port, address),
-        // ICMP errors (upstream port closed, …) arrive here; the query then times out.
-        error: (_s, err) => this.opts.log.debug('upstream: socket error', { upstream: this.name, err: String(err) }),
-      },
-    });
+    let sock: udp.ConnectedSocket<'uint8array'>;
+    try {
+      sock = await Bun.udpSocket({
+        binaryType: 'uint8array',
+        hostname: this.opts.source ?? (this.opts.address.includes(':') ? '::' : '0.0.0.0'),
+        port: 0,
+        connect: { hostname: this.opts.address, port: this.opts.port },
+        socket: {
+          data: (_s, data, port, address) => this.onData(holder.ps!, data, port, address),
+          // ICMP errors (upstream port closed, …) arrive here; the query then times out.
+          error: (_s, err) => this.opts.log.debug('upstream: socket error', { upstream: this.name, err: String(err) }),
+        },
+      });
+    } catch (err) {
+      if (this.opts.source === undefined) throw err;
+      // Usually EADDRNOTAVAIL: upstream_source is not one of this host's addresses.
+      throw new DnssealError('proxy', 'upstream_source', `upstream "${this.name}": cannot bind upstream_source ${this.opts.source}: ${errorMessage(err)}`, { cause: err });
+    }
     const min = this.opts.minUsesPerSocket ?? 512;
     const batch = this.opts.batchSends === false ? null : new ConnectedBatch((packets) => sock.sendMany(packets));
     holder.ps = { sock, batch, byId: new Map(), usesLeft: min + ((Math.random() * min) | 0), replacing: false, retired: false };

@@ -3,7 +3,7 @@
  * send forgeries (from the right socket with a wrong ID or question, or from another port)
  * before — or instead of — the real answer. It answers TCP on the same port.
  */
-import type { TCPSocketListener, udp } from 'bun';
+import type { TCPSocketListener, TCPSocketListenOptions, udp } from 'bun';
 import dnsPacket from 'dns-packet';
 import { FrameReader, frame } from '../../src/proxy/tcp-framing.ts';
 
@@ -38,7 +38,21 @@ export class FakeUpstream {
     return this.sock.port;
   }
 
+  /**
+   * TCP takes the number of the UDP port the kernel picked, which another socket (a test's
+   * outgoing TCP connection) may hold: EADDRINUSE is retried with a fresh port.
+   */
   static async start(script: Script): Promise<FakeUpstream> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await FakeUpstream.startOnce(script);
+      } catch (err) {
+        if (attempt >= 5 || (err as { code?: string }).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  private static async startOnce(script: Script): Promise<FakeUpstream> {
     const other = await Bun.udpSocket({ binaryType: 'uint8array', hostname: '127.0.0.1', port: 0, socket: { error: () => {} } });
     let self: FakeUpstream;
     const sock = await Bun.udpSocket({
@@ -57,7 +71,16 @@ export class FakeUpstream {
         error: () => {},
       },
     });
-    const tcp = Bun.listen<{ reader: FrameReader }>({
+    const listen = (opts: TCPSocketListenOptions<{ reader: FrameReader }>): TCPSocketListener<{ reader: FrameReader }> => {
+      try {
+        return Bun.listen<{ reader: FrameReader }>(opts);
+      } catch (err) {
+        sock.close();
+        other.close();
+        throw err;
+      }
+    };
+    const tcp = listen({
       hostname: '127.0.0.1',
       port: sock.port,
       socket: {
