@@ -83,10 +83,19 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     for (const spec of opts.listen) {
       const { hostname, port } = splitHostPort(spec);
       const common = { hostname, handle: pipeline.handle, counters: opts.counters, log: opts.log };
-      const u = await startUdpListener({ ...common, port, batchSends: opts.batchSends });
-      listeners.push(u);
-      // Port 0: TCP takes the port UDP got, so one address serves both.
-      listeners.push(await startTcpListener({ ...common, port: u.port, idleMs: opts.tcpIdleMs }));
+      // Port 0: TCP takes the port UDP got, so one address serves both. Another process may
+      // already hold that TCP port: then pick again (bounded), never serve UDP-only.
+      for (let attempt = 1; ; attempt++) {
+        const u = await startUdpListener({ ...common, port, batchSends: opts.batchSends });
+        try {
+          const t = await startTcpListener({ ...common, port: u.port, idleMs: opts.tcpIdleMs });
+          listeners.push(u, t);
+          break;
+        } catch (err) {
+          await u.close();
+          if (port !== 0 || attempt >= 10) throw err;
+        }
+      }
     }
   } catch (err) {
     for (const l of listeners) await l.close();
