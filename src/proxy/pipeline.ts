@@ -213,6 +213,7 @@ export class Pipeline {
     switch (outcome.kind) {
       case 'answer': {
         c.queries[outcome.decision?.channel ? 'protected' : 'answer']++;
+        if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, client);
         const limit = client.transport === 'udp' ? udpLimit(outcome.query) : null;
         return relayAnswer(outcome.forwarded.bytes, outcome.forwarded.scan, outcome.query, limit);
       }
@@ -236,6 +237,18 @@ export class Pipeline {
         }
         return buildErrorResponse(outcome.query, RCODE_SERVFAIL);
     }
+  }
+
+  /** One debug line per decision (names and addresses are fine in logs, never in metric labels). */
+  private logDecision(query: ParsedQuery, decision: Decision | null | undefined, client: ClientInfo): void {
+    this.deps.log.debug('proxy: decision', {
+      name: query.qname,
+      client: client.address,
+      table: decision?.table ?? null,
+      rule: decision?.rule?.condition.pattern ?? null,
+      matched: decision?.matchedName ?? null,
+      channel: decision?.channel?.name ?? null,
+    });
   }
 
   private forwardFailure(query: ParsedQuery, err: unknown): Outcome {
