@@ -20,6 +20,20 @@ describe('readme', () => {
     expect(m![1]).toBe(expected);
   });
 
+  test('lists every metric the code registers when a metric is added', async () => {
+    const readme = await read('README.md');
+    const names = new Set<string>();
+    const glob = new Bun.Glob('src/**/*.ts');
+    for await (const file of glob.scan({ cwd: new URL('..', import.meta.url).pathname })) {
+      const text = await read(file);
+      for (const m of text.matchAll(/['"](dnsseal_[a-z0-9_]+_(?:total|seconds|bytes|entries|ratio|addresses|up))['"]/g)) names.add(m[1]!);
+      for (const m of text.matchAll(/(?:counter|gauge|histogram|histogramFrom)\(\s*['"](dnsseal_[a-z0-9_]+)['"]/g)) names.add(m[1]!);
+    }
+    expect(names.size).toBeGreaterThan(20);
+    const missing = [...names].filter((n) => !readme.includes(`\`${n}\``));
+    expect(missing).toEqual([]);
+  });
+
   test('names the two commands a new operator runs', async () => {
     const readme = await read('README.md');
     expect(readme).toContain('make run');
