@@ -16,7 +16,7 @@ APT_BUILD := clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib make
 APT_TEST  := iproute2 nftables tcpdump iperf3 knot knot-dnsutils bind9-dnsutils dnsperf \
              dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool curl cpio
 APT_LAB   := qemu-system-x86 linux-image-amd64 busybox-static strongswan-charon \
-             strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins
+             strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins python3
 APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5sum | cut -c1-8)
 
 TS_SRC   := $(shell find src -name '*.ts' 2>/dev/null)
