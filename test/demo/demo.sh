@@ -77,12 +77,23 @@ cleanup() {
 		done
 		sleep 0.2
 	fi
+	# Everything started in the demo's namespaces (knotd, charon, tcpdump, …) goes with them:
+	# a recorded $! can be a subshell, so kill by namespace, not by pid file.
+	local ns_pids
+	ns_pids=$(for ns in "$C" "$R" "$N"; do ip netns pids "$ns" 2>/dev/null; done)
+	if [ -n "$ns_pids" ]; then
+		kill $ns_pids 2>/dev/null
+		for _ in $(seq 30); do kill -0 $ns_pids 2>/dev/null || break; sleep 0.1; done
+		kill -KILL $ns_pids 2>/dev/null
+	fi
+	local left_procs=0
+	for pid in $ns_pids; do kill -0 "$pid" 2>/dev/null && left_procs=$((left_procs + 1)); done
 	for ns in "$C" "$R" "$N"; do ip netns del "$ns" 2>/dev/null; done
 	[ -n "$DIR" ] && rm -rf "$DIR"
 	local left_ns left_pins=0
 	left_ns=$(ip netns list | grep -c "^$P" || true)
 	[ -d "$PIN_ROOT" ] && left_pins=$(find "$PIN_ROOT" -mindepth 1 2>/dev/null | wc -l)
-	result "cleanup netns-left=$left_ns pins-left=$left_pins"
+	result "cleanup netns-left=$left_ns pins-left=$left_pins procs-left=$left_procs"
 	[ "$FAILED" = 0 ] && [ "$rc" = 0 ] && result "done" || result "exit $rc"
 	exit "$rc"
 }

@@ -61,7 +61,7 @@ describe.skipIf(skip !== undefined)('demo', () => {
     expect(num(r.get('guard-drops-without-xfrm'), 'delta')).toBeGreaterThan(0);
     expect(r.get('wan-clear-packets-to-protected')).toBe('0');
     expect(Number(r.get('wan-clear-packets-to-unprotected'))).toBeGreaterThan(0);
-    expect(r.get('cleanup')).toBe('netns-left=0 pins-left=0');
+    expect(r.get('cleanup')).toBe('netns-left=0 pins-left=0 procs-left=0');
     expect(r.has('done')).toBe(true);
     expect(leftovers()).toEqual({ netns: [], pins: false });
   }, 120_000);
@@ -85,7 +85,7 @@ describe.skipIf(skip !== undefined)('demo', () => {
       out += dec.decode(value);
     }
     expect(await p.exited).toBe(130);
-    expect(results(out).get('cleanup')).toBe('netns-left=0 pins-left=0');
+    expect(results(out).get('cleanup')).toBe('netns-left=0 pins-left=0 procs-left=0');
     expect(leftovers()).toEqual({ netns: [], pins: false });
   }, 120_000);
 });
