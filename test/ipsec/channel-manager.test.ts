@@ -14,28 +14,11 @@ import { channelMark, type ChannelSpec } from '../../src/policy/types.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/log.ts';
+import { until, rejection } from './helpers.ts';
 
 const hub: ChannelSpec = { name: 'hub', id: 1, mark: channelMark(1), protocol: 'ipsec', kind: 'tunnel', gateway: '203.0.113.1', identity: 'hub.test', esp: 'aes256gcm16' };
 const partner: ChannelSpec = { name: 'partner', id: 2, mark: channelMark(2), protocol: 'ipsec', kind: 'peer', identity: '%name', esp: 'aes256gcm16' };
 const lazy: ChannelSpec = { ...partner, name: 'lazy', id: 3, mark: channelMark(3), negotiate: 'on-traffic' };
-
-async function until(cond: () => boolean, ms = 2_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await Bun.sleep(10);
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<DnssealError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(DnssealError);
-    return e as DnssealError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('ipsec/channel-manager', () => {
   let dir: string;

@@ -17,6 +17,7 @@ import { channelMark, type ChannelSpec } from '../../src/policy/types.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/log.ts';
+import { until, rejection } from './helpers.ts';
 
 const ID = 41736;
 const serverHub: ChannelSpec = {
@@ -31,24 +32,6 @@ const serverHub: ChannelSpec = {
 };
 const serverPeer: ChannelSpec = { name: 'server:peer-b', id: 35015, mark: channelMark(35015), protocol: 'ipsec', kind: 'peer', identity: '%name', esp: 'chacha20poly1305' };
 const CONN = tunnelConnName(serverHub);
-
-async function until(cond: () => boolean, ms = 2_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await Bun.sleep(10);
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<DnssealError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(DnssealError);
-    return e as DnssealError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('ipsec/channel-manager ensureChannel', () => {
   let dir: string;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ViciCommandError } from '../../src/ipsec/vici-api.ts';
 import { ViciClient } from '../../src/ipsec/vici-client.ts';
 import { DnssealError } from '../../src/util/errors.ts';
+import { rejection } from './helpers.ts';
 
 export interface ViciTarget {
   socketPath: string;
@@ -15,16 +16,6 @@ export interface ViciTarget {
   /** Kill charon and bring it back on the same socket path, state lost. */
   restart(): Promise<void>;
   teardown(): Promise<void>;
-}
-
-async function rejection(p: Promise<unknown>): Promise<DnssealError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(DnssealError);
-    return e as DnssealError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const conn = (remote: string, child: string, extra: Record<string, unknown> = {}) => ({

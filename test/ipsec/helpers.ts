@@ -1,0 +1,23 @@
+/** Helpers shared by the ipsec tests. */
+import { expect } from 'bun:test';
+import { DnssealError } from '../../src/util/errors.ts';
+
+/** Waits (bounded) until `cond` holds; throws when it does not within `ms`. */
+export async function until(cond: () => boolean, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await Bun.sleep(10);
+  }
+}
+
+/** The DnssealError `p` rejects with; fails the test when it resolves or throws anything else. */
+export async function rejection(p: Promise<unknown>): Promise<DnssealError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(DnssealError);
+    return e as DnssealError;
+  }
+  throw new Error('expected a rejection');
+}
