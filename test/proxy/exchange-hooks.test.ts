@@ -4,40 +4,17 @@
  * wrong-ID one (the genuine one may still come), over TCP it fails the exchange (`unverified`);
  * each transport attempt gets fresh hooks; signed exchanges are never shared.
  */
-import { afterEach, describe, expect, test } from 'bun:test';
-import { parseQuery, type ParsedQuery } from '../../src/dns/query.ts';
-import { Forwarder } from '../../src/proxy/forwarder.ts';
+import { describe, expect, test } from 'bun:test';
 import { Pipeline } from '../../src/proxy/pipeline.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
-import { TcpUpstream } from '../../src/proxy/upstream-tcp.ts';
-import { UdpUpstream } from '../../src/proxy/upstream-udp.ts';
 import { UpstreamError, type ExchangeHooks } from '../../src/proxy/upstream.ts';
-import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { clientQuery } from '../fixtures/dns/capture.ts';
 import { RecordingRegistry, SuffixPolicy } from './doubles.ts';
-import { FakeUpstream, type Script } from './fake-upstream.ts';
+import { type Script } from './fake-upstream.ts';
+import { forwarderOn, q } from './forwarder-fixture.ts';
 
-function q(name: string): ParsedQuery {
-  const r = parseQuery(clientQuery(name, 1, false));
-  if (r.kind !== 'ok') throw new Error('bad query');
-  return r.query;
-}
-
-const cleanup: Array<() => void> = [];
-afterEach(() => {
-  while (cleanup.length) cleanup.pop()!();
-});
-
-async function setup(script: Script) {
-  const fake = await FakeUpstream.start(script);
-  const counters = newProxyCounters();
-  const common = { name: 'default', address: '127.0.0.1', port: fake.port, timeoutMs: 800, counters };
-  const udp = await UdpUpstream.open({ ...common, clock: realClock, log: silentLogger });
-  const fwd = new Forwarder(new Map([['default', { udp, tcp: new TcpUpstream(common) }]]), counters);
-  cleanup.push(() => fwd.close(), () => fake.stop());
-  return { fake, fwd, counters };
-}
+const setup = (script: Script) => forwarderOn(script, 800);
 
 /** Hooks that record what they signed and refuse answers carrying `refuse` (an IPv4 address). */
 class TestHooks implements ExchangeHooks {

@@ -1,35 +1,9 @@
-import { afterEach, describe, expect, test } from 'bun:test';
-import { parseQuery, type ParsedQuery } from '../../src/dns/query.ts';
-import { Forwarder } from '../../src/proxy/forwarder.ts';
-import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
-import { TcpUpstream } from '../../src/proxy/upstream-tcp.ts';
-import { UdpUpstream } from '../../src/proxy/upstream-udp.ts';
+import { describe, expect, test } from 'bun:test';
 import { UpstreamError } from '../../src/proxy/upstream.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
-import { clientQuery } from '../fixtures/dns/capture.ts';
-import { FakeUpstream, type Script } from './fake-upstream.ts';
+import { type Script } from './fake-upstream.ts';
+import { forwarderOn, q } from './forwarder-fixture.ts';
 
-function q(name: string, dnssec = false): ParsedQuery {
-  const r = parseQuery(clientQuery(name, 1, dnssec));
-  if (r.kind !== 'ok') throw new Error('bad query');
-  return r.query;
-}
-
-const cleanup: Array<() => void> = [];
-afterEach(() => {
-  while (cleanup.length) cleanup.pop()!();
-});
-
-async function setup(script: Script) {
-  const fake = await FakeUpstream.start(script);
-  const counters = newProxyCounters();
-  const common = { name: 'default', address: '127.0.0.1', port: fake.port, timeoutMs: 1000, counters };
-  const udp = await UdpUpstream.open({ ...common, clock: realClock, log: silentLogger });
-  const fwd = new Forwarder(new Map([['default', { udp, tcp: new TcpUpstream(common) }]]), counters);
-  cleanup.push(() => fwd.close(), () => fake.stop());
-  return { fake, fwd, counters };
-}
+const setup = (script: Script) => forwarderOn(script, 1000);
 
 describe('proxy/forwarder', () => {
   test('retries over TCP and returns the whole answer when the UDP answer is truncated', async () => {
