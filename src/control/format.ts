@@ -8,6 +8,9 @@
  *
  *   GROUP  INTERCEPT    ADDRESS      CHANNEL  NAMES                          EXPIRES-IN  IDLE
  *   0      100.64.0.1   192.0.2.10   hub      www.corp.example               4m59s       12s
+ *
+ * An entry whose peer channel failed shows `CHANNEL!` and a footnote line with the reason: its traffic is
+ * dropped (fail closed) until an answer brings the SA up.
  */
 import type { ListRow } from './handlers.ts';
 
@@ -33,12 +36,18 @@ export function formatList(rows: ListRow[]): string {
       String(r.group),
       ...(icpt ? [r.intercept ?? '-'] : []),
       r.address,
-      r.channel,
+      r.blocked !== undefined ? `${r.channel}!` : r.channel,
       r.names.length > 0 ? r.names.join(',') : '-',
       expiresCell(r),
       r.idleS === null ? '-' : formatDuration(r.idleS),
     ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  return table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+  const lines = table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  const blocked = rows.filter((r) => r.blocked !== undefined);
+  if (blocked.length > 0) {
+    lines.push('', `!: the peer channel failed; traffic to ${blocked.length === 1 ? 'this address' : 'these addresses'} is dropped until an answer brings the SA up:`);
+    for (const r of blocked) lines.push(`   ${r.address}: ${r.blocked}`);
+  }
+  return lines.join('\n') + '\n';
 }

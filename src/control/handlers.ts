@@ -21,6 +21,8 @@ export interface ListRow {
   /** Seconds since the data path last saw a packet; null if never. */
   idleS: number | null;
   static: boolean;
+  /** The peer channel failed (why): traffic to the address is dropped until an answer brings the SA up. */
+  blocked?: string;
   /** Intercept mode (#6): the pool address the clients of `group` get for `address`. */
   intercept?: string;
 }
@@ -145,6 +147,7 @@ export function toRows(entries: RegistryEntry[], nowMs: number): ListRow[] {
       expiresInS: e.static ? null : Math.max(0, Math.ceil((e.expiresMs - nowMs) / 1000)),
       idleS: e.lastSeenMs === undefined ? null : Math.max(0, Math.floor((nowMs - e.lastSeenMs) / 1000)),
       static: e.static,
+      ...(e.blocked !== undefined ? { blocked: e.blocked } : {}),
     }))
     .sort((a, b) => a.group - b.group || a.address.localeCompare(b.address));
 }

@@ -41,6 +41,11 @@ export interface EntryRecord {
   peer?: PeerState;
   /** Rebuilt from the pinned map and not yet joined to a peer state in this run. */
   adopted?: boolean;
+  /**
+   * Why the entry's peer channel could not be set up (its last attempt): the address stays in
+   * the map, so the guard drops traffic to it, until an answer brings the SA up.
+   */
+  blocked?: string;
 }
 
 export function recordKey(group: number, addr: string): string {
@@ -90,19 +95,10 @@ export function toEntry(rec: EntryRecord, lastSeenMs: number | undefined): Regis
     expiresMs: expiryOf(rec),
     lastSeenMs,
     static: rec.static,
+    ...(rec.blocked !== undefined ? { blocked: rec.blocked } : {}),
   };
 }
 
 export function unique(xs: string[]): string[] {
   return [...new Set(xs)];
-}
-
-/** Puts back the holds a failed registration set on an existing entry, unless someone moved them since. */
-export function restoreNames(rec: EntryRecord, before: Map<string, number>, names: string[], until: number): void {
-  for (const n of names) {
-    if (rec.names.get(n) !== Math.max(before.get(n) ?? 0, until)) continue;
-    const prev = before.get(n);
-    if (prev === undefined) rec.names.delete(n);
-    else rec.names.set(n, prev);
-  }
 }

@@ -14,6 +14,7 @@ export class RegistryMetrics {
   readonly mapFull: Counter;
   readonly registerSeconds: Histogram;
   readonly removed: Counter;
+  readonly blocked: Gauge;
   private readonly seenChannels = new Set<string>();
 
   constructor(metrics: Metrics) {
@@ -29,14 +30,25 @@ export class RegistryMetrics {
       'Time from register() called to every address written (and peer channels ready).',
     );
     this.removed = metrics.counter('dnsseal_registry_removed_total', 'Entries removed, by reason (expired, withdrawn, rollback).');
+    this.blocked = metrics.gauge(
+      'dnsseal_registry_blocked_entries',
+      'Entries whose peer channel could not be set up: kept in the map so their traffic is dropped, by channel.',
+    );
   }
 
   /** Sets the per-channel gauge; channels seen before and now empty drop to 0. */
-  setEntries(byChannel: Map<string, number>, total: number, capacity?: number): void {
-    for (const ch of this.seenChannels) if (!byChannel.has(ch)) this.entries.set(0, { channel: ch });
+  setEntries(byChannel: Map<string, number>, total: number, capacity?: number, blockedByChannel = new Map<string, number>()): void {
+    for (const ch of this.seenChannels) {
+      if (!byChannel.has(ch)) this.entries.set(0, { channel: ch });
+      if (!blockedByChannel.has(ch)) this.blocked.set(0, { channel: ch });
+    }
     for (const [ch, n] of byChannel) {
       this.seenChannels.add(ch);
       this.entries.set(n, { channel: ch });
+    }
+    for (const [ch, n] of blockedByChannel) {
+      this.seenChannels.add(ch);
+      this.blocked.set(n, { channel: ch });
     }
     if (capacity) this.fill.set(total / capacity);
   }

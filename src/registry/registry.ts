@@ -9,7 +9,10 @@
  *   (a client may still use the earlier, longer-lived answer);
  * - several names can hold one address; the entry stays until the last hold runs out;
  * - static entries (config `statics`) are always present and never collected;
- * - on start, `adopt()` rebuilds the registry from the pinned map (never flushes it).
+ * - on start, `adopt()` rebuilds the registry from the pinned map (never flushes it);
+ * - a `peer` channel that cannot be set up (identity not proven, no answer within the wait)
+ *   rolls nothing back: its addresses stay in the map, marked `blocked`, so the leak guard drops
+ *   and counts traffic to them; the client gets SERVFAIL and the next answer tries again.
  *
  * One address, two channels (same group): a (group, address) can carry only one mark. When an
  * answer would put an address that is already registered under channel A under channel B, the
@@ -28,7 +31,7 @@ import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
-import { ADOPTED_NAME, channelRef, destKey, expiryOf, pruneNames, recordKey, restoreNames, sameChannel, toEntry, unique } from './entry.ts';
+import { ADOPTED_NAME, channelRef, destKey, expiryOf, pruneNames, recordKey, sameChannel, toEntry, unique } from './entry.ts';
 import { PeerTable } from './peers.ts';
 import { outcomeOf, RegistryMetrics, type RegisterOutcome } from './registry-metrics.ts';
 import { followChannels, reconcileEntries, type ReconcileResult, type ReloadContext } from './reload.ts';
@@ -166,7 +169,6 @@ export class Registry implements RegistryApi {
       this.entries.set(recordKey(reg.group, addr), rec);
       return rec;
     });
-    const before = existing.map((rec) => new Map(rec.names));
     for (const rec of [...added, ...existing]) {
       if (!rec.channel.spec) rec.channel = channelRef(ch);
       for (const n of names) rec.names.set(n, Math.max(rec.names.get(n) ?? 0, until));
@@ -178,12 +180,26 @@ export class Registry implements RegistryApi {
     // 4. Peer channels: the per-peer connection must be ready before the answer goes out.
     const peers = this.peers;
     if (ch.kind !== 'peer' || !peers) return;
-    const waits = [...added, ...existing].map((rec) => peers.attach(rec, ch, reg.queryName).done);
-    const failed = (await Promise.allSettled(waits)).find((r) => r.status === 'rejected');
-    if (!failed) return;
-    for (const rec of added) if (this.entries.get(recordKey(rec.group, rec.addr)) === rec) this.removeRecord(rec, 'rollback');
-    existing.forEach((rec, i) => restoreNames(rec, before[i]!, names, until));
+    const recs = [...added, ...existing];
+    const results = await Promise.allSettled(recs.map((rec) => peers.attach(rec, ch, reg.queryName).done));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (!failed) {
+      for (const rec of recs) rec.blocked = undefined;
+      return;
+    }
+    // Fail closed, nothing rolled back: every address stays in the map, so traffic to one whose
+    // peer could not prove its identity (or did not answer) is dropped by the leak guard and
+    // counted, never sent clear — also from a client that learnt the address elsewhere. The
+    // client gets SERVFAIL; the entry expires like any other, and the next answer tries again.
     const cause = (failed as PromiseRejectedResult).reason;
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') recs[i]!.blocked = errorMessage(r.reason);
+    });
+    this.log.warn('peer channel failed; traffic to its addresses is dropped', {
+      name: reg.queryName,
+      channel: ch.name,
+      blocked: recs.filter((r) => r.blocked).map((r) => r.addr).join(','),
+    });
     throw new DnssealError('registry', 'channel_failed', `cannot protect ${reg.queryName}: channel ${ch.name}: ${errorMessage(cause)}`, {
       cause,
     });
@@ -422,8 +438,12 @@ export class Registry implements RegistryApi {
 
   private collect(): void {
     const byChannel = new Map<string, number>();
-    for (const rec of this.entries.values()) byChannel.set(rec.channel.name, (byChannel.get(rec.channel.name) ?? 0) + 1);
-    this.m.setEntries(byChannel, this.entries.size, this.capacity);
+    const blocked = new Map<string, number>();
+    for (const rec of this.entries.values()) {
+      byChannel.set(rec.channel.name, (byChannel.get(rec.channel.name) ?? 0) + 1);
+      if (rec.blocked !== undefined) blocked.set(rec.channel.name, (blocked.get(rec.channel.name) ?? 0) + 1);
+    }
+    this.m.setEntries(byChannel, this.entries.size, this.capacity, blocked);
   }
 }
 

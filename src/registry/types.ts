@@ -28,6 +28,8 @@ export interface RegistryEntry {
   /** monoMs of the last packet the data path saw, if any. */
   lastSeenMs?: number;
   static: boolean;
+  /** Set when the entry's peer channel failed: why. Traffic to it is dropped (fail closed). */
+  blocked?: string;
 }
 
 export interface RegistryApi {
@@ -35,6 +37,7 @@ export interface RegistryApi {
    * Resolves once every address is in the kernel map (and, for a `peer` channel with
    * `negotiate: before-answer`, the SA is up or the bounded wait ended in error).
    * Rejects with a DnssealError when anything could not be done: the caller answers SERVFAIL.
+   * A failed peer channel leaves its addresses in the map, `blocked` (dropped, never clear).
    */
   register(reg: Registration): Promise<void>;
   list(): RegistryEntry[];

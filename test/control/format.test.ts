@@ -32,6 +32,24 @@ describe('control/format', () => {
     );
   });
 
+  test('formatList marks an entry whose peer channel failed and says why under the table', () => {
+    const rows: ListRow[] = [
+      { group: 0, address: '192.0.2.3', channel: 'partner', names: ['peer.partner.test'], expiresInS: 60, idleS: null, static: false, blocked: 'no SA: AUTH_FAILED' },
+      { group: 0, address: '192.0.2.4', channel: 'partner', names: ['ok.partner.test'], expiresInS: 60, idleS: 1, static: false },
+    ];
+    expect(formatList(rows)).toBe(
+      [
+        'GROUP  ADDRESS    CHANNEL   NAMES              EXPIRES-IN  IDLE',
+        '0      192.0.2.3  partner!  peer.partner.test  1m00s       -',
+        '0      192.0.2.4  partner   ok.partner.test    1m00s       1s',
+        '',
+        '!: the peer channel failed; traffic to this address is dropped until an answer brings the SA up:',
+        '   192.0.2.3: no SA: AUTH_FAILED',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('formatList says so when there are no entries', () => {
     expect(formatList([])).toBe('no entries\n');
   });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { createControlHandlers } from '../../src/control/handlers.ts';
 import { DnssealError } from '../../src/util/errors.ts';
-import { HUB, OTHER, reg, rig } from '../registry/helpers.ts';
+import { HUB, OTHER, PARTNER, reg, rig } from '../registry/helpers.ts';
 
 async function setup() {
   const r = rig();
@@ -49,6 +49,17 @@ describe('control/handlers', () => {
     expect(byAddr.get('192.0.2.1')).toMatchObject({ expiresInS: 100, idleS: 7 });
     expect(byAddr.get('192.0.2.2')).toMatchObject({ expiresInS: 100, idleS: null });
     expect(byAddr.get('203.0.113.9')).toMatchObject({ expiresInS: null, static: true });
+  });
+
+  test('list names the reason when an entry is blocked because its peer channel failed', async () => {
+    const r = rig();
+    r.hooks.fail = new Error('AUTH_FAILED');
+    await failure(r.registry.register(reg({ addrs: ['192.0.2.3'], names: ['peer.partner.test'], channel: PARTNER })));
+    await r.registry.register(reg({ addrs: ['192.0.2.1'], names: ['www.corp.example'] }));
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock });
+    const rows = (await h.list!({})) as Array<Row & { blocked?: string }>;
+    expect(rows.find((x) => x.address === '192.0.2.3')!.blocked).toContain('AUTH_FAILED');
+    expect('blocked' in rows.find((x) => x.address === '192.0.2.1')!).toBe(false);
   });
 
   test('list shows 0 seconds when the hold ran out but traffic keeps the entry', async () => {

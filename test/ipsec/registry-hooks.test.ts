@@ -55,15 +55,24 @@ describe('ipsec/channel-manager with the registry', () => {
     expect(fake.sas.get(peerConnName(partner, '192.0.2.2'))?.children.size).toBe(1);
   });
 
-  test.each<FakeOutcome>(['no-proposal', 'auth-failed', 'unreachable'])('leaves no address in the map when the peer outcome is %s', async (outcome) => {
-    fake.outcome = () => outcome;
-    let err: unknown;
-    await register().catch((e) => (err = e));
-    expect(err).toBeInstanceOf(DnssealError);
-    expect(dp.list()).toEqual([]);
-    // and the next answer tries again (the failed peer was forgotten on both sides)
-    fake.outcome = () => 'up';
-    await register();
-    expect(dp.list().map((e) => e.key.addr)).toEqual(['192.0.2.2']);
-  });
+  test.each<FakeOutcome>(['no-proposal', 'auth-failed', 'unreachable'])(
+    'keeps the address in the map, blocked, and no connection in charon when the peer outcome is %s',
+    async (outcome) => {
+      fake.outcome = () => outcome;
+      let err: unknown;
+      await register().catch((e) => (err = e));
+      expect(err).toBeInstanceOf(DnssealError);
+      // Fail closed: still protected (the guard drops its traffic), and marked as such.
+      expect(dp.list().map((e) => e.key.addr)).toEqual(['192.0.2.2']);
+      expect(registry.get(0, '192.0.2.2')!.blocked).toBeString();
+      const conn = peerConnName(partner, '192.0.2.2');
+      for (let i = 0; i < 100 && fake.conns.has(conn); i++) await Bun.sleep(10); // removal is in the background
+      expect(fake.conns.has(conn)).toBe(false);
+      // and the next answer tries again (the failed peer was forgotten on both sides)
+      fake.outcome = () => 'up';
+      await register();
+      expect(registry.get(0, '192.0.2.2')!.blocked).toBeUndefined();
+      expect(fake.sas.get(conn)?.children.size).toBe(1);
+    },
+  );
 });

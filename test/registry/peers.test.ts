@@ -56,48 +56,76 @@ describe('registry/peers', () => {
     expect(second).toBe(true);
   });
 
-  test('register rejects and removes the new addresses when peerAdded fails', async () => {
+  test('a failed peerAdded rejects and keeps the new addresses in the map, blocked (fail closed)', async () => {
     const { registry, hooks, dp, metrics } = rig();
     hooks.fail = new DnssealError('vici', 'initiate_failed', 'initiate failed: AUTH_FAILED');
     const err = await rejection(registry.register(peerReg({ addrs: [A, B] })));
     expect(err.code).toBe('channel_failed');
     expect(err.message).toContain('AUTH_FAILED');
-    expect(dp.list()).toEqual([]);
-    expect(registry.list()).toEqual([]);
+    // Still in the kernel map: the guard drops traffic to them instead of letting it out clear.
+    expect(addrsIn(dp).sort()).toEqual([`0/${A}`, `0/${B}`]);
+    for (const addr of [A, B]) {
+      const e = registry.get(0, addr)!;
+      expect(e.names).toEqual(['peer.partner.test']);
+      expect(e.blocked).toContain('AUTH_FAILED');
+    }
     expect(hooks.removed).toEqual([]);
     expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'channel_failed' })).toBe(1);
+    metrics.expose(); // runs the collectors
+    expect(metrics.gauge('dnsseal_registry_blocked_entries', '').get({ channel: 'partner' })).toBe(2);
   });
 
-  test('the peers that came up are removed again when another address of the answer fails', async () => {
+  test('when one address of an answer fails, the peer that came up stays and only the other is blocked', async () => {
     const { registry, hooks, dp } = rig();
     hooks.fail = new Error('no proposal chosen');
     hooks.failFor = B;
     await rejection(registry.register(peerReg({ addrs: [A, B] })));
-    expect(dp.list()).toEqual([]);
-    expect(hooks.removed).toEqual([`partner ${A}`]);
+    expect(addrsIn(dp).sort()).toEqual([`0/${A}`, `0/${B}`]);
+    expect(registry.get(0, A)!.blocked).toBeUndefined();
+    expect(registry.get(0, B)!.blocked).toContain('no proposal chosen');
+    expect(hooks.removed).toEqual([]);
   });
 
-  test('peerAdded is tried again when the previous attempt failed', async () => {
-    const { registry, hooks } = rig();
+  test('peerAdded is tried again on the next answer, and success lifts the block', async () => {
+    const { registry, hooks, metrics } = rig();
     hooks.fail = new Error('timeout');
     await rejection(registry.register(peerReg({ addrs: [A] })));
+    expect(registry.get(0, A)!.blocked).toContain('timeout');
     hooks.fail = undefined;
     await registry.register(peerReg({ addrs: [A] }));
     expect(hooks.added).toHaveLength(2);
-    expect(registry.get(0, A)).toBeDefined();
+    expect(registry.get(0, A)!.blocked).toBeUndefined();
+    metrics.expose(); // runs the collectors
+    expect(metrics.gauge('dnsseal_registry_blocked_entries', '').get({ channel: 'partner' })).toBe(0);
   });
 
-  test('an existing entry keeps its previous holds when a refresh fails on the channel', async () => {
+  test('a blocked entry expires like any other: hold, then idle; no connection is left to remove', async () => {
+    const { registry, hooks, clock, dp } = rig();
+    hooks.fail = new Error('AUTH_FAILED');
+    await rejection(registry.register(peerReg({ addrs: [A], ttlS: 1 })));
+    clock.advance(MIN_HOLD_MS - 1);
+    expect(registry.gc()).toBe(0);
+    clock.advance(1);
+    dp.touch({ group: 0, addr: A }); // dropped packets keep it (and the drop) going
+    expect(registry.gc()).toBe(0);
+    clock.advance(IDLE_MS);
+    expect(registry.gc()).toBe(1);
+    expect(addrsIn(dp)).toEqual([]);
+    expect(hooks.removed).toEqual([]);
+  });
+
+  test('a failed refresh of an existing entry keeps it, with the new hold, and marks it blocked', async () => {
     const { registry, hooks, clock } = rig();
-    const t0 = clock.monoMs();
     // Adopted entry (no peer state yet): the refresh must bring the channel up and fails.
     await registry.register(reg({ addrs: [A], channel: PARTNER, names: ['x.partner.test'] }));
     const r2 = rig({ datapath: registry['dp'], clock, hooks });
     r2.registry.adopt();
     hooks.fail = new Error('no SA');
     await rejection(r2.registry.register(peerReg({ addrs: [A], ttlS: 9999 })));
-    expect(r2.registry.get(0, A)!.names).toEqual(['(adopted)']);
-    expect(r2.registry.get(0, A)!.expiresMs).toBe(t0 + MIN_HOLD_MS);
+    const e = r2.registry.get(0, A)!;
+    expect(e.names.sort()).toEqual(['(adopted)', 'peer.partner.test']);
+    expect(e.expiresMs).toBe(clock.monoMs() + 9999_000);
+    expect(e.blocked).toContain('no SA');
   });
 
   test('peerRemoved is called when an expired idle entry is collected', async () => {
