@@ -23,7 +23,7 @@ export const CONFIG_FLAGS: FlagSpec[] = [
   { name: 'upstream-source', arg: 'ADDR', default: 'kernel picks', doc: 'Local IP address upstream queries are sent from (UDP and TCP).' },
   { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, doc: 'Append a rule to the `default` table.' },
   { name: 'rules-file', arg: 'FILE[,channel=NAME][,upstream=NAME]', repeatable: true, doc: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line) to the `default` table.' },
-  { name: 'channel', arg: 'NAME=SPEC', repeatable: true, doc: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic]`.' },
+  { name: 'channel', arg: 'NAME=SPEC', repeatable: true, doc: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS]`.' },
   { name: 'client-table', arg: 'CIDR=TABLE', repeatable: true, doc: 'Clients in CIDR use rule table TABLE.' },
   { name: 'static', arg: 'CIDR=CHANNEL[,table=ID]', repeatable: true, doc: 'Always protect CIDR through CHANNEL.' },
   { name: 'datapath', arg: 'ebpf|none|auto', default: 'auto', doc: 'Kernel data path (`fake` exists for tests).' },

@@ -57,14 +57,17 @@ function options(flag: string, text: string, allowed: string[]): { head: string;
 }
 
 export function parseChannelFlag(v: string): { name: string; input: ChannelInput } {
-  const shape = 'NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL] or NAME=peer[,identity=ID|%name][,esp=PROPOSAL]';
+  const shape = 'NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL] or NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=…][,negotiate_timeout=MS]';
   const [name, spec] = pair('channel', v, shape);
-  const { head, opts } = options('channel', spec, ['identity', 'esp', 'negotiate']);
+  const { head, opts } = options('channel', spec, ['identity', 'esp', 'negotiate', 'negotiate_timeout']);
   const input: ChannelInput = {};
   if (head === 'peer') input.kind = 'peer';
   else if (head.startsWith('tunnel:') && head.length > 7) Object.assign(input, { kind: 'tunnel', gateway: head.slice(7) });
   else throw new ConfigError('--channel', `"${v}": expected ${shape}`);
   for (const [k, val] of opts) (input as Record<string, unknown>)[k] = val;
+  // A number, as YAML gives it; anything else stays text and buildChannel says what is wrong.
+  const timeout = opts.get('negotiate_timeout');
+  if (timeout !== undefined && /^[0-9]{1,9}$/.test(timeout)) input.negotiate_timeout = Number(timeout);
   return { name, input };
 }
 

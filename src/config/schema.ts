@@ -21,7 +21,8 @@ export const CHANNEL_FIELDS: FieldDoc[] = [
   { key: 'gateway', type: 'IP or host name', doc: '`tunnel` only, required: the hub the traffic is tunnelled through.' },
   { key: 'identity', type: 'string', default: '`%name` (peer) / the gateway (tunnel)', doc: 'Identity the peer must prove with its certificate (the patent\'s "certificate ID"). `%name` = the name that was queried.' },
   { key: 'esp', type: 'proposal', default: '`aes256gcm16`', doc: 'ESP proposal in strongSwan syntax, AEAD only: `aes128gcm16`, `aes256gcm16`, `chacha20poly1305`, optionally with `-prfsha256`, `-ecp256`, `-modp3072`, `-x25519`… DES, 3DES, CBC and other non-AEAD ciphers are refused.' },
-  { key: 'negotiate', type: '`before-answer` \\| `on-traffic`', default: '`before-answer`', doc: '`peer` only: bring the SA up before the DNS answer is released, or on first packet (the leak guard drops until then).' },
+  { key: 'negotiate', type: '`before-answer` \\| `on-traffic`', default: '`before-answer`', doc: '`peer` only: bring the SA up before the DNS answer is released, or on the first packet (`on-traffic`: the XFRM trap policy drops the packets until the SA is up; the kernel counts them as `XfrmOutNoStates` in `/proc/net/xfrm_stat`).' },
+  { key: 'negotiate_timeout', type: 'milliseconds (100–60000)', default: '`2000`', doc: '`peer` with `negotiate: before-answer` only: how long the DNS answer waits for the SA; when it is not up by then the client gets SERVFAIL. Raise it for slow peers or machines (stub resolvers commonly give up after about 5 s and retry). An error on a `tunnel` channel or together with `negotiate: on-traffic`.' },
 ];
 
 export const RULE_FIELDS: FieldDoc[] = [

@@ -68,7 +68,7 @@ export interface ChannelManagerOptions {
   localId?: string;
   localAddrs?: string[];
   ikeProposals?: string[];
-  /** Bounded wait for `negotiate: before-answer`, default 2000 ms. */
+  /** Bounded wait for `negotiate: before-answer`, default 2000 ms; a channel's own `negotiateTimeoutMs` wins. */
   negotiateTimeoutMs?: number;
   /** Called when a tunnel channel's SA goes up or down (e.g. Datapath.setChannels). */
   onChannelState?: (channel: ChannelSpec, up: boolean) => void;
@@ -254,6 +254,8 @@ export class ChannelManager implements IpsecChannels {
   private async setupPeer(p: PeerConn): Promise<void> {
     const t0 = this.clock.monoMs();
     const negotiate = p.channel.negotiate ?? 'before-answer';
+    // The channel's own `negotiate_timeout`, else the daemon-wide wait (server channels carry none).
+    const waitMs = p.channel.negotiateTimeoutMs ?? this.waitMs;
     const labels = { channel: p.channel.name };
     const fail = (what: string, err: unknown) => {
       this.setupTotal.inc({ ...labels, outcome: what });
@@ -268,7 +270,7 @@ export class ChannelManager implements IpsecChannels {
       if (negotiate !== 'before-answer') return;
       // A daemon restart re-adds live entries: an SA that is already up is not initiated twice.
       if (await this.childInstalled(p.conn)) return;
-      const left = Math.max(1, this.waitMs - (this.clock.monoMs() - t0));
+      const left = Math.max(1, waitMs - (this.clock.monoMs() - t0));
       await this.vici.initiate({ child: p.conn, ike: p.conn, timeoutMs: left });
     })();
     p.settled = work.then(
@@ -278,7 +280,7 @@ export class ChannelManager implements IpsecChannels {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       // charon's own timeout normally answers first; this catches a charon that does not.
-      timer = setTimeout(() => reject(new DnssealError('ipsec', 'peer_timeout', `SA not up within ${this.waitMs} ms`)), this.waitMs + 500);
+      timer = setTimeout(() => reject(new DnssealError('ipsec', 'peer_timeout', `SA not up within ${waitMs} ms`)), waitMs + 500);
     });
     try {
       await Promise.race([work, deadline]);

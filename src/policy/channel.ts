@@ -25,11 +25,15 @@ export interface ChannelInput {
   identity?: unknown;
   esp?: unknown;
   negotiate?: unknown;
+  negotiate_timeout?: unknown;
 }
 
 export const DEFAULT_ESP = 'aes256gcm16';
 export const NAME_IDENTITY = '%name';
 export const MAX_CHANNELS = 0xffff;
+/** Bounds of `negotiate_timeout` (ms); unset means the daemon-wide default of 2000 ms. */
+export const NEGOTIATE_TIMEOUT_MIN_MS = 100;
+export const NEGOTIATE_TIMEOUT_MAX_MS = 60_000;
 
 function isHostName(s: string): boolean {
   try {
@@ -90,6 +94,22 @@ export function buildChannel(name: string, input: ChannelInput, id: number): Cha
     spec.negotiate = input.negotiate as Negotiate;
   } else if (kind === 'peer') {
     spec.negotiate = 'before-answer';
+  }
+  if (input.negotiate_timeout !== undefined) {
+    const t = input.negotiate_timeout;
+    if (kind !== 'peer') {
+      throw new FieldError('negotiate_timeout', `${what}: negotiate_timeout applies to peer channels only (nothing waits for a tunnel's SA before the answer)`);
+    }
+    if (spec.negotiate === 'on-traffic') {
+      throw new FieldError('negotiate_timeout', `${what}: negotiate_timeout is the wait of negotiate: before-answer, and this channel negotiates on-traffic (nothing waits); remove one of the two`);
+    }
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < NEGOTIATE_TIMEOUT_MIN_MS || t > NEGOTIATE_TIMEOUT_MAX_MS) {
+      throw new FieldError(
+        'negotiate_timeout',
+        `${what}: negotiate_timeout must be a whole number of milliseconds between ${NEGOTIATE_TIMEOUT_MIN_MS} and ${NEGOTIATE_TIMEOUT_MAX_MS}, not ${JSON.stringify(t)}`,
+      );
+    }
+    spec.negotiateTimeoutMs = t;
   }
   return spec;
 }

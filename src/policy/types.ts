@@ -41,6 +41,12 @@ export interface ChannelSpec {
   esp: string;
   /** `peer` only; default `before-answer`. */
   negotiate?: Negotiate;
+  /**
+   * `peer` with `before-answer` only: how long the answer waits for the SA, milliseconds
+   * (config `negotiate_timeout`, 100..60000). Unset: the daemon-wide wait (2000 ms); specs a
+   * policy server hands out never carry it (the EDNS option has no field for it).
+   */
+  negotiateTimeoutMs?: number;
 }
 
 export interface Rule {

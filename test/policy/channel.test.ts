@@ -14,6 +14,17 @@ describe('policy/channel', () => {
     expect([c.identity, c.negotiate, c.gateway]).toEqual(['%name', 'before-answer', undefined]);
   });
 
+  test('keeps negotiate_timeout as the channel wait when a before-answer peer sets it', () => {
+    expect(buildChannel('p', { kind: 'peer', negotiate_timeout: 5000 }, 1)).toMatchObject({ negotiate: 'before-answer', negotiateTimeoutMs: 5000 });
+    expect(buildChannel('p', { kind: 'peer', negotiate: 'before-answer', negotiate_timeout: 100 }, 1).negotiateTimeoutMs).toBe(100);
+    expect(buildChannel('p', { kind: 'peer', negotiate_timeout: 60_000 }, 1).negotiateTimeoutMs).toBe(60_000);
+  });
+
+  test('leaves negotiateTimeoutMs unset when negotiate_timeout is not given', () => {
+    expect('negotiateTimeoutMs' in buildChannel('p', { kind: 'peer' }, 1)).toBe(false);
+    expect('negotiateTimeoutMs' in buildChannel('p', { kind: 'peer', negotiate: 'on-traffic' }, 1)).toBe(false);
+  });
+
   test.each([
     [{ kind: 'vpn' }, 'kind', /kind must be "tunnel".*"peer"/],
     [{ kind: 'tunnel' }, 'gateway', /needs "gateway/],
@@ -22,6 +33,12 @@ describe('policy/channel', () => {
     [{ kind: 'tunnel', gateway: 'hub.example', identity: '%name' }, 'identity', /only makes sense for a peer/],
     [{ kind: 'peer', esp: '3des' }, 'esp', /channel "c": esp "3des" refused: .*3DES.*use an AEAD/],
     [{ kind: 'peer', negotiate: 'later' }, 'negotiate', /before-answer/],
+    [{ kind: 'peer', negotiate_timeout: 99 }, 'negotiate_timeout', /between 100 and 60000, not 99$/],
+    [{ kind: 'peer', negotiate_timeout: 60_001 }, 'negotiate_timeout', /between 100 and 60000, not 60001$/],
+    [{ kind: 'peer', negotiate_timeout: 250.5 }, 'negotiate_timeout', /whole number of milliseconds/],
+    [{ kind: 'peer', negotiate_timeout: '5000' }, 'negotiate_timeout', /not "5000"$/],
+    [{ kind: 'tunnel', gateway: '192.0.2.1', negotiate_timeout: 5000 }, 'negotiate_timeout', /applies to peer channels only/],
+    [{ kind: 'peer', negotiate: 'on-traffic', negotiate_timeout: 5000 }, 'negotiate_timeout', /before-answer.*on-traffic/],
   ])('refuses %p pointing at field %p', (input, field, msg) => {
     let err: unknown;
     try {
