@@ -25,6 +25,7 @@ import { createIpsecChannels } from './ipsec/ipsec-factory.ts';
 import type { IpsecChannels } from './ipsec/channel-manager.ts';
 import { startMetricsServer, type MetricsServer } from './ops/metrics-server.ts';
 import type { Metrics } from './ops/metrics.ts';
+import { exportXfrmStat } from './ops/xfrm-stat.ts';
 import { Policy } from './policy/policy.ts';
 import { tableGroup } from './policy/group.ts';
 import type { ChannelSpec } from './policy/types.ts';
@@ -182,6 +183,9 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       });
     const ip = ipsec;
     stack.push({ what: 'ipsec', undo: () => ip.close() });
+    // Drops by a trap policy whose peer SA is not up never reach the leak guard: export the
+    // kernel's count of them. Only with strongSwan: without it dnsseal makes no XFRM policies.
+    if (ipsec.kind === 'strongswan') exportXfrmStat({ metrics, log });
     pushChannels();
     await ipsec.start();
 

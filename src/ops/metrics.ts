@@ -86,6 +86,24 @@ export class Metrics {
     });
   }
 
+  /**
+   * A counter whose totals are kept elsewhere (a kernel file): at every collect `read` returns
+   * the absolute value of each labelled series, and the family shows exactly those (a series
+   * `read` stops returning disappears). The source must only grow, as a counter does. The
+   * family is exposed from the first collect that returns a series: a source that does not exist
+   * on this machine exports nothing, not even HELP/TYPE.
+   */
+  counterFrom(name: string, help: string, read: () => Iterable<[Labels | undefined, number]>): void {
+    this.onCollect(() => {
+      const rows = [...read()];
+      if (rows.length === 0 && !this.families.has(name)) return;
+      const fam = this.family(name, { type: 'counter', help, values: new Map() });
+      if (fam.type !== 'counter') throw new Error(`metrics: ${name} is not a counter`);
+      fam.values.clear();
+      for (const [labels, v] of rows) fam.values.set(labelKey(labels), v);
+    });
+  }
+
   onCollect(fn: () => void): void {
     this.collectors.push(fn);
   }
