@@ -6,7 +6,7 @@
 listening() {
 	local flag=-Htln
 	[ "$2" = udp ] && flag=-Huln
-	ip netns exec "$1" ss "$flag" "sport = :$3" | grep -q .
+	nsenter --net="/run/netns/$1" ss "$flag" "sport = :$3" | grep -q .
 }
 
 http_serve() {
