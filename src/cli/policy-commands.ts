@@ -4,6 +4,7 @@
  */
 import { loadConfig, EMBEDDED_DEFAULT } from '../config/load.ts';
 import { renderReference } from '../config/reference.ts';
+import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
 import { Policy } from '../policy/policy.ts';
 import { explain, type Explanation } from '../policy/explain.ts';
 import { isIP } from '../policy/cidr.ts';
@@ -57,13 +58,22 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
     const c = e.channel;
     const how = c.kind === 'tunnel' ? `tunnel via ${c.gateway}` : 'peer (IKE straight to each resolved address)';
     lines.push(['channel', `${c.name}: ${how}, peer identity ${c.peerIdentity}${c.identity === '%name' ? ' (%name)' : ''}, esp ${c.esp}, id ${c.id}, mark 0x${c.mark.toString(16)}`]);
+    if (c.kind === 'peer') {
+      lines.push([
+        'negotiate',
+        c.negotiate === 'on-traffic'
+          ? 'on-traffic: the answer goes out at once; the first packets wait (dropped) until the SA is up'
+          : `before-answer: the answer waits up to ${c.negotiateTimeoutMs ?? DEFAULT_NEGOTIATE_TIMEOUT_MS} ms for the SA, else SERVFAIL and the address is blocked`,
+      ]);
+    }
   } else {
     lines.push(['channel', 'none']);
   }
   lines.push(['upstream', up ? `${up.name} (${up.address.includes(':') ? `[${up.address}]` : up.address}:${up.port})` : e.upstream]);
   const hint = e.rule ? undefined : apexHint(e, cfg);
   if (hint) lines.push(['hint', hint]);
-  return lines.map(([k, v]) => `${(k + ':').padEnd(10)}${v}`).join('\n') + '\n';
+  const width = Math.max(10, ...lines.map(([k]) => k!.length + 2));
+  return lines.map(([k, v]) => `${(k + ':').padEnd(width)}${v}`).join('\n') + '\n';
 }
 
 /** The most common surprise: `*.example.com` does not cover `example.com` itself. */

@@ -26,6 +26,9 @@ import { CONN_PREFIX, peerConn, peerConnName, tunnelConn, tunnelConnName, type C
 import { ViciCommandError, type ViciApi } from './vici-api.ts';
 import { isSection, type ViciMessage } from './vici-codec.ts';
 
+/** The bounded wait of `negotiate: before-answer` when the channel sets no `negotiate_timeout`. */
+export const DEFAULT_NEGOTIATE_TIMEOUT_MS = 2_000;
+
 export interface ChannelState {
   channel: string;
   id: number;
@@ -121,7 +124,7 @@ export class ChannelManager implements IpsecChannels {
     this.vici = opts.vici;
     this.log = opts.log.child({ component: 'ipsec' });
     this.clock = opts.clock;
-    this.waitMs = opts.negotiateTimeoutMs ?? 2_000;
+    this.waitMs = opts.negotiateTimeoutMs ?? DEFAULT_NEGOTIATE_TIMEOUT_MS;
     this.ctx = { mode: opts.mode, lan: opts.lan, localTs: opts.localTs, localId: opts.localId, localAddrs: opts.localAddrs, ikeProposals: opts.ikeProposals };
     const m = opts.metrics;
     this.setupTotal = m.counter('dnsseal_ipsec_peer_setup_total', 'Per-peer connection set-ups by channel and outcome');

@@ -58,6 +58,20 @@ describe('cli/app', () => {
     expect(JSON.parse(h.out).channel).toMatchObject({ name: 'p', kind: 'peer', identity: '%name', peerIdentity: 'www.partner.test' });
   });
 
+  test.each([
+    ['p=peer', 'negotiate: before-answer: the answer waits up to 2000 ms for the SA, else SERVFAIL and the address is blocked'],
+    ['p=peer,negotiate_timeout=5000', 'negotiate: before-answer: the answer waits up to 5000 ms for the SA'],
+    ['p=peer,negotiate=on-traffic', 'negotiate: on-traffic: the answer goes out at once'],
+  ])('explain says how a peer channel %s negotiates', async (spec, want) => {
+    const h = await cli(['explain', 'www.partner.test', '--upstream', '9.9.9.9', '--channel', spec, '--protect', '*.partner.test=p']);
+    expect(h.out).toContain(want);
+  });
+
+  test('explain prints no negotiate line for a tunnel channel', async () => {
+    const h = await cli(['explain', 'a.corp.example', '--config', 'c.yaml'], { files });
+    expect(h.out).not.toContain('negotiate:');
+  });
+
   test('prints OK with a summary when check passes', async () => {
     const h = await cli(['check', '--config', 'c.yaml'], { files });
     expect([h.code, h.err]).toEqual([0, '']);
