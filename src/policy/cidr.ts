@@ -142,6 +142,8 @@ export class PrefixTable<V> {
   private readonly v6 = new Map<number, Map<string, V>>();
   private lens4: number[] = [];
   private lens6: number[] = [];
+  /** Number of prefixes held (IPv4 and IPv6). */
+  size = 0;
 
   /** Returns false if the same prefix was already present (the first one stays). */
   add(cidr: Cidr, value: V): boolean {
@@ -155,6 +157,7 @@ export class PrefixTable<V> {
     const k = key(cidr.bytes);
     if (m.has(k)) return false;
     m.set(k, value);
+    this.size++;
     return true;
   }
 

@@ -2,13 +2,15 @@
  * The compiled policy the daemon consults on every query: client → table (longest prefix,
  * figure 6), table → first matching rule (figure 2), rule → channel. Built once per config
  * (and per reload); immutable afterwards, so a reload swaps the whole object atomically.
+ * (The client memo inside it is a cache: it never changes an answer, and is swapped with it.)
  */
 import type { Config } from '../config/types.ts';
 import type { ChannelSpec, ClientEntry, Decision, Rule, StaticEntry, Table, TableId } from './types.ts';
 import { DnssealError } from '../util/errors.ts';
 import { RuleMatcher } from './matcher.ts';
 import { normalizeName } from './name.ts';
-import { parseCidr, PrefixTable } from './cidr.ts';
+import { parseCidr } from './cidr.ts';
+import { ClientLookup } from './client-lookup.ts';
 import { DEFAULT_TABLE } from './group.ts';
 
 interface CompiledTable {
@@ -30,7 +32,8 @@ function fail(message: string): never {
 
 export class Policy {
   private readonly byId = new Map<TableId, CompiledTable>();
-  private readonly clientTables = new PrefixTable<CompiledTable>();
+  /** Longest client prefix → table, memoised per client address (per Policy: a reload starts afresh). */
+  private readonly clientTables = new ClientLookup<CompiledTable>();
   private readonly defaultTable: CompiledTable;
   private readonly channelList: ChannelSpec[];
   private readonly upstreamList: (string | null)[];

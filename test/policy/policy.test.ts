@@ -2,6 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { Policy } from '../../src/policy/policy.ts';
 import { explain } from '../../src/policy/explain.ts';
 import { channels, config, table } from './fixtures.ts';
+import { parseCidr } from '../../src/policy/cidr.ts';
+import { gen, naiveLookup, randomAddressText, randomCidrTexts } from './client-random.ts';
 
 const chans = channels(
   ['hub', { kind: 'tunnel', gateway: '192.0.2.1' }],
@@ -109,5 +111,42 @@ describe('policy/policy clients', () => {
 
   test('gives an unconfigured default table no rules when a client matches no range', () => {
     expect(p.decide('192.0.2.1', ['x.a.example'])).toMatchObject({ table: 'default', group: 0, rule: null, channel: null });
+  });
+});
+
+describe('policy/policy client memo', () => {
+  const tables = ['t0', 't1', 't2', 't3'].map((id) => table(id, [[`*.${id}.example`, 'hub']]));
+
+  test.each([11, 12, 13])('classifies random clients as the uncached longest-prefix scan does, asked twice (seed %p)', (seed) => {
+    const g = gen(seed);
+    const mismatches: string[] = [];
+    for (let trial = 0; trial < 30; trial++) {
+      const clients = randomCidrTexts(g, 1 + g.int(10)).map((cidr) => ({ cidr, table: g.pick(tables).id }));
+      const p = Policy.fromConfig(config({ channels: chans, tables, clients }));
+      const entries = clients.map((c) => [parseCidr(c.cidr), c.table] as const);
+      const cidrs = entries.map(([c]) => c);
+      const ips = Array.from({ length: 30 }, () => randomAddressText(g, cidrs));
+      for (const ip of [...ips, ...ips]) {
+        const want = (ip ? naiveLookup(entries, ip) : undefined) ?? 'default';
+        const name = `x.${want}.example`;
+        const [got, d] = [p.tableFor(ip).id, p.decide(ip, [name])];
+        const wantChannel = want === 'default' ? null : 'hub';
+        if (got !== want || d.table !== want || (d.channel?.name ?? null) !== wantChannel) {
+          mismatches.push(`seed ${seed} ${JSON.stringify(ip)} in ${JSON.stringify(clients)}: want ${want}, tableFor ${got}, decide ${d.table}`);
+        }
+      }
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+  });
+
+  test('classifies by the new client ranges after a reload swaps the policy', () => {
+    const before = Policy.fromConfig(config({ channels: chans, tables, clients: [{ cidr: '10.0.0.0/8', table: 't1' }] }));
+    const after = Policy.fromConfig(config({ channels: chans, tables, clients: [{ cidr: '10.1.0.0/16', table: 't2' }] }));
+    for (let i = 0; i < 3; i++) {
+      expect(before.tableFor('10.1.2.3').id).toBe('t1');
+      expect(after.tableFor('10.1.2.3').id).toBe('t2');
+      expect(after.tableFor('10.2.0.1').id).toBe('default');
+      expect(before.tableFor('10.2.0.1').id).toBe('t1');
+    }
   });
 });
