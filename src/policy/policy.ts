@@ -16,7 +16,8 @@ import { DEFAULT_TABLE } from './group.ts';
 interface CompiledTable {
   table: Table;
   matcher: RuleMatcher;
-
+  /** The answer when no rule matches: one frozen object per table, not one per query. */
+  miss: Decision;
 }
 
 export interface StaticProtection {
@@ -24,6 +25,11 @@ export interface StaticProtection {
   table: TableId;
   group: number;
   channel: ChannelSpec;
+}
+
+/** Frozen: every caller gets the same object, so none may change it (strict mode throws). */
+function missFor(t: Table): Decision {
+  return Object.freeze({ table: t.id, group: t.group, rule: null, channel: null, upstream: null });
 }
 
 function fail(message: string): never {
@@ -73,12 +79,13 @@ export class Policy {
         t.rules.map((r) => r.condition),
         payloads,
       );
-      this.byId.set(t.id, { table: t, matcher });
+      this.byId.set(t.id, { table: t, matcher, miss: missFor(t) });
     }
     // Without a configured default table, unclassified clients get an empty one: nothing protected.
     this.defaultTable = this.byId.get(DEFAULT_TABLE) ?? {
       table: { id: DEFAULT_TABLE, group: 0, rules: [] },
       matcher: new RuleMatcher([]),
+      miss: missFor({ id: DEFAULT_TABLE, group: 0, rules: [] }),
     };
     for (const c of clients) {
       const t = this.byId.get(c.table);
@@ -128,7 +135,7 @@ export class Policy {
       }
     }
     const t = ct.table;
-    if (best < 0) return { table: t.id, group: t.group, rule: null, channel: null, upstream: null };
+    if (best < 0) return ct.miss;
     return new HitDecision(t, best, this.channelList[payload & 0xffff]!, this.upstreamList[payload >>> 16]!, matched!);
   }
 

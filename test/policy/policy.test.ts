@@ -50,6 +50,16 @@ describe('policy/policy', () => {
     expect(d).toEqual({ table: 'default', group: 0, rule: null, channel: null, upstream: null });
   });
 
+  test('gives every miss the same answer when a caller tries to change one', () => {
+    const d = p.decide('127.0.0.1', ['www.example.com']);
+    expect(() => {
+      (d as { channel: unknown }).channel = chans[0];
+    }).toThrow();
+    expect(p.decide('127.0.0.1', ['other.example.com'])).toEqual({ table: 'default', group: 0, rule: null, channel: null, upstream: null });
+    expect(p.decide('10.9.1.1', ['www.example.com'])).toEqual({ table: 'lab', group: p.tableFor('10.9.1.1').group, rule: null, channel: null, upstream: null });
+    expect(p.preDecide('127.0.0.1', 'www.example.com')).toEqual({ table: 'default', group: 0, rule: null, channel: null, upstream: null });
+  });
+
   test('picks the dedicated upstream in preDecide when the rule names one', () => {
     expect(p.preDecide('127.0.0.1', 'git.corp.example').upstream).toBe('corp');
     expect(p.preDecide('127.0.0.1', 'a.partner.test').upstream).toBeNull();
