@@ -130,43 +130,76 @@ function maskBytes(b: Uint8Array, prefix: number): Uint8Array {
   return out;
 }
 
-function key(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
+/** An IPv4 address's 4 bytes as one unsigned 32-bit number. */
+function u32(b: Uint8Array): number {
+  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 }
 
-/** Longest-prefix match from CIDRs to values, IPv4 and IPv6 kept apart. */
+/** The first `len` bits of an IPv4 address (as `u32`), the rest zero. */
+function mask32(a: number, len: number): number {
+  return len === 0 ? 0 : (a & (-1 << (32 - len))) >>> 0; // a shift by 32 would be a shift by 0
+}
+
+/**
+ * An IPv6 prefix as a Map key: the first `len` bits as eight 16-bit code units, the rest
+ * zero. One string per probe, no per-byte formatting.
+ */
+function key6(b: Uint8Array, len: number): string {
+  const w = (i: number) => {
+    const bits = len - i * 16;
+    const word = (b[2 * i]! << 8) | b[2 * i + 1]!;
+    return bits >= 16 ? word : bits <= 0 ? 0 : word & (0xffff << (16 - bits)) & 0xffff;
+  };
+  return String.fromCharCode(w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7));
+}
+
+/**
+ * Longest-prefix match from CIDRs to values, IPv4 and IPv6 kept apart. One Map per prefix
+ * length, probed longest first: IPv4 keyed by the masked address as a number, IPv6 by
+ * `key6`. (On the query path it sits behind the `ClientLookup` memo; this is the cost of a
+ * client's first query, and of every query from spoofed sources.)
+ */
 export class PrefixTable<V> {
-  private readonly v4 = new Map<number, Map<string, V>>();
-  private readonly v6 = new Map<number, Map<string, V>>();
-  private lens4: number[] = [];
-  private lens6: number[] = [];
+  /** [prefix length, masked address → value], longest first. */
+  private readonly probes4: Array<[number, Map<number, V>]> = [];
+  private readonly probes6: Array<[number, Map<string, V>]> = [];
   /** Number of prefixes held (IPv4 and IPv6). */
   size = 0;
 
   /** Returns false if the same prefix was already present (the first one stays). */
   add(cidr: Cidr, value: V): boolean {
-    const fam = cidr.bytes.length === 4 ? this.v4 : this.v6;
-    let m = fam.get(cidr.prefix);
+    const added =
+      cidr.bytes.length === 4
+        ? PrefixTable.put(this.probes4, cidr.prefix, u32(cidr.bytes), value)
+        : PrefixTable.put(this.probes6, cidr.prefix, key6(cidr.bytes, 128), value);
+    if (added) this.size++;
+    return added;
+  }
+
+  private static put<K, V>(probes: Array<[number, Map<K, V>]>, len: number, k: K, value: V): boolean {
+    let m = probes.find(([l]) => l === len)?.[1];
     if (!m) {
-      fam.set(cidr.prefix, (m = new Map()));
-      this.lens4 = [...this.v4.keys()].sort((a, b) => b - a);
-      this.lens6 = [...this.v6.keys()].sort((a, b) => b - a);
+      probes.push([len, (m = new Map())]);
+      probes.sort((a, b) => b[0] - a[0]);
     }
-    const k = key(cidr.bytes);
     if (m.has(k)) return false;
     m.set(k, value);
-    this.size++;
     return true;
   }
 
   lookup(ip: string): V | undefined {
     const b = parseIP(ip);
     if (!b) return undefined;
-    const [fam, lens] = b.length === 4 ? [this.v4, this.lens4] : [this.v6, this.lens6];
-    for (const len of lens) {
-      const v = fam.get(len)!.get(key(maskBytes(b, len)));
+    if (b.length === 4) {
+      const a = u32(b);
+      for (const [len, m] of this.probes4) {
+        const v = m.get(mask32(a, len));
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    }
+    for (const [len, m] of this.probes6) {
+      const v = m.get(key6(b, len));
       if (v !== undefined) return v;
     }
     return undefined;
