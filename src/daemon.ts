@@ -17,7 +17,7 @@ import { createControlHandlers } from './control/handlers.ts';
 import type { Datapath } from './datapath/datapath.ts';
 import { createDatapath } from './datapath/factory.ts';
 import { createEbpfDatapath } from './datapath/ebpf/index.ts';
-import { withGuardInterfaces } from './datapath/guard-interfaces.ts';
+import { followedDefaultRoutes, withGuardInterfaces } from './datapath/guard-interfaces.ts';
 import { StaticKeyring } from './dns/tsig-key.ts';
 import { createIntercept } from './intercept/factory.ts';
 import { interceptObjectPath } from './intercept/object.ts';
@@ -146,8 +146,9 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     datapath = createDatapath(cfg.datapath, {
       log,
       clock,
-      // The guard must sit somewhere: with no `wan` configured, on the default-route interfaces.
-      ebpf: deps.ebpf ?? (() => createEbpfDatapath({ cfg: withGuardInterfaces(cfg, log), log, clock, metrics })),
+      // The guard must sit somewhere: with no `wan` configured, on the default-route interfaces,
+      // and on each interface a default route moves to later (the interface poll follows them).
+      ebpf: deps.ebpf ?? (() => createEbpfDatapath({ cfg: withGuardInterfaces(cfg, log), log, clock, metrics, defaultRoutes: followedDefaultRoutes(cfg) })),
     });
     const dp = datapath;
     // Leaves the pinned maps in place: a restarted daemon adopts them and keeps protecting.

@@ -61,7 +61,7 @@ export const SCHEMA: FieldDoc[] = [
   { key: 'upstream_source', type: 'IP', default: 'unset (the kernel picks)', flag: '--upstream-source', doc: 'Local address that upstream queries (UDP and TCP) are sent from; its family must match every upstream\'s. A policy server classifies a node by this address (table 501), so several proxies on one machine can each be a distinct client.' },
   { key: 'datapath', type: '`ebpf` \\| `none` \\| `auto`', default: '`auto`', flag: '--datapath', doc: '`ebpf`: kernel maps and programs (needs root). `none`: record decisions only, protect nothing. `auto`: `ebpf` if possible, else `none` with a warning.' },
   { key: 'lan', type: 'list of interfaces', default: '`[]`', flag: '--lan', doc: 'Client-side interfaces (`gateway`, `intercept` modes).' },
-  { key: 'wan', type: 'list of interfaces', default: '`[]`', flag: '--wan', doc: 'Uplink interfaces; the leak guard sits on their egress.' },
+  { key: 'wan', type: 'list of interfaces', default: '`[]`', flag: '--wan', doc: 'Uplink interfaces; the leak guard sits on their egress. Empty: the guard goes on the interfaces that carry a default route and follows the default routes (an interface a default route moves to gets the guard within one interface poll, 3 s; none loses it).' },
   { key: 'control', type: 'path', default: '`/run/dnsseal/control.sock`', flag: '--control', doc: 'Control socket (mode 0600) used by `list`, `status`, `flush`, `reload`, `down`.' },
   { key: 'log_level', type: '`debug` \\| `info` \\| `warn` \\| `error`', default: '`info`', flag: '--log-level', doc: 'Least severe level logged; `debug` logs one line per decision.' },
   { key: 'log_format', type: '`logfmt` \\| `json`', default: '`logfmt`', flag: '--log-format', doc: 'Log line format (to stderr).' },

@@ -159,21 +159,56 @@ export interface WatchedInterface {
  * Keeps the configured LAN/WAN interfaces covered: attaches what is missing now and then polls
  * every `intervalMs` (an interface that appears later, or is re-created, gets its program within
  * one interval). A poll, not a netlink watch: simple, and a few seconds is acceptable here.
+ *
+ * With `defaultRoutes` (the `wan` list was derived from the default routes, not configured), each
+ * pass also reads the default-route interfaces and adds every one not guarded yet as a WAN
+ * interface: the guard follows the default route within one interval.
  */
 export class InterfaceWatcher {
   private readonly known = new Map<string, number>();
+  private readonly ifaces: WatchedInterface[];
+  /** Interfaces added because a default route moved there, not attached yet (logged once attached). */
+  private readonly announce = new Set<string>();
+  private routesUnreadable = false;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly bpf: Bpf,
     private readonly paths: PinPaths,
-    private readonly ifaces: WatchedInterface[],
+    ifaces: WatchedInterface[],
     private readonly log: Logger,
     private mode?: TcMode,
-  ) {}
+    private readonly defaultRoutes?: () => string[],
+  ) {
+    this.ifaces = [...ifaces];
+  }
+
+  /**
+   * Adds the default-route interfaces not watched yet. Nothing is ever removed: an interface that
+   * lost its default route keeps its guard (fail closed: it may get the route back, and a guard
+   * too many lets nothing leak); one that disappears is handled by sync() like any other.
+   */
+  private followDefaultRoutes(): void {
+    if (!this.defaultRoutes) return;
+    let devs: string[];
+    try {
+      devs = this.defaultRoutes();
+    } catch (err) {
+      if (!this.routesUnreadable) this.log.warn('datapath: cannot read the default routes; the guard stays where it is', { err: errorMessage(err) });
+      this.routesUnreadable = true;
+      return;
+    }
+    this.routesUnreadable = false;
+    for (const name of devs) {
+      if (this.ifaces.some((i) => i.hook === 'wan' && i.name === name)) continue;
+      this.ifaces.push({ name, hook: 'wan' });
+      this.announce.add(name);
+    }
+  }
 
   /** One pass; returns the interfaces that are still absent. */
   sync(): string[] {
+    this.followDefaultRoutes();
     const absent: string[] = [];
     for (const { name, hook } of this.ifaces) {
       const key = `${hook}:${name}`;
@@ -190,6 +225,7 @@ export class InterfaceWatcher {
         if (r.state === 'attached') {
           this.mode = r.mode;
           this.known.set(key, r.ifindex);
+          if (hook === 'wan' && this.announce.delete(name)) this.log.info(`datapath: default route now via ${name}; leak guard attached`, { dev: name });
         } else absent.push(name);
       } catch (err) {
         this.log.error('datapath: attaching tc program failed', { dev: name, hook, err: errorMessage(err) });

@@ -2,7 +2,8 @@
  * The `ebpf` Datapath backend: pinned maps under /sys/fs/bpf/dnsseal, programs attached per mode
  * (host: cgroup socket hooks; gateway/intercept: tc ingress marker on LAN interfaces; every mode:
  * the tc egress leak guard on WAN interfaces). Synchronous like the interface: map operations are
- * in-process bpf() calls; bpftool/tc/libbpf run only here, at start-up, and in the interface poll.
+ * in-process bpf() calls; bpftool/tc/libbpf run only here, at start-up, and in the interface poll
+ * (which, when `wan` was derived from the default routes, also puts the guard where they move).
  *
  * close() leaves everything pinned and attached (restart continuity); `teardown()` removes it.
  */
@@ -40,6 +41,12 @@ export interface EbpfDatapathDeps {
   attach?: boolean;
   /** Force the tc attach mechanism (default: tcx when the kernel has it, else clsact). */
   tcMode?: TcMode;
+  /**
+   * Set when `wan` was derived from the default routes, not configured: the interface poll calls
+   * it and attaches the guard to every interface it returns that is not guarded yet (and never
+   * detaches one). Unset with a configured `wan`: the operator chose.
+   */
+  defaultRoutes?: () => string[];
 }
 
 export class EbpfDatapath implements Datapath {
@@ -168,11 +175,12 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
       ];
-      if (cfg.wan.length === 0) log.warn('datapath: no WAN interface configured; the leak guard is not attached anywhere');
-      watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode);
+      if (cfg.wan.length === 0 && !deps.defaultRoutes) log.warn('datapath: no WAN interface configured; the leak guard is not attached anywhere');
+      watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode, deps.defaultRoutes);
       const absent = watcher.sync();
       if (absent.length) log.warn('datapath: interfaces not present yet; attaching when they appear', { devs: absent.join(',') });
-      if (ifaces.length && (deps.pollMs ?? 3000) > 0) watcher.start(deps.pollMs ?? 3000);
+      const pollMs = deps.pollMs ?? 3000;
+      if ((ifaces.length || deps.defaultRoutes) && pollMs > 0) watcher.start(pollMs);
     }
     const gateways = new Map<number, { gateway?: string; peer: boolean }>();
     for (const ch of cfg.channels) gateways.set(ch.id, { gateway: ch.gateway ? gatewayLiteral(ch.gateway, ch.id, log, ch.name) : undefined, peer: ch.kind === 'peer' });
