@@ -1,10 +1,11 @@
 /**
  * With no `wan` configured the leak guard follows the default routes (root only). A network
- * namespace with veth uplinks ga, gb, gc and the default route via ga; the eBPF backend runs in
- * the namespace (a child process: interface indexes and tc attachments are per namespace) with
- * `wan` derived as the daemon derives it and the default poll interval (3 s). The route moves to
- * gb, an IPv6 default appears on gc: each gets the guard within 10 s, and ga keeps it (never
- * detached: fail closed). Teardown removes every one. Own pin root; run alone with the daemon tests.
+ * namespace with veth uplinks ga, gb, gc, gd.10 and the default route via ga; the eBPF backend
+ * runs in the namespace (a child process: interface indexes and tc attachments are per
+ * namespace) with `wan` derived as the daemon derives it and the default poll interval (3 s). The
+ * route moves to gb, an IPv6 default appears on gc, the route moves to gd.10: each gets the guard
+ * within 10 s, and those it left keep it (never detached: fail closed). Teardown removes every
+ * one. Own pin root; run alone with the daemon tests.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
@@ -60,7 +61,9 @@ setInterval(() => {}, 1 << 30);
     script(ns, [
       'ip link set lo up',
       'for d in a b c; do ip link add g$d type veth peer name p$d; ip link set g$d up; ip link set p$d up; done',
-      'ip addr add 10.81.0.1/24 dev ga; ip addr add 10.82.0.1/24 dev gb; ip -6 addr add fd83::1/64 dev gc nodad',
+      // A VLAN-style name: bpffs refuses dots in pin names, so its tcx link pin must not have one.
+      'ip link add gd.10 type veth peer name pd; ip link set gd.10 up; ip link set pd up',
+      'ip addr add 10.81.0.1/24 dev ga; ip addr add 10.82.0.1/24 dev gb; ip -6 addr add fd83::1/64 dev gc nodad; ip addr add 10.84.0.1/24 dev gd.10',
       'ip route add default via 10.81.0.2 dev ga',
       // An unreachable IPv6 default (on lo, reject flag) must not count as an uplink.
       'ip -6 route add unreachable default metric 4000',
@@ -112,12 +115,19 @@ setInterval(() => {}, 1 << 30);
     expect(guardOn('lo')).toEqual([]);
   });
 
+  test('the guard is attached when the default route moves to an interface with a dot in its name', async () => {
+    sh(['ip', '-n', ns, 'route', 'replace', 'default', 'via', '10.84.0.2', 'dev', 'gd.10'], { ok: true });
+    expect(await waitFor(() => guardOn('gd.10').length === 1, POLL_BOUND_MS)).toBe(true);
+    expect(guardOn('gd.10')).toEqual(GUARD);
+  });
+
   test('the guard stays on interfaces that lost their default route and is announced once', async () => {
     sh(['ip', '-n', ns, 'route', 'del', 'default'], { ok: true });
     sh(['ip', '-n', ns, '-6', 'route', 'del', 'default', 'via', 'fd83::2', 'dev', 'gc'], { ok: true });
+    expect(sh(['ip', '-n', ns, 'route', 'show', 'default']).out.trim()).toBe('');
     await Bun.sleep(3500); // at least one more poll
-    for (const dev of ['ga', 'gb', 'gc']) expect(guardOn(dev)).toEqual(GUARD);
-    expect([announced('ga'), announced('gb'), announced('gc')]).toEqual([0, 1, 1]);
+    for (const dev of ['ga', 'gb', 'gc', 'gd.10']) expect(guardOn(dev)).toEqual(GUARD);
+    expect([announced('ga'), announced('gb'), announced('gc'), announced('gd.10')]).toEqual([0, 1, 1, 1]);
   });
 
   test('teardown removes the guard from every interface it was added to', async () => {
@@ -125,8 +135,8 @@ setInterval(() => {}, 1 << 30);
     await proc?.exited;
     proc = undefined;
     const removed = JSON.parse(nsenter(ns, [bunBin(), HELPER, 'down', root], { ok: true, timeoutMs: 30000 }).out) as string[];
-    for (const dev of ['ga', 'gb', 'gc']) expect(guardOn(dev)).toEqual([]);
-    if (kernelHasTcx()) expect(removed.filter((l) => l.startsWith('link tcx_wan_')).sort()).toEqual(['link tcx_wan_ga', 'link tcx_wan_gb', 'link tcx_wan_gc']);
+    for (const dev of ['ga', 'gb', 'gc', 'gd.10']) expect(guardOn(dev)).toEqual([]);
+    if (kernelHasTcx()) expect(removed.filter((l) => l.startsWith('link tcx_wan_')).sort()).toEqual(['link tcx_wan_ga', 'link tcx_wan_gb', 'link tcx_wan_gc', 'link tcx_wan_gd:10']);
     expect(existsSync(root)).toBe(false);
   });
 });

@@ -28,6 +28,15 @@ const TC_PROG: Record<TcHook, ProgName> = { lan: PROGS.lanIn, wan: PROGS.wanOut 
 const TCX_TYPE: Record<TcHook, number> = { lan: AttachType.tcxIngress, wan: AttachType.tcxEgress };
 const TC_DIR: Record<TcHook, string> = { lan: 'ingress', wan: 'egress' };
 
+/**
+ * The pin name of an interface's tcx link. bpffs refuses names with a dot (EPERM, reserved), and
+ * VLAN uplinks are usually named like `eth0.100`: a dot becomes `:`, which no interface name can
+ * hold (so no two interfaces share a pin). Names without a dot keep the pins they always had.
+ */
+export function tcxLinkName(hook: TcHook, ifname: string): string {
+  return `tcx_${hook}_${ifname.replaceAll('.', ':')}`;
+}
+
 /** Points an existing pinned link at `progFd`, or creates and pins a new one. */
 function ensureLink(bpf: Bpf, pin: string, progFd: number, create: () => number, stillValid: (linkFd: number) => boolean): 'updated' | 'created' {
   if (pinExists(pin)) {
@@ -93,7 +102,7 @@ export function attachTc(bpf: Bpf, paths: PinPaths, ifname: string, hook: TcHook
     try {
       const how = ensureLink(
         bpf,
-        paths.link(`tcx_${hook}_${ifname}`),
+        paths.link(tcxLinkName(hook, ifname)),
         progFd,
         () => bpf.linkCreate(progFd, ifindex, TCX_TYPE[hook]),
         (linkFd) => bpf.linkInfo(linkFd).ifindex === ifindex,
@@ -237,7 +246,7 @@ export class InterfaceWatcher {
 
   private linkDefunct(name: string, hook: TcHook): boolean {
     if (this.mode !== 'tcx') return false;
-    const pin = this.paths.link(`tcx_${hook}_${name}`);
+    const pin = this.paths.link(tcxLinkName(hook, name));
     if (!pinExists(pin)) return true;
     try {
       const fd = this.bpf.objGet(pin);
