@@ -1,13 +1,15 @@
 /**
  * Attaching the intercept NAT to the LAN interfaces, idempotently, next to the LAN marker:
  * - tcx (6.6+): one ingress and one egress bpf_link per interface, pinned as
- *   <root>/links/icpt_in_<if> and icpt_out_<if> (a second start updates them in place; `dnsseal
- *   down` detaches them with every other pinned link). tcx multi-attach appends after the marker;
+ *   <root>/links/icpt_in_<if> and icpt_out_<if> (a dot in <if> is written `:`: bpffs refuses
+ *   dots); a second start updates them in place; `dnsseal down` detaches them with every other
+ *   pinned link. tcx multi-attach appends after the marker;
  *   order does not matter (both return TCX_NEXT, and the NAT sets the mark itself).
  * - clsact (Debian 12's 6.1): `tc filter replace` at pref ICPT_TC_PREF (0x5e50, before the
  *   marker's 0x5e51) and handle 1, direct-action. `detachInterceptClsact()` removes those.
  */
 import { rmSync } from 'node:fs';
+import { pinSafeIfname } from '../datapath/ebpf/attach.ts';
 import { AttachType, type Bpf, BpfError, EINVAL } from '../datapath/ebpf/bpf-syscall.ts';
 import type { PinPaths } from '../datapath/ebpf/pins.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
@@ -60,7 +62,7 @@ export function attachIntercept(bpf: Bpf, paths: PinPaths, ifname: string, log: 
       for (const h of HOOKS) {
         const progFd = bpf.objGet(icptProgPath(paths, h.prog));
         try {
-          tcxLink(bpf, `${paths.links}/icpt_${h.dir}_${ifname}`, progFd, ifindex, h.tcx);
+          tcxLink(bpf, `${paths.links}/icpt_${h.dir}_${pinSafeIfname(ifname)}`, progFd, ifindex, h.tcx);
         } finally {
           bpf.close(progFd);
         }

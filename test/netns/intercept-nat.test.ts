@@ -5,7 +5,8 @@
  *
  * The client's default gateway is NOT the node (10.30.1.254 / fd00:30:1::fe, absent); only the
  * pool prefixes (100.64.0.0/16, fd00:fe80::/64) are routed to the node. The node runs the
- * intercept NAT on lan0 (plus the LAN marker), the real addresses are in dnsseal_dests.
+ * intercept NAT on lan.30 (plus the LAN marker), the real addresses are in dnsseal_dests. The
+ * LAN name has a dot, as VLAN interfaces do: bpffs refuses dots in pin names (see tcxLinkName).
  *
  * NAT-only part: there is no XFRM on this kernel and NO guard is attached, so the node forwards
  * the marked, translated packets in clear (this test only, to show the NAT end to end); the
@@ -59,7 +60,7 @@ function topology(tag: string) {
   const s = `dnsseal-${tag}-s`;
   delNs(c, n, s);
   for (const x of [c, n, s]) sh(['ip', 'netns', 'add', x], { ok: true });
-  sh(['ip', 'link', 'add', 'lan0', 'netns', n, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c], { ok: true });
+  sh(['ip', 'link', 'add', 'lan.30', 'netns', n, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c], { ok: true });
   sh(['ip', 'link', 'add', 'wan0', 'netns', n, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', s], { ok: true });
   script(c, [
     'ip link set lo up; ip link set eth0 up',
@@ -76,8 +77,8 @@ function topology(tag: string) {
     `nft add rule inet dnsseal_t input_c ip6 saddr ${R6} counter comment "from_real6"`,
   ]);
   script(n, [
-    'ip link set lo up; ip link set lan0 up; ip link set wan0 up',
-    'ip addr add 10.30.1.1/24 dev lan0; ip -6 addr add fd00:30:1::1/64 dev lan0 nodad',
+    'ip link set lo up; ip link set lan.30 up; ip link set wan0 up',
+    'ip addr add 10.30.1.1/24 dev lan.30; ip -6 addr add fd00:30:1::1/64 dev lan.30 nodad',
     'ip addr add 198.51.100.1/24 dev wan0; ip -6 addr add fd00:30:2::1/64 dev wan0 nodad',
     'ip route add 203.0.113.0/24 via 198.51.100.2; ip -6 route add fd00:aa91::/64 via fd00:30:2::2',
     'sysctl -qw net.ipv4.ip_forward=1; sysctl -qw net.ipv6.conf.all.forwarding=1',
@@ -100,7 +101,7 @@ function topology(tag: string) {
     `nft add rule inet dnsseal_t input_c ip6 saddr fd00:30:1::2 ip6 daddr ${R6} counter comment "arrived6"`,
   ]);
   if (HAVE_ETHTOOL) {
-    for (const [x, dev, dir] of [[n, 'lan0', 'tx'], [n, 'wan0', 'tx'], [c, 'eth0', 'rx'], [s, 'eth0', 'rx']] as const) {
+    for (const [x, dev, dir] of [[n, 'lan.30', 'tx'], [n, 'wan0', 'tx'], [c, 'eth0', 'rx'], [s, 'eth0', 'rx']] as const) {
       inNs(x, ['ethtool', '-K', dev, dir, 'off'], { ok: true });
     }
   }
@@ -119,7 +120,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
     let I6 = '';
 
     const up = (wan: string) =>
-      JSON.parse(nsenter(ns.n, [bunBin(), HELPER, 'up', root, 'lan0', wan, mode, String(GROUP), String(MARK), CLIENTS, POOLS, `${R4},${R6}`], { ok: true, timeoutMs: 30000 }).out) as {
+      JSON.parse(nsenter(ns.n, [bunBin(), HELPER, 'up', root, 'lan.30', wan, mode, String(GROUP), String(MARK), CLIENTS, POOLS, `${R4},${R6}`], { ok: true, timeoutMs: 30000 }).out) as {
         kind: string;
         map: Record<string, string>;
         used: number;

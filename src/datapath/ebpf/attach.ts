@@ -34,7 +34,12 @@ const TC_DIR: Record<TcHook, string> = { lan: 'ingress', wan: 'egress' };
  * hold (so no two interfaces share a pin). Names without a dot keep the pins they always had.
  */
 export function tcxLinkName(hook: TcHook, ifname: string): string {
-  return `tcx_${hook}_${ifname.replaceAll('.', ':')}`;
+  return `tcx_${hook}_${pinSafeIfname(ifname)}`;
+}
+
+/** An interface name as a bpffs pin name part: a dot (refused by bpffs) becomes `:`. */
+export function pinSafeIfname(ifname: string): string {
+  return ifname.replaceAll('.', ':');
 }
 
 /** Points an existing pinned link at `progFd`, or creates and pins a new one. */
