@@ -2,7 +2,8 @@
  * Where dnsseal's kernel objects live in bpffs, and the names of its programs and maps.
  *   <root>/maps/<map>     pinned maps (adopted on every start, never flushed)
  *   <root>/progs/<prog>   the programs currently attached
- *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan>_<ifname> (tcx)
+ *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan>_<ifname> (tcx; a dot in
+ *                         <ifname> is written `:`, see tcxLinkName), icpt_<in|out>_<ifname> (intercept)
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { DnssealError } from '../../util/errors.ts';
