@@ -30,18 +30,6 @@ trap finish EXIT
 echo "stage2 $(uptime_s)" >>"$out/timing"
 say "started"
 
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /run/lab && cp "$(command -v busybox)" /run/lab/busybox 2>/dev/null
-mkdir -p /run/lock /dev/pts /dev/shm /run/netns
-mount -t devpts devpts /dev/pts 2>/dev/null
-mount -t tmpfs tmpfs /dev/shm
-mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-hostname lab
-ip link set lo up
-
 scenario= repo= timeout=240 dnsseal=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
@@ -52,6 +40,31 @@ for arg in $(cat /proc/cmdline); do
 	lab.dnsseal=*) dnsseal=${arg#*=} ;;
 	esac
 done
+
+# The guest gets fresh tmpfs on /tmp and /run. A repository or daemon binary that lives there on
+# the host (a CI clone in /tmp, say) must stay visible: keep the host's directories at /lab-host
+# and bind them back after the tmpfs mounts.
+mkdir -p /lab-host/tmp /lab-host/run
+mount --bind /tmp /lab-host/tmp
+mount --bind /run /lab-host/run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+for keep in "$repo" "$(dirname "${dnsseal:-/}")"; do
+	case "$keep" in
+	"$repo"/*) ;; # inside the repository: visible with it
+	/tmp/* | /run/*) mkdir -p "$keep" && mount --bind "/lab-host$keep" "$keep" ;;
+	esac
+done
+mkdir -p /run/lab && cp "$(command -v busybox)" /run/lab/busybox 2>/dev/null
+mkdir -p /run/lock /dev/pts /dev/shm /run/netns
+mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs tmpfs /dev/shm
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+hostname lab
+ip link set lo up
+
 export LAB_REPO=$repo LAB_DIR=$repo/test/lab LAB_OUT=$out LAB_SCENARIO=$scenario
 export LAB_DNSSEAL=${dnsseal:-$repo/dist/dnsseal}
 
