@@ -83,12 +83,42 @@ static __always_inline void dnsseal_count(__u32 kind, __u32 id, __u64 bytes)
 	}
 }
 
-/* Records traffic on an entry (keeps it alive past its TTL). Writes only when the stamp is stale. */
+/*
+ * CLOCK_MONOTONIC_COARSE in ns without a helper call on most packets. The coarse clock only moves
+ * when the tick advances jiffies, so one bpf_ktime_get_coarse_ns() per CPU per jiffy gives the same
+ * reading; bpf_jiffies64() is inlined by the verifier (one load). A reading taken in the instant
+ * between the jiffies increment and the timekeeping update is one tick behind for that jiffy, so
+ * the result is a real coarse reading at most one tick (HZ=250: 4 ms) older than a direct call.
+ * Per CPU, so no other CPU writes the cache; a program interrupted on the same CPU between the two
+ * stores leaves at worst an old jiffies with a newer reading, which the next caller re-reads.
+ */
+static __always_inline __u64 dnsseal_now_coarse(void)
+{
+	__u32 zero = 0;
+	struct dnsseal_clock_cache *c = bpf_map_lookup_elem(&dnsseal_clock, &zero);
+	__u64 j = bpf_jiffies64();
+	__u64 now;
+
+	if (!c)
+		return bpf_ktime_get_coarse_ns();
+	if (*(volatile __u64 *)&c->jiffies == j)
+		return *(volatile __u64 *)&c->now_ns;
+	now = bpf_ktime_get_coarse_ns();
+	*(volatile __u64 *)&c->now_ns = now;
+	*(volatile __u64 *)&c->jiffies = j;
+	return now;
+}
+
+/*
+ * Records traffic on an entry (keeps it alive past its TTL). Writes only when the stamp is more
+ * than DNSSEAL_STAMP_GRANULARITY_NS old, and never moves it backwards (a CPU whose cached reading
+ * is a tick behind another's leaves that CPU's newer stamp alone).
+ */
 static __always_inline void dnsseal_stamp(struct dnsseal_dest_val *v)
 {
-	__u64 now = bpf_ktime_get_coarse_ns(); /* CLOCK_MONOTONIC_COARSE: same base, no clock read */
+	__u64 now = dnsseal_now_coarse();
 
-	if (now - v->last_seen_ns > DNSSEAL_STAMP_GRANULARITY_NS)
+	if ((__s64)(now - v->last_seen_ns) > (__s64)DNSSEAL_STAMP_GRANULARITY_NS)
 		v->last_seen_ns = now;
 }
 

@@ -36,4 +36,20 @@ struct {
 	__type(value, struct dnsseal_counter_val);
 } dnsseal_counters SEC(".maps");
 
+/*
+ * Per-CPU cache of the coarse monotonic clock for dnsseal_stamp() (lookup.h): the jiffies value it
+ * was read at and the reading. Program-private: never pinned, each object load gets a fresh one.
+ */
+struct dnsseal_clock_cache {
+	__u64 jiffies; /* bpf_jiffies64() when now_ns was read */
+	__u64 now_ns;  /* bpf_ktime_get_coarse_ns() read at that jiffy */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dnsseal_clock_cache);
+} dnsseal_clock SEC(".maps");
+
 #endif

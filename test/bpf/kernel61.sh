@@ -27,6 +27,8 @@ for e in "$repo"/* "$repo"/.[!.]*; do
 	case ${e##*/} in test | build) ;; *) ln -sr "$e" "$shadow/${e##*/}" ;; esac
 done
 mkdir -p "$shadow/build" && ln -sr "$repo/build/dnsseal.bpf.o" "$shadow/build/dnsseal.bpf.o"
+# the intercept object too, for test/intercept (its helper would try to compile on the read-only root)
+[ ! -e "$repo/build/intercept.bpf.o" ] || ln -sr "$repo/build/intercept.bpf.o" "$shadow/build/intercept.bpf.o"
 for e in "$repo"/test/*; do [ "${e##*/}" = lab ] || ln -sr "$e" "$shadow/test/${e##*/}"; done
 for e in "$repo"/test/lab/*; do [ "${e##*/}" = scenarios ] || ln -sr "$e" "$shadow/test/lab/${e##*/}"; done
 cat >"$shadow/test/lab/scenarios/bpf61.sh" <<EOF_SCENARIO
