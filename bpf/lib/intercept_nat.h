@@ -171,11 +171,12 @@ static __always_inline int dnsseal_icpt_set_addr(struct __sk_buff *skb, const st
 	return bpf_skb_store_bytes(skb, addr_off, new, 16, 0) ? -1 : 0;
 }
 
+/* Same rule and clock as dnsseal_stamp() (lookup.h): > 100 ms old, never backwards, coarse clock. */
 static __always_inline void dnsseal_icpt_stamp(struct dnsseal_icpt_val *v)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = dnsseal_now_coarse();
 
-	if (now - v->last_seen_ns > DNSSEAL_STAMP_GRANULARITY_NS)
+	if ((__s64)(now - v->last_seen_ns) > (__s64)DNSSEAL_STAMP_GRANULARITY_NS)
 		v->last_seen_ns = now;
 }
 
