@@ -70,20 +70,34 @@ static __always_inline int dnsseal_sock6(struct bpf_sock_addr *ctx)
  */
 static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
 	struct dnsseal_addr dst;
 	struct dnsseal_dest_val *v;
 
+	/* The local stack builds the IP header in the linear area, so it is read in place; the
+	 * helper (a call per packet) only when it is not there. */
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data;
 		__be32 d;
 
-		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), &d, sizeof(d)))
+		if ((void *)(ip + 1) <= end)
+			d = ip->daddr;
+		else if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), &d, sizeof(d)))
 			return DNSSEAL_CG_ALLOW;
 		dnsseal_addr_from_v4(&dst, d);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
 		__be32 w[4];
 
-		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), w, sizeof(w)))
+		if ((void *)(ip6 + 1) <= end) {
+			w[0] = ip6->daddr.in6_u.u6_addr32[0];
+			w[1] = ip6->daddr.in6_u.u6_addr32[1];
+			w[2] = ip6->daddr.in6_u.u6_addr32[2];
+			w[3] = ip6->daddr.in6_u.u6_addr32[3];
+		} else if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), w, sizeof(w))) {
 			return DNSSEAL_CG_ALLOW;
+		}
 		dnsseal_addr_from_v6(&dst, w);
 	} else {
 		return DNSSEAL_CG_ALLOW;
