@@ -211,7 +211,10 @@ static __always_inline int dnsseal_icpt_error_inner(struct __sk_buff *skb, const
 	__u8 type, inner_proto;
 	int udp = 0, words;
 
-	if (p->nonfirst_frag || bpf_skb_load_bytes(skb, p->l4_off, &type, 1) || !dnsseal_icpt_is_error(p, type))
+	/* Only ICMP / ICMPv6 can be an error: no helper call to read a type byte of anything else. */
+	if (p->nonfirst_frag || p->proto != (p->family == DNSSEAL_FAMILY_V4 ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+		return 0;
+	if (bpf_skb_load_bytes(skb, p->l4_off, &type, 1) || !dnsseal_icpt_is_error(p, type))
 		return 0;
 	if (p->family == DNSSEAL_FAMILY_V4) {
 		__u8 vihl;
