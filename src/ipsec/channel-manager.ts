@@ -8,9 +8,10 @@
  *   while the daemon runs (its `dnsseal-` name lets `dnsseal down` remove it).
  * - `peer` channels get one connection per (channel, address), loaded on `peerAdded`. With
  *   `negotiate: before-answer` (the default) the SA is initiated and `peerAdded` resolves only
- *   when the CHILD_SA is up; anything else within the bounded wait (default 2 s) rejects, so
- *   the proxy answers SERVFAIL and no client is handed an address it would talk to in clear.
- *   A failed connection is removed again. Several groups may hold one address: the
+ *   when the CHILD_SA is up; anything else within the bounded wait (the channel's
+ *   `negotiate_timeout`, default 2 s) rejects, so the proxy answers SERVFAIL and no client is
+ *   handed an address it would talk to in clear (the registry keeps the address blocked: the
+ *   guard drops traffic to it). A failed connection is removed again. Several groups may hold one address: the
  *   connection is reference-counted and unloaded when the last lets go (`peerRemoved`).
  * - When charon restarts it forgets everything; the VICI client reports the reconnect and
  *   every tunnel and live peer connection is loaded and trapped again.
