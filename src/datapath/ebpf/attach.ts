@@ -184,6 +184,8 @@ export class InterfaceWatcher {
   /** Interfaces added because a default route moved there, not attached yet (logged once attached). */
   private readonly announce = new Set<string>();
   private routesUnreadable = false;
+  /** Attach errors by `hook:name` (the last message), so a failure that repeats on every poll is logged once. */
+  private readonly failing = new Map<string, string>();
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -239,10 +241,15 @@ export class InterfaceWatcher {
         if (r.state === 'attached') {
           this.mode = r.mode;
           this.known.set(key, r.ifindex);
+          if (this.failing.delete(key)) this.log.info('datapath: tc program attached after earlier failures', { dev: name, hook });
           if (hook === 'wan' && this.announce.delete(name)) this.log.info(`datapath: default route now via ${name}; leak guard attached`, { dev: name });
         } else absent.push(name);
       } catch (err) {
-        this.log.error('datapath: attaching tc program failed', { dev: name, hook, err: errorMessage(err) });
+        const msg = errorMessage(err);
+        if (this.failing.get(key) !== msg) {
+          this.log.error('datapath: attaching tc program failed; retrying on every poll (logged again only if the error changes)', { dev: name, hook, err: msg });
+          this.failing.set(key, msg);
+        }
         absent.push(name);
       }
     }
