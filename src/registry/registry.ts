@@ -65,6 +65,8 @@ export interface RegistryStats {
   datapath: string;
   entries: number;
   statics: number;
+  /** Entries whose peer channel failed: traffic to them is dropped (see `blocked`). */
+  blocked: number;
   byChannel: Record<string, number>;
   capacity?: number;
   fill?: number;
@@ -404,11 +406,13 @@ export class Registry implements RegistryApi {
   stats(): RegistryStats {
     const byChannel: Record<string, number> = {};
     let statics = 0;
+    let blocked = 0;
     for (const rec of this.entries.values()) {
       byChannel[rec.channel.name] = (byChannel[rec.channel.name] ?? 0) + 1;
       if (rec.static) statics++;
+      if (rec.blocked !== undefined) blocked++;
     }
-    const s: RegistryStats = { datapath: this.dp.kind, entries: this.entries.size, statics, byChannel };
+    const s: RegistryStats = { datapath: this.dp.kind, entries: this.entries.size, statics, blocked, byChannel };
     if (this.capacity) {
       s.capacity = this.capacity;
       s.fill = this.entries.size / this.capacity;

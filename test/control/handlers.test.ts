@@ -114,7 +114,7 @@ describe('control/handlers', () => {
     const h = createControlHandlers({ registry: r.registry, clock: r.clock, status: () => ({ mode: 'gateway' }) });
     expect(await h.status!({})).toEqual({
       mode: 'gateway',
-      registry: { datapath: 'fake', entries: 4, statics: 1, byChannel: { hub: 3, other: 1 } },
+      registry: { datapath: 'fake', entries: 4, statics: 1, blocked: 0, byChannel: { hub: 3, other: 1 } },
     });
   });
 

@@ -56,7 +56,7 @@ describe('control over a unix socket', () => {
   test('status reports the datapath and entry counts when asked over the socket', async () => {
     const { path } = await daemon();
     expect(await controlRequest(path, { cmd: 'status' })).toEqual({
-      registry: { datapath: 'fake', entries: 2, statics: 0, byChannel: { hub: 1, other: 1 } },
+      registry: { datapath: 'fake', entries: 2, statics: 0, blocked: 0, byChannel: { hub: 1, other: 1 } },
     });
   });
 

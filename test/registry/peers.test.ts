@@ -73,6 +73,7 @@ describe('registry/peers', () => {
     expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'channel_failed' })).toBe(1);
     metrics.expose(); // runs the collectors
     expect(metrics.gauge('dnsseal_registry_blocked_entries', '').get({ channel: 'partner' })).toBe(2);
+    expect(registry.stats().blocked).toBe(2); // dnsseal status
   });
 
   test('when one address of an answer fails, the peer that came up stays and only the other is blocked', async () => {
