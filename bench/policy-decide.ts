@@ -14,22 +14,8 @@ import { Policy } from '../src/policy/policy.ts';
 import { parseCondition } from '../src/policy/condition.ts';
 import { buildChannel } from '../src/policy/channel.ts';
 import type { Config } from '../src/config/types.ts';
-import { readFileSync } from 'node:fs';
+import { since, stamp, type Stamp } from './cpu-clock.ts';
 
-/** Nanoseconds this thread has been on a CPU (as bench/rules.ts: the machine is shared). */
-function onCpuNs(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-  } catch {
-    return NaN;
-  }
-}
-interface Stamp {
-  wall: number;
-  cpu: number;
-}
-const stamp = (): Stamp => ({ wall: Bun.nanoseconds(), cpu: onCpuNs() });
-const since = (a: Stamp, per = 1) => ({ wall: (Bun.nanoseconds() - a.wall) / per, cpu: (onCpuNs() - a.cpu) / per });
 
 /** Calls per round (the spoofed case makes a tenth: each call is the uncached lookup). */
 const CALLS = 1_000_000;

@@ -14,27 +14,10 @@ import { loadConfig } from '../src/config/load.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { since, stamp, type Stamp } from './cpu-clock.ts';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 
-/**
- * Nanoseconds this thread has been on a CPU (/proc/thread-self/schedstat). The machine is
- * shared: wall time includes the time neighbours held the CPU, on-CPU time does not (cache
- * and memory-bandwidth contention still count). Both are printed.
- */
-function onCpuNs(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-  } catch {
-    return NaN;
-  }
-}
-interface Stamp {
-  wall: number;
-  cpu: number;
-}
-const stamp = (): Stamp => ({ wall: Bun.nanoseconds(), cpu: onCpuNs() });
-const since = (a: Stamp, per = 1) => ({ wall: (Bun.nanoseconds() - a.wall) / per, cpu: (onCpuNs() - a.cpu) / per });
 const LOOKUPS = 1_000_000;
 
 let seed = 12345;
