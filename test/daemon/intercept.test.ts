@@ -13,15 +13,12 @@ import { join } from 'node:path';
 import type { Config } from '../../src/config/types.ts';
 import { controlRequest } from '../../src/control/client.ts';
 import type { ListRow } from '../../src/control/handlers.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
-import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
-import { Metrics } from '../../src/ops/metrics.ts';
+import type { DaemonInfo } from '../../src/daemon.ts';
 import { buildChannel } from '../../src/policy/channel.ts';
 import { parseCondition } from '../../src/policy/condition.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { ask, type Transport } from '../policy-server/helpers.ts';
 import { FakeUpstream } from '../proxy/fake-upstream.ts';
+import { startDaemon } from './start.ts';
 
 const POOL_V4 = '100.64.0.0/30'; // four addresses: 100.64.0.0 … 100.64.0.3
 const POOL_V6 = 'fd7a:5ea1::/126';
@@ -90,16 +87,7 @@ describe('daemon/intercept', () => {
     dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-icpt-'));
     control = join(dir, 'control.sock');
     const cfg = config(upstream.port, control);
-    const ready = Promise.withResolvers<DaemonInfo>();
-    exit = runDaemon(cfg, {
-      log: silentLogger,
-      clock: realClock,
-      metrics: new Metrics(),
-      signals: signals as unknown as SignalSource,
-      onReady: ready.resolve,
-      ipsec: new NoIpsec(cfg.channels),
-    });
-    info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`daemon exited ${c}`)))]);
+    ({ info, exit } = await startDaemon(cfg, { signals }));
     port = info.listeners.find((l) => l.transport === 'udp')!.port;
   });
 

@@ -23,6 +23,7 @@ import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { CLIENT_502, CLIENT_503, CLIENT_504, GW_KEY, KEY, KOJIMA, KOJIMA_ADDR, ask, figure6Config, figure6State, makeQuery, startServer } from '../policy-server/helpers.ts';
+import { startDaemon } from './start.ts';
 
 /** Flips the last byte of the TSIG MAC: the MAC length sits before it in the TSIG RDATA. */
 function tamperMac(msg: Uint8Array): Uint8Array {
@@ -71,17 +72,7 @@ describe('daemon/policy-server', () => {
       tables: [],
       clients: [],
     };
-    const ready = Promise.withResolvers<DaemonInfo>();
-    exit = runDaemon(cfg, {
-      log: silentLogger,
-      clock: realClock,
-      metrics: new Metrics(),
-      signals: signals as unknown as SignalSource,
-      onReady: ready.resolve,
-      ipsec: new NoIpsec(cfg.channels),
-      reloadConfig: () => cfg,
-    });
-    info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`daemon exited ${c}`)))]);
+    ({ info, exit } = await startDaemon(cfg, { signals, reloadConfig: () => cfg }));
     port = info.listeners.find((l) => l.transport === 'udp')!.port;
   });
 

@@ -20,6 +20,7 @@ import { realClock } from '../../src/util/clock.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { dig } from '../integration/dig.ts';
 import { haveBinary, startKnot, type KnotServer } from '../integration/knot-server.ts';
+import { startDaemon } from './start.ts';
 
 const HAVE = haveBinary('knotd') && haveBinary('dig');
 if (!HAVE) console.log('daemon/reload: skipped — needs knotd and dig (apt: knot bind9-dnsutils)');
@@ -104,18 +105,8 @@ describe.skipIf(!HAVE)('daemon/reload', () => {
     file = join(dir, 'dnsseal.yaml');
     control = join(dir, 'control.sock');
     writeFileSync(file, yaml(knot, control, ['*.corp.test']));
-    const ready = Promise.withResolvers<DaemonInfo>();
     const cfg = load();
-    exit = runDaemon(cfg, {
-      log: createLogger({ level: 'info', write: (l) => void lines.push(l) }),
-      clock: realClock,
-      metrics: new Metrics(),
-      signals: signals as unknown as SignalSource,
-      onReady: ready.resolve,
-      ipsec: new NoIpsec(cfg.channels),
-      reloadConfig: load,
-    });
-    info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`daemon exited ${c}`)))]);
+    ({ info, exit } = await startDaemon(cfg, { log: createLogger({ level: 'info', write: (l) => void lines.push(l) }), signals, reloadConfig: load }));
     port = info.listeners.find((l) => l.transport === 'udp')!.port;
   });
 

@@ -20,6 +20,7 @@ import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { dig, kdig } from './dig.ts';
 import { haveBinary, startKnot, type KnotServer } from './knot-server.ts';
+import { startDaemon } from '../daemon/start.ts';
 
 const HAVE = haveBinary('knotd') && haveBinary('dig') && haveBinary('kdig');
 if (!HAVE) console.log('integration/daemon-knot: skipped — needs knotd, dig and kdig (apt: knot knot-dnsutils bind9-dnsutils)');
@@ -63,16 +64,7 @@ describe.skipIf(!HAVE)('integration/daemon-knot', () => {
   beforeAll(async () => {
     knot = await startKnot();
     dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-'));
-    const ready = Promise.withResolvers<DaemonInfo>();
-    exit = runDaemon(config(knot, join(dir, 'control.sock')), {
-      log: silentLogger,
-      clock: realClock,
-      metrics: new Metrics(),
-      signals: signals as unknown as SignalSource,
-      onReady: ready.resolve,
-      ipsec: new NoIpsec([HUB]),
-    });
-    info = await Promise.race([ready.promise, exit.then((code) => Promise.reject(new Error(`daemon exited ${code}`)))]);
+    ({ info, exit } = await startDaemon(config(knot, join(dir, 'control.sock')), { signals, ipsec: new NoIpsec([HUB]) }));
     port = info.listeners[0]!.port;
   });
 

@@ -11,10 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/types.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import type { DaemonInfo } from '../../src/daemon.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
-import { Metrics } from '../../src/ops/metrics.ts';
 import type { ChannelSpec } from '../../src/policy/types.ts';
 import { startTcpListener } from '../../src/proxy/listener-tcp.ts';
 import { startUdpListener } from '../../src/proxy/listener-udp.ts';
@@ -23,6 +22,7 @@ import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { CLIENT_502, CLIENT_503, GW_KEY, KOJIMA, KOJIMA_ADDR, ask, figure6Config, figure6State, makeQuery, startServer } from './helpers.ts';
+import { startDaemon } from '../daemon/start.ts';
 
 const HUB_A_ID = 41736; // deterministic (server-channels.test.ts)
 const PEER_B_ID = 35015;
@@ -69,17 +69,7 @@ describe('daemon with a policy server: server channels on first sight', () => {
       control: join(dir, 'control.sock'),
       tables: base.tables.map((t) => ({ ...t, rules: [] })),
     };
-    const ready = Promise.withResolvers<DaemonInfo>();
-    exit = runDaemon(cfg, {
-      log: silentLogger,
-      clock: realClock,
-      metrics: new Metrics(),
-      signals: signals as unknown as SignalSource,
-      onReady: ready.resolve,
-      ebpf: () => dp,
-      ipsec,
-    });
-    info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`daemon exited ${c}`)))]);
+    ({ info, exit } = await startDaemon(cfg, { signals, ebpf: () => dp, ipsec }));
     ipsec.registered = () => info.registry.list().length;
     port = info.listeners.find((l) => l.transport === 'udp')!.port;
   });

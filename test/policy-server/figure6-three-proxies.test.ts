@@ -16,9 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileDeps, loadConfigText } from '../../src/config/load.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
-import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
-import { Metrics } from '../../src/ops/metrics.ts';
+import type { DaemonInfo } from '../../src/daemon.ts';
 import { Zone } from '../../src/policy-server/zone.ts';
 import type { Listener, QueryHandler } from '../../src/proxy/handler.ts';
 import { startTcpListener } from '../../src/proxy/listener-tcp.ts';
@@ -27,6 +25,7 @@ import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { CLIENT_502, CLIENT_503, CLIENT_504, KEY, KOJIMA, KOJIMA_ADDR, SECRET, ZONE_TEXT, ask, figure6State, makeQuery, startServer, type Transport } from './helpers.ts';
+import { startDaemon } from '../daemon/start.ts';
 
 /** kojima.jinji.nec.com's AAAA set: 48 × 28 octets, more than fits the proxy's 1232-octet UDP. */
 const KOJIMA_V6 = Array.from({ length: 48 }, (_, i) => `2001:db8::${(i + 1).toString(16)}`);
@@ -85,16 +84,7 @@ async function startNodeOnce(serverPort: number, source: string, i: string): Pro
   expect(loaded.upstreamSource).toBe(source);
   const cfg = { ...loaded, listen: ['127.0.0.1:0'] };
   const signals = new EventEmitter();
-  const ready = Promise.withResolvers<DaemonInfo>();
-  const exit = runDaemon(cfg, {
-    log: silentLogger,
-    clock: realClock,
-    metrics: new Metrics(),
-    signals: signals as unknown as SignalSource,
-    onReady: ready.resolve,
-    ipsec: new NoIpsec(cfg.channels),
-  });
-  const info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`daemon ${source} exited ${c}`)))]);
+  const { info, exit } = await startDaemon(cfg, { signals }, `daemon ${source}`);
   return { source, info, port: info.listeners.find((l) => l.transport === 'udp')!.port, exit, signals };
 }
 
