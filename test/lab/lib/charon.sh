@@ -3,6 +3,9 @@
 #
 #   charon_start HOST…            start charon in each HOST and wait for its VICI socket
 #   swan_conf HOST <<EOF … EOF    HOST's swanctl.conf (stdin); credentials come from pki/
+#   peer_transport_conn NAME LOCAL REMOTE [CERT]
+#                                 one `connections` entry for peer.partner.test answering the
+#                                 router's per-peer connection (transport mode), for swan_conf
 #   swan HOST ARGS…               swanctl against HOST's charon (e.g. swan hub --load-all)
 #   charon_kill HOST [SIGNAL]     stop HOST's charon (default TERM) and wait for it to go
 #
@@ -110,6 +113,36 @@ charon_start() {
 		wait_until 30 "charon in $host to answer on VICI" on "$host" swanctl --stats
 		lab_log "charon: $host up (pid $(cat "$LAB_TMP/$host/charon.pid"))"
 	done
+}
+
+# peer_transport_conn NAME LOCAL REMOTE [CERT] — the peer's side of a per-peer connection that
+# dnsseal loads on the router: IKE from REMOTE (the router) to LOCAL, the peer authenticating
+# with CERT (default peer; `impostor` holds a certificate for another name), transport mode.
+# dnsseal offers charon's default proposal: answer it without an INVALID_KE round trip.
+peer_transport_conn() {
+	cat <<EOF
+	$1 {
+		version = 2
+		local_addrs = $2
+		remote_addrs = $3
+		proposals = default, $LAB_IKE_PROPOSAL
+		local {
+			auth = pubkey
+			certs = ${4:-peer}.pem
+			id = $(lab_id peer)
+		}
+		remote {
+			auth = pubkey
+			id = $(lab_id router)
+		}
+		children {
+			$1 {
+				mode = transport
+				esp_proposals = $LAB_ESP_PROPOSAL
+			}
+		}
+	}
+EOF
 }
 
 # swan_conf HOST — write HOST's swanctl.conf from stdin and put its credentials in place:

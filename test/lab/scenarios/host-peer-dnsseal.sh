@@ -27,36 +27,10 @@ dns_serve
 charon_start router peer
 swan_conf router </dev/null # credentials only: dnsseal loads the per-peer connection over VICI
 # The peer answers the router on either family: one connection per address pair.
-peer_conn() {
-	cat <<EOF
-	$1 {
-		version = 2
-		local_addrs = $2
-		remote_addrs = $3
-		# dnsseal offers charon's default proposal: answer it without an INVALID_KE round trip.
-		proposals = default, $LAB_IKE_PROPOSAL
-		local {
-			auth = pubkey
-			certs = peer.pem
-			id = $(lab_id peer)
-		}
-		remote {
-			auth = pubkey
-			id = $(lab_id router)
-		}
-		children {
-			$1 {
-				mode = transport
-				esp_proposals = $LAB_ESP_PROPOSAL
-			}
-		}
-	}
-EOF
-}
 {
 	echo "connections {"
-	peer_conn router4 $PEER4 $ROUTER4
-	peer_conn router6 $PEER6 $ROUTER6
+	peer_transport_conn router4 $PEER4 $ROUTER4
+	peer_transport_conn router6 $PEER6 $ROUTER6
 	echo "}"
 } | swan_conf peer
 swan_load router peer

@@ -28,31 +28,11 @@ swan_conf router </dev/null # credentials only: dnsseal loads the per-peer conne
 # The impostor claims peer.partner.test, so it answers the router's IDr, but its certificate
 # does not contain that name: charon then authenticates it as the certificate's subject
 # (other.partner.test), and the router's identity check must reject it.
-LAB_CERT=impostor swan_conf peer <<EOF
-connections {
-	router4 {
-		version = 2
-		local_addrs = $PEER4
-		remote_addrs = $ROUTER4
-		proposals = default, $LAB_IKE_PROPOSAL
-		local {
-			auth = pubkey
-			certs = impostor.pem
-			id = $(lab_id peer)
-		}
-		remote {
-			auth = pubkey
-			id = $(lab_id router)
-		}
-		children {
-			router4 {
-				mode = transport
-				esp_proposals = $LAB_ESP_PROPOSAL
-			}
-		}
-	}
-}
-EOF
+{
+	echo "connections {"
+	peer_transport_conn router4 $PEER4 $ROUTER4 impostor
+	echo "}"
+} | LAB_CERT=impostor swan_conf peer
 swan_load router peer
 http_serve peer "hello from the impostor"
 
