@@ -148,7 +148,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
       clock,
       // The guard must sit somewhere: with no `wan` configured, on the default-route interfaces,
       // and on each interface a default route moves to later (the interface poll follows them).
-      ebpf: deps.ebpf ?? (() => createEbpfDatapath({ cfg: withGuardInterfaces(cfg, log), log, clock, metrics, defaultRoutes: followedDefaultRoutes(cfg) })),
+      ebpf: deps.ebpf ?? (() => createEbpfDatapath({ cfg: withGuardInterfaces(cfg, log), log, clock, metrics, pinRoot: cfg.pinRoot, defaultRoutes: followedDefaultRoutes(cfg) })),
     });
     const dp = datapath;
     // Leaves the pinned maps in place: a restarted daemon adopts them and keeps protecting.
@@ -160,7 +160,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
 
     // Intercept mode (#6): pool, pinned NAT maps and LAN programs (ebpf), rebuilt from the pins
     // before the proxy answers anything; undefined in the other modes.
-    const icpt = createIntercept({ cfg, datapathKind: datapath.kind, log, clock, metrics, objectPath: interceptObjectPath });
+    const icpt = createIntercept({ cfg, datapathKind: datapath.kind, log, clock, metrics, pinRoot: cfg.pinRoot, objectPath: interceptObjectPath });
     if (icpt) stack.push({ what: 'intercept', undo: () => icpt.close() });
 
     const channelUp = new Map<number, boolean>();

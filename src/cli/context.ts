@@ -4,6 +4,7 @@
  * build fakes.
  */
 import type { Config } from '../config/types.ts';
+import type { KernelDownOptions } from '../ops/down.ts';
 import type { LoadDeps } from '../config/load.ts';
 import type { ControlRequest } from '../control/protocol.ts';
 import type { DaemonDeps } from '../daemon.ts';
@@ -23,7 +24,7 @@ export interface CliDeps {
   files: LoadDeps;
   controlRequest(socketPath: string, req: ControlRequest): Promise<unknown>;
   /** Removes every kernel object dnsseal made (idempotent): src/ops/down.ts. */
-  teardown(log: Logger, opts?: { viciSocket?: string; interceptPools?: string[] }): Promise<string[]>;
+  teardown(log: Logger, opts?: KernelDownOptions): Promise<string[]>;
   runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;

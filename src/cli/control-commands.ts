@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.ts';
 import { tableGroup } from '../policy/group.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
+import type { KernelDownOptions } from '../ops/down.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -115,13 +116,14 @@ export async function downCommand(ctx: CliContext): Promise<number> {
   return EXIT.ok;
 }
 
-/** The VICI socket and intercept pools from flags or the config file, if given. */
-function downOptions(ctx: CliContext): { viciSocket?: string; interceptPools?: string[] } {
+/** The VICI socket, intercept pools and pin root from flags or the config file, if given. */
+function downOptions(ctx: CliContext): KernelDownOptions {
   const vici = ctx.args.values.get('vici-socket')?.at(-1);
   const pools = ctx.args.values.get('intercept-pool');
-  if (ctx.args.values.has('config')) {
+  const pins = ctx.args.values.get('pin-root')?.at(-1);
+  if (ctx.args.values.has('config') || pins !== undefined) {
     const cfg = loadConfig(ctx.args.values, ctx.files);
-    return { viciSocket: vici ?? cfg.viciSocket, interceptPools: pools ?? cfg.interceptPools };
+    return { viciSocket: vici ?? cfg.viciSocket, interceptPools: pools ?? cfg.interceptPools, pinRoot: cfg.pinRoot };
   }
   return { viciSocket: vici, interceptPools: pools };
 }
@@ -141,7 +143,7 @@ async function waitUntilGone(ctx: CliContext, path: string): Promise<void> {
 }
 
 /** The daemon holds the pins' lock until its process ends: retry `busy` for a bounded time. */
-async function teardownWhenFree(ctx: CliContext, log: Logger, opts: { viciSocket?: string; interceptPools?: string[] }): Promise<string[]> {
+async function teardownWhenFree(ctx: CliContext, log: Logger, opts: KernelDownOptions): Promise<string[]> {
   const deadline = ctx.clock.monoMs() + 10_000;
   for (;;) {
     try {

@@ -13,7 +13,7 @@ export async function runCommand(ctx: CliContext): Promise<number> {
   const log = ctx.makeLogger(cfg);
   // reload and SIGHUP re-read the same file with the same flags (flags still win)
   const reloadConfig = () => loadConfig(ctx.args.values, ctx.files);
-  const kernelDown = (l: typeof log) => ctx.teardown(l, { viciSocket: cfg.viciSocket, interceptPools: cfg.interceptPools });
+  const kernelDown = (l: typeof log) => ctx.teardown(l, { viciSocket: cfg.viciSocket, interceptPools: cfg.interceptPools, pinRoot: cfg.pinRoot });
   const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics(), reloadConfig, kernelDown });
   // the daemon logged why; the CLI's contract is 2 for any runtime failure
   return code === 0 ? EXIT.ok : EXIT.runtime;

@@ -57,3 +57,14 @@ export function parseIpLiteral(text: string): string {
 export function ipFamily(address: string): 4 | 6 {
   return address.includes(':') ? 6 : 4;
 }
+
+/**
+ * A pin root as the loader accepts it: an absolute path without `..`, trailing slash dropped.
+ * `fail` reports the problem where it was written (file:line or --flag) and does not return.
+ */
+export function pinRootPath(text: string, fail: (msg: string) => never): string {
+  const p = text.replace(/\/+$/, '');
+  if (!p.startsWith('/') || p.split('/').includes('..')) fail(`"${text}" must be an absolute path (on a bpf filesystem, e.g. /sys/fs/bpf/dnsseal)`);
+  if (p === '/sys/fs/bpf') fail(`"${text}" is the bpffs mount itself: name a directory below it (e.g. /sys/fs/bpf/dnsseal)`);
+  return p;
+}

@@ -58,6 +58,7 @@ export interface Draft {
   policyServer?: { name: string; where: string };
   interceptPools: string[];
   viciSocket: string;
+  pinRoot: string;
   localId?: string;
   localTs: string[];
   /** Where mode/lan/intercept_pools were set, for cross-checks. */
@@ -76,6 +77,7 @@ export const DEFAULTS = {
   upstreamTimeoutMs: 2000,
   canary: 'nxdomain' as const,
   viciSocket: '/var/run/charon.vici',
+  pinRoot: '/sys/fs/bpf/dnsseal',
 };
 
 export function emptyDraft(source: string): Draft {

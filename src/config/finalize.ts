@@ -215,6 +215,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
     tsigKeys,
     interceptPools: pools,
     viciSocket: d.viciSocket,
+    pinRoot: d.pinRoot,
     localTs: d.localTs,
   };
   if (d.upstreamSource) cfg.upstreamSource = d.upstreamSource.address;

@@ -41,6 +41,7 @@ export const CONFIG_FLAGS: FlagSpec[] = [
   { name: 'tsig-key', arg: 'NAME:hmac-sha256:BASE64 | NAME=FILE', repeatable: true, doc: 'TSIG key (hmac-sha256): inline, or its base64 secret read from FILE (keeps it out of ps).' },
   { name: 'intercept-pool', arg: 'CIDR', repeatable: true, doc: 'Intercept address pool (intercept mode).' },
   { name: 'vici-socket', arg: 'PATH', default: '/var/run/charon.vici', doc: "strongSwan charon's VICI socket." },
+  { name: 'pin-root', arg: 'PATH', default: '/sys/fs/bpf/dnsseal', doc: 'Where the eBPF maps, programs and links are pinned.' },
   { name: 'local-id', arg: 'ID', default: "charon's default", doc: 'Our IKE identity (a name or address in our certificate).' },
   { name: 'local-ts', arg: 'CIDR|dynamic', repeatable: true, default: 'LAN prefixes / dynamic', doc: 'Local traffic selector of tunnel-mode IPsec children; repeat for several.' },
 ];

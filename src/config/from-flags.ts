@@ -5,7 +5,7 @@
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
 import type { Draft } from './draft.ts';
-import { formatHostPort, parseHostPort, parseIpLiteral } from './address.ts';
+import { formatHostPort, parseHostPort, parseIpLiteral, pinRootPath } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import type { ChannelInput } from '../policy/channel.ts';
 import { parseRulesFile, type RulesFileDefaults } from './rules-file.ts';
@@ -207,6 +207,12 @@ export function applyFlags(values: Values, d: Draft, files: SecretReader): void 
   if (vici !== undefined) {
     if (vici === '') throw new ConfigError('--vici-socket', 'needs a path');
     d.viciSocket = vici;
+  }
+  const pinRoot = one('pin-root');
+  if (pinRoot !== undefined) {
+    d.pinRoot = pinRootPath(pinRoot, (msg) => {
+      throw new ConfigError('--pin-root', msg);
+    });
   }
   const localId = one('local-id');
   if (localId !== undefined) {

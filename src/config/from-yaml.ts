@@ -6,7 +6,7 @@
 import { CHANNEL_FIELDS, CLIENT_FIELDS, knownKeys, RULE_FIELDS, SCHEMA, STATIC_FIELDS, TSIG_FIELDS, UPSTREAM_FIELDS } from './schema.ts';
 import { isObj, type YamlDoc } from './yaml-doc.ts';
 import type { Draft, DraftRule } from './draft.ts';
-import { formatHostPort, parseHostPort, parseIpLiteral } from './address.ts';
+import { formatHostPort, parseHostPort, parseIpLiteral, pinRootPath } from './address.ts';
 import { parseCondition } from '../policy/condition.ts';
 import { parseCidr } from '../policy/cidr.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -134,6 +134,7 @@ export function applyYaml(doc: YamlDoc, d: Draft, files: SecretReader): void {
     upstream_timeout: () => (d.upstreamTimeoutMs = doc.int(r.upstream_timeout, ['upstream_timeout'], 1, 60000, 'milliseconds')),
     canary: () => (d.canary = doc.oneOf(r.canary, ['canary'], CANARY)),
     vici_socket: () => (d.viciSocket = doc.str(r.vici_socket, ['vici_socket'], 'vici_socket')),
+    pin_root: () => (d.pinRoot = pinRootPath(doc.str(r.pin_root, ['pin_root'], 'pin_root'), (msg) => doc.fail(['pin_root'], msg))),
     local_id: () => {
       if (r.local_id === null) delete d.localId;
       else d.localId = doc.str(r.local_id, ['local_id'], 'local_id');

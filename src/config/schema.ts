@@ -78,6 +78,7 @@ export const SCHEMA: FieldDoc[] = [
   { key: 'policy_server', type: 'upstream name', flag: '--policy-server', doc: 'The upstream that is a dnsseal policy server: its TSIG-signed answers carry the channel to use.' },
   { key: 'intercept_pools', type: 'list of CIDR', default: '`[]`', flag: '--intercept-pool', doc: '`intercept` mode: address pools handed to clients in place of real addresses.' },
   { key: 'vici_socket', type: 'path', default: '`/var/run/charon.vici`', flag: '--vici-socket', doc: 'strongSwan charon\'s VICI socket, through which dnsseal loads the IPsec connections.' },
+  { key: 'pin_root', type: 'path', default: '`/sys/fs/bpf/dnsseal`', flag: '--pin-root', doc: 'Directory on a bpf filesystem where the maps, programs and links are pinned (kept across restarts, removed by `down`). Two dnsseal instances on one machine need two pin roots.' },
   { key: 'local_id', type: 'string', default: 'charon\'s default (our IKE address)', flag: '--local-id', doc: 'Our own IKE identity: a name or address in our certificate; charon picks certificate and key by it.' },
   { key: 'local_ts', type: 'list of CIDR or `dynamic`', default: 'the LAN prefixes (`gateway`, `intercept`) / `dynamic` (`host`)', flag: '--local-ts', doc: 'Local traffic selectors of tunnel-mode IPsec children. By default read at start from the addresses of the `lan` interfaces; `dynamic` is our own IKE address. Transport mode (host-mode `peer` channels) always uses `dynamic`.' },
 ];

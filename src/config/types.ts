@@ -62,6 +62,8 @@ export interface Config {
   interceptPools: string[];
   /** strongSwan's VICI socket; the loader always sets it (default /var/run/charon.vici). */
   viciSocket?: string;
+  /** Pin root on bpffs for maps, programs and links (default /sys/fs/bpf/dnsseal). */
+  pinRoot?: string;
   /** Our IKE identity (a name or address in our certificate); unset: charon's default. */
   localId?: string;
   /**

@@ -18,6 +18,8 @@ export interface KernelDownOptions {
   viciSocket?: string;
   /** Intercept pools whose routes to remove. */
   interceptPools?: string[];
+  /** Pin root (default /sys/fs/bpf/dnsseal). */
+  pinRoot?: string;
 }
 
 export async function kernelDown(log: Logger, opts: KernelDownOptions = {}): Promise<string[]> {
@@ -39,7 +41,7 @@ export async function kernelDown(log: Logger, opts: KernelDownOptions = {}): Pro
       vici.close();
     }
   });
-  await part('datapath', () => teardownDatapath(log));
+  await part('datapath', () => teardownDatapath(log, { pinRoot: opts.pinRoot }));
   await part('intercept', () => detachInterceptClsact());
   if (opts.interceptPools?.length) await part('intercept-routes', () => removePoolRoutes(opts.interceptPools!));
   if (firstError) throw firstError;

@@ -15,8 +15,8 @@
  *   tcpdump on the WAN veth sees zero clear packets to them;
  * - the unprotected name's traffic passes in clear, unmarked.
  *
- * The pins are the fixed /sys/fs/bpf/dnsseal: bun runs test files one after another, and
- * startDnssealClaimed() waits for any other dnsseal on the machine to let go of them.
+ * The pins are this checkout's PIN_ROOT: bun runs test files one after another, and
+ * startDnssealClaimed() waits for any other dnsseal of this checkout to let go of them.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ViciClient } from '../../src/ipsec/vici-client.ts';
