@@ -17,8 +17,13 @@ export interface DestKey {
 export interface DestValue {
   channelId: number;
   mark: number;
-  /** DEST_F_* flags (see bpf/dnsseal.h): static entry, intercept, … */
+  /** DEST_F_* flags (see bpf/dnsseal.h): static entry, intercept, retired, blocked, … */
   flags: number;
+  /**
+   * When the entry's DNS hold runs out, in Clock.monoMs() base (0 or absent: none — static
+   * entries, or not known). Kept in the pinned state so a restarted daemon adopts the real hold.
+   */
+  expiresMs?: number;
 }
 
 export interface DestEntry {
@@ -29,6 +34,14 @@ export interface DestEntry {
 }
 
 export const DEST_F_STATIC = 0x1;
+/**
+ * The entry's hold ran out and it went idle: still steered into its channel (tunnel) or dropped
+ * by the guard (peer), until `retire` passes with no packet (issue #11 item 4). The programs
+ * count packets that hit a retired entry.
+ */
+export const DEST_F_RETIRED = 0x4;
+/** The entry's peer channel could not be set up: traffic to it is dropped (fail closed). */
+export const DEST_F_BLOCKED = 0x8;
 
 /** One row of the channel table (`setChannels`). */
 export interface ChannelRowInput {
@@ -59,6 +72,13 @@ export interface Datapath {
   setClientGroups(entries: { cidr: string; group: number }[]): void;
   /** Channel id → mark/state (and gateway/peer kind); replaces the whole table. */
   setChannels(channels: ChannelRowInput[]): void;
+  /**
+   * Why this data path cannot protect right now (pins removed, a program detached by someone
+   * else, …), or undefined when it can. While it returns a reason, no protected answer may be
+   * released (the registry refuses registrations: SERVFAIL). Backends that protect nothing by
+   * design (`none`, chosen explicitly) return undefined.
+   */
+  health(): string | undefined;
   close(): void;
 }
 

@@ -25,6 +25,8 @@ export class FakeDatapath extends NoneDatapath {
   failNext?: Error;
   /** Counts of operations, for tests that check nothing was written. */
   ops = { upsert: 0, remove: 0 };
+  /** Test hook: what `health()` answers (a reason = the data path is lost). */
+  unhealthy?: string;
 
   constructor(opts: FakeDatapathOptions = {}) {
     super();
@@ -49,6 +51,10 @@ export class FakeDatapath extends NoneDatapath {
     this.takeFailure();
     this.ops.remove++;
     super.remove(key);
+  }
+
+  override health(): string | undefined {
+    return this.unhealthy;
   }
 
   /** Stamp `last_seen` as the eBPF programs would on a packet. No-op for an absent key. */

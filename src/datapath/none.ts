@@ -61,6 +61,9 @@ export class NoneDatapath implements Datapath {
   setChannels(channels: ChannelRowInput[]): void {
     this.channels = channels.map((c) => ({ ...c }));
   }
+  health(): string | undefined {
+    return undefined;
+  }
   close(): void {
     // Nothing to release; the table stays readable like a pinned map outlives the process.
   }

@@ -5,7 +5,7 @@
 import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
 import { DnssealError } from '../util/errors.ts';
 
-export type RegisterOutcome = 'ok' | 'map_full' | 'conflict' | 'datapath_error' | 'channel_failed';
+export type RegisterOutcome = 'ok' | 'map_full' | 'conflict' | 'datapath_error' | 'channel_failed' | 'datapath_lost';
 
 export class RegistryMetrics {
   readonly entries: Gauge;
@@ -22,7 +22,7 @@ export class RegistryMetrics {
     this.fill = metrics.gauge('dnsseal_registry_map_fill_ratio', 'Registry entries divided by the destination map capacity.');
     this.registrations = metrics.counter(
       'dnsseal_registry_registrations_total',
-      'Registrations of DNS answers by outcome (ok, map_full, conflict, datapath_error, channel_failed).',
+      'Registrations of DNS answers by outcome (ok, map_full, conflict, datapath_error, channel_failed, datapath_lost).',
     );
     this.mapFull = metrics.counter('dnsseal_registry_map_full_total', 'Registrations refused because the destination map was full.');
     this.registerSeconds = metrics.histogram(
@@ -60,5 +60,6 @@ export function outcomeOf(err: unknown): RegisterOutcome {
   if (code === 'map_full') return 'map_full';
   if (code === 'channel_conflict') return 'conflict';
   if (code === 'channel_failed') return 'channel_failed';
+  if (code === 'datapath_lost') return 'datapath_lost';
   return 'datapath_error';
 }

@@ -89,6 +89,8 @@ export class Registry implements RegistryApi {
   private channelsByName = new Map<string, ChannelSpec>();
   private gcTimer?: ReturnType<typeof setInterval>;
   private sweeping = false;
+  /** The data path's last health() reason seen by register() (logged on change). */
+  private lost?: string;
 
   constructor(opts: RegistryOptions) {
     this.dp = opts.datapath;
@@ -126,6 +128,18 @@ export class Registry implements RegistryApi {
   }
 
   private async registerInner(reg: Registration): Promise<void> {
+    // A data path that cannot protect right now (pins removed, programs detached) must not
+    // let a protected answer out: the client gets SERVFAIL until it is back (fail closed).
+    // Counted as outcome `datapath_lost`; logged once per change, not per query.
+    const lost = this.dp.health();
+    if (lost !== this.lost) {
+      if (lost !== undefined) this.log.error('data path lost: protected names get SERVFAIL until it is back', { reason: lost });
+      else this.log.info('data path back: protected names are answered again', { was: this.lost });
+      this.lost = lost;
+    }
+    if (lost !== undefined) {
+      throw new DnssealError('registry', 'datapath_lost', `cannot protect ${reg.queryName}: the data path cannot protect right now: ${lost}`);
+    }
     const now = this.clock.monoMs();
     // A missing, negative or non-numeric TTL counts as 0: the hold is min_hold, never NaN.
     const ttlMs = Number.isFinite(reg.ttlS) && reg.ttlS > 0 ? reg.ttlS * 1000 : 0;

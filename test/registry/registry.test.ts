@@ -170,6 +170,20 @@ describe('registry', () => {
       expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'datapath_error' })).toBe(1);
     });
 
+    test('refuses with datapath_lost and writes nothing while the data path cannot protect, then registers once it is back', async () => {
+      const { registry, dp, metrics } = rig();
+      dp.unhealthy = 'link tcx_wan_wan0 detached';
+      const err = await rejection(registry.register(reg({ addrs: [A] })));
+      expect(err.code).toBe('datapath_lost');
+      expect(err.message).toContain('tcx_wan_wan0 detached');
+      expect(dp.ops.upsert).toBe(0);
+      expect(registry.list()).toEqual([]);
+      expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'datapath_lost' })).toBe(1);
+      dp.unhealthy = undefined;
+      await registry.register(reg({ addrs: [A] }));
+      expect(addrsIn(dp)).toEqual([`0/${A}`]);
+    });
+
     test('a different channel is refused and the entry kept when the address is already registered', async () => {
       const { registry, dp, metrics } = rig();
       await registry.register(reg({ addrs: [A], names: ['a.example'] }));

@@ -121,6 +121,10 @@ export class EbpfDatapath implements Datapath {
     this.maps.setChannels(rows);
   }
 
+  health(): string | undefined {
+    return undefined;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
