@@ -303,6 +303,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
         registry,
         clock,
         ...(icpt ? { intercepts: () => icpt.list() } : {}),
+        // flush refuses a channel or table the running policy does not have
+        policyNames: () => ({ channels: allChannels(active.channels).map((c) => c.name), tables: active.tables.map((t) => ({ id: t.id, group: t.group })) }),
         status: () => ({
           mode: cfg.mode,
           config: active.source,
