@@ -81,3 +81,13 @@ describe('cli/command-flags', () => {
     expect(h.err).toContain('unknown flag for "dnsseal flush"');
   });
 });
+
+describe('cli/command-flags in the README', () => {
+  test.each(COMMANDS.filter((c) => COMMAND_FLAGS[c]!.length > 0))('lists the own flags of %s in the README commands table', async (command) => {
+    const readme = await Bun.file(new URL('../../README.md', import.meta.url)).text();
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${command}\``) || l.startsWith(`| \`${command} `));
+    expect(row).toBeDefined();
+    const own = row!.split(' | ')[2]!;
+    for (const f of COMMAND_FLAGS[command]!) expect([command, own.includes(`--${f.name}`)]).toEqual([command, true]);
+  });
+});
