@@ -60,6 +60,11 @@ describe('cli/command-flags', () => {
     );
   });
 
+  test('asks for a command when flags come without one', () => {
+    expect(refusal(['--config', 'c.yaml'])).toStartWith('dnsseal: no command before the flags (--config …): dnsseal COMMAND [FLAGS]');
+    expect(parseArgs([]).command).toBe('help');
+  });
+
   test('says which command owns a flag when another command gets it', () => {
     expect(refusal(['status', '--client', '10.0.0.1'])).toBe('--client: unknown flag for "dnsseal status" (explain takes it); see "dnsseal help status"');
   });
