@@ -23,7 +23,7 @@ export interface CliDeps {
   io: CliIo;
   files: LoadDeps;
   controlRequest(socketPath: string, req: ControlRequest): Promise<unknown>;
-  /** Removes every kernel object dnsseal made (idempotent): src/ops/down.ts. */
+  /** Removes every kernel object dnsseal made (idempotent): src/daemon/down.ts. */
   teardown(log: Logger, opts?: KernelDownOptions): Promise<string[]>;
   runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
   /** Builds the logger for a command from the config's level and format. */
