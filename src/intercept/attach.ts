@@ -9,9 +9,8 @@
  * - clsact (Debian 12's 6.1): `tc filter replace` at pref ICPT_TC_PREF (0x5e50, before the
  *   marker's 0x5e51) and handle 1, direct-action. `detachInterceptClsact()` removes those.
  */
-import type { Bpf } from '../datapath/ebpf/bpf-syscall.ts';
 import { namedInterfaces } from '../datapath/ebpf/lib/interfaces.ts';
-import { TC_COMMANDS, detachClsact, tcKernel, type TcMode, type TcProgram } from '../datapath/ebpf/lib/tc-attach.ts';
+import { TC_COMMANDS, detachClsact, type TcKernel, type TcMode, type TcProgram } from '../datapath/ebpf/lib/tc-attach.ts';
 import { TcWatcher } from '../datapath/ebpf/lib/tc-watcher.ts';
 import type { PinPaths } from '../datapath/ebpf/pins.ts';
 import type { Logger } from '../util/log.ts';
@@ -36,11 +35,11 @@ export function interceptPrograms(paths: PinPaths): TcProgram[] {
 }
 
 /** Removes the NAT's clsact filters (pref ICPT_TC_PREF) in this netns; returns a line per filter. */
-export function detachInterceptClsact(): string[] {
-  return detachClsact(TC_COMMANDS, { pref: ICPT_TC_PREF, programs: /dnsseal_nat_(in|out)/, label: 'intercept' });
+export function detachInterceptClsact(k: Pick<TcKernel, 'run' | 'interfaces'> = TC_COMMANDS): string[] {
+  return detachClsact(k, { pref: ICPT_TC_PREF, programs: /dnsseal_nat_(in|out)/, label: 'intercept' });
 }
 
 /** Keeps the LAN interfaces covered (an interface that appears later gets the NAT within one poll). */
-export function interceptWatcher(bpf: Bpf, paths: PinPaths, lan: string[], log: Logger, mode?: IcptTcMode): TcWatcher {
-  return new TcWatcher(tcKernel(bpf), [{ name: 'nat', ifaces: namedInterfaces(lan), progs: interceptPrograms(paths) }], log, { component: 'intercept', mode });
+export function interceptWatcher(k: TcKernel, paths: PinPaths, lan: string[], log: Logger, mode?: IcptTcMode): TcWatcher {
+  return new TcWatcher(k, [{ name: 'nat', ifaces: namedInterfaces(lan), progs: interceptPrograms(paths) }], log, { component: 'intercept', mode });
 }

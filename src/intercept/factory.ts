@@ -9,6 +9,7 @@
  */
 import type { Config } from '../config/types.ts';
 import { Bpf } from '../datapath/ebpf/bpf-syscall.ts';
+import { tcKernel } from '../datapath/ebpf/lib/tc-attach.ts';
 import type { TcWatcher } from '../datapath/ebpf/lib/tc-watcher.ts';
 import { DEFAULT_PIN_ROOT, PinPaths } from '../datapath/ebpf/pins.ts';
 import { ICPT_CNT_DROP, ICPT_CNT_IN, ICPT_CNT_OUT, ICPT_DROP_REASONS } from '../datapath/layout.ts';
@@ -74,7 +75,7 @@ export function createIntercept(deps: InterceptDeps): InterceptRuntime | undefin
     ebpf = new EbpfInterceptStore(bpf, paths, clockOffset(bpf, deps.clock));
     store = ebpf;
     if (deps.attach !== false) {
-      attacher = interceptWatcher(bpf, paths, cfg.lan, log, deps.tcMode);
+      attacher = interceptWatcher(tcKernel(bpf), paths, cfg.lan, log, deps.tcMode);
       const absent = attacher.sync();
       if (absent.length) log.warn('intercept: LAN interfaces not present yet; attaching the NAT when they appear', { devs: absent.join(',') });
       if ((deps.pollMs ?? 3000) > 0) attacher.start(deps.pollMs ?? 3000);
