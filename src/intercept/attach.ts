@@ -10,7 +10,7 @@
  *   marker's 0x5e51) and handle 1, direct-action. `detachInterceptClsact()` removes those.
  */
 import { namedInterfaces } from '../datapath/ebpf/lib/interfaces.ts';
-import { TC_COMMANDS, detachClsact, type TcKernel, type TcMode, type TcProgram } from '../datapath/ebpf/lib/tc-attach.ts';
+import { TC_COMMANDS, detachClsact, pinnedTcProgram, type TcKernel, type TcMode, type TcProgram } from '../datapath/ebpf/lib/tc-attach.ts';
 import { TcWatcher } from '../datapath/ebpf/lib/tc-watcher.ts';
 import type { PinPaths } from '../datapath/ebpf/pins.ts';
 import type { Logger } from '../util/log.ts';
@@ -22,16 +22,9 @@ export const ICPT_TC_HANDLE = 1;
 
 /** The two NAT programs of this pin root as tc programs: translation on ingress, replies on egress. */
 export function interceptPrograms(paths: PinPaths): TcProgram[] {
-  const prog = (dir: 'in' | 'out'): TcProgram => ({
-    name: ICPT_PROGS[dir],
-    pin: paths.prog(ICPT_PROGS[dir]),
-    dir: dir === 'in' ? 'ingress' : 'egress',
-    linksDir: paths.links,
-    linkPrefix: `icpt_${dir}`,
-    pref: ICPT_TC_PREF,
-    handle: ICPT_TC_HANDLE,
-  });
-  return [prog('in'), prog('out')];
+  return (['in', 'out'] as const).map((d) =>
+    pinnedTcProgram(paths, { name: ICPT_PROGS[d], dir: d === 'in' ? 'ingress' : 'egress', linkPrefix: `icpt_${d}`, pref: ICPT_TC_PREF, handle: ICPT_TC_HANDLE }),
+  );
 }
 
 /** Removes the NAT's clsact filters (pref ICPT_TC_PREF) in this netns; returns a line per filter. */

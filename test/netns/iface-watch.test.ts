@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { kernelHasTcx, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { DP_HELPER as HELPER, egressOn, stopAndTearDown, waitFor } from './fixtures/dp-watch.ts';
 import { bunBin, delNs, nsenter, sh } from './netns.ts';
 
 const skip = privSkipReason() ?? (sh(['which', 'nsenter']).code !== 0 ? 'nsenter missing' : undefined);
 if (skip) console.log(`netns interface watch: skipping: ${skip}`);
-const HELPER = 'test/netns/fixtures/dp-helper.ts';
 /** What the query reports for our guard: the tcx program name, or one clsact filter (< 6.6). */
 const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
 
@@ -18,18 +18,7 @@ const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
   const ns = `dnsseal-w${process.pid % 10000}`;
   const root = scratchPinRoot('watch');
   let proc: ReturnType<typeof Bun.spawn> | undefined;
-  const guardOn = (dev: string): string[] => {
-    const q = JSON.parse(nsenter(ns, [bunBin(), HELPER, 'query', dev], { ok: true }).out);
-    return [...q[dev].tcxEgress, ...(q[dev].clsactEgress ? ['clsact'] : [])];
-  };
-  const waitFor = async (fn: () => boolean, ms: number) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (fn()) return true;
-      await Bun.sleep(200);
-    }
-    return fn();
-  };
+  const guardOn = (dev: string) => egressOn(ns, dev);
 
   beforeAll(async () => {
     await wipe(root);
@@ -41,13 +30,7 @@ const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
     expect(new TextDecoder().decode(first.value)).toContain('ready');
   });
 
-  afterAll(async () => {
-    proc?.kill('SIGTERM');
-    await proc?.exited;
-    nsenter(ns, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-    delNs(ns);
-    await wipe(root);
-  });
+  afterAll(() => stopAndTearDown(proc, ns, root));
 
   test('the guard is attached within a poll interval when the interface appears', async () => {
     sh(['ip', '-n', ns, 'link', 'add', 'wanx', 'type', 'veth', 'peer', 'name', 'wany'], { ok: true });
@@ -78,10 +61,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
     let proc: ReturnType<typeof Bun.spawn> | undefined;
     let passes = 0;
     let exited = false;
-    const guardOn = (dev: string): string[] => {
-      const q = JSON.parse(nsenter(ns, [bunBin(), HELPER, 'query', dev], { ok: true }).out);
-      return [...q[dev].tcxEgress, ...(q[dev].clsactEgress ? ['clsact'] : [])];
-    };
+    const guardOn = (dev: string) => egressOn(ns, dev);
     /** Waits until the helper finished pass `n` (a pass the helper prints once sync() returned). */
     const passDone = async (n: number) => {
       const end = Date.now() + 20_000;
@@ -111,13 +91,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
       await passDone(1);
     });
 
-    afterAll(async () => {
-      proc?.kill('SIGTERM');
-      await proc?.exited;
-      nsenter(ns, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-      delNs(ns);
-      await wipe(root);
-    });
+    afterAll(() => stopAndTearDown(proc, ns, root));
 
     test('every interface but the excluded ones has the program after the first pass', () => {
       expect(guardOn('va')).toEqual(GUARD_ALL);

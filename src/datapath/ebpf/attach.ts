@@ -15,7 +15,7 @@ import { DefaultRouteFollower } from '../guard-interfaces.ts';
 import { AttachType, type Bpf } from './bpf-syscall.ts';
 import { namedInterfaces } from './lib/interfaces.ts';
 import { ensureLink, ifLinkName, openPinnedProg } from './lib/link-pin.ts';
-import { TC_COMMANDS, detachClsact, tcKernel, type TcMode, type TcProgram } from './lib/tc-attach.ts';
+import { TC_COMMANDS, detachClsact, pinnedTcProgram, tcKernel, type TcMode, type TcProgram } from './lib/tc-attach.ts';
 import { type TcRule, TcWatcher } from './lib/tc-watcher.ts';
 import { PROGS, PinPaths, TC_HANDLE, TC_PREF, type ProgName } from './pins.ts';
 
@@ -37,16 +37,8 @@ export function tcxLinkName(hook: TcHook, ifname: string): string {
 
 /** The LAN marker (ingress) or the WAN guard (egress) as a tc program of this pin root. */
 export function tcProgram(paths: PinPaths, hook: TcHook): TcProgram {
-  const name = hook === 'lan' ? PROGS.lanIn : PROGS.wanOut;
-  return {
-    name,
-    pin: paths.prog(name),
-    dir: hook === 'lan' ? 'ingress' : 'egress',
-    linksDir: paths.links,
-    linkPrefix: `tcx_${hook}`,
-    pref: TC_PREF,
-    handle: TC_HANDLE,
-  };
+  const [name, dir] = hook === 'lan' ? [PROGS.lanIn, 'ingress' as const] : [PROGS.wanOut, 'egress' as const];
+  return pinnedTcProgram(paths, { name, dir, linkPrefix: `tcx_${hook}`, pref: TC_PREF, handle: TC_HANDLE });
 }
 
 /** The host-mode socket hooks and egress stamp on a cgroup v2 directory (normally the root). */

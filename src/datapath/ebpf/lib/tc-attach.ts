@@ -32,6 +32,11 @@ export interface TcProgram {
   handle: number;
 }
 
+/** A program pinned in a pin root (`PinPaths`), its tcx links pinned in the root's links directory. */
+export function pinnedTcProgram(root: { readonly links: string; prog(name: string): string }, p: Omit<TcProgram, 'pin' | 'linksDir'>): TcProgram {
+  return { ...p, pin: root.prog(p.name), linksDir: root.links };
+}
+
 export interface CommandResult {
   ok: boolean;
   out: string;
