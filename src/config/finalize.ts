@@ -206,6 +206,9 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   if (v.mode !== 'host' && v.lan.length === 0) {
     problems.list.push(new ConfigError(whereMode, `mode ${v.mode} needs the client-side interface: "lan: [IFACE]" or --lan IFACE`));
   }
+  if (v.mode === 'host' && v.enforceDns !== 'off') {
+    problems.list.push(new ConfigError(where('enforce_dns'), `enforce_dns ${v.enforceDns} acts on the LAN interfaces of gateway and intercept modes; mode host has none (set it to off)`));
+  }
   // the pools as given (a bad CIDR is reported on its own, not as "no pools")
   const poolsGiven = (d.values.get('intercept_pools')?.value as string[] | undefined) ?? [];
   if (v.mode === 'intercept' && poolsGiven.length === 0) {

@@ -79,7 +79,7 @@ export const SETTINGS = [
     field: 'datapath',
     type: oneOf(['ebpf', 'none', 'auto', 'fake'], ['fake']),
     default: 'auto',
-    doc: '`ebpf`: kernel maps and programs (needs root). `none`: record decisions only, protect nothing. `auto`: `ebpf` if possible, else `none` with a warning.',
+    doc: '`ebpf`: kernel maps and programs (needs root). `none`: record decisions only, protect nothing (explicit: answers are released unprotected). `auto`: `ebpf` if possible; when eBPF cannot come up and the config protects anything (rules with a channel, statics, a policy server) the daemon refuses to start and says why; with nothing to protect, `none` with a warning.',
     help: 'Kernel data path (`fake` exists for tests).',
   }),
   setting({
@@ -98,6 +98,15 @@ export const SETTINGS = [
     default: [],
     doc: 'Uplink interfaces; the leak guard sits on their egress. Empty: the guard goes on the interfaces that carry a default route and follows the default routes (an interface a default route moves to gets the guard within one interface poll, 3 s; none loses it).',
     help: 'Uplink interface (the leak guard sits here).',
+  }),
+  setting({
+    key: 'enforce_dns',
+    field: 'enforceDns',
+    type: oneOf(['off', 'redirect', 'drop']),
+    default: 'off',
+    modes: ['gateway', 'intercept'],
+    doc: 'DNS that goes around dnsseal (a LAN client asking another resolver gets addresses dnsseal never registered). `redirect`: plain DNS (UDP/TCP 53) arriving on a `lan` interface for any address dnsseal does not listen on is answered by dnsseal (DNAT to its listen address of that family; the client still sees the resolver it asked); `drop`: that DNS is dropped. Both drop DNS-over-TLS (TCP 853) and DNS-over-QUIC (UDP 853), and drop the plain DNS of a family dnsseal does not serve to the LAN (no listen address of it, or loopback only). One nftables table, `inet dnsseal_enforce`, counted in `dnsseal_enforce_dns_packets_total`; `down` removes it. DNS-over-HTTPS cannot be told from other HTTPS: the `canary` is what keeps browsers off their own DoH.',
+    help: 'Redirect or drop LAN DNS that goes to other resolvers (and DoT/DoQ).',
   }),
   setting({
     key: 'control',
