@@ -6,10 +6,11 @@
 
 /** How a rule's pattern compares with a name (all label-wise, case-insensitive). */
 export type ConditionKind =
-  | 'exact' //  taro.nec.co.jp
-  | 'suffix' // *.myfriends.com      (strict subdomains; the apex needs its own rule)
-  | 'prefix' // sato.*               (first label)
-  | 'infix'; // *.biglobe.*          (label sequence with ≥1 label before and after)
+  | 'exact' //     taro.nec.co.jp
+  | 'suffix' //    *.myfriends.com     (myfriends.com and every name under it)
+  | 'subdomain' // **.myfriends.com    (names under myfriends.com only, not myfriends.com)
+  | 'prefix' //    sato.*              (first label(s); sato itself included)
+  | 'infix'; //    *.biglobe.*         (the label sequence anywhere, first and last label included)
 
 export interface Condition {
   kind: ConditionKind;
