@@ -1,16 +1,18 @@
 /**
  * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
  *
- *   receive → pre-decide → forward → decide → register → respond
+ *   receive → pre-decide → forward → decide → register → confine → respond
  *
- * (intercept mode, #6: `respond` is preceded by `intercept`, which swaps the protected answer's
- * addresses for pool addresses once they are registered.)
+ * `confine` (issue 11 item 10) leaves a protected answer only the addresses that were registered;
+ * in intercept mode (#6) `intercept` takes its place: it swaps the registered addresses for pool
+ * addresses and drops every other one.
  *
  * Each step is one named function below; each returns the next step's input or an
  * `Outcome` that ends the query. `respond` is the only place bytes for the client are made.
  * Fail closed: when registration (S105) does not complete, the client gets SERVFAIL, never
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  */
+import { rewriteAnswer } from '../dns/answer-rewrite.ts';
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import { parseQuery } from '../dns/query.ts';
@@ -139,6 +141,12 @@ export class Pipeline {
         } catch (err) {
           return { kind: 'servfail', query, reason: 'intercept', detail: errorMessage(err) };
         }
+      } else {
+        try {
+          forwarded = this.confine(query, forwarded);
+        } catch (err) {
+          return { kind: 'servfail', query, reason: 'malformed_answer', detail: errorMessage(err) };
+        }
       }
     }
     return { kind: 'answer', query, forwarded, decision };
@@ -169,10 +177,10 @@ export class Pipeline {
 
   /**
    * S104: match the query name and every name of its CNAME chain. Only an answer with
-   * addresses can need protection, so others skip the policy lookup.
+   * addresses (on the chain or stray) can need protection, so others skip the policy lookup.
    */
   private decide(query: ParsedQuery, forwarded: Forwarded, client: ClientInfo): Decision | null {
-    if (forwarded.scan.addrs.length === 0) return null;
+    if (forwarded.scan.addrs.length === 0 && forwarded.scan.strays === 0) return null;
     // scan.chain[0] is query.qname: the chain was followed from it.
     const local = this.deps.policy.decide(client.address, forwarded.scan.chain);
     const ps = this.deps.policyServer;
@@ -185,6 +193,7 @@ export class Pipeline {
   /** S105: every address into the registry and the kernel map; resolves only when done. */
   private async register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> {
     const scan = forwarded.scan;
+    if (scan.addrs.length === 0) return;
     // A channel a policy server named is set up (strongSwan) before anything is marked for it.
     await this.deps.policyServer?.channelReady?.(decision.channel!);
     return this.deps.registry.register({
@@ -195,6 +204,20 @@ export class Pipeline {
       ttlS: scan.minTtl,
       queryName: query.qname,
     });
+  }
+
+  /**
+   * Host and gateway modes, after S105: a protected answer loses every address record that was
+   * not registered — owned by a name off the CNAME chain, or in the authority or additional
+   * section — so no client gets an address the kernel does not protect (issue 11 item 10). The
+   * shared rewrite (`../dns/answer-rewrite.ts`, intercept's too) keeps the registered ones
+   * byte for byte. A new object: `forwarded` may be shared with other queries in flight.
+   */
+  private confine(query: ParsedQuery, forwarded: Forwarded): Forwarded {
+    if (forwarded.scan.strays === 0) return forwarded;
+    const { bytes, removed } = rewriteAnswer(forwarded.bytes, { keep: new Set(forwarded.scan.addrs) });
+    this.deps.counters.strayRecordsRemoved += removed;
+    return { ...forwarded, bytes, scan: scanAnswer(bytes, query.question.length, query.qname) };
   }
 
   /**

@@ -14,6 +14,8 @@ export interface ProxyCounters {
   upstreamTimeouts: number;
   upstreamTcpRetries: number;
   upstreamShared: number;
+  /** Records removed from protected answers because they carried unregistered addresses (issue 11 item 10). */
+  strayRecordsRemoved: number;
   clientSendFailed: number;
   tcpConnections: number;
   tcpClosed: Record<'idle' | 'garbage' | 'limit', number>;
@@ -50,6 +52,7 @@ export function newProxyCounters(): ProxyCounters {
     upstreamTimeouts: 0,
     upstreamTcpRetries: 0,
     upstreamShared: 0,
+    strayRecordsRemoved: 0,
     clientSendFailed: 0,
     tcpConnections: 0,
     tcpClosed: { idle: 0, garbage: 0, limit: 0 },
@@ -68,6 +71,7 @@ export function exportProxyCounters(c: ProxyCounters, metrics: Metrics): void {
     ['dnsseal_upstream_timeouts_total', 'Upstream queries that timed out', null, () => ({ '': c.upstreamTimeouts })],
     ['dnsseal_upstream_tcp_retries_total', 'Truncated UDP answers retried over TCP', null, () => ({ '': c.upstreamTcpRetries })],
     ['dnsseal_upstream_shared_total', 'Client queries that joined an identical query in flight', null, () => ({ '': c.upstreamShared })],
+    ['dnsseal_proxy_stray_records_removed_total', 'Records removed from protected answers: addresses off the CNAME chain or outside the answer section, never registered', null, () => ({ '': c.strayRecordsRemoved })],
     ['dnsseal_proxy_client_send_failed_total', 'Answers the client socket refused', null, () => ({ '': c.clientSendFailed })],
     ['dnsseal_proxy_tcp_connections_total', 'TCP client connections accepted', null, () => ({ '': c.tcpConnections })],
   ];
