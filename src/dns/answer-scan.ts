@@ -41,6 +41,8 @@ export interface AnswerScan {
   truncated: boolean;
   /** Query name then every CNAME target followed from it, lower-case, no trailing dot. */
   chain: string[];
+  /** `chainTtls[i]`: TTL (seconds) of the CNAME record that named `chain[i]`; `chainTtls[0]` is 0. */
+  chainTtls: number[];
   /** Canonical address texts found for names of the chain, deduplicated, in answer order. */
   addrs: string[];
   /** Smallest TTL of the records that gave addresses (seconds); 0 when there are none. */
@@ -142,6 +144,7 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
   const recordsEnd = p;
 
   const chain = [qname];
+  const chainTtls = [0];
   const addrs: string[] = [];
   let minTtl = Number.MAX_SAFE_INTEGER;
   if (records.length > 0) {
@@ -149,14 +152,17 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     for (let hop = 0; hop < MAX_CHAIN; hop++) {
       const tail = chain[chain.length - 1]!;
       let next: string | null = null;
+      let ttl = 0;
       for (const r of records) {
         if (r.target !== null && r.owner === tail) {
           next = r.target;
+          ttl = r.ttl;
           break;
         }
       }
       if (next === null || chain.includes(next)) break;
       chain.push(next);
+      chainTtls.push(ttl);
     }
     for (const r of records) {
       if (r.target !== null) continue;
@@ -184,6 +190,7 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     rcode: flags & 0xf,
     truncated: (flags & FLAG_TC) !== 0,
     chain,
+    chainTtls,
     addrs,
     minTtl: addrs.length ? minTtl : 0,
     strays,

@@ -93,6 +93,11 @@ export interface Decision {
   upstream: string | null;
   /** Which name in the CNAME chain matched (may differ from the query name). */
   matchedName?: string;
+  /**
+   * Set when the protection comes from a CNAME hold (cname-holds.ts, issue 11 item 9): the
+   * protected name whose answer named `matchedName` as a CNAME target.
+   */
+  heldBy?: string;
 }
 
 /** Marks: high 16 bits identify dnsseal, low 16 bits the channel id. */

@@ -1,8 +1,10 @@
 /**
  * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
  *
- *   receive → pre-decide → forward → decide → register → confine → respond
+ *   receive → pre-decide → forward → decide → hold → register → confine → respond
  *
+ * `hold` (issue 11 item 9) remembers the CNAME targets of a protected chain for the client's
+ * group, so that `decide` protects them when the client asks for them on its own.
  * `confine` (issue 11 item 10) leaves a protected answer only the addresses that were registered;
  * in intercept mode (#6) `intercept` takes its place: it swaps the registered addresses for pool
  * addresses and drops every other one.
@@ -69,6 +71,18 @@ export interface PipelineDeps {
   policyServer?: PolicyServerLink;
   /** Intercept mode (#6, src/intercept/interceptor.ts `Interceptor`); absent in other modes. */
   interceptor?: InterceptApi;
+  /** CNAME holds (issue 11 item 9, src/policy/cname-holds.ts `CnameHolds`). */
+  holds?: HoldsApi;
+}
+
+/**
+ * The split-DNS CNAME hole (issue 11 item 9): `hold` remembers, per client group, the names of
+ * a protected chain after the one that matched; `decide` gives such a name, in that group, the
+ * decision that brought it (null: none held).
+ */
+export interface HoldsApi {
+  hold(decision: Decision, chain: readonly string[], chainTtls: readonly number[]): void;
+  decide(miss: Decision, names: readonly string[]): Decision | null;
 }
 
 /**
@@ -130,6 +144,7 @@ export class Pipeline {
     observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
     const decision = this.decide(query, forwarded, client);
     if (decision?.channel) {
+      this.hold(forwarded, decision);
       try {
         await this.register(query, forwarded, decision);
       } catch (err) {
@@ -176,18 +191,32 @@ export class Pipeline {
   }
 
   /**
-   * S104: match the query name and every name of its CNAME chain. Only an answer with
-   * addresses (on the chain or stray) can need protection, so others skip the policy lookup.
+   * S104: match the query name and every name of its CNAME chain: a local rule first, then a
+   * policy server's verified decision, then a CNAME hold. Only an answer with addresses (on the
+   * chain or stray) or a CNAME can need protection, so others skip the policy lookup.
    */
   private decide(query: ParsedQuery, forwarded: Forwarded, client: ClientInfo): Decision | null {
-    if (forwarded.scan.addrs.length === 0 && forwarded.scan.strays === 0) return null;
+    const scan = forwarded.scan;
+    if (scan.addrs.length === 0 && scan.strays === 0 && scan.chain.length === 1) return null;
     // scan.chain[0] is query.qname: the chain was followed from it.
-    const local = this.deps.policy.decide(client.address, forwarded.scan.chain);
+    const local = this.deps.policy.decide(client.address, scan.chain);
+    if (local.channel) return local;
     const ps = this.deps.policyServer;
-    if (local.channel || !ps || !forwarded.hooks) return local;
-    const server = ps.decisionOf(forwarded.hooks);
+    const verified = ps && forwarded.hooks ? ps.decisionOf(forwarded.hooks) : null;
     // The server picks the channel; the kernel group stays ours (our client classification).
-    return server ? { ...server, table: local.table, group: local.group } : local;
+    const server = verified ? { ...verified, table: local.table, group: local.group } : null;
+    if (server?.channel) return server;
+    return this.deps.holds?.decide(local, scan.chain) ?? server ?? local;
+  }
+
+  /**
+   * After S104, for a protected answer: the CNAME targets after the name that matched stay
+   * protected for the client's group for their TTL (at least min_hold), whichever upstream
+   * answers for them later (the split-DNS CNAME hole, issue 11 item 9).
+   */
+  private hold(forwarded: Forwarded, decision: Decision): void {
+    const scan = forwarded.scan;
+    if (scan.chain.length > 1) this.deps.holds?.hold(decision, scan.chain, scan.chainTtls);
   }
 
   /** S105: every address into the registry and the kernel map; resolves only when done. */
@@ -270,6 +299,7 @@ export class Pipeline {
       table: decision?.table ?? null,
       rule: decision?.rule?.condition.pattern ?? null,
       matched: decision?.matchedName ?? null,
+      heldBy: decision?.heldBy ?? null,
       channel: decision?.channel?.name ?? null,
     });
   }

@@ -5,6 +5,8 @@
  * listening ones (BENCHMARKING.md, Bun notes).
  */
 import type { UpstreamSpec } from '../config/types.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { CnameHolds, DEFAULT_HOLD_FLOOR_S, exportCnameHolds } from '../policy/cname-holds.ts';
 import type { RegistryApi } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
@@ -39,11 +41,20 @@ export interface ProxyOptions {
   policyServer?: PolicyServerLink;
   /** Intercept mode (#6): rewrites protected answers to pool addresses; see InterceptApi. */
   interceptor?: InterceptApi;
+  /**
+   * CNAME holds (issue 11 item 9): `minHoldS` floors a hold (the registry's `min_hold`,
+   * default 60), `maxEntries` caps the table (default 65536). Always on.
+   */
+  cnameHold?: { minHoldS?: number; maxEntries?: number };
+  /** Where the proxy's own gauges go (the CNAME hold table); the daemon passes its registry. */
+  metrics?: Metrics;
 }
 
 export interface Proxy {
   readonly listeners: Listener[];
   readonly pipeline: Pipeline;
+  /** The CNAME holds the pipeline keeps (for `explain`, and a reload's reconcile/retain). */
+  readonly holds: CnameHolds;
   close(): Promise<void>;
 }
 
@@ -67,6 +78,12 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     throw err;
   }
   const forwarder = new Forwarder(pairs, opts.counters);
+  const holds = new CnameHolds({
+    clock: opts.clock,
+    minHoldS: opts.cnameHold?.minHoldS ?? DEFAULT_HOLD_FLOOR_S,
+    ...(opts.cnameHold?.maxEntries !== undefined ? { maxEntries: opts.cnameHold.maxEntries } : {}),
+  });
+  if (opts.metrics) exportCnameHolds(holds, opts.metrics);
   const pipeline = new Pipeline({
     policy: opts.policy,
     registry: opts.registry,
@@ -77,6 +94,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     canary: opts.canary,
     ...(opts.policyServer ? { policyServer: opts.policyServer } : {}),
     ...(opts.interceptor ? { interceptor: opts.interceptor } : {}),
+    holds,
   });
   const listeners: Listener[] = [];
   try {
@@ -105,6 +123,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   return {
     listeners,
     pipeline,
+    holds,
     close: async () => {
       for (const l of listeners) await l.close();
       forwarder.close();

@@ -18,15 +18,23 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()!();
 });
 
-/** Proxy and fake upstream are closed after the current test. */
-export async function proxyOn(script: Script, policy: PolicyApi, extra: Partial<ProxyOptions> = {}) {
+/**
+ * Proxy and fake upstream (`default`) are closed after the current test; `more` names further
+ * scripted upstreams (split DNS), started and closed the same way.
+ */
+export async function proxyOn(script: Script, policy: PolicyApi, extra: Partial<ProxyOptions> = {}, more: Record<string, Script> = {}) {
   const fake = await FakeUpstream.start(script);
   cleanup.push(() => fake.stop());
+  const others: Record<string, FakeUpstream> = {};
+  for (const [name, s] of Object.entries(more)) {
+    const f = (others[name] = await FakeUpstream.start(s));
+    cleanup.push(() => f.stop());
+  }
   const registry = new RecordingRegistry();
   const counters = newProxyCounters();
   const proxy = await startProxy({
     listen: ['127.0.0.1:0'],
-    upstreams: [{ name: 'default', address: '127.0.0.1', port: fake.port }],
+    upstreams: [{ name: 'default', address: '127.0.0.1', port: fake.port }, ...Object.entries(others).map(([name, f]) => ({ name, address: '127.0.0.1', port: f.port }))],
     upstreamTimeoutMs: 1000,
     canary: 'nxdomain',
     policy,
@@ -38,7 +46,7 @@ export async function proxyOn(script: Script, policy: PolicyApi, extra: Partial<
   });
   cleanup.push(() => proxy.close());
   const port = proxy.listeners[0]!.port;
-  return { fake, proxy, registry, counters, port, ask: (query: Uint8Array, from = '127.0.0.1') => askUdp(port, query, from) };
+  return { fake, others, proxy, registry, counters, port, ask: (query: Uint8Array, from = '127.0.0.1') => askUdp(port, query, from) };
 }
 
 /** Sends `query` over UDP from `from` (any loopback address) and resolves with the answer, or rejects after 3 s. */
