@@ -1,8 +1,10 @@
 /**
  * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
  *
- *   receive → pre-decide → forward → decide → hold → register → confine → respond
+ *   receive → classify → pre-decide → forward → decide → hold → register → confine → respond
  *
+ * `classify` (issue 11 item 8) picks the address the client is classified by: the sender, or
+ * the client a trusted forwarder names in EDNS Client Subnet.
  * `hold` (issue 11 item 9) remembers the CNAME targets of a protected chain for the client's
  * group, so that `decide` protects them when the client asks for them on its own.
  * `confine` (issue 11 item 10) leaves a protected answer only the addresses that were registered;
@@ -27,6 +29,7 @@ import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
 import type { ClientInfo, QueryHandler } from './handler.ts';
 import { observeUpstream, type ProxyCounters } from './proxy-counters.ts';
+import type { TrustedForwarders } from './trusted-forwarders.ts';
 import { UpstreamError, type ExchangeHooks } from './upstream.ts';
 
 /** What the pipeline needs of the policy (src/policy/policy.ts `Policy` provides it). */
@@ -73,6 +76,8 @@ export interface PipelineDeps {
   interceptor?: InterceptApi;
   /** CNAME holds (issue 11 item 9, src/policy/cname-holds.ts `CnameHolds`). */
   holds?: HoldsApi;
+  /** Forwarders whose EDNS Client Subnet names the client (issue 11 item 8); absent: none trusted. */
+  forwarders?: Pick<TrustedForwarders, 'clientOf'>;
 }
 
 /**
@@ -101,7 +106,7 @@ export type Outcome =
   | { kind: 'local-error'; rcode: number; query: ParsedQuery | null; reason: string }
   | { kind: 'canary'; query: ParsedQuery }
   | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string }
-  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null };
+  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null; clientIp: string };
 
 export const CANARY_NAME = 'use-application-dns.net';
 
@@ -133,16 +138,17 @@ export class Pipeline {
     if ('kind' in received) return received;
     const query = received;
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
-    const upstream = this.preDecide(query, client);
+    const clientIp = this.classify(query, client);
+    const upstream = this.preDecide(query, clientIp);
     let forwarded: Forwarded;
     const sent = performance.now();
     try {
-      forwarded = await this.forward(query, upstream, client);
+      forwarded = await this.forward(query, upstream, clientIp);
     } catch (err) {
       return this.forwardFailure(query, err);
     }
     observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
-    const decision = this.decide(query, forwarded, client);
+    const decision = this.decide(query, forwarded, clientIp);
     if (decision?.channel) {
       this.hold(forwarded, decision);
       try {
@@ -164,7 +170,7 @@ export class Pipeline {
         }
       }
     }
-    return { kind: 'answer', query, forwarded, decision };
+    return { kind: 'answer', query, forwarded, decision, clientIp };
   }
 
   /** S101: parse the query; malformed input ends here (FORMERR or dropped). */
@@ -175,17 +181,27 @@ export class Pipeline {
     return { kind: 'local-error', rcode: parsed.rcode, query: parsed.query, reason: parsed.reason };
   }
 
+  /**
+   * After S101: the address the client is classified by (its table, its kernel group). The
+   * sender's, unless the sender is a trusted forwarder naming the client in EDNS Client Subnet
+   * (dnsmasq `--add-subnet=32,128`; issue 11 item 8). The option never goes upstream.
+   */
+  private classify(query: ParsedQuery, client: ClientInfo): string {
+    return this.deps.forwarders ? this.deps.forwarders.clientOf(query, client.address) : client.address;
+  }
+
   /** S102: the query name alone decides the upstream (split DNS); the channel waits for S104. */
-  private preDecide(query: ParsedQuery, client: ClientInfo): string | null {
-    return this.splitDns ? this.deps.policy.preDecide(client.address, query.qname).upstream : null;
+  private preDecide(query: ParsedQuery, clientIp: string): string | null {
+    return this.splitDns ? this.deps.policy.preDecide(clientIp, query.qname).upstream : null;
   }
 
   /** S103: ask the upstream (shared with identical questions in flight; TC → TCP). */
-  private forward(query: ParsedQuery, upstream: string | null, client: ClientInfo): Promise<Forwarded> {
+  private forward(query: ParsedQuery, upstream: string | null, clientIp: string): Promise<Forwarded> {
     const ps = this.deps.policyServer;
     // Signed, never shared; a rule naming another upstream (split DNS) still goes there.
+    // Gateway modes name the classified client to the server (its own ECS), never the sender's.
     if (ps && (upstream === null || upstream === ps.upstream)) {
-      return this.deps.forwarder.forward(query, ps.upstream, () => ps.hooks(client.address));
+      return this.deps.forwarder.forward(query, ps.upstream, () => ps.hooks(clientIp));
     }
     return this.deps.forwarder.forward(query, upstream);
   }
@@ -195,11 +211,11 @@ export class Pipeline {
    * policy server's verified decision, then a CNAME hold. Only an answer with addresses (on the
    * chain or stray) or a CNAME can need protection, so others skip the policy lookup.
    */
-  private decide(query: ParsedQuery, forwarded: Forwarded, client: ClientInfo): Decision | null {
+  private decide(query: ParsedQuery, forwarded: Forwarded, clientIp: string): Decision | null {
     const scan = forwarded.scan;
     if (scan.addrs.length === 0 && scan.strays === 0 && scan.chain.length === 1) return null;
     // scan.chain[0] is query.qname: the chain was followed from it.
-    const local = this.deps.policy.decide(client.address, scan.chain);
+    const local = this.deps.policy.decide(clientIp, scan.chain);
     if (local.channel) return local;
     const ps = this.deps.policyServer;
     const verified = ps && forwarded.hooks ? ps.decisionOf(forwarded.hooks) : null;
@@ -265,7 +281,7 @@ export class Pipeline {
     switch (outcome.kind) {
       case 'answer': {
         c.queries[outcome.decision?.channel ? 'protected' : 'answer']++;
-        if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, client);
+        if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, outcome.clientIp, client);
         const limit = client.transport === 'udp' ? udpLimit(outcome.query) : null;
         return relayAnswer(outcome.forwarded.bytes, outcome.forwarded.scan, outcome.query, limit);
       }
@@ -292,10 +308,11 @@ export class Pipeline {
   }
 
   /** One debug line per decision (names and addresses are fine in logs, never in metric labels). */
-  private logDecision(query: ParsedQuery, decision: Decision | null | undefined, client: ClientInfo): void {
+  private logDecision(query: ParsedQuery, decision: Decision | null | undefined, clientIp: string, client: ClientInfo): void {
     this.deps.log.debug('proxy: decision', {
       name: query.qname,
-      client: client.address,
+      client: clientIp,
+      ...(clientIp !== client.address ? { via: client.address } : {}),
       table: decision?.table ?? null,
       rule: decision?.rule?.condition.pattern ?? null,
       matched: decision?.matchedName ?? null,

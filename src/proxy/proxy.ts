@@ -18,6 +18,7 @@ import { Pipeline, type InterceptApi, type PolicyApi, type PolicyServerLink } fr
 import type { ProxyCounters } from './proxy-counters.ts';
 import { TcpUpstream } from './upstream-tcp.ts';
 import { UdpUpstream } from './upstream-udp.ts';
+import { TrustedForwarders } from './trusted-forwarders.ts';
 
 export interface ProxyOptions {
   /** `ADDR:PORT` / `[ADDR]:PORT`; port 0 picks a free one (see `listeners`). */
@@ -48,6 +49,11 @@ export interface ProxyOptions {
   cnameHold?: { minHoldS?: number; maxEntries?: number };
   /** Where the proxy's own gauges go (the CNAME hold table); the daemon passes its registry. */
   metrics?: Metrics;
+  /**
+   * Forwarders (CIDRs) whose EDNS Client Subnet names the client (issue 11 item 8, dnsmasq
+   * `--add-subnet=32,128`); unset or empty: every query is classified by its sender.
+   */
+  trustedForwarders?: string[];
 }
 
 export interface Proxy {
@@ -59,6 +65,7 @@ export interface Proxy {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  const forwarders = opts.trustedForwarders?.length ? new TrustedForwarders(opts.trustedForwarders, opts.counters.clientSubnet) : undefined;
   const pairs = new Map<string, UpstreamPair>();
   try {
     for (const u of opts.upstreams) {
@@ -95,6 +102,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     ...(opts.policyServer ? { policyServer: opts.policyServer } : {}),
     ...(opts.interceptor ? { interceptor: opts.interceptor } : {}),
     holds,
+    ...(forwarders ? { forwarders } : {}),
   });
   const listeners: Listener[] = [];
   try {

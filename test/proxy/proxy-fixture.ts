@@ -52,7 +52,13 @@ export async function proxyOn(script: Script, policy: PolicyApi, extra: Partial<
 /** Sends `query` over UDP from `from` (any loopback address) and resolves with the answer, or rejects after 3 s. */
 export async function askUdp(port: number, query: Uint8Array, from = '127.0.0.1'): Promise<dnsPacket.DecodedPacket & { rcode?: string }> {
   const done = Promise.withResolvers<Uint8Array>();
-  const s = await Bun.udpSocket({ binaryType: 'uint8array', hostname: from, port: 0, socket: { data: (_s, d) => done.resolve(d) } });
+  const s = await Bun.udpSocket({
+    binaryType: 'uint8array',
+    hostname: from,
+    port: 0,
+    // ECONNREFUSED (nothing listens yet) ends the wait at once
+    socket: { data: (_s, d) => done.resolve(d), error: (_s, err) => done.reject(err) },
+  });
   const timer = setTimeout(() => done.reject(new Error(`no answer from the proxy on port ${port} within 3 s (client ${from})`)), 3000);
   try {
     s.send(query, port, '127.0.0.1');
