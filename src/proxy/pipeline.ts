@@ -156,18 +156,11 @@ export class Pipeline {
       } catch (err) {
         return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err) };
       }
-      if (this.deps.interceptor) {
-        try {
-          forwarded = this.intercept(query, forwarded, decision);
-        } catch (err) {
-          return { kind: 'servfail', query, reason: 'intercept', detail: errorMessage(err) };
-        }
-      } else {
-        try {
-          forwarded = this.confine(query, forwarded);
-        } catch (err) {
-          return { kind: 'servfail', query, reason: 'malformed_answer', detail: errorMessage(err) };
-        }
+      const icpt = this.deps.interceptor !== undefined;
+      try {
+        forwarded = icpt ? this.intercept(query, forwarded, decision) : this.confine(query, forwarded);
+      } catch (err) {
+        return { kind: 'servfail', query, reason: icpt ? 'intercept' : 'malformed_answer', detail: errorMessage(err) };
       }
     }
     return { kind: 'answer', query, forwarded, decision, clientIp };
