@@ -11,6 +11,12 @@
  * itself or the name that brought it, so a hold cannot keep itself alive; it ends when the
  * protected name is no longer asked for. Memory is bounded: at most `maxEntries` (group, name)
  * holds, the least recently renewed one goes first (counted in `evicted`).
+ *
+ * A hold follows the rules as they are now, not as they were: when a local rule brought it, the
+ * running policy (`policy`, the daemon's live one) is asked again whether the name that rule
+ * matched (`root`: the start of the chain of holds) is still protected, and by which rule and
+ * channel — after a reload that dropped the rule the hold protects nothing and goes. A hold a
+ * policy server's decision brought (no local rule) keeps that decision until it ends.
  */
 import type { Clock } from '../util/clock.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -20,27 +26,38 @@ export const DEFAULT_MAX_HOLDS = 65536;
 /** The floor of a hold when none is given: `min_hold`'s default. */
 export const DEFAULT_HOLD_FLOOR_S = 60;
 
+/** What a hold asks of the running policy (src/policy/policy.ts `Policy`, or the daemon's live one). */
+export interface HoldPolicy {
+  decide(clientIp: string, names: string[]): Decision;
+}
+
 export interface CnameHoldOptions {
   clock: Clock;
+  /** The running policy; unset: a hold keeps the decision that brought it. */
+  policy?: HoldPolicy;
   /** Floor of a hold, seconds (the registry's `min_hold`). */
   minHoldS: number;
   /** At most this many (group, name) holds (default 65536); the oldest goes first. */
   maxEntries?: number;
 }
 
-/** One held name, as `explain` shows it. */
+/** One held name. */
 export interface CnameHold {
   group: number;
   /** The held name (a CNAME target of a protected chain). */
   name: string;
   /** The protected name whose answer brought the hold. */
   by: string;
+  /** The name a rule matched where the holds began (`by`, or the root of `by`'s own hold). */
+  root: string;
+  /** The decision that brought it (re-asked of the running policy when `rule` is set). */
   table: TableId;
   rule: Rule | null;
   channel: ChannelSpec;
   /** monoMs when the hold ends. */
   expiresMs: number;
 }
+
 
 export class CnameHolds {
   /** name → group → hold: a lookup needs no key string built per query. */
@@ -71,24 +88,40 @@ export class CnameHolds {
     if (from >= chain.length - 1) return;
     const now = this.opts.clock.monoMs();
     const by = chain[from]!;
+    // a decision a hold gave: the new holds start where that one started
+    const root = decision.heldBy !== undefined ? (this.find(decision.group, by)?.root ?? by) : by;
     const rule = decision.rule;
     for (let i = from + 1; i < chain.length; i++) {
       const expiresMs = now + Math.max(chainTtls[i] ?? 0, this.opts.minHoldS) * 1000;
-      this.put({ group: decision.group, name: chain[i]!, by, table: decision.table, rule, channel, expiresMs });
+      this.put({ group: decision.group, name: chain[i]!, by, root, table: decision.table, rule, channel, expiresMs });
     }
   }
 
   /**
-   * The decision a hold gives the first held name of `names` (query name, then its chain) in
-   * `miss`'s group, or null. `miss` is the policy's own (unprotected) decision for the client.
+   * The decision a hold gives the first held name of `names` (query name, then its chain) for
+   * `clientIp`, or null. `miss` is the policy's own (unprotected) decision for the client.
    */
-  decide(miss: Decision, names: readonly string[]): Decision | null {
+  decide(clientIp: string, miss: Decision, names: readonly string[]): Decision | null {
     if (this.order.size === 0) return null;
     for (const name of names) {
       const h = this.find(miss.group, name);
-      if (h) return { table: h.table, group: h.group, rule: h.rule, channel: h.channel, upstream: miss.upstream, matchedName: h.name, heldBy: h.by };
+      if (!h) continue;
+      const d = this.origin(h, clientIp);
+      if (!d) {
+        this.remove(h); // the name that began it is not protected any more (a reload)
+        continue;
+      }
+      return { table: d.table, group: h.group, rule: d.rule, channel: d.channel, upstream: miss.upstream, matchedName: h.name, heldBy: h.by };
     }
     return null;
+  }
+
+  /** The decision protecting the name that began `h`, as the running policy sees it now (null: none). */
+  private origin(h: CnameHold, clientIp: string): { table: TableId; rule: Rule | null; channel: ChannelSpec } | null {
+    const policy = this.opts.policy;
+    if (!policy || h.rule === null) return h; // a policy server's decision: kept as it came
+    const d = policy.decide(clientIp, [h.root]);
+    return d.channel ? { table: d.table, rule: d.rule, channel: d.channel } : null;
   }
 
   /** The live hold on `name` (canonical: lower case, no root dot) for `group`. */
@@ -107,22 +140,15 @@ export class CnameHolds {
     return Math.max(0, Math.ceil((h.expiresMs - this.opts.clock.monoMs()) / 1000));
   }
 
-  /** For a reload's reconcile: the channel a live hold gives `name` in `group`, or null. */
-  channelFor(group: number, name: string): string | null {
-    return this.find(group, name)?.channel.name ?? null;
-  }
-
   /**
-   * After a reload: holds follow their channel by name to its new spec; holds whose channel is
-   * gone are dropped (their names are then decided by the new rules alone).
+   * For a reload's reconcile of the registry: the channel a live hold gives `name` in `group`
+   * under the new rules (`choose(group, name)`: the channel the new policy gives a name in a
+   * group, or null), or null when no hold protects it any more.
    */
-  retain(channels: readonly ChannelSpec[]): void {
-    const byName = new Map(channels.map((c) => [c.name, c] as const));
-    for (const h of [...this.order]) {
-      const c = byName.get(h.channel.name);
-      if (c) h.channel = c;
-      else this.remove(h);
-    }
+  channelFor(group: number, name: string, choose: (group: number, name: string) => string | null): string | null {
+    const h = this.find(group, name);
+    if (!h) return null;
+    return h.rule === null ? h.channel.name : choose(group, h.root);
   }
 
   /** Live holds, oldest first (for `explain`/`list`-style views and tests). */

@@ -29,12 +29,11 @@ export function explain(policy: Policy, name: string, client: string | null | un
   const canonical = normalizeName(name) ?? name;
   let d: Decision = policy.decide(client ?? '', [canonical]);
   let heldBy: Explanation['heldBy'];
-  if (!d.channel && holds) {
-    const h = holds.find(d.group, canonical);
-    if (h) {
-      d = { table: h.table, group: h.group, rule: h.rule, channel: h.channel, upstream: d.upstream };
-      heldBy = { name: h.by, expiresInS: holds.remainingS(h) };
-    }
+  const held = !d.channel && holds ? holds.decide(client ?? '', d, [canonical]) : null;
+  if (held) {
+    const h = holds!.find(d.group, canonical)!;
+    d = held;
+    heldBy = { name: h.by, expiresInS: holds!.remainingS(h) };
   }
   const out: Explanation = {
     name: canonical,

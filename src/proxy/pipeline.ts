@@ -82,12 +82,12 @@ export interface PipelineDeps {
 
 /**
  * The split-DNS CNAME hole (issue 11 item 9): `hold` remembers, per client group, the names of
- * a protected chain after the one that matched; `decide` gives such a name, in that group, the
- * decision that brought it (null: none held).
+ * a protected chain after the one that matched; `decide` gives such a name, for a client of
+ * that group, the decision protecting the name that brought it (null: none held).
  */
 export interface HoldsApi {
   hold(decision: Decision, chain: readonly string[], chainTtls: readonly number[]): void;
-  decide(miss: Decision, names: readonly string[]): Decision | null;
+  decide(clientIp: string, miss: Decision, names: readonly string[]): Decision | null;
 }
 
 /**
@@ -215,7 +215,7 @@ export class Pipeline {
     // The server picks the channel; the kernel group stays ours (our client classification).
     const server = verified ? { ...verified, table: local.table, group: local.group } : null;
     if (server?.channel) return server;
-    return this.deps.holds?.decide(local, scan.chain) ?? server ?? local;
+    return this.deps.holds?.decide(clientIp, local, scan.chain) ?? server ?? local;
   }
 
   /**

@@ -87,6 +87,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const forwarder = new Forwarder(pairs, opts.counters);
   const holds = new CnameHolds({
     clock: opts.clock,
+    policy: opts.policy, // the live policy: a hold follows a reload
     minHoldS: opts.cnameHold?.minHoldS ?? DEFAULT_HOLD_FLOOR_S,
     ...(opts.cnameHold?.maxEntries !== undefined ? { maxEntries: opts.cnameHold.maxEntries } : {}),
   });

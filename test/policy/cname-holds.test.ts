@@ -18,14 +18,14 @@ const LAB = policy.tableFor('10.9.0.1').group;
 
 function setup(minHoldS = 60, maxEntries?: number) {
   const clock = new FakeClock();
-  const holds = new CnameHolds({ clock, minHoldS, ...(maxEntries ? { maxEntries } : {}) });
+  const holds = new CnameHolds({ clock, minHoldS, policy, ...(maxEntries ? { maxEntries } : {}) });
   return { clock, holds };
 }
 
 /** The decision for `chain` as the pipeline makes it: rule first, then holds. */
 function decide(holds: CnameHolds, client: string, chain: string[]): Decision {
   const d = policy.decide(client, chain);
-  return d.channel ? d : (holds.decide(d, chain) ?? d);
+  return d.channel ? d : (holds.decide(client, d, chain) ?? d);
 }
 
 describe('policy/cname-holds', () => {
@@ -78,6 +78,7 @@ describe('policy/cname-holds', () => {
     const x = decide(holds, '10.1.1.1', ['x.other.example', 'b.cloud.example']);
     holds.hold(x, ['x.other.example', 'b.cloud.example'], [0, 600]);
     clock.advance(10_000);
+    // b's own hold is over; c lives on its own TTL (the rule that began it still protects a)
     expect(decide(holds, '10.1.1.1', ['b.cloud.example']).channel).toBeNull();
     expect(decide(holds, '10.1.1.1', ['c.cdn.example'])).toMatchObject({ channel: { name: 'hub' }, heldBy: 'b.cloud.example' });
   });
@@ -102,15 +103,30 @@ describe('policy/cname-holds', () => {
     expect([holds.list().map((h) => h.name), holds.evicted]).toEqual([['two.example'], 0]);
   });
 
-  test('follows a channel to its new spec and drops holds of a removed channel when a reload retains', () => {
+  test('protects nothing through a hold when the running policy no longer protects the name that brought it', () => {
+    let live = policy;
+    const clock = new FakeClock();
+    const holds = new CnameHolds({ clock, minHoldS: 60, policy: { decide: (ip, names) => live.decide(ip, names) } });
+    const chain = ['a.corp.example', 'b.cloud.example', 'c.cdn.example'];
+    holds.hold(live.decide('10.1.1.1', chain), chain, [0, 300, 300]);
+    const choose = (g: number, n: string) => live.decide(g === 0 ? '10.1.1.1' : '10.9.0.1', [n]).channel?.name ?? null;
+    expect(holds.channelFor(0, 'c.cdn.example', choose)).toBe('hub');
+    // a reload moves *.corp.example to another channel: the hold follows
+    live = Policy.fromConfig(config({ channels: [HUB!, PARTNER!], tables: [table('default', [['*.corp.example', 'partner']])] }));
+    expect(holds.decide('10.1.1.1', live.decide('10.1.1.1', ['c.cdn.example']), ['c.cdn.example'])).toMatchObject({ channel: { name: 'partner' }, heldBy: 'a.corp.example' });
+    // a reload drops the rule: nothing is protected through the hold, and it goes
+    live = Policy.fromConfig(config({ channels: [HUB!], tables: [table('default', [['www.example', 'hub']])] }));
+    expect(holds.channelFor(0, 'b.cloud.example', choose)).toBeNull();
+    expect(holds.decide('10.1.1.1', live.decide('10.1.1.1', ['b.cloud.example']), ['b.cloud.example'])).toBeNull();
+    expect(holds.list().map((h) => h.name)).toEqual(['c.cdn.example']);
+  });
+
+  test('keeps a policy server\'s decision through a hold when no local rule brought it', () => {
     const { holds } = setup();
-    holds.hold(decide(holds, '10.1.1.1', ['a.corp.example', 'b.cloud.example']), ['a.corp.example', 'b.cloud.example'], [0, 60]);
-    const hub2 = { ...HUB!, esp: 'aes128gcm16' };
-    holds.retain([hub2]);
-    expect(holds.find(0, 'b.cloud.example')?.channel).toBe(hub2);
-    expect(holds.channelFor(0, 'b.cloud.example')).toBe('hub');
-    holds.retain([PARTNER!]);
-    expect(holds.find(0, 'b.cloud.example')).toBeUndefined();
+    const server: Decision = { table: 'default', group: 0, rule: null, channel: PARTNER!, upstream: null };
+    holds.hold(server, ['x.partner.example', 'y.cloud.example'], [0, 300]);
+    expect(decide(holds, '10.1.1.1', ['y.cloud.example'])).toMatchObject({ channel: { name: 'partner' }, rule: null, heldBy: 'x.partner.example' });
+    expect(holds.channelFor(0, 'y.cloud.example', () => null)).toBe('partner');
   });
 
   test('explain names the protected name that brought a hold when the name is held', () => {
