@@ -9,7 +9,7 @@ import { loadConfig } from '../config/load.ts';
 import { tableGroup } from '../policy/group.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { KernelDownOptions } from '../ops/down.ts';
+import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
