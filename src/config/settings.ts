@@ -100,6 +100,17 @@ export const SETTINGS = [
     help: 'Uplink interface (the leak guard sits here).',
   }),
   setting({
+    key: 'trusted_forwarders',
+    field: 'trustedForwarders',
+    type: stringList('list of CIDR', 'CIDR', 'a CIDR'),
+    default: [],
+    modes: ['gateway', 'intercept'],
+    check: cidrsAtEnd('trusted forwarder'),
+    doc: 'Resolvers in front of dnsseal (dnsmasq on OpenWrt, say) whose queries name the real client in EDNS Client Subnet (RFC 7871; dnsmasq `--add-subnet=32,128 --strip-subnet`): a full-length source prefix (/32, /128) from one of these addresses classifies the query as that client\'s (its table and kernel group). Any other sender\'s option is ignored; the option never reaches an upstream. Must not overlap `clients:` (a client that is trusted could pick its own table).',
+    help: 'A resolver in front of dnsseal whose EDNS Client Subnet names the client; repeat for several.',
+    flag: 'trusted-forwarder',
+  }),
+  setting({
     key: 'enforce_dns',
     field: 'enforceDns',
     type: oneOf(['off', 'redirect', 'drop']),

@@ -118,6 +118,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     ...(cfg.upstreamSource !== undefined ? { upstreamSource: cfg.upstreamSource } : {}),
     upstreamTimeoutMs: cfg.upstreamTimeoutMs,
     canary: cfg.canary,
+    // a CNAME target a protected answer named stays protected for its TTL (at least min_hold)
+    cnameHold: { minHoldS: cfg.minHoldS },
+    trustedForwarders: cfg.trustedForwarders,
+    metrics,
     policy,
     registry,
     counters,
@@ -138,7 +142,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   // 7. Reload, control, metrics.
   const live = new LiveConfig(cfg, [
     channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
-    policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined }),
+    policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
   ]);
   const reload = () => reloadFrom(live, deps);

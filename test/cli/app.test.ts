@@ -36,8 +36,8 @@ describe('cli/app', () => {
   });
 
   test('prints null rule and channel when explain finds no rule', async () => {
-    const h = await cli(['explain', 'corp.example', '--config', 'c.yaml', '--json'], { files });
-    expect(JSON.parse(h.out)).toEqual({ name: 'corp.example', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
+    const h = await cli(['explain', 'www.example.org', '--config', 'c.yaml', '--json'], { files });
+    expect(JSON.parse(h.out)).toEqual({ name: 'www.example.org', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
   });
 
   test('shows table, rule, channel and upstream when explain prints for humans', async () => {
@@ -48,10 +48,15 @@ describe('cli/app', () => {
     expect(h.out).toContain('upstream: corp (10.0.0.53:53)');
   });
 
-  test('hints at the apex rule when explain finds no match for a suffix rule\'s apex', async () => {
+  test('matches the apex with the suffix rule when explain is asked about it', async () => {
     const h = await cli(['explain', 'corp.example', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('rule:     #0 *.corp.example (suffix)');
+  });
+
+  test('hints at the apex when explain finds no match for a subdomain rule\'s apex', async () => {
+    const h = await cli(['explain', 'corp.example', '--upstream', '9.9.9.9', '--channel', 'hub=tunnel:192.0.2.1', '--protect', '**.corp.example=hub']);
     expect(h.out).toContain('rule:     none');
-    expect(h.out).toContain('hint:     "*.corp.example" (rule #0) covers names below corp.example, not corp.example itself');
+    expect(h.out).toContain('hint:     "**.corp.example" (rule #0) covers names below corp.example, not corp.example itself; write "*.corp.example" to cover both');
   });
 
   test('tries a rule set given only as flags when explain has no file', async () => {

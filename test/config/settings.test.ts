@@ -21,6 +21,7 @@ const SAMPLES: Record<string, { yaml: string; flag: string[]; want: unknown; ext
   datapath: { yaml: 'none', flag: ['none'], want: 'none' },
   lan: { yaml: '[lan0, lan1]', flag: ['lan0', 'lan1'], want: ['lan0', 'lan1'] },
   wan: { yaml: '[wan0]', flag: ['wan0'], want: ['wan0'] },
+  trusted_forwarders: { yaml: '["127.0.0.1/32", "::1"]', flag: ['127.0.0.1/32', '::1'], want: ['127.0.0.1/32', '::1/128'], extra: 'mode: gateway\nlan: [lan0]\n' },
   enforce_dns: { yaml: 'drop', flag: ['drop'], want: 'drop', extra: 'mode: gateway\nlan: [lan0]\n' },
   control: { yaml: '/tmp/c.sock', flag: ['/tmp/c.sock'], want: '/tmp/c.sock' },
   log_level: { yaml: 'debug', flag: ['debug'], want: 'debug' },
