@@ -15,7 +15,7 @@ import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
 import { destKey, destValue, expiryOf, pruneNames, recordKey, sameValue } from './entry.ts';
-import { EvictionOrder } from './eviction.ts';
+import { EvictionOrder, quietSince } from './eviction.ts';
 import type { PeerTable } from './peers.ts';
 import type { RegistryMetrics, RemoveReason, RetireReason } from './registry-metrics.ts';
 
@@ -182,9 +182,13 @@ export class EntryTable {
       if (lastSeen !== undefined && now - lastSeen < this.idleMs) return undefined;
       return this.retire(rec, 'expired', now) ? 'retired' : undefined;
     }
+    // last_seen only moves forward: while the time known says `retire` cannot have passed, the
+    // entry is not due and its last packet need not be read (one read per entry per `retire`,
+    // not per sweep, for the many retired entries a day of answers leaves).
+    if (now - quietSince(rec) < this.retireMs) return undefined;
     const lastSeen = this.dp.lastSeen(destKey(rec));
-    if (lastSeen !== undefined) rec.seenMs = lastSeen;
-    if (now - Math.max(lastSeen ?? rec.retiredMs, rec.retiredMs) < this.retireMs) return undefined;
+    if (lastSeen !== undefined && lastSeen > (rec.seenMs ?? Number.NEGATIVE_INFINITY)) rec.seenMs = lastSeen;
+    if (now - quietSince(rec) < this.retireMs) return undefined;
     return this.remove(rec, 'expired') ? 'removed' : undefined;
   }
 

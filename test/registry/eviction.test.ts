@@ -61,6 +61,18 @@ describe.each([
     expect(addrsIn(r.dp)).not.toContain(`0/${a(3)}`);
   });
 
+  test('a retired entry used after it retired keeps its place by its last packet when gc has not read it yet', async () => {
+    const r = await fullMap({ retired: 3, live: 1, registryCapacity });
+    const retiredAt = (i: number) => r.registry.get(0, a(i))!.retiredMs!;
+    // .1 retired first but saw a packet between the retirements of .2 and .3.
+    r.dp.touch({ group: 0, addr: a(1) }, (retiredAt(2) + retiredAt(3)) / 2);
+    await r.registry.register(reg({ addrs: ['198.51.100.1'] }));
+    expect(r.registry.get(0, a(2))).toBeUndefined();
+    await r.registry.register(reg({ addrs: ['198.51.100.2'] }));
+    expect(r.registry.get(0, a(1))).toBeUndefined();
+    expect(r.registry.get(0, a(3))!.retired).toBe(true);
+  });
+
   test('live and static entries are never evicted and the answer gets map_full when retired ones are not enough', async () => {
     const r = await fullMap({ retired: 1, live: 2, statics: 1, registryCapacity });
     const before = addrsIn(r.dp);

@@ -60,6 +60,29 @@ describe('registry/retire', () => {
     expect(r.registry.gc()).toEqual({ retired: 0, removed: 1 });
   });
 
+  test('gc reads a retired entry\'s last packet only when retire could have passed', async () => {
+    const r = await retiredRig();
+    let reads = 0;
+    const lastSeen = r.dp.lastSeen.bind(r.dp);
+    r.dp.lastSeen = (key) => {
+      reads++;
+      return lastSeen(key);
+    };
+    for (let i = 0; i < 100; i++) {
+      r.clock.advance(RETIRE_MS / 100 - (i === 99 ? 1 : 0));
+      r.registry.gc();
+    }
+    expect(reads).toBe(0);
+    r.dp.touch(KA); // a packet now: the next read finds it and the entry stays another `retire`
+    r.clock.advance(100);
+    r.registry.gc();
+    expect(reads).toBe(1);
+    r.clock.advance(RETIRE_MS - 101); // 1 ms short of `retire` after the packet
+    expect(r.registry.gc()).toEqual({ retired: 0, removed: 0 });
+    r.clock.advance(1);
+    expect(r.registry.gc()).toEqual({ retired: 0, removed: 1 });
+  });
+
   test('retire defaults to 24 hours when not given', async () => {
     expect(DEFAULT_RETIRE_MS).toBe(24 * 3600_000);
     const r = rig();
