@@ -236,10 +236,15 @@ export class Registry implements RegistryApi {
     // 4. Peer channels: the per-peer connection must be ready before the answer goes out.
     const peers = this.peers;
     if (ch.kind !== 'peer' || !peers) return;
-    const results = await Promise.allSettled(recs.map((rec) => peers.attach(rec, ch, reg.queryName).done));
+    const states = recs.map((rec) => peers.attach(rec, ch, reg.queryName));
+    const results = await Promise.allSettled(states.map((p) => p.done));
     // Flushed or withdrawn by a reload while the channel came up: retired, its connection let
-    // go. Releasing the answer would send the client to an address whose traffic is dropped.
-    const gone = recs.filter((rec) => rec.retiredMs !== undefined || this.t.get(rec.group, rec.addr) !== rec);
+    // go (or already being set up again for another answer). Releasing this answer would send
+    // the client to an address whose traffic is dropped: it gets SERVFAIL and asks again.
+    const gone = recs.filter(
+      (rec, i) =>
+        rec.retiredMs !== undefined || this.t.get(rec.group, rec.addr) !== rec || (results[i]!.status === 'fulfilled' && rec.peer !== states[i]),
+    );
     const failed = results.find((r) => r.status === 'rejected');
     // Fail closed, nothing rolled back: every address stays in the map, so traffic to one whose
     // peer could not prove its identity (or did not answer) is dropped by the leak guard and

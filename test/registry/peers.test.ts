@@ -167,6 +167,24 @@ describe('registry/peers', () => {
     expect(registry.gc()).toEqual({ retired: 1, removed: 0 });
   });
 
+  test('an answer waiting on a peer that was flushed is refused when a later answer sets the peer up again', async () => {
+    const { registry, hooks } = rig();
+    hooks.gated = true;
+    const first = rejection(registry.register(peerReg({ addrs: [A] })));
+    await flush();
+    registry.withdraw(() => true); // retired: the first connection is let go
+    let second = false;
+    const p2 = registry.register(peerReg({ addrs: [A] })).then(() => void (second = true));
+    await flush();
+    expect(hooks.added).toHaveLength(2);
+    hooks.openFirst(); // the first (let go) set-up settles; the new one is still in flight
+    expect((await first).code).toBe('withdrawn');
+    expect(second).toBe(false);
+    hooks.open();
+    await p2;
+    expect(registry.get(0, A)!.retired).toBeUndefined();
+  });
+
   test('peerRemoved is called and the answer refused when an entry is withdrawn while its channel is still being negotiated', async () => {
     const { registry, hooks, metrics } = rig();
     hooks.gated = true;
