@@ -79,7 +79,7 @@ export class Sweeper {
   }
 
   private logSweep(r: GcResult): void {
-    if (r.retired + r.removed > 0) this.log.debug('gc', { retired: r.retired, removed: r.removed, left: this.t.entries.size });
+    if (r.retired + r.removed > 0) this.log.debug('gc retired or removed entries', { retired: r.retired, removed: r.removed, left: this.t.entries.size });
   }
 }
 
