@@ -26,6 +26,13 @@ export interface ListRow {
   static: boolean;
   /** The peer channel failed (why): traffic to the address is dropped until an answer brings the SA up. */
   blocked?: string;
+  /**
+   * Present (true) when the entry is retired: its hold ran out and it went idle, or it was
+   * flushed or withdrawn by a reload. Still protected — a tunnel entry steered into its channel,
+   * a peer entry's traffic dropped — until `retire` passes with no packet; a new answer brings
+   * it back.
+   */
+  retired?: true;
   /** Intercept mode (#6): the pool address the clients of `group` get for `address`. */
   intercept?: string;
 }
@@ -150,6 +157,7 @@ export function toRows(entries: RegistryEntry[], nowMs: number): ListRow[] {
       idleS: e.lastSeenMs === undefined ? null : Math.max(0, Math.floor((nowMs - e.lastSeenMs) / 1000)),
       static: e.static,
       ...(e.blocked !== undefined ? { blocked: e.blocked } : {}),
+      ...(e.retired ? { retired: true as const } : {}),
     }))
     .sort((a, b) => a.group - b.group || a.address.localeCompare(b.address));
 }

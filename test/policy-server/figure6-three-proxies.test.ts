@@ -126,9 +126,11 @@ beforeEach(() => {
   for (const n of nodes) n.info.registry.withdraw(() => true);
 });
 
+// Withdrawn entries are retired, not removed (issue #11): the rows are the live ones.
 const rows = (n: Node) =>
   n.info.registry
     .list()
+    .filter((e) => !e.retired)
     .map((e): [number, string, string] => [e.group, e.addr, e.channel])
     .sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)); // code-unit order, as Array.sort
 
