@@ -1,7 +1,8 @@
 /**
  * eBPF data path figures (root): `make bench-bpf` or `bun bench/bpf.ts [--entries N] [--iperf]`.
  *  1. ns/packet of each tc / cgroup_skb program with BPF_PROG_RUN repeat (kernel-measured
- *     average), with the destination map nearly empty and again holding N entries (default 1M).
+ *     average), with the destination map nearly empty and again holding N entries (default 1M),
+ *     each with one client group (the programs skip the LPM lookup) and with 3 client CIDRs.
  *  2. Insert rate and per-insert latency (p50/p99) into the pinned HASH map through bun:ffi
  *     bpf() calls, kernel memory of the map (fdinfo memlock), full-map scan (GC sweep) time
  *     and the delete rate.
@@ -99,12 +100,17 @@ async function main(): Promise<void> {
     const val = { channelId: 1, mark: MARK, flags: 0 };
     dp.upsert({ group: 0, addr: '192.0.2.10' }, val);
     dp.upsert({ group: 0, addr: '2001:db8::10' }, val);
-    dp.setClientGroups([
-      { cidr: '10.1.0.0/16', group: 5 },
-      { cidr: 'fd00:5::/64', group: 5 },
-      { cidr: '172.16.0.0/12', group: 7 },
-    ]);
-    progRun(bpf, 'map holds 2 entries, 3 client CIDRs');
+    const groups = () =>
+      dp.setClientGroups([
+        { cidr: '10.1.0.0/16', group: 5 },
+        { cidr: 'fd00:5::/64', group: 5 },
+        { cidr: '172.16.0.0/12', group: 7 },
+      ]);
+    const oneGroup = () => dp.setClientGroups([]);
+    oneGroup();
+    progRun(bpf, 'map holds 2 entries, one client group (no LPM lookup)');
+    groups();
+    progRun(bpf, 'map holds 2 entries, 3 client CIDRs in 2 groups + default (LPM lookup)');
 
     // registration path: single upserts, latency per call
     console.log(`\n## destination map: ${ENTRIES} entries through bpf() (bun:ffi)`);
@@ -127,7 +133,7 @@ async function main(): Promise<void> {
       relat.push(Bun.nanoseconds() - s);
     }
     console.log(`upsert latency of an existing key (refresh): p50 ${(pct(relat, 50) / 1000).toFixed(1)} µs, p99 ${(pct(relat, 99) / 1000).toFixed(1)} µs`);
-    const mem = memlock(dp.maps.fds.dests);
+    const mem = memlock(dp.maps.fds.dests4) + memlock(dp.maps.fds.dests6);
     console.log(`map memory (fdinfo memlock): ${(mem / 2 ** 20).toFixed(1)} MiB = ${(mem / ENTRIES).toFixed(0)} B/entry`);
     const s1 = Bun.nanoseconds();
     const all = dp.maps.rawDests();
@@ -140,7 +146,10 @@ async function main(): Promise<void> {
     console.log(`delete: ${(nDel / delS).toFixed(0)} entries/s`);
     console.log('(a sweep is a scan plus deletes of the expired-and-idle; both are in-process syscalls, each < 10 µs, so queries interleave)');
 
-    progRun(bpf, `map holds ${all.length - nDel + 2} entries`);
+    oneGroup();
+    progRun(bpf, `map holds ${all.length - nDel} entries, one client group`);
+    groups();
+    progRun(bpf, `map holds ${all.length - nDel} entries, 3 client CIDRs`);
     if (args.includes('--iperf')) iperf();
   } finally {
     dp.close();

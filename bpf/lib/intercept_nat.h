@@ -237,9 +237,9 @@ static __always_inline int dnsseal_icpt_error_inner(struct __sk_buff *skb, const
 		return 0;
 	dnsseal_icpt_key(&k, group, p->family, old);
 	if (to_client)
-		m = bpf_map_lookup_elem(&dnsseal_icpt_rev, &k);
+		m = DNSSEAL_LOOKUP(dnsseal_icpt_rev, &k);
 	else
-		m = bpf_map_lookup_elem(&dnsseal_icpt_fwd, &k);
+		m = DNSSEAL_LOOKUP(dnsseal_icpt_fwd, &k);
 	if (!m || m->family != p->family)
 		return 0;
 	new[0] = m->addr[0];
@@ -285,7 +285,7 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 		return DNSSEAL_TC_PASS;
 	group = dnsseal_icpt_group(p.family, p.src);
 	dnsseal_icpt_key(&k, group, p.family, p.dst);
-	m = bpf_map_lookup_elem(&dnsseal_icpt_fwd, &k);
+	m = DNSSEAL_LOOKUP(dnsseal_icpt_fwd, &k);
 	if (!m)
 		return DNSSEAL_TC_PASS; /* not an intercept address (of this client's group) */
 	if (m->family != p.family) {
@@ -317,6 +317,8 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 	}
 	skb->mark = d->mark;
 	dnsseal_stamp(d);
+	if (d->flags & DNSSEAL_DEST_F_RETIRED)
+		dnsseal_count(DNSSEAL_CNT_RETIRED, d->channel_id, skb->len);
 	dnsseal_icpt_stamp(m);
 	dnsseal_icpt_count(DNSSEAL_ICPT_CNT_IN, d->channel_id, skb->len);
 	return DNSSEAL_TC_PASS;
@@ -336,7 +338,7 @@ static __always_inline int dnsseal_icpt_egress(struct __sk_buff *skb)
 		return DNSSEAL_TC_PASS;
 	group = dnsseal_icpt_group(p.family, p.dst);
 	dnsseal_icpt_key(&k, group, p.family, p.src);
-	m = bpf_map_lookup_elem(&dnsseal_icpt_rev, &k);
+	m = DNSSEAL_LOOKUP(dnsseal_icpt_rev, &k);
 	if (m && m->family == p.family) {
 		i[0] = m->addr[0];
 		i[1] = m->addr[1];

@@ -1,6 +1,6 @@
 /**
  * Loads build/intercept.bpf.o next to the main object (start-up only): the shared maps
- * (dnsseal_dests, _clients, _channels, _counters) are pinned by the main loader and REUSED here
+ * (dnsseal_dests4/6, _clients, _channels, _counters, _config) are pinned by the main loader and REUSED here
  * by pin path, so both objects see one table; dnsseal_icpt_fwd / _rev are adopted when pinned
  * (a restart keeps every mapping) and created otherwise. Programs are pinned under
  * <root>/progs/dnsseal_nat_in|out, where attach.ts finds them.
@@ -42,21 +42,23 @@ export function readInterceptObject(path = 'build/intercept.bpf.o'): Uint8Array 
 /** Returns whether the intercept maps were adopted (a restart) rather than created. */
 export function loadIntercept(bpf: Bpf, opts: InterceptLoadOptions): { adopted: boolean } {
   const { paths, log } = opts;
-  const destsPin = paths.map(MAPS.dests);
-  if (!existsSync(destsPin)) {
-    throw new DnssealError('intercept', 'not_loaded', `${destsPin} is not pinned: start the main eBPF datapath before the intercept NAT`);
-  }
-  const fd = bpf.objGet(destsPin);
-  let capacity: number;
-  try {
-    capacity = bpf.mapInfo(fd).maxEntries;
-  } finally {
-    bpf.close(fd);
+  const capacity: Record<string, number> = {};
+  for (const name of [MAPS.dests4, MAPS.dests6]) {
+    const destsPin = paths.map(name);
+    if (!existsSync(destsPin)) {
+      throw new DnssealError('intercept', 'not_loaded', `${destsPin} is not pinned: start the main eBPF datapath before the intercept NAT`);
+    }
+    const fd = bpf.objGet(destsPin);
+    try {
+      capacity[name] = bpf.mapInfo(fd).maxEntries;
+    } finally {
+      bpf.close(fd);
+    }
   }
   const adopted = existsSync(`${paths.maps}/${ICPT_MAPS.fwd}`);
   const obj = new LibbpfObject(opts.object ?? readInterceptObject(opts.objectPath));
   try {
-    obj.setMaxEntries(MAPS.dests, capacity);
+    for (const [name, n] of Object.entries(capacity)) obj.setMaxEntries(name, n);
     for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
     for (const m of Object.values(ICPT_MAPS)) obj.setPinPath(m, `${paths.maps}/${m}`);
     obj.load();

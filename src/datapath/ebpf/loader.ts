@@ -1,6 +1,7 @@
 /**
  * Start-up: lock the pin root, load the object with libbpf, ADOPT the pinned maps (never flush:
- * entries and counters survive restarts and upgrades) and pin the freshly loaded programs.
+ * entries and counters survive restarts and upgrades; maps of an older layout are migrated,
+ * see migrate.ts) and pin the freshly loaded programs.
  * Attachments then point at the new programs atomically (link update / tc filter replace).
  */
 import { openSync, closeSync, rmSync } from 'node:fs';
@@ -10,19 +11,20 @@ import { DESTS_MAX } from '../layout.ts';
 import { Bpf, BpfError } from './bpf-syscall.ts';
 import { LibbpfObject } from './libbpf.ts';
 import { readBpfObject } from './object.ts';
+import { planMigration, type MigrationPlan } from './migrate.ts';
 import { MAPS, PROGS, PinPaths, pinExists, preparePinDirs, type ProgName } from './pins.ts';
 
 export interface LoadOptions {
   paths: PinPaths;
   log: Logger;
-  /** max_entries of dnsseal_dests when it is created (an adopted map keeps its own). */
+  /** max_entries of dnsseal_dests4 / _dests6 when created (adopted maps keep their own). */
   destsCapacity?: number;
   /** Object bytes; default the embedded build/dnsseal.bpf.o. */
   object?: Uint8Array;
 }
 
 export interface Loaded {
-  /** dnsseal_dests existed and was adopted (a restart). */
+  /** The destination maps existed and were adopted (a restart), or migrated from an older layout. */
   adopted: boolean;
   capacity: number;
 }
@@ -48,36 +50,36 @@ export function lockPinRoot(bpf: Bpf, paths: PinPaths): number {
 export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
   const { paths, log } = opts;
   preparePinDirs(paths, log);
-  let capacity = opts.destsCapacity ?? DESTS_MAX;
-  const destsPin = paths.map(MAPS.dests);
-  const adopted = pinExists(destsPin);
-  if (adopted) {
-    const fd = bpf.objGet(destsPin);
-    try {
-      const info = bpf.mapInfo(fd);
-      if (opts.destsCapacity !== undefined && info.maxEntries !== opts.destsCapacity) {
-        log.warn('datapath: keeping the pinned destination map size (dnsseal down, then run, to resize)', {
-          pinned: info.maxEntries,
-          requested: opts.destsCapacity,
-        });
-      }
-      capacity = info.maxEntries;
-    } finally {
-      bpf.close(fd);
-    }
-  }
-
   const obj = new LibbpfObject(opts.object ?? readBpfObject());
+  let plan: MigrationPlan | undefined;
+  let capacity = opts.destsCapacity ?? DESTS_MAX;
+  let adopted = false;
   try {
-    obj.setMaxEntries(MAPS.dests, capacity);
+    // Maps pinned by another version: migrated (the pre-split dests, resized counters) or refused.
+    plan = planMigration(bpf, obj, paths, log);
+    adopted = plan.legacyCapacity !== undefined;
+    if (plan.legacyCapacity !== undefined) capacity = plan.legacyCapacity;
+    for (const name of [MAPS.dests4, MAPS.dests6]) {
+      const pinned = pinnedMaxEntries(bpf, paths.map(name));
+      if (pinned !== undefined) {
+        adopted = true;
+        if (opts.destsCapacity !== undefined && pinned !== opts.destsCapacity) {
+          log.warn('datapath: keeping the pinned destination map size (dnsseal down, then run, to resize)', { map: name, pinned, requested: opts.destsCapacity });
+        }
+        if (name === MAPS.dests4) capacity = pinned;
+      }
+      obj.setMaxEntries(name, pinned ?? capacity);
+    }
     for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
     obj.load();
+    plan.finish();
     for (const p of Object.values(PROGS) as ProgName[]) {
       const path = paths.prog(p);
       rmSync(path, { force: true });
       bpf.objPin(obj.progFd(p), path);
     }
   } catch (err) {
+    plan?.abort();
     if (err instanceof DnssealError) throw err;
     throw new DnssealError('bpf', 'load_failed', `loading the eBPF object: ${errorMessage(err)}`, { cause: err });
   } finally {
@@ -88,6 +90,16 @@ export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
     capacity,
   });
   return { adopted, capacity };
+}
+
+function pinnedMaxEntries(bpf: Bpf, path: string): number | undefined {
+  if (!pinExists(path)) return undefined;
+  const fd = bpf.objGet(path);
+  try {
+    return bpf.mapInfo(fd).maxEntries;
+  } finally {
+    bpf.close(fd);
+  }
 }
 
 /** Opens a pinned program; the caller closes the fd. */
