@@ -33,7 +33,12 @@ export const DestKeyLayout = { size: 24, group: 0, family: 4, pad: 5, addr: 8 } 
 /** struct dnsseal_dest_val */
 export const DestValLayout = { size: 32, channel_id: 0, mark: 4, flags: 8, pad: 12, last_seen_ns: 16, expires_ns: 24 } as const;
 /** struct dnsseal_config (dnsseal_config: ARRAY, one slot, key __u32 0) */
-export const ConfigLayout = { size: 8, flags: 0, pad: 4 } as const;
+export const ConfigLayout = { size: 400, flags: 0, n4: 4, n6: 8, pad: 12, clients4: 16, clients6: 112 } as const;
+/** struct dnsseal_cfg_client4 / dnsseal_cfg_client6 (the inline client table in dnsseal_config) */
+export const CfgClient4Layout = { size: 12, net: 0, mask: 4, group: 8 } as const;
+export const CfgClient6Layout = { size: 36, net: 0, mask: 16, group: 32 } as const;
+/** DNSSEAL_CFG_CLIENTS: inline client CIDRs per source family. */
+export const CFG_CLIENTS = 8;
 /** struct dnsseal_client_key */
 export const ClientKeyLayout = { size: 20, prefixlen: 0, addr: 4 } as const;
 /** struct dnsseal_client_val */
@@ -57,7 +62,7 @@ export const CHAN_UP = 1;
 export const CHAN_F_PEER = 0x1;
 export const CHAN_F_HAS_GW = 0x2;
 /** DNSSEAL_CFG_F_* */
-export const CFG_F_ONE_GROUP = 0x1;
+export const CFG_F_INLINE = 0x1;
 /** DNSSEAL_CNT_* */
 export const CNT_MARKED = 1;
 export const CNT_SOCK_MARKED = 2;
@@ -186,15 +191,60 @@ export function decodeLegacyDestVal(buf: Uint8Array): RawDestVal {
   };
 }
 
-export function encodeConfig(flags: number, out: Uint8Array = new Uint8Array(ConfigLayout.size)): Uint8Array {
+/** One row of the inline client table: network-order net and mask (4 or 16 bytes), group. */
+export interface CfgClient {
+  net: Uint8Array;
+  mask: Uint8Array;
+  group: number;
+}
+
+export interface RawConfig {
+  flags: number;
+  v4: CfgClient[];
+  v6: CfgClient[];
+}
+
+export function encodeConfig(c: RawConfig, out: Uint8Array = new Uint8Array(ConfigLayout.size)): Uint8Array {
   const dv = need(out, ConfigLayout.size, 'dnsseal_config');
+  if (c.v4.length > CFG_CLIENTS || c.v6.length > CFG_CLIENTS) {
+    throw new DnssealError('bpf', 'layout', `dnsseal_config: ${c.v4.length} IPv4 / ${c.v6.length} IPv6 clients, at most ${CFG_CLIENTS} each`);
+  }
   out.fill(0, 0, ConfigLayout.size);
-  dv.setUint32(ConfigLayout.flags, flags >>> 0, true);
+  dv.setUint32(ConfigLayout.flags, c.flags >>> 0, true);
+  dv.setUint32(ConfigLayout.n4, c.v4.length, true);
+  dv.setUint32(ConfigLayout.n6, c.v6.length, true);
+  c.v4.forEach((e, i) => {
+    const at = ConfigLayout.clients4 + i * CfgClient4Layout.size;
+    if (e.net.length !== 4 || e.mask.length !== 4) throw new DnssealError('bpf', 'layout', 'dnsseal_cfg_client4: net and mask must be 4 bytes');
+    out.set(e.net, at + CfgClient4Layout.net);
+    out.set(e.mask, at + CfgClient4Layout.mask);
+    dv.setUint32(at + CfgClient4Layout.group, e.group >>> 0, true);
+  });
+  c.v6.forEach((e, i) => {
+    const at = ConfigLayout.clients6 + i * CfgClient6Layout.size;
+    if (e.net.length !== 16 || e.mask.length !== 16) throw new DnssealError('bpf', 'layout', 'dnsseal_cfg_client6: net and mask must be 16 bytes');
+    out.set(e.net, at + CfgClient6Layout.net);
+    out.set(e.mask, at + CfgClient6Layout.mask);
+    dv.setUint32(at + CfgClient6Layout.group, e.group >>> 0, true);
+  });
   return out;
 }
 
-export function decodeConfig(buf: Uint8Array): number {
-  return need(buf, ConfigLayout.size, 'dnsseal_config').getUint32(ConfigLayout.flags, true);
+export function decodeConfig(buf: Uint8Array): RawConfig {
+  const dv = need(buf, ConfigLayout.size, 'dnsseal_config');
+  const n4 = dv.getUint32(ConfigLayout.n4, true);
+  const n6 = dv.getUint32(ConfigLayout.n6, true);
+  if (n4 > CFG_CLIENTS || n6 > CFG_CLIENTS) throw new DnssealError('bpf', 'layout', `dnsseal_config: n4 ${n4} / n6 ${n6} over ${CFG_CLIENTS}`);
+  const row = (at: number, L: typeof CfgClient4Layout | typeof CfgClient6Layout, n: number): CfgClient => ({
+    net: buf.slice(at + L.net, at + L.net + n),
+    mask: buf.slice(at + L.mask, at + L.mask + n),
+    group: dv.getUint32(at + L.group, true),
+  });
+  return {
+    flags: dv.getUint32(ConfigLayout.flags, true),
+    v4: Array.from({ length: n4 }, (_, i) => row(ConfigLayout.clients4 + i * CfgClient4Layout.size, CfgClient4Layout, 4)),
+    v6: Array.from({ length: n6 }, (_, i) => row(ConfigLayout.clients6 + i * CfgClient6Layout.size, CfgClient6Layout, 16)),
+  };
 }
 
 /** LPM key: IPv4 is stored IPv4-mapped, prefix + 96. */

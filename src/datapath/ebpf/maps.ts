@@ -9,6 +9,7 @@ import type { DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { destKeyString } from '../datapath.ts';
 import * as L from '../layout.ts';
 import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, EEXIST, ENOENT, possibleCpus, stable, type StableBuf } from './bpf-syscall.ts';
+import { compileClientTable, type InlineClientTable } from './client-table.ts';
 import { MAPS, PinPaths } from './pins.ts';
 
 export interface KeyForm {
@@ -276,8 +277,8 @@ export class EbpfMaps {
   }
 
   /**
-   * Replaces the client CIDR → group table with exactly `entries`, then tells the programs whether
-   * any client can be in a group other than the default (if not, they skip the LPM lookup).
+   * Replaces the client CIDR → group table with exactly `entries`: the LPM trie, then (when it is
+   * small enough) the inline copy in dnsseal_config the programs read instead of walking the trie.
    */
   setClients(entries: { cidr: string; group: number }[]): void {
     const want = new Map<string, { key: Uint8Array; group: number }>();
@@ -311,28 +312,39 @@ export class EbpfMaps {
       k.buf.set(s);
       this.bpf.delete(this.fds.clients, k);
     }
-    // Last, so the programs skip the LPM lookup only once the table says so (and a table that
-    // gains a group is in the trie before they start looking there).
-    const oneGroup = entries.every((e) => e.group === L.GROUP_DEFAULT);
-    this.setConfigFlag(L.CFG_F_ONE_GROUP, oneGroup);
+    this.setInlineClients(compileClientTable(entries));
   }
 
-  /** dnsseal_config flags (DNSSEAL_CFG_F_*). */
-  configFlags(): number {
+  /** dnsseal_config as the programs read it. */
+  config(): L.RawConfig {
     const k = stable(4);
     const v = stable(L.ConfigLayout.size);
     k.buf.set(L.encodeU32(0));
-    return this.bpf.lookup(this.fds.config, k, v) ? L.decodeConfig(v.buf) : 0;
+    if (!this.bpf.lookup(this.fds.config, k, v)) return { flags: 0, v4: [], v6: [] };
+    return L.decodeConfig(v.buf);
   }
 
-  private setConfigFlag(flag: number, on: boolean): void {
-    const old = this.configFlags();
-    const flags = (on ? old | flag : old & ~flag) >>> 0;
-    if (flags === old) return;
+  /**
+   * Writes the inline client table after the trie (so the trie is right whichever the programs
+   * read). A program reads the value while it may be rewritten (an array update is a plain copy),
+   * so a table in use is first switched off (the programs go to the trie), then the new one is
+   * written with the flag. A packet classified during one of the two copies (nanoseconds) gets the
+   * old table's answer, the trie's, or the default group (a zeroed row): the transient any table
+   * change has (the trie is updated entry by entry too), and the guard still classifies on its own.
+   */
+  private setInlineClients(table: InlineClientTable | undefined): void {
     const k = stable(4);
     const v = stable(L.ConfigLayout.size);
     k.buf.set(L.encodeU32(0));
-    L.encodeConfig(flags, v.buf);
+    const want = table ? L.encodeConfig({ flags: L.CFG_F_INLINE, v4: table.v4, v6: table.v6 }) : L.encodeConfig({ flags: 0, v4: [], v6: [] });
+    const had = this.bpf.lookup(this.fds.config, k, v) ? v.buf.slice() : undefined;
+    if (had && Buffer.from(had).equals(Buffer.from(want))) return;
+    if (had && L.decodeConfig(had).flags & L.CFG_F_INLINE) {
+      L.encodeConfig({ flags: 0, v4: [], v6: [] }, v.buf);
+      this.bpf.update(this.fds.config, k, v, BPF_ANY);
+    }
+    if (!table) return;
+    v.buf.set(want);
     this.bpf.update(this.fds.config, k, v, BPF_ANY);
   }
 

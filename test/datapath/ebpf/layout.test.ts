@@ -51,6 +51,8 @@ const MIRRORS: [string, Record<string, number>][] = [
   ['dnsseal_dest6_key', L.Dest6KeyLayout],
   ['dnsseal_dest_val', L.DestValLayout],
   ['dnsseal_config', L.ConfigLayout],
+  ['dnsseal_cfg_client4', L.CfgClient4Layout],
+  ['dnsseal_cfg_client6', L.CfgClient6Layout],
   ['dnsseal_client_key', L.ClientKeyLayout],
   ['dnsseal_client_val', L.ClientValLayout],
   ['dnsseal_channel_val', L.ChannelValLayout],
@@ -129,7 +131,8 @@ describe('datapath/layout', () => {
     ['DNSSEAL_DEST_F_BLOCKED', L.DEST_F_BLOCKED],
     ['DNSSEAL_DEST_F_BLOCKED', DEST_F_BLOCKED],
     ['DNSSEAL_DEST_F_STATIC', DEST_F_STATIC],
-    ['DNSSEAL_CFG_F_ONE_GROUP', L.CFG_F_ONE_GROUP],
+    ['DNSSEAL_CFG_F_INLINE', L.CFG_F_INLINE],
+    ['DNSSEAL_CFG_CLIENTS', L.CFG_CLIENTS],
     ['DNSSEAL_CNT_RETIRED', L.CNT_RETIRED],
     ['DNSSEAL_DROP_BLOCKED', 6],
     ['DNSSEAL_DEST_F_FORM_V4', L.DEST_F_FORM_V4],
@@ -192,9 +195,22 @@ describe('datapath/layout', () => {
     expect(L.decodeLegacyDestVal(new Uint8Array(v))).toEqual({ channelId: 7, mark: 0x5e510007, flags: 1, lastSeenNs: 123456789012345n, expiresNs: 0n });
   });
 
-  test('config encodes the one-group flag when set', () => {
-    expect(Buffer.from(L.encodeConfig(L.CFG_F_ONE_GROUP)).toString('hex')).toBe('01000000' + '00000000');
-    expect(L.decodeConfig(L.encodeConfig(L.CFG_F_ONE_GROUP))).toBe(L.CFG_F_ONE_GROUP);
+  test('config encodes golden bytes and round-trips when it holds an inline client table', () => {
+    const c = {
+      flags: L.CFG_F_INLINE,
+      v4: [{ net: new Uint8Array([10, 1, 0, 0]), mask: new Uint8Array([255, 255, 0, 0]), group: 5 }],
+      v6: [{ net: new Uint8Array(16).fill(0xfd, 0, 1), mask: new Uint8Array(16).fill(0xff, 0, 8), group: 7 }],
+    };
+    const b = L.encodeConfig(c);
+    expect(b.length).toBe(400);
+    expect(Buffer.from(b.subarray(0, 28)).toString('hex')).toBe('01000000' + '01000000' + '01000000' + '00000000' + '0a010000' + 'ffff0000' + '05000000');
+    expect(Buffer.from(b.subarray(112, 148)).toString('hex')).toBe('fd' + '00'.repeat(15) + 'ff'.repeat(8) + '00'.repeat(8) + '07000000');
+    expect(L.decodeConfig(b)).toEqual(c);
+  });
+
+  test('config encode throws when a family has more rows than fit', () => {
+    const row = { net: new Uint8Array(4), mask: new Uint8Array(4), group: 1 };
+    expect(() => L.encodeConfig({ flags: 0, v4: Array(L.CFG_CLIENTS + 1).fill(row), v6: [] })).toThrow(/^bpf: dnsseal_config/);
   });
 
   test('client key is IPv4-mapped with prefix + 96 when the CIDR is IPv4', () => {
@@ -214,7 +230,7 @@ describe('datapath/layout', () => {
     ['legacy dest key', () => L.decodeFamilyDestKey(new Uint8Array(23))],
     ['dest value', () => L.decodeDestVal(new Uint8Array(24))],
     ['legacy dest value', () => L.decodeLegacyDestVal(new Uint8Array(23))],
-    ['config', () => L.decodeConfig(new Uint8Array(4))],
+    ['config', () => L.decodeConfig(new Uint8Array(399))],
     ['channel value', () => L.decodeChannelVal(new Uint8Array(31))],
     ['counter sum', () => L.sumCounterVals(new Uint8Array(16), 2)],
   ] as [string, () => unknown][])('decoder throws bpf layout error when the %s buffer is short', (_n, fn) => {
