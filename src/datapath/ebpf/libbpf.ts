@@ -1,7 +1,7 @@
 /**
  * Loading the object with libbpf (libbpf.so.1, the library bpftool and iproute2 use) through
  * bun:ffi, at start-up only. Used instead of spawning `bpftool prog loadall` because the loader
- * must size dnsseal_dests (max_entries) and adopt pinned maps, which bpftool cannot do.
+ * must size dnsseal_dests4/6 (max_entries), compare pinned maps with the object and adopt pinned maps, which bpftool cannot do.
  */
 import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
 import { DnssealError } from '../../util/errors.ts';

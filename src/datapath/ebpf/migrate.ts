@@ -49,7 +49,7 @@ function incompatible(path: string, pinned: MapInfo, want: string): DnssealError
   return new DnssealError(
     'datapath',
     'incompatible_pins',
-    `datapath: the pinned map ${path} (${describe(pinned)}) is not what this dnsseal needs (${want}): ` +
+    `the pinned map ${path} (${describe(pinned)}) is not what this dnsseal needs (${want}): ` +
       'another dnsseal version left it. Nothing was changed: the attached programs keep protecting with it. ' +
       "Run the dnsseal version that created it, or remove the pins with 'dnsseal down' and start this one " +
       '(the kernel then forgets every protected address until clients resolve them again).',
@@ -164,7 +164,7 @@ function copyLegacyDests(bpf: Bpf, paths: PinPaths, log: Logger): void {
         throw new DnssealError(
           'datapath',
           'migration_failed',
-          `datapath: copying ${legacyPath} into ${MAPS.dests4}/${MAPS.dests6} failed after ${copied} entries: ${why}. ` +
+          `copying ${legacyPath} into ${MAPS.dests4}/${MAPS.dests6} failed after ${copied} entries: ${why}. ` +
             'The old map stays pinned and its programs attached (still protecting); the next start copies again.',
           { cause: err },
         );
