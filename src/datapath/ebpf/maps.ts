@@ -207,6 +207,7 @@ export class EbpfMaps {
     for (const [fd, family] of [['dests4', L.FAMILY_V4], ['dests6', L.FAMILY_V6]] as const) {
       this.scan(fd, (k, v) => out.push({ key: L.decodeDestKey(k, family), val: L.decodeDestVal(v) }));
     }
+    this.entries = out.length; // a full scan counts for free (the registry lists on start)
     return out;
   }
 
