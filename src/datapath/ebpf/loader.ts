@@ -4,15 +4,15 @@
  * see migrate.ts) and pin the freshly loaded programs.
  * Attachments then point at the new programs atomically (link update / tc filter replace).
  */
-import { openSync, closeSync, rmSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import { DESTS_MAX } from '../layout.ts';
-import { Bpf, BpfError } from './bpf-syscall.ts';
-import { LibbpfObject } from './libbpf.ts';
+import type { Bpf } from './bpf-syscall.ts';
+import { loadPinnedObject, pinnedMapInfo } from './lib/pinned-object.ts';
 import { readBpfObject } from './object.ts';
 import { planMigration, type MigrationPlan } from './migrate.ts';
-import { MAPS, PROGS, PinPaths, pinExists, preparePinDirs, type ProgName } from './pins.ts';
+import { MAPS, PROGS, PinPaths, preparePinDirs } from './pins.ts';
 
 export interface LoadOptions {
   paths: PinPaths;
@@ -50,17 +50,20 @@ export function lockPinRoot(bpf: Bpf, paths: PinPaths): number {
 export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
   const { paths, log } = opts;
   preparePinDirs(paths, log);
-  const obj = new LibbpfObject(opts.object ?? readBpfObject());
+  const bytes = opts.object ?? readBpfObject();
   let plan: MigrationPlan | undefined;
   let capacity = opts.destsCapacity ?? DESTS_MAX;
   let adopted = false;
   try {
     // Maps pinned by another version: migrated (the pre-split dests, resized counters) or refused.
-    plan = planMigration(bpf, obj, paths, log);
-    adopted = plan.legacyCapacity !== undefined;
-    if (plan.legacyCapacity !== undefined) capacity = plan.legacyCapacity;
+    plan = planMigration(bpf, bytes, paths, log);
+    if (plan.legacyCapacity !== undefined) {
+      adopted = true;
+      capacity = plan.legacyCapacity;
+    }
+    const sizes = new Map<string, number>();
     for (const name of [MAPS.dests4, MAPS.dests6]) {
-      const pinned = pinnedMaxEntries(bpf, paths.map(name));
+      const pinned = pinnedMapInfo(bpf, paths.map(name))?.maxEntries;
       if (pinned !== undefined) {
         adopted = true;
         if (opts.destsCapacity !== undefined && pinned !== opts.destsCapacity) {
@@ -68,48 +71,23 @@ export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
         }
         if (name === MAPS.dests4) capacity = pinned;
       }
-      obj.setMaxEntries(name, pinned ?? capacity);
+      sizes.set(name, pinned ?? capacity);
     }
-    for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
-    obj.load();
+    loadPinnedObject(bpf, {
+      bytes,
+      maps: Object.values(MAPS).map((m) => ({ name: m, pin: paths.map(m), maxEntries: sizes.get(m) })),
+      progs: Object.values(PROGS).map((p) => ({ name: p, pin: paths.prog(p) })),
+    });
+    // The new programs are pinned, not attached yet: the old ones keep protecting while this copies.
     plan.finish();
-    for (const p of Object.values(PROGS) as ProgName[]) {
-      const path = paths.prog(p);
-      rmSync(path, { force: true });
-      bpf.objPin(obj.progFd(p), path);
-    }
   } catch (err) {
     plan?.abort();
     if (err instanceof DnssealError) throw err;
     throw new DnssealError('bpf', 'load_failed', `loading the eBPF object: ${errorMessage(err)}`, { cause: err });
-  } finally {
-    obj.close();
   }
   log.info(adopted ? 'datapath: adopted pinned maps, programs reloaded' : 'datapath: maps created and pinned', {
     pins: paths.root,
     capacity,
   });
   return { adopted, capacity };
-}
-
-function pinnedMaxEntries(bpf: Bpf, path: string): number | undefined {
-  if (!pinExists(path)) return undefined;
-  const fd = bpf.objGet(path);
-  try {
-    return bpf.mapInfo(fd).maxEntries;
-  } finally {
-    bpf.close(fd);
-  }
-}
-
-/** Opens a pinned program; the caller closes the fd. */
-export function openProg(bpf: Bpf, paths: PinPaths, name: ProgName): number {
-  try {
-    return bpf.objGet(paths.prog(name));
-  } catch (err) {
-    if (err instanceof BpfError && err.code === 'not_found') {
-      throw new DnssealError('datapath', 'not_loaded', `program ${name} is not pinned under ${paths.progs}`);
-    }
-    throw err;
-  }
 }

@@ -22,7 +22,7 @@ import { DnssealError } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import * as L from '../layout.ts';
 import { BPF_ANY, type Bpf, BpfError, type MapInfo, possibleCpus, stable } from './bpf-syscall.ts';
-import type { LibbpfObject, MapDef } from './libbpf.ts';
+import { LibbpfObject, type MapDef } from './lib/libbpf.ts';
 import { MAPS, type PinPaths } from './pins.ts';
 
 /** The pre-split destination map (bpf/dnsseal.h before dnsseal_dests4/6). */
@@ -60,7 +60,8 @@ function incompatible(path: string, pinned: MapInfo, want: string): DnssealError
  * Compares every pinned map with the object (before load) and prepares the migrations above.
  * Throws `incompatible_pins` for a difference it cannot migrate.
  */
-export function planMigration(bpf: Bpf, obj: LibbpfObject, paths: PinPaths, log: Logger): MigrationPlan {
+export function planMigration(bpf: Bpf, bytes: Uint8Array, paths: PinPaths, log: Logger): MigrationPlan {
+  const defs = objectMapDefs(bytes, Object.values(MAPS));
   const info = (path: string): MapInfo => {
     const fd = bpf.objGet(path);
     try {
@@ -74,7 +75,7 @@ export function planMigration(bpf: Bpf, obj: LibbpfObject, paths: PinPaths, log:
   for (const name of Object.values(MAPS)) {
     const path = paths.map(name);
     if (!existsSync(path)) continue;
-    const want = obj.mapDef(name);
+    const want = defs.get(name)!;
     const got = info(path);
     const sized = SIZED.includes(name);
     const shape = got.type === want.type && got.keySize === want.keySize && got.valueSize === want.valueSize && got.flags === want.flags;
@@ -128,6 +129,16 @@ export function planMigration(bpf: Bpf, obj: LibbpfObject, paths: PinPaths, log:
       release();
     },
   };
+}
+
+/** The object's map definitions (opened, not loaded: nothing reaches the kernel). */
+function objectMapDefs(bytes: Uint8Array, names: readonly string[]): Map<string, MapDef> {
+  const obj = new LibbpfObject(bytes);
+  try {
+    return new Map(names.map((n) => [n, obj.mapDef(n)]));
+  } finally {
+    obj.close();
+  }
 }
 
 /** Copies the pre-split dnsseal_dests into dnsseal_dests4 / _dests6, then removes its pin. */
