@@ -166,8 +166,16 @@ export const SETTINGS = [
     field: 'idleS',
     type: wholeNumber(0, WEEK_S, 'seconds', 'SECONDS'),
     default: 300,
-    doc: 'An expired entry is removed only after no packet used it for this long.',
-    help: 'Idle time before an expired entry is removed.',
+    doc: 'An entry whose hold ran out is kept live while packets used it within this long; after that it is retired (see `retire`).',
+    help: 'Idle time before an expired entry is retired.',
+  }),
+  setting({
+    key: 'retire',
+    field: 'retireS',
+    type: wholeNumber(60, 86400 * 30, 'seconds', 'SECONDS'),
+    default: 86400,
+    doc: 'How long a retired entry (hold run out and idle, or flushed, or dropped by a reload) stays in the map after its last packet: traffic an application still sends to the address (a connection pool, a JVM DNS cache) keeps going into its tunnel channel, or is dropped for a peer channel, never in clear. A new answer for the name brings it back to live. When the map is full, retired entries are evicted, the one quiet longest first.',
+    help: 'How long a retired entry stays after its last packet.',
   }),
   setting({
     key: 'upstream_timeout',

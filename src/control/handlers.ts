@@ -93,10 +93,10 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
       if (sel.name) {
         const name = sel.name;
         const r = registry.releaseNames((n, e) => sel.entry(e) && name(n));
-        return { released: r.names, removed: r.removed.length };
+        return { released: r.names, retired: r.removed.length };
       }
       const removed = registry.withdraw(sel.entry);
-      return { released: 0, removed: removed.length };
+      return { released: 0, retired: removed.length };
     },
     reload: slot('reload', deps.reload),
     down: slot('down', deps.down),

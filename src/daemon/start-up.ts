@@ -98,6 +98,8 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     metrics,
     minHoldMs: cfg.minHoldS * 1000,
     idleMs: cfg.idleS * 1000,
+    retireMs: cfg.retireS * 1000,
+    ...(dp.capacity !== undefined ? { capacity: dp.capacity } : {}),
     hooks: ip,
     channels: cfg.channels,
   });

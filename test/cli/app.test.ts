@@ -143,16 +143,16 @@ describe('cli/app', () => {
 
   test('sends every flush filter to the daemon when several are given (they combine)', async () => {
     const h = await cli(['flush', '--channel', 'partner', '--table', 'engineering', '--name', '*.partner.example', '--address', '192.0.2.0/24', '--control', '/tmp/x.sock'], {
-      control: () => ({ released: 2, removed: 1 }),
+      control: () => ({ released: 2, retired: 1 }),
     });
     expect(h.requests).toEqual([
       { path: '/tmp/x.sock', req: { cmd: 'flush', args: { channel: 'partner', table: 'engineering', name: '*.partner.example', address: '192.0.2.0/24' } } },
     ]);
-    expect([h.code, h.out]).toEqual([0, 'flushed: 1 entry removed, 2 name(s) released\n']);
+    expect([h.code, h.out]).toEqual([0, 'flushed: 1 entry retired, 2 name(s) released\n']);
   });
 
   test('flush --channel sends the channel filter, not a flush of everything (issue 11 item 12)', async () => {
-    const h = await cli(['flush', '--channel', 'partner', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, removed: 0 }) });
+    const h = await cli(['flush', '--channel', 'partner', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, retired: 0 }) });
     expect(h.requests.map((r) => r.req)).toEqual([{ cmd: 'flush', args: { channel: 'partner' } }]);
   });
 

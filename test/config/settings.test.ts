@@ -29,6 +29,7 @@ const SAMPLES: Record<string, { yaml: string; flag: string[]; want: unknown; ext
   metrics: { yaml: '"127.0.0.1:9153"', flag: ['127.0.0.1:9153'], want: '127.0.0.1:9153' },
   min_hold: { yaml: '5', flag: ['5'], want: 5 },
   idle: { yaml: '10', flag: ['10'], want: 10 },
+  retire: { yaml: '3600', flag: ['3600'], want: 3600 },
   upstream_timeout: { yaml: '900', flag: ['900'], want: 900 },
   canary: { yaml: 'pass', flag: ['pass'], want: 'pass' },
   policy_server: { yaml: 'ps', flag: ['ps'], want: 'ps' },

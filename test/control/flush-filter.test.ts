@@ -58,7 +58,7 @@ describe('control/flush-filter', () => {
 
   test('flush without a filter withdraws every non-static entry, retired and still in the map', async () => {
     const { h, left, dp, registry } = await setup();
-    expect(await h.flush!({})).toEqual({ released: 0, removed: 5 });
+    expect(await h.flush!({})).toEqual({ released: 0, retired: 5 });
     expect(left()).toEqual(['0/203.0.113.9=']);
     expect(dp.list()).toHaveLength(6); // nothing flushed falls into the clear
     expect(registry.stats().retired).toBe(5);

@@ -97,8 +97,8 @@ describe('control/handlers', () => {
   test('flush by name releases the name and retires entries left without one', async () => {
     const { h, registry, dp } = await setup();
     await registry.register(reg({ addrs: ['192.0.2.1'], names: ['other.corp.example'] }));
-    expect(await h.flush!({ name: 'www.corp.example' })).toEqual({ released: 2, removed: 0 });
-    expect(await h.flush!({ name: 'edge.cdn.example' })).toEqual({ released: 2, removed: 1 });
+    expect(await h.flush!({ name: 'www.corp.example' })).toEqual({ released: 2, retired: 0 });
+    expect(await h.flush!({ name: 'edge.cdn.example' })).toEqual({ released: 2, retired: 1 });
     expect(registry.get(0, '192.0.2.1')!.names).toEqual(['other.corp.example']);
     expect(registry.get(0, '192.0.2.1')!.retired).toBeUndefined();
     expect(registry.get(0, '192.0.2.2')!.retired).toBe(true);
@@ -107,7 +107,7 @@ describe('control/handlers', () => {
 
   test('flush by address retires that entry only and keeps it in the map', async () => {
     const { h, registry, dp } = await setup();
-    expect(await h.flush!({ address: '192.0.2.2' })).toEqual({ released: 0, removed: 1 });
+    expect(await h.flush!({ address: '192.0.2.2' })).toEqual({ released: 0, retired: 1 });
     expect(registry.get(0, '192.0.2.2')!.retired).toBe(true);
     expect(dp.list().find((e) => e.key.addr === '192.0.2.2')!.value.flags).toBe(DEST_F_RETIRED);
     expect(registry.get(0, '192.0.2.1')!.retired).toBeUndefined();
@@ -115,7 +115,7 @@ describe('control/handlers', () => {
 
   test('flush without arguments retires every entry except statics and removes none', async () => {
     const { h, dp } = await setup();
-    expect(await h.flush!({})).toEqual({ released: 0, removed: 3 });
+    expect(await h.flush!({})).toEqual({ released: 0, retired: 3 });
     expect(dp.list().map((e) => [e.key.addr, e.value.flags]).sort()).toEqual([
       ['192.0.2.1', DEST_F_RETIRED],
       ['192.0.2.2', DEST_F_RETIRED],
@@ -127,7 +127,7 @@ describe('control/handlers', () => {
 
   test('flush combines a name and an address when given both', async () => {
     const { h, registry } = await setup();
-    expect(await h.flush!({ name: 'www.corp.example', address: '192.0.2.2' })).toEqual({ released: 1, removed: 0 });
+    expect(await h.flush!({ name: 'www.corp.example', address: '192.0.2.2' })).toEqual({ released: 1, retired: 0 });
     expect(registry.get(0, '192.0.2.2')!.names).toEqual(['edge.cdn.example']);
     expect(registry.get(0, '192.0.2.1')!.names).toEqual(['www.corp.example', 'edge.cdn.example']);
   });

@@ -50,7 +50,7 @@ describe('control over a unix socket', () => {
 
   test('flush by address retires the entry, still in the map, when sent over the socket', async () => {
     const { path, dp } = await daemon();
-    expect(await controlRequest(path, { cmd: 'flush', args: { address: '2001:db8::7' } })).toEqual({ released: 0, removed: 1 });
+    expect(await controlRequest(path, { cmd: 'flush', args: { address: '2001:db8::7' } })).toEqual({ released: 0, retired: 1 });
     expect(dp.list().map((e) => [e.key.addr, e.value.flags])).toEqual([
       ['192.0.2.1', 0],
       ['2001:db8::7', DEST_F_RETIRED],

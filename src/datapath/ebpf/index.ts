@@ -51,6 +51,10 @@ export interface EbpfDatapathDeps {
 
 export class EbpfDatapath implements Datapath {
   readonly kind = 'ebpf';
+
+  get capacity(): number {
+    return this.maps.capacity;
+  }
   private closed = false;
   /** The gateway/peer a setChannels row last gave per channel id. */
   private readonly given = new Map<number, string>();
