@@ -51,12 +51,22 @@ export class BunEndpoint implements Endpoint {
   private ended = false;
   private lastError: Error | undefined;
   private wantPause = false;
+  /** Inside Bun's `open` callback (and its microtasks) terminate() closes with FIN, not RST. */
+  private opening = false;
+  private aborted = false;
   /** Bun's handshake callback, routed to whoever owns the endpoint during the handshake. */
   onHandshake: ((success: boolean, err: Error | null) => void) | null = null;
 
   attach(sock: Socket<SockData>): void {
     this.sock = sock;
+    if (this.aborted) {
+      // reset() came while connecting: abort as soon as the socket exists.
+      setImmediate(() => sock.terminate());
+      return;
+    }
     if (this.wantPause) sock.pause();
+    this.opening = true;
+    setImmediate(() => (this.opening = false));
   }
   bind(ev: EndpointEvents): void {
     this.ev = ev;
@@ -80,14 +90,18 @@ export class BunEndpoint implements Endpoint {
     if (!this.closed) this.sock?.end();
   }
   reset(): void {
-    if (this.closed) return;
+    if (this.closed || this.aborted) return;
+    this.aborted = true;
     this.lastError ??= new Error('reset by this side');
-    this.sock?.terminate();
+    const sock = this.sock;
+    if (!sock) return; // still connecting: the connect callbacks see `aborted`
+    if (this.opening) setImmediate(() => sock.terminate());
+    else sock.terminate();
   }
 
   // Called by the handler below.
   fireData(d: Uint8Array): void {
-    this.ev.data(d);
+    if (!this.aborted) this.ev.data(d);
   }
   fireDrain(): void {
     this.ev.drain();

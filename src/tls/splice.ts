@@ -136,6 +136,11 @@ export class Splice {
     if (first && first.length > 0) this.ba.data(first);
   }
 
+  /** Sends bytes a → b as if a had just sent them (what a sent before the splice existed). */
+  pushA(chunk: Uint8Array): void {
+    this.ab.data(chunk);
+  }
+
   /** Resets both sides (a failure, or data that cannot be delivered). */
   abort(): void {
     if (this.done) return;

@@ -61,6 +61,7 @@ export interface Flow {
 export type RelayOutcome =
   | 'ok' // both directions finished cleanly
   | 'reset' // one side aborted after the tunnel was up; the other was reset
+  | 'no_route' // the original destination is unknown, or no TLS channel holds it
   | 'no_identity' // %name but no name known for the address
   | 'connect_failed' // no TCP connection to the peer/hub
   | 'handshake_failed' // TLS failed (see handshake failure reason)
