@@ -136,9 +136,24 @@ class AcceptConn {
     a.total++;
     a.pending.add(this);
     a.opts.metrics.active.pending++;
-    this.ep.bind({ data() {}, drain() {}, end() {}, close: () => this.handshakeFailed('closed', 'closed during the handshake') });
+    this.ep.bind({
+      // Bun may deliver the client's first bytes before the handshake callback: keep them.
+      data: (d) => this.keep(d),
+      drain() {},
+      end() {},
+      close: () => this.handshakeFailed('closed', 'closed during the handshake'),
+    });
     this.ep.onHandshake = (ok, err) => this.onHandshake(ok, err);
     this.timer = setTimeout(() => this.handshakeFailed('timeout', `no handshake within ${a.limits.handshakeTimeoutMs} ms`), a.limits.handshakeTimeoutMs);
+  }
+
+  /** Bytes before the head is parsed, bounded (the parser refuses past MAX_HEAD_BYTES). */
+  private keep(chunk: Uint8Array): void {
+    if (this.head.length > MAX_HEAD_BYTES) return;
+    const joined = new Uint8Array(this.head.length + chunk.length);
+    joined.set(this.head);
+    joined.set(chunk, this.head.length);
+    this.head = joined;
   }
 
   /** Over the limits with nothing to evict: closed at once, never counted as open. */
@@ -185,14 +200,12 @@ class AcceptConn {
       end: () => this.onRequestBytes(new Uint8Array(0), policy, true),
       close: (e) => this.end(e ? 'reset' : 'bad_request', 'closed before its CONNECT'),
     });
+    if (this.head.length > 0) this.onRequestBytes(new Uint8Array(0), policy);
   }
 
   private onRequestBytes(chunk: Uint8Array, policy: ClientPolicy, eof = false): void {
     if (this.state !== 'request') return;
-    const joined = new Uint8Array(this.head.length + chunk.length);
-    joined.set(this.head);
-    joined.set(chunk, this.head.length);
-    this.head = joined.length > MAX_HEAD_BYTES * 4 ? joined.subarray(0, MAX_HEAD_BYTES * 4) : joined;
+    this.keep(chunk);
     const r = parseConnectRequest(this.head);
     if (r.kind === 'more') {
       if (eof) this.refuse('bad_request', 'the connection ended inside the CONNECT head');
