@@ -144,6 +144,7 @@ export class Splice {
   /** Resets both sides (a failure, or data that cannot be delivered). */
   abort(): void {
     if (this.done) return;
+    this.done = true; // first: reset()/end() may call back into this splice synchronously
     this.a.reset();
     this.b.reset();
     this.finishWith('reset');
@@ -151,6 +152,7 @@ export class Splice {
 
   check(): void {
     if (this.done || !this.ab.finished || !this.ba.finished) return;
+    this.done = true;
     this.a.end();
     this.b.end();
     this.finishWith('ok');

@@ -18,10 +18,10 @@ export function spliceSuite(maker: PairMaker): void {
       const [nearB, farB] = await maker.pair();
       const A = new Collector(farA);
       const B = new Collector(farB);
-      const result: { value?: SpliceResult; bytes?: { ab: number; ba: number } } = {};
+      const result: { value?: SpliceResult; bytes?: { ab: number; ba: number }; calls: number } = { calls: 0 };
       const held: Uint8Array[] = [];
       const splice = new Splice(nearA, nearB, {
-        onDone: (r, bytes) => Object.assign(result, { value: r, bytes }),
+        onDone: (r, bytes) => Object.assign(result, { value: r, bytes, calls: result.calls + 1 }),
         held: opts.held ? { data: (c) => void held.push(c.slice()), end() {} } : undefined,
       });
       return { farA, farB, A, B, splice, result, held };
@@ -41,6 +41,7 @@ export function spliceSuite(maker: PairMaker): void {
       expect(Buffer.compare(B.all(), up)).toBe(0);
       expect(Buffer.compare(A.all(), down)).toBe(0);
       expect([A.ended, B.ended, A.error, B.error]).toEqual([true, true, undefined, undefined]);
+      expect(result.calls).toBe(1);
     });
 
     test('a reply still flows back when the sender half-closes first', async () => {
@@ -94,6 +95,8 @@ export function spliceSuite(maker: PairMaker): void {
       expect(A.error).toBeDefined();
       expect(A.ended).toBe(false);
       expect(result.value).toBe('reset');
+      await Bun.sleep(0);
+      expect(result.calls).toBe(1);
     });
 
     test('b to a waits until release when it is held', async () => {
