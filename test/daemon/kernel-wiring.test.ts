@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileDeps, loadConfig } from '../../src/config/load.ts';
 import { controlRequest } from '../../src/control/client.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
@@ -31,6 +31,7 @@ function configText(control: string, clients: string, listenPort: number): strin
     'mode: gateway',
     'lan: [lo]',
     `listen: [127.0.0.1:${listenPort}]`,
+    'trusted_forwarders: [127.0.0.1/32]', // clients reach a loopback listener through a forwarder
     'upstreams: { default: 127.0.0.1:9 }',
     'datapath: ebpf', // the test's FakeDatapath stands in for the eBPF backend (deps.ebpf)
     `control: ${control}`,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/types.ts';
 import { controlRequest } from '../../src/control/client.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { parseCondition } from '../../src/policy/condition.ts';
@@ -21,6 +21,7 @@ import { silentLogger } from '../../src/util/log.ts';
 import { dig, kdig } from './dig.ts';
 import { haveBinary, startKnot, type KnotServer } from './knot-server.ts';
 import { startDaemon } from '../daemon/start.ts';
+import { settingDefaults } from '../../src/config/defaults.ts';
 
 const HAVE = haveBinary('knotd') && haveBinary('dig') && haveBinary('kdig');
 if (!HAVE) console.log('integration/daemon-knot: skipped — needs knotd, dig and kdig (apt: knot knot-dnsutils bind9-dnsutils)');
@@ -30,6 +31,7 @@ const HUB: ChannelSpec = { name: 'hub', id: 1, mark: 0x5e510001, protocol: 'ipse
 function config(knot: KnotServer, controlPath: string): Config {
   const rules = ['*.corp.test', 'svc.test'].map((p, index) => ({ condition: parseCondition(p), channel: 'hub', index }));
   return {
+    ...settingDefaults(),
     source: '<test>',
     mode: 'host',
     listen: ['127.0.0.1:0'],
