@@ -8,7 +8,7 @@
 import type { Config } from '../config/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import { UndoStack } from '../util/undo-stack.ts';
-import { startUp, type RunningDaemon } from './start-up.ts';
+import { reloadLogFields, startUp, type RunningDaemon } from './start-up.ts';
 import { EXIT_OK, EXIT_START_FAILED, type DaemonDeps, type SignalSource, type StopReason } from './types.ts';
 
 export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> {
@@ -46,12 +46,10 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
   const onHup = () => {
-    try {
-      const r = d.reload();
-      log.info('daemon: configuration reloaded', { via: 'SIGHUP', ...r, restartNeeded: r.restartNeeded.join(',') });
-    } catch (err) {
-      log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) });
-    }
+    d.reload().then(
+      (r) => log.info('daemon: configuration reloaded', reloadLogFields('SIGHUP', r)),
+      (err) => log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) }),
+    );
   };
   signals.on('SIGTERM', onTerm);
   signals.on('SIGINT', onInt);

@@ -9,8 +9,9 @@
  *     loaded when it appears, and until then the guard drops their traffic);
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
  *  5. the policy-server link (its channels join the table as they are first seen);
- *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served; then
- *     enforce_dns (its redirect targets are the bound listen addresses);
+ *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served, to the
+ *     senders `allow_clients` admits; then enforce_dns (its redirect targets are the bound
+ *     listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
 import type { Config } from '../config/types.ts';
@@ -33,6 +34,8 @@ import type { PolicyServerLink } from '../proxy/pipeline.ts';
 import { startProxy, type Proxy } from '../proxy/proxy.ts';
 import { exportProxyCounters, newProxyCounters, type ProxyCounters } from '../proxy/proxy-counters.ts';
 import { Registry } from '../registry/registry.ts';
+import { allowedClients, ClientAcl } from '../proxy/client-acl.ts';
+import { QueryLog } from '../proxy/query-log.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { UndoStack } from '../util/undo-stack.ts';
 import { ChannelTable } from './channel-table.ts';
@@ -40,6 +43,8 @@ import { LiveConfig } from './live-config.ts';
 import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
+import { accessPart, lanPrefixesForAccess, listenPart, logPart, queryLogPart } from './live-settings.ts';
+import { makeReloader } from './reload.ts';
 import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
@@ -50,8 +55,8 @@ export interface RunningDaemon {
   registry: Registry;
   proxy: Proxy;
   counters: ProxyCounters;
-  /** Re-reads the config and applies it (throws `reload_*` with the reason; nothing changed then). */
-  reload: () => ReloadResult;
+  /** Re-reads the config and applies it (rejects with `reload_*` and the reason; nothing changed then). */
+  reload: () => Promise<ReloadResult>;
 }
 
 export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, stop: (why: 'down') => void): Promise<RunningDaemon> {
@@ -114,6 +119,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   // 6. The proxy.
   const counters = newProxyCounters();
   exportProxyCounters(counters, metrics);
+  const lanIfaces = cfg.lan; // closures keep fields, never `cfg`: a reload must let the old config go
+  const lan = () => lanPrefixesForAccess(lanIfaces, deps.readAddrs, log);
+  const acl = new ClientAcl(allowedClients(cfg.allowClients, lan));
+  const queryLog = new QueryLog(log, cfg.logQueries);
   const proxy = await startProxy({
     listen: cfg.listen,
     upstreams: cfg.upstreams,
@@ -131,8 +140,11 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     log,
     ...(policyServer ? { policyServer } : {}),
     ...(icpt ? { interceptor: icpt.interceptor } : {}),
+    acl,
+    queryLog,
   });
   stack.push('proxy', () => proxy.close());
+  log.info('proxy: clients allowed', { allow_clients: acl.cidrs.join(','), log_queries: queryLog.on });
   const enforce = new Enforce({
     enforcer: deps.enforcer ?? (cfg.datapath === 'fake' ? new FakeDnsEnforcer() : new NftDnsEnforcer()),
     log,
@@ -141,14 +153,22 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   });
   enforce.start(cfg);
 
-  // 7. Reload, control, metrics.
+  // 7. Reload, control, metrics. Parts apply in this order (a later one may read what an
+  // earlier one changed: enforce_dns redirects to the listen addresses now bound). Upstreams
+  // are restart-only for now; their part goes before `channels` when they become live.
   const live = new LiveConfig(cfg, [
-    channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
+    listenPart(proxy.listenerSet, log),
+    logPart(log),
+    accessPart({ acl, lanPrefixes: lan }),
+    queryLogPart(queryLog),
+    channelsPart({ registry, ipsec: ip, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
   ]);
-  const reload = () => reloadFrom(live, deps);
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels });
+  const reload = deps.reloadConfig
+    ? makeReloader({ live, load: deps.reloadConfig, log })
+    : () => Promise.reject(new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed'));
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels, queryLog });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
@@ -224,32 +244,6 @@ function policyServerKey(cfg: Config, upstream: string): string {
   return key;
 }
 
-/** One reload: read the file (validated by the loader), then the live config's transaction. */
-function reloadFrom(live: LiveConfig, deps: DaemonDeps): ReloadResult {
-  if (!deps.reloadConfig) {
-    throw new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed');
-  }
-  let next: Config;
-  try {
-    next = deps.reloadConfig();
-  } catch (err) {
-    throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
-  }
-  const { plan, figures } = live.reload(next);
-  const c = plan.merged;
-  return {
-    source: c.source,
-    tables: c.tables.length,
-    rules: c.tables.reduce((n, t) => n + t.rules.length, 0),
-    channels: c.channels.length,
-    statics: c.statics.length,
-    released: figures.released ?? 0,
-    moved: figures.moved ?? 0,
-    withdrawn: figures.withdrawn ?? 0,
-    restartNeeded: plan.restartNeeded,
-  };
-}
-
 interface ControlParts {
   live: LiveConfig;
   dp: Datapath;
@@ -258,12 +252,29 @@ interface ControlParts {
   proxy: Proxy;
   counters: ProxyCounters;
   icpt: InterceptRuntime | undefined;
-  reload: () => ReloadResult;
+  reload: () => Promise<ReloadResult>;
   stop: (why: 'down') => void;
   channels: ChannelTable;
+  queryLog: QueryLog;
 }
 
-/** The control socket: list/flush from the registry, status, reload, down. */
+/** The fields of the `configuration reloaded` log line. */
+export function reloadLogFields(via: string, r: ReloadResult): Record<string, string | number> {
+  const { applied, restartNeeded, settleErrors, ...figures } = r;
+  return { via, ...figures, applied: applied.join(','), restartNeeded: restartNeeded.join(','), ...(settleErrors ? { settleErrors: settleErrors.join('; ') } : {}) };
+}
+
+/** `log` over the control socket: `{what: 'queries', on: true|false}` switches the query log. */
+function queryLogCommand(queryLog: QueryLog, args: Record<string, unknown>, log: DaemonDeps['log']): Promise<{ queries: boolean }> {
+  if (args.what !== 'queries' || typeof args.on !== 'boolean') {
+    return Promise.reject(new DnssealError('control', 'bad_args', 'log: expected {"what": "queries", "on": true|false}'));
+  }
+  if (queryLog.on !== args.on) log.info(`daemon: query log ${args.on ? 'on' : 'off'}`, { via: 'control' });
+  queryLog.set(args.on);
+  return Promise.resolve({ queries: queryLog.on });
+}
+
+/** The control socket: list/flush from the registry, status, reload, down, log. */
 async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
   const { log } = deps;
   const control = await startControlServer(
@@ -275,7 +286,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
       // flush refuses a channel or table the running policy does not have
       policyNames: () => ({ channels: p.channels.all().map((c) => c.name), tables: p.live.config.tables.map((t) => ({ id: t.id, group: t.group })) }),
       status: () => ({
-        mode: cfg.mode,
+        mode: p.live.config.mode,
         config: p.live.config.source,
         datapath: p.dp.kind,
         datapathStatus: datapathStatus(p.dp),
@@ -283,7 +294,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
         vici: viciStatus(p.ip),
         listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
         enforceDns: p.live.config.enforceDns,
-        upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
+        upstreams: p.live.config.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
         channels: p.ip.status(),
         proxy: p.counters,
       }),
@@ -293,10 +304,11 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
         return { stopping: true, removeKernelState: Boolean(deps.kernelDown) };
       },
       reload: async () => {
-        const r = p.reload();
-        log.info('daemon: configuration reloaded', { via: 'control', ...r, restartNeeded: r.restartNeeded.join(',') });
+        const r = await p.reload();
+        log.info('daemon: configuration reloaded', reloadLogFields('control', r));
         return r;
       },
+      log: async (args) => queryLogCommand(p.queryLog, args, log),
     }),
     log,
   );

@@ -1,8 +1,8 @@
 /**
  * Assembles the proxy: upstreams (UDP pool + TCP fallback per configured upstream), the
- * forwarder, the pipeline and one UDP and one TCP listener per listen address. The daemon
- * and the integration tests build it the same way. Upstream sockets are opened before the
- * listening ones (BENCHMARKING.md, Bun notes).
+ * forwarder, the pipeline and one UDP and one TCP listener per listen address (listener-set.ts,
+ * which a reload changes live). The daemon and the integration tests build it the same way.
+ * Upstream sockets are opened before the listening ones (BENCHMARKING.md, Bun notes).
  */
 import type { UpstreamSpec } from '../config/types.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -11,10 +11,9 @@ import type { RegistryApi } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 import { Forwarder, type UpstreamPair } from './forwarder.ts';
-import { splitHostPort, type Listener } from './handler.ts';
-import { startTcpListener } from './listener-tcp.ts';
-import { startUdpListener } from './listener-udp.ts';
-import { Pipeline, type InterceptApi, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
+import type { Listener } from './handler.ts';
+import { ListenerSet } from './listener-set.ts';
+import { Pipeline, type InterceptApi, type PipelineDeps, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { TcpUpstream } from './upstream-tcp.ts';
 import { UdpUpstream } from './upstream-udp.ts';
@@ -54,10 +53,17 @@ export interface ProxyOptions {
    * `--add-subnet=32,128`); unset or empty: every query is classified by its sender.
    */
   trustedForwarders?: string[];
+  /** `allow_clients` (client-acl.ts); absent: every sender may ask. */
+  acl?: PipelineDeps['acl'];
+  /** The query log (query-log.ts); absent: never. */
+  queryLog?: PipelineDeps['queryLog'];
 }
 
 export interface Proxy {
+  /** The bound listeners now (a reload may change them: see `listenerSet`). */
   readonly listeners: Listener[];
+  /** The listen addresses, for a reload's `listen` part. */
+  readonly listenerSet: ListenerSet;
   readonly pipeline: Pipeline;
   /** The CNAME holds the pipeline keeps (for `explain`, and a reload's reconcile/retain). */
   readonly holds: CnameHolds;
@@ -104,37 +110,31 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     ...(opts.interceptor ? { interceptor: opts.interceptor } : {}),
     holds,
     ...(forwarders ? { forwarders } : {}),
+    ...(opts.acl ? { acl: opts.acl } : {}),
+    ...(opts.queryLog ? { queryLog: opts.queryLog } : {}),
   });
-  const listeners: Listener[] = [];
+  let listenerSet: ListenerSet;
   try {
-    for (const spec of opts.listen) {
-      const { hostname, port } = splitHostPort(spec);
-      const common = { hostname, handle: pipeline.handle, counters: opts.counters, log: opts.log };
-      // Port 0: TCP takes the port UDP got, so one address serves both. Another process may
-      // already hold that TCP port: then pick again (bounded), never serve UDP-only.
-      for (let attempt = 1; ; attempt++) {
-        const u = await startUdpListener({ ...common, port, batchSends: opts.batchSends });
-        try {
-          const t = await startTcpListener({ ...common, port: u.port, idleMs: opts.tcpIdleMs });
-          listeners.push(u, t);
-          break;
-        } catch (err) {
-          await u.close();
-          if (port !== 0 || attempt >= 10) throw err;
-        }
-      }
-    }
+    listenerSet = await ListenerSet.open(opts.listen, {
+      handle: pipeline.handle,
+      counters: opts.counters,
+      log: opts.log,
+      ...(opts.batchSends !== undefined ? { batchSends: opts.batchSends } : {}),
+      ...(opts.tcpIdleMs !== undefined ? { tcpIdleMs: opts.tcpIdleMs } : {}),
+    });
   } catch (err) {
-    for (const l of listeners) await l.close();
     forwarder.close();
     throw err;
   }
   return {
-    listeners,
+    get listeners() {
+      return listenerSet.listeners;
+    },
+    listenerSet,
     pipeline,
     holds,
     close: async () => {
-      for (const l of listeners) await l.close();
+      await listenerSet.close();
       forwarder.close();
     },
   };
