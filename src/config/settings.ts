@@ -161,7 +161,7 @@ export const SETTINGS = [
     field: 'logQueries',
     type: onOff(),
     default: false,
-    doc: 'The query log: one line per query (client, name, type, rcode, upstream, latency, cache hit, the decision: table, rule, channel, and the addresses registered), in `log_format`, whatever `log_level` says. `dnsseal log queries on|off` switches it on the running daemon until the next reload that changes this setting.',
+    doc: 'The query log: one line per query (client, name, type, rcode, upstream, latency, cache hit, the decision: table, rule, channel, and the addresses registered), in `log_format`, whatever `log_level` says. `dnsseal log queries on` (or `off`) switches it on the running daemon until a reload changes this setting.',
     help: 'Log one line per query.',
   }),
   optionalSetting({
