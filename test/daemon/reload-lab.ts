@@ -151,7 +151,7 @@ export interface ReloadLab {
  * Starts the daemon on the file `text(upstreamPort, control)` gives; `deps` adds to the test
  * defaults (NoIpsec, the fake data path the file names).
  */
-export async function reloadLab(text: (upstreamPort: number, control: string) => string, deps: Partial<DaemonDeps> = {}): Promise<ReloadLab> {
+export async function reloadLab(text: (upstreamPort: number, control: string) => string, deps: Partial<Omit<DaemonDeps, 'signals' | 'onReady'>> = {}): Promise<ReloadLab> {
   const dir = mkdtempSync(join(tmpdir(), 'dnsseal-live-'));
   const file = join(dir, 'dnsseal.yaml');
   const control = join(dir, 'control.sock');
