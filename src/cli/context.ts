@@ -26,6 +26,11 @@ export interface CliDeps {
   /** Removes every kernel object dnsseal made (idempotent): src/daemon/down.ts. */
   teardown(log: Logger, opts?: KernelDownOptions): Promise<string[]>;
   runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
+  /**
+   * The daemon's `reloadConfig` for these flags, reading the file off the event loop
+   * (src/daemon/off-thread-config.ts). Absent (tests): `loadConfig` with `files`, in-thread.
+   */
+  offThreadConfig?(values: Map<string, string[]>, log: Logger): () => Promise<Config>;
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;
   version: string;

@@ -21,6 +21,7 @@ import type { Registry, StaticRegistration } from '../registry/registry.ts';
 import type { ChannelChange } from '../ipsec/channel-changes.ts';
 import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import { applyOrRestore, type LivePart } from './live-config.ts';
+import { builtMatchers } from './off-thread-config.ts';
 
 /** The policy the pipeline reads: swapping it is one assignment. */
 export class LivePolicy implements PolicyApi {
@@ -112,13 +113,17 @@ export function policyPart(deps: PolicyPartDeps): LivePart<PolicyChange> {
     prepare: (running, next) => {
       // Rules may only name upstreams the running forwarder has (upstreams change on restart).
       const cfg = { ...next, upstreams: running.upstreams };
-      return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg) } };
+      // Matchers a worker built (off-thread-config.ts) index upstreams by the file's names.
+      const names = (c: Config) => c.upstreams.map((u) => u.name).join('\u0000');
+      const built = builtMatchers(next.tables);
+      const ready = built && names(next) === names(running) ? built : undefined;
+      return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg, ready) } };
     },
     // Statics are written all-or-nothing by the registry; the client groups after them.
     apply: (p) => applyOrRestore(() => install(p.after), () => install(p.before)),
     rollback: (p) => install(p.before),
     settle: (p) => {
-      const rules = channelChooser(p.after.cfg);
+      const rules = channelChooser(p.after.policy);
       const holds = deps.holds;
       const chooser = holds ? (g: number, n: string) => rules(g, n) ?? holds.channelFor(g, n, rules) : rules;
       const r = deps.registry.reconcile(keepServerChoices(chooser, deps.serverChannels ? deps.registry.list() : []));
@@ -150,19 +155,7 @@ export function keepServerChoices(local: (group: number, name: string) => string
   return (group: number, name: string) => local(group, name) ?? held.get(`${group}\u0000${name}`) ?? null;
 }
 
-/**
- * For registry.reconcile: the channel the new policy gives `name` in client group `group`
- * (the group's table alone, compiled once per group on first use), or null.
- */
-export function channelChooser(cfg: Config): (group: number, name: string) => string | null {
-  const byGroup = new Map<number, Policy | null>();
-  return (group, name) => {
-    let p = byGroup.get(group);
-    if (p === undefined) {
-      const t = cfg.tables.find((x) => x.group === group);
-      p = t ? Policy.fromConfig({ ...cfg, tables: [{ ...t, id: 'default' }], clients: [], statics: [] }) : null;
-      byGroup.set(group, p);
-    }
-    return p?.decide('', [name]).channel?.name ?? null;
-  };
+/** For registry.reconcile: the channel the new policy gives `name` in client group `group` (that group's table alone), or null. */
+export function channelChooser(policy: Pick<Policy, 'decideInGroup'>): (group: number, name: string) => string | null {
+  return (group, name) => policy.decideInGroup(group, [name])?.channel?.name ?? null;
 }

@@ -168,13 +168,19 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   const reload = deps.reloadConfig
     ? makeReloader({ live, load: deps.reloadConfig, log })
     : () => Promise.reject(new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed'));
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels, queryLog });
+  await openControl(cfg.control, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels, queryLog });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
   }
+  // The closures made above (undo steps, parts) share this async function's scope, and with it
+  // `cfg`: let the start-up config go, or the first reload could never free its 200k rules.
+  cfg = RELEASED;
   return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
 }
+
+/** What `cfg` holds once start-up is through (nothing may read it then). */
+const RELEASED = Object.freeze({}) as Config;
 
 /** The proxy's bound UDP listen addresses as `ADDR:PORT` (TCP shares each one's port). */
 function listenAddresses(proxy: Proxy): string[] {
@@ -275,10 +281,10 @@ function queryLogCommand(queryLog: QueryLog, args: Record<string, unknown>, log:
 }
 
 /** The control socket: list/flush from the registry, status, reload, down, log. */
-async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
+async function openControl(path: string, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
   const { log } = deps;
   const control = await startControlServer(
-    cfg.control,
+    path,
     createControlHandlers({
       registry: p.registry,
       clock: deps.clock,

@@ -19,6 +19,20 @@ const LABEL_RE = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
 /** Plain lower-case ASCII patterns (nearly all of them): one regex instead of per-label work. */
 const FAST = new RegExp(`^(\\*\\*?\\.)?(${LABEL_RE}(?:\\.${LABEL_RE})*?)(\\.\\*)?\\.?$`);
 
+/**
+ * The kind of a plain lower-case ASCII pattern (nearly all of them) and where its fixed part
+ * is, without building anything: what `parseCondition` would give, its labels being
+ * `pattern.slice(start, end).split('.')`. Null: not plain — ask `parseCondition` (which may
+ * accept it, or say what is wrong).
+ */
+export function plainPattern(pattern: string): { kind: ConditionKind; start: number; end: number } | null {
+  const fast = pattern.length <= 257 ? FAST.exec(pattern) : null;
+  if (!fast || fast[2]!.length > 253 || (fast[1] === '**.' && fast[3])) return null;
+  const kind: ConditionKind = fast[1] ? (fast[3] ? 'infix' : fast[1] === '**.' ? 'subdomain' : 'suffix') : fast[3] ? 'prefix' : 'exact';
+  const start = fast[1]?.length ?? 0;
+  return { kind, start, end: start + fast[2]!.length };
+}
+
 /** Parses a pattern or throws an Error whose message says what is wrong and what to write. */
 export function parseCondition(pattern: string): Condition {
   if (typeof pattern !== 'string' || pattern.trim() === '') throw new Error('the pattern is empty');

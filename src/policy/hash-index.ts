@@ -46,6 +46,17 @@ const SLOT = 8;
 /** Key bytes kept inside the slot; longer keys keep the rest in the pool. */
 const INLINE = 16;
 
+/** A HashIndex as plain data (`toData`); the arrays are transferable. */
+export interface HashIndexData {
+  mask: number;
+  slots: Int32Array;
+  pool: Uint8Array;
+  poolLen: number;
+  bloom: Uint32Array;
+  bloomShift: number;
+  size: number;
+}
+
 /**
  * Slots are 8 ints — [hash, rule index + 1 (0 = empty), pool offset, key length | payload << 8,
  * first 16 key bytes] — so a probe, and the check that the key really is the name (not just
@@ -64,8 +75,8 @@ export class HashIndex {
    * (the common case: a name probes several suffixes, at most one is present) cost an L2/L3
    * read instead of a DRAM miss.
    */
-  private readonly bloom: Uint32Array;
-  private readonly bloomShift: number;
+  private bloom: Uint32Array;
+  private bloomShift: number;
   size = 0;
   /** Payload of the entry the last successful `find` returned. */
   hitPayload = 0;
@@ -80,6 +91,26 @@ export class HashIndex {
     while (bits < 26 && 1 << bits < expected * 16) bits++;
     this.bloom = new Uint32Array(1 << (bits - 5));
     this.bloomShift = 32 - bits;
+  }
+
+  /** The table as data; transfer `buffers` with it (this index must not be used after). */
+  toData(): { data: HashIndexData; buffers: ArrayBuffer[] } {
+    return {
+      data: { mask: this.mask, slots: this.slots, pool: this.pool, poolLen: this.poolLen, bloom: this.bloom, bloomShift: this.bloomShift, size: this.size },
+      buffers: [this.slots.buffer, this.pool.buffer, this.bloom.buffer] as ArrayBuffer[],
+    };
+  }
+
+  static fromData(d: HashIndexData): HashIndex {
+    const h = new HashIndex(0);
+    h.mask = d.mask;
+    h.slots = d.slots;
+    h.pool = d.pool;
+    h.poolLen = d.poolLen;
+    h.bloom = d.bloom;
+    h.bloomShift = d.bloomShift;
+    h.size = d.size;
+    return h;
   }
 
   private bloomBit(h: number): number {

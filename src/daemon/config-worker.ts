@@ -1,0 +1,75 @@
+/**
+ * The worker a reload reads the config in (off the event loop that answers queries): it loads
+ * the file with the daemon's flags exactly as `dnsseal run` did (every check, every error with
+ * its file:line), builds the policy's matchers, and hands back
+ *
+ *   - the config, its tables' rules as runs: plain rules as objects, rules files packed
+ *     (text and typed arrays; src/policy/packed-rules.ts),
+ *   - the built matchers as typed arrays (src/policy/matcher.ts `toData`),
+ *
+ * every array transferred, not copied. The main side is off-thread-config.ts. Built into the
+ * executable as a second entry point (Makefile: `bun build --compile src/main.ts
+ * src/daemon/config-worker.ts`).
+ */
+import { fileDeps, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
+import { PackedRule, type PackedRulesData, ruleRuns } from '../policy/packed-rules.ts';
+import { Policy } from '../policy/policy.ts';
+import type { MatcherData } from '../policy/matcher.ts';
+import type { Rule, Table } from '../policy/types.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
+
+/** A table as it crosses: its rules in runs. */
+export interface TableRuns {
+  id: string;
+  group: number;
+  runs: Array<{ rule: Rule } | { packed: PackedRulesData }>;
+}
+
+export interface WorkerRequest {
+  /** The daemon's configuration flags (`--config FILE` and the rest), as `loadConfig` takes them. */
+  values: Array<[string, string[]]>;
+}
+
+export type WorkerReply =
+  | { ok: true; config: Omit<Config, 'tables'>; tables: TableRuns[]; built: Map<string, MatcherData> }
+  | { ok: false; code: string; message: string };
+
+/** The config and its matchers as data, with the buffers to transfer. */
+export function packConfig(cfg: Config): { reply: WorkerReply; buffers: ArrayBuffer[] } {
+  const buffers: ArrayBuffer[] = [];
+  const tables: TableRuns[] = cfg.tables.map((t: Table) => ({
+    id: t.id,
+    group: t.group,
+    runs: ruleRuns(t.rules).map((r) => {
+      if ('rule' in r) return { rule: r.rule instanceof PackedRule ? r.rule.toJSON() : r.rule };
+      const d = r.packed.toData();
+      buffers.push(...d.buffers);
+      return { packed: d.data };
+    }),
+  }));
+  // built after the runs were taken: the matchers' arrays are handed over, the rules' too
+  const { built, buffers: matcherBuffers } = Policy.fromConfig(cfg).exportMatchers();
+  buffers.push(...matcherBuffers);
+  const { tables: _, ...rest } = cfg;
+  return { reply: { ok: true, config: rest, tables, built }, buffers };
+}
+
+declare const self: Worker;
+
+if (typeof self !== 'undefined' && !Bun.isMainThread) {
+  self.onmessage = (e: MessageEvent<WorkerRequest>) => {
+    try {
+      const cfg = loadConfig(new Map(e.data.values), fileDeps);
+      const { reply, buffers } = packConfig(cfg);
+      self.postMessage(reply, buffers);
+    } catch (err) {
+      const reply: WorkerReply = {
+        ok: false,
+        code: err instanceof DnssealError ? err.code : 'reload_invalid',
+        message: errorMessage(err),
+      };
+      self.postMessage(reply);
+    }
+  };
+}

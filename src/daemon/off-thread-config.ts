@@ -1,0 +1,109 @@
+/**
+ * A reload's config, read off the event loop (issue 12: "a reload builds the new policy off
+ * the hot path"): config-worker.ts loads the file and builds the matchers in a worker; here the
+ * config is put back together in slices that yield to the event loop (each rules file's rules
+ * become views over its packed text, a few thousand per turn), and the matchers wait for the
+ * policy part (`builtMatchers`), which then only wraps them. With 200k rules no answer waits
+ * more than a slice (bench/reload.ts).
+ *
+ * When no worker can be started (an executable built without the worker entry point), the
+ * config is loaded here, blocking, as before — said once in the log.
+ */
+import { fileDeps, loadConfig, type LoadDeps } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
+import type { MatcherData } from '../policy/matcher.ts';
+import { PackedRules } from '../policy/packed-rules.ts';
+import type { Rule, Table } from '../policy/types.ts';
+import { ConfigError, DnssealError } from '../util/errors.ts';
+import type { Logger } from '../util/log.ts';
+import type { WorkerReply, WorkerRequest } from './config-worker.ts';
+
+/** Views made per turn of the event loop (well under a millisecond each). */
+const SLICE = 16_384;
+
+/** Matchers a worker built for a config's tables (keyed by the tables array, which the merged config keeps). */
+const built = new WeakMap<readonly Table[], ReadonlyMap<string, MatcherData>>();
+
+/** The matchers built off-thread for these tables, if any (taken once: they are handed to one Policy). */
+export function builtMatchers(tables: readonly Table[]): ReadonlyMap<string, MatcherData> | undefined {
+  const b = built.get(tables);
+  built.delete(tables);
+  return b;
+}
+
+/** Where the worker's code is: beside this file, or in the executable (bun build --compile). */
+function workerUrl(): string {
+  const here = new URL('./config-worker.ts', import.meta.url);
+  return here.href.includes('/$bunfs/') ? 'file:///$bunfs/root/daemon/config-worker.js' : here.href;
+}
+
+const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
+
+/** The config of a worker's reply, rebuilt in slices. */
+async function unpack(reply: Extract<WorkerReply, { ok: true }>): Promise<Config> {
+  const tables: Table[] = [];
+  let made = 0;
+  for (const t of reply.tables) {
+    const rules: Rule[] = [];
+    for (const run of t.runs) {
+      if ('rule' in run) {
+        rules.push(run.rule);
+        continue;
+      }
+      const p = PackedRules.fromData(run.packed);
+      for (let i = 0; i < p.length; i++) {
+        rules.push(p.view(i, rules.length));
+        if (++made % SLICE === 0) await yieldTurn();
+      }
+    }
+    tables.push({ id: t.id, group: t.group, rules });
+  }
+  const cfg: Config = { ...reply.config, tables };
+  built.set(cfg.tables, reply.built);
+  return cfg;
+}
+
+export interface OffThreadOptions {
+  log: Logger;
+  /** For the in-thread fallback (tests pass their own files). */
+  files?: LoadDeps;
+}
+
+/**
+ * `reloadConfig` for the daemon: the config of `values` (the flags `dnsseal run` got), read in a
+ * worker. Rejects with the loader's error (file:line) when the file is invalid.
+ */
+export function offThreadConfig(values: Map<string, string[]>, opts: OffThreadOptions): () => Promise<Config> {
+  let fallback = false;
+  const inThread = () => loadConfig(values, opts.files ?? fileDeps);
+  return async () => {
+    if (fallback) return inThread();
+    let worker: Worker;
+    try {
+      worker = new Worker(workerUrl());
+    } catch (err) {
+      fallback = true;
+      opts.log.warn('daemon: no worker for reloads; the config is read on the event loop (queries wait meanwhile)', { err: String(err) });
+      return inThread();
+    }
+    try {
+      const reply = await new Promise<WorkerReply>((resolve, reject) => {
+        worker.onmessage = (e: MessageEvent<WorkerReply>) => resolve(e.data);
+        worker.onerror = (e) => reject(new DnssealError('daemon', 'worker_failed', `the config worker failed: ${e.message}`));
+        worker.postMessage({ values: [...values] } satisfies WorkerRequest);
+      });
+      // the loader's message as it is (it leads with file:line); the daemon says the reload was refused
+      if (!reply.ok) throw new ConfigError('', reply.message);
+      return await unpack(reply);
+    } catch (err) {
+      if (err instanceof DnssealError && err.code === 'worker_failed') {
+        fallback = true;
+        opts.log.warn('daemon: the config worker could not run; reloads read the config on the event loop (queries wait meanwhile)', { err: err.message });
+        return inThread();
+      }
+      throw err;
+    } finally {
+      worker.terminate();
+    }
+  };
+}
