@@ -9,7 +9,7 @@ import type { Config, SettingsConfig, TsigKeySpec, UpstreamSpec } from './types.
 import type { Draft } from './draft.ts';
 import { SETTINGS } from './settings.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
-import { PackedRules } from '../policy/packed-rules.ts';
+import { PackedRules, ruleList } from '../policy/packed-rules.ts';
 import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
@@ -88,13 +88,15 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
       continue;
     }
     byGroup.set(group, id);
-    const rules: Rule[] = [];
+    const rules: Array<Rule | PackedRules> = [];
+    let index = 0;
     for (const r of t.rules) {
       if (r instanceof PackedRules) {
-        packedRules(id, r, rules, known, upstreams, problems);
+        checkPacked(id, r, index, known, upstreams, problems);
+        rules.push(r);
+        index += r.length;
         continue;
       }
-      const index = rules.length;
       if (!known.has(r.channel)) {
         problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`));
       }
@@ -104,18 +106,15 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
       const rule: Rule = { condition: r.condition, channel: r.channel, index, source: r.where.match };
       if (r.upstream !== undefined) rule.upstream = r.upstream;
       rules.push(rule);
+      index++;
     }
-    out.push({ id, group, rules });
+    out.push({ id, group, rules: ruleList(rules) });
   }
   return out;
 }
 
-/**
- * A rules file's rules, appended as views (no spread: 10^6 rules). Its references are checked
- * per name, at the first line that uses it.
- */
-function packedRules(id: string, p: PackedRules, rules: Rule[], channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
-  const base = rules.length;
+/** A rules file's references, checked per name, at the first line that uses it (rule `base` is its first). */
+function checkPacked(id: string, p: PackedRules, base: number, channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
   const reported = new Set<string>();
   for (let i = 0; i < p.length; i++) {
     const ch = p.channel(i);
@@ -134,7 +133,6 @@ function packedRules(id: string, p: PackedRules, rules: Rule[], channels: Set<st
         problems.list.push(new ConfigError(where, `${what}: unknown upstream "${up}"${hint(upstreams)}`));
       }
     }
-    rules.push(p.view(i, base + i));
   }
 }
 

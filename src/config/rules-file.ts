@@ -12,7 +12,7 @@
  * each (YAML parsing alone would take several seconds).
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
-import { parseCondition, plainPattern } from '../policy/condition.ts';
+import { kindAt, parseCondition, plainKindAt } from '../policy/condition.ts';
 import { PackedRulesBuilder, type PackedRules } from '../policy/packed-rules.ts';
 
 export interface RulesFileDefaults {
@@ -26,7 +26,9 @@ const MAX_REPORTED = 20;
 const isBlank = (c: number) => c === 32 || c === 9 || c === 13;
 
 export function parseRulesFile(text: string, source: string, defaults: RulesFileDefaults): PackedRules {
-  const out = new PackedRulesBuilder(source, text);
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+  const out = new PackedRulesBuilder(source, text, lines);
   const errors: ConfigError[] = [];
   const fields: number[] = []; // start, end pairs of the line's fields
   let lineNo = 0;
@@ -61,15 +63,15 @@ export function parseRulesFile(text: string, source: string, defaults: RulesFile
       if (fields.length > 6) throw new Error(`too many fields: a line is PATTERN [CHANNEL [UPSTREAM]]`);
       const start = fields[0]!;
       const len = fields[1]! - start;
-      const pattern = text.slice(start, start + len);
       const channel = field(1) ?? defaults.channel;
-      if (channel === undefined) throw new Error(`"${pattern}" has no channel (give one on the line or "channel:" on the rules_file item)`);
+      if (channel === undefined) throw new Error(`"${field(0)}" has no channel (give one on the line or "channel:" on the rules_file item)`);
       const upstream = field(2) ?? defaults.upstream;
-      const plain = plainPattern(pattern);
-      if (plain) {
-        out.add(start, len, lineNo, plain.kind, channel, upstream);
+      // nearly every pattern is plain: checked in place, no string made
+      const plain = plainKindAt(text, start, start + len);
+      if (plain >= 0) {
+        out.add(start, len, lineNo, kindAt(plain), channel, upstream);
       } else {
-        const c = parseCondition(pattern); // throws what is wrong with it
+        const c = parseCondition(field(0)!); // throws what is wrong with it
         out.add(start, len, lineNo, c.kind, channel, upstream, c.labels.join('.'));
       }
     } catch (err) {

@@ -11,9 +11,10 @@
  * executable as a second entry point (Makefile: `bun build --compile src/main.ts
  * src/daemon/config-worker.ts`).
  */
+import { setPriority } from 'node:os';
 import { fileDeps, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
-import { PackedRule, type PackedRulesData, ruleRuns } from '../policy/packed-rules.ts';
+import { type PackedRulesData, ruleRuns } from '../policy/packed-rules.ts';
 import { Policy } from '../policy/policy.ts';
 import type { MatcherData } from '../policy/matcher.ts';
 import type { Rule, Table } from '../policy/types.ts';
@@ -42,7 +43,7 @@ export function packConfig(cfg: Config): { reply: WorkerReply; buffers: ArrayBuf
     id: t.id,
     group: t.group,
     runs: ruleRuns(t.rules).map((r) => {
-      if ('rule' in r) return { rule: r.rule instanceof PackedRule ? r.rule.toJSON() : r.rule };
+      if ('rule' in r) return { rule: r.rule };
       const d = r.packed.toData();
       buffers.push(...d.buffers);
       return { packed: d.data };
@@ -60,7 +61,15 @@ declare const self: Worker;
 if (typeof self !== 'undefined' && !Bun.isMainThread) {
   self.onmessage = (e: MessageEvent<WorkerRequest>) => {
     try {
+      // the least priority (this thread only, on Linux): a CPU the daemon shares with this
+      // worker goes to the event loop answering queries first
+      setPriority(19);
+    } catch {
+      /* not allowed: the reload only competes a little more */
+    }
+    try {
       const cfg = loadConfig(new Map(e.data.values), fileDeps);
+      Bun.gc(true); // the parse's garbage goes before the matchers are built: a lower peak
       const { reply, buffers } = packConfig(cfg);
       self.postMessage(reply, buffers);
     } catch (err) {

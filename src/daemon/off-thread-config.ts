@@ -12,14 +12,11 @@
 import { fileDeps, loadConfig, type LoadDeps } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import type { MatcherData } from '../policy/matcher.ts';
-import { PackedRules } from '../policy/packed-rules.ts';
-import type { Rule, Table } from '../policy/types.ts';
+import { PackedRules, ruleList } from '../policy/packed-rules.ts';
+import type { Table } from '../policy/types.ts';
 import { ConfigError, DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { WorkerReply, WorkerRequest } from './config-worker.ts';
-
-/** Views made per turn of the event loop (well under a millisecond each). */
-const SLICE = 16_384;
 
 /** Matchers a worker built for a config's tables (keyed by the tables array, which the merged config keeps). */
 const built = new WeakMap<readonly Table[], ReadonlyMap<string, MatcherData>>();
@@ -37,27 +34,9 @@ function workerUrl(): string {
   return here.href.includes('/$bunfs/') ? 'file:///$bunfs/root/daemon/config-worker.js' : here.href;
 }
 
-const yieldTurn = () => new Promise<void>((r) => setImmediate(r));
-
-/** The config of a worker's reply, rebuilt in slices. */
-async function unpack(reply: Extract<WorkerReply, { ok: true }>): Promise<Config> {
-  const tables: Table[] = [];
-  let made = 0;
-  for (const t of reply.tables) {
-    const rules: Rule[] = [];
-    for (const run of t.runs) {
-      if ('rule' in run) {
-        rules.push(run.rule);
-        continue;
-      }
-      const p = PackedRules.fromData(run.packed);
-      for (let i = 0; i < p.length; i++) {
-        rules.push(p.view(i, rules.length));
-        if (++made % SLICE === 0) await yieldTurn();
-      }
-    }
-    tables.push({ id: t.id, group: t.group, rules });
-  }
+/** The config of a worker's reply: the packed rules files are wrapped, not copied. */
+function unpack(reply: Extract<WorkerReply, { ok: true }>): Config {
+  const tables: Table[] = reply.tables.map((t) => ({ id: t.id, group: t.group, rules: ruleList(t.runs.map((r) => ('rule' in r ? r.rule : PackedRules.fromData(r.packed)))) }));
   const cfg: Config = { ...reply.config, tables };
   built.set(cfg.tables, reply.built);
   return cfg;
@@ -80,7 +59,7 @@ export function offThreadConfig(values: Map<string, string[]>, opts: OffThreadOp
     if (fallback) return inThread();
     let worker: Worker;
     try {
-      worker = new Worker(workerUrl());
+      worker = new Worker(workerUrl(), { smol: true });
     } catch (err) {
       fallback = true;
       opts.log.warn('daemon: no worker for reloads; the config is read on the event loop (queries wait meanwhile)', { err: String(err) });
@@ -92,9 +71,11 @@ export function offThreadConfig(values: Map<string, string[]>, opts: OffThreadOp
         worker.onerror = (e) => reject(new DnssealError('daemon', 'worker_failed', `the config worker failed: ${e.message}`));
         worker.postMessage({ values: [...values] } satisfies WorkerRequest);
       });
+      // its heap goes now, before the config is put back together here (a lower peak)
+      worker.terminate();
       // the loader's message as it is (it leads with file:line); the daemon says the reload was refused
       if (!reply.ok) throw new ConfigError('', reply.message);
-      return await unpack(reply);
+      return unpack(reply);
     } catch (err) {
       if (err instanceof DnssealError && err.code === 'worker_failed') {
         fallback = true;

@@ -44,6 +44,9 @@ export function makeReloader(deps: ReloaderDeps): () => Promise<ReloadResult> {
       return { ...next, channels: ids.stable(running.channels, next.channels) };
     });
     for (const e of settleErrors) deps.log.warn('daemon: reload applied, but settling a part failed', { err: e });
+    // The replaced config (all its rules at once) is garbage now: ask for a collection, without
+    // waiting for it (Bun.gc(false) schedules one; JavaScriptCore marks concurrently).
+    Bun.gc(false);
     const c = plan.merged;
     const live = new Set(plan.parts.flatMap((p) => p.keys));
     return {

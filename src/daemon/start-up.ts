@@ -28,6 +28,7 @@ import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import { createIpsecChannels } from '../ipsec/ipsec-factory.ts';
 import { startMetricsServer } from '../ops/metrics-server.ts';
 import { exportXfrmStat } from '../ops/xfrm-stat.ts';
+import { forEachTarget } from '../policy/packed-rules.ts';
 import { Policy } from '../policy/policy.ts';
 import { ServerChannels, policyServerLink } from '../policy-server/proxy-side.ts';
 import type { PolicyServerLink } from '../proxy/pipeline.ts';
@@ -205,7 +206,8 @@ function openDatapath(cfg: Config, deps: DaemonDeps): Datapath {
 
 /** What this configuration would protect, in words (empty: nothing) — `auto` needs eBPF then. */
 export function protects(cfg: Config): string[] {
-  const rules = cfg.tables.reduce((n, t) => n + t.rules.filter((r) => r.channel).length, 0);
+  let rules = 0;
+  for (const t of cfg.tables) forEachTarget(t.rules, (_i, channel) => void (channel && rules++));
   const out: string[] = [];
   if (rules > 0) out.push(`${rules} rule${rules === 1 ? '' : 's'} with a channel`);
   if (cfg.statics.length > 0) out.push(`${cfg.statics.length} static${cfg.statics.length === 1 ? '' : 's'}`);

@@ -21,7 +21,7 @@
 import type { Condition, ConditionKind, Rule } from './types.ts';
 import { normalizeName } from './name.ts';
 import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, type HashIndexData, labelMix } from './hash-index.ts';
-import { PackedRule } from './packed-rules.ts';
+import { ruleRuns, type KeyRef, type RuleRun } from './packed-rules.ts';
 
 interface Candidate {
   labels: string[];
@@ -46,15 +46,21 @@ export interface MatcherData {
   infixN: Map<string, Candidate[]>;
 }
 
-/** What the index needs of rule i: its kind and its fixed labels joined by dots. */
+/** What the index needs of rule i: its kind and where its fixed labels joined by dots are. */
 interface RuleKeys {
   length: number;
   kind(i: number): ConditionKind;
-  key(i: number): string;
+  key(i: number, out: KeyRef): void;
+}
+
+function whole(out: KeyRef, key: string): void {
+  out.src = key;
+  out.start = 0;
+  out.end = key.length;
 }
 
 function conditionKeys(conditions: readonly Condition[]): RuleKeys {
-  return { length: conditions.length, kind: (i) => conditions[i]!.kind, key: (i) => conditions[i]!.labels.join('.') };
+  return { length: conditions.length, kind: (i) => conditions[i]!.kind, key: (i, out) => whole(out, conditions[i]!.labels.join('.')) };
 }
 
 function addCandidate(map: Map<string, Candidate[]>, key: string, c: Candidate): void {
@@ -95,21 +101,34 @@ export class RuleMatcher {
     this.subdomain = new HashIndex(count.subdomain);
     this.prefix1 = new HashIndex(count.prefix);
     this.infix1 = new HashIndex(count.infix);
-    for (let i = 0; i < rules.length; i++) this.add(rules.kind(i), rules.key(i), i, payloads ? payloads[i]! : 0);
+    const ref: KeyRef = { src: '', start: 0, end: 0 };
+    for (let i = 0; i < rules.length; i++) {
+      rules.key(i, ref);
+      this.add(rules.kind(i), ref, i, payloads ? payloads[i]! : 0);
+    }
   }
 
-  /** The matcher of a table's rules; a rules file's are read from its packed text. */
+  /** The matcher of a table's rules; a rules file's are read from its packed text (no rule made). */
   static forRules(rules: readonly Rule[], payloads?: ArrayLike<number>): RuleMatcher {
+    const runs = ruleRuns(rules);
+    // rule i's run: the rules are asked for in order, so a cursor moves forward
+    let r = 0;
+    const runOf = (i: number): RuleRun => {
+      if (i < runs[r]!.first) r = 0;
+      while (r + 1 < runs.length && runs[r + 1]!.first <= i) r++;
+      return runs[r]!;
+    };
     return new RuleMatcher(
       {
         length: rules.length,
         kind: (i) => {
-          const r = rules[i]!;
-          return r instanceof PackedRule ? r.packed.kind(r.at) : r.condition.kind;
+          const run = runOf(i);
+          return 'packed' in run ? run.packed.kind(i - run.first) : run.rule.condition.kind;
         },
-        key: (i) => {
-          const r = rules[i]!;
-          return r instanceof PackedRule ? r.packed.key(r.at) : r.condition.labels.join('.');
+        key: (i, out) => {
+          const run = runOf(i);
+          if ('packed' in run) run.packed.keyAt(i - run.first, out);
+          else whole(out, run.rule.condition.labels.join('.'));
         },
       },
       payloads,
@@ -151,21 +170,21 @@ export class RuleMatcher {
     return m;
   }
 
-  private add(kind: ConditionKind, key: string, index: number, payload: number): void {
+  private add(kind: ConditionKind, k: KeyRef, index: number, payload: number): void {
     switch (kind) {
       case 'exact':
-        return this.exact.add(key, index, payload);
+        return this.exact.add(k.src, index, payload, k.start, k.end);
       case 'suffix':
-        this.suffixDepths |= 1 << (Math.min(labelCount(key), 32) - 1);
-        return this.suffix.add(key, index, payload);
+        this.suffixDepths |= 1 << (Math.min(labelCount(k), 32) - 1);
+        return this.suffix.add(k.src, index, payload, k.start, k.end);
       case 'subdomain':
-        this.subdomainDepths |= 1 << (Math.min(labelCount(key), 32) - 1);
-        return this.subdomain.add(key, index, payload);
+        this.subdomainDepths |= 1 << (Math.min(labelCount(k), 32) - 1);
+        return this.subdomain.add(k.src, index, payload, k.start, k.end);
       case 'prefix':
       case 'infix': {
-        const dot = key.indexOf('.');
-        if (dot < 0) return (kind === 'prefix' ? this.prefix1 : this.infix1).add(key, index, payload);
-        const labels = key.split('.');
+        const dot = k.src.indexOf('.', k.start);
+        if (dot < 0 || dot >= k.end) return (kind === 'prefix' ? this.prefix1 : this.infix1).add(k.src, index, payload, k.start, k.end);
+        const labels = k.src.slice(k.start, k.end).split('.');
         return addCandidate(kind === 'prefix' ? this.prefixN : this.infixN, labels[0]!, { labels, index, payload });
       }
     }
@@ -291,9 +310,9 @@ export class RuleMatcher {
   }
 }
 
-function labelCount(key: string): number {
+function labelCount(k: KeyRef): number {
   let n = 1;
-  for (let i = key.indexOf('.'); i >= 0; i = key.indexOf('.', i + 1)) n++;
+  for (let i = k.src.indexOf('.', k.start); i >= 0 && i < k.end; i = k.src.indexOf('.', i + 1)) n++;
   return n;
 }
 

@@ -1,11 +1,13 @@
 /**
  * The rules of one rules file, packed: the file's text and, per rule, a few numbers (where its
- * pattern is, its line, kind, channel and upstream) — no objects per rule. A table holds a
- * `PackedRule` view per rule (`Rule` with getters; the `Condition` is built when asked for),
- * and the matcher reads kinds and keys straight from here. 200k rules take about 100 bytes each
- * instead of about 900 with a `Rule`, a `Condition`, its label array and strings each; loading
- * and rebuilding them is a scan of the text, and the data crosses to and from a worker as
- * typed arrays (`toData` / `fromData`; src/daemon/config-worker.ts).
+ * pattern is, its line, kind, channel and upstream) — no object per rule. A table whose rules
+ * come from rules files holds them as a `ruleList`: an array to every reader (length, index,
+ * iteration, the Array methods) that makes a rule (`PackedRule`, its `Condition` built when
+ * asked for) only when one is read; the matcher and the policy read kinds, keys and channels
+ * straight from here (`ruleRuns`). 200k rules take about 45 bytes each instead of about 900
+ * with a `Rule`, a `Condition`, its label array and strings each (or about 120 with an object
+ * per rule); loading is a scan of the text, and the data crosses to and from a worker as typed
+ * arrays (`toData` / `fromData`; src/daemon/config-worker.ts).
  *
  * Rules written in the YAML stay plain `Rule` objects; a table may mix both.
  */
@@ -13,8 +15,16 @@ import { parseCondition } from './condition.ts';
 import type { Condition, ConditionKind, Rule } from './types.ts';
 
 export const KINDS: readonly ConditionKind[] = ['exact', 'suffix', 'subdomain', 'prefix', 'infix'];
+const KIND_INDEX: Record<ConditionKind, number> = { exact: 0, suffix: 1, subdomain: 2, prefix: 3, infix: 4 };
 const LEAD: Record<ConditionKind, number> = { exact: 0, prefix: 0, suffix: 2, infix: 2, subdomain: 3 };
 const TAIL: Record<ConditionKind, number> = { exact: 0, suffix: 0, subdomain: 0, prefix: 2, infix: 2 };
+
+/** Where a key is: `src[start, end)`. */
+export interface KeyRef {
+  src: string;
+  start: number;
+  end: number;
+}
 
 /** What crosses between threads: plain data, the arrays transferable. */
 export interface PackedRulesData {
@@ -80,6 +90,24 @@ export class PackedRules {
     return this.d.text.slice(s + LEAD[kind], e - TAIL[kind]);
   }
 
+  /** `key(i)` without making it: where it is (`out.src[out.start, out.end)`). */
+  keyAt(i: number, out: KeyRef): void {
+    const k = this.d.keys.get(i);
+    if (k !== undefined) {
+      out.src = k;
+      out.start = 0;
+      out.end = k.length;
+      return;
+    }
+    const kind = KINDS[this.d.kind[i]!]!;
+    const s = this.d.start[i]!;
+    let e = s + this.d.len[i]!;
+    if (this.d.text.charCodeAt(e - 1) === 46) e--;
+    out.src = this.d.text;
+    out.start = s + LEAD[kind];
+    out.end = e - TAIL[kind];
+  }
+
   condition(i: number): Condition {
     const pattern = this.pattern(i);
     return this.d.keys.has(i) ? parseCondition(pattern) : { kind: this.kind(i), labels: this.key(i).split('.'), pattern };
@@ -117,8 +145,9 @@ export class PackedRules {
 }
 
 /**
- * A rule of a rules file as a `Rule`: three fields, the rest read from the packed file when
- * asked (the condition is built each time — rare: `explain`, the query log, a debug line).
+ * A rule of a rules file as a `Rule`, made when it is read from a `ruleList`: three fields, the
+ * rest read from the packed file when asked (the condition is built each time — rare:
+ * `explain`, the query log, a debug line).
  */
 export class PackedRule implements Rule {
   constructor(
@@ -154,12 +183,12 @@ export class PackedRule implements Rule {
 /** Builds the packed rules of one file, line by line. */
 export class PackedRulesBuilder {
   private n = 0;
-  private start = new Int32Array(1024);
-  private len = new Uint16Array(1024);
-  private line = new Int32Array(1024);
-  private kind = new Uint8Array(1024);
-  private channel = new Uint16Array(1024);
-  private upstream = new Uint16Array(1024);
+  private start: Int32Array;
+  private len: Uint16Array;
+  private line: Int32Array;
+  private kind: Uint8Array;
+  private channel: Uint16Array;
+  private upstream: Uint16Array;
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly keys = new Map<number, string>();
@@ -167,7 +196,16 @@ export class PackedRulesBuilder {
   constructor(
     private readonly source: string,
     private readonly text: string,
-  ) {}
+    /** Rules expected (the file's lines): the arrays are made this big once. */
+    expected = 1024,
+  ) {
+    this.start = new Int32Array(Math.max(16, expected));
+    this.len = new Uint16Array(this.start.length);
+    this.line = new Int32Array(this.start.length);
+    this.kind = new Uint8Array(this.start.length);
+    this.channel = new Uint16Array(this.start.length);
+    this.upstream = new Uint16Array(this.start.length);
+  }
 
   private nameId(name: string): number {
     let id = this.nameIds.get(name);
@@ -190,7 +228,7 @@ export class PackedRulesBuilder {
     this.start[i] = start;
     this.len[i] = len;
     this.line[i] = line;
-    this.kind[i] = KINDS.indexOf(kind);
+    this.kind[i] = KIND_INDEX[kind];
     this.channel[i] = this.nameId(channel);
     this.upstream[i] = upstream === undefined ? 0 : this.nameId(upstream) + 1;
     if (key !== undefined) this.keys.set(i, key);
@@ -213,15 +251,17 @@ export class PackedRulesBuilder {
 
   build(): PackedRules {
     const n = this.n;
+    // sized by the line count: comments and blank lines leave little room, keep the arrays as they are
+    const fit = <T extends Int32Array | Uint16Array | Uint8Array>(a: T): T => (a.length - n > 4096 + (n >> 3) ? (a.slice(0, n) as T) : a);
     return PackedRules.fromData({
       source: this.source,
       text: this.text,
-      start: this.start.slice(0, n),
-      len: this.len.slice(0, n),
-      line: this.line.slice(0, n),
-      kind: this.kind.slice(0, n),
-      channel: this.channel.slice(0, n),
-      upstream: this.upstream.slice(0, n),
+      start: fit(this.start),
+      len: fit(this.len),
+      line: fit(this.line),
+      kind: fit(this.kind),
+      channel: fit(this.channel),
+      upstream: fit(this.upstream),
       names: this.names,
       keys: this.keys,
       count: n,
@@ -230,24 +270,95 @@ export class PackedRulesBuilder {
 }
 
 /**
- * A table's rules as runs: plain rules one by one, a rules file's views as one run (they are
- * inserted whole, in order). For comparing and for sending tables between threads.
+ * A table's rules as runs, in order: plain rules one by one, a rules file's as one run (a file is
+ * inserted whole). What the matcher, the policy, comparisons and the worker walk instead of
+ * making every rule.
  */
-export type RuleRun = { rule: Rule } | { packed: PackedRules; first: number };
+export type RuleRun = { rule: Rule; first: number } | { packed: PackedRules; first: number };
 
-export function ruleRuns(rules: readonly Rule[]): RuleRun[] {
-  const out: RuleRun[] = [];
-  for (let i = 0; i < rules.length; ) {
-    const r = rules[i]!;
-    if (r instanceof PackedRule && r.at === 0) {
-      out.push({ packed: r.packed, first: i });
-      i += r.packed.length;
+const RUNS = Symbol('dnsseal.ruleRuns');
+
+function isIndex(prop: string): boolean {
+  const c = prop.charCodeAt(0);
+  return c >= 48 && c <= 57 && (prop === '0' || c !== 48) && /^\d+$/.test(prop);
+}
+
+/**
+ * The rules of a table made of plain rules and rules files: a plain array when there is no
+ * rules file, else a read-only array whose elements are made when read (no object per rule
+ * is kept). Index `i` is rule `i` of the table (`index` = `i`).
+ */
+export function ruleList(items: ReadonlyArray<Rule | PackedRules>): Rule[] {
+  if (!items.some((x) => x instanceof PackedRules)) return items as Rule[];
+  const runs: RuleRun[] = [];
+  let n = 0;
+  for (const x of items) {
+    if (x instanceof PackedRules) {
+      runs.push({ packed: x, first: n });
+      n += x.length;
     } else {
-      out.push({ rule: r });
-      i++;
+      runs.push({ rule: x, first: n++ });
     }
   }
-  return out;
+  const starts = runs.map((r) => r.first);
+  const at = (i: number): Rule => {
+    // the last run starting at or before i (binary search: a table has few runs)
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const r = runs[lo]!;
+    return 'packed' in r ? new PackedRule(r.packed, i - r.first, i) : r.rule;
+  };
+  const target: Rule[] = [];
+  target.length = n;
+  const readOnly = () => {
+    throw new TypeError('policy: a table of rules files is read-only');
+  };
+  return new Proxy(target, {
+    get: (t, prop, receiver) => {
+      if (prop === RUNS) return runs;
+      if (prop === 'length') return n;
+      if (typeof prop === 'string' && isIndex(prop)) {
+        const i = Number(prop);
+        return i < n ? at(i) : undefined;
+      }
+      return Reflect.get(t, prop, receiver);
+    },
+    has: (t, prop) => (typeof prop === 'string' && isIndex(prop) ? Number(prop) < n : Reflect.has(t, prop)),
+    getOwnPropertyDescriptor: (t, prop) => {
+      if (typeof prop === 'string' && isIndex(prop)) {
+        const i = Number(prop);
+        return i < n ? { value: at(i), writable: false, enumerable: true, configurable: true } : undefined;
+      }
+      return Reflect.getOwnPropertyDescriptor(t, prop);
+    },
+    ownKeys: (t) => [...Array.from({ length: n }, (_, i) => String(i)), ...Reflect.ownKeys(t).filter((k) => !(typeof k === 'string' && isIndex(k)))],
+    set: readOnly,
+    defineProperty: readOnly,
+    deleteProperty: readOnly,
+  });
+}
+
+export function ruleRuns(rules: readonly Rule[]): RuleRun[] {
+  const runs = (rules as unknown as Record<symbol, RuleRun[] | undefined>)[RUNS];
+  if (runs) return runs;
+  return rules.map((rule, first) => ({ rule, first }));
+}
+
+/** Calls `fn` for every rule's channel and upstream name, in table order, without making rules. */
+export function forEachTarget(rules: readonly Rule[], fn: (index: number, channel: string, upstream: string | undefined) => void): void {
+  for (const run of ruleRuns(rules)) {
+    if ('rule' in run) {
+      fn(run.first, run.rule.channel, run.rule.upstream);
+      continue;
+    }
+    const p = run.packed;
+    for (let i = 0; i < p.length; i++) fn(run.first + i, p.channel(i), p.upstream(i));
+  }
 }
 
 /** Whether two rule lists hold the same rules (packed files by digest, plain rules field by field). */

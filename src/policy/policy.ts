@@ -8,7 +8,7 @@ import type { Config } from '../config/types.ts';
 import type { ChannelSpec, ClientEntry, Decision, Rule, StaticEntry, Table, TableId } from './types.ts';
 import { DnssealError } from '../util/errors.ts';
 import { RuleMatcher, type MatcherData } from './matcher.ts';
-import { PackedRule } from './packed-rules.ts';
+import { forEachTarget, PackedRule } from './packed-rules.ts';
 import { normalizeName } from './name.ts';
 import { parseCidr } from './cidr.ts';
 import { ClientLookup } from './client-lookup.ts';
@@ -72,13 +72,13 @@ export class Policy {
       // Each rule's channel and upstream travel with it inside the index as a payload
       // (channel index | upstream index << 16), so a hit needs no further lookups.
       const payloads = new Int32Array(t.rules.length);
-      t.rules.forEach((r, i) => {
-        const c = chanIdx.get(r.channel);
-        if (c === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown channel "${r.channel}"`);
+      forEachTarget(t.rules, (i, channel, upstream) => {
+        const c = chanIdx.get(channel);
+        if (c === undefined) fail(`table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern}) names unknown channel "${channel}"`);
         let u = 0;
-        if (r.upstream !== undefined) {
-          const found = upIdx.get(r.upstream);
-          if (found === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
+        if (upstream !== undefined) {
+          const found = upIdx.get(upstream);
+          if (found === undefined) fail(`table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern}) names unknown upstream "${upstream}"`);
           u = found;
         }
         payloads[i] = c | (u << 16);
