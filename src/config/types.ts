@@ -7,6 +7,9 @@
  * there. The structured parts (upstreams, channels, tables, …) are declared here.
  */
 import type { ChannelSpec, ClientEntry, StaticEntry, Table } from '../policy/types.ts';
+import type { AcceptLimits } from '../tls/acceptor.ts';
+import type { ClientInput } from '../tls/accept-policy.ts';
+import type { TlsCredentials } from '../tls/types.ts';
 import type { SettingValues } from './setting.ts';
 import type { Settings } from './settings.ts';
 
@@ -30,6 +33,15 @@ export interface TsigKeySpec {
   secret: Uint8Array;
 }
 
+/** The accepting side of TLS channels (`tls_accept:`), checked: certificate loaded, allow-lists compiled once. */
+export interface TlsAcceptSpec {
+  /** `ADDR:PORT` / `[ADDR]:PORT`. */
+  listen: string[];
+  credentials: TlsCredentials;
+  clients: ClientInput[];
+  limits: AcceptLimits;
+}
+
 /** Every value setting's Config field (see settings.ts). */
 export type SettingsConfig = SettingValues<Settings>;
 
@@ -42,4 +54,12 @@ export interface Config extends SettingsConfig {
   clients: ClientEntry[];
   statics: StaticEntry[];
   tsigKeys: TsigKeySpec[];
+  /**
+   * Our certificate, key and CA per `protocol: tls` channel, by channel name: read and checked
+   * at load (valid now, key matches, holds the channel's local identity). Never logged.
+   * Absent when no channel is a tls one.
+   */
+  tlsCredentials?: Record<string, TlsCredentials>;
+  /** `tls_accept:`: this node accepts TLS channels (absent: it does not). */
+  tlsAccept?: TlsAcceptSpec;
 }
