@@ -8,6 +8,7 @@
  *  3. IPsec: the channel table, then strongSwan (charon absent is not fatal: the channels are
  *     loaded when it appears, and until then the guard drops their traffic);
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
+ *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
  *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served; then
  *     enforce_dns (its redirect targets are the bound listen addresses);
@@ -41,6 +42,7 @@ import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
 import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
+import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
 /** What runs once the start-up is through. */
@@ -50,6 +52,7 @@ export interface RunningDaemon {
   registry: Registry;
   proxy: Proxy;
   counters: ProxyCounters;
+  tls: TlsRuntime;
   /** Re-reads the config and applies it (throws `reload_*` with the reason; nothing changed then). */
   reload: () => ReloadResult;
 }
@@ -75,7 +78,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   const channels = new ChannelTable(cfg.channels, dp);
   const ip =
     deps.ipsec ??
-    createIpsecChannels(cfg, {
+    createIpsecChannels(ipsecOnly(cfg), {
       log,
       metrics,
       clock,
@@ -100,13 +103,14 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     idleMs: cfg.idleS * 1000,
     retireMs: cfg.retireS * 1000,
     ...(dp.capacity !== undefined ? { capacity: dp.capacity } : {}),
-    hooks: ip,
+    hooks: ipsecHooks(ip),
     channels: cfg.channels,
   });
   registry.adopt();
   registry.setStatics(staticsOf(policy.current));
   registry.start();
   stack.push('registry', () => registry.stop());
+  const tls = TlsRuntime.start(cfg, { log, metrics, registry, groupOf: (a) => policy.current.tableFor(a).group, originalDst: deps.tlsOriginalDst }, stack);
 
   // 5. The policy-server link.
   const policyServer = cfg.policyServer ? linkPolicyServer(cfg, cfg.policyServer, deps, channels, registry, ip) : undefined;
@@ -146,14 +150,15 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
+    tls.part(),
   ]);
   const reload = () => reloadFrom(live, deps);
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels });
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels, tls });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
   }
-  return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
+  return { datapath: dp, ipsec: ip, registry, proxy, counters, tls, reload };
 }
 
 /** The proxy's bound UDP listen addresses as `ADDR:PORT` (TCP shares each one's port). */
@@ -261,6 +266,7 @@ interface ControlParts {
   reload: () => ReloadResult;
   stop: (why: 'down') => void;
   channels: ChannelTable;
+  tls: TlsRuntime;
 }
 
 /** The control socket: list/flush from the registry, status, reload, down. */
@@ -286,6 +292,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
         upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
         channels: p.ip.status(),
         proxy: p.counters,
+        ...(p.tls.status() ? { tls: p.tls.status() } : {}),
       }),
       // Reply first, then stop: the reply must leave before the control socket closes.
       down: async () => {
