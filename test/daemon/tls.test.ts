@@ -16,7 +16,10 @@ import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { loadConfigText } from '../../src/config/load.ts';
 import { controlRequest } from '../../src/control/client.ts';
-import { ipsecHooks, ipsecOnly } from '../../src/daemon/tls-step.ts';
+import { configWith } from '../../src/config/defaults.ts';
+import { TlsRuntime, ipsecHooks, ipsecOnly } from '../../src/daemon/tls-step.ts';
+import { UndoStack } from '../../src/util/undo-stack.ts';
+import { silentLogger } from '../../src/util/log.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import type { ChannelSpec } from '../../src/policy/types.ts';
@@ -241,6 +244,23 @@ describe('daemon tls-step', () => {
   test('gives strongSwan the IPsec channels only when tls channels are configured', () => {
     const cfg = { channels: [tls, ipsec] } as never;
     expect((ipsecOnly(cfg) as { channels: ChannelSpec[] }).channels).toEqual([ipsec]);
+  });
+
+  test('starts the relay when a reload adds the first tls channel, and puts everything back on rollback', async () => {
+    const creds = { certPem: 'C', keyPem: 'K', caPem: 'A', names: ['router.corp.test'] };
+    const running = configWith({ source: 'a', tlsRelay: '127.0.0.1:0', channels: [ipsec] });
+    const next = { ...running, channels: [ipsec, tls], tlsCredentials: { t: creds } };
+    const stack = new UndoStack(silentLogger, 'test');
+    const rt = TlsRuntime.start(running, { log: silentLogger, metrics: new Metrics(), registry: { get: () => undefined }, groupOf: () => 0 }, stack);
+    expect(rt.status()).toBeNull();
+    const part = rt.part();
+    const p = part.prepare(running, next);
+    part.apply(p);
+    expect(rt.status()!.relay!.channels.map((c) => [c.name, c.port, c.localIdentity])).toEqual([['t', 9853, ['router.corp.test']]]);
+    expect(rt.info().relay).toMatch(/^127\.0\.0\.1:\d+$/);
+    part.rollback(p);
+    expect(rt.status()).toBeNull();
+    await stack.unwind();
   });
 
   test('passes per-peer hooks on for IPsec channels only', async () => {
