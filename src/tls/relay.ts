@@ -100,7 +100,7 @@ class RelayFlow {
     this.relay.flows.add(this);
     this.local.pause();
     this.local.bind({
-      data: (d) => void this.early.push(d.slice()), // arrived despite pause; sent after the CONNECT
+      data: (d) => void this.early.push(d), // arrived despite pause; sent after the CONNECT (each data event has its own buffer)
       drain() {},
       end() {},
       close: (err) => this.fail('reset', err ? 'local reset' : 'local closed'),
