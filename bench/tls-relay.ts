@@ -14,7 +14,8 @@
  * Per pass, for each target in turn (direct, relay, stunnel): iperf3 upload and download
  * (MB/s; the pair's on-CPU seconds per GB moved, both processes, from /proc/PID/stat), connect
  * latency over sequential connections (connect → first byte of the server's greeting; p50/p99,
- * and the added latency: minus direct), and short connections at concurrency 16 (connections
+ * the added latency: minus direct; for the relay pair, the time its threads waited for the CPU
+ * per connection — on a shared machine that, not the relay, makes the tail), and short connections at concurrency 16 (connections
  * per second; the pair's CPU ms per 1000 connections). Medians over passes, and the median of
  * the per-pass relay/stunnel ratios.
  *
@@ -95,21 +96,29 @@ function cpuSeconds(pids: number[]): number {
 }
 
 /**
- * Milliseconds the processes' threads spent runnable but waiting for a CPU (schedstat field 2):
- * the time other tenants of the pinned CPU took — what makes latency tails on a shared machine.
+ * Run-queue wait (schedstat field 2: runnable, but another task held the CPU) of the
+ * processes' threads, ms by thread id. Threads that end between two readings are lost, so this
+ * is shown for the relay pair only (its threads live on; stunnel's per-connection threads do not).
  */
-function runqueueMs(pids: number[]): number {
-  let ns = 0;
+function runqueue(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
   for (const pid of pids) {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+        out.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e6);
       } catch {
         /* the thread ended */
       }
     }
   }
-  return ns / 1e6;
+  return out;
+}
+
+/** ms waited between two readings, over the threads present in both. */
+function waited(a: Map<string, number>, b: Map<string, number>): number {
+  let ms = 0;
+  for (const [tid, v] of b) if (a.has(tid)) ms += v - a.get(tid)!;
+  return ms;
 }
 
 // ── the servers: iperf3, and a 1-byte greeter for the connection tests ──────────────────────
@@ -238,9 +247,9 @@ function greet(port: number): Promise<number> {
 
 async function latency(t: Target): Promise<{ sorted: number[]; waitMs: number }> {
   const ms: number[] = [];
-  const w0 = runqueueMs(t.pids);
+  const w0 = runqueue(t.pids);
   for (let i = 0; i < CONNECTS; i++) ms.push(await greet(t.greet));
-  return { sorted: ms.sort((a, b) => a - b), waitMs: (runqueueMs(t.pids) - w0) / CONNECTS };
+  return { sorted: ms.sort((a, b) => a - b), waitMs: waited(w0, runqueue(t.pids)) / CONNECTS };
 }
 
 async function rate(t: Target): Promise<{ perS: number; cpuMsPer1000: number }> {
@@ -278,7 +287,8 @@ for (let pass = 1; pass <= REPS; pass++) {
     console.log(
       `pass ${pass} ${t.name.padEnd(8)} up ${x.up.toFixed(0).padStart(5)} MB/s  down ${x.down.toFixed(0).padStart(5)} MB/s  ` +
         `connect p50 ${x.p50.toFixed(3)} p90 ${x.p90.toFixed(3)} p99 ${x.p99.toFixed(3)} ms  ${x.rate.toFixed(0)} conn/s` +
-        (t.pids.length ? `  cpu ${x.upCpu.toFixed(2)}/${x.downCpu.toFixed(2)} s/GB, ${x.rateCpu.toFixed(0)} ms/1000 conns, run-queue wait ${x.wait.toFixed(2)} ms/conn` : ''),
+        (t.pids.length ? `  cpu ${x.upCpu.toFixed(2)}/${x.downCpu.toFixed(2)} s/GB, ${x.rateCpu.toFixed(0)} ms/1000 conns` : '') +
+        (t.name === 'relay' ? `, run-queue wait ${x.wait.toFixed(2)} ms/conn` : ''),
     );
   }
 }
