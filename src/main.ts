@@ -1,6 +1,7 @@
 /**
  * dnsseal entry point: builds the real dependencies, runs the CLI, exits with its code.
- * The only place in the project that calls process.exit.
+ * The only place in the project that calls process.exit, and only once everything the command
+ * wrote has left (a pipe takes 64 KiB at a time: exiting earlier would cut the output).
  */
 import { runCli } from './cli/app.ts';
 import { processIo } from './cli/io.ts';
@@ -12,8 +13,9 @@ import { createLogger } from './util/log.ts';
 import { realClock } from './util/clock.ts';
 import pkg from '../package.json' with { type: 'json' };
 
+const io = processIo();
 const code = await runCli(process.argv.slice(2), {
-  io: processIo,
+  io,
   files: fileDeps,
   controlRequest: (path, req) => controlRequest(path, req),
   teardown: kernelDown,
@@ -23,4 +25,5 @@ const code = await runCli(process.argv.slice(2), {
   clock: realClock,
   signals: process,
 });
+await io.flush();
 process.exit(code);

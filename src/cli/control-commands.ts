@@ -6,8 +6,7 @@ import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
 import { formatList } from '../control/format.ts';
 import { checkFlushFilter, type ListRow } from '../control/handlers.ts';
 import { loadConfig } from '../config/load.ts';
-import { tableGroup } from '../policy/group.ts';
-import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
+import { ConfigError, DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
@@ -21,20 +20,12 @@ export function controlPath(ctx: CliContext): string {
   return DEFAULT_CONTROL_SOCKET;
 }
 
-function filterArgs(ctx: CliContext, keys: string[]): Record<string, unknown> {
-  const args: Record<string, unknown> = {};
+/** The given filters, as the daemon takes them (it knows the running tables and refuses others). */
+function filterArgs(ctx: CliContext, keys: string[]): Record<string, string> {
+  const args: Record<string, string> = {};
   for (const k of keys) {
     const v = ctx.args.values.get(k)?.at(-1);
-    if (v === undefined) continue;
-    if (k === 'table') {
-      try {
-        args.group = tableGroup(v);
-      } catch (err) {
-        throw new ConfigError('--table', errorMessage(err));
-      }
-    } else {
-      args[k] = v;
-    }
+    if (v !== undefined) args[k] = v;
   }
   return args;
 }
@@ -77,11 +68,7 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
  * refused here already.
  */
 export async function flushCommand(ctx: CliContext): Promise<number> {
-  const args: Record<string, string> = {};
-  for (const k of ['channel', 'table', 'name', 'address']) {
-    const v = ctx.args.values.get(k)?.at(-1);
-    if (v !== undefined) args[k] = v;
-  }
+  const args = filterArgs(ctx, ['channel', 'table', 'name', 'address']);
   const problem = checkFlushFilter(args);
   if (problem) throw new ConfigError(`--${problem.filter}`, problem.message);
   const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; retired?: number };

@@ -39,7 +39,7 @@ describe('control over a unix socket', () => {
       ['192.0.2.1', 'hub', ['www.corp.example'], 300],
       ['2001:db8::7', 'other', ['mail.corp.example'], 90],
     ]);
-    expect(formatList(rows).split('\n')[0]).toBe('GROUP  ADDRESS      CHANNEL  NAMES              EXPIRES-IN  IDLE');
+    expect(formatList(rows).split('\n')[0]).toBe('TABLE    ADDRESS      CHANNEL  EXPIRES-IN  IDLE  NAMES');
   });
 
   test('list filters by channel when asked over the socket', async () => {
