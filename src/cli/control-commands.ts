@@ -5,7 +5,7 @@
 import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
 import { formatList } from '../control/format.ts';
 import { checkFlushFilter, type ListRow } from '../control/handlers.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadChecked } from './config-load.ts';
 import { ConfigError, DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
@@ -16,7 +16,7 @@ import { EXIT } from './exit-codes.ts';
 export function controlPath(ctx: CliContext): string {
   const flag = ctx.args.settings.get('control')?.at(-1);
   if (flag) return flag;
-  if (ctx.args.settings.has('config')) return loadConfig(ctx.args.settings, ctx.files).control;
+  if (ctx.args.settings.has('config')) return loadChecked(ctx.args.settings, ctx).config.control;
   return DEFAULT_CONTROL_SOCKET;
 }
 
@@ -110,7 +110,7 @@ function downOptions(ctx: CliContext): KernelDownOptions {
   const pools = ctx.args.settings.get('intercept-pool');
   const pins = ctx.args.settings.get('pin-root')?.at(-1);
   if (ctx.args.settings.has('config') || pins !== undefined) {
-    const cfg = loadConfig(ctx.args.settings, ctx.files);
+    const cfg = loadChecked(ctx.args.settings, ctx).config;
     return { viciSocket: vici ?? cfg.viciSocket, interceptPools: pools ?? cfg.interceptPools, pinRoot: cfg.pinRoot };
   }
   return { viciSocket: vici, interceptPools: pools };

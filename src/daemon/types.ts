@@ -36,6 +36,8 @@ export interface DaemonDeps {
    * original flags); throws when it is invalid. Absent: `reload` and SIGHUP are refused.
    */
   reloadConfig?: () => Config;
+  /** The version `status` reports (the CLI passes package.json's). */
+  version?: string;
 }
 
 /** What `reload` answers (the control reply, also logged on SIGHUP). */

@@ -82,7 +82,7 @@ describe('cli/app', () => {
     const h = await cli(['check', '--config', 'c.yaml'], { files });
     expect([h.code, h.err]).toEqual([0, '']);
     expect(h.out).toStartWith('OK c.yaml: mode host');
-    expect(h.out).toContain('1 table(s) with 1 rule(s)');
+    expect(h.out).toContain('1 table with 1 rule');
   });
 
   test('prints file:line and exits 1 when check finds an error', async () => {

@@ -23,7 +23,7 @@ describe('main', () => {
     [['check', '--config', good], 0, /^OK /, ''],
     [['explain', 'x.corp.example', '--config', good, '--json'], 0, /"pattern":"\*\.corp\.example"/, ''],
     [['version'], 0, /^dnsseal \d+\.\d+\.\d+/, ''],
-    [['check', '--config', bad], 1, /^$/, `${bad}:6: channel "old": esp "3des-sha1" refused`],
+    [['check', '--config', bad], 1, /^$/, `${bad}:6: channels.old.esp: channel "old": esp "3des-sha1" refused`],
     [['check', '--config', join(dir, 'missing.yaml')], 1, /^$/, '--config: cannot read'],
     [['run', '--listen'], 1, /^$/, '--listen: needs a value'],
     [['explain', 'a.b', '--frobnicate'], 1, /^$/, '--frobnicate: unknown flag for "dnsseal explain"'],
