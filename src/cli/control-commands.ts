@@ -11,6 +11,8 @@ import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
+import { formatStatus } from './status-format.ts';
+import type { StatusReport } from '../daemon/status.ts';
 
 /** --control, else the control path of --config FILE, else the default. */
 export function controlPath(ctx: CliContext): string {
@@ -58,8 +60,14 @@ export async function listCommand(ctx: CliContext): Promise<number> {
 
 export async function statusCommand(ctx: CliContext): Promise<number> {
   const st = await ctx.controlRequest(controlPath(ctx), { cmd: 'status' });
-  ctx.io.out(ctx.json ? JSON.stringify(st) + '\n' : formatTree(st));
+  if (ctx.json) ctx.io.out(JSON.stringify(st) + '\n');
+  // a daemon of another version may answer another shape: show it as it is rather than fail
+  else ctx.io.out(isStatusReport(st) ? formatStatus(st, ctx.clock.nowMs()) : formatTree(st));
   return EXIT.ok;
+}
+
+function isStatusReport(v: unknown): v is StatusReport {
+  return typeof v === 'object' && v !== null && 'version' in v && 'uptime_s' in v && 'queries' in v && 'upstream_latency' in v;
 }
 
 /**

@@ -3,7 +3,7 @@
  * the daemon fills (`reload`, `down`, `explain`; more `status` fields). An unfilled slot
  * answers `not_available` instead of being an unknown command, so the CLI can say so.
  */
-import type { Registry } from '../registry/registry.ts';
+import type { Registry, RegistryStats } from '../registry/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { ControlHandler, ControlHandlers } from './protocol.ts';
@@ -12,14 +12,25 @@ import { listRows, parseListFilter, type InterceptListRow } from './list-rows.ts
 
 export { checkFlushFilter } from './flush-filter.ts';
 
+/** The registry's part of `status`, as the README documents it (snake_case keys). */
+export function registryFigures(r: RegistryStats) {
+  return {
+    entries: { total: r.entries, live: r.entries - r.retired, retired: r.retired, blocked: r.blocked, static: r.statics, by_channel: r.byChannel },
+    map: { used: r.entries, capacity: r.capacity ?? null, fill: r.fill ?? null },
+  };
+}
+
 export type { InterceptListRow, ListFilter, ListRow } from './list-rows.ts';
 export { toRows } from './list-rows.ts';
 
 export interface ControlHandlerDeps {
   registry: Pick<Registry, 'list' | 'stats' | 'withdraw' | 'releaseNames'>;
   clock: Clock;
-  /** Extra `status` fields from the daemon (mode, upstreams, channels and SA state, counters). */
-  status?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /**
+   * The daemon's whole `status` document (src/daemon/status.ts). Absent: the registry's
+   * figures alone (`entries`, `map`).
+   */
+  status?: () => Promise<object> | object;
   reload?: ControlHandler;
   down?: ControlHandler;
   explain?: ControlHandler;
@@ -47,10 +58,7 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
       const filter = parseListFilter(args, tables);
       return listRows(registry.list(), filter, clock.monoMs(), tables, deps.intercepts?.());
     },
-    status: async () => {
-      const extra = deps.status ? await deps.status() : {};
-      return { registry: registry.stats(), ...extra };
-    },
+    status: async () => (deps.status ? deps.status() : registryFigures(registry.stats())),
     // every filter is checked before anything is withdrawn: a refused flush does nothing
     flush: async (args) => {
       const sel = flushSelection(args, deps.policyNames?.());

@@ -61,8 +61,8 @@ describe('control over a unix socket', () => {
 
   test('status reports the datapath and entry counts when asked over the socket', async () => {
     const { path } = await daemon();
-    expect(await controlRequest(path, { cmd: 'status' })).toEqual({
-      registry: { datapath: 'fake', entries: 2, statics: 0, blocked: 0, retired: 0, byChannel: { hub: 1, other: 1 } },
+    expect(await controlRequest(path, { cmd: 'status' })).toMatchObject({
+      entries: { total: 2, live: 2, retired: 0, blocked: 0, static: 0, by_channel: { hub: 1, other: 1 } },
     });
   });
 
