@@ -9,6 +9,7 @@ import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { CliContext, CliDeps } from './context.ts';
 import { EXIT, UNREACHABLE_CODES, USAGE_CODES } from './exit-codes.ts';
 import { COMMANDS, renderHelp } from './help.ts';
+import { renderManPage } from './man.ts';
 import { checkCommand, configDefaultCommand, configReferenceCommand, explainCommand } from './policy-commands.ts';
 import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
 import { runCommand } from './run-command.ts';
@@ -41,6 +42,10 @@ const HANDLERS: Record<string, Command> = {
   },
   'config-reference': configReferenceCommand,
   'config-default': configDefaultCommand,
+  man: async (ctx) => {
+    ctx.io.out(renderManPage(ctx.version));
+    return EXIT.ok;
+  },
 };
 
 /** The positional arguments the command's doc allows (most take none: settings and filters are flags). */
