@@ -105,6 +105,7 @@ const ROWS: Row[] = [
   },
   { command: 'config-reference', usage: ['config-reference', 'x'], config: [], unreachable: null, success: ['config-reference'], did: (h) => expect(h.out).toStartWith('# Configuration reference') },
   { command: 'config-default', usage: ['config-default', 'x'], config: [], unreachable: null, success: ['config-default'], did: (h) => expect(h.out).toContain('mode: host') },
+  { command: 'man', usage: ['man', 'dnsseal'], config: [], unreachable: null, success: ['man'], did: (h) => expect(h.out).toStartWith('.TH DNSSEAL 8') },
   { command: 'version', usage: ['version', 'x'], config: [], unreachable: null, success: ['version'], did: (h) => expect(h.out).toBe('dnsseal 9.9.9\n') },
   { command: 'help', usage: ['help', 'nosuch'], config: [], unreachable: null, success: ['help', 'flush'], did: (h) => expect(h.out).toContain('Usage: dnsseal flush') },
 ];
