@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatStatus } from '../../src/cli/status-format.ts';
+import { formatStatus, OUTCOMES, SERVFAIL_REASONS } from '../../src/cli/status-format.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { controlRequest } from '../../src/control/client.ts';
 import type { StatusReport } from '../../src/daemon/status.ts';
@@ -120,4 +120,42 @@ describe('daemon/status', () => {
       expect(text).toContain(want);
     }
   });
+
+  test('documents every field of the document in the README, and no other, when the daemon runs', async () => {
+    const { d, status } = await daemon();
+    await d.info.registry.register(reg({ addrs: ['192.0.2.10'], names: ['www.corp.example'], channel: { ...HUB, id: 1 } }));
+    const report = await status();
+    const readme = await Bun.file(join(import.meta.dir, '../../README.md')).text();
+    const block = /<!-- BEGIN status-fields[^>]*-->\n([\s\S]*?)<!-- END status-fields -->/.exec(readme);
+    expect(block).not.toBeNull();
+    const documented = [...block![1]!.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]!);
+    expect(documented.sort()).toEqual(fieldPaths(report).sort());
+  });
+
+  test('explains every outcome and SERVFAIL reason the document counts, in the README as in the CLI', async () => {
+    const { status } = await daemon();
+    const report = await status();
+    expect(Object.keys(OUTCOMES).sort()).toEqual(Object.keys(report.queries).sort());
+    expect(Object.keys(SERVFAIL_REASONS).sort()).toEqual(Object.keys(report.servfail).sort());
+    const readme = await Bun.file(join(import.meta.dir, '../../README.md')).text();
+    const md = (t: string) => t.replace('use-application-dns.net', '`use-application-dns.net`').replace('upstream_timeout', '`upstream_timeout`');
+    for (const [k, v] of Object.entries(OUTCOMES)) expect(readme).toContain(`| \`${k}\` | ${md(v)} |`);
+    for (const [k, v] of Object.entries(SERVFAIL_REASONS)) expect(readme).toContain(`| SERVFAIL \`${k}\` | ${md(v)} |`);
+  });
 });
+
+/** Objects that are maps (their keys are data: channels, outcomes, reasons) or slots end a path. */
+const LEAVES = new Set(['by_channel', 'queries', 'servfail', 'upstream_ignored', 'tcp_closed', 'client_subnet', 'cache', 'tls', 'listen', 'restart_needed']);
+
+/** `config.source`, `channels[].name`, … for every field of the document. */
+function fieldPaths(v: unknown, path = ''): string[] {
+  const key = path.split('.').at(-1)!.replace('[]', '');
+  if (path && LEAVES.has(key)) return [path];
+  if (Array.isArray(v)) {
+    expect({ path, empty: v.length === 0 }).toEqual({ path, empty: false }); // each array shows its items
+    return fieldPaths(v[0], `${path}[]`);
+  }
+  if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => fieldPaths(x, path ? `${path}.${k}` : k));
+  return [path];
+}
+
