@@ -77,3 +77,23 @@ describe('control/list-rows', () => {
     expect((await rejection(h.list!({ table: 'a b' }))).code).toBe('bad_args');
   });
 });
+
+describe('cli list --table', () => {
+  test('exits 1 with the known tables and prints no rows when the daemon runs no such table', async () => {
+    const { cli } = await import('../cli/fixtures.ts');
+    const { ControlReplyError } = await import('../../src/control/client.ts');
+    const { h } = await setup();
+    const h2 = await cli(['list', '--table', 'nosuch', '--control', '/tmp/x.sock'], {
+      control: async (req) => {
+        try {
+          return await h.list!(req.args ?? {});
+        } catch (err) {
+          const e = err as DnssealError;
+          throw new ControlReplyError(e.code, e.message);
+        }
+      },
+    });
+    expect([h2.code, h2.out]).toEqual([1, '']);
+    expect(h2.err).toBe('dnsseal: control: list --table: unknown table "nosuch" (known: default, eng, 502)\n');
+  });
+});
