@@ -3,7 +3,7 @@
  * The only place in the project that calls process.exit, and only once everything the command
  * wrote has left (a pipe takes 64 KiB at a time: exiting earlier would cut the output).
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { runCli } from './cli/app.ts';
 import { processIo } from './cli/io.ts';
 import { fileDeps } from './config/load.ts';
@@ -25,10 +25,16 @@ const code = await runCli(process.argv.slice(2), {
   version: pkg.version,
   clock: realClock,
   signals: process,
-  // this network namespace's interfaces (`check` warns about a lan/wan that does not exist)
+  // this network namespace's interfaces (`check` warns about a lan/wan that does not exist):
+  // /proc/net/dev follows the namespace the process runs in (/sys/class/net shows the one sysfs
+  // was mounted in, which `nsenter --net` does not change)
   interfaces: () => {
     try {
-      return readdirSync('/sys/class/net');
+      return readFileSync('/proc/net/dev', 'utf8')
+        .split('\n')
+        .slice(2)
+        .map((l) => l.split(':')[0]!.trim())
+        .filter(Boolean);
     } catch {
       return undefined;
     }

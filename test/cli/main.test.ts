@@ -40,4 +40,11 @@ describe('main', () => {
     expect(r.err).toContain(err as string);
     expect(r.code).toBe(code as number);
   });
+
+  test('warns about an interface this network namespace does not have when check reads the real interface list', () => {
+    const r = run('check', '--config', good, '--wan', 'nosuch-if0', '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out) as { warnings: Array<{ key: string; message: string }> };
+    expect(report.warnings.find((w) => w.key === '--wan')?.message).toMatch(/^interface "nosuch-if0" does not exist here \(interfaces: .*\blo\b/);
+  });
 });
