@@ -4,7 +4,7 @@
  * answers `not_available` instead of being an unknown command, so the CLI can say so.
  */
 import type { Registry } from '../registry/registry.ts';
-import { canonicalIp } from '../registry/cidr.ts';
+import { canonicalIp } from '../util/ip.ts';
 import type { RegistryEntry } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
