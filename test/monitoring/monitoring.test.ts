@@ -148,7 +148,7 @@ describe('monitoring', () => {
       expect(r.alert).toMatch(/^Dnsseal[A-Z][A-Za-z]+$/);
       expect(typeof r.expr).toBe('string');
       if (r.for !== undefined) expect(r.for).toMatch(/^\d+[smh]$/);
-      expect(['critical', 'warning', 'info']).toContain(r.labels?.severity);
+      expect(['critical', 'warning', 'info']).toContain(r.labels?.severity ?? '');
       expect(r.annotations?.summary).toBeTruthy();
       expect(r.annotations?.description).toBeTruthy();
     }
