@@ -16,6 +16,8 @@ import { DnssealError } from '../../src/util/errors.ts';
 
 export interface ConformanceOptions {
   capacity?: number;
+  /** "Now" in the backend's Clock.monoMs() base (expiries are written relative to it); default 1,000,000. */
+  nowMs?: () => number;
 }
 
 const V4: DestKey = { group: 0, addr: '192.0.2.10' };
@@ -91,6 +93,32 @@ export function datapathConformance(
         const rows = dp.list();
         expect(rows).toHaveLength(1);
         expect(rows[0]!.value).toEqual(next);
+      }));
+
+    test.each([
+      ['retired', DEST_F_RETIRED],
+      ['blocked', DEST_F_BLOCKED],
+      ['retired and blocked', DEST_F_RETIRED | DEST_F_BLOCKED],
+    ] as [string, number][])('expiry and flags round-trip when the entry is %s', (_label, flags) =>
+      withDp((dp) => {
+        const now = opts.nowMs?.() ?? 1_000_000;
+        const v4 = { channelId: 3, mark: 0x5e510003, flags, expiresMs: now + 300_000 };
+        const v6 = { channelId: 4, mark: 0x5e510004, flags, expiresMs: now - 5_000 }; // already run out
+        dp.upsert(V4, v4);
+        dp.upsert(V6, v6);
+        const byAddr = new Map(dp.list().map((e) => [e.key.addr, e.value]));
+        expect(byAddr.get(V4.addr)).toEqual(v4);
+        expect(byAddr.get(V6.addr)).toEqual(v6);
+      }));
+
+    test('upsert replaces expiry and flags when the key exists', () =>
+      withDp((dp) => {
+        const now = opts.nowMs?.() ?? 1_000_000;
+        dp.upsert(V4, { ...VAL, flags: DEST_F_RETIRED, expiresMs: now + 1_000 });
+        dp.upsert(V4, { ...VAL, expiresMs: now + 600_000 }); // a new answer brings it back
+        expect(dp.list()[0]!.value).toEqual({ ...VAL, expiresMs: now + 600_000 });
+        dp.upsert(V4, VAL); // no expiry (static)
+        expect(dp.list()[0]!.value.expiresMs).toBeUndefined();
       }));
 
     test('remove deletes only that key when several exist', () =>
