@@ -118,6 +118,8 @@ clean:
 -include test/lab/*.mk
 -include test/demo/*.mk
 -include bench/*.mk
+-include monitoring/*.mk
+-include packaging/*.mk
 
 # Without the lab fragment, `make test` still works.
 .PHONY: lab-if-present

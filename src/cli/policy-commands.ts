@@ -9,7 +9,7 @@ import { renderReference } from '../config/reference.ts';
 import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
 import { Policy } from '../policy/policy.ts';
 import { explain, type Explanation } from '../policy/explain.ts';
-import { isIP } from '../policy/cidr.ts';
+import { isIP } from '../util/ip.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { Config } from '../config/types.ts';
 import type { CliContext } from './context.ts';

@@ -9,6 +9,7 @@
 import type { ChannelSpec, ClientEntry, StaticEntry, Table } from '../policy/types.ts';
 import type { SettingValues } from './setting.ts';
 import type { Settings } from './settings.ts';
+import type { TsigKeySpec } from '../dns/tsig-key.ts';
 
 export type { Mode } from './setting.ts';
 export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
@@ -23,12 +24,8 @@ export interface UpstreamSpec {
   tsigKey?: string;
 }
 
-export interface TsigKeySpec {
-  name: string;
-  algorithm: 'hmac-sha256';
-  /** Decoded secret. Never logged. */
-  secret: Uint8Array;
-}
+/** A TSIG key as the config holds it: defined by the DNS layer (src/dns/tsig-key.ts). */
+export type { TsigKeySpec } from '../dns/tsig-key.ts';
 
 /** Every value setting's Config field (see settings.ts). */
 export type SettingsConfig = SettingValues<Settings>;

@@ -4,9 +4,9 @@
  * way an operator reads addresses: by table, then IPv4 before IPv6, each numerically by its
  * bytes (`192.0.2.9` before `192.0.2.10`). The `--json` output is these rows as they are.
  */
-import { parseIP } from '../policy/cidr.ts';
+import { parseIP } from '../util/ip.ts';
 import { DEFAULT_TABLE, tableGroup } from '../policy/group.ts';
-import { canonicalIp } from '../registry/cidr.ts';
+import { canonicalIp } from '../util/ip.ts';
 import type { RegistryEntry } from '../registry/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 
