@@ -1,0 +1,157 @@
+/**
+ * What an upstream answer's records allow the cache to do, read from the wire once at insert,
+ * and the aged copy a hit hands out.
+ *
+ * - `prepare`: may the answer be kept (RFC 1035 §3.2.1, RFC 2308, RFC 2181 §8), for how long,
+ *   and where its TTL fields sit. Kept: NOERROR with data (positive), NXDOMAIN and NODATA with
+ *   an SOA in the authority section (negative, RFC 2308 §5: without an SOA, not cached).
+ *   Never kept: other rcodes (SERVFAIL included), TC, a TSIG record, a TTL of 0.
+ *   The copy it returns holds TTLs already clamped to the limits, so every later read is a
+ *   plain subtraction.
+ * - `agedCopy`: the stored bytes with every TTL (answer, authority, additional; never the OPT)
+ *   lowered by the seconds spent in the cache, never below 0, or all set to the stale TTL
+ *   (RFC 8767 §4), and the asking client's question (its case) in the question section.
+ * - `agedScan`: the `AnswerScan` of that copy without scanning it again (a test checks it
+ *   equals `scanAnswer` of the aged bytes for every fixture).
+ */
+import type { AnswerScan } from '../dns/answer-scan.ts';
+import { HEADER_LEN, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_CNAME, TYPE_OPT, TYPE_SOA, skipName } from '../dns/wire.ts';
+
+export const TYPE_TSIG = 250;
+const TYPE_ANY = 255;
+/** RFC 2181 §8: a TTL with the top bit set is read as 0. */
+const MAX_TTL_WIRE = 0x7fffffff;
+
+/** Why an answer was not kept (the `reason` label of `dnsseal_cache_not_cached_total`). */
+export type NotCachedReason = 'servfail' | 'rcode' | 'truncated' | 'tsig' | 'signed' | 'ttl_zero' | 'no_soa' | 'too_big' | 'malformed';
+export const NOT_CACHED_REASONS: readonly NotCachedReason[] = ['servfail', 'rcode', 'truncated', 'tsig', 'signed', 'ttl_zero', 'no_soa', 'too_big', 'malformed'];
+
+export interface TtlLimits {
+  /** Cap of every record's TTL (seconds). */
+  maxTtlS: number;
+  /** Cap of a negative answer's TTL (the SOA's, RFC 2308 §5), seconds. */
+  maxNegTtlS: number;
+}
+
+export type Prepared =
+  | {
+      ok: true;
+      negative: boolean;
+      /** Seconds the entry may answer: the smallest clamped TTL of all records. */
+      lifetimeS: number;
+      /** `answer[0, scan.end)` with every TTL clamped to the limits. */
+      bytes: Uint8Array;
+      /** Offsets of the 4-byte TTL fields of every record but the OPT. */
+      ttlOffs: Uint16Array;
+    }
+  | { ok: false; reason: NotCachedReason };
+
+/**
+ * Reads `answer` (already checked by `scanAnswer`, which produced `scan`) for caching.
+ * `questionLen` is the question's length in octets, `qtype` its type.
+ */
+export function prepare(answer: Uint8Array, scan: AnswerScan, questionLen: number, qtype: number, limits: TtlLimits): Prepared {
+  if (scan.truncated) return { ok: false, reason: 'truncated' };
+  // An extended rcode (OPT TTL bits 24..31, RFC 6891) makes the real rcode something else.
+  if (scan.opt && scan.opt.ttl >>> 24 !== 0) return { ok: false, reason: 'rcode' };
+  if (scan.rcode === RCODE_SERVFAIL) return { ok: false, reason: 'servfail' };
+  if (scan.rcode !== RCODE_NOERROR && scan.rcode !== RCODE_NXDOMAIN) return { ok: false, reason: 'rcode' };
+  const buf = answer;
+  const total = scan.ancount + scan.nscount + scan.arcount;
+  const offs = new Uint16Array(total);
+  let n = 0;
+  let answered = false;
+  let soaTtlOff = -1;
+  let soaMinimum = 0;
+  let p = HEADER_LEN + questionLen;
+  try {
+    for (let i = 0; i < total; i++) {
+      const h = skipName(buf, p);
+      const type = (buf[h]! << 8) | buf[h + 1]!;
+      const end = h + 10 + ((buf[h + 8]! << 8) | buf[h + 9]!);
+      if (end > scan.end) return { ok: false, reason: 'malformed' };
+      if (type === TYPE_TSIG) return { ok: false, reason: 'tsig' };
+      if (type !== TYPE_OPT) {
+        offs[n++] = h + 4;
+        if (i < scan.ancount) {
+          if (type === qtype || qtype === TYPE_ANY || qtype === TYPE_CNAME) answered = true;
+        } else if (i < scan.ancount + scan.nscount && type === TYPE_SOA && soaTtlOff < 0) {
+          // MINIMUM is the last field of the SOA rdata (two names, then five 32-bit numbers).
+          if (end - (h + 10) < 22) return { ok: false, reason: 'malformed' };
+          soaTtlOff = h + 4;
+          soaMinimum = readU32(buf, end - 4);
+        }
+      }
+      p = end;
+    }
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const negative = scan.rcode === RCODE_NXDOMAIN || !answered;
+  if (negative && soaTtlOff < 0) return { ok: false, reason: 'no_soa' };
+
+  const bytes = buf.slice(0, scan.end);
+  let lifetimeS = Number.MAX_SAFE_INTEGER;
+  for (let i = 0; i < n; i++) {
+    const o = offs[i]!;
+    const raw = readU32(bytes, o);
+    let ttl = Math.min(raw > MAX_TTL_WIRE ? 0 : raw, limits.maxTtlS);
+    // RFC 2308 §5: a negative answer lives for min(SOA TTL, SOA MINIMUM).
+    if (o === soaTtlOff && negative) ttl = Math.min(ttl, soaMinimum > MAX_TTL_WIRE ? 0 : soaMinimum, limits.maxNegTtlS);
+    if (ttl !== raw) writeU32(bytes, o, ttl);
+    if (ttl < lifetimeS) lifetimeS = ttl;
+  }
+  if (n === 0 || lifetimeS <= 0) return { ok: false, reason: 'ttl_zero' };
+  return { ok: true, negative, lifetimeS, bytes, ttlOffs: n === total ? offs : offs.slice(0, n) };
+}
+
+/**
+ * The client's copy source for a hit: `stored` with the TTLs at `ttlOffs` lowered by
+ * `elapsedS` (never below 0) — or all set to `staleTtlS` when not null — and `question` (the
+ * asking client's, same length, maybe other case) in the question section. One new buffer.
+ */
+export function agedCopy(stored: Uint8Array, ttlOffs: Uint16Array, elapsedS: number, staleTtlS: number | null, question: Uint8Array): Uint8Array {
+  const out = stored.slice();
+  for (let i = 0; i < question.length; i++) out[HEADER_LEN + i] = question[i]!;
+  if (staleTtlS !== null) {
+    for (let i = 0; i < ttlOffs.length; i++) writeU32(out, ttlOffs[i]!, staleTtlS);
+  } else if (elapsedS > 0) {
+    for (let i = 0; i < ttlOffs.length; i++) {
+      const o = ttlOffs[i]!;
+      const t = readU32(stored, o) - elapsedS;
+      writeU32(out, o, t > 0 ? t : 0);
+    }
+  }
+  return out;
+}
+
+/** The scan of `agedCopy(…, elapsedS, staleTtlS, …)`, made from the stored answer's scan. */
+export function agedScan(scan: AnswerScan, elapsedS: number, staleTtlS: number | null): AnswerScan {
+  if (staleTtlS === null && elapsedS <= 0) return scan;
+  const age = (t: number) => (staleTtlS !== null ? staleTtlS : t > elapsedS ? t - elapsedS : 0);
+  const out: AnswerScan = { ...scan, minTtl: scan.addrs.length ? age(scan.minTtl) : 0 };
+  // Per-hop CNAME TTLs, where the scan has them (the CNAME holds of issue 11): entry 0 is not a TTL.
+  const chainTtls = (scan as { chainTtls?: number[] }).chainTtls;
+  if (chainTtls) (out as { chainTtls?: number[] }).chainTtls = chainTtls.map((t, i) => (i === 0 ? t : age(t)));
+  return out;
+}
+
+/** The stored scan: `scan` with its TTLs capped at `maxTtlS`, as `prepare` capped the bytes. */
+export function cappedScan(scan: AnswerScan, maxTtlS: number): AnswerScan {
+  const chainTtls = (scan as { chainTtls?: number[] }).chainTtls;
+  if (scan.minTtl <= maxTtlS && (!chainTtls || chainTtls.every((t) => t <= maxTtlS))) return scan;
+  const out: AnswerScan = { ...scan, minTtl: Math.min(scan.minTtl, maxTtlS) };
+  if (chainTtls) (out as { chainTtls?: number[] }).chainTtls = chainTtls.map((t) => Math.min(t, maxTtlS));
+  return out;
+}
+
+function readU32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+function writeU32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
