@@ -90,7 +90,11 @@ export function prepare(answer: Uint8Array, scan: AnswerScan, questionLen: numbe
   const negative = scan.rcode === RCODE_NXDOMAIN || !answered;
   if (negative && soaTtlOff < 0) return { ok: false, reason: 'no_soa' };
 
-  const bytes = buf.slice(0, scan.end);
+  // A copy of our own, a plain Uint8Array: the upstream's bytes may be a Node Buffer (Bun's
+  // sockets give those), whose slice() is a view — writing the clamped TTLs into it would change
+  // the answer other queries in flight are relaying, and keep the socket's whole chunk alive.
+  const bytes = new Uint8Array(scan.end);
+  for (let i = 0; i < scan.end; i++) bytes[i] = buf[i]!;
   let lifetimeS = Number.MAX_SAFE_INTEGER;
   for (let i = 0; i < n; i++) {
     const o = offs[i]!;
@@ -111,6 +115,7 @@ export function prepare(answer: Uint8Array, scan: AnswerScan, questionLen: numbe
  * asking client's, same length, maybe other case) in the question section. One new buffer.
  */
 export function agedCopy(stored: Uint8Array, ttlOffs: Uint16Array, elapsedS: number, staleTtlS: number | null, question: Uint8Array): Uint8Array {
+  // `stored` is the plain Uint8Array `prepare` made, so slice() copies (a Buffer's would not).
   const out = stored.slice();
   for (let i = 0; i < question.length; i++) out[HEADER_LEN + i] = question[i]!;
   if (staleTtlS !== null) {

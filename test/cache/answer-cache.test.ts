@@ -394,3 +394,22 @@ describe('cache/answer-cache', () => {
     expect(text).toContain('dnsseal_cache_not_cached_total{reason="servfail"} 0');
   });
 });
+
+describe('cache/answer-cache buffers', () => {
+  test('never writes into the upstream\'s bytes nor shares them when they come as a Node Buffer', () => {
+    const clock = new FakeClock();
+    const cache = new AnswerCache({ clock, maxTtlS: 100 });
+    const q = query('www.test');
+    const f = answer(q, { answers: [a('www.test', 604800, '192.0.2.1')] });
+    // Bun's sockets hand out Buffers, whose slice() is a view.
+    const buf = Buffer.concat([Buffer.from(f.bytes), Buffer.alloc(64)]).subarray(0, f.bytes.length);
+    const before = hex(buf);
+    cache.insert(q, 'default', { ...f, bytes: buf });
+    expect(hex(buf)).toBe(before);
+    const hit = cache.lookup(q, 'default')!;
+    expect(ttls(hit.bytes)).toEqual([100]);
+    buf.fill(0);
+    hit.bytes.fill(0);
+    expect(ttls(cache.lookup(q, 'default')!.bytes)).toEqual([100]);
+  });
+});
