@@ -42,7 +42,7 @@ export function isCached(f: Forwarded): f is CachedAnswer {
 export interface CacheLimits {
   /** Most entries; 0 turns the cache off (config `cache_size`). */
   maxEntries: number;
-  /** Most bytes, counted as each answer's wire length plus `ENTRY_OVERHEAD_BYTES`. */
+  /** Most bytes, counted per entry as its heap use is estimated (`costOf`). */
   maxBytes: number;
   /** Cap of every TTL kept (seconds). */
   maxTtlS: number;
@@ -62,13 +62,13 @@ export interface CacheLimits {
 }
 
 /**
- * Defaults: 10,000 entries and 4 MiB; about 2.3 MiB of heap when full of typical answers
- * (bench/cache.ts prints the figure) — small beside the daemon's RSS.
- * TTL caps as unbound's (`cache-max-ttl` 1 day, `cache-max-negative-ttl` 1 hour).
+ * Defaults: 10,000 entries and 8 MiB, which 10,000 typical answers fit under (about 7 MiB of
+ * heap; bench/cache.ts prints the figures). TTL caps as unbound's (`cache-max-ttl` 1 day,
+ * `cache-max-negative-ttl` 1 hour). Serve-stale and prefetch off, as in dnsmasq and unbound.
  */
 export const CACHE_DEFAULTS: Readonly<CacheLimits> = {
   maxEntries: 10_000,
-  maxBytes: 4 * 1024 * 1024,
+  maxBytes: 8 * 1024 * 1024,
   maxTtlS: 86_400,
   maxNegTtlS: 3_600,
   staleMaxS: 0,
@@ -78,11 +78,13 @@ export const CACHE_DEFAULTS: Readonly<CacheLimits> = {
 };
 
 /**
- * Bytes counted per entry beside its wire bytes: the entry object, the TTL offsets, the scan
- * and its chain/address strings of a typical answer (measured by bench/cache.ts: heap growth
- * per entry minus wire bytes, rounded up).
+ * What an entry costs beside its stored bytes, as the byte bound counts it: a fixed part (the
+ * entry, its scan, the typed array) and a part per string of the scan (each name of the chain,
+ * each address). Fitted to the heap growth bench/cache.ts measures for answers from one A
+ * record to thirty (within about 12%).
  */
-export const ENTRY_OVERHEAD_BYTES = 320;
+export const ENTRY_OVERHEAD_BYTES = 520;
+export const STRING_OVERHEAD_BYTES = 48;
 
 export type EvictionReason = 'size' | 'expired';
 
@@ -109,31 +111,27 @@ export function newCacheCounters(): CacheCounters {
   };
 }
 
+/** `Entry.flags` bits. */
+const VIA_TCP = 1;
+const REFRESHING = 2;
+
+/** Kept lean: every field is paid for by each of the (default 10,000) entries. */
 interface Entry extends SieveNode {
+  /** The next entry in the same table slot. */
+  sameSlot: Entry | null;
   hash: number;
-  /** The next entry whose key has the same hash (a collision). */
-  sameHash: Entry | null;
   upstream: string;
   bits: number;
-  /** Lower-case query name (for `clear`). */
-  qname: string;
-  qlen: number;
-  /** The answer as kept: TTLs clamped, the first asker's question. */
-  bytes: Uint8Array;
-  ttlOffs: Uint16Array;
-  /** The scan of `bytes`. */
+  /** `prepare`'s: the answer (TTLs clamped, the first asker's question), then its TTL offsets. */
+  stored: Uint8Array;
+  /** The scan of the answer part of `stored` (also the identity of the answer it came from). */
   scan: AnswerScan;
-  /** The scan object of the `Forwarded` it came from: the same answer shared in flight is kept once. */
-  origin: AnswerScan;
-  via: 'udp' | 'tcp';
   storedMs: number;
-  lifetimeS: number;
   expiresMs: number;
   /** Serve-stale: until then an expired entry answers at once. */
   recheckMs: number;
-  /** Prefetch: a refresh was asked for. */
-  refreshing: boolean;
-  cost: number;
+  /** VIA_TCP, REFRESHING. */
+  flags: number;
 }
 
 export interface AnswerCacheOptions extends Partial<CacheLimits> {
@@ -145,7 +143,12 @@ export class AnswerCache {
   readonly counters: CacheCounters;
   private limits: CacheLimits;
   private readonly clock: Clock;
-  private readonly table = new Map<number, Entry>();
+  /**
+   * Open hashing: a power-of-two array of slots (at least 1.5 per allowed entry), entries of one
+   * slot chained through `sameSlot`. Cheaper than a Map per lookup and per entry.
+   */
+  private slots: Array<Entry | null> = [];
+  private mask = 0;
   private readonly sieve = new Sieve<Entry>();
   private readonly upstreams: string[] = [];
   private bytesUsed = 0;
@@ -155,6 +158,7 @@ export class AnswerCache {
     this.clock = clock;
     this.counters = counters ?? newCacheCounters();
     this.limits = { ...CACHE_DEFAULTS, ...limits };
+    this.sizeTable();
   }
 
   get enabled(): boolean {
@@ -179,6 +183,7 @@ export class AnswerCache {
     this.limits = { ...this.limits, ...limits };
     if (this.limits.maxEntries === 0) this.clear();
     else this.fit();
+    this.sizeTable();
   }
 
   /**
@@ -243,48 +248,40 @@ export class AnswerCache {
     }
     const bits = questionBits(query);
     const existing = this.find(query, bits, upstream);
-    // The same answer, shared by several queries in flight, is kept once.
-    if (existing && existing.origin === forwarded.scan) return false;
-    const qlen = query.question.length;
-    const prep = prepare(forwarded.bytes, forwarded.scan, qlen, query.qtype, this.limits);
+    // The same answer, shared by several queries in flight, is kept once (its scan is the
+    // entry's unless capping made a copy: then it is kept again, which is only wasted work).
+    if (existing && existing.scan === forwarded.scan) return false;
+    const prep = prepare(forwarded.bytes, forwarded.scan, query.question.length, query.qtype, this.limits);
     if (!prep.ok) {
       this.counters.notCached[prep.reason]++;
       return false;
     }
-    const cost = prep.bytes.length + ENTRY_OVERHEAD_BYTES;
-    if (cost > this.limits.maxBytes) {
+    if (costOf(prep.stored, forwarded.scan) > this.limits.maxBytes) {
       this.counters.notCached.too_big++;
       return false;
     }
     if (existing) this.unlink(existing);
+    flatten(forwarded.scan.chain);
+    flatten(forwarded.scan.addrs);
     const now = this.clock.monoMs();
     const e: Entry = {
       newer: null,
       older: null,
       visited: false,
+      sameSlot: null,
       hash: keyHash(query.question, bits, this.upstreamNumber(upstream)),
-      sameHash: null,
       upstream,
       bits,
-      qname: query.qname,
-      qlen,
-      bytes: prep.bytes,
-      ttlOffs: prep.ttlOffs,
+      stored: prep.stored,
       scan: cappedScan(forwarded.scan, this.limits.maxTtlS),
-      origin: forwarded.scan,
-      via: forwarded.via,
       storedMs: now,
-      lifetimeS: prep.lifetimeS,
       expiresMs: now + prep.lifetimeS * 1000,
       recheckMs: 0,
-      refreshing: false,
-      cost,
+      flags: forwarded.via === 'tcp' ? VIA_TCP : 0,
     };
-    const head = this.table.get(e.hash);
-    e.sameHash = head ?? null;
-    this.table.set(e.hash, e);
+    this.link(e);
     this.sieve.insert(e);
-    this.bytesUsed += cost;
+    this.bytesUsed += costOf(e.stored, e.scan);
     this.counters.inserts++;
     this.fit();
     return true;
@@ -297,14 +294,14 @@ export class AnswerCache {
   clear(match?: (name: string) => boolean): number {
     if (!match) {
       const n = this.sieve.size;
-      this.table.clear();
+      this.slots.fill(null);
       this.sieve.clear();
       this.bytesUsed = 0;
       return n;
     }
     let n = 0;
     for (const e of this.sieve.entries()) {
-      if (match(e.qname)) {
+      if (match(e.scan.chain[0]!)) {
         this.unlink(e);
         n++;
       }
@@ -320,26 +317,29 @@ export class AnswerCache {
 
   private find(query: ParsedQuery, bits: number, upstream: string): Entry | null {
     const q = query.question;
-    for (let e = this.table.get(keyHash(q, bits, this.upstreamNumber(upstream))) ?? null; e; e = e.sameHash) {
-      if (e.bits === bits && e.qlen === q.length && e.upstream === upstream && sameQuestion(e.bytes, q)) return e;
+    const hash = keyHash(q, bits, this.upstreamNumber(upstream));
+    for (let e = this.slots[hash & this.mask] ?? null; e; e = e.sameSlot) {
+      // A question of another length differs at its root label at the latest (cache-key.ts).
+      if (e.hash === hash && e.bits === bits && e.upstream === upstream && sameQuestion(e.stored, q)) return e;
     }
     return null;
   }
 
   private answer(e: Entry, query: ParsedQuery, now: number, stale: boolean): CachedAnswer {
     const elapsedS = Math.floor((now - e.storedMs) / 1000);
+    const lifetimeS = (e.expiresMs - e.storedMs) / 1000;
     const staleTtl = stale ? this.limits.staleTtlS : null;
-    const remainingS = stale ? this.limits.staleTtlS : e.lifetimeS - elapsedS;
+    const remainingS = stale ? this.limits.staleTtlS : lifetimeS - elapsedS;
     const out: CachedAnswer = {
-      bytes: agedCopy(e.bytes, e.ttlOffs, elapsedS, staleTtl, query.question),
+      bytes: agedCopy(e.stored, e.scan.end, elapsedS, staleTtl, query.question),
       scan: agedScan(e.scan, elapsedS, staleTtl),
-      via: e.via,
+      via: e.flags & VIA_TCP ? 'tcp' : 'udp',
       cache: stale ? 'stale' : 'hit',
       remainingS,
-      lifetimeS: e.lifetimeS,
+      lifetimeS,
     };
-    if (!stale && this.limits.prefetch && !e.refreshing && remainingS * 10 < e.lifetimeS) {
-      e.refreshing = true;
+    if (!stale && this.limits.prefetch && !(e.flags & REFRESHING) && remainingS * 10 < lifetimeS) {
+      e.flags |= REFRESHING;
       this.counters.prefetches++;
       out.refresh = true;
     }
@@ -368,22 +368,36 @@ export class AnswerCache {
     this.counters.evictions[reason]++;
   }
 
+  private link(e: Entry): void {
+    const i = e.hash & this.mask;
+    e.sameSlot = this.slots[i] ?? null;
+    this.slots[i] = e;
+  }
+
   private unlink(e: Entry): void {
-    const head = this.table.get(e.hash);
-    if (head === e) {
-      if (e.sameHash) this.table.set(e.hash, e.sameHash);
-      else this.table.delete(e.hash);
-    } else {
-      for (let p: Entry | null = head ?? null; p; p = p.sameHash) {
-        if (p.sameHash === e) {
-          p.sameHash = e.sameHash;
+    const i = e.hash & this.mask;
+    const head = this.slots[i] ?? null;
+    if (head === e) this.slots[i] = e.sameSlot;
+    else {
+      for (let p = head; p; p = p.sameSlot) {
+        if (p.sameSlot === e) {
+          p.sameSlot = e.sameSlot;
           break;
         }
       }
     }
-    e.sameHash = null;
+    e.sameSlot = null;
     this.sieve.remove(e);
-    this.bytesUsed -= e.cost;
+    this.bytesUsed -= costOf(e.stored, e.scan);
+  }
+
+  /** Slots for 1.5× the allowed entries, a power of two; rehashes when the size changes. */
+  private sizeTable(): void {
+    const want = Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(1, this.limits.maxEntries) * 1.5)));
+    if (want === this.slots.length) return;
+    this.slots = new Array<Entry | null>(want).fill(null);
+    this.mask = want - 1;
+    for (const e of this.sieve.entries()) this.link(e);
   }
 
   /** A small number per upstream name (the configured few), mixed into the key hash. */
@@ -393,4 +407,21 @@ export class AnswerCache {
     list.push(name);
     return list.length - 1;
   }
+}
+
+/**
+ * Replaces each string of `list` with a flat copy of the same value. A string built a
+ * character at a time (the query name in `parseQuery`, names in `readName`) is a JSC rope —
+ * about 650 bytes for a 20-character name — until something reads it whole; an entry keeps
+ * its strings for minutes. Done in place: the values do not change (they are lower-case, so
+ * `toLowerCase` copies), and whoever else holds the array (queries in flight, the registry's
+ * names) lets go of the rope too.
+ */
+function flatten(list: string[]): void {
+  for (let i = 0; i < list.length; i++) list[i] = list[i]!.toLowerCase();
+}
+
+/** What an entry counts against the byte bound: its stored bytes and the estimated rest. */
+export function costOf(stored: Uint8Array, scan: AnswerScan): number {
+  return stored.length + ENTRY_OVERHEAD_BYTES + STRING_OVERHEAD_BYTES * (scan.chain.length + scan.addrs.length);
 }

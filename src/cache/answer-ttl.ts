@@ -39,10 +39,12 @@ export type Prepared =
       negative: boolean;
       /** Seconds the entry may answer: the smallest clamped TTL of all records. */
       lifetimeS: number;
-      /** `answer[0, scan.end)` with every TTL clamped to the limits. */
-      bytes: Uint8Array;
-      /** Offsets of the 4-byte TTL fields of every record but the OPT. */
-      ttlOffs: Uint16Array;
+      /**
+       * What the cache keeps, one allocation: `answer[0, scan.end)` with every TTL clamped to
+       * the limits, then the offset of each record's TTL field (every record but the OPT) as a
+       * big-endian u16.
+       */
+      stored: Uint8Array;
     }
   | { ok: false; reason: NotCachedReason };
 
@@ -57,9 +59,9 @@ export function prepare(answer: Uint8Array, scan: AnswerScan, questionLen: numbe
   if (scan.rcode === RCODE_SERVFAIL) return { ok: false, reason: 'servfail' };
   if (scan.rcode !== RCODE_NOERROR && scan.rcode !== RCODE_NXDOMAIN) return { ok: false, reason: 'rcode' };
   const buf = answer;
+  const wireLen = scan.end;
   const total = scan.ancount + scan.nscount + scan.arcount;
-  const offs = new Uint16Array(total);
-  let n = 0;
+  const offs: number[] = [];
   let answered = false;
   let soaTtlOff = -1;
   let soaMinimum = 0;
@@ -69,10 +71,10 @@ export function prepare(answer: Uint8Array, scan: AnswerScan, questionLen: numbe
       const h = skipName(buf, p);
       const type = (buf[h]! << 8) | buf[h + 1]!;
       const end = h + 10 + ((buf[h + 8]! << 8) | buf[h + 9]!);
-      if (end > scan.end) return { ok: false, reason: 'malformed' };
+      if (end > wireLen) return { ok: false, reason: 'malformed' };
       if (type === TYPE_TSIG) return { ok: false, reason: 'tsig' };
       if (type !== TYPE_OPT) {
-        offs[n++] = h + 4;
+        offs.push(h + 4);
         if (i < scan.ancount) {
           if (type === qtype || qtype === TYPE_ANY || qtype === TYPE_CNAME) answered = true;
         } else if (i < scan.ancount + scan.nscount && type === TYPE_SOA && soaTtlOff < 0) {
@@ -89,40 +91,44 @@ export function prepare(answer: Uint8Array, scan: AnswerScan, questionLen: numbe
   }
   const negative = scan.rcode === RCODE_NXDOMAIN || !answered;
   if (negative && soaTtlOff < 0) return { ok: false, reason: 'no_soa' };
+  if (offs.length === 0) return { ok: false, reason: 'ttl_zero' };
 
   // A copy of our own, a plain Uint8Array: the upstream's bytes may be a Node Buffer (Bun's
   // sockets give those), whose slice() is a view — writing the clamped TTLs into it would change
   // the answer other queries in flight are relaying, and keep the socket's whole chunk alive.
-  const bytes = new Uint8Array(scan.end);
-  for (let i = 0; i < scan.end; i++) bytes[i] = buf[i]!;
+  const stored = new Uint8Array(wireLen + 2 * offs.length);
+  for (let i = 0; i < wireLen; i++) stored[i] = buf[i]!;
   let lifetimeS = Number.MAX_SAFE_INTEGER;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < offs.length; i++) {
     const o = offs[i]!;
-    const raw = readU32(bytes, o);
+    stored[wireLen + 2 * i] = o >>> 8;
+    stored[wireLen + 2 * i + 1] = o & 0xff;
+    const raw = readU32(stored, o);
     let ttl = Math.min(raw > MAX_TTL_WIRE ? 0 : raw, limits.maxTtlS);
     // RFC 2308 §5: a negative answer lives for min(SOA TTL, SOA MINIMUM).
     if (o === soaTtlOff && negative) ttl = Math.min(ttl, soaMinimum > MAX_TTL_WIRE ? 0 : soaMinimum, limits.maxNegTtlS);
-    if (ttl !== raw) writeU32(bytes, o, ttl);
+    if (ttl !== raw) writeU32(stored, o, ttl);
     if (ttl < lifetimeS) lifetimeS = ttl;
   }
-  if (n === 0 || lifetimeS <= 0) return { ok: false, reason: 'ttl_zero' };
-  return { ok: true, negative, lifetimeS, bytes, ttlOffs: n === total ? offs : offs.slice(0, n) };
+  if (lifetimeS <= 0) return { ok: false, reason: 'ttl_zero' };
+  return { ok: true, negative, lifetimeS, stored };
 }
 
 /**
- * The client's copy source for a hit: `stored` with the TTLs at `ttlOffs` lowered by
- * `elapsedS` (never below 0) — or all set to `staleTtlS` when not null — and `question` (the
- * asking client's, same length, maybe other case) in the question section. One new buffer.
+ * The client's copy source for a hit: the wire part of `stored` (`prepare`'s, `wireLen` long)
+ * with every TTL lowered by `elapsedS` (never below 0) — or all set to `staleTtlS` when not
+ * null — and `question` (the asking client's, same length, maybe other case) in the question
+ * section. One new buffer.
  */
-export function agedCopy(stored: Uint8Array, ttlOffs: Uint16Array, elapsedS: number, staleTtlS: number | null, question: Uint8Array): Uint8Array {
+export function agedCopy(stored: Uint8Array, wireLen: number, elapsedS: number, staleTtlS: number | null, question: Uint8Array): Uint8Array {
   // `stored` is the plain Uint8Array `prepare` made, so slice() copies (a Buffer's would not).
-  const out = stored.slice();
+  const out = stored.slice(0, wireLen);
   for (let i = 0; i < question.length; i++) out[HEADER_LEN + i] = question[i]!;
   if (staleTtlS !== null) {
-    for (let i = 0; i < ttlOffs.length; i++) writeU32(out, ttlOffs[i]!, staleTtlS);
+    for (let p = wireLen; p < stored.length; p += 2) writeU32(out, (stored[p]! << 8) | stored[p + 1]!, staleTtlS);
   } else if (elapsedS > 0) {
-    for (let i = 0; i < ttlOffs.length; i++) {
-      const o = ttlOffs[i]!;
+    for (let p = wireLen; p < stored.length; p += 2) {
+      const o = (stored[p]! << 8) | stored[p + 1]!;
       const t = readU32(stored, o) - elapsedS;
       writeU32(out, o, t > 0 ? t : 0);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { AnswerCache, ENTRY_OVERHEAD_BYTES, type AnswerCacheOptions } from '../../src/cache/answer-cache.ts';
+import { AnswerCache, ENTRY_OVERHEAD_BYTES, STRING_OVERHEAD_BYTES, type AnswerCacheOptions } from '../../src/cache/answer-cache.ts';
 import { exportCacheMetrics } from '../../src/cache/cache-metrics.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { FakeClock } from '../../src/util/clock.ts';
@@ -212,9 +212,10 @@ describe('cache/answer-cache', () => {
       expect(cache.counters.evictions).toEqual({ size: 2, expired: 0 });
     });
 
-    test('holds at most maxBytes (wire bytes plus the per-entry overhead) when answers are big', () => {
+    test('holds at most maxBytes (wire bytes, TTL offsets, the estimated rest) when answers are big', () => {
       const q = query('n0.test');
-      const one = answer(q, { answers: [a('n0.test', 300, '192.0.2.1')] }).bytes.length + ENTRY_OVERHEAD_BYTES;
+      // Wire bytes, 2 bytes for the one TTL offset kept, the fixed overhead, two strings (name, address).
+      const one = answer(q, { answers: [a('n0.test', 300, '192.0.2.1')] }).bytes.length + 2 + ENTRY_OVERHEAD_BYTES + 2 * STRING_OVERHEAD_BYTES;
       const { cache } = setup({ maxBytes: 2 * one + 10 });
       for (let i = 0; i < 4; i++) keep(cache, `n${i}.test`);
       expect(cache.size).toBe(2);
@@ -224,7 +225,7 @@ describe('cache/answer-cache', () => {
     });
 
     test('keeps no answer bigger than the byte bound when one comes', () => {
-      const { cache } = setup({ maxBytes: 200 });
+      const { cache } = setup({ maxBytes: 1000 });
       const q = query('many.test');
       const many = Array.from({ length: 30 }, (_, i) => a('many.test', 300, `198.51.100.${i + 1}`));
       expect(cache.insert(q, 'default', answer(q, { answers: many }))).toBe(false);

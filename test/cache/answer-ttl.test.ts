@@ -86,7 +86,7 @@ describe('cache/answer-ttl', () => {
     const { q, forwarded } = golden();
     const prep = prepare(forwarded.bytes, forwarded.scan, q.question.length, q.qtype, { maxTtlS: 86400, maxNegTtlS: 3600 });
     if (!prep.ok) throw new Error(prep.reason);
-    expect(hex(agedCopy(prep.bytes, prep.ttlOffs, 500, 30, q.question))).toBe(hex(GOLDEN_STALE));
+    expect(hex(agedCopy(prep.stored, forwarded.scan.end, 500, 30, q.question))).toBe(hex(GOLDEN_STALE));
   });
 
   test('never lowers a TTL below 0 when the record outlived its own TTL', () => {
@@ -94,7 +94,7 @@ describe('cache/answer-ttl', () => {
     const prep = prepare(forwarded.bytes, forwarded.scan, q.question.length, q.qtype, { maxTtlS: 86400, maxNegTtlS: 3600 });
     if (!prep.ok) throw new Error(prep.reason);
     expect(prep.lifetimeS).toBe(60);
-    const out = agedCopy(prep.bytes, prep.ttlOffs, 400, null, q.question);
+    const out = agedCopy(prep.stored, forwarded.scan.end, 400, null, q.question);
     // 300 - 400 and 60 - 400 are 0; 86400 - 400 = 86000.
     expect(hex(out.subarray(24 + 6, 24 + 10))).toBe('00000000');
     expect(hex(out.subarray(40 + 6, 40 + 10))).toBe('00000000');
@@ -111,7 +111,7 @@ describe('cache/answer-ttl', () => {
       if (!prep.ok) throw new Error(`${file} not cacheable: ${prep.reason}`);
       const stored = cappedScan(scan, maxTtlS);
       for (const [elapsed, stale] of [[0, null], [1, null], [99, null], [299, null], [301, null], [5000, 30]] as const) {
-        const aged = agedCopy(prep.bytes, prep.ttlOffs, elapsed, stale, q.question);
+        const aged = agedCopy(prep.stored, scan.end, elapsed, stale, q.question);
         expect(agedScan(stored, elapsed, stale)).toEqual(scanAnswer(aged, q.question.length, q.qname));
       }
     }
