@@ -4,6 +4,8 @@
  * and the integration tests build it the same way. Upstream sockets are opened before the
  * listening ones (BENCHMARKING.md, Bun notes).
  */
+import type { AnswerCache } from '../cache/answer-cache.ts';
+import { CachingForwarder } from '../cache/caching-forwarder.ts';
 import type { UpstreamSpec } from '../config/types.ts';
 import type { RegistryApi } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -39,6 +41,12 @@ export interface ProxyOptions {
   policyServer?: PolicyServerLink;
   /** Intercept mode (#6): rewrites protected answers to pool addresses; see InterceptApi. */
   interceptor?: InterceptApi;
+  /**
+   * The answer cache (src/cache): in front of the forwarder, so every hit goes through
+   * decide → register → respond like an upstream answer. Absent: every query goes upstream; given,
+   * it can be turned on and off live (`setLimits`).
+   */
+  cache?: AnswerCache;
 }
 
 export interface Proxy {
@@ -70,7 +78,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const pipeline = new Pipeline({
     policy: opts.policy,
     registry: opts.registry,
-    forwarder,
+    forwarder: opts.cache ? new CachingForwarder(forwarder, opts.cache) : forwarder,
     upstreamNames: forwarder.names(),
     counters: opts.counters,
     log: opts.log,
