@@ -281,6 +281,8 @@ export class AnswerCache {
     };
     this.link(e);
     this.sieve.insert(e);
+    // A refreshed answer (prefetch, a newer upstream answer) keeps the popularity of the old one.
+    if (existing?.visited) e.visited = true;
     this.bytesUsed += costOf(e.stored, e.scan);
     this.counters.inserts++;
     this.fit();
