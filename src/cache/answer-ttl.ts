@@ -140,20 +140,20 @@ export function agedCopy(stored: Uint8Array, wireLen: number, elapsedS: number, 
 export function agedScan(scan: AnswerScan, elapsedS: number, staleTtlS: number | null): AnswerScan {
   if (staleTtlS === null && elapsedS <= 0) return scan;
   const age = (t: number) => (staleTtlS !== null ? staleTtlS : t > elapsedS ? t - elapsedS : 0);
-  const out: AnswerScan = { ...scan, minTtl: scan.addrs.length ? age(scan.minTtl) : 0 };
-  // Per-hop CNAME TTLs, where the scan has them (the CNAME holds of issue 11): entry 0 is not a TTL.
-  const chainTtls = (scan as { chainTtls?: number[] }).chainTtls;
-  if (chainTtls) (out as { chainTtls?: number[] }).chainTtls = chainTtls.map((t, i) => (i === 0 ? t : age(t)));
-  return out;
+  const ct = scan.chainTtls;
+  return {
+    ...scan,
+    minTtl: scan.addrs.length ? age(scan.minTtl) : 0,
+    // Per-hop CNAME TTLs (the CNAME holds of issue 11); entry 0 is not a TTL, so a chain
+    // without CNAMEs keeps its array.
+    chainTtls: ct.length === 1 ? ct : ct.map((t, i) => (i === 0 ? t : age(t))),
+  };
 }
 
 /** The stored scan: `scan` with its TTLs capped at `maxTtlS`, as `prepare` capped the bytes. */
 export function cappedScan(scan: AnswerScan, maxTtlS: number): AnswerScan {
-  const chainTtls = (scan as { chainTtls?: number[] }).chainTtls;
-  if (scan.minTtl <= maxTtlS && (!chainTtls || chainTtls.every((t) => t <= maxTtlS))) return scan;
-  const out: AnswerScan = { ...scan, minTtl: Math.min(scan.minTtl, maxTtlS) };
-  if (chainTtls) (out as { chainTtls?: number[] }).chainTtls = chainTtls.map((t) => Math.min(t, maxTtlS));
-  return out;
+  if (scan.minTtl <= maxTtlS && scan.chainTtls.every((t) => t <= maxTtlS)) return scan;
+  return { ...scan, minTtl: Math.min(scan.minTtl, maxTtlS), chainTtls: scan.chainTtls.map((t) => Math.min(t, maxTtlS)) };
 }
 
 function readU32(b: Uint8Array, o: number): number {

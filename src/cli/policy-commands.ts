@@ -14,12 +14,11 @@ import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
 export function loadPolicy(ctx: CliContext): { cfg: Config; policy: Policy } {
-  const cfg = loadConfig(ctx.args.values, ctx.files);
+  const cfg = loadConfig(ctx.args.settings, ctx.files);
   return { cfg, policy: Policy.fromConfig(cfg) };
 }
 
 export async function checkCommand(ctx: CliContext): Promise<number> {
-  if (ctx.args.positionals.length) throw new ConfigError('check', `unexpected argument "${ctx.args.positionals[0]}" (use --config FILE)`);
   const { cfg } = loadPolicy(ctx);
   const rules = cfg.tables.reduce((n, t) => n + t.rules.length, 0);
   const summary = {
@@ -76,18 +75,16 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
   return lines.map(([k, v]) => `${(k + ':').padEnd(width)}${v}`).join('\n') + '\n';
 }
 
-/** The most common surprise: `*.example.com` does not cover `example.com` itself. */
+/** A subdomain rule `**.example.com` leaves `example.com` itself out: say so when it is asked about. */
 function apexHint(e: Explanation, cfg: Config): string | undefined {
   const table = cfg.tables.find((t) => t.id === e.table);
-  const apex = table?.rules.find((r) => r.condition.kind === 'suffix' && r.condition.labels.join('.') === e.name);
+  const apex = table?.rules.find((r) => r.condition.kind === 'subdomain' && r.condition.labels.join('.') === e.name);
   if (!apex) return undefined;
-  return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; add a rule "${e.name}" for the apex`;
+  return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; write "*.${e.name}" to cover both`;
 }
 
 export async function explainCommand(ctx: CliContext): Promise<number> {
-  const [name, extra] = ctx.args.positionals;
-  if (!name) throw new ConfigError('explain', 'needs a NAME: dnsseal explain www.example.com [--client IP]');
-  if (extra) throw new ConfigError('explain', `takes one NAME, got also "${extra}"`);
+  const name = ctx.args.positionals[0]!; // exactly one: checked with the flags (app.ts)
   const client = ctx.args.values.get('client')?.at(-1);
   if (client !== undefined && !isIP(client)) throw new ConfigError('--client', `"${client}" is not an IP address`);
   const { cfg, policy } = loadPolicy(ctx);

@@ -9,6 +9,9 @@ import type { RegistryEntry } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { ControlHandler, ControlHandlers } from './protocol.ts';
+import { flushSelection, type PolicyNames } from './flush-filter.ts';
+
+export { checkFlushFilter } from './flush-filter.ts';
 
 /** One row of `list`: an entry with times relative to now (what `dnsseal list --json` prints). */
 export interface ListRow {
@@ -23,6 +26,13 @@ export interface ListRow {
   static: boolean;
   /** The peer channel failed (why): traffic to the address is dropped until an answer brings the SA up. */
   blocked?: string;
+  /**
+   * Present (true) when the entry is retired: its hold ran out and it went idle, or it was
+   * flushed or withdrawn by a reload. Still protected — a tunnel entry steered into its channel,
+   * a peer entry's traffic dropped — until `retire` passes with no packet; a new answer brings
+   * it back.
+   */
+  retired?: true;
   /** Intercept mode (#6): the pool address the clients of `group` get for `address`. */
   intercept?: string;
 }
@@ -54,6 +64,8 @@ export interface ControlHandlerDeps {
   explain?: ControlHandler;
   /** Intercept mode: the pool's mappings, shown next to their entries in `list`. */
   intercepts?: () => InterceptListRow[];
+  /** The running channels and tables: `flush` refuses others. Absent: only the filters' syntax is checked. */
+  policyNames?: () => PolicyNames;
 }
 
 export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
@@ -75,19 +87,16 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
       const extra = deps.status ? await deps.status() : {};
       return { registry: registry.stats(), ...extra };
     },
+    // every filter is checked before anything is withdrawn: a refused flush does nothing
     flush: async (args) => {
-      const f = parseFilter(args, ['name', 'address', 'group']);
-      if (f.name !== undefined && f.address !== undefined) {
-        throw new DnssealError('control', 'bad_args', 'flush takes --name or --address, not both');
+      const sel = flushSelection(args, deps.policyNames?.());
+      if (sel.name) {
+        const name = sel.name;
+        const r = registry.releaseNames((n, e) => sel.entry(e) && name(n));
+        return { released: r.names, retired: r.removed.length };
       }
-      const inGroup = (e: RegistryEntry) => f.group === undefined || e.group === f.group;
-      if (f.name !== undefined) {
-        const name = f.name;
-        const r = registry.releaseNames((n, e) => inGroup(e) && n === name);
-        return { released: r.names, removed: r.removed.length };
-      }
-      const removed = registry.withdraw((e) => inGroup(e) && (f.address === undefined || e.addr === f.address));
-      return { released: 0, removed: removed.length };
+      const removed = registry.withdraw(sel.entry);
+      return { released: 0, retired: removed.length };
     },
     reload: slot('reload', deps.reload),
     down: slot('down', deps.down),
@@ -148,6 +157,7 @@ export function toRows(entries: RegistryEntry[], nowMs: number): ListRow[] {
       idleS: e.lastSeenMs === undefined ? null : Math.max(0, Math.floor((nowMs - e.lastSeenMs) / 1000)),
       static: e.static,
       ...(e.blocked !== undefined ? { blocked: e.blocked } : {}),
+      ...(e.retired ? { retired: true as const } : {}),
     }))
     .sort((a, b) => a.group - b.group || a.address.localeCompare(b.address));
 }

@@ -2,7 +2,8 @@
  * The cache in the real pipeline with the real registry (fake data path, fake clock): a hit is
  * registered exactly as a fresh answer is, for the asking client's group, before it is
  * released — the bug dnsmasq/SmartDNS nftset users met (the set entry expires or is flushed
- * while the resolver cache keeps answering) cannot happen here.
+ * while the resolver cache keeps answering) cannot happen here. The registry retires an entry
+ * whose hold ran out (or that was flushed) instead of removing it; a hit brings it back to live.
  */
 import { describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
@@ -19,7 +20,9 @@ import { UpstreamError } from '../../src/proxy/upstream.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { fixture } from '../dns/fixtures.ts';
 import { clientQuery } from '../fixtures/dns/capture.ts';
-import { HUB, MIN_HOLD_MS, addrsIn, rig } from '../registry/helpers.ts';
+import { DEST_F_RETIRED } from '../../src/datapath/datapath.ts';
+import type { FakeDatapath } from '../../src/datapath/fake.ts';
+import { HUB, MIN_HOLD_MS, rig } from '../registry/helpers.ts';
 
 /** front.test → app.corp.test → www.corp.test A 203.0.113.10, every TTL 300 (the knot capture). */
 const PROTECTED = 'front.test';
@@ -49,6 +52,15 @@ class CapturedUpstream {
     const { answer } = fixture(file);
     return { bytes: answer, scan: scanAnswer(answer, q.question.length, q.qname), via: 'udp' };
   }
+}
+
+/** Map entries by state: `live` ones steer into their channel on an answer's hold, `retired` ones outlived it. */
+function mapIn(dp: FakeDatapath): { live: string[]; retired: string[] } {
+  const out = { live: [] as string[], retired: [] as string[] };
+  for (const e of dp.list()) out[e.value.flags & DEST_F_RETIRED ? 'retired' : 'live'].push(`${e.key.group}/${e.key.addr}`);
+  out.live.sort();
+  out.retired.sort();
+  return out;
 }
 
 const client = (group: number): ClientInfo => ({ address: `10.0.0.${group}`, port: 5353, transport: 'udp' });
@@ -85,16 +97,17 @@ function setup(cacheOpts: Partial<AnswerCacheOptions> = {}) {
 const aRecords = (p: dnsPacket.DecodedPacket) => (p.answers ?? []).filter((x) => x.type === 'A') as Array<{ data: string; ttl: number }>;
 
 describe('cache/pipeline', () => {
-  test('puts a flushed entry back in the map before the hit is released when the cache still holds the answer', async () => {
+  test('brings a flushed entry back to live in the map before the hit is released when the cache still holds the answer', async () => {
     const { ask, registry, dp, events, upstream, clock } = setup();
     await ask(PROTECTED);
     registry.withdraw(() => true); // `dnsseal flush`, a reload, an nft flush in the peers' story
-    expect(addrsIn(dp)).toEqual([]);
+    expect(mapIn(dp)).toEqual({ live: [], retired: [`1/${ADDR}`] });
     clock.advance(100_000);
     events.length = 0;
     const out = await ask(PROTECTED);
     expect(upstream.calls).toBe(1);
-    expect(addrsIn(dp)).toEqual([`1/${ADDR}`]);
+    expect(mapIn(dp)).toEqual({ live: [`1/${ADDR}`], retired: [] });
+    expect(registry.get(1, ADDR)!.expiresMs).toBe(clock.monoMs() + 200_000);
     expect(events).toEqual([`map 1/${ADDR}`, 'answer 1']);
     expect(aRecords(out)).toEqual([expect.objectContaining({ data: ADDR, ttl: 200 })]);
   });
@@ -105,7 +118,7 @@ describe('cache/pipeline', () => {
     events.length = 0;
     await ask(PROTECTED, 2);
     expect(upstream.calls).toBe(1);
-    expect(addrsIn(dp)).toEqual([`1/${ADDR}`, `2/${ADDR}`]);
+    expect(mapIn(dp)).toEqual({ live: [`1/${ADDR}`, `2/${ADDR}`], retired: [] });
     expect(events).toEqual([`map 2/${ADDR}`, 'answer 2']);
   });
 
@@ -119,24 +132,25 @@ describe('cache/pipeline', () => {
     expect(aRecords(out)[0]!.ttl).toBe(10);
     // The hit registered the remaining 10 s, floored by min_hold: held until 290 + 60.
     expect(registry.get(1, ADDR)!.expiresMs).toBe(t0 + 290_000 + MIN_HOLD_MS);
-    clock.advance(30_000); // 320 s: the first hold ran out 20 s ago
+    clock.advance(30_000); // 320 s: the first hold ran out 20 s ago, and no packet was seen
     registry.gc();
-    expect(addrsIn(dp)).toEqual([`1/${ADDR}`]);
+    expect(mapIn(dp)).toEqual({ live: [`1/${ADDR}`], retired: [] });
+    expect(registry.get(1, ADDR)!.retired).toBeUndefined();
     expect(upstream.calls).toBe(1);
   });
 
-  test('registers a stale answer again when it is served after the first hold ran out and the upstream is down', async () => {
+  test('brings the entry back to live for a stale answer served after the first hold ran out and the upstream is down', async () => {
     const { ask, registry, dp, clock, upstream, cache } = setup({ staleMaxS: 3600 });
     await ask(PROTECTED);
     clock.advance(400_000);
     registry.gc();
-    expect(addrsIn(dp)).toEqual([]);
+    expect(mapIn(dp)).toEqual({ live: [], retired: [`1/${ADDR}`] });
     upstream.fail = new UpstreamError('timeout', 'upstream: timeout');
     const out = await ask(PROTECTED);
     expect(out.rcode).toBe('NOERROR');
     expect(aRecords(out)).toEqual([expect.objectContaining({ data: ADDR, ttl: 30 })]);
     expect(cache.counters.stale).toBe(1);
-    expect(addrsIn(dp)).toEqual([`1/${ADDR}`]);
+    expect(mapIn(dp)).toEqual({ live: [`1/${ADDR}`], retired: [] });
     expect(registry.get(1, ADDR)!.expiresMs).toBe(clock.monoMs() + MIN_HOLD_MS);
   });
 
@@ -158,6 +172,6 @@ describe('cache/pipeline', () => {
     expect(upstream.calls).toBe(1);
     expect(cache.counters.hits).toBe(1);
     expect(aRecords(out)[0]!.data).toBe('192.0.2.10');
-    expect(addrsIn(dp)).toEqual([]);
+    expect(dp.list()).toEqual([]);
   });
 });

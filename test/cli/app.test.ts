@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { DnssealError } from '../../src/util/errors.ts';
+import { ControlReplyError } from '../../src/control/client.ts';
 import { cli } from './fixtures.ts';
 
 const CONF = `upstreams:
@@ -35,8 +36,8 @@ describe('cli/app', () => {
   });
 
   test('prints null rule and channel when explain finds no rule', async () => {
-    const h = await cli(['explain', 'corp.example', '--config', 'c.yaml', '--json'], { files });
-    expect(JSON.parse(h.out)).toEqual({ name: 'corp.example', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
+    const h = await cli(['explain', 'www.example.org', '--config', 'c.yaml', '--json'], { files });
+    expect(JSON.parse(h.out)).toEqual({ name: 'www.example.org', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
   });
 
   test('shows table, rule, channel and upstream when explain prints for humans', async () => {
@@ -47,10 +48,15 @@ describe('cli/app', () => {
     expect(h.out).toContain('upstream: corp (10.0.0.53:53)');
   });
 
-  test('hints at the apex rule when explain finds no match for a suffix rule\'s apex', async () => {
+  test('matches the apex with the suffix rule when explain is asked about it', async () => {
     const h = await cli(['explain', 'corp.example', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('rule:     #0 *.corp.example (suffix)');
+  });
+
+  test('hints at the apex when explain finds no match for a subdomain rule\'s apex', async () => {
+    const h = await cli(['explain', 'corp.example', '--upstream', '9.9.9.9', '--channel', 'hub=tunnel:192.0.2.1', '--protect', '**.corp.example=hub']);
     expect(h.out).toContain('rule:     none');
-    expect(h.out).toContain('hint:     "*.corp.example" (rule #0) covers names below corp.example, not corp.example itself');
+    expect(h.out).toContain('hint:     "**.corp.example" (rule #0) covers names below corp.example, not corp.example itself; write "*.corp.example" to cover both');
   });
 
   test('tries a rule set given only as flags when explain has no file', async () => {
@@ -135,9 +141,48 @@ describe('cli/app', () => {
     expect([h.code, h.err]).toEqual([2, 'dnsseal: control: reload is not available in this daemon\n']);
   });
 
-  test('refuses flush with both --name and --address', async () => {
-    const h = await cli(['flush', '--name', 'a.b', '--address', '1.2.3.4', '--control', '/tmp/x.sock'], { control: () => ({}) });
+  test('sends every flush filter to the daemon when several are given (they combine)', async () => {
+    const h = await cli(['flush', '--channel', 'partner', '--table', 'engineering', '--name', '*.partner.example', '--address', '192.0.2.0/24', '--control', '/tmp/x.sock'], {
+      control: () => ({ released: 2, retired: 1 }),
+    });
+    expect(h.requests).toEqual([
+      { path: '/tmp/x.sock', req: { cmd: 'flush', args: { channel: 'partner', table: 'engineering', name: '*.partner.example', address: '192.0.2.0/24' } } },
+    ]);
+    expect([h.code, h.out]).toEqual([0, 'flushed: 1 entry retired, 2 name(s) released\n']);
+  });
+
+  test('flush --channel sends the channel filter, not a flush of everything (issue 11 item 12)', async () => {
+    const h = await cli(['flush', '--channel', 'partner', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, retired: 0 }) });
+    expect(h.requests.map((r) => r.req)).toEqual([{ cmd: 'flush', args: { channel: 'partner' } }]);
+  });
+
+  test.each([
+    [['--name', 'a.*.b'], '--name: "a.*.b": "*" must be a whole label'],
+    [['--address', 'www.example'], '--address: "www.example": "www.example" is not an IPv4 or IPv6 address'],
+    [['--address', '10.0.0.1/8'], '--address: "10.0.0.1/8" has host bits set'],
+  ])('refuses a malformed flush filter %p before asking the daemon', async (argv, msg) => {
+    const h = await cli(['flush', ...argv, '--control', '/tmp/x.sock'], { control: () => ({}) });
+    expect([h.code, h.requests.length]).toEqual([1, 0]);
+    expect(h.err).toStartWith(`dnsseal: ${msg}`);
+  });
+
+  test('exits 1 and says why when the daemon refuses an unknown flush channel', async () => {
+    const h = await cli(['flush', '--channel', 'partnr', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new ControlReplyError('bad_args', 'control: flush --channel: unknown channel "partnr" (known: hub, partner); nothing was flushed');
+      },
+    });
+    expect([h.code, h.err]).toEqual([1, 'dnsseal: control: flush --channel: unknown channel "partnr" (known: hub, partner); nothing was flushed\n']);
+  });
+
+  test('exits 1 when the daemon refuses a reload of an invalid file', async () => {
+    const h = await cli(['reload', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new ControlReplyError('reload_invalid', 'daemon: reload refused, the running policy is unchanged: c.yaml:3: unknown key "mdoe"');
+      },
+    });
     expect(h.code).toBe(1);
+    expect(h.err).toContain('reload refused');
   });
 
   test.each([
