@@ -16,7 +16,8 @@
  */
 import { heapStats } from 'bun:jsc';
 import dnsPacket from 'dns-packet';
-import { AnswerCache, CACHE_DEFAULTS, ENTRY_OVERHEAD_BYTES, STRING_OVERHEAD_BYTES } from '../src/cache/answer-cache.ts';
+import { AnswerCache } from '../src/cache/answer-cache.ts';
+import { CACHE_DEFAULTS, ENTRY_OVERHEAD_BYTES, STRING_OVERHEAD_BYTES } from '../src/cache/cache-limits.ts';
 import { CachingForwarder } from '../src/cache/caching-forwarder.ts';
 import { Sieve, type SieveNode } from '../src/cache/sieve.ts';
 import { NoneDatapath } from '../src/datapath/none.ts';

@@ -18,8 +18,10 @@ import type { AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import type { Forwarded } from '../proxy/forwarder.ts';
 import type { Clock } from '../util/clock.ts';
-import { agedCopy, agedScan, cappedScan, NOT_CACHED_REASONS, prepare, type NotCachedReason } from './answer-ttl.ts';
+import { agedCopy, agedScan, cappedScan, prepare } from './answer-ttl.ts';
 import { keyHash, questionBits, sameQuestion } from './cache-key.ts';
+import { CACHE_DEFAULTS, costOf, type CacheLimits } from './cache-limits.ts';
+import { newCacheCounters, type CacheCounters, type EvictionReason } from './cache-metrics.ts';
 import { Sieve, type SieveNode } from './sieve.ts';
 
 /** A cache hit: what the pipeline gets instead of an upstream answer. */
@@ -37,79 +39,6 @@ export interface CachedAnswer extends Forwarded {
 /** True for an answer that came from the cache. */
 export function isCached(f: Forwarded): f is CachedAnswer {
   return (f as Partial<CachedAnswer>).cache !== undefined;
-}
-
-export interface CacheLimits {
-  /** Most entries; 0 turns the cache off (config `cache_size`). */
-  maxEntries: number;
-  /** Most bytes, counted per entry as its heap use is estimated (`costOf`). */
-  maxBytes: number;
-  /** Cap of every TTL kept (seconds). */
-  maxTtlS: number;
-  /** Cap of a negative answer's TTL (seconds, RFC 2308 §5). */
-  maxNegTtlS: number;
-  /** Serve-stale: how long past expiry an entry may still answer a failed upstream; 0: off. */
-  staleMaxS: number;
-  /** TTL of every record of a stale answer (RFC 8767 §4 suggests 30). */
-  staleTtlS: number;
-  /** After a stale answer, how long the entry answers stale without asking the upstream. */
-  staleRecheckS: number;
-  /**
-   * Prefetch: a hit in the last tenth of an entry's lifetime asks the upstream again in the
-   * background (once per entry), so a name in use never drops out of the cache.
-   */
-  prefetch: boolean;
-}
-
-/**
- * Defaults: 10,000 entries and 10 MiB, which 10,000 typical answers fit under (about 8.5 MiB
- * of heap; bench/cache.ts prints the figures), so the entry count binds for typical answers
- * and the byte bound for big ones. TTL caps as unbound's (`cache-max-ttl` 1 day,
- * `cache-max-negative-ttl` 1 hour). Serve-stale and prefetch off, as in dnsmasq and unbound.
- */
-export const CACHE_DEFAULTS: Readonly<CacheLimits> = {
-  maxEntries: 10_000,
-  maxBytes: 10 * 1024 * 1024,
-  maxTtlS: 86_400,
-  maxNegTtlS: 3_600,
-  staleMaxS: 0,
-  staleTtlS: 30,
-  staleRecheckS: 30,
-  prefetch: false,
-};
-
-/**
- * What an entry costs beside its stored bytes, as the byte bound counts it: a fixed part (the
- * entry, its scan, the typed array) and a part per string of the scan (each name of the chain,
- * each address). Fitted to the heap growth bench/cache.ts measures for answers from one A
- * record to thirty (within about 7%).
- */
-export const ENTRY_OVERHEAD_BYTES = 580;
-export const STRING_OVERHEAD_BYTES = 56;
-
-export type EvictionReason = 'size' | 'expired';
-
-/** Hot-path counters as plain numbers; `exportCacheMetrics` publishes them. */
-export interface CacheCounters {
-  hits: number;
-  misses: number;
-  stale: number;
-  inserts: number;
-  prefetches: number;
-  evictions: Record<EvictionReason, number>;
-  notCached: Record<NotCachedReason, number>;
-}
-
-export function newCacheCounters(): CacheCounters {
-  return {
-    hits: 0,
-    misses: 0,
-    stale: 0,
-    inserts: 0,
-    prefetches: 0,
-    evictions: { size: 0, expired: 0 },
-    notCached: Object.fromEntries(NOT_CACHED_REASONS.map((r) => [r, 0])) as Record<NotCachedReason, number>,
-  };
 }
 
 /** `Entry.flags` bits. */
@@ -422,9 +351,4 @@ export class AnswerCache {
  */
 function flatten(list: string[]): void {
   for (let i = 0; i < list.length; i++) list[i] = list[i]!.toLowerCase();
-}
-
-/** What an entry counts against the byte bound: its stored bytes and the estimated rest. */
-export function costOf(stored: Uint8Array, scan: AnswerScan): number {
-  return stored.length + ENTRY_OVERHEAD_BYTES + STRING_OVERHEAD_BYTES * (scan.chain.length + scan.addrs.length);
 }

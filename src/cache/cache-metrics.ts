@@ -5,6 +5,32 @@
  */
 import type { Labels, Metrics } from '../ops/metrics.ts';
 import type { AnswerCache } from './answer-cache.ts';
+import { NOT_CACHED_REASONS, type NotCachedReason } from './answer-ttl.ts';
+
+export type EvictionReason = 'size' | 'expired';
+
+/** Hot-path counters as plain numbers; `exportCacheMetrics` publishes them. */
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+  stale: number;
+  inserts: number;
+  prefetches: number;
+  evictions: Record<EvictionReason, number>;
+  notCached: Record<NotCachedReason, number>;
+}
+
+export function newCacheCounters(): CacheCounters {
+  return {
+    hits: 0,
+    misses: 0,
+    stale: 0,
+    inserts: 0,
+    prefetches: 0,
+    evictions: { size: 0, expired: 0 },
+    notCached: Object.fromEntries(NOT_CACHED_REASONS.map((r) => [r, 0])) as Record<NotCachedReason, number>,
+  };
+}
 
 export function exportCacheMetrics(cache: AnswerCache, metrics: Metrics): void {
   const c = cache.counters;
@@ -18,7 +44,7 @@ export function exportCacheMetrics(cache: AnswerCache, metrics: Metrics): void {
   metrics.counterFrom('dnsseal_cache_evictions_total', 'Entries evicted, by reason (size: a bound was reached; expired: ran out)', () => byReason(c.evictions));
   metrics.counterFrom('dnsseal_cache_not_cached_total', 'Upstream answers not kept, by reason', () => byReason(c.notCached));
   const entries = metrics.gauge('dnsseal_cache_entries', 'Answers in the cache');
-  const bytes = metrics.gauge('dnsseal_cache_bytes', 'Bytes counted against the cache byte bound (wire bytes plus a fixed overhead per entry)');
+  const bytes = metrics.gauge('dnsseal_cache_bytes', 'Bytes counted against the cache byte bound (estimated heap use of the entries)');
   metrics.onCollect(() => {
     entries.set(cache.size);
     bytes.set(cache.bytes);

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { AnswerCache, ENTRY_OVERHEAD_BYTES, STRING_OVERHEAD_BYTES, type AnswerCacheOptions } from '../../src/cache/answer-cache.ts';
+import { AnswerCache, type AnswerCacheOptions } from '../../src/cache/answer-cache.ts';
+import { ENTRY_OVERHEAD_BYTES, STRING_OVERHEAD_BYTES } from '../../src/cache/cache-limits.ts';
 import { exportCacheMetrics } from '../../src/cache/cache-metrics.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { FakeClock } from '../../src/util/clock.ts';
