@@ -9,6 +9,7 @@ import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { startFakeDoh, startFakeDot } from './fake-encrypted.ts';
 import { FakeUpstream } from './fake-upstream.ts';
+import { MemoryUpstream } from './memory-upstream.ts';
 import { haveOpenssl, makeCerts } from './tls-certs.ts';
 import { upstreamContract } from './upstream-contract.ts';
 
@@ -18,6 +19,15 @@ upstreamContract({
     const fake = await FakeUpstream.start(script);
     const up = await UdpUpstream.open({ name: 'default', address: '127.0.0.1', port: fake.port, timeoutMs, clock: realClock, log: silentLogger, counters: newProxyCounters(), poolSize: 2 });
     return { up, queries: fake.queries, stop: () => fake.stop() };
+  },
+});
+
+// The in-memory double the upstream-set tests use must not drift from the real transports.
+upstreamContract({
+  name: 'memory (test double)',
+  start: async (script, timeoutMs) => {
+    const up = new MemoryUpstream('memory', script, timeoutMs);
+    return { up, queries: up.queries, stop: () => {} };
   },
 });
 
