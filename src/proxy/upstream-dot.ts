@@ -202,7 +202,10 @@ export class DotUpstream implements Upstream {
       socket: {
         open: (s) => {
           c.sock = s;
-          if (c.done) s.terminate();
+          if (c.done) return void s.terminate();
+          // Without it the first query waits for the ACK of our TLS Finished (Nagle against the
+          // server's delayed ACK): about 40 ms on every new connection.
+          s.setNoDelay(true);
         },
         handshake: (s, success, authError) => {
           c.sock = s;

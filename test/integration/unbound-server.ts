@@ -67,14 +67,16 @@ async function probe(port: number): Promise<boolean> {
   return ok;
 }
 
-export async function startUnbound(opts: { certPath: string; keyPath: string; forward?: { address: string; port: number } }): Promise<UnboundServer> {
+/** `cpu` pins unbound to one CPU (benchmarks, BENCHMARKING.md). */
+export async function startUnbound(opts: { certPath: string; keyPath: string; forward?: { address: string; port: number }; cpu?: number }): Promise<UnboundServer> {
   const bin = unboundPath();
   if (!bin) throw new Error('unbound not installed');
   const dir = mkdtempSync(join(tmpdir(), 'dnsseal-unbound-'));
   for (let attempt = 0; attempt < 5; attempt++) {
     const ports = { plain: randomPort(), tls: randomPort(), https: randomPort() };
     writeFileSync(join(dir, 'unbound.conf'), conf(dir, ports, opts.certPath, opts.keyPath, opts.forward));
-    const proc: Subprocess = Bun.spawn([bin, '-d', '-c', join(dir, 'unbound.conf')], { stdout: 'ignore', stderr: 'pipe' });
+    const cmd = [bin, '-d', '-c', join(dir, 'unbound.conf')];
+    const proc: Subprocess = Bun.spawn(opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu), ...cmd] : cmd, { stdout: 'ignore', stderr: 'pipe' });
     for (let i = 0; i < 50 && proc.exitCode === null; i++) {
       if (await probe(ports.plain)) {
         return {
