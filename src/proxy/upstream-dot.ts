@@ -63,6 +63,8 @@ interface Pending {
   question: Uint8Array;
   hooks?: ExchangeHooks;
   deadline: number;
+  /** The connection's answer count when it was written (no answer since: the connection is stuck). */
+  answersAtSend: number;
   /** The connection it was written to; null while waiting. */
   conn: Conn | null;
   resent: boolean;
@@ -77,6 +79,8 @@ interface Conn {
   reader: FrameReader;
   inFlight: number;
   answers: number;
+  /** monoMs of the connection attempt. */
+  openedAt: number;
   /** Bytes the socket did not take yet (written on drain). */
   out: Uint8Array | null;
   idle: ReturnType<typeof setTimeout> | null;
@@ -122,7 +126,7 @@ export class DotUpstream implements Upstream {
     const plain = padQuery(buildUpstreamQuery(id, query, 65535));
     const wire = frame(hooks ? hooks.sign(plain) : plain);
     return new Promise<Uint8Array>((resolve, reject) => {
-      const p: Pending = { id, wire, question: query.question, hooks, deadline: this.opts.clock.monoMs() + this.opts.timeoutMs, conn: null, resent: false, resolve, reject };
+      const p: Pending = { id, wire, question: query.question, hooks, deadline: this.opts.clock.monoMs() + this.opts.timeoutMs, answersAtSend: 0, conn: null, resent: false, resolve, reject };
       this.pending.set(id, p);
       this.waiting.push(p);
       this.startSweeper();
@@ -158,6 +162,7 @@ export class DotUpstream implements Upstream {
       const p = this.waiting.shift()!;
       if (this.pending.get(p.id) !== p) continue; // expired while waiting
       p.conn = c;
+      p.answersAtSend = c.answers;
       c.inFlight++;
       batch.push(p.wire);
       bytes += p.wire.length;
@@ -191,7 +196,8 @@ export class DotUpstream implements Upstream {
       }, wait);
       return;
     }
-    const c: Conn = { sock: null, ready: false, done: false, reader: new FrameReader(), inFlight: 0, answers: 0, out: null, idle: null };
+    const now = this.opts.clock.monoMs();
+    const c: Conn = { sock: null, ready: false, done: false, reader: new FrameReader(), inFlight: 0, answers: 0, openedAt: now, out: null, idle: null };
     this.conn = c;
     const connectOpts: ConnectWithSource = {
       hostname: this.opts.address,
@@ -348,12 +354,20 @@ export class DotUpstream implements Upstream {
       return;
     }
     const now = this.opts.clock.monoMs();
+    let stuck: Conn | null = null;
     for (const p of [...this.pending.values()]) {
       if (p.deadline > now) continue;
+      // Nothing came back on its connection since it was written: the connection is dead.
+      if (p.conn && p.conn.answers === p.answersAtSend) stuck = p.conn;
       this.finish(p);
       this.opts.counters.upstreamTimeouts++;
       p.reject(new UpstreamError('timeout', `${this.address}: no answer within ${this.opts.timeoutMs} ms`));
     }
+    // A connection that answers nothing any more (a path gone silent, a server hung) or whose
+    // handshake never ends is dropped, so the next query (or probe) opens a fresh one.
+    const c = this.conn;
+    if (c && !c.ready && now - c.openedAt >= this.opts.timeoutMs) stuck = c;
+    if (stuck && !stuck.done) this.lost(stuck, new UpstreamError('timeout', `${this.address}: ${stuck.ready ? 'connection stopped answering' : 'TLS connection not established'} within ${this.opts.timeoutMs} ms`));
   }
 }
 

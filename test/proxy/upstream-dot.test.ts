@@ -109,6 +109,30 @@ describe.skipIf(!HAVE)('proxy/upstream-dot', () => {
     expect(fake.queries.filter((x) => x.name === 'retry.test').map((x) => x.conn)).toEqual([1, 2]);
   });
 
+  test('drops a connection that stopped answering and opens a fresh one for the next query', async () => {
+    const { fake, up } = await setup((query, t) => (query.name === 'hang.test' ? null : t.answerFor(query)), { timeoutMs: 200 });
+    await up.exchange(q('warm.test'));
+    const err = (await up.exchange(q('hang.test')).catch((e: unknown) => e)) as UpstreamError;
+    expect(err.reason).toBe('timeout');
+    await waitFor(() => up.stats().state !== 'ready', 'the silent connection to be dropped');
+    await up.exchange(q('after.test'));
+    expect(fake.queries.find((x) => x.name === 'after.test')!.conn).toBe(2);
+  });
+
+  test('gives up a connection whose TLS handshake never ends and tries again later', async () => {
+    let accepted = 0;
+    const mute = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { open: () => void accepted++, data: () => {} } });
+    cleanup.push(() => mute.stop(true));
+    certs ??= makeCerts(['dns.test']);
+    const up = new DotUpstream({ name: 'default', address: '127.0.0.1', port: mute.port, serverName: 'dns.test', ca: certs.ca, timeoutMs: 150, clock: realClock, log: silentLogger, counters: newProxyCounters(), backoffMinMs: 10 });
+    cleanup.push(() => up.close());
+    const err = (await up.exchange(q('a.test')).catch((e: unknown) => e)) as UpstreamError;
+    expect(err.reason).toBe('timeout');
+    await waitFor(() => up.stats().state !== 'connecting', 'the hung handshake to be given up');
+    await up.exchange(q('b.test')).catch(() => {});
+    expect(accepted).toBe(2);
+  });
+
   test('closes the connection after idleMs without queries', async () => {
     const { up } = await setup((query, t) => t.answerFor(query), { idleMs: 50 });
     await up.exchange(q('idle.test'));
