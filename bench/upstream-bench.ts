@@ -2,7 +2,8 @@
  * `make bench-upstreams`: the upstream transports against one unbound on loopback (answers from
  * a local-zone, so unbound does no forwarding), interleaved: plain UDP, TCP (a connection per
  * query, as the TC retry does), DNS over TLS (one kept, pipelined connection) and DNS over
- * HTTPS (HTTP/2, kept connections). Prints per transport, medians over the passes:
+ * HTTPS (HTTP/2, kept connections); and UDP behind an `UpstreamSet` of one server (`udp-set`:
+ * what the set's bookkeeping costs). Prints per transport, medians over the passes:
  *
  * - latency of one query at a time (p50, p99, µs) on a warm connection;
  * - the first query of a fresh upstream (TCP + TLS handshake included), µs;
@@ -20,6 +21,7 @@ import { DotUpstream } from '../src/proxy/upstream-dot.ts';
 import { TcpUpstream } from '../src/proxy/upstream-tcp.ts';
 import { UdpUpstream } from '../src/proxy/upstream-udp.ts';
 import type { Upstream } from '../src/proxy/upstream.ts';
+import { UpstreamSet } from '../src/proxy/upstream-set.ts';
 import { realClock } from '../src/util/clock.ts';
 import { silentLogger } from '../src/util/log.ts';
 import { startUnbound } from '../test/integration/unbound-server.ts';
@@ -29,7 +31,7 @@ const REPS = Number(process.env.BENCH_UP_REPS ?? 3);
 const SECONDS = Number(process.env.BENCH_UP_SECONDS ?? 3);
 const SEQ = Number(process.env.BENCH_UP_SEQ ?? 2000);
 const CONC = Number(process.env.BENCH_UP_CONCURRENCY ?? 64);
-const KINDS = ['udp', 'tcp', 'tls', 'https'] as const;
+const KINDS = ['udp', 'udp-set', 'tcp', 'tls', 'https'] as const;
 type Kind = (typeof KINDS)[number];
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -50,6 +52,11 @@ async function open(kind: Kind): Promise<Upstream> {
   switch (kind) {
     case 'udp':
       return UdpUpstream.open({ ...common, port: unbound.port, clock: realClock, log: silentLogger });
+    case 'udp-set': {
+      // The same UDP upstream behind an UpstreamSet of one server: what the set costs per query.
+      const primary = await UdpUpstream.open({ ...common, port: unbound.port, clock: realClock, log: silentLogger });
+      return new UpstreamSet({ name: 'default', servers: [{ label: 'udp', primary }], clock: realClock, log: silentLogger }).pair().udp;
+    }
     case 'tcp':
       return new TcpUpstream({ ...common, port: unbound.port });
     case 'tls':

@@ -54,6 +54,9 @@ export interface SetAnswer {
   server: number;
 }
 
+/** Servers per upstream name at most (a query's tried servers are a 31-bit mask). */
+export const MAX_SERVERS = 31;
+
 /** Failures that say the server is not answering (as opposed to a bad answer or our own overload). */
 const SERVER_FAILURES = new Set(['timeout', 'refused', 'connect_failed', 'tls', 'http', 'closed']);
 
@@ -67,6 +70,9 @@ function probeQuery(): ParsedQuery {
   if (r.kind !== 'ok') throw new Error('upstream-set: probe query does not parse');
   return r.query;
 }
+
+const toAnswer = (bytes: Uint8Array, via: UpstreamTransport, server: number): SetAnswer => ({ bytes, via, server });
+const bytesOnly = (bytes: Uint8Array): Uint8Array => bytes;
 
 interface Probe {
   timer: ReturnType<typeof setTimeout> | null;
@@ -84,10 +90,14 @@ export class UpstreamSet {
   private readonly maxAttempts: number;
   private readonly probe = probeQuery();
   private failovers = 0;
+  /** Answers so far (orders the servers' last answers) and queries sent (picks the latency sample). */
+  private seq = 0;
+  private ticks = 0;
   private closed = false;
 
   constructor(private readonly opts: UpstreamSetOptions) {
     if (opts.servers.length === 0) throw new Error(`upstream-set: upstream "${opts.name}" has no server`);
+    if (opts.servers.length > MAX_SERVERS) throw new Error(`upstream-set: upstream "${opts.name}" has ${opts.servers.length} servers, at most ${MAX_SERVERS}`);
     this.name = opts.name;
     this.servers = opts.servers;
     this.health = opts.servers.map((s, i) => new ServerHealthState(i, s.label, opts.name, opts.clock, opts.log));
@@ -105,7 +115,14 @@ export class UpstreamSet {
   exchange(query: ParsedQuery, hooks?: ExchangeHooks, stream = false): Promise<SetAnswer> {
     if (this.closed) return Promise.reject(new UpstreamError('closed', `upstream "${this.name}" closed`));
     const first = this.upOrder.length > 0 ? this.upOrder[0]! : this.bestDown();
-    return this.attempt(first, query, hooks, stream, [first]);
+    return this.attempt(first, query, hooks, stream, 1 << first, 1, toAnswer);
+  }
+
+  /** `exchange` resolving with the answer's bytes alone (the pair view: no extra object or promise per query). */
+  exchangeBytes(query: ParsedQuery, hooks?: ExchangeHooks, stream = false): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new UpstreamError('closed', `upstream "${this.name}" closed`));
+    const first = this.upOrder.length > 0 ? this.upOrder[0]! : this.bestDown();
+    return this.attempt(first, query, hooks, stream, 1 << first, 1, bytesOnly);
   }
 
   /**
@@ -117,7 +134,7 @@ export class UpstreamSet {
       name: this.name,
       transport: stream ? 'tcp' : 'udp',
       address: this.servers.map((s) => s.label).join(','),
-      exchange: (q, h) => this.exchange(q, h, stream).then((a) => a.bytes),
+      exchange: (q, h) => this.exchangeBytes(q, h, stream),
       close: () => this.close(),
     });
     return { udp: view(false), tcp: view(true) };
@@ -142,36 +159,39 @@ export class UpstreamSet {
     }
   }
 
-  private attempt(i: number, query: ParsedQuery, hooks: ExchangeHooks | undefined, stream: boolean, tried: number[]): Promise<SetAnswer> {
+  /** `tried`: bitmask of the servers this query went to, `attempts` how many (no allocation per query). */
+  private attempt<T>(i: number, query: ParsedQuery, hooks: ExchangeHooks | undefined, stream: boolean, tried: number, attempts: number, out: (bytes: Uint8Array, via: UpstreamTransport, server: number) => T): Promise<T> {
     const server = this.servers[i]!;
     const up = stream ? (server.stream ?? server.primary) : server.primary;
-    const sentAt = performance.now();
+    const health = this.health[i]!;
+    const epoch = health.epoch;
+    // Latency of one query in 8, of every failover and of a server's first answers.
+    const sentAt = (this.ticks++ & 7) === 0 || attempts > 1 || health.latencyMs === null ? performance.now() : -1;
     return up.exchange(query, hooks).then(
       (bytes) => {
-        if (this.health[i]!.success(sentAt, performance.now())) this.recovered(i);
-        return { bytes, via: up.transport, server: i };
+        if (health.success(epoch, sentAt < 0 ? null : performance.now() - sentAt, this.seq++)) this.recovered(i);
+        return out(bytes, up.transport, i);
       },
       (err: unknown) => {
         if (this.closed || !isServerFailure(err)) throw err;
-        const next = tried.length < this.maxAttempts ? this.nextUp(tried) : -1;
-        if (this.health[i]!.failure(err, performance.now(), next >= 0 ? this.servers[next]!.label : null)) this.wentDown(i);
+        const next = attempts < this.maxAttempts ? this.nextUp(tried) : -1;
+        if (health.failure(err, next >= 0 ? this.servers[next]!.label : null)) this.wentDown(i);
         if (next < 0) throw err;
         this.failovers++;
-        tried.push(next);
-        return this.attempt(next, query, hooks, stream, tried);
+        return this.attempt(next, query, hooks, stream, tried | (1 << next), attempts + 1, out);
       },
     );
   }
 
-  private nextUp(tried: number[]): number {
-    for (const i of this.upOrder) if (!tried.includes(i)) return i;
+  private nextUp(tried: number): number {
+    for (const i of this.upOrder) if (!(tried & (1 << i))) return i;
     return -1;
   }
 
   /** With nothing up: the server whose last answer is the most recent (the first one if none ever answered). */
   private bestDown(): number {
     let best = 0;
-    for (let i = 1; i < this.health.length; i++) if (this.health[i]!.lastAnswerAt > this.health[best]!.lastAnswerAt) best = i;
+    for (let i = 1; i < this.health.length; i++) if (this.health[i]!.lastAnswerSeq > this.health[best]!.lastAnswerSeq) best = i;
     return best;
   }
 
@@ -205,16 +225,17 @@ export class UpstreamSet {
     const p = this.probes[i]!;
     if (this.closed || h.up) return;
     p.running = true;
+    const epoch = h.epoch;
     const sentAt = performance.now();
     this.servers[i]!.primary.exchange(this.probe).then(
       () => {
         p.running = false;
-        if (h.success(sentAt, performance.now())) this.recovered(i);
+        if (h.success(epoch, performance.now() - sentAt, this.seq++)) this.recovered(i);
       },
       (err: unknown) => {
         p.running = false;
         if (this.closed || h.up) return;
-        h.failure(err, performance.now(), null);
+        h.failure(err, null);
         p.delayMs = Math.min(this.opts.probeMaxMs ?? 30_000, p.delayMs * 2);
         this.scheduleProbe(i);
       },
