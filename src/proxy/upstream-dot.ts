@@ -25,6 +25,7 @@ import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { padQuery } from './edns-padding.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
+import { SSL_OP_NO_TLSV1, SSL_OP_NO_TLSV1_1 } from '../tls/tls-options.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
 import { RandomIds, UpstreamError, errnoOf, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
 
@@ -203,7 +204,8 @@ export class DotUpstream implements Upstream {
       hostname: this.opts.address,
       port: this.opts.port,
       ...(this.opts.source !== undefined ? { localAddress: this.opts.source } : {}),
-      tls: { serverName: this.opts.serverName, rejectUnauthorized: true, ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}) },
+      // TLS 1.2 or 1.3 (RFC 8310 §9, RFC 8996): 1.0 and 1.1 are switched off.
+      tls: { serverName: this.opts.serverName, rejectUnauthorized: true, secureOptions: SSL_OP_NO_TLSV1 | SSL_OP_NO_TLSV1_1, ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}) },
       data: c,
       socket: {
         open: (s) => {

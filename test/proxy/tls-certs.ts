@@ -1,11 +1,9 @@
 /**
- * Test certificates made with openssl at test time (nothing secret is checked in): a test CA,
- * a server certificate it issued for `dns.test` (and any other names asked for), and a
- * self-signed certificate for `dns.test` from no CA anyone trusts. ECDSA P-256, valid two days.
+ * Certificates for the DoT/DoH tests, from the shared test PKI (test/tls/pki.ts: openssl at
+ * test time, ECDSA P-256, two days): a server certificate for `names` issued by the test CA,
+ * and a "rogue" one for the same names issued by an unrelated CA nobody configured.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { TestPki } from '../tls/pki.ts';
 
 export interface TestCerts {
   dir: string;
@@ -16,7 +14,7 @@ export interface TestCerts {
   cert: string;
   keyPath: string;
   certPath: string;
-  /** Self-signed for the same names, not issued by the CA. */
+  /** For the same names, issued by the unrelated CA. */
   rogueKey: string;
   rogueCert: string;
   cleanup(): void;
@@ -26,30 +24,20 @@ export function haveOpenssl(): boolean {
   return Bun.which('openssl') !== null;
 }
 
-function openssl(args: string[]): void {
-  const r = Bun.spawnSync(['openssl', ...args], { stdout: 'ignore', stderr: 'pipe' });
-  if (r.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
-}
-
 export function makeCerts(names: string[] = ['dns.test']): TestCerts {
-  const dir = mkdtempSync(join(tmpdir(), 'dnsseal-tls-'));
-  const p = (f: string) => join(dir, f);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=dnsseal test CA']);
-  openssl(['req', ...ec, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', `/CN=${names[0]}`]);
-  writeFileSync(p('ext'), `subjectAltName=${names.map((n) => (/^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`);
-  openssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('ext')]);
-  openssl(['req', '-x509', ...ec, '-keyout', p('rogue.key'), '-out', p('rogue.pem'), '-days', '2', '-subj', `/CN=${names[0]}`, '-addext', `subjectAltName=DNS:${names[0]}`]);
-  const read = (f: string) => readFileSync(p(f), 'utf8');
+  const pki = new TestPki();
+  const sans = names.map((n) => (/^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`));
+  const server = pki.leaf('server', sans);
+  pki.leaf('rogue', sans, 'otherca');
   return {
-    dir,
-    ca: read('ca.pem'),
-    key: read('server.key'),
-    cert: read('server.pem'),
-    keyPath: p('server.key'),
-    certPath: p('server.pem'),
-    rogueKey: read('rogue.key'),
-    rogueCert: read('rogue.pem'),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    dir: pki.dir,
+    ca: pki.text('ca.crt'),
+    key: pki.text('server.key'),
+    cert: pki.text('server.crt'),
+    keyPath: server.key,
+    certPath: server.cert,
+    rogueKey: pki.text('rogue.key'),
+    rogueCert: pki.text('rogue.crt'),
+    cleanup: () => pki.cleanup(),
   };
 }
