@@ -11,7 +11,8 @@
  *   the client's CPU time per query (process.cpuUsage: every thread, fetch's included).
  *
  * unbound is pinned to CPU 0; run the bench itself on CPU 1 (the make target does). Env:
- * BENCH_UP_REPS (3), BENCH_UP_SECONDS (3), BENCH_UP_SEQ (2000), BENCH_UP_CONCURRENCY (64).
+ * BENCH_UP_REPS (3), BENCH_UP_SECONDS (3), BENCH_UP_SEQ (2000), BENCH_UP_CONCURRENCY (64),
+ * BENCH_UP_KINDS (comma list, default all).
  */
 import dnsPacket from 'dns-packet';
 import { parseQuery } from '../src/dns/query.ts';
@@ -31,8 +32,9 @@ const REPS = Number(process.env.BENCH_UP_REPS ?? 3);
 const SECONDS = Number(process.env.BENCH_UP_SECONDS ?? 3);
 const SEQ = Number(process.env.BENCH_UP_SEQ ?? 2000);
 const CONC = Number(process.env.BENCH_UP_CONCURRENCY ?? 64);
-const KINDS = ['udp', 'udp-set', 'tcp', 'tls', 'https'] as const;
-type Kind = (typeof KINDS)[number];
+const ALL = ['udp', 'udp-set', 'tcp', 'tls', 'https'] as const;
+type Kind = (typeof ALL)[number];
+const KINDS = (process.env.BENCH_UP_KINDS?.split(',') ?? [...ALL]).filter((k): k is Kind => (ALL as readonly string[]).includes(k));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
@@ -131,6 +133,6 @@ for (const k of KINDS) {
     `${k.padEnd(9)} ${m(k, 'p50').toFixed(0).padStart(8)} ${m(k, 'p99').toFixed(0).padStart(8)} ${m(k, 'cold').toFixed(0).padStart(9)} ${m(k, 'qps').toFixed(0).padStart(8)} ${m(k, 'cpuUs').toFixed(1).padStart(10)}`,
   );
 }
-for (const k of ['tls', 'https'] as const) {
+for (const k of (['tls', 'https'] as const).filter((x) => KINDS.includes(x) && KINDS.includes('udp'))) {
   console.log(`${k} vs udp: p50 ×${(m(k, 'p50') / m('udp', 'p50')).toFixed(2)}, qps ×${(m(k, 'qps') / m('udp', 'qps')).toFixed(2)}`);
 }
