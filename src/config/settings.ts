@@ -207,8 +207,8 @@ export const SETTINGS = [
         repeatable: true,
         policy: true,
         help:
-          'IPsec: `NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL][,local_identity=ID]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS][,local_identity=ID]`; ' +
-          'TLS: `NAME=tls-tunnel:HUB[,identity=NAME][,tls_port=PORT][,local_identity=NAME][,cert=PATH][,key=PATH][,ca=PATH]` or `NAME=tls-peer[,identity=NAME|%name][,tls_port=PORT][,…]`.',
+          'IPsec: `NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS]`, ' +
+          'both also `[,local_identity=ID]`; TLS: `NAME=tls-tunnel:HUB[,identity=NAME]` or `NAME=tls-peer[,identity=NAME|%name]`, both also `[,tls_port=PORT]` `[,local_identity=NAME]` `[,cert=PATH][,key=PATH][,ca=PATH]`.',
         apply: applyChannelFlags,
       },
     ],
@@ -328,7 +328,7 @@ export const SETTINGS = [
     field: 'tlsRelay',
     type: hostPort('ADDR:PORT'),
     default: '127.0.0.1:9854',
-    doc: 'Where the relay of `protocol: tls` channels listens (started only when a tls channel is configured): connections to tls-channel addresses are handed to it, and it carries each in its own mutual TLS connection. **Not intercepted yet**: nothing redirects applications\' connections here yet, so the relay resets every connection whose original destination it was not told (see the README, "The TLS channel").',
+    doc: 'Where the relay of `protocol: tls` channels listens (started only when a tls channel is configured): connections to tls-channel addresses are handed to it, and it carries each in its own mutual TLS connection. **Not intercepted yet**: nothing redirects applications\' connections here yet, so the relay resets every connection whose original destination it was not told, and the leak guard drops what goes to tls-channel addresses.',
     help: 'Listen address of the TLS channel relay.',
   }),
   optionalSetting({

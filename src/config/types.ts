@@ -12,6 +12,7 @@ import type { ClientInput } from '../tls/accept-policy.ts';
 import type { TlsCredentials } from '../tls/types.ts';
 import type { SettingValues } from './setting.ts';
 import type { Settings } from './settings.ts';
+import type { TsigKeySpec } from '../dns/tsig-key.ts';
 
 export type { Mode } from './setting.ts';
 export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
@@ -26,12 +27,8 @@ export interface UpstreamSpec {
   tsigKey?: string;
 }
 
-export interface TsigKeySpec {
-  name: string;
-  algorithm: 'hmac-sha256';
-  /** Decoded secret. Never logged. */
-  secret: Uint8Array;
-}
+/** A TSIG key as the config holds it: defined by the DNS layer (src/dns/tsig-key.ts). */
+export type { TsigKeySpec } from '../dns/tsig-key.ts';
 
 /** The accepting side of TLS channels (`tls_accept:`), checked: certificate loaded, allow-lists compiled once. */
 export interface TlsAcceptSpec {

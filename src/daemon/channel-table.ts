@@ -10,12 +10,15 @@ import type { ServerChannels } from '../policy-server/proxy-side.ts';
 
 export class ChannelTable {
   private readonly up = new Map<number, boolean>();
+  /** When each channel's SA last went up or down (wall-clock ms; `status` shows it). */
+  private readonly changed = new Map<number, number>();
   /** Set once the policy-server link exists (only with `policy_server`). */
   server?: ServerChannels;
 
   constructor(
     private local: ChannelSpec[],
     private readonly dp: Pick<Datapath, 'setChannels'>,
+    private readonly now: () => number = () => 0,
   ) {}
 
   /** `local` (default: the configured ones) plus the server's. */
@@ -25,8 +28,14 @@ export class ChannelTable {
 
   /** A channel's SA went up or down: the data path's table follows. */
   setUp(id: number, up: boolean): void {
+    if (this.up.get(id) !== up) this.changed.set(id, this.now());
     this.up.set(id, up);
     this.push();
+  }
+
+  /** When the channel's SA last went up or down; undefined: not since the start. */
+  since(id: number): number | undefined {
+    return this.changed.get(id);
   }
 
   /**

@@ -14,6 +14,7 @@
  *     enforce_dns (its redirect targets are the bound listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
+import { statSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { startControlServer } from '../control/server.ts';
 import { createControlHandlers } from '../control/handlers.ts';
@@ -41,7 +42,7 @@ import { LiveConfig } from './live-config.ts';
 import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
-import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
+import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
 import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
@@ -75,7 +76,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   if (icpt) stack.push('intercept', () => icpt.close());
 
   // 3. IPsec.
-  const channels = new ChannelTable(cfg.channels, dp);
+  const channels = new ChannelTable(cfg.channels, dp, () => clock.nowMs());
   const ip =
     deps.ipsec ??
     createIpsecChannels(ipsecOnly(cfg), {
@@ -152,8 +153,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     enforce.part(),
     tls.part(),
   ]);
-  const reload = () => reloadFrom(live, deps);
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels, tls });
+  // status reports the last reload (and what it could not apply) whichever way it came
+  const reloads = new ReloadRecord(() => clock.nowMs());
+  const reload = () => reloads.run(() => reloadFrom(live, deps));
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
@@ -264,6 +267,7 @@ interface ControlParts {
   counters: ProxyCounters;
   icpt: InterceptRuntime | undefined;
   reload: () => ReloadResult;
+  reloads: ReloadRecord;
   stop: (why: 'down') => void;
   channels: ChannelTable;
   tls: TlsRuntime;
@@ -271,7 +275,18 @@ interface ControlParts {
 
 /** The control socket: list/flush from the registry, status, reload, down. */
 async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
-  const { log } = deps;
+  const { log, clock } = deps;
+  const startedAtMs = clock.nowMs();
+  const startedMono = clock.monoMs();
+  /** The running config file's modification time (none for the embedded default or flags only). */
+  const modifiedMs = (source: string): number | undefined => {
+    if (source.startsWith('<')) return undefined;
+    try {
+      return statSync(source).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  };
   const control = await startControlServer(
     cfg.control,
     createControlHandlers({
@@ -280,20 +295,26 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
       ...(p.icpt ? { intercepts: () => p.icpt!.list() } : {}),
       // flush refuses a channel or table the running policy does not have
       policyNames: () => ({ channels: p.channels.all().map((c) => c.name), tables: p.live.config.tables.map((t) => ({ id: t.id, group: t.group })) }),
-      status: () => ({
-        mode: cfg.mode,
-        config: p.live.config.source,
-        datapath: p.dp.kind,
-        datapathStatus: datapathStatus(p.dp),
-        ipsec: p.ip.kind,
-        vici: viciStatus(p.ip),
-        listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
-        enforceDns: p.live.config.enforceDns,
-        upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
-        channels: p.ip.status(),
-        proxy: p.counters,
-        ...(p.tls.status() ? { tls: p.tls.status() } : {}),
-      }),
+      // from the running config (after a reload: the reloaded one, channels renamed included)
+      status: () =>
+        statusReport({
+          version: deps.version ?? 'unknown',
+          pid: process.pid,
+          nowMs: clock.nowMs(),
+          startedAtMs,
+          uptimeMs: clock.monoMs() - startedMono,
+          config: p.live.config,
+          modifiedMs: modifiedMs(p.live.config.source),
+          reloads: p.reloads,
+          listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname.includes(':') ? `[${l.hostname}]` : l.hostname}:${l.port}`),
+          registry: p.registry.stats(),
+          datapath: { kind: p.dp.kind, health: datapathStatus(p.dp) },
+          ipsec: { kind: p.ip.kind, vici: viciStatus(p.ip), channels: p.ip.status() },
+          channels: p.channels.all(p.live.config.channels),
+          channelSince: (id) => p.channels.since(id),
+          counters: p.counters,
+          tls: p.tls.status(),
+        }),
       // Reply first, then stop: the reply must leave before the control socket closes.
       down: async () => {
         setImmediate(() => p.stop('down'));

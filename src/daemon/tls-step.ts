@@ -44,11 +44,11 @@ export interface TlsStepDeps {
   originalDst?: OriginalDestination;
 }
 
-/** The `tls` field of `status`. */
+/** The `tls` part of `status` (snake_case keys, like the rest of the document). */
 export interface TlsStatus {
   /** False until the kernel sends applications' connections to the relay. */
   intercepting: false;
-  relay: { listen: string | null; channels: Array<{ name: string; kind: string; port: number; identity: string; gateway?: string; localIdentity: string[] }> } | null;
+  relay: { listen: string | null; channels: Array<{ name: string; kind: string; port: number; identity: string; gateway?: string; local_identity: string[] }> } | null;
   accept: { listen: string[]; identity: string[]; clients: number } | null;
   /** Open relay flows, accepted flows, accepted connections still in handshake or preamble. */
   open: { relay: number; accept: number; pending: number };
@@ -156,7 +156,7 @@ export class TlsRuntime {
           port: c.port,
           identity: c.identity,
           ...(c.gateway !== undefined ? { gateway: c.gateway } : {}),
-          localIdentity: c.credentials.names,
+          local_identity: c.credentials.names,
         })),
       },
       accept: this.acceptor && { listen: this.acceptor.addresses, identity: this.cfg.tlsAccept!.credentials.names, clients: this.cfg.tlsAccept!.clients.length },

@@ -42,6 +42,8 @@ export interface DaemonDeps {
    * nothing writes until the kernel interception exists, so the relay resets every connection.
    */
   tlsOriginalDst?: OriginalDestination;
+  /** The version `status` reports (the CLI passes package.json's). */
+  version?: string;
 }
 
 /** What `reload` answers (the control reply, also logged on SIGHUP). */

@@ -7,7 +7,7 @@
  */
 import { channelMark, type ChannelSpec, type Negotiate } from './types.ts';
 import { checkEsp } from './esp.ts';
-import { isIP } from './cidr.ts';
+import { isIP } from '../util/ip.ts';
 import { canonicalLabels } from './name.ts';
 
 /** A validation failure tied to one field of the input, so the caller can point at its line. */

@@ -205,7 +205,7 @@ describe('daemon tls', () => {
     const rs = (await controlRequest(join(dir, 'relay.sock'), { cmd: 'status' })) as { tls: Record<string, any> };
     expect(rs.tls.intercepting).toBe(false);
     expect(rs.tls.relay.listen).toBe(`127.0.0.1:${relayPort}`);
-    expect(rs.tls.relay.channels).toEqual([{ name: 'partner', kind: 'peer', port: Number(acceptNode.info.tls.accept[0]!.split(':').at(-1)), identity: '%name', localIdentity: ['router.corp.test'] }]);
+    expect(rs.tls.relay.channels).toEqual([{ name: 'partner', kind: 'peer', port: Number(acceptNode.info.tls.accept[0]!.split(':').at(-1)), identity: '%name', local_identity: ['router.corp.test'] }]);
     expect(rs.tls.accept).toBeNull();
     expect(rs.tls.open).toEqual({ relay: 0, accept: 0, pending: 0 });
     expect(rs.tls.bytes.relay.downstream).toBeGreaterThan(BIG.length);
@@ -256,7 +256,7 @@ describe('daemon tls-step', () => {
     const part = rt.part();
     const p = part.prepare(running, next);
     part.apply(p);
-    expect(rt.status()!.relay!.channels.map((c) => [c.name, c.port, c.localIdentity])).toEqual([['t', 9853, ['router.corp.test']]]);
+    expect(rt.status()!.relay!.channels.map((c) => [c.name, c.port, c.local_identity])).toEqual([['t', 9853, ['router.corp.test']]]);
     expect(rt.info().relay).toMatch(/^127\.0\.0\.1:\d+$/);
     part.rollback(p);
     expect(rt.status()).toBeNull();
