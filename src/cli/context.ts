@@ -8,6 +8,7 @@ import type { KernelDownOptions } from '../daemon/down.ts';
 import type { LoadDeps } from '../config/load.ts';
 import type { ControlRequest } from '../control/protocol.ts';
 import type { DaemonDeps } from '../daemon/types.ts';
+import type { OffThreadOptions } from '../daemon/off-thread-config.ts';
 import type { Logger } from '../util/log.ts';
 import type { CliIo } from './io.ts';
 import type { ParsedArgs } from '../config/flags.ts';
@@ -30,12 +31,17 @@ export interface CliDeps {
    * The daemon's `reloadConfig` for these flags, reading the file off the event loop
    * (src/daemon/off-thread-config.ts). Absent (tests): `loadConfig` with `files`, in-thread.
    */
-  offThreadConfig?(values: Map<string, string[]>, log: Logger): () => Promise<Config>;
+  offThreadConfig?(values: Map<string, string[]>, opts: OffThreadOptions): () => Promise<Config>;
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;
   version: string;
   clock: Clock;
   signals: CliSignals;
+  /**
+   * The network interfaces of this machine (`check` warns about a `lan`/`wan` that does not
+   * exist); absent or undefined: not known, that warning is skipped.
+   */
+  interfaces?: () => readonly string[] | undefined;
 }
 
 export interface CliContext extends CliDeps {

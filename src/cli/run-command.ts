@@ -1,9 +1,19 @@
-/** `dnsseal run`: load the config, build the process-wide dependencies, run the daemon. */
+/**
+ * `dnsseal run`: load the config (every problem reported at once, exit 1), build the
+ * process-wide dependencies, log the config's warnings, run the daemon.
+ */
 import { Metrics } from '../ops/metrics.ts';
+import { problemText, type Problem } from '../config/check.ts';
 import { ConfigError } from '../util/errors.ts';
-import { loadConfig } from '../config/load.ts';
+import type { Logger } from '../util/log.ts';
 import type { CliContext } from './context.ts';
+import { loadChecked, RUN_SHADOW_RULES } from './config-load.ts';
 import { EXIT } from './exit-codes.ts';
+
+/** Warnings never stop the daemon; they are logged, one line each, at start and at each reload. */
+function logWarnings(log: Logger, warnings: Problem[]): void {
+  for (const w of warnings) log.warn(`config: ${problemText(w)}`);
+}
 
 export async function runCommand(ctx: CliContext): Promise<number> {
   const p = ctx.args.positionals[0];
@@ -18,13 +28,21 @@ export async function runCommand(ctx: CliContext): Promise<number> {
  * start-up config reachable (a reload frees it: 200k rules of it).
  */
 function startDaemon(ctx: CliContext): Promise<number> {
-  // loadConfig has checked everything Policy.fromConfig relies on (the daemon builds it once)
-  const cfg = loadConfig(ctx.args.values, ctx.files);
+  // the check has checked everything Policy.fromConfig relies on (the daemon builds it once)
+  const { config: cfg, warnings } = loadChecked(ctx.args.values, ctx);
   const log = ctx.makeLogger(cfg);
-  // reload and SIGHUP re-read the same file with the same flags (flags still win), off the event loop
-  const reloadConfig = ctx.offThreadConfig ? ctx.offThreadConfig(ctx.args.values, log) : () => loadConfig(ctx.args.values, ctx.files);
+  logWarnings(log, warnings);
+  // reload and SIGHUP re-read the same file with the same flags (flags still win), off the
+  // event loop when the worker is there
+  const onWarnings = (w: Problem[]) => logWarnings(log, w);
+  const reloadConfig = ctx.offThreadConfig
+    ? ctx.offThreadConfig(ctx.args.values, { log, onWarnings, interfaces: ctx.interfaces, maxShadowRules: RUN_SHADOW_RULES })
+    : () => {
+        const r = loadChecked(ctx.args.values, ctx);
+        onWarnings(r.warnings);
+        return r.config;
+      };
   const down = { viciSocket: cfg.viciSocket, interceptPools: cfg.interceptPools, pinRoot: cfg.pinRoot };
   const kernelDown = (l: typeof log) => ctx.teardown(l, down);
-  return ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics(), reloadConfig, kernelDown });
+  return ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics(), reloadConfig, kernelDown, version: ctx.version });
 }
-

@@ -1,7 +1,7 @@
 /**
  * The worker a reload reads the config in (off the event loop that answers queries): it loads
- * the file with the daemon's flags exactly as `dnsseal run` did (every check, every error with
- * its file:line), builds the policy's matchers, and hands back
+ * the file with the daemon's flags exactly as `dnsseal run` did (the one-pass check: every
+ * error with its file:line, the warnings), builds the policy's matchers, and hands back
  *
  *   - the config, its tables' rules as runs: plain rules as objects, rules files packed
  *     (text and typed arrays; src/policy/packed-rules.ts),
@@ -12,7 +12,8 @@
  * src/daemon/config-worker.ts`).
  */
 import { setPriority } from 'node:os';
-import { fileDeps, loadConfig } from '../config/load.ts';
+import { checkConfig, problemText, type Problem } from '../config/check.ts';
+import { fileDeps } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { type PackedRulesData, ruleRuns } from '../policy/packed-rules.ts';
 import { Policy } from '../policy/policy.ts';
@@ -30,11 +31,15 @@ export interface TableRuns {
 export interface WorkerRequest {
   /** The daemon's configuration flags (`--config FILE` and the rest), as `loadConfig` takes them. */
   values: Array<[string, string[]]>;
+  /** The network interfaces here (the check warns about a lan/wan that does not exist); absent: not listed. */
+  interfaces?: string[];
+  /** Tables up to this size are searched for rules that never win (as `run` does). */
+  maxShadowRules: number;
 }
 
 export type WorkerReply =
-  | { ok: true; config: Omit<Config, 'tables'>; tables: TableRuns[]; built: Map<string, MatcherData> }
-  | { ok: false; code: string; message: string };
+  | { ok: true; config: Omit<Config, 'tables'>; tables: TableRuns[]; built: Map<string, MatcherData>; warnings: Problem[] }
+  | { ok: false; code: string; message: string; warnings: Problem[] };
 
 /** The config and its matchers as data, with the buffers to transfer. */
 export function packConfig(cfg: Config): { reply: WorkerReply; buffers: ArrayBuffer[] } {
@@ -53,7 +58,7 @@ export function packConfig(cfg: Config): { reply: WorkerReply; buffers: ArrayBuf
   const { built, buffers: matcherBuffers } = Policy.fromConfig(cfg).exportMatchers();
   buffers.push(...matcherBuffers);
   const { tables: _, ...rest } = cfg;
-  return { reply: { ok: true, config: rest, tables, built }, buffers };
+  return { reply: { ok: true, config: rest, tables, built, warnings: [] }, buffers };
 }
 
 declare const self: Worker;
@@ -68,15 +73,22 @@ if (typeof self !== 'undefined' && !Bun.isMainThread) {
       /* not allowed: the reload only competes a little more */
     }
     try {
-      const cfg = loadConfig(new Map(e.data.values), fileDeps);
+      const interfaces = e.data.interfaces;
+      const r = checkConfig(new Map(e.data.values), fileDeps, { interfaces: () => interfaces, maxShadowRules: e.data.maxShadowRules });
+      if (!r.config) {
+        self.postMessage({ ok: false, code: 'config_invalid', message: r.errors.map(problemText).join('\n'), warnings: r.warnings } satisfies WorkerReply);
+        return;
+      }
       Bun.gc(true); // the parse's garbage goes before the matchers are built: a lower peak
-      const { reply, buffers } = packConfig(cfg);
+      const { reply, buffers } = packConfig(r.config);
+      if (reply.ok) reply.warnings = r.warnings;
       self.postMessage(reply, buffers);
     } catch (err) {
       const reply: WorkerReply = {
         ok: false,
         code: err instanceof DnssealError ? err.code : 'reload_invalid',
         message: errorMessage(err),
+        warnings: [],
       };
       self.postMessage(reply);
     }

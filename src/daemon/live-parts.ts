@@ -58,7 +58,8 @@ export function channelsPart(deps: ChannelsPartDeps): LivePart<ChannelsChange> {
   return {
     name: 'channels',
     owns: ['channels'],
-    prepare: async (running, next) => ({ before: running.channels, after: next.channels, ipsec: await deps.ipsec.prepareChannels(next.channels) }),
+    // strongSwan gets the IPsec channels only (tls channels are the relay's: tls-step.ts)
+    prepare: async (running, next) => ({ before: running.channels, after: next.channels, ipsec: await deps.ipsec.prepareChannels(next.channels.filter((c) => c.protocol !== 'tls')) }),
     abort: (p) => deps.ipsec.abortChannels(p.ipsec),
     apply: (p) =>
       applyOrRestore(

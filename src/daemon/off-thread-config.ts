@@ -9,7 +9,8 @@
  * When no worker can be started (an executable built without the worker entry point), the
  * config is loaded here, blocking, as before — said once in the log.
  */
-import { fileDeps, loadConfig, type LoadDeps } from '../config/load.ts';
+import { checkConfig, problemText, type Problem } from '../config/check.ts';
+import { fileDeps, type LoadDeps } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import type { MatcherData } from '../policy/matcher.ts';
 import { PackedRules, ruleList } from '../policy/packed-rules.ts';
@@ -44,6 +45,12 @@ function unpack(reply: Extract<WorkerReply, { ok: true }>): Config {
 
 export interface OffThreadOptions {
   log: Logger;
+  /** The config's warnings (logged by the CLI, as at start). */
+  onWarnings?: (warnings: Problem[]) => void;
+  /** The network interfaces here, for the warnings (the worker gets the list). */
+  interfaces?: () => readonly string[] | undefined;
+  /** Tables up to this size are searched for rules that never win (`run`'s limit). */
+  maxShadowRules: number;
   /** For the in-thread fallback (tests pass their own files). */
   files?: LoadDeps;
 }
@@ -54,7 +61,12 @@ export interface OffThreadOptions {
  */
 export function offThreadConfig(values: Map<string, string[]>, opts: OffThreadOptions): () => Promise<Config> {
   let fallback = false;
-  const inThread = () => loadConfig(values, opts.files ?? fileDeps);
+  const inThread = () => {
+    const r = checkConfig(values, opts.files ?? fileDeps, { interfaces: opts.interfaces, maxShadowRules: opts.maxShadowRules });
+    opts.onWarnings?.(r.warnings);
+    if (!r.config) throw new ConfigError('', r.errors.map(problemText).join('\n'));
+    return r.config;
+  };
   return async () => {
     if (fallback) return inThread();
     let worker: Worker;
@@ -69,11 +81,13 @@ export function offThreadConfig(values: Map<string, string[]>, opts: OffThreadOp
       const reply = await new Promise<WorkerReply>((resolve, reject) => {
         worker.onmessage = (e: MessageEvent<WorkerReply>) => resolve(e.data);
         worker.onerror = (e) => reject(new DnssealError('daemon', 'worker_failed', `the config worker failed: ${e.message}`));
-        worker.postMessage({ values: [...values] } satisfies WorkerRequest);
+        const interfaces = opts.interfaces?.();
+        worker.postMessage({ values: [...values], maxShadowRules: opts.maxShadowRules, ...(interfaces ? { interfaces: [...interfaces] } : {}) } satisfies WorkerRequest);
       });
       // its heap goes now, before the config is put back together here (a lower peak)
       worker.terminate();
-      // the loader's message as it is (it leads with file:line); the daemon says the reload was refused
+      opts.onWarnings?.(reply.warnings);
+      // the check's message as it is (file:line: key: what); the daemon says the reload was refused
       if (!reply.ok) throw new ConfigError('', reply.message);
       return unpack(reply);
     } catch (err) {

@@ -57,6 +57,7 @@ async function serve(
     ipsec: d.ipsec.kind,
     registry: d.registry,
     counters: d.counters,
+    tls: d.tls.info(),
   });
 
   const onTerm = () => stop('SIGTERM');

@@ -8,12 +8,14 @@
  *  3. IPsec: the channel table, then strongSwan (charon absent is not fatal: the channels are
  *     loaded when it appears, and until then the guard drops their traffic);
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
+ *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
  *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served, to the
  *     senders `allow_clients` admits; then enforce_dns (its redirect targets are the bound
  *     listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
+import { statSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { startControlServer } from '../control/server.ts';
 import { createControlHandlers } from '../control/handlers.ts';
@@ -46,7 +48,8 @@ import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
 import { accessPart, lanPrefixesForAccess, listenPart, logPart, queryLogPart } from './live-settings.ts';
 import { makeReloader } from './reload.ts';
-import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
+import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
+import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
 /** What runs once the start-up is through. */
@@ -56,6 +59,7 @@ export interface RunningDaemon {
   registry: Registry;
   proxy: Proxy;
   counters: ProxyCounters;
+  tls: TlsRuntime;
   /** Re-reads the config and applies it (rejects with `reload_*` and the reason; nothing changed then). */
   reload: () => Promise<ReloadResult>;
 }
@@ -78,10 +82,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   if (icpt) stack.push('intercept', () => icpt.close());
 
   // 3. IPsec.
-  const channels = new ChannelTable(cfg.channels, dp);
+  const channels = new ChannelTable(cfg.channels, dp, () => clock.nowMs());
   const ip =
     deps.ipsec ??
-    createIpsecChannels(cfg, {
+    createIpsecChannels(ipsecOnly(cfg), {
       log,
       metrics,
       clock,
@@ -106,13 +110,14 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     idleMs: cfg.idleS * 1000,
     retireMs: cfg.retireS * 1000,
     ...(dp.capacity !== undefined ? { capacity: dp.capacity } : {}),
-    hooks: ip,
+    hooks: ipsecHooks(ip),
     channels: cfg.channels,
   });
   registry.adopt();
   registry.setStatics(staticsOf(policy.current));
   registry.start();
   stack.push('registry', () => registry.stop());
+  const tls = TlsRuntime.start(cfg, { log, metrics, registry, groupOf: (a) => policy.current.tableFor(a).group, originalDst: deps.tlsOriginalDst }, stack);
 
   // 5. The policy-server link.
   const policyServer = cfg.policyServer ? linkPolicyServer(cfg, cfg.policyServer, deps, channels, registry, ip) : undefined;
@@ -165,11 +170,15 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     channelsPart({ registry, ipsec: ip, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
+    tls.part(),
   ]);
-  const reload = deps.reloadConfig
+  // status reports the last reload (and what it could not apply) whichever way it came
+  const reloads = new ReloadRecord(() => clock.nowMs());
+  const reloadOnce = deps.reloadConfig
     ? makeReloader({ live, load: deps.reloadConfig, log })
     : () => Promise.reject(new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed'));
-  await openControl(cfg.control, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels, queryLog });
+  const reload = () => reloads.run(reloadOnce);
+  await openControl(cfg.control, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, queryLog });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
@@ -177,7 +186,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   // The closures made above (undo steps, parts) share this async function's scope, and with it
   // `cfg`: let the start-up config go, or the first reload could never free its 200k rules.
   cfg = RELEASED;
-  return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
+  return { datapath: dp, ipsec: ip, registry, proxy, counters, tls, reload };
 }
 
 /** What `cfg` holds once start-up is through (nothing may read it then). */
@@ -261,8 +270,10 @@ interface ControlParts {
   counters: ProxyCounters;
   icpt: InterceptRuntime | undefined;
   reload: () => Promise<ReloadResult>;
+  reloads: ReloadRecord;
   stop: (why: 'down') => void;
   channels: ChannelTable;
+  tls: TlsRuntime;
   queryLog: QueryLog;
 }
 
@@ -282,9 +293,23 @@ function queryLogCommand(queryLog: QueryLog, args: Record<string, unknown>, log:
   return Promise.resolve({ queries: queryLog.on });
 }
 
-/** The control socket: list/flush from the registry, status, reload, down, log. */
+/**
+ * The control socket: list/flush from the registry, status, reload, down, log. Takes the
+ * socket's path, not the config: the handlers made here live as long as the daemon.
+ */
 async function openControl(path: string, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
-  const { log } = deps;
+  const { log, clock } = deps;
+  const startedAtMs = clock.nowMs();
+  const startedMono = clock.monoMs();
+  /** The running config file's modification time (none for the embedded default or flags only). */
+  const modifiedMs = (source: string): number | undefined => {
+    if (source.startsWith('<')) return undefined;
+    try {
+      return statSync(source).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  };
   const control = await startControlServer(
     path,
     createControlHandlers({
@@ -293,19 +318,26 @@ async function openControl(path: string, deps: DaemonDeps, stack: UndoStack, p: 
       ...(p.icpt ? { intercepts: () => p.icpt!.list() } : {}),
       // flush refuses a channel or table the running policy does not have
       policyNames: () => ({ channels: p.channels.all().map((c) => c.name), tables: p.live.config.tables.map((t) => ({ id: t.id, group: t.group })) }),
-      status: () => ({
-        mode: p.live.config.mode,
-        config: p.live.config.source,
-        datapath: p.dp.kind,
-        datapathStatus: datapathStatus(p.dp),
-        ipsec: p.ip.kind,
-        vici: viciStatus(p.ip),
-        listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
-        enforceDns: p.live.config.enforceDns,
-        upstreams: p.live.config.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
-        channels: p.ip.status(),
-        proxy: p.counters,
-      }),
+      // from the running config (after a reload: the reloaded one, channels renamed included)
+      status: () =>
+        statusReport({
+          version: deps.version ?? 'unknown',
+          pid: process.pid,
+          nowMs: clock.nowMs(),
+          startedAtMs,
+          uptimeMs: clock.monoMs() - startedMono,
+          config: p.live.config,
+          modifiedMs: modifiedMs(p.live.config.source),
+          reloads: p.reloads,
+          listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname.includes(':') ? `[${l.hostname}]` : l.hostname}:${l.port}`),
+          registry: p.registry.stats(),
+          datapath: { kind: p.dp.kind, health: datapathStatus(p.dp) },
+          ipsec: { kind: p.ip.kind, vici: viciStatus(p.ip), channels: p.ip.status() },
+          channels: p.channels.all(p.live.config.channels),
+          channelSince: (id) => p.channels.since(id),
+          counters: p.counters,
+          tls: p.tls.status(),
+        }),
       // Reply first, then stop: the reply must leave before the control socket closes.
       down: async () => {
         setImmediate(() => p.stop('down'));
