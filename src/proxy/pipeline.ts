@@ -18,6 +18,7 @@
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  * With the query log on (query-log.ts), `respond` is followed by one line per query.
  */
+import { isCached } from '../cache/answer-cache.ts';
 import { rewriteAnswer } from '../dns/answer-rewrite.ts';
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
@@ -354,7 +355,7 @@ export class Pipeline {
       ...(o.kind === 'servfail' || o.kind === 'local-error' ? { reason: o.reason } : o.kind === 'refused' ? { reason: 'allow_clients' } : {}),
       upstream: o.kind === 'answer' || o.kind === 'servfail' ? (o.upstream ?? null) : null,
       latencyMs: performance.now() - t0,
-      cached: false,
+      cached: o.kind === 'answer' && isCached(o.forwarded),
       decision: o.kind === 'answer' || o.kind === 'servfail' ? (o.decision ?? null) : null,
       addrs: o.kind === 'answer' ? o.registered : NONE,
     });

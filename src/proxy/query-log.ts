@@ -12,7 +12,7 @@
  * - `rcode`: what the client got (`reason` says why for SERVFAIL, REFUSED and local errors);
  * - `upstream`: the upstream asked (absent when none was: refused, canary, malformed);
  * - `latency_ms`: from the query's arrival to its answer;
- * - `cache`: whether the answer came from the answer cache (false until there is one);
+ * - `cache`: whether the answer came from the answer cache (src/cache; a stale answer too);
  * - `table`, `rule`, `channel`: the decision (rule and channel only when a rule matched);
  * - `addrs`: the addresses registered before the answer was released (protected answers).
  *

@@ -5,10 +5,12 @@
  */
 import { describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
+import { AnswerCache } from '../../src/cache/answer-cache.ts';
 import { parseCondition } from '../../src/policy/condition.ts';
 import type { Decision } from '../../src/policy/types.ts';
 import { ClientAcl } from '../../src/proxy/client-acl.ts';
 import { QueryLog, type QueryLogEntry } from '../../src/proxy/query-log.ts';
+import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { createLogger, type LogFormat } from '../../src/util/log.ts';
 import { HUB, SuffixPolicy } from './doubles.ts';
@@ -114,6 +116,15 @@ describe('proxy/pipeline query log', () => {
     expect(p.lines).toEqual([expect.stringMatching(/msg=query client=127\.0\.0\.2 proto=udp name=app\.corp\.example type=A rcode=REFUSED reason=allow_clients latency_ms=[\d.]+ cache=false$/)]);
     expect(p.counters.queries.refused).toBe(1);
     expect(p.fake.queries).toHaveLength(0);
+  });
+
+  test('says cache=true when the answer came from the answer cache', async () => {
+    const p = await logged(true, { cache: new AnswerCache({ clock: realClock }) });
+    await p.ask(query('app.corp.example'));
+    await p.ask(query('app.corp.example'));
+    expect(p.lines.map((l) => /cache=(\w+)/.exec(l)?.[1])).toEqual(['false', 'true']);
+    expect(p.lines[1]).toContain('channel=hub addrs=203.0.113.10'); // a hit registers too
+    expect(p.fake.queries).toHaveLength(1);
   });
 
   test('writes nothing while off, and starts with the next query when switched on', async () => {
