@@ -4,3 +4,9 @@
 BENCH_RELOAD_RULES ?= 200000
 bench-reload: deps
 	BENCH_RELOAD_RULES=$(BENCH_RELOAD_RULES) $(BUN) bench/reload.ts
+
+# bench-query-log: the pipeline's on-CPU ns per query with the query log absent, off and on,
+# and with an access list (allow_clients). Prints figures.
+.PHONY: bench-query-log
+bench-query-log: deps
+	$(BUN) bench/query-log.ts
