@@ -2,7 +2,8 @@
  * The in-process daemon of the live-reload tests: a config file in a temporary directory that
  * the test rewrites, a FakeUpstream (names under `corp.test`, `lab.test`, `extra.test` and
  * `old.test` get 203.0.113.x, everything else 198.51.100.7), `reload` over the control socket,
- * the log lines, and a query stream that counts every answer (one try per query, no
+ * the log lines (`offThread`: reloads read the file in a worker, as `dnsseal run` does), and a
+ * query stream that counts every answer (one try per query, no
  * retransmission: a query the daemon drops counts as lost). Loopback only.
  */
 import dnsPacket from 'dns-packet';
@@ -13,6 +14,7 @@ import { fileDeps, loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { controlRequest } from '../../src/control/client.ts';
 import type { DaemonDeps } from '../../src/daemon/index.ts';
+import { offThreadConfig } from '../../src/daemon/off-thread-config.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { FakeUpstream } from '../proxy/fake-upstream.ts';
@@ -151,7 +153,10 @@ export interface ReloadLab {
  * Starts the daemon on the file `text(upstreamPort, control)` gives; `deps` adds to the test
  * defaults (NoIpsec, the fake data path the file names).
  */
-export async function reloadLab(text: (upstreamPort: number, control: string) => string, deps: Partial<Omit<DaemonDeps, 'signals' | 'onReady'>> = {}): Promise<ReloadLab> {
+export async function reloadLab(
+  text: (upstreamPort: number, control: string) => string,
+  deps: Partial<Omit<DaemonDeps, 'signals' | 'onReady'>> & { offThread?: boolean } = {},
+): Promise<ReloadLab> {
   const dir = mkdtempSync(join(tmpdir(), 'dnsseal-live-'));
   const file = join(dir, 'dnsseal.yaml');
   const control = join(dir, 'control.sock');
@@ -161,11 +166,14 @@ export async function reloadLab(text: (upstreamPort: number, control: string) =>
   writeFileSync(file, text(upstream.port, control));
   const load = (): Config => loadConfig(new Map([['config', [file]]]), fileDeps);
   const cfg = load();
+  const { offThread, ...rest } = deps;
+  const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat, write: (l) => void lines.push(l) });
   const d = await startDaemon(cfg, {
-    log: createLogger({ level: cfg.logLevel, format: cfg.logFormat, write: (l) => void lines.push(l) }),
+    log,
     metrics,
-    reloadConfig: load,
-    ...deps,
+    // the CLI's loader: the file read and the rules indexed in a worker
+    reloadConfig: offThread ? offThreadConfig(new Map([['config', [file]]]), { log, maxShadowRules: 100_000 }) : load,
+    ...rest,
   });
   const reload = () => controlRequest(control, { cmd: 'reload' }) as Promise<Record<string, unknown>>;
   return {
