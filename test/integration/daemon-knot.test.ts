@@ -163,6 +163,8 @@ describe.skipIf(!HAVE)('daemon signals', () => {
     const info = await ready.promise;
     expect(lines.some((l) => l.includes('datapath: using backend fake'))).toBe(true);
     signals.emit('SIGHUP');
+    // a reload is asynchronous (the config is read off the event loop): its line comes after
+    for (const end = Date.now() + 5000; !lines.some((l) => l.includes('SIGHUP')) && Date.now() < end; ) await Bun.sleep(10);
     expect(lines.some((l) => l.includes('SIGHUP'))).toBe(true);
     expect((await dig('127.0.0.1', info.listeners[0]!.port, ['www.test', 'A'])).status).toBe('NOERROR');
     signals.emit('SIGINT');
