@@ -21,7 +21,7 @@
 import type { Condition, ConditionKind, Rule } from './types.ts';
 import { normalizeName } from './name.ts';
 import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, type HashIndexData, labelMix } from './hash-index.ts';
-import { ruleRuns, type KeyRef, type RuleRun } from './packed-rules.ts';
+import { packedRuns, type KeyRef, type RuleRun } from './packed-rules.ts';
 
 interface Candidate {
   labels: string[];
@@ -110,7 +110,8 @@ export class RuleMatcher {
 
   /** The matcher of a table's rules; a rules file's are read from its packed text (no rule made). */
   static forRules(rules: readonly Rule[], payloads?: ArrayLike<number>): RuleMatcher {
-    const runs = ruleRuns(rules);
+    const runs = packedRuns(rules);
+    if (!runs) return new RuleMatcher(conditionKeys(rules.map((r) => r.condition)), payloads);
     // rule i's run: the rules are asked for in order, so a cursor moves forward
     let r = 0;
     const runOf = (i: number): RuleRun => {

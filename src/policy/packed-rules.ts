@@ -343,15 +343,23 @@ export function ruleList(items: ReadonlyArray<Rule | PackedRules>): Rule[] {
   });
 }
 
+/** A `ruleList`'s runs; undefined for a plain array of rules. */
+export function packedRuns(rules: readonly Rule[]): RuleRun[] | undefined {
+  return (rules as unknown as Record<symbol, RuleRun[] | undefined>)[RUNS];
+}
+
 export function ruleRuns(rules: readonly Rule[]): RuleRun[] {
-  const runs = (rules as unknown as Record<symbol, RuleRun[] | undefined>)[RUNS];
-  if (runs) return runs;
-  return rules.map((rule, first) => ({ rule, first }));
+  return packedRuns(rules) ?? rules.map((rule, first) => ({ rule, first }));
 }
 
 /** Calls `fn` for every rule's channel and upstream name, in table order, without making rules. */
 export function forEachTarget(rules: readonly Rule[], fn: (index: number, channel: string, upstream: string | undefined) => void): void {
-  for (const run of ruleRuns(rules)) {
+  const runs = packedRuns(rules);
+  if (!runs) {
+    for (let i = 0; i < rules.length; i++) fn(i, rules[i]!.channel, rules[i]!.upstream);
+    return;
+  }
+  for (const run of runs) {
     if ('rule' in run) {
       fn(run.first, run.rule.channel, run.rule.upstream);
       continue;
