@@ -9,7 +9,8 @@ import type { Config, SettingsConfig, TsigKeySpec, UpstreamSpec } from './types.
 import type { Draft } from './draft.ts';
 import { SETTINGS } from './settings.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
-import { PackedRules, ruleList } from '../policy/packed-rules.ts';
+import { PackedRules } from '../policy/packed-rules.ts';
+import { ruleList } from '../policy/rule-list.ts';
 import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';

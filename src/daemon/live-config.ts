@@ -24,7 +24,7 @@
  * and the key leaves the restart-needed list by itself.
  */
 import type { Config } from '../config/types.ts';
-import { sameRules } from '../policy/packed-rules.ts';
+import { sameRules } from '../policy/rule-list.ts';
 import type { Table } from '../policy/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 

@@ -30,7 +30,7 @@ import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import { createIpsecChannels } from '../ipsec/ipsec-factory.ts';
 import { startMetricsServer } from '../ops/metrics-server.ts';
 import { exportXfrmStat } from '../ops/xfrm-stat.ts';
-import { forEachTarget } from '../policy/packed-rules.ts';
+import { forEachTarget } from '../policy/rule-list.ts';
 import { Policy } from '../policy/policy.ts';
 import { ServerChannels, policyServerLink } from '../policy-server/proxy-side.ts';
 import type { PolicyServerLink } from '../proxy/pipeline.ts';

@@ -21,7 +21,8 @@
 import type { Condition, ConditionKind, Rule } from './types.ts';
 import { normalizeName } from './name.ts';
 import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, type HashIndexData, labelMix } from './hash-index.ts';
-import { packedRuns, type KeyRef, type RuleRun } from './packed-rules.ts';
+import type { KeyRef } from './packed-rules.ts';
+import { packedRuns, type RuleRun } from './rule-list.ts';
 
 interface Candidate {
   labels: string[];

@@ -7,7 +7,8 @@
 import type { ChannelSpec, ClientEntry, Decision, Rule, StaticEntry, Table, TableId } from './types.ts';
 import { DnssealError } from '../util/errors.ts';
 import { RuleMatcher, type MatcherData } from './matcher.ts';
-import { forEachTarget, PackedRule } from './packed-rules.ts';
+import { PackedRule } from './packed-rules.ts';
+import { forEachTarget } from './rule-list.ts';
 import { normalizeName } from './name.ts';
 import { parseCidr } from './cidr.ts';
 import { ClientLookup } from './client-lookup.ts';

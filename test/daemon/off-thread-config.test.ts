@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { checkConfig, type Problem } from '../../src/config/check.ts';
 import { fileDeps } from '../../src/config/load.ts';
 import { builtMatchers, offThreadConfig } from '../../src/daemon/off-thread-config.ts';
-import { sameRules } from '../../src/policy/packed-rules.ts';
+import { sameRules } from '../../src/policy/rule-list.ts';
 import { Policy } from '../../src/policy/policy.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { ask, freePort, QueryFlow, reloadLab, type ReloadLab } from './reload-lab.ts';

@@ -8,7 +8,8 @@ import { describe, expect, test } from 'bun:test';
 import { parseRulesFile } from '../../src/config/rules-file.ts';
 import { kindAt, parseCondition, plainKindAt, plainPattern } from '../../src/policy/condition.ts';
 import { RuleMatcher } from '../../src/policy/matcher.ts';
-import { PackedRules, sameRules } from '../../src/policy/packed-rules.ts';
+import { PackedRules } from '../../src/policy/packed-rules.ts';
+import { sameRules } from '../../src/policy/rule-list.ts';
 import type { Rule } from '../../src/policy/types.ts';
 
 const FILE = ['# header', '*.corp.example hub corp', 'git.partner.example partner', '', '**.Lab.Example', 'sato.* hub', '*.biglobe.*   ', '*.bücher.example hub', 'www.x.example.'].join('\n');
