@@ -16,10 +16,11 @@
  * Apply and commit are synchronous: no query is decided half on the old and half on the new
  * config.
  *
- * Today the daemon's parts are `channels` and `policy` (src/daemon/live-parts.ts). Making another
- * setting live (upstreams, listen addresses, log level/format, cache settings, loading and
- * unloading channels in strongSwan) means writing a part that owns its keys: nothing here
- * changes, and the key leaves the restart-needed list by itself.
+ * Today the daemon's parts are `upstreams` and `cache` (src/daemon/live-upstreams.ts), `channels`
+ * and `policy` (src/daemon/live-parts.ts) and `enforce_dns`. Making another setting live (listen
+ * addresses, log level/format, loading and unloading channels in strongSwan) means writing a
+ * part that owns its keys: nothing here changes, and the key leaves the restart-needed list by
+ * itself.
  */
 import type { Config } from '../config/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
