@@ -117,7 +117,7 @@ describe('daemon/status', () => {
     const { status } = await daemon();
     const text = formatStatus(await status(), Date.now());
     expect(text).toStartWith('dnsseal 1.2.3, mode host, up ');
-    for (const want of ['config ', 'entries ', 'map ', 'data path ', 'channels:', 'upstreams:', 'queries (0 since start):', 'answered; no rule protects the name', '≤ 0.5 ms', '> 2.5 s']) {
+    for (const want of ['config ', 'entries ', 'map ', 'data path ', 'channels:', 'upstreams:', '127.0.0.1:9', '[2001:db8::53]:5353', '0 of 10,000 answers', 'misses 0', 'queries (0 since start):', 'answered; no rule protects the name', '≤ 0.5 ms', '> 2.5 s']) {
       expect(text).toContain(want);
     }
   });
