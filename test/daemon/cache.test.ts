@@ -73,13 +73,13 @@ describe('daemon/cache', () => {
   test('holds a hit for a peer channel until the peer is ready, as it holds a fresh answer', async () => {
     const calls: string[] = [];
     let open = Promise.withResolvers<void>();
-    class GatedIpsec extends NoIpsec {
-      override async peerAdded(channel: ChannelSpec, addr: string): Promise<void> {
+    const gated = Object.assign(new NoIpsec(), {
+      peerAdded: async (channel: ChannelSpec, addr: string): Promise<void> => {
         calls.push(`${channel.name} ${addr}`);
         await open.promise;
-      }
-    }
-    const { lab: l, up } = await lab('', { ipsec: new GatedIpsec() });
+      },
+    });
+    const { lab: l, up } = await lab('', { ipsec: gated });
     open.resolve();
     expect(aRecords(await l.ask('app.partner.test'))).toEqual(['198.51.100.20']);
     expect(calls).toEqual(['partner 198.51.100.20']);
