@@ -14,7 +14,7 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 # Debian packages for building and for the tests (netns, eBPF, DNS peers, the kernel lab).
 APT_BUILD := clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib make
 APT_TEST  := iproute2 nftables tcpdump iperf3 knot knot-dnsutils bind9-dnsutils dnsperf \
-             dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool curl cpio
+             dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool curl cpio stunnel4
 APT_LAB   := qemu-system-x86 linux-image-amd64 busybox-static strongswan-charon \
              strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins python3
 APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5sum | cut -c1-8)

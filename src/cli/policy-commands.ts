@@ -89,9 +89,17 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
   ];
   if (e.channel) {
     const c = e.channel;
-    const how = c.kind === 'tunnel' ? `tunnel via ${c.gateway}` : 'peer (IKE straight to each resolved address)';
-    lines.push(['channel', `${c.name}: ${how}, peer identity ${c.peerIdentity}${c.identity === '%name' ? ' (%name)' : ''}, esp ${c.esp}, id ${c.id}, mark 0x${c.mark.toString(16)}`]);
-    if (c.kind === 'peer') {
+    const tls = c.protocol === 'tls';
+    const how = tls
+      ? c.kind === 'tunnel'
+        ? `tls tunnel via ${c.gateway} port ${c.tlsPort}`
+        : `tls peer (mutual TLS 1.3 to each resolved address, port ${c.tlsPort}; TCP only, not intercepted yet)`
+      : c.kind === 'tunnel'
+        ? `tunnel via ${c.gateway}`
+        : 'peer (IKE straight to each resolved address)';
+    const own = c.localIdentity ? `, local identity ${c.localIdentity}` : '';
+    lines.push(['channel', `${c.name}: ${how}, peer identity ${c.peerIdentity}${c.identity === '%name' ? ' (%name)' : ''}${own}${tls ? '' : `, esp ${c.esp}`}, id ${c.id}, mark 0x${c.mark.toString(16)}`]);
+    if (c.kind === 'peer' && !tls) {
       lines.push([
         'negotiate',
         c.negotiate === 'on-traffic'

@@ -23,6 +23,8 @@ export interface LoadDeps {
   resolvTexts(): string[];
   /** The embedded default config text (tests pass their own). */
   embeddedDefault?: string;
+  /** Wall-clock ms TLS certificates must be valid at (default: now; tests pass their own). */
+  nowMs?(): number;
 }
 
 /** Real file access: the only place config touches the file system. */

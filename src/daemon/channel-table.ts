@@ -41,9 +41,16 @@ export class ChannelTable {
   /**
    * Hands the table to the data path; `local` replaces the configured channels (a reload).
    * Gateway and peer kind ride along: the data path learns them for server channels at runtime.
+   * They are what the guard's IKE exemption needs, so a tls channel gives neither: IKE to a
+   * tls-channel address (or its hub) is dropped like any other non-TCP traffic to it.
    */
   push(local: ChannelSpec[] = this.local): void {
-    this.dp.setChannels(this.all(local).map((c) => ({ id: c.id, mark: c.mark, up: this.up.get(c.id) ?? false, gateway: c.gateway, peer: c.kind === 'peer' })));
+    this.dp.setChannels(
+      this.all(local).map((c) => {
+        const ipsec = c.protocol === 'ipsec';
+        return { id: c.id, mark: c.mark, up: this.up.get(c.id) ?? false, gateway: ipsec ? c.gateway : undefined, peer: ipsec && c.kind === 'peer' };
+      }),
+    );
     this.local = local;
   }
 }

@@ -8,6 +8,7 @@
  *  3. IPsec: the channel table, then strongSwan (charon absent is not fatal: the channels are
  *     loaded when it appears, and until then the guard drops their traffic);
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
+ *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
  *  6. the answer cache, then the proxy: upstream sockets first (every server of every upstream
  *     name), then the listeners — from here DNS is served; then enforce_dns (its redirect
@@ -46,6 +47,7 @@ import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciS
 import { cachePart, LiveUpstreams, openCache, upstreamOptions } from './live-upstreams.ts';
 import { exportUpstreamHealth } from '../proxy/upstream-metrics.ts';
 import type { AnswerCache } from '../cache/answer-cache.ts';
+import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
 /** What runs once the start-up is through. */
@@ -55,6 +57,7 @@ export interface RunningDaemon {
   registry: Registry;
   proxy: Proxy;
   counters: ProxyCounters;
+  tls: TlsRuntime;
   /** Re-reads the config and applies it (rejects with `reload_*` and the reason; nothing changed then). */
   reload: () => Promise<ReloadResult>;
 }
@@ -80,7 +83,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   const channels = new ChannelTable(cfg.channels, dp, () => clock.nowMs());
   const ip =
     deps.ipsec ??
-    createIpsecChannels(cfg, {
+    createIpsecChannels(ipsecOnly(cfg), {
       log,
       metrics,
       clock,
@@ -105,13 +108,14 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     idleMs: cfg.idleS * 1000,
     retireMs: cfg.retireS * 1000,
     ...(dp.capacity !== undefined ? { capacity: dp.capacity } : {}),
-    hooks: ip,
+    hooks: ipsecHooks(ip),
     channels: cfg.channels,
   });
   registry.adopt();
   registry.setStatics(staticsOf(policy.current));
   registry.start();
   stack.push('registry', () => registry.stop());
+  const tls = TlsRuntime.start(cfg, { log, metrics, registry, groupOf: (a) => policy.current.tableFor(a).group, originalDst: deps.tlsOriginalDst }, stack);
 
   // 5. The policy-server link.
   const policyServer = cfg.policyServer ? linkPolicyServer(cfg, cfg.policyServer, deps, channels, registry, ip) : undefined;
@@ -156,16 +160,17 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
+    tls.part(),
   ]);
   // status reports the last reload (and what it could not apply) whichever way it came
   const reloads = new ReloadRecord(() => clock.nowMs());
   const reload = () => reloads.run(() => reloadFrom(live, deps));
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, cache });
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, cache });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
   }
-  return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
+  return { datapath: dp, ipsec: ip, registry, proxy, counters, tls, reload };
 }
 
 /** The proxy's bound UDP listen addresses as `ADDR:PORT` (TCP shares each one's port). */
@@ -274,6 +279,7 @@ interface ControlParts {
   reloads: ReloadRecord;
   stop: (why: 'down') => void;
   channels: ChannelTable;
+  tls: TlsRuntime;
   cache: AnswerCache;
 }
 
@@ -320,6 +326,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
           counters: p.counters,
           upstreams: new Map([...p.proxy.upstreams].map(([name, set]) => [name, set.healthOf()])),
           cache: { settings: p.cache.settings, size: p.cache.size, bytes: p.cache.bytes, counters: p.cache.counters },
+          tls: p.tls.status(),
         }),
       // Reply first, then stop: the reply must leave before the control socket closes.
       down: async () => {

@@ -16,8 +16,7 @@
  *
  * Upstreams are one row per server (name, its place in the list, health, latency, answers,
  * failures), from the running upstream sets; `cache` is the answer cache's settings and
- * figures. A slot other parts fill later (null until then, documented as such): `tls` (the TLS
- * channel).
+ * figures; `tls` is the TLS relay's and acceptor's (tls-step.ts; null when neither runs).
  */
 import type { CacheLimits } from '../cache/cache-limits.ts';
 import type { CacheCounters } from '../cache/cache-metrics.ts';
@@ -74,7 +73,7 @@ export interface ChannelStatus {
   id: number;
   kind: ChannelSpec['kind'];
   protocol: string;
-  /** tunnel: its SA is up; peer: at least one peer SA is up. */
+  /** IPsec tunnel: its SA is up; IPsec peer: at least one peer SA is up; tls: the relay listens. */
   state: 'up' | 'down';
   /** When a tunnel's SA last went up or down (null: not since the daemon started). */
   since: string | null;
@@ -186,7 +185,7 @@ export interface StatusReport {
   };
   /** The answer cache; null when the daemon has none. */
   cache: CacheStatus | null;
-  /** Slot: the TLS channel's figures; null until it reports them. */
+  /** The TLS relay and acceptor (tls-step.ts TlsStatus); null when neither runs. */
   tls: Record<string, unknown> | null;
 }
 
@@ -213,6 +212,8 @@ export interface StatusInput {
   /** The running upstream sets' health (`UpstreamSet.healthOf()`), by name. */
   upstreams: ReadonlyMap<string, ServerHealth[]>;
   cache: { settings: Readonly<CacheLimits>; size: number; bytes: number; counters: CacheCounters } | null;
+  /** The TLS relay's and acceptor's figures (tls-step.ts), null when neither runs. */
+  tls?: { relay: unknown } | null;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -224,8 +225,8 @@ export function configKeyOf(field: string): string {
   return KEY_OF_FIELD.get(field) ?? field;
 }
 
-function channelStatus(spec: ChannelSpec, state: ChannelState | undefined, since: number | undefined): ChannelStatus {
-  const up = state?.up ?? false;
+function channelStatus(spec: ChannelSpec, state: ChannelState | undefined, since: number | undefined, relayUp: boolean): ChannelStatus {
+  const up = spec.protocol === 'tls' ? relayUp : (state?.up ?? false);
   return {
     name: spec.name,
     id: spec.id,
@@ -267,7 +268,7 @@ export function statusReport(i: StatusInput): StatusReport {
     ...registryFigures(r),
     datapath: { kind: i.datapath.kind, up: i.datapath.health.up, reason: i.datapath.health.reason ?? null },
     ipsec: { kind: i.ipsec.kind, vici: i.ipsec.vici },
-    channels: i.channels.map((ch) => channelStatus(ch, state.get(ch.name), ch.kind === 'tunnel' ? i.channelSince(ch.id) : undefined)),
+    channels: i.channels.map((ch) => channelStatus(ch, state.get(ch.name), ch.kind === 'tunnel' && ch.protocol === 'ipsec' ? i.channelSince(ch.id) : undefined, Boolean(i.tls?.relay))),
     upstreams: upstreamRows(cfg, i.upstreams),
     enforce_dns: cfg.enforceDns,
     reload: {
@@ -292,7 +293,7 @@ export function statusReport(i: StatusInput): StatusReport {
       stray_records_removed: c.strayRecordsRemoved,
     },
     cache: i.cache ? cacheStatus(i.cache) : null,
-    tls: null,
+    tls: (i.tls as Record<string, unknown> | null | undefined) ?? null,
   };
 }
 
