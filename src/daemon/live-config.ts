@@ -20,6 +20,8 @@
  *
  * Reloads are serialised: a second one (SIGHUP during `dnsseal reload`) waits for the first.
  *
+ * The daemon's parts: src/daemon/live-settings.ts (listen, log, allow_clients, log_queries),
+ * live-upstreams.ts (upstreams, cache), live-parts.ts (channels, policy), enforce.ts, tls-step.ts.
  * Making another setting live means writing a part that owns its keys: nothing here changes,
  * and the key leaves the restart-needed list by itself.
  */

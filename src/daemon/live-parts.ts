@@ -112,13 +112,10 @@ export function policyPart(deps: PolicyPartDeps): LivePart<PolicyChange> {
     owns: ['source', 'tables', 'clients', 'statics'],
     reads: ['channels'],
     prepare: (running, next) => {
-      // Rules may only name upstreams the running forwarder has (upstreams change on restart).
-      const cfg = { ...next, upstreams: running.upstreams };
-      // Matchers a worker built (off-thread-config.ts) index upstreams by the file's names.
-      const names = (c: Config) => c.upstreams.map((u) => u.name).join('\u0000');
-      const built = builtMatchers(next.tables);
-      const ready = built && names(next) === names(running) ? built : undefined;
-      return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg, ready) } };
+      // Rules name the new upstreams: the `upstreams` part swaps them in with this policy. The
+      // matchers a worker built (off-thread-config.ts) index the same names: they are used as they are.
+      const cfg = next;
+      return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg, builtMatchers(next.tables)) } };
     },
     // Statics are written all-or-nothing by the registry; the client groups after them.
     apply: (p) => applyOrRestore(() => install(p.after), () => install(p.before)),

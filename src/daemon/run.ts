@@ -6,6 +6,7 @@
  * state (pinned maps, charon's SAs) is left in place, unless the stop was a `down`.
  */
 import type { Config } from '../config/types.ts';
+import { formatServerSpec } from '../proxy/server-spec.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import { UndoStack } from '../util/undo-stack.ts';
 import { reloadLogFields, startUp, type RunningDaemon } from './start-up.ts';
@@ -19,7 +20,7 @@ import { EXIT_OK, EXIT_START_FAILED, type DaemonDeps, type SignalSource, type St
 export function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> {
   const stack = new UndoStack(deps.log, 'daemon');
   const { promise: stopped, resolve: stop } = Promise.withResolvers<StopReason>();
-  const shown = { mode: cfg.mode, config: cfg.source, upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`).join(',') };
+  const shown = { mode: cfg.mode, config: cfg.source, upstreams: cfg.upstreams.map((u) => `${u.name}=${u.servers.map(formatServerSpec).join(',')}`).join(' ') };
   return serve(startUp(cfg, deps, stack, stop), shown, deps, stack, stopped, stop);
 }
 

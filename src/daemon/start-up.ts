@@ -10,9 +10,9 @@
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
  *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
- *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served, to the
- *     senders `allow_clients` admits; then enforce_dns (its redirect targets are the bound
- *     listen addresses);
+ *  6. the answer cache, then the proxy: upstream sockets first (every server of every upstream
+ *     name), then the listeners — from here DNS is served, to the senders `allow_clients`
+ *     admits; then enforce_dns (its redirect targets are the bound listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
 import { statSync } from 'node:fs';
@@ -49,6 +49,9 @@ import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from '.
 import { accessPart, lanPrefixesForAccess, listenPart, logPart, queryLogPart } from './live-settings.ts';
 import { makeReloader } from './reload.ts';
 import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
+import { cachePart, LiveUpstreams, openCache, upstreamOptions } from './live-upstreams.ts';
+import { exportUpstreamHealth } from '../proxy/upstream-metrics.ts';
+import type { AnswerCache } from '../cache/answer-cache.ts';
 import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
@@ -129,11 +132,11 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   const lan = () => lanPrefixesForAccess(lanIfaces, deps.readAddrs, log);
   const acl = new ClientAcl(allowedClients(cfg.allowClients, lan));
   const queryLog = new QueryLog(log, cfg.logQueries);
+  const cache = openCache(cfg, clock, metrics);
   const proxy = await startProxy({
     listen: cfg.listen,
-    upstreams: cfg.upstreams,
-    ...(cfg.upstreamSource !== undefined ? { upstreamSource: cfg.upstreamSource } : {}),
-    upstreamTimeoutMs: cfg.upstreamTimeoutMs,
+    ...upstreamOptions(cfg),
+    cache,
     canary: cfg.canary,
     // a CNAME target a protected answer named stays protected for its TTL (at least min_hold)
     cnameHold: { minHoldS: cfg.minHoldS },
@@ -151,6 +154,9 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   });
   stack.push('proxy', () => proxy.close());
   log.info('proxy: clients allowed', { allow_clients: acl.cidrs.join(','), log_queries: queryLog.on });
+  exportUpstreamHealth(() => proxy.upstreams.values(), metrics);
+  const upstreams = new LiveUpstreams({ proxy, cache, log });
+  stack.push('replaced upstreams', () => upstreams.close());
   const enforce = new Enforce({
     enforcer: deps.enforcer ?? (cfg.datapath === 'fake' ? new FakeDnsEnforcer() : new NftDnsEnforcer()),
     log,
@@ -160,13 +166,15 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   enforce.start(cfg);
 
   // 7. Reload, control, metrics. Parts apply in this order (a later one may read what an
-  // earlier one changed: enforce_dns redirects to the listen addresses now bound). Upstreams
-  // are restart-only for now; their part goes before `channels` when they become live.
+  // earlier one changed: enforce_dns redirects to the listen addresses now bound; the policy
+  // names the upstreams swapped in just before).
   const live = new LiveConfig(cfg, [
     listenPart(proxy.listenerSet, log),
     logPart(log),
     accessPart({ acl, lanPrefixes: lan }),
     queryLogPart(queryLog),
+    upstreams.part(),
+    cachePart(cache),
     channelsPart({ registry, ipsec: ip, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
@@ -178,7 +186,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     ? makeReloader({ live, load: deps.reloadConfig, log })
     : () => Promise.reject(new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed'));
   const reload = () => reloads.run(reloadOnce);
-  await openControl(cfg.control, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, queryLog });
+  await openControl(cfg.control, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, queryLog, cache });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
@@ -275,6 +283,7 @@ interface ControlParts {
   channels: ChannelTable;
   tls: TlsRuntime;
   queryLog: QueryLog;
+  cache: AnswerCache;
 }
 
 /** The fields of the `configuration reloaded` log line. */
@@ -314,6 +323,7 @@ async function openControl(path: string, deps: DaemonDeps, stack: UndoStack, p: 
     path,
     createControlHandlers({
       registry: p.registry,
+      cache: p.cache,
       clock: deps.clock,
       ...(p.icpt ? { intercepts: () => p.icpt!.list() } : {}),
       // flush refuses a channel or table the running policy does not have
@@ -336,6 +346,8 @@ async function openControl(path: string, deps: DaemonDeps, stack: UndoStack, p: 
           channels: p.channels.all(p.live.config.channels),
           channelSince: (id) => p.channels.since(id),
           counters: p.counters,
+          upstreams: new Map([...p.proxy.upstreams].map(([name, set]) => [name, set.healthOf()])),
+          cache: { settings: p.cache.settings, size: p.cache.size, bytes: p.cache.bytes, counters: p.cache.counters },
           tls: p.tls.status(),
         }),
       // Reply first, then stop: the reply must leave before the control socket closes.

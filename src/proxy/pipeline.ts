@@ -125,11 +125,16 @@ export class Pipeline {
   /** The listener-facing entry point (a `QueryHandler`). */
   readonly handle: QueryHandler;
 
-  private readonly splitDns: boolean;
+  private splitDns: boolean;
 
   constructor(private readonly deps: PipelineDeps) {
     this.handle = (bytes, client) => this.run(bytes, client);
     this.splitDns = deps.upstreamNames === undefined || deps.upstreamNames.length > 1;
+  }
+
+  /** The upstream names after a reload changed them (S102 runs only when there is a choice). */
+  setUpstreamNames(names: readonly string[]): void {
+    this.splitDns = names.length > 1;
   }
 
   private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
@@ -167,7 +172,8 @@ export class Pipeline {
     } catch (err) {
       return { ...this.forwardFailure(query, err), clientIp, upstream: asked };
     }
-    observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
+    // a cache hit is not an upstream exchange (dnsseal_upstream_query_seconds)
+    if (!isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
     const decision = this.decide(query, forwarded, clientIp);
     let registered = NONE;
     if (decision?.channel) {

@@ -154,7 +154,7 @@ describe('daemon/reload of settings', () => {
     const r = await flow.stop();
     expect(queryLines().length).toBe(r.answered);
     expect(queryLines().find((l) => l.includes('name=app.corp.test'))).toMatch(
-      /msg=query client=127\.0\.0\.1 proto=udp name=app\.corp\.test type=A rcode=NOERROR upstream=default latency_ms=[\d.]+ cache=false table=default rule="\*\.corp\.test" channel=hub addrs=203\.0\.113\.\d/,
+      /msg=query client=127\.0\.0\.1 proto=udp name=app\.corp\.test type=A rcode=NOERROR upstream=default latency_ms=[\d.]+ cache=(?:true|false) table=default rule="\*\.corp\.test" channel=hub addrs=203\.0\.113\.\d/,
     );
     expect(await controlRequest(lab.control, { cmd: 'log', args: { what: 'queries', on: false } })).toEqual({ queries: false });
     const before = queryLines().length;
