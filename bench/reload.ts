@@ -5,6 +5,9 @@
  * - the longest answer delay while the reload ran (send → answer, measured by the load
  *   generator in this process) against the longest of an equal window without a reload
  *   (the machine's own jitter), and any answer lost;
+ * - the event loop's extra CPU time for the reload (its main thread's on-CPU time in the
+ *   window beyond its rate without a reload, /proc/PID/task/PID/schedstat): on a shared
+ *   machine, the bound of what the reload itself can hold an answer back by;
  * - the daemon's RSS before the reload (steady state), its peak during it (VmHWM, reset before
  *   each reload, and sampled every 2 ms) and after it settled.
  *
@@ -116,6 +119,8 @@ const status = (key: string): number => {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${daemon.pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 };
+/** Milliseconds the daemon's main thread (its event loop) has spent on a CPU. */
+const loopCpuMs = (): number => Number(readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 const resetPeak = (): boolean => {
   try {
     writeFileSync(`/proc/${daemon.pid}/clear_refs`, '5');
@@ -189,14 +194,17 @@ await waitForDaemon();
 startLoad();
 await Bun.sleep(3000); // warm up: JIT, upstream sockets
 const rows: string[] = [];
-const summary = { reloadMax: 0, quietMax: 0, lost: 0, peakRatio: 0, reloadMs: 0, reloadP99: [] as number[], quietP99: [] as number[], before: [] as number[], peak: [] as number[] };
+const summary = { reloadMax: 0, quietMax: 0, lost: 0, peakRatio: 0, reloadMs: 0, reloadP99: [] as number[], quietP99: [] as number[], before: [] as number[], peak: [] as number[], loopExtra: [] as number[] };
 const hwm = resetPeak();
 for (let r = 1; r <= RELOADS; r++) {
   Bun.gc(true);
   await Bun.sleep(1500);
   // a quiet window as long as a reload usually takes: the machine's own jitter
   const quietFrom = performance.now();
+  const quietCpu0 = loopCpuMs();
   await Bun.sleep(1500);
+  const quietCpu = loopCpuMs() - quietCpu0;
+  const quietMs = performance.now() - quietFrom;
   const quiet = window(quietFrom, performance.now());
   const before = status('VmRSS');
   writeRules(r);
@@ -204,6 +212,7 @@ for (let r = 1; r <= RELOADS; r++) {
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, status('VmRSS'))), 2);
   const from = performance.now();
+  const cpu0 = loopCpuMs();
   let reply: unknown;
   try {
     reply = await controlRequest(control, { cmd: 'reload' }, { timeoutMs: 60_000 });
@@ -214,6 +223,8 @@ for (let r = 1; r <= RELOADS; r++) {
   // answers to queries sent up to 1 s after the reply (settling work happens then)
   await Bun.sleep(1000);
   const to = performance.now();
+  // the event loop's extra work: its CPU time in the reload window beyond its rate without one
+  const loopExtra = loopCpuMs() - cpu0 - (quietCpu / quietMs) * (to - from);
   await Bun.sleep(3000);
   clearInterval(sampler);
   const during = window(from, to);
@@ -228,10 +239,11 @@ for (let r = 1; r <= RELOADS; r++) {
   summary.quietP99.push(quiet.p99);
   summary.before.push(before);
   summary.peak.push(peak);
+  summary.loopExtra.push(loopExtra);
   const ok = typeof reply === 'object' && reply !== null && 'rules' in reply ? `rules ${(reply as { rules: number }).rules}` : String(reply);
   rows.push(
     `reload ${r}: ${tookMs.toFixed(0)} ms (${ok}); answer delay max ${during.max.toFixed(1)} ms, p99 ${during.p99.toFixed(1)} ms over ${during.answered} answers, lost ${during.lost}` +
-      ` | quiet window max ${quiet.max.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms | RSS before ${before.toFixed(0)} MB, peak ${peak.toFixed(0)} MB (${(peak / before).toFixed(2)}x), after ${after.toFixed(0)} MB`,
+      ` | quiet window max ${quiet.max.toFixed(1)} ms, p99 ${quiet.p99.toFixed(1)} ms | event loop +${loopExtra.toFixed(1)} ms CPU | RSS before ${before.toFixed(0)} MB, peak ${peak.toFixed(0)} MB (${(peak / before).toFixed(2)}x), after ${after.toFixed(0)} MB`,
   );
   console.log(rows.at(-1));
 }
@@ -240,6 +252,7 @@ console.log(`rules:    ${RULES} in the default table, ${QPS} queries/s (half pro
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 console.log(`delay:    longest answer delay during a reload ${summary.reloadMax.toFixed(1)} ms (target <= 10 ms); without a reload ${summary.quietMax.toFixed(1)} ms; answers lost ${summary.lost}`);
 console.log(`          p99 per window, median of ${RELOADS}: ${med(summary.reloadP99).toFixed(1)} ms during a reload, ${med(summary.quietP99).toFixed(1)} ms without`);
+console.log(`          the event loop's own extra CPU time per reload (beyond its rate without one): median ${med(summary.loopExtra).toFixed(1)} ms, most ${Math.max(...summary.loopExtra).toFixed(1)} ms — an upper bound of how long the reload itself can hold an answer back`);
 console.log(`memory:   peak RSS during a reload up to ${summary.peakRatio.toFixed(2)}x the steady state before it (target <= 1.5x); median before ${med(summary.before).toFixed(0)} MB, peak ${med(summary.peak).toFixed(0)} MB`);
 console.log(`duration: a reload took up to ${summary.reloadMs.toFixed(0)} ms (request to reply)`);
 console.log(`machine:  load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${navigator.hardwareConcurrency} CPUs${taskset ? ', pinned' : ''}`);
