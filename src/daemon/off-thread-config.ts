@@ -20,6 +20,9 @@ import { ConfigError, DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { WorkerReply, WorkerRequest } from './config-worker.ts';
 
+/** How long a reload waits for the worker (then it is refused, nothing changed). */
+const WORKER_TIMEOUT_MS = 120_000;
+
 /** Matchers a worker built for a config's tables (keyed by the tables array, which the merged config keeps). */
 const built = new WeakMap<readonly Table[], ReadonlyMap<string, MatcherData>>();
 
@@ -79,12 +82,15 @@ export function offThreadConfig(values: Map<string, string[]>, opts: OffThreadOp
       return inThread();
     }
     try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const reply = await new Promise<WorkerReply>((resolve, reject) => {
         worker.onmessage = (e: MessageEvent<WorkerReply>) => resolve(e.data);
         worker.onerror = (e) => reject(new DnssealError('daemon', 'worker_failed', `the config worker failed: ${e.message}`));
+        // a million rules take a few seconds; a worker silent for this long is stuck: refuse the reload
+        timer = setTimeout(() => reject(new DnssealError('daemon', 'worker_timeout', `the config worker gave no answer within ${WORKER_TIMEOUT_MS / 1000} s`)), WORKER_TIMEOUT_MS);
         const interfaces = opts.interfaces?.();
         worker.postMessage({ values: [...values], maxShadowRules: opts.maxShadowRules, ...(interfaces ? { interfaces: [...interfaces] } : {}) } satisfies WorkerRequest);
-      });
+      }).finally(() => clearTimeout(timer));
       // its heap goes now, before the config is put back together here (a lower peak)
       worker.terminate();
       opts.onWarnings?.(reply.warnings);
