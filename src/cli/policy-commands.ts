@@ -9,7 +9,7 @@ import { loadChecked } from './config-load.ts';
 import { renderReference } from '../config/reference.ts';
 import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
 import { Policy } from '../policy/policy.ts';
-import { explain, type Explanation } from '../policy/explain.ts';
+import { explain, type Explanation, type RuleRef } from '../policy/explain.ts';
 import { isIP } from '../util/ip.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { Config } from '../config/types.ts';
@@ -85,7 +85,7 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
     ['name', e.name],
     ['client', e.client ?? '(none given: default table)'],
     ['table', `${e.table}${cfg.tables.some((t) => t.id === e.table) ? '' : ' (not configured: no rules)'}`],
-    ['rule', e.rule ? `#${e.rule.index} ${e.rule.pattern} (${e.rule.kind})${e.rule.source ? ` from ${e.rule.source}` : ''}` : 'none: answers pass through, traffic stays in clear'],
+    ['rule', e.rule ? ruleText(e.rule) : 'none: answers pass through, traffic stays in clear'],
   ];
   if (e.channel) {
     const c = e.channel;
@@ -108,13 +108,18 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
       ]);
     }
   } else {
-    lines.push(['channel', 'none']);
+    lines.push(['channel', e.rule?.forwarding ? `none: forwarded to upstream ${e.upstream}, not protected` : 'none']);
   }
-  lines.push(['upstream', up ? `${up.name} (${up.servers.map(formatServerSpec).join(', ')})` : e.upstream]);
+  const by = e.upstreamRule ? `, chosen by rule ${ruleText(e.upstreamRule)}` : '';
+  lines.push(['upstream', `${up ? `${up.name} (${up.servers.map(formatServerSpec).join(', ')})` : e.upstream}${by}`]);
   const hint = e.rule ? undefined : apexHint(e, cfg);
   if (hint) lines.push(['hint', hint]);
   const width = Math.max(10, ...lines.map(([k]) => k!.length + 2));
   return lines.map(([k, v]) => `${(k + ':').padEnd(width)}${v}`).join('\n') + '\n';
+}
+
+function ruleText(r: RuleRef): string {
+  return `#${r.index} ${r.pattern} (${r.kind}${r.forwarding ? ', forwarding' : ''})${r.source ? ` from ${r.source}` : ''}`;
 }
 
 /** A subdomain rule `**.example.com` leaves `example.com` itself out: say so when it is asked about. */

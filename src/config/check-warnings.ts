@@ -3,7 +3,10 @@
  * prints these as warnings (they never fail it), `run` logs them at start and on reload:
  *
  *  - a rule that can never win (an earlier rule of its table matches every name it matches,
- *    or the same pattern written twice: check-shadows.ts);
+ *    or the same pattern written twice: check-shadows.ts) — for protection, among the rules
+ *    with a channel (forwarding rules take no part in it); for the upstream, among all rules;
+ *  - a protecting rule whose names a forwarding rule above it sends to another upstream than
+ *    its own (it still protects them, but its upstream is never asked);
  *  - a setting the mode ignores (`lan` in host mode: the settings table's `modes`);
  *  - an interface (`lan`, `wan`) this machine does not have (a typo protects nothing);
  *  - a listen address reachable from outside (not loopback, not a private range) while no
@@ -47,16 +50,31 @@ function value<T>(d: Draft, key: string): T | undefined {
   return s?.kind === 'value' ? (s.default as T | undefined) : undefined;
 }
 
+interface SearchRule {
+  condition: Condition;
+  where: { match: string };
+  /** Absent: a forwarding rule. */
+  channel?: string | undefined;
+  upstream?: string | undefined;
+}
+
 /** A table's rules for the shadow search, a rules file's made here (packed in the draft: src/policy/packed-rules.ts). */
-function searchable(t: DraftTable): Array<{ condition: Condition; where: { match: string } }> {
-  const out: Array<{ condition: Condition; where: { match: string } }> = [];
+function searchable(t: DraftTable): SearchRule[] {
+  const out: SearchRule[] = [];
   for (const r of t.rules) {
     if (!(r instanceof PackedRules)) out.push(r);
-    else for (let i = 0; i < r.length; i++) out.push({ condition: r.condition(i), where: { match: `${r.source}:${r.line(i)}` } });
+    else for (let i = 0; i < r.length; i++) out.push({ condition: r.condition(i), where: { match: `${r.source}:${r.line(i)}` }, channel: r.channel(i), upstream: r.upstream(i) });
   }
   return out;
 }
 
+/**
+ * Rules that never win, by the two steps' own rule (README "Rules"): the upstream is the first
+ * rule's of all that match the query name, the protection the first rule's *with a channel* that
+ * matches a name of the chain. So a protecting rule is dead when earlier protecting rules cover
+ * it; a forwarding rule when any earlier rules do; and a protecting rule that only a forwarding
+ * rule covers still protects, but goes to that rule's upstream — said when it is not its own.
+ */
 function shadowWarnings(d: Draft, maxRules: number): Located[] {
   const out: Located[] = [];
   for (const [id, t] of d.tables) {
@@ -66,13 +84,48 @@ function shadowWarnings(d: Draft, maxRules: number): Located[] {
       continue;
     }
     const rules = searchable(t);
+    const label = (i: number) => RULE_LABEL(rules[i]!.condition.pattern, i, rules[i]!.where.match);
+    const dead = (index: number, by: number[], duplicate: boolean) => {
+      const rule = rules[index]!;
+      const names = by.map(label);
+      const message = duplicate
+        ? `table "${id}" rule #${index} "${rule.condition.pattern}" repeats ${names[0]}: it never wins — remove it`
+        : `table "${id}" rule #${index} "${rule.condition.pattern}" never wins: ${names.join(' and ')} ${names.length > 1 ? 'together match' : 'matches'} every name it matches — remove it, or move it above ${names.length > 1 ? 'them' : 'that rule'} if it should win`;
+      out.push({ where: rule.where.match, message });
+    };
+    // the protecting rules alone (as S104 sees the table), under their table index
+    const protecting: number[] = [];
+    rules.forEach((r, i) => r.channel !== undefined && protecting.push(i));
+    const deadProtecting = new Set<number>();
+    const hasForwarding = protecting.length < rules.length;
+    for (const s of findShadows(hasForwarding ? protecting.map((i) => rules[i]!) : rules)) {
+      const index = hasForwarding ? protecting[s.index]! : s.index;
+      deadProtecting.add(index);
+      dead(index, hasForwarding ? s.by.map((b) => protecting[b]!) : s.by, s.duplicate);
+    }
+    if (!hasForwarding) continue;
+    // every rule (as S102 sees the table)
     for (const s of findShadows(rules)) {
       const rule = rules[s.index]!;
-      const by = s.by.map((i) => RULE_LABEL(rules[i]!.condition.pattern, i, rules[i]!.where.match));
-      const message = s.duplicate
-        ? `table "${id}" rule #${s.index} "${rule.condition.pattern}" repeats ${by[0]}: it never wins — remove it`
-        : `table "${id}" rule #${s.index} "${rule.condition.pattern}" never wins: ${by.join(' and ')} ${by.length > 1 ? 'together match' : 'matches'} every name it matches — remove it, or move it above ${by.length > 1 ? 'them' : 'that rule'} if it should win`;
-      out.push({ where: rule.where.match, message });
+      if (rule.channel === undefined) {
+        dead(s.index, s.by, s.duplicate);
+        continue;
+      }
+      if (deadProtecting.has(s.index)) continue;
+      const own = rule.upstream ?? 'default';
+      const other = s.by.find((b) => (rules[b]!.upstream ?? 'default') !== own);
+      if (other === undefined) continue;
+      const theirs = rules[other]!.upstream ?? 'default';
+      const fix =
+        rule.upstream === undefined
+          ? `say "upstream: ${theirs}" on it if that is meant, or move it above ${label(other)} to resolve them through "default"`
+          : `move it above ${label(other)} if its names should go to "${own}"`;
+      out.push({
+        where: rule.where.match,
+        message:
+          `table "${id}" rule #${s.index} "${rule.condition.pattern}" protects its names through "${rule.channel}", but they are resolved through upstream "${theirs}", not "${own}": ` +
+          `${label(other)} matches every name it matches first and picks the upstream — ${fix}`,
+      });
     }
   }
   return out;

@@ -20,7 +20,8 @@ export interface DraftChannel {
 
 export interface DraftRule {
   condition: Condition;
-  channel: string;
+  /** Absent: a forwarding rule (then `upstream` is set). */
+  channel?: string;
   upstream?: string;
   where: { match: string; channel: string; upstream: string };
 }

@@ -101,13 +101,14 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
         index += r.length;
         continue;
       }
-      if (!known.has(r.channel)) {
+      if (r.channel !== undefined && !known.has(r.channel)) {
         problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`));
       }
       if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
         problems.list.push(new ConfigError(r.where.upstream, `table "${id}" rule ${index} (${r.condition.pattern}): unknown upstream "${r.upstream}"${hint(upstreams)}`));
       }
-      const rule: Rule = { condition: r.condition, channel: r.channel, index, source: r.where.match };
+      const rule: Rule = { condition: r.condition, index, source: r.where.match };
+      if (r.channel !== undefined) rule.channel = r.channel;
       if (r.upstream !== undefined) rule.upstream = r.upstream;
       rules.push(rule);
       index++;
@@ -123,7 +124,7 @@ function checkPacked(id: string, p: PackedRules, base: number, channels: Set<str
   for (let i = 0; i < p.length; i++) {
     const ch = p.channel(i);
     const up = p.upstream(i);
-    const badChannel = !channels.has(ch) && !reported.has(`c${ch}`);
+    const badChannel = ch !== undefined && !channels.has(ch) && !reported.has(`c${ch}`);
     const badUpstream = up !== undefined && !upstreams.has(up) && !reported.has(`u${up}`);
     if (badChannel || badUpstream) {
       const where = `${p.source}:${p.line(i)}`;

@@ -6,7 +6,10 @@
  *   *.corp.example        hub
  *   git.partner.example   partner  partner-dns
  *   *.lab.example                        # channel from the item's `channel:`
+ *   *.lan                 -        lan   # `-`: no channel, a forwarding rule (protects nothing)
  *
+ * A line without a channel (none on the line, none on the item) is a forwarding rule when it
+ * has an upstream (on the line or the item), else an error.
  * Errors name `file:line`. A plain scan of the text into packed rules (src/policy/packed-rules.ts:
  * no objects per rule), so a million rules load in well under a second and take about 100 bytes
  * each (YAML parsing alone would take several seconds).
@@ -21,6 +24,8 @@ export interface RulesFileDefaults {
 }
 
 const MAX_REPORTED = 20;
+/** The CHANNEL field of a forwarding rule (no channel name can be `-`). */
+const NO_CHANNEL = '-';
 
 /** Space, tab, carriage return: what separates fields. */
 const isBlank = (c: number) => c === 32 || c === 9 || c === 13;
@@ -63,9 +68,14 @@ export function parseRulesFile(text: string, source: string, defaults: RulesFile
       if (fields.length > 6) throw new Error(`too many fields: a line is PATTERN [CHANNEL [UPSTREAM]]`);
       const start = fields[0]!;
       const len = fields[1]! - start;
-      const channel = field(1) ?? defaults.channel;
-      if (channel === undefined) throw new Error(`"${field(0)}" has no channel (give one on the line or "channel:" on the rules_file item)`);
+      const given = field(1);
+      const channel = given === NO_CHANNEL ? undefined : (given ?? defaults.channel);
       const upstream = field(2) ?? defaults.upstream;
+      if (channel === undefined && upstream === undefined) {
+        throw new Error(
+          `"${field(0)}" has neither a channel nor an upstream (give a channel on the line or "channel:" on the rules_file item to protect it, or "- UPSTREAM" to forward it)`,
+        );
+      }
       // nearly every pattern is plain: checked in place, no string made
       const plain = plainKindAt(text, start, start + len);
       if (plain >= 0) {

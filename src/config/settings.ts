@@ -11,7 +11,7 @@
 import { applyChannelFlags, CHANNEL_FIELDS, readChannels } from './sections/channels.ts';
 import { applyClientFlags, CLIENT_FIELDS, readClients } from './sections/clients.ts';
 import { applyStaticFlags, readStatics, STATIC_FIELDS } from './sections/statics.ts';
-import { applyProtectFlags, applyRulesFileFlags, readTables, RULE_FIELDS } from './sections/tables.ts';
+import { applyForwardFlags, applyProtectFlags, applyRulesFileFlags, readTables, RULE_FIELDS } from './sections/tables.ts';
 import { readTlsAccept, TLS_ACCEPT_FIELDS } from './sections/tls-accept.ts';
 import { applyTsigKeyFlags, readTsigKeys, TSIG_FIELDS } from './sections/tsig-keys.ts';
 import { applyUpstreamFlags, readUpstreams, SERVER_SYNTAX, UPSTREAM_FIELDS } from './sections/upstreams.ts';
@@ -297,17 +297,26 @@ export const SETTINGS = [
   section({
     key: 'tables',
     typeDoc: 'mapping id → list of rules',
-    doc: 'Ordered rule tables; the first rule that matches the query name or any name in its CNAME chain wins. Ids are `default`, numbers (used as the kernel group) or names. `--protect` and `--rules-file` append to `default`.',
+    doc:
+      'Ordered rule tables. A rule with a `channel` protects; one with only an `upstream` forwards (conditional forwarding) and protects nothing. Which upstream a query goes to: the first rule, in table order, that matches the query name (its `upstream`, else `default`). Whether the answer is protected: the first rule *with a channel* that matches the query name or any name in its CNAME chain (forwarding rules take no part: they never protect, never unprotect). Ids are `default`, numbers (used as the kernel group) or names. `--forward`, `--protect` and `--rules-file` append to `default`, in that order.',
     fields: RULE_FIELDS,
     yaml: readTables,
     flags: [
+      {
+        name: 'forward',
+        arg: 'PATTERN=UPSTREAM',
+        repeatable: true,
+        policy: true,
+        help: 'Append a forwarding rule to the `default` table: names matching PATTERN are resolved through UPSTREAM, nothing is protected (before the `--protect` rules).',
+        apply: applyForwardFlags,
+      },
       { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, policy: true, help: 'Append a rule to the `default` table.', apply: applyProtectFlags },
       {
         name: 'rules-file',
         arg: 'FILE[,channel=NAME][,upstream=NAME]',
         repeatable: true,
         policy: true,
-        help: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line) to the `default` table.',
+        help: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line, CHANNEL `-` for a forwarding rule) to the `default` table.',
         apply: applyRulesFileFlags,
       },
     ],

@@ -17,8 +17,7 @@ import { fileDeps } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import type { PackedRulesData } from '../policy/packed-rules.ts';
 import { ruleRuns } from '../policy/rule-list.ts';
-import { Policy } from '../policy/policy.ts';
-import type { MatcherData } from '../policy/matcher.ts';
+import { Policy, type TableMatchers } from '../policy/policy.ts';
 import type { Rule, Table } from '../policy/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 
@@ -39,7 +38,7 @@ export interface WorkerRequest {
 }
 
 export type WorkerReply =
-  | { ok: true; config: Omit<Config, 'tables'>; tables: TableRuns[]; built: Map<string, MatcherData>; warnings: Problem[] }
+  | { ok: true; config: Omit<Config, 'tables'>; tables: TableRuns[]; built: Map<string, TableMatchers>; warnings: Problem[] }
   | { ok: false; code: string; message: string; warnings: Problem[] };
 
 /** The config and its matchers as data, with the buffers to transfer. */

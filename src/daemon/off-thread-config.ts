@@ -12,7 +12,7 @@
 import { checkConfig, problemText, type Problem } from '../config/check.ts';
 import { fileDeps, type LoadDeps } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
-import type { MatcherData } from '../policy/matcher.ts';
+import type { TableMatchers } from '../policy/policy.ts';
 import { PackedRules } from '../policy/packed-rules.ts';
 import { ruleList } from '../policy/rule-list.ts';
 import type { Table } from '../policy/types.ts';
@@ -24,10 +24,10 @@ import type { WorkerReply, WorkerRequest } from './config-worker.ts';
 const WORKER_TIMEOUT_MS = 120_000;
 
 /** Matchers a worker built for a config's tables (keyed by the tables array, which the merged config keeps). */
-const built = new WeakMap<readonly Table[], ReadonlyMap<string, MatcherData>>();
+const built = new WeakMap<readonly Table[], ReadonlyMap<string, TableMatchers>>();
 
 /** The matchers built off-thread for these tables, if any (taken once: they are handed to one Policy). */
-export function builtMatchers(tables: readonly Table[]): ReadonlyMap<string, MatcherData> | undefined {
+export function builtMatchers(tables: readonly Table[]): ReadonlyMap<string, TableMatchers> | undefined {
   const b = built.get(tables);
   built.delete(tables);
   return b;

@@ -90,13 +90,19 @@ export class RuleMatcher {
 
   /**
    * `conditions[i]` is the rule at table index i; `payloads[i]` (optional, 24 bits) comes
-   * back in `payload` when that rule wins.
+   * back in `payload` when that rule wins. `keep` (optional): only the rules it accepts are
+   * indexed, under their table index (a table's protecting and forwarding rules apart).
    */
-  constructor(conditions: readonly Condition[] | RuleKeys, payloads?: ArrayLike<number>) {
+  constructor(conditions: readonly Condition[] | RuleKeys, payloads?: ArrayLike<number>, keep?: (i: number) => boolean) {
     const rules = Array.isArray(conditions) ? conditionKeys(conditions as readonly Condition[]) : (conditions as RuleKeys);
-    this.size = rules.length;
     const count = { exact: 0, suffix: 0, subdomain: 0, prefix: 0, infix: 0 };
-    for (let i = 0; i < rules.length; i++) count[rules.kind(i)]++;
+    let size = 0;
+    for (let i = 0; i < rules.length; i++) {
+      if (keep && !keep(i)) continue;
+      count[rules.kind(i)]++;
+      size++;
+    }
+    this.size = size;
     this.exact = new HashIndex(count.exact);
     this.suffix = new HashIndex(count.suffix);
     this.subdomain = new HashIndex(count.subdomain);
@@ -104,15 +110,19 @@ export class RuleMatcher {
     this.infix1 = new HashIndex(count.infix);
     const ref: KeyRef = { src: '', start: 0, end: 0 };
     for (let i = 0; i < rules.length; i++) {
+      if (keep && !keep(i)) continue;
       rules.key(i, ref);
       this.add(rules.kind(i), ref, i, payloads ? payloads[i]! : 0);
     }
   }
 
-  /** The matcher of a table's rules; a rules file's are read from its packed text (no rule made). */
-  static forRules(rules: readonly Rule[], payloads?: ArrayLike<number>): RuleMatcher {
+  /**
+   * The matcher of a table's rules (those `keep` accepts, if given); a rules file's are read
+   * from its packed text (no rule made).
+   */
+  static forRules(rules: readonly Rule[], payloads?: ArrayLike<number>, keep?: (i: number) => boolean): RuleMatcher {
     const runs = packedRuns(rules);
-    if (!runs) return new RuleMatcher(conditionKeys(rules.map((r) => r.condition)), payloads);
+    if (!runs) return new RuleMatcher(conditionKeys(rules.map((r) => r.condition)), payloads, keep);
     // rule i's run: the rules are asked for in order, so a cursor moves forward
     let r = 0;
     const runOf = (i: number): RuleRun => {
@@ -134,6 +144,7 @@ export class RuleMatcher {
         },
       },
       payloads,
+      keep,
     );
   }
 

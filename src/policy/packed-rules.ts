@@ -18,6 +18,8 @@ export const KINDS: readonly ConditionKind[] = ['exact', 'suffix', 'subdomain', 
 const KIND_INDEX: Record<ConditionKind, number> = { exact: 0, suffix: 1, subdomain: 2, prefix: 3, infix: 4 };
 const LEAD: Record<ConditionKind, number> = { exact: 0, prefix: 0, suffix: 2, infix: 2, subdomain: 3 };
 const TAIL: Record<ConditionKind, number> = { exact: 0, suffix: 0, subdomain: 0, prefix: 2, infix: 2 };
+/** `channel[i]` of a forwarding rule (no channel); name ids stop below it. */
+const NO_CHANNEL = 0xffff;
 
 /** Where a key is: `src[start, end)`. */
 export interface KeyRef {
@@ -113,8 +115,10 @@ export class PackedRules {
     return this.d.keys.has(i) ? parseCondition(pattern) : { kind: this.kind(i), labels: this.key(i).split('.'), pattern };
   }
 
-  channel(i: number): string {
-    return this.d.names[this.d.channel[i]!]!;
+  /** Undefined for a forwarding rule (`PATTERN - UPSTREAM`: no channel). */
+  channel(i: number): string | undefined {
+    const c = this.d.channel[i]!;
+    return c === NO_CHANNEL ? undefined : this.d.names[c];
   }
 
   upstream(i: number): string | undefined {
@@ -160,7 +164,7 @@ export class PackedRule implements Rule {
     return this.packed.condition(this.at);
   }
 
-  get channel(): string {
+  get channel(): string | undefined {
     return this.packed.channel(this.at);
   }
 
@@ -173,7 +177,9 @@ export class PackedRule implements Rule {
   }
 
   toJSON(): Rule {
-    const r: Rule = { condition: this.condition, channel: this.channel, index: this.index, source: this.source };
+    const r: Rule = { condition: this.condition, index: this.index, source: this.source };
+    const c = this.channel;
+    if (c !== undefined) r.channel = c;
     const u = this.upstream;
     if (u !== undefined) r.upstream = u;
     return r;
@@ -222,14 +228,14 @@ export class PackedRulesBuilder {
    * One rule: its pattern is `text[start, start + len)`; `key` only when the fixed part is not
    * the pattern's own text (upper case, IDN: parseCondition's canonical labels).
    */
-  add(start: number, len: number, line: number, kind: ConditionKind, channel: string, upstream: string | undefined, key?: string): void {
+  add(start: number, len: number, line: number, kind: ConditionKind, channel: string | undefined, upstream: string | undefined, key?: string): void {
     if (this.n === this.start.length) this.grow();
     const i = this.n++;
     this.start[i] = start;
     this.len[i] = len;
     this.line[i] = line;
     this.kind[i] = KIND_INDEX[kind];
-    this.channel[i] = this.nameId(channel);
+    this.channel[i] = channel === undefined ? NO_CHANNEL : this.nameId(channel);
     this.upstream[i] = upstream === undefined ? 0 : this.nameId(upstream) + 1;
     if (key !== undefined) this.keys.set(i, key);
   }

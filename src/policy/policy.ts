@@ -16,9 +16,18 @@ import { DEFAULT_TABLE } from './group.ts';
 
 interface CompiledTable {
   table: Table;
+  /** The protecting rules (with a channel): what S104 decides by. */
   matcher: RuleMatcher;
+  /** The forwarding rules (an upstream, no channel), null when the table has none: S102 only. */
+  forward: RuleMatcher | null;
   /** The answer when no rule matches: one frozen object per table, not one per query. */
   miss: Decision;
+}
+
+/** A table's matchers as data (`Policy.exportMatchers`; built in a worker on a reload). */
+export interface TableMatchers {
+  rules: MatcherData;
+  forward: MatcherData | null;
 }
 
 export interface StaticProtection {
@@ -65,7 +74,7 @@ export class Policy {
     clients: ClientEntry[],
     statics: StaticEntry[],
     upstreams: string[],
-    built?: ReadonlyMap<TableId, MatcherData>,
+    built?: ReadonlyMap<TableId, TableMatchers>,
   ) {
     this.channelList = channels;
     const byName = new Map(channels.map((c) => [c.name, c] as const));
@@ -79,30 +88,43 @@ export class Policy {
       const ready = built?.get(t.id);
       if (ready) {
         // built elsewhere from these very rules (a worker, with the same channels and upstreams)
-        this.byId.set(t.id, { table: t, matcher: RuleMatcher.fromData(ready), miss: missFor(t) });
+        const forward = ready.forward ? RuleMatcher.fromData(ready.forward) : null;
+        this.byId.set(t.id, { table: t, matcher: RuleMatcher.fromData(ready.rules), forward, miss: missFor(t) });
         continue;
       }
       // Each rule's channel and upstream travel with it inside the index as a payload
       // (channel index | upstream index << 16), so a hit needs no further lookups.
       const payloads = new Int32Array(t.rules.length);
+      let forwarding: Uint8Array | null = null;
       forEachTarget(t.rules, (i, channel, upstream) => {
-        const c = chanIdx.get(channel);
-        if (c === undefined) fail(`table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern}) names unknown channel "${channel}"`);
+        const what = () => `table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern})`;
         let u = 0;
         if (upstream !== undefined) {
           const found = upIdx.get(upstream);
-          if (found === undefined) fail(`table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern}) names unknown upstream "${upstream}"`);
+          if (found === undefined) fail(`${what()} names unknown upstream "${upstream}"`);
           u = found;
         }
+        if (channel === undefined) {
+          // a forwarding rule: an upstream, nothing protected (indexed apart, for S102 only)
+          if (upstream === undefined) fail(`${what()} names neither a channel nor an upstream`);
+          (forwarding ??= new Uint8Array(t.rules.length))[i] = 1;
+          payloads[i] = u << 16;
+          return;
+        }
+        const c = chanIdx.get(channel);
+        if (c === undefined) fail(`${what()} names unknown channel "${channel}"`);
         payloads[i] = c | (u << 16);
       });
-      const matcher = RuleMatcher.forRules(t.rules, payloads);
-      this.byId.set(t.id, { table: t, matcher, miss: missFor(t) });
+      const fwd = forwarding as Uint8Array | null;
+      const matcher = fwd ? RuleMatcher.forRules(t.rules, payloads, (i) => fwd[i] === 0) : RuleMatcher.forRules(t.rules, payloads);
+      const forward = fwd ? RuleMatcher.forRules(t.rules, payloads, (i) => fwd[i] === 1) : null;
+      this.byId.set(t.id, { table: t, matcher, forward, miss: missFor(t) });
     }
     // Without a configured default table, unclassified clients get an empty one: nothing protected.
     this.defaultTable = this.byId.get(DEFAULT_TABLE) ?? {
       table: { id: DEFAULT_TABLE, group: 0, rules: [] },
       matcher: new RuleMatcher([]),
+      forward: null,
       miss: missFor({ id: DEFAULT_TABLE, group: 0, rules: [] }),
     };
     for (const c of clients) {
@@ -124,18 +146,19 @@ export class Policy {
    * channels, tables and upstream names (a reload builds them in a worker); tables without one
    * are built here.
    */
-  static fromConfig(cfg: PolicySource, built?: ReadonlyMap<TableId, MatcherData>): Policy {
+  static fromConfig(cfg: PolicySource, built?: ReadonlyMap<TableId, TableMatchers>): Policy {
     return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, cfg.upstreams.map((u) => u.name), built);
   }
 
-  /** Every table's matcher as data, to rebuild this policy elsewhere (`fromConfig(cfg, built)`); this policy must not be used after. */
-  exportMatchers(): { built: Map<TableId, MatcherData>; buffers: ArrayBuffer[] } {
-    const built = new Map<TableId, MatcherData>();
+  /** Every table's matchers as data, to rebuild this policy elsewhere (`fromConfig(cfg, built)`); this policy must not be used after. */
+  exportMatchers(): { built: Map<TableId, TableMatchers>; buffers: ArrayBuffer[] } {
+    const built = new Map<TableId, TableMatchers>();
     const buffers: ArrayBuffer[] = [];
     for (const [id, c] of this.byId) {
       const d = c.matcher.toData();
-      built.set(id, d.data);
-      buffers.push(...d.buffers);
+      const f = c.forward?.toData() ?? null;
+      built.set(id, { rules: d.data, forward: f ? f.data : null });
+      buffers.push(...d.buffers, ...(f ? f.buffers : []));
     }
     return { built, buffers };
   }
@@ -159,8 +182,9 @@ export class Policy {
   }
 
   /**
-   * Step S104: `names[0]` is the query name, then its CNAME chain. The first rule in table
-   * order that matches any of the names wins.
+   * Step S104: `names[0]` is the query name, then its CNAME chain. The first protecting rule
+   * (one with a channel) in table order that matches any of the names wins; forwarding rules
+   * take no part (they protect nothing and unprotect nothing).
    */
   decide(clientIp: string, names: string[]): Decision {
     return this.decideIn(this.compiledFor(clientIp), names);
@@ -186,9 +210,20 @@ export class Policy {
     return new HitDecision(t, best, this.channelList[payload & 0xffff]!, this.upstreamList[payload >>> 16]!, matched!);
   }
 
-  /** Step S102: decide on the query name alone, before forwarding (picks a split-DNS upstream). */
+  /**
+   * Step S102: decide on the query name alone, before forwarding: the first rule in table order
+   * that matches it, protecting or forwarding, picks the upstream (none named: `default`). Its
+   * channel is only a forecast: S104 decides protection on the whole CNAME chain.
+   */
   preDecide(clientIp: string, qname: string): Decision {
-    return this.decide(clientIp, [qname]);
+    const ct = this.compiledFor(clientIp);
+    const fwd = ct.forward;
+    const f = fwd ? fwd.match(qname) : -1;
+    if (f < 0) return this.decideIn(ct, [qname]);
+    const upstream = this.upstreamList[fwd!.payload >>> 16]!;
+    const p = ct.matcher.size > 0 ? ct.matcher.match(qname) : -1;
+    if (p >= 0 && p < f) return new HitDecision(ct.table, p, this.channelList[ct.matcher.payload & 0xffff]!, this.upstreamList[ct.matcher.payload >>> 16]!, qname);
+    return new HitDecision(ct.table, f, null, upstream, qname);
   }
 
   channels(): ChannelSpec[] {
@@ -226,7 +261,7 @@ class HitDecision implements Decision {
   constructor(
     t: Table,
     index: number,
-    readonly channel: ChannelSpec,
+    readonly channel: ChannelSpec | null,
     readonly upstream: string | null,
     raw: string,
   ) {

@@ -91,8 +91,8 @@ export function ruleRuns(rules: readonly Rule[]): RuleRun[] {
   return packedRuns(rules) ?? rules.map((rule, first) => ({ rule, first }));
 }
 
-/** Calls `fn` for every rule's channel and upstream name, in table order, without making rules. */
-export function forEachTarget(rules: readonly Rule[], fn: (index: number, channel: string, upstream: string | undefined) => void): void {
+/** Calls `fn` for every rule's channel (undefined: a forwarding rule) and upstream name, in table order, without making rules. */
+export function forEachTarget(rules: readonly Rule[], fn: (index: number, channel: string | undefined, upstream: string | undefined) => void): void {
   const runs = packedRuns(rules);
   if (!runs) {
     for (let i = 0; i < rules.length; i++) fn(i, rules[i]!.channel, rules[i]!.upstream);

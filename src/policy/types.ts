@@ -73,9 +73,14 @@ export interface ChannelSpec {
 
 export interface Rule {
   condition: Condition;
-  /** Channel name; resolved against the channel table. */
-  channel: string;
-  /** Optional dedicated upstream name (split DNS, the pre-query decision of ¶87). */
+  /**
+   * Channel name; resolved against the channel table. Absent: a *forwarding* rule (conditional
+   * forwarding, issue 12): it names an upstream and protects nothing — it takes part in the
+   * pre-decision (S102) only, never in the decision (S104), so it can neither protect nor
+   * unprotect a name (README "Rules").
+   */
+  channel?: string;
+  /** Optional dedicated upstream name (split DNS, the pre-query decision of ¶87); required without a channel. */
   upstream?: string;
   /** 0-based position in its table (table order decides: first match wins). */
   index: number;

@@ -49,7 +49,8 @@ describe('config/rules-file', () => {
 
   test.each([
     ['a.*.b hub\n', 'r.rules:1: "a.*.b": "*" must be a whole label'],
-    ['ok.example hub\n\nnochannel.example\n', 'r.rules:3: "nochannel.example" has no channel'],
+    ['ok.example hub\n\nnochannel.example\n', 'r.rules:3: "nochannel.example" has neither a channel nor an upstream'],
+    ['ok.example hub\nnone.example -\n', 'r.rules:2: "none.example" has neither a channel nor an upstream'],
     ['a.example hub up extra\n', 'r.rules:1: too many fields'],
     ['x*.a hub\ny*.b hub\n', 'r.rules:2: "y*.b": "*" must be a whole label'],
   ])('reports file:line for %p', (text, message) => {

@@ -6,13 +6,14 @@ import { buildChannel } from '../../src/policy/channel.ts';
 import { tableGroup } from '../../src/policy/group.ts';
 import { settingDefaults } from '../../src/config/defaults.ts';
 
-export function table(id: string, rules: Array<[pattern: string, channel: string, upstream?: string]>): Table {
+/** `channel` null: a forwarding rule (it needs an upstream). */
+export function table(id: string, rules: Array<[pattern: string, channel: string | null, upstream?: string]>): Table {
   return {
     id,
     group: tableGroup(id),
     rules: rules.map(([p, channel, upstream], index) => ({
       condition: parseCondition(p),
-      channel,
+      ...(channel !== null ? { channel } : {}),
       index,
       ...(upstream ? { upstream } : {}),
     })),

@@ -1,7 +1,10 @@
 /**
- * `tables:` (id → ordered rules or `- rules_file:` items), `--protect PATTERN=CHANNEL[,upstream=NAME]`
- * and `--rules-file FILE[,channel=NAME][,upstream=NAME]` (both append to the `default` table).
- * References (a rule's channel and upstream exist) are checked in finalize.ts.
+ * `tables:` (id → ordered rules or `- rules_file:` items), `--forward PATTERN=UPSTREAM`,
+ * `--protect PATTERN=CHANNEL[,upstream=NAME]` and `--rules-file FILE[,channel=NAME][,upstream=NAME]`
+ * (all append to the `default` table, in that order). A rule with a channel protects (and may
+ * pick an upstream); one with only an upstream forwards (conditional forwarding, issue 12:
+ * `{match: "*.lan", upstream: lan}`). References (a rule's channel and upstream exist) are
+ * checked in finalize.ts.
  */
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigError, errorMessage } from '../../util/errors.ts';
@@ -15,8 +18,8 @@ import { flagOptions, flagPair } from './flag-text.ts';
 
 export const RULE_FIELDS: FieldDoc[] = [
   { key: 'match', type: 'pattern', doc: 'Condition (quote it: a leading `*` is YAML syntax); `*` is any number of labels, none included. Exact `taro.nec.co.jp`; suffix `*.myfriends.com` (`myfriends.com` and every name under it); subdomain `**.myfriends.com` (the names under it only, not `myfriends.com`); prefix `sato.*` (first label, `sato` itself included); infix `*.biglobe.*` (the labels anywhere in the name: `biglobe.ne.jp`, `www.biglobe`). Case-insensitive, trailing dot ignored, IDN allowed.' },
-  { key: 'channel', type: 'channel name', doc: 'How matching names are protected.' },
-  { key: 'upstream', type: 'upstream name', doc: 'Optional: resolve matching names through this upstream (split DNS).' },
+  { key: 'channel', type: 'channel name', doc: 'How matching names are protected. Without it the rule is a *forwarding* rule: it needs `upstream`, and protects nothing (it never takes part in deciding protection).' },
+  { key: 'upstream', type: 'upstream name', doc: 'Resolve names whose query matches this rule first through this upstream (split DNS; without `channel`: conditional forwarding, like dnsmasq `server=/lan/192.168.1.1`). Optional on a rule with a channel (unset: `default`).' },
   { key: 'rules_file', type: 'path', doc: 'Instead of `match`: insert the rules of this file here, one `PATTERN [CHANNEL [UPSTREAM]]` per line (`#` comments); `channel`/`upstream` on the item are the defaults for lines without them. For large rule sets: a million lines load in about a second, YAML would take many. Relative to the config file.' },
 ];
 
@@ -37,7 +40,7 @@ function readRulesFileItem(doc: YamlDoc, item: Record<string, unknown>, rp: (str
 }
 
 function readRule(doc: YamlDoc, id: string, i: number, item: unknown, rp: (string | number)[], rules: DraftTable['rules'], files: FileReader): void {
-  if (!isObj(item)) doc.fail(rp, 'a rule is a mapping: {match: PATTERN, channel: NAME}');
+  if (!isObj(item)) doc.fail(rp, 'a rule is a mapping: {match: PATTERN, channel: NAME} (protect) or {match: PATTERN, upstream: NAME} (forward)');
   doc.checkKeys(item, rp, RULE_FIELDS.map((f) => f.key));
   if (item.rules_file !== undefined) {
     if (item.match !== undefined) doc.fail(rp, 'an item has either "match" or "rules_file", not both');
@@ -45,7 +48,9 @@ function readRule(doc: YamlDoc, id: string, i: number, item: unknown, rp: (strin
     return;
   }
   if (item.match === undefined) doc.fail(rp, 'rule has no "match" (or "rules_file")');
-  if (item.channel === undefined) doc.fail(rp, 'rule has no "channel"');
+  if (item.channel === undefined && item.upstream === undefined) {
+    doc.fail(rp, 'rule has neither "channel" (protect the names) nor "upstream" (forward them to that upstream, protecting nothing)');
+  }
   const pattern = doc.str(item.match, [...rp, 'match'], 'match');
   let condition;
   try {
@@ -55,9 +60,9 @@ function readRule(doc: YamlDoc, id: string, i: number, item: unknown, rp: (strin
   }
   const rule: DraftTable['rules'][number] = {
     condition,
-    channel: doc.str(item.channel, [...rp, 'channel'], 'channel'),
     where: { match: doc.at([...rp, 'match']), channel: doc.at([...rp, 'channel']), upstream: doc.at([...rp, 'upstream']) },
   };
+  if (item.channel !== undefined) rule.channel = doc.str(item.channel, [...rp, 'channel'], 'channel');
   if (item.upstream !== undefined) rule.upstream = doc.str(item.upstream, [...rp, 'upstream'], 'upstream');
   rules.push(rule);
 }
@@ -77,6 +82,20 @@ function defaultTable(d: Draft, where: string) {
   const table = d.tables.get('default') ?? { where, rules: [] };
   d.tables.set('default', table);
   return table;
+}
+
+/** `--forward PATTERN=UPSTREAM`: a forwarding rule (conditional forwarding; nothing protected). */
+export function applyForwardFlags(texts: readonly string[], d: Draft): void {
+  for (const f of texts) {
+    const [pattern, upstream] = flagPair('forward', f, 'PATTERN=UPSTREAM');
+    let condition;
+    try {
+      condition = parseCondition(pattern);
+    } catch (err) {
+      throw new ConfigError('--forward', errorMessage(err));
+    }
+    defaultTable(d, '--forward').rules.push({ condition, upstream, where: { match: '--forward', channel: '--forward', upstream: '--forward' } });
+  }
 }
 
 export function applyProtectFlags(texts: readonly string[], d: Draft): void {
