@@ -10,6 +10,7 @@ import { renderReference } from '../config/reference.ts';
 import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
 import { Policy } from '../policy/policy.ts';
 import { explain, type Explanation, type RuleRef } from '../policy/explain.ts';
+import { LocalRecords, type LocalRecord } from '../proxy/local-records.ts';
 import { isIP } from '../util/ip.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { Config } from '../config/types.ts';
@@ -79,7 +80,19 @@ function checkSummary(cfg: Config) {
   };
 }
 
-export function formatExplanation(e: Explanation, cfg: Config): string {
+/**
+ * `explain`'s answer: the policy's (src/policy/explain.ts) and, for a local name (`hosts:`,
+ * `hosts_file`), `local`: its records and TTL — answered by dnsseal, no upstream asked (the
+ * rules still decide whether it is protected: registered before it is released).
+ */
+export type CliExplanation = Explanation & { local?: { records: LocalRecord[]; ttl: number } };
+
+export function explainWithHosts(e: Explanation, cfg: Config): CliExplanation {
+  const records = new LocalRecords(cfg.hosts ?? [], cfg.hostsTtlS).records(e.name);
+  return records ? { ...e, local: { records, ttl: cfg.hostsTtlS } } : e;
+}
+
+export function formatExplanation(e: CliExplanation, cfg: Config): string {
   const up = cfg.upstreams.find((u) => u.name === e.upstream);
   const lines = [
     ['name', e.name],
@@ -108,10 +121,16 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
       ]);
     }
   } else {
-    lines.push(['channel', e.rule?.forwarding ? `none: forwarded to upstream ${e.upstream}, not protected` : 'none']);
+    lines.push(['channel', e.rule?.forwarding && !e.local ? `none: forwarded to upstream ${e.upstream}, not protected` : 'none']);
   }
-  const by = e.upstreamRule ? `, chosen by rule ${ruleText(e.upstreamRule)}` : '';
-  lines.push(['upstream', `${up ? `${up.name} (${up.servers.map(formatServerSpec).join(', ')})` : e.upstream}${by}`]);
+  if (e.local) {
+    const records = e.local.records.map((r) => `${r.type} ${r.data}`).join(', ');
+    lines.push(['local', `${records} (TTL ${e.local.ttl} s; other types: NODATA)`]);
+    lines.push(['upstream', `none: a local name, answered by dnsseal${e.channel ? ' (registered before it is released)' : ''}`]);
+  } else {
+    const by = e.upstreamRule ? `, chosen by rule ${ruleText(e.upstreamRule)}` : '';
+    lines.push(['upstream', `${up ? `${up.name} (${up.servers.map(formatServerSpec).join(', ')})` : e.upstream}${by}`]);
+  }
   const hint = e.rule ? undefined : apexHint(e, cfg);
   if (hint) lines.push(['hint', hint]);
   const width = Math.max(10, ...lines.map(([k]) => k!.length + 2));
@@ -135,7 +154,7 @@ export async function explainCommand(ctx: CliContext): Promise<number> {
   const client = ctx.args.values.get('client')?.at(-1);
   if (client !== undefined && !isIP(client)) throw new ConfigError('--client', `"${client}" is not an IP address`);
   const { cfg, policy } = loadPolicy(ctx);
-  const e = explain(policy, name, client);
+  const e = explainWithHosts(explain(policy, name, client), cfg);
   ctx.io.out(ctx.json ? JSON.stringify(e) + '\n' : formatExplanation(e, cfg));
   return EXIT.ok;
 }

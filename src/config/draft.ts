@@ -40,6 +40,13 @@ export interface DraftUpstream {
   whereTsig: string;
 }
 
+/** A local record (`hosts:`, `--host`, a hosts file line's name): canonical name and addresses. */
+export interface DraftHost {
+  name: string;
+  addrs: string[];
+  where: string;
+}
+
 export interface DraftValue {
   /** `undefined`: unset on purpose (`metrics: off`, `local_id: null`). */
   value: unknown;
@@ -60,6 +67,10 @@ export interface Draft {
   tsigKeys: Map<string, { secret: Uint8Array; where: string }>;
   /** The `tls_accept:` section, when given. */
   tlsAccept?: DraftTlsAccept;
+  /** `hosts:` and `--host`, in order. */
+  hosts: DraftHost[];
+  /** `hosts_file:` / `--hosts-file`, read: its path and records. */
+  hostsFile?: { path: string; where: string; entries: DraftHost[] };
 }
 
 export function emptyDraft(source: string): Draft {
@@ -73,5 +84,6 @@ export function emptyDraft(source: string): Draft {
     clients: [],
     statics: [],
     tsigKeys: new Map(),
+    hosts: [],
   };
 }

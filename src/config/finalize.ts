@@ -19,6 +19,7 @@ import { ipFamily } from './address.ts';
 import { formatServerSpec } from '../proxy/server-spec.ts';
 import { MAX_SERVERS } from '../proxy/upstream-set.ts';
 import { tlsMaterial, type CredentialDeps } from './tls-credentials.ts';
+import { hostEntries } from './sections/hosts.ts';
 
 export interface FinalizeDeps extends CredentialDeps {
   /** resolv.conf contents in order of preference (missing files left out). */
@@ -331,7 +332,8 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   }
   problems.throwAll();
 
-  return { ...v, source: d.source, upstreams, channels: chans, tables: tbls, clients, statics, tsigKeys, ...tls };
+  const hosts = hostEntries(d);
+  return { ...v, source: d.source, upstreams, channels: chans, tables: tbls, clients, statics, tsigKeys, ...tls, hosts, ...(d.hostsFile ? { hostsFile: d.hostsFile.path } : {}) };
 }
 
 /**

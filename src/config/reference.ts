@@ -50,7 +50,8 @@ export function renderReference(): string {
     ...keyTable(),
   ];
   for (const s of SETTINGS) {
-    if (s.kind === 'section') out.push('', `## \`${s.key}\``, '', s.doc, '', ...fieldTable(s.fields));
+    // a section without fields (a path, as `hosts_file`) is said in full in the table above
+    if (s.kind === 'section' && s.fields.length > 0) out.push('', `## \`${s.key}\``, '', s.doc, '', ...fieldTable(s.fields));
   }
   out.push(
     '',

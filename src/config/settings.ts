@@ -9,6 +9,7 @@
  * `bun src/main.ts config-reference > src/config/REFERENCE.md` and the README's copy.
  */
 import { applyChannelFlags, CHANNEL_FIELDS, readChannels } from './sections/channels.ts';
+import { applyHostFlags, applyHostsFileFlags, HOSTS_FIELDS, readHosts, readHostsFile } from './sections/hosts.ts';
 import { applyClientFlags, CLIENT_FIELDS, readClients } from './sections/clients.ts';
 import { applyStaticFlags, readStatics, STATIC_FIELDS } from './sections/statics.ts';
 import { applyForwardFlags, applyProtectFlags, applyRulesFileFlags, readTables, RULE_FIELDS } from './sections/tables.ts';
@@ -274,6 +275,41 @@ export const SETTINGS = [
     default: 'nxdomain',
     doc: 'Answer for `use-application-dns.net`: NXDOMAIN tells browsers not to use their own DNS-over-HTTPS, which would bypass the policy.',
     help: 'Answer for use-application-dns.net.',
+  }),
+  section({
+    key: 'hosts',
+    typeDoc: 'mapping name → address or list of addresses',
+    defaultDoc: 'none',
+    doc:
+      'Local records, answered here and never asked upstream (like dnsmasq\'s /etc/hosts): A and AAAA for each name, PTR for the reverse name of each address (the first name given for it), NODATA for any other type of these names; the AA flag is set (the operator\'s own data, not a cached answer). Names compare without case; a name below a local one is forwarded as usual. A local name a protecting rule matches is registered like any answer before it is released. With `hosts_file`, a name in both has the addresses of both. A reload applies changes at once.',
+    fields: HOSTS_FIELDS,
+    yaml: readHosts,
+    flags: [
+      {
+        name: 'host',
+        arg: 'NAME=ADDR[,ADDR…]',
+        repeatable: true,
+        help: 'A local record: answer NAME with these addresses (and their PTR names) without asking an upstream. The first flag for a name replaces the file\'s addresses of it.',
+        apply: applyHostFlags,
+      },
+    ],
+  }),
+  section({
+    key: 'hosts_file',
+    typeDoc: 'path',
+    defaultDoc: 'none',
+    doc: 'More local records, in /etc/hosts format: `ADDR NAME [ALIAS…]` per line, `#` comments; each problem is reported at its line. Relative to the config file. Read at start and by every reload (an edited file is applied by `dnsseal reload`; one that cannot be read refuses the reload).',
+    fields: [],
+    yaml: readHostsFile,
+    flags: [{ name: 'hosts-file', arg: 'FILE', help: 'Local records in /etc/hosts format (replaces the file\'s hosts_file).', apply: applyHostsFileFlags }],
+  }),
+  setting({
+    key: 'hosts_ttl',
+    field: 'hostsTtlS',
+    type: wholeNumber(0, 86400, 'seconds', 'SECONDS'),
+    default: 60,
+    doc: 'TTL of the answers from `hosts` and `hosts_file`: how long a client may keep a local address after a reload changed it. A protected local name\'s entry lives at least `min_hold`.',
+    help: 'TTL of local records (hosts, hosts_file).',
   }),
   section({
     key: 'channels',

@@ -14,6 +14,7 @@ import type { SettingValues } from './setting.ts';
 import type { Settings } from './settings.ts';
 import type { TsigKeySpec } from '../dns/tsig-key.ts';
 import type { ServerSpec } from '../proxy/server-spec.ts';
+import type { HostEntry } from '../proxy/local-records.ts';
 
 export type { Mode } from './setting.ts';
 export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
@@ -64,4 +65,12 @@ export interface Config extends SettingsConfig {
   tlsCredentials?: Record<string, TlsCredentials>;
   /** `tls_accept:`: this node accepts TLS channels (absent: it does not). */
   tlsAccept?: TlsAcceptSpec;
+  /**
+   * Local records (`hosts:`, `--host`, then the `hosts_file:` lines), in the order given;
+   * answered by the proxy (src/proxy/local-records.ts) with `hostsTtlS`. The loader always sets
+   * it; Configs built in code may leave it out (none).
+   */
+  hosts?: HostEntry[];
+  /** `hosts_file:` as read (its records are in `hosts`); absent: none. */
+  hostsFile?: string;
 }

@@ -9,6 +9,10 @@
  * - `policy`: statics, client groups, then the policy the pipeline decides with (one
  *   assignment). It also runs when the channels changed (its decisions carry channel specs).
  *   Settling withdraws the entries no rule wants any more (or moves them to their new channel).
+ * - `hosts`: the local records the pipeline answers from (`hosts:`, `hosts_file`, `hosts_ttl`;
+ *   the file's records are part of the config, so an edited file is a changed key): one
+ *   assignment. A local name's registered entries follow the rules like any other's (the
+ *   `policy` part); its new addresses are registered by the next answer, before it is released.
  */
 import type { Config } from '../config/types.ts';
 import type { Datapath } from '../datapath/datapath.ts';
@@ -17,6 +21,8 @@ import { Policy } from '../policy/policy.ts';
 import type { CnameHolds } from '../policy/cname-holds.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { PolicyApi } from '../proxy/pipeline.ts';
+import { LocalRecords, type LocalAnswers } from '../proxy/local-records.ts';
+import type { ParsedQuery } from '../dns/query.ts';
 import type { Registry, StaticRegistration } from '../registry/registry.ts';
 import type { ChannelChange } from '../ipsec/channel-changes.ts';
 import type { IpsecChannels } from '../ipsec/channel-manager.ts';
@@ -32,6 +38,29 @@ export class LivePolicy implements PolicyApi {
   preDecide(clientIp: string, qname: string) {
     return this.current.preDecide(clientIp, qname);
   }
+}
+
+/** The local records the pipeline answers from: swapping them is one assignment. */
+export class LiveLocalRecords implements LocalAnswers {
+  constructor(public current: LocalRecords) {}
+  answer(query: ParsedQuery) {
+    return this.current.answer(query);
+  }
+}
+
+/** The local records of a config (`hosts`, `hosts_file`, `hosts_ttl`). */
+export function localRecordsOf(cfg: Config): LocalRecords {
+  return new LocalRecords(cfg.hosts ?? [], cfg.hostsTtlS);
+}
+
+export function hostsPart(local: LiveLocalRecords): LivePart<{ before: LocalRecords; after: LocalRecords }> {
+  return {
+    name: 'hosts',
+    owns: ['hosts', 'hostsFile', 'hostsTtlS'],
+    prepare: (_running, next) => ({ before: local.current, after: localRecordsOf(next) }),
+    apply: (p) => void (local.current = p.after),
+    rollback: (p) => void (local.current = p.before),
+  };
 }
 
 export interface ChannelsPartDeps {

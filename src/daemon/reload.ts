@@ -15,7 +15,7 @@ import type { ConfigKey, LiveConfig } from './live-config.ts';
 import type { ReloadResult } from './types.ts';
 
 /** Config fields of sections whose config key differs (the others are the same word). */
-const SECTION_KEYS: Partial<Record<ConfigKey, string>> = { statics: 'static', tsigKeys: 'tsig_keys' };
+const SECTION_KEYS: Partial<Record<ConfigKey, string>> = { statics: 'static', tsigKeys: 'tsig_keys', hostsFile: 'hosts_file' };
 const VALUE_KEYS = new Map<string, string>(SETTINGS.flatMap((s) => (s.kind === 'value' ? [[s.field, s.key] as const] : [])));
 
 /** The key an operator writes in the file for a Config field (`upstreamTimeoutMs` → `upstream_timeout`). */

@@ -45,7 +45,7 @@ import { ChannelTable } from './channel-table.ts';
 import { LiveConfig } from './live-config.ts';
 import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
-import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
+import { LiveLocalRecords, LivePolicy, channelsPart, clientGroups, hostsPart, localRecordsOf, policyPart, staticsOf } from './live-parts.ts';
 import { accessPart, lanPrefixesForAccess, listenPart, logPart, queryLogPart } from './live-settings.ts';
 import { makeReloader } from './reload.ts';
 import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
@@ -133,6 +133,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   const acl = new ClientAcl(allowedClients(cfg.allowClients, lan));
   const queryLog = new QueryLog(log, cfg.logQueries);
   const cache = openCache(cfg, clock, metrics);
+  const local = new LiveLocalRecords(localRecordsOf(cfg));
   const proxy = await startProxy({
     listen: cfg.listen,
     ...upstreamOptions(cfg),
@@ -151,6 +152,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     ...(icpt ? { interceptor: icpt.interceptor } : {}),
     acl,
     queryLog,
+    local,
   });
   stack.push('proxy', () => proxy.close());
   log.info('proxy: clients allowed', { allow_clients: acl.cidrs.join(','), log_queries: queryLog.on });
@@ -175,6 +177,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     queryLogPart(queryLog),
     upstreams.part(),
     cachePart(cache),
+    hostsPart(local),
     channelsPart({ registry, ipsec: ip, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),

@@ -1,11 +1,14 @@
 /**
  * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
  *
- *   receive → admit → classify → pre-decide → forward → decide → hold → register → confine → respond
+ *   receive → admit → classify → local → pre-decide → forward → decide → hold → register → confine → respond
  *
  * `admit` (issue 12, `allow_clients`) answers REFUSED to a sender the access list leaves out.
  * `classify` (issue 11 item 8) picks the address the client is classified by: the sender, or
  * the client a trusted forwarder names in EDNS Client Subnet.
+ * `local` (issue 12, `hosts:`) answers a local name (`router.lan`) here, in place of pre-decide and
+ * forward: no upstream is asked, and the answer goes on through decide → register like any other,
+ * so a protected local name is registered before it is released.
  * `hold` (issue 11 item 9) remembers the CNAME targets of a protected chain for the client's
  * group, so that `decide` protects them when the client asks for them on its own.
  * `confine` (issue 11 item 10) leaves a protected answer only the addresses that were registered;
@@ -31,6 +34,7 @@ import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
 import type { ClientInfo, QueryHandler } from './handler.ts';
+import type { LocalAnswers } from './local-records.ts';
 import { observeUpstream, type ProxyCounters } from './proxy-counters.ts';
 import type { QueryLog } from './query-log.ts';
 import type { TrustedForwarders } from './trusted-forwarders.ts';
@@ -86,6 +90,8 @@ export interface PipelineDeps {
   acl?: { allows(address: string): boolean };
   /** The query log (query-log.ts), switched live; absent: never. */
   queryLog?: Pick<QueryLog, 'on' | 'write'>;
+  /** Local records (local-records.ts, `hosts:`), swapped live by the daemon; absent: none. */
+  local?: LocalAnswers;
 }
 
 /**
@@ -108,14 +114,14 @@ export interface InterceptApi {
 
 export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified' | 'intercept';
 
-/** How a query ended. `upstream`: the one asked; `registered`: the addresses in the map before the answer left. */
+/** How a query ended. `upstream`: the one asked (null: answered locally); `registered`: the addresses in the map before the answer left. */
 export type Outcome =
   | { kind: 'drop'; reason: string }
   | { kind: 'refused'; query: ParsedQuery }
   | { kind: 'local-error'; rcode: number; query: ParsedQuery | null; reason: string }
   | { kind: 'canary'; query: ParsedQuery }
-  | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string; clientIp?: string; upstream?: string; decision?: Decision }
-  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null; clientIp: string; upstream: string; registered: readonly string[] };
+  | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string; clientIp?: string; upstream?: string | null; decision?: Decision }
+  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null; clientIp: string; upstream: string | null; registered: readonly string[] };
 
 const NONE: readonly string[] = Object.freeze([]);
 
@@ -163,17 +169,18 @@ export class Pipeline {
     const query = received;
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
     const clientIp = this.classify(query, client);
-    const upstream = this.preDecide(query, clientIp);
-    const asked = upstream ?? this.deps.policyServer?.upstream ?? 'default';
+    const local = this.local(query);
+    const upstream = local ? null : this.preDecide(query, clientIp);
+    const asked = local ? null : (upstream ?? this.deps.policyServer?.upstream ?? 'default');
     let forwarded: Forwarded;
     const sent = performance.now();
     try {
-      forwarded = await this.forward(query, upstream, clientIp);
+      forwarded = local ?? (await this.forward(query, upstream, clientIp));
     } catch (err) {
       return { ...this.forwardFailure(query, err), clientIp, upstream: asked };
     }
     // a cache hit is not an upstream exchange (dnsseal_upstream_query_seconds)
-    if (!isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
+    if (!local && !isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
     const decision = this.decide(query, forwarded, clientIp);
     let registered = NONE;
     if (decision?.channel) {
@@ -221,6 +228,14 @@ export class Pipeline {
    */
   private classify(query: ParsedQuery, client: ClientInfo): string {
     return this.deps.forwarders ? this.deps.forwarders.clientOf(query, client.address) : client.address;
+  }
+
+  /**
+   * Before S102: a local name (`hosts:`, local-records.ts) is answered here, and nothing goes
+   * upstream; null: the name is not local. The answer still goes through S104–S106.
+   */
+  private local(query: ParsedQuery): Forwarded | null {
+    return this.deps.local ? this.deps.local.answer(query) : null;
   }
 
   /** S102: the query name alone decides the upstream (split DNS); the channel waits for S104. */

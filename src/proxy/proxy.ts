@@ -83,6 +83,8 @@ export interface ProxyOptions extends UpstreamOptions {
   acl?: PipelineDeps['acl'];
   /** The query log (query-log.ts); absent: never. */
   queryLog?: PipelineDeps['queryLog'];
+  /** Local records (local-records.ts, `hosts:`); absent: none. */
+  local?: PipelineDeps['local'];
 }
 
 export interface Proxy {
@@ -157,6 +159,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     ...(forwarders ? { forwarders } : {}),
     ...(opts.acl ? { acl: opts.acl } : {}),
     ...(opts.queryLog ? { queryLog: opts.queryLog } : {}),
+    ...(opts.local ? { local: opts.local } : {}),
   });
   let listenerSet: ListenerSet;
   try {

@@ -35,6 +35,7 @@ const SAMPLES: Record<string, { yaml: string; flag: string[]; want: unknown; ext
   upstream_timeout: { yaml: '900', flag: ['900'], want: 900 },
   upstream_tls_ca: { yaml: '/etc/dnsseal/ca.pem', flag: ['/etc/dnsseal/ca.pem'], want: '/etc/dnsseal/ca.pem' },
   cache_size: { yaml: '0', flag: ['0'], want: 0 },
+  hosts_ttl: { yaml: '300', flag: ['300'], want: 300 },
   cache_bytes: { yaml: '1048576', flag: ['1048576'], want: 1048576 },
   cache_max_ttl: { yaml: '600', flag: ['600'], want: 600 },
   cache_max_negative_ttl: { yaml: '0', flag: ['0'], want: 0 },

@@ -1,0 +1,61 @@
+/** `explain` for the two ways issue 12 answers LAN names: forwarding rules and local records. */
+import { describe, expect, test } from 'bun:test';
+import { cli } from './fixtures.ts';
+
+const CONF = `upstreams:
+  default: 192.0.2.53
+  lan: 192.168.1.1
+channels:
+  hub: {kind: tunnel, gateway: 192.0.2.1}
+hosts:
+  router.lan: [192.168.1.1, "fd00::1"]
+  nas.lan: 192.168.1.10
+tables:
+  default:
+    - {match: "*.lan", upstream: lan}
+    - {match: nas.lan, channel: hub}
+`;
+const files = { 'c.yaml': CONF };
+
+describe('cli/policy-commands explain', () => {
+  test('says a name only a forwarding rule matches is forwarded to its upstream, not protected', async () => {
+    const h = await cli(['explain', 'printer.lan', '--config', 'c.yaml'], { files });
+    expect(h.code).toBe(0);
+    expect(h.out).toContain('rule:     #0 *.lan (suffix, forwarding) from c.yaml:11');
+    expect(h.out).toContain('channel:  none: forwarded to upstream lan, not protected');
+    expect(h.out).toContain('upstream: lan (192.168.1.1:53)\n');
+  });
+
+  test('names the protecting rule and the forwarding rule that picks the upstream when both match', async () => {
+    const h = await cli(['explain', 'www.nas.lan', '--upstream', 'default=192.0.2.53', '--upstream', 'lan=192.168.1.1', '--channel', 'hub=tunnel:192.0.2.1', '--forward', '*.lan=lan', '--protect', '*.nas.lan=hub']);
+    expect(h.out).toContain('rule:     #1 *.nas.lan (suffix) from --protect');
+    expect(h.out).toContain('channel:  hub: tunnel via 192.0.2.1');
+    expect(h.out).toContain('upstream: lan (192.168.1.1:53), chosen by rule #0 *.lan (suffix, forwarding) from --forward');
+  });
+
+  test('prints the forwarding rule and upstreamRule in the JSON', async () => {
+    const h = await cli(['explain', 'www.nas.lan', '--json', '--upstream', 'default=192.0.2.53', '--upstream', 'lan=192.168.1.1', '--channel', 'hub=tunnel:192.0.2.1', '--forward', '*.lan=lan', '--protect', '*.nas.lan=hub']);
+    const e = JSON.parse(h.out);
+    expect(e).toMatchObject({ rule: { pattern: '*.nas.lan', index: 1 }, channel: { name: 'hub' }, upstream: 'lan', upstreamRule: { pattern: '*.lan', index: 0, forwarding: true, source: '--forward' } });
+  });
+
+  test('says a local name is answered by dnsseal with its records', async () => {
+    const h = await cli(['explain', 'Router.LAN', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('channel:  none\n');
+    expect(h.out).toContain('local:    A 192.168.1.1, AAAA fd00::1 (TTL 60 s; other types: NODATA)');
+    expect(h.out).toContain('upstream: none: a local name, answered by dnsseal\n');
+  });
+
+  test('says a protected local name is registered before it is released', async () => {
+    const h = await cli(['explain', 'nas.lan', '--config', 'c.yaml', '--json'], { files });
+    const e = JSON.parse(h.out);
+    expect(e).toMatchObject({ rule: { pattern: 'nas.lan' }, channel: { name: 'hub' }, local: { records: [{ type: 'A', data: '192.168.1.10' }], ttl: 60 } });
+    const text = (await cli(['explain', 'nas.lan', '--config', 'c.yaml'], { files })).out;
+    expect(text).toContain('upstream: none: a local name, answered by dnsseal (registered before it is released)');
+  });
+
+  test('explains the reverse name of a local address', async () => {
+    const h = await cli(['explain', '10.1.168.192.in-addr.arpa', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('local:    PTR nas.lan');
+  });
+});
