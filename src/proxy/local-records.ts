@@ -56,10 +56,13 @@ export interface LocalRecord {
 export function reverseName(addr: string): string {
   const b = parseIP(addr);
   if (!b) throw new RangeError(`local-records: "${addr}" is not an IP address`);
-  if (b.length === 4) return `${b[3]}.${b[2]}.${b[1]}.${b[0]}.in-addr.arpa`;
-  const nibbles: string[] = [];
-  for (let i = 15; i >= 0; i--) nibbles.push((b[i]! & 0xf).toString(16), (b[i]! >> 4).toString(16));
-  return `${nibbles.join('.')}.ip6.arpa`;
+  // the labels are the address's bytes (IPv4) or nibbles (IPv6), lowest first
+  const labels: string[] = [];
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b.length === 4) labels.push(String(b[i]));
+    else labels.push((b[i]! & 0xf).toString(16), (b[i]! >> 4).toString(16));
+  }
+  return `${labels.join('.')}.${b.length === 4 ? 'in-addr' : 'ip6'}.arpa`;
 }
 
 /** A presentation name (LDH labels) in wire form. */
