@@ -9,6 +9,7 @@ import { loadChecked } from './config-load.ts';
 import { renderReference } from '../config/reference.ts';
 import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
 import { Policy } from '../policy/policy.ts';
+import { forEachTarget } from '../policy/rule-list.ts';
 import { explain, type Explanation, type RuleRef } from '../policy/explain.ts';
 import { LocalRecords, type LocalRecord } from '../proxy/local-records.ts';
 import { isIP } from '../util/ip.ts';
@@ -57,6 +58,7 @@ export async function checkCommand(ctx: CliContext): Promise<number> {
     `OK ${cfg.source}: mode ${cfg.mode}, listen ${cfg.listen.join(' ')}, upstreams ${summary.upstreams.join(' ')}, ` +
       `${count(cfg.channels.length, 'channel')}, ${count(cfg.tables.length, 'table')} with ${count(summary.rules, 'rule')}, ` +
       `${count(cfg.clients.length, 'client range')}, ${count(cfg.statics.length, 'static entry', 'static entries')}` +
+      `${summary.forwardingRules ? `, ${count(summary.forwardingRules, 'forwarding rule')}` : ''}${summary.localNames ? `, ${count(summary.localNames, 'local name')}` : ''}` +
       `${r.warnings.length ? `; ${count(r.warnings.length, 'warning')}` : ''}\n`,
   );
   return EXIT.ok;
@@ -77,6 +79,11 @@ function checkSummary(cfg: Config) {
     rules: cfg.tables.reduce((n, t) => n + t.rules.length, 0),
     clients: cfg.clients.length,
     statics: cfg.statics.length,
+    forwardingRules: cfg.tables.reduce((n, t) => {
+      forEachTarget(t.rules, (_i, channel) => void (channel === undefined && n++));
+      return n;
+    }, 0),
+    localNames: new LocalRecords(cfg.hosts ?? [], cfg.hostsTtlS).size,
   };
 }
 

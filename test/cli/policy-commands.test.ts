@@ -1,4 +1,4 @@
-/** `explain` for the two ways issue 12 answers LAN names: forwarding rules and local records. */
+/** `explain` and `check` for the two ways issue 12 answers LAN names: forwarding rules and local records. */
 import { describe, expect, test } from 'bun:test';
 import { cli } from './fixtures.ts';
 
@@ -57,5 +57,14 @@ describe('cli/policy-commands explain', () => {
   test('explains the reverse name of a local address', async () => {
     const h = await cli(['explain', '10.1.168.192.in-addr.arpa', '--config', 'c.yaml'], { files });
     expect(h.out).toContain('local:    PTR nas.lan');
+  });
+});
+
+describe('cli/policy-commands check', () => {
+  test('counts forwarding rules and local names in the summary when there are some', async () => {
+    const h = await cli(['check', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('1 table with 2 rules, 0 client ranges, 0 static entries, 1 forwarding rule, 2 local names');
+    const j = JSON.parse((await cli(['check', '--config', 'c.yaml', '--json'], { files })).out);
+    expect(j.summary).toMatchObject({ rules: 2, forwardingRules: 1, localNames: 2 });
   });
 });
