@@ -21,12 +21,12 @@ capture_start() {
 	ip netns exec "$host" tcpdump -i "$dev" -n -U -s 256 -Z root -w "$file" "$@" 2>"$err" &
 	LAB_CAPTURES+=("$!:$name:$file")
 	LAB_PIDS+=($!)
-	wait_until 20 "tcpdump on $host:$dev" grep -q 'listening on' "$err"
+	wait_until 60 "tcpdump on $host:$dev to listen" grep -q 'listening on' "$err"
 	lab_log "capture: $name = $host:$dev${*:+ ($*)}"
 }
 
 capture_stop() {
-	local c pid deadline=$((SECONDS + 10))
+	local c pid deadline=$((SECONDS + 30))
 	for c in "${LAB_CAPTURES[@]}"; do
 		kill -INT "${c%%:*}" 2>/dev/null
 	done

@@ -55,12 +55,13 @@ on() {
 }
 
 # poll_until SECONDS CMD… — run CMD every 0.2 s until it succeeds (0), gives up (status 2:
-# "will never succeed") or SECONDS of wall clock have passed (1), however slowly CMD runs.
+# "will never succeed") or SECONDS of wall clock have passed (1), however slowly CMD runs. The
+# output of the last try is kept in $LAB_TMP/poll.out (wait_until quotes it on a time-out).
 poll_until() {
 	local deadline=$((SECONDS + $1)) rc
 	shift
 	while :; do
-		"$@" >/dev/null 2>&1
+		"$@" >"$LAB_TMP/poll.out" 2>&1
 		rc=$?
 		[ $rc -eq 0 ] && return 0
 		[ $rc -eq 2 ] && return 2
@@ -70,11 +71,20 @@ poll_until() {
 }
 
 # wait_until SECONDS DESCRIPTION CMD… — poll_until, failing the scenario when CMD does not
-# succeed in time.
+# succeed in time ("timed out after Ns waiting for DESCRIPTION", with CMD's last output) or
+# gives up (status 2). Logs how long the wait took, so slow steps show in scenario.log.
+# Under TCG on a shared machine anything can take ten times its usual time: be generous.
 wait_until() {
-	local limit=$1 what=$2
+	local limit=$1 what=$2 start=$SECONDS rc last
 	shift 2
-	poll_until "$limit" "$@" || lab_fail "timed out after ${limit}s waiting for $what"
+	poll_until "$limit" "$@"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		last=$(tail -n 3 "$LAB_TMP/poll.out" 2>/dev/null | tr '\n' ' ')
+		[ $rc -eq 2 ] && lab_fail "gave up after $((SECONDS - start))s waiting for $what${last:+ (last output: $last)}"
+		lab_fail "timed out after ${limit}s waiting for $what${last:+ (last output: $last)}"
+	fi
+	lab_log "waited $((SECONDS - start))s for $what"
 }
 
 # Background processes the lab started, stopped (TERM, then KILL) when the scenario exits.
@@ -95,5 +105,8 @@ trap lab_cleanup EXIT
 . "$LAB_DIR/lib/services.sh"
 . "$LAB_DIR/lib/dns.sh"
 . "$LAB_DIR/lib/dnsseal.sh"
+. "$LAB_DIR/lib/flow.sh"
+. "$LAB_DIR/lib/tunnel.sh"
 . "$LAB_DIR/lib/gateway.sh"
+. "$LAB_DIR/lib/host.sh"
 . "$LAB_DIR/lib/eval.sh"
