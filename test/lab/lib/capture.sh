@@ -32,7 +32,7 @@ capture_stop() {
 	done
 	for c in "${LAB_CAPTURES[@]}"; do
 		pid=${c%%:*}
-		while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+		while ! lab_gone "$pid"; do
 			if [ "$SECONDS" -ge "$deadline" ]; then
 				lab_log "capture: tcpdump $pid did not stop on SIGINT; killing it"
 				kill -KILL "$pid" 2>/dev/null

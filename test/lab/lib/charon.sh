@@ -88,9 +88,7 @@ CONF
 _charon_ready() {
 	local pid
 	pid=$(cat "$LAB_TMP/$1/charon.pid")
-	if [ ! -e "/proc/$pid" ] || [ "$(cut -d' ' -f3 "/proc/$pid/stat")" = Z ]; then
-		return 2
-	fi
+	lab_gone "$pid" && return 2
 	test -S "$LAB_TMP/$1/charon.vici"
 }
 
@@ -222,10 +220,5 @@ swan_load() {
 }
 
 charon_kill() {
-	local host=$1 sig=${2:-TERM} pid
-	pid=$(cat "$LAB_TMP/$host/charon.pid")
-	kill "-$sig" "$pid" 2>/dev/null
-	# Gone, or a zombie waiting for this shell to reap it.
-	wait_until 60 "charon in $host to exit" \
-		sh -c "[ ! -e /proc/$pid ] || [ \"\$(cut -d' ' -f3 /proc/$pid/stat)\" = Z ]"
+	lab_stop "$(cat "$LAB_TMP/$1/charon.pid")" "${2:-TERM}" "charon in $1"
 }

@@ -10,7 +10,9 @@
 #                              (a command in $LAB_TMP/bin, for `on HOST` and evaltest lines)
 #                              kdig +short until the answer is not empty (a time-out or a
 #                              SERVFAIL is tried again, every try logged on stderr); prints
-#                              it, or fails after SECONDS (default 90) naming what it asked
+#                              it, or fails after SECONDS (default 90) naming what it asked.
+#                              One try waits 30 s: longer than the lab daemon's upstream
+#                              time-out and its peers' negotiate_timeout
 #
 # Zones (TTL 60):
 #   saas.test     app.saas.test -> 198.51.100.10, 2001:db8:100::10 (behind the hub: protected)
@@ -81,7 +83,7 @@ server=$1 name=$2 type=${3:-A} limit=${4:-90}
 deadline=$((SECONDS + limit)) try=0
 while :; do
 	try=$((try + 1))
-	out=$(kdig +short +timeout=15 +retry=0 "@$server" "$name" "$type" 2>&1)
+	out=$(kdig +short +timeout=30 +retry=0 "@$server" "$name" "$type" 2>&1)
 	if [ -n "$out" ] && ! grep -q '^;' <<<"$out"; then
 		[ $try -eq 1 ] || echo "dns-answer: $name $type from $server answered on try $try" >&2
 		echo "$out"

@@ -93,9 +93,7 @@ _dnsseal_last_error() {
 _dnsseal_ready() {
 	local pid
 	pid=$(cat "$LAB_TMP/$1/dnsseal.pid")
-	if [ ! -e "/proc/$pid" ] || [ "$(cut -d' ' -f3 "/proc/$pid/stat")" = Z ]; then
-		return 2
-	fi
+	lab_gone "$pid" && return 2
 	test -S "$LAB_TMP/$1/dnsseal.sock" &&
 		tail -n "+$2" "$LAB_OUT/dnsseal-$1.log" | grep -q 'msg="dnsseal running"'
 }
@@ -107,9 +105,5 @@ dnsseal_ctl() {
 }
 
 dnsseal_kill() {
-	local host=$1 sig=${2:-TERM} pid
-	pid=$(cat "$LAB_TMP/$host/dnsseal.pid")
-	kill "-$sig" "$pid" 2>/dev/null
-	wait_until 60 "dnsseal in $host to exit" \
-		sh -c "[ ! -e /proc/$pid ] || [ \"\$(cut -d' ' -f3 /proc/$pid/stat)\" = Z ]"
+	lab_stop "$(cat "$LAB_TMP/$1/dnsseal.pid")" "${2:-TERM}" "dnsseal in $1"
 }

@@ -64,12 +64,8 @@ flow_wait() {
 	return 1
 }
 
-_flow_gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
-
 flow_stop() {
 	[ -n "$LAB_FLOW_PID" ] || return 0
-	kill -INT "$LAB_FLOW_PID" 2>/dev/null
-	wait_until 30 "the flow's ping to exit" _flow_gone "$LAB_FLOW_PID"
-	wait "$LAB_FLOW_PID" 2>/dev/null
+	lab_stop "$LAB_FLOW_PID" INT "the flow's ping"
 	LAB_FLOW_PID=
 }

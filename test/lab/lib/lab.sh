@@ -87,6 +87,17 @@ wait_until() {
 	lab_log "waited $((SECONDS - start))s for $what"
 }
 
+# lab_gone PID — true when PID has exited (gone, or a zombie waiting for this shell to reap it).
+lab_gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+# lab_stop PID SIGNAL DESCRIPTION — signal PID and wait (60 s) until it has exited.
+lab_stop() {
+	kill "-$2" "$1" 2>/dev/null
+	wait_until 60 "$3 to exit" lab_gone "$1"
+	wait "$1" 2>/dev/null
+	return 0
+}
+
 # Background processes the lab started, stopped (TERM, then KILL) when the scenario exits.
 LAB_PIDS=()
 lab_bg() {

@@ -85,8 +85,7 @@ ip netns exec router curl -sS -m 120 "http://$PEER4/" >"$LAB_OUT/lazy-curl.txt" 
 curl_pid=$!
 LAB_PIDS+=($!)
 poll_until 90 nostates_reach $((x0 + 2)) || lab_log "XfrmOutNoStates did not rise by 2 in 90 s"
-kill "$curl_pid" 2>/dev/null
-wait "$curl_pid" 2>/dev/null
+lab_stop "$curl_pid" TERM "curl"
 guard_metrics router >"$LAB_OUT/lazy-metrics-1.txt" 2>&1
 on router cat /proc/net/xfrm_stat >"$LAB_OUT/lazy-xfrm-stat-1.txt" 2>&1
 dnsseal_ctl router list >"$LAB_OUT/lazy-list.txt" 2>&1

@@ -27,8 +27,7 @@ ip netns exec client curl -sS -m 120 "http://$SRV4/" >"$LAB_OUT/curl.txt" 2>&1 &
 curl_pid=$!
 LAB_PIDS+=($!)
 wait_until 60 "the client's SYN to $SRV4:80 to leave the WAN" syn_left
-kill "$curl_pid" 2>/dev/null
-wait "$curl_pid" 2>/dev/null
+lab_stop "$curl_pid" TERM "curl"
 
 evaltest <<EOF_EVAL
 # ping sends its 3 (2) requests whatever the speed; -W bounds the wait for replies that never come.
