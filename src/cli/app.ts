@@ -1,11 +1,13 @@
 /**
  * The CLI: argv → command → exit code. Errors never escape as stack traces: configuration and
- * usage problems print `where: what` and return 1, an unreachable daemon 3, anything else 2.
+ * usage problems print `where: what` and return 1, an unreachable daemon 3, anything else 2
+ * (exit-codes.ts decides which error is which). Flags and arguments are checked before a
+ * command runs, so a usage error does nothing.
  */
 import { parseArgs, type ParsedArgs } from '../config/flags.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { CliContext, CliDeps } from './context.ts';
-import { EXIT, UNREACHABLE_CODES } from './exit-codes.ts';
+import { EXIT, UNREACHABLE_CODES, USAGE_CODES } from './exit-codes.ts';
 import { COMMANDS, renderHelp } from './help.ts';
 import { checkCommand, configDefaultCommand, configReferenceCommand, explainCommand } from './policy-commands.ts';
 import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
@@ -14,12 +16,6 @@ import { policyServerCommand } from './policy-server-command.ts';
 import { installUnitCommand, resolverSetupCommand } from './ops-commands.ts';
 
 type Command = (ctx: CliContext) => Promise<number>;
-
-/** Machine set-up commands: their own flags (no config keys), so they bypass parseArgs. */
-const OPS_HANDLERS: Record<string, (argv: string[], deps: CliDeps) => Promise<number>> = {
-  'install-unit': installUnitCommand,
-  'resolver-setup': resolverSetupCommand,
-};
 
 const HANDLERS: Record<string, Command> = {
   run: runCommand,
@@ -31,6 +27,8 @@ const HANDLERS: Record<string, Command> = {
   flush: flushCommand,
   reload: reloadCommand,
   down: downCommand,
+  'install-unit': installUnitCommand,
+  'resolver-setup': resolverSetupCommand,
   version: async (ctx) => {
     ctx.io.out(`dnsseal ${ctx.version}\n`);
     return EXIT.ok;
@@ -41,42 +39,52 @@ const HANDLERS: Record<string, Command> = {
     ctx.io.out(renderHelp(topic));
     return EXIT.ok;
   },
-  // hidden: used to generate src/config/REFERENCE.md and to show the embedded default
   'config-reference': configReferenceCommand,
   'config-default': configDefaultCommand,
 };
 
-export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
-  let args: ParsedArgs | undefined;
-  try {
-    const ops = OPS_HANDLERS[argv[0] ?? ''];
-    if (ops && !argv.includes('--help') && !argv.includes('-h')) return await ops(argv.slice(1), deps);
-    args = parseArgs(argv);
-    const handler = HANDLERS[args.command];
-    if (!handler) {
-      throw new ConfigError(args.command, `unknown command (commands: ${Object.keys(COMMANDS).join(', ')}); see "dnsseal help"`);
-    }
-    return await handler({ ...deps, args, json: args.values.has('json') });
-  } catch (err) {
-    return report(err, deps, args?.values.has('json') ?? false);
+/** The positional arguments the command's doc allows (most take none: settings and filters are flags). */
+function checkPositionals(args: ParsedArgs): void {
+  const spec = COMMANDS[args.command]?.args;
+  const max = spec?.max ?? 0;
+  const min = spec?.min ?? 0;
+  const [first, ...extra] = args.positionals;
+  if (args.positionals.length < min) throw new ConfigError(args.command, `needs ${spec!.name}: ${COMMANDS[args.command]!.usage}`);
+  if (args.positionals.length > max) {
+    const bad = max === 0 ? first : extra[max - 1];
+    const what = max === 0 ? 'takes no arguments (settings and filters are flags)' : `takes one ${spec!.name}`;
+    throw new ConfigError(args.command, `unexpected argument "${bad}": ${what}; see "dnsseal help ${args.command}"`);
   }
 }
 
-function report(err: unknown, deps: CliDeps, json: boolean): number {
-  let code: number = EXIT.runtime;
-  let kind = 'error';
-  if (err instanceof ConfigError) {
-    code = EXIT.usage;
-    kind = err.code;
-  } else if (err instanceof DnssealError) {
-    kind = err.code;
-    if (UNREACHABLE_CODES.has(err.code)) code = EXIT.unreachable;
-    else if (err.code === 'policy_invalid') code = EXIT.usage;
+export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
+  let args: ParsedArgs | undefined;
+  try {
+    args = parseArgs(argv);
+    const handler = HANDLERS[args.command];
+    if (!handler) throw new ConfigError(args.command, `unknown command (commands: ${Object.keys(COMMANDS).join(', ')}); see "dnsseal help"`);
+    checkPositionals(args);
+    return await handler({ ...deps, args, json: args.values.has('json') });
+  } catch (err) {
+    return report(err, deps, args?.values.has('json') ?? argv.includes('--json'));
   }
+}
+
+/** The exit code for an error (exit-codes.ts). */
+export function exitCodeOf(err: unknown): number {
+  if (!(err instanceof DnssealError)) return EXIT.runtime;
+  if (err instanceof ConfigError || USAGE_CODES.has(err.code)) return EXIT.usage;
+  if (UNREACHABLE_CODES.has(err.code)) return EXIT.unreachable;
+  return EXIT.runtime;
+}
+
+function report(err: unknown, deps: CliDeps, json: boolean): number {
+  const code = exitCodeOf(err);
+  const kind = err instanceof DnssealError ? err.code : 'error';
   const message = err instanceof Error ? err.message : errorMessage(err);
   let hint = '';
-  if (code === EXIT.unreachable && err instanceof DnssealError && err.code === 'not_running') hint = ' (is "dnsseal run" running? see --control)';
-  if (code === EXIT.unreachable && err instanceof DnssealError && err.code === 'permission_denied') hint = ' (the control socket is root-only: try sudo)';
+  if (err instanceof DnssealError && err.code === 'not_running') hint = ' (is "dnsseal run" running? see --control)';
+  if (err instanceof DnssealError && err.code === 'permission_denied') hint = ' (the control socket is root-only: try sudo)';
   if (json) deps.io.err(JSON.stringify({ ok: false, code: kind, exit: code, error: message }) + '\n');
   else deps.io.err(message.split('\n').map((l) => `dnsseal: ${l}`).join('\n') + `${hint}\n`);
   return code;

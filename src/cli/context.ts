@@ -4,10 +4,10 @@
  * build fakes.
  */
 import type { Config } from '../config/types.ts';
-import type { KernelDownOptions } from '../ops/down.ts';
+import type { KernelDownOptions } from '../daemon/down.ts';
 import type { LoadDeps } from '../config/load.ts';
 import type { ControlRequest } from '../control/protocol.ts';
-import type { DaemonDeps } from '../daemon.ts';
+import type { DaemonDeps } from '../daemon/types.ts';
 import type { Logger } from '../util/log.ts';
 import type { CliIo } from './io.ts';
 import type { ParsedArgs } from '../config/flags.ts';
@@ -23,7 +23,7 @@ export interface CliDeps {
   io: CliIo;
   files: LoadDeps;
   controlRequest(socketPath: string, req: ControlRequest): Promise<unknown>;
-  /** Removes every kernel object dnsseal made (idempotent): src/ops/down.ts. */
+  /** Removes every kernel object dnsseal made (idempotent): src/daemon/down.ts. */
   teardown(log: Logger, opts?: KernelDownOptions): Promise<string[]>;
   runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
   /** Builds the logger for a command from the config's level and format. */

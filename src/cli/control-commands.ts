@@ -4,26 +4,21 @@
  */
 import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
 import { formatList } from '../control/format.ts';
-import type { ListRow } from '../control/handlers.ts';
+import { checkFlushFilter, type ListRow } from '../control/handlers.ts';
 import { loadConfig } from '../config/load.ts';
 import { tableGroup } from '../policy/group.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { KernelDownOptions } from '../ops/down.ts';
+import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
 /** --control, else the control path of --config FILE, else the default. */
 export function controlPath(ctx: CliContext): string {
-  const flag = ctx.args.values.get('control')?.at(-1);
+  const flag = ctx.args.settings.get('control')?.at(-1);
   if (flag) return flag;
-  if (ctx.args.values.has('config')) return loadConfig(ctx.args.values, ctx.files).control;
+  if (ctx.args.settings.has('config')) return loadConfig(ctx.args.settings, ctx.files).control;
   return DEFAULT_CONTROL_SOCKET;
-}
-
-function noPositionals(ctx: CliContext): void {
-  const p = ctx.args.positionals[0];
-  if (p !== undefined) throw new ConfigError(ctx.args.command, `unexpected argument "${p}" (filters are flags, see "dnsseal help ${ctx.args.command}")`);
 }
 
 function filterArgs(ctx: CliContext, keys: string[]): Record<string, unknown> {
@@ -65,37 +60,42 @@ export function formatTree(value: unknown, indent = ''): string {
 }
 
 export async function listCommand(ctx: CliContext): Promise<number> {
-  noPositionals(ctx);
   const rows = (await ctx.controlRequest(controlPath(ctx), { cmd: 'list', args: filterArgs(ctx, ['name', 'address', 'channel', 'table']) })) as ListRow[];
   ctx.io.out(ctx.json ? JSON.stringify(rows) + '\n' : formatList(rows));
   return EXIT.ok;
 }
 
 export async function statusCommand(ctx: CliContext): Promise<number> {
-  noPositionals(ctx);
   const st = await ctx.controlRequest(controlPath(ctx), { cmd: 'status' });
   ctx.io.out(ctx.json ? JSON.stringify(st) + '\n' : formatTree(st));
   return EXIT.ok;
 }
 
+/**
+ * The filters go to the daemon as given: it knows the configured channels and tables and
+ * refuses unknown ones (exit 1, nothing flushed); a malformed pattern, address or CIDR is
+ * refused here already.
+ */
 export async function flushCommand(ctx: CliContext): Promise<number> {
-  noPositionals(ctx);
-  const args = filterArgs(ctx, ['name', 'address']);
-  if (args.name !== undefined && args.address !== undefined) throw new ConfigError('--name', 'flush takes --name or --address, not both');
+  const args: Record<string, string> = {};
+  for (const k of ['channel', 'table', 'name', 'address']) {
+    const v = ctx.args.values.get(k)?.at(-1);
+    if (v !== undefined) args[k] = v;
+  }
+  const problem = checkFlushFilter(args);
+  if (problem) throw new ConfigError(`--${problem.filter}`, problem.message);
   const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; removed?: number };
   ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `flushed: ${r.removed ?? 0} entr${r.removed === 1 ? 'y' : 'ies'} removed, ${r.released ?? 0} name(s) released\n`);
   return EXIT.ok;
 }
 
 export async function reloadCommand(ctx: CliContext): Promise<number> {
-  noPositionals(ctx);
   const r = await ctx.controlRequest(controlPath(ctx), { cmd: 'reload' });
   ctx.io.out(ctx.json ? JSON.stringify(r ?? null) + '\n' : `reloaded${r && typeof r === 'object' ? ':\n' + formatTree(r, '  ') : '\n'}`);
   return EXIT.ok;
 }
 
 export async function downCommand(ctx: CliContext): Promise<number> {
-  noPositionals(ctx);
   const path = controlPath(ctx);
   const log = ctx.makeLogger({ logLevel: 'warn', logFormat: 'logfmt' });
   let viaDaemon = false;
@@ -118,11 +118,11 @@ export async function downCommand(ctx: CliContext): Promise<number> {
 
 /** The VICI socket, intercept pools and pin root from flags or the config file, if given. */
 function downOptions(ctx: CliContext): KernelDownOptions {
-  const vici = ctx.args.values.get('vici-socket')?.at(-1);
-  const pools = ctx.args.values.get('intercept-pool');
-  const pins = ctx.args.values.get('pin-root')?.at(-1);
-  if (ctx.args.values.has('config') || pins !== undefined) {
-    const cfg = loadConfig(ctx.args.values, ctx.files);
+  const vici = ctx.args.settings.get('vici-socket')?.at(-1);
+  const pools = ctx.args.settings.get('intercept-pool');
+  const pins = ctx.args.settings.get('pin-root')?.at(-1);
+  if (ctx.args.settings.has('config') || pins !== undefined) {
+    const cfg = loadConfig(ctx.args.settings, ctx.files);
     return { viciSocket: vici ?? cfg.viciSocket, interceptPools: pools ?? cfg.interceptPools, pinRoot: cfg.pinRoot };
   }
   return { viciSocket: vici, interceptPools: pools };

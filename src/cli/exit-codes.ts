@@ -1,10 +1,11 @@
 /**
- * Process exit codes, documented in `dnsseal help`. Scripts rely on them; do not renumber.
+ * Process exit codes, documented in `dnsseal help` and the README. Scripts rely on them; do
+ * not renumber. Which errors map to which code is decided here, for every command.
  */
 export const EXIT = {
   /** Success. */
   ok: 0,
-  /** Bad configuration, flags or usage: nothing was started. */
+  /** Bad configuration, flags or usage: nothing was done. */
   usage: 1,
   /** Runtime failure: the daemon could not start or stopped on an error, a command failed. */
   runtime: 2,
@@ -13,4 +14,12 @@ export const EXIT = {
 } as const;
 
 /** Control-client error codes that mean "no daemon to talk to" (see src/control/client.ts). */
-export const UNREACHABLE_CODES = new Set(['not_running', 'permission_denied', 'timeout']);
+export const UNREACHABLE_CODES = new Set(['not_running', 'permission_denied', 'timeout', 'connect_failed']);
+
+/**
+ * Error codes that mean the input was wrong and nothing was done (exit 1), besides every
+ * ConfigError (`config_invalid`): a policy file the policy server refused, a reload the daemon
+ * refused because the file is invalid, control arguments the daemon refused (a flush filter
+ * naming an unknown channel or table), a listen address resolver-setup cannot use.
+ */
+export const USAGE_CODES = new Set(['config_invalid', 'policy_invalid', 'reload_invalid', 'bad_args', 'bad_listen', 'address_conflict']);

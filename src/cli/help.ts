@@ -1,53 +1,58 @@
 /**
- * `dnsseal help [COMMAND]` / `--help`: what each command does, every flag with its default,
- * how rules are written, examples, exit codes. Flag lists come from the flag specs.
+ * `dnsseal help [COMMAND]` / `COMMAND --help`: what each command does, exactly the flags it
+ * takes (its own, then the configuration flags the table of settings gives it), how rules
+ * are written, examples, exit codes. Flag lists come from src/config/flags.ts and settings.ts.
  */
-import { COMMAND_FLAGS, CONFIG_FLAGS, type FlagSpec } from '../config/flags.ts';
+import { COMMAND_FLAGS, settingFlagsOf } from '../config/flags.ts';
+import { CONFIG_COMMANDS, type FlagDescriptor } from '../config/setting.ts';
+import { CONFIG_FILE_FLAG, SETTING_FLAGS } from '../config/settings.ts';
 import { EXIT } from './exit-codes.ts';
-import { OPS_FLAGS } from './ops-commands.ts';
 
 interface CommandDoc {
   usage: string;
   summary: string;
-  policyFlags: boolean;
+  /** Positional arguments: at most `max` (default 0), at least `min` (default 0). */
+  args?: { min?: number; max: number; name: string };
   more?: string;
 }
 
+/** Every command the parser knows (COMMAND_FLAGS), documented; a test checks the two agree. */
 export const COMMANDS: Record<string, CommandDoc> = {
-  run: { usage: 'dnsseal run [FLAGS]', summary: 'Start the DNS proxy (foreground; stop with SIGTERM/SIGINT).', policyFlags: true },
+  run: { usage: 'dnsseal run [FLAGS]', summary: 'Start the DNS proxy (foreground; stop with SIGTERM/SIGINT).' },
   'policy-server': {
     usage: 'dnsseal policy-server --config FILE [FLAGS]',
     summary: 'Run the central policy server: answers DNS and adds the asking client\'s channel, TSIG-signed (same rule syntax plus a serve: section).',
-    policyFlags: true,
   },
-  check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.', policyFlags: true },
+  check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.' },
   explain: {
     usage: 'dnsseal explain NAME [--client IP] [--config FILE] [FLAGS] [--json]',
     summary: 'Show what the policy does with NAME: the table consulted, the matching rule (or none), the channel and the upstream. Works offline from the config and flags.',
-    policyFlags: true,
+    args: { min: 1, max: 1, name: 'NAME' },
     more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}',
   },
-  list: { usage: 'dnsseal list [--name N|*.SUFFIX] [--address IP] [--channel C] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).', policyFlags: false },
-  status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).', policyFlags: false },
-  flush: { usage: 'dnsseal flush [--name NAME | --address IP] [--json]', summary: 'Withdraw entries now (all non-static ones without a filter).', policyFlags: false },
-  reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running.', policyFlags: false },
+  list: { usage: 'dnsseal list [--name N|*.SUFFIX] [--address IP] [--channel C] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
+  status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).' },
+  flush: {
+    usage: 'dnsseal flush [--channel NAME] [--table ID] [--name PATTERN] [--address IP|CIDR] [--json]',
+    summary: 'Withdraw entries now: those every given filter selects (filters combine), or all non-static ones without a filter. An unknown channel or table is refused (exit 1) and nothing is flushed.',
+  },
+  reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).' },
   down: {
     usage: 'dnsseal down [--json]',
     summary: 'Stop the daemon and remove its kernel state. With no daemon running, detaches the eBPF programs and removes the pinned maps directly.',
-    policyFlags: false,
   },
   'install-unit': {
     usage: 'dnsseal install-unit [--systemd|--openwrt] [--prefix DIR] [--binary PATH] [--print]',
     summary: 'Install the embedded systemd unit or OpenWrt init script, with this binary\'s path in it. Stopping the service keeps the leak guard (fails closed).',
-    policyFlags: false,
   },
   'resolver-setup': {
     usage: 'dnsseal resolver-setup [--print|--apply|--undo] [--listen ADDR | --config FILE] [--root DIR]',
     summary: 'Point the system resolver at dnsseal: a systemd-resolved drop-in (resolved keeps 127.0.0.53 and 127.0.0.54, so dnsseal listens elsewhere, e.g. 127.0.0.153) or /etc/resolv.conf (backed up; --undo restores).',
-    policyFlags: false,
   },
-  version: { usage: 'dnsseal version', summary: 'Print the version.', policyFlags: false },
-  help: { usage: 'dnsseal help [COMMAND]', summary: 'This text, or the help of one command.', policyFlags: false },
+  'config-reference': { usage: 'dnsseal config-reference', summary: 'Print the configuration reference (markdown; the README embeds it).' },
+  'config-default': { usage: 'dnsseal config-default', summary: 'Print the embedded default configuration (a commented starting point).' },
+  version: { usage: 'dnsseal version', summary: 'Print the version.' },
+  help: { usage: 'dnsseal help [COMMAND]', summary: 'This text, or the help of one command.', args: { max: 1, name: 'COMMAND' } },
 };
 
 const WIDTH = 100;
@@ -68,8 +73,8 @@ export function wrap(text: string, width: number, indent = ''): string {
   return lines.join(`\n${indent}`);
 }
 
-function flagLines(flags: FlagSpec[]): string[] {
-  const rows = flags.map((f) => [`--${f.name}${f.arg ? ` ${f.arg}` : ''}${f.repeatable ? ' …' : ''}`, `${f.doc}${f.default ? ` [default: ${f.default}]` : ''}`]);
+function flagLines(flags: Omit<FlagDescriptor, 'commands'>[]): string[] {
+  const rows = flags.map((f) => [`--${f.name}${f.arg ? ` ${f.arg}` : ''}${f.repeatable ? ' …' : ''}`, `${f.help}${f.default ? ` [default: ${f.default}]` : ''}`]);
   const w = Math.min(40, Math.max(...rows.map((r) => r[0]!.length)));
   const pad = ' '.repeat(w + 4);
   return rows.map(([a, b]) => {
@@ -99,20 +104,25 @@ const EXAMPLES = `Examples:
 
 const EXITS = `Exit codes:
   ${EXIT.ok}  success
-  ${EXIT.usage}  configuration, flag or usage error (nothing started); messages say file:line or --flag
+  ${EXIT.usage}  configuration, flag or usage error, nothing was done (also: a reload the daemon refused as
+     invalid, a flush filter naming an unknown channel or table); messages say file:line or --flag
   ${EXIT.runtime}  runtime error (the daemon failed to start or stopped on an error; a command failed)
   ${EXIT.unreachable}  the daemon is not reachable on its control socket (not running, no permission, no reply)`;
+
+const readsConfig = (command: string) => (CONFIG_COMMANDS as readonly string[]).includes(command);
 
 export function renderHelp(command?: string): string {
   if (command && COMMANDS[command]) {
     const c = COMMANDS[command];
-    const own = COMMAND_FLAGS[command] ?? OPS_FLAGS[command] ?? [];
+    const own = COMMAND_FLAGS[command] ?? [];
+    const settings = settingFlagsOf(command);
     const lines = [`Usage: ${c.usage}`, '', wrap(c.summary, WIDTH)];
     if (c.more) lines.push('', wrap(c.more, WIDTH));
     if (own.length) lines.push('', 'Flags:', ...flagLines(own));
-    if (c.policyFlags) lines.push('', 'Configuration flags (override the file):', ...flagLines(CONFIG_FLAGS), '', RULES);
-    else if (!OPS_FLAGS[command]) lines.push('', 'Also: --control PATH (control socket) or --config FILE (read its control path).');
-    lines.push('', EXITS, '');
+    if (readsConfig(command)) lines.push('', 'Configuration flags (override the file):', ...flagLines(settings), '', RULES);
+    else if (settings.length) lines.push('', 'Configuration flags (where to find the daemon and its state):', ...flagLines(settings));
+    if (!own.length && !settings.length) lines.push('', 'Flags: none.');
+    lines.push('', 'Any other flag is refused (exit 1) before the command does anything.', '', EXITS, '');
     return lines.join('\n');
   }
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
@@ -126,8 +136,8 @@ export function renderHelp(command?: string): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${wrap(c.summary, WIDTH - width - 4, ' '.repeat(width + 4))}`),
     '',
-    'Configuration flags (run, policy-server, check, explain; every config key is a flag and flags win):',
-    ...flagLines(CONFIG_FLAGS),
+    `Configuration flags (${CONFIG_COMMANDS.join(', ')}; every config key is a flag and flags win):`,
+    ...flagLines([CONFIG_FILE_FLAG, ...SETTING_FLAGS]),
     '',
     RULES,
     '',
@@ -139,7 +149,8 @@ export function renderHelp(command?: string): string {
     '',
     EXITS,
     '',
-    'Run "dnsseal help COMMAND" for one command. Config reference: src/config/REFERENCE.md.',
+    'Each command takes only its own flags: "dnsseal help COMMAND" lists them. Config reference:',
+    '"dnsseal config-reference" (the same text as the README\'s).',
     '',
   ].join('\n');
 }

@@ -14,12 +14,11 @@ import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
 export function loadPolicy(ctx: CliContext): { cfg: Config; policy: Policy } {
-  const cfg = loadConfig(ctx.args.values, ctx.files);
+  const cfg = loadConfig(ctx.args.settings, ctx.files);
   return { cfg, policy: Policy.fromConfig(cfg) };
 }
 
 export async function checkCommand(ctx: CliContext): Promise<number> {
-  if (ctx.args.positionals.length) throw new ConfigError('check', `unexpected argument "${ctx.args.positionals[0]}" (use --config FILE)`);
   const { cfg } = loadPolicy(ctx);
   const rules = cfg.tables.reduce((n, t) => n + t.rules.length, 0);
   const summary = {
@@ -85,9 +84,7 @@ function apexHint(e: Explanation, cfg: Config): string | undefined {
 }
 
 export async function explainCommand(ctx: CliContext): Promise<number> {
-  const [name, extra] = ctx.args.positionals;
-  if (!name) throw new ConfigError('explain', 'needs a NAME: dnsseal explain www.example.com [--client IP]');
-  if (extra) throw new ConfigError('explain', `takes one NAME, got also "${extra}"`);
+  const name = ctx.args.positionals[0]!; // exactly one: checked with the flags (app.ts)
   const client = ctx.args.values.get('client')?.at(-1);
   if (client !== undefined && !isIP(client)) throw new ConfigError('--client', `"${client}" is not an IP address`);
   const { cfg, policy } = loadPolicy(ctx);

@@ -5,8 +5,9 @@
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
 import { ConfigErrors } from './yaml-doc.ts';
-import type { Config, TsigKeySpec, UpstreamSpec } from './types.ts';
+import type { Config, SettingsConfig, TsigKeySpec, UpstreamSpec } from './types.ts';
 import type { Draft } from './draft.ts';
+import { SETTINGS } from './settings.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
 import { parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
@@ -105,8 +106,28 @@ function cidrAt(where: string, text: string, what: string): string {
   }
 }
 
-function defaultUpstream(d: Draft, deps: FinalizeDeps): UpstreamSpec {
-  const pick = pickResolvUpstream(deps.resolvTexts(), d.listen);
+/**
+ * The value settings as Config fields: what the file or a flag gave, else the default; each
+ * setting's final check (normalise, refuse) runs here. Also where each came from.
+ */
+function settingValues(d: Draft, problems: Problems): { values: SettingsConfig; where: (key: string) => string } {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    if (s.kind !== 'value') continue;
+    const given = d.values.get(s.key);
+    let v: unknown = given ? given.value : Array.isArray(s.default) ? [...s.default] : s.default;
+    if (v !== undefined && s.check) v = s.check(v as never, given?.where ?? `--${s.flag?.name ?? s.key}`, (e) => problems.list.push(e));
+    if (v !== undefined) out[s.field] = v;
+  }
+  const where = (key: string) => {
+    const s = SETTINGS.find((x) => x.key === key);
+    return d.values.get(key)?.where ?? (s?.kind === 'value' && s.flag ? `--${s.flag.name}` : key);
+  };
+  return { values: out as SettingsConfig, where };
+}
+
+function defaultUpstream(listen: string[], deps: FinalizeDeps): UpstreamSpec {
+  const pick = pickResolvUpstream(deps.resolvTexts(), listen);
   if (pick.upstream) return { name: 'default', ...pick.upstream };
   const skipped = pick.skipped.length ? ` (skipped ${pick.skipped.join(', ')}: dnsseal listens there, forwarding would loop)` : '';
   throw new ConfigError(
@@ -116,21 +137,22 @@ function defaultUpstream(d: Draft, deps: FinalizeDeps): UpstreamSpec {
 }
 
 export function finalize(d: Draft, deps: FinalizeDeps): Config {
+  const problems = new Problems();
+  const { values: v, where } = settingValues(d, problems);
   const upstreams = [...d.upstreams.values()].map((u) => u.spec);
-  if (!d.upstreams.has('default')) upstreams.unshift(defaultUpstream(d, deps));
+  if (!d.upstreams.has('default')) upstreams.unshift(defaultUpstream(v.listen, deps));
   const upstreamNames = new Set(upstreams.map((u) => u.name));
   if (upstreams.length > 254) throw new ConfigError(d.upstreams.get(upstreams[254]!.name)?.where ?? '--upstream', 'at most 254 upstreams');
 
-  const problems = new Problems();
   const tsigKeys: TsigKeySpec[] = [...d.tsigKeys].map(([name, k]) => ({ name, algorithm: 'hmac-sha256', secret: k.secret }));
   for (const u of d.upstreams.values()) {
     if (u.spec.tsigKey && !d.tsigKeys.has(u.spec.tsigKey)) {
       problems.list.push(new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`));
     }
   }
-  if (d.upstreamSource) {
+  if (v.upstreamSource !== undefined) {
     // A socket bound to an address of one family cannot reach the other family.
-    const src = d.upstreamSource;
+    const src = { address: v.upstreamSource, where: where('upstream_source') };
     for (const u of upstreams) {
       if (ipFamily(u.address) === ipFamily(src.address)) continue;
       problems.list.push(
@@ -142,12 +164,12 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
       );
     }
   }
-  if (d.policyServer) {
-    const where = d.policyServer.where;
-    const ps = d.upstreams.get(d.policyServer.name);
-    if (!ps) problems.list.push(new ConfigError(where, `policy_server "${d.policyServer.name}" is not an upstream${hint(upstreamNames)}`));
+  if (v.policyServer !== undefined) {
+    const at = where('policy_server');
+    const ps = d.upstreams.get(v.policyServer);
+    if (!ps) problems.list.push(new ConfigError(at, `policy_server "${v.policyServer}" is not an upstream${hint(upstreamNames)}`));
     else if (!ps.spec.tsigKey) {
-      problems.list.push(new ConfigError(where, `policy_server "${d.policyServer.name}" has no tsig_key: a policy is accepted only from TSIG-signed answers`));
+      problems.list.push(new ConfigError(at, `policy_server "${v.policyServer}" has no tsig_key: a policy is accepted only from TSIG-signed answers`));
     }
   }
 
@@ -179,48 +201,17 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
       statics.push({ cidr, channel: s.channel, table: s.table });
     });
   }
-  const pools: string[] = [];
-  for (const p of d.interceptPools) {
-    problems.attempt(() => pools.push(cidrAt(d.whereOf.get('intercept_pools') ?? '--intercept-pool', p, 'intercept pool')));
-  }
 
-  const whereMode = d.whereOf.get('mode') ?? '--mode';
-  if (d.mode !== 'host' && d.lan.length === 0) {
-    problems.list.push(new ConfigError(whereMode, `mode ${d.mode} needs the client-side interface: "lan: [IFACE]" or --lan IFACE`));
+  const whereMode = where('mode');
+  if (v.mode !== 'host' && v.lan.length === 0) {
+    problems.list.push(new ConfigError(whereMode, `mode ${v.mode} needs the client-side interface: "lan: [IFACE]" or --lan IFACE`));
   }
-  if (d.mode === 'intercept' && d.interceptPools.length === 0) {
+  // the pools as given (a bad CIDR is reported on its own, not as "no pools")
+  const poolsGiven = (d.values.get('intercept_pools')?.value as string[] | undefined) ?? [];
+  if (v.mode === 'intercept' && poolsGiven.length === 0) {
     problems.list.push(new ConfigError(whereMode, 'mode intercept needs address pools: "intercept_pools: [CIDR]" or --intercept-pool CIDR'));
   }
   problems.throwAll();
 
-  const cfg: Config = {
-    source: d.source,
-    mode: d.mode,
-    listen: d.listen,
-    upstreams,
-    datapath: d.datapath,
-    lan: d.lan,
-    wan: d.wan,
-    control: d.control,
-    logLevel: d.logLevel,
-    logFormat: d.logFormat,
-    minHoldS: d.minHoldS,
-    idleS: d.idleS,
-    upstreamTimeoutMs: d.upstreamTimeoutMs,
-    canary: d.canary,
-    channels: chans,
-    tables: tbls,
-    clients,
-    statics,
-    tsigKeys,
-    interceptPools: pools,
-    viciSocket: d.viciSocket,
-    pinRoot: d.pinRoot,
-    localTs: d.localTs,
-  };
-  if (d.upstreamSource) cfg.upstreamSource = d.upstreamSource.address;
-  if (d.metrics) cfg.metrics = d.metrics;
-  if (d.localId) cfg.localId = d.localId;
-  if (d.policyServer) cfg.policyServer = d.policyServer.name;
-  return cfg;
+  return { ...v, source: d.source, upstreams, channels: chans, tables: tbls, clients, statics, tsigKeys };
 }

@@ -1,72 +1,64 @@
 /**
- * Command-line flags: the spec (shared with `--help`) and a parser that turns argv into a
- * command, its positionals and flag values. Every config key has a flag; flags win over the
- * file (applied in load.ts). Errors are ConfigErrors located at the flag (`--listen: …`).
+ * Command-line flags: which flags each command takes, and a parser that turns argv into a
+ * command, its positionals and flag values. A command takes its own flags (below) plus the
+ * setting flags whose `commands` name it (settings.ts); anything else is refused, naming the
+ * command and where to look, before the command does anything. Errors are ConfigErrors
+ * located at the flag (`--listen: …`).
  */
 import { ConfigError } from '../util/errors.ts';
+import type { FlagDescriptor } from './setting.ts';
+import { CONFIG_FILE_FLAG, SETTING_FLAGS } from './settings.ts';
 
-export interface FlagSpec {
-  name: string;
-  /** Value placeholder; absent for boolean switches. */
-  arg?: string;
-  repeatable?: boolean;
-  default?: string;
-  doc: string;
-}
+/** A command's own flag (not a setting): its commands are the one it is listed under. */
+export type OwnFlag = Omit<FlagDescriptor, 'commands' | 'key'>;
 
-/** Flags that set configuration; accepted by every command that reads the config. */
-export const CONFIG_FLAGS: FlagSpec[] = [
-  { name: 'config', arg: 'FILE', default: 'embedded default', doc: 'YAML config file (`none`: start from built-in defaults without the example rules).' },
-  { name: 'mode', arg: 'host|gateway|intercept', default: 'host', doc: 'Deployment mode.' },
-  { name: 'listen', arg: 'ADDR:PORT', repeatable: true, default: '127.0.0.53:53', doc: 'Listen address (UDP and TCP); repeat for several.' },
-  { name: 'upstream', arg: '[NAME=]ADDR[:PORT][,tsig-key=KEY]', repeatable: true, default: 'from /etc/resolv.conf', doc: 'Upstream resolver; NAME defaults to `default`; `tsig-key` signs queries to it (policy server).' },
-  { name: 'upstream-source', arg: 'ADDR', default: 'kernel picks', doc: 'Local IP address upstream queries are sent from (UDP and TCP).' },
-  { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, doc: 'Append a rule to the `default` table.' },
-  { name: 'rules-file', arg: 'FILE[,channel=NAME][,upstream=NAME]', repeatable: true, doc: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line) to the `default` table.' },
-  { name: 'channel', arg: 'NAME=SPEC', repeatable: true, doc: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS]`.' },
-  { name: 'client-table', arg: 'CIDR=TABLE', repeatable: true, doc: 'Clients in CIDR use rule table TABLE.' },
-  { name: 'static', arg: 'CIDR=CHANNEL[,table=ID]', repeatable: true, doc: 'Always protect CIDR through CHANNEL.' },
-  { name: 'datapath', arg: 'ebpf|none|auto', default: 'auto', doc: 'Kernel data path (`fake` exists for tests).' },
-  { name: 'lan', arg: 'IFACE', repeatable: true, doc: 'Client-side interface.' },
-  { name: 'wan', arg: 'IFACE', repeatable: true, doc: 'Uplink interface (the leak guard sits here).' },
-  { name: 'control', arg: 'PATH', default: '/run/dnsseal/control.sock', doc: 'Control socket.' },
-  { name: 'log-level', arg: 'debug|info|warn|error', default: 'info', doc: 'Log level.' },
-  { name: 'log-format', arg: 'logfmt|json', default: 'logfmt', doc: 'Log format.' },
-  { name: 'metrics', arg: 'ADDR:PORT', default: 'off', doc: 'Prometheus endpoint, e.g. 127.0.0.1:9153.' },
-  { name: 'min-hold', arg: 'SECONDS', default: '60', doc: 'Minimum entry lifetime past the DNS TTL.' },
-  { name: 'idle', arg: 'SECONDS', default: '300', doc: 'Idle time before an expired entry is removed.' },
-  { name: 'upstream-timeout', arg: 'MS', default: '2000', doc: 'Upstream timeout before SERVFAIL.' },
-  { name: 'canary', arg: 'nxdomain|pass', default: 'nxdomain', doc: 'Answer for use-application-dns.net.' },
-  { name: 'policy-server', arg: 'NAME', doc: 'Upstream NAME is a policy server.' },
-  { name: 'tsig-key', arg: 'NAME:hmac-sha256:BASE64 | NAME=FILE', repeatable: true, doc: 'TSIG key (hmac-sha256): inline, or its base64 secret read from FILE (keeps it out of ps).' },
-  { name: 'intercept-pool', arg: 'CIDR', repeatable: true, doc: 'Intercept address pool (intercept mode).' },
-  { name: 'vici-socket', arg: 'PATH', default: '/var/run/charon.vici', doc: "strongSwan charon's VICI socket." },
-  { name: 'pin-root', arg: 'PATH', default: '/sys/fs/bpf/dnsseal', doc: 'Where the eBPF maps, programs and links are pinned.' },
-  { name: 'local-id', arg: 'ID', default: "charon's default", doc: 'Our IKE identity (a name or address in our certificate).' },
-  { name: 'local-ts', arg: 'CIDR|dynamic', repeatable: true, default: 'LAN prefixes / dynamic', doc: 'Local traffic selector of tunnel-mode IPsec children; repeat for several.' },
-];
+const JSON_FLAG: OwnFlag = { name: 'json', help: 'Machine-readable output.' };
 
-const JSON_FLAG: FlagSpec = { name: 'json', doc: 'Machine-readable output.' };
-
-/** Flags specific to one command, on top of CONFIG_FLAGS. */
-export const COMMAND_FLAGS: Record<string, FlagSpec[]> = {
-  explain: [{ name: 'client', arg: 'IP', doc: 'Explain for this client address (picks its table); default: no client, `default` table.' }, JSON_FLAG],
+/**
+ * Every command, with the flags that are its own (filters, output, machine set-up). The keys
+ * are the command names the parser knows; src/cli/help.ts documents each one.
+ */
+export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
+  run: [],
+  'policy-server': [],
+  check: [JSON_FLAG],
+  explain: [{ name: 'client', arg: 'IP', help: 'Explain for this client address (picks its table); default: no client, `default` table.' }, JSON_FLAG],
   list: [
-    { name: 'name', arg: 'NAME', doc: 'Only entries held by this name.' },
-    { name: 'address', arg: 'IP', doc: 'Only this address.' },
-    { name: 'channel', arg: 'NAME', doc: 'Only entries of this channel.' },
-    { name: 'table', arg: 'ID', doc: 'Only this client group.' },
+    { name: 'name', arg: 'NAME', help: 'Only entries held by this name (exact, or `*.SUFFIX`).' },
+    { name: 'address', arg: 'IP', help: 'Only this address.' },
+    { name: 'channel', arg: 'NAME', help: 'Only entries of this channel.' },
+    { name: 'table', arg: 'ID', help: 'Only this client group.' },
     JSON_FLAG,
   ],
   status: [JSON_FLAG],
   flush: [
-    { name: 'name', arg: 'NAME', doc: 'Only entries held by this name.' },
-    { name: 'address', arg: 'IP', doc: 'Only this address.' },
+    { name: 'channel', arg: 'NAME', help: 'Only entries of this channel (a configured channel).' },
+    { name: 'table', arg: 'ID', help: 'Only entries of this client table (a configured table id, or `default`).' },
+    { name: 'name', arg: 'PATTERN', help: 'Only names matching PATTERN, written as in rules (`www.corp.example`, `*.corp.example`, `sato.*`, `*.biglobe.*`): they are released, and an entry left with no name goes.' },
+    { name: 'address', arg: 'IP|CIDR', help: 'Only entries whose address is IP or inside CIDR.' },
     JSON_FLAG,
   ],
   reload: [JSON_FLAG],
   down: [JSON_FLAG],
-  check: [JSON_FLAG],
+  'install-unit': [
+    { name: 'systemd', help: 'The systemd unit (default when /run/systemd/system exists).' },
+    { name: 'openwrt', help: 'The OpenWrt procd init script (default when /etc/openwrt_release exists).' },
+    { name: 'prefix', arg: 'DIR', help: 'Install below DIR (DIR/etc/systemd/system/dnsseal.service, DIR/etc/init.d/dnsseal); default /.' },
+    { name: 'binary', arg: 'PATH', help: 'dnsseal path written into the unit; default: this executable (a `bun` run falls back to the template path).' },
+    { name: 'print', help: 'Print the unit instead of writing it.' },
+  ],
+  'resolver-setup': [
+    { name: 'print', help: 'Show what --apply would write and why (the default; changes nothing).' },
+    { name: 'apply', help: 'Write the resolved drop-in or the new resolv.conf (backing the old one up).' },
+    { name: 'undo', help: 'Remove the drop-in / restore resolv.conf from its backup.' },
+    { name: 'listen', arg: 'ADDR[:53]', help: "dnsseal's listen address; default: the first listen address of --config, else 127.0.0.53." },
+    { name: 'config', arg: 'FILE', help: 'Read the listen address from this config.' },
+    { name: 'root', arg: 'DIR', help: 'Treat DIR as / (tests, images); default /.' },
+  ],
+  'config-reference': [],
+  'config-default': [],
+  version: [],
+  help: [],
 };
 
 export interface ParsedArgs {
@@ -74,15 +66,40 @@ export interface ParsedArgs {
   positionals: string[];
   /** Flag name (without dashes) → values in order. Switches have one value `"true"`. */
   values: Map<string, string[]>;
+  /** The subset of `values` that are configuration (settings' flags and --config): what loadConfig reads. */
+  settings: Map<string, string[]>;
 }
 
-function specFor(command: string, name: string): FlagSpec | undefined {
-  // a command's own flag wins over a config flag of the same name (list --channel is a filter)
-  return COMMAND_FLAGS[command]?.find((f) => f.name === name) ?? CONFIG_FLAGS.find((f) => f.name === name);
+/** Setting flags (and --config) a command takes. */
+export function settingFlagsOf(command: string): FlagDescriptor[] {
+  const own = new Set((COMMAND_FLAGS[command] ?? []).map((f) => f.name));
+  return [CONFIG_FILE_FLAG, ...SETTING_FLAGS].filter((f) => f.commands.includes(command) && !own.has(f.name));
+}
+
+/** Every flag `command` takes: its own first (they win over a setting flag of the same name), then settings. */
+export function flagsOf(command: string): FlagDescriptor[] {
+  return [...(COMMAND_FLAGS[command] ?? []).map((f) => ({ ...f, commands: [command] })), ...settingFlagsOf(command)];
+}
+
+/** Why `--name` is not a flag of `command`, and where to look. */
+function notTaken(command: string, name: string): ConfigError {
+  const setting = [CONFIG_FILE_FLAG, ...SETTING_FLAGS].find((f) => f.name === name);
+  const owners = Object.keys(COMMAND_FLAGS).filter((c) => COMMAND_FLAGS[c]!.some((f) => f.name === name));
+  const why = setting
+    ? ` (a configuration flag: ${setting.commands.join(', ')} take it)`
+    : owners.length
+      ? ` (${owners.join(', ')} take${owners.length === 1 ? 's' : ''} it)`
+      : '';
+  return new ConfigError(`--${name}`, `unknown flag for "dnsseal ${command}"${why}; see "dnsseal help ${command}"`);
+}
+
+function takesValue(name: string): boolean {
+  return SETTING_FLAGS.some((f) => f.name === name && f.arg) || name === CONFIG_FILE_FLAG.name || Object.values(COMMAND_FLAGS).some((l) => l.some((f) => f.name === name && f.arg));
 }
 
 export function parseArgs(argv: string[]): ParsedArgs {
   const values = new Map<string, string[]>();
+  const settings = new Map<string, string[]>();
   const positionals: string[] = [];
   let command = '';
   const rest: string[] = [];
@@ -90,20 +107,24 @@ export function parseArgs(argv: string[]): ParsedArgs {
   // flags before it are validated against the right command
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--help' || a === '-h') return { command: 'help', positionals: command ? [command] : [], values };
-    if (a === '--version' || a === '-V') return { command: 'version', positionals: [], values };
+    if (a === '--help' || a === '-h') return { command: 'help', positionals: command ? [command] : [], values, settings };
+    if (a === '--version' || a === '-V') return { command: 'version', positionals: [], values, settings };
     if (!command && !a.startsWith('-')) {
       const prev = argv[i - 1];
       const prevName = prev?.startsWith('--') && !prev.includes('=') ? prev.slice(2) : undefined;
-      const prevSpec = prevName === undefined ? undefined : [...CONFIG_FLAGS, ...Object.values(COMMAND_FLAGS).flat()].find((f) => f.name === prevName && f.arg);
-      if (!prevSpec?.arg) {
+      if (prevName === undefined || !takesValue(prevName)) {
         command = a;
         continue;
       }
     }
     rest.push(a);
   }
+  if (!command && rest.length > 0) {
+    throw new ConfigError('dnsseal', `no command before the flags (${rest[0]} …): dnsseal COMMAND [FLAGS], e.g. dnsseal run --config FILE; see "dnsseal help"`);
+  }
   if (!command) command = 'help';
+  if (!COMMAND_FLAGS[command]) throw new ConfigError(command, `unknown command (commands: ${Object.keys(COMMAND_FLAGS).join(', ')}); see "dnsseal help"`);
+  const specs = flagsOf(command);
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '--') {
@@ -114,11 +135,11 @@ export function parseArgs(argv: string[]): ParsedArgs {
       positionals.push(a);
       continue;
     }
-    if (!a.startsWith('--')) throw new ConfigError(a, `unknown flag (flags are long: --name VALUE); see "dnsseal help"`);
+    if (!a.startsWith('--')) throw new ConfigError(a, `unknown flag (flags are long: --name VALUE); see "dnsseal help ${command}"`);
     const eq = a.indexOf('=');
     const name = a.slice(2, eq < 0 ? undefined : eq);
-    const spec = specFor(command, name);
-    if (!spec) throw new ConfigError(`--${name}`, `unknown flag for "dnsseal ${command}"; see "dnsseal help ${command}"`);
+    const spec = specs.find((f) => f.name === name);
+    if (!spec) throw notTaken(command, name);
     let value: string;
     if (!spec.arg) {
       if (eq >= 0) throw new ConfigError(`--${name}`, 'is a switch and takes no value');
@@ -137,6 +158,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (spec.repeatable) list.push(value);
     else list.splice(0, list.length, value); // the last one given wins
     values.set(name, list);
+    if (spec.key !== undefined || spec === CONFIG_FILE_FLAG) settings.set(name, list);
   }
-  return { command, positionals, values };
+  return { command, positionals, values, settings };
 }

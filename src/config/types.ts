@@ -1,11 +1,16 @@
 /**
  * The validated, resolved configuration every component receives. Produced by
  * `src/config/load.ts` from YAML + flags (flags win); nothing downstream re-validates.
+ *
+ * The fields of value settings (mode, listen, minHoldS, …) are derived from the table in
+ * settings.ts (field name, type, required when it has a default); their meaning is documented
+ * there. The structured parts (upstreams, channels, tables, …) are declared here.
  */
 import type { ChannelSpec, ClientEntry, StaticEntry, Table } from '../policy/types.ts';
-import type { LogFormat, LogLevel } from '../util/log.ts';
+import type { SettingValues } from './setting.ts';
+import type { Settings } from './settings.ts';
 
-export type Mode = 'host' | 'gateway' | 'intercept';
+export type { Mode } from './setting.ts';
 export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
 
 export interface UpstreamSpec {
@@ -25,50 +30,16 @@ export interface TsigKeySpec {
   secret: Uint8Array;
 }
 
-export interface Config {
+/** Every value setting's Config field (see settings.ts). */
+export type SettingsConfig = SettingValues<Settings>;
+
+export interface Config extends SettingsConfig {
   /** Where the config came from: a path, or `<embedded default>`. */
   source: string;
-  mode: Mode;
-  /** `ADDR:PORT` (IPv6 as `[ADDR]:PORT`). */
-  listen: string[];
   upstreams: UpstreamSpec[];
-  /** Local IP address the upstream sockets bind to (UDP and TCP); unset: the kernel picks. */
-  upstreamSource?: string;
-  datapath: DatapathKind;
-  lan: string[];
-  wan: string[];
-  /** Control socket path (mode 0600). */
-  control: string;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
-  /** `ADDR:PORT` for Prometheus, or undefined (off). */
-  metrics?: string;
-  /** Minimum hold of an entry past its DNS TTL, seconds (default 60). */
-  minHoldS: number;
-  /** An expired entry is removed only after this much idle time, seconds (default 300). */
-  idleS: number;
-  /** Upstream query timeout before SERVFAIL, milliseconds (default 2000). */
-  upstreamTimeoutMs: number;
-  /** `use-application-dns.net`: answer NXDOMAIN (default) or pass through. */
-  canary: 'nxdomain' | 'pass';
   channels: ChannelSpec[];
   tables: Table[];
   clients: ClientEntry[];
   statics: StaticEntry[];
   tsigKeys: TsigKeySpec[];
-  /** Upstream name that is a policy server (#5), if any. */
-  policyServer?: string;
-  /** Intercept pools (#6), CIDRs. */
-  interceptPools: string[];
-  /** strongSwan's VICI socket; the loader always sets it (default /var/run/charon.vici). */
-  viciSocket?: string;
-  /** Pin root on bpffs for maps, programs and links (default /sys/fs/bpf/dnsseal). */
-  pinRoot?: string;
-  /** Our IKE identity (a name or address in our certificate); unset: charon's default. */
-  localId?: string;
-  /**
-   * Explicit local traffic selectors of tunnel-mode children (CIDRs or `dynamic`); empty or
-   * absent = derived (LAN prefixes, or `dynamic` in host mode; src/ipsec/lan-prefixes.ts).
-   */
-  localTs?: string[];
 }

@@ -9,6 +9,9 @@ import type { RegistryEntry } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { ControlHandler, ControlHandlers } from './protocol.ts';
+import { flushSelection, type PolicyNames } from './flush-filter.ts';
+
+export { checkFlushFilter } from './flush-filter.ts';
 
 /** One row of `list`: an entry with times relative to now (what `dnsseal list --json` prints). */
 export interface ListRow {
@@ -54,6 +57,8 @@ export interface ControlHandlerDeps {
   explain?: ControlHandler;
   /** Intercept mode: the pool's mappings, shown next to their entries in `list`. */
   intercepts?: () => InterceptListRow[];
+  /** The running channels and tables: `flush` refuses others. Absent: only the filters' syntax is checked. */
+  policyNames?: () => PolicyNames;
 }
 
 export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers {
@@ -75,18 +80,15 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
       const extra = deps.status ? await deps.status() : {};
       return { registry: registry.stats(), ...extra };
     },
+    // every filter is checked before anything is withdrawn: a refused flush does nothing
     flush: async (args) => {
-      const f = parseFilter(args, ['name', 'address', 'group']);
-      if (f.name !== undefined && f.address !== undefined) {
-        throw new DnssealError('control', 'bad_args', 'flush takes --name or --address, not both');
-      }
-      const inGroup = (e: RegistryEntry) => f.group === undefined || e.group === f.group;
-      if (f.name !== undefined) {
-        const name = f.name;
-        const r = registry.releaseNames((n, e) => inGroup(e) && n === name);
+      const sel = flushSelection(args, deps.policyNames?.());
+      if (sel.name) {
+        const name = sel.name;
+        const r = registry.releaseNames((n, e) => sel.entry(e) && name(n));
         return { released: r.names, removed: r.removed.length };
       }
-      const removed = registry.withdraw((e) => inGroup(e) && (f.address === undefined || e.addr === f.address));
+      const removed = registry.withdraw(sel.entry);
       return { released: 0, removed: removed.length };
     },
     reload: slot('reload', deps.reload),

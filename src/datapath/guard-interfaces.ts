@@ -5,9 +5,9 @@
  * somewhere.
  *
  * The default routes are read from /proc/net/route and /proc/net/ipv6_route (no process spawned),
- * once at start and then on every interface poll (InterfaceWatcher, 3 s): when the default route
- * moves to another interface (WAN failover, DHCP on a new uplink, a VPN/PPP link coming up), that
- * interface gets the guard within one poll. The guard is never taken off an interface that lost
+ * once at start and then on every interface poll (3 s, DefaultRouteFollower below): when the
+ * default route moves to another interface (WAN failover, DHCP on a new uplink, a VPN/PPP link
+ * coming up), that interface gets the guard within one poll. The guard is never taken off an interface that lost
  * its default route: it may get it back, and a guard too many drops nothing that should leave in
  * clear (fail closed). With `wan` configured nothing is derived or followed: the operator chose.
  *
@@ -129,4 +129,50 @@ export function withGuardInterfaces<C extends Pick<Config, 'wan'>>(cfg: C, log: 
  */
 export function followedDefaultRoutes(cfg: Pick<Config, 'wan'>, files: RouteFiles = PROC_ROUTE_FILES): (() => string[]) | undefined {
   return cfg.wan.length > 0 ? undefined : () => defaultRouteInterfaces(files);
+}
+
+/**
+ * The interfaces the guard follows when `wan` was derived from the default routes (a rule's
+ * interface list, asked on every poll): the configured ones plus every default-route interface
+ * seen so far. Nothing is ever removed: an interface that lost its default route keeps its guard
+ * (fail closed: it may get the route back, and a guard too many lets nothing leak); one that
+ * disappears is handled by the poll like any other.
+ */
+export class DefaultRouteFollower {
+  private readonly wan: string[];
+  /** Added because a default route moved there, not attached yet (announced once attached). */
+  private readonly announce = new Set<string>();
+  private unreadable = false;
+
+  constructor(
+    wan: readonly string[],
+    private readonly read: () => string[],
+    private readonly log: Logger,
+  ) {
+    this.wan = [...wan];
+  }
+
+  /** The guarded interfaces: the configured ones, then each default-route interface seen. */
+  names(): string[] {
+    let devs: string[];
+    try {
+      devs = this.read();
+    } catch (err) {
+      if (!this.unreadable) this.log.warn('datapath: cannot read the default routes; the guard stays where it is', { err: errorMessage(err) });
+      this.unreadable = true;
+      return this.wan;
+    }
+    this.unreadable = false;
+    for (const name of devs) {
+      if (this.wan.includes(name)) continue;
+      this.wan.push(name);
+      this.announce.add(name);
+    }
+    return this.wan;
+  }
+
+  /** The guard is on `name` now: says so once when a default route brought it there. */
+  attached(name: string): void {
+    if (this.announce.delete(name)) this.log.info(`datapath: default route now via ${name}; leak guard attached`, { dev: name });
+  }
 }

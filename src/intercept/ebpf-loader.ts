@@ -6,9 +6,9 @@
  * <root>/progs/dnsseal_nat_in|out, where attach.ts finds them.
  * Must run after the main datapath is up (createEbpfDatapath), which created the shared maps.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type Bpf, BpfError } from '../datapath/ebpf/bpf-syscall.ts';
-import { LibbpfObject } from '../datapath/ebpf/libbpf.ts';
+import { loadPinnedObject, pinnedMapInfo } from '../datapath/ebpf/lib/pinned-object.ts';
 import { MAPS, type PinPaths } from '../datapath/ebpf/pins.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
@@ -19,7 +19,7 @@ export const ICPT_PROGS = { in: 'dnsseal_nat_in', out: 'dnsseal_nat_out' } as co
 export type IcptProg = (typeof ICPT_PROGS)[keyof typeof ICPT_PROGS];
 
 export function icptProgPath(paths: PinPaths, prog: IcptProg): string {
-  return `${paths.progs}/${prog}`;
+  return paths.prog(prog);
 }
 
 export interface InterceptLoadOptions {
@@ -43,33 +43,23 @@ export function readInterceptObject(path = 'build/intercept.bpf.o'): Uint8Array 
 export function loadIntercept(bpf: Bpf, opts: InterceptLoadOptions): { adopted: boolean } {
   const { paths, log } = opts;
   const destsPin = paths.map(MAPS.dests);
-  if (!existsSync(destsPin)) {
+  const dests = pinnedMapInfo(bpf, destsPin);
+  if (!dests) {
     throw new DnssealError('intercept', 'not_loaded', `${destsPin} is not pinned: start the main eBPF datapath before the intercept NAT`);
   }
-  const fd = bpf.objGet(destsPin);
-  let capacity: number;
+  const adopted = existsSync(paths.map(ICPT_MAPS.fwd));
   try {
-    capacity = bpf.mapInfo(fd).maxEntries;
-  } finally {
-    bpf.close(fd);
-  }
-  const adopted = existsSync(`${paths.maps}/${ICPT_MAPS.fwd}`);
-  const obj = new LibbpfObject(opts.object ?? readInterceptObject(opts.objectPath));
-  try {
-    obj.setMaxEntries(MAPS.dests, capacity);
-    for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
-    for (const m of Object.values(ICPT_MAPS)) obj.setPinPath(m, `${paths.maps}/${m}`);
-    obj.load();
-    for (const p of Object.values(ICPT_PROGS)) {
-      const path = icptProgPath(paths, p);
-      rmSync(path, { force: true });
-      bpf.objPin(obj.progFd(p), path);
-    }
+    loadPinnedObject(bpf, {
+      bytes: opts.object ?? readInterceptObject(opts.objectPath),
+      maps: [
+        ...Object.values(MAPS).map((m) => ({ name: m, pin: paths.map(m), maxEntries: m === MAPS.dests ? dests.maxEntries : undefined })),
+        ...Object.values(ICPT_MAPS).map((m) => ({ name: m, pin: paths.map(m) })),
+      ],
+      progs: Object.values(ICPT_PROGS).map((p) => ({ name: p, pin: icptProgPath(paths, p) })),
+    });
   } catch (err) {
     if (err instanceof DnssealError && !(err instanceof BpfError)) throw err;
     throw new DnssealError('intercept', 'load_failed', `loading the intercept eBPF object: ${errorMessage(err)}`, { cause: err });
-  } finally {
-    obj.close();
   }
   log.info(adopted ? 'intercept: adopted pinned NAT maps, programs reloaded' : 'intercept: NAT maps created and pinned', { pins: paths.root });
   return { adopted };

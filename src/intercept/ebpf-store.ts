@@ -6,10 +6,11 @@
  * translated back; a failed second write removes the first.
  * Times: expires/last_seen are CLOCK_MONOTONIC ns in the maps, Clock.monoMs() outside.
  */
-import { readFileSync } from 'node:fs';
-import { BPF_ANY, type Bpf, possibleCpus, stable } from '../datapath/ebpf/bpf-syscall.ts';
+import { BPF_ANY, type Bpf, stable } from '../datapath/ebpf/bpf-syscall.ts';
+import { PerCpuArray } from '../datapath/ebpf/lib/percpu.ts';
+import { openPinnedMaps } from '../datapath/ebpf/lib/pinned-object.ts';
 import type { PinPaths } from '../datapath/ebpf/pins.ts';
-import { CNT_IDS, CounterValLayout, DestKeyLayout, FAMILY_V4, FAMILY_V6, ICPT_CNT_DROP, ICPT_CNT_IN, ICPT_CNT_OUT, IcptValLayout, assertLittleEndian, encodeU32, sumCounterVals } from '../datapath/layout.ts';
+import { CNT_IDS, CounterValLayout, DestKeyLayout, FAMILY_V4, FAMILY_V6, ICPT_CNT_DROP, ICPT_CNT_IN, ICPT_CNT_OUT, IcptValLayout, assertLittleEndian, sumCounterVals } from '../datapath/layout.ts';
 import { formatIP } from '../policy/cidr.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
@@ -79,7 +80,7 @@ export class EbpfInterceptStore implements InterceptStore {
   private readonly fwdFd: number;
   private readonly revFd: number;
   private readonly cntFd: number;
-  private readonly ncpu: number;
+  private readonly cnt: PerCpuArray;
   private readonly k = stable(DestKeyLayout.size);
   private readonly v = stable(IcptValLayout.size);
   private readonly old = stable(IcptValLayout.size);
@@ -92,21 +93,11 @@ export class EbpfInterceptStore implements InterceptStore {
     private readonly clockOffsetMs: number,
   ) {
     assertLittleEndian();
-    this.fwdFd = bpf.objGet(`${paths.maps}/${ICPT_MAPS.fwd}`);
-    try {
-      this.revFd = bpf.objGet(`${paths.maps}/${ICPT_MAPS.rev}`);
-    } catch (err) {
-      bpf.close(this.fwdFd);
-      throw err;
-    }
-    try {
-      this.cntFd = bpf.objGet(`${paths.maps}/${ICPT_MAPS.counters}`);
-    } catch (err) {
-      bpf.close(this.fwdFd);
-      bpf.close(this.revFd);
-      throw err;
-    }
-    this.ncpu = possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+    const fds = openPinnedMaps(bpf, { fwd: paths.map(ICPT_MAPS.fwd), rev: paths.map(ICPT_MAPS.rev), cnt: paths.map(ICPT_MAPS.counters) });
+    this.fwdFd = fds.fwd;
+    this.revFd = fds.rev;
+    this.cntFd = fds.cnt;
+    this.cnt = new PerCpuArray(bpf, this.cntFd, CounterValLayout.size);
   }
 
   private toNs(ms: number): bigint {
@@ -208,16 +199,14 @@ export class EbpfInterceptStore implements InterceptStore {
   /** Non-zero NAT counters (summed over CPUs): translations per channel, replies, drops by reason. */
   counters(): IcptCounterRow[] {
     if (this.closed) return [];
-    const k = stable(4);
-    const v = stable(CounterValLayout.size * this.ncpu);
     const out: IcptCounterRow[] = [];
     const slots: [number, number][] = [];
     for (let id = 0; id < CNT_IDS; id++) slots.push([ICPT_CNT_IN, id]);
     slots.push([ICPT_CNT_OUT, 0], [ICPT_CNT_OUT, 1], [ICPT_CNT_DROP, 1], [ICPT_CNT_DROP, 2], [ICPT_CNT_DROP, 3]);
     for (const [kind, id] of slots) {
-      k.buf.set(encodeU32(kind * CNT_IDS + id));
-      if (!this.bpf.lookup(this.cntFd, k, v)) continue;
-      const sum = sumCounterVals(v.buf, this.ncpu);
+      const v = this.cnt.get(kind * CNT_IDS + id);
+      if (!v) continue;
+      const sum = sumCounterVals(v, this.cnt.ncpu);
       if (sum.packets !== 0n) out.push({ kind, id, ...sum });
     }
     return out;

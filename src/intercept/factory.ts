@@ -9,13 +9,15 @@
  */
 import type { Config } from '../config/types.ts';
 import { Bpf } from '../datapath/ebpf/bpf-syscall.ts';
+import { tcKernel } from '../datapath/ebpf/lib/tc-attach.ts';
+import type { TcWatcher } from '../datapath/ebpf/lib/tc-watcher.ts';
 import { DEFAULT_PIN_ROOT, PinPaths } from '../datapath/ebpf/pins.ts';
 import { ICPT_CNT_DROP, ICPT_CNT_IN, ICPT_CNT_OUT, ICPT_DROP_REASONS } from '../datapath/layout.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { InterceptAttacher, type IcptTcMode } from './attach.ts';
+import { interceptWatcher, type IcptTcMode } from './attach.ts';
 import { loadIntercept } from './ebpf-loader.ts';
 import { EbpfInterceptStore, clockOffset } from './ebpf-store.ts';
 import { Interceptor } from './interceptor.ts';
@@ -64,7 +66,7 @@ export function createIntercept(deps: InterceptDeps): InterceptRuntime | undefin
     throw new DnssealError('intercept', 'no_pool', 'mode intercept needs at least one address pool (--intercept-pool 100.64.0.0/16, config intercept_pools)');
   }
   let store: InterceptStore;
-  let attacher: InterceptAttacher | undefined;
+  let attacher: TcWatcher | undefined;
   let ebpf: EbpfInterceptStore | undefined;
   if (deps.datapathKind === 'ebpf') {
     const bpf = new Bpf();
@@ -73,7 +75,7 @@ export function createIntercept(deps: InterceptDeps): InterceptRuntime | undefin
     ebpf = new EbpfInterceptStore(bpf, paths, clockOffset(bpf, deps.clock));
     store = ebpf;
     if (deps.attach !== false) {
-      attacher = new InterceptAttacher(bpf, paths, cfg.lan, log, deps.tcMode);
+      attacher = interceptWatcher(tcKernel(bpf), paths, cfg.lan, log, deps.tcMode);
       const absent = attacher.sync();
       if (absent.length) log.warn('intercept: LAN interfaces not present yet; attaching the NAT when they appear', { devs: absent.join(',') });
       if ((deps.pollMs ?? 3000) > 0) attacher.start(deps.pollMs ?? 3000);

@@ -13,8 +13,13 @@
  *   handed an address it would talk to in clear (the registry keeps the address blocked: the
  *   guard drops traffic to it). A failed connection is removed again. Several groups may hold one address: the
  *   connection is reference-counted and unloaded when the last lets go (`peerRemoved`).
- * - When charon restarts it forgets everything; the VICI client reports the reconnect and
- *   every tunnel and live peer connection is loaded and trapped again.
+ * - When charon restarts it forgets everything; the VICI client reports the event connection
+ *   back up and every tunnel and live peer connection is loaded and trapped again (`resync`).
+ * - charon not there at `start()` (boot ordering, a restart) does not stop the daemon: start
+ *   resolves, the link state says `waiting` (with the error), and the same `resync` loads every
+ *   channel once the VICI client reaches charon (it retries with backoff). Until then nothing
+ *   is loaded: peer set-ups fail (SERVFAIL, the address stays blocked) and tunnel marks have no
+ *   XFRM policy, so the leak guard drops their packets — fail closed, DNS keeps working.
  */
 import type { Mode } from '../config/types.ts';
 import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
@@ -26,6 +31,9 @@ import type { Logger } from '../util/log.ts';
 import { CONN_PREFIX, peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
 import { ViciCommandError, type ViciApi } from './vici-api.ts';
 import { isSection, type ViciMessage } from './vici-codec.ts';
+
+/** Errors that mean "charon is not there (yet)", not "charon refused": start waits for it. */
+const UNREACHABLE = new Set(['vici_unreachable', 'vici_disconnected', 'vici_io', 'vici_timeout']);
 
 /** The bounded wait of `negotiate: before-answer` when the channel sets no `negotiate_timeout`. */
 export const DEFAULT_NEGOTIATE_TIMEOUT_MS = 2_000;
@@ -39,11 +47,23 @@ export interface ChannelState {
   peers: number;
 }
 
+/**
+ * Whether charon is reachable over VICI (`status` shows it): `connected` since a time, or
+ * `waiting` since a time with the last error; `none` for the no-op backend.
+ */
+export type IpsecLink =
+  | { state: 'connected'; sinceMs: number }
+  | { state: 'waiting'; sinceMs: number; lastError: string }
+  | { state: 'none' };
+
 /** What the daemon holds: the hooks plus start/close/status. NoIpsec implements it too. */
 export interface IpsecChannels extends ChannelHooks {
   /** `strongswan` or `none` (logged by the factory). */
   readonly kind: string;
-  /** Loads every tunnel channel; rejects (with charon's errmsg) when one cannot be loaded. */
+  /**
+   * Loads every tunnel channel; rejects (with charon's errmsg) when charon refuses one. When
+   * charon cannot be reached it resolves anyway and loads them once charon appears (`link()`).
+   */
   start(): Promise<void>;
   /**
    * Makes a channel that was not in the start-up list usable (policy-server channels): a
@@ -55,6 +75,8 @@ export interface IpsecChannels extends ChannelHooks {
   /** Stops using VICI. Leaves charon's SAs in place: a restarting daemon keeps protecting. */
   close(): void;
   status(): ChannelState[];
+  /** Whether charon is reachable (wall-clock times). */
+  link(): IpsecLink;
 }
 
 export interface ChannelManagerOptions {
@@ -120,6 +142,13 @@ export class ChannelManager implements IpsecChannels {
   private readonly setupSeconds: Histogram;
   private readonly channelUp: Gauge;
   private readonly resyncTotal: Counter;
+  private readonly viciUp: Gauge;
+  private linkState: Exclude<IpsecLink, { state: 'none' }>;
+  /** The link state last logged (null: none yet), so the log has one line per change. */
+  private reported: 'up' | 'down' | null = null;
+  /** charon may lack our connections (never loaded, or it restarted): load all when the link is up. */
+  private needLoad = false;
+  private closed = false;
 
   constructor(private readonly opts: ChannelManagerOptions) {
     this.vici = opts.vici;
@@ -132,28 +161,52 @@ export class ChannelManager implements IpsecChannels {
     this.setupSeconds = m.histogram('dnsseal_ipsec_peer_setup_seconds', 'Time from peerAdded to SA up (or failure)');
     this.channelUp = m.gauge('dnsseal_ipsec_channel_up', '1 when a tunnel channel has a CHILD_SA up');
     this.resyncTotal = m.counter('dnsseal_ipsec_resync_total', 'Reloads of all connections after charon came back, by outcome');
+    this.viciUp = m.gauge('dnsseal_ipsec_vici_up', '1 while charon is reachable over VICI, 0 while dnsseal waits for it');
+    this.linkState = { state: 'waiting', sinceMs: this.clock.nowMs(), lastError: 'not connected yet' };
+    this.viciUp.set(0);
   }
 
   async start(): Promise<void> {
-    // Fail at start-up, with the socket path in the message, rather than on the first query.
-    const v = await this.vici.version();
-    this.log.info('strongSwan reachable', { daemon: String(v.daemon), version: String(v.version), socket: this.vici.socketPath });
+    for (const ch of this.opts.channels) if (ch.kind === 'tunnel') this.channelUp.set(0, { channel: ch.name });
+    // The event connection is the link: it retries with backoff while charon is away.
     this.unsubscribe.push(
+      this.vici.onLink((up, err) => this.onLink(up, err)),
       this.vici.subscribe('child-updown', (msg) => this.onChildUpdown(msg)),
       this.vici.subscribe('ike-updown', (msg) => this.onIkeUpdown(msg)),
-      this.vici.onReconnect(() => void this.resync()),
     );
+    let v;
+    try {
+      v = await this.vici.version();
+    } catch (err) {
+      if (!(err instanceof DnssealError && UNREACHABLE.has(err.code))) throw err;
+      // Not there yet (boot order, a restart): serve DNS anyway, load everything when it appears.
+      if (this.reported === 'up') {
+        // The event connection got through meanwhile: it will not report up again, load now.
+        void this.resync();
+        return;
+      }
+      this.needLoad = true;
+      this.onLink(false, errorMessage(err));
+      return;
+    }
+    this.setLink(true);
+    this.log.info('strongSwan reachable', { daemon: String(v.daemon), version: String(v.version), socket: this.vici.socketPath });
+    // A refusal (charon is there but rejects our config) stops the start: that is a config error.
     for (const ch of this.opts.channels) {
       if (ch.kind !== 'tunnel') continue;
-      this.channelUp.set(0, { channel: ch.name });
       await this.loadTunnel(ch);
       this.log.info('tunnel channel loaded', { channel: ch.name, gateway: ch.gateway, identity: ch.identity });
     }
   }
 
   close(): void {
+    this.closed = true;
     for (const off of this.unsubscribe.splice(0)) off();
     if (this.opts.ownsVici) this.vici.close();
+  }
+
+  link(): IpsecLink {
+    return { ...this.linkState };
   }
 
   status(): ChannelState[] {
@@ -344,7 +397,46 @@ export class ChannelManager implements IpsecChannels {
     this.childUp.delete(conn);
   }
 
-  /** charon came back without our connections: load and trap them all again. */
+  /** The VICI client reached charon, lost it, or failed another attempt (log changes only). */
+  private onLink(up: boolean, err?: string): void {
+    if (this.closed) return;
+    if (!up) {
+      // Back up after this may be a restarted charon that forgot our connections.
+      this.needLoad = true;
+      this.setLink(false, err);
+      return;
+    }
+    this.setLink(true);
+    if (!this.needLoad) return;
+    this.needLoad = false;
+    void this.resync();
+  }
+
+  private setLink(up: boolean, err = 'unknown error'): void {
+    if (up) {
+      if (this.reported === 'up') return;
+      const waitedS = Math.round((this.clock.nowMs() - this.linkState.sinceMs) / 1000);
+      this.linkState = { state: 'connected', sinceMs: this.clock.nowMs() };
+      this.viciUp.set(1);
+      // The first contact at start is logged by start() (with charon's version).
+      if (this.reported === 'down') this.log.info('strongSwan reachable again: loading channels', { socket: this.vici.socketPath, waitedS });
+      this.reported = 'up';
+      return;
+    }
+    if (this.reported === 'down') {
+      this.linkState = { state: 'waiting', sinceMs: this.linkState.sinceMs, lastError: err }; // still waiting: no log line per retry
+      return;
+    }
+    this.linkState = { state: 'waiting', sinceMs: this.clock.nowMs(), lastError: err };
+    this.viciUp.set(0);
+    this.reported = 'down';
+    this.log.warn('strongSwan not reachable: DNS keeps being served, protected traffic is dropped until it is back; retrying in the background', {
+      socket: this.vici.socketPath,
+      err,
+    });
+  }
+
+  /** charon (re)appeared without our connections: load and trap them all again. */
   private async resync(): Promise<void> {
     this.childUp.clear();
     let failed = 0;
@@ -366,7 +458,7 @@ export class ChannelManager implements IpsecChannels {
       }
     }
     this.resyncTotal.inc({ outcome: failed ? 'error' : 'ok' });
-    this.log.info('connections reloaded after charon restart', { failed });
+    this.log.info('connections loaded into strongSwan', { failed });
   }
 
   private onChildUpdown(msg: ViciMessage): void {
@@ -409,6 +501,9 @@ export class NoIpsec implements IpsecChannels {
   close(): void {}
   status(): ChannelState[] {
     return this.channels.map((ch) => ({ channel: ch.name, id: ch.id, kind: ch.kind, up: false, peers: 0 }));
+  }
+  link(): IpsecLink {
+    return { state: 'none' };
   }
   async peerAdded(): Promise<void> {}
   peerRemoved(): void {}

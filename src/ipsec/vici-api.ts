@@ -47,8 +47,14 @@ export interface ViciApi {
   loadKey(args: { type: 'ECDSA' | 'RSA' | 'ANY'; data: string | Uint8Array }): Promise<void>;
   /** Delivers an event to `handler` until the returned function is called. */
   subscribe(event: ViciEventName, handler: (msg: ViciMessage) => void): () => void;
-  /** Called after the event connection came back (charon restarted: loaded conns are gone). */
-  onReconnect(handler: () => void): () => void;
+  /**
+   * Follows the event connection, which is how dnsseal sees whether charon is there:
+   * `handler(true)` each time it is established (events registered), `handler(false, err)` when
+   * it is lost and after each failed attempt to reach charon (attempts repeat with backoff
+   * while anyone is subscribed). Coming back after a loss means charon may have restarted and
+   * forgotten every connection loaded before. Owners log changes, not every call.
+   */
+  onLink(handler: (up: boolean, err?: string) => void): () => void;
   close(): void;
 }
 

@@ -6,9 +6,11 @@
  *   (list-sas, list-conns) registers for its event, runs, and unregisters, all as one job.
  * - `initiate` gets a short-lived connection of its own: charon holds the reply until the
  *   CHILD_SA is up or failed, and that wait must not stall every other peer's load-conn.
- * - Events (`ike-updown`, `child-updown`) arrive on a separate, long-lived connection. When it
- *   drops (charon restarted) it is re-opened with backoff, re-registered, and `onReconnect`
- *   handlers run so the owner can reload its connections.
+ * - Events (`ike-updown`, `child-updown`) arrive on a separate, long-lived connection, opened
+ *   by the first `subscribe`. While it cannot be opened (charon not started yet) and when it
+ *   drops (charon restarted) it is re-opened with backoff and re-registered; `onLink` handlers
+ *   hear every up and every failed attempt, so the owner can show the state and load its
+ *   connections when charon is (back) up.
  * - A timeout, a protocol error or a close kills the connection it happened on; the next
  *   command opens a new one. So a restarted charon costs one failed command, no more.
  */
@@ -53,10 +55,9 @@ export class ViciClient implements ViciApi {
   private closed = false;
 
   private readonly handlers = new Map<string, Set<Handler>>();
-  private readonly reconnectHandlers = new Set<() => void>();
+  private readonly linkHandlers = new Set<(up: boolean, err?: string) => void>();
   private eventConn: ViciConnection | null = null;
   private eventConnecting = false;
-  private eventEverUp = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private backoffMs: number;
   private readonly dedicated = new Set<ViciConnection>();
@@ -179,9 +180,9 @@ export class ViciClient implements ViciApi {
     return () => set!.delete(handler);
   }
 
-  onReconnect(handler: () => void): () => void {
-    this.reconnectHandlers.add(handler);
-    return () => this.reconnectHandlers.delete(handler);
+  onLink(handler: (up: boolean, err?: string) => void): () => void {
+    this.linkHandlers.add(handler);
+    return () => this.linkHandlers.delete(handler);
   }
 
   close(): void {
@@ -250,6 +251,7 @@ export class ViciClient implements ViciApi {
         if (this.eventConn === c) this.eventConn = null;
         if (!this.closed) {
           this.log.warn('event connection lost; reconnecting', { err: reason.message });
+          this.link(false, reason.message);
           this.scheduleEvents();
         }
       };
@@ -270,22 +272,13 @@ export class ViciClient implements ViciApi {
       }
       this.eventConn = conn;
       this.backoffMs = this.reconnectMinMs;
-      const again = this.eventEverUp;
-      this.eventEverUp = true;
-      if (again) {
-        this.log.info('event connection re-established');
-        for (const h of [...this.reconnectHandlers]) {
-          try {
-            h();
-          } catch (e) {
-            this.log.error('reconnect handler failed', { err: (e as Error).message });
-          }
-        }
-      }
+      this.log.debug('event connection established');
+      this.link(true);
     } catch (e) {
       conn?.close();
       if (!this.closed) {
         this.log.debug('event connection failed', { err: (e as Error).message });
+        this.link(false, (e as Error).message);
         this.scheduleEvents();
       }
     } finally {
@@ -301,6 +294,16 @@ export class ViciClient implements ViciApi {
       this.reconnectTimer = null;
       void this.openEvents();
     }, wait);
+  }
+
+  private link(up: boolean, err?: string): void {
+    for (const h of [...this.linkHandlers]) {
+      try {
+        h(up, err);
+      } catch (e) {
+        this.log.error('link handler failed', { err: (e as Error).message });
+      }
+    }
   }
 
   private dispatch(name: string, msg: ViciMessage): void {

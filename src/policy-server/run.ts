@@ -16,6 +16,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { Clock } from '../util/clock.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
+import { UndoStack } from '../util/undo-stack.ts';
 import type { PolicyServerConfig } from './config.ts';
 import { PolicyServer, type PolicyServerState } from './server.ts';
 
@@ -87,18 +88,33 @@ function buildState(cfg: PolicyServerConfig, forwarder: Forwarder | null): Polic
 
 export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicyServerRunDeps): Promise<RunningPolicyServer> {
   const counters = newProxyCounters();
+  // Taken down in reverse: the listeners first (no answer from a half-closed server), then
+  // upstreams retired by a reload, then the running upstreams.
+  const stack = new UndoStack(deps.log, 'policy-server');
   let forwarder = await openForwarder(cfg, counters, deps);
+  stack.push('upstreams', () => forwarder?.close());
   let timeoutMs = cfg.base.upstreamTimeoutMs;
-  const server = new PolicyServer(buildState(cfg, forwarder), deps);
+  const retiring = new Map<ReturnType<typeof setTimeout>, Forwarder>();
+  stack.push('retired upstreams', () => {
+    for (const [t, old] of retiring) {
+      clearTimeout(t);
+      old.close();
+    }
+    retiring.clear();
+  });
+  let server: PolicyServer;
   const listeners: Listener[] = [];
   try {
+    server = new PolicyServer(buildState(cfg, forwarder), deps);
     for (const spec of cfg.base.listen) {
       const { hostname, port } = splitHostPort(spec);
-      listeners.push(...(await listenPair(hostname, port, { handle: server.handle, counters, log: deps.log })));
+      for (const l of await listenPair(hostname, port, { handle: server.handle, counters, log: deps.log })) {
+        listeners.push(l);
+        stack.push(`listener ${l.transport}:${l.hostname}:${l.port}`, () => l.close());
+      }
     }
   } catch (err) {
-    for (const l of listeners) await l.close();
-    forwarder?.close();
+    await stack.unwind();
     throw err;
   }
   deps.log.info('policy-server: serving', {
@@ -106,7 +122,6 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
     zone: cfg.serve.zone?.origin ?? null,
     upstreams: cfg.base.upstreams.length,
   });
-  const retiring = new Map<ReturnType<typeof setTimeout>, Forwarder>();
 
   return {
     server,
@@ -144,14 +159,6 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
       deps.log.info('policy-server: reloaded', { source: next.base.source });
       return true;
     },
-    close: async () => {
-      for (const l of listeners) await l.close();
-      forwarder?.close();
-      for (const [t, old] of retiring) {
-        clearTimeout(t);
-        old.close();
-      }
-      retiring.clear();
-    },
+    close: () => stack.unwind(),
   };
 }

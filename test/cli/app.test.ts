@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { DnssealError } from '../../src/util/errors.ts';
+import { ControlReplyError } from '../../src/control/client.ts';
 import { cli } from './fixtures.ts';
 
 const CONF = `upstreams:
@@ -135,9 +136,48 @@ describe('cli/app', () => {
     expect([h.code, h.err]).toEqual([2, 'dnsseal: control: reload is not available in this daemon\n']);
   });
 
-  test('refuses flush with both --name and --address', async () => {
-    const h = await cli(['flush', '--name', 'a.b', '--address', '1.2.3.4', '--control', '/tmp/x.sock'], { control: () => ({}) });
+  test('sends every flush filter to the daemon when several are given (they combine)', async () => {
+    const h = await cli(['flush', '--channel', 'partner', '--table', 'engineering', '--name', '*.partner.example', '--address', '192.0.2.0/24', '--control', '/tmp/x.sock'], {
+      control: () => ({ released: 2, removed: 1 }),
+    });
+    expect(h.requests).toEqual([
+      { path: '/tmp/x.sock', req: { cmd: 'flush', args: { channel: 'partner', table: 'engineering', name: '*.partner.example', address: '192.0.2.0/24' } } },
+    ]);
+    expect([h.code, h.out]).toEqual([0, 'flushed: 1 entry removed, 2 name(s) released\n']);
+  });
+
+  test('flush --channel sends the channel filter, not a flush of everything (issue 11 item 12)', async () => {
+    const h = await cli(['flush', '--channel', 'partner', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, removed: 0 }) });
+    expect(h.requests.map((r) => r.req)).toEqual([{ cmd: 'flush', args: { channel: 'partner' } }]);
+  });
+
+  test.each([
+    [['--name', 'a.*.b'], '--name: "a.*.b": "*" must be a whole label'],
+    [['--address', 'www.example'], '--address: "www.example": "www.example" is not an IPv4 or IPv6 address'],
+    [['--address', '10.0.0.1/8'], '--address: "10.0.0.1/8" has host bits set'],
+  ])('refuses a malformed flush filter %p before asking the daemon', async (argv, msg) => {
+    const h = await cli(['flush', ...argv, '--control', '/tmp/x.sock'], { control: () => ({}) });
+    expect([h.code, h.requests.length]).toEqual([1, 0]);
+    expect(h.err).toStartWith(`dnsseal: ${msg}`);
+  });
+
+  test('exits 1 and says why when the daemon refuses an unknown flush channel', async () => {
+    const h = await cli(['flush', '--channel', 'partnr', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new ControlReplyError('bad_args', 'control: flush --channel: unknown channel "partnr" (known: hub, partner); nothing was flushed');
+      },
+    });
+    expect([h.code, h.err]).toEqual([1, 'dnsseal: control: flush --channel: unknown channel "partnr" (known: hub, partner); nothing was flushed\n']);
+  });
+
+  test('exits 1 when the daemon refuses a reload of an invalid file', async () => {
+    const h = await cli(['reload', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new ControlReplyError('reload_invalid', 'daemon: reload refused, the running policy is unchanged: c.yaml:3: unknown key "mdoe"');
+      },
+    });
     expect(h.code).toBe(1);
+    expect(h.err).toContain('reload refused');
   });
 
   test.each([

@@ -12,13 +12,24 @@ export interface Harness {
   code: number;
   requests: Array<{ path: string; req: ControlRequest }>;
   daemonRuns: number;
+  /** Kernel teardowns `down` asked for. */
+  teardowns: number;
+  /** Signal handlers a long-running command installed (it started serving). */
+  signalHandlers: number;
 }
 
 export async function cli(
   argv: string[],
-  opts: { files?: Record<string, string>; control?: (req: ControlRequest) => unknown; teardown?: string[]; daemonCode?: number } = {},
+  opts: {
+    files?: Record<string, string>;
+    control?: (req: ControlRequest) => unknown;
+    teardown?: string[];
+    daemonCode?: number;
+    /** Deliver SIGTERM as soon as a command listens for it (a serving command then stops). */
+    stopAtOnce?: boolean;
+  } = {},
 ): Promise<Harness> {
-  const h: Harness = { out: '', err: '', code: -1, requests: [], daemonRuns: 0 };
+  const h: Harness = { out: '', err: '', code: -1, requests: [], daemonRuns: 0, teardowns: 0, signalHandlers: 0 };
   const deps: CliDeps = {
     io: { out: (t) => void (h.out += t), err: (t) => void (h.err += t) },
     files: fileDeps(opts.files ?? {}),
@@ -27,7 +38,10 @@ export async function cli(
       if (!opts.control) throw Object.assign(new (await import('../../src/util/errors.ts')).DnssealError('control', 'not_running', `dnsseal is not running (no daemon answers on ${path})`));
       return opts.control(req);
     },
-    teardown: async () => opts.teardown ?? [],
+    teardown: async () => {
+      h.teardowns++;
+      return opts.teardown ?? [];
+    },
     runDaemon: async () => {
       h.daemonRuns++;
       return opts.daemonCode ?? 0;
@@ -35,7 +49,13 @@ export async function cli(
     makeLogger: () => silentLogger,
     version: '9.9.9',
     clock: new FakeClock(),
-    signals: { on: () => {}, off: () => {} },
+    signals: {
+      on: (signal, fn) => {
+        h.signalHandlers++;
+        if (opts.stopAtOnce && signal === 'SIGTERM') setTimeout(fn, 0);
+      },
+      off: () => {},
+    },
   };
   h.code = await runCli(argv, deps);
   return h;

@@ -28,6 +28,10 @@ describe('main', () => {
     [['run', '--listen'], 1, /^$/, '--listen: needs a value'],
     [['explain', 'a.b', '--frobnicate'], 1, /^$/, '--frobnicate: unknown flag for "dnsseal explain"'],
     [['bogus'], 1, /^$/, 'bogus: unknown command'],
+    [['flush', '--mode', 'gateway', '--control', join(dir, 'no.sock')], 1, /^$/, '--mode: unknown flag for "dnsseal flush"'],
+    [['flush', '--name', 'a.*.b', '--control', join(dir, 'no.sock')], 1, /^$/, '--name: "a.*.b"'],
+    [['version', 'now'], 1, /^$/, 'version: unexpected argument "now"'],
+    [['help', 'config-reference'], 0, /^Usage: dnsseal config-reference/, ''],
     [['status', '--control', join(dir, 'no.sock')], 3, /^$/, 'not running'],
   ])('exits as documented for %p', (args, code, out, err) => {
     const r = run(...(args as string[]));

@@ -65,11 +65,11 @@ describe('cli/ops-commands', () => {
     expect(readFileSync(join(root, 'etc/resolv.conf'), 'utf8')).toBe('nameserver 192.0.2.53\n');
   });
 
-  test('reads the listen address from --config and explains the resolved conflict when resolved runs', async () => {
+  test('reads the listen address from --config and refuses it as a config error (exit 1) when resolved owns it', async () => {
     const root = tmp();
     mkdirSync(join(root, 'run/systemd/resolve'), { recursive: true });
     const h = await cli(['resolver-setup', '--root', root, '--config', '/etc/d.yaml'], { files: { '/etc/d.yaml': 'listen: [127.0.0.53:53]\nupstreams:\n  default: 192.0.2.1\n' } });
-    expect(h.code).toBe(2);
+    expect(h.code).toBe(1);
     expect(h.err).toContain('systemd-resolved runs here');
     expect(h.err).toContain('--listen 127.0.0.153:53');
   });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { parseArgs } from '../../src/config/flags.ts';
-import { parseChannelFlag } from '../../src/config/from-flags.ts';
+import { parseChannelFlag } from '../../src/config/sections/channels.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/util/errors.ts';
 import { deps, flags } from './fixtures.ts';

@@ -1,14 +1,13 @@
 import { describe, expect, test } from 'bun:test';
 import { renderReference } from '../../src/config/reference.ts';
-import { SCHEMA } from '../../src/config/schema.ts';
-import { CONFIG_FLAGS } from '../../src/config/flags.ts';
+import { SETTING_FLAGS, SETTINGS } from '../../src/config/settings.ts';
 
 describe('config/reference', () => {
   const md = renderReference();
-  test.each(SCHEMA.map((f) => f.key))('documents top-level key %p', (key) => {
+  test.each(SETTINGS.map((s) => s.key))('documents top-level key %p', (key) => {
     expect(md).toContain(`| \`${key}\` |`);
   });
-  test.each(CONFIG_FLAGS.map((f) => f.name))('documents flag --%s', (name) => {
+  test.each(['config', ...SETTING_FLAGS.map((f) => f.name)])('documents flag --%s', (name) => {
     expect(md).toContain(`\`--${name}`);
   });
   test('keeps every table row at the same column count as its header', () => {
@@ -27,7 +26,7 @@ describe('config/reference', () => {
 });
 
 describe('config/reference file', () => {
-  test('matches src/config/REFERENCE.md when the schema changes (regenerate: bun src/main.ts config-reference > src/config/REFERENCE.md)', async () => {
+  test('matches src/config/REFERENCE.md when the settings change (regenerate: bun src/main.ts config-reference > src/config/REFERENCE.md)', async () => {
     const onDisk = await Bun.file(new URL('../../src/config/REFERENCE.md', import.meta.url)).text();
     expect(onDisk).toBe(renderReference());
   });

@@ -103,10 +103,11 @@ describe('control/handlers', () => {
     expect(dp.list().map((e) => e.key.addr)).toEqual(['203.0.113.9']);
   });
 
-  test('flush refuses when given both a name and an address', async () => {
-    const { h } = await setup();
-    const err = await failure(h.flush!({ name: 'a.example', address: '192.0.2.1' }));
-    expect(err.code).toBe('bad_args');
+  test('flush combines a name and an address when given both', async () => {
+    const { h, registry } = await setup();
+    expect(await h.flush!({ name: 'www.corp.example', address: '192.0.2.2' })).toEqual({ released: 1, removed: 0 });
+    expect(registry.get(0, '192.0.2.2')!.names).toEqual(['edge.cdn.example']);
+    expect(registry.get(0, '192.0.2.1')!.names).toEqual(['www.corp.example', 'edge.cdn.example']);
   });
 
   test('status reports registry figures and the daemon fields when the daemon adds them', async () => {

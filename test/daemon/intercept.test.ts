@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Config } from '../../src/config/types.ts';
 import { controlRequest } from '../../src/control/client.ts';
 import type { ListRow } from '../../src/control/handlers.ts';
-import type { DaemonInfo } from '../../src/daemon.ts';
+import type { DaemonInfo } from '../../src/daemon/index.ts';
 import { buildChannel } from '../../src/policy/channel.ts';
 import { parseCondition } from '../../src/policy/condition.ts';
 import { ask, type Transport } from '../policy-server/helpers.ts';

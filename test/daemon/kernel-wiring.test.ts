@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileDeps, loadConfig } from '../../src/config/load.ts';
 import { controlRequest } from '../../src/control/client.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/types.ts';
 import { controlRequest } from '../../src/control/client.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { Policy } from '../../src/policy/policy.ts';

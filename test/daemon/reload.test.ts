@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileDeps, loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/types.ts';
 import { controlRequest } from '../../src/control/client.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { realClock } from '../../src/util/clock.ts';

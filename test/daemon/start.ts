@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../../src/config/types.ts';
-import { runDaemon, type DaemonDeps, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonDeps, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { realClock } from '../../src/util/clock.ts';

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DefaultRouteFollower,
   defaultRouteInterfaces,
   followedDefaultRoutes,
   parseIpv4DefaultRoutes,
@@ -106,5 +107,39 @@ describe('datapath/guard-interfaces', () => {
     const devs = defaultRouteInterfaces();
     expect(Array.isArray(devs)).toBe(true);
     for (const d of devs) expect(d).toMatch(/^[^\s/:]{1,15}$/);
+  });
+
+  test('the follower adds each new default-route interface after the configured ones and never removes one', () => {
+    let routes = ['eth0'];
+    const f = new DefaultRouteFollower(['wan0'], () => routes, silentLogger);
+    expect(f.names()).toEqual(['wan0', 'eth0']);
+    routes = ['ppp0'];
+    expect(f.names()).toEqual(['wan0', 'eth0', 'ppp0']);
+    routes = [];
+    expect(f.names()).toEqual(['wan0', 'eth0', 'ppp0']);
+  });
+
+  test('the follower announces an interface once when the guard is attached there', () => {
+    const lines: string[] = [];
+    const f = new DefaultRouteFollower([], () => ['eth1'], createLogger({ write: (l) => lines.push(l) }));
+    f.attached('eth1'); // not followed yet: nothing to announce
+    f.names();
+    f.attached('eth1');
+    f.attached('eth1');
+    expect(lines.filter((l) => l.includes('default route now via eth1; leak guard attached'))).toHaveLength(1);
+  });
+
+  test('the follower keeps what it has and warns once when the routes cannot be read', () => {
+    const lines: string[] = [];
+    let fail = false;
+    const f = new DefaultRouteFollower([], () => {
+      if (fail) throw new Error('EACCES');
+      return ['eth0'];
+    }, createLogger({ write: (l) => lines.push(l) }));
+    f.names();
+    fail = true;
+    expect(f.names()).toEqual(['eth0']);
+    expect(f.names()).toEqual(['eth0']);
+    expect(lines.filter((l) => l.includes('cannot read the default routes'))).toHaveLength(1);
   });
 });

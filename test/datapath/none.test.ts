@@ -61,25 +61,48 @@ describe('datapath/factory', () => {
     expect(lines.join('\n')).toContain('auto: eBPF available');
   });
 
-  test('auto falls back to none and logs why when the eBPF backend fails', () => {
+  const noCapBpf = () => {
+    throw new DnssealError('datapath', 'unavailable', 'no CAP_BPF');
+  };
+
+  test('auto falls back to none and logs why when the eBPF backend fails and nothing is protectable', () => {
     const { log, lines } = capture();
-    const dp = createDatapath('auto', {
-      log,
-      clock,
-      ebpf: () => {
-        throw new DnssealError('datapath', 'unavailable', 'no CAP_BPF');
-      },
-    });
+    const dp = createDatapath('auto', { log, clock, ebpf: noCapBpf, protects: [] });
     expect(dp.kind).toBe('none');
     const out = lines.join('\n');
     expect(out).toContain('level=warn');
     expect(out).toContain('no CAP_BPF');
+    expect(out).toContain('protects nothing');
   });
 
-  test('auto falls back to none when no eBPF backend is built in', () => {
+  test('auto refuses with why eBPF failed and how to run record-only when the policy protects something', () => {
+    const { log } = capture();
+    let err: unknown;
+    try {
+      createDatapath('auto', { log, clock, ebpf: noCapBpf, protects: ['2 rules with a channel', '1 static'] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DnssealError);
+    expect((err as DnssealError).code).toBe('ebpf_required');
+    const msg = (err as DnssealError).message;
+    expect(msg).toStartWith('datapath: auto: eBPF could not start (datapath: no CAP_BPF)');
+    expect(msg).toContain('2 rules with a channel, 1 static');
+    expect(msg).toContain('--datapath none');
+  });
+
+  test('auto refuses when it is not told what the configuration protects', () => {
+    expect(() => createDatapath('auto', { log: capture().log, clock, ebpf: noCapBpf })).toThrow('eBPF could not start');
+  });
+
+  test('auto falls back to none when no eBPF backend is built in and nothing is protectable', () => {
     const { log, lines } = capture();
-    expect(createDatapath('auto', { log, clock }).kind).toBe('none');
+    expect(createDatapath('auto', { log, clock, protects: [] }).kind).toBe('none');
     expect(lines.join('\n')).toContain('no eBPF backend');
+  });
+
+  test('auto refuses when no eBPF backend is built in and the policy protects something', () => {
+    expect(() => createDatapath('auto', { log: capture().log, clock, protects: ['policy server corp'] })).toThrow('this build has no eBPF backend');
   });
 
   test('ebpf throws instead of falling back when the backend fails', () => {

@@ -110,12 +110,36 @@ describe('ipsec/channel-manager', () => {
     expect(e.message).toContain('vici: cannot connect to');
   });
 
-  test('rejects start with vici_unreachable when charon is not running', async () => {
+  test('starts waiting and loads the tunnels once charon appears when charon is not running at start', async () => {
     await fake.stop();
-    mgr = make([partner]);
-    const e = await rejection(mgr.start());
-    expect(e.code).toBe('vici_unreachable');
-    expect(e.message).toContain(fake.socketPath);
+    mgr = make([hub, partner]);
+    await mgr.start(); // resolves: DNS must not wait for charon
+    const waiting = mgr.link();
+    expect(waiting.state).toBe('waiting');
+    expect(waiting.state === 'waiting' && waiting.lastError).toContain(fake.socketPath);
+    expect(metrics.expose()).toContain('dnsseal_ipsec_vici_up 0');
+    // meanwhile a peer cannot be set up: fail closed
+    expect((await rejection(mgr.peerAdded(partner, '192.0.2.2', 'peer.partner.test'))).code).toBe('peer_not_ready');
+    const back = await FakeCharon.start(fake.socketPath);
+    fake = back;
+    await until(() => fake.installed.has(tunnelConnName(hub)), 5_000);
+    expect([...fake.conns.keys()]).toEqual([tunnelConnName(hub)]);
+    expect(mgr.link().state).toBe('connected');
+    expect(metrics.expose()).toContain('dnsseal_ipsec_vici_up 1');
+    expect(metrics.expose()).toContain('dnsseal_ipsec_resync_total{outcome="ok"} 1');
+    await until(() => mgr.status()[0]!.up);
+  });
+
+  test('goes back to waiting with the error and reloads when charon restarts', async () => {
+    mgr = make([hub]);
+    await mgr.start();
+    await until(() => fake.installed.has(tunnelConnName(hub)));
+    expect(mgr.link().state).toBe('connected');
+    await fake.stop();
+    await until(() => mgr.link().state === 'waiting');
+    fake = await FakeCharon.start(fake.socketPath);
+    await until(() => fake.installed.has(tunnelConnName(hub)), 5_000);
+    expect(mgr.link().state).toBe('connected');
   });
 
   test('does not initiate again when a restarted daemon re-adds a peer whose SA is up', async () => {

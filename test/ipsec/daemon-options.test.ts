@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigText } from '../../src/config/load.ts';
-import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon.ts';
+import { runDaemon, type DaemonInfo, type SignalSource } from '../../src/daemon/index.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { tunnelConnName } from '../../src/ipsec/conn-config.ts';
 import { FakeCharon } from '../../src/ipsec/fake-charon.ts';

@@ -10,11 +10,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync } from 'node:fs';
 import { kernelHasTcx, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { DP_HELPER as HELPER, egressOn, stopAndTearDown, waitFor as waitForEvery } from './fixtures/dp-watch.ts';
 import { bunBin, delNs, nsenter, script, sh } from './netns.ts';
 
 const skip = privSkipReason() ?? (sh(['which', 'nsenter']).code !== 0 ? 'nsenter missing' : undefined);
 if (skip) console.log(`netns guard follows the default route: skipping: ${skip}`);
-const HELPER = 'test/netns/fixtures/dp-helper.ts';
 /** What the query reports for our guard: the tcx program name, or one clsact filter (< 6.6). */
 const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
 const POLL_BOUND_MS = 10_000;
@@ -40,18 +40,8 @@ setInterval(() => {}, 1 << 30);
   const root = scratchPinRoot('guardfollow');
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   let logged = '';
-  const guardOn = (dev: string): string[] => {
-    const q = JSON.parse(nsenter(ns, [bunBin(), HELPER, 'query', dev], { ok: true }).out);
-    return [...q[dev].tcxEgress, ...(q[dev].clsactEgress ? ['clsact'] : [])];
-  };
-  const waitFor = async (fn: () => boolean, ms: number) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (fn()) return true;
-      await Bun.sleep(250);
-    }
-    return fn();
-  };
+  const guardOn = (dev: string) => egressOn(ns, dev);
+  const waitFor = (fn: () => boolean, ms: number) => waitForEvery(fn, ms, 250);
   const announced = (dev: string) => logged.split(`default route now via ${dev}; leak guard attached`).length - 1;
 
   beforeAll(async () => {
@@ -84,13 +74,7 @@ setInterval(() => {}, 1 << 30);
     await ready.promise;
   });
 
-  afterAll(async () => {
-    proc?.kill('SIGTERM');
-    await proc?.exited;
-    nsenter(ns, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-    delNs(ns);
-    await wipe(root);
-  });
+  afterAll(() => stopAndTearDown(proc, ns, root));
 
   test('the guard sits on the default-route interface only when wan is not configured', () => {
     expect(guardOn('ga')).toEqual(GUARD);

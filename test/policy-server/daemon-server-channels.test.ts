@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/types.ts';
-import type { DaemonInfo } from '../../src/daemon.ts';
+import type { DaemonInfo } from '../../src/daemon/index.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import type { ChannelSpec } from '../../src/policy/types.ts';

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileDeps, loadConfigText } from '../../src/config/load.ts';
-import type { DaemonInfo } from '../../src/daemon.ts';
+import type { DaemonInfo } from '../../src/daemon/index.ts';
 import { Zone } from '../../src/policy-server/zone.ts';
 import type { Listener, QueryHandler } from '../../src/proxy/handler.ts';
 import { startTcpListener } from '../../src/proxy/listener-tcp.ts';

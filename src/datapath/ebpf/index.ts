@@ -20,7 +20,7 @@ import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } fr
 import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
 import { EbpfMaps, type ChannelRow } from './maps.ts';
-import { libbpfUnavailableReason } from './libbpf.ts';
+import { libbpfUnavailableReason } from './lib/libbpf.ts';
 import { embeddedObjectPath } from './object.ts';
 import { DEFAULT_PIN_ROOT, PinPaths, defaultCgroupPath, preparePinDirs } from './pins.ts';
 

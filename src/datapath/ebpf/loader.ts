@@ -3,14 +3,14 @@
  * entries and counters survive restarts and upgrades) and pin the freshly loaded programs.
  * Attachments then point at the new programs atomically (link update / tc filter replace).
  */
-import { openSync, closeSync, rmSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import { DESTS_MAX } from '../layout.ts';
-import { Bpf, BpfError } from './bpf-syscall.ts';
-import { LibbpfObject } from './libbpf.ts';
+import type { Bpf } from './bpf-syscall.ts';
+import { loadPinnedObject, pinnedMapInfo } from './lib/pinned-object.ts';
 import { readBpfObject } from './object.ts';
-import { MAPS, PROGS, PinPaths, pinExists, preparePinDirs, type ProgName } from './pins.ts';
+import { MAPS, PROGS, PinPaths, preparePinDirs } from './pins.ts';
 
 export interface LoadOptions {
   paths: PinPaths;
@@ -49,55 +49,31 @@ export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
   const { paths, log } = opts;
   preparePinDirs(paths, log);
   let capacity = opts.destsCapacity ?? DESTS_MAX;
-  const destsPin = paths.map(MAPS.dests);
-  const adopted = pinExists(destsPin);
-  if (adopted) {
-    const fd = bpf.objGet(destsPin);
-    try {
-      const info = bpf.mapInfo(fd);
-      if (opts.destsCapacity !== undefined && info.maxEntries !== opts.destsCapacity) {
-        log.warn('datapath: keeping the pinned destination map size (dnsseal down, then run, to resize)', {
-          pinned: info.maxEntries,
-          requested: opts.destsCapacity,
-        });
-      }
-      capacity = info.maxEntries;
-    } finally {
-      bpf.close(fd);
+  const pinned = pinnedMapInfo(bpf, paths.map(MAPS.dests));
+  const adopted = pinned !== undefined;
+  if (pinned) {
+    if (opts.destsCapacity !== undefined && pinned.maxEntries !== opts.destsCapacity) {
+      log.warn('datapath: keeping the pinned destination map size (dnsseal down, then run, to resize)', {
+        pinned: pinned.maxEntries,
+        requested: opts.destsCapacity,
+      });
     }
+    capacity = pinned.maxEntries;
   }
 
-  const obj = new LibbpfObject(opts.object ?? readBpfObject());
   try {
-    obj.setMaxEntries(MAPS.dests, capacity);
-    for (const m of Object.values(MAPS)) obj.setPinPath(m, paths.map(m));
-    obj.load();
-    for (const p of Object.values(PROGS) as ProgName[]) {
-      const path = paths.prog(p);
-      rmSync(path, { force: true });
-      bpf.objPin(obj.progFd(p), path);
-    }
+    loadPinnedObject(bpf, {
+      bytes: opts.object ?? readBpfObject(),
+      maps: Object.values(MAPS).map((m) => ({ name: m, pin: paths.map(m), maxEntries: m === MAPS.dests ? capacity : undefined })),
+      progs: Object.values(PROGS).map((p) => ({ name: p, pin: paths.prog(p) })),
+    });
   } catch (err) {
     if (err instanceof DnssealError) throw err;
     throw new DnssealError('bpf', 'load_failed', `loading the eBPF object: ${errorMessage(err)}`, { cause: err });
-  } finally {
-    obj.close();
   }
   log.info(adopted ? 'datapath: adopted pinned maps, programs reloaded' : 'datapath: maps created and pinned', {
     pins: paths.root,
     capacity,
   });
   return { adopted, capacity };
-}
-
-/** Opens a pinned program; the caller closes the fd. */
-export function openProg(bpf: Bpf, paths: PinPaths, name: ProgName): number {
-  try {
-    return bpf.objGet(paths.prog(name));
-  } catch (err) {
-    if (err instanceof BpfError && err.code === 'not_found') {
-      throw new DnssealError('datapath', 'not_loaded', `program ${name} is not pinned under ${paths.progs}`);
-    }
-    throw err;
-  }
 }

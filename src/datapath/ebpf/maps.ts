@@ -2,13 +2,14 @@
  * The pinned maps, opened by path, with typed operations (layouts from ../layout.ts). Every call
  * is one or two bpf() syscalls on preallocated buffers: this is the DNS hot path.
  */
-import { readFileSync } from 'node:fs';
 import { formatIP, parseCidr, parseIPv4, parseIPv6 } from '../../policy/cidr.ts';
 import { DnssealError } from '../../util/errors.ts';
 import type { DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { destKeyString } from '../datapath.ts';
 import * as L from '../layout.ts';
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, EEXIST, ENOENT, possibleCpus, stable } from './bpf-syscall.ts';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, EEXIST, ENOENT, stable } from './bpf-syscall.ts';
+import { PerCpuArray } from './lib/percpu.ts';
+import { openPinnedMaps } from './lib/pinned-object.ts';
 import { MAPS, PinPaths } from './pins.ts';
 
 export interface KeyForm {
@@ -69,7 +70,7 @@ export class EbpfMaps {
   private readonly k = stable(L.DestKeyLayout.size);
   private readonly v = stable(L.DestValLayout.size);
   private readonly v2 = stable(L.DestValLayout.size);
-  private readonly ncpu: number;
+  private readonly counterArray: PerCpuArray;
   private batchOk = true;
   private closed = false;
 
@@ -78,16 +79,10 @@ export class EbpfMaps {
     paths: PinPaths,
   ) {
     L.assertLittleEndian();
-    const fds: Partial<Record<keyof typeof MAPS, number>> = {};
-    try {
-      for (const [k, name] of Object.entries(MAPS) as [keyof typeof MAPS, string][]) fds[k] = bpf.objGet(`${paths.maps}/${name}`);
-    } catch (err) {
-      for (const fd of Object.values(fds)) bpf.close(fd);
-      throw err;
-    }
-    this.fds = fds as Record<keyof typeof MAPS, number>;
+    const pins = Object.fromEntries(Object.entries(MAPS).map(([k, name]) => [k, paths.map(name)])) as Record<keyof typeof MAPS, string>;
+    this.fds = openPinnedMaps(bpf, pins);
     this.capacity = bpf.mapInfo(this.fds.dests).maxEntries;
-    this.ncpu = possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+    this.counterArray = new PerCpuArray(bpf, this.fds.counters, L.CounterValLayout.size);
   }
 
   /** Insert or overwrite; keeps last_seen of an existing entry; throws map_full when full. */
@@ -274,46 +269,11 @@ export class EbpfMaps {
   /** Non-zero counters (one batch lookup over the per-CPU array; get-next-key fallback). */
   counters(): CounterRow[] {
     if (this.closed) return [];
-    const n = L.COUNTERS_MAX;
-    const vs = L.CounterValLayout.size * this.ncpu;
-    const keys = stable(4 * n);
-    const vals = stable(vs * n);
     const out: CounterRow[] = [];
-    let got = 0;
-    try {
-      const inB = stable(8);
-      const outB = stable(8);
-      let first = true;
-      while (got < n) {
-        const r = this.bpf.lookupBatch(
-          this.fds.counters,
-          first ? null : inB,
-          outB,
-          { buf: keys.buf.subarray(got * 4), addr: keys.addr + got * 4 }, { buf: vals.buf.subarray(got * vs), addr: vals.addr + got * vs },
-          n - got,
-        );
-        got += r.count;
-        if (r.done || r.count === 0) break;
-        inB.buf.set(outB.buf);
-        first = false;
-      }
-    } catch (err) {
-      if (!(err instanceof BpfError) || err.code === 'permission') throw err;
-      const k = stable(4);
-      const v = stable(vs);
-      got = 0;
-      for (let i = 0; i < n; i++) {
-        k.buf.set(L.encodeU32(i));
-        if (!this.bpf.lookup(this.fds.counters, k, v)) continue;
-        keys.buf.set(k.buf, got * 4);
-        vals.buf.set(v.buf, got * vs);
-        got++;
-      }
-    }
-    for (let i = 0; i < got; i++) {
-      const sum = L.sumCounterVals(vals.buf.subarray(i * vs, (i + 1) * vs), this.ncpu);
+    for (const { index, value } of this.counterArray.entries(L.COUNTERS_MAX)) {
+      const sum = L.sumCounterVals(value, this.counterArray.ncpu);
       if (sum.packets === 0n && sum.bytes === 0n) continue;
-      out.push({ ...L.counterSlot(L.decodeU32(keys.buf.subarray(i * 4, i * 4 + 4))), ...sum });
+      out.push({ ...L.counterSlot(index), ...sum });
     }
     return out;
   }

@@ -1,11 +1,12 @@
 /**
- * Where dnsseal's kernel objects live in bpffs, and the names of its programs and maps.
+ * Where dnsseal's kernel objects live in bpffs (one pin root, `pin_root`, for every object: the
+ * main one and the intercept NAT), and the names of the main object's programs and maps.
  *   <root>/maps/<map>     pinned maps (adopted on every start, never flushed)
  *   <root>/progs/<prog>   the programs currently attached
  *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan>_<ifname> (tcx; a dot in
- *                         <ifname> is written `:`, see tcxLinkName), icpt_<in|out>_<ifname> (intercept)
+ *                         <ifname> is written `:`, see lib/link-pin.ts), icpt_<in|out>_<ifname> (intercept)
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { DnssealError } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 
@@ -46,10 +47,11 @@ export class PinPaths {
   get links(): string {
     return `${this.root}/links`;
   }
-  map(name: MapName): string {
+  /** A map of any object loaded into this root (MAPS, the intercept's ICPT_MAPS). */
+  map(name: string): string {
     return `${this.maps}/${name}`;
   }
-  prog(name: ProgName): string {
+  prog(name: string): string {
     return `${this.progs}/${name}`;
   }
   link(name: string): string {
@@ -102,8 +104,4 @@ export function defaultCgroupPath(rows: MountRow[] = mounts()): string | undefin
   const v2 = rows.filter((r) => r.fstype === 'cgroup2').map((r) => r.target);
   for (const pref of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) if (v2.includes(pref)) return pref;
   return v2[0];
-}
-
-export function pinExists(path: string): boolean {
-  return existsSync(path);
 }

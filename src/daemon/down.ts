@@ -4,6 +4,9 @@
  * their XFRM state and policies), the eBPF programs, links and pins, the intercept NAT and its
  * pool routes. Each part is idempotent; a part that fails does not stop the others, and the
  * first failure is rethrown at the end so the operator sees it.
+ *
+ * It lives beside the daemon, not in ops/: like the daemon it assembles every back end
+ * (datapath, intercept, ipsec), and a shared lower folder must not import them.
  */
 import { teardown as teardownDatapath } from '../datapath/teardown.ts';
 import { detachInterceptClsact } from '../intercept/attach.ts';

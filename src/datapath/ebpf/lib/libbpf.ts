@@ -4,9 +4,9 @@
  * must size dnsseal_dests (max_entries) and adopt pinned maps, which bpftool cannot do.
  */
 import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
-import { DnssealError } from '../../util/errors.ts';
-import { errnoName } from './bpf-syscall.ts';
-import { cstr } from './libc.ts';
+import { DnssealError } from '../../../util/errors.ts';
+import { errnoName } from '../bpf-syscall.ts';
+import { cstr } from '../libc.ts';
 
 function openLib() {
   for (const name of ['libbpf.so.1', 'libbpf.so']) {

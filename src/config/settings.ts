@@ -1,0 +1,303 @@
+/**
+ * Every setting dnsseal has, one entry each: YAML key, flag, value type (the parser for both),
+ * default, which modes and commands use it, documentation. The YAML reader, the flag parser,
+ * per-command flag checks, `--help`, the Config type (types.ts) and the reference
+ * (REFERENCE.md, embedded in the README) are derived from this table; the order here is the
+ * order of the reference and of flag application.
+ *
+ * Adding a value setting is one entry here (see README.md "Adding a setting"), then
+ * `bun src/main.ts config-reference > src/config/REFERENCE.md` and the README's copy.
+ */
+import { applyChannelFlags, CHANNEL_FIELDS, readChannels } from './sections/channels.ts';
+import { applyClientFlags, CLIENT_FIELDS, readClients } from './sections/clients.ts';
+import { applyStaticFlags, readStatics, STATIC_FIELDS } from './sections/statics.ts';
+import { applyProtectFlags, applyRulesFileFlags, readTables, RULE_FIELDS } from './sections/tables.ts';
+import { applyTsigKeyFlags, readTsigKeys, TSIG_FIELDS } from './sections/tsig-keys.ts';
+import { applyUpstreamFlags, readUpstreams, UPSTREAM_FIELDS } from './sections/upstreams.ts';
+import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, type FlagDescriptor } from './setting.ts';
+import { cidrsAtEnd, hostPortList, hostPortOrOff, ipLiteral, nullable, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
+
+/** Commands that talk to the daemon over the control socket. */
+const CONTROL_COMMANDS = ['list', 'status', 'flush', 'reload', 'down'] as const;
+const WEEK_S = 86400 * 7;
+
+/** `--config FILE`: not a setting, the file the settings are read from. */
+export const CONFIG_FILE_FLAG: FlagDescriptor = {
+  name: 'config',
+  arg: 'FILE',
+  default: 'embedded default',
+  help: 'YAML config file (`none`: start from built-in defaults without the example rules). The control commands read the control socket (and `down` the kernel settings) from it.',
+  commands: [...CONFIG_COMMANDS, ...CONTROL_COMMANDS],
+};
+
+export const SETTINGS = [
+  setting({
+    key: 'mode',
+    field: 'mode',
+    type: oneOf(MODES),
+    default: 'host',
+    doc: 'Where dnsseal runs: on the node whose applications talk (`host`), on the clients\' gateway (`gateway`), or on an encryption node that hands out intercept addresses (`intercept`).',
+    help: 'Deployment mode.',
+  }),
+  setting({
+    key: 'listen',
+    field: 'listen',
+    type: hostPortList('list of ADDR:PORT'),
+    default: ['127.0.0.53:53'],
+    doc: 'Addresses the DNS proxy listens on (UDP and TCP).',
+    help: 'Listen address (UDP and TCP); repeat for several.',
+  }),
+  section({
+    key: 'upstreams',
+    typeDoc: 'mapping name → ADDR[:PORT] or {address, tsig_key}',
+    defaultDoc: 'first usable nameserver of /etc/resolv.conf as `default`',
+    doc: 'Resolvers dnsseal forwards to. `default` serves every query whose rule names no other.',
+    fields: UPSTREAM_FIELDS,
+    yaml: readUpstreams,
+    flags: [
+      {
+        name: 'upstream',
+        arg: '[NAME=]ADDR[:PORT][,tsig-key=KEY]',
+        repeatable: true,
+        default: 'from /etc/resolv.conf',
+        help: 'Upstream resolver; NAME defaults to `default`; `tsig-key` signs queries to it (policy server).',
+        apply: applyUpstreamFlags,
+      },
+    ],
+  }),
+  optionalSetting({
+    key: 'upstream_source',
+    field: 'upstreamSource',
+    type: nullable(ipLiteral('IP')),
+    defaultDoc: 'unset (the kernel picks)',
+    flagDefault: 'kernel picks',
+    doc: 'Local address that upstream queries (UDP and TCP) are sent from; its family must match every upstream\'s. A policy server classifies a node by this address (table 501), so several proxies on one machine can each be a distinct client.',
+    help: 'Local IP address upstream queries are sent from (UDP and TCP).',
+  }),
+  setting({
+    key: 'datapath',
+    field: 'datapath',
+    type: oneOf(['ebpf', 'none', 'auto', 'fake'], ['fake']),
+    default: 'auto',
+    doc: '`ebpf`: kernel maps and programs (needs root). `none`: record decisions only, protect nothing. `auto`: `ebpf` if possible, else `none` with a warning.',
+    help: 'Kernel data path (`fake` exists for tests).',
+  }),
+  setting({
+    key: 'lan',
+    field: 'lan',
+    type: stringList('list of interfaces', 'IFACE', 'an interface name'),
+    default: [],
+    modes: ['gateway', 'intercept'],
+    doc: 'Client-side interfaces (`gateway`, `intercept` modes).',
+    help: 'Client-side interface.',
+  }),
+  setting({
+    key: 'wan',
+    field: 'wan',
+    type: stringList('list of interfaces', 'IFACE', 'an interface name'),
+    default: [],
+    doc: 'Uplink interfaces; the leak guard sits on their egress. Empty: the guard goes on the interfaces that carry a default route and follows the default routes (an interface a default route moves to gets the guard within one interface poll, 3 s; none loses it).',
+    help: 'Uplink interface (the leak guard sits here).',
+  }),
+  setting({
+    key: 'control',
+    field: 'control',
+    type: text('path', 'PATH', 'needs a path'),
+    default: '/run/dnsseal/control.sock',
+    commands: [...CONFIG_COMMANDS, ...CONTROL_COMMANDS],
+    doc: 'Control socket (mode 0600) used by `list`, `status`, `flush`, `reload`, `down`.',
+    help: 'Control socket.',
+  }),
+  setting({
+    key: 'log_level',
+    field: 'logLevel',
+    type: oneOf(['debug', 'info', 'warn', 'error']),
+    default: 'info',
+    doc: 'Least severe level logged; `debug` logs one line per decision.',
+    help: 'Log level.',
+  }),
+  setting({
+    key: 'log_format',
+    field: 'logFormat',
+    type: oneOf(['logfmt', 'json']),
+    default: 'logfmt',
+    doc: 'Log line format (to stderr).',
+    help: 'Log format.',
+  }),
+  optionalSetting({
+    key: 'metrics',
+    field: 'metrics',
+    type: hostPortOrOff('ADDR:PORT'),
+    defaultDoc: 'off',
+    flagDefault: 'off',
+    doc: 'Serve Prometheus metrics at `/metrics` (e.g. `127.0.0.1:9153`).',
+    help: 'Prometheus endpoint, e.g. 127.0.0.1:9153.',
+  }),
+  setting({
+    key: 'min_hold',
+    field: 'minHoldS',
+    type: wholeNumber(0, WEEK_S, 'seconds', 'SECONDS'),
+    default: 60,
+    doc: 'An entry lives at least this long, even if the DNS TTL is shorter.',
+    help: 'Minimum entry lifetime past the DNS TTL.',
+  }),
+  setting({
+    key: 'idle',
+    field: 'idleS',
+    type: wholeNumber(0, WEEK_S, 'seconds', 'SECONDS'),
+    default: 300,
+    doc: 'An expired entry is removed only after no packet used it for this long.',
+    help: 'Idle time before an expired entry is removed.',
+  }),
+  setting({
+    key: 'upstream_timeout',
+    field: 'upstreamTimeoutMs',
+    type: wholeNumber(1, 60000, 'milliseconds', 'MS'),
+    default: 2000,
+    doc: 'Give up on an upstream after this long and answer SERVFAIL.',
+    help: 'Upstream timeout before SERVFAIL.',
+  }),
+  setting({
+    key: 'canary',
+    field: 'canary',
+    type: oneOf(['nxdomain', 'pass']),
+    default: 'nxdomain',
+    doc: 'Answer for `use-application-dns.net`: NXDOMAIN tells browsers not to use their own DNS-over-HTTPS, which would bypass the policy.',
+    help: 'Answer for use-application-dns.net.',
+  }),
+  section({
+    key: 'channels',
+    typeDoc: 'mapping name → channel',
+    doc: 'Ways to protect traffic. Ids (and marks) are assigned 1, 2, … in this order.',
+    fields: CHANNEL_FIELDS,
+    yaml: readChannels,
+    flags: [
+      {
+        name: 'channel',
+        arg: 'NAME=SPEC',
+        repeatable: true,
+        policy: true,
+        help: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS]`.',
+        apply: applyChannelFlags,
+      },
+    ],
+  }),
+  section({
+    key: 'tables',
+    typeDoc: 'mapping id → list of rules',
+    doc: 'Ordered rule tables; the first rule that matches the query name or any name in its CNAME chain wins. Ids are `default`, numbers (used as the kernel group) or names. `--protect` and `--rules-file` append to `default`.',
+    fields: RULE_FIELDS,
+    yaml: readTables,
+    flags: [
+      { name: 'protect', arg: 'PATTERN=CHANNEL[,upstream=NAME]', repeatable: true, policy: true, help: 'Append a rule to the `default` table.', apply: applyProtectFlags },
+      {
+        name: 'rules-file',
+        arg: 'FILE[,channel=NAME][,upstream=NAME]',
+        repeatable: true,
+        policy: true,
+        help: 'Append the rules of FILE (one `PATTERN [CHANNEL [UPSTREAM]]` per line) to the `default` table.',
+        apply: applyRulesFileFlags,
+      },
+    ],
+  }),
+  section({
+    key: 'clients',
+    typeDoc: 'list',
+    modes: ['gateway', 'intercept'],
+    doc: 'Client CIDR → table (gateway and intercept modes). Clients that match nothing use `default`.',
+    fields: CLIENT_FIELDS,
+    yaml: readClients,
+    flags: [{ name: 'client-table', arg: 'CIDR=TABLE', repeatable: true, policy: true, help: 'Clients in CIDR use rule table TABLE.', apply: applyClientFlags }],
+  }),
+  section({
+    key: 'static',
+    typeDoc: 'list',
+    doc: 'Destination CIDRs that are always protected.',
+    fields: STATIC_FIELDS,
+    yaml: readStatics,
+    flags: [{ name: 'static', arg: 'CIDR=CHANNEL[,table=ID]', repeatable: true, policy: true, help: 'Always protect CIDR through CHANNEL.', apply: applyStaticFlags }],
+  }),
+  section({
+    key: 'tsig_keys',
+    typeDoc: 'mapping name → key',
+    doc: 'TSIG keys for talking to a policy server.',
+    fields: TSIG_FIELDS,
+    yaml: readTsigKeys,
+    flags: [
+      {
+        name: 'tsig-key',
+        arg: 'NAME:hmac-sha256:BASE64 | NAME=FILE',
+        repeatable: true,
+        help: 'TSIG key (hmac-sha256): inline, or its base64 secret read from FILE (keeps it out of ps).',
+        apply: applyTsigKeyFlags,
+      },
+    ],
+  }),
+  optionalSetting({
+    key: 'policy_server',
+    field: 'policyServer',
+    type: nullable(text('upstream name', 'NAME')),
+    doc: 'The upstream that is a dnsseal policy server: its TSIG-signed answers carry the channel to use.',
+    help: 'Upstream NAME is a policy server.',
+  }),
+  setting({
+    key: 'intercept_pools',
+    field: 'interceptPools',
+    type: stringList('list of CIDR', 'CIDR', 'a CIDR'),
+    default: [],
+    modes: ['intercept'],
+    commands: [...CONFIG_COMMANDS, 'down'],
+    check: cidrsAtEnd('intercept pool'),
+    doc: '`intercept` mode: address pools handed to clients in place of real addresses.',
+    help: 'Intercept address pool (intercept mode).',
+    flag: 'intercept-pool',
+  }),
+  setting({
+    key: 'vici_socket',
+    field: 'viciSocket',
+    type: text('path', 'PATH', 'needs a path'),
+    default: '/var/run/charon.vici',
+    commands: [...CONFIG_COMMANDS, 'down'],
+    doc: 'strongSwan charon\'s VICI socket, through which dnsseal loads the IPsec connections.',
+    help: "strongSwan charon's VICI socket.",
+    optionalField: true,
+  }),
+  setting({
+    key: 'pin_root',
+    field: 'pinRoot',
+    type: pinRoot('path'),
+    default: '/sys/fs/bpf/dnsseal',
+    commands: [...CONFIG_COMMANDS, 'down'],
+    doc: 'Directory on a bpf filesystem where the maps, programs and links are pinned (kept across restarts, removed by `down`). Two dnsseal instances on one machine need two pin roots.',
+    help: 'Where the eBPF maps, programs and links are pinned.',
+    optionalField: true,
+  }),
+  optionalSetting({
+    key: 'local_id',
+    field: 'localId',
+    type: nullable(text('string', 'ID', 'needs an identity (a name or address in our certificate)')),
+    defaultDoc: 'charon\'s default (our IKE address)',
+    flagDefault: "charon's default",
+    doc: 'Our own IKE identity: a name or address in our certificate; charon picks certificate and key by it.',
+    help: 'Our IKE identity (a name or address in our certificate).',
+  }),
+  setting({
+    key: 'local_ts',
+    field: 'localTs',
+    type: selectorList('list of CIDR or `dynamic`'),
+    default: [],
+    defaultDoc: 'the LAN prefixes (`gateway`, `intercept`) / `dynamic` (`host`)',
+    flagDefault: 'LAN prefixes / dynamic',
+    doc: 'Local traffic selectors of tunnel-mode IPsec children. By default read at start from the addresses of the `lan` interfaces; `dynamic` is our own IKE address. Transport mode (host-mode `peer` channels) always uses `dynamic`.',
+    help: 'Local traffic selector of tunnel-mode IPsec children; repeat for several.',
+    optionalField: true,
+  }),
+] as const;
+
+export type Settings = typeof SETTINGS;
+
+/** Every flag that sets configuration (settings' flags, then none other), in table order. */
+export const SETTING_FLAGS: FlagDescriptor[] = SETTINGS.flatMap((s): FlagDescriptor[] => (s.kind === 'section' ? s.flags : s.flag ? [s.flag] : []));
+
+/** Flags that carry policy: when any is given without --config, the example rules are dropped. */
+export const POLICY_FLAGS: string[] = SETTINGS.flatMap((s) => (s.kind === 'section' ? s.flags.filter((f) => f.policy).map((f) => f.name) : []));

@@ -1,0 +1,281 @@
+/**
+ * The daemon's start-up, in the order it must happen. Each step pushes its undo on the stack,
+ * so a failure half-way leaves nothing running and a stop unwinds in reverse:
+ *
+ *  1. the policy (a bad config stops here, before any kernel object is touched);
+ *  2. the data path (`auto`: eBPF, or a refusal when the policy protects anything and eBPF
+ *     cannot come up) and the client groups, then intercept mode's NAT;
+ *  3. IPsec: the channel table, then strongSwan (charon absent is not fatal: the channels are
+ *     loaded when it appears, and until then the guard drops their traffic);
+ *  4. the registry adopts the pinned map and writes the statics — before any query can register;
+ *  5. the policy-server link (its channels join the table as they are first seen);
+ *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served;
+ *  7. the live config (reload), the control socket, the metrics endpoint.
+ */
+import type { Config } from '../config/types.ts';
+import { startControlServer } from '../control/server.ts';
+import { createControlHandlers } from '../control/handlers.ts';
+import type { Datapath } from '../datapath/datapath.ts';
+import { createDatapath } from '../datapath/factory.ts';
+import { createEbpfDatapath } from '../datapath/ebpf/index.ts';
+import { followedDefaultRoutes, withGuardInterfaces } from '../datapath/guard-interfaces.ts';
+import { StaticKeyring } from '../dns/tsig-key.ts';
+import { createIntercept, type InterceptRuntime } from '../intercept/factory.ts';
+import { interceptObjectPath } from '../intercept/object.ts';
+import type { IpsecChannels } from '../ipsec/channel-manager.ts';
+import { createIpsecChannels } from '../ipsec/ipsec-factory.ts';
+import { startMetricsServer } from '../ops/metrics-server.ts';
+import { exportXfrmStat } from '../ops/xfrm-stat.ts';
+import { Policy } from '../policy/policy.ts';
+import { ServerChannels, policyServerLink } from '../policy-server/proxy-side.ts';
+import type { PolicyServerLink } from '../proxy/pipeline.ts';
+import { startProxy, type Proxy } from '../proxy/proxy.ts';
+import { exportProxyCounters, newProxyCounters, type ProxyCounters } from '../proxy/proxy-counters.ts';
+import { Registry } from '../registry/registry.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
+import type { UndoStack } from '../util/undo-stack.ts';
+import { ChannelTable } from './channel-table.ts';
+import { LiveConfig } from './live-config.ts';
+import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
+import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
+import type { DaemonDeps, ReloadResult } from './types.ts';
+
+/** What runs once the start-up is through. */
+export interface RunningDaemon {
+  datapath: Datapath;
+  ipsec: IpsecChannels;
+  registry: Registry;
+  proxy: Proxy;
+  counters: ProxyCounters;
+  /** Re-reads the config and applies it (throws `reload_*` with the reason; nothing changed then). */
+  reload: () => ReloadResult;
+}
+
+export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, stop: (why: 'down') => void): Promise<RunningDaemon> {
+  const { log, clock, metrics } = deps;
+  // 1. The policy.
+  const policy = new LivePolicy(Policy.fromConfig(cfg));
+
+  // 2. The data path, then intercept mode's NAT (rebuilt from its pins before anything answers).
+  const dp = openDatapath(cfg, deps);
+  // Leaves the pinned maps in place: a restarted daemon adopts them and keeps protecting.
+  stack.push('datapath', () => dp.close());
+  exportDatapathHealth(dp, metrics);
+  // The kernel classifies clients into groups exactly as the policy picks their table
+  // (longest prefix); without this every client would look up group 0 in the kernel while
+  // its entries are registered under its table's group, and go unmarked.
+  dp.setClientGroups(clientGroups(cfg));
+  const icpt = createIntercept({ cfg, datapathKind: dp.kind, log, clock, metrics, pinRoot: cfg.pinRoot, objectPath: interceptObjectPath });
+  if (icpt) stack.push('intercept', () => icpt.close());
+
+  // 3. IPsec.
+  const channels = new ChannelTable(cfg.channels, dp);
+  const ip =
+    deps.ipsec ??
+    createIpsecChannels(cfg, {
+      log,
+      metrics,
+      clock,
+      viciSocket: cfg.viciSocket,
+      localId: cfg.localId,
+      onChannelState: (channel, up) => channels.setUp(channel.id, up),
+    });
+  stack.push('ipsec', () => ip.close());
+  // Drops by a trap policy whose peer SA is not up never reach the leak guard: export the
+  // kernel's count of them. Only with strongSwan: without it dnsseal makes no XFRM policies.
+  if (ip.kind === 'strongswan') exportXfrmStat({ metrics, log });
+  channels.push();
+  await ip.start();
+
+  // 4. The registry: take over what a previous run left in the pinned map, before any query.
+  const registry = new Registry({
+    datapath: dp,
+    clock,
+    log,
+    metrics,
+    minHoldMs: cfg.minHoldS * 1000,
+    idleMs: cfg.idleS * 1000,
+    hooks: ip,
+    channels: cfg.channels,
+  });
+  registry.adopt();
+  registry.setStatics(staticsOf(policy.current));
+  registry.start();
+  stack.push('registry', () => registry.stop());
+
+  // 5. The policy-server link.
+  const policyServer = cfg.policyServer ? linkPolicyServer(cfg, cfg.policyServer, deps, channels, registry, ip) : undefined;
+
+  // 6. The proxy.
+  const counters = newProxyCounters();
+  exportProxyCounters(counters, metrics);
+  const proxy = await startProxy({
+    listen: cfg.listen,
+    upstreams: cfg.upstreams,
+    ...(cfg.upstreamSource !== undefined ? { upstreamSource: cfg.upstreamSource } : {}),
+    upstreamTimeoutMs: cfg.upstreamTimeoutMs,
+    canary: cfg.canary,
+    policy,
+    registry,
+    counters,
+    clock,
+    log,
+    ...(policyServer ? { policyServer } : {}),
+    ...(icpt ? { interceptor: icpt.interceptor } : {}),
+  });
+  stack.push('proxy', () => proxy.close());
+
+  // 7. Reload, control, metrics.
+  const live = new LiveConfig(cfg, [
+    channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
+    policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined }),
+  ]);
+  const reload = () => reloadFrom(live, deps);
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels });
+  if (cfg.metrics) {
+    const ms = startMetricsServer(cfg.metrics, metrics, log);
+    stack.push('metrics', () => ms.stop());
+  }
+  return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
+}
+
+/**
+ * The data path backend. The guard must sit somewhere: with no `wan` configured, on the
+ * default-route interfaces, and on each interface a default route moves to later.
+ */
+function openDatapath(cfg: Config, deps: DaemonDeps): Datapath {
+  const { log, clock, metrics } = deps;
+  return createDatapath(cfg.datapath, {
+    log,
+    clock,
+    protects: protects(cfg),
+    ebpf:
+      deps.ebpf ??
+      (() => createEbpfDatapath({ cfg: withGuardInterfaces(cfg, log), log, clock, metrics, pinRoot: cfg.pinRoot, defaultRoutes: followedDefaultRoutes(cfg) })),
+  });
+}
+
+/** What this configuration would protect, in words (empty: nothing) — `auto` needs eBPF then. */
+export function protects(cfg: Config): string[] {
+  const rules = cfg.tables.reduce((n, t) => n + t.rules.filter((r) => r.channel).length, 0);
+  const out: string[] = [];
+  if (rules > 0) out.push(`${rules} rule${rules === 1 ? '' : 's'} with a channel`);
+  if (cfg.statics.length > 0) out.push(`${cfg.statics.length} static${cfg.statics.length === 1 ? '' : 's'}`);
+  if (cfg.policyServer) out.push(`policy server ${cfg.policyServer}`);
+  return out;
+}
+
+/**
+ * Channels a policy server names (#5, `server:NAME`) join the channel table of the registry and
+ * the data path as they are first seen; a server tunnel channel gets its strongSwan connection,
+ * which the pipeline awaits (channelReady) before registering under it.
+ */
+function linkPolicyServer(cfg: Config, upstream: string, deps: DaemonDeps, channels: ChannelTable, registry: Registry, ip: IpsecChannels): PolicyServerLink {
+  const { log, clock } = deps;
+  channels.server = new ServerChannels(
+    (spec) => {
+      log.info('daemon: policy server named a new channel', { channel: spec.name, id: spec.id, kind: spec.kind });
+      registry.setChannels(channels.all());
+      try {
+        channels.push();
+      } catch (err) {
+        // The channel table only carries state and IKE exemptions; entries still get their mark.
+        log.error('daemon: could not add a server channel to the data path channel table', { channel: spec.name, err: errorMessage(err) });
+      }
+    },
+    (spec) => ip.ensureChannel(spec),
+  );
+  return policyServerLink(
+    { keyring: new StaticKeyring(cfg.tsigKeys), keyName: policyServerKey(cfg, upstream), clock, channels: channels.server },
+    upstream,
+    // Gateway and intercept nodes speak for their LAN clients: the server applies each one's table.
+    { sendClientSubnet: cfg.mode !== 'host' },
+  );
+}
+
+/** The TSIG key for the policy-server upstream: its own `tsig_key`, or the only key configured. */
+function policyServerKey(cfg: Config, upstream: string): string {
+  const key = cfg.upstreams.find((u) => u.name === upstream)?.tsigKey ?? (cfg.tsigKeys.length === 1 ? cfg.tsigKeys[0]!.name : undefined);
+  if (!key) {
+    throw new DnssealError('daemon', 'policy_server_key', `policy server "${upstream}": no TSIG key to sign with; give the upstream a tsig_key`);
+  }
+  return key;
+}
+
+/** One reload: read the file (validated by the loader), then the live config's transaction. */
+function reloadFrom(live: LiveConfig, deps: DaemonDeps): ReloadResult {
+  if (!deps.reloadConfig) {
+    throw new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed');
+  }
+  let next: Config;
+  try {
+    next = deps.reloadConfig();
+  } catch (err) {
+    throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
+  }
+  const { plan, figures } = live.reload(next);
+  const c = plan.merged;
+  return {
+    source: c.source,
+    tables: c.tables.length,
+    rules: c.tables.reduce((n, t) => n + t.rules.length, 0),
+    channels: c.channels.length,
+    statics: c.statics.length,
+    released: figures.released ?? 0,
+    moved: figures.moved ?? 0,
+    withdrawn: figures.withdrawn ?? 0,
+    restartNeeded: plan.restartNeeded,
+  };
+}
+
+interface ControlParts {
+  live: LiveConfig;
+  dp: Datapath;
+  ip: IpsecChannels;
+  registry: Registry;
+  proxy: Proxy;
+  counters: ProxyCounters;
+  icpt: InterceptRuntime | undefined;
+  reload: () => ReloadResult;
+  stop: (why: 'down') => void;
+  channels: ChannelTable;
+}
+
+/** The control socket: list/flush from the registry, status, reload, down. */
+async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
+  const { log } = deps;
+  const control = await startControlServer(
+    cfg.control,
+    createControlHandlers({
+      registry: p.registry,
+      clock: deps.clock,
+      ...(p.icpt ? { intercepts: () => p.icpt!.list() } : {}),
+      // flush refuses a channel or table the running policy does not have
+      policyNames: () => ({ channels: p.channels.all().map((c) => c.name), tables: p.live.config.tables.map((t) => ({ id: t.id, group: t.group })) }),
+      status: () => ({
+        mode: cfg.mode,
+        config: p.live.config.source,
+        datapath: p.dp.kind,
+        datapathStatus: datapathStatus(p.dp),
+        ipsec: p.ip.kind,
+        vici: viciStatus(p.ip),
+        listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
+        upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
+        channels: p.ip.status(),
+        proxy: p.counters,
+      }),
+      // Reply first, then stop: the reply must leave before the control socket closes.
+      down: async () => {
+        setImmediate(() => p.stop('down'));
+        return { stopping: true, removeKernelState: Boolean(deps.kernelDown) };
+      },
+      reload: async () => {
+        const r = p.reload();
+        log.info('daemon: configuration reloaded', { via: 'control', ...r, restartNeeded: r.restartNeeded.join(',') });
+        return r;
+      },
+    }),
+    log,
+  );
+  stack.push('control', () => control.close());
+}
