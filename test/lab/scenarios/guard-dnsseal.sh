@@ -49,7 +49,7 @@ lab::echo "guard drops: before \$((0 + $drops_up)), after \$((0 + $drops_term))"
 lab::cat $LAB_OUT/term-metrics.txt::^dnsseal_datapath_guard_drops_total\{reason="[a-z_]+"\} [1-9]::YES
 lab::flow-between restart::bytes from::>=6
 router::d=\$((\$(metric 'dnsseal_datapath_guard_pass_total[{]reason="esp"[}]') - $pass_term)); echo "ESP passes since term: \$d"; [ \$d -ge 6 ] && echo esp-resumed::^esp-resumed$::1
-lab::grep -c 'connections reloaded after charon restart' $LAB_OUT/dnsseal-router.log::^[1-9]::YES
+lab::sed -n '/strongSwan reachable again/,\$p' $LAB_OUT/dnsseal-router.log::msg="connections loaded into strongSwan" .*failed=0::YES
 router::swanctl --list-sas::dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
 router::$LAB_DNSSEAL list --json --control $LAB_TMP/router/dnsseal.sock::198\.51\.100\.10::YES
 $(esp_both wan $ROUTER4 $HUB4 10)
