@@ -117,6 +117,8 @@ say "kernel $kernel, $smp CPU(s), ${mem} MiB, ${LAB_ACCEL:-tcg}, ${boot_timeout}
 [ "$rounds" -eq 1 ] || say "$rounds rounds of ${#scenarios[@]} scenario(s)"
 
 # ---- one boot per scenario -----------------------------------------------------------------
+qemu_pgid=
+trap '[ -z "$qemu_pgid" ] || kill -- "-$qemu_pgid" 2>/dev/null; exit 130' INT TERM
 # Keyed by "ROUND:SCENARIO".
 declare -A verdict=() detail=() took=() booted=()
 failed=0
@@ -142,8 +144,12 @@ boot() {
 		-fsdev "local,id=labout,path=$out,security_model=none,multidevs=remap" \
 		-device virtio-9p-pci,fsdev=labout,mount_tag=labout \
 		-device virtio-rng-pci \
-		</dev/null >"$out/qemu.log" 2>&1
+		</dev/null >"$out/qemu.log" 2>&1 &
+	# timeout puts QEMU in a process group of its own: stop that group when run.sh is stopped.
+	qemu_pgid=$!
+	wait "$qemu_pgid"
 	rc=$?
+	qemu_pgid=
 	took[$k]=$((($(date +%s%N) - start + 500000000) / 1000000000))
 	booted[$k]=$(awk '$1 == "stage2" { print $2 }' "$out/timing" 2>/dev/null)
 
