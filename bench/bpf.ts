@@ -1,7 +1,9 @@
 /**
  * eBPF data path figures (root): `make bench-bpf` or `bun bench/bpf.ts [--entries N] [--iperf]`.
- *  1. ns/packet of each tc / cgroup_skb program with BPF_PROG_RUN repeat (kernel-measured
- *     average), with the destination map nearly empty and again holding N entries (default 1M).
+ *  1. ns/packet of each tc / cgroup_skb program (and the intercept NAT's, when build/intercept.bpf.o
+ *     is there) with BPF_PROG_RUN repeat (kernel-measured average), with the destination maps
+ *     nearly empty and again holding N entries (default 1M), each with one client group, a small
+ *     client table (inline in dnsseal_config) and a larger one (the LPM trie).
  *  2. Insert rate and per-insert latency (p50/p99) into the pinned HASH map through bun:ffi
  *     bpf() calls, kernel memory of the map (fdinfo memlock), full-map scan (GC sweep) time
  *     and the delete rate.
@@ -11,8 +13,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Bpf } from '../src/datapath/ebpf/bpf-syscall.ts';
-import { createEbpfDatapath } from '../src/datapath/ebpf/index.ts';
+import { createEbpfDatapath, type EbpfDatapath } from '../src/datapath/ebpf/index.ts';
 import { PinPaths, PROGS, type ProgName } from '../src/datapath/ebpf/pins.ts';
+import { CFG_CLIENTS, DEST_F_INTERCEPT } from '../src/datapath/layout.ts';
+import { ICPT_PROGS, type IcptProg, icptProgPath, loadIntercept } from '../src/intercept/ebpf-loader.ts';
+import { clockOffset, EbpfInterceptStore } from '../src/intercept/ebpf-store.ts';
 import { teardown } from '../src/datapath/teardown.ts';
 import { Metrics } from '../src/ops/metrics.ts';
 import { channelMark } from '../src/policy/types.ts';
@@ -37,35 +42,92 @@ if (process.getuid?.() !== 0) {
 }
 
 const MARK = channelMark(1);
-const CASES: [string, ProgName, PacketSpec, number?][] = [
-  ['guard non-IP (floor: run overhead)', PROGS.wanOut, { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp', ethertype: 0x0806 }],
-  ['guard v4 tcp unprotected (pass)', PROGS.wanOut, { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' }],
-  ['guard v4 tcp protected (drop)', PROGS.wanOut, { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' }],
-  ['guard v4 esp protected (pass)', PROGS.wanOut, { src: '10.9.9.9', dst: '192.0.2.10', l4: 'esp' }],
-  ['guard v4 udp4500 protected (pass)', PROGS.wanOut, { src: '10.9.9.9', dst: '192.0.2.10', l4: 'udp', sport: 4500, dport: 4500 }],
-  ['guard v6 tcp unprotected (pass)', PROGS.wanOut, { src: 'fd00::9', dst: '2001:db8:1::1', l4: 'tcp' }],
-  ['guard v4 marked plain (drop)', PROGS.wanOut, { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' }, MARK],
-  ['marker v4 tcp unprotected', PROGS.lanIn, { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' }],
-  ['marker v4 tcp protected (marks)', PROGS.lanIn, { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' }],
-  ['marker v6 udp protected (marks)', PROGS.lanIn, { src: 'fd00::9', dst: '2001:db8::10', l4: 'udp' }],
-  ['host egress v4 unprotected', PROGS.cgOut, { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' }],
-  ['host egress v4 protected (stamps)', PROGS.cgOut, { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' }],
-];
+/** Intercept NAT (bench only): client → intercept address I4 ⇄ real address R4 (see natSetup). */
+const I4 = '100.64.0.21';
+const R4 = '192.0.2.21';
 
-function progRun(bpf: Bpf, label: string): void {
-  const paths = new PinPaths(ROOT);
+interface Case {
+  name: string;
+  prog: () => string;
+  pkt: PacketSpec;
+  mark?: number;
+}
+
+function cases(paths: PinPaths, nat: boolean): Case[] {
+  const p = (name: ProgName) => () => paths.prog(name);
+  const out: Case[] = [
+    { name: 'guard non-IP (floor: run overhead)', prog: p(PROGS.wanOut), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp', ethertype: 0x0806 } },
+    { name: 'guard v4 tcp unprotected (pass)', prog: p(PROGS.wanOut), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' } },
+    { name: 'guard v4 tcp protected (drop)', prog: p(PROGS.wanOut), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' } },
+    { name: 'guard v4 esp protected (pass)', prog: p(PROGS.wanOut), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'esp' } },
+    { name: 'guard v4 udp4500 protected (pass)', prog: p(PROGS.wanOut), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'udp', sport: 4500, dport: 4500 } },
+    { name: 'guard v6 tcp unprotected (pass)', prog: p(PROGS.wanOut), pkt: { src: 'fd00::9', dst: '2001:db8:1::1', l4: 'tcp' } },
+    { name: 'guard v4 marked plain (drop)', prog: p(PROGS.wanOut), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' }, mark: MARK },
+    { name: 'marker v4 tcp unprotected', prog: p(PROGS.lanIn), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' } },
+    { name: 'marker v4 tcp protected (marks)', prog: p(PROGS.lanIn), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' } },
+    { name: 'marker v6 udp protected (marks)', prog: p(PROGS.lanIn), pkt: { src: 'fd00::9', dst: '2001:db8::10', l4: 'udp' } },
+    { name: 'host egress v4 unprotected', prog: p(PROGS.cgOut), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' } },
+    { name: 'host egress v4 protected (stamps)', prog: p(PROGS.cgOut), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' } },
+  ];
+  if (!nat) return out;
+  const n = (prog: IcptProg) => () => icptProgPath(paths, prog);
+  return [
+    ...out,
+    { name: 'nat_in v4 tcp not intercepted', prog: n(ICPT_PROGS.in), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' } },
+    { name: 'nat_in v4 tcp translated (marks)', prog: n(ICPT_PROGS.in), pkt: { src: '10.9.9.9', dst: I4, l4: 'tcp' } },
+    { name: 'nat_out v4 tcp not intercepted', prog: n(ICPT_PROGS.out), pkt: { src: '198.18.0.1', dst: '10.9.9.9', l4: 'tcp' } },
+    { name: 'nat_out v4 tcp translated', prog: n(ICPT_PROGS.out), pkt: { src: R4, dst: '10.9.9.9', l4: 'tcp' } },
+  ];
+}
+
+function progRun(bpf: Bpf, list: Case[], label: string): void {
   console.log(`\n## BPF_PROG_RUN, repeat ${REPEAT} (${label})`);
   console.log('program / packet'.padEnd(40), 'ns/packet (median of 5)');
-  for (const [name, prog, pkt, mark] of CASES) {
-    const fd = bpf.objGet(paths.prog(prog));
-    const data = frame(pkt);
+  for (const c of list) {
+    const fd = bpf.objGet(c.prog());
+    const data = frame(c.pkt);
     const runs: number[] = [];
-    for (let i = 0; i < 5; i++) runs.push(bpf.testRun(fd, data, { repeat: REPEAT, ctx: skbCtx({ mark: mark ?? 0 }) }).durationNs);
+    for (let i = 0; i < 5; i++) runs.push(bpf.testRun(fd, data, { repeat: REPEAT, ctx: skbCtx({ mark: c.mark ?? 0 }) }).durationNs);
     bpf.close(fd);
     runs.sort((a, b) => a - b);
-    console.log(`${name.padEnd(40)} ${String(runs[2]).padStart(4)}   (min ${runs[0]}, max ${runs[4]})`);
+    console.log(`${c.name.padEnd(40)} ${String(runs[2]).padStart(4)}   (min ${runs[0]}, max ${runs[4]})`);
   }
 }
+
+/**
+ * The NAT rewrites the packet BPF_PROG_RUN repeats on, so the mapping goes both ways
+ * (I4 → R4 and R4 → I4, both protected): every run translates, as a real packet would.
+ */
+function natSetup(bpf: Bpf, dp: EbpfDatapath, paths: PinPaths): EbpfInterceptStore | undefined {
+  try {
+    loadIntercept(bpf, { paths, log: silentLogger });
+  } catch (err) {
+    console.log(`(intercept NAT not measured: ${(err as Error).message})`);
+    return undefined;
+  }
+  const store = new EbpfInterceptStore(bpf, paths, clockOffset(bpf, realClock));
+  const expiresMs = realClock.monoMs() + 3_600_000;
+  for (const [i, r] of [[I4, R4], [R4, I4]]) {
+    dp.upsert({ group: 0, addr: r! }, { channelId: 1, mark: MARK, flags: DEST_F_INTERCEPT });
+    store.put({ group: 0, intercept: i!, real: r!, expiresMs });
+  }
+  return store;
+}
+
+/** Client tables: none (one group), small (inline in dnsseal_config), larger than that (LPM trie). */
+const CLIENT_TABLES: [string, { cidr: string; group: number }[]][] = [
+  ['one client group', []],
+  ['3 client CIDRs: inline table', [
+    { cidr: '10.1.0.0/16', group: 5 },
+    { cidr: 'fd00:5::/64', group: 5 },
+    { cidr: '172.16.0.0/12', group: 7 },
+  ]],
+  [`${CFG_CLIENTS + 4} client CIDRs: LPM trie`, [
+    { cidr: '10.1.0.0/16', group: 5 },
+    { cidr: 'fd00:5::/64', group: 5 },
+    ...Array.from({ length: CFG_CLIENTS + 2 }, (_, i) => ({ cidr: `172.${16 + i}.0.0/16`, group: 7 })),
+  ]],
+];
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -94,17 +156,22 @@ async function main(): Promise<void> {
     pollMs: 0,
   });
   const bpf = new Bpf();
+  let store: EbpfInterceptStore | undefined;
   try {
     console.log(`# dnsseal bench-bpf — kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}, ${navigator.hardwareConcurrency} CPUs`);
     const val = { channelId: 1, mark: MARK, flags: 0 };
     dp.upsert({ group: 0, addr: '192.0.2.10' }, val);
     dp.upsert({ group: 0, addr: '2001:db8::10' }, val);
-    dp.setClientGroups([
-      { cidr: '10.1.0.0/16', group: 5 },
-      { cidr: 'fd00:5::/64', group: 5 },
-      { cidr: '172.16.0.0/12', group: 7 },
-    ]);
-    progRun(bpf, 'map holds 2 entries, 3 client CIDRs');
+    const paths = new PinPaths(ROOT);
+    store = natSetup(bpf, dp, paths);
+    const list = cases(paths, store !== undefined);
+    const runAll = (entries: string) => {
+      for (const [label, table] of CLIENT_TABLES) {
+        dp.setClientGroups(table);
+        progRun(bpf, list, `map holds ${entries} entries, ${label}`);
+      }
+    };
+    runAll('a few');
 
     // registration path: single upserts, latency per call
     console.log(`\n## destination map: ${ENTRIES} entries through bpf() (bun:ffi)`);
@@ -127,7 +194,7 @@ async function main(): Promise<void> {
       relat.push(Bun.nanoseconds() - s);
     }
     console.log(`upsert latency of an existing key (refresh): p50 ${(pct(relat, 50) / 1000).toFixed(1)} µs, p99 ${(pct(relat, 99) / 1000).toFixed(1)} µs`);
-    const mem = memlock(dp.maps.fds.dests);
+    const mem = memlock(dp.maps.fds.dests4) + memlock(dp.maps.fds.dests6);
     console.log(`map memory (fdinfo memlock): ${(mem / 2 ** 20).toFixed(1)} MiB = ${(mem / ENTRIES).toFixed(0)} B/entry`);
     const s1 = Bun.nanoseconds();
     const all = dp.maps.rawDests();
@@ -140,9 +207,10 @@ async function main(): Promise<void> {
     console.log(`delete: ${(nDel / delS).toFixed(0)} entries/s`);
     console.log('(a sweep is a scan plus deletes of the expired-and-idle; both are in-process syscalls, each < 10 µs, so queries interleave)');
 
-    progRun(bpf, `map holds ${all.length - nDel + 2} entries`);
+    runAll(String(all.length - nDel));
     if (args.includes('--iperf')) iperf();
   } finally {
+    store?.close();
     dp.close();
     await teardown(silentLogger, { pinRoot: ROOT });
   }

@@ -15,6 +15,7 @@ import { parseCondition } from '../src/policy/condition.ts';
 import { buildChannel } from '../src/policy/channel.ts';
 import type { Config } from '../src/config/types.ts';
 import { since, stamp, type Stamp } from './cpu-clock.ts';
+import { settingDefaults } from '../src/config/defaults.ts';
 
 
 /** Calls per round (the spoofed case makes a tenth: each call is the uncached lookup). */
@@ -43,6 +44,7 @@ const CLIENTS = [
 
 function policy(clients: Config['clients']): Policy {
   return Policy.fromConfig({
+    ...settingDefaults(),
     source: '<bench>', mode: 'gateway', listen: [], upstreams: [{ name: 'default', address: '127.0.0.1', port: 53 }],
     datapath: 'none', lan: [], wan: [], control: '', logLevel: 'error', logFormat: 'logfmt', minHoldS: 60, idleS: 300,
     upstreamTimeoutMs: 2000, canary: 'nxdomain', channels: [hub], tables, clients, statics: [], tsigKeys: [], interceptPools: [],

@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { since, stamp, type Stamp } from './cpu-clock.ts';
+import { settingDefaults } from '../src/config/defaults.ts';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 
@@ -51,7 +52,8 @@ const rules: Rule[] = patterns.map((p, index) => ({ condition: parseCondition(p)
 const parseT = since(t0);
 const t1 = stamp();
 const cfg = {
-  source: '<bench>', mode: 'host', listen: [], upstreams: [{ name: 'default', address: '127.0.0.1', port: 53 }],
+  ...settingDefaults(),
+    source: '<bench>', mode: 'host', listen: [], upstreams: [{ name: 'default', address: '127.0.0.1', port: 53 }],
   datapath: 'none', lan: [], wan: [], control: '', logLevel: 'error', logFormat: 'logfmt', minHoldS: 60, idleS: 300,
   upstreamTimeoutMs: 2000, canary: 'nxdomain', channels: [buildChannel('hub', { kind: 'tunnel', gateway: '192.0.2.1' }, 1)],
   tables: [{ id: 'default', group: 0, rules }], clients: [], statics: [], tsigKeys: [], interceptPools: [],

@@ -25,8 +25,8 @@
 /* Group used when a client matches no CIDR, and by the host-mode socket hooks. */
 #define DNSSEAL_GROUP_DEFAULT 0
 
-/* ---- capacities (max_entries; userspace may override dests before load) ---- */
-#define DNSSEAL_DESTS_MAX    1048576
+/* ---- capacities (max_entries; userspace may override the dests maps before load) ---- */
+#define DNSSEAL_DESTS_MAX    1048576 /* each of dnsseal_dests4 / _dests6 (userspace caps the sum) */
 #define DNSSEAL_CLIENTS_MAX  65536
 #define DNSSEAL_CHANNELS_MAX 4096
 #define DNSSEAL_COUNTERS_MAX (DNSSEAL_CNT_KINDS * DNSSEAL_CNT_IDS)
@@ -36,9 +36,28 @@
 #define DNSSEAL_STAMP_GRANULARITY_NS 100000000ull /* 100 ms */
 
 /*
- * dnsseal_dests: (group, address) → channel. BPF_MAP_TYPE_HASH, never LRU: a full map refuses
- * the insert (E2BIG) so the DNS answer is refused rather than an entry silently evicted.
- * IPv4 and IPv4-mapped IPv6 (::ffff:a.b.c.d) are both stored as family 4.
+ * dnsseal_dests4 / dnsseal_dests6: (group, address) → channel, one map per address family so the
+ * per-packet hash covers 8 bytes (IPv4) or 20 (IPv6), not a padded 24. BPF_MAP_TYPE_HASH, never
+ * LRU: a full map refuses the insert (E2BIG) so the DNS answer is refused rather than an entry
+ * silently evicted. IPv4 and IPv4-mapped IPv6 (::ffff:a.b.c.d) are both stored in dnsseal_dests4.
+ * (Until this layout, one map `dnsseal_dests` keyed by struct dnsseal_dest_key held both families
+ * with a 24-byte value; the loader migrates such a pinned map, see bpf/README.md.)
+ */
+struct dnsseal_dest4_key {
+	__u32 group;  /* host order: client group (table) number */
+	__be32 addr;  /* network order */
+};
+_Static_assert(sizeof(struct dnsseal_dest4_key) == 8, "dnsseal_dest4_key size");
+
+struct dnsseal_dest6_key {
+	__u32 group;    /* host order: client group (table) number */
+	__be32 addr[4]; /* network order; never IPv4-mapped (that is dnsseal_dests4) */
+};
+_Static_assert(sizeof(struct dnsseal_dest6_key) == 20, "dnsseal_dest6_key size");
+
+/*
+ * (group, family, address): the key of the intercept maps (dnsseal_icpt_fwd / _rev, below) and of
+ * the pre-split dnsseal_dests. IPv4 in addr[0], addr[1..3] zero.
  */
 struct dnsseal_dest_key {
 	__u32 group;    /* host order: client group (table) number */
@@ -50,6 +69,13 @@ _Static_assert(sizeof(struct dnsseal_dest_key) == 24, "dnsseal_dest_key size");
 
 #define DNSSEAL_DEST_F_STATIC    0x1u /* static CIDR entry (config), never expires */
 #define DNSSEAL_DEST_F_INTERCEPT 0x2u /* intercept-mode address (#6) */
+/* The DNS hold ran out and the entry went idle: marked and steered exactly like a live entry;
+ * the marker (LAN ingress), the intercept NAT and host egress count its packets in
+ * DNSSEAL_CNT_RETIRED. Set and cleared by userspace only. */
+#define DNSSEAL_DEST_F_RETIRED   0x4u
+/* The entry's (peer) channel could not be set up: the guard drops every packet to it but IKE and
+ * neighbour discovery (so the channel can still come up), ESP included (DNSSEAL_DROP_BLOCKED). */
+#define DNSSEAL_DEST_F_BLOCKED   0x8u
 /* Userspace bookkeeping, ignored by the programs: which text forms registered a family-4 entry
  * ("192.0.2.1" and/or "::ffff:192.0.2.1" — one kernel entry, removed when the last form goes). */
 #define DNSSEAL_DEST_F_FORM_V4     0x40000000u
@@ -61,8 +87,51 @@ struct dnsseal_dest_val {
 	__u32 flags;        /* host order: DNSSEAL_DEST_F_* */
 	__u32 pad;          /* zero */
 	__u64 last_seen_ns; /* host order: bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last hit, 0 = never */
+	__u64 expires_ns;   /* host order: CLOCK_MONOTONIC ns when the DNS hold runs out, 0 = none
+	                     * (static, or not known); userspace only (CLOCK_MONOTONIC is system-wide,
+	                     * so a restarted daemon reads the real hold back) */
 };
-_Static_assert(sizeof(struct dnsseal_dest_val) == 24, "dnsseal_dest_val size");
+_Static_assert(sizeof(struct dnsseal_dest_val) == 32, "dnsseal_dest_val size");
+
+/*
+ * dnsseal_config: BPF_MAP_TYPE_ARRAY, one slot (key __u32 0), written by userspace with the client
+ * table. A map rather than `const volatile` globals: those are frozen at load, and the client
+ * table changes at run time (reload, policy server). A new map is all zero = the safe default
+ * (classify every packet by the dnsseal_clients LPM trie).
+ *
+ * A small client table (at most DNSSEAL_CFG_CLIENTS CIDRs that can match each family) is also
+ * kept here, compiled by userspace into the order the trie would answer in (longest prefix
+ * first, IPv4 CIDRs as the trie stores them: IPv4-mapped): the programs then test a few masked
+ * words instead of walking the trie (~14 ns per packet). An empty table (every client in the
+ * default group) costs nothing. Userspace clears DNSSEAL_CFG_F_INLINE before it rewrites the
+ * table, so a program never reads a half-written one as valid.
+ */
+#define DNSSEAL_CFG_CLIENTS  8    /* client CIDRs per family kept inline */
+#define DNSSEAL_CFG_F_INLINE 0x1u /* clients4/clients6 hold the whole client table: no LPM lookup */
+
+struct dnsseal_cfg_client4 {
+	__be32 net;   /* network order, host bits zero */
+	__be32 mask;  /* network order */
+	__u32 group;  /* host order */
+};
+_Static_assert(sizeof(struct dnsseal_cfg_client4) == 12, "dnsseal_cfg_client4 size");
+
+struct dnsseal_cfg_client6 {
+	__be32 net[4];  /* network order, host bits zero */
+	__be32 mask[4]; /* network order */
+	__u32 group;    /* host order */
+};
+_Static_assert(sizeof(struct dnsseal_cfg_client6) == 36, "dnsseal_cfg_client6 size");
+
+struct dnsseal_config {
+	__u32 flags; /* host order: DNSSEAL_CFG_F_* */
+	__u32 n4;    /* host order: entries used in clients4 (IPv4 and IPv4-mapped sources) */
+	__u32 n6;    /* host order: entries used in clients6 (other IPv6 sources) */
+	__u32 pad;   /* zero */
+	struct dnsseal_cfg_client4 clients4[DNSSEAL_CFG_CLIENTS]; /* longest prefix first */
+	struct dnsseal_cfg_client6 clients6[DNSSEAL_CFG_CLIENTS]; /* longest prefix first */
+};
+_Static_assert(sizeof(struct dnsseal_config) == 400, "dnsseal_config size");
 
 /*
  * dnsseal_clients: client address → group. BPF_MAP_TYPE_LPM_TRIE. IPv4 CIDRs are stored
@@ -102,12 +171,13 @@ _Static_assert(sizeof(struct dnsseal_channel_val) == 32, "dnsseal_channel_val si
  * above DNSSEAL_CNT_IDS is counted in slot id 0 of its kind ("other"). Userspace sums the CPUs.
  */
 #define DNSSEAL_CNT_IDS         1024
-#define DNSSEAL_CNT_KINDS       6 /* kinds are 1..5; slot block 0 unused */
+#define DNSSEAL_CNT_KINDS       7 /* kinds are 1..6; slot block 0 unused */
 #define DNSSEAL_CNT_MARKED      1 /* id = channel: packets marked by the LAN ingress marker */
 #define DNSSEAL_CNT_SOCK_MARKED 2 /* id = channel: sockets given SO_MARK by the cgroup hooks */
 #define DNSSEAL_CNT_HOST_SENT   3 /* id = channel: host packets to protected addresses (cgroup egress) */
 #define DNSSEAL_CNT_GUARD_DROP  4 /* id = DNSSEAL_DROP_* */
 #define DNSSEAL_CNT_GUARD_PASS  5 /* id = DNSSEAL_PASS_*: protected destination let through */
+#define DNSSEAL_CNT_RETIRED     6 /* id = channel: packets to a DNSSEAL_DEST_F_RETIRED entry (marker, NAT, host egress) */
 
 struct dnsseal_counter_val {
 	__u64 packets; /* host order */
@@ -121,6 +191,7 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
 #define DNSSEAL_DROP_FRAGMENT        3 /* non-first fragment (no L4 header) of a non-ESP packet */
 #define DNSSEAL_DROP_MALFORMED       4 /* L4 header truncated / unreadable */
 #define DNSSEAL_DROP_EXTHDR          5 /* IPv6 extension header chain too long to follow */
+#define DNSSEAL_DROP_BLOCKED         6 /* to a DNSSEAL_DEST_F_BLOCKED entry, ESP included */
 
 #define DNSSEAL_PASS_ESP      1 /* IP protocol 50 */
 #define DNSSEAL_PASS_ESPINUDP 2 /* UDP 4500 → 4500 (RFC 3948 ESP-in-UDP / IKE NAT-T) */
@@ -139,7 +210,7 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
  *   dnsseal_icpt_fwd: (client group, intercept address) → real address   (LAN ingress: DNAT)
  *   dnsseal_icpt_rev: (client group, real address) → intercept address   (LAN egress: reverse)
  * Both BPF_MAP_TYPE_HASH, pinned with the other maps; the pool in src/intercept/ rebuilds itself
- * from them on start. The real address is also in dnsseal_dests (it gives the mark); an intercept
+ * from them on start. The real address is also in dnsseal_dests4/6 (it gives the mark); an intercept
  * address whose real address is not protected there is dropped, never forwarded in clear.
  */
 #define DNSSEAL_ICPT_MAX 262144

@@ -4,6 +4,9 @@
  * (or ESP-in-UDP) with the outer destination = the tunnel gateway or, in transport mode, the peer.
  * Anything else to a protected destination, or anything carrying a dnsseal mark, that is still in
  * clear here means XFRM did not take it (no policy, no SA, charon down, route changed): drop it.
+ * An entry flagged DNSSEAL_DEST_F_BLOCKED gets nothing through but IKE and neighbour discovery.
+ * DNSSEAL_DEST_F_RETIRED changes nothing here (the entry is steered like a live one; its packets
+ * are counted where they are marked, so none is counted twice).
  */
 #ifndef DNSSEAL_LIB_GUARD_H
 #define DNSSEAL_LIB_GUARD_H
@@ -19,7 +22,7 @@ static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u
 
 	if (p->dport != DNSSEAL_IKE_PORT && p->dport != DNSSEAL_NATT_PORT)
 		return 0;
-	ch = bpf_map_lookup_elem(&dnsseal_channels, &channel_id);
+	ch = DNSSEAL_LOOKUP(dnsseal_channels, &channel_id);
 	if (!ch)
 		return 0;
 	if ((ch->flags & DNSSEAL_CHAN_F_PEER) && dst_protected)
@@ -34,6 +37,7 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 	struct dnsseal_pkt p;
 	struct dnsseal_dest_val *v;
 	int marked = dnsseal_mark_is_ours(skb->mark);
+	int blocked;
 	__u32 reason, channel_id;
 	int r = dnsseal_parse(skb, &p);
 
@@ -50,12 +54,16 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 	v = dnsseal_dest_lookup(dnsseal_client_group(&p.src), &p.dst);
 	if (!v && !marked)
 		return DNSSEAL_TC_PASS;
-	if (v)
+	/* From here on the packet is ours (protected destination or our mark): not the hot path. */
+	blocked = 0;
+	if (v) {
 		dnsseal_stamp(v);
+		blocked = (v->flags & DNSSEAL_DEST_F_BLOCKED) != 0;
+	}
 	channel_id = v ? v->channel_id : DNSSEAL_MARK_CHANNEL(skb->mark);
 
 	/* ESP, also a non-first fragment of it (the protocol field is in every fragment). */
-	if (p.proto == IPPROTO_ESP) {
+	if (p.proto == IPPROTO_ESP && !blocked) {
 		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESP, skb->len);
 		return DNSSEAL_TC_PASS;
 	}
@@ -77,16 +85,17 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 			reason = DNSSEAL_DROP_MALFORMED;
 			goto drop;
 		}
-		if (p.sport == DNSSEAL_NATT_PORT && p.dport == DNSSEAL_NATT_PORT) {
+		if (p.sport == DNSSEAL_NATT_PORT && p.dport == DNSSEAL_NATT_PORT && !blocked) {
 			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESPINUDP, skb->len);
 			return DNSSEAL_TC_PASS;
 		}
+		/* A blocked channel must still be able to come up: IKE (and NAT-T) stays exempt. */
 		if (dnsseal_guard_is_ike(&p, channel_id, v != 0)) {
 			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_IKE, skb->len);
 			return DNSSEAL_TC_PASS;
 		}
 	}
-	reason = v ? DNSSEAL_DROP_PLAIN_PROTECTED : DNSSEAL_DROP_MARKED_PLAIN;
+	reason = blocked ? DNSSEAL_DROP_BLOCKED : v ? DNSSEAL_DROP_PLAIN_PROTECTED : DNSSEAL_DROP_MARKED_PLAIN;
 drop:
 	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, reason, skb->len);
 	return DNSSEAL_TC_DROP;

@@ -8,6 +8,7 @@
 #define DNSSEAL_LIB_INTERCEPT_MAPS_H
 
 #include "common.h"
+#include "lookup.h"
 
 /* HASH, never LRU: the pool decides when an intercept address may go, never the kernel. */
 struct {
@@ -37,7 +38,7 @@ struct {
 static __always_inline void dnsseal_icpt_count(__u32 kind, __u32 id, __u64 bytes)
 {
 	__u32 slot = kind * DNSSEAL_CNT_IDS + (id < DNSSEAL_CNT_IDS ? id : 0);
-	struct dnsseal_counter_val *v = bpf_map_lookup_elem(&dnsseal_icpt_counters, &slot);
+	struct dnsseal_counter_val *v = DNSSEAL_LOOKUP(dnsseal_icpt_counters, &slot);
 
 	if (v) {
 		v->packets += 1; /* per-CPU value: no atomics needed */

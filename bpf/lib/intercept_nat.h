@@ -6,9 +6,10 @@
  *   egress:  R → client  ⇒ source := I; an ICMP error to the client that quotes a packet to R
  *            gets the quoted destination (and its checksums) set back to I, IPv4 and IPv6;
  *            likewise an ICMP error from the client quoting a reply from I gets I → R inside.
- * Only native families are translated (v4 ↔ v4, v6 ↔ v6). Headers are read with
- * bpf_skb_load_bytes at computed offsets (no direct packet access), so paged/GSO skbs and IP
- * options need no special case. A non-first fragment gets only its L3 address changed: the
+ * Only native families are translated (v4 ↔ v4, v6 ↔ v6). The outer headers are read in place
+ * when they are in the linear area (nearly always: no helper call for a packet that is not
+ * intercepted), else with bpf_skb_load_bytes at computed offsets, like everything the rewrite
+ * reads, so paged/GSO skbs and IP options need no special case. A non-first fragment gets only its L3 address changed: the
  * L4 checksum lives in the first fragment, whose update already covers the pseudo-header.
  */
 #ifndef DNSSEAL_LIB_INTERCEPT_NAT_H
@@ -100,6 +101,91 @@ static __always_inline int dnsseal_icpt_parse(struct __sk_buff *skb, struct dnss
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * dnsseal_icpt_parse from the linear area, without a helper call: most packets on a LAN interface
+ * are not intercepted, and are told apart with this and one map lookup. 0 = parsed; 1 = not
+ * IPv4/IPv6 or unreadable (never ours); -1 = a header lies outside the linear area (the caller
+ * falls back to dnsseal_icpt_parse, which reads any skb).
+ */
+static __always_inline int dnsseal_icpt_parse_direct(struct __sk_buff *skb, struct dnsseal_icpt_pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	__builtin_memset(p, 0, sizeof(*p));
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		if (ip->ihl < 5)
+			return 1;
+		p->family = DNSSEAL_FAMILY_V4;
+		p->proto = ip->protocol;
+		p->nonfirst_frag = (ip->frag_off & bpf_htons(DNSSEAL_IP_OFFSET)) != 0;
+		p->l4_off = DNSSEAL_ICPT_ETH_LEN + ip->ihl * 4;
+		p->src[0] = ip->saddr;
+		p->dst[0] = ip->daddr;
+		return 0;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		__u32 off = DNSSEAL_ICPT_ETH_LEN + sizeof(*ip6);
+		__u8 nh;
+
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		p->family = DNSSEAL_FAMILY_V6;
+		p->src[0] = ip6->saddr.in6_u.u6_addr32[0];
+		p->src[1] = ip6->saddr.in6_u.u6_addr32[1];
+		p->src[2] = ip6->saddr.in6_u.u6_addr32[2];
+		p->src[3] = ip6->saddr.in6_u.u6_addr32[3];
+		p->dst[0] = ip6->daddr.in6_u.u6_addr32[0];
+		p->dst[1] = ip6->daddr.in6_u.u6_addr32[1];
+		p->dst[2] = ip6->daddr.in6_u.u6_addr32[2];
+		p->dst[3] = ip6->daddr.in6_u.u6_addr32[3];
+		nh = ip6->nexthdr;
+#pragma unroll
+		for (int i = 0; i < DNSSEAL_ICPT_MAX_EXT; i++) {
+			__u8 *h;
+
+			if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS && nh != IPPROTO_FRAGMENT &&
+			    nh != IPPROTO_AH)
+				break;
+			h = data + off;
+			if ((void *)(h + 8) > end)
+				return -1;
+			if (nh == IPPROTO_FRAGMENT) {
+				if (((h[2] << 8) | h[3]) & 0xfff8)
+					p->nonfirst_frag = 1;
+				off += 8;
+			} else if (nh == IPPROTO_AH) {
+				off += (h[1] + 2) * 4;
+			} else {
+				off += (h[1] + 1) * 8;
+			}
+			nh = h[0];
+		}
+		p->proto = nh;
+		p->l4_off = off;
+		return 0;
+	}
+	return 1;
+}
+
+/* Either parser: in place when the headers are linear, else with bpf_skb_load_bytes. 0 = parsed. */
+static __always_inline int dnsseal_icpt_parse_any(struct __sk_buff *skb, struct dnsseal_icpt_pkt *p)
+{
+	int r = dnsseal_icpt_parse_direct(skb, p);
+
+	if (r < 0)
+		return dnsseal_icpt_parse(skb, p);
+	return r;
 }
 
 static __always_inline void dnsseal_icpt_key(struct dnsseal_dest_key *k, __u32 group, __u8 family, const __be32 *a)
@@ -237,9 +323,9 @@ static __always_inline int dnsseal_icpt_error_inner(struct __sk_buff *skb, const
 		return 0;
 	dnsseal_icpt_key(&k, group, p->family, old);
 	if (to_client)
-		m = bpf_map_lookup_elem(&dnsseal_icpt_rev, &k);
+		m = DNSSEAL_LOOKUP(dnsseal_icpt_rev, &k);
 	else
-		m = bpf_map_lookup_elem(&dnsseal_icpt_fwd, &k);
+		m = DNSSEAL_LOOKUP(dnsseal_icpt_fwd, &k);
 	if (!m || m->family != p->family)
 		return 0;
 	new[0] = m->addr[0];
@@ -281,11 +367,11 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 	__be32 r[4];
 	__u32 group;
 
-	if (dnsseal_icpt_parse(skb, &p))
+	if (dnsseal_icpt_parse_any(skb, &p))
 		return DNSSEAL_TC_PASS;
 	group = dnsseal_icpt_group(p.family, p.src);
 	dnsseal_icpt_key(&k, group, p.family, p.dst);
-	m = bpf_map_lookup_elem(&dnsseal_icpt_fwd, &k);
+	m = DNSSEAL_LOOKUP(dnsseal_icpt_fwd, &k);
 	if (!m)
 		return DNSSEAL_TC_PASS; /* not an intercept address (of this client's group) */
 	if (m->family != p.family) {
@@ -317,6 +403,8 @@ static __always_inline int dnsseal_icpt_ingress(struct __sk_buff *skb)
 	}
 	skb->mark = d->mark;
 	dnsseal_stamp(d);
+	if (d->flags & DNSSEAL_DEST_F_RETIRED)
+		dnsseal_count(DNSSEAL_CNT_RETIRED, d->channel_id, skb->len);
 	dnsseal_icpt_stamp(m);
 	dnsseal_icpt_count(DNSSEAL_ICPT_CNT_IN, d->channel_id, skb->len);
 	return DNSSEAL_TC_PASS;
@@ -332,11 +420,11 @@ static __always_inline int dnsseal_icpt_egress(struct __sk_buff *skb)
 	__u32 group;
 	int r;
 
-	if (dnsseal_icpt_parse(skb, &p))
+	if (dnsseal_icpt_parse_any(skb, &p))
 		return DNSSEAL_TC_PASS;
 	group = dnsseal_icpt_group(p.family, p.dst);
 	dnsseal_icpt_key(&k, group, p.family, p.src);
-	m = bpf_map_lookup_elem(&dnsseal_icpt_rev, &k);
+	m = DNSSEAL_LOOKUP(dnsseal_icpt_rev, &k);
 	if (m && m->family == p.family) {
 		i[0] = m->addr[0];
 		i[1] = m->addr[1];

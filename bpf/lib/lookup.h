@@ -6,7 +6,23 @@
 #include "common.h"
 #include "maps.h"
 
-/* An address as it appears in dnsseal_dest_key (family 4 or 6, network order words). */
+/*
+ * bpf_map_lookup_elem on `map` at a call instruction of its own. The verifier inlines a lookup
+ * (ARRAY, PERCPU_ARRAY, HASH) or calls the map's own lookup directly (LPM) only when every path to
+ * the call instruction carries the same map. Clang merges two branches that end in a helper call
+ * on different maps (dnsseal_dests4 / _dests6) into one call with the map in a register; that call
+ * then goes through the generic helper and an indirect call, on every packet (+5..10 ns). The
+ * empty asm, named after the map, differs per map, so lookups of two maps never share a call.
+ * test/bpf/inline-lookups.test.ts checks the loaded programs.
+ */
+#define DNSSEAL_LOOKUP(map, key)                                             \
+	({                                                                   \
+		void *__dnsseal_v = bpf_map_lookup_elem(&(map), (key));      \
+		asm volatile("/* " #map " */" : "+r"(__dnsseal_v));          \
+		__dnsseal_v;                                                 \
+	})
+
+/* An address as it appears in the dests keys (family 4 or 6, network order words). */
 struct dnsseal_addr {
 	__u8 family;
 	__be32 w[4];
@@ -39,21 +55,71 @@ static __always_inline void dnsseal_addr_from_v4(struct dnsseal_addr *a, __be32 
 	a->w[3] = 0;
 }
 
+/* The entry for (group, address): dnsseal_dests4 (8-byte key) or dnsseal_dests6 (20-byte key). */
 static __always_inline struct dnsseal_dest_val *dnsseal_dest_lookup(__u32 group, const struct dnsseal_addr *a)
 {
-	struct dnsseal_dest_key k = {
-		.group = group,
-		.family = a->family,
-		.addr = { a->w[0], a->w[1], a->w[2], a->w[3] },
-	};
-	return bpf_map_lookup_elem(&dnsseal_dests, &k);
+	if (a->family == DNSSEAL_FAMILY_V4) {
+		struct dnsseal_dest4_key k4;
+
+		k4.group = group;
+		k4.addr = a->w[0];
+		return DNSSEAL_LOOKUP(dnsseal_dests4, &k4);
+	}
+	struct dnsseal_dest6_key k6;
+
+	k6.group = group;
+	k6.addr[0] = a->w[0];
+	k6.addr[1] = a->w[1];
+	k6.addr[2] = a->w[2];
+	k6.addr[3] = a->w[3];
+	return DNSSEAL_LOOKUP(dnsseal_dests6, &k6);
 }
 
-/* Client group by longest-prefix match on the source; DNSSEAL_GROUP_DEFAULT when none matches. */
+/* First match in the inline client table (longest prefix first), else the default group. */
+static __always_inline __u32 dnsseal_client_group_inline(const struct dnsseal_config *cfg, const struct dnsseal_addr *src)
+{
+	if (src->family == DNSSEAL_FAMILY_V4) {
+		__u32 n = cfg->n4;
+
+#pragma unroll
+		for (int i = 0; i < DNSSEAL_CFG_CLIENTS; i++) {
+			if (i >= n)
+				break;
+			if ((src->w[0] & cfg->clients4[i].mask) == cfg->clients4[i].net)
+				return cfg->clients4[i].group;
+		}
+		return DNSSEAL_GROUP_DEFAULT;
+	}
+	__u32 n = cfg->n6;
+
+#pragma unroll
+	for (int i = 0; i < DNSSEAL_CFG_CLIENTS; i++) {
+		const struct dnsseal_cfg_client6 *c = &cfg->clients6[i];
+
+		if (i >= n)
+			break;
+		if ((src->w[0] & c->mask[0]) == c->net[0] && (src->w[1] & c->mask[1]) == c->net[1] &&
+		    (src->w[2] & c->mask[2]) == c->net[2] && (src->w[3] & c->mask[3]) == c->net[3])
+			return c->group;
+	}
+	return DNSSEAL_GROUP_DEFAULT;
+}
+
+/*
+ * Client group by longest-prefix match on the source; DNSSEAL_GROUP_DEFAULT when none matches.
+ * A small table is read from dnsseal_config (an inlined array read and a few masked compares;
+ * nothing at all when every client is in the default group), a larger one from the LPM trie.
+ */
 static __always_inline __u32 dnsseal_client_group(const struct dnsseal_addr *src)
 {
 	struct dnsseal_client_key k;
 	struct dnsseal_client_val *v;
+	struct dnsseal_config *cfg;
+	__u32 zero = 0;
+
+	cfg = DNSSEAL_LOOKUP(dnsseal_config, &zero);
+	if (cfg && (cfg->flags & DNSSEAL_CFG_F_INLINE))
+		return dnsseal_client_group_inline(cfg, src);
 
 	/* Field by field (no initializer): keeps clang from emitting a .rodata template. */
 	k.prefixlen = 128;
@@ -68,14 +134,14 @@ static __always_inline __u32 dnsseal_client_group(const struct dnsseal_addr *src
 		k.addr[2] = src->w[2];
 		k.addr[3] = src->w[3];
 	}
-	v = bpf_map_lookup_elem(&dnsseal_clients, &k);
+	v = DNSSEAL_LOOKUP(dnsseal_clients, &k);
 	return v ? v->group : DNSSEAL_GROUP_DEFAULT;
 }
 
 static __always_inline void dnsseal_count(__u32 kind, __u32 id, __u64 bytes)
 {
 	__u32 slot = kind * DNSSEAL_CNT_IDS + (id < DNSSEAL_CNT_IDS ? id : 0);
-	struct dnsseal_counter_val *v = bpf_map_lookup_elem(&dnsseal_counters, &slot);
+	struct dnsseal_counter_val *v = DNSSEAL_LOOKUP(dnsseal_counters, &slot);
 
 	if (v) {
 		v->packets += 1; /* per-CPU value: no atomics needed */
@@ -95,7 +161,7 @@ static __always_inline void dnsseal_count(__u32 kind, __u32 id, __u64 bytes)
 static __always_inline __u64 dnsseal_now_coarse(void)
 {
 	__u32 zero = 0;
-	struct dnsseal_clock_cache *c = bpf_map_lookup_elem(&dnsseal_clock, &zero);
+	struct dnsseal_clock_cache *c = DNSSEAL_LOOKUP(dnsseal_clock, &zero);
 	__u64 j = bpf_jiffies64();
 	__u64 now;
 

@@ -10,9 +10,17 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, DNSSEAL_DESTS_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct dnsseal_dest_key);
+	__type(key, struct dnsseal_dest4_key);
 	__type(value, struct dnsseal_dest_val);
-} dnsseal_dests SEC(".maps");
+} dnsseal_dests4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DNSSEAL_DESTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dnsseal_dest6_key);
+	__type(value, struct dnsseal_dest_val);
+} dnsseal_dests6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -35,6 +43,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dnsseal_counter_val);
 } dnsseal_counters SEC(".maps");
+
+/* ARRAY: a lookup the verifier inlines (one bounds check, no call). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dnsseal_config);
+} dnsseal_config SEC(".maps");
 
 /*
  * Per-CPU cache of the coarse monotonic clock for dnsseal_stamp() (lookup.h): the jiffies value it

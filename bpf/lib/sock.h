@@ -65,7 +65,8 @@ static __always_inline int dnsseal_sock6(struct bpf_sock_addr *ctx)
 /*
  * Host egress accounting (cgroup_skb/egress runs before XFRM transforms the packet): a packet to
  * a protected destination stamps last_seen, so a long-lived flow keeps its entry alive even when
- * the WAN guard only ever sees the ESP packets to the tunnel gateway. Never drops.
+ * the WAN guard only ever sees the ESP packets to the tunnel gateway. A packet to a retired entry
+ * also counts in DNSSEAL_CNT_RETIRED (the socket hooks mark sockets to it like any other). Never drops.
  * skb->data starts at the network header here.
  */
 static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
@@ -106,6 +107,8 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 	if (v) {
 		dnsseal_stamp(v);
 		dnsseal_count(DNSSEAL_CNT_HOST_SENT, v->channel_id, skb->len);
+		if (v->flags & DNSSEAL_DEST_F_RETIRED)
+			dnsseal_count(DNSSEAL_CNT_RETIRED, v->channel_id, skb->len);
 	}
 	return DNSSEAL_CG_ALLOW;
 }

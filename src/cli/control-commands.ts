@@ -84,8 +84,9 @@ export async function flushCommand(ctx: CliContext): Promise<number> {
   }
   const problem = checkFlushFilter(args);
   if (problem) throw new ConfigError(`--${problem.filter}`, problem.message);
-  const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; removed?: number };
-  ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `flushed: ${r.removed ?? 0} entr${r.removed === 1 ? 'y' : 'ies'} removed, ${r.released ?? 0} name(s) released\n`);
+  const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; retired?: number };
+  // Flushed entries are retired, not dropped: traffic to them stays in its channel (or dropped).
+  ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `flushed: ${r.retired ?? 0} entr${r.retired === 1 ? 'y' : 'ies'} retired, ${r.released ?? 0} name(s) released\n`);
   return EXIT.ok;
 }
 

@@ -84,11 +84,12 @@ function flagLines(flags: Omit<FlagDescriptor, 'commands'>[]): string[] {
 }
 
 const RULES = `Rules (first match in table order wins; the query name and every CNAME target are tried):
-  exact   taro.nec.co.jp    only that name
-  suffix  *.myfriends.com   a.myfriends.com, a.b.myfriends.com — NOT myfriends.com itself:
-                            the apex needs its own rule (add --protect myfriends.com=CH)
-  prefix  sato.*            sato.com, sato.co.jp (first label) — not a.sato.com
-  infix   *.biglobe.*       www.biglobe.ne.jp (the labels with ≥1 label before and after)
+  exact      taro.nec.co.jp     only that name
+  suffix     *.myfriends.com    myfriends.com and every name under it
+  subdomain  **.myfriends.com   a.myfriends.com, a.b.myfriends.com — NOT the apex myfriends.com
+  prefix     sato.*             sato, sato.com, sato.co.jp (first label) — not a.sato.com
+  infix      *.biglobe.*        biglobe.ne.jp, www.biglobe, www.biglobe.ne.jp (the labels anywhere)
+  "*" is any number of labels, none included; "**." is one or more.
   Case-insensitive, trailing dot ignored, Unicode names compared as xn-- A-labels.
   Quote patterns in YAML and in the shell: a leading * is special to both.`;
 
@@ -96,7 +97,7 @@ const EXAMPLES = `Examples:
   dnsseal run                                   # embedded default config (127.0.0.53:53)
   dnsseal check --config /etc/dnsseal.yaml
   dnsseal run --upstream 9.9.9.9 --channel hub=tunnel:203.0.113.1 \\
-              --protect '*.corp.example=hub' --protect 'corp.example=hub'
+              --protect '*.corp.example=hub'             # corp.example and every name under it
   dnsseal explain git.corp.example --config /etc/dnsseal.yaml --client 10.1.2.3
   dnsseal explain www.partner.test --channel p=peer,esp=chacha20poly1305 \\
               --protect '*.partner.test=p' --json

@@ -75,12 +75,12 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
   return lines.map(([k, v]) => `${(k + ':').padEnd(width)}${v}`).join('\n') + '\n';
 }
 
-/** The most common surprise: `*.example.com` does not cover `example.com` itself. */
+/** A subdomain rule `**.example.com` leaves `example.com` itself out: say so when it is asked about. */
 function apexHint(e: Explanation, cfg: Config): string | undefined {
   const table = cfg.tables.find((t) => t.id === e.table);
-  const apex = table?.rules.find((r) => r.condition.kind === 'suffix' && r.condition.labels.join('.') === e.name);
+  const apex = table?.rules.find((r) => r.condition.kind === 'subdomain' && r.condition.labels.join('.') === e.name);
   if (!apex) return undefined;
-  return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; add a rule "${e.name}" for the apex`;
+  return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; write "*.${e.name}" to cover both`;
 }
 
 export async function explainCommand(ctx: CliContext): Promise<number> {

@@ -42,6 +42,8 @@ export interface DraftValue {
 
 export interface Draft {
   source: string;
+  /** What the file describes: a node (`run`, `check`, `explain`) or a policy server's tables. */
+  role: 'node' | 'policy-server';
   /** Value settings given in the file or by a flag, by YAML key (absent: the default). */
   values: Map<string, DraftValue>;
   upstreams: Map<string, DraftUpstream>;
@@ -55,6 +57,7 @@ export interface Draft {
 export function emptyDraft(source: string): Draft {
   return {
     source,
+    role: 'node',
     values: new Map(),
     upstreams: new Map(),
     channels: new Map(),

@@ -9,7 +9,7 @@ import type { Config, SettingsConfig, TsigKeySpec, UpstreamSpec } from './types.
 import type { Draft } from './draft.ts';
 import { SETTINGS } from './settings.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
-import { parseCidr } from '../policy/cidr.ts';
+import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
@@ -126,6 +126,45 @@ function settingValues(d: Draft, problems: Problems): { values: SettingsConfig; 
   return { values: out as SettingsConfig, where };
 }
 
+/**
+ * Client groups that would silently not match (issue 11 item 8): the kernel classifies packets by
+ * the client's own address, the proxy by the query's sender, and they must agree.
+ * - host mode: the socket hooks only know group `default` — `clients:`, statics of another
+ *   table and trusted forwarders would be accepted and ignored, so they are refused;
+ * - gateway/intercept with `clients:` (none of them loopback) but listening on loopback only:
+ *   every query comes from a local forwarder and lands in `default` — refused unless trusted
+ *   forwarders name the clients;
+ * - a trusted forwarder that overlaps a client range, or is a whole family: such a client could
+ *   choose its own table through EDNS Client Subnet.
+ */
+function checkClassification(v: SettingsConfig, d: Draft, where: (key: string) => string, problems: Problems): void {
+  const push = (at: string, msg: string) => problems.list.push(new ConfigError(at, msg));
+  if (v.mode === 'host') {
+    for (const c of d.clients) push(c.where, `client ${c.cidr}: mode host classifies every query and socket as table default (the host hooks see no client); remove clients: or run mode gateway`);
+    for (const s of d.statics) {
+      if (s.table !== DEFAULT_TABLE) push(s.whereTable, `static ${s.cidr}: mode host protects only table default (the host hooks see no client); drop "table: ${s.table}"`);
+    }
+    if (v.trustedForwarders.length) push(where('trusted_forwarders'), 'trusted_forwarders: mode host has no clients to name; remove it');
+    return;
+  }
+  const loopbackOnly = v.listen.every((l) => /^(\[::1\]|127\.)/.test(l));
+  // (clients that are themselves loopback addresses can reach a loopback listener: tests do that)
+  const reachable = d.clients.some((c) => cidrsOverlap(c.cidr, '127.0.0.0/8') || cidrsOverlap(c.cidr, '::1/128'));
+  if (d.clients.length > 0 && loopbackOnly && !reachable && v.trustedForwarders.length === 0) {
+    push(
+      d.clients[0]!.where,
+      `clients: can never match: dnsseal listens on loopback only (${v.listen.join(', ')}), so every query comes from a local forwarder and lands in table default — ` +
+        'set trusted_forwarders and run the forwarder with EDNS Client Subnet (dnsmasq: --add-subnet=32,128 --strip-subnet), or listen on the LAN address',
+    );
+  }
+  for (const f of v.trustedForwarders) {
+    if (/\/0$/.test(f)) push(where('trusted_forwarders'), `trusted forwarder ${f} trusts every sender: any client could choose its own table; name the forwarder's address`);
+    for (const c of d.clients) {
+      if (cidrsOverlap(f, c.cidr)) push(where('trusted_forwarders'), `trusted forwarder ${f} overlaps client ${c.cidr} (${c.where}): such a client could choose its own table; trust only the forwarder's own address`);
+    }
+  }
+}
+
 function defaultUpstream(listen: string[], deps: FinalizeDeps): UpstreamSpec {
   const pick = pickResolvUpstream(deps.resolvTexts(), listen);
   if (pick.upstream) return { name: 'default', ...pick.upstream };
@@ -206,6 +245,10 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   if (v.mode !== 'host' && v.lan.length === 0) {
     problems.list.push(new ConfigError(whereMode, `mode ${v.mode} needs the client-side interface: "lan: [IFACE]" or --lan IFACE`));
   }
+  if (v.mode === 'host' && v.enforceDns !== 'off') {
+    problems.list.push(new ConfigError(where('enforce_dns'), `enforce_dns ${v.enforceDns} acts on the LAN interfaces of gateway and intercept modes; mode host has none (set it to off)`));
+  }
+  if (d.role === 'node') checkClassification(v, d, where, problems);
   // the pools as given (a bad CIDR is reported on its own, not as "no pools")
   const poolsGiven = (d.values.get('intercept_pools')?.value as string[] | undefined) ?? [];
   if (v.mode === 'intercept' && poolsGiven.length === 0) {

@@ -74,9 +74,20 @@ export function loadConfig(values: Map<string, string[]>, deps: LoadDeps = fileD
   return finalize(draft, deps);
 }
 
-/** Loads a config from text (tests, `reload` of an edited file). */
-export function loadConfigText(text: string, source: string, values: Map<string, string[]> = new Map(), deps: LoadDeps = fileDeps): Config {
+/**
+ * Loads a config from text (tests, `reload` of an edited file). `role: 'policy-server'`: the file
+ * describes the tables a policy server serves, not a node — the checks that tie clients and
+ * statics to the node's mode do not apply.
+ */
+export function loadConfigText(
+  text: string,
+  source: string,
+  values: Map<string, string[]> = new Map(),
+  deps: LoadDeps = fileDeps,
+  role: 'node' | 'policy-server' = 'node',
+): Config {
   const draft = emptyDraft(source);
+  draft.role = role;
   applyYaml(new YamlDoc(source, text), draft, deps);
   applyFlags(values, draft, deps);
   return finalize(draft, deps);

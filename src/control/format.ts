@@ -10,7 +10,8 @@
  *   0      100.64.0.1   192.0.2.10   hub      www.corp.example               4m59s       12s
  *
  * An entry whose peer channel failed shows `CHANNEL!` and a footnote line with the reason: its traffic is
- * dropped (fail closed) until an answer brings the SA up.
+ * dropped (fail closed) until an answer brings the SA up. A retired entry shows `CHANNEL~` and a
+ * legend line under the table.
  */
 import type { ListRow } from './handlers.ts';
 
@@ -36,7 +37,7 @@ export function formatList(rows: ListRow[]): string {
       String(r.group),
       ...(icpt ? [r.intercept ?? '-'] : []),
       r.address,
-      r.blocked !== undefined ? `${r.channel}!` : r.channel,
+      r.blocked !== undefined ? `${r.channel}!` : r.retired ? `${r.channel}~` : r.channel,
       r.names.length > 0 ? r.names.join(',') : '-',
       expiresCell(r),
       r.idleS === null ? '-' : formatDuration(r.idleS),
@@ -44,6 +45,13 @@ export function formatList(rows: ListRow[]): string {
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   const lines = table.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  if (rows.some((r) => r.retired)) {
+    lines.push(
+      '',
+      '~: retired (hold ran out and idle, or flushed): tunnel traffic still goes through the channel, peer traffic is dropped;',
+      '   a new answer brings it back, and it is removed once `retire` passes with no packet.',
+    );
+  }
   const blocked = rows.filter((r) => r.blocked !== undefined);
   if (blocked.length > 0) {
     lines.push('', `!: the peer channel failed; traffic to ${blocked.length === 1 ? 'this address' : 'these addresses'} is dropped until an answer brings the SA up:`);

@@ -26,6 +26,13 @@ export interface ListRow {
   static: boolean;
   /** The peer channel failed (why): traffic to the address is dropped until an answer brings the SA up. */
   blocked?: string;
+  /**
+   * Present (true) when the entry is retired: its hold ran out and it went idle, or it was
+   * flushed or withdrawn by a reload. Still protected — a tunnel entry steered into its channel,
+   * a peer entry's traffic dropped — until `retire` passes with no packet; a new answer brings
+   * it back.
+   */
+  retired?: true;
   /** Intercept mode (#6): the pool address the clients of `group` get for `address`. */
   intercept?: string;
 }
@@ -86,10 +93,10 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
       if (sel.name) {
         const name = sel.name;
         const r = registry.releaseNames((n, e) => sel.entry(e) && name(n));
-        return { released: r.names, removed: r.removed.length };
+        return { released: r.names, retired: r.removed.length };
       }
       const removed = registry.withdraw(sel.entry);
-      return { released: 0, removed: removed.length };
+      return { released: 0, retired: removed.length };
     },
     reload: slot('reload', deps.reload),
     down: slot('down', deps.down),
@@ -150,6 +157,7 @@ export function toRows(entries: RegistryEntry[], nowMs: number): ListRow[] {
       idleS: e.lastSeenMs === undefined ? null : Math.max(0, Math.floor((nowMs - e.lastSeenMs) / 1000)),
       static: e.static,
       ...(e.blocked !== undefined ? { blocked: e.blocked } : {}),
+      ...(e.retired ? { retired: true as const } : {}),
     }))
     .sort((a, b) => a.group - b.group || a.address.localeCompare(b.address));
 }

@@ -2,7 +2,7 @@
  * `dnsseal down` without a running daemon (and the last step of a daemon stopped by `down`):
  * remove every kernel object dnsseal made — the `dnsseal-*` connections in strongSwan (and
  * their XFRM state and policies), the eBPF programs, links and pins, the intercept NAT and its
- * pool routes. Each part is idempotent; a part that fails does not stop the others, and the
+ * pool routes, the enforce_dns nftables table. Each part is idempotent; a part that fails does not stop the others, and the
  * first failure is rethrown at the end so the operator sees it.
  *
  * It lives beside the daemon, not in ops/: like the daemon it assembles every back end
@@ -11,6 +11,7 @@
 import { teardown as teardownDatapath } from '../datapath/teardown.ts';
 import { detachInterceptClsact } from '../intercept/attach.ts';
 import { removePoolRoutes } from '../intercept/routes.ts';
+import { NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { teardownIpsec } from '../ipsec/teardown.ts';
 import { ViciClient } from '../ipsec/vici-client.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -46,6 +47,7 @@ export async function kernelDown(log: Logger, opts: KernelDownOptions = {}): Pro
   });
   await part('datapath', () => teardownDatapath(log, { pinRoot: opts.pinRoot }));
   await part('intercept', () => detachInterceptClsact());
+  await part('enforce_dns', () => new NftDnsEnforcer().remove());
   if (opts.interceptPools?.length) await part('intercept-routes', () => removePoolRoutes(opts.interceptPools!));
   if (firstError) throw firstError;
   return removed;

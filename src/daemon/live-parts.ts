@@ -14,6 +14,7 @@ import type { Config } from '../config/types.ts';
 import type { Datapath } from '../datapath/datapath.ts';
 import { tableGroup } from '../policy/group.ts';
 import { Policy } from '../policy/policy.ts';
+import type { CnameHolds } from '../policy/cname-holds.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { PolicyApi } from '../proxy/pipeline.ts';
 import type { Registry, StaticRegistration } from '../registry/registry.ts';
@@ -65,6 +66,11 @@ export interface PolicyPartDeps {
   policy: LivePolicy;
   /** A policy server is configured: names it protected keep their channel (see keepServerChoices). */
   serverChannels: boolean;
+  /**
+   * The pipeline's CNAME holds: a name protected through a hold keeps its channel as long as the
+   * hold lives and the new rules still protect the name that brought it.
+   */
+  holds?: Pick<CnameHolds, 'channelFor'>;
 }
 
 interface PolicyChange {
@@ -91,7 +97,9 @@ export function policyPart(deps: PolicyPartDeps): LivePart<PolicyChange> {
     apply: (p) => applyOrRestore(() => install(p.after), () => install(p.before)),
     rollback: (p) => install(p.before),
     settle: (p) => {
-      const chooser = channelChooser(p.after.cfg);
+      const rules = channelChooser(p.after.cfg);
+      const holds = deps.holds;
+      const chooser = holds ? (g: number, n: string) => rules(g, n) ?? holds.channelFor(g, n, rules) : rules;
       const r = deps.registry.reconcile(keepServerChoices(chooser, deps.serverChannels ? deps.registry.list() : []));
       return { released: r.names, moved: r.moved, withdrawn: r.removed.length };
     },

@@ -9,7 +9,8 @@
  *     loaded when it appears, and until then the guard drops their traffic);
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
  *  5. the policy-server link (its channels join the table as they are first seen);
- *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served;
+ *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served; then
+ *     enforce_dns (its redirect targets are the bound listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
 import type { Config } from '../config/types.ts';
@@ -36,6 +37,8 @@ import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { UndoStack } from '../util/undo-stack.ts';
 import { ChannelTable } from './channel-table.ts';
 import { LiveConfig } from './live-config.ts';
+import { Enforce } from './enforce.ts';
+import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
 import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
@@ -95,6 +98,8 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     metrics,
     minHoldMs: cfg.minHoldS * 1000,
     idleMs: cfg.idleS * 1000,
+    retireMs: cfg.retireS * 1000,
+    ...(dp.capacity !== undefined ? { capacity: dp.capacity } : {}),
     hooks: ip,
     channels: cfg.channels,
   });
@@ -115,6 +120,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     ...(cfg.upstreamSource !== undefined ? { upstreamSource: cfg.upstreamSource } : {}),
     upstreamTimeoutMs: cfg.upstreamTimeoutMs,
     canary: cfg.canary,
+    // a CNAME target a protected answer named stays protected for its TTL (at least min_hold)
+    cnameHold: { minHoldS: cfg.minHoldS },
+    trustedForwarders: cfg.trustedForwarders,
+    metrics,
     policy,
     registry,
     counters,
@@ -124,11 +133,19 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     ...(icpt ? { interceptor: icpt.interceptor } : {}),
   });
   stack.push('proxy', () => proxy.close());
+  const enforce = new Enforce({
+    enforcer: deps.enforcer ?? (cfg.datapath === 'fake' ? new FakeDnsEnforcer() : new NftDnsEnforcer()),
+    log,
+    metrics,
+    listening: () => listenAddresses(proxy),
+  });
+  enforce.start(cfg);
 
   // 7. Reload, control, metrics.
   const live = new LiveConfig(cfg, [
     channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
-    policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined }),
+    policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
+    enforce.part(),
   ]);
   const reload = () => reloadFrom(live, deps);
   await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels });
@@ -137,6 +154,11 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     stack.push('metrics', () => ms.stop());
   }
   return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
+}
+
+/** The proxy's bound UDP listen addresses as `ADDR:PORT` (TCP shares each one's port). */
+function listenAddresses(proxy: Proxy): string[] {
+  return proxy.listeners.filter((l) => l.transport === 'udp').map((l) => (l.hostname.includes(':') ? `[${l.hostname}]:${l.port}` : `${l.hostname}:${l.port}`));
 }
 
 /**
@@ -260,6 +282,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
         ipsec: p.ip.kind,
         vici: viciStatus(p.ip),
         listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
+        enforceDns: p.live.config.enforceDns,
         upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
         channels: p.ip.status(),
         proxy: p.counters,

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/types.ts';
 import type { Datapath } from '../datapath/datapath.ts';
+import type { DnsEnforcer } from '../datapath/dns-enforce.ts';
 import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ProxyCounters } from '../proxy/proxy-counters.ts';
@@ -23,6 +24,8 @@ export interface DaemonDeps {
   ebpf?: () => Datapath;
   /** Replaces the IPsec backend (tests). */
   ipsec?: IpsecChannels;
+  /** Replaces the enforce_dns backend (default: nftables; the fake with `datapath: fake`). */
+  enforcer?: DnsEnforcer;
   /**
    * Removes every kernel object dnsseal made (src/daemon/down.ts); run after the daemon stopped
    * because of a `down` request. Absent in tests with fake back ends.

@@ -60,6 +60,8 @@ export interface ChannelRowInput {
 export interface Datapath {
   /** `none`, `fake`, `ebpf` — logged by the factory that chose it. */
   readonly kind: string;
+  /** How many entries the destination map holds (max_entries); undefined: unbounded (`none`). */
+  readonly capacity?: number;
   /** Insert or overwrite. Throws `map_full` when capacity is reached (never evicts). */
   upsert(key: DestKey, value: DestValue): void;
   /** Remove; removing an absent key is not an error. */

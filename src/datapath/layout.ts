@@ -15,19 +15,30 @@ export const FAMILY_V4 = 4;
 export const FAMILY_V6 = 6;
 export const GROUP_DEFAULT = 0;
 
-/** Default max_entries (bpf/dnsseal.h DNSSEAL_*_MAX). */
+/** Default max_entries (bpf/dnsseal.h DNSSEAL_*_MAX); DESTS_MAX is each of dnsseal_dests4 / _dests6. */
 export const DESTS_MAX = 1048576;
 export const CLIENTS_MAX = 65536;
 export const CHANNELS_MAX = 4096;
 /** dnsseal_counters slots: kind * CNT_IDS + id (ids ≥ CNT_IDS count in id 0). */
 export const CNT_IDS = 1024;
-export const CNT_KINDS = 6;
+export const CNT_KINDS = 7;
 export const COUNTERS_MAX = CNT_KINDS * CNT_IDS;
 
-/** struct dnsseal_dest_key */
+/** struct dnsseal_dest4_key (dnsseal_dests4: IPv4 and IPv4-mapped) */
+export const Dest4KeyLayout = { size: 8, group: 0, addr: 4 } as const;
+/** struct dnsseal_dest6_key (dnsseal_dests6) */
+export const Dest6KeyLayout = { size: 20, group: 0, addr: 4 } as const;
+/** struct dnsseal_dest_key: the intercept maps' key (and the pre-split dnsseal_dests') */
 export const DestKeyLayout = { size: 24, group: 0, family: 4, pad: 5, addr: 8 } as const;
 /** struct dnsseal_dest_val */
-export const DestValLayout = { size: 24, channel_id: 0, mark: 4, flags: 8, pad: 12, last_seen_ns: 16 } as const;
+export const DestValLayout = { size: 32, channel_id: 0, mark: 4, flags: 8, pad: 12, last_seen_ns: 16, expires_ns: 24 } as const;
+/** struct dnsseal_config (dnsseal_config: ARRAY, one slot, key __u32 0) */
+export const ConfigLayout = { size: 400, flags: 0, n4: 4, n6: 8, pad: 12, clients4: 16, clients6: 112 } as const;
+/** struct dnsseal_cfg_client4 / dnsseal_cfg_client6 (the inline client table in dnsseal_config) */
+export const CfgClient4Layout = { size: 12, net: 0, mask: 4, group: 8 } as const;
+export const CfgClient6Layout = { size: 36, net: 0, mask: 16, group: 32 } as const;
+/** DNSSEAL_CFG_CLIENTS: inline client CIDRs per source family. */
+export const CFG_CLIENTS = 8;
 /** struct dnsseal_client_key */
 export const ClientKeyLayout = { size: 20, prefixlen: 0, addr: 4 } as const;
 /** struct dnsseal_client_val */
@@ -37,9 +48,11 @@ export const ChannelValLayout = { size: 32, mark: 0, state: 4, flags: 8, gw_fami
 /** struct dnsseal_counter_val (key: __u32 slot; one value per possible CPU, each rounded to 8 bytes) */
 export const CounterValLayout = { size: 16, packets: 0, bytes: 8 } as const;
 
-/** DNSSEAL_DEST_F_* */
+/** DNSSEAL_DEST_F_* (the same values as src/datapath/datapath.ts DEST_F_*) */
 export const DEST_F_STATIC = 0x1;
 export const DEST_F_INTERCEPT = 0x2;
+export const DEST_F_RETIRED = 0x4;
+export const DEST_F_BLOCKED = 0x8;
 export const DEST_F_FORM_V4 = 0x40000000;
 export const DEST_F_FORM_MAPPED = 0x80000000;
 export const DEST_F_FORM_MASK = (DEST_F_FORM_V4 | DEST_F_FORM_MAPPED) >>> 0;
@@ -48,12 +61,15 @@ export const CHAN_DOWN = 0;
 export const CHAN_UP = 1;
 export const CHAN_F_PEER = 0x1;
 export const CHAN_F_HAS_GW = 0x2;
+/** DNSSEAL_CFG_F_* */
+export const CFG_F_INLINE = 0x1;
 /** DNSSEAL_CNT_* */
 export const CNT_MARKED = 1;
 export const CNT_SOCK_MARKED = 2;
 export const CNT_HOST_SENT = 3;
 export const CNT_GUARD_DROP = 4;
 export const CNT_GUARD_PASS = 5;
+export const CNT_RETIRED = 6;
 /** DNSSEAL_DROP_* and DNSSEAL_PASS_* by number, for metrics labels. */
 export const DROP_REASONS: Record<number, string> = {
   1: 'plain_protected',
@@ -61,6 +77,7 @@ export const DROP_REASONS: Record<number, string> = {
   3: 'fragment',
   4: 'malformed',
   5: 'exthdr',
+  6: 'blocked',
 };
 export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike', 4: 'nd' };
 
@@ -87,16 +104,32 @@ export interface RawDestKey {
   addr: KeyAddr;
 }
 
-export function encodeDestKey(k: RawDestKey, out: Uint8Array = new Uint8Array(DestKeyLayout.size)): Uint8Array {
-  const dv = need(out, DestKeyLayout.size, 'dnsseal_dest_key');
-  out.fill(0, 0, DestKeyLayout.size);
-  dv.setUint32(DestKeyLayout.group, k.group >>> 0, true);
-  out[DestKeyLayout.family] = k.addr.family;
-  out.set(k.addr.bytes, DestKeyLayout.addr);
+/** struct dnsseal_dest4_key for family 4, struct dnsseal_dest6_key for family 6. */
+export function destKeySize(family: KeyAddr['family']): number {
+  return family === FAMILY_V4 ? Dest4KeyLayout.size : Dest6KeyLayout.size;
+}
+
+/** Encodes the key of dnsseal_dests4 or dnsseal_dests6, by the address's family. */
+export function encodeDestKey(k: RawDestKey, out: Uint8Array = new Uint8Array(destKeySize(k.addr.family))): Uint8Array {
+  const L = k.addr.family === FAMILY_V4 ? Dest4KeyLayout : Dest6KeyLayout;
+  const name = k.addr.family === FAMILY_V4 ? 'dnsseal_dest4_key' : 'dnsseal_dest6_key';
+  const dv = need(out, L.size, name);
+  if (k.addr.bytes.length !== L.size - L.addr) throw new DnssealError('bpf', 'layout', `${name}: address of ${k.addr.bytes.length} bytes`);
+  out.fill(0, 0, L.size);
+  dv.setUint32(L.group, k.group >>> 0, true);
+  out.set(k.addr.bytes, L.addr);
   return out;
 }
 
-export function decodeDestKey(buf: Uint8Array): RawDestKey {
+/** Decodes a key of dnsseal_dests4 (family 4) or dnsseal_dests6 (family 6). */
+export function decodeDestKey(buf: Uint8Array, family: KeyAddr['family']): RawDestKey {
+  const L = family === FAMILY_V4 ? Dest4KeyLayout : Dest6KeyLayout;
+  const dv = need(buf, L.size, family === FAMILY_V4 ? 'dnsseal_dest4_key' : 'dnsseal_dest6_key');
+  return { group: dv.getUint32(L.group, true), addr: { family, bytes: buf.slice(L.addr, L.size) } };
+}
+
+/** struct dnsseal_dest_key (24 bytes: group, family, address): the pre-split dnsseal_dests' key. */
+export function decodeFamilyDestKey(buf: Uint8Array): RawDestKey {
   const dv = need(buf, DestKeyLayout.size, 'dnsseal_dest_key');
   const family = buf[DestKeyLayout.family];
   if (family !== FAMILY_V4 && family !== FAMILY_V6) {
@@ -115,6 +148,8 @@ export interface RawDestVal {
   flags: number;
   /** bpf_ktime_get_ns() of the last packet, 0n = never. */
   lastSeenNs: bigint;
+  /** CLOCK_MONOTONIC ns when the DNS hold runs out, 0n = none. */
+  expiresNs: bigint;
 }
 
 export function encodeDestVal(v: RawDestVal, out: Uint8Array = new Uint8Array(DestValLayout.size)): Uint8Array {
@@ -124,6 +159,7 @@ export function encodeDestVal(v: RawDestVal, out: Uint8Array = new Uint8Array(De
   dv.setUint32(DestValLayout.mark, v.mark >>> 0, true);
   dv.setUint32(DestValLayout.flags, v.flags >>> 0, true);
   dv.setBigUint64(DestValLayout.last_seen_ns, v.lastSeenNs, true);
+  dv.setBigUint64(DestValLayout.expires_ns, v.expiresNs, true);
   return out;
 }
 
@@ -134,6 +170,80 @@ export function decodeDestVal(buf: Uint8Array): RawDestVal {
     mark: dv.getUint32(DestValLayout.mark, true),
     flags: dv.getUint32(DestValLayout.flags, true),
     lastSeenNs: dv.getBigUint64(DestValLayout.last_seen_ns, true),
+    expiresNs: dv.getBigUint64(DestValLayout.expires_ns, true),
+  };
+}
+
+/**
+ * The value of the pre-split dnsseal_dests (before expiry was kept): 24 bytes, no expires_ns. No
+ * longer in the object, so not BTF-checked: test/datapath/ebpf/layout.test.ts has its golden bytes.
+ */
+export const LegacyDestValLayout = { size: 24, channel_id: 0, mark: 4, flags: 8, pad: 12, last_seen_ns: 16 } as const;
+
+export function decodeLegacyDestVal(buf: Uint8Array): RawDestVal {
+  const dv = need(buf, LegacyDestValLayout.size, 'dnsseal_dest_val (24-byte layout)');
+  return {
+    channelId: dv.getUint32(LegacyDestValLayout.channel_id, true),
+    mark: dv.getUint32(LegacyDestValLayout.mark, true),
+    flags: dv.getUint32(LegacyDestValLayout.flags, true),
+    lastSeenNs: dv.getBigUint64(LegacyDestValLayout.last_seen_ns, true),
+    expiresNs: 0n,
+  };
+}
+
+/** One row of the inline client table: network-order net and mask (4 or 16 bytes), group. */
+export interface CfgClient {
+  net: Uint8Array;
+  mask: Uint8Array;
+  group: number;
+}
+
+export interface RawConfig {
+  flags: number;
+  v4: CfgClient[];
+  v6: CfgClient[];
+}
+
+export function encodeConfig(c: RawConfig, out: Uint8Array = new Uint8Array(ConfigLayout.size)): Uint8Array {
+  const dv = need(out, ConfigLayout.size, 'dnsseal_config');
+  if (c.v4.length > CFG_CLIENTS || c.v6.length > CFG_CLIENTS) {
+    throw new DnssealError('bpf', 'layout', `dnsseal_config: ${c.v4.length} IPv4 / ${c.v6.length} IPv6 clients, at most ${CFG_CLIENTS} each`);
+  }
+  out.fill(0, 0, ConfigLayout.size);
+  dv.setUint32(ConfigLayout.flags, c.flags >>> 0, true);
+  dv.setUint32(ConfigLayout.n4, c.v4.length, true);
+  dv.setUint32(ConfigLayout.n6, c.v6.length, true);
+  c.v4.forEach((e, i) => {
+    const at = ConfigLayout.clients4 + i * CfgClient4Layout.size;
+    if (e.net.length !== 4 || e.mask.length !== 4) throw new DnssealError('bpf', 'layout', 'dnsseal_cfg_client4: net and mask must be 4 bytes');
+    out.set(e.net, at + CfgClient4Layout.net);
+    out.set(e.mask, at + CfgClient4Layout.mask);
+    dv.setUint32(at + CfgClient4Layout.group, e.group >>> 0, true);
+  });
+  c.v6.forEach((e, i) => {
+    const at = ConfigLayout.clients6 + i * CfgClient6Layout.size;
+    if (e.net.length !== 16 || e.mask.length !== 16) throw new DnssealError('bpf', 'layout', 'dnsseal_cfg_client6: net and mask must be 16 bytes');
+    out.set(e.net, at + CfgClient6Layout.net);
+    out.set(e.mask, at + CfgClient6Layout.mask);
+    dv.setUint32(at + CfgClient6Layout.group, e.group >>> 0, true);
+  });
+  return out;
+}
+
+export function decodeConfig(buf: Uint8Array): RawConfig {
+  const dv = need(buf, ConfigLayout.size, 'dnsseal_config');
+  const n4 = dv.getUint32(ConfigLayout.n4, true);
+  const n6 = dv.getUint32(ConfigLayout.n6, true);
+  if (n4 > CFG_CLIENTS || n6 > CFG_CLIENTS) throw new DnssealError('bpf', 'layout', `dnsseal_config: n4 ${n4} / n6 ${n6} over ${CFG_CLIENTS}`);
+  const row = (at: number, L: typeof CfgClient4Layout | typeof CfgClient6Layout, n: number): CfgClient => ({
+    net: buf.slice(at + L.net, at + L.net + n),
+    mask: buf.slice(at + L.mask, at + L.mask + n),
+    group: dv.getUint32(at + L.group, true),
+  });
+  return {
+    flags: dv.getUint32(ConfigLayout.flags, true),
+    v4: Array.from({ length: n4 }, (_, i) => row(ConfigLayout.clients4 + i * CfgClient4Layout.size, CfgClient4Layout, 4)),
+    v6: Array.from({ length: n6 }, (_, i) => row(ConfigLayout.clients6 + i * CfgClient6Layout.size, CfgClient6Layout, 16)),
   };
 }
 

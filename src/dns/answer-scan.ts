@@ -41,10 +41,18 @@ export interface AnswerScan {
   truncated: boolean;
   /** Query name then every CNAME target followed from it, lower-case, no trailing dot. */
   chain: string[];
+  /** `chainTtls[i]`: TTL (seconds) of the CNAME record that named `chain[i]`; `chainTtls[0]` is 0. */
+  chainTtls: number[];
   /** Canonical address texts found for names of the chain, deduplicated, in answer order. */
   addrs: string[];
   /** Smallest TTL of the records that gave addresses (seconds); 0 when there are none. */
   minTtl: number;
+  /**
+   * Address-carrying records (A, AAAA, SVCB, HTTPS) whose addresses are NOT in `addrs`: in the
+   * answer section but owned by a name off the chain, or in the authority or additional
+   * section. A protected answer must lose them before it is released (issue 11 item 10).
+   */
+  strays: number;
   opt: OptLocation | null;
   /** Offset just past the last record (trailing bytes after it are never relayed). */
   end: number;
@@ -113,6 +121,7 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     }
     p = rdOff + rdLen;
   }
+  let strays = 0;
   let opt: OptLocation | null = null;
   const total = nscount + arcount;
   for (let i = 0; i < total; i++) {
@@ -121,7 +130,9 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     const rdLen = (buf[h + 8]! << 8) | buf[h + 9]!;
     const end = h + 10 + rdLen;
     if (end > buf.length) throw new WireError(`rdata runs past the end at ${h + 10}`);
-    if (buf[h] === 0 && buf[h + 1] === TYPE_OPT) {
+    const type = (buf[h]! << 8) | buf[h + 1]!;
+    if (type === TYPE_A || type === TYPE_AAAA || type === TYPE_HTTPS || type === TYPE_SVCB) strays++;
+    if (type === TYPE_OPT) {
       if (opt) throw new WireError('two OPT records in the answer');
       if (i < nscount) throw new WireError('OPT record outside the additional section');
       const ttl = ((buf[h + 4]! << 24) | (buf[h + 5]! << 16) | (buf[h + 6]! << 8) | buf[h + 7]!) >>> 0;
@@ -133,6 +144,7 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
   const recordsEnd = p;
 
   const chain = [qname];
+  const chainTtls = [0];
   const addrs: string[] = [];
   let minTtl = Number.MAX_SAFE_INTEGER;
   if (records.length > 0) {
@@ -140,17 +152,24 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     for (let hop = 0; hop < MAX_CHAIN; hop++) {
       const tail = chain[chain.length - 1]!;
       let next: string | null = null;
+      let ttl = 0;
       for (const r of records) {
         if (r.target !== null && r.owner === tail) {
           next = r.target;
+          ttl = r.ttl;
           break;
         }
       }
       if (next === null || chain.includes(next)) break;
       chain.push(next);
+      chainTtls.push(ttl);
     }
     for (const r of records) {
-      if (r.target !== null || !chain.includes(r.owner)) continue;
+      if (r.target !== null) continue;
+      if (!chain.includes(r.owner)) {
+        strays++;
+        continue;
+      }
       if (r.type === TYPE_A) {
         if (r.rdLen !== 4) throw new WireError(`A record of ${r.rdLen} octets`);
         addUnique(addrs, ipv4Text(buf, r.rdOff));
@@ -171,8 +190,10 @@ export function scanAnswer(buf: Uint8Array, questionLen: number, qname: string):
     rcode: flags & 0xf,
     truncated: (flags & FLAG_TC) !== 0,
     chain,
+    chainTtls,
     addrs,
     minTtl: addrs.length ? minTtl : 0,
+    strays,
     opt,
     end: recordsEnd,
     ancount,

@@ -22,6 +22,31 @@ export interface ClientEdns {
   udpSize: number;
   version: number;
   dnssecOk: boolean;
+  /**
+   * The EDNS Client Subnet option's data (RFC 7871, option 8) as sent — a view into the query,
+   * not a copy — or 'malformed' when the option list cannot be read or holds the option twice,
+   * or null without one. Whether it is believed is the proxy's business (trusted forwarders).
+   */
+  clientSubnet: Uint8Array | 'malformed' | null;
+}
+
+/** EDNS option code of Client Subnet (RFC 7871). */
+const OPTION_CLIENT_SUBNET = 8;
+
+/** Finds the Client Subnet option among the options in `buf[from, end)` (see `ClientEdns.clientSubnet`). */
+function findClientSubnet(buf: Uint8Array, from: number, end: number): Uint8Array | 'malformed' | null {
+  let found: Uint8Array | null = null;
+  for (let o = from; o < end; ) {
+    if (o + 4 > end) return found ? 'malformed' : null;
+    const len = (buf[o + 2]! << 8) | buf[o + 3]!;
+    if (o + 4 + len > end) return found ? 'malformed' : null;
+    if (((buf[o]! << 8) | buf[o + 1]!) === OPTION_CLIENT_SUBNET) {
+      if (found) return 'malformed';
+      found = buf.subarray(o + 4, o + 4 + len);
+    }
+    o += 4 + len;
+  }
+  return found;
 }
 
 export interface ParsedQuery {
@@ -128,6 +153,7 @@ export function parseQuery(buf: Uint8Array): QueryParse {
           udpSize: Math.max(512, (buf[h + 2]! << 8) | buf[h + 3]!),
           version: buf[h + 5]!,
           dnssecOk: (buf[h + 6]! & (EDNS_DO >>> 8)) !== 0,
+          clientSubnet: end > h + 10 ? findClientSubnet(buf, h + 10, end) : null,
         };
       }
       p = end;

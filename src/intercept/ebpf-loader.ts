@@ -1,6 +1,6 @@
 /**
  * Loads build/intercept.bpf.o next to the main object (start-up only): the shared maps
- * (dnsseal_dests, _clients, _channels, _counters) are pinned by the main loader and REUSED here
+ * (dnsseal_dests4/6, _clients, _channels, _counters, _config) are pinned by the main loader and REUSED here
  * by pin path, so both objects see one table; dnsseal_icpt_fwd / _rev are adopted when pinned
  * (a restart keeps every mapping) and created otherwise. Programs are pinned under
  * <root>/progs/dnsseal_nat_in|out, where attach.ts finds them.
@@ -42,17 +42,21 @@ export function readInterceptObject(path = 'build/intercept.bpf.o'): Uint8Array 
 /** Returns whether the intercept maps were adopted (a restart) rather than created. */
 export function loadIntercept(bpf: Bpf, opts: InterceptLoadOptions): { adopted: boolean } {
   const { paths, log } = opts;
-  const destsPin = paths.map(MAPS.dests);
-  const dests = pinnedMapInfo(bpf, destsPin);
-  if (!dests) {
-    throw new DnssealError('intercept', 'not_loaded', `${destsPin} is not pinned: start the main eBPF datapath before the intercept NAT`);
+  const capacity = new Map<string, number>();
+  for (const name of [MAPS.dests4, MAPS.dests6]) {
+    const destsPin = paths.map(name);
+    const dests = pinnedMapInfo(bpf, destsPin);
+    if (!dests) {
+      throw new DnssealError('intercept', 'not_loaded', `${destsPin} is not pinned: start the main eBPF datapath before the intercept NAT`);
+    }
+    capacity.set(name, dests.maxEntries);
   }
   const adopted = existsSync(paths.map(ICPT_MAPS.fwd));
   try {
     loadPinnedObject(bpf, {
       bytes: opts.object ?? readInterceptObject(opts.objectPath),
       maps: [
-        ...Object.values(MAPS).map((m) => ({ name: m, pin: paths.map(m), maxEntries: m === MAPS.dests ? dests.maxEntries : undefined })),
+        ...Object.values(MAPS).map((m) => ({ name: m, pin: paths.map(m), maxEntries: capacity.get(m) })),
         ...Object.values(ICPT_MAPS).map((m) => ({ name: m, pin: paths.map(m) })),
       ],
       progs: Object.values(ICPT_PROGS).map((p) => ({ name: p, pin: icptProgPath(paths, p) })),

@@ -9,7 +9,10 @@ import { DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { isMapped, parseAddr } from './address.ts';
 import type { InterceptPool } from './pool.ts';
-import { DEFAULT_TTL_CAP_S, rewriteAnswer } from './rewrite.ts';
+import { rewriteAnswer } from '../dns/answer-rewrite.ts';
+
+/** TTL cap of rewritten records (seconds) unless configured. */
+export const DEFAULT_TTL_CAP_S = 60;
 
 export interface InterceptorOptions {
   pool: InterceptPool;

@@ -49,3 +49,23 @@ export function encodeClientSubnet(address: Uint8Array, sourcePrefix: number): U
   if (sourcePrefix % 8 !== 0) out[3 + n] = out[3 + n]! & ((0xff << (8 - (sourcePrefix % 8))) & 0xff);
   return out;
 }
+
+/** What a query's Client Subnet option says about who asked (see `namedClient`). */
+export type NamedClient = { kind: 'client'; address: string } | { kind: 'partial' } | { kind: 'malformed' };
+
+/**
+ * The client a forwarder names in a query's ECS option (dnsmasq `--add-subnet=32,128`): only a
+ * full-length source prefix (/32 for IPv4, /128 for IPv6) with scope 0 (RFC 7871 §6: a query's
+ * scope is 0) names one client; a shorter prefix names a network (`partial`), anything else is
+ * `malformed`. Never throws.
+ */
+export function namedClient(data: Uint8Array): NamedClient {
+  let s: ClientSubnet;
+  try {
+    s = decodeClientSubnet(data);
+  } catch {
+    return { kind: 'malformed' };
+  }
+  if (data[3] !== 0) return { kind: 'malformed' };
+  return s.sourcePrefix === (s.family === 4 ? 32 : 128) ? { kind: 'client', address: s.address } : { kind: 'partial' };
+}

@@ -42,7 +42,7 @@ export async function runPolicyServerCommand(values: Map<string, string[]>, deps
     } catch (err) {
       throw new ConfigError('--config', `cannot read ${path}: ${errorMessage(err)}`, { cause: err });
     }
-    return loadPolicyServerConfig(path, (t, source) => loadConfigText(t, source, values, loadDeps), text);
+    return loadPolicyServerConfig(path, (t, source) => loadConfigText(t, source, values, loadDeps, 'policy-server'), text);
   };
   const cfg = load(); // a ConfigError goes to the CLI: nothing has started
   const log = deps.makeLogger?.(cfg.base) ?? deps.log;

@@ -121,6 +121,23 @@ export function parseCidr(text: string): Cidr {
   return { bytes: masked, prefix, text: `${formatIP(masked)}/${prefix}` };
 }
 
+/** Whether two CIDR texts share an address (one contains the other); false across families or when either is invalid. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  let x: Cidr;
+  let y: Cidr;
+  try {
+    x = parseCidr(a);
+    y = parseCidr(b);
+  } catch {
+    return false;
+  }
+  if (x.bytes.length !== y.bytes.length) return false;
+  const p = Math.min(x.prefix, y.prefix);
+  const mx = maskBytes(x.bytes, p);
+  const my = maskBytes(y.bytes, p);
+  return mx.every((v, i) => v === my[i]);
+}
+
 function maskBytes(b: Uint8Array, prefix: number): Uint8Array {
   const out = new Uint8Array(b.length);
   for (let i = 0; i < b.length; i++) {

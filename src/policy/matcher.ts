@@ -2,11 +2,12 @@
  * The indexed form of one rule table: answers "which is the first rule (lowest index) whose
  * condition matches this name" without scanning the table.
  *
- * - exact:  hash of the whole name.
- * - suffix: hash of the dotted suffix ("myfriends.com"); the name probes each proper suffix
- *           (a flattened label trie: one probe per label, no per-node objects).
- * - prefix: hash of the first label; multi-label prefixes keep a short candidate list.
- * - infix:  hash of the first label of the sequence; the name probes each inner label.
+ * - exact:     hash of the whole name.
+ * - suffix:    hash of the dotted suffix ("myfriends.com"); the name probes each of its suffixes,
+ *              itself included (a flattened label trie: one probe per label, no per-node objects).
+ * - subdomain: the same in its own table, probed with the proper suffixes only.
+ * - prefix:    hash of the first label; multi-label prefixes keep a short candidate list.
+ * - infix:     hash of the first label of the sequence; the name probes each of its labels.
  * One right-to-left pass over the name computes every suffix and label hash (hash-index.ts),
  * so a match allocates nothing for the single-label kinds. Every kind is consulted and the
  * lowest index wins, so table order decides across kinds. Cost is O(labels) probes,
@@ -34,12 +35,15 @@ function addCandidate(map: Map<string, Candidate[]>, key: string, c: Candidate):
 export class RuleMatcher {
   private readonly exact: HashIndex;
   private readonly suffix: HashIndex;
+  private readonly subdomain: HashIndex;
   private readonly prefix1: HashIndex;
   private readonly infix1: HashIndex;
   private readonly prefixN = new Map<string, Candidate[]>();
   private readonly infixN = new Map<string, Candidate[]>();
   /** Bit k-1 set when some suffix rule has k fixed labels (bit 31: 32 or more). */
   private suffixDepths = 0;
+  /** The same for subdomain rules. */
+  private subdomainDepths = 0;
   readonly size: number;
   private readonly scratch = new Uint8Array(256);
 
@@ -52,10 +56,11 @@ export class RuleMatcher {
    */
   constructor(conditions: readonly Condition[], payloads?: ArrayLike<number>) {
     this.size = conditions.length;
-    const count = { exact: 0, suffix: 0, prefix: 0, infix: 0 };
+    const count = { exact: 0, suffix: 0, subdomain: 0, prefix: 0, infix: 0 };
     for (const c of conditions) count[c.kind]++;
     this.exact = new HashIndex(count.exact);
     this.suffix = new HashIndex(count.suffix);
+    this.subdomain = new HashIndex(count.subdomain);
     this.prefix1 = new HashIndex(count.prefix);
     this.infix1 = new HashIndex(count.infix);
     for (let i = 0; i < conditions.length; i++) this.add(conditions[i]!, i, payloads ? payloads[i]! : 0);
@@ -69,6 +74,9 @@ export class RuleMatcher {
       case 'suffix':
         this.suffixDepths |= 1 << (Math.min(l.length, 32) - 1);
         return this.suffix.add(l.join('.'), index, payload);
+      case 'subdomain':
+        this.subdomainDepths |= 1 << (Math.min(l.length, 32) - 1);
+        return this.subdomain.add(l.join('.'), index, payload);
       case 'prefix':
         if (l.length === 1) return this.prefix1.add(l[0]!, index, payload);
         return addCandidate(this.prefixN, l[0]!, { labels: l, index, payload });
@@ -96,6 +104,7 @@ export class RuleMatcher {
     if (buf[len - 1] === 46) len--;
     if (len === 0) return -1;
     const useSuffix = this.suffix.size > 0;
+    const useSubdomain = this.subdomain.size > 0;
     const usePrefix = this.prefix1.size > 0;
     const useInfix = this.infix1.size > 0;
     let best = NONE;
@@ -111,39 +120,49 @@ export class RuleMatcher {
         lh = Math.imul(lh ^ c, 0x01000193);
         continue;
       }
-      // a label ends here: name[i+1, end)
+      // a label ends here: name[i+1, end); h becomes the hash of name[i+1, len)
       const start = i + 1;
       if (start === end) return -1; // empty label: not a host name
       const single = labelMix(lh);
       h = extend(h, single);
-      depth++;
+      const bit = 1 << (Math.min(++depth, 32) - 1);
+      // suffix: every suffix of the name, the whole name (the apex) included
+      if (useSuffix && (this.suffixDepths & bit) !== 0) {
+        const s = this.suffix.find(h, buf, start, len);
+        if (s >= 0 && s < best) {
+          best = s;
+          pay = this.suffix.hitPayload;
+        }
+      }
+      // the hash of the label alone (a one-label key), for infix and prefix
+      const lone = useInfix || (usePrefix && start === 0) ? extend(EMPTY_SUFFIX, single) : 0;
+      // infix: the label anywhere, first and last position included
+      if (useInfix) {
+        const x = this.infix1.find(lone, buf, start, end);
+        if (x >= 0 && x < best) {
+          best = x;
+          pay = this.infix1.hitPayload;
+        }
+      }
       if (start === 0) {
         const e = this.exact.find(h, buf, 0, len);
         if (e >= 0 && e < best) {
           best = e;
           pay = this.exact.hitPayload;
         }
-        if (usePrefix && end < len) {
-          const p = this.prefix1.find(extend(EMPTY_SUFFIX, single), buf, 0, end);
+        if (usePrefix) {
+          const p = this.prefix1.find(lone, buf, 0, end);
           if (p >= 0 && p < best) {
-          best = p;
-          pay = this.prefix1.hitPayload;
+            best = p;
+            pay = this.prefix1.hitPayload;
+          }
         }
-        }
-      } else {
-        if (useSuffix && (this.suffixDepths & (1 << (Math.min(depth, 32) - 1))) !== 0) {
-          const s = this.suffix.find(h, buf, start, len);
-          if (s >= 0 && s < best) {
+      } else if (useSubdomain && (this.subdomainDepths & bit) !== 0) {
+        // subdomain: proper suffixes only, never the whole name
+        const s = this.subdomain.find(h, buf, start, len);
+        if (s >= 0 && s < best) {
           best = s;
-          pay = this.suffix.hitPayload;
-        }
-        }
-        if (useInfix && end < len) {
-          const x = this.infix1.find(extend(EMPTY_SUFFIX, single), buf, start, end);
-          if (x >= 0 && x < best) {
-          best = x;
-          pay = this.infix1.hitPayload;
-        }
+          pay = this.subdomain.hitPayload;
         }
       }
       lh = FNV_INIT;
@@ -162,7 +181,7 @@ export class RuleMatcher {
     if (pre) {
       for (const c of pre) {
         if (c.index >= best) break;
-        if (c.labels.length < n && startsAt(labels, c.labels, 0)) {
+        if (c.labels.length <= n && startsAt(labels, c.labels, 0)) {
           best = c.index;
           this.payload = c.payload;
           break;
@@ -170,12 +189,12 @@ export class RuleMatcher {
       }
     }
     if (this.infixN.size > 0) {
-      for (let at = 1; at < n - 1; at++) {
+      for (let at = 0; at < n; at++) {
         const list = this.infixN.get(labels[at]!);
         if (!list) continue;
         for (const c of list) {
           if (c.index >= best) break;
-          if (at + c.labels.length <= n - 1 && startsAt(labels, c.labels, at)) {
+          if (at + c.labels.length <= n && startsAt(labels, c.labels, at)) {
             best = c.index;
             this.payload = c.payload;
             break;

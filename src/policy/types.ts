@@ -6,10 +6,11 @@
 
 /** How a rule's pattern compares with a name (all label-wise, case-insensitive). */
 export type ConditionKind =
-  | 'exact' //  taro.nec.co.jp
-  | 'suffix' // *.myfriends.com      (strict subdomains; the apex needs its own rule)
-  | 'prefix' // sato.*               (first label)
-  | 'infix'; // *.biglobe.*          (label sequence with ≥1 label before and after)
+  | 'exact' //     taro.nec.co.jp
+  | 'suffix' //    *.myfriends.com     (myfriends.com and every name under it)
+  | 'subdomain' // **.myfriends.com    (names under myfriends.com only, not myfriends.com)
+  | 'prefix' //    sato.*              (first label(s); sato itself included)
+  | 'infix'; //    *.biglobe.*         (the label sequence anywhere, first and last label included)
 
 export interface Condition {
   kind: ConditionKind;
@@ -92,6 +93,11 @@ export interface Decision {
   upstream: string | null;
   /** Which name in the CNAME chain matched (may differ from the query name). */
   matchedName?: string;
+  /**
+   * Set when the protection comes from a CNAME hold (cname-holds.ts, issue 11 item 9): the
+   * protected name whose answer named `matchedName` as a CNAME target.
+   */
+  heldBy?: string;
 }
 
 /** Marks: high 16 bits identify dnsseal, low 16 bits the channel id. */

@@ -1,16 +1,22 @@
 /**
  * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
  *
- *   receive → pre-decide → forward → decide → register → respond
+ *   receive → classify → pre-decide → forward → decide → hold → register → confine → respond
  *
- * (intercept mode, #6: `respond` is preceded by `intercept`, which swaps the protected answer's
- * addresses for pool addresses once they are registered.)
+ * `classify` (issue 11 item 8) picks the address the client is classified by: the sender, or
+ * the client a trusted forwarder names in EDNS Client Subnet.
+ * `hold` (issue 11 item 9) remembers the CNAME targets of a protected chain for the client's
+ * group, so that `decide` protects them when the client asks for them on its own.
+ * `confine` (issue 11 item 10) leaves a protected answer only the addresses that were registered;
+ * in intercept mode (#6) `intercept` takes its place: it swaps the registered addresses for pool
+ * addresses and drops every other one.
  *
  * Each step is one named function below; each returns the next step's input or an
  * `Outcome` that ends the query. `respond` is the only place bytes for the client are made.
  * Fail closed: when registration (S105) does not complete, the client gets SERVFAIL, never
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  */
+import { rewriteAnswer } from '../dns/answer-rewrite.ts';
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import { parseQuery } from '../dns/query.ts';
@@ -23,6 +29,7 @@ import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
 import type { ClientInfo, QueryHandler } from './handler.ts';
 import { observeUpstream, type ProxyCounters } from './proxy-counters.ts';
+import type { TrustedForwarders } from './trusted-forwarders.ts';
 import { UpstreamError, type ExchangeHooks } from './upstream.ts';
 
 /** What the pipeline needs of the policy (src/policy/policy.ts `Policy` provides it). */
@@ -67,6 +74,20 @@ export interface PipelineDeps {
   policyServer?: PolicyServerLink;
   /** Intercept mode (#6, src/intercept/interceptor.ts `Interceptor`); absent in other modes. */
   interceptor?: InterceptApi;
+  /** CNAME holds (issue 11 item 9, src/policy/cname-holds.ts `CnameHolds`). */
+  holds?: HoldsApi;
+  /** Forwarders whose EDNS Client Subnet names the client (issue 11 item 8); absent: none trusted. */
+  forwarders?: Pick<TrustedForwarders, 'clientOf'>;
+}
+
+/**
+ * The split-DNS CNAME hole (issue 11 item 9): `hold` remembers, per client group, the names of
+ * a protected chain after the one that matched; `decide` gives such a name, for a client of
+ * that group, the decision protecting the name that brought it (null: none held).
+ */
+export interface HoldsApi {
+  hold(decision: Decision, chain: readonly string[], chainTtls: readonly number[]): void;
+  decide(clientIp: string, miss: Decision, names: readonly string[]): Decision | null;
 }
 
 /**
@@ -85,7 +106,7 @@ export type Outcome =
   | { kind: 'local-error'; rcode: number; query: ParsedQuery | null; reason: string }
   | { kind: 'canary'; query: ParsedQuery }
   | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string }
-  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null };
+  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null; clientIp: string };
 
 export const CANARY_NAME = 'use-application-dns.net';
 
@@ -117,31 +138,32 @@ export class Pipeline {
     if ('kind' in received) return received;
     const query = received;
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
-    const upstream = this.preDecide(query, client);
+    const clientIp = this.classify(query, client);
+    const upstream = this.preDecide(query, clientIp);
     let forwarded: Forwarded;
     const sent = performance.now();
     try {
-      forwarded = await this.forward(query, upstream, client);
+      forwarded = await this.forward(query, upstream, clientIp);
     } catch (err) {
       return this.forwardFailure(query, err);
     }
     observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
-    const decision = this.decide(query, forwarded, client);
+    const decision = this.decide(query, forwarded, clientIp);
     if (decision?.channel) {
+      this.hold(forwarded, decision);
       try {
         await this.register(query, forwarded, decision);
       } catch (err) {
         return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err) };
       }
-      if (this.deps.interceptor) {
-        try {
-          forwarded = this.intercept(query, forwarded, decision);
-        } catch (err) {
-          return { kind: 'servfail', query, reason: 'intercept', detail: errorMessage(err) };
-        }
+      const icpt = this.deps.interceptor !== undefined;
+      try {
+        forwarded = icpt ? this.intercept(query, forwarded, decision) : this.confine(query, forwarded);
+      } catch (err) {
+        return { kind: 'servfail', query, reason: icpt ? 'intercept' : 'malformed_answer', detail: errorMessage(err) };
       }
     }
-    return { kind: 'answer', query, forwarded, decision };
+    return { kind: 'answer', query, forwarded, decision, clientIp };
   }
 
   /** S101: parse the query; malformed input ends here (FORMERR or dropped). */
@@ -152,39 +174,64 @@ export class Pipeline {
     return { kind: 'local-error', rcode: parsed.rcode, query: parsed.query, reason: parsed.reason };
   }
 
+  /**
+   * After S101: the address the client is classified by (its table, its kernel group). The
+   * sender's, unless the sender is a trusted forwarder naming the client in EDNS Client Subnet
+   * (dnsmasq `--add-subnet=32,128`; issue 11 item 8). The option never goes upstream.
+   */
+  private classify(query: ParsedQuery, client: ClientInfo): string {
+    return this.deps.forwarders ? this.deps.forwarders.clientOf(query, client.address) : client.address;
+  }
+
   /** S102: the query name alone decides the upstream (split DNS); the channel waits for S104. */
-  private preDecide(query: ParsedQuery, client: ClientInfo): string | null {
-    return this.splitDns ? this.deps.policy.preDecide(client.address, query.qname).upstream : null;
+  private preDecide(query: ParsedQuery, clientIp: string): string | null {
+    return this.splitDns ? this.deps.policy.preDecide(clientIp, query.qname).upstream : null;
   }
 
   /** S103: ask the upstream (shared with identical questions in flight; TC → TCP). */
-  private forward(query: ParsedQuery, upstream: string | null, client: ClientInfo): Promise<Forwarded> {
+  private forward(query: ParsedQuery, upstream: string | null, clientIp: string): Promise<Forwarded> {
     const ps = this.deps.policyServer;
     // Signed, never shared; a rule naming another upstream (split DNS) still goes there.
+    // Gateway modes name the classified client to the server (its own ECS), never the sender's.
     if (ps && (upstream === null || upstream === ps.upstream)) {
-      return this.deps.forwarder.forward(query, ps.upstream, () => ps.hooks(client.address));
+      return this.deps.forwarder.forward(query, ps.upstream, () => ps.hooks(clientIp));
     }
     return this.deps.forwarder.forward(query, upstream);
   }
 
   /**
-   * S104: match the query name and every name of its CNAME chain. Only an answer with
-   * addresses can need protection, so others skip the policy lookup.
+   * S104: match the query name and every name of its CNAME chain: a local rule first, then a
+   * policy server's verified decision, then a CNAME hold. Only an answer with addresses (on the
+   * chain or stray) or a CNAME can need protection, so others skip the policy lookup.
    */
-  private decide(query: ParsedQuery, forwarded: Forwarded, client: ClientInfo): Decision | null {
-    if (forwarded.scan.addrs.length === 0) return null;
+  private decide(query: ParsedQuery, forwarded: Forwarded, clientIp: string): Decision | null {
+    const scan = forwarded.scan;
+    if (scan.addrs.length === 0 && scan.strays === 0 && scan.chain.length === 1) return null;
     // scan.chain[0] is query.qname: the chain was followed from it.
-    const local = this.deps.policy.decide(client.address, forwarded.scan.chain);
+    const local = this.deps.policy.decide(clientIp, scan.chain);
+    if (local.channel) return local;
     const ps = this.deps.policyServer;
-    if (local.channel || !ps || !forwarded.hooks) return local;
-    const server = ps.decisionOf(forwarded.hooks);
+    const verified = ps && forwarded.hooks ? ps.decisionOf(forwarded.hooks) : null;
     // The server picks the channel; the kernel group stays ours (our client classification).
-    return server ? { ...server, table: local.table, group: local.group } : local;
+    const server = verified ? { ...verified, table: local.table, group: local.group } : null;
+    if (server?.channel) return server;
+    return this.deps.holds?.decide(clientIp, local, scan.chain) ?? server ?? local;
+  }
+
+  /**
+   * After S104, for a protected answer: the CNAME targets after the name that matched stay
+   * protected for the client's group for their TTL (at least min_hold), whichever upstream
+   * answers for them later (the split-DNS CNAME hole, issue 11 item 9).
+   */
+  private hold(forwarded: Forwarded, decision: Decision): void {
+    const scan = forwarded.scan;
+    if (scan.chain.length > 1) this.deps.holds?.hold(decision, scan.chain, scan.chainTtls);
   }
 
   /** S105: every address into the registry and the kernel map; resolves only when done. */
   private async register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> {
     const scan = forwarded.scan;
+    if (scan.addrs.length === 0) return;
     // A channel a policy server named is set up (strongSwan) before anything is marked for it.
     await this.deps.policyServer?.channelReady?.(decision.channel!);
     return this.deps.registry.register({
@@ -195,6 +242,20 @@ export class Pipeline {
       ttlS: scan.minTtl,
       queryName: query.qname,
     });
+  }
+
+  /**
+   * Host and gateway modes, after S105: a protected answer loses every address record that was
+   * not registered — owned by a name off the CNAME chain, or in the authority or additional
+   * section — so no client gets an address the kernel does not protect (issue 11 item 10). The
+   * shared rewrite (`../dns/answer-rewrite.ts`, intercept's too) keeps the registered ones
+   * byte for byte. A new object: `forwarded` may be shared with other queries in flight.
+   */
+  private confine(query: ParsedQuery, forwarded: Forwarded): Forwarded {
+    if (forwarded.scan.strays === 0) return forwarded;
+    const { bytes, removed } = rewriteAnswer(forwarded.bytes, { keep: new Set(forwarded.scan.addrs) });
+    this.deps.counters.strayRecordsRemoved += removed;
+    return { ...forwarded, bytes, scan: scanAnswer(bytes, query.question.length, query.qname) };
   }
 
   /**
@@ -213,7 +274,7 @@ export class Pipeline {
     switch (outcome.kind) {
       case 'answer': {
         c.queries[outcome.decision?.channel ? 'protected' : 'answer']++;
-        if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, client);
+        if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, outcome.clientIp, client);
         const limit = client.transport === 'udp' ? udpLimit(outcome.query) : null;
         return relayAnswer(outcome.forwarded.bytes, outcome.forwarded.scan, outcome.query, limit);
       }
@@ -240,13 +301,15 @@ export class Pipeline {
   }
 
   /** One debug line per decision (names and addresses are fine in logs, never in metric labels). */
-  private logDecision(query: ParsedQuery, decision: Decision | null | undefined, client: ClientInfo): void {
+  private logDecision(query: ParsedQuery, decision: Decision | null | undefined, clientIp: string, client: ClientInfo): void {
     this.deps.log.debug('proxy: decision', {
       name: query.qname,
-      client: client.address,
+      client: clientIp,
+      ...(clientIp !== client.address ? { via: client.address } : {}),
       table: decision?.table ?? null,
       rule: decision?.rule?.condition.pattern ?? null,
       matched: decision?.matchedName ?? null,
+      heldBy: decision?.heldBy ?? null,
       channel: decision?.channel?.name ?? null,
     });
   }

@@ -3,6 +3,7 @@
  * call); `exportProxyCounters` publishes them as Prometheus counters at scrape time.
  */
 import type { Metrics } from '../ops/metrics.ts';
+import type { ClientSubnetResult } from './trusted-forwarders.ts';
 
 export type QueryOutcome = 'answer' | 'protected' | 'servfail' | 'formerr' | 'error' | 'canary' | 'drop';
 
@@ -14,6 +15,10 @@ export interface ProxyCounters {
   upstreamTimeouts: number;
   upstreamTcpRetries: number;
   upstreamShared: number;
+  /** How each query's client was classified when trusted forwarders are configured (issue 11 item 8). */
+  clientSubnet: Record<ClientSubnetResult, number>;
+  /** Records removed from protected answers because they carried unregistered addresses (issue 11 item 10). */
+  strayRecordsRemoved: number;
   clientSendFailed: number;
   tcpConnections: number;
   tcpClosed: Record<'idle' | 'garbage' | 'limit', number>;
@@ -50,6 +55,8 @@ export function newProxyCounters(): ProxyCounters {
     upstreamTimeouts: 0,
     upstreamTcpRetries: 0,
     upstreamShared: 0,
+    clientSubnet: { used: 0, absent: 0, partial: 0, malformed: 0, untrusted: 0 },
+    strayRecordsRemoved: 0,
     clientSendFailed: 0,
     tcpConnections: 0,
     tcpClosed: { idle: 0, garbage: 0, limit: 0 },
@@ -64,10 +71,17 @@ export function exportProxyCounters(c: ProxyCounters, metrics: Metrics): void {
     ['dnsseal_proxy_servfail_total', 'SERVFAIL answers by reason', 'reason', () => c.servfail],
     ['dnsseal_upstream_ignored_answers_total', 'Upstream datagrams ignored (possible forgeries) by reason', 'reason', () => c.upstreamIgnored],
     ['dnsseal_proxy_tcp_closed_total', 'TCP client connections closed by reason', 'reason', () => c.tcpClosed],
+    [
+      'dnsseal_proxy_client_subnet_total',
+      'Queries by how EDNS Client Subnet classified them (with trusted forwarders): used, absent, partial (not /32 or /128), malformed, untrusted (ignored)',
+      'result',
+      () => c.clientSubnet,
+    ],
     ['dnsseal_upstream_send_failed_total', 'Upstream datagrams send() refused', null, () => ({ '': c.upstreamSendFailed })],
     ['dnsseal_upstream_timeouts_total', 'Upstream queries that timed out', null, () => ({ '': c.upstreamTimeouts })],
     ['dnsseal_upstream_tcp_retries_total', 'Truncated UDP answers retried over TCP', null, () => ({ '': c.upstreamTcpRetries })],
     ['dnsseal_upstream_shared_total', 'Client queries that joined an identical query in flight', null, () => ({ '': c.upstreamShared })],
+    ['dnsseal_proxy_stray_records_removed_total', 'Records removed from protected answers: addresses off the CNAME chain or outside the answer section, never registered', null, () => ({ '': c.strayRecordsRemoved })],
     ['dnsseal_proxy_client_send_failed_total', 'Answers the client socket refused', null, () => ({ '': c.clientSendFailed })],
     ['dnsseal_proxy_tcp_connections_total', 'TCP client connections accepted', null, () => ({ '': c.tcpConnections })],
   ];

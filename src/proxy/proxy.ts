@@ -5,6 +5,8 @@
  * listening ones (BENCHMARKING.md, Bun notes).
  */
 import type { UpstreamSpec } from '../config/types.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { CnameHolds, DEFAULT_HOLD_FLOOR_S, exportCnameHolds } from '../policy/cname-holds.ts';
 import type { RegistryApi } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
@@ -16,6 +18,7 @@ import { Pipeline, type InterceptApi, type PolicyApi, type PolicyServerLink } fr
 import type { ProxyCounters } from './proxy-counters.ts';
 import { TcpUpstream } from './upstream-tcp.ts';
 import { UdpUpstream } from './upstream-udp.ts';
+import { TrustedForwarders } from './trusted-forwarders.ts';
 
 export interface ProxyOptions {
   /** `ADDR:PORT` / `[ADDR]:PORT`; port 0 picks a free one (see `listeners`). */
@@ -39,15 +42,30 @@ export interface ProxyOptions {
   policyServer?: PolicyServerLink;
   /** Intercept mode (#6): rewrites protected answers to pool addresses; see InterceptApi. */
   interceptor?: InterceptApi;
+  /**
+   * CNAME holds (issue 11 item 9): `minHoldS` floors a hold (the registry's `min_hold`,
+   * default 60), `maxEntries` caps the table (default 65536). Always on.
+   */
+  cnameHold?: { minHoldS?: number; maxEntries?: number };
+  /** Where the proxy's own gauges go (the CNAME hold table); the daemon passes its registry. */
+  metrics?: Metrics;
+  /**
+   * Forwarders (CIDRs) whose EDNS Client Subnet names the client (issue 11 item 8, dnsmasq
+   * `--add-subnet=32,128`); unset or empty: every query is classified by its sender.
+   */
+  trustedForwarders?: string[];
 }
 
 export interface Proxy {
   readonly listeners: Listener[];
   readonly pipeline: Pipeline;
+  /** The CNAME holds the pipeline keeps (for `explain`, and a reload's reconcile/retain). */
+  readonly holds: CnameHolds;
   close(): Promise<void>;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
+  const forwarders = opts.trustedForwarders?.length ? new TrustedForwarders(opts.trustedForwarders, opts.counters.clientSubnet) : undefined;
   const pairs = new Map<string, UpstreamPair>();
   try {
     for (const u of opts.upstreams) {
@@ -67,6 +85,13 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     throw err;
   }
   const forwarder = new Forwarder(pairs, opts.counters);
+  const holds = new CnameHolds({
+    clock: opts.clock,
+    policy: opts.policy, // the live policy: a hold follows a reload
+    minHoldS: opts.cnameHold?.minHoldS ?? DEFAULT_HOLD_FLOOR_S,
+    ...(opts.cnameHold?.maxEntries !== undefined ? { maxEntries: opts.cnameHold.maxEntries } : {}),
+  });
+  if (opts.metrics) exportCnameHolds(holds, opts.metrics);
   const pipeline = new Pipeline({
     policy: opts.policy,
     registry: opts.registry,
@@ -77,6 +102,8 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     canary: opts.canary,
     ...(opts.policyServer ? { policyServer: opts.policyServer } : {}),
     ...(opts.interceptor ? { interceptor: opts.interceptor } : {}),
+    holds,
+    ...(forwarders ? { forwarders } : {}),
   });
   const listeners: Listener[] = [];
   try {
@@ -105,6 +132,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   return {
     listeners,
     pipeline,
+    holds,
     close: async () => {
       for (const l of listeners) await l.close();
       forwarder.close();

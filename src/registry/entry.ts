@@ -2,7 +2,8 @@
  * The registry's in-memory record of one (group, address) entry, and the small helpers
  * around it. Kept apart from the Registry so the lifetime rules read in one place.
  */
-import type { DestKey } from '../datapath/datapath.ts';
+import type { DestKey, DestValue } from '../datapath/datapath.ts';
+import { DEST_F_BLOCKED, DEST_F_RETIRED, DEST_F_STATIC } from '../datapath/datapath.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { RegistryEntry } from './types.ts';
 
@@ -46,6 +47,19 @@ export interface EntryRecord {
    * the map, so the guard drops traffic to it, until an answer brings the SA up.
    */
   blocked?: string;
+  /**
+   * monoMs when the entry was retired (its hold ran out and it went idle, or it was flushed or
+   * withdrawn by a reload); undefined while it is live. A retired entry stays in the map with
+   * DEST_F_RETIRED: a tunnel entry is still steered into its channel, a peer entry's connection
+   * is let go so the guard drops its traffic. It goes after `retire` with no packet.
+   */
+  retiredMs?: number;
+  /** The last packet time the registry read for it (gc), for the eviction order. */
+  seenMs?: number;
+  /** What the map holds for this entry as far as the registry wrote (or adopted) it. */
+  written?: DestValue;
+  /** A value write failed after the fact (blocked flag): gc writes `destValue(rec)` again. */
+  dirty?: boolean;
 }
 
 export function recordKey(group: number, addr: string): string {
@@ -86,6 +100,25 @@ export function pruneNames(rec: EntryRecord, nowMs: number): void {
   for (const [n, t] of rec.names) if (t <= nowMs) rec.names.delete(n);
 }
 
+/**
+ * What the map holds for an entry: its channel, the flags (static, retired, blocked) and the
+ * expiry (the latest hold of any name, 0 when none), so a restarted daemon adopts all of it.
+ */
+export function destValue(rec: EntryRecord, ch: { id: number; mark: number } = rec.channel): DestValue {
+  let flags = 0;
+  if (rec.static) flags |= DEST_F_STATIC;
+  if (rec.retiredMs !== undefined) flags |= DEST_F_RETIRED;
+  else if (rec.blocked !== undefined) flags |= DEST_F_BLOCKED;
+  return { channelId: ch.id, mark: ch.mark, flags, expiresMs: expiryOf(rec) };
+}
+
+/** Same map value? (An absent expiry is 0: none.) */
+export function sameValue(a: DestValue | undefined, b: DestValue): boolean {
+  return (
+    a !== undefined && a.channelId === b.channelId && a.mark === b.mark && a.flags === b.flags && (a.expiresMs ?? 0) === (b.expiresMs ?? 0)
+  );
+}
+
 export function toEntry(rec: EntryRecord, lastSeenMs: number | undefined): RegistryEntry {
   return {
     group: rec.group,
@@ -96,6 +129,7 @@ export function toEntry(rec: EntryRecord, lastSeenMs: number | undefined): Regis
     lastSeenMs,
     static: rec.static,
     ...(rec.blocked !== undefined ? { blocked: rec.blocked } : {}),
+    ...(rec.retiredMs !== undefined ? { retired: true, retiredMs: rec.retiredMs } : {}),
   };
 }
 

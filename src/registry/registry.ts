@@ -1,15 +1,20 @@
 /**
  * The registry (patent step S105): which (group, address) entries are protected, by which
  * channel, held by which names until when. It writes every entry into the Datapath before
- * `register()` resolves, and removes an entry only when its hold ran out AND the data path has
- * seen no packet to it for `idleMs` — a live flow never loses protection.
+ * `register()` resolves. An entry whose hold ran out AND that saw no packet for `idleMs` is not
+ * removed but *retired* (entry-table.ts): still in the map, so an application that kept the
+ * address never talks in clear; it goes only after `retireMs` with no packet, or when an answer
+ * needs room in a full map (retired entries are evicted oldest first, never a live one).
  *
  * Lifetime rules:
  * - hold of a name on an address = now + max(TTL, minHold); a later answer never shortens it
  *   (a client may still use the earlier, longer-lived answer);
  * - several names can hold one address; the entry stays until the last hold runs out;
  * - static entries (config `statics`) are always present and never collected;
- * - on start, `adopt()` rebuilds the registry from the pinned map (never flushes it);
+ * - the map value carries the entry's expiry and its static/retired/blocked flags, so `adopt()`
+ *   on start rebuilds the registry from the pinned map (never flushes it) with the real holds;
+ * - a new answer for a retired entry's address brings it back (a peer entry attaches its peer
+ *   again before the answer goes out); flush and reload withdrawals retire, never remove;
  * - a `peer` channel that cannot be set up (identity not proven, no answer within the wait)
  *   rolls nothing back: its addresses stay in the map, marked `blocked`, so the leak guard drops
  *   and counts traffic to them; the client gets SERVFAIL and the next answer tries again.
@@ -21,25 +26,35 @@
  * another peer or gateway than its rule demands; keeping A but answering would do the same to
  * the second name. Refusing fails closed: nothing is ever sent in clear or over the wrong
  * channel, and the conflict shows in the log and the `conflict` outcome metric. Once the entry
- * is gone (expired and idle, flushed, or withdrawn) the other channel can take the address.
+ * is retired (no hold any more: expired and idle, flushed, or withdrawn) the other channel takes
+ * the address over in place (one map write, no clear gap).
  */
 import type { Datapath, DestKey, DestValue } from '../datapath/datapath.ts';
-import { DEST_F_STATIC, destKeyString } from '../datapath/datapath.ts';
+import { destKeyString } from '../datapath/datapath.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
-import { ADOPTED_NAME, channelRef, destKey, expiryOf, pruneNames, recordKey, sameChannel, toEntry, unique } from './entry.ts';
+import { channelRef, destKey, destValue, expiryOf, recordKey, sameChannel, sameValue, toEntry, unique } from './entry.ts';
+import { adoptEntries } from './adopt.ts';
+import { EntryTable } from './entry-table.ts';
+import { releaseEntryNames, withdrawEntries } from './flush.ts';
 import { PeerTable } from './peers.ts';
 import { outcomeOf, RegistryMetrics, type RegisterOutcome } from './registry-metrics.ts';
 import { followChannels, reconcileEntries, type ReconcileResult, type ReloadContext } from './reload.ts';
 import { applyStatics, type StaticRegistration } from './statics.ts';
+import { Sweeper, type GcResult } from './sweep.ts';
 import type { ChannelHooks, Registration, RegistryApi, RegistryEntry } from './types.ts';
 
 export { ADOPTED_NAME } from './entry.ts';
+export { ADOPTED_BLOCKED } from './adopt.ts';
+export type { GcResult } from './sweep.ts';
 export type { StaticRegistration } from './statics.ts';
+
+/** Default of `retireMs`: a retired entry goes after 24 h without a packet. */
+export const DEFAULT_RETIRE_MS = 24 * 3600_000;
 
 export interface RegistryOptions {
   datapath: Datapath;
@@ -48,10 +63,16 @@ export interface RegistryOptions {
   metrics: Metrics;
   /** Floor of every hold past the DNS TTL, ms (config `minHoldS` × 1000). */
   minHoldMs: number;
-  /** An expired entry is removed only after this long without packets, ms. */
+  /** An entry whose hold ran out is retired after this long without packets, ms. */
   idleMs: number;
+  /** A retired entry is removed after this long without packets, ms (config `retire`; default 24 h). */
+  retireMs?: number;
   hooks?: ChannelHooks;
-  /** The destination map's max_entries: new entries beyond it are refused, and fill is reported. */
+  /**
+   * The destination map's max_entries: room for new entries is made by evicting retired ones
+   * (oldest first) or refused before anything is written, and fill is reported. Without it the
+   * registry evicts when the map itself reports map_full.
+   */
   capacity?: number;
   /** The configured channels, so adopted entries show names and peer hooks can run for them. */
   channels?: ChannelSpec[];
@@ -67,6 +88,8 @@ export interface RegistryStats {
   statics: number;
   /** Entries whose peer channel failed: traffic to them is dropped (see `blocked`). */
   blocked: number;
+  /** Entries whose hold ran out (or that were withdrawn): kept in the map, never clear. */
+  retired: number;
   byChannel: Record<string, number>;
   capacity?: number;
   fill?: number;
@@ -78,17 +101,14 @@ export class Registry implements RegistryApi {
   private readonly log: Logger;
   private readonly m: RegistryMetrics;
   private readonly minHoldMs: number;
-  private readonly idleMs: number;
   private readonly capacity?: number;
-  private readonly gcIntervalMs: number;
   private readonly timer: () => number;
-  private readonly entries = new Map<string, EntryRecord>();
+  private readonly t: EntryTable;
   /** Present when hooks were given: per-peer connections for `peer` channels. */
   private readonly peers?: PeerTable;
   private channelsById = new Map<number, ChannelSpec>();
   private channelsByName = new Map<string, ChannelSpec>();
-  private gcTimer?: ReturnType<typeof setInterval>;
-  private sweeping = false;
+  private readonly sweeper: Sweeper;
   /** The data path's last health() reason seen by register() (logged on change). */
   private lost?: string;
 
@@ -98,17 +118,25 @@ export class Registry implements RegistryApi {
     this.log = opts.log.child({ component: 'registry' });
     this.m = new RegistryMetrics(opts.metrics);
     this.minHoldMs = opts.minHoldMs;
-    this.idleMs = opts.idleMs;
     if (opts.hooks) this.peers = new PeerTable(opts.hooks, this.log);
     this.capacity = opts.capacity;
-    this.gcIntervalMs = opts.gcIntervalMs ?? 5000;
     this.timer = opts.timer ?? (() => performance.now());
+    this.t = new EntryTable({
+      dp: this.dp,
+      log: this.log,
+      m: this.m,
+      peers: this.peers,
+      idleMs: opts.idleMs,
+      retireMs: opts.retireMs ?? DEFAULT_RETIRE_MS,
+      capacity: opts.capacity,
+    });
+    this.sweeper = new Sweeper(this.t, this.clock, this.log, opts.gcIntervalMs ?? 5000);
     if (opts.channels) this.setChannels(opts.channels);
     opts.metrics.onCollect(() => this.collect());
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.t.entries.size;
   }
 
   /** Resolves once every address is in the map and peer channels are ready; see RegistryApi. */
@@ -148,45 +176,57 @@ export class Registry implements RegistryApi {
     const ch = reg.channel;
 
     // 1. Decide, without touching anything: which addresses are new, and is any a conflict?
+    //    A retired entry of another channel holds no answer any more: the new channel takes it.
     const fresh: string[] = [];
     const existing: EntryRecord[] = [];
     for (const addr of unique(reg.addrs)) {
-      const rec = this.entries.get(recordKey(reg.group, addr));
+      const rec = this.t.get(reg.group, addr);
       if (!rec) fresh.push(addr);
-      else if (!sameChannel(rec.channel, ch)) throw this.conflict(reg, rec);
+      else if (!sameChannel(rec.channel, ch) && rec.retiredMs === undefined) throw this.conflict(reg, rec);
       else existing.push(rec);
     }
-    if (this.capacity !== undefined && this.entries.size + fresh.length > this.capacity) {
-      throw new DnssealError(
-        'registry',
-        'map_full',
-        `cannot protect ${reg.queryName}: the destination map holds ${this.entries.size} of ${this.capacity} entries ` +
-          `and the answer needs ${fresh.length} more`,
-      );
-    }
+    const keep = new Set(existing);
+    this.t.makeRoom(fresh.length, keep, reg.queryName);
 
-    // 2. Kernel first. On any failure take back what this registration added, then reject.
-    const value: DestValue = { channelId: ch.id, mark: ch.mark, flags: 0 };
+    // 2. Kernel first: new keys, and existing entries whose value changes (a later expiry, back
+    //    from retired, taken over). An entry whose expiry does not move costs no write. On any
+    //    failure take back what this registration wrote, then reject.
+    const value: DestValue = { channelId: ch.id, mark: ch.mark, flags: 0, expiresMs: until };
     const written: DestKey[] = [];
+    const rewritten: [EntryRecord, DestValue | undefined][] = [];
     try {
       for (const addr of fresh) {
         const key = { group: reg.group, addr };
-        this.dp.upsert(key, value);
+        this.t.insert(key, value, keep);
         written.push(key);
       }
+      for (const rec of existing) {
+        const next = refreshedValue(rec, ch, until);
+        if (sameValue(rec.written, next)) continue;
+        rewritten.push([rec, rec.written]);
+        this.t.write(rec, next);
+      }
     } catch (err) {
-      for (const key of written) this.removeFromMap(key, 'rollback');
+      for (const key of written) this.t.removeFromMap(key, 'rollback');
+      for (const [rec, prev] of rewritten) this.restore(rec, prev);
       throw wrapDatapathError(err, reg);
     }
 
     // 3. Commit in memory (synchronously, so concurrent registrations see a consistent table).
     const added: EntryRecord[] = fresh.map((addr) => {
-      const rec: EntryRecord = { group: reg.group, addr, channel: channelRef(ch), names: new Map(), static: false };
-      this.entries.set(recordKey(reg.group, addr), rec);
+      const rec: EntryRecord = { group: reg.group, addr, channel: channelRef(ch), names: new Map(), static: false, written: { ...value } };
+      this.t.add(rec);
       return rec;
     });
-    for (const rec of [...added, ...existing]) {
+    for (const rec of existing) {
+      if (rec.retiredMs !== undefined) {
+        if (!sameChannel(rec.channel, ch)) this.takeOver(rec, ch, reg);
+        this.t.revive(rec);
+      }
       if (!rec.channel.spec) rec.channel = channelRef(ch);
+    }
+    const recs = [...added, ...existing];
+    for (const rec of recs) {
       for (const n of names) rec.names.set(n, Math.max(rec.names.get(n) ?? 0, until));
     }
     if (added.length > 0 && this.log.enabled('debug')) {
@@ -196,29 +236,73 @@ export class Registry implements RegistryApi {
     // 4. Peer channels: the per-peer connection must be ready before the answer goes out.
     const peers = this.peers;
     if (ch.kind !== 'peer' || !peers) return;
-    const recs = [...added, ...existing];
-    const results = await Promise.allSettled(recs.map((rec) => peers.attach(rec, ch, reg.queryName).done));
+    const states = recs.map((rec) => peers.attach(rec, ch, reg.queryName));
+    const results = await Promise.allSettled(states.map((p) => p.done));
+    // Flushed or withdrawn by a reload while the channel came up: retired, its connection let
+    // go (or already being set up again for another answer). Releasing this answer would send
+    // the client to an address whose traffic is dropped: it gets SERVFAIL and asks again.
+    const gone = recs.filter(
+      (rec, i) =>
+        rec.retiredMs !== undefined || this.t.get(rec.group, rec.addr) !== rec || (results[i]!.status === 'fulfilled' && rec.peer !== states[i]),
+    );
     const failed = results.find((r) => r.status === 'rejected');
-    if (!failed) {
-      for (const rec of recs) rec.blocked = undefined;
-      return;
-    }
     // Fail closed, nothing rolled back: every address stays in the map, so traffic to one whose
     // peer could not prove its identity (or did not answer) is dropped by the leak guard and
     // counted, never sent clear — also from a client that learnt the address elsewhere. The
     // client gets SERVFAIL; the entry expires like any other, and the next answer tries again.
-    const cause = (failed as PromiseRejectedResult).reason;
+    // The block is written into the map (DEST_F_BLOCKED) so a restarted daemon keeps it.
     results.forEach((r, i) => {
-      if (r.status === 'rejected') recs[i]!.blocked = errorMessage(r.reason);
+      const rec = recs[i]!;
+      if (gone.includes(rec)) return;
+      const blocked = r.status === 'rejected' ? errorMessage(r.reason) : undefined;
+      if (rec.blocked === blocked) return;
+      rec.blocked = blocked;
+      this.t.sync(rec);
     });
-    this.log.warn('peer channel failed; traffic to its addresses is dropped', {
+    if (failed) {
+      const cause = (failed as PromiseRejectedResult).reason;
+      this.log.warn('peer channel failed; traffic to its addresses is dropped', {
+        name: reg.queryName,
+        channel: ch.name,
+        blocked: recs.filter((r) => r.blocked).map((r) => r.addr).join(','),
+      });
+      throw new DnssealError('registry', 'channel_failed', `cannot protect ${reg.queryName}: channel ${ch.name}: ${errorMessage(cause)}`, {
+        cause,
+      });
+    }
+    if (gone.length > 0) {
+      throw new DnssealError(
+        'registry',
+        'withdrawn',
+        `cannot protect ${reg.queryName}: ${gone.map((r) => r.addr).join(', ')} was withdrawn while channel ${ch.name} came up`,
+      );
+    }
+  }
+
+  /** A retired entry taken by an answer for another channel: its old names and peer go. */
+  private takeOver(rec: EntryRecord, ch: ChannelSpec, reg: Registration): void {
+    this.log.info('a retired entry is taken over by another channel', {
       name: reg.queryName,
-      channel: ch.name,
-      blocked: recs.filter((r) => r.blocked).map((r) => r.addr).join(','),
+      addr: rec.addr,
+      group: rec.group,
+      was: rec.channel.name,
+      now: ch.name,
     });
-    throw new DnssealError('registry', 'channel_failed', `cannot protect ${reg.queryName}: channel ${ch.name}: ${errorMessage(cause)}`, {
-      cause,
-    });
+    this.peers?.detach(rec);
+    rec.adopted = false;
+    rec.names = new Map();
+    rec.channel = channelRef(ch);
+    rec.blocked = undefined;
+  }
+
+  /** Puts back what a failed registration overwrote (best effort: logged when the map refuses). */
+  private restore(rec: EntryRecord, prev: DestValue | undefined): void {
+    try {
+      this.t.write(rec, prev ?? destValue(rec));
+    } catch (err) {
+      rec.dirty = true;
+      this.log.error('cannot restore an entry after a failed registration', { addr: rec.addr, error: errorMessage(err) });
+    }
   }
 
   private conflict(reg: Registration, rec: EntryRecord): DnssealError {
@@ -241,103 +325,39 @@ export class Registry implements RegistryApi {
   list(): RegistryEntry[] {
     const seen = new Map<string, number | undefined>();
     for (const e of this.dp.list()) seen.set(destKeyString(e.key), e.lastSeenMs);
-    return [...this.entries.values()].map((rec) => toEntry(rec, seen.get(recordKey(rec.group, rec.addr))));
+    return [...this.t.entries.values()].map((rec) => toEntry(rec, seen.get(recordKey(rec.group, rec.addr))));
   }
 
   get(group: number, addr: string): RegistryEntry | undefined {
-    const rec = this.entries.get(recordKey(group, addr));
+    const rec = this.t.get(group, addr);
     return rec && toEntry(rec, this.dp.lastSeen(destKey(rec)));
   }
 
-  /**
-   * Removes every non-static entry whose hold ran out and that has been idle for `idleMs`
-   * (never seen counts as idle). Returns how many were removed.
-   */
-  gc(): number {
-    const now = this.clock.monoMs();
-    let removed = 0;
-    for (const rec of [...this.entries.values()]) if (this.collectOne(rec, now)) removed++;
-    if (removed > 0) this.log.debug('gc removed entries', { removed, left: this.entries.size });
-    return removed;
+  /** Retires and removes what is due now (see sweep.ts). */
+  gc(): GcResult {
+    return this.sweeper.gc();
   }
 
-  /**
-   * The same sweep in slices of `slice` entries, yielding to the event loop between slices so
-   * a sweep over a million entries never stalls the DNS path. Used by `start()`.
-   */
-  async gcInSlices(slice = 5000): Promise<number> {
-    if (this.sweeping) return 0;
-    this.sweeping = true;
-    let removed = 0;
-    try {
-      // Map iterators are live: entries removed meanwhile are skipped, new ones are visited.
-      const it = this.entries.values();
-      for (let done = false; !done; ) {
-        const now = this.clock.monoMs();
-        for (let i = 0; i < slice; i++) {
-          const next = it.next();
-          if (next.done) {
-            done = true;
-            break;
-          }
-          if (this.collectOne(next.value, now)) removed++;
-        }
-        if (!done) await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    } finally {
-      this.sweeping = false;
-    }
-    if (removed > 0) this.log.debug('gc removed entries', { removed, left: this.entries.size });
-    return removed;
-  }
-
-  private collectOne(rec: EntryRecord, now: number): boolean {
-    pruneNames(rec, now);
-    if (rec.static || expiryOf(rec) > now) return false;
-    if (rec.peer && !rec.peer.ready) return false; // a registration is still waiting on it
-    const lastSeen = this.dp.lastSeen(destKey(rec));
-    if (lastSeen !== undefined && now - lastSeen < this.idleMs) return false;
-    return this.removeRecord(rec, 'expired');
+  /** The same sweep in slices, yielding between them (see sweep.ts). */
+  gcInSlices(slice?: number): Promise<GcResult> {
+    return this.sweeper.gcInSlices(slice);
   }
 
   /** Runs the sliced gc every `gcIntervalMs` on an unref'd timer (never keeps the process up). */
   start(): void {
-    if (this.gcTimer) return;
-    this.gcTimer = setInterval(() => {
-      this.gcInSlices().catch((err: unknown) => this.log.error('gc failed', { error: errorMessage(err) }));
-    }, this.gcIntervalMs);
-    this.gcTimer.unref?.();
+    this.sweeper.start();
   }
 
   stop(): void {
-    if (this.gcTimer) clearInterval(this.gcTimer);
-    this.gcTimer = undefined;
+    this.sweeper.stop();
   }
 
   /**
-   * Rebuilds the registry from the pinned map after a restart: every entry found is kept, held
-   * for `minHold` from now under the name `(adopted)`. Nothing is flushed. Returns the count.
+   * Rebuilds the registry from the pinned map after a restart (see adopt.ts): every entry is kept
+   * under the name `(adopted)`, with its kept hold and static/retired/blocked state. Returns the count.
    */
   adopt(): number {
-    const until = this.clock.monoMs() + this.minHoldMs;
-    let n = 0;
-    for (const e of this.dp.list()) {
-      const key = recordKey(e.key.group, e.key.addr);
-      if (this.entries.has(key)) continue;
-      const spec = this.channelsById.get(e.value.channelId);
-      const channel = spec ? channelRef(spec) : { id: e.value.channelId, mark: e.value.mark, name: `#${e.value.channelId}` };
-      this.entries.set(key, {
-        group: e.key.group,
-        addr: e.key.addr,
-        channel,
-        names: new Map([[ADOPTED_NAME, until]]),
-        static: (e.value.flags & DEST_F_STATIC) !== 0,
-        adopted: true,
-      });
-      n++;
-    }
-    this.log.info('adopted entries from the pinned map', { adopted: n, datapath: this.dp.kind });
-    return n;
+    return adoptEntries({ table: this.t, log: this.log, now: this.clock.monoMs(), minHoldMs: this.minHoldMs, channelsById: this.channelsById });
   }
 
   /** The channel table, at start and on every reload before `reconcile` (see reload.ts). */
@@ -349,7 +369,8 @@ export class Registry implements RegistryApi {
 
   /**
    * After a reload: releases names the new policy protects with another channel or not at all,
-   * moves entries whose names all want one other channel, removes entries left nameless.
+   * moves entries whose names all want one other channel, retires entries left nameless (never
+   * removes: nothing a reload withdraws falls into the clear).
    * `channelFor(group, name)` = the new policy's channel name, or null (see reload.ts).
    */
   reconcile(channelFor: (group: number, name: string) => string | null): ReconcileResult {
@@ -358,111 +379,77 @@ export class Registry implements RegistryApi {
 
   private reloadContext(): ReloadContext {
     return {
-      entries: this.entries,
-      dp: this.dp,
+      table: this.t,
       log: this.log,
+      now: this.clock.monoMs(),
       channelsById: this.channelsById,
       channelsByName: this.channelsByName,
       detachPeer: (rec) => this.peers?.detach(rec),
-      remove: (rec) => this.removeRecord(rec, 'withdrawn'),
     };
   }
 
   /**
    * Makes the static entries exactly `statics`: new ones are written (a static entry takes an
    * address over from DNS registrations — config says so explicitly), ones no longer listed
-   * become ordinary entries if names still hold them, else are removed. All-or-nothing for the
+   * become ordinary entries if names still hold them, else are retired. All-or-nothing for the
    * writes: on a datapath error the previous state is restored and the error thrown.
    */
   setStatics(statics: StaticRegistration[]): void {
-    applyStatics(statics, {
-      entries: this.entries,
-      dp: this.dp,
-      log: this.log,
-      now: this.clock.monoMs(),
-      detachPeer: (rec) => this.peers?.detach(rec),
-      remove: (rec) => this.removeRecord(rec, 'withdrawn'),
-    });
-  }
-
-  /** Removes every non-static entry `pred` selects (flush, reload). Returns what was removed. */
-  withdraw(pred: (e: RegistryEntry) => boolean): RegistryEntry[] {
-    const out: RegistryEntry[] = [];
-    for (const rec of [...this.entries.values()]) {
-      if (rec.static) continue;
-      const e = toEntry(rec, undefined);
-      if (pred(e) && this.removeRecord(rec, 'withdrawn')) out.push(e);
-    }
-    if (out.length > 0) this.log.info('withdrew entries', { count: out.length });
-    return out;
+    applyStatics(statics, { table: this.t, log: this.log, now: this.clock.monoMs(), detachPeer: (rec) => this.peers?.detach(rec) });
   }
 
   /**
-   * Lets go of the names `pred` selects (flush --name, reload); a non-static entry left with
-   * no name is removed at once, traffic or not. Returns names released and entries removed.
+   * Retires every live non-static entry `pred` selects (flush): its holds end, it stays in the
+   * map (a tunnel entry steered, a peer entry's traffic dropped), never falls into the clear.
+   * Returns the entries retired (already retired ones are not counted again).
+   */
+  withdraw(pred: (e: RegistryEntry) => boolean): RegistryEntry[] {
+    return withdrawEntries(this.t, this.log, this.clock.monoMs(), pred);
+  }
+
+  /**
+   * Lets go of the names `pred` selects (flush --name); a live non-static entry left with no
+   * name is retired at once, traffic or not (never removed). Returns the names released and, as
+   * `removed`, the entries this retired (the field keeps its name for the callers).
    */
   releaseNames(pred: (name: string, e: RegistryEntry) => boolean): { names: number; removed: RegistryEntry[] } {
-    let released = 0;
-    const removed: RegistryEntry[] = [];
-    for (const rec of [...this.entries.values()]) {
-      const e = toEntry(rec, undefined);
-      for (const n of e.names) {
-        if (pred(n, e)) {
-          rec.names.delete(n);
-          released++;
-        }
-      }
-      if (!rec.static && rec.names.size === 0 && this.removeRecord(rec, 'withdrawn')) removed.push(e);
-    }
-    return { names: released, removed };
+    return releaseEntryNames(this.t, this.clock.monoMs(), pred);
   }
 
   stats(): RegistryStats {
-    const byChannel: Record<string, number> = {};
-    let statics = 0;
-    let blocked = 0;
-    for (const rec of this.entries.values()) {
-      byChannel[rec.channel.name] = (byChannel[rec.channel.name] ?? 0) + 1;
-      if (rec.static) statics++;
-      if (rec.blocked !== undefined) blocked++;
-    }
-    const s: RegistryStats = { datapath: this.dp.kind, entries: this.entries.size, statics, blocked, byChannel };
+    const c = this.t.counts();
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    const s: RegistryStats = {
+      datapath: this.dp.kind,
+      entries: this.t.entries.size,
+      statics: c.statics,
+      blocked: sum(c.blocked),
+      retired: sum(c.retired),
+      byChannel: Object.fromEntries(c.byChannel),
+    };
     if (this.capacity) {
       s.capacity = this.capacity;
-      s.fill = this.entries.size / this.capacity;
+      s.fill = this.t.entries.size / this.capacity;
     }
     return s;
   }
 
-  /** Removes from map, registry and peer state. False (entry kept) when the map refused. */
-  private removeRecord(rec: EntryRecord, reason: string): boolean {
-    if (!this.removeFromMap(destKey(rec), reason)) return false;
-    this.entries.delete(recordKey(rec.group, rec.addr));
-    this.peers?.detach(rec);
-    this.m.removed.inc({ reason });
-    return true;
-  }
-
-  private removeFromMap(key: DestKey, reason: string): boolean {
-    try {
-      this.dp.remove(key);
-      return true;
-    } catch (err) {
-      // Kept: it is retried at the next gc. Leaving an entry protected is the safe side.
-      this.log.error('cannot remove entry from the map', { addr: key.addr, group: key.group, reason, error: errorMessage(err) });
-      return false;
-    }
-  }
-
   private collect(): void {
-    const byChannel = new Map<string, number>();
-    const blocked = new Map<string, number>();
-    for (const rec of this.entries.values()) {
-      byChannel.set(rec.channel.name, (byChannel.get(rec.channel.name) ?? 0) + 1);
-      if (rec.blocked !== undefined) blocked.set(rec.channel.name, (blocked.get(rec.channel.name) ?? 0) + 1);
-    }
-    this.m.setEntries(byChannel, this.entries.size, this.capacity, blocked);
+    const c = this.t.counts();
+    this.m.setEntries(c.byChannel, this.t.entries.size, this.capacity, c.blocked, c.retired);
   }
+}
+
+/**
+ * The value an existing entry gets from an answer for `ch` holding it until `until`: live again
+ * if it was retired, its expiry moved to `until` if that is later; a retired entry of another
+ * channel is taken over (its old names go).
+ */
+function refreshedValue(rec: EntryRecord, ch: ChannelSpec, until: number): DestValue {
+  const moving = !sameChannel(rec.channel, ch);
+  const next = destValue({ ...rec, retiredMs: undefined, blocked: moving ? undefined : rec.blocked }, moving ? ch : rec.channel);
+  next.expiresMs = Math.max(moving ? 0 : expiryOf(rec), until);
+  return next;
 }
 
 function wrapDatapathError(err: unknown, reg: Registration): DnssealError {

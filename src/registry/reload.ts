@@ -3,24 +3,31 @@
  * `reconcile` lets go of what the new policy no longer protects — moving an entry to its new
  * channel in place when that is unambiguous, so a reload never opens a clear-text gap for
  * an address the new policy still protects.
+ *
+ * An entry the new policy leaves without a name is retired under its old channel, not removed:
+ * - when its names now want several other channels (ambiguous), the policy still protects the
+ *   address, so removing it would put it in the clear until the next answer; retired, the next
+ *   answer for any of those channels takes it over in place;
+ * - when no rule wants its names any more (or its channel is gone), applications that resolved
+ *   it earlier may still hold the address; retired, a tunnel entry keeps going through the old
+ *   channel and a peer entry's traffic is dropped, until `retire` passes with no packet. A reload
+ *   is never the moment protected traffic falls into the clear, also by a mistake in the file.
  */
-import type { Datapath } from '../datapath/datapath.ts';
-import { DEST_F_STATIC } from '../datapath/datapath.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
-import { ADOPTED_NAME, channelRef, destKey, toEntry } from './entry.ts';
+import { ADOPTED_NAME, channelRef, destValue, toEntry } from './entry.ts';
+import type { EntryTable } from './entry-table.ts';
 import type { RegistryEntry } from './types.ts';
 
 export interface ReloadContext {
-  entries: Map<string, EntryRecord>;
-  dp: Datapath;
+  table: EntryTable;
   log: Logger;
+  now: number;
   channelsById: Map<number, ChannelSpec>;
   channelsByName: Map<string, ChannelSpec>;
   detachPeer(rec: EntryRecord): void;
-  remove(rec: EntryRecord): boolean;
 }
 
 export interface ReconcileResult {
@@ -28,6 +35,10 @@ export interface ReconcileResult {
   names: number;
   /** Entries moved in place to another channel. */
   moved: number;
+  /**
+   * Entries left without a name and retired (not removed: still in the map, never clear). The
+   * field keeps its name for the callers.
+   */
   removed: RegistryEntry[];
 }
 
@@ -37,12 +48,12 @@ export interface ReconcileResult {
  * keep protecting until `reconcileEntries` or a flush takes them away.
  */
 export function followChannels(ctx: ReloadContext): void {
-  for (const rec of ctx.entries.values()) {
+  for (const rec of ctx.table.entries.values()) {
     const spec = rec.channel.spec ? ctx.channelsByName.get(rec.channel.name) : ctx.channelsById.get(rec.channel.id);
     if (!spec) continue;
     if (spec.id !== rec.channel.id || spec.mark !== rec.channel.mark) {
       try {
-        ctx.dp.upsert(destKey(rec), { channelId: spec.id, mark: spec.mark, flags: rec.static ? DEST_F_STATIC : 0 });
+        ctx.table.write(rec, destValue(rec, spec));
       } catch (err) {
         // Keeps the old mark: the guard drops what no XFRM policy takes (fail closed).
         ctx.log.error('cannot renumber an entry to its channel', { addr: rec.addr, channel: spec.name, error: errorMessage(err) });
@@ -60,13 +71,13 @@ export function followChannels(ctx: ReloadContext): void {
  *   is configured); the others are released;
  * - if no name stays but every name now wants one same configured channel, the entry moves to
  *   it in place (map rewritten, no gap);
- * - an entry left without names is removed.
+ * - an entry left without names is retired (see the top of this file).
  */
 export function reconcileEntries(ctx: ReloadContext, channelFor: (group: number, name: string) => string | null): ReconcileResult {
   let released = 0;
   let moved = 0;
-  const removed: RegistryEntry[] = [];
-  for (const rec of [...ctx.entries.values()]) {
+  const retired: RegistryEntry[] = [];
+  for (const rec of [...ctx.table.entries.values()]) {
     if (rec.static) continue;
     const want = new Map<string, string | null>();
     for (const n of rec.names.keys()) {
@@ -85,26 +96,32 @@ export function reconcileEntries(ctx: ReloadContext, channelFor: (group: number,
       rec.names.delete(n);
       released++;
     }
-    if (rec.names.size === 0) {
-      const e = toEntry(rec, undefined);
-      if (ctx.remove(rec)) removed.push(e);
+    if (rec.names.size > 0 || rec.retiredMs !== undefined) {
+      ctx.table.sync(rec); // the expiry kept in the map may have moved
+      continue;
     }
+    if (ctx.table.retire(rec, 'config', ctx.now)) retired.push(toEntry(rec, undefined));
   }
-  if (released + moved + removed.length > 0) {
-    ctx.log.info('reconciled with the new policy', { released, moved, removed: removed.length });
+  if (released + moved + retired.length > 0) {
+    ctx.log.info('reconciled with the new policy', { released, moved, retired: retired.length });
   }
-  return { names: released, moved, removed };
+  return { names: released, moved, removed: retired };
 }
 
-/** Puts an entry under another channel in place (map first). False if the map refused. */
+/**
+ * Puts an entry under another channel in place (map first; a retired one stays retired, a
+ * blocked one is not blocked by the new channel). False if the map refused.
+ */
 function moveRecord(ctx: ReloadContext, rec: EntryRecord, spec: ChannelSpec): boolean {
   try {
-    ctx.dp.upsert(destKey(rec), { channelId: spec.id, mark: spec.mark, flags: 0 });
+    ctx.table.write(rec, destValue({ ...rec, blocked: undefined }, spec));
   } catch (err) {
     ctx.log.error('cannot move an entry to its new channel', { addr: rec.addr, channel: spec.name, error: errorMessage(err) });
     return false;
   }
   ctx.detachPeer(rec);
+  rec.adopted = false;
+  rec.blocked = undefined;
   rec.channel = channelRef(spec);
   return true;
 }

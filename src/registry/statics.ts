@@ -1,16 +1,18 @@
 /**
  * Static entries (config `statics`, patent ¶46): always in the map, never collected. Applying a
  * new set is all-or-nothing for the kernel writes; entries that drop out of the set become
- * ordinary entries while names still hold them, otherwise they are removed.
+ * ordinary entries while names still hold them, otherwise they are retired (never removed: an
+ * address the config stops listing does not fall into the clear at once).
  */
-import type { Datapath, DestValue } from '../datapath/datapath.ts';
+import type { DestValue } from '../datapath/datapath.ts';
 import { DEST_F_STATIC } from '../datapath/datapath.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { expandCidr } from './cidr.ts';
 import type { EntryRecord } from './entry.ts';
-import { channelRef, destKey, expiryOf, recordKey } from './entry.ts';
+import { channelRef, destKey, destValue, expiryOf, recordKey } from './entry.ts';
+import type { EntryTable } from './entry-table.ts';
 
 export interface StaticRegistration {
   /** Client group (table) number. */
@@ -21,12 +23,10 @@ export interface StaticRegistration {
 }
 
 export interface StaticsContext {
-  entries: Map<string, EntryRecord>;
-  dp: Datapath;
+  table: EntryTable;
   log: Logger;
   now: number;
   detachPeer(rec: EntryRecord): void;
-  remove(rec: EntryRecord): boolean;
 }
 
 interface Wanted {
@@ -34,10 +34,6 @@ interface Wanted {
   addr: string;
   channel: ChannelSpec;
   cidr: string;
-}
-
-function valueOf(id: number, mark: number, isStatic: boolean): DestValue {
-  return { channelId: id, mark, flags: isStatic ? DEST_F_STATIC : 0 };
 }
 
 export function expandStatics(statics: StaticRegistration[]): Map<string, Wanted> {
@@ -60,25 +56,34 @@ export function expandStatics(statics: StaticRegistration[]): Map<string, Wanted
   return wanted;
 }
 
+/** The value of `w` as a static entry: a DNS entry it takes over keeps its holds (and its block, same channel). */
+function staticValue(w: Wanted, rec: EntryRecord | undefined): DestValue {
+  if (!rec) return { channelId: w.channel.id, mark: w.channel.mark, flags: DEST_F_STATIC, expiresMs: 0 };
+  const same = rec.channel.id === w.channel.id;
+  return destValue({ ...rec, static: true, retiredMs: undefined, blocked: same ? rec.blocked : undefined }, w.channel);
+}
+
 export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext): void {
+  const { table } = ctx;
   const wanted = expandStatics(statics);
   const changes = [...wanted.entries()].filter(([key, w]) => {
-    const rec = ctx.entries.get(key);
+    const rec = table.entries.get(key);
     return !(rec && rec.static && rec.channel.id === w.channel.id);
   });
 
-  const done: [string, Wanted][] = [];
+  const done: [string, Wanted, DestValue][] = [];
   try {
     for (const [key, w] of changes) {
-      ctx.dp.upsert(destKey(w), valueOf(w.channel.id, w.channel.mark, true));
-      done.push([key, w]);
+      const value = staticValue(w, table.entries.get(key));
+      table.dp.upsert(destKey(w), value);
+      done.push([key, w, value]);
     }
   } catch (err) {
     for (const [key, w] of done) {
-      const prev = ctx.entries.get(key);
+      const prev = table.entries.get(key);
       try {
-        if (prev) ctx.dp.upsert(destKey(w), valueOf(prev.channel.id, prev.channel.mark, prev.static));
-        else ctx.dp.remove(destKey(w));
+        if (prev) table.dp.upsert(destKey(w), prev.written ?? destValue(prev));
+        else table.dp.remove(destKey(w));
       } catch (undoErr) {
         ctx.log.error('cannot undo a static entry write', { addr: w.addr, error: errorMessage(undoErr) });
       }
@@ -87,10 +92,10 @@ export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext)
     throw new DnssealError('registry', code, `cannot install static entries: ${errorMessage(err)}`, { cause: err });
   }
 
-  for (const [key, w] of changes) {
-    const rec = ctx.entries.get(key);
+  for (const [key, w, value] of done) {
+    const rec = table.entries.get(key);
     if (!rec) {
-      ctx.entries.set(key, { group: w.group, addr: w.addr, channel: channelRef(w.channel), names: new Map(), static: true });
+      table.add({ group: w.group, addr: w.addr, channel: channelRef(w.channel), names: new Map(), static: true, written: value });
       continue;
     }
     if (rec.channel.id !== w.channel.id) {
@@ -101,19 +106,24 @@ export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext)
         now: w.channel.name,
       });
       ctx.detachPeer(rec);
+      rec.adopted = false;
+      rec.blocked = undefined;
       rec.channel = channelRef(w.channel);
     }
+    if (rec.retiredMs !== undefined) table.revive(rec);
     rec.static = true;
+    rec.written = value;
+    rec.dirty = false;
   }
 
-  for (const [key, rec] of [...ctx.entries]) {
+  for (const [key, rec] of [...table.entries]) {
     if (!rec.static || wanted.has(key)) continue;
     if (expiryOf(rec) <= ctx.now) {
-      ctx.remove(rec);
+      table.retire(rec, 'config', ctx.now); // on failure it stays static (and protected): the safe side
       continue;
     }
     try {
-      ctx.dp.upsert(destKey(rec), valueOf(rec.channel.id, rec.channel.mark, false));
+      table.write(rec, destValue({ ...rec, static: false }));
       rec.static = false;
     } catch (err) {
       // Stays static (and protected) until the next setStatics; the safe side.

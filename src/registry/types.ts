@@ -30,6 +30,14 @@ export interface RegistryEntry {
   static: boolean;
   /** Set when the entry's peer channel failed: why. Traffic to it is dropped (fail closed). */
   blocked?: string;
+  /**
+   * Set when the entry is retired: its hold ran out and it went idle (or it was flushed, or a
+   * reload withdrew it). Still in the map: a tunnel entry is still steered into its channel, a
+   * peer entry's traffic is dropped (its connection is let go). A new answer brings it back.
+   */
+  retired?: true;
+  /** monoMs when it was retired. */
+  retiredMs?: number;
 }
 
 export interface RegistryApi {
@@ -47,6 +55,9 @@ export interface RegistryApi {
 export interface ChannelHooks {
   /** Called for every newly added (group, addr) of a `peer` channel; may await SA setup. */
   peerAdded(channel: ChannelSpec, addr: string, name: string): Promise<void>;
-  /** Called when the last name lets go of an entry and it is removed. */
+  /**
+   * Called when the last entry using the connection lets go of it: retired (hold ran out and
+   * idle, flushed, withdrawn by a reload) or removed. A retired entry's traffic is dropped.
+   */
   peerRemoved(channel: ChannelSpec, addr: string): void;
 }

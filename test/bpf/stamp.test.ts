@@ -40,17 +40,18 @@ const CASES: [string, Case][] = [
 ];
 
 function rawKey(addr: string) {
-  const k = stable(L.DestKeyLayout.size);
-  L.encodeDestKey({ group: 0, addr: keyAddrOf(addr).addr }, k.buf);
-  return k;
+  const a = keyAddrOf(addr).addr;
+  const k = stable(L.destKeySize(a.family));
+  L.encodeDestKey({ group: 0, addr: a }, k.buf);
+  return { k, fd: a.family === L.FAMILY_V4 ? dp.maps.fds.dests4 : dp.maps.fds.dests6 };
 }
 
 function setLastSeen(addr: string, ns: bigint): void {
-  const k = rawKey(addr);
+  const { k, fd } = rawKey(addr);
   const v = stable(L.DestValLayout.size);
-  expect(bpf.lookup(dp.maps.fds.dests, k, v)).toBe(true);
+  expect(bpf.lookup(fd, k, v)).toBe(true);
   L.encodeDestVal({ ...L.decodeDestVal(v.buf), lastSeenNs: ns }, v.buf);
-  bpf.update(dp.maps.fds.dests, k, v, BPF_EXIST);
+  bpf.update(fd, k, v, BPF_EXIST);
 }
 
 function lastSeen(addr: string): bigint {

@@ -1,14 +1,17 @@
 /**
  * BPF_PROG_RUN verdict tables for the tc programs (root only): the WAN leak guard
  * (dnsseal_wan_out) and the LAN marker (dnsseal_lan_in), IPv4/IPv6 × TCP/UDP/ICMP × protected /
- * unprotected × unmarked / marked / ESP / UDP 4500, plus fragments, GSO, IKE, groups, malformed.
- * Numbered scenario names (Cilium style); each asserts the verdict, the mark and the counter.
+ * unprotected × unmarked / marked / ESP / UDP 4500, plus fragments, GSO, IKE, groups, malformed,
+ * retired and blocked entries. Numbered scenario names (Cilium style); each asserts the verdict,
+ * the mark and the counter. The tables run twice: with the client table inline in dnsseal_config
+ * (the programs skip the LPM trie) and with one too big for it (they walk the trie).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import type { EbpfDatapath } from '../../src/datapath/ebpf/index.ts';
 import { PinPaths, PROGS } from '../../src/datapath/ebpf/pins.ts';
-import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_MARKED } from '../../src/datapath/layout.ts';
+import { DEST_F_BLOCKED, DEST_F_RETIRED } from '../../src/datapath/datapath.ts';
+import { CFG_CLIENTS, CFG_F_INLINE, CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_MARKED, CNT_RETIRED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { makeDp, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
@@ -18,7 +21,8 @@ const PASS = -1; // TC_ACT_UNSPEC: pass on to the next filter / tcx program
 const DROP = 2; // TC_ACT_SHOT
 const M1 = channelMark(1);
 const M2 = channelMark(2);
-const D = { plain_protected: 1, marked_plain: 2, fragment: 3, malformed: 4, exthdr: 5 } as const;
+const M4 = channelMark(4);
+const D = { plain_protected: 1, marked_plain: 2, fragment: 3, malformed: 4, exthdr: 5, blocked: 6 } as const;
 const P = { esp: 1, esp_in_udp: 2, ike: 3, nd: 4 } as const;
 
 const ADDR = {
@@ -95,12 +99,29 @@ const SPECIAL: Row[] = [
   { name: 'guard_nd_30_v6_echo_reply_to_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'icmp', icmpType: 129 }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_nd_31_v4_icmp_type_135_is_not_nd', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'icmp', icmpType: 135 }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_mark_27_foreign_mark_unprotected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.unprot, l4: 'tcp' }, mark: 0x1234, verdict: PASS },
+  // A retired entry is guarded exactly like a live one (and not counted here: the marker counts).
+  { name: 'guard_ret_32_v4_tcp_retired_unmarked', pkt: { src: ADDR.v4.src, dst: '192.0.2.70', l4: 'tcp' }, verdict: DROP, drop: D.plain_protected },
+  { name: 'guard_ret_33_v4_esp_retired', pkt: { src: ADDR.v4.src, dst: '192.0.2.70', l4: 'esp' }, verdict: PASS, pass: P.esp },
+  { name: 'guard_ret_34_v6_udp4500_retired', pkt: { src: ADDR.v6.src, dst: '2001:db8::70', l4: 'udp', sport: 4500, dport: 4500 }, verdict: PASS, pass: P.esp_in_udp },
+  // A blocked (peer) entry: nothing but IKE / NAT-T to the peer and neighbour discovery, ESP and marks included.
+  { name: 'guard_blk_35_v4_tcp_blocked_unmarked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'tcp' }, verdict: DROP, drop: D.blocked },
+  { name: 'guard_blk_36_v4_tcp_blocked_marked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'tcp' }, mark: M4, verdict: DROP, drop: D.blocked },
+  { name: 'guard_blk_37_v4_esp_blocked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'esp' }, mark: M4, verdict: DROP, drop: D.blocked },
+  { name: 'guard_blk_38_v6_esp_blocked', pkt: { src: ADDR.v6.src, dst: '2001:db8::80', l4: 'esp' }, verdict: DROP, drop: D.blocked },
+  { name: 'guard_blk_39_v4_udp500_to_blocked_peer', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'udp', sport: 500, dport: 500 }, verdict: PASS, pass: P.ike },
+  { name: 'guard_blk_40_v4_udp4500_to_blocked_peer_is_ike', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'udp', sport: 4500, dport: 4500 }, verdict: PASS, pass: P.ike },
+  { name: 'guard_blk_41_v6_nd_to_blocked_peer', pkt: { src: ADDR.v6.src, dst: '2001:db8::80', l4: 'icmp', icmpType: 135 }, verdict: PASS, pass: P.nd },
+  { name: 'guard_blk_42_v6_udp_blocked', pkt: { src: ADDR.v6.src, dst: '2001:db8::80', l4: 'udp' }, verdict: DROP, drop: D.blocked },
 ];
 
 interface MarkRow {
   name: string;
   pkt: PacketSpec;
   mark: number;
+  /** skb->mark on arrival (the intercept NAT, before the marker on clsact, sets it). */
+  markIn?: number;
+  /** The packet counts in DNSSEAL_CNT_RETIRED for this channel. */
+  retired?: number;
 }
 
 function markerMatrix(): MarkRow[] {
@@ -120,8 +141,25 @@ function markerMatrix(): MarkRow[] {
   rows.push({ name: 'marker_map_16_v6_mapped_dst', pkt: { src: ADDR.v6.src, dst: `::ffff:${ADDR.v4.prot}`, l4: 'tcp' }, mark: M1 });
   rows.push({ name: 'marker_gso_17_v4_tcp_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'tcp', payload: 2896 }, mark: M1 });
   rows.push({ name: 'marker_frag_18_v4_nonfirst_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', fragOffset: 185 }, mark: M1 });
+  rows.push({ name: 'marker_ret_19_v4_retired_marked_and_counted', pkt: { src: ADDR.v4.src, dst: '192.0.2.70', l4: 'tcp' }, mark: M1, retired: 1 });
+  rows.push({ name: 'marker_ret_20_v6_retired_marked_and_counted', pkt: { src: ADDR.v6.src, dst: '2001:db8::70', l4: 'udp' }, mark: M1, retired: 1 });
+  rows.push({ name: 'marker_ret_21_v4_retired_already_marked_by_nat_counted_once', pkt: { src: ADDR.v4.src, dst: '192.0.2.70', l4: 'tcp' }, markIn: M1, mark: M1 });
+  rows.push({ name: 'marker_ret_22_group5_retired_entry', pkt: { src: '10.1.2.3', dst: '192.0.2.71', l4: 'tcp' }, mark: M2, retired: 2 });
+  rows.push({ name: 'marker_ret_23_default_client_to_group5_retired_entry', pkt: { src: ADDR.v4.src, dst: '192.0.2.71', l4: 'tcp' }, mark: 0 });
+  rows.push({ name: 'marker_blk_24_blocked_entry_still_marked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'tcp' }, mark: M4 });
   return rows;
 }
+
+const CLIENTS = [
+  { cidr: '10.1.0.0/16', group: 5 },
+  { cidr: 'fd00:5::/64', group: 5 },
+];
+/** The same classification with more CIDRs than dnsseal_config holds: the programs walk the trie. */
+const FILLER = Array.from({ length: CFG_CLIENTS + 1 }, (_, i) => ({ cidr: `100.64.${i}.0/24`, group: 9 }));
+const MODES: [string, { cidr: string; group: number }[], number][] = [
+  ['inline client table', CLIENTS, CFG_F_INLINE],
+  ['LPM trie', [...CLIENTS, ...FILLER], 0],
+];
 
 const skip = privSkipReason();
 if (skip) console.log(`bpf verdict tables: skipping: ${skip}`);
@@ -151,17 +189,22 @@ function counter(kind: number, id: number): bigint {
     dp.upsert({ group: 0, addr: '203.0.113.5' }, v2); // a peer channel destination
     dp.upsert({ group: 5, addr: '192.0.2.20' }, v2);
     dp.upsert({ group: 5, addr: '2001:db8::20' }, v2);
-    dp.setClientGroups([
-      { cidr: '10.1.0.0/16', group: 5 },
-      { cidr: 'fd00:5::/64', group: 5 },
-    ]);
+    dp.setClientGroups(CLIENTS);
     dp.maps.setChannels([
       { id: 1, mark: M1, up: true, peer: false, gateway: '198.51.100.1' },
       { id: 2, mark: M2, up: true, peer: true },
       { id: 3, mark: channelMark(3), up: true, peer: false, gateway: '2001:db8:ffff::1' },
+      { id: 4, mark: M4, up: false, peer: true },
     ]);
     // the v6 gateway belongs to channel 3
     dp.upsert({ group: 0, addr: '2001:db8:ffff::1' }, { channelId: 3, mark: channelMark(3), flags: 0 });
+    const retired = { ...v1, flags: DEST_F_RETIRED, expiresMs: realClock.monoMs() - 60_000 };
+    dp.upsert({ group: 0, addr: '192.0.2.70' }, retired);
+    dp.upsert({ group: 0, addr: '2001:db8::70' }, retired);
+    dp.upsert({ group: 5, addr: '192.0.2.71' }, { ...v2, flags: DEST_F_RETIRED });
+    const blocked = { channelId: 4, mark: M4, flags: DEST_F_BLOCKED };
+    dp.upsert({ group: 0, addr: '192.0.2.80' }, blocked);
+    dp.upsert({ group: 0, addr: '2001:db8::80' }, blocked);
   });
 
   afterAll(async () => {
@@ -173,28 +216,40 @@ function counter(kind: number, id: number): bigint {
   const run = (prog: number, r: { pkt: PacketSpec; mark?: number; gso?: boolean }) =>
     bpf.testRun(prog, frame(r.pkt), { ctx: skbCtx({ mark: r.mark ?? 0, ...(r.gso ? { gsoSize: 1448, gsoSegs: 2 } : {}) }) });
 
-  test.each([...guardMatrix(), ...SPECIAL].map((r) => [r.name, r] as [string, Row]))('%s: guard verdict and counter', (_n, r) => {
-    const kind = r.drop !== undefined ? CNT_GUARD_DROP : CNT_GUARD_PASS;
-    const id = r.drop ?? r.pass ?? 0;
-    const before = id ? counter(kind, id) : 0n;
-    const dropsBefore = dp.maps.counters().filter((c) => c.kind === CNT_GUARD_DROP).reduce((s, c) => s + c.packets, 0n);
-    const res = run(fd.guard!, r);
-    expect(res.retval).toBe(r.verdict);
-    expect(ctxMark(res.ctxOut!)).toBe(r.mark ?? 0); // the guard never changes the mark
-    if (id) expect(counter(kind, id)).toBe(before + 1n);
-    if (r.verdict === PASS) {
-      const dropsAfter = dp.maps.counters().filter((c) => c.kind === CNT_GUARD_DROP).reduce((s, c) => s + c.packets, 0n);
-      expect(dropsAfter).toBe(dropsBefore);
-    }
-  });
+  describe.each(MODES)('with the %s', (_mode, clients, flags) => {
+    beforeAll(() => {
+      dp.setClientGroups(clients);
+      expect(dp.maps.config().flags).toBe(flags);
+    });
 
-  test.each(markerMatrix().map((r) => [r.name, r] as [string, MarkRow]))('%s: marker sets the channel mark and passes', (_n, r) => {
-    const ch = r.mark ? r.mark & 0xffff : 0;
-    const before = ch ? counter(CNT_MARKED, ch) : 0n;
-    const res = run(fd.marker!, { pkt: r.pkt, gso: r.name.includes('_gso_') });
-    expect(res.retval).toBe(PASS);
-    expect(ctxMark(res.ctxOut!)).toBe(r.mark);
-    if (ch) expect(counter(CNT_MARKED, ch)).toBe(before + 1n);
+    test.each([...guardMatrix(), ...SPECIAL].map((r) => [r.name, r] as [string, Row]))('%s: guard verdict and counter', (_n, r) => {
+      const kind = r.drop !== undefined ? CNT_GUARD_DROP : CNT_GUARD_PASS;
+      const id = r.drop ?? r.pass ?? 0;
+      const before = id ? counter(kind, id) : 0n;
+      const dropsBefore = dp.maps.counters().filter((c) => c.kind === CNT_GUARD_DROP).reduce((s, c) => s + c.packets, 0n);
+      const retiredBefore = dp.maps.counters().filter((c) => c.kind === CNT_RETIRED).reduce((s, c) => s + c.packets, 0n);
+      const res = run(fd.guard!, r);
+      expect(res.retval).toBe(r.verdict);
+      expect(ctxMark(res.ctxOut!)).toBe(r.mark ?? 0); // the guard never changes the mark
+      if (id) expect(counter(kind, id)).toBe(before + 1n);
+      if (r.verdict === PASS) {
+        const dropsAfter = dp.maps.counters().filter((c) => c.kind === CNT_GUARD_DROP).reduce((s, c) => s + c.packets, 0n);
+        expect(dropsAfter).toBe(dropsBefore);
+      }
+      // retired packets are counted where they are marked, never again at the guard
+      expect(dp.maps.counters().filter((c) => c.kind === CNT_RETIRED).reduce((s, c) => s + c.packets, 0n)).toBe(retiredBefore);
+    });
+
+    test.each(markerMatrix().map((r) => [r.name, r] as [string, MarkRow]))('%s: marker sets the channel mark and passes', (_n, r) => {
+      const ch = r.mark ? r.mark & 0xffff : 0;
+      const before = ch ? counter(CNT_MARKED, ch) : 0n;
+      const retiredBefore = new Map([1, 2, 3, 4].map((c) => [c, counter(CNT_RETIRED, c)]));
+      const res = bpf.testRun(fd.marker!, frame(r.pkt), { ctx: skbCtx({ mark: r.markIn ?? 0, ...(r.name.includes('_gso_') ? { gsoSize: 1448, gsoSegs: 2 } : {}) }) });
+      expect(res.retval).toBe(PASS);
+      expect(ctxMark(res.ctxOut!)).toBe(r.mark);
+      if (ch) expect(counter(CNT_MARKED, ch)).toBe(before + 1n);
+      for (const [c, n] of retiredBefore) expect([c, counter(CNT_RETIRED, c)]).toEqual([c, n + (c === r.retired ? 1n : 0n)]);
+    });
   });
 
   test('marker stamps last_seen in Clock.monoMs base when a packet to a protected address passes', () => {

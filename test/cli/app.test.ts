@@ -36,8 +36,8 @@ describe('cli/app', () => {
   });
 
   test('prints null rule and channel when explain finds no rule', async () => {
-    const h = await cli(['explain', 'corp.example', '--config', 'c.yaml', '--json'], { files });
-    expect(JSON.parse(h.out)).toEqual({ name: 'corp.example', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
+    const h = await cli(['explain', 'www.example.org', '--config', 'c.yaml', '--json'], { files });
+    expect(JSON.parse(h.out)).toEqual({ name: 'www.example.org', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });
   });
 
   test('shows table, rule, channel and upstream when explain prints for humans', async () => {
@@ -48,10 +48,15 @@ describe('cli/app', () => {
     expect(h.out).toContain('upstream: corp (10.0.0.53:53)');
   });
 
-  test('hints at the apex rule when explain finds no match for a suffix rule\'s apex', async () => {
+  test('matches the apex with the suffix rule when explain is asked about it', async () => {
     const h = await cli(['explain', 'corp.example', '--config', 'c.yaml'], { files });
+    expect(h.out).toContain('rule:     #0 *.corp.example (suffix)');
+  });
+
+  test('hints at the apex when explain finds no match for a subdomain rule\'s apex', async () => {
+    const h = await cli(['explain', 'corp.example', '--upstream', '9.9.9.9', '--channel', 'hub=tunnel:192.0.2.1', '--protect', '**.corp.example=hub']);
     expect(h.out).toContain('rule:     none');
-    expect(h.out).toContain('hint:     "*.corp.example" (rule #0) covers names below corp.example, not corp.example itself');
+    expect(h.out).toContain('hint:     "**.corp.example" (rule #0) covers names below corp.example, not corp.example itself; write "*.corp.example" to cover both');
   });
 
   test('tries a rule set given only as flags when explain has no file', async () => {
@@ -138,16 +143,16 @@ describe('cli/app', () => {
 
   test('sends every flush filter to the daemon when several are given (they combine)', async () => {
     const h = await cli(['flush', '--channel', 'partner', '--table', 'engineering', '--name', '*.partner.example', '--address', '192.0.2.0/24', '--control', '/tmp/x.sock'], {
-      control: () => ({ released: 2, removed: 1 }),
+      control: () => ({ released: 2, retired: 1 }),
     });
     expect(h.requests).toEqual([
       { path: '/tmp/x.sock', req: { cmd: 'flush', args: { channel: 'partner', table: 'engineering', name: '*.partner.example', address: '192.0.2.0/24' } } },
     ]);
-    expect([h.code, h.out]).toEqual([0, 'flushed: 1 entry removed, 2 name(s) released\n']);
+    expect([h.code, h.out]).toEqual([0, 'flushed: 1 entry retired, 2 name(s) released\n']);
   });
 
   test('flush --channel sends the channel filter, not a flush of everything (issue 11 item 12)', async () => {
-    const h = await cli(['flush', '--channel', 'partner', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, removed: 0 }) });
+    const h = await cli(['flush', '--channel', 'partner', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, retired: 0 }) });
     expect(h.requests.map((r) => r.req)).toEqual([{ cmd: 'flush', args: { channel: 'partner' } }]);
   });
 

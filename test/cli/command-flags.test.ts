@@ -81,7 +81,7 @@ describe('cli/command-flags', () => {
   });
 
   test('does nothing and exits 1 when flush gets a configuration flag (issue 11 item 12)', async () => {
-    const h = await cli(['flush', '--mode', 'gateway', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, removed: 99 }) });
+    const h = await cli(['flush', '--mode', 'gateway', '--control', '/tmp/x.sock'], { control: () => ({ released: 0, retired: 99 }) });
     expect([h.code, h.requests.length, h.out]).toEqual([1, 0, '']);
     expect(h.err).toContain('unknown flag for "dnsseal flush"');
   });

@@ -59,7 +59,7 @@ type Row = {
   noDaemon?: boolean;
 };
 
-const daemonOk = (req: { cmd: string }) => (req.cmd === 'list' ? [] : req.cmd === 'flush' ? { released: 0, removed: 0 } : { ok: true });
+const daemonOk = (req: { cmd: string }) => (req.cmd === 'list' ? [] : req.cmd === 'flush' ? { released: 0, retired: 0 } : { ok: true });
 
 const ROWS: Row[] = [
   { command: 'run', usage: ['run', 'now'], config: [[['run', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']], unreachable: null, success: ['run', '--config', 'good.yaml'], did: (h) => expect(h.daemonRuns).toBe(1) },

@@ -103,8 +103,8 @@ describe('config/load', () => {
     ['a: [1, 2\nb: 3\n', 'c.yaml:1: YAML syntax error'],
     ['mode: host\nmode: gateway\n', 'c.yaml:2: duplicate key "mode"'],
     ['min_hold: -1\n', 'c.yaml:1: must be a whole number of seconds between 0 and 604800, not -1'],
-    ['clients:\n  - cidr: 10.0.0.1/8\n    table: default\n', 'c.yaml:2: client cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'],
-    ['clients:\n  - cidr: 10.0.0.0/8\n    table: 7\n', 'c.yaml:3: client 10.0.0.0/8: unknown table "7"'],
+    ['clients:\n  - cidr: 10.0.0.1/8\n    table: default\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:2: client cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'],
+    ['clients:\n  - cidr: 10.0.0.0/8\n    table: 7\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:3: client 10.0.0.0/8: unknown table "7"'],
     ['mode: gateway\n', 'c.yaml:1: mode gateway needs the client-side interface'],
     ['upstreams:\n  default: dns.example\n', 'c.yaml:2: upstream "default": "dns.example": "dns.example" is not an IP address'],
     ['policy_server: ps\nupstreams:\n  ps: 192.0.2.9\n', 'c.yaml:1: policy_server "ps" has no tsig_key'],
@@ -175,6 +175,9 @@ tables:
 clients:
   - cidr: 10.0.0.0/8
     table: nowhere
+mode: gateway
+lan: [lan0]
+listen: ["10.1.1.1:53"]
 `;
     let err: unknown;
     try {

@@ -67,7 +67,7 @@ describe('control/flush against the daemon', () => {
   });
 
   test('accepts a known channel and table', async () => {
-    expect(await controlRequest(control, { cmd: 'flush', args: { channel: 'partner', table: 'engineering' } })).toEqual({ released: 0, removed: 0 });
+    expect(await controlRequest(control, { cmd: 'flush', args: { channel: 'partner', table: 'engineering' } })).toEqual({ released: 0, retired: 0 });
   });
 
   test('knows the channels of the new config when a reload renamed one', async () => {

@@ -14,9 +14,11 @@ async function setup() {
   await r.registry.register(reg({ group: 502, addrs: ['192.0.2.9'], names: ['app.biglobe.ne.jp'], channel: HUB }));
   r.registry.setStatics([{ group: 0, cidr: '203.0.113.9', channel: HUB }]);
   const h = createControlHandlers({ registry: r.registry, clock: r.clock, policyNames: () => NAMES });
+  // What a flush selects is retired, not removed (issue #11 item 12): `left` is what stays live.
   const left = () =>
     r.registry
       .list()
+      .filter((e) => !e.retired)
       .map((e) => `${e.group}/${e.addr}=${e.names.join('+')}`)
       .sort();
   return { ...r, h, left };
@@ -54,10 +56,12 @@ describe('control/flush-filter', () => {
     expect(left()).toEqual(want);
   });
 
-  test('flush without a filter withdraws every non-static entry', async () => {
-    const { h, left } = await setup();
-    expect(await h.flush!({})).toEqual({ released: 0, removed: 5 });
+  test('flush without a filter withdraws every non-static entry, retired and still in the map', async () => {
+    const { h, left, dp, registry } = await setup();
+    expect(await h.flush!({})).toEqual({ released: 0, retired: 5 });
     expect(left()).toEqual(['0/203.0.113.9=']);
+    expect(dp.list()).toHaveLength(6); // nothing flushed falls into the clear
+    expect(registry.stats().retired).toBe(5);
   });
 
   test.each([

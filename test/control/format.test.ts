@@ -50,6 +50,24 @@ describe('control/format', () => {
     );
   });
 
+  test('formatList marks retired entries and explains the mark under the table', () => {
+    const rows: ListRow[] = [
+      { group: 0, address: '192.0.2.5', channel: 'hub', names: ['old.corp.example'], expiresInS: 0, idleS: 4000, static: false, retired: true },
+      { group: 0, address: '192.0.2.6', channel: 'partner', names: ['live.partner.test'], expiresInS: 60, idleS: null, static: false },
+    ];
+    expect(formatList(rows)).toBe(
+      [
+        'GROUP  ADDRESS    CHANNEL  NAMES              EXPIRES-IN  IDLE',
+        '0      192.0.2.5  hub~     old.corp.example   expired     1h06m',
+        '0      192.0.2.6  partner  live.partner.test  1m00s       -',
+        '',
+        '~: retired (hold ran out and idle, or flushed): tunnel traffic still goes through the channel, peer traffic is dropped;',
+        '   a new answer brings it back, and it is removed once `retire` passes with no packet.',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('formatList says so when there are no entries', () => {
     expect(formatList([])).toBe('no entries\n');
   });

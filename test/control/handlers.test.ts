@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { createControlHandlers } from '../../src/control/handlers.ts';
+import { DEST_F_RETIRED, DEST_F_STATIC } from '../../src/datapath/datapath.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { HUB, OTHER, PARTNER, reg, rig } from '../registry/helpers.ts';
 
@@ -62,6 +63,17 @@ describe('control/handlers', () => {
     expect('blocked' in rows.find((x) => x.address === '192.0.2.1')!).toBe(false);
   });
 
+  test('list marks retired entries and leaves the field out for live ones', async () => {
+    const { h, registry, clock } = await setup();
+    clock.advance(200_000); // the holds of 192.0.2.1 and .2 ran out, and they were never seen
+    registry.gc();
+    const rows = (await h.list!({})) as Array<Row & { retired?: boolean; channel: string }>;
+    const byAddr = new Map(rows.map((r) => [r.address, r]));
+    expect(byAddr.get('192.0.2.1')).toMatchObject({ retired: true, channel: 'hub', expiresInS: 0, names: ['www.corp.example', 'edge.cdn.example'] });
+    expect('retired' in byAddr.get('2001:db8::5')!).toBe(false);
+    expect('retired' in byAddr.get('203.0.113.9')!).toBe(false);
+  });
+
   test('list shows 0 seconds when the hold ran out but traffic keeps the entry', async () => {
     const { h, clock } = await setup();
     clock.advance(200_000);
@@ -81,31 +93,41 @@ describe('control/handlers', () => {
     expect(err.message).toContain(msg);
   });
 
-  test('flush by name releases the name and removes entries left without one', async () => {
-    const { h, registry } = await setup();
+  // Flushed entries are retired, never removed (issue #11 item 12): `removed` counts them.
+  test('flush by name releases the name and retires entries left without one', async () => {
+    const { h, registry, dp } = await setup();
     await registry.register(reg({ addrs: ['192.0.2.1'], names: ['other.corp.example'] }));
-    expect(await h.flush!({ name: 'www.corp.example' })).toEqual({ released: 2, removed: 0 });
-    expect(await h.flush!({ name: 'edge.cdn.example' })).toEqual({ released: 2, removed: 1 });
-    expect(registry.list().map((e) => e.addr).sort()).toEqual(['192.0.2.1', '2001:db8::5', '203.0.113.9']);
+    expect(await h.flush!({ name: 'www.corp.example' })).toEqual({ released: 2, retired: 0 });
+    expect(await h.flush!({ name: 'edge.cdn.example' })).toEqual({ released: 2, retired: 1 });
     expect(registry.get(0, '192.0.2.1')!.names).toEqual(['other.corp.example']);
+    expect(registry.get(0, '192.0.2.1')!.retired).toBeUndefined();
+    expect(registry.get(0, '192.0.2.2')!.retired).toBe(true);
+    expect(dp.list()).toHaveLength(4);
   });
 
-  test('flush by address removes that entry only', async () => {
-    const { h, registry } = await setup();
-    expect(await h.flush!({ address: '192.0.2.2' })).toEqual({ released: 0, removed: 1 });
-    expect(registry.get(0, '192.0.2.2')).toBeUndefined();
-    expect(registry.get(0, '192.0.2.1')).toBeDefined();
+  test('flush by address retires that entry only and keeps it in the map', async () => {
+    const { h, registry, dp } = await setup();
+    expect(await h.flush!({ address: '192.0.2.2' })).toEqual({ released: 0, retired: 1 });
+    expect(registry.get(0, '192.0.2.2')!.retired).toBe(true);
+    expect(dp.list().find((e) => e.key.addr === '192.0.2.2')!.value.flags).toBe(DEST_F_RETIRED);
+    expect(registry.get(0, '192.0.2.1')!.retired).toBeUndefined();
   });
 
-  test('flush without arguments removes every entry except statics', async () => {
+  test('flush without arguments retires every entry except statics and removes none', async () => {
     const { h, dp } = await setup();
-    expect(await h.flush!({})).toEqual({ released: 0, removed: 3 });
-    expect(dp.list().map((e) => e.key.addr)).toEqual(['203.0.113.9']);
+    expect(await h.flush!({})).toEqual({ released: 0, retired: 3 });
+    expect(dp.list().map((e) => [e.key.addr, e.value.flags]).sort()).toEqual([
+      ['192.0.2.1', DEST_F_RETIRED],
+      ['192.0.2.2', DEST_F_RETIRED],
+      ['2001:db8::5', DEST_F_RETIRED],
+      ['203.0.113.9', DEST_F_STATIC],
+    ]);
+    expect(dp.ops.remove).toBe(0);
   });
 
   test('flush combines a name and an address when given both', async () => {
     const { h, registry } = await setup();
-    expect(await h.flush!({ name: 'www.corp.example', address: '192.0.2.2' })).toEqual({ released: 1, removed: 0 });
+    expect(await h.flush!({ name: 'www.corp.example', address: '192.0.2.2' })).toEqual({ released: 1, retired: 0 });
     expect(registry.get(0, '192.0.2.2')!.names).toEqual(['edge.cdn.example']);
     expect(registry.get(0, '192.0.2.1')!.names).toEqual(['www.corp.example', 'edge.cdn.example']);
   });
@@ -115,8 +137,15 @@ describe('control/handlers', () => {
     const h = createControlHandlers({ registry: r.registry, clock: r.clock, status: () => ({ mode: 'gateway' }) });
     expect(await h.status!({})).toEqual({
       mode: 'gateway',
-      registry: { datapath: 'fake', entries: 4, statics: 1, blocked: 0, byChannel: { hub: 3, other: 1 } },
+      registry: { datapath: 'fake', entries: 4, statics: 1, blocked: 0, retired: 0, byChannel: { hub: 3, other: 1 } },
     });
+  });
+
+  test('status counts retired entries when the registry has some', async () => {
+    const r = await setup();
+    r.registry.withdraw((e) => e.addr === '192.0.2.1');
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock });
+    expect(await h.status!({})).toMatchObject({ registry: { entries: 4, retired: 1 } });
   });
 
   test.each(['reload', 'down', 'explain'])('%s answers not_available when the daemon did not fill the slot', async (cmd) => {

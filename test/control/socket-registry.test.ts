@@ -7,6 +7,7 @@ import { controlRequest } from '../../src/control/client.ts';
 import { formatList } from '../../src/control/format.ts';
 import { createControlHandlers, type ListRow } from '../../src/control/handlers.ts';
 import { type ControlServer, startControlServer } from '../../src/control/server.ts';
+import { DEST_F_RETIRED } from '../../src/datapath/datapath.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { OTHER, reg, rig } from '../registry/helpers.ts';
 
@@ -47,16 +48,21 @@ describe('control over a unix socket', () => {
     expect(rows.map((r) => r.address)).toEqual(['2001:db8::7']);
   });
 
-  test('flush by address removes the entry from the map when sent over the socket', async () => {
+  test('flush by address retires the entry, still in the map, when sent over the socket', async () => {
     const { path, dp } = await daemon();
-    expect(await controlRequest(path, { cmd: 'flush', args: { address: '2001:db8::7' } })).toEqual({ released: 0, removed: 1 });
-    expect(dp.list().map((e) => e.key.addr)).toEqual(['192.0.2.1']);
+    expect(await controlRequest(path, { cmd: 'flush', args: { address: '2001:db8::7' } })).toEqual({ released: 0, retired: 1 });
+    expect(dp.list().map((e) => [e.key.addr, e.value.flags])).toEqual([
+      ['192.0.2.1', 0],
+      ['2001:db8::7', DEST_F_RETIRED],
+    ]);
+    const rows = (await controlRequest(path, { cmd: 'list' })) as ListRow[];
+    expect(rows.map((r) => r.retired)).toEqual([undefined, true]);
   });
 
   test('status reports the datapath and entry counts when asked over the socket', async () => {
     const { path } = await daemon();
     expect(await controlRequest(path, { cmd: 'status' })).toEqual({
-      registry: { datapath: 'fake', entries: 2, statics: 0, blocked: 0, byChannel: { hub: 1, other: 1 } },
+      registry: { datapath: 'fake', entries: 2, statics: 0, blocked: 0, retired: 0, byChannel: { hub: 1, other: 1 } },
     });
   });
 

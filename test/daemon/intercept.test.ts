@@ -19,6 +19,7 @@ import { parseCondition } from '../../src/policy/condition.ts';
 import { ask, type Transport } from '../policy-server/helpers.ts';
 import { FakeUpstream } from '../proxy/fake-upstream.ts';
 import { startDaemon } from './start.ts';
+import { settingDefaults } from '../../src/config/defaults.ts';
 
 const POOL_V4 = '100.64.0.0/30'; // four addresses: 100.64.0.0 … 100.64.0.3
 const POOL_V6 = 'fd7a:5ea1::/126';
@@ -47,6 +48,7 @@ function decode(bytes: Uint8Array) {
 
 function config(upstreamPort: number, control: string): Config {
   return {
+    ...settingDefaults(),
     source: '<test>',
     mode: 'intercept',
     listen: ['127.0.0.1:0'],

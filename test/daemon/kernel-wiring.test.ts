@@ -31,6 +31,7 @@ function configText(control: string, clients: string, listenPort: number): strin
     'mode: gateway',
     'lan: [lo]',
     `listen: [127.0.0.1:${listenPort}]`,
+    'trusted_forwarders: [127.0.0.1/32]', // clients reach a loopback listener through a forwarder
     'upstreams: { default: 127.0.0.1:9 }',
     'datapath: ebpf', // the test's FakeDatapath stands in for the eBPF backend (deps.ebpf)
     `control: ${control}`,

@@ -58,7 +58,8 @@ describe('daemon/live-config', () => {
     ['nothing changed', base, [], []],
     ['a rule added', append('    - { match: "www.test", channel: partner }\n'), [{ name: 'policy', keys: ['tables'] }], []],
     ['a static added', append('static:\n  - { cidr: 198.51.100.0/24, channel: hub }\n'), [{ name: 'policy', keys: ['statics'] }], []],
-    ['a client entry added', append('clients:\n  - { cidr: 10.0.0.0/8, table: default }\n'), [{ name: 'policy', keys: ['clients'] }], []],
+    // (host mode refuses clients at load; the planner is pure, so the config is edited directly)
+    ['a client entry added', { ...base, clients: [{ cidr: '10.0.0.0/8', table: 'default' }] }, [{ name: 'policy', keys: ['clients'] }], []],
     ['a channel changed', edit('gateway: 192.0.2.1', 'gateway: 192.0.2.2'), [{ name: 'channels', keys: ['channels'] }, { name: 'policy', keys: ['channels'] }], []],
     ['the upstream timeout changed', append('upstream_timeout: 1500\n'), [], ['upstreamTimeoutMs']],
     ['an upstream changed', edit('corp: 127.0.0.2:53', 'corp: 127.0.0.3:53'), [], ['upstreams']],
@@ -137,7 +138,9 @@ describe('daemon/live-config', () => {
   test('rolls the channels back and keeps the running policy when the policy cannot be applied', () => {
     const { live, dp, policy } = daemonParts(base);
     const before = policy.current;
-    const next = load(BASE.replace('partner: { kind: peer, esp: aes256gcm16 }', 'partner: { kind: peer, esp: aes256gcm16 }\n  extra: { kind: peer, esp: aes256gcm16 }') + 'clients:\n  - { cidr: 10.0.0.0/8, table: default }\n');
+    // (a client entry in host mode is refused at load; the transaction is given it directly)
+    const loaded = load(BASE.replace('partner: { kind: peer, esp: aes256gcm16 }', 'partner: { kind: peer, esp: aes256gcm16 }\n  extra: { kind: peer, esp: aes256gcm16 }'));
+    const next: Config = { ...loaded, clients: [{ cidr: '10.0.0.0/8', table: 'default' }] };
     const setGroups = dp.setClientGroups.bind(dp);
     dp.setClientGroups = (entries) => {
       // the new config's client entry cannot be written; putting back the old (none) can

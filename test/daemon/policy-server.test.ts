@@ -17,13 +17,12 @@ import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { Metrics } from '../../src/ops/metrics.ts';
 import { Policy } from '../../src/policy/policy.ts';
 import type { QueryHandler } from '../../src/proxy/handler.ts';
-import { startTcpListener } from '../../src/proxy/listener-tcp.ts';
-import { startUdpListener } from '../../src/proxy/listener-udp.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { CLIENT_502, CLIENT_503, CLIENT_504, GW_KEY, KEY, KOJIMA, KOJIMA_ADDR, ask, figure6Config, figure6State, makeQuery, startServer } from '../policy-server/helpers.ts';
 import { startDaemon } from './start.ts';
+import { listenPair } from '../proxy/listen-pair.ts';
 
 /** Flips the last byte of the TSIG MAC: the MAC length sits before it in the TSIG RDATA. */
 function tamperMac(msg: Uint8Array): Uint8Array {
@@ -54,9 +53,8 @@ describe('daemon/policy-server', () => {
       return a && mode === 'tampered' ? tamperMac(a) : a;
     };
     const counters = newProxyCounters();
-    const udp = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle, counters, log: silentLogger });
-    const tcp = await startTcpListener({ hostname: '127.0.0.1', port: udp.port, handle, counters, log: silentLogger });
-    closeServer = async () => void (await Promise.all([udp.close(), tcp.close()]));
+    const udp = await listenPair(handle, counters);
+    closeServer = () => udp.close();
 
     dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-ps-'));
     // The node: no rules of its own, the policy server is its only upstream.
@@ -115,8 +113,7 @@ describe('daemon/policy-server as a gateway', () => {
     // The server: figure 6 as it stands (table 501 maps 127.0.0.2/.3/.4), trusting the gateway's key.
     const ps = startServer(figure6State(), realClock);
     const counters = newProxyCounters();
-    const udp = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle: ps.handle, counters, log: silentLogger });
-    const tcp = await startTcpListener({ hostname: '127.0.0.1', port: udp.port, handle: ps.handle, counters, log: silentLogger });
+    const udp = await listenPair(ps.handle, counters);
     const dir = mkdtempSync(join(tmpdir(), 'dnsseal-daemon-psgw-'));
     // The gateway: same client CIDRs and table ids (its kernel groups), no rules of its own.
     const base = figure6Config();
@@ -157,7 +154,7 @@ describe('daemon/policy-server as a gateway', () => {
     } finally {
       signals.emit('SIGTERM');
       await exit;
-      await Promise.all([udp.close(), tcp.close()]);
+      await udp.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -98,6 +98,9 @@ describe.skipIf(!HAVE)('daemon/reload', () => {
   const load = (): Config => ({ ...loadConfig(new Map([['config', [file]]]), fileDeps), listen: ['127.0.0.1:0'] });
   const reload = () => controlRequest(control, { cmd: 'reload' }) as Promise<Record<string, unknown>>;
   const addrs = () => info.registry.list().map((e) => e.addr).sort();
+  /** Withdrawn entries are retired, not removed (issue #11): still in the map, not live. */
+  const live = () => info.registry.list().filter((e) => !e.retired).map((e) => e.addr).sort();
+  const retired = () => info.registry.list().filter((e) => e.retired).map((e) => e.addr).sort();
 
   beforeAll(async () => {
     knot = await startKnot();
@@ -150,11 +153,12 @@ describe.skipIf(!HAVE)('daemon/reload', () => {
     const r = await reload();
     expect(r).toMatchObject({ source: file, tables: 1, rules: 1, channels: 2, restartNeeded: [] });
     expect(r.withdrawn as number).toBeGreaterThanOrEqual(1);
-    expect(addrs()).not.toContain('203.0.113.10');
+    expect(live()).not.toContain('203.0.113.10');
+    expect(retired()).toContain('203.0.113.10'); // never dropped into the clear by a reload
     await dig('127.0.0.1', port, ['www.test', 'A']);
-    expect(addrs()).toContain('192.0.2.10');
+    expect(live()).toContain('192.0.2.10');
     await dig('127.0.0.1', port, ['www.corp.test', 'A']);
-    expect(addrs()).not.toContain('203.0.113.10');
+    expect(live()).not.toContain('203.0.113.10');
   });
 
   test('answers every query when reloaded repeatedly under load', async () => {

@@ -5,16 +5,19 @@
  *   datapathConformance('ebpf', () => createEbpfDatapath(...), { capacity: 64 });
  *
  * `make` must return a backend over an EMPTY destination map; each test closes it afterwards.
+ * `datapathStateConformance` (below) is the second block: the expiry and flags adoption needs.
  * `capacity` is the map's max_entries: the map-full cases run only when it is given (keep it
  * small for a real map, they fill it).
  */
 import { describe, expect, test } from 'bun:test';
 import type { Datapath, DestKey, DestValue } from '../../src/datapath/datapath.ts';
-import { DEST_F_STATIC } from '../../src/datapath/datapath.ts';
+import { DEST_F_BLOCKED, DEST_F_RETIRED, DEST_F_STATIC } from '../../src/datapath/datapath.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 
 export interface ConformanceOptions {
   capacity?: number;
+  /** "Now" in the backend's Clock.monoMs() base (expiries are written relative to it); default 1,000,000. */
+  nowMs?: () => number;
 }
 
 const V4: DestKey = { group: 0, addr: '192.0.2.10' };
@@ -90,6 +93,32 @@ export function datapathConformance(
         const rows = dp.list();
         expect(rows).toHaveLength(1);
         expect(rows[0]!.value).toEqual(next);
+      }));
+
+    test.each([
+      ['retired', DEST_F_RETIRED],
+      ['blocked', DEST_F_BLOCKED],
+      ['retired and blocked', DEST_F_RETIRED | DEST_F_BLOCKED],
+    ] as [string, number][])('expiry and flags round-trip when the entry is %s', (_label, flags) =>
+      withDp((dp) => {
+        const now = opts.nowMs?.() ?? 1_000_000;
+        const v4 = { channelId: 3, mark: 0x5e510003, flags, expiresMs: now + 300_000 };
+        const v6 = { channelId: 4, mark: 0x5e510004, flags, expiresMs: now - 5_000 }; // already run out
+        dp.upsert(V4, v4);
+        dp.upsert(V6, v6);
+        const byAddr = new Map(dp.list().map((e) => [e.key.addr, e.value]));
+        expect(byAddr.get(V4.addr)).toEqual(v4);
+        expect(byAddr.get(V6.addr)).toEqual(v6);
+      }));
+
+    test('upsert replaces expiry and flags when the key exists', () =>
+      withDp((dp) => {
+        const now = opts.nowMs?.() ?? 1_000_000;
+        dp.upsert(V4, { ...VAL, flags: DEST_F_RETIRED, expiresMs: now + 1_000 });
+        dp.upsert(V4, { ...VAL, expiresMs: now + 600_000 }); // a new answer brings it back
+        expect(dp.list()[0]!.value).toEqual({ ...VAL, expiresMs: now + 600_000 });
+        dp.upsert(V4, VAL); // no expiry (static)
+        expect(dp.list()[0]!.value.expiresMs).toBeUndefined();
       }));
 
     test('remove deletes only that key when several exist', () =>
@@ -193,5 +222,98 @@ export function datapathConformance(
           expect(dp.list()).toHaveLength(cap);
         }));
     }
+  });
+}
+
+export interface StateConformanceOptions {
+  /** The backend's Clock.monoMs() now; expiries are written relative to it (default 1,000,000). */
+  nowMs?: () => number;
+}
+
+/**
+ * What a restarted daemon adopts from the map (issue #11 items 3 and 4): the entry's expiry
+ * (`expiresMs`, Clock.monoMs() base) and its static / retired / blocked flags must read back as
+ * written. A separate block so a backend can run it once it keeps them:
+ *
+ *   datapathStateConformance('ebpf', () => makeDp(ROOT, { capacity: 64 }), { nowMs: () => clock.monoMs() });
+ *
+ * An expiry may read back up to 1 ms off (a backend may keep it in another time base).
+ */
+export function datapathStateConformance(
+  name: string,
+  make: () => Datapath | Promise<Datapath>,
+  opts: StateConformanceOptions = {},
+): void {
+  const now = opts.nowMs ?? (() => 1_000_000);
+  async function withDp(fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
+    const dp = await make();
+    try {
+      await fn(dp);
+    } finally {
+      dp.close();
+    }
+  }
+  const valueOf = (dp: Datapath, key: DestKey): DestValue | undefined =>
+    dp.list().find((e) => e.key.group === key.group && e.key.addr === key.addr)?.value;
+  const expectExpiry = (got: number | undefined, want: number) => {
+    expect(got).toBeDefined();
+    expect(Math.abs(got! - want)).toBeLessThanOrEqual(1);
+  };
+
+  describe(`datapath state conformance: ${name}`, () => {
+    test.each([
+      ['IPv4', V4],
+      ['IPv6', V6],
+    ] as [string, DestKey][])('expiresMs reads back as written when the key is %s', (_label, key) =>
+      withDp((dp) => {
+        const at = now() + 3_600_000;
+        dp.upsert(key, { ...VAL, expiresMs: at });
+        expectExpiry(valueOf(dp, key)!.expiresMs, at);
+      }));
+
+    test('an expiry in the past reads back as written when the hold already ran out', () =>
+      withDp((dp) => {
+        const at = now() - 60_000;
+        dp.upsert(V4, { ...VAL, expiresMs: at });
+        expectExpiry(valueOf(dp, V4)!.expiresMs, at);
+      }));
+
+    test('no expiry reads back as none (0 or absent) when the value has none', () =>
+      withDp((dp) => {
+        dp.upsert(V4, VAL);
+        dp.upsert(V6, { ...VAL, expiresMs: 0 });
+        expect(valueOf(dp, V4)!.expiresMs ?? 0).toBe(0);
+        expect(valueOf(dp, V6)!.expiresMs ?? 0).toBe(0);
+      }));
+
+    test.each([
+      ['the retired flag', DEST_F_RETIRED],
+      ['the blocked flag', DEST_F_BLOCKED],
+      ['the static flag', DEST_F_STATIC],
+      ['the static and blocked flags together', DEST_F_STATIC | DEST_F_BLOCKED],
+    ] as [string, number][])('%s reads back as written when an entry carries it', (_label, flags) =>
+      withDp((dp) => {
+        dp.upsert(V4, { ...VAL, flags, expiresMs: now() + 1000 });
+        dp.upsert(V6, { ...VAL, flags });
+        expect(valueOf(dp, V4)!.flags).toBe(flags);
+        expect(valueOf(dp, V6)!.flags).toBe(flags);
+      }));
+
+    test('an overwrite moves the expiry and clears the retired flag when an entry comes back', () =>
+      withDp((dp) => {
+        dp.upsert(V4, { ...VAL, flags: DEST_F_RETIRED, expiresMs: now() - 1000 });
+        const at = now() + 300_000;
+        dp.upsert(V4, { ...VAL, flags: 0, expiresMs: at });
+        const v = valueOf(dp, V4)!;
+        expect([v.channelId, v.mark, v.flags]).toEqual([VAL.channelId, VAL.mark, 0]);
+        expectExpiry(v.expiresMs, at);
+        expect(dp.list()).toHaveLength(1);
+      }));
+
+    test('a retired entry keeps its channel and mark when it is written', () =>
+      withDp((dp) => {
+        dp.upsert(V6, { channelId: 2, mark: 0x5e510002, flags: DEST_F_RETIRED, expiresMs: now() });
+        expect(valueOf(dp, V6)).toMatchObject({ channelId: 2, mark: 0x5e510002, flags: DEST_F_RETIRED });
+      }));
   });
 }

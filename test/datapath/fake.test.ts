@@ -2,9 +2,10 @@ import { describe, expect, test } from 'bun:test';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
-import { datapathConformance } from './conformance.ts';
+import { datapathConformance, datapathStateConformance } from './conformance.ts';
 
 datapathConformance('fake', () => new FakeDatapath({ capacity: 16 }), { capacity: 16 });
+datapathStateConformance('fake', () => new FakeDatapath({ capacity: 16 }));
 
 const KEY = { group: 0, addr: '192.0.2.1' };
 const VAL = { channelId: 1, mark: 0x5e510001, flags: 0 };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { NoneDatapath } from '../../src/datapath/none.ts';
-import { datapathConformance } from './conformance.ts';
+import { datapathConformance, datapathStateConformance } from './conformance.ts';
 import { createDatapath } from '../../src/datapath/factory.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { FakeClock } from '../../src/util/clock.ts';
@@ -8,6 +8,7 @@ import { createLogger } from '../../src/util/log.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 
 datapathConformance('none', () => new NoneDatapath());
+datapathStateConformance('none', () => new NoneDatapath());
 
 describe('datapath/none', () => {
   test('kind is none when constructed', () => {

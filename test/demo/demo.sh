@@ -67,7 +67,7 @@ cleanup() {
 		# with no daemon, `dnsseal down` detaches the programs and removes the pinned maps —
 		# only if they are still the ones this demo's daemon made (same pin inode): the pin
 		# root is machine-wide, and another dnsseal may have started since
-		if [ -x "$DNSSEAL" ] && [ -f "$DIR/pins.inode" ] && [ "$(stat -c %i "$PIN_ROOT/maps/dnsseal_dests" 2>/dev/null)" = "$(cat "$DIR/pins.inode")" ]; then
+		if [ -x "$DNSSEAL" ] && [ -f "$DIR/pins.inode" ] && [ "$(stat -c %i "$PIN_ROOT/maps/dnsseal_dests4" 2>/dev/null)" = "$(cat "$DIR/pins.inode")" ]; then
 			"$DNSSEAL" down --control "$DIR/control.sock" 2>&1 | sed 's/^/    /'
 		elif [ -e "$PIN_ROOT" ]; then
 			echo "    $PIN_ROOT is not this demo's (another dnsseal made it): left alone"
@@ -214,7 +214,7 @@ if [ ! -S "$DIR/control.sock" ]; then
 	fail "dnsseal did not start: $(grep -E 'level=error' "$DIR/dnsseal.log" | tail -n1)"
 fi
 grep -E 'datapath|dnsseal running' "$DIR/dnsseal.log" | sed 's/^/    | /'
-stat -c %i "$PIN_ROOT/maps/dnsseal_dests" >"$DIR/pins.inode" 2>/dev/null || rm -f "$DIR/pins.inode"
+stat -c %i "$PIN_ROOT/maps/dnsseal_dests4" >"$DIR/pins.inode" 2>/dev/null || rm -f "$DIR/pins.inode"
 result "daemon started datapath=$(grep -o 'datapath=[a-z]*' "$DIR/dnsseal.log" | tail -n1 | cut -d= -f2)"
 # the WAN capture runs from here to the end
 in_ns "$R" tcpdump -i wan0 -n -U -w "$DIR/wan.pcap" >"$DIR/tcpdump.log" 2>&1 &

@@ -44,7 +44,24 @@ describe('dns/answer-scan', () => {
       { name: 'a.test', type: 'A', data: '192.0.2.1' },
       { name: 'other.test', type: 'A', data: '198.51.100.66' },
     ]);
-    expect(scan(buf, 'a.test').addrs).toEqual(['192.0.2.1']);
+    expect(scan(buf, 'a.test')).toMatchObject({ addrs: ['192.0.2.1'], strays: 1 });
+  });
+
+  test('counts address records outside the chain as strays when they sit in any section', () => {
+    const buf = answer('a.test', [
+      { name: 'a.test', type: 'CNAME', data: 'b.test' },
+      { name: 'b.test', type: 'A', data: '192.0.2.2' },
+      { name: 'z.test', type: 'AAAA', data: '2001:db8::66' },
+      { name: 'z.test', type: 'TXT', data: 'not an address' },
+    ], {
+      authorities: [{ name: 'test', type: 'NS', ttl: 60, class: 'IN', data: 'ns.test' }],
+      additionals: [
+        { name: 'ns.test', type: 'A', ttl: 60, class: 'IN', data: '192.0.2.53' },
+        { name: 'b.test', type: 'A', ttl: 60, class: 'IN', data: '192.0.2.2' },
+      ],
+    });
+    expect(scan(buf, 'a.test')).toMatchObject({ addrs: ['192.0.2.2'], strays: 3 });
+    expect(scan(answer('a.test', [{ name: 'a.test', type: 'A', data: '192.0.2.1' }]), 'a.test').strays).toBe(0);
   });
 
   test('compares owner names case-insensitively when the upstream changes case', () => {

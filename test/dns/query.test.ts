@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
 import { parseQuery, RCODE_BADVERS } from '../../src/dns/query.ts';
 import { RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED } from '../../src/dns/wire.ts';
-import { clientQuery } from '../fixtures/dns/capture.ts';
+import { clientQuery, withEdnsOptions } from '../fixtures/dns/capture.ts';
 import { hex } from './fixtures.ts';
 
 function encode(p: object): Uint8Array {
@@ -24,6 +24,28 @@ describe('dns/query', () => {
       edns: { udpSize: 1232, version: 0, dnssecOk: true },
     });
     expect(Buffer.from(r.query.question).toString('hex')).toBe('03577757045465737400' + '0001' + '0001');
+  });
+
+  test.each([
+    ['no option', [], null],
+    ['a cookie only', [[10, [1, 2, 3, 4, 5, 6, 7, 8]]], null],
+    ['a client subnet after a cookie', [[10, [1, 2, 3, 4, 5, 6, 7, 8]], [8, [0, 1, 32, 0, 192, 168, 1, 7]]], [0, 1, 32, 0, 192, 168, 1, 7]],
+    ['two client subnets', [[8, [0, 1, 32, 0, 192, 168, 1, 7]], [8, [0, 1, 32, 0, 192, 168, 1, 8]]], 'malformed'],
+  ] as const)('reads the EDNS Client Subnet option when the query carries %s', (_what, options, want) => {
+    const r = parseQuery(withEdnsOptions(clientQuery('a.test', 1), options as unknown as Array<[number, number[]]>));
+    expect(r.kind).toBe('ok');
+    const got = r.kind === 'ok' ? r.query.edns!.clientSubnet : undefined;
+    expect(got instanceof Uint8Array ? Array.from(got) : got).toEqual(want as never);
+  });
+
+  test('reads the client subnet as malformed when the option list breaks off after it', () => {
+    const q = withEdnsOptions(clientQuery('a.test', 1), [[8, [0, 1, 32, 0, 192, 168, 1, 7]]]);
+    // then an option claiming 4 octets of which only 2 are there
+    const broken = Uint8Array.from([...q, 0, 12, 0, 4, 0, 0]);
+    const rdLenLow = q.length - 12 - 1; // the OPT's rdlen sits just before its 12 option octets
+    broken[rdLenLow] = broken[rdLenLow]! + 6;
+    const r = parseQuery(broken);
+    expect(r.kind === 'ok' && r.query.edns!.clientSubnet).toBe('malformed');
   });
 
   test('has no EDNS and floors a tiny payload size when the client sends none or 100', () => {

@@ -21,6 +21,7 @@ import { silentLogger } from '../../src/util/log.ts';
 import { dig, kdig } from './dig.ts';
 import { haveBinary, startKnot, type KnotServer } from './knot-server.ts';
 import { startDaemon } from '../daemon/start.ts';
+import { settingDefaults } from '../../src/config/defaults.ts';
 
 const HAVE = haveBinary('knotd') && haveBinary('dig') && haveBinary('kdig');
 if (!HAVE) console.log('integration/daemon-knot: skipped — needs knotd, dig and kdig (apt: knot knot-dnsutils bind9-dnsutils)');
@@ -30,6 +31,7 @@ const HUB: ChannelSpec = { name: 'hub', id: 1, mark: 0x5e510001, protocol: 'ipse
 function config(knot: KnotServer, controlPath: string): Config {
   const rules = ['*.corp.test', 'svc.test'].map((p, index) => ({ condition: parseCondition(p), channel: 'hub', index }));
   return {
+    ...settingDefaults(),
     source: '<test>',
     mode: 'host',
     listen: ['127.0.0.1:0'],

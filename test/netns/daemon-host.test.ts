@@ -144,7 +144,7 @@ describe.skipIf(skip !== undefined)('netns daemon host mode (dist/dnsseal)', () 
     daemon.proc.kill('SIGTERM');
     await daemon.proc.exited;
     expect(daemon.proc.exitCode).toBe(0);
-    expect(existsSync(`${PIN_ROOT}/maps/dnsseal_dests`)).toBe(true); // a stopped daemon leaves the kernel protecting
+    expect(existsSync(`${PIN_ROOT}/maps/dnsseal_dests4`)).toBe(true); // a stopped daemon leaves the kernel protecting
     const down = sh(['nsenter', `--net=/run/netns/${lab.r}`, DIST, 'down', '--json', '--pin-root', PIN_ROOT, '--control', lab.control], { timeoutMs: 30_000 });
     expect(down.code).toBe(0);
     expect(JSON.parse(down.out).via).toBe('teardown');

@@ -89,7 +89,7 @@ describe.skipIf(skip !== undefined)('netns daemon restart (dist/dnsseal, kill -9
     expect(nftCount(lab.r, 'unmarked4')).toBe(0);
     expect(nftCount(lab.i, 'arrived4')).toBe(0);
     // the kernel state outlived the process
-    for (const p of ['maps/dnsseal_dests', 'links/tcx_lan_lan0', 'links/tcx_wan_wan0']) expect(existsSync(`${PIN_ROOT}/${p}`)).toBe(true);
+    for (const p of ['maps/dnsseal_dests4', 'maps/dnsseal_dests6', 'links/tcx_lan_lan0', 'links/tcx_wan_wan0']) expect(existsSync(`${PIN_ROOT}/${p}`)).toBe(true);
   }, 60_000);
 
   test('adopts the entry with its expiry and keeps marking the flow when dnsseal restarts', async () => {

@@ -15,14 +15,13 @@ import type { DaemonInfo } from '../../src/daemon/index.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
 import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import type { ChannelSpec } from '../../src/policy/types.ts';
-import { startTcpListener } from '../../src/proxy/listener-tcp.ts';
-import { startUdpListener } from '../../src/proxy/listener-udp.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { CLIENT_502, CLIENT_503, GW_KEY, KOJIMA, KOJIMA_ADDR, ask, figure6Config, figure6State, makeQuery, startServer } from './helpers.ts';
 import { startDaemon } from '../daemon/start.ts';
+import { listenPair } from '../proxy/listen-pair.ts';
 
 const HUB_A_ID = 41736; // deterministic (server-channels.test.ts)
 const PEER_B_ID = 35015;
@@ -52,9 +51,8 @@ describe('daemon with a policy server: server channels on first sight', () => {
   beforeAll(async () => {
     const ps = startServer(figure6State(), realClock);
     const counters = newProxyCounters();
-    const udp = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle: ps.handle, counters, log: silentLogger });
-    const tcp = await startTcpListener({ hostname: '127.0.0.1', port: udp.port, handle: ps.handle, counters, log: silentLogger });
-    closeServer = async () => void (await Promise.all([udp.close(), tcp.close()]));
+    const udp = await listenPair(ps.handle, counters);
+    closeServer = () => udp.close();
     dir = mkdtempSync(join(tmpdir(), 'dnsseal-ps-sc-'));
     const base = figure6Config();
     const cfg: Config = {

@@ -23,6 +23,7 @@ import { ServerChannels, signQuery, verifyResponse, type PolicyVerdict } from '.
 import { PolicyServer, type PolicyServerState } from '../../src/policy-server/server.ts';
 import { Zone } from '../../src/policy-server/zone.ts';
 import * as dnsPacket from 'dns-packet';
+import { settingDefaults } from '../../src/config/defaults.ts';
 
 export const SECRET = 'aZFBb8ATM1SU/ydExglh5tJ2yM/5KvGnX8MeIxbKK7U=';
 export const KEY = parseTsigKeyFlag(`dnsseal-test:hmac-sha256:${SECRET}`);
@@ -57,6 +58,7 @@ export function figure6Config(): Config {
     rules: rules.map(([p, ch], index) => ({ condition: parseCondition(p), channel: ch, index, source: 'figure6' })),
   });
   return {
+    ...settingDefaults(),
     source: '<figure 6>',
     mode: 'host',
     listen: [],

@@ -44,6 +44,7 @@ tables:
   3:
     - match: "*.u-tokyo.ac.jp"
       channel: campus
+listen: ["192.0.2.1:53"]
 `;
 
 function policy(esp = 'aes256gcm16'): Policy {

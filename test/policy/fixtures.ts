@@ -4,6 +4,7 @@ import type { ChannelSpec, Table } from '../../src/policy/types.ts';
 import { parseCondition } from '../../src/policy/condition.ts';
 import { buildChannel } from '../../src/policy/channel.ts';
 import { tableGroup } from '../../src/policy/group.ts';
+import { settingDefaults } from '../../src/config/defaults.ts';
 
 export function table(id: string, rules: Array<[pattern: string, channel: string, upstream?: string]>): Table {
   return {
@@ -24,6 +25,7 @@ export function channels(...specs: Array<[name: string, input: Record<string, un
 
 export function config(parts: Partial<Config>): Config {
   return {
+    ...settingDefaults(),
     source: '<test>',
     mode: 'host',
     listen: ['127.0.0.1:53'],

@@ -25,7 +25,11 @@ describe('policy/matcher', () => {
     ['taro.nec.co.jp', 0],
     ['jiro.biglobe.ne.jp', 1],
     ['a.myfriends.com', 2],
-    ['myfriends.com', -1],
+    ['myfriends.com', 2],
+    ['satofamily', 5],
+    ['satofamily.com', 5],
+    ['www.satofamily', 5],
+    ['sato', 4],
     ['x.y.myfamily.com', 3],
     ['sato.example.org', 4],
     ['www.satofamily.net', 5],
@@ -43,6 +47,27 @@ describe('policy/matcher', () => {
     expect(m2.match('a.b.c')).toBe(0);
     const m3 = new RuleMatcher(['x.*', '*.c', 'a.*'].map(parseCondition));
     expect(m3.match('a.b.c')).toBe(1);
+  });
+
+  // Issue 11 item 11: the apex of a suffix rule and the label sequence at either end of the
+  // name are covered (they went out in clear before); `**.` keeps the strict reading.
+  test.each([
+    [['*.corp.example'], 'corp.example', 0],
+    [['*.corp.example'], 'CORP.example.', 0],
+    [['**.corp.example'], 'corp.example', -1],
+    [['**.corp.example'], 'a.corp.example', 0],
+    [['**.corp.example', '*.corp.example'], 'corp.example', 1],
+    [['**.corp.example', '*.corp.example'], 'x.corp.example', 0],
+    [['*.biglobe.*'], 'biglobe.ne.jp', 0],
+    [['*.biglobe.*'], 'www.biglobe', 0],
+    [['*.biglobe.*'], 'biglobe', 0],
+    [['*.biglobe.ne.*'], 'biglobe.ne.jp', 0],
+    [['*.biglobe.ne.*'], 'www.biglobe.ne', 0],
+    [['*.biglobe.ne.*'], 'biglobe.ne', 0],
+    [['sato.co.*'], 'sato.co', 0],
+    [['x.*', 'a.b.*', '*.c.d'], 'c.d', 2],
+  ])('%p matches %p at rule %p when the wildcard stands for no label', (patterns, name, want) => {
+    expect(new RuleMatcher(patterns.map(parseCondition)).match(name)).toBe(want);
   });
 
   test('keeps the earliest of duplicate patterns and its payload when a pattern repeats', () => {
@@ -73,8 +98,8 @@ describe('policy/matcher', () => {
       const patterns: string[] = [];
       for (let i = 0; i < 12; i++) {
         const fixed = randName(1, 3);
-        const k = Math.floor(r() * 4);
-        patterns.push(k === 0 ? fixed : k === 1 ? `*.${fixed}` : k === 2 ? `${fixed}.*` : `*.${fixed}.*`);
+        const k = Math.floor(r() * 5);
+        patterns.push(k === 0 ? fixed : k === 1 ? `*.${fixed}` : k === 2 ? `${fixed}.*` : k === 3 ? `*.${fixed}.*` : `**.${fixed}`);
       }
       const m = new RuleMatcher(patterns.map(parseCondition), patterns.map((_, i) => 1000 + i));
       for (let j = 0; j < 60; j++) {

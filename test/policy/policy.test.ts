@@ -84,6 +84,17 @@ describe('policy/policy', () => {
     expect(e.upstream).toBe('default');
   });
 
+  // Issue 11 item 11: names the operator meant to protect went out in clear under the old reading.
+  test.each([
+    ['corp.example', '*.corp.example', 'hub'],
+    ['biglobe.ne.jp', '*.biglobe.*', 'partner'],
+  ])('protects %p under %p when the wildcard stands for no label', (name, pattern, channel) => {
+    const q = Policy.fromConfig(config({ channels: chans, tables: [table('default', [['*.corp.example', 'hub'], ['*.biglobe.*', 'partner']])] }));
+    const d = q.decide('10.1.1.1', [name]);
+    expect([d.rule?.condition.pattern, d.channel?.name]).toEqual([pattern, channel]);
+    expect(explain(q, name, null).rule).toMatchObject({ pattern });
+  });
+
   test('explains a miss with null rule and channel', () => {
     const e = explain(p, 'example.org', null);
     expect(e).toEqual({ name: 'example.org', client: null, table: 'default', rule: null, channel: null, upstream: 'default' });

@@ -51,6 +51,10 @@ export class RecordingHooks implements ChannelHooks {
   peerRemoved(ch: ChannelSpec, addr: string): void {
     this.removed.push(`${ch.name} ${addr}`);
   }
+  /** Lets only the oldest waiting peerAdded go on. */
+  openFirst(): void {
+    this.gates.shift()?.();
+  }
   open(): void {
     this.gated = false;
     for (const g of this.gates.splice(0)) g();

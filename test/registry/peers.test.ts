@@ -100,18 +100,20 @@ describe('registry/peers', () => {
     expect(metrics.gauge('dnsseal_registry_blocked_entries', '').get({ channel: 'partner' })).toBe(0);
   });
 
-  test('a blocked entry expires like any other: hold, then idle; no connection is left to remove', async () => {
+  test('a blocked entry retires like any other: hold, then idle; no connection is left to remove', async () => {
     const { registry, hooks, clock, dp } = rig();
     hooks.fail = new Error('AUTH_FAILED');
     await rejection(registry.register(peerReg({ addrs: [A], ttlS: 1 })));
     clock.advance(MIN_HOLD_MS - 1);
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual({ retired: 0, removed: 0 });
     clock.advance(1);
     dp.touch({ group: 0, addr: A }); // dropped packets keep it (and the drop) going
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual({ retired: 0, removed: 0 });
     clock.advance(IDLE_MS);
-    expect(registry.gc()).toBe(1);
-    expect(addrsIn(dp)).toEqual([]);
+    expect(registry.gc()).toEqual({ retired: 1, removed: 0 });
+    expect(addrsIn(dp)).toEqual([`0/${A}`]);
+    expect(registry.get(0, A)).toMatchObject({ retired: true });
+    expect(registry.get(0, A)!.blocked).toBeUndefined();
     expect(hooks.removed).toEqual([]);
   });
 
@@ -129,7 +131,7 @@ describe('registry/peers', () => {
     expect(e.blocked).toContain('no SA');
   });
 
-  test('peerRemoved is called when an expired idle entry is collected', async () => {
+  test('peerRemoved is called when an expired idle entry is retired', async () => {
     const { registry, hooks, clock } = rig();
     await registry.register(peerReg({ addrs: [A], ttlS: 1 }));
     clock.advance(MIN_HOLD_MS);
@@ -145,7 +147,8 @@ describe('registry/peers', () => {
     clock.advance(MIN_HOLD_MS);
     dp.touch({ group: 2, addr: A });
     registry.gc();
-    expect(addrsIn(dp)).toEqual([`2/${A}`]);
+    expect(registry.get(1, A)!.retired).toBe(true);
+    expect(registry.get(2, A)!.retired).toBeUndefined();
     expect(hooks.removed).toEqual([]);
     clock.advance(IDLE_MS);
     registry.gc();
@@ -158,21 +161,41 @@ describe('registry/peers', () => {
     const p = registry.register(peerReg({ addrs: [A], ttlS: 1 }));
     await flush();
     clock.advance(MIN_HOLD_MS * 10);
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual({ retired: 0, removed: 0 });
     hooks.open();
     await p;
-    expect(registry.gc()).toBe(1);
+    expect(registry.gc()).toEqual({ retired: 1, removed: 0 });
   });
 
-  test('peerRemoved is called when an entry is withdrawn while its channel is still being negotiated', async () => {
+  test('an answer waiting on a peer that was flushed is refused when a later answer sets the peer up again', async () => {
     const { registry, hooks } = rig();
     hooks.gated = true;
-    const p = registry.register(peerReg({ addrs: [A] }));
+    const first = rejection(registry.register(peerReg({ addrs: [A] })));
+    await flush();
+    registry.withdraw(() => true); // retired: the first connection is let go
+    let second = false;
+    const p2 = registry.register(peerReg({ addrs: [A] })).then(() => void (second = true));
+    await flush();
+    expect(hooks.added).toHaveLength(2);
+    hooks.openFirst(); // the first (let go) set-up settles; the new one is still in flight
+    expect((await first).code).toBe('withdrawn');
+    expect(second).toBe(false);
+    hooks.open();
+    await p2;
+    expect(registry.get(0, A)!.retired).toBeUndefined();
+  });
+
+  test('peerRemoved is called and the answer refused when an entry is withdrawn while its channel is still being negotiated', async () => {
+    const { registry, hooks, metrics } = rig();
+    hooks.gated = true;
+    const p = rejection(registry.register(peerReg({ addrs: [A] })));
     await flush();
     registry.withdraw(() => true);
     expect(hooks.removed).toEqual([`partner ${A}`]);
     hooks.open();
-    await p;
-    expect(registry.get(0, A)).toBeUndefined();
+    const err = await p;
+    expect(err.code).toBe('withdrawn'); // its connection is gone: the answer must not go out
+    expect(registry.get(0, A)).toMatchObject({ retired: true });
+    expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'withdrawn' })).toBe(1);
   });
 });

@@ -1,11 +1,13 @@
 import { describe, expect, test } from 'bun:test';
-import { DEST_F_STATIC } from '../../src/datapath/datapath.ts';
+import { DEST_F_RETIRED, DEST_F_STATIC } from '../../src/datapath/datapath.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { HUB, IDLE_MS, MIN_HOLD_MS, OTHER, addrsIn, reg, rejection, rig } from './helpers.ts';
 
 const A = '192.0.2.1';
 const B = '192.0.2.2';
 const C = '2001:db8::3';
+const NONE = { retired: 0, removed: 0 };
+const RETIRED_ONE = { retired: 1, removed: 0 };
 
 describe('registry', () => {
   test.each([
@@ -26,7 +28,7 @@ describe('registry', () => {
     await registry.register(reg({ addrs: [A, C] }));
     expect(addrsIn(dp)).toEqual([`0/${A}`, `0/${C}`]);
     const row = dp.list().find((e) => e.key.addr === A)!;
-    expect(row.value).toEqual({ channelId: HUB.id, mark: HUB.mark, flags: 0 });
+    expect(row.value).toEqual({ channelId: HUB.id, mark: HUB.mark, flags: 0, expiresMs: registry.get(0, A)!.expiresMs });
     expect(registry.list().map((e) => e.addr).sort()).toEqual([A, C]);
   });
 
@@ -41,17 +43,17 @@ describe('registry', () => {
     const { registry, clock } = rig();
     await registry.register(reg({ addrs: [A], ttlS: 120 }));
     clock.advance(119_999);
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual(NONE);
     expect(registry.get(0, A)).toBeDefined();
   });
 
-  test('entry is removed when expired and never seen by the data path', async () => {
+  test('entry is retired, not removed, when expired and never seen by the data path', async () => {
     const { registry, dp, clock } = rig();
     await registry.register(reg({ addrs: [A], ttlS: 120 }));
     clock.advance(120_000);
-    expect(registry.gc()).toBe(1);
-    expect(registry.get(0, A)).toBeUndefined();
-    expect(dp.list()).toEqual([]);
+    expect(registry.gc()).toEqual(RETIRED_ONE);
+    expect(registry.get(0, A)!.retired).toBe(true);
+    expect(dp.list()[0]!.value.flags).toBe(DEST_F_RETIRED);
   });
 
   test('entry is kept when expired but packets flowed within idle', async () => {
@@ -60,18 +62,18 @@ describe('registry', () => {
     clock.advance(MIN_HOLD_MS + 10_000);
     dp.touch({ group: 0, addr: A }); // a packet now
     clock.advance(IDLE_MS - 1);
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual(NONE);
     expect(registry.get(0, A)!.lastSeenMs).toBe(clock.monoMs() - (IDLE_MS - 1));
   });
 
-  test('entry is removed when expired and idle for the idle time', async () => {
+  test('entry is retired when expired and idle for the idle time', async () => {
     const { registry, dp, clock } = rig();
     await registry.register(reg({ addrs: [A], ttlS: 5 }));
     clock.advance(MIN_HOLD_MS + 10_000);
     dp.touch({ group: 0, addr: A });
     clock.advance(IDLE_MS);
-    expect(registry.gc()).toBe(1);
-    expect(dp.list()).toEqual([]);
+    expect(registry.gc()).toEqual(RETIRED_ONE);
+    expect(addrsIn(dp)).toEqual([`0/${A}`]);
   });
 
   test('a live flow keeps its entry when it runs far past the TTL', async () => {
@@ -82,7 +84,7 @@ describe('registry', () => {
       dp.touch({ group: 0, addr: A });
       registry.gc();
     }
-    expect(registry.get(0, A)).toBeDefined();
+    expect(registry.get(0, A)!.retired).toBeUndefined();
   });
 
   test('address stays until the last name lets go when several names hold it', async () => {
@@ -90,10 +92,10 @@ describe('registry', () => {
     await registry.register(reg({ addrs: [A], names: ['short.example'], ttlS: 100 }));
     await registry.register(reg({ addrs: [A], names: ['long.example'], ttlS: 1000 }));
     clock.advance(100_000);
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual(NONE);
     expect(registry.get(0, A)!.names).toEqual(['long.example']);
     clock.advance(900_000);
-    expect(registry.gc()).toBe(1);
+    expect(registry.gc()).toEqual(RETIRED_ONE);
   });
 
   test('names of an expired entry are still shown when only traffic keeps it', async () => {
@@ -111,7 +113,7 @@ describe('registry', () => {
     clock.advance(90_000);
     await registry.register(reg({ addrs: [A], ttlS: 100 }));
     clock.advance(90_000);
-    expect(registry.gc()).toBe(0);
+    expect(registry.gc()).toEqual(NONE);
     expect(registry.get(0, A)!.expiresMs).toBe(clock.monoMs() + 10_000);
   });
 
@@ -128,8 +130,10 @@ describe('registry', () => {
     await registry.register(reg({ group: 1, addrs: [A], ttlS: 100 }));
     await registry.register(reg({ group: 2, addrs: [A], ttlS: 1000, channel: OTHER }));
     clock.advance(100_000);
-    registry.gc();
-    expect(addrsIn(dp)).toEqual([`2/${A}`]);
+    expect(registry.gc()).toEqual(RETIRED_ONE);
+    expect(registry.get(1, A)!.retired).toBe(true);
+    expect(registry.get(2, A)!.retired).toBeUndefined();
+    expect(addrsIn(dp)).toEqual([`1/${A}`, `2/${A}`]);
   });
 
   describe('failures', () => {
@@ -196,13 +200,16 @@ describe('registry', () => {
       expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'conflict' })).toBe(1);
     });
 
-    test('the other channel can take the address when the first entry is gone', async () => {
+    test('the other channel takes the address over in place when the first entry is retired', async () => {
       const { registry, dp, clock } = rig();
-      await registry.register(reg({ addrs: [A], ttlS: 1 }));
+      await registry.register(reg({ addrs: [A], ttlS: 1, names: ['old.example'] }));
       clock.advance(MIN_HOLD_MS);
       registry.gc();
-      await registry.register(reg({ addrs: [A], channel: OTHER }));
-      expect(dp.list()[0]!.value.channelId).toBe(OTHER.id);
+      await registry.register(reg({ addrs: [A], channel: OTHER, names: ['new.example'] }));
+      expect(dp.list()[0]!.value).toMatchObject({ channelId: OTHER.id, mark: OTHER.mark, flags: 0 });
+      expect(dp.ops.remove).toBe(0); // never out of the map
+      const e = registry.get(0, A)!;
+      expect([e.channel, e.names, e.retired]).toEqual(['other', ['new.example'], undefined]);
     });
 
     test('a registration on a static address is refused when the channel differs', async () => {
@@ -215,16 +222,22 @@ describe('registry', () => {
   });
 
   describe('withdraw and release', () => {
-    test('withdraw removes the selected entries and keeps statics', async () => {
+    test('withdraw retires the selected entries and leaves statics alone', async () => {
       const { registry, dp } = rig();
       registry.setStatics([{ group: 0, cidr: '203.0.113.5', channel: HUB }]);
       await registry.register(reg({ addrs: [A, B] }));
       const gone = registry.withdraw(() => true);
-      expect(gone.map((e) => e.addr).sort()).toEqual([A, B]);
-      expect(addrsIn(dp)).toEqual(['0/203.0.113.5']);
+      expect(gone.map((e) => [e.addr, e.retired]).sort()).toEqual([
+        [A, true],
+        [B, true],
+      ]);
+      expect(addrsIn(dp)).toEqual([`0/${A}`, `0/${B}`, '0/203.0.113.5']);
+      expect(dp.ops.remove).toBe(0);
+      expect(registry.get(0, '203.0.113.5')!.static).toBe(true);
+      expect(registry.withdraw(() => true)).toEqual([]); // already retired: not counted again
     });
 
-    test('releaseNames removes an entry when its last name is released, traffic or not', async () => {
+    test('releaseNames retires an entry when its last name is released, traffic or not', async () => {
       const { registry, dp } = rig();
       await registry.register(reg({ addrs: [A], names: ['a.example', 'alias.example'] }));
       await registry.register(reg({ addrs: [B], names: ['b.example'] }));
@@ -234,17 +247,19 @@ describe('registry', () => {
       expect(registry.get(0, A)!.names).toEqual(['alias.example']);
       const r2 = registry.releaseNames((n) => n === 'b.example');
       expect(r2.removed.map((e) => e.addr)).toEqual([B]);
-      expect(addrsIn(dp)).toEqual([`0/${A}`]);
+      expect(registry.get(0, B)!.retired).toBe(true);
+      expect(addrsIn(dp)).toEqual([`0/${A}`, `0/${B}`]);
     });
 
-    test('an entry is kept and retried when the map refuses the removal', async () => {
+    test('an entry stays live and is retried when the map refuses to retire it', async () => {
       const { registry, dp, clock } = rig();
       await registry.register(reg({ addrs: [A], ttlS: 1 }));
       clock.advance(MIN_HOLD_MS);
       dp.failNext = new DnssealError('datapath', 'kernel', 'EBUSY');
-      expect(registry.gc()).toBe(0);
-      expect(registry.get(0, A)).toBeDefined();
-      expect(registry.gc()).toBe(1);
+      expect(registry.gc()).toEqual(NONE);
+      expect(registry.get(0, A)!.retired).toBeUndefined();
+      expect(dp.list()[0]!.value.flags).toBe(0);
+      expect(registry.gc()).toEqual(RETIRED_ONE);
     });
   });
 
@@ -259,11 +274,13 @@ describe('registry', () => {
       expect(registry.list().every((e) => e.static)).toBe(true);
     });
 
-    test('a static dropped from config is removed when no name holds it', () => {
+    test('a static dropped from config is retired, not removed, when no name holds it', () => {
       const { registry, dp } = rig();
       registry.setStatics([{ group: 0, cidr: A, channel: HUB }, { group: 0, cidr: B, channel: HUB }]);
       registry.setStatics([{ group: 0, cidr: B, channel: HUB }]);
-      expect(addrsIn(dp)).toEqual([`0/${B}`]);
+      expect(addrsIn(dp)).toEqual([`0/${A}`, `0/${B}`]);
+      expect(dp.list().find((e) => e.key.addr === A)!.value.flags).toBe(DEST_F_RETIRED);
+      expect(registry.get(0, A)).toMatchObject({ static: false, retired: true });
     });
 
     test('a static dropped from config becomes an ordinary entry when a name holds it', async () => {
@@ -274,14 +291,14 @@ describe('registry', () => {
       expect(registry.get(0, A)!.static).toBe(false);
       expect(dp.list()[0]!.value.flags).toBe(0);
       clock.advance(100_000);
-      expect(registry.gc()).toBe(1);
+      expect(registry.gc()).toEqual(RETIRED_ONE);
     });
 
     test('a static takes an address over when DNS had it under another channel', async () => {
       const { registry, dp } = rig();
       await registry.register(reg({ addrs: [A], channel: OTHER }));
       registry.setStatics([{ group: 0, cidr: A, channel: HUB }]);
-      expect(dp.list()[0]!.value).toEqual({ channelId: HUB.id, mark: HUB.mark, flags: DEST_F_STATIC });
+      expect(dp.list()[0]!.value).toEqual({ channelId: HUB.id, mark: HUB.mark, flags: DEST_F_STATIC, expiresMs: registry.get(0, A)!.expiresMs });
       expect(registry.get(0, A)!.channel).toBe('hub');
     });
 
@@ -305,7 +322,7 @@ describe('registry', () => {
   });
 
   describe('metrics', () => {
-    test('entries gauge counts by channel and drops to zero when a channel empties', async () => {
+    test('entries and retired gauges count by channel when entries are registered and withdrawn', async () => {
       const { registry, metrics } = rig();
       await registry.register(reg({ addrs: [A, B] }));
       await registry.register(reg({ addrs: [C], channel: OTHER }));
@@ -313,7 +330,10 @@ describe('registry', () => {
       expect(text1).toContain('dnsseal_registry_entries{channel="hub"} 2');
       expect(text1).toContain('dnsseal_registry_entries{channel="other"} 1');
       registry.withdraw((e) => e.channel === 'other');
-      expect(metrics.expose()).toContain('dnsseal_registry_entries{channel="other"} 0');
+      const text2 = metrics.expose();
+      expect(text2).toContain('dnsseal_registry_entries{channel="other"} 1'); // retired, still in the map
+      expect(text2).toContain('dnsseal_registry_retired_entries{channel="other"} 1');
+      expect(text2).toContain('dnsseal_registry_retired_entries{channel="hub"} 0');
     });
 
     test('registration latency is observed when a registration completes', async () => {
@@ -324,13 +344,14 @@ describe('registry', () => {
     });
   });
 
-  test('the sliced gc removes the same entries when the sweep spans several slices', async () => {
+  test('the sliced gc retires the same entries when the sweep spans several slices', async () => {
     const { registry, dp, clock } = rig();
     for (let i = 0; i < 50; i++) await registry.register(reg({ addrs: [`10.0.0.${i}`], ttlS: i < 25 ? 1 : 3600 }));
     for (let i = 0; i < 50; i += 5) dp.touch({ group: 0, addr: `10.0.0.${i}` }, clock.monoMs() + MIN_HOLD_MS);
     clock.advance(MIN_HOLD_MS);
-    expect(await registry.gcInSlices(7)).toBe(20); // 25 expired, 5 of them still active
-    expect(registry.size).toBe(30);
+    expect(await registry.gcInSlices(7)).toEqual({ retired: 20, removed: 0 }); // 25 expired, 5 of them still active
+    expect(registry.size).toBe(50);
+    expect(registry.stats().retired).toBe(20);
   });
 
   test('start and stop manage the gc timer when called repeatedly', () => {

@@ -13,7 +13,7 @@ import { isObj, type YamlDoc } from '../yaml-doc.ts';
 import { flagOptions, flagPair } from './flag-text.ts';
 
 export const RULE_FIELDS: FieldDoc[] = [
-  { key: 'match', type: 'pattern', doc: 'Condition (quote it: a leading `*` is YAML syntax). Exact `taro.nec.co.jp`; suffix `*.myfriends.com` (strict subdomains: the apex `myfriends.com` needs its own rule); prefix `sato.*` (first label); infix `*.biglobe.*` (the labels appear with at least one label before and after). Case-insensitive, trailing dot ignored, IDN allowed.' },
+  { key: 'match', type: 'pattern', doc: 'Condition (quote it: a leading `*` is YAML syntax); `*` is any number of labels, none included. Exact `taro.nec.co.jp`; suffix `*.myfriends.com` (`myfriends.com` and every name under it); subdomain `**.myfriends.com` (the names under it only, not `myfriends.com`); prefix `sato.*` (first label, `sato` itself included); infix `*.biglobe.*` (the labels anywhere in the name: `biglobe.ne.jp`, `www.biglobe`). Case-insensitive, trailing dot ignored, IDN allowed.' },
   { key: 'channel', type: 'channel name', doc: 'How matching names are protected.' },
   { key: 'upstream', type: 'upstream name', doc: 'Optional: resolve matching names through this upstream (split DNS).' },
   { key: 'rules_file', type: 'path', doc: 'Instead of `match`: insert the rules of this file here, one `PATTERN [CHANNEL [UPSTREAM]]` per line (`#` comments); `channel`/`upstream` on the item are the defaults for lines without them. For large rule sets: a million lines load in about a second, YAML would take many. Relative to the config file.' },

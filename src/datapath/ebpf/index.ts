@@ -15,7 +15,7 @@ import type { Clock } from '../../util/clock.ts';
 import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import type { ChannelRowInput, Datapath, DestEntry, DestKey, DestValue } from '../datapath.ts';
-import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_SOCK_MARKED, DROP_REASONS, PASS_REASONS } from '../layout.ts';
+import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_RETIRED, CNT_SOCK_MARKED, DROP_REASONS, PASS_REASONS } from '../layout.ts';
 import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } from './attach.ts';
 import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
@@ -51,6 +51,10 @@ export interface EbpfDatapathDeps {
 
 export class EbpfDatapath implements Datapath {
   readonly kind = 'ebpf';
+
+  get capacity(): number {
+    return this.maps.capacity;
+  }
   private closed = false;
   /** The gateway/peer a setChannels row last gave per channel id. */
   private readonly given = new Map<number, string>();
@@ -73,7 +77,7 @@ export class EbpfDatapath implements Datapath {
 
   upsert(key: DestKey, value: DestValue): void {
     try {
-      this.maps.upsertDest(key, value);
+      this.maps.upsertDest(key, this.toKernel(value));
     } catch (err) {
       if (err instanceof DnssealError && err.code === 'map_full') this.onMapFull();
       throw err;
@@ -86,8 +90,21 @@ export class EbpfDatapath implements Datapath {
 
   list(): DestEntry[] {
     const rows = this.maps.listDests();
-    for (const r of rows) if (r.lastSeenMs !== undefined) r.lastSeenMs += this.clockOffsetMs;
+    for (const r of rows) {
+      if (r.lastSeenMs !== undefined) r.lastSeenMs += this.clockOffsetMs;
+      if (r.value.expiresMs !== undefined) r.value.expiresMs += this.clockOffsetMs;
+    }
     return rows;
+  }
+
+  /**
+   * The value with its expiry in CLOCK_MONOTONIC ms (what the map keeps: system-wide, so a restarted
+   * daemon, whose Clock has another zero, reads the same instant back). An expiry at or before
+   * CLOCK_MONOTONIC's zero is kept as 1 ms (0 means "none").
+   */
+  private toKernel(value: DestValue): DestValue {
+    if (!value.expiresMs) return value;
+    return { ...value, expiresMs: Math.max(1, value.expiresMs - this.clockOffsetMs) };
   }
 
   lastSeen(key: DestKey): number | undefined {
@@ -215,6 +232,7 @@ function registerCollectors(metrics: Metrics, maps: EbpfMaps): void {
   const host = metrics.gauge('dnsseal_datapath_host_packets_total', 'Host packets sent to protected addresses (kernel counter)');
   const drops = metrics.gauge('dnsseal_datapath_guard_drops_total', 'Packets the leak guard dropped, by reason (kernel counter)');
   const passes = metrics.gauge('dnsseal_datapath_guard_pass_total', 'Packets to protected addresses the guard let through, by reason (kernel counter)');
+  const retired = metrics.gauge('dnsseal_datapath_retired_packets_total', 'Packets to retired entries (hold over, idle), steered like live ones (kernel counter)');
   metrics.onCollect(() => {
     for (const c of maps.counters()) {
       const n = Number(c.packets);
@@ -225,6 +243,7 @@ function registerCollectors(metrics: Metrics, maps: EbpfMaps): void {
       else if (c.kind === CNT_HOST_SENT) host.set(n, { channel: String(c.id) });
       else if (c.kind === CNT_GUARD_DROP) drops.set(n, { reason: DROP_REASONS[c.id] ?? String(c.id) });
       else if (c.kind === CNT_GUARD_PASS) passes.set(n, { reason: PASS_REASONS[c.id] ?? String(c.id) });
+      else if (c.kind === CNT_RETIRED) retired.set(n, { channel: String(c.id) });
     }
   });
 }

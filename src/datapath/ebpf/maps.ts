@@ -7,7 +7,8 @@ import { DnssealError } from '../../util/errors.ts';
 import type { DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { destKeyString } from '../datapath.ts';
 import * as L from '../layout.ts';
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, EEXIST, ENOENT, stable } from './bpf-syscall.ts';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, EEXIST, ENOENT, stable, type StableBuf } from './bpf-syscall.ts';
+import { compileClientTable, type InlineClientTable } from './client-table.ts';
 import { PerCpuArray } from './lib/percpu.ts';
 import { openPinnedMaps } from './lib/pinned-object.ts';
 import { MAPS, PinPaths } from './pins.ts';
@@ -64,15 +65,37 @@ export interface ChannelRow {
 
 const BATCH = 4096;
 
+type DestsFd = 'dests4' | 'dests6';
+
+/** One raw entry of dnsseal_dests4 / _dests6. */
+export interface RawDest {
+  key: L.RawDestKey;
+  val: L.RawDestVal;
+}
+
+/** DestValue.expiresMs (CLOCK_MONOTONIC ms here; 0/absent = none) → expires_ns, rounded up. */
+function expiresNsOf(ms: number | undefined): bigint {
+  if (!ms || !(ms > 0)) return 0n;
+  return BigInt(Math.ceil(ms)) * 1_000_000n;
+}
+
 export class EbpfMaps {
   readonly fds: Record<keyof typeof MAPS, number>;
+  /** The most entries dnsseal_dests4 and _dests6 hold together (each map's max_entries). */
   readonly capacity: number;
-  private readonly k = stable(L.DestKeyLayout.size);
+  private readonly k4 = stable(L.Dest4KeyLayout.size);
+  private readonly k6 = stable(L.Dest6KeyLayout.size);
   private readonly v = stable(L.DestValLayout.size);
   private readonly v2 = stable(L.DestValLayout.size);
   private readonly counterArray: PerCpuArray;
   private batchOk = true;
   private closed = false;
+  /**
+   * Entries in both dests maps, counted on the first insert and kept by this process from then on
+   * (the pin-root lock makes it the only writer): the capacity is one budget for both families,
+   * as the Datapath contract (and the fake) has it, not one per map.
+   */
+  private entries?: number;
 
   constructor(
     private readonly bpf: Bpf,
@@ -81,35 +104,48 @@ export class EbpfMaps {
     L.assertLittleEndian();
     const pins = Object.fromEntries(Object.entries(MAPS).map(([k, name]) => [k, paths.map(name)])) as Record<keyof typeof MAPS, string>;
     this.fds = openPinnedMaps(bpf, pins);
-    this.capacity = bpf.mapInfo(this.fds.dests).maxEntries;
+    this.capacity = bpf.mapInfo(this.fds.dests4).maxEntries;
     this.counterArray = new PerCpuArray(bpf, this.fds.counters, L.CounterValLayout.size);
+  }
+
+  /** The key buffer and map of `key`, encoded; plus the text form's DEST_F_FORM_* bit. */
+  private destKey(key: DestKey): { fd: DestsFd; k: StableBuf; form: number } {
+    const { addr, form } = keyAddrOf(key.addr);
+    const k = addr.family === L.FAMILY_V4 ? this.k4 : this.k6;
+    L.encodeDestKey({ group: key.group, addr }, k.buf);
+    return { fd: addr.family === L.FAMILY_V4 ? 'dests4' : 'dests6', k, form };
   }
 
   /** Insert or overwrite; keeps last_seen of an existing entry; throws map_full when full. */
   upsertDest(key: DestKey, value: DestValue): void {
-    const { addr, form } = keyAddrOf(key.addr);
-    L.encodeDestKey({ group: key.group, addr }, this.k.buf);
+    const { fd, k, form } = this.destKey(key);
+    const map = this.fds[fd];
     const flags = (value.flags & ~L.DEST_F_FORM_MASK) >>> 0;
-    L.encodeDestVal({ channelId: value.channelId, mark: value.mark, flags: (flags | form) >>> 0, lastSeenNs: 0n }, this.v.buf);
+    const expiresNs = expiresNsOf(value.expiresMs);
+    L.encodeDestVal({ channelId: value.channelId, mark: value.mark, flags: (flags | form) >>> 0, lastSeenNs: 0n, expiresNs }, this.v.buf);
     for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        this.bpf.update(this.fds.dests, this.k, this.v, BPF_NOEXIST);
-        return;
-      } catch (err) {
-        if (!(err instanceof BpfError)) throw err;
-        if (err.code === 'map_full') {
-          throw new DnssealError('datapath', 'map_full', `destination map is full (${this.capacity} entries); cannot add ${destKeyString(key)}`, { cause: err });
+      if (this.count() < this.capacity) {
+        try {
+          this.bpf.update(map, k, this.v, BPF_NOEXIST);
+          this.entries!++;
+          return;
+        } catch (err) {
+          if (!(err instanceof BpfError)) throw err;
+          if (err.code === 'map_full') throw this.full(key, err);
+          if (err.errno !== EEXIST) throw new DnssealError('datapath', 'kernel', `adding ${destKeyString(key)}: ${err.message}`, { cause: err });
         }
-        if (err.errno !== EEXIST) throw new DnssealError('datapath', 'kernel', `adding ${destKeyString(key)}: ${err.message}`, { cause: err });
       }
-      if (!this.bpf.lookup(this.fds.dests, this.k, this.v2)) continue; // deleted meanwhile: insert again
+      if (!this.bpf.lookup(map, k, this.v2)) {
+        if (this.count() >= this.capacity) throw this.full(key);
+        continue; // deleted meanwhile: insert again
+      }
       const old = L.decodeDestVal(this.v2.buf);
       L.encodeDestVal(
-        { channelId: value.channelId, mark: value.mark, flags: (flags | form | (old.flags & L.DEST_F_FORM_MASK)) >>> 0, lastSeenNs: old.lastSeenNs },
+        { channelId: value.channelId, mark: value.mark, flags: (flags | form | (old.flags & L.DEST_F_FORM_MASK)) >>> 0, lastSeenNs: old.lastSeenNs, expiresNs },
         this.v.buf,
       );
       try {
-        this.bpf.update(this.fds.dests, this.k, this.v, BPF_EXIST);
+        this.bpf.update(map, k, this.v, BPF_EXIST);
         return;
       } catch (err) {
         if (!(err instanceof BpfError && err.errno === ENOENT)) {
@@ -120,84 +156,115 @@ export class EbpfMaps {
     throw new DnssealError('datapath', 'kernel', `updating ${destKeyString(key)}: the entry kept changing underneath`);
   }
 
+  private full(key: DestKey, cause?: unknown): DnssealError {
+    return new DnssealError('datapath', 'map_full', `destination map is full (${this.capacity} entries); cannot add ${destKeyString(key)}`, cause ? { cause } : undefined);
+  }
+
+  /** Entries in both dests maps (counted once, then kept). */
+  count(): number {
+    if (this.entries === undefined) this.entries = this.countMap('dests4') + this.countMap('dests6');
+    return this.entries;
+  }
+
   /** Removes one text form; the kernel entry goes when no form holds it. Absent is not an error. */
   removeDest(key: DestKey): void {
-    const { addr, form } = keyAddrOf(key.addr);
-    L.encodeDestKey({ group: key.group, addr }, this.k.buf);
-    if (form && this.bpf.lookup(this.fds.dests, this.k, this.v2)) {
+    const { fd, k, form } = this.destKey(key);
+    const map = this.fds[fd];
+    if (form && this.bpf.lookup(map, k, this.v2)) {
       const old = L.decodeDestVal(this.v2.buf);
       const rest = old.flags & L.DEST_F_FORM_MASK & ~form;
       if (!(old.flags & form) && old.flags & L.DEST_F_FORM_MASK) return; // this form was never registered
       if (rest) {
         L.encodeDestVal({ ...old, flags: ((old.flags & ~form) >>> 0) }, this.v.buf);
-        this.bpf.update(this.fds.dests, this.k, this.v, BPF_EXIST);
+        this.bpf.update(map, k, this.v, BPF_EXIST);
         return;
       }
     }
-    this.bpf.delete(this.fds.dests, this.k);
+    if (this.bpf.delete(map, k) && this.entries !== undefined) this.entries--;
+  }
+
+  /** The raw value for one text form, or undefined when absent (or that form is not registered). */
+  private rawValue(key: DestKey): L.RawDestVal | undefined {
+    const { fd, k, form } = this.destKey(key);
+    if (!this.bpf.lookup(this.fds[fd], k, this.v2)) return undefined;
+    const v = L.decodeDestVal(this.v2.buf);
+    if (form && v.flags & L.DEST_F_FORM_MASK && !(v.flags & form)) return undefined;
+    return v;
   }
 
   lastSeenNs(key: DestKey): bigint | undefined {
-    const { addr, form } = keyAddrOf(key.addr);
-    L.encodeDestKey({ group: key.group, addr }, this.k.buf);
-    if (!this.bpf.lookup(this.fds.dests, this.k, this.v2)) return undefined;
-    const v = L.decodeDestVal(this.v2.buf);
-    if (form && v.flags & L.DEST_F_FORM_MASK && !(v.flags & form)) return undefined;
-    return v.lastSeenNs;
+    return this.rawValue(key)?.lastSeenNs;
   }
 
-  /** Every raw entry (batch lookup where the kernel has it, else get_next_key). */
-  rawDests(): { key: L.RawDestKey; val: L.RawDestVal }[] {
-    const out: { key: L.RawDestKey; val: L.RawDestVal }[] = [];
-    if (this.batchOk) {
-      try {
-        this.scanBatch(out);
-        return out;
-      } catch (err) {
-        if (!(err instanceof BpfError) || err.code === 'permission') throw err;
-        this.batchOk = false;
-        out.length = 0;
-      }
+  /** Every raw entry of both maps (batch lookup where the kernel has it, else get_next_key). */
+  rawDests(): RawDest[] {
+    const out: RawDest[] = [];
+    for (const [fd, family] of [['dests4', L.FAMILY_V4], ['dests6', L.FAMILY_V6]] as const) {
+      this.scan(fd, (k, v) => out.push({ key: L.decodeDestKey(k, family), val: L.decodeDestVal(v) }));
     }
-    const cur = stable(L.DestKeyLayout.size);
-    const next = stable(L.DestKeyLayout.size);
-    const val = stable(L.DestValLayout.size);
-    let first = true;
-    while (this.bpf.nextKey(this.fds.dests, first ? null : cur, next)) {
-      first = false;
-      cur.buf.set(next.buf);
-      if (this.bpf.lookup(this.fds.dests, cur, val)) out.push({ key: L.decodeDestKey(cur.buf), val: L.decodeDestVal(val.buf) });
-    }
+    this.entries = out.length; // a full scan counts for free (the registry lists on start)
     return out;
   }
 
-  private scanBatch(out: { key: L.RawDestKey; val: L.RawDestVal }[]): void {
-    const ks = L.DestKeyLayout.size;
+  private countMap(fd: DestsFd): number {
+    let n = 0;
+    this.scan(fd, () => n++);
+    return n;
+  }
+
+  /** Calls `row` with the raw key and value of every entry of one dests map (views, valid during the call). */
+  private scan(fd: DestsFd, row: (k: Uint8Array, v: Uint8Array) => void): void {
+    const map = this.fds[fd];
+    const ks = L.destKeySize(fd === 'dests4' ? L.FAMILY_V4 : L.FAMILY_V6);
     const vs = L.DestValLayout.size;
+    if (this.batchOk) {
+      let rows = 0;
+      try {
+        this.scanBatch(map, ks, vs, (k, v) => {
+          rows++;
+          row(k, v);
+        });
+        return;
+      } catch (err) {
+        // A kernel without batch lookups refuses the first call; anything later is a real error.
+        if (rows > 0 || !(err instanceof BpfError) || err.code === 'permission') throw err;
+        this.batchOk = false;
+      }
+    }
+    const cur = stable(ks);
+    const next = stable(ks);
+    const val = stable(vs);
+    let first = true;
+    while (this.bpf.nextKey(map, first ? null : cur, next)) {
+      first = false;
+      cur.buf.set(next.buf);
+      if (this.bpf.lookup(map, cur, val)) row(cur.buf, val.buf);
+    }
+  }
+
+  private scanBatch(fd: number, ks: number, vs: number, row: (k: Uint8Array, v: Uint8Array) => void): void {
     const keys = stable(ks * BATCH);
     const vals = stable(vs * BATCH);
     const inB = stable(8);
     const outB = stable(8);
     let first = true;
     for (;;) {
-      const r = this.bpf.lookupBatch(this.fds.dests, first ? null : inB, outB, keys, vals, BATCH);
-      for (let i = 0; i < r.count; i++) {
-        out.push({ key: L.decodeDestKey(keys.buf.subarray(i * ks, (i + 1) * ks)), val: L.decodeDestVal(vals.buf.subarray(i * vs, (i + 1) * vs)) });
-      }
+      const r = this.bpf.lookupBatch(fd, first ? null : inB, outB, keys, vals, BATCH);
+      for (let i = 0; i < r.count; i++) row(keys.buf.subarray(i * ks, (i + 1) * ks), vals.buf.subarray(i * vs, (i + 1) * vs));
       if (r.done) return;
       inB.buf.set(outB.buf);
       first = false;
     }
   }
 
+  /** Every entry, one row per registered text form; times in CLOCK_MONOTONIC ms (the caller shifts them). */
   listDests(): DestEntry[] {
     const rows: DestEntry[] = [];
     for (const { key, val } of this.rawDests()) {
       for (const addr of textsOf(key.addr, val.flags)) {
-        const e: DestEntry = {
-          key: { group: key.group, addr },
-          value: { channelId: val.channelId, mark: val.mark, flags: (val.flags & ~L.DEST_F_FORM_MASK) >>> 0 },
-        };
+        const value: DestValue = { channelId: val.channelId, mark: val.mark, flags: (val.flags & ~L.DEST_F_FORM_MASK) >>> 0 };
+        if (val.expiresNs > 0n) value.expiresMs = Number(val.expiresNs / 1_000_000n);
+        const e: DestEntry = { key: { group: key.group, addr }, value };
         if (val.lastSeenNs > 0n) e.lastSeenMs = Number(val.lastSeenNs / 1_000_000n);
         rows.push(e);
       }
@@ -205,7 +272,10 @@ export class EbpfMaps {
     return rows;
   }
 
-  /** Replaces the client CIDR → group table with exactly `entries`. */
+  /**
+   * Replaces the client CIDR → group table with exactly `entries`: the LPM trie, then (when it is
+   * small enough) the inline copy in dnsseal_config the programs read instead of walking the trie.
+   */
   setClients(entries: { cidr: string; group: number }[]): void {
     const want = new Map<string, { key: Uint8Array; group: number }>();
     for (const e of entries) {
@@ -238,6 +308,40 @@ export class EbpfMaps {
       k.buf.set(s);
       this.bpf.delete(this.fds.clients, k);
     }
+    this.setInlineClients(compileClientTable(entries));
+  }
+
+  /** dnsseal_config as the programs read it. */
+  config(): L.RawConfig {
+    const k = stable(4);
+    const v = stable(L.ConfigLayout.size);
+    k.buf.set(L.encodeU32(0));
+    if (!this.bpf.lookup(this.fds.config, k, v)) return { flags: 0, v4: [], v6: [] };
+    return L.decodeConfig(v.buf);
+  }
+
+  /**
+   * Writes the inline client table after the trie (so the trie is right whichever the programs
+   * read). A program reads the value while it may be rewritten (an array update is a plain copy),
+   * so a table in use is first switched off (the programs go to the trie), then the new one is
+   * written with the flag. A packet classified during one of the two copies (nanoseconds) gets the
+   * old table's answer, the trie's, or the default group (a zeroed row): the transient any table
+   * change has (the trie is updated entry by entry too), and the guard still classifies on its own.
+   */
+  private setInlineClients(table: InlineClientTable | undefined): void {
+    const k = stable(4);
+    const v = stable(L.ConfigLayout.size);
+    k.buf.set(L.encodeU32(0));
+    const want = table ? L.encodeConfig({ flags: L.CFG_F_INLINE, v4: table.v4, v6: table.v6 }) : L.encodeConfig({ flags: 0, v4: [], v6: [] });
+    const had = this.bpf.lookup(this.fds.config, k, v) ? v.buf.slice() : undefined;
+    if (had && Buffer.from(had).equals(Buffer.from(want))) return;
+    if (had && L.decodeConfig(had).flags & L.CFG_F_INLINE) {
+      L.encodeConfig({ flags: 0, v4: [], v6: [] }, v.buf);
+      this.bpf.update(this.fds.config, k, v, BPF_ANY);
+    }
+    if (!table) return;
+    v.buf.set(want);
+    this.bpf.update(this.fds.config, k, v, BPF_ANY);
   }
 
   /** Replaces the channel table with exactly `rows`. */

@@ -14,10 +14,12 @@ export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/dnsseal';
 export const BPFFS_MOUNT = '/sys/fs/bpf';
 
 export const MAPS = {
-  dests: 'dnsseal_dests',
+  dests4: 'dnsseal_dests4',
+  dests6: 'dnsseal_dests6',
   clients: 'dnsseal_clients',
   channels: 'dnsseal_channels',
   counters: 'dnsseal_counters',
+  config: 'dnsseal_config',
 } as const;
 export type MapName = (typeof MAPS)[keyof typeof MAPS];
 

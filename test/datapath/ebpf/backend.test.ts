@@ -240,7 +240,8 @@ function thrown(fn: () => unknown): DnssealError {
     expect((err as DnssealError).code).toBe('busy');
     dp.close();
     const lines = await teardown(silentLogger, { pinRoot: ROOT });
-    expect(lines).toContain('map dnsseal_dests');
+    expect(lines).toContain('map dnsseal_dests4');
+    expect(lines).toContain('map dnsseal_dests6');
     expect(existsSync(ROOT)).toBe(false);
     expect(await teardown(silentLogger, { pinRoot: ROOT })).toEqual([]);
   });

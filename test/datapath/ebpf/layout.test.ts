@@ -4,9 +4,12 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
+import { DEST_F_BLOCKED, DEST_F_RETIRED, DEST_F_STATIC } from '../../../src/datapath/datapath.ts';
 import * as L from '../../../src/datapath/layout.ts';
 
 const OBJ = 'build/dnsseal.bpf.o';
+/** struct dnsseal_dest_key is no longer a key of the main object's maps, only of the intercept NAT's. */
+const ICPT_OBJ = 'build/intercept.bpf.o';
 const HEADER = 'bpf/dnsseal.h';
 
 interface BtfType {
@@ -19,9 +22,9 @@ interface BtfType {
   members?: { name: string; type_id: number; bits_offset: number }[];
 }
 
-function loadBtf(): Map<number, BtfType> | null {
-  if (!existsSync(OBJ)) return null;
-  const r = Bun.spawnSync(['bpftool', '-j', 'btf', 'dump', 'file', OBJ]);
+function loadBtf(obj = OBJ): Map<number, BtfType> | null {
+  if (!existsSync(obj)) return null;
+  const r = Bun.spawnSync(['bpftool', '-j', 'btf', 'dump', 'file', obj]);
   if (r.exitCode !== 0) return null;
   const types = (JSON.parse(r.stdout.toString()) as { types: BtfType[] }).types;
   return new Map(types.map((t) => [t.id, t]));
@@ -29,6 +32,7 @@ function loadBtf(): Map<number, BtfType> | null {
 
 const btf = loadBtf();
 if (!btf) console.log(`layout.test: skipping BTF comparison: ${OBJ} missing or bpftool unavailable (run make bpf)`);
+const icptBtf = loadBtf(ICPT_OBJ);
 
 function resolve(id: number): BtfType {
   let t = btf!.get(id)!;
@@ -43,8 +47,12 @@ function structByName(name: string): BtfType {
 }
 
 const MIRRORS: [string, Record<string, number>][] = [
-  ['dnsseal_dest_key', L.DestKeyLayout],
+  ['dnsseal_dest4_key', L.Dest4KeyLayout],
+  ['dnsseal_dest6_key', L.Dest6KeyLayout],
   ['dnsseal_dest_val', L.DestValLayout],
+  ['dnsseal_config', L.ConfigLayout],
+  ['dnsseal_cfg_client4', L.CfgClient4Layout],
+  ['dnsseal_cfg_client6', L.CfgClient6Layout],
   ['dnsseal_client_key', L.ClientKeyLayout],
   ['dnsseal_client_val', L.ClientValLayout],
   ['dnsseal_channel_val', L.ChannelValLayout],
@@ -65,13 +73,20 @@ describe('datapath/layout', () => {
     },
   );
 
+  (icptBtf ? test : test.skip)('mirror matches BTF size and offsets when the struct is dnsseal_dest_key (intercept object)', () => {
+    const s = [...icptBtf!.values()].find((x) => x.kind === 'STRUCT' && x.name === 'dnsseal_dest_key')!;
+    const shape: Record<string, number> = { size: s.size! };
+    for (const m of s.members!) shape[m.name] = m.bits_offset / 8;
+    expect(L.DestKeyLayout).toEqual(shape as typeof L.DestKeyLayout);
+  });
+
   (btf ? test : test.skip)('every map key and value struct has a mirror when the object is compiled', () => {
     const mirrored = new Set(MIRRORS.map(([n]) => n));
     const all = [...btf!.values()].filter((t) => t.kind === 'VAR' && t.name.startsWith('dnsseal_'));
     // Program-private maps: never pinned, no userspace reader or writer, so no mirror.
     expect(all.filter((m) => PRIVATE_MAPS.includes(m.name)).map((m) => m.name)).toEqual(PRIVATE_MAPS);
     const maps = all.filter((m) => !PRIVATE_MAPS.includes(m.name));
-    expect(maps.map((m) => m.name).sort()).toEqual(['dnsseal_channels', 'dnsseal_clients', 'dnsseal_counters', 'dnsseal_dests']);
+    expect(maps.map((m) => m.name).sort()).toEqual(['dnsseal_channels', 'dnsseal_clients', 'dnsseal_config', 'dnsseal_counters', 'dnsseal_dests4', 'dnsseal_dests6']);
     for (const v of maps) {
       const def = resolve(v.type_id!);
       for (const m of def.members!) {
@@ -85,7 +100,9 @@ describe('datapath/layout', () => {
 
   (btf ? test : test.skip)('max_entries in the object equal the mirror constants when compiled', () => {
     const want: Record<string, number> = {
-      dnsseal_dests: L.DESTS_MAX,
+      dnsseal_dests4: L.DESTS_MAX,
+      dnsseal_dests6: L.DESTS_MAX,
+      dnsseal_config: 1,
       dnsseal_clients: L.CLIENTS_MAX,
       dnsseal_channels: L.CHANNELS_MAX,
       dnsseal_counters: L.COUNTERS_MAX,
@@ -109,6 +126,15 @@ describe('datapath/layout', () => {
     ['DNSSEAL_GROUP_DEFAULT', L.GROUP_DEFAULT],
     ['DNSSEAL_DEST_F_STATIC', L.DEST_F_STATIC],
     ['DNSSEAL_DEST_F_INTERCEPT', L.DEST_F_INTERCEPT],
+    ['DNSSEAL_DEST_F_RETIRED', L.DEST_F_RETIRED],
+    ['DNSSEAL_DEST_F_RETIRED', DEST_F_RETIRED],
+    ['DNSSEAL_DEST_F_BLOCKED', L.DEST_F_BLOCKED],
+    ['DNSSEAL_DEST_F_BLOCKED', DEST_F_BLOCKED],
+    ['DNSSEAL_DEST_F_STATIC', DEST_F_STATIC],
+    ['DNSSEAL_CFG_F_INLINE', L.CFG_F_INLINE],
+    ['DNSSEAL_CFG_CLIENTS', L.CFG_CLIENTS],
+    ['DNSSEAL_CNT_RETIRED', L.CNT_RETIRED],
+    ['DNSSEAL_DROP_BLOCKED', 6],
     ['DNSSEAL_DEST_F_FORM_V4', L.DEST_F_FORM_V4],
     ['DNSSEAL_DEST_F_FORM_MAPPED', L.DEST_F_FORM_MAPPED],
     ['DNSSEAL_CHAN_UP', L.CHAN_UP],
@@ -134,17 +160,57 @@ describe('datapath/layout', () => {
     expect(Object.keys(L.PASS_REASONS).map(Number).sort()).toEqual(passes);
   });
 
-  test('dest key encodes golden bytes when the address is IPv4', () => {
+  test('dest key encodes golden bytes when the address is IPv4 (dnsseal_dests4)', () => {
     const b = L.encodeDestKey({ group: 502, addr: { family: 4, bytes: new Uint8Array([192, 0, 2, 10]) } });
-    expect(Buffer.from(b).toString('hex')).toBe('f6010000' + '04000000' + 'c000020a' + '00'.repeat(12));
-    expect(L.decodeDestKey(b)).toEqual({ group: 502, addr: { family: 4, bytes: new Uint8Array([192, 0, 2, 10]) } });
+    expect(Buffer.from(b).toString('hex')).toBe('f6010000' + 'c000020a');
+    expect(L.decodeDestKey(b, 4)).toEqual({ group: 502, addr: { family: 4, bytes: new Uint8Array([192, 0, 2, 10]) } });
   });
 
-  test('dest value round-trips when last_seen is set', () => {
-    const v = { channelId: 7, mark: 0x5e510007, flags: 1, lastSeenNs: 123456789012345n };
+  test('dest key encodes golden bytes when the address is IPv6 (dnsseal_dests6)', () => {
+    const a = new Uint8Array(16);
+    a.set([0x20, 0x01, 0x0d, 0xb8]);
+    a[15] = 0x10;
+    const b = L.encodeDestKey({ group: 1, addr: { family: 6, bytes: a } });
+    expect(Buffer.from(b).toString('hex')).toBe('01000000' + '20010db8' + '00'.repeat(11) + '10');
+    expect(L.decodeDestKey(b, 6)).toEqual({ group: 1, addr: { family: 6, bytes: a } });
+  });
+
+  test('dest key encode throws when the address length does not fit the family', () => {
+    expect(() => L.encodeDestKey({ group: 0, addr: { family: 4, bytes: new Uint8Array(16) } })).toThrow(/^bpf: dnsseal_dest4_key/);
+  });
+
+  test('dest value round-trips when last_seen and expires are set', () => {
+    const v = { channelId: 7, mark: 0x5e510007, flags: 1 | L.DEST_F_RETIRED, lastSeenNs: 123456789012345n, expiresNs: 0x0102030405060708n };
     const b = L.encodeDestVal(v);
-    expect(Buffer.from(b.subarray(0, 16)).toString('hex')).toBe('07000000' + '0700515e' + '01000000' + '00000000');
+    expect(b.length).toBe(32);
+    expect(Buffer.from(b.subarray(0, 16)).toString('hex')).toBe('07000000' + '0700515e' + '05000000' + '00000000');
+    expect(Buffer.from(b.subarray(24, 32)).toString('hex')).toBe('0807060504030201');
     expect(L.decodeDestVal(b)).toEqual(v);
+  });
+
+  test('legacy dest key and value decode golden bytes when read from the pre-split map', () => {
+    const k = Buffer.from('f6010000' + '04000000' + 'c000020a' + '00'.repeat(12), 'hex');
+    expect(L.decodeFamilyDestKey(new Uint8Array(k))).toEqual({ group: 502, addr: { family: 4, bytes: new Uint8Array([192, 0, 2, 10]) } });
+    const v = Buffer.from('07000000' + '0700515e' + '01000000' + '00000000' + '79df0d8648700000', 'hex');
+    expect(L.decodeLegacyDestVal(new Uint8Array(v))).toEqual({ channelId: 7, mark: 0x5e510007, flags: 1, lastSeenNs: 123456789012345n, expiresNs: 0n });
+  });
+
+  test('config encodes golden bytes and round-trips when it holds an inline client table', () => {
+    const c = {
+      flags: L.CFG_F_INLINE,
+      v4: [{ net: new Uint8Array([10, 1, 0, 0]), mask: new Uint8Array([255, 255, 0, 0]), group: 5 }],
+      v6: [{ net: new Uint8Array(16).fill(0xfd, 0, 1), mask: new Uint8Array(16).fill(0xff, 0, 8), group: 7 }],
+    };
+    const b = L.encodeConfig(c);
+    expect(b.length).toBe(400);
+    expect(Buffer.from(b.subarray(0, 28)).toString('hex')).toBe('01000000' + '01000000' + '01000000' + '00000000' + '0a010000' + 'ffff0000' + '05000000');
+    expect(Buffer.from(b.subarray(112, 148)).toString('hex')).toBe('fd' + '00'.repeat(15) + 'ff'.repeat(8) + '00'.repeat(8) + '07000000');
+    expect(L.decodeConfig(b)).toEqual(c);
+  });
+
+  test('config encode throws when a family has more rows than fit', () => {
+    const row = { net: new Uint8Array(4), mask: new Uint8Array(4), group: 1 };
+    expect(() => L.encodeConfig({ flags: 0, v4: Array(L.CFG_CLIENTS + 1).fill(row), v6: [] })).toThrow(/^bpf: dnsseal_config/);
   });
 
   test('client key is IPv4-mapped with prefix + 96 when the CIDR is IPv4', () => {
@@ -159,18 +225,22 @@ describe('datapath/layout', () => {
   });
 
   test.each([
-    ['dest key', () => L.decodeDestKey(new Uint8Array(23))],
-    ['dest value', () => L.decodeDestVal(new Uint8Array(8))],
+    ['dest4 key', () => L.decodeDestKey(new Uint8Array(7), 4)],
+    ['dest6 key', () => L.decodeDestKey(new Uint8Array(19), 6)],
+    ['legacy dest key', () => L.decodeFamilyDestKey(new Uint8Array(23))],
+    ['dest value', () => L.decodeDestVal(new Uint8Array(24))],
+    ['legacy dest value', () => L.decodeLegacyDestVal(new Uint8Array(23))],
+    ['config', () => L.decodeConfig(new Uint8Array(399))],
     ['channel value', () => L.decodeChannelVal(new Uint8Array(31))],
     ['counter sum', () => L.sumCounterVals(new Uint8Array(16), 2)],
   ] as [string, () => unknown][])('decoder throws bpf layout error when the %s buffer is short', (_n, fn) => {
     expect(fn).toThrow(/^bpf: /);
   });
 
-  test('dest key decode throws when the family byte is unknown', () => {
+  test('legacy dest key decode throws when the family byte is unknown', () => {
     const b = new Uint8Array(24);
     b[4] = 5;
-    expect(() => L.decodeDestKey(b)).toThrow(/unknown family 5/);
+    expect(() => L.decodeFamilyDestKey(b)).toThrow(/unknown family 5/);
   });
 
   test('counter slot splits into kind and id when decoded', () => {

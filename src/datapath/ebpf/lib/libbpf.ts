@@ -1,7 +1,7 @@
 /**
  * Loading the object with libbpf (libbpf.so.1, the library bpftool and iproute2 use) through
  * bun:ffi, at start-up only. Used instead of spawning `bpftool prog loadall` because the loader
- * must size dnsseal_dests (max_entries) and adopt pinned maps, which bpftool cannot do.
+ * must size dnsseal_dests4/6 (max_entries), compare pinned maps with the object and adopt pinned maps, which bpftool cannot do.
  */
 import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
 import { DnssealError } from '../../../util/errors.ts';
@@ -16,6 +16,11 @@ function openLib() {
         bpf_object__find_map_by_name: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
         bpf_object__find_program_by_name: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.ptr },
         bpf_map__set_max_entries: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        bpf_map__type: { args: [FFIType.ptr], returns: FFIType.i32 },
+        bpf_map__key_size: { args: [FFIType.ptr], returns: FFIType.u32 },
+        bpf_map__value_size: { args: [FFIType.ptr], returns: FFIType.u32 },
+        bpf_map__max_entries: { args: [FFIType.ptr], returns: FFIType.u32 },
+        bpf_map__map_flags: { args: [FFIType.ptr], returns: FFIType.u32 },
         bpf_map__set_pin_path: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
         bpf_map__fd: { args: [FFIType.ptr], returns: FFIType.i32 },
         bpf_program__fd: { args: [FFIType.ptr], returns: FFIType.i32 },
@@ -37,6 +42,15 @@ export function libbpfUnavailableReason(): string | undefined {
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+/** What libbpf compares before it reuses a pinned map (besides the BTF it does not check). */
+export interface MapDef {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
 }
 
 /** One opened object. Keep it until the program fds have been pinned/attached, then close(). */
@@ -67,6 +81,13 @@ export class LibbpfObject {
   setMaxEntries(name: string, n: number): void {
     const r = this.lib.symbols.bpf_map__set_max_entries(this.map(name), n);
     if (r < 0) throw new DnssealError('bpf', 'load_failed', `set max_entries of ${name}: ${errnoName(-r)}`);
+  }
+
+  /** A map's definition as it will be created (before load: after setMaxEntries). */
+  mapDef(name: string): MapDef {
+    const m = this.map(name);
+    const l = this.lib.symbols;
+    return { type: l.bpf_map__type(m), keySize: l.bpf_map__key_size(m), valueSize: l.bpf_map__value_size(m), maxEntries: l.bpf_map__max_entries(m), flags: l.bpf_map__map_flags(m) };
   }
 
   /** Pinned path: reused when it exists (libbpf checks type/sizes/max_entries), created and pinned otherwise. */

@@ -1,41 +1,59 @@
 /**
- * The client's copy of a protected answer in intercept mode (#6): every A/AAAA address becomes
- * its intercept address, HTTPS/SVCB `ipv4hint`/`ipv6hint` addresses likewise, TTLs of those
- * records are capped (default 60 s), RRSIGs covering a changed RRset are removed and AD is
- * cleared. Fail closed: an A/AAAA record whose address has no intercept address is REMOVED
- * (never released: the client would send to the real address in clear), and so is a hint
- * address; a hint key left empty is dropped, a record whose `mandatory` key names it is removed.
+ * The client's copy of a protected answer: only addresses that were registered reach it.
  *
- * A validating stub behind the node must not validate these names: the signatures are gone and
- * the data no longer matches what the zone signed (documented in src/intercept/README.md).
+ * - Intercept mode (#6, `map`): every A/AAAA address becomes its intercept address, HTTPS/SVCB
+ *   `ipv4hint`/`ipv6hint` addresses likewise, TTLs of those records are capped (`ttlCapS`).
+ * - Host and gateway modes (issue 11 item 10, `keep`): the registered addresses stay as they are.
+ *
+ * Fail closed, in both: an A/AAAA record (any section) whose address is neither mapped nor kept
+ * is REMOVED (never released: the client could send to it in clear, unregistered), and so is
+ * such a hint address; a hint key left empty is dropped, a record whose `mandatory` key names it
+ * is removed. RRSIGs covering a changed RRset are removed and AD is cleared when anything
+ * changed; an RRset left as it was keeps its signatures.
+ *
+ * A validating stub behind an intercept node must not validate these names: the signatures are
+ * gone and the data no longer matches what the zone signed (documented in src/intercept/README.md).
  *
  * Records are walked and re-emitted, not decoded: removing or resizing records moves bytes, so
  * every compression pointer is relocated (pointers into bytes that were dropped or rewritten are
  * expanded into the full name). Every read is bounds-checked (WireError → the caller SERVFAILs).
  * The OPT record is copied unchanged; re-scan the result (scanAnswer) before relayAnswer.
  */
-import { ipv4Text, ipv6Text } from '../dns/ip-text.ts';
-import { SVC_KEY_IPV4HINT, SVC_KEY_IPV6HINT, SVC_KEY_MANDATORY } from '../dns/svcb.ts';
-import { FLAG_AD, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_HTTPS, TYPE_OPT, TYPE_SVCB, WireError, putU16, readName, readRecordHead, skipName, u16 } from '../dns/wire.ts';
-import { parseAddr } from './address.ts';
+import { parseIPv4, parseIPv6 } from '../policy/cidr.ts';
+import { ipv4Text, ipv6Text } from './ip-text.ts';
+import { SVC_KEY_IPV4HINT, SVC_KEY_IPV6HINT, SVC_KEY_MANDATORY } from './svcb.ts';
+import { FLAG_AD, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_HTTPS, TYPE_OPT, TYPE_SVCB, WireError, putU16, readName, readRecordHead, skipName, u16 } from './wire.ts';
 
-export const DEFAULT_TTL_CAP_S = 60;
 const TYPE_RRSIG = 46;
 const MAX_NAME_WIRE = 255;
 
 export interface RewriteOptions {
-  /** real address → intercept address (canonical texts, as InterceptPool.allocate returns). */
-  map: ReadonlyMap<string, string>;
-  /** TTL cap of the rewritten records, seconds (default 60). */
+  /** address → the address the client gets instead (canonical texts, as InterceptPool.allocate returns). */
+  map?: ReadonlyMap<string, string>;
+  /** Addresses the client gets as they are (canonical texts, as scanAnswer lists them). */
+  keep?: ReadonlySet<string>;
+  /** TTL cap of the records `map` rewrote, seconds (unset: no cap). */
   ttlCapS?: number;
 }
 
 export interface RewriteResult {
   bytes: Uint8Array;
-  /** Addresses replaced by intercept addresses (records and hints). */
+  /** Addresses replaced through `map` (records and hints). */
   rewritten: number;
-  /** Records removed (unmapped A/AAAA, RRSIGs over changed sets, SVCB with a dropped mandatory hint). */
+  /** Records removed (A/AAAA neither mapped nor kept, RRSIGs over changed sets, SVCB with a dropped mandatory hint). */
   removed: number;
+}
+
+const NO_MAP: ReadonlyMap<string, string> = new Map();
+const NO_KEEP: ReadonlySet<string> = new Set();
+
+/** What happens to one address: kept as it is, replaced by these bytes, or removed (null). */
+function fate(opts: Required<Pick<RewriteOptions, 'map' | 'keep'>>, text: string, size: number): 'keep' | Uint8Array | null {
+  if (opts.keep.has(text)) return 'keep';
+  const to = opts.map.get(text);
+  if (to === undefined) return null;
+  const bytes = size === 4 ? parseIPv4(to) : parseIPv6(to);
+  return bytes && bytes.length === size ? bytes : null;
 }
 
 /** rdata layouts whose names may be compressed (RFC 1035 §3.3, RFC 3597 §4): [prefix bytes, names…]. */
@@ -154,13 +172,13 @@ function copyName(src: Uint8Array, off: number, out: Out): number {
   }
 }
 
-function mapAddr(map: ReadonlyMap<string, string>, text: string): Uint8Array | undefined {
-  const i = map.get(text);
-  return i === undefined ? undefined : parseAddr(i).bytes;
-}
-
-/** New SVCB rdata with hints mapped; undefined = unchanged bytes; null = the record must go. */
-function rewriteSvcb(buf: Uint8Array, r: Rec, map: ReadonlyMap<string, string>, count: { n: number }): { rdata: Uint8Array; keep: number } | null | undefined {
+/** New SVCB rdata with hints mapped, kept or dropped; undefined = unchanged bytes; null = the record must go. */
+function rewriteSvcb(
+  buf: Uint8Array,
+  r: Rec,
+  opts: Required<Pick<RewriteOptions, 'map' | 'keep'>>,
+  count: { n: number },
+): { rdata: Uint8Array; keep: number } | null | undefined {
   const end = r.rdOff + r.rdLen;
   if (r.rdLen < 3) throw new WireError('svcb: rdata too short');
   let p = r.rdOff + 2;
@@ -188,15 +206,21 @@ function rewriteSvcb(buf: Uint8Array, r: Rec, map: ReadonlyMap<string, string>, 
       const size = key === SVC_KEY_IPV4HINT ? 4 : 16;
       if (vlen === 0 || vlen % size !== 0) throw new WireError(`svcb: hint of ${vlen} octets`);
       const kept: number[] = [];
+      let same = true;
       for (let a = v; a < v + vlen; a += size) {
         const text = size === 4 ? ipv4Text(buf, a) : ipv6Text(buf, a);
-        const m = mapAddr(map, text);
-        if (m && m.length === size) {
-          kept.push(...m);
+        const f = fate(opts, text, size);
+        if (f === 'keep') {
+          for (let i = a; i < a + size; i++) kept.push(buf[i]!);
+        } else if (f) {
+          kept.push(...f);
           count.n++;
+          same = false;
+        } else {
+          same = false;
         }
       }
-      changed = true;
+      if (!same) changed = true;
       if (kept.length === 0) {
         dropped.push(key);
       } else {
@@ -216,7 +240,8 @@ function rewriteSvcb(buf: Uint8Array, r: Rec, map: ReadonlyMap<string, string>, 
 }
 
 export function rewriteAnswer(buf: Uint8Array, opts: RewriteOptions): RewriteResult {
-  const cap = opts.ttlCapS ?? DEFAULT_TTL_CAP_S;
+  const cap = opts.ttlCapS ?? Number.POSITIVE_INFINITY;
+  const which = { map: opts.map ?? NO_MAP, keep: opts.keep ?? NO_KEEP };
   if (buf.length < HEADER_LEN) throw new WireError('answer shorter than a header');
   const qd = u16(buf, 4);
   const counts = [u16(buf, 6), u16(buf, 8), u16(buf, 10)];
@@ -243,17 +268,18 @@ export function rewriteAnswer(buf: Uint8Array, opts: RewriteOptions): RewriteRes
     if (r.type === TYPE_A || r.type === TYPE_AAAA) {
       const size = r.type === TYPE_A ? 4 : 16;
       if (r.rdLen !== size) throw new WireError(`${r.type === TYPE_A ? 'A' : 'AAAA'} record of ${r.rdLen} octets`);
-      const m = mapAddr(opts.map, size === 4 ? ipv4Text(buf, r.rdOff) : ipv6Text(buf, r.rdOff));
+      const f = fate(which, size === 4 ? ipv4Text(buf, r.rdOff) : ipv6Text(buf, r.rdOff), size);
+      if (f === 'keep') continue;
       changedSets.add(`${r.owner}/${r.type}`);
-      if (m && m.length === size) {
-        r.rdata = m;
+      if (f) {
+        r.rdata = f;
         r.cap = true;
         count.n++;
       } else {
         r.drop = true;
       }
     } else if (r.type === TYPE_HTTPS || r.type === TYPE_SVCB) {
-      const s = rewriteSvcb(buf, r, opts.map, count);
+      const s = rewriteSvcb(buf, r, which, count);
       if (s === undefined) continue;
       changedSets.add(`${r.owner}/${r.type}`);
       if (s === null) r.drop = true;
@@ -312,7 +338,7 @@ export function rewriteAnswer(buf: Uint8Array, opts: RewriteOptions): RewriteRes
     }
   }
   const bytes = out.buf.slice(0, out.len);
-  putU16(bytes, 2, u16(bytes, 2) & ~FLAG_AD);
+  if (changedSets.size > 0) putU16(bytes, 2, u16(bytes, 2) & ~FLAG_AD);
   putU16(bytes, 6, kept[0]!);
   putU16(bytes, 8, kept[1]!);
   putU16(bytes, 10, kept[2]!);

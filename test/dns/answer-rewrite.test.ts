@@ -1,5 +1,5 @@
 /**
- * Answer rewrite: golden bytes, decode with dns-packet, compression-pointer relocation when
+ * Answer rewrite (intercept's `map`, host/gateway's `keep`): golden bytes, decode with dns-packet, compression-pointer relocation when
  * records are removed, SVCB hints, RRSIG removal, AD, TTL cap, bounds (every truncation is a
  * WireError, never a crash or a half answer).
  */
@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import * as dnsPacket from 'dns-packet';
 import { parseSvcb, SVC_KEY_ALPN, SVC_KEY_IPV4HINT, SVC_KEY_IPV6HINT, SVC_KEY_MANDATORY, encodeSvcb } from '../../src/dns/svcb.ts';
 import { WireError } from '../../src/dns/wire.ts';
-import { rewriteAnswer } from '../../src/intercept/rewrite.ts';
+import { rewriteAnswer } from '../../src/dns/answer-rewrite.ts';
 import { parseIPv4, parseIPv6 } from '../../src/policy/cidr.ts';
 import { hex } from '../dns/fixtures.ts';
 
@@ -56,7 +56,7 @@ function header(w: W, flags: number, an: number, ns: number, ar: number): W {
   return w.u16(0x1234).u16(flags).u16(1).u16(an).u16(ns).u16(ar);
 }
 
-describe('intercept/rewrite', () => {
+describe('dns/answer-rewrite', () => {
   test('matches the golden bytes when two A records are rewritten in place', () => {
     // id 1234, QR RD RA AD, 1 question www.corp.example/A, two A records (owner c00c), TTL 300
     const upstream = hex(`
@@ -73,7 +73,7 @@ describe('intercept/rewrite', () => {
       ['192.0.2.10', '100.64.0.1'],
       ['192.0.2.11', '100.64.0.2'],
     ]);
-    const r = rewriteAnswer(upstream, { map });
+    const r = rewriteAnswer(upstream, { map, ttlCapS: 60 });
     expect(Buffer.from(r.bytes).toString('hex')).toBe(Buffer.from(golden).toString('hex'));
     expect(r).toMatchObject({ rewritten: 2, removed: 0 });
     const d = dnsPacket.decode(Buffer.from(r.bytes));
@@ -87,10 +87,10 @@ describe('intercept/rewrite', () => {
     [30, 30],
     [60, 60],
     [86400, 60],
-  ])('caps a TTL of %i s to %i s when the cap is the default', (ttl, want) => {
+  ])('caps a TTL of %i s to %i s when the cap is 60 s', (ttl, want) => {
     const w = header(new W(), 0x8180, 1, 0, 0).name(['a', 'example']).u16(1).u16(1);
     w.rr(() => w.u16(0xc00c), 1, ttl, () => w.raw(v4('192.0.2.1')));
-    const r = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.1', '100.64.0.9']]) });
+    const r = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.1', '100.64.0.9']]), ttlCapS: 60 });
     expect((dnsPacket.decode(Buffer.from(r.bytes)).answers![0] as { ttl?: number }).ttl).toBe(want);
   });
 
@@ -156,7 +156,7 @@ describe('intercept/rewrite', () => {
     ]);
     const w = header(new W(), 0x8180, 1, 0, 0).name(['svc', 'example']).u16(65).u16(1);
     w.rr(() => w.u16(0xc00c), 65, 3600, () => w.raw(rd));
-    const r = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.10', '100.64.0.5']]) });
+    const r = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.10', '100.64.0.5']]), ttlCapS: 60 });
     const head = 12 + 13 + 4;
     const rdOff = head + 2 + 10;
     const rdLen = (r.bytes[rdOff - 2]! << 8) | r.bytes[rdOff - 1]!;
@@ -181,7 +181,7 @@ describe('intercept/rewrite', () => {
     const w = header(new W(), 0x81a0, 2, 0, 0).name(['a', 'example']).u16(1).u16(1);
     w.rr(() => w.u16(0xc00c), 1, 300, () => w.raw(v4('192.0.2.1')));
     w.rr(() => w.u16(0xc00c), 46, 300, () => w.u16(1).raw([13, 2]).u32(300).u32(0).u32(0).u16(1).name(['example']).raw([9]));
-    const once = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.1', '100.64.0.1']]) }).bytes;
+    const once = rewriteAnswer(w.bytes(), { map: new Map([['192.0.2.1', '100.64.0.1']]), ttlCapS: 60 }).bytes;
     const twice = rewriteAnswer(once, { map: new Map([['100.64.0.1', '100.64.0.1']]) }).bytes;
     expect(Buffer.from(twice).equals(Buffer.from(once))).toBe(true);
     // and dns-packet's re-encoding of it rewrites to the same records
@@ -208,5 +208,54 @@ describe('intercept/rewrite', () => {
     const w = header(new W(), 0x8180, 1, 0, 0).name(['a', 'example']).u16(1).u16(1);
     w.raw(owner).u16(1).u16(1).u32(1).u16(4).raw(v4('192.0.2.1'));
     expect(() => rewriteAnswer(w.bytes(), { map: new Map() })).toThrow(WireError);
+  });
+
+  // Host and gateway modes (issue 11 item 10): the registered addresses stay as they are, every
+  // other address record goes, whatever its section.
+  test('removes the addresses it does not keep and leaves kept records and their signatures untouched when given keep', () => {
+    const w = header(new W(), 0x81a0, 4, 0, 2).name(['www', 'corp', 'example']).u16(1).u16(1);
+    w.rr(() => w.u16(0xc00c), 1, 300, () => w.raw(v4('192.0.2.10')));
+    w.rr(() => w.u16(0xc00c), 46, 300, () => w.u16(1).raw([13, 3]).u32(300).u32(0).u32(0).u16(1).name(['corp', 'example']).raw([1, 2]));
+    let offAt = 0;
+    w.rr(() => {
+      offAt = w.at;
+      w.name(['evil', 'example']);
+    }, 1, 86400, () => w.raw(v4('203.0.113.66')));
+    w.rr(() => w.u16(0xc000 | offAt), 46, 300, () => w.u16(1).raw([13, 2]).u32(300).u32(0).u32(0).u16(1).name(['example']).raw([3]));
+    w.rr(() => w.name(['ns', 'corp', 'example']), 28, 300, () => w.raw(v6('2001:db8::53')));
+    w.raw([0]).u16(41).u16(1232).u32(0x8000).u16(0);
+    const r = rewriteAnswer(w.bytes(), { keep: new Set(['192.0.2.10']) });
+    expect(r).toMatchObject({ rewritten: 0, removed: 3 });
+    const d = dnsPacket.decode(Buffer.from(r.bytes));
+    expect(d.flag_ad).toBe(false);
+    const data = (a: dnsPacket.Answer) => (a as { data: unknown }).data;
+    expect(d.answers!.map((a) => [a.name, a.type, a.type === 'A' ? data(a) : (data(a) as { typeCovered: string }).typeCovered, (a as { ttl?: number }).ttl])).toEqual([
+      ['www.corp.example', 'A', '192.0.2.10', 300],
+      ['www.corp.example', 'RRSIG', 'A', 300],
+    ]);
+    expect(d.additionals!.map((a) => a.type)).toEqual(['OPT']);
+  });
+
+  test('gives back the same bytes when it keeps every address', () => {
+    const w = header(new W(), 0x81a0, 2, 0, 0).name(['a', 'example']).u16(28).u16(1);
+    w.rr(() => w.u16(0xc00c), 28, 7200, () => w.raw(v6('2001:db8::1')));
+    w.rr(() => w.u16(0xc00c), 28, 7200, () => w.raw(v6('2001:db8::2')));
+    const r = rewriteAnswer(w.bytes(), { keep: new Set(['2001:db8::1', '2001:db8::2']) });
+    expect(r).toMatchObject({ rewritten: 0, removed: 0 });
+    expect(Buffer.from(r.bytes).equals(Buffer.from(w.bytes()))).toBe(true);
+  });
+
+  test('keeps the hints it keeps and drops the others when an HTTPS record carries both', () => {
+    const rd = encodeSvcb(1, '', [
+      { key: SVC_KEY_IPV4HINT, value: Uint8Array.from([...v4('192.0.2.10'), ...v4('198.51.100.7')]) },
+      { key: SVC_KEY_IPV6HINT, value: v6('2001:db8::5') },
+    ]);
+    const w = header(new W(), 0x8180, 1, 0, 0).name(['svc', 'example']).u16(65).u16(1);
+    w.rr(() => w.u16(0xc00c), 65, 3600, () => w.raw(rd));
+    const r = rewriteAnswer(w.bytes(), { keep: new Set(['192.0.2.10']) });
+    const rdOff = 12 + 13 + 4 + 2 + 10;
+    const svc = parseSvcb(r.bytes, rdOff, (r.bytes[rdOff - 2]! << 8) | r.bytes[rdOff - 1]!);
+    expect(svc).toMatchObject({ keys: [SVC_KEY_IPV4HINT], ipv4hint: ['192.0.2.10'], ipv6hint: [] });
+    expect((dnsPacket.decode(Buffer.from(r.bytes)).answers![0] as { ttl?: number }).ttl).toBe(3600);
   });
 });

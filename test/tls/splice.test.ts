@@ -1,0 +1,5 @@
+import { fakePairs, tcpPairs } from './endpoint-pairs.ts';
+import { spliceSuite } from './splice-contract.ts';
+
+spliceSuite(fakePairs());
+spliceSuite(tcpPairs());
