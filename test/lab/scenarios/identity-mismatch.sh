@@ -8,7 +8,7 @@
 #            per-peer connection and initiates it; the identity check fails, so the client gets
 #            SERVFAIL, the connection is removed, and the address stays in the map *blocked*:
 #            the router's own traffic to it (TCP, UDP, ICMP) is dropped by dnsseal's guard and
-#            counted (dnsseal_datapath_guard_drops_total rises), never sent clear.
+#            counted (dnsseal_datapath_guard_drops_total{reason="blocked"} rises), never sent clear.
 #   lazy     `dnsseal flush`, the rule switched to channel lazy (negotiate: on-traffic) and
 #            `dnsseal reload`: the answer is released, the connection is trap-installed, the
 #            first packets trigger IKE, which fails the same way; the trap policy drops them and
@@ -102,7 +102,7 @@ lab::cat $LAB_OUT/before-conns.txt::dnsseal-peer::NO
 lab::cat $LAB_OUT/before-curl.txt::hello from the impostor::NO
 lab::cat $LAB_OUT/before-ping.txt::bytes from::NO
 lab::echo "guard drops: \$((0 + $d0)) -> \$((0 + $d1))"; [ \$((0 + $d1)) -ge \$((0 + $d0 + 3)) ] && echo guard-drops-rose::guard-drops-rose::YES
-lab::cat $LAB_OUT/before-metrics-1.txt::^dnsseal_datapath_guard_drops_total[{]reason="plain_protected"[}] [1-9]::YES
+lab::cat $LAB_OUT/before-metrics-1.txt::^dnsseal_datapath_guard_drops_total[{]reason="blocked"[}] [1-9]::YES
 # Why: the router's identity check on the impostor's certificate.
 router::cat $LAB_OUT/charon-router.log::received end entity cert ".*CN=other\.partner\.test"::YES
 router::cat $LAB_OUT/charon-router.log::no trusted (ECDSA|RSA) public key found for 'peer\.partner\.test'|constraint check failed: identity 'peer\.partner\.test' required::YES
