@@ -14,7 +14,7 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 # Debian packages for building and for the tests (netns, eBPF, DNS peers, the kernel lab).
 APT_BUILD := clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib make
 APT_TEST  := iproute2 nftables tcpdump iperf3 knot knot-dnsutils bind9-dnsutils dnsperf \
-             dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool curl cpio
+             dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool curl cpio stunnel4
 APT_LAB   := qemu-system-x86 linux-image-amd64 busybox-static strongswan-charon \
              strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins python3
 APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5sum | cut -c1-8)
@@ -22,7 +22,7 @@ APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5
 TS_SRC   := $(shell find src -name '*.ts' 2>/dev/null)
 BPF_SRC  := $(wildcard bpf/*.c bpf/*.h bpf/lib/*.h)
 
-.PHONY: deps deps-apt deps-npm build bpf run test typecheck clean down dist
+.PHONY: deps deps-apt deps-npm build bpf run test typecheck clean down dist man
 
 ## deps: install missing Debian and npm packages (idempotent; needs root for apt)
 deps: deps-apt deps-npm
@@ -71,6 +71,12 @@ dist: $(BPF_OBJ) $(ICPT_OBJ) | deps
 	  printf '%-28s %s\n' dist/dnsseal-$$t "$$(du -h dist/dnsseal-$$t | cut -f1)"; \
 	done
 
+## man: the manual page build/dnsseal.8, made by `dnsseal man` from the command and settings tables
+man: build/dnsseal.8
+build/dnsseal.8: $(TS_SRC) package.json | deps
+	@mkdir -p build
+	$(BUN) src/main.ts man > $@
+
 typecheck: deps
 	node_modules/.bin/tsc -p tsconfig.json
 
@@ -112,6 +118,8 @@ clean:
 -include test/lab/*.mk
 -include test/demo/*.mk
 -include bench/*.mk
+-include monitoring/*.mk
+-include packaging/*.mk
 
 # Without the lab fragment, `make test` still works.
 .PHONY: lab-if-present

@@ -1,7 +1,9 @@
 /**
  * dnsseal entry point: builds the real dependencies, runs the CLI, exits with its code.
- * The only place in the project that calls process.exit.
+ * The only place in the project that calls process.exit, and only once everything the command
+ * wrote has left (a pipe takes 64 KiB at a time: exiting earlier would cut the output).
  */
+import { readFileSync } from 'node:fs';
 import { runCli } from './cli/app.ts';
 import { processIo } from './cli/io.ts';
 import { fileDeps } from './config/load.ts';
@@ -12,8 +14,9 @@ import { createLogger } from './util/log.ts';
 import { realClock } from './util/clock.ts';
 import pkg from '../package.json' with { type: 'json' };
 
+const io = processIo();
 const code = await runCli(process.argv.slice(2), {
-  io: processIo,
+  io,
   files: fileDeps,
   controlRequest: (path, req) => controlRequest(path, req),
   teardown: kernelDown,
@@ -22,5 +25,20 @@ const code = await runCli(process.argv.slice(2), {
   version: pkg.version,
   clock: realClock,
   signals: process,
+  // this network namespace's interfaces (`check` warns about a lan/wan that does not exist):
+  // /proc/net/dev follows the namespace the process runs in (/sys/class/net shows the one sysfs
+  // was mounted in, which `nsenter --net` does not change)
+  interfaces: () => {
+    try {
+      return readFileSync('/proc/net/dev', 'utf8')
+        .split('\n')
+        .slice(2)
+        .map((l) => l.split(':')[0]!.trim())
+        .filter(Boolean);
+    } catch {
+      return undefined;
+    }
+  },
 });
+await io.flush();
 process.exit(code);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test';
+import { registeredMetrics } from './metric-names.ts';
 
 const root = new URL('..', import.meta.url);
 const read = (p: string) => Bun.file(new URL(p, root)).text();
@@ -22,13 +23,7 @@ describe('readme', () => {
 
   test('lists every metric the code registers when a metric is added', async () => {
     const readme = await read('README.md');
-    const names = new Set<string>();
-    const glob = new Bun.Glob('src/**/*.ts');
-    for await (const file of glob.scan({ cwd: new URL('..', import.meta.url).pathname })) {
-      const text = await read(file);
-      for (const m of text.matchAll(/['"](dnsseal_[a-z0-9_]+_(?:total|seconds|bytes|entries|ratio|addresses|up))['"]/g)) names.add(m[1]!);
-      for (const m of text.matchAll(/(?:counter|gauge|histogram|histogramFrom)\(\s*['"](dnsseal_[a-z0-9_]+)['"]/g)) names.add(m[1]!);
-    }
+    const { names } = await registeredMetrics();
     expect(names.size).toBeGreaterThan(20);
     const missing = [...names].filter((n) => !readme.includes(`\`${n}\``));
     expect(missing).toEqual([]);

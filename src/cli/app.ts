@@ -9,6 +9,7 @@ import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { CliContext, CliDeps } from './context.ts';
 import { EXIT, UNREACHABLE_CODES, USAGE_CODES } from './exit-codes.ts';
 import { COMMANDS, renderHelp } from './help.ts';
+import { renderManPage } from './man.ts';
 import { checkCommand, configDefaultCommand, configReferenceCommand, explainCommand } from './policy-commands.ts';
 import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
 import { runCommand } from './run-command.ts';
@@ -41,6 +42,10 @@ const HANDLERS: Record<string, Command> = {
   },
   'config-reference': configReferenceCommand,
   'config-default': configDefaultCommand,
+  man: async (ctx) => {
+    ctx.io.out(renderManPage(ctx.version));
+    return EXIT.ok;
+  },
 };
 
 /** The positional arguments the command's doc allows (most take none: settings and filters are flags). */
@@ -66,7 +71,8 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     checkPositionals(args);
     return await handler({ ...deps, args, json: args.values.has('json') });
   } catch (err) {
-    return report(err, deps, args?.values.has('json') ?? argv.includes('--json'));
+    const command = args?.command ?? argv.find((a) => !a.startsWith('-'));
+    return report(err, deps, args?.values.has('json') ?? argv.includes('--json'), command);
   }
 }
 
@@ -78,14 +84,19 @@ export function exitCodeOf(err: unknown): number {
   return EXIT.runtime;
 }
 
-function report(err: unknown, deps: CliDeps, json: boolean): number {
+function report(err: unknown, deps: CliDeps, json: boolean, command: string | undefined): number {
   const code = exitCodeOf(err);
   const kind = err instanceof DnssealError ? err.code : 'error';
   const message = err instanceof Error ? err.message : errorMessage(err);
   let hint = '';
   if (err instanceof DnssealError && err.code === 'not_running') hint = ' (is "dnsseal run" running? see --control)';
   if (err instanceof DnssealError && err.code === 'permission_denied') hint = ' (the control socket is root-only: try sudo)';
-  if (json) deps.io.err(JSON.stringify({ ok: false, code: kind, exit: code, error: message }) + '\n');
+  if (json && command === 'check') {
+    // `check --json` answers with its report on stdout in every case, a usage error included
+    const where = err instanceof ConfigError ? err.where : '';
+    const what = where && message.startsWith(`${where}: `) ? message.slice(where.length + 2) : message;
+    deps.io.out(JSON.stringify({ ok: false, errors: [{ file: null, line: null, key: where || null, message: what }], warnings: [], summary: null }) + '\n');
+  } else if (json) deps.io.err(JSON.stringify({ ok: false, code: kind, exit: code, error: message }) + '\n');
   else deps.io.err(message.split('\n').map((l) => `dnsseal: ${l}`).join('\n') + `${hint}\n`);
   return code;
 }

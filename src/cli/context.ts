@@ -31,6 +31,11 @@ export interface CliDeps {
   version: string;
   clock: Clock;
   signals: CliSignals;
+  /**
+   * The network interfaces of this machine (`check` warns about a `lan`/`wan` that does not
+   * exist); absent or undefined: not known, that warning is skipped.
+   */
+  interfaces?: () => readonly string[] | undefined;
 }
 
 export interface CliContext extends CliDeps {

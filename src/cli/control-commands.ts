@@ -5,36 +5,29 @@
 import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
 import { formatList } from '../control/format.ts';
 import { checkFlushFilter, type ListRow } from '../control/handlers.ts';
-import { loadConfig } from '../config/load.ts';
-import { tableGroup } from '../policy/group.ts';
-import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
+import { loadChecked } from './config-load.ts';
+import { ConfigError, DnssealError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
+import { formatStatus } from './status-format.ts';
+import type { StatusReport } from '../daemon/status.ts';
 
 /** --control, else the control path of --config FILE, else the default. */
 export function controlPath(ctx: CliContext): string {
   const flag = ctx.args.settings.get('control')?.at(-1);
   if (flag) return flag;
-  if (ctx.args.settings.has('config')) return loadConfig(ctx.args.settings, ctx.files).control;
+  if (ctx.args.settings.has('config')) return loadChecked(ctx.args.settings, ctx).config.control;
   return DEFAULT_CONTROL_SOCKET;
 }
 
-function filterArgs(ctx: CliContext, keys: string[]): Record<string, unknown> {
-  const args: Record<string, unknown> = {};
+/** The given filters, as the daemon takes them (it knows the running tables and refuses others). */
+function filterArgs(ctx: CliContext, keys: string[]): Record<string, string> {
+  const args: Record<string, string> = {};
   for (const k of keys) {
     const v = ctx.args.values.get(k)?.at(-1);
-    if (v === undefined) continue;
-    if (k === 'table') {
-      try {
-        args.group = tableGroup(v);
-      } catch (err) {
-        throw new ConfigError('--table', errorMessage(err));
-      }
-    } else {
-      args[k] = v;
-    }
+    if (v !== undefined) args[k] = v;
   }
   return args;
 }
@@ -67,8 +60,14 @@ export async function listCommand(ctx: CliContext): Promise<number> {
 
 export async function statusCommand(ctx: CliContext): Promise<number> {
   const st = await ctx.controlRequest(controlPath(ctx), { cmd: 'status' });
-  ctx.io.out(ctx.json ? JSON.stringify(st) + '\n' : formatTree(st));
+  if (ctx.json) ctx.io.out(JSON.stringify(st) + '\n');
+  // a daemon of another version may answer another shape: show it as it is rather than fail
+  else ctx.io.out(isStatusReport(st) ? formatStatus(st, ctx.clock.nowMs()) : formatTree(st));
   return EXIT.ok;
+}
+
+function isStatusReport(v: unknown): v is StatusReport {
+  return typeof v === 'object' && v !== null && 'version' in v && 'uptime_s' in v && 'queries' in v && 'upstream_latency' in v;
 }
 
 /**
@@ -77,11 +76,7 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
  * refused here already.
  */
 export async function flushCommand(ctx: CliContext): Promise<number> {
-  const args: Record<string, string> = {};
-  for (const k of ['channel', 'table', 'name', 'address']) {
-    const v = ctx.args.values.get(k)?.at(-1);
-    if (v !== undefined) args[k] = v;
-  }
+  const args = filterArgs(ctx, ['channel', 'table', 'name', 'address']);
   const problem = checkFlushFilter(args);
   if (problem) throw new ConfigError(`--${problem.filter}`, problem.message);
   const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; retired?: number };
@@ -123,7 +118,7 @@ function downOptions(ctx: CliContext): KernelDownOptions {
   const pools = ctx.args.settings.get('intercept-pool');
   const pins = ctx.args.settings.get('pin-root')?.at(-1);
   if (ctx.args.settings.has('config') || pins !== undefined) {
-    const cfg = loadConfig(ctx.args.settings, ctx.files);
+    const cfg = loadChecked(ctx.args.settings, ctx).config;
     return { viciSocket: vici ?? cfg.viciSocket, interceptPools: pools ?? cfg.interceptPools, pinRoot: cfg.pinRoot };
   }
   return { viciSocket: vici, interceptPools: pools };

@@ -13,6 +13,17 @@ export const EXIT = {
   unreachable: 3,
 } as const;
 
+/** What each code means, for `dnsseal help` and the man page. */
+export const EXIT_MEANINGS: Array<[number, string]> = [
+  [EXIT.ok, 'success'],
+  [
+    EXIT.usage,
+    'configuration, flag or usage error, nothing was done (also: a reload the daemon refused as invalid, a flush filter or list --table naming an unknown channel or table); messages say file:line or --flag',
+  ],
+  [EXIT.runtime, 'runtime error (the daemon failed to start or stopped on an error; a command failed)'],
+  [EXIT.unreachable, 'the daemon is not reachable on its control socket (not running, no permission, no reply)'],
+];
+
 /** Control-client error codes that mean "no daemon to talk to" (see src/control/client.ts). */
 export const UNREACHABLE_CODES = new Set(['not_running', 'permission_denied', 'timeout', 'connect_failed']);
 

@@ -6,7 +6,7 @@
 import { COMMAND_FLAGS, settingFlagsOf } from '../config/flags.ts';
 import { CONFIG_COMMANDS, type FlagDescriptor } from '../config/setting.ts';
 import { CONFIG_FILE_FLAG, SETTING_FLAGS } from '../config/settings.ts';
-import { EXIT } from './exit-codes.ts';
+import { EXIT_MEANINGS } from './exit-codes.ts';
 
 interface CommandDoc {
   usage: string;
@@ -49,8 +49,12 @@ export const COMMANDS: Record<string, CommandDoc> = {
     usage: 'dnsseal resolver-setup [--print|--apply|--undo] [--listen ADDR | --config FILE] [--root DIR]',
     summary: 'Point the system resolver at dnsseal: a systemd-resolved drop-in (resolved keeps 127.0.0.53 and 127.0.0.54, so dnsseal listens elsewhere, e.g. 127.0.0.153) or /etc/resolv.conf (backed up; --undo restores).',
   },
-  'config-reference': { usage: 'dnsseal config-reference', summary: 'Print the configuration reference (markdown; the README embeds it).' },
+  'config-reference': { usage: 'dnsseal config-reference', summary: 'Print the configuration reference (markdown): every key and flag, the sections\' fields, the rule patterns.' },
   'config-default': { usage: 'dnsseal config-default', summary: 'Print the embedded default configuration (a commented starting point).' },
+  man: {
+    usage: 'dnsseal man',
+    summary: 'Print the manual page dnsseal(8) (roff), made from the same tables as this help and the reference: read it with "dnsseal man | man -l -".',
+  },
   version: { usage: 'dnsseal version', summary: 'Print the version.' },
   help: { usage: 'dnsseal help [COMMAND]', summary: 'This text, or the help of one command.', args: { max: 1, name: 'COMMAND' } },
 };
@@ -83,7 +87,7 @@ function flagLines(flags: Omit<FlagDescriptor, 'commands'>[]): string[] {
   });
 }
 
-const RULES = `Rules (first match in table order wins; the query name and every CNAME target are tried):
+export const RULES = `Rules (first match in table order wins; the query name and every CNAME target are tried):
   exact      taro.nec.co.jp     only that name
   suffix     *.myfriends.com    myfriends.com and every name under it
   subdomain  **.myfriends.com   a.myfriends.com, a.b.myfriends.com — NOT the apex myfriends.com
@@ -93,7 +97,7 @@ const RULES = `Rules (first match in table order wins; the query name and every 
   Case-insensitive, trailing dot ignored, Unicode names compared as xn-- A-labels.
   Quote patterns in YAML and in the shell: a leading * is special to both.`;
 
-const EXAMPLES = `Examples:
+export const EXAMPLES = `Examples:
   dnsseal run                                   # embedded default config (127.0.0.53:53)
   dnsseal check --config /etc/dnsseal.yaml
   dnsseal run --upstream 9.9.9.9 --channel hub=tunnel:203.0.113.1 \\
@@ -103,12 +107,7 @@ const EXAMPLES = `Examples:
               --protect '*.partner.test=p' --json
   dnsseal list --name '*.corp.example' --json`;
 
-const EXITS = `Exit codes:
-  ${EXIT.ok}  success
-  ${EXIT.usage}  configuration, flag or usage error, nothing was done (also: a reload the daemon refused as
-     invalid, a flush filter naming an unknown channel or table); messages say file:line or --flag
-  ${EXIT.runtime}  runtime error (the daemon failed to start or stopped on an error; a command failed)
-  ${EXIT.unreachable}  the daemon is not reachable on its control socket (not running, no permission, no reply)`;
+const EXITS = ['Exit codes:', ...EXIT_MEANINGS.map(([code, what]) => `  ${code}  ${wrap(what, WIDTH - 5, '     ')}`)].join('\n');
 
 const readsConfig = (command: string) => (CONFIG_COMMANDS as readonly string[]).includes(command);
 
@@ -150,8 +149,9 @@ export function renderHelp(command?: string): string {
     '',
     EXITS,
     '',
-    'Each command takes only its own flags: "dnsseal help COMMAND" lists them. Config reference:',
-    '"dnsseal config-reference" (the same text as the README\'s).',
+    'Each command takes only its own flags: "dnsseal help COMMAND" lists them. Every configuration',
+    'key: "dnsseal config-reference"; a commented starting point: "dnsseal config-default"; the',
+    'manual page: "dnsseal man | man -l -".',
     '',
   ].join('\n');
 }

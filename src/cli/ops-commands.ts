@@ -6,7 +6,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { loadConfig } from '../config/load.ts';
+import { loadChecked } from './config-load.ts';
 import { applyResolverPlan, detectBackend, planResolverSetup, undoResolverSetup } from '../ops/resolver-setup.ts';
 import { renderUnit, unitTarget, type UnitKind } from '../ops/units/units.ts';
 import { ConfigError } from '../util/errors.ts';
@@ -59,7 +59,7 @@ export async function resolverSetupCommand(ctx: CliContext): Promise<number> {
     return EXIT.ok;
   }
   let listen = flag('listen');
-  if (listen === undefined && ctx.args.values.has('config')) listen = loadConfig(new Map([['config', [flag('config')!]]]), ctx.files).listen[0];
+  if (listen === undefined && ctx.args.values.has('config')) listen = loadChecked(new Map([['config', [flag('config')!]]]), ctx).config.listen[0];
   listen ??= '127.0.0.53:53';
   const plan = planResolverSetup(root, listen);
   const out: string[] = [`backend: ${plan.backend}`, `dnsseal address: ${plan.address}:53`, ...plan.notes.map((n) => `note: ${n}`)];

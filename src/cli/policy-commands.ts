@@ -2,47 +2,80 @@
  * The commands that work from the configuration alone: `check` and `explain` (offline, the
  * same flags as `run`), and the hidden `config-reference` / `config-default`.
  */
-import { loadConfig, EMBEDDED_DEFAULT } from '../config/load.ts';
+import { checkConfig, problemText } from '../config/check.ts';
+import { EMBEDDED_DEFAULT } from '../config/load.ts';
+import { loadChecked } from './config-load.ts';
 import { renderReference } from '../config/reference.ts';
 import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
 import { Policy } from '../policy/policy.ts';
 import { explain, type Explanation } from '../policy/explain.ts';
-import { isIP } from '../policy/cidr.ts';
+import { isIP } from '../util/ip.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { Config } from '../config/types.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
 
 export function loadPolicy(ctx: CliContext): { cfg: Config; policy: Policy } {
-  const cfg = loadConfig(ctx.args.settings, ctx.files);
+  const cfg = loadChecked(ctx.args.settings, ctx).config;
   return { cfg, policy: Policy.fromConfig(cfg) };
 }
 
+/** How many warnings the human output lists (`--json` has them all). */
+const SHOWN_WARNINGS = 100;
+
+/**
+ * Every problem in one pass. `--json` prints `{ok, errors, warnings, summary}` on stdout in every
+ * case (summary null when invalid); otherwise errors and warnings go to stderr, one
+ * `file:line: key: message` each, and the summary to stdout. Exit 1 when there is an error;
+ * warnings never fail it.
+ */
 export async function checkCommand(ctx: CliContext): Promise<number> {
-  const { cfg } = loadPolicy(ctx);
-  const rules = cfg.tables.reduce((n, t) => n + t.rules.length, 0);
-  const summary = {
-    ok: true,
+  const r = checkConfig(ctx.args.settings, ctx.files, { interfaces: ctx.interfaces });
+  let cfg = r.config;
+  if (cfg) {
+    try {
+      Policy.fromConfig(cfg); // what `run` builds first: the loader checked what it needs
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      r.errors.push({ file: null, line: null, key: null, message: err.message });
+      cfg = undefined;
+    }
+  }
+  const summary = cfg ? checkSummary(cfg) : null;
+  if (ctx.json) {
+    ctx.io.out(JSON.stringify({ ok: cfg !== undefined, errors: r.errors, warnings: r.warnings, summary }) + '\n');
+    return cfg ? EXIT.ok : EXIT.usage;
+  }
+  const lines = [...r.errors.map((e) => `dnsseal: ${problemText(e)}`), ...r.warnings.slice(0, SHOWN_WARNINGS).map((w) => `dnsseal: warning: ${problemText(w)}`)];
+  if (r.warnings.length > SHOWN_WARNINGS) lines.push(`dnsseal: … and ${r.warnings.length - SHOWN_WARNINGS} more warnings ("dnsseal check --json" lists them all)`);
+  if (r.errors.length > 1 || (r.errors.length && r.warnings.length)) lines.push(`dnsseal: ${count(r.errors.length, 'error')}, ${count(r.warnings.length, 'warning')}`);
+  if (lines.length) ctx.io.err(lines.join('\n') + '\n');
+  if (!cfg || !summary) return EXIT.usage;
+  ctx.io.out(
+    `OK ${cfg.source}: mode ${cfg.mode}, listen ${cfg.listen.join(' ')}, upstreams ${summary.upstreams.join(' ')}, ` +
+      `${count(cfg.channels.length, 'channel')}, ${count(cfg.tables.length, 'table')} with ${count(summary.rules, 'rule')}, ` +
+      `${count(cfg.clients.length, 'client range')}, ${count(cfg.statics.length, 'static entry', 'static entries')}` +
+      `${r.warnings.length ? `; ${count(r.warnings.length, 'warning')}` : ''}\n`,
+  );
+  return EXIT.ok;
+}
+
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function checkSummary(cfg: Config) {
+  return {
     source: cfg.source,
     mode: cfg.mode,
     listen: cfg.listen,
     upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address.includes(':') ? `[${u.address}]` : u.address}:${u.port}`),
     channels: cfg.channels.map((c) => c.name),
     tables: cfg.tables.length,
-    rules,
+    rules: cfg.tables.reduce((n, t) => n + t.rules.length, 0),
     clients: cfg.clients.length,
     statics: cfg.statics.length,
   };
-  if (ctx.json) {
-    ctx.io.out(JSON.stringify(summary) + '\n');
-  } else {
-    ctx.io.out(
-      `OK ${cfg.source}: mode ${cfg.mode}, listen ${cfg.listen.join(' ')}, upstreams ${summary.upstreams.join(' ')}, ` +
-        `${cfg.channels.length} channel(s), ${cfg.tables.length} table(s) with ${rules} rule(s), ` +
-        `${cfg.clients.length} client range(s), ${cfg.statics.length} static entr${cfg.statics.length === 1 ? 'y' : 'ies'}\n`,
-    );
-  }
-  return EXIT.ok;
 }
 
 export function formatExplanation(e: Explanation, cfg: Config): string {
@@ -55,9 +88,17 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
   ];
   if (e.channel) {
     const c = e.channel;
-    const how = c.kind === 'tunnel' ? `tunnel via ${c.gateway}` : 'peer (IKE straight to each resolved address)';
-    lines.push(['channel', `${c.name}: ${how}, peer identity ${c.peerIdentity}${c.identity === '%name' ? ' (%name)' : ''}, esp ${c.esp}, id ${c.id}, mark 0x${c.mark.toString(16)}`]);
-    if (c.kind === 'peer') {
+    const tls = c.protocol === 'tls';
+    const how = tls
+      ? c.kind === 'tunnel'
+        ? `tls tunnel via ${c.gateway} port ${c.tlsPort}`
+        : `tls peer (mutual TLS 1.3 to each resolved address, port ${c.tlsPort}; TCP only, not intercepted yet)`
+      : c.kind === 'tunnel'
+        ? `tunnel via ${c.gateway}`
+        : 'peer (IKE straight to each resolved address)';
+    const own = c.localIdentity ? `, local identity ${c.localIdentity}` : '';
+    lines.push(['channel', `${c.name}: ${how}, peer identity ${c.peerIdentity}${c.identity === '%name' ? ' (%name)' : ''}${own}${tls ? '' : `, esp ${c.esp}`}, id ${c.id}, mark 0x${c.mark.toString(16)}`]);
+    if (c.kind === 'peer' && !tls) {
       lines.push([
         'negotiate',
         c.negotiate === 'on-traffic'

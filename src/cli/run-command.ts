@@ -1,21 +1,35 @@
-/** `dnsseal run`: load the config, build the process-wide dependencies, run the daemon. */
+/**
+ * `dnsseal run`: load the config (every problem reported at once, exit 1), build the
+ * process-wide dependencies, log the config's warnings, run the daemon.
+ */
 import { Metrics } from '../ops/metrics.ts';
+import { problemText, type Problem } from '../config/check.ts';
 import { ConfigError } from '../util/errors.ts';
-import { loadConfig } from '../config/load.ts';
+import type { Logger } from '../util/log.ts';
 import type { CliContext } from './context.ts';
+import { loadChecked } from './config-load.ts';
 import { EXIT } from './exit-codes.ts';
+
+/** Warnings never stop the daemon; they are logged, one line each, at start and at each reload. */
+function logWarnings(log: Logger, warnings: Problem[]): void {
+  for (const w of warnings) log.warn(`config: ${problemText(w)}`);
+}
 
 export async function runCommand(ctx: CliContext): Promise<number> {
   const p = ctx.args.positionals[0];
   if (p !== undefined) throw new ConfigError('run', `unexpected argument "${p}" (settings are flags: see "dnsseal help run")`);
-  // loadConfig has checked everything Policy.fromConfig relies on (the daemon builds it once)
-  const cfg = loadConfig(ctx.args.values, ctx.files);
+  // the check has checked everything Policy.fromConfig relies on (the daemon builds it once)
+  const { config: cfg, warnings } = loadChecked(ctx.args.values, ctx);
   const log = ctx.makeLogger(cfg);
+  logWarnings(log, warnings);
   // reload and SIGHUP re-read the same file with the same flags (flags still win)
-  const reloadConfig = () => loadConfig(ctx.args.values, ctx.files);
+  const reloadConfig = () => {
+    const r = loadChecked(ctx.args.values, ctx);
+    logWarnings(log, r.warnings);
+    return r.config;
+  };
   const kernelDown = (l: typeof log) => ctx.teardown(l, { viciSocket: cfg.viciSocket, interceptPools: cfg.interceptPools, pinRoot: cfg.pinRoot });
-  const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics(), reloadConfig, kernelDown });
+  const code = await ctx.runDaemon(cfg, { log, clock: ctx.clock, metrics: new Metrics(), reloadConfig, kernelDown, version: ctx.version });
   // the daemon logged why; the CLI's contract is 2 for any runtime failure
   return code === 0 ? EXIT.ok : EXIT.runtime;
 }
-

@@ -2,7 +2,7 @@
  * `ADDR[:PORT]` texts as the config and flags write them (IPv6 as `[ADDR]:PORT` or bare).
  * Errors are plain Errors; the caller adds where (file:line or --flag).
  */
-import { formatIP, parseIP } from '../policy/cidr.ts';
+import { formatIP, parseIP } from '../util/ip.ts';
 
 export interface HostPort {
   address: string;

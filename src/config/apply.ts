@@ -27,25 +27,41 @@ export function applyYaml(doc: YamlDoc, d: Draft, files: FileReader): void {
   doc.throwErrors();
 }
 
-/** Flag values by flag name (without dashes), as the parser gives them; flags win over the file. */
-export function applyFlags(values: Map<string, string[]>, d: Draft, files: FileReader): void {
+/**
+ * Flag values by flag name (without dashes), as the parser gives them; flags win over the file.
+ * A bad flag throws at once, or — with `report` (`dnsseal check`) — is reported and the other
+ * flags are still applied.
+ */
+export function applyFlags(values: Map<string, string[]>, d: Draft, files: FileReader, report?: (err: ConfigError) => void): void {
+  const each = (fn: () => void) => {
+    if (!report) return fn();
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      report(err);
+    }
+  };
   for (const s of SETTINGS) {
     if (s.kind === 'section') {
       for (const f of s.flags) {
         const texts = values.get(f.name);
-        if (texts) f.apply(texts, d, files);
+        if (texts) each(() => f.apply(texts, d, files));
       }
       continue;
     }
     const texts = s.flag && values.get(s.flag.name);
     if (!texts || !s.flag) continue;
-    let value: unknown;
-    try {
-      value = s.type.flag(texts);
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError(`--${s.flag.name}`, errorMessage(err), { cause: err });
-    }
-    d.values.set(s.key, { value, where: `--${s.flag.name}` });
+    const flag = s.flag;
+    each(() => {
+      let value: unknown;
+      try {
+        value = s.type.flag(texts);
+      } catch (err) {
+        if (err instanceof ConfigError) throw err;
+        throw new ConfigError(`--${flag.name}`, errorMessage(err), { cause: err });
+      }
+      d.values.set(s.key, { value, where: `--${flag.name}` });
+    });
   }
 }

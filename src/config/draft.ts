@@ -9,6 +9,7 @@
 import type { UpstreamSpec } from './types.ts';
 import type { Condition } from '../policy/types.ts';
 import type { ChannelInput } from '../policy/channel.ts';
+import type { DraftTlsAccept } from './sections/tls-accept.ts';
 
 export interface DraftChannel {
   input: ChannelInput;
@@ -52,6 +53,8 @@ export interface Draft {
   clients: { cidr: string; table: string; where: string; whereTable: string }[];
   statics: { cidr: string; channel: string; table: string; where: string; whereChannel: string; whereTable: string }[];
   tsigKeys: Map<string, { secret: Uint8Array; where: string }>;
+  /** The `tls_accept:` section, when given. */
+  tlsAccept?: DraftTlsAccept;
 }
 
 export function emptyDraft(source: string): Draft {

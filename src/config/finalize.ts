@@ -14,8 +14,9 @@ import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
 import { ipFamily } from './address.ts';
+import { tlsMaterial, type CredentialDeps } from './tls-credentials.ts';
 
-export interface FinalizeDeps {
+export interface FinalizeDeps extends CredentialDeps {
   /** resolv.conf contents in order of preference (missing files left out). */
   resolvTexts(): string[];
 }
@@ -213,6 +214,8 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   }
 
   const chans = channels(d, problems);
+  if (d.role === 'policy-server') refuseNodeOnly(d, chans, problems);
+  const tls = d.role === 'node' ? tlsMaterial(v, d, chans, where, deps, (e) => problems.list.push(e)) : {};
   // references are checked against every declared channel, valid or not, so that one bad
   // channel is reported once (at its definition), not again at each rule that uses it
   const channelNames = new Set(d.channels.keys());
@@ -256,5 +259,21 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   }
   problems.throwAll();
 
-  return { ...v, source: d.source, upstreams, channels: chans, tables: tbls, clients, statics, tsigKeys };
+  return { ...v, source: d.source, upstreams, channels: chans, tables: tbls, clients, statics, tsigKeys, ...tls };
+}
+
+/**
+ * What a policy server cannot hand out: its EDNS option carries IPsec channels without a local
+ * identity (a node's own identity is the node's to configure), and it runs no TLS acceptor.
+ */
+function refuseNodeOnly(d: Draft, chans: ChannelSpec[], problems: Problems): void {
+  for (const c of chans) {
+    const at = d.channels.get(c.name)!.where;
+    if (c.protocol === 'tls') {
+      problems.list.push(new ConfigError(at('protocol'), `channel "${c.name}": a policy server hands out IPsec channels only (its answers carry no TLS fields); configure tls channels on the nodes`));
+    } else if (c.localIdentity !== undefined) {
+      problems.list.push(new ConfigError(at('local_identity'), `channel "${c.name}": local_identity is a node's own identity and a policy server cannot hand it out; set local_id (or the channel's local_identity) on the nodes`));
+    }
+  }
+  if (d.tlsAccept) problems.list.push(new ConfigError(d.tlsAccept.where(''), 'tls_accept runs in "dnsseal run", not in the policy server'));
 }

@@ -27,7 +27,7 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
     { name: 'name', arg: 'NAME', help: 'Only entries held by this name (exact, or `*.SUFFIX`).' },
     { name: 'address', arg: 'IP', help: 'Only this address.' },
     { name: 'channel', arg: 'NAME', help: 'Only entries of this channel.' },
-    { name: 'table', arg: 'ID', help: 'Only this client group.' },
+    { name: 'table', arg: 'ID', help: 'Only entries of this table (a running table\'s id, or `default`; another is refused with the known ones).' },
     JSON_FLAG,
   ],
   status: [JSON_FLAG],
@@ -57,6 +57,7 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
   ],
   'config-reference': [],
   'config-default': [],
+  man: [],
   version: [],
   help: [],
 };

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from './types.ts';
 import { ConfigError, errorMessage } from '../util/errors.ts';
-import { emptyDraft } from './draft.ts';
+import { emptyDraft, type Draft } from './draft.ts';
 import { YamlDoc } from './yaml-doc.ts';
 import { applyFlags, applyYaml } from './apply.ts';
 import { POLICY_FLAGS } from './settings.ts';
@@ -23,6 +23,8 @@ export interface LoadDeps {
   resolvTexts(): string[];
   /** The embedded default config text (tests pass their own). */
   embeddedDefault?: string;
+  /** Wall-clock ms TLS certificates must be valid at (default: now; tests pass their own). */
+  nowMs?(): number;
 }
 
 /** Real file access: the only place config touches the file system. */
@@ -43,8 +45,26 @@ export const fileDeps: LoadDeps = {
 
 /** Loads the config named by `--config` (or the embedded default) with flags applied. */
 export function loadConfig(values: Map<string, string[]>, deps: LoadDeps = fileDeps): Config {
+  return finalize(readDraft(values, deps).draft, deps);
+}
+
+/** The file's text as read (absent when it could not be read or parsed), its name and the draft. */
+export interface DraftRead {
+  draft: Draft;
+  source: string;
+  text?: string;
+  doc?: YamlDoc;
+}
+
+/**
+ * The file (or the embedded default) and the flags, read into a draft, unchecked as a whole
+ * (finalize.ts does that). Problems throw — or, with `report` (`dnsseal check`, which reports
+ * every problem in one pass), are reported and reading goes on with what could be read: after
+ * an unreadable or unparsable file only the flags are read.
+ */
+export function readDraft(values: Map<string, string[]>, deps: LoadDeps, report?: (err: ConfigError) => void): DraftRead {
   const path = values.get('config')?.at(-1);
-  let text: string;
+  let text: string | undefined;
   let source: string;
   if (path === undefined) {
     text = deps.embeddedDefault ?? EMBEDDED_DEFAULT;
@@ -57,11 +77,23 @@ export function loadConfig(values: Map<string, string[]>, deps: LoadDeps = fileD
     try {
       text = deps.readFile(path);
     } catch (err) {
-      throw new ConfigError('--config', `cannot read ${path}: ${errorMessage(err).replace(/^.*?: /, '')}`, { cause: err });
+      const e = new ConfigError('--config', `cannot read ${path}: ${errorMessage(err).replace(/^.*?: /, '')}`, { cause: err });
+      if (!report) throw e;
+      report(e);
     }
   }
   const draft = emptyDraft(source);
-  applyYaml(new YamlDoc(source, text), draft, deps);
+  const out: DraftRead = { draft, source };
+  if (text !== undefined) {
+    out.text = text;
+    try {
+      out.doc = new YamlDoc(source, text);
+      applyYaml(out.doc, draft, deps);
+    } catch (err) {
+      if (!report || !(err instanceof ConfigError)) throw err;
+      report(err);
+    }
+  }
   if (path === undefined && POLICY_FLAGS.some((f) => values.has(f))) {
     // rules given on the command line replace the embedded example rules instead of mixing in
     draft.channels.clear();
@@ -70,8 +102,8 @@ export function loadConfig(values: Map<string, string[]>, deps: LoadDeps = fileD
     draft.statics = [];
     draft.source = `${EMBEDDED_SOURCE} with rules from flags`;
   }
-  applyFlags(values, draft, deps);
-  return finalize(draft, deps);
+  applyFlags(values, draft, deps, report);
+  return out;
 }
 
 /**

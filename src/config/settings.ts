@@ -12,10 +12,11 @@ import { applyChannelFlags, CHANNEL_FIELDS, readChannels } from './sections/chan
 import { applyClientFlags, CLIENT_FIELDS, readClients } from './sections/clients.ts';
 import { applyStaticFlags, readStatics, STATIC_FIELDS } from './sections/statics.ts';
 import { applyProtectFlags, applyRulesFileFlags, readTables, RULE_FIELDS } from './sections/tables.ts';
+import { readTlsAccept, TLS_ACCEPT_FIELDS } from './sections/tls-accept.ts';
 import { applyTsigKeyFlags, readTsigKeys, TSIG_FIELDS } from './sections/tsig-keys.ts';
 import { applyUpstreamFlags, readUpstreams, UPSTREAM_FIELDS } from './sections/upstreams.ts';
 import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, type FlagDescriptor } from './setting.ts';
-import { cidrsAtEnd, hostPortList, hostPortOrOff, ipLiteral, nullable, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
+import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
 
 /** Commands that talk to the daemon over the control socket. */
 const CONTROL_COMMANDS = ['list', 'status', 'flush', 'reload', 'down'] as const;
@@ -205,7 +206,9 @@ export const SETTINGS = [
         arg: 'NAME=SPEC',
         repeatable: true,
         policy: true,
-        help: '`NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS]`.',
+        help:
+          'IPsec: `NAME=tunnel:GATEWAY[,identity=ID][,esp=PROPOSAL]` or `NAME=peer[,identity=ID|%name][,esp=PROPOSAL][,negotiate=before-answer|on-traffic][,negotiate_timeout=MS]`, ' +
+          'both also `[,local_identity=ID]`; TLS: `NAME=tls-tunnel:HUB[,identity=NAME]` or `NAME=tls-peer[,identity=NAME|%name]`, both also `[,tls_port=PORT]` `[,local_identity=NAME]` `[,cert=PATH][,key=PATH][,ca=PATH]`.',
         apply: applyChannelFlags,
       },
     ],
@@ -319,6 +322,59 @@ export const SETTINGS = [
     doc: 'Local traffic selectors of tunnel-mode IPsec children. By default read at start from the addresses of the `lan` interfaces; `dynamic` is our own IKE address. Transport mode (host-mode `peer` channels) always uses `dynamic`.',
     help: 'Local traffic selector of tunnel-mode IPsec children; repeat for several.',
     optionalField: true,
+  }),
+  setting({
+    key: 'tls_relay',
+    field: 'tlsRelay',
+    type: hostPort('ADDR:PORT'),
+    default: '127.0.0.1:9854',
+    doc: 'Where the relay of `protocol: tls` channels listens (started only when a tls channel is configured): connections to tls-channel addresses are handed to it, and it carries each in its own mutual TLS connection. **Not intercepted yet**: nothing redirects applications\' connections here yet, so the relay resets every connection whose original destination it was not told, and the leak guard drops what goes to tls-channel addresses.',
+    help: 'Listen address of the TLS channel relay.',
+  }),
+  optionalSetting({
+    key: 'tls_cert',
+    field: 'tlsCert',
+    type: nullable(text('path', 'PATH', 'needs a path')),
+    defaultDoc: 'unset',
+    flagDefault: 'none',
+    doc: 'Our certificate (PEM, leaf first) for every `protocol: tls` channel without its own `cert`, and for `tls_accept`. Read and checked at load when something uses it: valid now, matching `tls_key`, holding `tls_local_identity`.',
+    help: 'Default certificate (PEM) of TLS channels and tls_accept.',
+  }),
+  optionalSetting({
+    key: 'tls_key',
+    field: 'tlsKey',
+    type: nullable(text('path', 'PATH', 'needs a path')),
+    defaultDoc: 'unset',
+    flagDefault: 'none',
+    doc: 'The unencrypted PEM private key of `tls_cert`.',
+    help: 'Default private key (PEM) of TLS channels and tls_accept.',
+  }),
+  optionalSetting({
+    key: 'tls_ca',
+    field: 'tlsCa',
+    type: nullable(text('path', 'PATH', 'needs a path')),
+    defaultDoc: 'unset',
+    flagDefault: 'none',
+    doc: 'The CA certificate(s) (PEM) the other side of a TLS channel must chain to: the accepting sides\' certificates for channels, the relays\' for `tls_accept`. Only this CA is trusted (not the system roots).',
+    help: 'Default CA (PEM) TLS peers must chain to.',
+  }),
+  optionalSetting({
+    key: 'tls_local_identity',
+    field: 'tlsLocalIdentity',
+    type: nullable(text('DNS name', 'NAME', 'needs a DNS name')),
+    defaultDoc: 'unset (any DNS name of the certificate)',
+    flagDefault: 'any name of the certificate',
+    doc: 'Our identity on TLS channels without their own `local_identity`, and of `tls_accept`: a DNS name the certificate must hold (checked at load). IPsec channels use `local_id`.',
+    help: 'Default local identity (a DNS name in our certificate) of TLS channels.',
+  }),
+  section({
+    key: 'tls_accept',
+    typeDoc: 'mapping',
+    defaultDoc: 'off',
+    doc: 'Accept TLS channels from other dnsseal nodes\' relays (a hub, or a peer that is itself the destination): mutual TLS 1.3 with client certificates from `ca`, then a TCP connection onward only where the client\'s allow-list permits. Runs inside `dnsseal run`, next to everything else (a node that only accepts: `datapath: none`, no rules). File only. Status: `dnsseal status` field `tls.accept`; metrics `dnsseal_tls_accept_connections_total` and the other `dnsseal_tls_*`.',
+    fields: TLS_ACCEPT_FIELDS,
+    yaml: readTlsAccept,
+    flags: [],
   }),
 ] as const;
 

@@ -7,8 +7,12 @@
  * there. The structured parts (upstreams, channels, tables, …) are declared here.
  */
 import type { ChannelSpec, ClientEntry, StaticEntry, Table } from '../policy/types.ts';
+import type { AcceptLimits } from '../tls/acceptor.ts';
+import type { ClientInput } from '../tls/accept-policy.ts';
+import type { TlsCredentials } from '../tls/types.ts';
 import type { SettingValues } from './setting.ts';
 import type { Settings } from './settings.ts';
+import type { TsigKeySpec } from '../dns/tsig-key.ts';
 
 export type { Mode } from './setting.ts';
 export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
@@ -23,11 +27,16 @@ export interface UpstreamSpec {
   tsigKey?: string;
 }
 
-export interface TsigKeySpec {
-  name: string;
-  algorithm: 'hmac-sha256';
-  /** Decoded secret. Never logged. */
-  secret: Uint8Array;
+/** A TSIG key as the config holds it: defined by the DNS layer (src/dns/tsig-key.ts). */
+export type { TsigKeySpec } from '../dns/tsig-key.ts';
+
+/** The accepting side of TLS channels (`tls_accept:`), checked: certificate loaded, allow-lists compiled once. */
+export interface TlsAcceptSpec {
+  /** `ADDR:PORT` / `[ADDR]:PORT`. */
+  listen: string[];
+  credentials: TlsCredentials;
+  clients: ClientInput[];
+  limits: AcceptLimits;
 }
 
 /** Every value setting's Config field (see settings.ts). */
@@ -42,4 +51,12 @@ export interface Config extends SettingsConfig {
   clients: ClientEntry[];
   statics: StaticEntry[];
   tsigKeys: TsigKeySpec[];
+  /**
+   * Our certificate, key and CA per `protocol: tls` channel, by channel name: read and checked
+   * at load (valid now, key matches, holds the channel's local identity). Never logged.
+   * Absent when no channel is a tls one.
+   */
+  tlsCredentials?: Record<string, TlsCredentials>;
+  /** `tls_accept:`: this node accepts TLS channels (absent: it does not). */
+  tlsAccept?: TlsAcceptSpec;
 }

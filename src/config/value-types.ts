@@ -91,6 +91,16 @@ export function hostPortList(doc: string): ValueType<string[]> {
   };
 }
 
+/** One ADDR:PORT (IPv6 as `[ADDR]:PORT`). */
+export function hostPort(doc: string): ValueType<string> {
+  return {
+    doc,
+    arg: 'ADDR:PORT',
+    yaml: (v, d, path, key) => yamlHostPort(v, d, path, key, null),
+    flag: (texts) => formatHostPort(parseHostPort(last(texts), null)),
+  };
+}
+
 /** ADDR:PORT, or `off` (also `false`/`null` in the file): unset. */
 export function hostPortOrOff(doc: string): ValueType<string> {
   return {

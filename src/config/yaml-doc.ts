@@ -67,6 +67,11 @@ export class YamlDoc {
     this.root = value;
   }
 
+  /** The key path a line holds (the shortest, when several start there), if any. */
+  pathAt(line: number): KeyPath | undefined {
+    return this.loc.pathAt(line);
+  }
+
   /** `file:line` for a key path. */
   at(path: KeyPath): string {
     return `${this.source}:${this.loc.lineOf(path)}`;

@@ -15,6 +15,8 @@ export interface YamlLocations {
   duplicates: { path: string[]; line: number }[];
   /** Lines whose value starts with an unquoted `*` (a YAML alias, not a pattern). */
   aliasLines: number[];
+  /** The shortest key path recorded at a line (what a `file:line` message is about), if any. */
+  pathAt(line: number): KeyPath | undefined;
 }
 
 /** A recorded key or item: its line, and its children (mapping keys or sequence items). */
@@ -168,6 +170,7 @@ export function locateYaml(text: string): YamlLocations {
     afterValue(kv.value, col, recordKey(top.node, kv.key, line), line);
   };
 
+  let byLine: Map<number, KeyPath> | undefined;
   const all = text.split(/\r?\n/);
   for (let i = 0; i < all.length; i++) {
     const raw = all[i]!;
@@ -200,5 +203,25 @@ export function locateYaml(text: string): YamlLocations {
     },
     duplicates,
     aliasLines,
+    pathAt(line: number): KeyPath | undefined {
+      byLine ??= indexLines(root);
+      return byLine.get(line);
+    },
   };
+}
+
+/** line → the shortest path recorded there (breadth first: a parent before its children). */
+function indexLines(root: Node): Map<number, KeyPath> {
+  const out = new Map<number, KeyPath>();
+  let level: Array<{ node: Node; path: (string | number)[] }> = [{ node: root, path: [] }];
+  while (level.length) {
+    const next: typeof level = [];
+    for (const { node, path } of level) {
+      if (path.length && !out.has(node.line)) out.set(node.line, path);
+      for (const [k, child] of node.keys ?? []) next.push({ node: child, path: [...path, k] });
+      (node.items ?? []).forEach((child, i) => next.push({ node: child, path: [...path, i] }));
+    }
+    level = next;
+  }
+  return out;
 }

@@ -41,6 +41,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     ipsec: d.ipsec.kind,
     registry: d.registry,
     counters: d.counters,
+    tls: d.tls.info(),
   });
 
   const onTerm = () => stop('SIGTERM');

@@ -8,11 +8,13 @@
  *  3. IPsec: the channel table, then strongSwan (charon absent is not fatal: the channels are
  *     loaded when it appears, and until then the guard drops their traffic);
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
+ *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
  *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served; then
  *     enforce_dns (its redirect targets are the bound listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
+import { statSync } from 'node:fs';
 import type { Config } from '../config/types.ts';
 import { startControlServer } from '../control/server.ts';
 import { createControlHandlers } from '../control/handlers.ts';
@@ -40,7 +42,8 @@ import { LiveConfig } from './live-config.ts';
 import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
-import { datapathStatus, exportDatapathHealth, viciStatus } from './status.ts';
+import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
+import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
 /** What runs once the start-up is through. */
@@ -50,6 +53,7 @@ export interface RunningDaemon {
   registry: Registry;
   proxy: Proxy;
   counters: ProxyCounters;
+  tls: TlsRuntime;
   /** Re-reads the config and applies it (throws `reload_*` with the reason; nothing changed then). */
   reload: () => ReloadResult;
 }
@@ -72,10 +76,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   if (icpt) stack.push('intercept', () => icpt.close());
 
   // 3. IPsec.
-  const channels = new ChannelTable(cfg.channels, dp);
+  const channels = new ChannelTable(cfg.channels, dp, () => clock.nowMs());
   const ip =
     deps.ipsec ??
-    createIpsecChannels(cfg, {
+    createIpsecChannels(ipsecOnly(cfg), {
       log,
       metrics,
       clock,
@@ -100,13 +104,14 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     idleMs: cfg.idleS * 1000,
     retireMs: cfg.retireS * 1000,
     ...(dp.capacity !== undefined ? { capacity: dp.capacity } : {}),
-    hooks: ip,
+    hooks: ipsecHooks(ip),
     channels: cfg.channels,
   });
   registry.adopt();
   registry.setStatics(staticsOf(policy.current));
   registry.start();
   stack.push('registry', () => registry.stop());
+  const tls = TlsRuntime.start(cfg, { log, metrics, registry, groupOf: (a) => policy.current.tableFor(a).group, originalDst: deps.tlsOriginalDst }, stack);
 
   // 5. The policy-server link.
   const policyServer = cfg.policyServer ? linkPolicyServer(cfg, cfg.policyServer, deps, channels, registry, ip) : undefined;
@@ -146,14 +151,17 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
+    tls.part(),
   ]);
-  const reload = () => reloadFrom(live, deps);
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, stop, channels });
+  // status reports the last reload (and what it could not apply) whichever way it came
+  const reloads = new ReloadRecord(() => clock.nowMs());
+  const reload = () => reloads.run(() => reloadFrom(live, deps));
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
   }
-  return { datapath: dp, ipsec: ip, registry, proxy, counters, reload };
+  return { datapath: dp, ipsec: ip, registry, proxy, counters, tls, reload };
 }
 
 /** The proxy's bound UDP listen addresses as `ADDR:PORT` (TCP shares each one's port). */
@@ -259,13 +267,26 @@ interface ControlParts {
   counters: ProxyCounters;
   icpt: InterceptRuntime | undefined;
   reload: () => ReloadResult;
+  reloads: ReloadRecord;
   stop: (why: 'down') => void;
   channels: ChannelTable;
+  tls: TlsRuntime;
 }
 
 /** The control socket: list/flush from the registry, status, reload, down. */
 async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
-  const { log } = deps;
+  const { log, clock } = deps;
+  const startedAtMs = clock.nowMs();
+  const startedMono = clock.monoMs();
+  /** The running config file's modification time (none for the embedded default or flags only). */
+  const modifiedMs = (source: string): number | undefined => {
+    if (source.startsWith('<')) return undefined;
+    try {
+      return statSync(source).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  };
   const control = await startControlServer(
     cfg.control,
     createControlHandlers({
@@ -274,19 +295,26 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
       ...(p.icpt ? { intercepts: () => p.icpt!.list() } : {}),
       // flush refuses a channel or table the running policy does not have
       policyNames: () => ({ channels: p.channels.all().map((c) => c.name), tables: p.live.config.tables.map((t) => ({ id: t.id, group: t.group })) }),
-      status: () => ({
-        mode: cfg.mode,
-        config: p.live.config.source,
-        datapath: p.dp.kind,
-        datapathStatus: datapathStatus(p.dp),
-        ipsec: p.ip.kind,
-        vici: viciStatus(p.ip),
-        listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`),
-        enforceDns: p.live.config.enforceDns,
-        upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`),
-        channels: p.ip.status(),
-        proxy: p.counters,
-      }),
+      // from the running config (after a reload: the reloaded one, channels renamed included)
+      status: () =>
+        statusReport({
+          version: deps.version ?? 'unknown',
+          pid: process.pid,
+          nowMs: clock.nowMs(),
+          startedAtMs,
+          uptimeMs: clock.monoMs() - startedMono,
+          config: p.live.config,
+          modifiedMs: modifiedMs(p.live.config.source),
+          reloads: p.reloads,
+          listen: p.proxy.listeners.map((l) => `${l.transport}://${l.hostname.includes(':') ? `[${l.hostname}]` : l.hostname}:${l.port}`),
+          registry: p.registry.stats(),
+          datapath: { kind: p.dp.kind, health: datapathStatus(p.dp) },
+          ipsec: { kind: p.ip.kind, vici: viciStatus(p.ip), channels: p.ip.status() },
+          channels: p.channels.all(p.live.config.channels),
+          channelSince: (id) => p.channels.since(id),
+          counters: p.counters,
+          tls: p.tls.status(),
+        }),
       // Reply first, then stop: the reply must leave before the control socket closes.
       down: async () => {
         setImmediate(() => p.stop('down'));

@@ -9,6 +9,7 @@ import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ProxyCounters } from '../proxy/proxy-counters.ts';
 import type { Registry } from '../registry/registry.ts';
+import type { OriginalDestination } from '../tls/relay-listener.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/log.ts';
 
@@ -36,6 +37,13 @@ export interface DaemonDeps {
    * original flags); throws when it is invalid. Absent: `reload` and SIGHUP are refused.
    */
   reloadConfig?: () => Config;
+  /**
+   * Where connections to the TLS relay were going (tests record their own). Default: a table
+   * nothing writes until the kernel interception exists, so the relay resets every connection.
+   */
+  tlsOriginalDst?: OriginalDestination;
+  /** The version `status` reports (the CLI passes package.json's). */
+  version?: string;
 }
 
 /** What `reload` answers (the control reply, also logged on SIGHUP). */
@@ -68,6 +76,8 @@ export interface DaemonInfo {
   ipsec: string;
   registry: Registry;
   counters: ProxyCounters;
+  /** The TLS relay's and acceptor's bound addresses (`ADDR:PORT`; null / empty when not running). */
+  tls: { relay: string | null; accept: string[] };
 }
 
 /** Exit codes (documented in `dnsseal --help` by the CLI). */

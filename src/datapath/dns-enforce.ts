@@ -21,7 +21,7 @@
  * are read at metrics scrape time.
  */
 import { DnssealError } from '../util/errors.ts';
-import { isIP } from '../policy/cidr.ts';
+import { isIP } from '../util/ip.ts';
 
 export type EnforceDnsMode = 'off' | 'redirect' | 'drop';
 

@@ -19,7 +19,7 @@
  * expanded into the full name). Every read is bounds-checked (WireError → the caller SERVFAILs).
  * The OPT record is copied unchanged; re-scan the result (scanAnswer) before relayAnswer.
  */
-import { parseIPv4, parseIPv6 } from '../policy/cidr.ts';
+import { parseIPv4, parseIPv6 } from '../util/ip.ts';
 import { ipv4Text, ipv6Text } from './ip-text.ts';
 import { SVC_KEY_IPV4HINT, SVC_KEY_IPV6HINT, SVC_KEY_MANDATORY } from './svcb.ts';
 import { FLAG_AD, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_HTTPS, TYPE_OPT, TYPE_SVCB, WireError, putU16, readName, readRecordHead, skipName, u16 } from './wire.ts';

@@ -1,36 +1,17 @@
 /**
- * Canonical text for addresses read off the wire: dotted quad for IPv4 and RFC 5952 for
- * IPv6 (lower-case hex, no leading zeros, the longest run of ≥ 2 zero groups as `::`,
- * the first such run on a tie). This is the form `DestKey.addr` requires.
+ * Addresses read off the wire as text: the bounds checks of the DNS codecs (a truncated
+ * record is a WireError) around the one formatter, src/util/ip.ts (dotted quad, RFC 5952).
+ * This is the form `DestKey.addr` requires.
  */
+import { formatIPv4At, formatIPv6At } from '../util/ip.ts';
 import { WireError } from './wire.ts';
 
 export function ipv4Text(buf: Uint8Array, off: number): string {
   if (off + 4 > buf.length) throw new WireError(`IPv4 address truncated at ${off}`);
-  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+  return formatIPv4At(buf, off);
 }
 
 export function ipv6Text(buf: Uint8Array, off: number): string {
   if (off + 16 > buf.length) throw new WireError(`IPv6 address truncated at ${off}`);
-  const groups = new Array<number>(8);
-  for (let i = 0; i < 8; i++) groups[i] = (buf[off + 2 * i]! << 8) | buf[off + 2 * i + 1]!;
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) return groups.map((g) => g.toString(16)).join(':');
-  const head = groups.slice(0, bestStart).map((g) => g.toString(16)).join(':');
-  const tail = groups.slice(bestStart + bestLen).map((g) => g.toString(16)).join(':');
-  return `${head}::${tail}`;
+  return formatIPv6At(buf, off);
 }

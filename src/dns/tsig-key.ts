@@ -2,9 +2,17 @@
  * TSIG keys: the `--tsig-key NAME:hmac-sha256:BASE64` flag syntax and a keyring.
  * Secrets are never put into messages or logs; errors name the key, not its value.
  */
-import type { TsigKeySpec } from '../config/types.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { Keyring, TsigKey } from './tsig.ts';
+
+/** A validated TSIG key (`tsig_keys:` or `--tsig-key`), as the config carries it. */
+export interface TsigKeySpec {
+  /** Canonical: lower case, no trailing dot. */
+  name: string;
+  algorithm: 'hmac-sha256';
+  /** Decoded secret. Never logged. */
+  secret: Uint8Array;
+}
 
 const NAME_RE = /^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -4,7 +4,8 @@
  * bytes), unlike the registry's folding, because the NAT only translates within a family.
  * Pool ranges are (base, size) as bigints so an IPv6 /96 pool needs no enumeration.
  */
-import { formatIP, parseCidr, parseIPv4, parseIPv6 } from '../policy/cidr.ts';
+import { parseCidr } from '../policy/cidr.ts';
+import { formatIP, parseIPv4, parseIPv6 } from '../util/ip.ts';
 import { DnssealError } from '../util/errors.ts';
 
 export type Family = 4 | 6;

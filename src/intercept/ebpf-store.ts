@@ -11,7 +11,7 @@ import { PerCpuArray } from '../datapath/ebpf/lib/percpu.ts';
 import { openPinnedMaps } from '../datapath/ebpf/lib/pinned-object.ts';
 import type { PinPaths } from '../datapath/ebpf/pins.ts';
 import { CNT_IDS, CounterValLayout, DestKeyLayout, FAMILY_V4, FAMILY_V6, ICPT_CNT_DROP, ICPT_CNT_IN, ICPT_CNT_OUT, IcptValLayout, assertLittleEndian, sumCounterVals } from '../datapath/layout.ts';
-import { formatIP } from '../policy/cidr.ts';
+import { formatIP } from '../util/ip.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
 import { parseAddr } from './address.ts';

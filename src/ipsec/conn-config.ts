@@ -68,9 +68,11 @@ function localTs(ctx: ConnContext): string[] {
   return ctx.mode === 'host' || ctx.lan.length === 0 ? ['dynamic'] : [...ctx.lan];
 }
 
-function ikeBase(ctx: ConnContext, remoteAddr: string, remoteId: string): ViciMessage {
+function ikeBase(ch: ChannelSpec, ctx: ConnContext, remoteAddr: string, remoteId: string): ViciMessage {
   const local: ViciMessage = { auth: 'pubkey' };
-  if (ctx.localId) local.id = ctx.localId;
+  // The channel's own identity (config `local_identity`) picks our certificate; else `local_id`.
+  const id = ch.localIdentity ?? ctx.localId;
+  if (id) local.id = id;
   return {
     version: '2',
     local_addrs: ctx.localAddrs && ctx.localAddrs.length > 0 ? [...ctx.localAddrs] : ['%any'],
@@ -91,7 +93,7 @@ function markOptions(ch: ChannelSpec): ViciMessage {
 export function tunnelConn(ch: ChannelSpec, ctx: ConnContext): ViciMessage {
   const name = tunnelConnName(ch);
   return {
-    ...ikeBase(ctx, ch.gateway ?? '%any', ch.identity),
+    ...ikeBase(ch, ctx, ch.gateway ?? '%any', ch.identity),
     dpd_delay: '30s',
     children: {
       [name]: {
@@ -116,7 +118,7 @@ export function peerConn(ch: ChannelSpec, addr: string, queryName: string, ctx: 
   const name = peerConnName(ch, addr);
   const host = ctx.mode === 'host';
   return {
-    ...ikeBase(ctx, addr, peerIdentity(ch, queryName)),
+    ...ikeBase(ch, ctx, addr, peerIdentity(ch, queryName)),
     keyingtries: '1',
     children: {
       [name]: {

@@ -6,7 +6,7 @@
  * Deliberately a subset: enough that a typo in what dnsseal sends fails in the unit tests
  * the way it fails against real charon.
  */
-import { isIP } from '../policy/cidr.ts';
+import { isIP } from '../util/ip.ts';
 import type { ViciMessage } from './vici-codec.ts';
 
 export const FAKE_KNOWN_EVENTS = new Set([

@@ -11,7 +11,7 @@
  * A LAN interface without a usable address at start is an error that says what to do, rather
  * than a selector that would never match the LAN's traffic.
  */
-import { formatIP, parseIP } from '../policy/cidr.ts';
+import { formatIP, parseIP } from '../util/ip.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 
 /** Reads `ip -j addr show dev IFACE` for one interface (the JSON text); throws when absent. */

@@ -3,7 +3,7 @@
  * gateway says its query is for. Strict: family 1 or 2, source prefix within the family,
  * exactly ceil(prefix/8) address octets, no bits set past the prefix (RFC 7871 §6: FORMERR).
  */
-import { formatIP } from '../policy/cidr.ts';
+import { formatIP } from '../util/ip.ts';
 import { DnssealError } from '../util/errors.ts';
 
 export const OPTION_ECS = 8;

@@ -13,7 +13,7 @@
  * it. A missing annotation in a verified answer means "no decision" (e.g. no OPT was sent).
  */
 import { decodePolicyOption, setEdnsOption, type PolicyAnnotation, type PolicyChannel } from '../dns/policy-option.ts';
-import { parseIP } from '../policy/cidr.ts';
+import { parseIP } from '../util/ip.ts';
 import { OPTION_ECS, encodeClientSubnet } from './client-subnet.ts';
 import { stripTsig, tsigSign, tsigVerify, type Keyring, type Signed, type TsigFailureCode } from '../dns/tsig.ts';
 import { checkEsp } from '../policy/esp.ts';

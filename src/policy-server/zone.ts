@@ -8,7 +8,7 @@
 import type { ParsedQuery } from '../dns/query.ts';
 import { FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, RCODE_NXDOMAIN, putU16 } from '../dns/wire.ts';
 import { canonicalName } from '../dns/tsig.ts';
-import { parseIPv4, parseIPv6 } from '../policy/cidr.ts';
+import { parseIPv4, parseIPv6 } from '../util/ip.ts';
 import { ConfigError } from '../util/errors.ts';
 
 const TYPES = { A: 1, CNAME: 5, AAAA: 28 } as const;

@@ -3,70 +3,13 @@
  * figure 6). IPv4-mapped IPv6 client addresses (`::ffff:1.2.3.4`, what a dual-stack socket
  * reports) are looked up as IPv4.
  */
+import { formatIP, parseIP } from '../util/ip.ts';
 
-export function parseIPv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    out[i] = v;
-  }
-  return out;
-}
-
-export function parseIPv6(text: string): Uint8Array | null {
-  const t = text.replace(/%[^%]+$/, ''); // zone id
-  if (!/^[0-9A-Fa-f:.]+$/.test(t)) return null;
-  const halves = t.split('::');
-  if (halves.length > 2) return null;
-  const words = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const parts = s.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!;
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseIPv4(p);
-        if (!v4) return null;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9A-Fa-f]{1,4}$/.test(p)) return null;
-        out.push(parseInt(p, 16));
-      }
-    }
-    return out;
-  };
-  const head = words(halves[0]!);
-  const tail = halves.length === 2 ? words(halves[1]!) : [];
-  if (!head || !tail) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
-  const all = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
-}
-
-/** 4 or 16 bytes; an IPv4-mapped IPv6 address comes back as its 4 IPv4 bytes. */
-export function parseIP(text: string): Uint8Array | null {
-  if (text.includes(':')) {
-    const b = parseIPv6(text);
-    if (b && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return b.slice(12);
-    return b;
-  }
-  return parseIPv4(text);
-}
-
-export function isIP(text: string): boolean {
-  return parseIP(text) !== null;
-}
+/**
+ * The address functions live in src/util/ip.ts (the one parser and formatter). Re-exported
+ * for code written against this module before that; new code imports src/util/ip.ts.
+ */
+export { formatIP, isIP, parseIP, parseIPv4, parseIPv6 } from '../util/ip.ts';
 
 export interface Cidr {
   bytes: Uint8Array;
@@ -74,30 +17,6 @@ export interface Cidr {
   /** Canonical text (`10.0.0.0/8`, `2001:db8::/32`). */
   text: string;
 }
-
-function formatIP(b: Uint8Array): string {
-  if (b.length === 4) return Array.from(b).join('.');
-  const w: number[] = [];
-  for (let i = 0; i < 16; i += 2) w.push((b[i]! << 8) | b[i + 1]!);
-  // RFC 5952: compress the longest run of ≥2 zero words
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = w.map((x) => x.toString(16));
-  if (bestAt < 0) return hex.join(':');
-  return `${hex.slice(0, bestAt).join(':')}::${hex.slice(bestAt + bestLen).join(':')}`;
-}
-
-export { formatIP };
 
 /** Parses `ADDR/LEN` or a bare address (a host route). Throws an Error saying what is wrong. */
 export function parseCidr(text: string): Cidr {

@@ -4,7 +4,6 @@
  * (and per reload); immutable afterwards, so a reload swaps the whole object atomically.
  * (The client memo inside it is a cache: it never changes an answer, and is swapped with it.)
  */
-import type { Config } from '../config/types.ts';
 import type { ChannelSpec, ClientEntry, Decision, Rule, StaticEntry, Table, TableId } from './types.ts';
 import { DnssealError } from '../util/errors.ts';
 import { RuleMatcher } from './matcher.ts';
@@ -30,6 +29,19 @@ export interface StaticProtection {
 /** Frozen: every caller gets the same object, so none may change it (strict mode throws). */
 function missFor(t: Table): Decision {
   return Object.freeze({ table: t.id, group: t.group, rule: null, channel: null, upstream: null });
+}
+
+/**
+ * What a Policy is compiled from: the parts of the loaded configuration it reads (the config's
+ * `Config` has them; the policy does not import the config layer that sits above it).
+ */
+export interface PolicySource {
+  channels: ChannelSpec[];
+  tables: Table[];
+  clients: ClientEntry[];
+  statics: StaticEntry[];
+  /** Upstream names in config order (rules refer to them by name). */
+  upstreams: ReadonlyArray<{ name: string }>;
 }
 
 function fail(message: string): never {
@@ -101,7 +113,7 @@ export class Policy {
     });
   }
 
-  static fromConfig(cfg: Config): Policy {
+  static fromConfig(cfg: PolicySource): Policy {
     return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, cfg.upstreams.map((u) => u.name));
   }
 

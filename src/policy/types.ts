@@ -22,6 +22,9 @@ export interface Condition {
 
 export type ChannelKind = 'tunnel' | 'peer';
 
+/** How a channel carries traffic: IPsec (ESP, strongSwan) or mutual TLS 1.3 (src/tls, TCP only). */
+export type ChannelProtocol = 'ipsec' | 'tls';
+
 /** When a `peer` channel's SA is negotiated relative to releasing the DNS answer. */
 export type Negotiate = 'before-answer' | 'on-traffic';
 
@@ -32,14 +35,32 @@ export interface ChannelSpec {
   id: number;
   /** skb/socket mark the data path sets for this channel (see `channelMark`). */
   mark: number;
-  protocol: 'ipsec';
+  /** Default `ipsec`. `tls`: TCP carried in mutual TLS 1.3 by the relay (src/tls); no ESP, no IKE. */
+  protocol: ChannelProtocol;
   kind: ChannelKind;
   /** `tunnel` only: the hub gateway address (IP literal or host name). */
   gateway?: string;
   /** Identity the peer must prove (the patent's "certificate ID"); `%name` = the queried name. */
   identity: string;
-  /** ESP proposal, AEAD only (`aes256gcm16`, `aes128gcm16`, `chacha20poly1305`, …). */
+  /** ESP proposal, AEAD only (`aes256gcm16`, `aes128gcm16`, `chacha20poly1305`, …); `''` on a tls channel. */
   esp: string;
+  /**
+   * Our own identity on this channel (the patent's certificate ID also picks our certificate,
+   * ¶0062). IPsec: the connection's local IKE id (charon picks certificate and key by it),
+   * overriding `local_id`. TLS: a DNS name our certificate must hold (checked at load),
+   * default `tls_local_identity`. Unset: the global default.
+   */
+  localIdentity?: string;
+  /** tls only: the accepting side's TCP port (peer: at the resolved address; tunnel: at the hub). */
+  tlsPort?: number;
+  /**
+   * tls only: our certificate chain, our key, and the CA the other side's certificate must chain
+   * to (PEM file paths, as configured on the channel; unset: the global `tls_cert`, `tls_key`,
+   * `tls_ca`). The files are read and checked at load (Config.tlsCredentials).
+   */
+  cert?: string;
+  key?: string;
+  ca?: string;
   /** `peer` only; default `before-answer`. */
   negotiate?: Negotiate;
   /**

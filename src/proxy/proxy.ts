@@ -4,6 +4,8 @@
  * and the integration tests build it the same way. Upstream sockets are opened before the
  * listening ones (BENCHMARKING.md, Bun notes).
  */
+import type { AnswerCache } from '../cache/answer-cache.ts';
+import { CachingForwarder } from '../cache/caching-forwarder.ts';
 import type { UpstreamSpec } from '../config/types.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { CnameHolds, DEFAULT_HOLD_FLOOR_S, exportCnameHolds } from '../policy/cname-holds.ts';
@@ -54,6 +56,12 @@ export interface ProxyOptions {
    * `--add-subnet=32,128`); unset or empty: every query is classified by its sender.
    */
   trustedForwarders?: string[];
+  /**
+   * The answer cache (src/cache): in front of the forwarder, so every hit goes through
+   * decide → register → respond like an upstream answer. Absent: every query goes upstream; given,
+   * it can be turned on and off live (`setLimits`).
+   */
+  cache?: AnswerCache;
 }
 
 export interface Proxy {
@@ -95,7 +103,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const pipeline = new Pipeline({
     policy: opts.policy,
     registry: opts.registry,
-    forwarder,
+    forwarder: opts.cache ? new CachingForwarder(forwarder, opts.cache) : forwarder,
     upstreamNames: forwarder.names(),
     counters: opts.counters,
     log: opts.log,

@@ -10,7 +10,8 @@ import { buildUpstreamQuery } from '../dns/response.ts';
 import { FLAG_QR } from '../dns/wire.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
-import { RandomIds, UpstreamError, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
+import { errorMessage } from '../util/errors.ts';
+import { RandomIds, UpstreamError, errnoOf, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
 
 export interface TcpUpstreamOptions {
   name: string;
@@ -34,7 +35,7 @@ interface ConnState {
   out: Uint8Array;
   done: boolean;
   onFrame: (msg: Uint8Array) => void;
-  onEnd: (why: string) => void;
+  onEnd: (why: string, err?: unknown) => void;
 }
 
 export class TcpUpstream implements Upstream {
@@ -95,7 +96,7 @@ export class TcpUpstream implements Upstream {
           }
           settle(null, msg);
         },
-        onEnd: (why) => settle(new UpstreamError('closed', `${this.address}: TCP connection ${why} before an answer`)),
+        onEnd: (why, err) => settle(connectionEnded(this.address, why, err)),
       };
       const connectOpts: ConnectWithSource = {
         hostname: this.opts.address,
@@ -119,13 +120,11 @@ export class TcpUpstream implements Upstream {
             else for (const f of r.frames) s.data.onFrame(f);
           },
           close: (s) => s.data.onEnd('closed'),
-          error: (s) => s.data.onEnd('failed'),
-          connectError: (s) => s.data.onEnd('could not connect'),
+          error: (s, err) => s.data.onEnd('failed', err),
+          connectError: (s, err) => s.data.onEnd('could not connect', err),
         },
       };
-      Bun.connect<ConnState>(connectOpts).catch((err: unknown) =>
-        settle(new UpstreamError('connect_failed', `${this.address}: TCP connect failed`, { cause: err })),
-      );
+      Bun.connect<ConnState>(connectOpts).catch((err: unknown) => settle(connectionEnded(this.address, 'could not connect', err)));
     });
   }
 
@@ -134,6 +133,14 @@ export class TcpUpstream implements Upstream {
     for (const s of this.open) s.end();
     this.open.clear();
   }
+}
+
+/** The error for a connection that ended before its answer: `refused` (RST), `connect_failed`, or `closed`. */
+function connectionEnded(address: string, why: string, err: unknown): UpstreamError {
+  const errno = errnoOf(err);
+  const detail = err === undefined ? '' : `: ${errorMessage(err)}`;
+  const reason = errno === 'ECONNREFUSED' ? 'refused' : why === 'could not connect' ? 'connect_failed' : 'closed';
+  return new UpstreamError(reason, `${address}: TCP connection ${why} before an answer${detail}`, { cause: err, errno });
 }
 
 function flush(s: Socket<ConnState>): void {

@@ -20,7 +20,7 @@ import { FLAG_QR, HEADER_LEN } from '../dns/wire.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { RandomIds, UpstreamError, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
+import { RandomIds, UpstreamError, errnoOf, formatAddress, type ExchangeHooks, type Upstream } from './upstream.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { ConnectedBatch } from './send-batch.ts';
 
@@ -184,8 +184,10 @@ export class UdpUpstream implements Upstream {
         connect: { hostname: this.opts.address, port: this.opts.port },
         socket: {
           data: (_s, data, port, address) => this.onData(holder.ps!, data, port, address),
-          // ICMP errors (upstream port closed, …) arrive here; the query then times out.
-          error: (_s, err) => this.opts.log.debug('upstream: socket error', { upstream: this.name, err: String(err) }),
+          // ICMP errors (upstream port closed, …) arrive here. bun-types declares
+          // `error(socket, err)`, but Bun 1.4 passes the error alone (socket as `this`): take
+          // whichever argument is the error (before this, logs read `err=undefined`).
+          error: (a: unknown, b?: unknown) => this.onSocketError(holder.ps!, b instanceof Error ? b : a),
         },
       });
     } catch (err) {
@@ -226,6 +228,22 @@ export class UdpUpstream implements Upstream {
     }
     this.finish(p);
     p.resolve(data);
+  }
+
+  /**
+   * An error reported on a socket. ECONNREFUSED on a connected socket is an ICMP port
+   * unreachable from the upstream's host: nothing listens there, so every query in flight on
+   * this socket fails now (`refused`) instead of waiting for its timeout — the upstream set then
+   * moves on at once. Other errors are logged; their queries time out as before.
+   */
+  private onSocketError(ps: PoolSocket | undefined, err: unknown): void {
+    const errno = errnoOf(err);
+    this.opts.log.debug('upstream: socket error', { upstream: this.name, server: this.address, errno: errno ?? null, err: errorMessage(err) });
+    if (errno !== 'ECONNREFUSED' || !ps) return;
+    for (const p of [...ps.byId.values()]) {
+      this.finish(p);
+      p.reject(new UpstreamError('refused', `${this.address}: port unreachable (ECONNREFUSED)`, { cause: err, errno }));
+    }
   }
 
   private finish(p: Pending): void {

@@ -7,7 +7,8 @@
 import type { ParsedQuery } from '../dns/query.ts';
 import { DnssealError } from '../util/errors.ts';
 
-export type UpstreamTransport = 'udp' | 'tcp';
+/** `tls`: DNS over TLS (RFC 7858, upstream-dot.ts); `https`: DNS over HTTPS (RFC 8484, upstream-doh.ts). */
+export type UpstreamTransport = 'udp' | 'tcp' | 'tls' | 'https';
 
 /**
  * Per-exchange hooks for a policy-server upstream (#5, src/policy-server/proxy-side.ts
@@ -33,15 +34,32 @@ export interface Upstream {
   close(): void;
 }
 
-export type UpstreamFailure = 'timeout' | 'send_failed' | 'connect_failed' | 'closed' | 'malformed' | 'unverified';
+/**
+ * `refused`: the server's host said nothing listens there (ICMP port unreachable on a connected
+ * UDP socket, RST on connect: ECONNREFUSED). `tls`: the TLS handshake failed — certificate not
+ * trusted or not for the configured name; nothing was sent. `http`: a DoH answer that is not a
+ * 200 with a DNS message.
+ */
+export type UpstreamFailure = 'timeout' | 'send_failed' | 'connect_failed' | 'refused' | 'tls' | 'http' | 'closed' | 'malformed' | 'unverified';
 
 export class UpstreamError extends DnssealError {
   readonly reason: UpstreamFailure;
-  constructor(reason: UpstreamFailure, message: string, options?: { cause?: unknown }) {
+  /** The system or library error code behind it (`ECONNREFUSED`, `ERR_TLS_CERT_ALTNAME_INVALID`), when known. */
+  readonly errno?: string;
+  constructor(reason: UpstreamFailure, message: string, options?: { cause?: unknown; errno?: string }) {
     super('upstream', `upstream_${reason}`, message, options);
     this.name = 'UpstreamError';
     this.reason = reason;
+    const errno = options?.errno ?? errnoOf(options?.cause);
+    if (errno !== undefined) this.errno = errno;
   }
+}
+
+/** The `code` of a system or Bun error (`ECONNREFUSED`, `ERR_TLS_CERT_ALTNAME_INVALID`), if it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  if (err instanceof UpstreamError) return err.errno;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code !== '' ? code : undefined;
 }
 
 /** A source of 16-bit query IDs drawn from the CSPRNG in batches (RFC 5452 §9.2). */

@@ -42,23 +42,27 @@ interface AllowEntry {
 
 export type Verdict = { ok: true } | { ok: false; detail: string };
 
-function bad(where: string, message: string): never {
-  throw new DnssealError('tls', 'accept_policy_invalid', `${where}: ${message}`);
-}
+/** Reports a problem with client `client` (its allow entry `allow`); never returns. */
+export type PolicyFail = (message: string, client: number | null, allow?: number) => never;
 
-function parsePort(where: string, p: number | string): [number, number] {
+const defaultFail: PolicyFail = (message, client, allow) => {
+  const where = client === null ? 'clients' : `clients[${client}]${allow !== undefined ? `.allow[${allow}]` : ''}`;
+  throw new DnssealError('tls', 'accept_policy_invalid', `${where}: ${message}`);
+};
+
+function parsePort(bad: (m: string) => never, p: number | string): [number, number] {
   const text = String(p).trim();
   const m = /^([0-9]{1,5})(?:-([0-9]{1,5}))?$/.exec(text);
   const lo = m ? Number(m[1]) : NaN;
   const hi = m?.[2] !== undefined ? Number(m[2]) : lo;
-  if (!m || lo < 1 || hi > 65535 || lo > hi) bad(where, `port "${text}" is not a port (1-65535) or range (LOW-HIGH)`);
+  if (!m || lo < 1 || hi > 65535 || lo > hi) bad(`port "${text}" is not a port (1-65535) or range (LOW-HIGH)`);
   return [lo, hi];
 }
 
-function compileEntry(where: string, e: AllowInput): AllowEntry {
-  if (!e || typeof e !== 'object') bad(where, 'an allow entry is a map with cidrs, names and/or ports');
+function compileEntry(bad: (m: string) => never, e: AllowInput): AllowEntry {
+  if (!e || typeof e !== 'object') bad('an allow entry is a map with cidrs, names and/or ports');
   if (!e.cidrs?.length && !e.names?.length) {
-    bad(where, 'an allow entry needs cidrs or names (with ports alone it would allow every address); write 0.0.0.0/0 and ::/0 if you mean it');
+    bad('an allow entry needs cidrs or names (with ports alone it would allow every address); write 0.0.0.0/0 and ::/0 if you mean it');
   }
   let cidrs: PrefixTable<true> | null = null;
   if (e.cidrs?.length) {
@@ -67,7 +71,7 @@ function compileEntry(where: string, e: AllowInput): AllowEntry {
       try {
         cidrs.add(parseCidr(c), true);
       } catch (err) {
-        bad(where, (err as Error).message);
+        bad((err as Error).message);
       }
     }
   }
@@ -77,11 +81,11 @@ function compileEntry(where: string, e: AllowInput): AllowEntry {
       try {
         return parseCondition(n);
       } catch (err) {
-        return bad(where, (err as Error).message);
+        return bad((err as Error).message);
       }
     });
   }
-  const ports = e.ports?.length ? e.ports.map((p) => parsePort(where, p)) : null;
+  const ports = e.ports?.length ? e.ports.map((p) => parsePort(bad, p)) : null;
   return { cidrs, ports, names };
 }
 
@@ -131,15 +135,17 @@ export class ClientPolicy {
 export class AcceptPolicy {
   private constructor(private readonly clients: Array<{ identity: string; policy: ClientPolicy }>) {}
 
-  /** Builds the policy or throws a DnssealError naming the entry (`clients[1].allow[0]`). */
-  static compile(input: ClientInput[]): AcceptPolicy {
-    if (!Array.isArray(input) || input.length === 0) bad('clients', 'at least one client with an allow-list is needed (nothing is allowed otherwise)');
+  /**
+   * Builds the policy or throws: by default a DnssealError naming the entry
+   * (`clients[1].allow[0]: …`); `fail` lets a config loader point at the entry's line instead.
+   */
+  static compile(input: ClientInput[], fail: PolicyFail = defaultFail): AcceptPolicy {
+    if (!Array.isArray(input) || input.length === 0) fail('at least one client with an allow-list is needed (nothing is allowed otherwise)', null);
     const clients = input.map((c, i) => {
-      const where = `clients[${i}]`;
-      if (typeof c?.identity !== 'string' || c.identity.trim() === '') bad(where, 'identity must be a DNS name of the client certificate, or "*"');
+      if (typeof c?.identity !== 'string' || c.identity.trim() === '') fail('identity must be a DNS name of the client certificate, or "*"', i);
       const identity = c.identity.trim() === '*' ? '*' : canonicalIdentity(c.identity.trim());
-      if (!Array.isArray(c.allow) || c.allow.length === 0) bad(where, 'allow must list at least one entry');
-      return { identity, policy: new ClientPolicy(identity, c.allow.map((e, j) => compileEntry(`${where}.allow[${j}]`, e))) };
+      if (!Array.isArray(c.allow) || c.allow.length === 0) fail('allow must list at least one entry', i);
+      return { identity, policy: new ClientPolicy(identity, c.allow.map((e, j) => compileEntry((m) => fail(m, i, j), e))) };
     });
     return new AcceptPolicy(clients);
   }

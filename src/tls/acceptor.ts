@@ -47,7 +47,8 @@ export const DEFAULT_ACCEPT_LIMITS: AcceptLimits = {
 };
 
 export interface AcceptorOptions {
-  listen: { host: string; port: number };
+  /** One address or several (one listener each; limits and counts are shared). */
+  listen: { host: string; port: number } | Array<{ host: string; port: number }>;
   credentials: TlsCredentials;
   policy: AcceptPolicy;
   limits?: Partial<AcceptLimits>;
@@ -62,7 +63,9 @@ type State = 'handshake' | 'request' | 'connecting' | 'relaying' | 'done';
 
 export class TlsAcceptor {
   readonly limits: AcceptLimits;
-  private listener: TCPSocketListener<SockData> | null = null;
+  private listeners: TCPSocketListener<SockData>[] = [];
+  /** Every open connection (for `stop(true)`). */
+  readonly conns = new Set<AcceptConn>();
   /** Unauthenticated connections, oldest first. */
   readonly pending = new Set<AcceptConn>();
   readonly perClient = new Map<string, number>();
@@ -77,25 +80,37 @@ export class TlsAcceptor {
     this.resolve = opts.resolve ?? systemResolver;
   }
 
+  /** Listens on every address; throws (having closed what it opened) when one cannot be bound. */
   start(): void {
-    this.listener = Bun.listen<SockData>({
-      hostname: this.opts.listen.host,
-      port: this.opts.listen.port,
-      allowHalfOpen: true,
-      tls: serverTls(this.opts.credentials),
-      socket: endpointHandler((s) => this.accepted(s)),
-    });
-    this.opts.log.info('tls acceptor listening', { addr: `${this.opts.listen.host}:${this.listener.port}` });
+    const tls = serverTls(this.opts.credentials);
+    const handler = endpointHandler((s) => this.accepted(s));
+    try {
+      for (const l of Array.isArray(this.opts.listen) ? this.opts.listen : [this.opts.listen]) {
+        const listener = Bun.listen<SockData>({ hostname: l.host, port: l.port, allowHalfOpen: true, tls, socket: handler });
+        this.listeners.push(listener);
+        this.opts.log.info('tls acceptor listening', { addr: hostPort(l.host, listener.port) });
+      }
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
   }
 
+  /** The first listener's port (0 before start). */
   get port(): number {
-    return this.listener?.port ?? 0;
+    return this.listeners[0]?.port ?? 0;
   }
 
-  /** Stops listening; open flows are reset when `closeActive`. */
+  /** Every bound address, `ADDR:PORT`. */
+  get addresses(): string[] {
+    return this.listeners.map((l) => hostPort(l.hostname, l.port));
+  }
+
+  /** Stops listening; open connections are reset (both sides of a flow) when `closeActive`. */
   stop(closeActive = false): void {
-    this.listener?.stop(closeActive);
-    this.listener = null;
+    if (closeActive) for (const c of [...this.conns]) c.abort();
+    for (const l of this.listeners) l.stop(closeActive);
+    this.listeners = [];
   }
 
   private accepted(sock: Socket<SockData>): void {
@@ -112,6 +127,10 @@ export class TlsAcceptor {
   }
 }
 
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** One accepted connection, from TCP accept to close. */
 class AcceptConn {
   state: State = 'handshake';
@@ -121,6 +140,7 @@ class AcceptConn {
   private readonly started: number;
   private log: Logger;
   private readonly bytes = { upstream: 0, downstream: 0 };
+  private splice: Splice | undefined;
 
   constructor(
     private readonly acc: TlsAcceptor,
@@ -134,6 +154,7 @@ class AcceptConn {
   start(): void {
     const a = this.acc;
     a.total++;
+    a.conns.add(this);
     a.pending.add(this);
     a.opts.metrics.active.pending++;
     this.ep.bind({
@@ -160,6 +181,14 @@ class AcceptConn {
   reject(): void {
     this.acc.opts.metrics.acceptFlow('limit');
     this.ep.end();
+  }
+
+  /** The acceptor is stopping: reset now (a relayed flow: both sides). */
+  abort(): void {
+    if (this.state === 'done') return;
+    if (this.state === 'relaying' && this.splice) return this.splice.abort();
+    this.ep.reset();
+    this.end('reset', 'the acceptor is stopping');
   }
 
   /** Pushed out by a newer unauthenticated connection. */
@@ -252,7 +281,7 @@ class AcceptConn {
     this.state = 'relaying';
     a.opts.metrics.active.accept++;
     this.ep.write(encodeReply());
-    const splice = new Splice(this.ep, up, {
+    const splice = (this.splice = new Splice(this.ep, up, {
       onBytes: (dir, n) => {
         const d = dir === 'ab' ? 'upstream' : 'downstream';
         this.bytes[d] += n;
@@ -262,7 +291,7 @@ class AcceptConn {
         a.opts.metrics.active.accept--;
         this.end(result === 'ok' ? 'ok' : 'reset', '');
       },
-    });
+    }));
     if (rest.length > 0) splice.pushA(rest);
   }
 
@@ -289,6 +318,7 @@ class AcceptConn {
     this.leavePending();
     const a = this.acc;
     a.total--;
+    a.conns.delete(this);
     if (this.clientKey !== null) {
       const n = (a.perClient.get(this.clientKey) ?? 1) - 1;
       if (n <= 0) a.perClient.delete(this.clientKey);

@@ -28,53 +28,68 @@ export interface CredentialOptions {
   readText?: (path: string) => string;
 }
 
-function fail(code: string, message: string, cause?: unknown): never {
-  throw new DnssealError('tls', code, message, { cause });
+/** Which input a credential problem is about, so a config loader can point at its line. */
+export type CredentialField = 'cert' | 'key' | 'ca' | 'local_identity';
+
+export class CredentialError extends DnssealError {
+  constructor(
+    readonly field: CredentialField,
+    code: string,
+    message: string,
+    cause?: unknown,
+  ) {
+    super('tls', code, message, { cause });
+    this.name = 'CredentialError';
+  }
 }
 
-function firstCert(pem: string, what: string): X509Certificate {
+function fail(field: CredentialField, code: string, message: string, cause?: unknown): never {
+  throw new CredentialError(field, code, message, cause);
+}
+
+function firstCert(pem: string, what: string, field: CredentialField): X509Certificate {
   try {
     return new X509Certificate(pem);
   } catch (err) {
-    return fail('cred_invalid', `${what} is not a PEM certificate`, err);
+    return fail(field, 'cred_invalid', `${what} is not a PEM certificate`, err);
   }
 }
 
 /** Checks PEM texts already in memory; `where` names their files for messages. */
 export function checkCredentials(pem: { cert: string; key: string; ca: string }, where: CredentialFiles, opts: CredentialOptions): TlsCredentials {
-  const cert = firstCert(pem.cert, `certificate ${where.cert}`);
+  const cert = firstCert(pem.cert, `certificate ${where.cert}`, 'cert');
   let key;
   try {
     key = createPrivateKey(pem.key);
   } catch (err) {
-    return fail('cred_invalid', `key ${where.key} is not an unencrypted PEM private key`, err);
+    return fail('key', 'cred_invalid', `key ${where.key} is not an unencrypted PEM private key`, err);
   }
-  if (!cert.checkPrivateKey(key)) fail('cred_key_mismatch', `key ${where.key} does not belong to certificate ${where.cert}`);
+  if (!cert.checkPrivateKey(key)) fail('key', 'cred_key_mismatch', `key ${where.key} does not belong to certificate ${where.cert}`);
   const from = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
   if (!(from <= opts.nowMs && opts.nowMs <= to)) {
-    fail('cred_expired', `certificate ${where.cert} is not valid now (valid from ${cert.validFrom} to ${cert.validTo}); renew it`);
+    fail('cert', 'cred_expired', `certificate ${where.cert} is not valid now (valid from ${cert.validFrom} to ${cert.validTo}); renew it`);
   }
   const names = certDnsNames(new Uint8Array(cert.raw));
-  if (names === null) fail('cred_invalid', `certificate ${where.cert} has a malformed subjectAltName`);
-  if (names.length === 0) fail('cred_identity', `certificate ${where.cert} holds no DNS name (subjectAltName DNS:...); the other side checks that name`);
+  if (names === null) fail('cert', 'cred_invalid', `certificate ${where.cert} has a malformed subjectAltName`);
+  if (names.length === 0) fail('cert', 'cred_identity', `certificate ${where.cert} holds no DNS name (subjectAltName DNS:...); the other side checks that name`);
   if (opts.localIdentity !== undefined && !identityMatches(opts.localIdentity, names)) {
-    fail('cred_identity', `certificate ${where.cert} does not hold local_identity ${opts.localIdentity} as a DNS SAN (it holds ${names.join(', ')})`);
+    fail('local_identity', 'cred_identity', `certificate ${where.cert} does not hold local_identity ${opts.localIdentity} as a DNS SAN (it holds ${names.join(', ')})`);
   }
-  const ca = firstCert(pem.ca, `CA ${where.ca}`);
-  if (!ca.ca) fail('cred_invalid', `${where.ca} is not a CA certificate (basicConstraints CA:TRUE)`);
+  const ca = firstCert(pem.ca, `CA ${where.ca}`, 'ca');
+  if (!ca.ca) fail('ca', 'cred_invalid', `${where.ca} is not a CA certificate (basicConstraints CA:TRUE)`);
   return { certPem: pem.cert, keyPem: pem.key, caPem: pem.ca, names };
 }
 
 /** Reads and checks the three files. */
 export function loadCredentials(files: CredentialFiles, opts: CredentialOptions): TlsCredentials {
   const read = opts.readText ?? ((p: string) => readFileSync(p, 'utf8'));
-  const text = (path: string, what: string) => {
+  const text = (field: CredentialField, path: string, what: string) => {
     try {
       return read(path);
     } catch (err) {
-      return fail('cred_unreadable', `cannot read ${what} ${path}: ${(err as Error).message}`, err);
+      return fail(field, 'cred_unreadable', `cannot read ${what} ${path}: ${(err as Error).message}`, err);
     }
   };
-  return checkCredentials({ cert: text(files.cert, 'certificate'), key: text(files.key, 'key'), ca: text(files.ca, 'CA') }, files, opts);
+  return checkCredentials({ cert: text('cert', files.cert, 'certificate'), key: text('key', files.key, 'key'), ca: text('ca', files.ca, 'CA') }, files, opts);
 }

@@ -84,10 +84,10 @@ export class BunEndpoint implements Endpoint {
     this.sock?.resume();
   }
   shutdown(): void {
-    if (!this.closed) this.sock?.shutdown();
+    if (!this.closed && !this.aborted) this.sock?.shutdown();
   }
   end(): void {
-    if (!this.closed) this.sock?.end();
+    if (!this.closed && !this.aborted) this.sock?.end();
   }
   reset(): void {
     if (this.closed || this.aborted) return;

@@ -25,9 +25,12 @@ export interface OriginalDestination {
   lookup(conn: InterceptedConn): Promise<Destination | null> | Destination | null;
 }
 
-/** Which TLS channel protects an address, and the name it was resolved from. */
+/**
+ * Which TLS channel protects an address, and the name it was resolved from (for the client
+ * the connection came from: gateway mode keeps entries per client group).
+ */
 export interface FlowRouter {
-  route(dst: Destination): { channel: TlsChannel; name?: string } | null;
+  route(dst: Destination, conn: InterceptedConn): { channel: TlsChannel; name?: string } | null;
 }
 
 /** TPROXY and tc `bpf_sk_assign`: the accepted socket's own address is the original destination. */
@@ -63,7 +66,15 @@ export class RelayListener {
     return this.listener?.port ?? 0;
   }
 
+  /** The bound address, `ADDR:PORT` (null before start). */
+  get address(): string | null {
+    const l = this.listener;
+    return l ? (l.hostname.includes(':') ? `[${l.hostname}]:${l.port}` : `${l.hostname}:${l.port}`) : null;
+  }
+
+  /** Stops listening; with `closeActive` every flow in progress is reset, both sides. */
   stop(closeActive = false): void {
+    if (closeActive) this.opts.relay.abortAll();
     this.listener?.stop(closeActive);
     this.listener = null;
   }
@@ -88,7 +99,12 @@ export class RelayListener {
     } catch (err) {
       this.opts.log.warn('tls relay: original destination lookup failed', { error: (err as Error).message });
     }
-    const route = dst ? this.opts.router.route(dst) : null;
+    let route: ReturnType<FlowRouter['route']> = null;
+    try {
+      route = dst ? this.opts.router.route(dst, conn) : null;
+    } catch (err) {
+      this.opts.log.warn('tls relay: route lookup failed', { error: (err as Error).message });
+    }
     if (!dst || !route) {
       this.opts.metrics.relayFlow('none', 'no_route');
       this.opts.log.warn('tls relay: no route, connection reset', { from: `${conn.peer.addr}:${conn.peer.port}`, dst: dst ? `${dst.addr}:${dst.port}` : undefined });

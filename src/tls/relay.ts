@@ -44,6 +44,8 @@ export class TlsRelay {
   private readonly now: () => number;
   private readonly handshakeTimeoutMs: number;
   private readonly replyTimeoutMs: number;
+  /** Flows in progress (for `abortAll`). */
+  readonly flows = new Set<{ abort(): void }>();
 
   constructor(private readonly opts: RelayOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -54,6 +56,11 @@ export class TlsRelay {
   /** Relays one local connection (`local` paused, as accepted); resolves when the flow is over. */
   relay(local: Endpoint, flow: Flow): Promise<RelayResult> {
     return new Promise<RelayResult>((resolve) => new RelayFlow(this, local, flow, resolve).start());
+  }
+
+  /** Resets every flow in progress, both sides (a stopping daemon: never a clean end). */
+  abortAll(): void {
+    for (const f of [...this.flows]) f.abort();
   }
 
   /** @internal */ get parts() {
@@ -90,9 +97,10 @@ class RelayFlow {
     const p = this.relay.parts;
     const ch = this.flow.channel;
     p.metrics.active.relay++;
+    this.relay.flows.add(this);
     this.local.pause();
     this.local.bind({
-      data: (d) => void this.early.push(d.slice()), // arrived despite pause; sent after the CONNECT
+      data: (d) => void this.early.push(d), // arrived despite pause; sent after the CONNECT (each data event has its own buffer)
       drain() {},
       end() {},
       close: (err) => this.fail('reset', err ? 'local reset' : 'local closed'),
@@ -121,6 +129,13 @@ class RelayFlow {
       data: { ep: this.tls },
       socket: p.handler,
     }).catch((err: Error) => this.fail('connect_failed', `TCP to ${host}:${ch.port}: ${err.message}`));
+  }
+
+  /** Resets both sides now, whatever the phase. */
+  abort(): void {
+    if (this.finished) return;
+    if (this.established && this.splice) this.splice.abort();
+    else this.fail('reset', 'the relay is stopping');
   }
 
   private onHandshake(ok: boolean, err: Error | null): void {
@@ -204,6 +219,7 @@ class RelayFlow {
 
   private finish(outcome: RelayOutcome, reason?: string): void {
     this.finished = true;
+    this.relay.flows.delete(this);
     clearTimeout(this.timer);
     const p = this.relay.parts;
     p.metrics.active.relay--;

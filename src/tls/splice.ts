@@ -2,8 +2,8 @@
  * Raw bytes both ways between two endpoints, with backpressure and half-close:
  *
  * - A chunk the destination does not take whole is kept, and the source is paused until the
- *   destination drains (memory per flow stays at one chunk per direction; the rest waits in
- *   the kernels' buffers and TCP windows).
+ *   destination drains (memory per flow stays at about one chunk per direction — one more may
+ *   arrive after the pause; the rest waits in the kernels' buffers and TCP windows).
  * - A source's FIN is passed on as the destination's FIN once what it sent is written; the
  *   other direction goes on until it ends too. Both ended: both closed cleanly, outcome `ok`.
  * - A reset (or a failure) of either side resets the other at once: outcome `reset`. A peer
@@ -29,7 +29,11 @@ export interface SpliceOptions {
 }
 
 class Pipe {
-  pending: Uint8Array | null = null;
+  /**
+   * Chunks read but not yet taken whole by the destination, oldest first. Bun hands each data
+   * event its own buffer, so a partly written chunk is kept as a view (`subarray`), never copied.
+   */
+  private readonly queue: Uint8Array[] = [];
   srcEnded = false;
   /** FIN passed on to the destination. */
   finished = false;
@@ -42,45 +46,49 @@ class Pipe {
     private readonly splice: Splice,
   ) {}
 
+  /** Bytes are waiting for the destination. */
+  get pending(): boolean {
+    return this.queue.length > 0;
+  }
+
   data(chunk: Uint8Array): void {
     if (this.splice.done) return;
     if (this.dst.closed) return this.splice.abort(); // nowhere to deliver: reset the sender
-    if (this.pending) {
-      // Arrived after pause() took effect: keep it behind what is already waiting.
-      const joined = new Uint8Array(this.pending.length + chunk.length);
-      joined.set(this.pending);
-      joined.set(chunk, this.pending.length);
-      this.pending = joined;
-      return;
-    }
-    this.push(chunk);
+    this.queue.push(chunk);
+    // Arrived after pause() took effect: it waits behind what is already queued.
+    if (this.queue.length > 1) return;
+    if (!this.flush() && !this.splice.done) this.src.pause();
   }
 
-  private push(chunk: Uint8Array): void {
-    const n = this.dst.write(chunk);
-    if (n < 0) return this.splice.abort();
-    if (n > 0) this.count(n);
-    if (n < chunk.length) {
-      this.pending = chunk.slice(n);
-      this.src.pause();
-    } else {
-      this.pending = null;
+  /** Writes what is queued; true when all of it was taken. */
+  private flush(): boolean {
+    while (this.queue.length > 0) {
+      const chunk = this.queue[0]!;
+      const n = this.dst.write(chunk);
+      if (n < 0) {
+        this.splice.abort();
+        return false;
+      }
+      if (n > 0) this.count(n);
+      if (n < chunk.length) {
+        this.queue[0] = chunk.subarray(n);
+        return false;
+      }
+      this.queue.shift();
     }
+    return true;
   }
 
   drain(): void {
-    if (this.splice.done || !this.pending) return;
-    const chunk = this.pending;
-    this.push(chunk);
-    if (!this.pending) {
-      if (this.srcEnded) this.finish();
-      else this.src.resume();
-    }
+    if (this.splice.done || this.queue.length === 0) return;
+    if (!this.flush()) return;
+    if (this.srcEnded) this.finish();
+    else this.src.resume();
   }
 
   end(): void {
     this.srcEnded = true;
-    if (!this.pending) this.finish();
+    if (this.queue.length === 0) this.finish();
   }
 
   private finish(): void {

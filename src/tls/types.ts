@@ -1,11 +1,11 @@
 /**
  * The TLS channel's own vocabulary. `TlsChannel` is what the relay needs of a channel; the
- * daemon builds it from a `ChannelSpec` (src/policy/types.ts) once that grows `protocol: 'tls'`,
- * a TLS port and a local identity (see README.md, "Mapping onto ChannelSpec").
+ * daemon builds it from a `ChannelSpec` with `protocol: 'tls'` (src/policy/types.ts) and the
+ * credentials the config loaded for it (`tlsChannel()`, channel-credentials.ts).
  */
 
 /** The default TLS port of the accepting side (peer kind: at the destination; tunnel: at the hub). */
-export const DEFAULT_TLS_PORT = 9853;
+export { DEFAULT_TLS_PORT } from '../policy/channel.ts';
 /** The identity that means "the name the address was resolved from" (as for IPsec). */
 export const NAME_IDENTITY = '%name';
 /** ALPN protocol id both sides insist on: a TLS server of another protocol is not mistaken for us. */

@@ -2,7 +2,7 @@
  * Minimal Ethernet/IPv4/IPv6 frame builder for BPF_PROG_RUN (checksums are not looked at by the
  * programs and stay zero). Addresses are text; IPv4-mapped IPv6 destinations are allowed.
  */
-import { parseIPv4, parseIPv6 } from '../../src/policy/cidr.ts';
+import { parseIPv4, parseIPv6 } from '../../src/util/ip.ts';
 
 export type L4 = 'tcp' | 'udp' | 'icmp' | 'esp';
 

@@ -82,7 +82,7 @@ describe('cli/app', () => {
     const h = await cli(['check', '--config', 'c.yaml'], { files });
     expect([h.code, h.err]).toEqual([0, '']);
     expect(h.out).toStartWith('OK c.yaml: mode host');
-    expect(h.out).toContain('1 table(s) with 1 rule(s)');
+    expect(h.out).toContain('1 table with 1 rule');
   });
 
   test('prints file:line and exits 1 when check finds an error', async () => {
@@ -94,7 +94,7 @@ describe('cli/app', () => {
   test('sends filters to the daemon and prints the rows when list asks it', async () => {
     const row = { group: 0, address: '192.0.2.10', channel: 'hub', names: ['a.corp.example'], expiresInS: 42, idleS: null, static: false };
     const h = await cli(['list', '--control', '/tmp/x.sock', '--channel', 'hub', '--table', '7'], { control: () => [row] });
-    expect(h.requests).toEqual([{ path: '/tmp/x.sock', req: { cmd: 'list', args: { channel: 'hub', group: 7 } } }]);
+    expect(h.requests).toEqual([{ path: '/tmp/x.sock', req: { cmd: 'list', args: { channel: 'hub', table: '7' } } }]);
     expect(h.out).toContain('192.0.2.10');
     const j = await cli(['list', '--json', '--control', '/tmp/x.sock'], { control: () => [row] });
     expect(JSON.parse(j.out)).toEqual([row]);

@@ -62,7 +62,7 @@ type Row = {
 const daemonOk = (req: { cmd: string }) => (req.cmd === 'list' ? [] : req.cmd === 'flush' ? { released: 0, retired: 0 } : { ok: true });
 
 const ROWS: Row[] = [
-  { command: 'run', usage: ['run', 'now'], config: [[['run', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']], unreachable: null, success: ['run', '--config', 'good.yaml'], did: (h) => expect(h.daemonRuns).toBe(1) },
+  { command: 'run', usage: ['run', 'now'], config: [[['run', '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']], unreachable: null, success: ['run', '--config', 'good.yaml'], did: (h) => expect(h.daemonRuns).toBe(1) },
   {
     command: 'policy-server',
     usage: ['policy-server', 'x'],
@@ -71,18 +71,18 @@ const ROWS: Row[] = [
     success: ['policy-server', '--config', 'ps.yaml'],
     did: (h) => expect(h.signalHandlers).toBeGreaterThan(0),
   },
-  { command: 'check', usage: ['check', 'good.yaml'], config: [[['check', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']], unreachable: null, success: ['check', '--config', 'good.yaml'], did: (h) => expect(h.out).toStartWith('OK') },
-  { command: 'explain', usage: ['explain'], config: [[['explain', 'a.corp.example', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']], unreachable: null, success: ['explain', 'a.corp.example', '--config', 'good.yaml'], did: (h) => expect(h.out).toContain('channel:') },
+  { command: 'check', usage: ['check', 'good.yaml'], config: [[['check', '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']], unreachable: null, success: ['check', '--config', 'good.yaml'], did: (h) => expect(h.out).toStartWith('OK') },
+  { command: 'explain', usage: ['explain'], config: [[['explain', 'a.corp.example', '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']], unreachable: null, success: ['explain', 'a.corp.example', '--config', 'good.yaml'], did: (h) => expect(h.out).toContain('channel:') },
   ...['list', 'status', 'flush', 'reload'].map((c) => ({
     command: c,
     usage: [c, 'extra'],
-    config: [[[c, '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']] as Array<[string[], string]>,
+    config: [[[c, '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']] as Array<[string[], string]>,
     unreachable: [c, '--control', join(dir, 'none.sock')],
     success: [c, '--config', 'good.yaml'],
     did: (h: Harness) => expect(h.requests.map((r) => [r.path, r.req.cmd])).toEqual([['/tmp/dnsseal-exit-test.sock', c]]),
   })),
   // with no daemon, `down` removes the kernel state itself: success, not "unreachable"
-  { command: 'down', usage: ['down', 'now'], config: [[['down', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']], unreachable: null, success: ['down', '--control', join(dir, 'none.sock')], noDaemon: true, did: (h) => expect(h.teardowns).toBe(1) },
+  { command: 'down', usage: ['down', 'now'], config: [[['down', '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']], unreachable: null, success: ['down', '--control', join(dir, 'none.sock')], noDaemon: true, did: (h) => expect(h.teardowns).toBe(1) },
   {
     command: 'install-unit',
     usage: ['install-unit', '--systemd', '--openwrt', '--prefix', unitPrefix],
@@ -95,7 +95,7 @@ const ROWS: Row[] = [
     command: 'resolver-setup',
     usage: ['resolver-setup', '--apply', '--undo', '--root', resolverRoot],
     config: [
-      [['resolver-setup', '--apply', '--root', resolverRoot, '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept'],
+      [['resolver-setup', '--apply', '--root', resolverRoot, '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept'],
       // resolv.conf has no port: a listen address that is not on 53 cannot be used (was exit 2)
       [['resolver-setup', '--apply', '--root', resolverRoot, '--listen', '127.0.0.1:5353'], 'resolver-setup: dnsseal listens on port 5353, but resolv.conf has no port'],
     ],
@@ -105,6 +105,7 @@ const ROWS: Row[] = [
   },
   { command: 'config-reference', usage: ['config-reference', 'x'], config: [], unreachable: null, success: ['config-reference'], did: (h) => expect(h.out).toStartWith('# Configuration reference') },
   { command: 'config-default', usage: ['config-default', 'x'], config: [], unreachable: null, success: ['config-default'], did: (h) => expect(h.out).toContain('mode: host') },
+  { command: 'man', usage: ['man', 'dnsseal'], config: [], unreachable: null, success: ['man'], did: (h) => expect(h.out).toStartWith('.TH DNSSEAL 8') },
   { command: 'version', usage: ['version', 'x'], config: [], unreachable: null, success: ['version'], did: (h) => expect(h.out).toBe('dnsseal 9.9.9\n') },
   { command: 'help', usage: ['help', 'nosuch'], config: [], unreachable: null, success: ['help', 'flush'], did: (h) => expect(h.out).toContain('Usage: dnsseal flush') },
 ];

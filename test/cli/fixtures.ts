@@ -2,7 +2,7 @@
 import { runCli } from '../../src/cli/app.ts';
 import type { CliDeps } from '../../src/cli/context.ts';
 import type { ControlRequest } from '../../src/control/protocol.ts';
-import { silentLogger } from '../../src/util/log.ts';
+import { createLogger } from '../../src/util/log.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { deps as fileDeps } from '../config/fixtures.ts';
 
@@ -16,6 +16,8 @@ export interface Harness {
   teardowns: number;
   /** Signal handlers a long-running command installed (it started serving). */
   signalHandlers: number;
+  /** Lines the command logged at warn level and above (logfmt). */
+  logs: string[];
 }
 
 export async function cli(
@@ -27,9 +29,11 @@ export async function cli(
     daemonCode?: number;
     /** Deliver SIGTERM as soon as a command listens for it (a serving command then stops). */
     stopAtOnce?: boolean;
+    /** The machine's interfaces (`check`); absent: unknown. */
+    interfaces?: string[];
   } = {},
 ): Promise<Harness> {
-  const h: Harness = { out: '', err: '', code: -1, requests: [], daemonRuns: 0, teardowns: 0, signalHandlers: 0 };
+  const h: Harness = { out: '', err: '', code: -1, requests: [], daemonRuns: 0, teardowns: 0, signalHandlers: 0, logs: [] };
   const deps: CliDeps = {
     io: { out: (t) => void (h.out += t), err: (t) => void (h.err += t) },
     files: fileDeps(opts.files ?? {}),
@@ -46,9 +50,10 @@ export async function cli(
       h.daemonRuns++;
       return opts.daemonCode ?? 0;
     },
-    makeLogger: () => silentLogger,
+    makeLogger: () => createLogger({ level: 'warn', write: (line) => void h.logs.push(line), clock: () => 0 }),
     version: '9.9.9',
     clock: new FakeClock(),
+    ...(opts.interfaces ? { interfaces: () => opts.interfaces } : {}),
     signals: {
       on: (signal, fn) => {
         h.signalHandlers++;

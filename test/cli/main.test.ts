@@ -23,7 +23,7 @@ describe('main', () => {
     [['check', '--config', good], 0, /^OK /, ''],
     [['explain', 'x.corp.example', '--config', good, '--json'], 0, /"pattern":"\*\.corp\.example"/, ''],
     [['version'], 0, /^dnsseal \d+\.\d+\.\d+/, ''],
-    [['check', '--config', bad], 1, /^$/, `${bad}:6: channel "old": esp "3des-sha1" refused`],
+    [['check', '--config', bad], 1, /^$/, `${bad}:6: channels.old.esp: channel "old": esp "3des-sha1" refused`],
     [['check', '--config', join(dir, 'missing.yaml')], 1, /^$/, '--config: cannot read'],
     [['run', '--listen'], 1, /^$/, '--listen: needs a value'],
     [['explain', 'a.b', '--frobnicate'], 1, /^$/, '--frobnicate: unknown flag for "dnsseal explain"'],
@@ -39,5 +39,12 @@ describe('main', () => {
     expect(r.out).toMatch(out as RegExp);
     expect(r.err).toContain(err as string);
     expect(r.code).toBe(code as number);
+  });
+
+  test('warns about an interface this network namespace does not have when check reads the real interface list', () => {
+    const r = run('check', '--config', good, '--wan', 'nosuch-if0', '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out) as { warnings: Array<{ key: string; message: string }> };
+    expect(report.warnings.find((w) => w.key === '--wan')?.message).toMatch(/^interface "nosuch-if0" does not exist here \(interfaces: .*\blo\b/);
   });
 });

@@ -100,7 +100,7 @@ describe('config negotiate_timeout flag', () => {
     [['--channel', 'p=peer,negotiate_timeout='], '--channel: channel "p": negotiate_timeout must be a whole number'],
     [['--channel', 'p=tunnel:192.0.2.1,negotiate_timeout=5000'], '--channel: channel "p": negotiate_timeout applies to peer channels only'],
     [['--channel', 'p=peer,negotiate=on-traffic,negotiate_timeout=5000'], '--channel: channel "p": negotiate_timeout is the wait of negotiate: before-answer'],
-    [['--channel', 'p=peer,timeout=5000'], '--channel: unknown option "timeout=5000" (allowed: identity=…, esp=…, negotiate=…, negotiate_timeout=…)'],
+    [['--channel', 'p=peer,timeout=5000'], '--channel: unknown option "timeout=5000" (allowed: identity=…, local_identity=…, esp=…, negotiate=…, negotiate_timeout=…, tls_port=…, cert=…, key=…, ca=…)'],
   ])('refuses %p naming the flag', (argv, message) => {
     expect(errorOf(() => loadArgs([...argv, '--upstream', '9.9.9.9']))).toStartWith(message);
   });

@@ -38,6 +38,12 @@ const SAMPLES: Record<string, { yaml: string; flag: string[]; want: unknown; ext
   pin_root: { yaml: '/sys/fs/bpf/other', flag: ['/sys/fs/bpf/other'], want: '/sys/fs/bpf/other' },
   local_id: { yaml: 'router.test', flag: ['router.test'], want: 'router.test' },
   local_ts: { yaml: '["10.1.0.0/24", dynamic]', flag: ['10.1.0.0/24', 'dynamic'], want: ['10.1.0.0/24', 'dynamic'] },
+  tls_relay: { yaml: '"127.0.0.1:9999"', flag: ['127.0.0.1:9999'], want: '127.0.0.1:9999' },
+  // read (and checked) only when a tls channel or tls_accept uses them: test/config/tls-channels.test.ts
+  tls_cert: { yaml: '/etc/dnsseal/node.crt', flag: ['/etc/dnsseal/node.crt'], want: '/etc/dnsseal/node.crt' },
+  tls_key: { yaml: '/etc/dnsseal/node.key', flag: ['/etc/dnsseal/node.key'], want: '/etc/dnsseal/node.key' },
+  tls_ca: { yaml: '/etc/dnsseal/ca.crt', flag: ['/etc/dnsseal/ca.crt'], want: '/etc/dnsseal/ca.crt' },
+  tls_local_identity: { yaml: 'router.corp.test', flag: ['router.corp.test'], want: 'router.corp.test' },
 };
 
 const field = (c: Config, f: string) => (c as unknown as Record<string, unknown>)[f];

@@ -132,12 +132,18 @@ describe('control/handlers', () => {
     expect(registry.get(0, '192.0.2.1')!.names).toEqual(['www.corp.example', 'edge.cdn.example']);
   });
 
-  test('status reports registry figures and the daemon fields when the daemon adds them', async () => {
+  test('status answers the daemon\'s document when the daemon gives one', async () => {
     const r = await setup();
     const h = createControlHandlers({ registry: r.registry, clock: r.clock, status: () => ({ mode: 'gateway' }) });
+    expect(await h.status!({})).toEqual({ mode: 'gateway' });
+  });
+
+  test('status reports the registry figures in snake_case when no daemon document is given', async () => {
+    const r = await setup();
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock });
     expect(await h.status!({})).toEqual({
-      mode: 'gateway',
-      registry: { datapath: 'fake', entries: 4, statics: 1, blocked: 0, retired: 0, byChannel: { hub: 3, other: 1 } },
+      entries: { total: 4, live: 4, retired: 0, blocked: 0, static: 1, by_channel: { hub: 3, other: 1 } },
+      map: { used: 4, capacity: null, fill: null },
     });
   });
 
@@ -145,7 +151,7 @@ describe('control/handlers', () => {
     const r = await setup();
     r.registry.withdraw((e) => e.addr === '192.0.2.1');
     const h = createControlHandlers({ registry: r.registry, clock: r.clock });
-    expect(await h.status!({})).toMatchObject({ registry: { entries: 4, retired: 1 } });
+    expect(await h.status!({})).toMatchObject({ entries: { total: 4, live: 3, retired: 1 } });
   });
 
   test.each(['reload', 'down', 'explain'])('%s answers not_available when the daemon did not fill the slot', async (cmd) => {

@@ -39,7 +39,7 @@ describe('control over a unix socket', () => {
       ['192.0.2.1', 'hub', ['www.corp.example'], 300],
       ['2001:db8::7', 'other', ['mail.corp.example'], 90],
     ]);
-    expect(formatList(rows).split('\n')[0]).toBe('GROUP  ADDRESS      CHANNEL  NAMES              EXPIRES-IN  IDLE');
+    expect(formatList(rows).split('\n')[0]).toBe('TABLE    ADDRESS      CHANNEL  EXPIRES-IN  IDLE  NAMES');
   });
 
   test('list filters by channel when asked over the socket', async () => {
@@ -61,8 +61,8 @@ describe('control over a unix socket', () => {
 
   test('status reports the datapath and entry counts when asked over the socket', async () => {
     const { path } = await daemon();
-    expect(await controlRequest(path, { cmd: 'status' })).toEqual({
-      registry: { datapath: 'fake', entries: 2, statics: 0, blocked: 0, retired: 0, byChannel: { hub: 1, other: 1 } },
+    expect(await controlRequest(path, { cmd: 'status' })).toMatchObject({
+      entries: { total: 2, live: 2, retired: 0, blocked: 0, static: 0, by_channel: { hub: 1, other: 1 } },
     });
   });
 

@@ -51,7 +51,7 @@ describe('daemon (charon absent at start)', () => {
   let cfg: Config;
   const metrics = new Metrics();
   const dp = new FakeDatapath({ clock: realClock });
-  const status = async () => (await controlRequest(control, { cmd: 'status' })) as { vici: { state: string; since: string; lastError?: string }; ipsec: string };
+  const status = async () => ((await controlRequest(control, { cmd: 'status' })) as { ipsec: { kind: string; vici: { state: string; since: string; last_error: string | null } } }).ipsec;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dnsseal-nocharon-'));
@@ -100,7 +100,7 @@ describe('daemon (charon absent at start)', () => {
     expect(d.info.registry.list().find((e) => e.addr === '203.0.113.20')?.blocked).toBeDefined();
     const st = await status();
     expect(st.vici.state).toBe('waiting');
-    expect(st.vici.lastError).toContain(socket);
+    expect(st.vici.last_error).toContain(socket);
     expect(metrics.expose()).toContain('dnsseal_ipsec_vici_up 0');
   });
 

@@ -91,11 +91,11 @@ describe('daemon (datapath auto)', () => {
     const dp = new FakeDatapath({ clock: realClock });
     const metrics = new Metrics();
     const d = await startDaemon(cfg, { ebpf: () => dp, metrics });
-    const status = async () => (await controlRequest(cfg.control, { cmd: 'status' })) as { datapathStatus: { up: boolean; reason?: string } };
-    expect((await status()).datapathStatus).toEqual({ up: true });
+    const status = async () => (await controlRequest(cfg.control, { cmd: 'status' })) as { datapath: { kind: string; up: boolean; reason: string | null } };
+    expect((await status()).datapath).toEqual({ kind: 'fake', up: true, reason: null });
     expect(metrics.expose()).toContain('dnsseal_datapath_up 1');
     dp.unhealthy = 'pin /sys/fs/bpf/dnsseal/dest removed';
-    expect((await status()).datapathStatus).toEqual({ up: false, reason: 'pin /sys/fs/bpf/dnsseal/dest removed' });
+    expect((await status()).datapath).toEqual({ kind: 'fake', up: false, reason: 'pin /sys/fs/bpf/dnsseal/dest removed' });
     expect(metrics.expose()).toContain('dnsseal_datapath_up 0');
     d.signals.emit('SIGTERM');
     expect(await d.exit).toBe(0);

@@ -47,7 +47,7 @@ describe('daemon enforce_dns', () => {
     running = await startDaemon(loadFree(f.path), { enforcer, reloadConfig: () => loadFree(f.path) });
     const udp = running.info.listeners.find((l) => l.transport === 'udp')!;
     expect(enforcer.plan).toEqual({ mode: 'redirect', lan: ['lan0'], listen: [`127.0.0.1:${udp.port}`] });
-    expect(((await controlRequest(f.control, { cmd: 'status' })) as { enforceDns: string }).enforceDns).toBe('redirect');
+    expect(((await controlRequest(f.control, { cmd: 'status' })) as { enforce_dns: string }).enforce_dns).toBe('redirect');
 
     f.write('drop');
     const r = (await controlRequest(f.control, { cmd: 'reload' })) as { restartNeeded: string[] };
@@ -57,7 +57,7 @@ describe('daemon enforce_dns', () => {
     f.write('off');
     await controlRequest(f.control, { cmd: 'reload' });
     expect(enforcer.plan).toBeUndefined();
-    expect(((await controlRequest(f.control, { cmd: 'status' })) as { enforceDns: string }).enforceDns).toBe('off');
+    expect(((await controlRequest(f.control, { cmd: 'status' })) as { enforce_dns: string }).enforce_dns).toBe('off');
   });
 
   test('refuses enforce_dns in host mode with the line that sets it', () => {

@@ -200,8 +200,9 @@ describe.skipIf(!HAVE)('daemon/reload', () => {
     writeFileSync(file, yaml(knot, control, ['*.corp.test'], 'upstream_timeout: 1500'));
     const r = await reload();
     expect(r.restartNeeded).toEqual(['upstreamTimeoutMs']);
-    const st = (await controlRequest(control, { cmd: 'status' })) as { config: string };
-    expect(st.config).toBe(file);
+    const st = (await controlRequest(control, { cmd: 'status' })) as { config: { source: string }; reload: { restart_needed: string[] } };
+    expect(st.config.source).toBe(file);
+    expect(st.reload.restart_needed).toEqual(['upstream_timeout']);
   });
 });
 

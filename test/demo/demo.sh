@@ -241,7 +241,7 @@ pause
 
 say "5. counters: dnsseal status and the metrics endpoint"
 show dnsseal status
-ctl status | grep --no-group-separator -E -A10 '^(registry|proxy):' | grep -v -E '^  (canary|drop|formerr|error):' | head -n 24
+ctl status | grep -E '^(dnsseal |entries |map |data path |queries )|^  (answer|protected|servfail) ' | head -n 24
 metrics() { in_ns "$R" curl -s --max-time 3 http://127.0.0.1:9153/metrics; }
 q1=$(metrics | awk '/^dnsseal_proxy_queries_total/ {s+=$2} END {print s+0}')
 in_ns "$C" dig +short +time=2 +tries=1 @"$LAN4" "$OPEN" A >/dev/null

@@ -8,7 +8,7 @@ import * as dnsPacket from 'dns-packet';
 import { parseSvcb, SVC_KEY_ALPN, SVC_KEY_IPV4HINT, SVC_KEY_IPV6HINT, SVC_KEY_MANDATORY, encodeSvcb } from '../../src/dns/svcb.ts';
 import { WireError } from '../../src/dns/wire.ts';
 import { rewriteAnswer } from '../../src/dns/answer-rewrite.ts';
-import { parseIPv4, parseIPv6 } from '../../src/policy/cidr.ts';
+import { parseIPv4, parseIPv6 } from '../../src/util/ip.ts';
 import { hex } from '../dns/fixtures.ts';
 
 /** A tiny wire writer for hand-made messages (names with explicit compression pointers). */

@@ -28,18 +28,3 @@ describe('dns/ip-text', () => {
     expect(() => ipv6Text(hex('20010db8'), 0)).toThrow(WireError);
   });
 });
-
-describe('dns/ip-text agrees with the registry', () => {
-  test('formats 5,000 random IPv6 addresses exactly as registry canonicalIp does', async () => {
-    const { canonicalIp } = await import('../../src/registry/cidr.ts');
-    const { Rng } = await import('./mutate.ts');
-    const rng = new Rng(7);
-    for (let n = 0; n < 5000; n++) {
-      const b = new Uint8Array(16);
-      // mostly zero groups, so runs and ties of zero groups are common
-      for (let g = 0; g < 8; g++) if (rng.int(3) === 0) (b[2 * g] = rng.int(256)), (b[2 * g + 1] = rng.int(256));
-      const mine = ipv6Text(b, 0);
-      expect(canonicalIp(mine)).toBe(mine);
-    }
-  });
-});

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import * as L from '../../src/datapath/layout.ts';
 import { decodeIcptKey, decodeIcptVal, encodeIcptKey, encodeIcptVal } from '../../src/intercept/ebpf-store.ts';
-import { parseIPv4, parseIPv6 } from '../../src/policy/cidr.ts';
+import { parseIPv4, parseIPv6 } from '../../src/util/ip.ts';
 import { ensureInterceptObject, ICPT_OBJ } from './helpers.ts';
 
 interface BtfType {

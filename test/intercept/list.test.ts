@@ -48,9 +48,9 @@ describe('control/list in intercept mode', () => {
     ];
     expect(formatList(rows)).toBe(
       [
-        'GROUP  INTERCEPT   ADDRESS       CHANNEL  NAMES            EXPIRES-IN  IDLE',
-        '0      100.64.0.0  198.51.100.1  hub      multi.corp.test  59s         -',
-        '0      -           203.0.113.9   hub      -                static      -',
+        'TABLE  INTERCEPT   ADDRESS       CHANNEL  EXPIRES-IN  IDLE  NAMES',
+        '0      100.64.0.0  198.51.100.1  hub      59s         -     multi.corp.test',
+        '0      -           203.0.113.9   hub      static      -     -',
         '',
       ].join('\n'),
     );
@@ -58,6 +58,6 @@ describe('control/list in intercept mode', () => {
 
   test('prints no INTERCEPT column when no row has one', () => {
     const rows: ListRow[] = [{ group: 0, address: '198.51.100.1', channel: 'hub', names: ['a.corp.test'], expiresInS: 59, idleS: null, static: false }];
-    expect(formatList(rows).split('\n')[0]).toBe('GROUP  ADDRESS       CHANNEL  NAMES        EXPIRES-IN  IDLE');
+    expect(formatList(rows).split('\n')[0]).toBe('TABLE  ADDRESS       CHANNEL  EXPIRES-IN  IDLE  NAMES');
   });
 });

@@ -3,7 +3,7 @@
  * every checksum of a frame (IPv4 header; TCP/UDP/ICMP/ICMPv6 over the pseudo-header; and for an
  * ICMP error the quoted IPv4 header and quoted L4 checksum, when the whole inner packet is quoted).
  */
-import { formatIP, parseIPv4, parseIPv6 } from '../../src/policy/cidr.ts';
+import { formatIP, parseIPv4, parseIPv6 } from '../../src/util/ip.ts';
 
 export type Proto = 'tcp' | 'udp' | 'icmp';
 

@@ -47,7 +47,7 @@ export class FakeUpstream {
       try {
         return await FakeUpstream.startOnce(script);
       } catch (err) {
-        if (attempt >= 5 || (err as { code?: string }).code !== 'EADDRINUSE') throw err;
+        if (attempt >= 20 || (err as { code?: string }).code !== 'EADDRINUSE') throw err;
       }
     }
   }

@@ -5,7 +5,7 @@ import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { UpstreamError } from '../../src/proxy/upstream.ts';
 import { UdpUpstream } from '../../src/proxy/upstream-udp.ts';
 import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
+import { createLogger, silentLogger } from '../../src/util/log.ts';
 import { clientQuery } from '../fixtures/dns/capture.ts';
 import { FakeUpstream, type Script } from './fake-upstream.ts';
 
@@ -85,6 +85,34 @@ describe('proxy/upstream-udp', () => {
     expect(d.questions?.[0]?.name).toBe('MiXeD.test');
     expect(d.additionals?.map((a) => a.type)).toEqual(['OPT']);
     expect((d.additionals?.[0] as unknown as { udpPayloadSize: number }).udpPayloadSize).toBe(1232);
+  });
+
+  test('rejects with refused and logs the errno when nothing listens on the upstream port', async () => {
+    // A port that was just free: bind, note it, close (nothing listens there now).
+    const probe = await Bun.udpSocket({ hostname: '127.0.0.1', port: 0 });
+    const port = probe.port;
+    probe.close();
+    const lines: string[] = [];
+    const up = await UdpUpstream.open({
+      name: 'default',
+      address: '127.0.0.1',
+      port,
+      timeoutMs: 30_000,
+      clock: realClock,
+      log: createLogger({ level: 'debug', write: (l) => lines.push(l) }),
+      counters: newProxyCounters(),
+      poolSize: 1,
+    });
+    cleanup.push(() => up.close());
+    // The ICMP port unreachable fails the query long before its 30 s timeout.
+    const err = (await up.exchange(q('www.test')).catch((e: unknown) => e)) as UpstreamError;
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.reason).toBe('refused');
+    expect(err.errno).toBe('ECONNREFUSED');
+    expect(up.pending).toBe(0);
+    const logged = lines.find((l) => l.includes('upstream: socket error'));
+    expect(logged).toContain('errno=ECONNREFUSED');
+    expect(logged).not.toContain('undefined');
   });
 
   test('rejects at once when closed while a query is in flight', async () => {

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../../config/types.ts';
 import type { Metrics } from '../../ops/metrics.ts';
-import { isIP } from '../../policy/cidr.ts';
+import { isIP } from '../../util/ip.ts';
 import type { Clock } from '../../util/clock.ts';
 import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';

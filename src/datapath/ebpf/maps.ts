@@ -2,7 +2,8 @@
  * The pinned maps, opened by path, with typed operations (layouts from ../layout.ts). Every call
  * is one or two bpf() syscalls on preallocated buffers: this is the DNS hot path.
  */
-import { formatIP, parseCidr, parseIPv4, parseIPv6 } from '../../policy/cidr.ts';
+import { parseCidr } from '../../policy/cidr.ts';
+import { formatIP, parseIPv4, parseIPv6 } from '../../util/ip.ts';
 import { DnssealError } from '../../util/errors.ts';
 import type { DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { destKeyString } from '../datapath.ts';

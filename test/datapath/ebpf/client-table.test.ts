@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'bun:test';
 import { compileClientTable, type InlineClient } from '../../../src/datapath/ebpf/client-table.ts';
 import { CFG_CLIENTS } from '../../../src/datapath/layout.ts';
-import { formatIP } from '../../../src/policy/cidr.ts';
+import { formatIP } from '../../../src/util/ip.ts';
 
 function rows(list: InlineClient[]): string[] {
   const bits = (m: Uint8Array) => [...m].reduce((n, b) => n + b.toString(2).replace(/0/g, '').length, 0);
