@@ -12,6 +12,13 @@
  * reference 10), BENCH_DNS_LAT_QPS (5000), BENCH_DNS_LAT_SECONDS (3), BENCH_DNS_TARGETS
  * (comma list, default knot,dnsmasq,unbound,dnsseal; `toy` adds bench/dns-toy.ts as a yardstick), BENCH_DNSSEAL_CMD (replaces the dnsseal
  * command; `{LISTEN}` `{UPSTREAM}` `{CONTROL}` are substituted).
+ *
+ * `dnsseal` runs with `--cache-size 0`, like dnsmasq (`--cache-size=0`) and unbound
+ * (`cache-max-ttl: 0`): every query is forwarded. The cached targets `dnsmasq-cache`,
+ * `unbound-cache` and `dnsseal-cache` (caches on, default sizes) get their own query file:
+ * 2,000 names asked over and over, one in five under `p.wild.test`, which dnsseal protects, so
+ * every hit of those goes through decide and register as a fresh answer does. Their figures
+ * and ratios are printed beside the uncached ones (add them to BENCH_DNS_TARGETS).
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +32,9 @@ const LAT_QPS = Number(process.env.BENCH_DNS_LAT_QPS ?? 5000);
 const LAT_SECONDS = Number(process.env.BENCH_DNS_LAT_SECONDS ?? 3);
 const TARGETS = (process.env.BENCH_DNS_TARGETS ?? 'knot,dnsmasq,unbound,dnsseal').split(',');
 const CACHE_CHECK_N = 500;
+/** Names of the cached targets' query file, and the share of them dnsseal protects. */
+const CACHED_NAMES = 2000;
+const PROTECTED_EVERY = 5;
 const SBIN = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const DIST = join(import.meta.dir, '..', 'dist', 'dnsseal');
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
@@ -75,15 +85,17 @@ async function startTarget(name: string, knot: KnotServer): Promise<Target> {
     case 'knot':
       return { name, port: knot.port };
     case 'dnsmasq':
+    case 'dnsmasq-cache':
       proc = spawnPinned([
         Bun.which('dnsmasq', SBIN) ?? 'dnsmasq',
         '-k', '-C', '/dev/null', '--no-resolv', '--no-hosts', '--no-poll', '--bind-interfaces',
-        `--server=${knot.address}#${knot.port}`, '--listen-address=127.0.0.1', `--port=${port}`, '--cache-size=0',
-        `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+        `--server=${knot.address}#${knot.port}`, '--listen-address=127.0.0.1', `--port=${port}`, `--cache-size=${name === 'dnsmasq' ? 0 : 10000}`,
+        `--pid-file=${join(dir, `${name}.pid`)}`,
       ]);
       break;
-    case 'unbound': {
-      const conf = join(dir, 'unbound.conf');
+    case 'unbound':
+    case 'unbound-cache': {
+      const conf = join(dir, `${name}.conf`);
       writeFileSync(
         conf,
         `server:
@@ -94,11 +106,10 @@ async function startTarget(name: string, knot: KnotServer): Promise<Target> {
   module-config: "iterator"
   do-not-query-localhost: no
   local-zone: "test." nodefault
-  cache-max-ttl: 0
-  chroot: ""
+${name === 'unbound' ? '  cache-max-ttl: 0\n' : ''}  chroot: ""
   username: ""
   directory: "${dir}"
-  pidfile: "${join(dir, 'unbound.pid')}"
+  pidfile: "${join(dir, `${name}.pid`)}"
   use-syslog: no
   logfile: ""
   verbosity: 0
@@ -113,9 +124,10 @@ remote-control:
       proc = spawnPinned([Bun.which('unbound', SBIN) ?? 'unbound', '-d', '-c', conf]);
       break;
     }
-    case 'dnsseal': {
+    case 'dnsseal':
+    case 'dnsseal-cache': {
       const listen = `127.0.0.1:${port}`;
-      const control = join(dir, 'control.sock');
+      const control = join(dir, `${name}.sock`);
       const custom = process.env.BENCH_DNSSEAL_CMD;
       const cmd = custom
         ? custom.replaceAll('{LISTEN}', listen).replaceAll('{UPSTREAM}', up).replaceAll('{CONTROL}', control).split(/\s+/)
@@ -124,8 +136,9 @@ remote-control:
             ...(existsSync(DIST) ? [DIST] : [process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')]),
             'run', '--datapath', 'none',
             '--listen', listen, '--upstream', up, '--control', control, '--log-level', 'error',
-            // One rule, so every answer with addresses goes through the decision.
-            '--channel', 'hub=tunnel:192.0.2.1', '--protect', '*.corp.test=hub',
+            // Every answer with addresses goes through the decision; p.wild.test names are registered.
+            '--channel', 'hub=tunnel:192.0.2.1', '--protect', '*.corp.test=hub', '--protect', '*.p.wild.test=hub',
+            ...(name === 'dnsseal' ? ['--cache-size', '0'] : []),
           ];
       proc = spawnPinned(cmd);
       break;
@@ -188,6 +201,10 @@ async function main(): Promise<void> {
     writeFileSync(qfile, Array.from({ length: 20000 }, (_, i) => `q${i}.wild.test A`).join('\n') + '\n');
     const same = join(dir, 'same.txt');
     writeFileSync(same, 'www.test A\n');
+    // The cached targets: a working set that fits every cache, a share of it protected.
+    const cfile = join(dir, 'cached.txt');
+    writeFileSync(cfile, Array.from({ length: CACHED_NAMES }, (_, i) => (i % PROTECTED_EVERY === 0 ? `c${i}.p.wild.test A` : `c${i}.wild.test A`)).join('\n') + '\n');
+    const fileOf = (t: Target) => (t.name.endsWith('-cache') ? cfile : qfile);
     for (const name of TARGETS) targets.push(await startTarget(name, knot));
     console.log(`bench-dns: ${REPS} × ${SECONDS}s saturating (dnsperf -c 10) + ${LAT_SECONDS}s at ${LAT_QPS} qps per target; knot udp-workers 1; pinned 0=dnsperf+knot, 1=forwarder`);
 
@@ -196,7 +213,7 @@ async function main(): Promise<void> {
       const before = await knot.queryCount();
       await dnsperf(t.port, ['-n', String(CACHE_CHECK_N), '-c', '1', '-q', '1'], same);
       const seen = (await knot.queryCount()) - before;
-      console.log(`cache check: ${t.name}: ${seen}/${CACHE_CHECK_N} identical queries reached knot${seen < CACHE_CHECK_N * 0.99 ? '  <-- CACHING' : ''}`);
+      console.log(`cache check: ${t.name}: ${seen}/${CACHE_CHECK_N} identical queries reached knot${seen < CACHE_CHECK_N * 0.99 ? (t.name.endsWith('-cache') ? '  (cache on)' : '  <-- CACHING') : ''}`);
     }
 
     const qps: Record<string, number[]> = {};
@@ -207,9 +224,9 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPS; rep++) {
       const pass: Record<string, number> = {};
       for (const t of targets) {
-        await dnsperf(t.port, ['-c', '10', '-l', '1'], qfile); // warm-up
+        await dnsperf(t.port, ['-c', '10', '-l', '1'], fileOf(t)); // warm-up
         const cpu0 = await cpuSeconds(t.proc?.pid);
-        const out = await dnsperf(t.port, ['-c', '10', '-l', String(SECONDS)], qfile);
+        const out = await dnsperf(t.port, ['-c', '10', '-l', String(SECONDS)], fileOf(t));
         const cpu1 = await cpuSeconds(t.proc?.pid);
         if (cpu0 !== null && cpu1 !== null) (cpuPerQuery[t.name] ??= []).push(((cpu1 - cpu0) * 1e6) / Math.max(1, completedOf(out)));
         pass[t.name] = qpsOf(out);
@@ -217,31 +234,33 @@ async function main(): Promise<void> {
         (qps[t.name] ??= []).push(pass[t.name]!);
       }
       for (const peer of ['dnsmasq', 'unbound']) if (pass.dnsseal && pass[peer]) ratios[peer]!.push(pass.dnsseal / pass[peer]!);
+      for (const peer of ['dnsmasq-cache', 'unbound-cache']) if (pass['dnsseal-cache'] && pass[peer]) (ratios[peer] ??= []).push(pass['dnsseal-cache'] / pass[peer]!);
       if (pass.toy && pass.dnsmasq) (ratios.toy ??= []).push(pass.toy / pass.dnsmasq);
       console.log(`pass ${rep + 1}: ` + targets.map((t) => `${t.name} ${Math.round(pass[t.name]!)}`).join('  '));
     }
 
     const lat: Record<string, ReturnType<typeof latencies>> = {};
-    for (const t of targets) lat[t.name] = latencies(await dnsperf(t.port, ['-c', '10', '-l', String(LAT_SECONDS), '-Q', String(LAT_QPS), '-v'], qfile));
+    for (const t of targets) lat[t.name] = latencies(await dnsperf(t.port, ['-c', '10', '-l', String(LAT_SECONDS), '-Q', String(LAT_QPS), '-v'], fileOf(t)));
 
-    console.log('\ntarget     qps(median)   lost   lat p50 µs   p99 µs   avg µs   added avg µs   cpu µs/query');
+    console.log('\ntarget          qps(median)   lost   lat p50 µs   p99 µs   avg µs   added avg µs   cpu µs/query');
     const base = lat.knot?.avg ?? 0;
     for (const t of targets) {
       const l = lat[t.name]!;
       console.log(
-        `${t.name.padEnd(10)} ${Math.round(median(qps[t.name]!)).toString().padStart(11)} ${String(lost[t.name] ?? 0).padStart(6)} ` +
+        `${t.name.padEnd(15)} ${Math.round(median(qps[t.name]!)).toString().padStart(11)} ${String(lost[t.name] ?? 0).padStart(6)} ` +
           `${l.p50.toFixed(0).padStart(12)} ${l.p99.toFixed(0).padStart(8)} ${l.avg.toFixed(0).padStart(8)} ${(t.name === 'knot' ? '-' : (l.avg - base).toFixed(0)).padStart(14)}` +
           `${(cpuPerQuery[t.name] ? median(cpuPerQuery[t.name]!).toFixed(1) : '-').padStart(15)}`,
       );
     }
-    for (const peer of ['dnsmasq', 'unbound', 'toy']) {
-      if (cpuPerQuery[peer] && cpuPerQuery.dnsseal) {
-        console.log(`cpu-normalised ratio dnsseal/${peer} (${peer} cpu per query ÷ dnsseal's): ${(median(cpuPerQuery[peer]!) / median(cpuPerQuery.dnsseal)).toFixed(2)}`);
+    for (const [ours, peer] of [['dnsseal', 'dnsmasq'], ['dnsseal', 'unbound'], ['dnsseal', 'toy'], ['dnsseal-cache', 'dnsmasq-cache'], ['dnsseal-cache', 'unbound-cache'], ['dnsseal-cache', 'dnsseal']] as const) {
+      if (cpuPerQuery[peer] && cpuPerQuery[ours]) {
+        console.log(`cpu-normalised ratio ${ours}/${peer} (${peer} cpu per query ÷ ${ours}'s): ${(median(cpuPerQuery[peer]!) / median(cpuPerQuery[ours]!)).toFixed(2)}`);
       }
     }
     if (ratios.toy?.length) console.log(`ratio toy/dnsmasq (yardstick): ${median(ratios.toy).toFixed(2)}`);
-    for (const peer of ['dnsmasq', 'unbound']) {
-      if (ratios[peer]!.length) console.log(`ratio dnsseal/${peer}: ${median(ratios[peer]!).toFixed(2)} (median of per-pass ratios: ${ratios[peer]!.map((r) => r.toFixed(2)).join(' ')})`);
+    for (const peer of ['dnsmasq', 'unbound', 'dnsmasq-cache', 'unbound-cache']) {
+      const ours = peer.endsWith('-cache') ? 'dnsseal-cache' : 'dnsseal';
+      if (ratios[peer]?.length) console.log(`ratio ${ours}/${peer}: ${median(ratios[peer]!).toFixed(2)} (median of per-pass ratios: ${ratios[peer]!.map((r) => r.toFixed(2)).join(' ')})`);
     }
   } finally {
     for (const t of targets) {

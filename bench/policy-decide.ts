@@ -45,7 +45,7 @@ const CLIENTS = [
 function policy(clients: Config['clients']): Policy {
   const cfg = {
     ...settingDefaults(),
-    source: '<bench>', mode: 'gateway', listen: [], upstreams: [{ name: 'default', address: '127.0.0.1', port: 53 }],
+    source: '<bench>', mode: 'gateway', listen: [], upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 53 }] }],
     datapath: 'none', lan: [], wan: [], control: '', logLevel: 'error', logFormat: 'logfmt', minHoldS: 60, idleS: 300,
     upstreamTimeoutMs: 2000, canary: 'nxdomain', channels: [hub], tables, clients, statics: [], tsigKeys: [], interceptPools: [],
   } satisfies Config;

@@ -53,7 +53,7 @@ const parseT = since(t0);
 const t1 = stamp();
 const cfg = {
   ...settingDefaults(),
-    source: '<bench>', mode: 'host', listen: [], upstreams: [{ name: 'default', address: '127.0.0.1', port: 53 }],
+    source: '<bench>', mode: 'host', listen: [], upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 53 }] }],
   datapath: 'none', lan: [], wan: [], control: '', logLevel: 'error', logFormat: 'logfmt', minHoldS: 60, idleS: 300,
   upstreamTimeoutMs: 2000, canary: 'nxdomain', channels: [buildChannel('hub', { kind: 'tunnel', gateway: '192.0.2.1' }, 1)],
   tables: [{ id: 'default', group: 0, rules }], clients: [], statics: [], tsigKeys: [], interceptPools: [],

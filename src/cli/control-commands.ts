@@ -4,9 +4,9 @@
  */
 import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
 import { formatList } from '../control/format.ts';
-import { checkFlushFilter, type ListRow } from '../control/handlers.ts';
+import { cacheFlushSelection, checkFlushFilter, type ListRow } from '../control/handlers.ts';
 import { loadChecked } from './config-load.ts';
-import { ConfigError, DnssealError } from '../util/errors.ts';
+import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
@@ -76,12 +76,27 @@ function isStatusReport(v: unknown): v is StatusReport {
  * refused here already.
  */
 export async function flushCommand(ctx: CliContext): Promise<number> {
+  if (ctx.args.values.has('cache')) return flushCacheCommand(ctx);
   const args = filterArgs(ctx, ['channel', 'table', 'name', 'address']);
   const problem = checkFlushFilter(args);
   if (problem) throw new ConfigError(`--${problem.filter}`, problem.message);
   const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { released?: number; retired?: number };
   // Flushed entries are retired, not dropped: traffic to them stays in its channel (or dropped).
   ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `flushed: ${r.retired ?? 0} entr${r.retired === 1 ? 'y' : 'ies'} retired, ${r.released ?? 0} name(s) released\n`);
+  return EXIT.ok;
+}
+
+/** `flush --cache [--name PATTERN]`: empties the answer cache, or the entries of the names PATTERN selects. */
+async function flushCacheCommand(ctx: CliContext): Promise<number> {
+  const args: Record<string, unknown> = { cache: true, ...filterArgs(ctx, ['channel', 'table', 'name', 'address']) };
+  try {
+    cacheFlushSelection(args);
+  } catch (err) {
+    throw new ConfigError('--cache', errorMessage(err).replace(/^control: /, ''));
+  }
+  const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'flush', args })) as { cacheRemoved?: number };
+  const n = r.cacheRemoved ?? 0;
+  ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `flushed: ${n} cached answer${n === 1 ? '' : 's'} removed\n`);
   return EXIT.ok;
 }
 

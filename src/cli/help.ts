@@ -33,8 +33,8 @@ export const COMMANDS: Record<string, CommandDoc> = {
   list: { usage: 'dnsseal list [--name N|*.SUFFIX] [--address IP] [--channel C] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
   status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).' },
   flush: {
-    usage: 'dnsseal flush [--channel NAME] [--table ID] [--name PATTERN] [--address IP|CIDR] [--json]',
-    summary: 'Withdraw entries now: those every given filter selects (filters combine), or all non-static ones without a filter. An unknown channel or table is refused (exit 1) and nothing is flushed.',
+    usage: 'dnsseal flush [--channel NAME] [--table ID] [--name PATTERN] [--address IP|CIDR] [--json] | dnsseal flush --cache [--name PATTERN] [--json]',
+    summary: 'Withdraw entries now: those every given filter selects (filters combine), or all non-static ones without a filter. An unknown channel or table is refused (exit 1) and nothing is flushed. With --cache: empty the answer cache (or drop the answers for the names PATTERN selects) instead.',
   },
   reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).' },
   down: {

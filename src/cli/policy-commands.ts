@@ -2,6 +2,7 @@
  * The commands that work from the configuration alone: `check` and `explain` (offline, the
  * same flags as `run`), and the hidden `config-reference` / `config-default`.
  */
+import { formatServerSpec } from '../proxy/server-spec.ts';
 import { checkConfig, problemText } from '../config/check.ts';
 import { EMBEDDED_DEFAULT } from '../config/load.ts';
 import { loadChecked } from './config-load.ts';
@@ -69,7 +70,7 @@ function checkSummary(cfg: Config) {
     source: cfg.source,
     mode: cfg.mode,
     listen: cfg.listen,
-    upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address.includes(':') ? `[${u.address}]` : u.address}:${u.port}`),
+    upstreams: cfg.upstreams.map((u) => `${u.name}=${u.servers.map(formatServerSpec).join(',')}`),
     channels: cfg.channels.map((c) => c.name),
     tables: cfg.tables.length,
     rules: cfg.tables.reduce((n, t) => n + t.rules.length, 0),
@@ -109,7 +110,7 @@ export function formatExplanation(e: Explanation, cfg: Config): string {
   } else {
     lines.push(['channel', 'none']);
   }
-  lines.push(['upstream', up ? `${up.name} (${up.address.includes(':') ? `[${up.address}]` : up.address}:${up.port})` : e.upstream]);
+  lines.push(['upstream', up ? `${up.name} (${up.servers.map(formatServerSpec).join(', ')})` : e.upstream]);
   const hint = e.rule ? undefined : apexHint(e, cfg);
   if (hint) lines.push(['hint', hint]);
   const width = Math.max(10, ...lines.map(([k]) => k!.length + 2));

@@ -68,6 +68,16 @@ const nonZero = (rec: Record<string, number>) =>
     .map(([k, v]) => `${k} ${formatCount(v)}`)
     .join(', ') || 'none';
 
+function cacheLine(c: StatusReport['cache']): string {
+  if (!c) return 'none in this daemon';
+  if (!c.enabled) return 'off (cache_size 0: every query goes upstream)';
+  const ratio = c.hit_ratio === null ? '-' : `${(c.hit_ratio * 100).toFixed(1)}%`;
+  return (
+    `${formatCount(c.entries)} of ${formatCount(c.max_entries)} answers (${formatCount(Math.round(c.bytes / 1024))} of ${formatCount(Math.round(c.max_bytes / 1024))} KiB), ` +
+    `hits ${formatCount(c.hits)}, misses ${formatCount(c.misses)} (${ratio} hits), stale ${formatCount(c.stale_answers)}, evicted: ${nonZero(c.evictions)}`
+  );
+}
+
 export function formatStatus(s: StatusReport, nowMs: number): string {
   const out: string[] = [];
   out.push(`dnsseal ${s.version}, mode ${s.mode}, up ${formatDuration(s.uptime_s)} (since ${s.started_at}, pid ${s.pid})`);
@@ -94,7 +104,7 @@ export function formatStatus(s: StatusReport, nowMs: number): string {
         : `${s.ipsec.kind}, charon ${s.ipsec.vici.state} since ${s.ipsec.vici.since}${s.ipsec.vici.last_error ? ` (${s.ipsec.vici.last_error})` : ''}`,
     ],
     ['enforce_dns', s.enforce_dns],
-    ['cache', s.cache ? Object.entries(s.cache).map(([k, v]) => `${k} ${String(v)}`).join(', ') : 'no figures from this daemon'],
+    ['cache', cacheLine(s.cache)],
   ];
   if (s.tls) lines.push(['tls', Object.entries(s.tls).map(([k, v]) => `${k} ${String(v)}`).join(', ')]);
   const r = s.reload;
@@ -125,8 +135,15 @@ export function formatStatus(s: StatusReport, nowMs: number): string {
   out.push(
     ...table(
       [
-        ['NAME', 'ADDRESS', 'HEALTH', 'LATENCY'],
-        ...s.upstreams.map((u) => [u.name, u.address.includes(':') ? `[${u.address}]:${u.port}` : `${u.address}:${u.port}`, u.health ?? '-', u.latency_ms === null ? '-' : `${u.latency_ms} ms`]),
+        ['NAME', 'SERVER', 'HEALTH', 'LATENCY', 'ANSWERS', 'FAILURES'],
+        ...s.upstreams.map((u) => [
+          u.index === 0 ? u.name : '',
+          u.server,
+          u.health === 'up' ? 'up' : `DOWN since ${u.since}${u.last_error ? ` (${u.errno ?? u.last_error})` : ''}`,
+          u.latency_ms === null ? '-' : `${u.latency_ms} ms`,
+          formatCount(u.answers),
+          nonZero(u.failures),
+        ]),
       ],
       '  ',
     ),

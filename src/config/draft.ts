@@ -32,6 +32,8 @@ export interface DraftTable {
 export interface DraftUpstream {
   spec: UpstreamSpec;
   where: string;
+  /** Where each server was given (`file:line` or `--upstream`), in `spec.servers` order. */
+  whereServers: string[];
   whereTsig: string;
 }
 

@@ -14,6 +14,8 @@ import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
 import { ipFamily } from './address.ts';
+import { formatServerSpec } from '../proxy/server-spec.ts';
+import { MAX_SERVERS } from '../proxy/upstream-set.ts';
 import { tlsMaterial, type CredentialDeps } from './tls-credentials.ts';
 
 export interface FinalizeDeps extends CredentialDeps {
@@ -168,12 +170,51 @@ function checkClassification(v: SettingsConfig, d: Draft, where: (key: string) =
 
 function defaultUpstream(listen: string[], deps: FinalizeDeps): UpstreamSpec {
   const pick = pickResolvUpstream(deps.resolvTexts(), listen);
-  if (pick.upstream) return { name: 'default', ...pick.upstream };
+  if (pick.upstreams.length > 0) return { name: 'default', servers: pick.upstreams.map((hp) => ({ transport: 'dns' as const, ...hp })) };
   const skipped = pick.skipped.length ? ` (skipped ${pick.skipped.join(', ')}: dnsseal listens there, forwarding would loop)` : '';
   throw new ConfigError(
     '--upstream',
-    `no upstream configured and /etc/resolv.conf names no usable nameserver${skipped}; give --upstream ADDR[:PORT] or "upstreams: {default: ADDR}" in the config`,
+    `no upstream configured and /etc/resolv.conf names no usable nameserver${skipped}; give --upstream SERVER or "upstreams: {default: [SERVER, …]}" in the config`,
   );
+}
+
+/**
+ * Each name's server list: not empty, at most MAX_SERVERS, no server twice; `upstream_source`
+ * (one local address for every upstream socket) cannot serve DoH (fetch cannot bind) nor a
+ * server of the other family.
+ */
+function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: string; where: string } | undefined, problems: Problems): void {
+  for (const u of upstreams) {
+    const du = d.upstreams.get(u.name);
+    const at = (i: number) => du?.whereServers[i] ?? du?.where ?? 'resolv.conf';
+    if (u.servers.length > MAX_SERVERS) {
+      problems.list.push(new ConfigError(at(MAX_SERVERS), `upstream "${u.name}" has ${u.servers.length} servers, at most ${MAX_SERVERS}`));
+    }
+    const seen = new Map<string, number>();
+    u.servers.forEach((s, i) => {
+      const text = formatServerSpec(s);
+      const before = seen.get(text);
+      if (before !== undefined) problems.list.push(new ConfigError(at(i), `upstream "${u.name}": server ${text} is listed twice (also at ${at(before)})`));
+      else seen.set(text, i);
+      if (!source) return;
+      if (s.transport === 'https') {
+        problems.list.push(
+          new ConfigError(
+            source.where,
+            `upstream_source ${source.address} cannot be used with the DNS-over-HTTPS server ${text} of upstream "${u.name}" (${at(i)}): HTTPS requests cannot choose their local address; use tls:// where the source address matters, or drop upstream_source`,
+          ),
+        );
+      } else if (ipFamily(s.address) !== ipFamily(source.address)) {
+        problems.list.push(
+          new ConfigError(
+            source.where,
+            `upstream_source ${source.address} is IPv${ipFamily(source.address)} but upstream "${u.name}" server ${text} (${at(i)}) is IPv${ipFamily(s.address)}: ` +
+              'upstream sockets bound to it cannot reach that server; use an address of the same family or drop upstream_source',
+          ),
+        );
+      }
+    });
+  }
 }
 
 export function finalize(d: Draft, deps: FinalizeDeps): Config {
@@ -190,20 +231,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
       problems.list.push(new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`));
     }
   }
-  if (v.upstreamSource !== undefined) {
-    // A socket bound to an address of one family cannot reach the other family.
-    const src = { address: v.upstreamSource, where: where('upstream_source') };
-    for (const u of upstreams) {
-      if (ipFamily(u.address) === ipFamily(src.address)) continue;
-      problems.list.push(
-        new ConfigError(
-          src.where,
-          `upstream_source ${src.address} is IPv${ipFamily(src.address)} but upstream "${u.name}" (${u.address}) is IPv${ipFamily(u.address)}: ` +
-            'upstream sockets bound to it cannot reach that upstream; use an address of the same family or drop upstream_source',
-        ),
-      );
-    }
-  }
+  checkUpstreams(d, upstreams, v.upstreamSource !== undefined ? { address: v.upstreamSource, where: where('upstream_source') } : undefined, problems);
   if (v.policyServer !== undefined) {
     const at = where('policy_server');
     const ps = d.upstreams.get(v.policyServer);

@@ -36,6 +36,7 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
     { name: 'table', arg: 'ID', help: 'Only entries of this client table (a configured table id, or `default`).' },
     { name: 'name', arg: 'PATTERN', help: 'Only names matching PATTERN, written as in rules (`www.corp.example`, `*.corp.example`, `sato.*`, `*.biglobe.*`): they are released, and an entry left with no name goes.' },
     { name: 'address', arg: 'IP|CIDR', help: 'Only entries whose address is IP or inside CIDR.' },
+    { name: 'cache', help: 'Empty the answer cache instead (with --name: only the answers for the names PATTERN selects); entries are left alone.' },
     JSON_FLAG,
   ],
   reload: [JSON_FLAG],

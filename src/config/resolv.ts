@@ -1,14 +1,18 @@
 /**
- * The default upstream when none is configured: the first usable `nameserver` of
- * resolv.conf. Addresses dnsseal itself listens on (and 127.0.0.53, the usual stub address)
- * are skipped, or dnsseal would forward to itself in a loop.
+ * The default upstream when none is configured: **every** usable `nameserver` of resolv.conf,
+ * in order (the first file that has one: /etc/resolv.conf, then systemd-resolved's list of its
+ * own upstreams), so one dead resolver costs a failover, not the whole service. Addresses
+ * dnsseal itself listens on (and 127.0.0.53, the usual stub address) are skipped, or dnsseal
+ * would forward to itself in a loop; a nameserver listed twice is taken once.
  */
+import { MAX_SERVERS } from '../proxy/upstream-set.ts';
 import { formatHostPort, parseHostPort, type HostPort } from './address.ts';
 
 export const RESOLV_PATHS = ['/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'];
 
 export interface ResolvPick {
-  upstream: HostPort | null;
+  /** The usable nameservers, in file order; empty when none. */
+  upstreams: HostPort[];
   skipped: string[];
 }
 
@@ -18,6 +22,8 @@ export function pickResolvUpstream(texts: string[], listen: string[]): ResolvPic
   ours.add('127.0.0.53:53');
   const skipped: string[] = [];
   for (const text of texts) {
+    const picked: HostPort[] = [];
+    const seen = new Set<string>();
     for (const line of text.split('\n')) {
       const m = /^\s*nameserver\s+(\S+)/.exec(line);
       if (!m) continue;
@@ -33,8 +39,11 @@ export function pickResolvUpstream(texts: string[], listen: string[]): ResolvPic
         skipped.push(key);
         continue;
       }
-      return { upstream: hp, skipped };
+      if (seen.has(key) || picked.length >= MAX_SERVERS) continue;
+      seen.add(key);
+      picked.push(hp);
     }
+    if (picked.length > 0) return { upstreams: picked, skipped };
   }
-  return { upstream: null, skipped };
+  return { upstreams: [], skipped };
 }

@@ -14,9 +14,10 @@ import { applyStaticFlags, readStatics, STATIC_FIELDS } from './sections/statics
 import { applyProtectFlags, applyRulesFileFlags, readTables, RULE_FIELDS } from './sections/tables.ts';
 import { readTlsAccept, TLS_ACCEPT_FIELDS } from './sections/tls-accept.ts';
 import { applyTsigKeyFlags, readTsigKeys, TSIG_FIELDS } from './sections/tsig-keys.ts';
-import { applyUpstreamFlags, readUpstreams, UPSTREAM_FIELDS } from './sections/upstreams.ts';
+import { applyUpstreamFlags, readUpstreams, SERVER_SYNTAX, UPSTREAM_FIELDS } from './sections/upstreams.ts';
 import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, type FlagDescriptor } from './setting.ts';
-import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
+import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable, onOff, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
+import { CACHE_DEFAULTS } from '../cache/cache-limits.ts';
 
 /** Commands that talk to the daemon over the control socket. */
 const CONTROL_COMMANDS = ['list', 'status', 'flush', 'reload', 'down'] as const;
@@ -50,18 +51,21 @@ export const SETTINGS = [
   }),
   section({
     key: 'upstreams',
-    typeDoc: 'mapping name → ADDR[:PORT] or {address, tsig_key}',
-    defaultDoc: 'first usable nameserver of /etc/resolv.conf as `default`',
-    doc: 'Resolvers dnsseal forwards to. `default` serves every query whose rule names no other.',
+    typeDoc: 'mapping name → server, list of servers, or {servers, tsig_key}',
+    defaultDoc: 'every usable nameserver of /etc/resolv.conf as `default`',
+    doc:
+      'Resolvers dnsseal forwards to, by name; `default` serves every query whose rule names no other. A name holds a list of servers, tried in order: each query goes to the first server that is up; one that fails (timeout, ICMP port unreachable, refused connection, TLS or HTTP failure) is skipped at once — the query goes on to the next (3 servers at most) — and probed in the background until it answers. A server is ' +
+      SERVER_SYNTAX +
+      '. A reload opens the new servers before it swaps them in (the running ones answer what they were sent, then close); a server that cannot be opened refuses the reload.',
     fields: UPSTREAM_FIELDS,
     yaml: readUpstreams,
     flags: [
       {
         name: 'upstream',
-        arg: '[NAME=]ADDR[:PORT][,tsig-key=KEY]',
+        arg: '[NAME=]SERVER[,tsig-key=KEY]',
         repeatable: true,
         default: 'from /etc/resolv.conf',
-        help: 'Upstream resolver; NAME defaults to `default`; `tsig-key` signs queries to it (policy server).',
+        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT]/PATH#NAME. Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
         apply: applyUpstreamFlags,
       },
     ],
@@ -72,8 +76,17 @@ export const SETTINGS = [
     type: nullable(ipLiteral('IP')),
     defaultDoc: 'unset (the kernel picks)',
     flagDefault: 'kernel picks',
-    doc: 'Local address that upstream queries (UDP and TCP) are sent from; its family must match every upstream\'s. A policy server classifies a node by this address (table 501), so several proxies on one machine can each be a distinct client.',
-    help: 'Local IP address upstream queries are sent from (UDP and TCP).',
+    doc: 'Local address that upstream queries (UDP, TCP and DNS over TLS) are sent from; its family must match every server\'s, and no server may be DNS over HTTPS (HTTPS requests cannot choose their local address). A policy server classifies a node by this address (table 501), so several proxies on one machine can each be a distinct client.',
+    help: 'Local IP address upstream queries are sent from (UDP, TCP, DoT).',
+  }),
+  optionalSetting({
+    key: 'upstream_tls_ca',
+    field: 'upstreamTlsCa',
+    type: nullable(text('path', 'FILE', 'needs a path')),
+    defaultDoc: 'unset (the system CA store)',
+    flagDefault: 'system CA store',
+    doc: 'PEM file of the certificate authorities a DNS-over-TLS or DNS-over-HTTPS server\'s certificate must chain to, instead of the system store (a private CA). Read at start and by a reload that changes the upstreams or this setting.',
+    help: 'CA certificates (PEM) DoT/DoH upstream servers must chain to.',
   }),
   setting({
     key: 'datapath',
@@ -185,6 +198,54 @@ export const SETTINGS = [
     default: 2000,
     doc: 'Give up on an upstream after this long and answer SERVFAIL.',
     help: 'Upstream timeout before SERVFAIL.',
+  }),
+  setting({
+    key: 'cache_size',
+    field: 'cacheSize',
+    type: wholeNumber(0, 10_000_000, 'entries', 'N'),
+    default: CACHE_DEFAULTS.maxEntries,
+    doc: 'The answer cache: most answers kept (per question, DNSSEC bits and upstream), for their TTL (RFC 1035; negative answers by RFC 2308). `0` turns it off: every query goes upstream. Every answer from the cache is decided and registered like a fresh one (for the asking client\'s group, with the remaining TTL) before it is released, so a cached name can never outlive its protection. Live: a reload resizes it (a smaller size evicts at once), and empties it when the upstreams change; `dnsseal flush --cache` empties it.',
+    help: 'Answer cache entries (0: off).',
+  }),
+  setting({
+    key: 'cache_bytes',
+    field: 'cacheBytes',
+    type: wholeNumber(0, 4 * 1024 ** 3, 'bytes', 'BYTES'),
+    default: CACHE_DEFAULTS.maxBytes,
+    doc: 'Most memory the answer cache uses, as estimated per entry (its bytes plus about 600); the default holds `cache_size` typical answers. An answer larger than this is not kept.',
+    help: 'Answer cache memory bound.',
+  }),
+  setting({
+    key: 'cache_max_ttl',
+    field: 'cacheMaxTtlS',
+    type: wholeNumber(1, WEEK_S, 'seconds', 'SECONDS'),
+    default: CACHE_DEFAULTS.maxTtlS,
+    doc: 'Cap of every TTL the cache keeps (and hands out): an answer is asked again at the latest after this long.',
+    help: 'Longest TTL kept in the cache.',
+  }),
+  setting({
+    key: 'cache_max_negative_ttl',
+    field: 'cacheMaxNegativeTtlS',
+    type: wholeNumber(0, WEEK_S, 'seconds', 'SECONDS'),
+    default: CACHE_DEFAULTS.maxNegTtlS,
+    doc: 'Cap of the TTL of a negative answer (NXDOMAIN, NODATA: the SOA\'s, RFC 2308); `0` keeps none.',
+    help: 'Longest TTL of a cached negative answer.',
+  }),
+  setting({
+    key: 'cache_stale',
+    field: 'cacheStaleS',
+    type: wholeNumber(0, 30 * 86400, 'seconds', 'SECONDS'),
+    default: CACHE_DEFAULTS.staleMaxS,
+    doc: 'Serve-stale (RFC 8767): when the upstream fails or answers SERVFAIL, an answer expired less than this long ago is served with TTL 30 (and registered like any other); for 30 s after that the name is answered stale at once. `0`: off. RFC 8767 suggests 1–3 days.',
+    help: 'Serve expired answers this long when the upstream fails (0: off).',
+  }),
+  setting({
+    key: 'cache_prefetch',
+    field: 'cachePrefetch',
+    type: onOff(),
+    default: CACHE_DEFAULTS.prefetch,
+    doc: 'The first hit in the last tenth of an entry\'s lifetime asks the upstream again in the background, so a name in use does not drop out of the cache.',
+    help: 'Refresh popular cache entries before they expire.',
   }),
   setting({
     key: 'canary',

@@ -13,6 +13,7 @@ import type { TlsCredentials } from '../tls/types.ts';
 import type { SettingValues } from './setting.ts';
 import type { Settings } from './settings.ts';
 import type { TsigKeySpec } from '../dns/tsig-key.ts';
+import type { ServerSpec } from '../proxy/server-spec.ts';
 
 export type { Mode } from './setting.ts';
 export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
@@ -20,12 +21,16 @@ export type DatapathKind = 'ebpf' | 'none' | 'fake' | 'auto';
 export interface UpstreamSpec {
   /** `default` is used when no rule names another. */
   name: string;
-  /** IP literal. */
-  address: string;
-  port: number;
+  /**
+   * The servers, in the order queries try them (first that is up; failover to the next):
+   * plain DNS, DNS over TLS or DNS over HTTPS (src/proxy/server-spec.ts). 1 to 31.
+   */
+  servers: ServerSpec[];
   /** Declared a policy server (#5): queries signed with this TSIG key name. */
   tsigKey?: string;
 }
+
+export type { ServerSpec } from '../proxy/server-spec.ts';
 
 /** A TSIG key as the config holds it: defined by the DNS layer (src/dns/tsig-key.ts). */
 export type { TsigKeySpec } from '../dns/tsig-key.ts';

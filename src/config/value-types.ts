@@ -27,6 +27,16 @@ export function oneOf<const T extends string>(values: readonly T[], hidden: read
   };
 }
 
+/** `true` / `false` in the file; the flag is a switch (given: true, the file's value otherwise). */
+export function onOff(): ValueType<boolean> {
+  return {
+    doc: '`true` | `false`',
+    arg: '',
+    yaml: (v, d, path) => (typeof v === 'boolean' ? v : d.fail(path, `must be true or false, not ${JSON.stringify(v)}`)),
+    flag: (texts) => last(texts) === 'true',
+  };
+}
+
 /** A whole number in [min, max] of `unit` (`seconds`, `milliseconds`). */
 export function wholeNumber(min: number, max: number, unit: string, arg: string): ValueType<number> {
   return {

@@ -105,6 +105,24 @@ function select(args: Record<string, unknown>, names: PolicyNames | undefined): 
   return sel;
 }
 
+/**
+ * `flush --cache [--name PATTERN]`: the answer cache's entries whose query name PATTERN selects
+ * (written as in rules; every entry without it). The registry's filters do not apply to the
+ * cache: given with `cache`, they are refused. Returns the name test (undefined: all).
+ */
+export function cacheFlushSelection(args: Record<string, unknown>): ((name: string) => boolean) | undefined {
+  const others = Object.keys(args).filter((k) => k !== 'cache' && k !== 'name' && args[k] !== undefined && args[k] !== null);
+  if (others.length) throw new DnssealError('control', 'bad_args', `flush --cache: takes --name only, not --${others.join(', --')} (entries and cached answers are flushed separately)`);
+  if (args.name === undefined || args.name === null) return undefined;
+  try {
+    const sel = select({ name: args.name }, undefined);
+    return sel.name;
+  } catch (err) {
+    if (!(err instanceof FilterError)) throw err;
+    throw new DnssealError('control', 'bad_args', `flush --cache --${err.filter}: ${err.message}`);
+  }
+}
+
 /** The selection for a flush request; `bad_args` (exit 1) for an unknown filter, channel or table. */
 export function flushSelection(args: Record<string, unknown>, names: PolicyNames | undefined): FlushSelection {
   try {

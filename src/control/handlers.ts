@@ -7,10 +7,11 @@ import type { Registry, RegistryStats } from '../registry/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { ControlHandler, ControlHandlers } from './protocol.ts';
-import { flushSelection, type PolicyNames } from './flush-filter.ts';
+import { cacheFlushSelection, flushSelection, type PolicyNames } from './flush-filter.ts';
+import type { AnswerCache } from '../cache/answer-cache.ts';
 import { listRows, parseListFilter, type InterceptListRow } from './list-rows.ts';
 
-export { checkFlushFilter } from './flush-filter.ts';
+export { cacheFlushSelection, checkFlushFilter } from './flush-filter.ts';
 
 /** The registry's part of `status`, as the README documents it (snake_case keys). */
 export function registryFigures(r: RegistryStats) {
@@ -25,6 +26,8 @@ export { toRows } from './list-rows.ts';
 
 export interface ControlHandlerDeps {
   registry: Pick<Registry, 'list' | 'stats' | 'withdraw' | 'releaseNames'>;
+  /** The answer cache (`flush --cache`); absent: refused as not available. */
+  cache?: Pick<AnswerCache, 'clear'>;
   clock: Clock;
   /**
    * The daemon's whole `status` document (src/daemon/status.ts). Absent: the registry's
@@ -61,6 +64,12 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
     status: async () => (deps.status ? deps.status() : registryFigures(registry.stats())),
     // every filter is checked before anything is withdrawn: a refused flush does nothing
     flush: async (args) => {
+      // `--cache`: the answer cache only (its hits register again anyway, like fresh answers)
+      if (args.cache === true) {
+        const match = cacheFlushSelection(args);
+        if (!deps.cache) throw new DnssealError('control', 'not_available', 'flush --cache: this daemon has no answer cache');
+        return { cacheRemoved: deps.cache.clear(match) };
+      }
       const sel = flushSelection(args, deps.policyNames?.());
       if (sel.name) {
         const name = sel.name;

@@ -4,19 +4,23 @@
  * 1. **plan** (pure): compare the running config with the new one key by key. Each changed key
  *    is either owned by a *part* that can apply it live, or needs a restart (reported by name,
  *    its running value stays). A part also runs when a key it only reads changed.
- * 2. **validate**: every part that runs prepares its change (`prepare`, no side effects) and
- *    throws when the new config cannot be applied; then nothing has changed.
+ * 2. **validate**: every part that runs prepares its change (`prepare`) and throws when the new
+ *    config cannot be applied; then nothing has changed. A prepare may be asynchronous and open
+ *    what the change needs (new upstream sockets) while the running config serves; `abort`
+ *    undoes that when the reload does not go through.
  * 3. **apply**: the parts apply in order; when one throws, those applied before it roll back in
  *    reverse and the running config stays as it was. Once all applied, the merged config (the
  *    running one with every owned key from the file) becomes the running one, and each part
  *    settles (work that is not undone, such as withdrawing entries no rule wants).
  *
- * Everything is synchronous: no query is decided half on the old and half on the new config.
+ * Apply and commit are synchronous: no query is decided half on the old and half on the new
+ * config.
  *
- * Today the daemon's parts are `channels` and `policy` (src/daemon/live-parts.ts). Making another
- * setting live (upstreams, listen addresses, log level/format, cache settings, loading and
- * unloading channels in strongSwan) means writing a part that owns its keys: nothing here
- * changes, and the key leaves the restart-needed list by itself.
+ * Today the daemon's parts are `upstreams` and `cache` (src/daemon/live-upstreams.ts), `channels`
+ * and `policy` (src/daemon/live-parts.ts) and `enforce_dns`. Making another setting live (listen
+ * addresses, log level/format, loading and unloading channels in strongSwan) means writing a
+ * part that owns its keys: nothing here changes, and the key leaves the restart-needed list by
+ * itself.
  */
 import type { Config } from '../config/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
@@ -31,8 +35,14 @@ export interface LivePart<P = unknown> {
   readonly owns: readonly ConfigKey[];
   /** Keys owned elsewhere whose change also makes this part run (it is built from them). */
   readonly reads?: readonly ConfigKey[];
-  /** Checks `next` against `running` and prepares the change; no side effects; throws when invalid. */
-  prepare(running: Config, next: Config): P;
+  /**
+   * Checks `next` against `running` and prepares the change; throws when invalid. May be
+   * asynchronous; side effects only when `abort` undoes them (new sockets opened that nothing
+   * uses yet): until `apply`, the running state serves.
+   */
+  prepare(running: Config, next: Config): P | Promise<P>;
+  /** Undoes what `prepare` did: the reload does not go through (another part refused or failed). */
+  abort?(prepared: P): void;
   /** Makes the change; throws, leaving its own state as before, when it cannot. */
   apply(prepared: P): void;
   /** Undoes a successful apply (a later part failed). */
@@ -115,18 +125,32 @@ export class LiveConfig {
    * config cannot be applied) or `reload_failed` (a part could not apply; everything was rolled
    * back). Either way the running config stays as it was.
    */
-  reload(next: Config): ReloadOutcome {
+  async reload(next: Config): Promise<ReloadOutcome> {
     const running = this.running;
     const plan = this.plan(next);
     const run = plan.parts.map((p) => this.parts.find((x) => x.name === p.name)!);
     // 2. Validate: every part prepares before any applies.
     const prepared: unknown[] = [];
+    const abortAll = () => {
+      for (let j = prepared.length - 1; j >= 0; j--) {
+        try {
+          run[j]!.abort?.(prepared[j]);
+        } catch {
+          /* best effort: what a prepare opened and cannot close is logged by its owner */
+        }
+      }
+    };
     for (const part of run) {
       try {
-        prepared.push(part.prepare(running, next));
+        prepared.push(await part.prepare(running, next));
       } catch (err) {
+        abortAll();
         throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
       }
+    }
+    if (this.running !== running) {
+      abortAll();
+      throw new DnssealError('daemon', 'reload_busy', 'reload refused: another reload applied meanwhile; try again');
     }
     // 3. Apply in order; on a failure, roll back what was applied, last first.
     for (let i = 0; i < run.length; i++) {
@@ -141,6 +165,7 @@ export class LiveConfig {
             rollbackErrors.push(`${run[j]!.name}: ${errorMessage(e)}`);
           }
         }
+        abortAll();
         const also = rollbackErrors.length ? ` (rolling back also failed: ${rollbackErrors.join('; ')})` : '';
         throw new DnssealError(
           'daemon',

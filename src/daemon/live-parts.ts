@@ -89,8 +89,8 @@ export function policyPart(deps: PolicyPartDeps): LivePart<PolicyChange> {
     owns: ['source', 'tables', 'clients', 'statics'],
     reads: ['channels'],
     prepare: (running, next) => {
-      // Rules may only name upstreams the running forwarder has (upstreams change on restart).
-      const cfg = { ...next, upstreams: running.upstreams };
+      // Rules name the new upstreams: the `upstreams` part swaps them in with this policy.
+      const cfg = next;
       return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg) } };
     },
     // Statics are written all-or-nothing by the registry; the client groups after them.

@@ -6,6 +6,7 @@
  * state (pinned maps, charon's SAs) is left in place, unless the stop was a `down`.
  */
 import type { Config } from '../config/types.ts';
+import { formatServerSpec } from '../proxy/server-spec.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import { UndoStack } from '../util/undo-stack.ts';
 import { startUp, type RunningDaemon } from './start-up.ts';
@@ -33,7 +34,7 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
     datapath: d.datapath.kind,
     ipsec: d.ipsec.kind,
     listen: listen.join(','),
-    upstreams: cfg.upstreams.map((u) => `${u.name}=${u.address}:${u.port}`).join(','),
+    upstreams: cfg.upstreams.map((u) => `${u.name}=${u.servers.map(formatServerSpec).join(',')}`).join(' '),
   });
   deps.onReady?.({
     listeners: d.proxy.listeners.map((l) => ({ transport: l.transport, hostname: l.hostname, port: l.port })),
@@ -47,12 +48,10 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   const onTerm = () => stop('SIGTERM');
   const onInt = () => stop('SIGINT');
   const onHup = () => {
-    try {
-      const r = d.reload();
-      log.info('daemon: configuration reloaded', { via: 'SIGHUP', ...r, restartNeeded: r.restartNeeded.join(',') });
-    } catch (err) {
-      log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) });
-    }
+    d.reload().then(
+      (r) => log.info('daemon: configuration reloaded', { via: 'SIGHUP', ...r, restartNeeded: r.restartNeeded.join(',') }),
+      (err: unknown) => log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) }),
+    );
   };
   signals.on('SIGTERM', onTerm);
   signals.on('SIGINT', onInt);

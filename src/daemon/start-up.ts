@@ -10,8 +10,9 @@
  *  4. the registry adopts the pinned map and writes the statics — before any query can register;
  *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
- *  6. the proxy: upstream sockets first, then the listeners — from here DNS is served; then
- *     enforce_dns (its redirect targets are the bound listen addresses);
+ *  6. the answer cache, then the proxy: upstream sockets first (every server of every upstream
+ *     name), then the listeners — from here DNS is served; then enforce_dns (its redirect
+ *     targets are the bound listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
 import { statSync } from 'node:fs';
@@ -43,6 +44,9 @@ import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
 import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
+import { cachePart, LiveUpstreams, openCache, upstreamOptions } from './live-upstreams.ts';
+import { exportUpstreamHealth } from '../proxy/upstream-metrics.ts';
+import type { AnswerCache } from '../cache/answer-cache.ts';
 import { TlsRuntime, ipsecHooks, ipsecOnly } from './tls-step.ts';
 import type { DaemonDeps, ReloadResult } from './types.ts';
 
@@ -54,8 +58,8 @@ export interface RunningDaemon {
   proxy: Proxy;
   counters: ProxyCounters;
   tls: TlsRuntime;
-  /** Re-reads the config and applies it (throws `reload_*` with the reason; nothing changed then). */
-  reload: () => ReloadResult;
+  /** Re-reads the config and applies it (rejects with `reload_*` and the reason; nothing changed then). */
+  reload: () => Promise<ReloadResult>;
 }
 
 export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, stop: (why: 'down') => void): Promise<RunningDaemon> {
@@ -119,11 +123,11 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   // 6. The proxy.
   const counters = newProxyCounters();
   exportProxyCounters(counters, metrics);
+  const cache = openCache(cfg, clock, metrics);
   const proxy = await startProxy({
     listen: cfg.listen,
-    upstreams: cfg.upstreams,
-    ...(cfg.upstreamSource !== undefined ? { upstreamSource: cfg.upstreamSource } : {}),
-    upstreamTimeoutMs: cfg.upstreamTimeoutMs,
+    ...upstreamOptions(cfg),
+    cache,
     canary: cfg.canary,
     // a CNAME target a protected answer named stays protected for its TTL (at least min_hold)
     cnameHold: { minHoldS: cfg.minHoldS },
@@ -138,6 +142,9 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     ...(icpt ? { interceptor: icpt.interceptor } : {}),
   });
   stack.push('proxy', () => proxy.close());
+  exportUpstreamHealth(() => proxy.upstreams.values(), metrics);
+  const upstreams = new LiveUpstreams({ proxy, cache, log });
+  stack.push('replaced upstreams', () => upstreams.close());
   const enforce = new Enforce({
     enforcer: deps.enforcer ?? (cfg.datapath === 'fake' ? new FakeDnsEnforcer() : new NftDnsEnforcer()),
     log,
@@ -148,6 +155,8 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
 
   // 7. Reload, control, metrics.
   const live = new LiveConfig(cfg, [
+    upstreams.part(),
+    cachePart(cache),
     channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
@@ -156,7 +165,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   // status reports the last reload (and what it could not apply) whichever way it came
   const reloads = new ReloadRecord(() => clock.nowMs());
   const reload = () => reloads.run(() => reloadFrom(live, deps));
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls });
+  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, cache });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
@@ -233,7 +242,7 @@ function policyServerKey(cfg: Config, upstream: string): string {
 }
 
 /** One reload: read the file (validated by the loader), then the live config's transaction. */
-function reloadFrom(live: LiveConfig, deps: DaemonDeps): ReloadResult {
+async function reloadFrom(live: LiveConfig, deps: DaemonDeps): Promise<ReloadResult> {
   if (!deps.reloadConfig) {
     throw new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed');
   }
@@ -243,7 +252,7 @@ function reloadFrom(live: LiveConfig, deps: DaemonDeps): ReloadResult {
   } catch (err) {
     throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
   }
-  const { plan, figures } = live.reload(next);
+  const { plan, figures } = await live.reload(next);
   const c = plan.merged;
   return {
     source: c.source,
@@ -266,11 +275,12 @@ interface ControlParts {
   proxy: Proxy;
   counters: ProxyCounters;
   icpt: InterceptRuntime | undefined;
-  reload: () => ReloadResult;
+  reload: () => Promise<ReloadResult>;
   reloads: ReloadRecord;
   stop: (why: 'down') => void;
   channels: ChannelTable;
   tls: TlsRuntime;
+  cache: AnswerCache;
 }
 
 /** The control socket: list/flush from the registry, status, reload, down. */
@@ -291,6 +301,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
     cfg.control,
     createControlHandlers({
       registry: p.registry,
+      cache: p.cache,
       clock: deps.clock,
       ...(p.icpt ? { intercepts: () => p.icpt!.list() } : {}),
       // flush refuses a channel or table the running policy does not have
@@ -313,6 +324,8 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
           channels: p.channels.all(p.live.config.channels),
           channelSince: (id) => p.channels.since(id),
           counters: p.counters,
+          upstreams: new Map([...p.proxy.upstreams].map(([name, set]) => [name, set.healthOf()])),
+          cache: { settings: p.cache.settings, size: p.cache.size, bytes: p.cache.bytes, counters: p.cache.counters },
           tls: p.tls.status(),
         }),
       // Reply first, then stop: the reply must leave before the control socket closes.
@@ -321,7 +334,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
         return { stopping: true, removeKernelState: Boolean(deps.kernelDown) };
       },
       reload: async () => {
-        const r = p.reload();
+        const r = await p.reload();
         log.info('daemon: configuration reloaded', { via: 'control', ...r, restartNeeded: r.restartNeeded.join(',') });
         return r;
       },

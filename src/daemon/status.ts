@@ -14,11 +14,13 @@
  * and the record of reloads (`restart needed for: …` stays until a restart or a reload that
  * no longer asks for one).
  *
- * Slots other parts fill later (null until then, documented as such): each upstream's
- * `health` and `latency_ms` (the upstream lists/DoT/DoH work), `cache` (the answer cache). `tls`
- * is the TLS relay's and acceptor's (tls-step.ts; null when neither runs).
+ * Upstreams are one row per server (name, its place in the list, health, latency, answers,
+ * failures), from the running upstream sets; `cache` is the answer cache's settings and
+ * figures; `tls` is the TLS relay's and acceptor's (tls-step.ts; null when neither runs).
  */
-import type { Config } from '../config/types.ts';
+import type { CacheLimits } from '../cache/cache-limits.ts';
+import type { CacheCounters } from '../cache/cache-metrics.ts';
+import type { Config, ServerSpec } from '../config/types.ts';
 import { registryFigures } from '../control/handlers.ts';
 import { SETTINGS } from '../config/settings.ts';
 import type { Datapath } from '../datapath/datapath.ts';
@@ -26,6 +28,7 @@ import type { ChannelState, IpsecChannels } from '../ipsec/channel-manager.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import { UPSTREAM_BUCKETS, type ProxyCounters } from '../proxy/proxy-counters.ts';
+import type { ServerHealth } from '../proxy/upstream-health.ts';
 import type { RegistryStats } from '../registry/registry.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { ReloadResult } from './types.ts';
@@ -78,14 +81,50 @@ export interface ChannelStatus {
   peers_up: number;
 }
 
+/** One server of one upstream name. */
 export interface UpstreamStatus {
   name: string;
+  /** Its place in the name's list (queries try the servers in this order; the `server` metric label). */
+  index: number;
+  /** As configured, canonical: `192.0.2.1:53`, `tls://9.9.9.9:853#dns.quad9.net`, `https://…`. */
+  server: string;
+  transport: ServerSpec['transport'];
   address: string;
   port: number;
-  /** Slot: the upstream work reports `up`/`down` here; null until then. */
-  health: string | null;
-  /** Slot: recent answer latency, ms; null until then. */
+  /** `up`, or `down`: skipped by queries until a background probe gets an answer. */
+  health: 'up' | 'down';
+  /** When it last went up or down (the start for a server never down). */
+  since: string;
+  /** Answer latency, exponentially weighted, ms; null before the first measured answer. */
   latency_ms: number | null;
+  answers: number;
+  /** Failed exchanges by reason (timeout, refused, tls, …). */
+  failures: Record<string, number>;
+  last_error: string | null;
+  errno: string | null;
+}
+
+/** The answer cache's settings and figures. */
+export interface CacheStatus {
+  /** False with `cache_size: 0`: every query goes upstream. */
+  enabled: boolean;
+  entries: number;
+  bytes: number;
+  max_entries: number;
+  max_bytes: number;
+  max_ttl_s: number;
+  max_negative_ttl_s: number;
+  stale_s: number;
+  prefetch: boolean;
+  hits: number;
+  misses: number;
+  /** hits / (hits + misses); null before the first lookup. */
+  hit_ratio: number | null;
+  stale_answers: number;
+  inserts: number;
+  prefetches: number;
+  evictions: CacheCounters['evictions'];
+  not_cached: CacheCounters['notCached'];
 }
 
 export interface LatencyBucket {
@@ -144,8 +183,8 @@ export interface StatusReport {
     client_subnet: ProxyCounters['clientSubnet'];
     stray_records_removed: number;
   };
-  /** Slot: the answer cache's figures; null until the cache reports them. */
-  cache: Record<string, unknown> | null;
+  /** The answer cache; null when the daemon has none. */
+  cache: CacheStatus | null;
   /** The TLS relay and acceptor (tls-step.ts TlsStatus); null when neither runs. */
   tls: Record<string, unknown> | null;
 }
@@ -170,6 +209,9 @@ export interface StatusInput {
   /** A tunnel channel's last SA change, by id. */
   channelSince: (id: number) => number | undefined;
   counters: ProxyCounters;
+  /** The running upstream sets' health (`UpstreamSet.healthOf()`), by name. */
+  upstreams: ReadonlyMap<string, ServerHealth[]>;
+  cache: { settings: Readonly<CacheLimits>; size: number; bytes: number; counters: CacheCounters } | null;
   /** The TLS relay's and acceptor's figures (tls-step.ts), null when neither runs. */
   tls?: { relay: unknown } | null;
 }
@@ -227,7 +269,7 @@ export function statusReport(i: StatusInput): StatusReport {
     datapath: { kind: i.datapath.kind, up: i.datapath.health.up, reason: i.datapath.health.reason ?? null },
     ipsec: { kind: i.ipsec.kind, vici: i.ipsec.vici },
     channels: i.channels.map((ch) => channelStatus(ch, state.get(ch.name), ch.kind === 'tunnel' && ch.protocol === 'ipsec' ? i.channelSince(ch.id) : undefined, Boolean(i.tls?.relay))),
-    upstreams: cfg.upstreams.map((u) => ({ name: u.name, address: u.address, port: u.port, health: null, latency_ms: null })),
+    upstreams: upstreamRows(cfg, i.upstreams),
     enforce_dns: cfg.enforceDns,
     reload: {
       last_at: i.reloads.lastAtMs === undefined ? null : iso(i.reloads.lastAtMs),
@@ -250,8 +292,59 @@ export function statusReport(i: StatusInput): StatusReport {
       client_subnet: { ...c.clientSubnet },
       stray_records_removed: c.strayRecordsRemoved,
     },
-    cache: null,
+    cache: i.cache ? cacheStatus(i.cache) : null,
     tls: (i.tls as Record<string, unknown> | null | undefined) ?? null,
+  };
+}
+
+/** A row per server of each running set, with its configured transport, address and port. */
+function upstreamRows(cfg: Config, health: StatusInput['upstreams']): UpstreamStatus[] {
+  const rows: UpstreamStatus[] = [];
+  for (const u of cfg.upstreams) {
+    (health.get(u.name) ?? []).forEach((h, index) => {
+      const spec = u.servers[index];
+      if (!spec) return;
+      rows.push({
+        name: u.name,
+        index,
+        server: h.server,
+        transport: spec.transport,
+        address: spec.address,
+        port: spec.port,
+        health: h.state,
+        since: iso(h.sinceMs),
+        latency_ms: h.latencyMs,
+        answers: h.answers,
+        failures: Object.fromEntries(Object.entries(h.failures).map(([k, v]) => [k, v ?? 0])),
+        last_error: h.lastError,
+        errno: h.errno,
+      });
+    });
+  }
+  return rows;
+}
+
+function cacheStatus(c: NonNullable<StatusInput['cache']>): CacheStatus {
+  const k = c.counters;
+  const lookups = k.hits + k.misses;
+  return {
+    enabled: c.settings.maxEntries > 0,
+    entries: c.size,
+    bytes: c.bytes,
+    max_entries: c.settings.maxEntries,
+    max_bytes: c.settings.maxBytes,
+    max_ttl_s: c.settings.maxTtlS,
+    max_negative_ttl_s: c.settings.maxNegTtlS,
+    stale_s: c.settings.staleMaxS,
+    prefetch: c.settings.prefetch,
+    hits: k.hits,
+    misses: k.misses,
+    hit_ratio: lookups === 0 ? null : Math.round((k.hits / lookups) * 10000) / 10000,
+    stale_answers: k.stale,
+    inserts: k.inserts,
+    prefetches: k.prefetches,
+    evictions: { ...k.evictions },
+    not_cached: { ...k.notCached },
   };
 }
 
@@ -271,10 +364,10 @@ export class ReloadRecord {
   }
 
   /** Runs one reload and records how it went; its result or error passes through. */
-  run(reload: () => ReloadResult): ReloadResult {
+  async run(reload: () => Promise<ReloadResult>): Promise<ReloadResult> {
     this.lastAtMs = this.now();
     try {
-      const r = reload();
+      const r = await reload();
       this.loadedAtMs = this.lastAtMs;
       this.lastError = undefined;
       this.restartNeeded = [...r.restartNeeded];

@@ -5,13 +5,13 @@
  * sockets are closed only after every query that could still use them has timed out.
  */
 import { Policy } from '../policy/policy.ts';
-import { Forwarder, type UpstreamPair } from '../proxy/forwarder.ts';
+import { Forwarder, pairsOf } from '../proxy/forwarder.ts';
 import { splitHostPort, type Listener } from '../proxy/handler.ts';
 import { startTcpListener } from '../proxy/listener-tcp.ts';
 import { startUdpListener } from '../proxy/listener-udp.ts';
 import { newProxyCounters, type ProxyCounters } from '../proxy/proxy-counters.ts';
-import { TcpUpstream } from '../proxy/upstream-tcp.ts';
-import { UdpUpstream } from '../proxy/upstream-udp.ts';
+import { readTlsCa } from '../proxy/proxy.ts';
+import { openUpstreamSets } from '../proxy/upstream-factory.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Clock } from '../util/clock.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -38,18 +38,15 @@ export interface RunningPolicyServer {
 
 async function openForwarder(cfg: PolicyServerConfig, counters: ProxyCounters, deps: PolicyServerRunDeps): Promise<Forwarder | null> {
   if (cfg.base.upstreams.length === 0) return null;
-  const pairs = new Map<string, UpstreamPair>();
-  try {
-    for (const u of cfg.base.upstreams) {
-      const common = { name: u.name, address: u.address, port: u.port, timeoutMs: cfg.base.upstreamTimeoutMs, counters };
-      const udp = await UdpUpstream.open({ ...common, clock: deps.clock, log: deps.log });
-      pairs.set(u.name, { udp, tcp: new TcpUpstream(common) });
-    }
-    return new Forwarder(pairs, counters);
-  } catch (err) {
-    for (const p of pairs.values()) p.udp.close();
-    throw err;
-  }
+  const tlsCa = readTlsCa(cfg.base.upstreamTlsCa);
+  const sets = await openUpstreamSets(cfg.base.upstreams, {
+    timeoutMs: cfg.base.upstreamTimeoutMs,
+    clock: deps.clock,
+    log: deps.log,
+    counters,
+    ...(tlsCa !== undefined ? { tlsCa } : {}),
+  });
+  return new Forwarder(pairsOf(sets), counters);
 }
 
 /**

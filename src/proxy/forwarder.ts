@@ -4,13 +4,19 @@
  * answer once (`scanAnswer`) for every client waiting on it.
  *
  * "Identical" means: same upstream, same question bytes (name with its case, type, class),
- * and the same RD/CD/AD/DO bits — everything our upstream query is built from.
+ * and the same RD/CD/AD/DO bits — everything our upstream query is built from (the cache's
+ * key uses the same bits: `questionBits`, src/cache/cache-key.ts).
+ *
+ * Each upstream name is an `UpstreamSet` (its servers with failover), seen here through its
+ * UDP/TCP pair view (`pairsOf`). A reload swaps the pairs (`setUpstreams`); queries in flight
+ * finish on the old ones, and new queries do not join them.
  */
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
-import { FLAG_AD, FLAG_CD, FLAG_RD } from '../dns/wire.ts';
+import { questionBits } from '../cache/cache-key.ts';
 import { DnssealError } from '../util/errors.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
+import type { UpstreamSet } from './upstream-set.ts';
 import { UpstreamError, type ExchangeHooks, type Upstream } from './upstream.ts';
 
 export interface Forwarded {
@@ -31,6 +37,11 @@ export interface UpstreamPair {
   tcp: Upstream;
 }
 
+/** Each set's pair view (`UpstreamSet.pair()`), by name. */
+export function pairsOf(sets: ReadonlyMap<string, UpstreamSet>): Map<string, UpstreamPair> {
+  return new Map([...sets].map(([name, set]) => [name, set.pair()]));
+}
+
 /** One upstream query in flight; several identical client queries may wait on it. */
 interface InFlight {
   upstream: string;
@@ -45,13 +56,23 @@ export class Forwarder {
    * Keyed by a hash of the question bytes; the identity itself is compared in the (nearly
    * always one-element) list, so no key string is built and hashed per query.
    */
-  private readonly inflight = new Map<number, InFlight[]>();
+  private inflight = new Map<number, InFlight[]>();
 
   constructor(
-    private readonly upstreams: Map<string, UpstreamPair>,
+    private upstreams: Map<string, UpstreamPair>,
     private readonly counters: ProxyCounters,
   ) {
     if (!upstreams.has('default')) throw new DnssealError('proxy', 'no_default_upstream', 'no upstream named "default"');
+  }
+
+  /**
+   * From the next query on, `upstreams` answer (a reload). Queries in flight finish on the old
+   * pairs, which the caller closes once they are done; new queries do not join them.
+   */
+  setUpstreams(upstreams: Map<string, UpstreamPair>): void {
+    if (!upstreams.has('default')) throw new DnssealError('proxy', 'no_default_upstream', 'no upstream named "default"');
+    this.upstreams = upstreams;
+    this.inflight = new Map();
   }
 
   /** Names of the configured upstreams. */
@@ -65,9 +86,10 @@ export class Forwarder {
     if (!pair) return Promise.reject(new UpstreamError('closed', `no upstream named "${name}"`));
     // A signed exchange is never shared: its verdict belongs to this query alone.
     if (hooks) return this.signedExchange(pair, query, hooks);
-    const bits = (query.flags & (FLAG_RD | FLAG_CD | FLAG_AD)) | (query.edns?.dnssecOk ? 0x8000 : 0);
+    const bits = questionBits(query);
     const key = query.questionHash;
-    let list = this.inflight.get(key);
+    const inflight = this.inflight;
+    let list = inflight.get(key);
     if (list) {
       for (const f of list) {
         if (f.upstream === name && f.bits === bits && sameBytes(f.question, query.question)) {
@@ -77,7 +99,7 @@ export class Forwarder {
       }
     } else {
       list = [];
-      this.inflight.set(key, list);
+      inflight.set(key, list);
     }
     const entry: InFlight = { upstream: name, question: query.question, bits, promise: null as unknown as Promise<Forwarded> };
     const waiting = list;
@@ -85,7 +107,7 @@ export class Forwarder {
     const done = () => {
       const i = waiting.indexOf(entry);
       if (i >= 0) waiting.splice(i, 1);
-      if (waiting.length === 0 && this.inflight.get(key) === waiting) this.inflight.delete(key);
+      if (waiting.length === 0 && inflight.get(key) === waiting) inflight.delete(key);
     };
     entry.promise = pair.udp.exchange(query).then(
       (bytes) => {

@@ -16,6 +16,7 @@
  * Fail closed: when registration (S105) does not complete, the client gets SERVFAIL, never
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  */
+import { isCached } from '../cache/answer-cache.ts';
 import { rewriteAnswer } from '../dns/answer-rewrite.ts';
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
@@ -114,11 +115,16 @@ export class Pipeline {
   /** The listener-facing entry point (a `QueryHandler`). */
   readonly handle: QueryHandler;
 
-  private readonly splitDns: boolean;
+  private splitDns: boolean;
 
   constructor(private readonly deps: PipelineDeps) {
     this.handle = (bytes, client) => this.run(bytes, client);
     this.splitDns = deps.upstreamNames === undefined || deps.upstreamNames.length > 1;
+  }
+
+  /** The upstream names after a reload changed them (S102 runs only when there is a choice). */
+  setUpstreamNames(names: readonly string[]): void {
+    this.splitDns = names.length > 1;
   }
 
   private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
@@ -147,7 +153,8 @@ export class Pipeline {
     } catch (err) {
       return this.forwardFailure(query, err);
     }
-    observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
+    // a cache hit is not an upstream exchange (dnsseal_upstream_query_seconds)
+    if (!isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
     const decision = this.decide(query, forwarded, clientIp);
     if (decision?.channel) {
       this.hold(forwarded, decision);

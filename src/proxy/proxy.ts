@@ -1,9 +1,15 @@
 /**
- * Assembles the proxy: upstreams (UDP pool + TCP fallback per configured upstream), the
- * forwarder, the pipeline and one UDP and one TCP listener per listen address. The daemon
- * and the integration tests build it the same way. Upstream sockets are opened before the
- * listening ones (BENCHMARKING.md, Bun notes).
+ * Assembles the proxy: the upstream sets (each name's servers, plain, DoT or DoH, with
+ * failover: upstream-set.ts, built by upstream-factory.ts), the forwarder over their pair
+ * views, the cache in front of it, the pipeline and one UDP and one TCP listener per listen
+ * address. The daemon and the integration tests build it the same way. Upstream sockets are
+ * opened before the listening ones (BENCHMARKING.md, Bun notes).
+ *
+ * A reload replaces the upstream sets (`openUpstreams`, then `replaceUpstreams`: one
+ * assignment each in the forwarder and the pipeline); queries already sent finish on the old
+ * sets, which the caller closes once they are done.
  */
+import { readFileSync } from 'node:fs';
 import type { AnswerCache } from '../cache/answer-cache.ts';
 import { CachingForwarder } from '../cache/caching-forwarder.ts';
 import type { UpstreamSpec } from '../config/types.ts';
@@ -11,24 +17,35 @@ import type { Metrics } from '../ops/metrics.ts';
 import { CnameHolds, DEFAULT_HOLD_FLOOR_S, exportCnameHolds } from '../policy/cname-holds.ts';
 import type { RegistryApi } from '../registry/types.ts';
 import type { Clock } from '../util/clock.ts';
+import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { Forwarder, type UpstreamPair } from './forwarder.ts';
+import { Forwarder, pairsOf } from './forwarder.ts';
 import { splitHostPort, type Listener } from './handler.ts';
 import { startTcpListener } from './listener-tcp.ts';
 import { startUdpListener } from './listener-udp.ts';
 import { Pipeline, type InterceptApi, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
-import { TcpUpstream } from './upstream-tcp.ts';
-import { UdpUpstream } from './upstream-udp.ts';
 import { TrustedForwarders } from './trusted-forwarders.ts';
+import { openUpstreamSets, type UpstreamDeps } from './upstream-factory.ts';
+import type { UpstreamSet } from './upstream-set.ts';
 
-export interface ProxyOptions {
-  /** `ADDR:PORT` / `[ADDR]:PORT`; port 0 picks a free one (see `listeners`). */
-  listen: string[];
+/** What the upstream sets are opened from: the settings a reload may change. */
+export interface UpstreamOptions {
   upstreams: UpstreamSpec[];
   /** Local address upstream sockets bind to (`upstream_source`); unset: the kernel picks. */
   upstreamSource?: string;
   upstreamTimeoutMs: number;
+  /** PEM text of the CAs DoT and DoH servers must chain to (`upstream_tls_ca`); unset: the system store. */
+  upstreamTlsCa?: string;
+}
+
+/** Tuning of the upstream sets and transports (tests; defaults otherwise). */
+export type UpstreamTuning = Pick<UpstreamDeps, 'maxAttempts' | 'probeMinMs' | 'probeMaxMs' | 'tlsIdleMs' | 'dohHttp'>;
+
+export interface ProxyOptions extends UpstreamOptions {
+  /** `ADDR:PORT` / `[ADDR]:PORT`; port 0 picks a free one (see `listeners`). */
+  listen: string[];
+  upstreamTuning?: UpstreamTuning;
   canary: 'nxdomain' | 'pass';
   policy: PolicyApi;
   registry: RegistryApi;
@@ -69,30 +86,49 @@ export interface Proxy {
   readonly pipeline: Pipeline;
   /** The CNAME holds the pipeline keeps (for `explain`, and a reload's reconcile/retain). */
   readonly holds: CnameHolds;
+  /** The upstream sets queries go to now, by name (health for `status` and metrics). */
+  readonly upstreams: ReadonlyMap<string, UpstreamSet>;
+  /** Opens sets for `o` with the proxy's counters, clock and log; nothing uses them until `replaceUpstreams`. */
+  openUpstreams(o: UpstreamOptions): Promise<Map<string, UpstreamSet>>;
+  /**
+   * From the next query on, `sets` answer (they must include `default`); returns the sets they
+   * replace, still open: queries already sent finish on them, the caller closes them after.
+   */
+  replaceUpstreams(sets: Map<string, UpstreamSet>): Map<string, UpstreamSet>;
   close(): Promise<void>;
+}
+
+/** The PEM text of `upstream_tls_ca` (unset: undefined, the system store); throws naming the file. */
+export function readTlsCa(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DnssealError('proxy', 'upstream_tls_ca', `upstream_tls_ca ${path}: cannot read it: ${errorMessage(err)}`, { cause: err });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new DnssealError('proxy', 'upstream_tls_ca', `upstream_tls_ca ${path}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+  }
+  return pem;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const forwarders = opts.trustedForwarders?.length ? new TrustedForwarders(opts.trustedForwarders, opts.counters.clientSubnet) : undefined;
-  const pairs = new Map<string, UpstreamPair>();
-  try {
-    for (const u of opts.upstreams) {
-      const common = {
-        name: u.name,
-        address: u.address,
-        port: u.port,
-        timeoutMs: opts.upstreamTimeoutMs,
-        counters: opts.counters,
-        ...(opts.upstreamSource !== undefined ? { source: opts.upstreamSource } : {}),
-      };
-      const udp = await UdpUpstream.open({ ...common, clock: opts.clock, log: opts.log, poolSize: opts.upstreamPoolSize, batchSends: opts.batchSends });
-      pairs.set(u.name, { udp, tcp: new TcpUpstream(common) });
-    }
-  } catch (err) {
-    for (const p of pairs.values()) p.udp.close();
-    throw err;
-  }
-  const forwarder = new Forwarder(pairs, opts.counters);
+  const openUpstreams = (o: UpstreamOptions) =>
+    openUpstreamSets(o.upstreams, {
+      timeoutMs: o.upstreamTimeoutMs,
+      clock: opts.clock,
+      log: opts.log,
+      counters: opts.counters,
+      ...(o.upstreamSource !== undefined ? { source: o.upstreamSource } : {}),
+      ...(o.upstreamTlsCa !== undefined ? { tlsCa: o.upstreamTlsCa } : {}),
+      ...(opts.upstreamPoolSize !== undefined ? { udpPoolSize: opts.upstreamPoolSize } : {}),
+      ...(opts.batchSends !== undefined ? { batchSends: opts.batchSends } : {}),
+      ...opts.upstreamTuning,
+    });
+  let sets = await openUpstreams(opts);
+  const forwarder = new Forwarder(pairsOf(sets), opts.counters);
   const holds = new CnameHolds({
     clock: opts.clock,
     policy: opts.policy, // the live policy: a hold follows a reload
@@ -141,6 +177,17 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     listeners,
     pipeline,
     holds,
+    get upstreams() {
+      return sets;
+    },
+    openUpstreams,
+    replaceUpstreams: (next) => {
+      const old = sets;
+      forwarder.setUpstreams(pairsOf(next));
+      pipeline.setUpstreamNames([...next.keys()]);
+      sets = next;
+      return old;
+    },
     close: async () => {
       for (const l of listeners) await l.close();
       forwarder.close();

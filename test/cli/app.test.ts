@@ -166,6 +166,21 @@ describe('cli/app', () => {
     expect(h.err).toStartWith(`dnsseal: ${msg}`);
   });
 
+  test('sends flush --cache with its name pattern and prints how many answers went', async () => {
+    const h = await cli(['flush', '--cache', '--name', '*.corp.example', '--control', '/tmp/x.sock'], { control: () => ({ cacheRemoved: 3 }) });
+    expect(h.requests.map((r) => r.req)).toEqual([{ cmd: 'flush', args: { cache: true, name: '*.corp.example' } }]);
+    expect([h.code, h.out]).toEqual([0, 'flushed: 3 cached answers removed\n']);
+  });
+
+  test.each([
+    [['--channel', 'hub'], '--cache: flush --cache: takes --name only, not --channel'],
+    [['--name', 'a.*.b'], '--cache: flush --cache --name: "a.*.b": "*" must be a whole label'],
+  ])('refuses flush --cache with %p before asking the daemon', async (argv, msg) => {
+    const h = await cli(['flush', '--cache', ...argv, '--control', '/tmp/x.sock'], { control: () => ({}) });
+    expect([h.code, h.requests.length]).toEqual([1, 0]);
+    expect(h.err).toStartWith(`dnsseal: ${msg}`);
+  });
+
   test('exits 1 and says why when the daemon refuses an unknown flush channel', async () => {
     const h = await cli(['flush', '--channel', 'partnr', '--control', '/tmp/x.sock'], {
       control: () => {

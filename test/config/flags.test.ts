@@ -68,8 +68,8 @@ describe('config/flags', () => {
     expect(c.minHoldS).toBe(5);
     expect(c.listen).toEqual(['127.0.0.1:5300']);
     expect(c.upstreams).toEqual([
-      { name: 'default', address: '1.1.1.1', port: 53 },
-      { name: 'corp', address: '10.9.9.9', port: 5353 },
+      { name: 'default', servers: [{ transport: 'dns', address: '1.1.1.1', port: 53 }] },
+      { name: 'corp', servers: [{ transport: 'dns', address: '10.9.9.9', port: 5353 }] },
     ]);
     expect([c.logFormat, c.datapath, c.canary, c.idleS, c.upstreamTimeoutMs, c.metrics, c.control, c.logLevel]).toEqual([
       'json', 'none', 'pass', 10, 900, '127.0.0.1:9153', '/tmp/x.sock', 'debug',
@@ -106,7 +106,7 @@ describe('config/flags', () => {
     [['run', '--mode', 'router'], '--mode: must be one of host, gateway, intercept, not "router"'],
     [['run', '--min-hold', '1m'], '--min-hold: must be a whole number between 0 and 604800, not "1m"'],
     [['run', '--listen', 'localhost:53'], '--listen: "localhost:53": "localhost" is not an IP address'],
-    [['run', '--upstream', '1.2.3.4:99999'], '--upstream: "1.2.3.4:99999": port "99999" must be 1-65535'],
+    [['run', '--upstream', '1.2.3.4:99999'], '--upstream: upstream "default": server "1.2.3.4:99999": port "99999" must be 1-65535'],
     [['run', '--channel', 'x=vpn:1.2.3.4'], '--channel: "x=vpn:1.2.3.4": expected NAME=tunnel:GATEWAY'],
     [['run', '--channel', 'x=peer,cipher=3des'], '--channel: unknown option "cipher=3des"'],
     [['run', '--channel', 'x=peer,esp=3des'], '--channel: channel "x": esp "3des" refused'],
@@ -125,6 +125,6 @@ describe('config/flags', () => {
     const c = load(['--tsig-key', 'ps=key.b64', '--upstream', 'ps=192.0.2.9,tsig-key=ps', '--policy-server', 'ps']);
     expect(c.tsigKeys.map((k) => [k.name, k.algorithm, k.secret.length])).toEqual([['ps', 'hmac-sha256', 25]]);
     expect(c.policyServer).toBe('ps');
-    expect(c.upstreams.find((u) => u.name === 'ps')).toEqual({ name: 'ps', address: '192.0.2.9', port: 53, tsigKey: 'ps' });
+    expect(c.upstreams.find((u) => u.name === 'ps')).toEqual({ name: 'ps', servers: [{ transport: 'dns', address: '192.0.2.9', port: 53 }], tsigKey: 'ps' });
   });
 });

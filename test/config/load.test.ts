@@ -54,8 +54,8 @@ describe('config/load', () => {
     expect(c.mode).toBe('gateway');
     expect(c.listen).toEqual(['0.0.0.0:53']);
     expect(c.upstreams).toEqual([
-      { name: 'default', address: '9.9.9.9', port: 53 },
-      { name: 'corp', address: '2001:db8::53', port: 5353 },
+      { name: 'default', servers: [{ transport: 'dns', address: '9.9.9.9', port: 53 }] },
+      { name: 'corp', servers: [{ transport: 'dns', address: '2001:db8::53', port: 5353 }] },
     ]);
     expect(c.channels.map((x) => [x.name, x.id, x.mark])).toEqual([
       ['hub', 1, channelMark(1)],
@@ -76,13 +76,13 @@ describe('config/load', () => {
     const c = loadConfig(new Map(), deps());
     expect(c.source).toBe(EMBEDDED_SOURCE);
     expect(c.listen).toEqual(['127.0.0.53:53']);
-    expect(c.upstreams).toEqual([{ name: 'default', address: '192.0.2.53', port: 53 }]);
+    expect(c.upstreams).toEqual([{ name: 'default', servers: [{ transport: 'dns', address: '192.0.2.53', port: 53 }] }]);
     expect(c.tables[0]!.rules.map((r) => r.condition.pattern)).toContain('*.corp.example');
   });
 
   test('skips 127.0.0.53 in resolv.conf when picking the default upstream', () => {
     const c = loadConfig(new Map(), deps({}, 'nameserver 127.0.0.53\nnameserver 10.0.0.1\n'));
-    expect(c.upstreams[0]).toEqual({ name: 'default', address: '10.0.0.1', port: 53 });
+    expect(c.upstreams[0]).toEqual({ name: 'default', servers: [{ transport: 'dns', address: '10.0.0.1', port: 53 }] });
   });
 
   test('explains the loop when resolv.conf only names dnsseal itself', () => {
@@ -106,7 +106,7 @@ describe('config/load', () => {
     ['clients:\n  - cidr: 10.0.0.1/8\n    table: default\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:2: client cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'],
     ['clients:\n  - cidr: 10.0.0.0/8\n    table: 7\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:3: client 10.0.0.0/8: unknown table "7"'],
     ['mode: gateway\n', 'c.yaml:1: mode gateway needs the client-side interface'],
-    ['upstreams:\n  default: dns.example\n', 'c.yaml:2: upstream "default": "dns.example": "dns.example" is not an IP address'],
+    ['upstreams:\n  default: dns.example\n', 'c.yaml:2: upstream "default": server "dns.example": "dns.example" is not an IP address (host names are not resolved here) — write the address, and the name after #'],
     ['policy_server: ps\nupstreams:\n  ps: 192.0.2.9\n', 'c.yaml:1: policy_server "ps" has no tsig_key'],
   ])('reports file:line for %p', (text, message) => {
     expect(loadErr(text)).toStartWith(message);

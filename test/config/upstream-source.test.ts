@@ -68,18 +68,18 @@ describe('config/upstream_source', () => {
 
   test('refuses an IPv6 source when an upstream is IPv4 and names the key, its line and the upstream', () => {
     const msg = loadErr(`${BASE}upstream_source: "::1"\n`);
-    expect(msg).toStartWith('c.yaml:3: upstream_source ::1 is IPv6 but upstream "default" (127.0.0.1) is IPv4');
+    expect(msg).toStartWith('c.yaml:3: upstream_source ::1 is IPv6 but upstream "default" server 127.0.0.1:5300 (c.yaml:2) is IPv4');
   });
 
   test('refuses an IPv4 source flag when one of several upstreams is IPv6 and names the flag', () => {
     const text = 'upstreams:\n  default: 127.0.0.1\n  v6: "[::1]:53"\n';
     const msg = loadErr(text, flags(['upstream-source', '127.0.0.2']));
-    expect(msg).toStartWith('--upstream-source: upstream_source 127.0.0.2 is IPv4 but upstream "v6" (::1) is IPv6');
+    expect(msg).toStartWith('--upstream-source: upstream_source 127.0.0.2 is IPv4 but upstream "v6" server [::1]:53 (c.yaml:3) is IPv6');
     expect(msg).not.toContain('"default"');
   });
 
   test('checks the family against the resolv.conf upstream when none is configured', () => {
     const msg = loadErr('upstream_source: "::1"\n');
-    expect(msg).toContain('upstream "default" (192.0.2.53) is IPv4');
+    expect(msg).toContain('upstream "default" server 192.0.2.53:53 (resolv.conf) is IPv4');
   });
 });

@@ -165,4 +165,24 @@ describe('control/handlers', () => {
     const h = createControlHandlers({ registry: r.registry, clock: r.clock, explain: async (a) => ({ explained: a.name }) });
     expect(await h.explain!({ name: 'x.example' })).toEqual({ explained: 'x.example' });
   });
+
+  test('flush --cache empties the cache, or the names a pattern selects, and leaves the entries', async () => {
+    const r = rig();
+    await r.registry.register(reg({ addrs: ['192.0.2.1'], names: ['www.corp.example'] }));
+    const names = ['www.corp.example', 'mail.corp.example', 'www.other.example'];
+    const cache = {
+      clear: (match?: (n: string) => boolean) => {
+        const gone = match ? names.filter(match) : [...names];
+        for (const n of gone) names.splice(names.indexOf(n), 1);
+        return gone.length;
+      },
+    };
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock, cache });
+    expect(await h.flush!({ cache: true, name: '*.corp.example' })).toEqual({ cacheRemoved: 2 });
+    expect(names).toEqual(['www.other.example']);
+    expect(await h.flush!({ cache: true })).toEqual({ cacheRemoved: 1 });
+    expect(r.registry.list().filter((e) => !e.retired)).toHaveLength(1);
+    expect((await failure(h.flush!({ cache: true, address: '192.0.2.1' }))).code).toBe('bad_args');
+    expect((await failure(createControlHandlers({ registry: r.registry, clock: r.clock }).flush!({ cache: true }))).code).toBe('not_available');
+  });
 });

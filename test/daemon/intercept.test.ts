@@ -52,7 +52,7 @@ function config(upstreamPort: number, control: string): Config {
     source: '<test>',
     mode: 'intercept',
     listen: ['127.0.0.1:0'],
-    upstreams: [{ name: 'default', address: '127.0.0.1', port: upstreamPort }],
+    upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: upstreamPort }] }],
     datapath: 'fake',
     lan: ['lan0'],
     wan: [],

@@ -93,11 +93,11 @@ describe('daemon/live-config', () => {
     expect(() => new LiveConfig(base, [part('a'), part('b')])).toThrow('config key tables is applied by two parts (a, b)');
   });
 
-  test('applies a new rule, runs the new config and withdraws entries no rule wants when reloaded', () => {
+  test('applies a new rule, runs the new config and withdraws entries no rule wants when reloaded', async () => {
     const { live, policy, registry } = daemonParts(base);
     const next = load(BASE.replace('"*.corp.example"', '"www.test"') + 'upstream_timeout: 1500\n');
     const before = policy.current;
-    const { plan, figures } = live.reload(next);
+    const { plan, figures } = await live.reload(next);
     expect(policy.current).not.toBe(before);
     expect(policy.decide('', ['www.test']).channel?.name).toBe('hub');
     expect(policy.decide('', ['a.corp.example']).channel).toBeNull();
@@ -108,7 +108,7 @@ describe('daemon/live-config', () => {
     expect(registry.stats().statics).toBe(0);
   });
 
-  test('changes nothing and says why when the new config names a channel that does not exist', () => {
+  test('changes nothing and says why when the new config names a channel that does not exist', async () => {
     const { live, policy } = daemonParts(base);
     const before = policy.current;
     const bad = load(BASE.replace('channel: hub', 'channel: partner')).tables;
@@ -116,7 +116,7 @@ describe('daemon/live-config', () => {
     const next: Config = { ...base, tables: [{ ...bad[0]!, rules: bad[0]!.rules.map((r) => ({ ...r, channel: 'nosuch' })) }] };
     let err: unknown;
     try {
-      live.reload(next);
+      await live.reload(next);
     } catch (e) {
       err = e;
     }
@@ -126,16 +126,16 @@ describe('daemon/live-config', () => {
     expect(live.config).toBe(base);
   });
 
-  test('refuses a channel change with its name when strongSwan or eBPF set the channels up at start', () => {
+  test('refuses a channel change with its name when strongSwan or eBPF set the channels up at start', async () => {
     const { live, dp } = daemonParts(base, { datapath: 'ebpf', ipsec: 'strongswan' });
     dp.setChannels([]);
-    expect(() => live.reload(edit('gateway: 192.0.2.1', 'gateway: 192.0.2.2'))).toThrow('channels changed (hub)');
+    await expect(live.reload(edit('gateway: 192.0.2.1', 'gateway: 192.0.2.2'))).rejects.toThrow('channels changed (hub)');
     expect(dp.channels).toEqual([]);
     // rules still reload
-    expect(live.reload(append('    - { match: "www.test", channel: hub }\n')).plan.parts.map((p) => p.name)).toEqual(['policy']);
+    expect((await live.reload(append('    - { match: "www.test", channel: hub }\n'))).plan.parts.map((p) => p.name)).toEqual(['policy']);
   });
 
-  test('rolls the channels back and keeps the running policy when the policy cannot be applied', () => {
+  test('rolls the channels back and keeps the running policy when the policy cannot be applied', async () => {
     const { live, dp, policy } = daemonParts(base);
     const before = policy.current;
     // (a client entry in host mode is refused at load; the transaction is given it directly)
@@ -149,7 +149,7 @@ describe('daemon/live-config', () => {
     };
     let err: unknown;
     try {
-      live.reload(next);
+      await live.reload(next);
     } catch (e) {
       err = e;
     }
@@ -164,7 +164,7 @@ describe('daemon/live-config', () => {
     expect(dp.clientGroups).toEqual([]);
   });
 
-  test('rolls back the parts applied before, last first, when a later part fails', () => {
+  test('rolls back the parts applied before, last first, when a later part fails', async () => {
     const calls: string[] = [];
     const part = (name: string, key: keyof Config, fail = false): LivePart<string> => ({
       name,
@@ -178,12 +178,12 @@ describe('daemon/live-config', () => {
     });
     const live = new LiveConfig(base, [part('a', 'tables'), part('b', 'statics'), part('c', 'clients', true)]);
     const next: Config = { ...base, tables: [], statics: [{ cidr: '192.0.2.0/24', channel: 'hub', table: 'default' }], clients: [{ cidr: '10.0.0.0/8', table: 'default' }] };
-    expect(() => live.reload(next)).toThrow('could not apply c, the running policy is unchanged: c broke');
+    await expect(live.reload(next)).rejects.toThrow('could not apply c, the running policy is unchanged: c broke');
     expect(calls).toEqual(['apply a', 'apply b', 'apply c', 'rollback b', 'rollback a']);
     expect(live.config).toBe(base);
   });
 
-  test('applies no part when one fails validation', () => {
+  test('applies no part when one fails validation', async () => {
     const calls: string[] = [];
     const ok: LivePart = { name: 'ok', owns: ['tables'], prepare: () => null, apply: () => void calls.push('ok'), rollback: () => {} };
     const bad: LivePart = {
@@ -196,7 +196,7 @@ describe('daemon/live-config', () => {
       rollback: () => {},
     };
     const live = new LiveConfig(base, [ok, bad]);
-    expect(() => live.reload({ ...base, tables: [], statics: [{ cidr: '192.0.2.0/24', channel: 'hub', table: 'default' }] })).toThrow('reload refused');
+    await expect(live.reload({ ...base, tables: [], statics: [{ cidr: '192.0.2.0/24', channel: 'hub', table: 'default' }] })).rejects.toThrow('reload refused');
     expect(calls).toEqual([]);
   });
 });

@@ -79,13 +79,14 @@ describe('daemon/status', () => {
       ['partner', 'peer', 'ipsec', 'down'],
     ]);
     expect(s.upstreams).toEqual([
-      { name: 'default', address: '127.0.0.1', port: 9, health: null, latency_ms: null },
-      { name: 'corp', address: '2001:db8::53', port: 5353, health: null, latency_ms: null },
+      { name: 'default', index: 0, server: '127.0.0.1:9', transport: 'dns', address: '127.0.0.1', port: 9, health: 'up', since: expect.any(String), latency_ms: null, answers: 0, failures: {}, last_error: null, errno: null },
+      { name: 'corp', index: 0, server: '[2001:db8::53]:5353', transport: 'dns', address: '2001:db8::53', port: 5353, health: 'up', since: expect.any(String), latency_ms: null, answers: 0, failures: {}, last_error: null, errno: null },
     ]);
     expect(s.listen.length).toBe(2);
     expect(s.reload).toEqual({ last_at: null, last_ok: null, last_error: null, restart_needed: [] });
     expect(s.upstream_latency.buckets.at(-1)!.le).toBeNull();
-    expect([s.cache, s.tls]).toEqual([null, null]);
+    expect(s.cache).toMatchObject({ enabled: true, entries: 0, max_entries: 10000, hits: 0, misses: 0, hit_ratio: null });
+    expect(s.tls).toBeNull();
   });
 
   test('shows the new channel name and keeps "restart needed" when a reload renamed a channel and changed min_hold', async () => {
@@ -116,7 +117,7 @@ describe('daemon/status', () => {
     const { status } = await daemon();
     const text = formatStatus(await status(), Date.now());
     expect(text).toStartWith('dnsseal 1.2.3, mode host, up ');
-    for (const want of ['config ', 'entries ', 'map ', 'data path ', 'channels:', 'upstreams:', 'queries (0 since start):', 'answered; no rule protects the name', '≤ 0.5 ms', '> 2.5 s']) {
+    for (const want of ['config ', 'entries ', 'map ', 'data path ', 'channels:', 'upstreams:', '127.0.0.1:9', '[2001:db8::53]:5353', '0 of 10,000 answers', 'misses 0', 'queries (0 since start):', 'answered; no rule protects the name', '≤ 0.5 ms', '> 2.5 s']) {
       expect(text).toContain(want);
     }
   });
@@ -145,7 +146,7 @@ describe('daemon/status', () => {
 });
 
 /** Objects that are maps (their keys are data: channels, outcomes, reasons) or slots end a path. */
-const LEAVES = new Set(['by_channel', 'queries', 'servfail', 'upstream_ignored', 'tcp_closed', 'client_subnet', 'cache', 'tls', 'listen', 'restart_needed']);
+const LEAVES = new Set(['by_channel', 'queries', 'servfail', 'upstream_ignored', 'tcp_closed', 'client_subnet', 'tls', 'listen', 'restart_needed', 'failures', 'evictions', 'not_cached']);
 
 /** `config.source`, `channels[].name`, … for every field of the document. */
 function fieldPaths(v: unknown, path = ''): string[] {

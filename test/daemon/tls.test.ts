@@ -254,7 +254,7 @@ describe('daemon tls-step', () => {
     const rt = TlsRuntime.start(running, { log: silentLogger, metrics: new Metrics(), registry: { get: () => undefined }, groupOf: () => 0 }, stack);
     expect(rt.status()).toBeNull();
     const part = rt.part();
-    const p = part.prepare(running, next);
+    const p = await part.prepare(running, next);
     part.apply(p);
     expect(rt.status()!.relay!.channels.map((c) => [c.name, c.port, c.local_identity])).toEqual([['t', 9853, ['router.corp.test']]]);
     expect(rt.info().relay).toMatch(/^127\.0\.0\.1:\d+$/);

@@ -32,7 +32,7 @@ describe.skipIf(!HAVE)('integration/bad-input', () => {
     counters = newProxyCounters();
     proxy = await startProxy({
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: knot.address, port: knot.port }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: knot.address, port: knot.port }] }],
       upstreamTimeoutMs: 500,
       canary: 'nxdomain',
       policy: new SuffixPolicy(['corp.test']),

@@ -48,7 +48,7 @@ describe.skipIf(!HAVE)('integration/dnsmasq-forwarder', () => {
     fake = await FakeUpstream.start((q, t) => t.answerFor(q));
     proxy = await startProxy({
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: '127.0.0.1', port: fake.port }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }],
       upstreamTimeoutMs: 1000,
       canary: 'nxdomain',
       policy,

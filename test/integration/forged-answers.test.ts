@@ -38,7 +38,7 @@ describe.skipIf(!HAVE)('integration/forged-answers', () => {
     });
     proxy = await startProxy({
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: '127.0.0.1', port: fake.port }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }],
       upstreamTimeoutMs: 300,
       canary: 'nxdomain',
       policy: new SuffixPolicy(['corp.test']),

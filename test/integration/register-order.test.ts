@@ -68,7 +68,7 @@ describe.skipIf(!HAVE)('integration/register-order', () => {
     knot = await startKnot();
     proxy = await startProxy({
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: knot.address, port: knot.port }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: knot.address, port: knot.port }] }],
       upstreamTimeoutMs: 2000,
       canary: 'nxdomain',
       policy: new SuffixPolicy(['corp.test']),

@@ -61,7 +61,7 @@ describe('daemon with a policy server: server channels on first sight', () => {
       mode: 'gateway',
       lan: ['lan0'],
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: '127.0.0.1', port: udp.port, tsigKey: GW_KEY.name }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: udp.port }], tsigKey: GW_KEY.name }],
       policyServer: 'default',
       datapath: 'ebpf', // the injected backend below: rows carry what the eBPF one would get
       control: join(dir, 'control.sock'),

@@ -39,8 +39,8 @@ beforeAll(async () => {
   proxy = await startProxy({
     listen: ['127.0.0.1:0'],
     upstreams: [
-      { name: 'default', address: '127.0.0.1', port: 9 },
-      { name: 'policy', address: '127.0.0.1', port: server.udp.port, tsigKey: KEY.name },
+      { name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 9 }] },
+      { name: 'policy', servers: [{ transport: 'dns', address: '127.0.0.1', port: server.udp.port }], tsigKey: KEY.name },
     ],
     upstreamTimeoutMs: 500,
     canary: 'nxdomain',
@@ -90,7 +90,7 @@ describe('pipeline as a gateway for figure 6 clients', () => {
     const srv = await serve(ps.handle);
     const gw = await startProxy({
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: '127.0.0.1', port: srv.udp.port, tsigKey: GW_KEY.name }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: srv.udp.port }], tsigKey: GW_KEY.name }],
       upstreamTimeoutMs: 1000,
       canary: 'nxdomain',
       policy: Policy.fromConfig(local),

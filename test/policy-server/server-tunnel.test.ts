@@ -62,7 +62,7 @@ describe('policy-server tunnel channel through the proxy', () => {
     srv = await serve(startServer(figure6State(), realClock).handle);
     proxy = await startProxy({
       listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', address: '127.0.0.1', port: srv.udp.port, tsigKey: GW_KEY.name }],
+      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: srv.udp.port }], tsigKey: GW_KEY.name }],
       upstreamTimeoutMs: 1000,
       canary: 'nxdomain',
       policy: Policy.fromConfig(local),

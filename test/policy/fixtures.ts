@@ -29,7 +29,7 @@ export function config(parts: Partial<Config>): Config {
     source: '<test>',
     mode: 'host',
     listen: ['127.0.0.1:53'],
-    upstreams: [{ name: 'default', address: '127.0.0.1', port: 5353 }],
+    upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 5353 }] }],
     datapath: 'fake',
     lan: [],
     wan: [],

@@ -14,8 +14,8 @@ describe('policy/policy', () => {
   const p = Policy.fromConfig(
     config({
       upstreams: [
-        { name: 'default', address: '127.0.0.1', port: 53 },
-        { name: 'corp', address: '10.0.0.53', port: 53 },
+        { name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 53 }] },
+        { name: 'corp', servers: [{ transport: 'dns', address: '10.0.0.53', port: 53 }] },
       ],
       channels: chans,
       tables: [

@@ -24,8 +24,8 @@ const pub: Script = (q, t) => t.answerFor(q, { answers: [rr(q.name, 'A', '198.51
 const policy = Policy.fromConfig(
   config({
     upstreams: [
-      { name: 'default', address: '127.0.0.1', port: 53 },
-      { name: 'corp', address: '127.0.0.1', port: 53 },
+      { name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 53 }] },
+      { name: 'corp', servers: [{ transport: 'dns', address: '127.0.0.1', port: 53 }] },
     ],
     channels: channels(['hub', { kind: 'tunnel', gateway: '192.0.2.1' }]),
     tables: [table('default', [['*.corp.example', 'hub', 'corp']]), table('lab', [['*.lab.example', 'hub']])],

@@ -22,7 +22,7 @@ describe('proxy/startProxy', () => {
       for (let i = 0; i < 10; i++) {
         const proxy = await startProxy({
           listen: ['127.0.0.1:0'],
-          upstreams: [{ name: 'default', address: '127.0.0.1', port: 9 }],
+          upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 9 }] }],
           upstreamTimeoutMs: 200,
           canary: 'nxdomain',
           policy,

@@ -34,7 +34,7 @@ export async function proxyOn(script: Script, policy: PolicyApi, extra: Partial<
   const counters = newProxyCounters();
   const proxy = await startProxy({
     listen: ['127.0.0.1:0'],
-    upstreams: [{ name: 'default', address: '127.0.0.1', port: fake.port }, ...Object.entries(others).map(([name, f]) => ({ name, address: '127.0.0.1', port: f.port }))],
+    upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }, ...Object.entries(others).map(([name, f]) => ({ name, servers: [{ transport: 'dns' as const, address: '127.0.0.1', port: f.port }] }))],
     upstreamTimeoutMs: 1000,
     canary: 'nxdomain',
     policy,

@@ -110,7 +110,7 @@ describe('proxy/upstream source address', () => {
     const start = () =>
       startProxy({
         listen: ['127.0.0.1:0'],
-        upstreams: [{ name: 'default', address: '127.0.0.1', port: f.port }],
+        upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: f.port }] }],
         upstreamSource: '127.0.0.9',
         upstreamTimeoutMs: 1000,
         canary: 'nxdomain',

@@ -1,62 +1,124 @@
 /**
- * `upstreams:` (name → ADDR[:PORT] or {address, tsig_key}) and `--upstream [NAME=]ADDR[:PORT][,tsig-key=KEY]`.
- * A flag replaces or adds the upstream of its name; without `tsig-key=` it keeps the key the
- * file gave that name.
+ * `upstreams:` — name → its servers, in the order queries try them:
+ *
+ *   upstreams:
+ *     default: [192.0.2.1, "tls://9.9.9.9#dns.quad9.net", "https://1.1.1.1/dns-query#cloudflare-dns.com"]
+ *     lan: 192.168.1.1                                   # one server
+ *     policy: { servers: ["tls://10.0.0.5#ps.corp.example"], tsig_key: fleet }
+ *
+ * (`address:` is the older spelling of `servers:` and still read.) Each server is parsed by
+ * `parseServerSpec` (src/proxy/server-spec.ts), errors at its own line.
+ *
+ * `--upstream [NAME=]SERVER[,tsig-key=KEY]` (repeatable): the first flag for a name replaces the
+ * file's servers for that name, the next ones append; without `tsig-key=` the name keeps the key
+ * the file gave it.
  */
-import { ConfigError, errorMessage } from '../../util/errors.ts';
-import { parseHostPort } from '../address.ts';
+import { ConfigError, DnssealError, errorMessage } from '../../util/errors.ts';
+import { parseServerSpec, type ServerSpec } from '../../proxy/server-spec.ts';
 import type { Draft } from '../draft.ts';
 import type { FieldDoc } from '../setting.ts';
 import { isObj, type YamlDoc } from '../yaml-doc.ts';
+import type { KeyPath } from '../yaml-locator.ts';
 import { flagOptions } from './flag-text.ts';
 
+export const SERVER_SYNTAX = '`ADDR[:PORT]` (plain DNS), `tls://ADDR[:PORT]#NAME` (DNS over TLS) or `https://ADDR[:PORT][/PATH]#NAME` (DNS over HTTPS)';
+
 export const UPSTREAM_FIELDS: FieldDoc[] = [
-  { key: 'address', type: 'ADDR[:PORT]', doc: 'IP literal, port 53 unless given; IPv6 as `[ADDR]:PORT`.' },
-  { key: 'tsig_key', type: 'key name', doc: 'Sign queries to this upstream with this TSIG key (a policy server).' },
+  {
+    key: 'servers',
+    type: 'server or list of servers',
+    doc: `Each ${SERVER_SYNTAX}; ADDR is an IP literal (IPv6 in brackets with a port), NAME the name the server's certificate must be issued for (without it: the address). Queries go to the first server that is up; one that fails is skipped until a background probe gets an answer. At most 31. \`address:\` is read as the same.`,
+  },
+  { key: 'tsig_key', type: 'key name', doc: 'Sign queries to this upstream with this TSIG key (a policy server); works over every transport.' },
 ];
 
+/** A server's text → spec; the message without parseServerSpec's component prefix. */
+export function serverAt(text: string, where: string, name: string): ServerSpec {
+  try {
+    return parseServerSpec(text);
+  } catch (err) {
+    // `server "X": "X": why` (the address parser quotes the text again) → `server "X": why`
+    const msg = err instanceof DnssealError ? err.message.replace(/^proxy: upstream server/, 'server').replace(/^(server "([^"]*)"): "\2": /, '$1: ') : errorMessage(err);
+    throw new ConfigError(where, `upstream "${name}": ${msg}`, { cause: err });
+  }
+}
+
+/**
+ * A server list (a scalar or a sequence) at `path`, each item at its own line. A bad item is
+ * recorded (with the others) and left out: the name still exists, so rules naming it do not
+ * add an "unknown upstream" that only follows from it.
+ */
+function readServers(v: unknown, path: KeyPath, doc: YamlDoc, name: string): { servers: ServerSpec[]; where: string[] } {
+  const items = v === undefined ? [] : Array.isArray(v) ? v : [v];
+  const servers: ServerSpec[] = [];
+  const where: string[] = [];
+  if (Array.isArray(v) && items.length === 0) doc.section(() => doc.fail(path, `upstream "${name}" needs at least one server: ${SERVER_SYNTAX}`));
+  items.forEach((item, i) => {
+    const at = Array.isArray(v) ? [...path, i] : path;
+    doc.section(() => {
+      const text = doc.str(item, at, `upstream "${name}" server`);
+      const w = doc.at(at);
+      servers.push(serverAt(text, w, name));
+      where.push(w);
+    });
+  });
+  return { servers, where };
+}
+
 export function readUpstreams(upstreams: unknown, doc: YamlDoc, d: Draft): void {
-  if (!isObj(upstreams)) doc.fail(['upstreams'], 'must be a mapping name → ADDR[:PORT], e.g. "default: 9.9.9.9"');
+  if (!isObj(upstreams)) doc.fail(['upstreams'], 'must be a mapping name → servers, e.g. "default: [192.0.2.1, 192.0.2.2]"');
   for (const [name, v] of doc.entries(upstreams, ['upstreams'])) {
     const path = ['upstreams', name];
-    let addr: unknown = v;
+    let list: unknown = v;
+    let at: KeyPath = path;
     let tsigKey: string | undefined;
     if (isObj(v)) {
-      doc.checkKeys(v, path, UPSTREAM_FIELDS.map((f) => f.key));
-      addr = v.address;
-      if (v.tsig_key !== undefined) tsigKey = doc.str(v.tsig_key, [...path, 'tsig_key'], 'tsig_key');
+      doc.checkKeys(v, path, ['servers', 'address', 'tsig_key']);
+      const key = v.servers !== undefined ? 'servers' : 'address';
+      if (v.servers !== undefined && v.address !== undefined) {
+        doc.section(() => doc.fail([...path, 'address'], `upstream "${name}": give servers or address (the older name of servers), not both`));
+      }
+      at = [...path, key];
+      if (v[key] === undefined || v[key] === null) {
+        // (a misspelt key was reported above: do not add that the servers are missing)
+        if (Object.keys(v).every((k) => ['servers', 'address', 'tsig_key'].includes(k))) doc.section(() => doc.fail(path, `upstream "${name}" needs servers: ${SERVER_SYNTAX}`));
+        list = undefined;
+      } else list = v[key];
+      if (v.tsig_key !== undefined) doc.section(() => (tsigKey = doc.str(v.tsig_key, [...path, 'tsig_key'], 'tsig_key')));
+    } else if (v === null) {
+      list = [];
     }
-    const at = isObj(v) ? [...path, 'address'] : path;
-    const what = `upstream "${name}"`;
-    const text = doc.str(addr, at, what);
-    let hp;
-    try {
-      hp = parseHostPort(text, 53);
-    } catch (err) {
-      doc.fail(at, `${what}: ${errorMessage(err)}`);
-    }
+    const { servers, where } = readServers(list, at, doc, name);
     d.upstreams.set(name, {
-      spec: { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) },
+      spec: { name, servers, ...(tsigKey ? { tsigKey } : {}) },
       where: doc.at(path),
+      whereServers: where,
       whereTsig: doc.at([...path, 'tsig_key']),
     });
   }
 }
 
+/** An upstream name as a flag may give it before `=` (a server's text may hold `=` in a DoH path). */
+const FLAG_NAME = /^[A-Za-z0-9_.-]+$/;
+
 export function applyUpstreamFlags(texts: readonly string[], d: Draft): void {
+  // the first flag for a name replaces the file's list, the next ones append
+  const given = new Set<string>();
   for (const u of texts) {
     const { head, opts } = flagOptions('upstream', u, ['tsig-key']);
     const eq = head.indexOf('=');
-    const [name, addr] = eq > 0 ? [head.slice(0, eq), head.slice(eq + 1)] : ['default', head];
-    let hp;
-    try {
-      hp = parseHostPort(addr, 53);
-    } catch (err) {
-      throw new ConfigError('--upstream', errorMessage(err));
-    }
+    const named = eq > 0 && FLAG_NAME.test(head.slice(0, eq));
+    const [name, text] = named ? [head.slice(0, eq), head.slice(eq + 1)] : ['default', head];
+    const server = serverAt(text, '--upstream', name);
     const prev = d.upstreams.get(name);
+    const keep = prev !== undefined && given.has(name);
     const tsigKey = opts.get('tsig-key') ?? prev?.spec.tsigKey;
-    const spec = { name, address: hp.address, port: hp.port, ...(tsigKey ? { tsigKey } : {}) };
-    d.upstreams.set(name, { spec, where: '--upstream', whereTsig: opts.has('tsig-key') ? '--upstream' : (prev?.whereTsig ?? '--upstream') });
+    d.upstreams.set(name, {
+      spec: { name, servers: keep ? [...prev.spec.servers, server] : [server], ...(tsigKey ? { tsigKey } : {}) },
+      where: keep ? prev.where : '--upstream',
+      whereServers: keep ? [...prev.whereServers, '--upstream'] : ['--upstream'],
+      whereTsig: opts.has('tsig-key') ? '--upstream' : (prev?.whereTsig ?? '--upstream'),
+    });
+    given.add(name);
   }
 }
