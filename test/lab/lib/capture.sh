@@ -17,6 +17,7 @@ capture_start() {
 	shift 3
 	file=$LAB_OUT/$name.pcap
 	err=$LAB_TMP/tcpdump-$name.err
+	: >"$err" # exists before the background tcpdump's redirection has run
 	# Not through on(): `ip netns exec` execs tcpdump, so $! is tcpdump itself.
 	ip netns exec "$host" tcpdump -i "$dev" -n -U -s 256 -Z root -w "$file" "$@" 2>"$err" &
 	LAB_CAPTURES+=("$!:$name:$file")

@@ -84,11 +84,11 @@ swanctl {
 CONF
 }
 
-# _charon_ready HOST — 0: the VICI socket exists; 2: charon has exited; 1: not yet.
+# _charon_ready HOST — 0: the VICI socket exists; $LAB_GIVE_UP: charon has exited; 1: not yet.
 _charon_ready() {
 	local pid
 	pid=$(cat "$LAB_TMP/$1/charon.pid")
-	lab_gone "$pid" && return 2
+	lab_gone "$pid" && return $LAB_GIVE_UP
 	test -S "$LAB_TMP/$1/charon.vici"
 }
 

@@ -56,7 +56,7 @@ dnsseal_start() {
 	poll_until 180 _dnsseal_ready "$host" "$from"
 	case $? in
 	0) ;;
-	2)
+	"$LAB_GIVE_UP")
 		DNSSEAL_ERROR="exited during start-up: $(_dnsseal_last_error "$host")"
 		lab_log "dnsseal: $host: $DNSSEAL_ERROR"
 		return 1
@@ -89,11 +89,11 @@ _dnsseal_last_error() {
 }
 
 # _dnsseal_ready HOST FROM — 0: control socket present and "dnsseal running" logged at or after
-# line FROM of its log; 2: the daemon has exited; 1: not yet.
+# line FROM of its log; $LAB_GIVE_UP: the daemon has exited; 1: not yet.
 _dnsseal_ready() {
 	local pid
 	pid=$(cat "$LAB_TMP/$1/dnsseal.pid")
-	lab_gone "$pid" && return 2
+	lab_gone "$pid" && return $LAB_GIVE_UP
 	test -S "$LAB_TMP/$1/dnsseal.sock" &&
 		tail -n "+$2" "$LAB_OUT/dnsseal-$1.log" | grep -q 'msg="dnsseal running"'
 }

@@ -54,9 +54,12 @@ on() {
 	fi
 }
 
-# poll_until SECONDS CMD… — run CMD every 0.2 s until it succeeds (0), gives up (status 2:
-# "will never succeed") or SECONDS of wall clock have passed (1), however slowly CMD runs. The
+# poll_until SECONDS CMD… — run CMD every 0.2 s until it succeeds (0), gives up (status
+# $LAB_GIVE_UP, 99: "will never succeed", e.g. the process it waits for has exited) or SECONDS of
+# wall clock have passed (1), however slowly CMD runs. Any other status is "not yet": grep, [
+# and ping use 2 for what is only not-yet here (a file not created yet, an empty count). The
 # output of the last try is kept in $LAB_TMP/poll.out (wait_until quotes it on a time-out).
+LAB_GIVE_UP=99
 poll_until() {
 	local deadline=$((SECONDS + $1)) rc
 	shift
@@ -64,7 +67,7 @@ poll_until() {
 		"$@" >"$LAB_TMP/poll.out" 2>&1
 		rc=$?
 		[ $rc -eq 0 ] && return 0
-		[ $rc -eq 2 ] && return 2
+		[ $rc -eq $LAB_GIVE_UP ] && return $LAB_GIVE_UP
 		[ "$SECONDS" -lt "$deadline" ] || return 1
 		sleep 0.2
 	done
@@ -72,7 +75,7 @@ poll_until() {
 
 # wait_until SECONDS DESCRIPTION CMD… — poll_until, failing the scenario when CMD does not
 # succeed in time ("timed out after Ns waiting for DESCRIPTION", with CMD's last output) or
-# gives up (status 2). Logs how long the wait took, so slow steps show in scenario.log.
+# gives up ($LAB_GIVE_UP). Logs how long the wait took, so slow steps show in scenario.log.
 # Under TCG on a shared machine anything can take ten times its usual time: be generous.
 wait_until() {
 	local limit=$1 what=$2 start=$SECONDS rc last
@@ -81,7 +84,7 @@ wait_until() {
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		last=$(tail -n 3 "$LAB_TMP/poll.out" 2>/dev/null | tr '\n' ' ')
-		[ $rc -eq 2 ] && lab_fail "gave up after $((SECONDS - start))s waiting for $what${last:+ (last output: $last)}"
+		[ $rc -eq $LAB_GIVE_UP ] && lab_fail "gave up after $((SECONDS - start))s waiting for $what${last:+ (last output: $last)}"
 		lab_fail "timed out after ${limit}s waiting for $what${last:+ (last output: $last)}"
 	fi
 	lab_log "waited $((SECONDS - start))s for $what"
