@@ -57,9 +57,11 @@ build/%.bpf.o: bpf/%.bpf.c $(BPF_SRC) | deps
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # The BPF object is embedded: src/datapath/ebpf/object.ts imports it with { type: 'file' }.
+# The reload worker (src/daemon/config-worker.ts) is a second entry point of the same executable.
+ENTRIES  := src/main.ts src/daemon/config-worker.ts
 $(DIST): $(TS_SRC) $(BPF_OBJ) $(ICPT_OBJ) package.json | deps
 	@mkdir -p dist
-	$(BUN) build --compile --minify-syntax --sourcemap=none src/main.ts --outfile $(DIST)
+	$(BUN) build --compile --minify-syntax --sourcemap=none $(ENTRIES) --outfile $(DIST)
 
 ## dist: release executables for x64 and arm64, glibc and musl (one BPF object serves all:
 ## the programs use no architecture-specific context).
@@ -67,7 +69,7 @@ DIST_TARGETS := linux-x64 linux-arm64 linux-x64-musl linux-arm64-musl
 dist: $(BPF_OBJ) $(ICPT_OBJ) | deps
 	@mkdir -p dist
 	@for t in $(DIST_TARGETS); do \
-	  $(BUN) build --compile --minify-syntax --target=bun-$$t src/main.ts --outfile dist/dnsseal-$$t >/dev/null || exit 1; \
+	  $(BUN) build --compile --minify-syntax --target=bun-$$t $(ENTRIES) --outfile dist/dnsseal-$$t >/dev/null || exit 1; \
 	  printf '%-28s %s\n' dist/dnsseal-$$t "$$(du -h dist/dnsseal-$$t | cut -f1)"; \
 	done
 

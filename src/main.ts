@@ -9,6 +9,7 @@ import { processIo } from './cli/io.ts';
 import { fileDeps } from './config/load.ts';
 import { controlRequest } from './control/client.ts';
 import { kernelDown } from './daemon/down.ts';
+import { offThreadConfig } from './daemon/off-thread-config.ts';
 import { runDaemon } from './daemon/run.ts';
 import { createLogger } from './util/log.ts';
 import { realClock } from './util/clock.ts';
@@ -21,6 +22,7 @@ const code = await runCli(process.argv.slice(2), {
   controlRequest: (path, req) => controlRequest(path, req),
   teardown: kernelDown,
   runDaemon,
+  offThreadConfig,
   makeLogger: (cfg) => createLogger({ level: cfg.logLevel, format: cfg.logFormat }),
   version: pkg.version,
   clock: realClock,

@@ -11,7 +11,7 @@ import { EXIT, UNREACHABLE_CODES, USAGE_CODES } from './exit-codes.ts';
 import { COMMANDS, renderHelp } from './help.ts';
 import { renderManPage } from './man.ts';
 import { checkCommand, configDefaultCommand, configReferenceCommand, explainCommand } from './policy-commands.ts';
-import { downCommand, flushCommand, listCommand, reloadCommand, statusCommand } from './control-commands.ts';
+import { downCommand, flushCommand, listCommand, logCommand, reloadCommand, statusCommand } from './control-commands.ts';
 import { runCommand } from './run-command.ts';
 import { policyServerCommand } from './policy-server-command.ts';
 import { installUnitCommand, resolverSetupCommand } from './ops-commands.ts';
@@ -27,6 +27,7 @@ const HANDLERS: Record<string, Command> = {
   status: statusCommand,
   flush: flushCommand,
   reload: reloadCommand,
+  log: logCommand,
   down: downCommand,
   'install-unit': installUnitCommand,
   'resolver-setup': resolverSetupCommand,

@@ -8,6 +8,7 @@ import type { KernelDownOptions } from '../daemon/down.ts';
 import type { LoadDeps } from '../config/load.ts';
 import type { ControlRequest } from '../control/protocol.ts';
 import type { DaemonDeps } from '../daemon/types.ts';
+import type { OffThreadOptions } from '../daemon/off-thread-config.ts';
 import type { Logger } from '../util/log.ts';
 import type { CliIo } from './io.ts';
 import type { ParsedArgs } from '../config/flags.ts';
@@ -26,6 +27,11 @@ export interface CliDeps {
   /** Removes every kernel object dnsseal made (idempotent): src/daemon/down.ts. */
   teardown(log: Logger, opts?: KernelDownOptions): Promise<string[]>;
   runDaemon(cfg: Config, deps: DaemonDeps): Promise<number>;
+  /**
+   * The daemon's `reloadConfig` for these flags, reading the file off the event loop
+   * (src/daemon/off-thread-config.ts). Absent (tests): `loadConfig` with `files`, in-thread.
+   */
+  offThreadConfig?(values: Map<string, string[]>, opts: OffThreadOptions): () => Promise<Config>;
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;
   version: string;

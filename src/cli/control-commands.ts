@@ -106,6 +106,16 @@ export async function reloadCommand(ctx: CliContext): Promise<number> {
   return EXIT.ok;
 }
 
+/** `dnsseal log queries on|off`: switches the running daemon's query log. */
+export async function logCommand(ctx: CliContext): Promise<number> {
+  const [what, state] = ctx.args.positionals;
+  if (what !== 'queries') throw new ConfigError('log', `unknown log "${what}": dnsseal log queries on|off`);
+  if (state !== 'on' && state !== 'off') throw new ConfigError('log', `"${state}": dnsseal log queries on|off`);
+  const r = (await ctx.controlRequest(controlPath(ctx), { cmd: 'log', args: { what, on: state === 'on' } })) as { queries: boolean };
+  ctx.io.out(ctx.json ? JSON.stringify(r) + '\n' : `query log ${r.queries ? 'on' : 'off'}\n`);
+  return EXIT.ok;
+}
+
 export async function downCommand(ctx: CliContext): Promise<number> {
   const path = controlPath(ctx);
   const log = ctx.makeLogger({ logLevel: 'warn', logFormat: 'logfmt' });

@@ -37,6 +37,11 @@ export const COMMANDS: Record<string, CommandDoc> = {
     summary: 'Withdraw entries now: those every given filter selects (filters combine), or all non-static ones without a filter. An unknown channel or table is refused (exit 1) and nothing is flushed. With --cache: empty the answer cache (or drop the answers for the names PATTERN selects) instead.',
   },
   reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).' },
+  log: {
+    usage: 'dnsseal log queries on|off [--json]',
+    summary: 'Switch the query log of the running daemon (one line per query, see log_queries) until a reload changes log_queries.',
+    args: { min: 2, max: 2, name: 'queries on|off' },
+  },
   down: {
     usage: 'dnsseal down [--json]',
     summary: 'Stop the daemon and remove its kernel state. With no daemon running, detaches the eBPF programs and removes the pinned maps directly.',

@@ -16,6 +16,7 @@ export const OUTCOMES: Record<string, string> = {
   error: 'a query dnsseal does not serve (another opcode, several questions), answered with an error code',
   canary: 'use-application-dns.net, answered NXDOMAIN (keeps browsers off their own DNS-over-HTTPS)',
   drop: 'not answered (not a query, or an internal failure: fails closed)',
+  refused: 'from a sender allow_clients leaves out, answered REFUSED',
 };
 
 /** What each SERVFAIL reason means. */

@@ -14,7 +14,9 @@
  */
 import { parseHostPort } from './address.ts';
 import { findShadows } from './check-shadows.ts';
-import type { Draft } from './draft.ts';
+import type { Draft, DraftTable } from './draft.ts';
+import { PackedRules } from '../policy/packed-rules.ts';
+import type { Condition } from '../policy/types.ts';
 import { SETTINGS } from './settings.ts';
 import { MODES, type Mode } from './setting.ts';
 import { parseCidr, PrefixTable } from '../policy/cidr.ts';
@@ -45,16 +47,28 @@ function value<T>(d: Draft, key: string): T | undefined {
   return s?.kind === 'value' ? (s.default as T | undefined) : undefined;
 }
 
+/** A table's rules for the shadow search, a rules file's made here (packed in the draft: src/policy/packed-rules.ts). */
+function searchable(t: DraftTable): Array<{ condition: Condition; where: { match: string } }> {
+  const out: Array<{ condition: Condition; where: { match: string } }> = [];
+  for (const r of t.rules) {
+    if (!(r instanceof PackedRules)) out.push(r);
+    else for (let i = 0; i < r.length; i++) out.push({ condition: r.condition(i), where: { match: `${r.source}:${r.line(i)}` } });
+  }
+  return out;
+}
+
 function shadowWarnings(d: Draft, maxRules: number): Located[] {
   const out: Located[] = [];
   for (const [id, t] of d.tables) {
-    if (t.rules.length > maxRules) {
-      out.push({ where: t.where, message: `table "${id}" has ${t.rules.length} rules: not searched for rules that never win here (about 1 s per million rules) — "dnsseal check" does` });
+    const count = t.rules.reduce((n, r) => n + (r instanceof PackedRules ? r.length : 1), 0);
+    if (count > maxRules) {
+      out.push({ where: t.where, message: `table "${id}" has ${count} rules: not searched for rules that never win here (about 1 s per million rules) — "dnsseal check" does` });
       continue;
     }
-    for (const s of findShadows(t.rules)) {
-      const rule = t.rules[s.index]!;
-      const by = s.by.map((i) => RULE_LABEL(t.rules[i]!.condition.pattern, i, t.rules[i]!.where.match));
+    const rules = searchable(t);
+    for (const s of findShadows(rules)) {
+      const rule = rules[s.index]!;
+      const by = s.by.map((i) => RULE_LABEL(rules[i]!.condition.pattern, i, rules[i]!.where.match));
       const message = s.duplicate
         ? `table "${id}" rule #${s.index} "${rule.condition.pattern}" repeats ${by[0]}: it never wins — remove it`
         : `table "${id}" rule #${s.index} "${rule.condition.pattern}" never wins: ${by.join(' and ')} ${by.length > 1 ? 'together match' : 'matches'} every name it matches — remove it, or move it above ${by.length > 1 ? 'them' : 'that rule'} if it should win`;

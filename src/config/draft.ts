@@ -8,6 +8,7 @@
  */
 import type { UpstreamSpec } from './types.ts';
 import type { Condition } from '../policy/types.ts';
+import type { PackedRules } from '../policy/packed-rules.ts';
 import type { ChannelInput } from '../policy/channel.ts';
 import type { DraftTlsAccept } from './sections/tls-accept.ts';
 
@@ -26,7 +27,8 @@ export interface DraftRule {
 
 export interface DraftTable {
   where: string;
-  rules: DraftRule[];
+  /** In table order: rules from the YAML or a flag, and rules files (packed, inserted whole). */
+  rules: Array<DraftRule | PackedRules>;
 }
 
 export interface DraftUpstream {

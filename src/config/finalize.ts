@@ -9,6 +9,8 @@ import type { Config, SettingsConfig, TsigKeySpec, UpstreamSpec } from './types.
 import type { Draft } from './draft.ts';
 import { SETTINGS } from './settings.ts';
 import { buildChannel, FieldError } from '../policy/channel.ts';
+import { PackedRules } from '../policy/packed-rules.ts';
+import { ruleList } from '../policy/rule-list.ts';
 import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
@@ -55,7 +57,16 @@ function channels(d: Draft, problems: Problems): ChannelSpec[] {
       // name the rules that would have used it: the operator sees what the refusal affects
       const users: string[] = [];
       for (const [tid, t] of d.tables) {
-        t.rules.forEach((r, i) => r.channel === name && users.push(`table ${tid} rule ${i} "${r.condition.pattern}"`));
+        let i = 0;
+        for (const r of t.rules) {
+          if (!(r instanceof PackedRules)) {
+            if (r.channel === name) users.push(`table ${tid} rule ${i} "${r.condition.pattern}"`);
+            i++;
+            continue;
+          }
+          for (let k = 0; k < r.length && users.length < 4; k++) if (r.channel(k) === name) users.push(`table ${tid} rule ${i + k} "${r.pattern(k)}"`);
+          i += r.length;
+        }
       }
       const used = users.length ? ` (used by ${users.slice(0, 3).join(', ')}${users.length > 3 ? ', …' : ''})` : '';
       problems.list.push(new ConfigError(ch.where(err.field), `${err.message}${used}`));
@@ -81,7 +92,15 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
       continue;
     }
     byGroup.set(group, id);
-    const rules = t.rules.map((r, index) => {
+    const rules: Array<Rule | PackedRules> = [];
+    let index = 0;
+    for (const r of t.rules) {
+      if (r instanceof PackedRules) {
+        checkPacked(id, r, index, known, upstreams, problems);
+        rules.push(r);
+        index += r.length;
+        continue;
+      }
       if (!known.has(r.channel)) {
         problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`));
       }
@@ -90,11 +109,35 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
       }
       const rule: Rule = { condition: r.condition, channel: r.channel, index, source: r.where.match };
       if (r.upstream !== undefined) rule.upstream = r.upstream;
-      return rule;
-    });
-    out.push({ id, group, rules });
+      rules.push(rule);
+      index++;
+    }
+    out.push({ id, group, rules: ruleList(rules) });
   }
   return out;
+}
+
+/** A rules file's references, checked per name, at the first line that uses it (rule `base` is its first). */
+function checkPacked(id: string, p: PackedRules, base: number, channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
+  const reported = new Set<string>();
+  for (let i = 0; i < p.length; i++) {
+    const ch = p.channel(i);
+    const up = p.upstream(i);
+    const badChannel = !channels.has(ch) && !reported.has(`c${ch}`);
+    const badUpstream = up !== undefined && !upstreams.has(up) && !reported.has(`u${up}`);
+    if (badChannel || badUpstream) {
+      const where = `${p.source}:${p.line(i)}`;
+      const what = `table "${id}" rule ${base + i} (${p.pattern(i)})`;
+      if (badChannel) {
+        reported.add(`c${ch}`);
+        problems.list.push(new ConfigError(where, `${what}: unknown channel "${ch}"${hint(channels)}`));
+      }
+      if (badUpstream) {
+        reported.add(`u${up}`);
+        problems.list.push(new ConfigError(where, `${what}: unknown upstream "${up}"${hint(upstreams)}`));
+      }
+    }
+  }
 }
 
 function hint(names: Set<string>): string {

@@ -40,6 +40,7 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
     JSON_FLAG,
   ],
   reload: [JSON_FLAG],
+  log: [JSON_FLAG],
   down: [JSON_FLAG],
   'install-unit': [
     { name: 'systemd', help: 'The systemd unit (default when /run/systemd/system exists).' },

@@ -20,7 +20,7 @@ import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable,
 import { CACHE_DEFAULTS } from '../cache/cache-limits.ts';
 
 /** Commands that talk to the daemon over the control socket. */
-const CONTROL_COMMANDS = ['list', 'status', 'flush', 'reload', 'down'] as const;
+const CONTROL_COMMANDS = ['list', 'status', 'flush', 'reload', 'down', 'log'] as const;
 const WEEK_S = 86400 * 7;
 
 /** `--config FILE`: not a setting, the file the settings are read from. */
@@ -46,8 +46,20 @@ export const SETTINGS = [
     field: 'listen',
     type: hostPortList('list of ADDR:PORT'),
     default: ['127.0.0.53:53'],
-    doc: 'Addresses the DNS proxy listens on (UDP and TCP).',
+    doc: 'Addresses the DNS proxy listens on (UDP and TCP). A reload binds new addresses before it closes removed ones; an address that cannot be bound refuses the reload.',
     help: 'Listen address (UDP and TCP); repeat for several.',
+  }),
+  setting({
+    key: 'allow_clients',
+    field: 'allowClients',
+    type: stringList('list of CIDR', 'CIDR', 'a CIDR'),
+    default: [],
+    defaultDoc: 'loopback and the LAN prefixes',
+    flagDefault: 'loopback and LAN prefixes',
+    check: cidrsAtEnd('allowed clients'),
+    doc: 'Senders that may query; any other gets REFUSED (counted in `dnsseal_proxy_queries_total{outcome="refused"}`): a resolver on a public address must not answer the world. Unset or empty: loopback (`127.0.0.0/8`, `::1`) plus the network prefixes of the `lan` interfaces\' addresses, read at start and at a reload that changes this setting. The sender counts, not a client a trusted forwarder names (allow the forwarder). `[0.0.0.0/0, ::/0]` allows everyone.',
+    help: 'Client CIDR allowed to query (others get REFUSED); repeat for several.',
+    flag: 'allow-client',
   }),
   section({
     key: 'upstreams',
@@ -155,8 +167,16 @@ export const SETTINGS = [
     field: 'logFormat',
     type: oneOf(['logfmt', 'json']),
     default: 'logfmt',
-    doc: 'Log line format (to stderr).',
+    doc: 'Log line format (to stderr), also of the query log.',
     help: 'Log format.',
+  }),
+  setting({
+    key: 'log_queries',
+    field: 'logQueries',
+    type: onOff(),
+    default: false,
+    doc: 'The query log: one line per query (client, name, type, rcode, upstream, latency, cache hit, the decision: table, rule, channel, and the addresses registered), in `log_format`, whatever `log_level` says. `dnsseal log queries on` (or `off`) switches it on the running daemon until a reload changes this setting.',
+    help: 'Log one line per query.',
   }),
   optionalSetting({
     key: 'metrics',

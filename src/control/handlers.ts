@@ -1,6 +1,6 @@
 /**
  * The control commands the registry answers itself (`list`, `status`, `flush`) plus the slots
- * the daemon fills (`reload`, `down`, `explain`; more `status` fields). An unfilled slot
+ * the daemon fills (`reload`, `down`, `explain`, `log`; more `status` fields). An unfilled slot
  * answers `not_available` instead of being an unknown command, so the CLI can say so.
  */
 import type { Registry, RegistryStats } from '../registry/registry.ts';
@@ -37,6 +37,8 @@ export interface ControlHandlerDeps {
   reload?: ControlHandler;
   down?: ControlHandler;
   explain?: ControlHandler;
+  /** `log`: switches the query log (`{what: "queries", on: true|false}`). */
+  log?: ControlHandler;
   /** Intercept mode: the pool's mappings, shown next to their entries in `list`. */
   intercepts?: () => InterceptListRow[];
   /**
@@ -82,5 +84,6 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
     reload: slot('reload', deps.reload),
     down: slot('down', deps.down),
     explain: slot('explain', deps.explain),
+    log: slot('log', deps.log),
   };
 }

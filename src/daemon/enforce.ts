@@ -49,14 +49,28 @@ export class Enforce {
     log.info('enforce_dns: LAN DNS to other resolvers is enforced', { mode: cfg.enforceDns, lan: cfg.lan.join(','), listen: this.deps.listening().join(',') });
   }
 
-  /** The reload part: `enforce_dns` changes live (lan and listen addresses need a restart). */
-  part(): LivePart<{ before: EnforcePlan; after: EnforcePlan }> {
+  /**
+   * The reload part: `enforce_dns` changes live, and the redirect follows the listen addresses
+   * a reload bound (the `listen` part applies first; the plan is made when this one applies).
+   * `lan` needs a restart.
+   */
+  part(): LivePart<{ before: EnforcePlan; mode: Config['enforceDns']; lan: string[] }> {
     return {
       name: 'enforce_dns',
       owns: ['enforceDns'],
-      prepare: (running, next) => ({ before: this.planOf(running.enforceDns, running), after: this.planOf(next.enforceDns, running) }),
-      apply: (p) => applyOrRestore(() => this.set(p.after), () => this.set(p.before)),
-      rollback: (p) => this.set(p.before),
+      reads: ['listen'],
+      prepare: (running, next) => ({ before: this.planOf(running.enforceDns, running), mode: next.enforceDns, lan: running.lan }),
+      apply: (p) => {
+        if (p.before.mode === 'off' && p.mode === 'off') return; // nothing enforced, nothing to follow
+        const after = this.planOf(p.mode, { lan: p.lan });
+        applyOrRestore(
+          () => this.set(after),
+          () => this.set(p.before),
+        );
+      },
+      rollback: (p) => {
+        if (p.before.mode !== 'off' || p.mode !== 'off') this.set(p.before);
+      },
     };
   }
 

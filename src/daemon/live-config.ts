@@ -1,28 +1,33 @@
 /**
- * The running configuration and how a reload changes it: one transaction, in three steps.
+ * The running configuration and how a reload changes it: one transaction, in four steps.
  *
  * 1. **plan** (pure): compare the running config with the new one key by key. Each changed key
  *    is either owned by a *part* that can apply it live, or needs a restart (reported by name,
  *    its running value stays). A part also runs when a key it only reads changed.
- * 2. **validate**: every part that runs prepares its change (`prepare`) and throws when the new
- *    config cannot be applied; then nothing has changed. A prepare may be asynchronous and open
- *    what the change needs (new upstream sockets) while the running config serves; `abort`
- *    undoes that when the reload does not go through.
- * 3. **apply**: the parts apply in order; when one throws, those applied before it roll back in
- *    reverse and the running config stays as it was. Once all applied, the merged config (the
- *    running one with every owned key from the file) becomes the running one, and each part
- *    settles (work that is not undone, such as withdrawing entries no rule wants).
+ * 2. **prepare**: every part that runs prepares its change and throws when the new config
+ *    cannot be applied. Preparing may take time and happen off the hot path (the policy is
+ *    built in a worker, new listen addresses are bound) while queries are answered by the
+ *    running config; whatever a prepare did is undone by its `abort` when the reload does not
+ *    go through. A throw here is `reload_invalid`: nothing has changed.
+ * 3. **apply** (synchronous, all parts in one go): the parts apply in order; when one throws,
+ *    those applied before it roll back in reverse, every prepared part is aborted, and the
+ *    running config stays as it was (`reload_failed`). No query is decided half on the old and
+ *    half on the new config: nothing else runs between the first apply and the commit.
+ * 4. **settle**: once the merged config (the running one with every owned key from the file)
+ *    runs, each part settles — work that is not undone, such as withdrawing entries no rule
+ *    wants, closing listeners that were removed (after their answers), unloading channels.
+ *    A settle that fails is reported (`settleErrors`), the new config runs regardless.
  *
- * Apply and commit are synchronous: no query is decided half on the old and half on the new
- * config.
+ * Reloads are serialised: a second one (SIGHUP during `dnsseal reload`) waits for the first.
  *
- * Today the daemon's parts are `upstreams` and `cache` (src/daemon/live-upstreams.ts), `channels`
- * and `policy` (src/daemon/live-parts.ts) and `enforce_dns`. Making another setting live (listen
- * addresses, log level/format, loading and unloading channels in strongSwan) means writing a
- * part that owns its keys: nothing here changes, and the key leaves the restart-needed list by
- * itself.
+ * The daemon's parts: src/daemon/live-settings.ts (listen, log, allow_clients, log_queries),
+ * live-upstreams.ts (upstreams, cache), live-parts.ts (channels, policy), enforce.ts, tls-step.ts.
+ * Making another setting live means writing a part that owns its keys: nothing here changes,
+ * and the key leaves the restart-needed list by itself.
  */
 import type { Config } from '../config/types.ts';
+import { sameRules } from '../policy/rule-list.ts';
+import type { Table } from '../policy/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 
 export type ConfigKey = keyof Config;
@@ -36,20 +41,34 @@ export interface LivePart<P = unknown> {
   /** Keys owned elsewhere whose change also makes this part run (it is built from them). */
   readonly reads?: readonly ConfigKey[];
   /**
-   * Checks `next` against `running` and prepares the change; throws when invalid. May be
-   * asynchronous; side effects only when `abort` undoes them (new sockets opened that nothing
-   * uses yet): until `apply`, the running state serves.
+   * Checks `next` against `running` and prepares the change; throws when it cannot be applied.
+   * May be asynchronous. Side effects only when `abort` undoes them (new sockets bound, a new
+   * channel loaded under a name nothing uses yet): until `apply`, the running state serves.
    */
   prepare(running: Config, next: Config): P | Promise<P>;
   /** Undoes what `prepare` did: the reload does not go through (another part refused or failed). */
-  abort?(prepared: P): void;
-  /** Makes the change; throws, leaving its own state as before, when it cannot. */
+  abort?(prepared: P): void | Promise<void>;
+  /** Makes the change, synchronously; throws, leaving its own state as before, when it cannot. */
   apply(prepared: P): void;
   /** Undoes a successful apply (a later part failed). */
   rollback(prepared: P): void;
-  /** After the new config is running: what is not undone; the figures go into the result. */
-  settle?(prepared: P): Record<string, number>;
+  /** After the new config runs: what is not undone; the figures go into the result. */
+  settle?(prepared: P): Record<string, number> | void | Promise<Record<string, number> | void>;
 }
+
+/** Whether two values of one key are the same (default: `sameConfigValue`). */
+export type SameValue = (key: ConfigKey, a: unknown, b: unknown) => boolean;
+
+/**
+ * `Bun.deepEquals`, except for tables: rules files compare by the digest of their packed text
+ * (a field-by-field walk over 200k rules blocked the event loop for 0.2 s).
+ */
+export const sameConfigValue: SameValue = (key, a, b) => {
+  if (key !== 'tables') return Bun.deepEquals(a, b);
+  const x = a as Table[];
+  const y = b as Table[];
+  return x.length === y.length && x.every((t, i) => t.id === y[i]!.id && t.group === y[i]!.group && sameRules(t.rules, y[i]!.rules));
+};
 
 export interface ReloadPlan {
   /** Keys whose value differs between the running config and the new one, in key order. */
@@ -66,6 +85,8 @@ export interface ReloadOutcome {
   plan: ReloadPlan;
   /** Figures from the parts' `settle`, summed by name. */
   figures: Record<string, number>;
+  /** Settles that failed (`part: message`); the new config runs regardless. */
+  settleErrors: string[];
 }
 
 /** Keys in a stable order (running config's order, then keys only the new one has). */
@@ -74,11 +95,13 @@ function unionKeys(a: Config, b: Config): ConfigKey[] {
 }
 
 /** What changes, what runs, what needs a restart — pure, for any pair of configs. */
-export function planReload(running: Config, next: Config, parts: readonly LivePart[]): ReloadPlan {
-  const changed = unionKeys(running, next).filter((k) => !Bun.deepEquals(running[k], next[k]));
+export function planReload(running: Config, next: Config, parts: readonly LivePart[], same: SameValue = sameConfigValue): ReloadPlan {
+  const changed = unionKeys(running, next).filter((k) => running[k] !== next[k] && !same(k, running[k], next[k]));
   const owned = new Set(parts.flatMap((p) => p.owns));
+  // an owned key that did not change keeps its running value (the very object: no second copy of 200k rules)
   const merged = { ...running } as Record<ConfigKey, unknown>;
-  for (const k of owned) {
+  for (const k of changed) {
+    if (!owned.has(k)) continue;
     if (k in next) merged[k] = next[k];
     else delete merged[k];
   }
@@ -95,10 +118,13 @@ export function planReload(running: Config, next: Config, parts: readonly LivePa
 /** The running configuration and its reload transaction. */
 export class LiveConfig {
   private running: Config;
+  /** The reload in progress (reloads run one at a time). */
+  private busy: Promise<unknown> = Promise.resolve();
 
   constructor(
     initial: Config,
     private readonly parts: readonly LivePart[],
+    private readonly same: SameValue = sameConfigValue,
   ) {
     const owners = new Map<ConfigKey, string>();
     for (const p of parts) {
@@ -117,70 +143,83 @@ export class LiveConfig {
   }
 
   plan(next: Config): ReloadPlan {
-    return planReload(this.running, next, this.parts);
+    return planReload(this.running, next, this.parts, this.same);
   }
 
   /**
-   * Validates, applies and commits `next`; throws `reload_invalid` (nothing changed, the new
-   * config cannot be applied) or `reload_failed` (a part could not apply; everything was rolled
-   * back). Either way the running config stays as it was.
+   * Prepares, applies and commits `next` (after any reload still in progress); rejects with
+   * `reload_invalid` (nothing changed, the new config cannot be applied) or `reload_failed` (a
+   * part could not apply; everything was rolled back). Either way the running config stays.
+   * `next` may be a function: it is called once the previous reload is through (so it compares
+   * with what that one left running).
    */
-  async reload(next: Config): Promise<ReloadOutcome> {
+  reload(next: Config | ((running: Config) => Config | Promise<Config>)): Promise<ReloadOutcome> {
+    const run = this.busy.then(async () => this.transaction(typeof next === 'function' ? await next(this.running) : next));
+    this.busy = run.catch(() => {});
+    return run;
+  }
+
+  private async transaction(next: Config): Promise<ReloadOutcome> {
     const running = this.running;
     const plan = this.plan(next);
     const run = plan.parts.map((p) => this.parts.find((x) => x.name === p.name)!);
-    // 2. Validate: every part prepares before any applies.
+    // 2. Prepare: every part, before any applies.
     const prepared: unknown[] = [];
-    const abortAll = () => {
-      for (let j = prepared.length - 1; j >= 0; j--) {
-        try {
-          run[j]!.abort?.(prepared[j]);
-        } catch {
-          /* best effort: what a prepare opened and cannot close is logged by its owner */
-        }
-      }
-    };
     for (const part of run) {
       try {
         prepared.push(await part.prepare(running, next));
       } catch (err) {
-        abortAll();
-        throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
+        const also = await this.abort(run, prepared);
+        throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running config is unchanged: ${errorMessage(err)}${also}`, { cause: err });
       }
     }
-    if (this.running !== running) {
-      abortAll();
-      throw new DnssealError('daemon', 'reload_busy', 'reload refused: another reload applied meanwhile; try again');
-    }
-    // 3. Apply in order; on a failure, roll back what was applied, last first.
+    // 3. Apply, synchronously; on a failure, roll back what was applied, last first.
     for (let i = 0; i < run.length; i++) {
       try {
         run[i]!.apply(prepared[i]);
       } catch (err) {
-        const rollbackErrors: string[] = [];
+        const problems: string[] = [];
         for (let j = i - 1; j >= 0; j--) {
           try {
             run[j]!.rollback(prepared[j]);
           } catch (e) {
-            rollbackErrors.push(`${run[j]!.name}: ${errorMessage(e)}`);
+            problems.push(`${run[j]!.name}: ${errorMessage(e)}`);
           }
         }
-        abortAll();
-        const also = rollbackErrors.length ? ` (rolling back also failed: ${rollbackErrors.join('; ')})` : '';
+        const also = problems.length ? ` (rolling back also failed: ${problems.join('; ')})` : '';
         throw new DnssealError(
           'daemon',
           'reload_failed',
-          `reload: could not apply ${run[i]!.name}, the running policy is unchanged: ${errorMessage(err)}${also}`,
+          `reload: could not apply ${run[i]!.name}, the running config is unchanged: ${errorMessage(err)}${also}${await this.abort(run, prepared)}`,
           { cause: err },
         );
       }
     }
     this.running = plan.merged;
+    // 4. Settle, in order.
     const figures: Record<string, number> = {};
+    const settleErrors: string[] = [];
     for (let i = 0; i < run.length; i++) {
-      for (const [k, v] of Object.entries(run[i]!.settle?.(prepared[i]) ?? {})) figures[k] = (figures[k] ?? 0) + v;
+      try {
+        for (const [k, v] of Object.entries((await run[i]!.settle?.(prepared[i])) ?? {})) figures[k] = (figures[k] ?? 0) + v;
+      } catch (err) {
+        settleErrors.push(`${run[i]!.name}: ${errorMessage(err)}`);
+      }
     }
-    return { plan, figures };
+    return { plan, figures, settleErrors };
+  }
+
+  /** Aborts the prepared parts, last first; returns what failed, as a suffix for the error. */
+  private async abort(run: LivePart[], prepared: unknown[]): Promise<string> {
+    const problems: string[] = [];
+    for (let j = prepared.length - 1; j >= 0; j--) {
+      try {
+        await run[j]!.abort?.(prepared[j]);
+      } catch (e) {
+        problems.push(`${run[j]!.name}: ${errorMessage(e)}`);
+      }
+    }
+    return problems.length ? ` (undoing the preparation also failed: ${problems.join('; ')})` : '';
   }
 }
 

@@ -1,11 +1,11 @@
 /**
- * The parts of the running daemon a reload changes live (see live-config.ts), and the policy
- * the pipeline reads. Applied in this order:
+ * The parts of the running daemon a reload changes live that carry the policy (see
+ * live-config.ts; the small ones are in live-settings.ts), and the policy the pipeline reads:
  *
- * - `channels`: the channel table of the registry and of the data path. With strongSwan or the
- *   eBPF data path, channels are set up at start (tunnels loaded, marks in live entries), so
- *   any change is refused — until a part loads and unloads them in strongSwan (a later task:
- *   this part's `prepare` is where that refusal goes away).
+ * - `channels`: strongSwan first (prepare loads new tunnels; once the new config runs, changed
+ *   channels are replaced and removed ones unloaded: src/ipsec/channel-manager.ts), and the
+ *   channel table of the registry and of the data path. Ids are kept by name across reloads
+ *   (channel-ids.ts), so unchanged channels keep their marks, XFRM policies and SAs.
  * - `policy`: statics, client groups, then the policy the pipeline decides with (one
  *   assignment). It also runs when the channels changed (its decisions carry channel specs).
  *   Settling withdraws the entries no rule wants any more (or moves them to their new channel).
@@ -18,8 +18,10 @@ import type { CnameHolds } from '../policy/cname-holds.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { PolicyApi } from '../proxy/pipeline.ts';
 import type { Registry, StaticRegistration } from '../registry/registry.ts';
-import { DnssealError } from '../util/errors.ts';
+import type { ChannelChange } from '../ipsec/channel-changes.ts';
+import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import { applyOrRestore, type LivePart } from './live-config.ts';
+import { builtMatchers } from './off-thread-config.ts';
 
 /** The policy the pipeline reads: swapping it is one assignment. */
 export class LivePolicy implements PolicyApi {
@@ -34,16 +36,21 @@ export class LivePolicy implements PolicyApi {
 
 export interface ChannelsPartDeps {
   registry: Pick<Registry, 'setChannels'>;
-  /** The kinds decide whether channels may change live. */
-  datapathKind: string;
-  ipsecKind: string;
+  /** Loads and unloads channels in strongSwan (NoIpsec: nothing to load). */
+  ipsec: Pick<IpsecChannels, 'prepareChannels' | 'commitChannels' | 'rollbackChannels' | 'abortChannels' | 'settleChannels'>;
   /** Local channels plus the ones a policy server named. */
   allChannels: (local: ChannelSpec[]) => ChannelSpec[];
   /** Hands the channel table (with each channel's SA state) to the data path. */
   pushChannels: (local: ChannelSpec[]) => void;
 }
 
-export function channelsPart(deps: ChannelsPartDeps): LivePart<{ before: ChannelSpec[]; after: ChannelSpec[] }> {
+interface ChannelsChange {
+  before: ChannelSpec[];
+  after: ChannelSpec[];
+  ipsec: ChannelChange;
+}
+
+export function channelsPart(deps: ChannelsPartDeps): LivePart<ChannelsChange> {
   const set = (chs: ChannelSpec[]) => {
     deps.registry.setChannels(deps.allChannels(chs));
     deps.pushChannels(chs);
@@ -51,12 +58,28 @@ export function channelsPart(deps: ChannelsPartDeps): LivePart<{ before: Channel
   return {
     name: 'channels',
     owns: ['channels'],
-    prepare: (running, next) => {
-      checkChannelsReloadable(running, next, deps.datapathKind, deps.ipsecKind);
-      return { before: running.channels, after: next.channels };
+    // strongSwan gets the IPsec channels only (tls channels are the relay's: tls-step.ts)
+    prepare: async (running, next) => ({ before: running.channels, after: next.channels, ipsec: await deps.ipsec.prepareChannels(next.channels.filter((c) => c.protocol !== 'tls')) }),
+    abort: (p) => deps.ipsec.abortChannels(p.ipsec),
+    apply: (p) =>
+      applyOrRestore(
+        () => {
+          set(p.after);
+          deps.ipsec.commitChannels(p.ipsec);
+        },
+        () => {
+          set(p.before);
+          deps.ipsec.rollbackChannels(p.ipsec);
+        },
+      ),
+    rollback: (p) => {
+      deps.ipsec.rollbackChannels(p.ipsec);
+      set(p.before);
     },
-    apply: (p) => applyOrRestore(() => set(p.after), () => set(p.before)),
-    rollback: (p) => set(p.before),
+    settle: async (p) => {
+      const r = await deps.ipsec.settleChannels(p.ipsec);
+      return { channelsLoaded: p.ipsec.loaded.length + r.loaded, channelsReplaced: r.replaced, channelsUnloaded: r.unloaded };
+    },
   };
 }
 
@@ -89,15 +112,16 @@ export function policyPart(deps: PolicyPartDeps): LivePart<PolicyChange> {
     owns: ['source', 'tables', 'clients', 'statics'],
     reads: ['channels'],
     prepare: (running, next) => {
-      // Rules name the new upstreams: the `upstreams` part swaps them in with this policy.
+      // Rules name the new upstreams: the `upstreams` part swaps them in with this policy. The
+      // matchers a worker built (off-thread-config.ts) index the same names: they are used as they are.
       const cfg = next;
-      return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg) } };
+      return { before: { cfg: running, policy: deps.policy.current }, after: { cfg, policy: Policy.fromConfig(cfg, builtMatchers(next.tables)) } };
     },
     // Statics are written all-or-nothing by the registry; the client groups after them.
     apply: (p) => applyOrRestore(() => install(p.after), () => install(p.before)),
     rollback: (p) => install(p.before),
     settle: (p) => {
-      const rules = channelChooser(p.after.cfg);
+      const rules = channelChooser(p.after.policy);
       const holds = deps.holds;
       const chooser = holds ? (g: number, n: string) => rules(g, n) ?? holds.channelFor(g, n, rules) : rules;
       const r = deps.registry.reconcile(keepServerChoices(chooser, deps.serverChannels ? deps.registry.list() : []));
@@ -108,26 +132,6 @@ export function policyPart(deps: PolicyPartDeps): LivePart<PolicyChange> {
 
 export function staticsOf(policy: Policy): StaticRegistration[] {
   return policy.statics().map((s) => ({ group: s.group, cidr: s.cidr, channel: s.channel }));
-}
-
-/**
- * strongSwan loads the configured tunnel connections at start (and the marks of live entries
- * depend on them): with it or the eBPF data path in use, the channel table must stay as it is
- * (rules, client tables and statics still reload). The fake/none back ends follow any change.
- */
-export function checkChannelsReloadable(running: Config, next: Config, datapathKind: string, ipsecKind: string): void {
-  if (datapathKind !== 'ebpf' && ipsecKind === 'none') return;
-  const show = (c: Config) => new Map(c.channels.map((ch) => [ch.name, ch]));
-  const before = show(running);
-  const after = show(next);
-  const changed = [...new Set([...before.keys(), ...after.keys()])].filter((n) => !Bun.deepEquals(before.get(n), after.get(n)));
-  if (changed.length > 0) {
-    throw new DnssealError(
-      'daemon',
-      'reload_invalid',
-      `channels changed (${changed.join(', ')}): with datapath ${datapathKind} and IPsec ${ipsecKind} channels are set up at start — restart dnsseal to change them`,
-    );
-  }
 }
 
 /** Client CIDR → kernel group, as the policy maps clients to tables (figure 6, table 501). */
@@ -149,19 +153,7 @@ export function keepServerChoices(local: (group: number, name: string) => string
   return (group: number, name: string) => local(group, name) ?? held.get(`${group}\u0000${name}`) ?? null;
 }
 
-/**
- * For registry.reconcile: the channel the new policy gives `name` in client group `group`
- * (the group's table alone, compiled once per group on first use), or null.
- */
-export function channelChooser(cfg: Config): (group: number, name: string) => string | null {
-  const byGroup = new Map<number, Policy | null>();
-  return (group, name) => {
-    let p = byGroup.get(group);
-    if (p === undefined) {
-      const t = cfg.tables.find((x) => x.group === group);
-      p = t ? Policy.fromConfig({ ...cfg, tables: [{ ...t, id: 'default' }], clients: [], statics: [] }) : null;
-      byGroup.set(group, p);
-    }
-    return p?.decide('', [name]).channel?.name ?? null;
-  };
+/** For registry.reconcile: the channel the new policy gives `name` in client group `group` (that group's table alone), or null. */
+export function channelChooser(policy: Pick<Policy, 'decideInGroup'>): (group: number, name: string) => string | null {
+  return (group, name) => policy.decideInGroup(group, [name])?.channel?.name ?? null;
 }

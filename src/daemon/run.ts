@@ -9,18 +9,34 @@ import type { Config } from '../config/types.ts';
 import { formatServerSpec } from '../proxy/server-spec.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import { UndoStack } from '../util/undo-stack.ts';
-import { startUp, type RunningDaemon } from './start-up.ts';
+import { reloadLogFields, startUp, type RunningDaemon } from './start-up.ts';
 import { EXIT_OK, EXIT_START_FAILED, type DaemonDeps, type SignalSource, type StopReason } from './types.ts';
 
-export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> {
+/**
+ * Not async itself: the long-lived closures made while the daemon runs share their function's
+ * scope, and `cfg` must not be in it — a reload would never free the start-up config (200k
+ * rules of it).
+ */
+export function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> {
+  const stack = new UndoStack(deps.log, 'daemon');
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<StopReason>();
+  const shown = { mode: cfg.mode, config: cfg.source, upstreams: cfg.upstreams.map((u) => `${u.name}=${u.servers.map(formatServerSpec).join(',')}`).join(' ') };
+  return serve(startUp(cfg, deps, stack, stop), shown, deps, stack, stopped, stop);
+}
+
+async function serve(
+  starting: Promise<RunningDaemon>,
+  shown: { mode: string; config: string; upstreams: string },
+  deps: DaemonDeps,
+  stack: UndoStack,
+  stopped: Promise<StopReason>,
+  stop: (why: StopReason) => void,
+): Promise<number> {
   const { log } = deps;
   const signals = deps.signals ?? (process as unknown as SignalSource);
-  const stack = new UndoStack(log, 'daemon');
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<StopReason>();
-
   let d: RunningDaemon;
   try {
-    d = await startUp(cfg, deps, stack, stop);
+    d = await starting;
   } catch (err) {
     log.error('daemon: could not start', { err: errorMessage(err), code: err instanceof DnssealError ? err.code : undefined });
     await stack.unwind();
@@ -29,12 +45,12 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
 
   const listen = d.proxy.listeners.map((l) => `${l.transport}://${l.hostname}:${l.port}`);
   log.info('dnsseal running', {
-    mode: cfg.mode,
-    config: cfg.source,
+    mode: shown.mode,
+    config: shown.config,
     datapath: d.datapath.kind,
     ipsec: d.ipsec.kind,
     listen: listen.join(','),
-    upstreams: cfg.upstreams.map((u) => `${u.name}=${u.servers.map(formatServerSpec).join(',')}`).join(' '),
+    upstreams: shown.upstreams,
   });
   deps.onReady?.({
     listeners: d.proxy.listeners.map((l) => ({ transport: l.transport, hostname: l.hostname, port: l.port })),
@@ -49,8 +65,8 @@ export async function runDaemon(cfg: Config, deps: DaemonDeps): Promise<number> 
   const onInt = () => stop('SIGINT');
   const onHup = () => {
     d.reload().then(
-      (r) => log.info('daemon: configuration reloaded', { via: 'SIGHUP', ...r, restartNeeded: r.restartNeeded.join(',') }),
-      (err: unknown) => log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) }),
+      (r) => log.info('daemon: configuration reloaded', reloadLogFields('SIGHUP', r)),
+      (err) => log.warn('daemon: SIGHUP: reload failed', { err: errorMessage(err) }),
     );
   };
   signals.on('SIGTERM', onTerm);

@@ -11,8 +11,8 @@
  *     then the TLS relay and acceptor (tls-step.ts; the relay routes by the registry);
  *  5. the policy-server link (its channels join the table as they are first seen);
  *  6. the answer cache, then the proxy: upstream sockets first (every server of every upstream
- *     name), then the listeners — from here DNS is served; then enforce_dns (its redirect
- *     targets are the bound listen addresses);
+ *     name), then the listeners — from here DNS is served, to the senders `allow_clients`
+ *     admits; then enforce_dns (its redirect targets are the bound listen addresses);
  *  7. the live config (reload), the control socket, the metrics endpoint.
  */
 import { statSync } from 'node:fs';
@@ -30,12 +30,15 @@ import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import { createIpsecChannels } from '../ipsec/ipsec-factory.ts';
 import { startMetricsServer } from '../ops/metrics-server.ts';
 import { exportXfrmStat } from '../ops/xfrm-stat.ts';
+import { forEachTarget } from '../policy/rule-list.ts';
 import { Policy } from '../policy/policy.ts';
 import { ServerChannels, policyServerLink } from '../policy-server/proxy-side.ts';
 import type { PolicyServerLink } from '../proxy/pipeline.ts';
 import { startProxy, type Proxy } from '../proxy/proxy.ts';
 import { exportProxyCounters, newProxyCounters, type ProxyCounters } from '../proxy/proxy-counters.ts';
 import { Registry } from '../registry/registry.ts';
+import { allowedClients, ClientAcl } from '../proxy/client-acl.ts';
+import { QueryLog } from '../proxy/query-log.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { UndoStack } from '../util/undo-stack.ts';
 import { ChannelTable } from './channel-table.ts';
@@ -43,6 +46,8 @@ import { LiveConfig } from './live-config.ts';
 import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
 import { LivePolicy, channelsPart, clientGroups, policyPart, staticsOf } from './live-parts.ts';
+import { accessPart, lanPrefixesForAccess, listenPart, logPart, queryLogPart } from './live-settings.ts';
+import { makeReloader } from './reload.ts';
 import { datapathStatus, exportDatapathHealth, ReloadRecord, statusReport, viciStatus } from './status.ts';
 import { cachePart, LiveUpstreams, openCache, upstreamOptions } from './live-upstreams.ts';
 import { exportUpstreamHealth } from '../proxy/upstream-metrics.ts';
@@ -123,6 +128,10 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   // 6. The proxy.
   const counters = newProxyCounters();
   exportProxyCounters(counters, metrics);
+  const lanIfaces = cfg.lan; // closures keep fields, never `cfg`: a reload must let the old config go
+  const lan = () => lanPrefixesForAccess(lanIfaces, deps.readAddrs, log);
+  const acl = new ClientAcl(allowedClients(cfg.allowClients, lan));
+  const queryLog = new QueryLog(log, cfg.logQueries);
   const cache = openCache(cfg, clock, metrics);
   const proxy = await startProxy({
     listen: cfg.listen,
@@ -140,8 +149,11 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
     log,
     ...(policyServer ? { policyServer } : {}),
     ...(icpt ? { interceptor: icpt.interceptor } : {}),
+    acl,
+    queryLog,
   });
   stack.push('proxy', () => proxy.close());
+  log.info('proxy: clients allowed', { allow_clients: acl.cidrs.join(','), log_queries: queryLog.on });
   exportUpstreamHealth(() => proxy.upstreams.values(), metrics);
   const upstreams = new LiveUpstreams({ proxy, cache, log });
   stack.push('replaced upstreams', () => upstreams.close());
@@ -153,25 +165,40 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   });
   enforce.start(cfg);
 
-  // 7. Reload, control, metrics.
+  // 7. Reload, control, metrics. Parts apply in this order (a later one may read what an
+  // earlier one changed: enforce_dns redirects to the listen addresses now bound; the policy
+  // names the upstreams swapped in just before).
   const live = new LiveConfig(cfg, [
+    listenPart(proxy.listenerSet, log),
+    logPart(log),
+    accessPart({ acl, lanPrefixes: lan }),
+    queryLogPart(queryLog),
     upstreams.part(),
     cachePart(cache),
-    channelsPart({ registry, datapathKind: dp.kind, ipsecKind: ip.kind, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
+    channelsPart({ registry, ipsec: ip, allChannels: (l) => channels.all(l), pushChannels: (l) => channels.push(l) }),
     policyPart({ registry, datapath: dp, policy, serverChannels: channels.server !== undefined, holds: proxy.holds }),
     enforce.part(),
     tls.part(),
   ]);
   // status reports the last reload (and what it could not apply) whichever way it came
   const reloads = new ReloadRecord(() => clock.nowMs());
-  const reload = () => reloads.run(() => reloadFrom(live, deps));
-  await openControl(cfg, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, cache });
+  const reloadOnce = deps.reloadConfig
+    ? makeReloader({ live, load: deps.reloadConfig, log })
+    : () => Promise.reject(new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed'));
+  const reload = () => reloads.run(reloadOnce);
+  await openControl(cfg.control, deps, stack, { live, dp, ip, registry, proxy, counters, icpt, reload, reloads, stop, channels, tls, queryLog, cache });
   if (cfg.metrics) {
     const ms = startMetricsServer(cfg.metrics, metrics, log);
     stack.push('metrics', () => ms.stop());
   }
+  // The closures made above (undo steps, parts) share this async function's scope, and with it
+  // `cfg`: let the start-up config go, or the first reload could never free its 200k rules.
+  cfg = RELEASED;
   return { datapath: dp, ipsec: ip, registry, proxy, counters, tls, reload };
 }
+
+/** What `cfg` holds once start-up is through (nothing may read it then). */
+const RELEASED = Object.freeze({}) as Config;
 
 /** The proxy's bound UDP listen addresses as `ADDR:PORT` (TCP shares each one's port). */
 function listenAddresses(proxy: Proxy): string[] {
@@ -196,7 +223,8 @@ function openDatapath(cfg: Config, deps: DaemonDeps): Datapath {
 
 /** What this configuration would protect, in words (empty: nothing) — `auto` needs eBPF then. */
 export function protects(cfg: Config): string[] {
-  const rules = cfg.tables.reduce((n, t) => n + t.rules.filter((r) => r.channel).length, 0);
+  let rules = 0;
+  for (const t of cfg.tables) forEachTarget(t.rules, (_i, channel) => void (channel && rules++));
   const out: string[] = [];
   if (rules > 0) out.push(`${rules} rule${rules === 1 ? '' : 's'} with a channel`);
   if (cfg.statics.length > 0) out.push(`${cfg.statics.length} static${cfg.statics.length === 1 ? '' : 's'}`);
@@ -241,32 +269,6 @@ function policyServerKey(cfg: Config, upstream: string): string {
   return key;
 }
 
-/** One reload: read the file (validated by the loader), then the live config's transaction. */
-async function reloadFrom(live: LiveConfig, deps: DaemonDeps): Promise<ReloadResult> {
-  if (!deps.reloadConfig) {
-    throw new DnssealError('daemon', 'reload_unavailable', 'reload: this daemon has no config source to re-read; nothing changed');
-  }
-  let next: Config;
-  try {
-    next = deps.reloadConfig();
-  } catch (err) {
-    throw new DnssealError('daemon', 'reload_invalid', `reload refused, the running policy is unchanged: ${errorMessage(err)}`, { cause: err });
-  }
-  const { plan, figures } = await live.reload(next);
-  const c = plan.merged;
-  return {
-    source: c.source,
-    tables: c.tables.length,
-    rules: c.tables.reduce((n, t) => n + t.rules.length, 0),
-    channels: c.channels.length,
-    statics: c.statics.length,
-    released: figures.released ?? 0,
-    moved: figures.moved ?? 0,
-    withdrawn: figures.withdrawn ?? 0,
-    restartNeeded: plan.restartNeeded,
-  };
-}
-
 interface ControlParts {
   live: LiveConfig;
   dp: Datapath;
@@ -280,11 +282,31 @@ interface ControlParts {
   stop: (why: 'down') => void;
   channels: ChannelTable;
   tls: TlsRuntime;
+  queryLog: QueryLog;
   cache: AnswerCache;
 }
 
-/** The control socket: list/flush from the registry, status, reload, down. */
-async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
+/** The fields of the `configuration reloaded` log line. */
+export function reloadLogFields(via: string, r: ReloadResult): Record<string, string | number> {
+  const { applied, restartNeeded, settleErrors, ...figures } = r;
+  return { via, ...figures, applied: applied.join(','), restartNeeded: restartNeeded.join(','), ...(settleErrors ? { settleErrors: settleErrors.join('; ') } : {}) };
+}
+
+/** `log` over the control socket: `{what: 'queries', on: true|false}` switches the query log. */
+function queryLogCommand(queryLog: QueryLog, args: Record<string, unknown>, log: DaemonDeps['log']): Promise<{ queries: boolean }> {
+  if (args.what !== 'queries' || typeof args.on !== 'boolean') {
+    return Promise.reject(new DnssealError('control', 'bad_args', 'log: expected {"what": "queries", "on": true|false}'));
+  }
+  if (queryLog.on !== args.on) log.info(`daemon: query log ${args.on ? 'on' : 'off'}`, { via: 'control' });
+  queryLog.set(args.on);
+  return Promise.resolve({ queries: queryLog.on });
+}
+
+/**
+ * The control socket: list/flush from the registry, status, reload, down, log. Takes the
+ * socket's path, not the config: the handlers made here live as long as the daemon.
+ */
+async function openControl(path: string, deps: DaemonDeps, stack: UndoStack, p: ControlParts): Promise<void> {
   const { log, clock } = deps;
   const startedAtMs = clock.nowMs();
   const startedMono = clock.monoMs();
@@ -298,7 +320,7 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
     }
   };
   const control = await startControlServer(
-    cfg.control,
+    path,
     createControlHandlers({
       registry: p.registry,
       cache: p.cache,
@@ -335,9 +357,10 @@ async function openControl(cfg: Config, deps: DaemonDeps, stack: UndoStack, p: C
       },
       reload: async () => {
         const r = await p.reload();
-        log.info('daemon: configuration reloaded', { via: 'control', ...r, restartNeeded: r.restartNeeded.join(',') });
+        log.info('daemon: configuration reloaded', reloadLogFields('control', r));
         return r;
       },
+      log: async (args) => queryLogCommand(p.queryLog, args, log),
     }),
     log,
   );

@@ -363,12 +363,13 @@ export class ReloadRecord {
     this.loadedAtMs = now();
   }
 
-  /** Runs one reload and records how it went; its result or error passes through. */
+  /** Runs one reload (asynchronous: it reads the config off the event loop) and records how it went; its result or error passes through. */
   async run(reload: () => Promise<ReloadResult>): Promise<ReloadResult> {
-    this.lastAtMs = this.now();
+    const at = this.now();
+    this.lastAtMs = at;
     try {
       const r = await reload();
-      this.loadedAtMs = this.lastAtMs;
+      this.loadedAtMs = at;
       this.lastError = undefined;
       this.restartNeeded = [...r.restartNeeded];
       return r;

@@ -85,10 +85,14 @@ export class TlsRuntime {
   private acceptor: TlsAcceptor | null = null;
   readonly originalDst: OriginalDestination;
 
+  /** The two settings it reads after start (not the config: a reload must be able to free that). */
+  private readonly cfg: Pick<Config, 'tlsRelay' | 'tlsAccept'>;
+
   private constructor(
-    private readonly cfg: Config,
+    cfg: Config,
     private readonly deps: TlsStepDeps,
   ) {
+    this.cfg = { tlsRelay: cfg.tlsRelay, tlsAccept: cfg.tlsAccept };
     this.channels = TlsChannels.build(cfg.channels, cfg.tlsCredentials);
     this.originalDst = deps.originalDst ?? new RecordedDestinations();
   }

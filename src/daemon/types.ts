@@ -6,6 +6,7 @@ import type { Config } from '../config/types.ts';
 import type { Datapath } from '../datapath/datapath.ts';
 import type { DnsEnforcer } from '../datapath/dns-enforce.ts';
 import type { IpsecChannels } from '../ipsec/channel-manager.ts';
+import type { AddrReader } from '../ipsec/lan-prefixes.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ProxyCounters } from '../proxy/proxy-counters.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -34,9 +35,15 @@ export interface DaemonDeps {
   kernelDown?: (log: Logger) => Promise<string[]>;
   /**
    * Re-reads the configuration the daemon was started from (the CLI: `loadConfig` with the
-   * original flags); throws when it is invalid. Absent: `reload` and SIGHUP are refused.
+   * original flags, in a worker: config-worker.ts); throws or rejects when it is invalid.
+   * Absent: `reload` and SIGHUP are refused.
    */
-  reloadConfig?: () => Config;
+  reloadConfig?: () => Config | Promise<Config>;
+  /**
+   * Reads a LAN interface's addresses (`ip -j addr show dev IFACE`) for `allow_clients`' default;
+   * tests pass their own. Default: the real `ip`.
+   */
+  readAddrs?: AddrReader;
   /**
    * Where connections to the TLS relay were going (tests record their own). Default: a table
    * nothing writes until the kernel interception exists, so the relay resets every connection.
@@ -57,8 +64,19 @@ export interface ReloadResult {
   released: number;
   moved: number;
   withdrawn: number;
-  /** Settings that differ in the file but only change on a restart (the running values stay). */
+  /** Tunnel channels loaded into strongSwan, channels replaced (changed settings), tunnels unloaded. */
+  channelsLoaded: number;
+  channelsReplaced: number;
+  channelsUnloaded: number;
+  /** Listen addresses bound, and removed (they close once their last answers are out). */
+  listenAdded: number;
+  listenRemoved: number;
+  /** Settings that changed and now run (config keys, e.g. `listen`, `log_level`, `tables`). */
+  applied: string[];
+  /** Settings that differ in the file but only change on a restart (config keys; the running values stay). */
   restartNeeded: string[];
+  /** Work after the switch that failed (`part: message`); the new config runs regardless. */
+  settleErrors?: string[];
 }
 
 export type DaemonSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP';

@@ -20,6 +20,12 @@
  *   channel once the VICI client reaches charon (it retries with backoff). Until then nothing
  *   is loaded: peer set-ups fail (SERVFAIL, the address stays blocked) and tunnel marks have no
  *   XFRM policy, so the leak guard drops their packets — fail closed, DNS keeps working.
+ * - A reload changes the configured channels (`prepareChannels` … `settleChannels`): a new
+ *   tunnel is loaded and trapped before the new config runs (nothing is marked for it yet), a
+ *   changed one is replaced once it runs (trap, config and SAs of the old settings go, the new
+ *   ones are loaded; meanwhile the guard drops its traffic), a removed one is unloaded; a changed
+ *   peer channel's live connections are replaced the same way, a removed one's go with its
+ *   entries (the registry retires them: peerRemoved). Unchanged channels are not touched.
  */
 import type { Mode } from '../config/types.ts';
 import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
@@ -30,6 +36,7 @@ import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { CONN_PREFIX, peerConn, peerConnName, tunnelConn, tunnelConnName, type ConnContext } from './conn-config.ts';
 import { ViciCommandError, type ViciApi } from './vici-api.ts';
+import { diffChannels, type ChannelChange, type ChannelSettle } from './channel-changes.ts';
 import { isSection, type ViciMessage } from './vici-codec.ts';
 
 /** Errors that mean "charon is not there (yet)", not "charon refused": start waits for it. */
@@ -74,6 +81,18 @@ export interface IpsecChannels extends ChannelHooks {
   ensureChannel(channel: ChannelSpec): Promise<void>;
   /** Stops using VICI. Leaves charon's SAs in place: a restarting daemon keeps protecting. */
   close(): void;
+  /**
+   * A reload's new channel list (ids stable by name): loads the new tunnels (a refusal throws,
+   * having unloaded them again); the running channels are not touched yet.
+   */
+  prepareChannels(next: readonly ChannelSpec[]): Promise<ChannelChange>;
+  /** The configured channels become the change's (synchronous; `rollbackChannels` undoes it). */
+  commitChannels(change: ChannelChange): void;
+  rollbackChannels(change: ChannelChange): void;
+  /** The reload did not go through: unloads what prepare loaded. */
+  abortChannels(change: ChannelChange): Promise<void>;
+  /** Once the new config runs: replaces changed channels' connections, unloads removed tunnels. */
+  settleChannels(change: ChannelChange): Promise<ChannelSettle>;
   status(): ChannelState[];
   /** Whether charon is reachable (wall-clock times). */
   link(): IpsecLink;
@@ -138,6 +157,8 @@ export class ChannelManager implements IpsecChannels {
   private readonly runtime = new Map<string, RuntimeTunnel>();
   /** Peer channels first seen by ensureChannel (listed by status), by name. */
   private readonly runtimePeers = new Map<string, ChannelSpec>();
+  /** The configured channels (the start-up list, then what each reload made it). */
+  private configured: readonly ChannelSpec[];
   private readonly setupTotal: Counter;
   private readonly setupSeconds: Histogram;
   private readonly channelUp: Gauge;
@@ -152,6 +173,7 @@ export class ChannelManager implements IpsecChannels {
 
   constructor(private readonly opts: ChannelManagerOptions) {
     this.vici = opts.vici;
+    this.configured = opts.channels;
     this.log = opts.log.child({ component: 'ipsec' });
     this.clock = opts.clock;
     this.waitMs = opts.negotiateTimeoutMs ?? DEFAULT_NEGOTIATE_TIMEOUT_MS;
@@ -167,7 +189,7 @@ export class ChannelManager implements IpsecChannels {
   }
 
   async start(): Promise<void> {
-    for (const ch of this.opts.channels) if (ch.kind === 'tunnel') this.channelUp.set(0, { channel: ch.name });
+    for (const ch of this.configured) if (ch.kind === 'tunnel') this.channelUp.set(0, { channel: ch.name });
     // The event connection is the link: it retries with backoff while charon is away.
     this.unsubscribe.push(
       this.vici.onLink((up, err) => this.onLink(up, err)),
@@ -192,7 +214,7 @@ export class ChannelManager implements IpsecChannels {
     this.setLink(true);
     this.log.info('strongSwan reachable', { daemon: String(v.daemon), version: String(v.version), socket: this.vici.socketPath });
     // A refusal (charon is there but rejects our config) stops the start: that is a config error.
-    for (const ch of this.opts.channels) {
+    for (const ch of this.configured) {
       if (ch.kind !== 'tunnel') continue;
       await this.loadTunnel(ch);
       this.log.info('tunnel channel loaded', { channel: ch.name, gateway: ch.gateway, identity: ch.identity });
@@ -219,11 +241,11 @@ export class ChannelManager implements IpsecChannels {
 
   ensureChannel(ch: ChannelSpec): Promise<void> {
     if (ch.kind !== 'tunnel') {
-      if (!this.opts.channels.some((c) => c.name === ch.name)) this.runtimePeers.set(ch.name, ch);
+      if (!this.configured.some((c) => c.name === ch.name)) this.runtimePeers.set(ch.name, ch);
       return Promise.resolve(); // per-address connections come with peerAdded
     }
     const conn = tunnelConnName(ch);
-    const atStart = this.opts.channels.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === conn);
+    const atStart = this.configured.find((c) => c.kind === 'tunnel' && tunnelConnName(c) === conn);
     const loaded = atStart ? { channel: atStart, ready: Promise.resolve() } : this.runtime.get(conn);
     if (loaded) {
       if (Bun.deepEquals(loaded.channel, ch)) return loaded.ready;
@@ -259,14 +281,86 @@ export class ChannelManager implements IpsecChannels {
     return t.ready;
   }
 
+  async prepareChannels(next: readonly ChannelSpec[]): Promise<ChannelChange> {
+    const diff = diffChannels(this.configured, next);
+    const loaded: ChannelSpec[] = [];
+    // A new name: loading it touches nothing running (no entry carries its mark yet). With
+    // charon away, resync loads it with the others once charon is back.
+    if (this.linkState.state === 'connected') {
+      for (const ch of diff.added) {
+        if (ch.kind !== 'tunnel') continue;
+        try {
+          await this.removing.get(tunnelConnName(ch));
+          await this.loadTunnel(ch);
+          loaded.push(ch);
+        } catch (err) {
+          await Promise.all([...loaded, ch].map((c) => this.removeConn(tunnelConnName(c))));
+          throw new DnssealError('ipsec', 'channel_refused', `channel ${ch.name}: strongSwan refused the tunnel: ${errorMessage(err)}`, { cause: err });
+        }
+      }
+    }
+    return { before: this.configured, after: [...next], diff, loaded };
+  }
+
+  commitChannels(change: ChannelChange): void {
+    this.configured = change.after;
+    for (const ch of change.diff.added) if (ch.kind === 'tunnel') this.channelUp.set(0, { channel: ch.name });
+  }
+
+  rollbackChannels(change: ChannelChange): void {
+    this.configured = change.before;
+  }
+
+  async abortChannels(change: ChannelChange): Promise<void> {
+    await Promise.all(change.loaded.map((ch) => this.removeConn(tunnelConnName(ch))));
+  }
+
+  async settleChannels(change: ChannelChange): Promise<ChannelSettle> {
+    const out: ChannelSettle = { loaded: 0, replaced: 0, unloaded: 0 };
+    const connected = this.linkState.state === 'connected';
+    for (const ch of change.diff.removed) {
+      if (ch.kind !== 'tunnel') continue; // a peer channel's connections go with its (retired) entries
+      this.setTunnelUp(ch, false);
+      await this.removeConn(tunnelConnName(ch));
+      out.unloaded++;
+      this.log.info('tunnel channel unloaded (removed by a reload)', { channel: ch.name });
+    }
+    for (const { before, after } of change.diff.changed) {
+      if (before.kind === 'tunnel') {
+        this.setTunnelUp(before, false);
+        await this.removeConn(tunnelConnName(before));
+      }
+      if (after.kind === 'tunnel' && connected) await this.loadTunnel(after);
+      // live peer connections of the channel: the old settings go, the new ones trap again
+      for (const p of this.peers.values()) {
+        if (p.channel.name !== after.name) continue;
+        p.channel = after;
+        if (!p.ok) continue;
+        await this.removeConn(p.conn);
+        if (after.kind !== 'peer' || !connected) continue;
+        await this.vici.loadConn(p.conn, peerConn(after, p.addr, p.name, this.ctx));
+        await this.vici.install({ child: p.conn, ike: p.conn });
+      }
+      out.replaced++;
+      this.log.info('channel replaced (changed by a reload)', { channel: after.name, kind: after.kind });
+    }
+    for (const ch of change.diff.added) {
+      if (ch.kind !== 'tunnel' || change.loaded.includes(ch) || this.linkState.state !== 'connected') continue;
+      await this.loadTunnel(ch); // charon came back between prepare and now: resync used the old list
+      out.loaded++;
+    }
+    for (const ch of change.loaded) this.log.info('tunnel channel loaded (added by a reload)', { channel: ch.name, gateway: ch.gateway, identity: ch.identity });
+    return out;
+  }
+
   /** Start-up channels, then those first seen at runtime. */
   private channels(): ChannelSpec[] {
-    return [...this.opts.channels, ...[...this.runtime.values()].map((t) => t.channel), ...this.runtimePeers.values()];
+    return [...this.configured, ...[...this.runtime.values()].map((t) => t.channel), ...this.runtimePeers.values()];
   }
 
   /** Tunnel channels whose connection should be in charon: start-up ones and loaded runtime ones. */
   private tunnels(): ChannelSpec[] {
-    return [...this.opts.channels.filter((c) => c.kind === 'tunnel'), ...[...this.runtime.values()].filter((t) => t.ok).map((t) => t.channel)];
+    return [...this.configured.filter((c) => c.kind === 'tunnel'), ...[...this.runtime.values()].filter((t) => t.ok).map((t) => t.channel)];
   }
 
   async peerAdded(channel: ChannelSpec, addr: string, name: string): Promise<void> {
@@ -495,10 +589,23 @@ export class ChannelManager implements IpsecChannels {
 /** The first-class no-op backend (`--datapath none`): nothing to protect, nothing to load. */
 export class NoIpsec implements IpsecChannels {
   readonly kind = 'none';
-  constructor(private readonly channels: ChannelSpec[] = []) {}
+  constructor(private channels: readonly ChannelSpec[] = []) {}
   async start(): Promise<void> {}
   async ensureChannel(_channel: ChannelSpec): Promise<void> {}
   close(): void {}
+  async prepareChannels(next: readonly ChannelSpec[]): Promise<ChannelChange> {
+    return { before: this.channels, after: [...next], diff: diffChannels(this.channels, next), loaded: [] };
+  }
+  commitChannels(change: ChannelChange): void {
+    this.channels = [...change.after];
+  }
+  rollbackChannels(change: ChannelChange): void {
+    this.channels = [...change.before];
+  }
+  async abortChannels(): Promise<void> {}
+  async settleChannels(): Promise<ChannelSettle> {
+    return { loaded: 0, replaced: 0, unloaded: 0 };
+  }
   status(): ChannelState[] {
     return this.channels.map((ch) => ({ channel: ch.name, id: ch.id, kind: ch.kind, up: false, peers: 0 }));
   }

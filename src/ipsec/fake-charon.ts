@@ -53,6 +53,8 @@ export class FakeCharon {
   outcome: (ike: string, conn: ViciMessage) => FakeOutcome = () => 'up';
   /** When set, commands are read but never answered (a wedged charon). */
   stalled = false;
+  /** charon's errmsg for a `load-conn` of this connection (a refusal the config check does not model), or null. */
+  refuseConn: (name: string) => string | null = () => null;
 
   private server: Server | null = null;
   private readonly clients = new Set<Client>();
@@ -148,7 +150,7 @@ export class FakeCharon {
       case 'load-conn': {
         for (const [name, v] of Object.entries(m)) {
           if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) return fail(`invalid value for: ${name}, config discarded`);
-          const err = validateConn(v);
+          const err = validateConn(v) ?? this.refuseConn(name);
           if (err) return fail(err);
           this.conns.set(name, v);
         }

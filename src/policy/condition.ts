@@ -19,6 +19,66 @@ const LABEL_RE = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
 /** Plain lower-case ASCII patterns (nearly all of them): one regex instead of per-label work. */
 const FAST = new RegExp(`^(\\*\\*?\\.)?(${LABEL_RE}(?:\\.${LABEL_RE})*?)(\\.\\*)?\\.?$`);
 
+/**
+ * The kind of a plain lower-case ASCII pattern (nearly all of them) and where its fixed part
+ * is, without building anything: what `parseCondition` would give, its labels being
+ * `pattern.slice(start, end).split('.')`. Null: not plain — ask `parseCondition` (which may
+ * accept it, or say what is wrong).
+ */
+export function plainPattern(pattern: string): { kind: ConditionKind; start: number; end: number } | null {
+  const fast = pattern.length <= 257 ? FAST.exec(pattern) : null;
+  if (!fast || fast[2]!.length > 253 || (fast[1] === '**.' && fast[3])) return null;
+  const kind: ConditionKind = fast[1] ? (fast[3] ? 'infix' : fast[1] === '**.' ? 'subdomain' : 'suffix') : fast[3] ? 'prefix' : 'exact';
+  const start = fast[1]?.length ?? 0;
+  return { kind, start, end: start + fast[2]!.length };
+}
+
+const KIND_AT: readonly ConditionKind[] = ['exact', 'suffix', 'subdomain', 'prefix', 'infix'];
+
+/** [a-z0-9_] */
+const labelEdge = (c: number) => (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95;
+
+/**
+ * `plainPattern` for `text[start, end)` without making a string (a rules file's scan): the
+ * kind's index in `['exact', 'suffix', 'subdomain', 'prefix', 'infix']`, or -1 when the
+ * pattern is not plain. A randomized test keeps the two equal.
+ */
+export function plainKindAt(text: string, start: number, end: number): number {
+  if (end - start === 0 || end - start > 257) return -1;
+  let lead = 0;
+  if (text.charCodeAt(start) === 42) {
+    if (text.charCodeAt(start + 1) === 46) lead = 2;
+    else if (text.charCodeAt(start + 1) === 42 && text.charCodeAt(start + 2) === 46) lead = 3;
+    else return -1;
+  }
+  let fe = end;
+  if (text.charCodeAt(fe - 1) === 46) fe--; // a root dot
+  const fs = start + lead;
+  let tail = false;
+  if (fe - 2 > fs && text.charCodeAt(fe - 1) === 42 && text.charCodeAt(fe - 2) === 46) {
+    tail = true;
+    fe -= 2;
+  }
+  if (fe <= fs || fe - fs > 253 || (lead === 3 && tail)) return -1;
+  // labels: [a-z0-9_] at both ends, [a-z0-9_-] between, 1..63 long
+  let ls = fs;
+  for (let i = fs; i <= fe; i++) {
+    const c = i < fe ? text.charCodeAt(i) : 46;
+    if (c !== 46) {
+      if (!labelEdge(c) && (c !== 45 || i === ls)) return -1;
+      continue;
+    }
+    if (i === ls || i - ls > 63 || !labelEdge(text.charCodeAt(i - 1))) return -1;
+    ls = i + 1;
+  }
+  return lead ? (tail ? 4 : lead === 3 ? 2 : 1) : tail ? 3 : 0;
+}
+
+/** The kind `plainKindAt` returns the index of. */
+export function kindAt(index: number): ConditionKind {
+  return KIND_AT[index]!;
+}
+
 /** Parses a pattern or throws an Error whose message says what is wrong and what to write. */
 export function parseCondition(pattern: string): Condition {
   if (typeof pattern !== 'string' || pattern.trim() === '') throw new Error('the pattern is empty');

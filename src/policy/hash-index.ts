@@ -26,11 +26,11 @@ export const FNV_INIT = 0x811c9dc5;
 export const EMPTY_SUFFIX = SEED;
 
 /** Hash of a dotted key, computed exactly as a right-to-left name scan computes it. */
-export function hashKey(key: string): number {
+export function hashKey(key: string, start = 0, end = key.length): number {
   let h = EMPTY_SUFFIX;
   let lh = FNV_INIT;
-  for (let i = key.length - 1; i >= -1; i--) {
-    const c = i >= 0 ? key.charCodeAt(i) : 46;
+  for (let i = end - 1; i >= start - 1; i--) {
+    const c = i >= start ? key.charCodeAt(i) : 46;
     if (c === 46) {
       h = extend(h, labelMix(lh));
       lh = FNV_INIT;
@@ -45,6 +45,17 @@ export function hashKey(key: string): number {
 const SLOT = 8;
 /** Key bytes kept inside the slot; longer keys keep the rest in the pool. */
 const INLINE = 16;
+
+/** A HashIndex as plain data (`toData`); the arrays are transferable. */
+export interface HashIndexData {
+  mask: number;
+  slots: Int32Array;
+  pool: Uint8Array;
+  poolLen: number;
+  bloom: Uint32Array;
+  bloomShift: number;
+  size: number;
+}
 
 /**
  * Slots are 8 ints — [hash, rule index + 1 (0 = empty), pool offset, key length | payload << 8,
@@ -64,8 +75,8 @@ export class HashIndex {
    * (the common case: a name probes several suffixes, at most one is present) cost an L2/L3
    * read instead of a DRAM miss.
    */
-  private readonly bloom: Uint32Array;
-  private readonly bloomShift: number;
+  private bloom: Uint32Array;
+  private bloomShift: number;
   size = 0;
   /** Payload of the entry the last successful `find` returned. */
   hitPayload = 0;
@@ -82,17 +93,39 @@ export class HashIndex {
     this.bloomShift = 32 - bits;
   }
 
+  /** The table as data; transfer `buffers` with it (this index must not be used after). */
+  toData(): { data: HashIndexData; buffers: ArrayBuffer[] } {
+    return {
+      data: { mask: this.mask, slots: this.slots, pool: this.pool, poolLen: this.poolLen, bloom: this.bloom, bloomShift: this.bloomShift, size: this.size },
+      buffers: [this.slots.buffer, this.pool.buffer, this.bloom.buffer] as ArrayBuffer[],
+    };
+  }
+
+  static fromData(d: HashIndexData): HashIndex {
+    const h = new HashIndex(0);
+    h.mask = d.mask;
+    h.slots = d.slots;
+    h.pool = d.pool;
+    h.poolLen = d.poolLen;
+    h.bloom = d.bloom;
+    h.bloomShift = d.bloomShift;
+    h.size = d.size;
+    return h;
+  }
+
   private bloomBit(h: number): number {
     return Math.imul(h, 0x9e3779b1) >>> this.bloomShift;
   }
 
   /**
    * Inserts `key` (ASCII, ≤ 255 bytes) → `index` with a 24-bit payload, keeping the lower
-   * index (and its payload) when the key is already present.
+   * index (and its payload) when the key is already present. The key is `key[start, end)`: a
+   * rules file's keys are read in place from its text (no string per rule).
    */
-  add(key: string, index: number, payload = 0): void {
+  add(key: string, index: number, payload = 0, start = 0, end = key.length): void {
     if ((this.size + 1) * 2 > this.mask + 1) this.grow();
-    const h = hashKey(key) | 0;
+    const h = hashKey(key, start, end) | 0;
+    const len = end - start;
     let slot = h & this.mask;
     for (;;) {
       const at = slot * SLOT;
@@ -102,19 +135,19 @@ export class HashIndex {
         this.bloom[b >>> 5] = this.bloom[b >>> 5]! | (1 << (b & 31));
         this.slots[at] = h;
         this.slots[at + 1] = index + 1;
-        this.slots[at + 3] = key.length | (payload << 8);
-        for (let i = 0; i < Math.min(INLINE, key.length); i++) {
+        this.slots[at + 3] = len | (payload << 8);
+        for (let i = 0; i < Math.min(INLINE, len); i++) {
           const w = at + 4 + (i >> 2);
-          this.slots[w] = this.slots[w]! | ((key.charCodeAt(i) & 0xff) << ((i & 3) * 8));
+          this.slots[w] = this.slots[w]! | ((key.charCodeAt(start + i) & 0xff) << ((i & 3) * 8));
         }
-        this.slots[at + 2] = key.length > INLINE ? this.store(key) : 0;
+        this.slots[at + 2] = len > INLINE ? this.store(key, start, end) : 0;
         this.size++;
         return;
       }
-      if (this.slots[at] === h && this.equalsText(at, key)) {
+      if (this.slots[at] === h && this.equalsText(at, key, start, end)) {
         if (index < v) {
           this.slots[at + 1] = index + 1;
-          this.slots[at + 3] = key.length | (payload << 8);
+          this.slots[at + 3] = len | (payload << 8);
         }
         return;
       }
@@ -158,29 +191,29 @@ export class HashIndex {
     return true;
   }
 
-  /** The same comparison for a key being added (a string, not yet bytes). */
-  private equalsText(at: number, key: string): boolean {
-    const len = key.length;
+  /** The same comparison for a key being added (`key[start, end)`, a string, not yet bytes). */
+  private equalsText(at: number, key: string, start: number, end: number): boolean {
+    const len = end - start;
     const slots = this.slots;
     if ((slots[at + 3]! & 0xff) !== len) return false;
     for (let i = 0; i < len; i++) {
-      const c = key.charCodeAt(i);
+      const c = key.charCodeAt(start + i);
       const stored = i < INLINE ? (slots[at + 4 + (i >> 2)]! >>> ((i & 3) * 8)) & 0xff : this.pool[slots[at + 2]! + i - INLINE];
       if (stored !== c) return false;
     }
     return true;
   }
 
-  /** Appends the key's bytes past the inline part to the pool; returns their offset. */
-  private store(key: string): number {
-    const n = key.length - INLINE;
+  /** Appends the bytes of `key[start, end)` past the inline part to the pool; returns their offset. */
+  private store(key: string, start: number, end: number): number {
+    const n = end - start - INLINE;
     if (this.poolLen + n > this.pool.length) {
       const bigger = new Uint8Array(Math.max(this.pool.length * 2, this.poolLen + n));
       bigger.set(this.pool.subarray(0, this.poolLen));
       this.pool = bigger;
     }
     const off = this.poolLen;
-    for (let i = 0; i < n; i++) this.pool[off + i] = key.charCodeAt(INLINE + i);
+    for (let i = 0; i < n; i++) this.pool[off + i] = key.charCodeAt(start + INLINE + i);
     this.poolLen += n;
     return off;
   }

@@ -12,10 +12,17 @@
  * so a match allocates nothing for the single-label kinds. Every kind is consulted and the
  * lowest index wins, so table order decides across kinds. Cost is O(labels) probes,
  * independent of the number of rules.
+ *
+ * Built from conditions, or from a table's rules (`forRules`: a rules file's rules are read
+ * straight from its packed text, no Condition made). `toData`/`fromData`: the built index as
+ * typed arrays, so a worker can build it and hand it over without a copy (a reload off the
+ * hot path: src/daemon/config-worker.ts).
  */
-import type { Condition } from './types.ts';
+import type { Condition, ConditionKind, Rule } from './types.ts';
 import { normalizeName } from './name.ts';
-import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, labelMix } from './hash-index.ts';
+import { EMPTY_SUFFIX, extend, FNV_INIT, HashIndex, type HashIndexData, labelMix } from './hash-index.ts';
+import type { KeyRef } from './packed-rules.ts';
+import { packedRuns, type RuleRun } from './rule-list.ts';
 
 interface Candidate {
   labels: string[];
@@ -26,6 +33,37 @@ interface Candidate {
 const NONE = 0x7fffffff;
 const encoder = new TextEncoder();
 
+/** A built matcher as plain data (`RuleMatcher.toData`); the arrays are transferable. */
+export interface MatcherData {
+  size: number;
+  suffixDepths: number;
+  subdomainDepths: number;
+  exact: HashIndexData;
+  suffix: HashIndexData;
+  subdomain: HashIndexData;
+  prefix1: HashIndexData;
+  infix1: HashIndexData;
+  prefixN: Map<string, Candidate[]>;
+  infixN: Map<string, Candidate[]>;
+}
+
+/** What the index needs of rule i: its kind and where its fixed labels joined by dots are. */
+interface RuleKeys {
+  length: number;
+  kind(i: number): ConditionKind;
+  key(i: number, out: KeyRef): void;
+}
+
+function whole(out: KeyRef, key: string): void {
+  out.src = key;
+  out.start = 0;
+  out.end = key.length;
+}
+
+function conditionKeys(conditions: readonly Condition[]): RuleKeys {
+  return { length: conditions.length, kind: (i) => conditions[i]!.kind, key: (i, out) => whole(out, conditions[i]!.labels.join('.')) };
+}
+
 function addCandidate(map: Map<string, Candidate[]>, key: string, c: Candidate): void {
   const list = map.get(key);
   if (list) list.push(c); // conditions arrive in index order, so lists stay sorted
@@ -33,18 +71,18 @@ function addCandidate(map: Map<string, Candidate[]>, key: string, c: Candidate):
 }
 
 export class RuleMatcher {
-  private readonly exact: HashIndex;
-  private readonly suffix: HashIndex;
-  private readonly subdomain: HashIndex;
-  private readonly prefix1: HashIndex;
-  private readonly infix1: HashIndex;
-  private readonly prefixN = new Map<string, Candidate[]>();
-  private readonly infixN = new Map<string, Candidate[]>();
+  private exact: HashIndex;
+  private suffix: HashIndex;
+  private subdomain: HashIndex;
+  private prefix1: HashIndex;
+  private infix1: HashIndex;
+  private prefixN = new Map<string, Candidate[]>();
+  private infixN = new Map<string, Candidate[]>();
   /** Bit k-1 set when some suffix rule has k fixed labels (bit 31: 32 or more). */
   private suffixDepths = 0;
   /** The same for subdomain rules. */
   private subdomainDepths = 0;
-  readonly size: number;
+  size: number;
   private readonly scratch = new Uint8Array(256);
 
   /** Payload (24 bits, see HashIndex) of the rule the last `match` returned. */
@@ -54,35 +92,103 @@ export class RuleMatcher {
    * `conditions[i]` is the rule at table index i; `payloads[i]` (optional, 24 bits) comes
    * back in `payload` when that rule wins.
    */
-  constructor(conditions: readonly Condition[], payloads?: ArrayLike<number>) {
-    this.size = conditions.length;
+  constructor(conditions: readonly Condition[] | RuleKeys, payloads?: ArrayLike<number>) {
+    const rules = Array.isArray(conditions) ? conditionKeys(conditions as readonly Condition[]) : (conditions as RuleKeys);
+    this.size = rules.length;
     const count = { exact: 0, suffix: 0, subdomain: 0, prefix: 0, infix: 0 };
-    for (const c of conditions) count[c.kind]++;
+    for (let i = 0; i < rules.length; i++) count[rules.kind(i)]++;
     this.exact = new HashIndex(count.exact);
     this.suffix = new HashIndex(count.suffix);
     this.subdomain = new HashIndex(count.subdomain);
     this.prefix1 = new HashIndex(count.prefix);
     this.infix1 = new HashIndex(count.infix);
-    for (let i = 0; i < conditions.length; i++) this.add(conditions[i]!, i, payloads ? payloads[i]! : 0);
+    const ref: KeyRef = { src: '', start: 0, end: 0 };
+    for (let i = 0; i < rules.length; i++) {
+      rules.key(i, ref);
+      this.add(rules.kind(i), ref, i, payloads ? payloads[i]! : 0);
+    }
   }
 
-  private add(c: Condition, index: number, payload: number): void {
-    const l = c.labels;
-    switch (c.kind) {
+  /** The matcher of a table's rules; a rules file's are read from its packed text (no rule made). */
+  static forRules(rules: readonly Rule[], payloads?: ArrayLike<number>): RuleMatcher {
+    const runs = packedRuns(rules);
+    if (!runs) return new RuleMatcher(conditionKeys(rules.map((r) => r.condition)), payloads);
+    // rule i's run: the rules are asked for in order, so a cursor moves forward
+    let r = 0;
+    const runOf = (i: number): RuleRun => {
+      if (i < runs[r]!.first) r = 0;
+      while (r + 1 < runs.length && runs[r + 1]!.first <= i) r++;
+      return runs[r]!;
+    };
+    return new RuleMatcher(
+      {
+        length: rules.length,
+        kind: (i) => {
+          const run = runOf(i);
+          return 'packed' in run ? run.packed.kind(i - run.first) : run.rule.condition.kind;
+        },
+        key: (i, out) => {
+          const run = runOf(i);
+          if ('packed' in run) run.packed.keyAt(i - run.first, out);
+          else whole(out, run.rule.condition.labels.join('.'));
+        },
+      },
+      payloads,
+    );
+  }
+
+  /** The built index as data; transfer `buffers` with it (this matcher must not be used after). */
+  toData(): { data: MatcherData; buffers: ArrayBuffer[] } {
+    const parts = [this.exact, this.suffix, this.subdomain, this.prefix1, this.infix1].map((h) => h.toData());
+    return {
+      data: {
+        size: this.size,
+        suffixDepths: this.suffixDepths,
+        subdomainDepths: this.subdomainDepths,
+        exact: parts[0]!.data,
+        suffix: parts[1]!.data,
+        subdomain: parts[2]!.data,
+        prefix1: parts[3]!.data,
+        infix1: parts[4]!.data,
+        prefixN: this.prefixN,
+        infixN: this.infixN,
+      },
+      buffers: parts.flatMap((p) => p.buffers),
+    };
+  }
+
+  static fromData(d: MatcherData): RuleMatcher {
+    const m = new RuleMatcher([]);
+    m.size = d.size;
+    m.suffixDepths = d.suffixDepths;
+    m.subdomainDepths = d.subdomainDepths;
+    m.exact = HashIndex.fromData(d.exact);
+    m.suffix = HashIndex.fromData(d.suffix);
+    m.subdomain = HashIndex.fromData(d.subdomain);
+    m.prefix1 = HashIndex.fromData(d.prefix1);
+    m.infix1 = HashIndex.fromData(d.infix1);
+    m.prefixN = d.prefixN;
+    m.infixN = d.infixN;
+    return m;
+  }
+
+  private add(kind: ConditionKind, k: KeyRef, index: number, payload: number): void {
+    switch (kind) {
       case 'exact':
-        return this.exact.add(l.join('.'), index, payload);
+        return this.exact.add(k.src, index, payload, k.start, k.end);
       case 'suffix':
-        this.suffixDepths |= 1 << (Math.min(l.length, 32) - 1);
-        return this.suffix.add(l.join('.'), index, payload);
+        this.suffixDepths |= 1 << (Math.min(labelCount(k), 32) - 1);
+        return this.suffix.add(k.src, index, payload, k.start, k.end);
       case 'subdomain':
-        this.subdomainDepths |= 1 << (Math.min(l.length, 32) - 1);
-        return this.subdomain.add(l.join('.'), index, payload);
+        this.subdomainDepths |= 1 << (Math.min(labelCount(k), 32) - 1);
+        return this.subdomain.add(k.src, index, payload, k.start, k.end);
       case 'prefix':
-        if (l.length === 1) return this.prefix1.add(l[0]!, index, payload);
-        return addCandidate(this.prefixN, l[0]!, { labels: l, index, payload });
-      case 'infix':
-        if (l.length === 1) return this.infix1.add(l[0]!, index, payload);
-        return addCandidate(this.infixN, l[0]!, { labels: l, index, payload });
+      case 'infix': {
+        const dot = k.src.indexOf('.', k.start);
+        if (dot < 0 || dot >= k.end) return (kind === 'prefix' ? this.prefix1 : this.infix1).add(k.src, index, payload, k.start, k.end);
+        const labels = k.src.slice(k.start, k.end).split('.');
+        return addCandidate(kind === 'prefix' ? this.prefixN : this.infixN, labels[0]!, { labels, index, payload });
+      }
     }
   }
 
@@ -204,6 +310,12 @@ export class RuleMatcher {
     }
     return best;
   }
+}
+
+function labelCount(k: KeyRef): number {
+  let n = 1;
+  for (let i = k.src.indexOf('.', k.start); i >= 0 && i < k.end; i = k.src.indexOf('.', i + 1)) n++;
+  return n;
 }
 
 function startsAt(name: string[], fixed: string[], at: number): boolean {

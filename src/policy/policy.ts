@@ -6,7 +6,9 @@
  */
 import type { ChannelSpec, ClientEntry, Decision, Rule, StaticEntry, Table, TableId } from './types.ts';
 import { DnssealError } from '../util/errors.ts';
-import { RuleMatcher } from './matcher.ts';
+import { RuleMatcher, type MatcherData } from './matcher.ts';
+import { PackedRule } from './packed-rules.ts';
+import { forEachTarget } from './rule-list.ts';
 import { normalizeName } from './name.ts';
 import { parseCidr } from './cidr.ts';
 import { ClientLookup } from './client-lookup.ts';
@@ -63,6 +65,7 @@ export class Policy {
     clients: ClientEntry[],
     statics: StaticEntry[],
     upstreams: string[],
+    built?: ReadonlyMap<TableId, MatcherData>,
   ) {
     this.channelList = channels;
     const byName = new Map(channels.map((c) => [c.name, c] as const));
@@ -73,24 +76,27 @@ export class Policy {
     const upIdx = new Map(this.upstreamList.map((u, i) => [u, i] as const));
     for (const t of tables) {
       if (this.byId.has(t.id)) fail(`table "${t.id}" is defined twice`);
+      const ready = built?.get(t.id);
+      if (ready) {
+        // built elsewhere from these very rules (a worker, with the same channels and upstreams)
+        this.byId.set(t.id, { table: t, matcher: RuleMatcher.fromData(ready), miss: missFor(t) });
+        continue;
+      }
       // Each rule's channel and upstream travel with it inside the index as a payload
       // (channel index | upstream index << 16), so a hit needs no further lookups.
       const payloads = new Int32Array(t.rules.length);
-      t.rules.forEach((r, i) => {
-        const c = chanIdx.get(r.channel);
-        if (c === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown channel "${r.channel}"`);
+      forEachTarget(t.rules, (i, channel, upstream) => {
+        const c = chanIdx.get(channel);
+        if (c === undefined) fail(`table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern}) names unknown channel "${channel}"`);
         let u = 0;
-        if (r.upstream !== undefined) {
-          const found = upIdx.get(r.upstream);
-          if (found === undefined) fail(`table "${t.id}" rule ${r.index} (${r.condition.pattern}) names unknown upstream "${r.upstream}"`);
+        if (upstream !== undefined) {
+          const found = upIdx.get(upstream);
+          if (found === undefined) fail(`table "${t.id}" rule ${i} (${t.rules[i]!.condition.pattern}) names unknown upstream "${upstream}"`);
           u = found;
         }
         payloads[i] = c | (u << 16);
       });
-      const matcher = new RuleMatcher(
-        t.rules.map((r) => r.condition),
-        payloads,
-      );
+      const matcher = RuleMatcher.forRules(t.rules, payloads);
       this.byId.set(t.id, { table: t, matcher, miss: missFor(t) });
     }
     // Without a configured default table, unclassified clients get an empty one: nothing protected.
@@ -113,8 +119,34 @@ export class Policy {
     });
   }
 
-  static fromConfig(cfg: PolicySource): Policy {
-    return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, cfg.upstreams.map((u) => u.name));
+  /**
+   * `built`: the tables' matchers as `exportMatchers` gave them for a policy of the same
+   * channels, tables and upstream names (a reload builds them in a worker); tables without one
+   * are built here.
+   */
+  static fromConfig(cfg: PolicySource, built?: ReadonlyMap<TableId, MatcherData>): Policy {
+    return new Policy(cfg.channels, cfg.tables, cfg.clients, cfg.statics, cfg.upstreams.map((u) => u.name), built);
+  }
+
+  /** Every table's matcher as data, to rebuild this policy elsewhere (`fromConfig(cfg, built)`); this policy must not be used after. */
+  exportMatchers(): { built: Map<TableId, MatcherData>; buffers: ArrayBuffer[] } {
+    const built = new Map<TableId, MatcherData>();
+    const buffers: ArrayBuffer[] = [];
+    for (const [id, c] of this.byId) {
+      const d = c.matcher.toData();
+      built.set(id, d.data);
+      buffers.push(...d.buffers);
+    }
+    return { built, buffers };
+  }
+
+  /**
+   * The decision of the table of kernel group `group` alone, for `names` (a reload re-deciding
+   * live entries per group); null when no table has that group.
+   */
+  decideInGroup(group: number, names: string[]): Decision | null {
+    for (const ct of this.byId.values()) if (ct.table.group === group) return this.decideIn(ct, names);
+    return group === this.defaultTable.table.group ? this.decideIn(this.defaultTable, names) : null;
   }
 
   /** The table a client's queries are matched against (longest client prefix, else `default`). */
@@ -131,7 +163,10 @@ export class Policy {
    * order that matches any of the names wins.
    */
   decide(clientIp: string, names: string[]): Decision {
-    const ct = this.compiledFor(clientIp);
+    return this.decideIn(this.compiledFor(clientIp), names);
+  }
+
+  private decideIn(ct: CompiledTable, names: string[]): Decision {
     let best = -1;
     let payload = 0;
     let matched: string | undefined;
@@ -202,8 +237,10 @@ class HitDecision implements Decision {
     this.#raw = raw;
   }
 
+  /** A rules file's rule comes detached from its file: whoever keeps it (a CNAME hold) keeps only it. */
   get rule(): Rule {
-    return this.#rules[this.#index]!;
+    const r = this.#rules[this.#index]!;
+    return r instanceof PackedRule ? r.toJSON() : r;
   }
 
   get matchedName(): string {

@@ -13,14 +13,25 @@ export interface ClientInfo {
 
 export type QueryHandler = (query: Uint8Array, client: ClientInfo) => Promise<Uint8Array | null>;
 
+/** How a listener closes. */
+export interface CloseOptions {
+  /**
+   * 0 (default): at once — queries still in flight get no answer (the daemon stops).
+   * More: drain first (a reload removed the address). UDP: queries keep being answered until
+   * none is in flight and none came for a moment, at most this long; TCP: no new connection is
+   * accepted, each open one ends once its answers are written, at most this long.
+   */
+  drainMs?: number;
+}
+
 /** A running listener. */
 export interface Listener {
   readonly transport: ClientTransport;
   readonly hostname: string;
   /** The bound port (useful when 0 was asked for). */
   readonly port: number;
-  /** Stops accepting; TCP connections are closed after in-flight answers are written. */
-  close(): Promise<void>;
+  /** Stops serving (see CloseOptions); resolves once the socket is closed. */
+  close(opts?: CloseOptions): Promise<void>;
 }
 
 /** Splits `ADDR:PORT` / `[ADDR]:PORT` as found in `Config.listen`. */

@@ -5,11 +5,15 @@
  * reading pauses while too many wait or answers go unread), and write back-pressure handled
  * with `drain`. A length below a DNS header closes the connection; a declared length the
  * peer never completes is ended by the idle timeout; connections beyond a cap are closed at once.
+ *
+ * Closing with `drainMs` (a reload removed the address): the port stops accepting at once, and
+ * each open connection ends as soon as nothing is in flight or waiting and its answers are
+ * written (at most `drainMs`). Without it every connection ends at once (the daemon stops).
  */
 import type { Socket, TCPSocketListener } from 'bun';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { ClientInfo, Listener, QueryHandler } from './handler.ts';
+import type { ClientInfo, CloseOptions, Listener, QueryHandler } from './handler.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
 
@@ -46,6 +50,15 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
   const maxInFlight = opts.maxInFlight ?? 64;
   const maxConnections = opts.maxConnections ?? 1024;
   const conns = new Set<Socket<Conn>>();
+  /** Set while closing with a drain: connections end once idle; resolves when the last went. */
+  let draining: { done: () => void } | null = null;
+
+  /** While draining: ends a connection with nothing in flight, waiting or unwritten. */
+  const endIfDone = (s: Socket<Conn>) => {
+    const c = s.data;
+    if (!draining || !c || c.closed || c.inFlight > 0 || c.queued.length > 0 || c.out.length > 0) return;
+    s.end();
+  };
 
   const armIdle = (s: Socket<Conn>) => {
     const c = s.data;
@@ -101,12 +114,14 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
           }
           pump(s);
           armIdle(s);
+          endIfDone(s);
         },
         (err) => {
           c.inFlight--;
           log.error('proxy: tcp handler failed', { err: errorMessage(err) });
           pump(s);
           armIdle(s);
+          endIfDone(s);
         },
       );
     }
@@ -159,6 +174,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
         flush(s);
         throttle(s);
         armIdle(s);
+        endIfDone(s);
       },
       close(s) {
         const c = s.data;
@@ -166,6 +182,7 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
         c.closed = true;
         if (c.idle) clearTimeout(c.idle);
         conns.delete(s);
+        if (draining && conns.size === 0) draining.done();
       },
       error(s, err) {
         log.debug('proxy: tcp connection error', { err: errorMessage(err) });
@@ -177,8 +194,17 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
     transport: 'tcp',
     hostname: opts.hostname,
     port: server.port,
-    close: async () => {
+    close: async (o: CloseOptions = {}) => {
       server.stop(false);
+      const drainMs = o.drainMs ?? 0;
+      if (drainMs > 0 && conns.size > 0) {
+        const { promise, resolve } = Promise.withResolvers<void>();
+        draining = { done: resolve };
+        for (const s of conns) endIfDone(s);
+        const timer = setTimeout(resolve, drainMs);
+        await promise;
+        clearTimeout(timer);
+      }
       for (const s of conns) s.end();
       conns.clear();
     },

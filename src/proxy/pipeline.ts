@@ -1,8 +1,9 @@
 /**
  * The request pipeline, top to bottom (DESIGN.md "Request pipeline", patent S101–S106):
  *
- *   receive → classify → pre-decide → forward → decide → hold → register → confine → respond
+ *   receive → admit → classify → pre-decide → forward → decide → hold → register → confine → respond
  *
+ * `admit` (issue 12, `allow_clients`) answers REFUSED to a sender the access list leaves out.
  * `classify` (issue 11 item 8) picks the address the client is classified by: the sender, or
  * the client a trusted forwarder names in EDNS Client Subnet.
  * `hold` (issue 11 item 9) remembers the CNAME targets of a protected chain for the client's
@@ -15,6 +16,7 @@
  * `Outcome` that ends the query. `respond` is the only place bytes for the client are made.
  * Fail closed: when registration (S105) does not complete, the client gets SERVFAIL, never
  * the answer (S106), so no address reaches a client before it is in the kernel map.
+ * With the query log on (query-log.ts), `respond` is followed by one line per query.
  */
 import { isCached } from '../cache/answer-cache.ts';
 import { rewriteAnswer } from '../dns/answer-rewrite.ts';
@@ -22,7 +24,7 @@ import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import { parseQuery } from '../dns/query.ts';
 import { buildErrorResponse, buildHeaderOnlyResponse, relayAnswer, udpLimit } from '../dns/response.ts';
-import { RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_SERVFAIL } from '../dns/wire.ts';
+import { RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/wire.ts';
 import type { ChannelSpec, Decision } from '../policy/types.ts';
 import type { RegistryApi } from '../registry/types.ts';
 import { errorMessage } from '../util/errors.ts';
@@ -30,6 +32,7 @@ import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
 import type { ClientInfo, QueryHandler } from './handler.ts';
 import { observeUpstream, type ProxyCounters } from './proxy-counters.ts';
+import type { QueryLog } from './query-log.ts';
 import type { TrustedForwarders } from './trusted-forwarders.ts';
 import { UpstreamError, type ExchangeHooks } from './upstream.ts';
 
@@ -79,6 +82,10 @@ export interface PipelineDeps {
   holds?: HoldsApi;
   /** Forwarders whose EDNS Client Subnet names the client (issue 11 item 8); absent: none trusted. */
   forwarders?: Pick<TrustedForwarders, 'clientOf'>;
+  /** `allow_clients` (client-acl.ts): senders it leaves out get REFUSED. Absent: everyone may ask. */
+  acl?: { allows(address: string): boolean };
+  /** The query log (query-log.ts), switched live; absent: never. */
+  queryLog?: Pick<QueryLog, 'on' | 'write'>;
 }
 
 /**
@@ -101,13 +108,16 @@ export interface InterceptApi {
 
 export type ServfailReason = 'timeout' | 'upstream' | 'malformed_answer' | 'register' | 'unverified' | 'intercept';
 
-/** How a query ended. */
+/** How a query ended. `upstream`: the one asked; `registered`: the addresses in the map before the answer left. */
 export type Outcome =
   | { kind: 'drop'; reason: string }
+  | { kind: 'refused'; query: ParsedQuery }
   | { kind: 'local-error'; rcode: number; query: ParsedQuery | null; reason: string }
   | { kind: 'canary'; query: ParsedQuery }
-  | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string }
-  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null; clientIp: string };
+  | { kind: 'servfail'; query: ParsedQuery; reason: ServfailReason; detail: string; clientIp?: string; upstream?: string; decision?: Decision }
+  | { kind: 'answer'; query: ParsedQuery; forwarded: Forwarded; decision: Decision | null; clientIp: string; upstream: string; registered: readonly string[] };
+
+const NONE: readonly string[] = Object.freeze([]);
 
 export const CANARY_NAME = 'use-application-dns.net';
 
@@ -128,8 +138,14 @@ export class Pipeline {
   }
 
   private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
+    // the query log costs one property read per query while it is off
+    const t0 = this.deps.queryLog?.on ? performance.now() : 0;
     return this.resolve(bytes, client).then(
-      (outcome) => this.respond(outcome, bytes, client),
+      (outcome) => {
+        const answer = this.respond(outcome, bytes, client);
+        if (t0 !== 0 && answer !== null) this.logQuery(outcome, client, t0);
+        return answer;
+      },
       (err: unknown) => {
         // A bug in a step (policy, registry double…): fail closed, answer nothing.
         this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
@@ -141,36 +157,41 @@ export class Pipeline {
   /** Steps 1–5. Throws only on a bug in a step (policy, registry); `run` then answers nothing. */
   private async resolve(bytes: Uint8Array, client: ClientInfo): Promise<Outcome> {
     const received = this.receive(bytes);
+    const refused = this.admit(received, client);
+    if (refused) return refused;
     if ('kind' in received) return received;
     const query = received;
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
     const clientIp = this.classify(query, client);
     const upstream = this.preDecide(query, clientIp);
+    const asked = upstream ?? this.deps.policyServer?.upstream ?? 'default';
     let forwarded: Forwarded;
     const sent = performance.now();
     try {
       forwarded = await this.forward(query, upstream, clientIp);
     } catch (err) {
-      return this.forwardFailure(query, err);
+      return { ...this.forwardFailure(query, err), clientIp, upstream: asked };
     }
     // a cache hit is not an upstream exchange (dnsseal_upstream_query_seconds)
     if (!isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
     const decision = this.decide(query, forwarded, clientIp);
+    let registered = NONE;
     if (decision?.channel) {
       this.hold(forwarded, decision);
       try {
         await this.register(query, forwarded, decision);
       } catch (err) {
-        return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err) };
+        return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err), clientIp, upstream: asked, decision };
       }
+      registered = forwarded.scan.addrs;
       const icpt = this.deps.interceptor !== undefined;
       try {
         forwarded = icpt ? this.intercept(query, forwarded, decision) : this.confine(query, forwarded);
       } catch (err) {
-        return { kind: 'servfail', query, reason: icpt ? 'intercept' : 'malformed_answer', detail: errorMessage(err) };
+        return { kind: 'servfail', query, reason: icpt ? 'intercept' : 'malformed_answer', detail: errorMessage(err), clientIp, upstream: asked, decision };
       }
     }
-    return { kind: 'answer', query, forwarded, decision, clientIp };
+    return { kind: 'answer', query, forwarded, decision, clientIp, upstream: asked, registered };
   }
 
   /** S101: parse the query; malformed input ends here (FORMERR or dropped). */
@@ -179,6 +200,18 @@ export class Pipeline {
     if (parsed.kind === 'ok') return parsed.query;
     if (parsed.kind === 'drop') return { kind: 'drop', reason: parsed.reason };
     return { kind: 'local-error', rcode: parsed.rcode, query: parsed.query, reason: parsed.reason };
+  }
+
+  /**
+   * After S101: a sender `allow_clients` leaves out gets REFUSED (or nothing, when what it sent
+   * is not a query). Null: the query goes on.
+   */
+  private admit(received: ParsedQuery | Outcome, client: ClientInfo): Outcome | null {
+    const acl = this.deps.acl;
+    if (acl === undefined || acl.allows(client.address)) return null;
+    if (!('kind' in received)) return { kind: 'refused', query: received };
+    if (received.kind === 'local-error' && received.query) return { kind: 'refused', query: received.query };
+    return { kind: 'drop', reason: 'refused' };
   }
 
   /**
@@ -288,6 +321,9 @@ export class Pipeline {
       case 'drop':
         c.queries.drop++;
         return null;
+      case 'refused':
+        c.queries.refused++;
+        return buildErrorResponse(outcome.query, RCODE_REFUSED);
       case 'local-error':
         c.queries[outcome.rcode === RCODE_FORMERR ? 'formerr' : 'error']++;
         return outcome.query ? buildErrorResponse(outcome.query, outcome.rcode) : buildHeaderOnlyResponse(bytes, outcome.rcode);
@@ -307,6 +343,30 @@ export class Pipeline {
     }
   }
 
+  /** One query log line (query-log.ts) for an answered query. */
+  private logQuery(o: Outcome, client: ClientInfo, t0: number): void {
+    if (o.kind === 'drop') return;
+    const query = o.query;
+    if (query === null) return;
+    const clientIp = o.kind === 'answer' || o.kind === 'servfail' ? (o.clientIp ?? client.address) : client.address;
+    const rcode =
+      o.kind === 'answer' ? o.forwarded.bytes[3]! & 0x0f : o.kind === 'servfail' ? RCODE_SERVFAIL : o.kind === 'refused' ? RCODE_REFUSED : o.kind === 'canary' ? RCODE_NXDOMAIN : o.rcode;
+    this.deps.queryLog!.write({
+      client: clientIp,
+      ...(clientIp !== client.address ? { via: client.address } : {}),
+      transport: client.transport,
+      name: query.qname,
+      type: query.qtype,
+      rcode,
+      ...(o.kind === 'servfail' || o.kind === 'local-error' ? { reason: o.reason } : o.kind === 'refused' ? { reason: 'allow_clients' } : {}),
+      upstream: o.kind === 'answer' || o.kind === 'servfail' ? (o.upstream ?? null) : null,
+      latencyMs: performance.now() - t0,
+      cached: o.kind === 'answer' && isCached(o.forwarded),
+      decision: o.kind === 'answer' || o.kind === 'servfail' ? (o.decision ?? null) : null,
+      addrs: o.kind === 'answer' ? o.registered : NONE,
+    });
+  }
+
   /** One debug line per decision (names and addresses are fine in logs, never in metric labels). */
   private logDecision(query: ParsedQuery, decision: Decision | null | undefined, clientIp: string, client: ClientInfo): void {
     this.deps.log.debug('proxy: decision', {
@@ -321,7 +381,7 @@ export class Pipeline {
     });
   }
 
-  private forwardFailure(query: ParsedQuery, err: unknown): Outcome {
+  private forwardFailure(query: ParsedQuery, err: unknown): Extract<Outcome, { kind: 'servfail' }> {
     if (err instanceof UpstreamError) {
       const reason: ServfailReason =
         err.reason === 'timeout' ? 'timeout' : err.reason === 'malformed' ? 'malformed_answer' : err.reason === 'unverified' ? 'unverified' : 'upstream';

@@ -5,7 +5,7 @@
 import type { Metrics } from '../ops/metrics.ts';
 import type { ClientSubnetResult } from './trusted-forwarders.ts';
 
-export type QueryOutcome = 'answer' | 'protected' | 'servfail' | 'formerr' | 'error' | 'canary' | 'drop';
+export type QueryOutcome = 'answer' | 'protected' | 'servfail' | 'formerr' | 'error' | 'canary' | 'drop' | 'refused';
 
 export interface ProxyCounters {
   queries: Record<QueryOutcome, number>;
@@ -48,7 +48,7 @@ export function observeUpstream(c: ProxyCounters, seconds: number): void {
 
 export function newProxyCounters(): ProxyCounters {
   return {
-    queries: { answer: 0, protected: 0, servfail: 0, formerr: 0, error: 0, canary: 0, drop: 0 },
+    queries: { answer: 0, protected: 0, servfail: 0, formerr: 0, error: 0, canary: 0, drop: 0, refused: 0 },
     servfail: { timeout: 0, upstream: 0, malformed_answer: 0, register: 0, unverified: 0, intercept: 0 },
     upstreamIgnored: { source: 0, id: 0, question: 0, malformed: 0, tsig: 0 },
     upstreamSendFailed: 0,

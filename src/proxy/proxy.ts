@@ -2,7 +2,8 @@
  * Assembles the proxy: the upstream sets (each name's servers, plain, DoT or DoH, with
  * failover: upstream-set.ts, built by upstream-factory.ts), the forwarder over their pair
  * views, the cache in front of it, the pipeline and one UDP and one TCP listener per listen
- * address. The daemon and the integration tests build it the same way. Upstream sockets are
+ * address (listener-set.ts, which a reload changes live). The daemon and the integration tests
+ * build it the same way. Upstream sockets are
  * opened before the listening ones (BENCHMARKING.md, Bun notes).
  *
  * A reload replaces the upstream sets (`openUpstreams`, then `replaceUpstreams`: one
@@ -20,10 +21,9 @@ import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { Forwarder, pairsOf } from './forwarder.ts';
-import { splitHostPort, type Listener } from './handler.ts';
-import { startTcpListener } from './listener-tcp.ts';
-import { startUdpListener } from './listener-udp.ts';
-import { Pipeline, type InterceptApi, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
+import type { Listener } from './handler.ts';
+import { ListenerSet } from './listener-set.ts';
+import { Pipeline, type InterceptApi, type PipelineDeps, type PolicyApi, type PolicyServerLink } from './pipeline.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { TrustedForwarders } from './trusted-forwarders.ts';
 import { openUpstreamSets, type UpstreamDeps } from './upstream-factory.ts';
@@ -79,10 +79,17 @@ export interface ProxyOptions extends UpstreamOptions {
    * it can be turned on and off live (`setLimits`).
    */
   cache?: AnswerCache;
+  /** `allow_clients` (client-acl.ts); absent: every sender may ask. */
+  acl?: PipelineDeps['acl'];
+  /** The query log (query-log.ts); absent: never. */
+  queryLog?: PipelineDeps['queryLog'];
 }
 
 export interface Proxy {
+  /** The bound listeners now (a reload may change them: see `listenerSet`). */
   readonly listeners: Listener[];
+  /** The listen addresses, for a reload's `listen` part. */
+  readonly listenerSet: ListenerSet;
   readonly pipeline: Pipeline;
   /** The CNAME holds the pipeline keeps (for `explain`, and a reload's reconcile/retain). */
   readonly holds: CnameHolds;
@@ -148,33 +155,27 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
     ...(opts.interceptor ? { interceptor: opts.interceptor } : {}),
     holds,
     ...(forwarders ? { forwarders } : {}),
+    ...(opts.acl ? { acl: opts.acl } : {}),
+    ...(opts.queryLog ? { queryLog: opts.queryLog } : {}),
   });
-  const listeners: Listener[] = [];
+  let listenerSet: ListenerSet;
   try {
-    for (const spec of opts.listen) {
-      const { hostname, port } = splitHostPort(spec);
-      const common = { hostname, handle: pipeline.handle, counters: opts.counters, log: opts.log };
-      // Port 0: TCP takes the port UDP got, so one address serves both. Another process may
-      // already hold that TCP port: then pick again (bounded), never serve UDP-only.
-      for (let attempt = 1; ; attempt++) {
-        const u = await startUdpListener({ ...common, port, batchSends: opts.batchSends });
-        try {
-          const t = await startTcpListener({ ...common, port: u.port, idleMs: opts.tcpIdleMs });
-          listeners.push(u, t);
-          break;
-        } catch (err) {
-          await u.close();
-          if (port !== 0 || attempt >= 10) throw err;
-        }
-      }
-    }
+    listenerSet = await ListenerSet.open(opts.listen, {
+      handle: pipeline.handle,
+      counters: opts.counters,
+      log: opts.log,
+      ...(opts.batchSends !== undefined ? { batchSends: opts.batchSends } : {}),
+      ...(opts.tcpIdleMs !== undefined ? { tcpIdleMs: opts.tcpIdleMs } : {}),
+    });
   } catch (err) {
-    for (const l of listeners) await l.close();
     forwarder.close();
     throw err;
   }
   return {
-    listeners,
+    get listeners() {
+      return listenerSet.listeners;
+    },
+    listenerSet,
     pipeline,
     holds,
     get upstreams() {
@@ -189,7 +190,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
       return old;
     },
     close: async () => {
-      for (const l of listeners) await l.close();
+      await listenerSet.close();
       forwarder.close();
     },
   };

@@ -81,6 +81,14 @@ const ROWS: Row[] = [
     success: [c, '--config', 'good.yaml'],
     did: (h: Harness) => expect(h.requests.map((r) => [r.path, r.req.cmd])).toEqual([['/tmp/dnsseal-exit-test.sock', c]]),
   })),
+  {
+    command: 'log',
+    usage: ['log', 'queries', 'maybe'],
+    config: [[['log', 'queries', 'on', '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']],
+    unreachable: ['log', 'queries', 'on', '--control', join(dir, 'none.sock')],
+    success: ['log', 'queries', 'on', '--config', 'good.yaml'],
+    did: (h: Harness) => expect(h.requests.map((r) => [r.req.cmd, r.req.args])).toEqual([['log', { what: 'queries', on: true }]]),
+  },
   // with no daemon, `down` removes the kernel state itself: success, not "unreachable"
   { command: 'down', usage: ['down', 'now'], config: [[['down', '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']], unreachable: null, success: ['down', '--control', join(dir, 'none.sock')], noDaemon: true, did: (h) => expect(h.teardowns).toBe(1) },
   {

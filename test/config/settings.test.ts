@@ -18,6 +18,8 @@ const SAMPLES: Record<string, { yaml: string; flag: string[]; want: unknown; ext
   mode: { yaml: 'gateway', flag: ['gateway'], want: 'gateway', extra: 'lan: [lan0]\n' },
   listen: { yaml: '["127.0.0.1:5300", "[::1]:5300"]', flag: ['127.0.0.1:5300', '[::1]:5300'], want: ['127.0.0.1:5300', '[::1]:5300'] },
   upstream_source: { yaml: '"192.0.2.7"', flag: ['192.0.2.7'], want: '192.0.2.7' },
+  allow_clients: { yaml: '["10.1.0.0/16", "2001:db8::/32"]', flag: ['10.1.0.0/16', '2001:db8::/32'], want: ['10.1.0.0/16', '2001:db8::/32'] },
+  log_queries: { yaml: 'true', flag: ['true'], want: true },
   datapath: { yaml: 'none', flag: ['none'], want: 'none' },
   lan: { yaml: '[lan0, lan1]', flag: ['lan0', 'lan1'], want: ['lan0', 'lan1'] },
   wan: { yaml: '[wan0]', flag: ['wan0'], want: ['wan0'] },

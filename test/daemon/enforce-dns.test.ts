@@ -4,13 +4,14 @@
  * restart needed), shown in `status`, and refused in host mode by the loader.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileDeps, loadConfig } from '../../src/config/load.ts';
 import { controlRequest } from '../../src/control/client.ts';
 import { FakeDnsEnforcer } from '../../src/datapath/dns-enforce.ts';
 import { ConfigError } from '../../src/util/errors.ts';
+import { freePort } from './reload-lab.ts';
 import { startDaemon, type StartedDaemon } from './start.ts';
 
 const dirs: string[] = [];
@@ -37,8 +38,8 @@ function configFile(mode: string): { path: string; control: string; write: (m: s
 }
 
 const load = (path: string) => loadConfig(new Map([['config', [path]]]), fileDeps);
-/** The file's config listening on a free port (port 0 is for tests only, not a config value). */
-const loadFree = (path: string) => ({ ...load(path), listen: ['127.0.0.1:0'] });
+/** The file's config, listening on a free port unless the file says where (port 0 is for tests only, not a config value). */
+const loadFree = (path: string) => (readFileSync(path, 'utf8').includes('listen:') ? load(path) : { ...load(path), listen: ['127.0.0.1:0'] });
 
 describe('daemon enforce_dns', () => {
   test('applies the mode with the bound listen address once the proxy listens, changes it on reload, and reports it', async () => {
@@ -53,6 +54,13 @@ describe('daemon enforce_dns', () => {
     const r = (await controlRequest(f.control, { cmd: 'reload' })) as { restartNeeded: string[] };
     expect(r.restartNeeded).toEqual([]);
     expect(enforcer.plan?.mode).toBe('drop');
+
+    // a reload that moves the listen address: the redirect goes to the new one
+    const other = await freePort();
+    writeFileSync(f.path, readFileSync(f.path, 'utf8') + `listen: [127.0.0.1:${other}]\n`);
+    const moved = (await controlRequest(f.control, { cmd: 'reload' })) as { applied: string[] };
+    expect(moved.applied).toEqual(['listen']);
+    expect(enforcer.plan).toEqual({ mode: 'drop', lan: ['lan0'], listen: [`127.0.0.1:${other}`] });
 
     f.write('off');
     await controlRequest(f.control, { cmd: 'reload' });

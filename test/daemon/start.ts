@@ -18,8 +18,11 @@ export interface StartedDaemon {
   signals: EventEmitter;
 }
 
-/** `deps` overrides the defaults; `signals` is the emitter the test sends SIGTERM/SIGHUP on. */
-export async function startDaemon(
+/**
+ * `deps` overrides the defaults; `signals` is the emitter the test sends SIGTERM/SIGHUP on.
+ * (Not async itself, like runDaemon: the config must not stay reachable through this scope.)
+ */
+export function startDaemon(
   cfg: Config,
   deps: Partial<Omit<DaemonDeps, 'signals' | 'onReady'>> & { signals?: EventEmitter } = {},
   what = 'daemon',
@@ -35,6 +38,10 @@ export async function startDaemon(
     signals: signals as unknown as SignalSource,
     onReady: ready.resolve,
   });
-  const info = await Promise.race([ready.promise, exit.then((c) => Promise.reject(new Error(`${what} exited ${c}`)))]);
+  return whenReady(ready.promise, exit, signals, what);
+}
+
+async function whenReady(ready: Promise<DaemonInfo>, exit: Promise<number>, signals: EventEmitter, what: string): Promise<StartedDaemon> {
+  const info = await Promise.race([ready, exit.then((c) => Promise.reject(new Error(`${what} exited ${c}`)))]);
   return { info, exit, signals };
 }

@@ -93,7 +93,7 @@ describe('daemon/status', () => {
     const { file, control, status } = await daemon();
     writeFileSync(file, yaml(control, 'hub2', 120));
     const r = (await controlRequest(control, { cmd: 'reload' })) as { restartNeeded: string[] };
-    expect(r.restartNeeded).toEqual(['minHoldS']);
+    expect(r.restartNeeded).toEqual(['min_hold']);
     const s = await status();
     expect(s.channels.map((c) => c.name)).toEqual(['hub2', 'partner']);
     expect(s.reload).toMatchObject({ last_ok: true, last_error: null, restart_needed: ['min_hold'] });
@@ -139,7 +139,7 @@ describe('daemon/status', () => {
     expect(Object.keys(OUTCOMES).sort()).toEqual(Object.keys(report.queries).sort());
     expect(Object.keys(SERVFAIL_REASONS).sort()).toEqual(Object.keys(report.servfail).sort());
     const readme = await Bun.file(join(import.meta.dir, '../../README.md')).text();
-    const md = (t: string) => t.replace('use-application-dns.net', '`use-application-dns.net`').replace('upstream_timeout', '`upstream_timeout`');
+    const md = (t: string) => t.replace('use-application-dns.net', '`use-application-dns.net`').replace('upstream_timeout', '`upstream_timeout`').replace('allow_clients', '`allow_clients`');
     for (const [k, v] of Object.entries(OUTCOMES)) expect(readme).toContain(`| \`${k}\` | ${md(v)} |`);
     for (const [k, v] of Object.entries(SERVFAIL_REASONS)) expect(readme).toContain(`| SERVFAIL \`${k}\` | ${md(v)} |`);
   });

@@ -18,6 +18,7 @@ import { loadConfigText } from '../../src/config/load.ts';
 import { controlRequest } from '../../src/control/client.ts';
 import { configWith } from '../../src/config/defaults.ts';
 import { TlsRuntime, ipsecHooks, ipsecOnly } from '../../src/daemon/tls-step.ts';
+import { NoIpsec } from '../../src/ipsec/channel-manager.ts';
 import { UndoStack } from '../../src/util/undo-stack.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { FakeDatapath } from '../../src/datapath/fake.ts';
@@ -138,18 +139,11 @@ describe('daemon tls', () => {
       '',
     ].join('\n');
     const relayCfg = { ...loadConfigText(relayText, join(dir, 'relay.yaml'), new Map(), deps), listen: ['127.0.0.1:0'], tlsRelay: '127.0.0.1:0' };
-    const spy = {
-      kind: 'none',
-      async start() {},
-      async ensureChannel() {},
-      close() {},
-      status: () => [],
-      link: () => ({ state: 'none' as const }),
+    const spy = Object.assign(new NoIpsec([]), {
       async peerAdded(ch: ChannelSpec, addr: string) {
         peerAdded.push(`${ch.name}/${addr}`);
       },
-      peerRemoved() {},
-    };
+    });
     relayNode = await startDaemon(relayCfg, { metrics: relayMetrics, ebpf: () => new FakeDatapath({ clock: realClock }), ipsec: spy, tlsOriginalDst: icpt }, 'relaying node');
     dnsPort = relayNode.info.listeners.find((l) => l.transport === 'udp')!.port;
     relayPort = Number(relayNode.info.tls.relay!.split(':').at(-1));

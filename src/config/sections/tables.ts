@@ -6,7 +6,8 @@
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigError, errorMessage } from '../../util/errors.ts';
 import { parseCondition } from '../../policy/condition.ts';
-import type { Draft, DraftRule } from '../draft.ts';
+import type { PackedRules } from '../../policy/packed-rules.ts';
+import type { Draft, DraftTable } from '../draft.ts';
 import { parseRulesFile, type RulesFileDefaults } from '../rules-file.ts';
 import type { FieldDoc, FileReader } from '../setting.ts';
 import { isObj, type YamlDoc } from '../yaml-doc.ts';
@@ -20,7 +21,7 @@ export const RULE_FIELDS: FieldDoc[] = [
 ];
 
 /** Expands a `- rules_file: PATH` item (PATH relative to the config file). */
-function readRulesFileItem(doc: YamlDoc, item: Record<string, unknown>, rp: (string | number)[], files: FileReader): DraftRule[] {
+function readRulesFileItem(doc: YamlDoc, item: Record<string, unknown>, rp: (string | number)[], files: FileReader): PackedRules {
   const rel = doc.str(item.rules_file, [...rp, 'rules_file'], 'rules_file');
   const path = isAbsolute(rel) || !doc.source.includes('/') ? rel : join(dirname(doc.source), rel);
   let text: string;
@@ -35,12 +36,12 @@ function readRulesFileItem(doc: YamlDoc, item: Record<string, unknown>, rp: (str
   return parseRulesFile(text, path, defaults);
 }
 
-function readRule(doc: YamlDoc, id: string, i: number, item: unknown, rp: (string | number)[], rules: DraftRule[], files: FileReader): void {
+function readRule(doc: YamlDoc, id: string, i: number, item: unknown, rp: (string | number)[], rules: DraftTable['rules'], files: FileReader): void {
   if (!isObj(item)) doc.fail(rp, 'a rule is a mapping: {match: PATTERN, channel: NAME}');
   doc.checkKeys(item, rp, RULE_FIELDS.map((f) => f.key));
   if (item.rules_file !== undefined) {
     if (item.match !== undefined) doc.fail(rp, 'an item has either "match" or "rules_file", not both');
-    for (const r of readRulesFileItem(doc, item, rp, files)) rules.push(r); // no spread: 10^6 rules
+    rules.push(readRulesFileItem(doc, item, rp, files));
     return;
   }
   if (item.match === undefined) doc.fail(rp, 'rule has no "match" (or "rules_file")');
@@ -52,7 +53,7 @@ function readRule(doc: YamlDoc, id: string, i: number, item: unknown, rp: (strin
   } catch (err) {
     doc.fail([...rp, 'match'], `table "${id}" rule ${i}: ${errorMessage(err)}`);
   }
-  const rule: DraftRule = {
+  const rule: DraftTable['rules'][number] = {
     condition,
     channel: doc.str(item.channel, [...rp, 'channel'], 'channel'),
     where: { match: doc.at([...rp, 'match']), channel: doc.at([...rp, 'channel']), upstream: doc.at([...rp, 'upstream']) },
@@ -66,7 +67,7 @@ export function readTables(tables: unknown, doc: YamlDoc, d: Draft, files: FileR
   for (const [id, list] of doc.entries(tables, ['tables'])) {
     const path = ['tables', id];
     if (list !== null && !Array.isArray(list)) doc.fail(path, `table "${id}" must be a list of rules ("- match: …")`);
-    const rules: DraftRule[] = [];
+    const rules: DraftTable['rules'] = [];
     ((list ?? []) as unknown[]).forEach((item, i) => doc.section(() => readRule(doc, id, i, item, [...path, i], rules, files)));
     d.tables.set(id, { where: doc.at(path), rules });
   }
@@ -111,6 +112,6 @@ export function applyRulesFileFlags(texts: readonly string[], d: Draft, files: F
     if (opts.has('channel')) defaults.channel = opts.get('channel')!;
     if (opts.has('upstream')) defaults.upstream = opts.get('upstream')!;
     const table = defaultTable(d, '--rules-file');
-    for (const r of parseRulesFile(text, path, defaults)) table.rules.push(r);
+    table.rules.push(parseRulesFile(text, path, defaults));
   }
 }
