@@ -17,22 +17,23 @@ capture_start() {
 	shift 3
 	file=$LAB_OUT/$name.pcap
 	err=$LAB_TMP/tcpdump-$name.err
+	: >"$err" # exists before the background tcpdump's redirection has run
 	# Not through on(): `ip netns exec` execs tcpdump, so $! is tcpdump itself.
 	ip netns exec "$host" tcpdump -i "$dev" -n -U -s 256 -Z root -w "$file" "$@" 2>"$err" &
 	LAB_CAPTURES+=("$!:$name:$file")
 	LAB_PIDS+=($!)
-	wait_until 20 "tcpdump on $host:$dev" grep -q 'listening on' "$err"
+	wait_until 60 "tcpdump on $host:$dev to listen" grep -q 'listening on' "$err"
 	lab_log "capture: $name = $host:$dev${*:+ ($*)}"
 }
 
 capture_stop() {
-	local c pid deadline=$((SECONDS + 10))
+	local c pid deadline=$((SECONDS + 30))
 	for c in "${LAB_CAPTURES[@]}"; do
 		kill -INT "${c%%:*}" 2>/dev/null
 	done
 	for c in "${LAB_CAPTURES[@]}"; do
 		pid=${c%%:*}
-		while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+		while ! lab_gone "$pid"; do
 			if [ "$SECONDS" -ge "$deadline" ]; then
 				lab_log "capture: tcpdump $pid did not stop on SIGINT; killing it"
 				kill -KILL "$pid" 2>/dev/null

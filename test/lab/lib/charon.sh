@@ -2,10 +2,13 @@
 # strongswan.conf, VICI socket and swanctl directory (see DESIGN.md, lab notes).
 #
 #   charon_start HOST…            start charon in each HOST and wait for its VICI socket
-#   swan_conf HOST <<EOF … EOF    HOST's swanctl.conf (stdin); credentials come from pki/
+#   swan_conn NAME KEY=VALUE…     one `connections` entry (IKE + one CHILD_SA), see below
 #   peer_transport_conn NAME LOCAL REMOTE [CERT]
-#                                 one `connections` entry for peer.partner.test answering the
-#                                 router's per-peer connection (transport mode), for swan_conf
+#                                 the entry for peer.partner.test answering the router's
+#                                 per-peer connection (transport mode)
+#   swan_conf HOST                HOST's swanctl.conf from the entries on stdin (none:
+#                                 credentials only); credentials come from pki/
+#   swan_load HOST…               swanctl --load-all for each HOST
 #   swan HOST ARGS…               swanctl against HOST's charon (e.g. swan hub --load-all)
 #   charon_kill HOST [SIGNAL]     stop HOST's charon (default TERM) and wait for it to go
 #
@@ -81,13 +84,11 @@ swanctl {
 CONF
 }
 
-# _charon_ready HOST — 0: the VICI socket exists; 2: charon has exited; 1: not yet.
+# _charon_ready HOST — 0: the VICI socket exists; $LAB_GIVE_UP: charon has exited; 1: not yet.
 _charon_ready() {
 	local pid
 	pid=$(cat "$LAB_TMP/$1/charon.pid")
-	if [ ! -e "/proc/$pid" ] || [ "$(cut -d' ' -f3 "/proc/$pid/stat")" = Z ]; then
-		return 2
-	fi
+	lab_gone "$pid" && return $LAB_GIVE_UP
 	test -S "$LAB_TMP/$1/charon.vici"
 }
 
@@ -108,11 +109,72 @@ charon_start() {
 	done
 	for host in "$@"; do
 		# A cheap test first (no process start), then one real VICI round trip.
-		poll_until 30 _charon_ready "$host" ||
+		poll_until 60 _charon_ready "$host" ||
 			lab_fail "charon in $host did not open its VICI socket: $(tail -n2 "$LAB_OUT/charon-$host.out" "$LAB_OUT/charon-$host.log" 2>/dev/null | tr '\n' ' ')"
-		wait_until 30 "charon in $host to answer on VICI" on "$host" swanctl --stats
+		wait_until 60 "charon in $host to answer on VICI" on "$host" swanctl --stats
 		lab_log "charon: $host up (pid $(cat "$LAB_TMP/$host/charon.pid"))"
 	done
+}
+
+# swan_conn NAME KEY=VALUE… — one `connections` entry (stdout), for swan_conf:
+#   local=ADDRS remote=ADDRS   IKE addresses (remote: default %any)
+#   me=PKI them=PKI            this side's and the other side's pki names (identities: lab_id)
+#   cert=PKI                   the certificate this side presents, when it is not ME's (the
+#                              impostor presents its own while claiming peer.partner.test)
+#   mode=tunnel|transport      (tunnel); local_ts= remote_ts= for tunnel mode (dynamic)
+#   proposals= esp=            IKE ($LAB_IKE_PROPOSAL) and ESP ($LAB_ESP_PROPOSAL) proposals
+#   mark=M                     mark_in, mark_out and set_mark_in = M (decrypted packets get the
+#                              mark too, so they match the marked inbound policies)
+#   start=ACTION               start_action (trap: a matching packet triggers IKE, never clear)
+# The CHILD_SA has the connection's name.
+swan_conn() {
+	local name=$1 kv local_addrs= remote_addrs=%any me= them= cert= mode=tunnel local_ts= remote_ts=
+	local proposals=$LAB_IKE_PROPOSAL esp=$LAB_ESP_PROPOSAL mark= start=
+	shift
+	for kv in "$@"; do
+		case $kv in
+		local=*) local_addrs=${kv#*=} ;;
+		remote=*) remote_addrs=${kv#*=} ;;
+		me=*) me=${kv#*=} ;;
+		them=*) them=${kv#*=} ;;
+		cert=*) cert=${kv#*=} ;;
+		mode=*) mode=${kv#*=} ;;
+		local_ts=*) local_ts=${kv#*=} ;;
+		remote_ts=*) remote_ts=${kv#*=} ;;
+		proposals=*) proposals=${kv#*=} ;;
+		esp=*) esp=${kv#*=} ;;
+		mark=*) mark=${kv#*=} ;;
+		start=*) start=${kv#*=} ;;
+		*) lab_fail "swan_conn $name: unknown option '$kv'" ;;
+		esac
+	done
+	[ -n "$local_addrs" ] && [ -n "$me" ] && [ -n "$them" ] ||
+		lab_fail "swan_conn $name: local=, me= and them= are required"
+	cat <<EOF
+	$name {
+		version = 2
+		local_addrs = $local_addrs
+		remote_addrs = $remote_addrs
+		proposals = $proposals
+		local {
+			auth = pubkey
+			certs = ${cert:-$me}.pem
+			id = $(lab_id "$me")
+		}
+		remote {
+			auth = pubkey
+			id = $(lab_id "$them")
+		}
+		children {
+			$name {
+				mode = $mode
+				esp_proposals = $esp
+EOF
+	[ -z "$local_ts" ] || echo "				local_ts = $local_ts"
+	[ -z "$remote_ts" ] || echo "				remote_ts = $remote_ts"
+	[ -z "$mark" ] || printf '\t\t\t\t%s = %s\n' mark_in "$mark" mark_out "$mark" set_mark_in "$mark"
+	[ -z "$start" ] || echo "				start_action = $start"
+	printf '\t\t\t}\n\t\t}\n\t}\n'
 }
 
 # peer_transport_conn NAME LOCAL REMOTE [CERT] — the peer's side of a per-peer connection that
@@ -120,40 +182,24 @@ charon_start() {
 # with CERT (default peer; `impostor` holds a certificate for another name), transport mode.
 # dnsseal offers charon's default proposal: answer it without an INVALID_KE round trip.
 peer_transport_conn() {
-	cat <<EOF
-	$1 {
-		version = 2
-		local_addrs = $2
-		remote_addrs = $3
-		proposals = default, $LAB_IKE_PROPOSAL
-		local {
-			auth = pubkey
-			certs = ${4:-peer}.pem
-			id = $(lab_id peer)
-		}
-		remote {
-			auth = pubkey
-			id = $(lab_id router)
-		}
-		children {
-			$1 {
-				mode = transport
-				esp_proposals = $LAB_ESP_PROPOSAL
-			}
-		}
-	}
-EOF
+	swan_conn "$1" local="$2" remote="$3" me=peer cert="${4:-peer}" them=router mode=transport \
+		proposals="default, $LAB_IKE_PROPOSAL"
 }
 
-# swan_conf HOST — write HOST's swanctl.conf from stdin and put its credentials in place:
-# the CA, HOST's certificate and key (HOST's short pki name; override with LAB_CERT=name).
+# swan_conf HOST — HOST's swanctl.conf: the `connections` entries on stdin (swan_conn's output;
+# none: credentials only, as when dnsseal loads the connections over VICI), and the credentials
+# put in place: the CA, HOST's certificate and key (HOST's pki name; override with LAB_CERT=name).
 swan_conf() {
 	local host=$1 cert=${LAB_CERT:-$1} dir=$LAB_TMP/$1/swanctl
 	[ -f "$LAB_PKI/$cert.pem" ] || lab_fail "no certificate $LAB_PKI/$cert.pem (was make-pki.sh run?)"
 	cp "$LAB_PKI/ca.pem" "$dir/x509ca/ca.pem"
 	cp "$LAB_PKI/$cert.pem" "$dir/x509/$cert.pem"
 	cp "$LAB_PKI/$cert.key" "$dir/private/$cert.key"
-	cat >"$dir/swanctl.conf"
+	local entries
+	entries=$(cat)
+	if [ -n "$entries" ]; then
+		printf 'connections {\n%s\n}\n' "$entries"
+	fi >"$dir/swanctl.conf"
 }
 
 swan() {
@@ -174,10 +220,5 @@ swan_load() {
 }
 
 charon_kill() {
-	local host=$1 sig=${2:-TERM} pid
-	pid=$(cat "$LAB_TMP/$host/charon.pid")
-	kill "-$sig" "$pid" 2>/dev/null
-	# Gone, or a zombie waiting for this shell to reap it.
-	wait_until 15 "charon in $host to exit" \
-		sh -c "[ ! -e /proc/$pid ] || [ \"\$(cut -d' ' -f3 /proc/$pid/stat)\" = Z ]"
+	lab_stop "$(cat "$LAB_TMP/$1/charon.pid")" "${2:-TERM}" "charon in $1"
 }

@@ -1,7 +1,18 @@
 # The authoritative DNS server for *.test, in namespace "ns" (192.0.2.53, 2001:db8::53).
 #
-#   dns_serve        start knotd with the zones below and wait until it answers
-#   dns_ask Q TYPE   kdig from the client through its resolver (the router, 10.0.1.1)
+#   dns_serve                  start knotd with the zones below and wait until it answers
+#   dns_ask Q TYPE             the answer to Q from the client through its resolver (the
+#                              router, 10.0.1.1), once there is one (dns-answer)
+#   dns_wait_server HOST ADDR  until the DNS server at ADDR answers www.public.test from HOST:
+#                              the probe before any step that asserts on a freshly (re)started
+#                              server's answers (its first answer can take seconds under TCG)
+#   dns-answer SERVER NAME [TYPE] [SECONDS]
+#                              (a command in $LAB_TMP/bin, for `on HOST` and evaltest lines)
+#                              kdig +short until the answer is not empty (a time-out or a
+#                              SERVFAIL is tried again, every try logged on stderr); prints
+#                              it, or fails after SECONDS (default 90) naming what it asked.
+#                              One try waits 30 s: longer than the lab daemon's upstream
+#                              time-out and its peers' negotiate_timeout
 #
 # Zones (TTL 60):
 #   saas.test     app.saas.test -> 198.51.100.10, 2001:db8:100::10 (behind the hub: protected)
@@ -49,10 +60,41 @@ zone:
 EOF
 	ip netns exec ns knotd -c "$dir/knot.conf" >"$LAB_OUT/knotd.log" 2>&1 &
 	LAB_PIDS+=($!)
-	wait_until 30 "knotd in ns" on ns kdig +short +timeout=1 +retry=0 @$NS4 www.public.test A
+	# knotd's first start under TCG takes ~10 s, twice that on a loaded machine.
+	wait_until 180 "knotd in ns to answer www.public.test" \
+		on ns kdig +short +timeout=2 +retry=0 @$NS4 www.public.test A
 	lab_log "dns: knotd in ns serving saas.test, public.test, partner.test"
 }
 
 dns_ask() {
-	on client kdig +short +timeout=3 +retry=1 @$ROUTER_LAN4 "$1" "${2:-A}"
+	on client dns-answer $ROUTER_LAN4 "$1" "${2:-A}"
 }
+
+_dns_answers_www() { on "$1" kdig +short +timeout=5 +retry=0 "@$2" www.public.test A | grep -qx "$WWW4"; }
+
+dns_wait_server() {
+	wait_until 120 "the DNS server at $2 to answer www.public.test (from $1)" _dns_answers_www "$1" "$2"
+}
+
+cat >"$LAB_TMP/bin/dns-answer" <<'EOF'
+#!/bin/bash
+# dns-answer SERVER NAME [TYPE] [SECONDS] — see lib/dns.sh.
+server=$1 name=$2 type=${3:-A} limit=${4:-90}
+deadline=$((SECONDS + limit)) try=0
+while :; do
+	try=$((try + 1))
+	out=$(kdig +short +timeout=30 +retry=0 "@$server" "$name" "$type" 2>&1)
+	if [ -n "$out" ] && ! grep -q '^;' <<<"$out"; then
+		[ $try -eq 1 ] || echo "dns-answer: $name $type from $server answered on try $try" >&2
+		echo "$out"
+		exit 0
+	fi
+	echo "dns-answer: $name $type from $server, try $try: ${out:-an empty answer (SERVFAIL?)}" >&2
+	if [ $SECONDS -ge $deadline ]; then
+		echo "dns-answer: timed out after ${limit}s waiting for an answer to $name $type from $server" >&2
+		exit 1
+	fi
+	sleep 0.5
+done
+EOF
+chmod +x "$LAB_TMP/bin/dns-answer"

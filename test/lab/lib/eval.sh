@@ -13,7 +13,28 @@
 # Blank lines and lines starting with # are ignored.
 #
 # Every line is reported in $LAB_OUT/assertions as "PASS|FAIL  LINE  [matched N]";
-# the result is PASS when all hold, else FAIL naming how many did not.
+# the result is PASS when all hold, else FAIL naming how many did not. A COMMAND gets 120 s.
+#
+# Lines every protected-traffic scenario asserts, for use inside the heredoc as $(…):
+#   no_clear CAPTURE           not one packet to or from 198.51.100.0/24 or 2001:db8:100::/64
+#                              in clear in CAPTURE (the addresses of packets, not DNS answers)
+#   esp_both CAPTURE A B N     at least N ESP packets A -> B and N B -> A (IPv4 or IPv6)
+
+no_clear() {
+	cat <<EOF
+$1::tcpdump::> 198\.51\.100\.::NO
+$1::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
+$1::tcpdump::IP6 [0-9a-f:.]+ > 2001:db8:100:::NO
+$1::tcpdump::IP6 2001:db8:100:[0-9a-f:]*(\.[0-9]+)? > ::NO
+EOF
+}
+
+esp_both() {
+	local ip=IP a=${2//./\\.} b=${3//./\\.}
+	case $2 in *:*) ip=IP6 ;; esac
+	echo "$1::tcpdump::$ip $a > $b: ESP\(::>=$4"
+	echo "$1::tcpdump::$ip $b > $a: ESP\(::>=$4"
+}
 
 _eval_count_ok() {
 	local n=$1 expect=$2
@@ -95,7 +116,7 @@ evaltest() {
 		LAB_EVAL_SEQ=$((LAB_EVAL_SEQ + 1))
 		outf=$LAB_OUT/eval/$(printf %02d $LAB_EVAL_SEQ)-$host.out
 		lab_log "eval: $host: $cmd"
-		on "$host" timeout 60 bash -c "$cmd" >"$outf" 2>&1
+		on "$host" timeout 120 bash -c "$cmd" >"$outf" 2>&1
 		_eval_one "$line" "$outf"
 	done
 	if [ ${#deferred[@]} -gt 0 ] || [ -z "$continue" ]; then

@@ -77,9 +77,9 @@ _intercept_lan() {
 	done
 	on gw sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 ||
 		lab_fail "intercept: forwarding on gw"
-	wait_until 10 "the LAN (client -> router)" on client ping -c1 -W1 $ROUTER_LAN4
-	wait_until 10 "the LAN over IPv6 (client -> router)" on client ping -6 -c1 -W1 $ROUTER_LAN6
-	wait_until 10 "the direct path (client -> gw -> www)" on client ping -c1 -W1 $WWW4
+	wait_until 60 "the LAN (client -> router)" on client ping -c1 -W1 $ROUTER_LAN4
+	wait_until 60 "the LAN over IPv6 (client -> router)" on client ping -6 -c1 -W1 $ROUTER_LAN6
+	wait_until 60 "the direct path (client -> gw -> www)" on client ping -c1 -W1 $WWW4
 }
 
 # multi.saas.test: three A records (SRV4, SRV4_B, SRV4_C), added to the running knotd.
@@ -93,7 +93,7 @@ _intercept_zone() {
 		echo "$out"
 		lab_fail "intercept: adding multi.saas.test to knotd"
 	fi
-	wait_until 20 "multi.saas.test in knotd" \
+	wait_until 60 "multi.saas.test in knotd" \
 		sh -c "ip netns exec ns kdig +short +timeout=1 +retry=0 @$NS4 multi.saas.test A | grep -c . | grep -qx 3"
 	lab_log "dns: multi.saas.test -> $SRV4 $SRV4_B $SRV4_C"
 }
@@ -113,7 +113,7 @@ while True:
         s.sendto(b"echo:" + d, a)
 ' >"$LAB_OUT/udp-echo-srv.log" 2>&1 &
 	LAB_PIDS+=($!)
-	wait_until 20 "the UDP echo server in srv" listening srv udp 5000
+	wait_until 60 "the UDP echo server in srv to listen on udp/5000" listening srv udp 5000
 	lab_log "udp echo: srv:5000"
 }
 

@@ -54,27 +54,51 @@ on() {
 	fi
 }
 
-# poll_until SECONDS CMD… — run CMD every 0.2 s until it succeeds (0), gives up (status 2:
-# "will never succeed") or SECONDS of wall clock have passed (1), however slowly CMD runs.
+# poll_until SECONDS CMD… — run CMD every 0.2 s until it succeeds (0), gives up (status
+# $LAB_GIVE_UP, 99: "will never succeed", e.g. the process it waits for has exited) or SECONDS of
+# wall clock have passed (1), however slowly CMD runs. Any other status is "not yet": grep, [
+# and ping use 2 for what is only not-yet here (a file not created yet, an empty count). The
+# output of the last try is kept in $LAB_TMP/poll.out (wait_until quotes it on a time-out).
+LAB_GIVE_UP=99
 poll_until() {
 	local deadline=$((SECONDS + $1)) rc
 	shift
 	while :; do
-		"$@" >/dev/null 2>&1
+		"$@" >"$LAB_TMP/poll.out" 2>&1
 		rc=$?
 		[ $rc -eq 0 ] && return 0
-		[ $rc -eq 2 ] && return 2
+		[ $rc -eq $LAB_GIVE_UP ] && return $LAB_GIVE_UP
 		[ "$SECONDS" -lt "$deadline" ] || return 1
 		sleep 0.2
 	done
 }
 
 # wait_until SECONDS DESCRIPTION CMD… — poll_until, failing the scenario when CMD does not
-# succeed in time.
+# succeed in time ("timed out after Ns waiting for DESCRIPTION", with CMD's last output) or
+# gives up ($LAB_GIVE_UP). Logs how long the wait took, so slow steps show in scenario.log.
+# Under TCG on a shared machine anything can take ten times its usual time: be generous.
 wait_until() {
-	local limit=$1 what=$2
+	local limit=$1 what=$2 start=$SECONDS rc last
 	shift 2
-	poll_until "$limit" "$@" || lab_fail "timed out after ${limit}s waiting for $what"
+	poll_until "$limit" "$@"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		last=$(tail -n 3 "$LAB_TMP/poll.out" 2>/dev/null | tr '\n' ' ')
+		[ $rc -eq $LAB_GIVE_UP ] && lab_fail "gave up after $((SECONDS - start))s waiting for $what${last:+ (last output: $last)}"
+		lab_fail "timed out after ${limit}s waiting for $what${last:+ (last output: $last)}"
+	fi
+	lab_log "waited $((SECONDS - start))s for $what"
+}
+
+# lab_gone PID — true when PID has exited (gone, or a zombie waiting for this shell to reap it).
+lab_gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+# lab_stop PID SIGNAL DESCRIPTION — signal PID and wait (60 s) until it has exited.
+lab_stop() {
+	kill "-$2" "$1" 2>/dev/null
+	wait_until 60 "$3 to exit" lab_gone "$1"
+	wait "$1" 2>/dev/null
+	return 0
 }
 
 # Background processes the lab started, stopped (TERM, then KILL) when the scenario exits.
@@ -95,5 +119,8 @@ trap lab_cleanup EXIT
 . "$LAB_DIR/lib/services.sh"
 . "$LAB_DIR/lib/dns.sh"
 . "$LAB_DIR/lib/dnsseal.sh"
+. "$LAB_DIR/lib/flow.sh"
+. "$LAB_DIR/lib/tunnel.sh"
 . "$LAB_DIR/lib/gateway.sh"
+. "$LAB_DIR/lib/host.sh"
 . "$LAB_DIR/lib/eval.sh"

@@ -15,6 +15,6 @@ http_serve() {
 	echo "$text" >"$root/index.html"
 	ip netns exec "$host" "$LAB_TMP/bin/httpd" -f -p 80 -h "$root" &
 	LAB_PIDS+=($!)
-	wait_until 10 "httpd in $host" listening "$host" tcp 80
+	wait_until 60 "httpd in $host to listen on tcp/80" listening "$host" tcp 80
 	lab_log "httpd: $host serving \"$text\""
 }

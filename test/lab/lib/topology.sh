@@ -135,8 +135,8 @@ topo_up() {
 			lab_fail "topology: forwarding on $h"
 	done
 
-	# The bridge ports need a moment; check reachability on the segment before going on.
-	wait_until 10 "the WAN segment (router -> hub)" on router ping -c1 -W1 $HUB4
-	wait_until 10 "the WAN segment over IPv6 (router -> hub)" on router ping -6 -c1 -W1 $HUB6
+	# The bridge ports need a moment: wait until the segment carries a ping each way.
+	wait_until 60 "the WAN segment (router -> hub)" on router ping -c1 -W1 $HUB4
+	wait_until 60 "the WAN segment over IPv6 (router -> hub)" on router ping -6 -c1 -W1 $HUB6
 	lab_log "topology: up"
 }

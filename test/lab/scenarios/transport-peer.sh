@@ -15,52 +15,13 @@ MARK=0x43
 
 topo_up
 charon_start router peer
-
-# conn NAME LOCAL REMOTE REMOTE_ID MARKS… — one IKE connection with one transport CHILD_SA.
-conn() {
-	local name=$1 local_addr=$2 remote_addr=$3 local_id=$4 remote_id=$5 cert=$6
-	shift 6
-	cat <<EOF
-	$name {
-		version = 2
-		local_addrs = $local_addr
-		remote_addrs = $remote_addr
-		proposals = $LAB_IKE_PROPOSAL
-		local {
-			auth = pubkey
-			certs = $cert.pem
-			id = $local_id
-		}
-		remote {
-			auth = pubkey
-			id = $remote_id
-		}
-		children {
-			$name {
-				mode = transport
-				esp_proposals = $LAB_ESP_PROPOSAL
-				$*
-			}
-		}
-	}
-EOF
-}
-
-marks="mark_in = $MARK
-				mark_out = $MARK
-				set_mark_in = $MARK
-				start_action = trap"
 {
-	echo "connections {"
-	conn peer4 $ROUTER4 $PEER4 "$(lab_id router)" "$(lab_id peer)" router "$marks"
-	conn peer6 $ROUTER6 $PEER6 "$(lab_id router)" "$(lab_id peer)" router "$marks"
-	echo "}"
+	swan_conn peer4 local=$ROUTER4 remote=$PEER4 me=router them=peer mode=transport mark=$MARK start=trap
+	swan_conn peer6 local=$ROUTER6 remote=$PEER6 me=router them=peer mode=transport mark=$MARK start=trap
 } | swan_conf router
 {
-	echo "connections {"
-	conn router4 $PEER4 $ROUTER4 "$(lab_id peer)" "$(lab_id router)" peer
-	conn router6 $PEER6 $ROUTER6 "$(lab_id peer)" "$(lab_id router)" peer
-	echo "}"
+	swan_conn router4 local=$PEER4 remote=$ROUTER4 me=peer them=router mode=transport
+	swan_conn router6 local=$PEER6 remote=$ROUTER6 me=peer them=router mode=transport
 } | swan_conf peer
 swan_load router peer
 lab_log "configurations loaded"
@@ -85,7 +46,7 @@ http_serve www "hello from www"
 capture_start wan net p-router
 
 for child in peer4 peer6; do
-	swan router --initiate --child $child --timeout 60 >"$LAB_OUT/initiate-$child.out" 2>&1 || {
+	swan router --initiate --child $child --timeout 120 >"$LAB_OUT/initiate-$child.out" 2>&1 || {
 		cat "$LAB_OUT/initiate-$child.out"
 		lab_fail "the router could not bring up CHILD_SA $child"
 	}
@@ -94,14 +55,14 @@ done
 
 evaltest <<EOF_EVAL
 # Marked traffic to the peer (TCP, ICMP, UDP/5000), IPv4 and IPv6.
-router::ping -c 3 -W 5 $PEER4::3 packets received::YES
-router::curl -sS -m 10 http://$PEER4/::hello from peer::YES
+router::ping -c 3 -W 10 $PEER4::3 packets received::YES
+router::curl -sS -m 30 http://$PEER4/::hello from peer::YES
 router::echo marked >/dev/udp/$PEER4/5000 && echo sent::sent::YES
-router::ping -6 -c 3 -W 5 $PEER6_X::3 packets received::YES
-router::curl -sS -m 10 http://[$PEER6_X]/::hello from peer::YES
+router::ping -6 -c 3 -W 10 $PEER6_X::3 packets received::YES
+router::curl -sS -m 30 http://[$PEER6_X]/::hello from peer::YES
 # Unmarked traffic: UDP/6000 to the peer, HTTP to www.
 router::echo unmarked >/dev/udp/$PEER4/6000 && echo sent::sent::YES
-router::curl -sS -m 10 http://$WWW4/::hello from www::YES
+router::curl -sS -m 30 http://$WWW4/::hello from www::YES
 # IKE: the peer proved peer.partner.test; both SAs are transport mode, AES-GCM.
 router::swanctl --list-sas::remote 'peer\.partner\.test'::2
 router::swanctl --list-sas::peer4: #[0-9]+, reqid [0-9]+, INSTALLED, TRANSPORT, ESP:AES_GCM_16-256::YES
@@ -109,10 +70,8 @@ router::swanctl --list-sas::peer6: #[0-9]+, reqid [0-9]+, INSTALLED, TRANSPORT, 
 peer::swanctl --list-sas::INSTALLED, TRANSPORT, ESP:AES_GCM_16-256::2
 router::ip xfrm policy::mark $MARK/0xffffffff::>=4
 # The WAN wire: ESP both ways; nothing marked in clear; the unmarked flows in clear.
-wan::tcpdump::IP $ROUTER4 > $PEER4: ESP\(::>=7
-wan::tcpdump::IP $PEER4 > $ROUTER4: ESP\(::>=7
-wan::tcpdump::IP6 $ROUTER6 > $PEER6: ESP\(::>=7
-wan::tcpdump::IP6 $PEER6 > $ROUTER6: ESP\(::>=7
+$(esp_both wan $ROUTER4 $PEER4 7)
+$(esp_both wan $ROUTER6 $PEER6 7)
 wan::tcpdump::IP $ROUTER4 > $PEER4: ICMP::NO
 wan::tcpdump::IP $ROUTER4\.[0-9]+ > $PEER4\.(80|5000): ::NO
 wan::tcpdump::IP $PEER4\.80 > ::NO

@@ -12,85 +12,13 @@
 # unmarked; on the server behind the hub: the client's ICMP, TCP and UDP arrive decapsulated.
 . "$LAB_DIR/lib/lab.sh"
 
-MARK=0x42
-
-topo_up
-charon_start router hub
-
-swan_conf router <<EOF
-connections {
-	hub {
-		version = 2
-		local_addrs = $ROUTER4
-		remote_addrs = $HUB4
-		proposals = $LAB_IKE_PROPOSAL
-		local {
-			auth = pubkey
-			certs = router.pem
-			id = $(lab_id router)
-		}
-		remote {
-			auth = pubkey
-			id = $(lab_id hub)
-		}
-		children {
-			hub {
-				mode = tunnel
-				local_ts = $LAN4, $LAN6
-				remote_ts = 0.0.0.0/0, ::/0
-				mark_in = $MARK
-				mark_out = $MARK
-				# Decrypted packets get the mark too, so they match the marked inbound policies.
-				set_mark_in = $MARK
-				esp_proposals = $LAB_ESP_PROPOSAL
-				# Trap: a marked packet before the SA is up triggers IKE instead of leaving clear.
-				start_action = trap
-			}
-		}
-	}
-}
-EOF
-
-swan_conf hub <<EOF
-connections {
-	router {
-		version = 2
-		local_addrs = $HUB4
-		remote_addrs = %any
-		proposals = $LAB_IKE_PROPOSAL
-		local {
-			auth = pubkey
-			certs = hub.pem
-			id = $(lab_id hub)
-		}
-		remote {
-			auth = pubkey
-			id = $(lab_id router)
-		}
-		children {
-			router {
-				mode = tunnel
-				local_ts = 0.0.0.0/0, ::/0
-				remote_ts = $LAN4, $LAN6
-				esp_proposals = $LAB_ESP_PROPOSAL
-			}
-		}
-	}
-}
-EOF
-swan_load router hub
-lab_log "configurations loaded"
-
-# The stand-in for dnsseal's marking, plus counters that show what left the WAN marked.
-on router nft -f - <<EOF || lab_fail "nft rules on the router"
+tunnel_setup
+tunnel_mark_lan
+# Counters that show what left the WAN towards www, marked or not.
+on router nft -f - <<EOF || lab_fail "nft counters on the router"
 table inet lab {
 	counter www_marked { }
 	counter www_clear { }
-	chain lan_in {
-		type filter hook prerouting priority mangle; policy accept;
-		iifname "lan" ip daddr $PROT4 meta mark set $MARK
-		iifname "lan" ip6 daddr $PROT6 meta mark set $MARK
-	}
 	chain wan_out {
 		type filter hook postrouting priority mangle; policy accept;
 		oifname "wan" ip daddr $WWW4 meta mark != 0 counter name www_marked
@@ -98,43 +26,31 @@ table inet lab {
 	}
 }
 EOF
-
-lab_log "marking rules loaded"
 http_serve srv "hello from srv"
 http_serve www "hello from www"
 capture_start wan net p-router
 capture_start srv srv eth0
-
-lab_log "initiating CHILD_SA hub"
-swan router --initiate --child hub --timeout 60 >"$LAB_OUT/initiate.out" 2>&1 || {
-	cat "$LAB_OUT/initiate.out"
-	lab_fail "the router could not bring up CHILD_SA hub"
-}
-lab_log "CHILD_SA hub up"
+tunnel_initiate start
 
 evaltest <<EOF_EVAL
 # Traffic: ICMP, TCP and UDP to the protected server, IPv4 and IPv6; then the public server.
-client::ping -c 3 -W 5 $SRV4::3 packets received::YES
-client::curl -sS -m 10 http://$SRV4/::hello from srv::YES
+client::ping -c 3 -W 10 $SRV4::3 packets received::YES
+client::curl -sS -m 30 http://$SRV4/::hello from srv::YES
 client::echo udp-probe >/dev/udp/$SRV4/5000 && echo sent::sent::YES
-client::ping -6 -c 3 -W 5 $SRV6_X::3 packets received::YES
-client::curl -sS -m 10 http://[$SRV6_X]/::hello from srv::YES
-client::curl -sS -m 10 http://$WWW4/::hello from www::YES
+client::ping -6 -c 3 -W 10 $SRV6_X::3 packets received::YES
+client::curl -sS -m 30 http://[$SRV6_X]/::hello from srv::YES
+client::curl -sS -m 30 http://$WWW4/::hello from www::YES
 # IKE and ESP state.
 router::swanctl --list-sas::hub: #[0-9]+, ESTABLISHED, IKEv2::YES
 router::swanctl --list-sas::hub: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
 hub::swanctl --list-sas::router: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
-router::ip xfrm policy::mark $MARK/0xffffffff::>=4
+router::ip xfrm policy::mark $TUNNEL_MARK/0xffffffff::>=4
 router::ip xfrm state::proto esp::2
 router::nft list counter inet lab www_marked::packets 0 ::YES
 router::nft list counter inet lab www_clear::packets [1-9]::YES
 # The router's WAN wire: ESP both ways, nothing in clear to or from the protected networks.
-wan::tcpdump::IP $ROUTER4 > $HUB4: ESP\(::>=9
-wan::tcpdump::IP $HUB4 > $ROUTER4: ESP\(::>=9
-wan::tcpdump::> 198\.51\.100\.::NO
-wan::tcpdump::IP 198\.51\.100\.[0-9]+(\.[0-9]+)? > ::NO
-wan::tcpdump::IP6 .* > 2001:db8:100:[0-9a-f:]*(\.[0-9]+)?: ::NO
-wan::tcpdump::IP6 2001:db8:100:[0-9a-f:]*(\.[0-9]+)? > ::NO
+$(esp_both wan $ROUTER4 $HUB4 9)
+$(no_clear wan)
 # www.public.test stays clear.
 wan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
 wan::tcpdump::IP $WWW4\.80 > $CLIENT4\.[0-9]+: Flags \[S\.\]::YES
