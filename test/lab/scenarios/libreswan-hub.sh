@@ -5,7 +5,8 @@
 # sides, AES-GCM-256 for IKE and ESP. pluto carries one subnet pair per CHILD_SA: of the
 # router's TSi 10.0.1.0/24+fd00:1::/64 / TSr 0.0.0.0/0+::/0 it picks the IPv4 pair, so the
 # CHILD_SA is IPv4 only. The client's ICMP, TCP and UDP to app.saas.test cross the WAN as ESP
-# only and arrive decapsulated at the server; IPv6 to the protected server gets no tunnel and
+# only and arrive decapsulated at the server; IPv6 to the protected server is not carried: the
+# router's IPv6 trap policy puts it into the same SA, the hub drops it (no IPv6 policy), and it
 # never leaves in clear (zero clear packets to or from either protected network on the wire);
 # www.public.test stays clear.
 . "$LAB_DIR/lib/lab.sh"
@@ -34,7 +35,7 @@ client::curl -sS -m 30 http://$SRV4/::hello from srv::YES
 client::echo udp-probe >/dev/udp/$SRV4/5000 && echo sent::sent::YES
 client::curl -sS -m 30 http://$WWW4/::hello from www::YES
 # IPv6 to the protected server: no CHILD_SA covers it (pluto narrowed to IPv4); not one reply,
-# and not one packet in clear (no_clear below).
+# and not one packet in clear (no_clear below); the hub drops them (XfrmInNoPols below).
 client::ping -6 -c 2 -W 3 $SRV6_X::, 0 packets received::YES
 # The SAs, read once (each swanctl or whack start costs seconds under TCG), then matched.
 router::swanctl --list-sas >$LAB_TMP/router-sas.txt; cat $LAB_TMP/router-sas.txt::^dnsseal-tunnel-saas: #[0-9]+, ESTABLISHED, IKEv2::1
@@ -44,8 +45,11 @@ lab::cat $LAB_TMP/router-sas.txt::^  dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+,
 lab::cat $LAB_TMP/router-sas.txt::^    local  $LAN4$::1
 lab::cat $LAB_TMP/router-sas.txt::^    remote 0\.0\.0\.0/0$::1
 hub::lswan --trafficstatus::"router".*type=ESP.*inBytes=[1-9].*outBytes=[1-9].*id='@router\.lab\.test'::1
-hub::ip xfrm state::enc rfc4106\(gcm\(aes\)\)::2
-hub::cat /proc/net/xfrm_stat::^XfrmIn::>=1
+hub::ip xfrm state::aead rfc4106\(gcm\(aes\)\)::2
+# The router's IPv6 trap policy shares the CHILD_SA's reqid, so the two IPv6 pings went into the
+# (selector-less, IPv4-outer) tunnel SA; the hub, with no IPv6 policy, dropped them after
+# decryption.
+hub::cat /proc/net/xfrm_stat::^XfrmInNoPols[[:space:]]+[1-9]::1
 $(esp_both wan $ROUTER4 $HUB4 10)
 $(no_clear wan)
 wan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
