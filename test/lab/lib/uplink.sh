@@ -7,8 +7,9 @@
 #                     wan2 yet (uplink2_default adds one).
 #   uplink2_default [METRIC]
 #                     a default route over wan2 (what DHCP on the new uplink would add)
-#   uplink1_fail      the first uplink fails: the router's wan goes down (its default route and
-#                     its connected route go with it), so everything leaves over wan2
+#   uplink1_fail      the first uplink fails: the router's wan goes down and loses its addresses
+#                     (its default and connected routes go with them), so everything leaves
+#                     over wan2
 #
 # The wire of the second uplink is isp2's "in" (capture_start wan2 isp2 in).
 ROUTER2_4=198.18.0.1 ISP2_IN4=198.18.0.254 ISP2_PUB4=192.0.2.12 UPLINK2_NET4=198.18.0.0/24
@@ -47,6 +48,9 @@ uplink2_default() {
 }
 
 uplink1_fail() {
-	echo "link set wan down" | _batch router
-	lab_log "uplink1: the router's wan is down"
+	_batch router <<-EOF
+		link set wan down
+		addr flush dev wan
+	EOF
+	lab_log "uplink1: the router's wan is down, its addresses gone"
 }

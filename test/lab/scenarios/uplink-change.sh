@@ -9,14 +9,19 @@
 #   backup   the second uplink gets a default route (metric 100, as DHCP on it would add): the
 #            phase lasts until dnsseal's guard is on wan2's egress — before any packet to a
 #            protected address or the hub can take that uplink.
-#   moved    wan fails (link down): the default route is wan2's. strongSwan's charon on the
+#   moved    wan fails (link down, its address gone, as when the provider's link or lease
+#            goes): the default route is wan2's. strongSwan's charon on the
 #            router sees its address go and moves the IKE_SA and the CHILD_SA to 198.18.0.1 with
 #            MOBIKE (UPDATE_SA_ADDRESSES; both ends are strongSwan, tunnel mode, mobike = yes is
 #            charon's default and dnsseal does not turn it off): no new IKE_SA, the SAs keep their
 #            SPIs, the flow resumes as ESP 198.18.0.1 <-> hub on wan2. The phase lasts until 6
 #            replies came.
 # Chosen over re-initiation: MOBIKE keeps the SAs (no IKE_AUTH, no gap for a new SA), and a
-# re-initiation would still need dnsseal to notice the move.
+# re-initiation would still need dnsseal to notice the move. Seen while writing this: with the
+# link down but its address kept, charon keeps the old path ("keeping connection path
+# 192.0.2.1 - 192.0.2.2"), its MOBIKE update times out (3 retransmits, ~25 s here) and the
+# IKE_SA is destroyed and initiated again through the trap — still no clear packet, but a
+# 40 s gap: an uplink whose address stays must be taken down with its address.
 # Asserted: the guard on wan2 before the move, MOBIKE in charon's log, the SA on the new address,
 # ESP both ways on each uplink's wire, zero clear packets to or from the protected networks on
 # either uplink's wire.
@@ -45,8 +50,8 @@ lab::flow-between up backup::bytes from::>=4
 lab::cat $LAB_OUT/guard-wan.txt::dnsseal::YES
 lab::cat $LAB_OUT/guard-wan2.txt::dnsseal::YES
 lab::flow-between moved::bytes from::>=6
-lab::grep -hE 'requesting address change using MOBIKE|sending address list update using MOBIKE' $LAB_OUT/charon-router.log::YES
-lab::grep -c 'IKE_SA dnsseal-tunnel-saas\[[0-9]*\] established' $LAB_OUT/charon-router.log::^1$::1
+lab::cat $LAB_OUT/charon-router.log::(requesting address change|sending address list update) using MOBIKE::YES
+lab::cat $LAB_OUT/charon-router.log::IKE_SA dnsseal-tunnel-saas\[[0-9]+\] established::1
 router::swanctl --list-sas::dnsseal-tunnel-saas: #[0-9]+, ESTABLISHED, IKEv2::1
 router::swanctl --list-sas::local .* @ $ROUTER2_4\[4500\]::YES
 router::swanctl --list-sas::dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::YES
