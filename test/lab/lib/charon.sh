@@ -2,7 +2,8 @@
 # strongswan.conf, VICI socket and swanctl directory (see DESIGN.md, lab notes).
 #
 #   charon_start HOST…            start charon in each HOST and wait for its VICI socket
-#                                 (LAB_CHARON_OPTS: more `charon { }` settings, e.g. keep_alive = 2s)
+#                                 (LAB_CHARON_OPTS: more `charon { }` settings, e.g. keep_alive = 2s;
+#                                 LAB_CHARON_OPTS_HOST: for HOST only)
 #   swan_conn NAME KEY=VALUE…     one `connections` entry (IKE + one CHILD_SA), see below
 #   peer_transport_conn NAME LOCAL REMOTE [CERT]
 #                                 the entry for peer.partner.test answering the router's
@@ -53,6 +54,7 @@ charon {
 	retransmit_tries = 3
 	retransmit_timeout = 2.0
 	${LAB_CHARON_OPTS:-}
+	$(v=LAB_CHARON_OPTS_$host; echo "${!v:-}")
 	filelog {
 		lab {
 			path = $LAB_OUT/charon-$host.log

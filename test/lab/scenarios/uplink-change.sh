@@ -30,6 +30,12 @@
 
 _guard_on() { on router tc filter show dev "$1" egress | grep -q dnsseal; }
 
+# The hub announces only its WAN addresses for MOBIKE. Its default is every address it has,
+# 198.51.100.1 behind it included: after the move the router's charon probed that one too
+# ("IP 198.18.0.1.4500 > 198.51.100.1.4500: NONESP-encap: isakmp: child_sa inf2[I]" on wan2),
+# an IKE packet to a protected address on the open WAN. A hub serving dnsseal routers should do
+# the same (strongswan.conf charon.interfaces_use, or no additional addresses).
+LAB_CHARON_OPTS_hub="interfaces_use = eth0"
 GATEWAY_WAN=uplink2_up GATEWAY_WAN_IFACES= gateway_flow
 capture_start wan2 isp2 in
 on router tc filter show dev wan egress >"$LAB_OUT/guard-wan.txt" 2>&1
