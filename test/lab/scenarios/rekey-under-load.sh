@@ -9,8 +9,8 @@
 #            detected, IKE floats to UDP 4500, the hub's IKE_AUTH (CA -> 2 RSA 4096 intermediates
 #            -> RSA 4096 leaf with 40 subjectAltNames, ~6 kB) is split into IKE fragments
 #            (RFC 7383) and reassembled by the router; the flow runs as ESP-in-UDP.
-#   rekey    the hub's connection has lifetimes of seconds (CHILD_SA rekey_time 5s ± 1s,
-#            life_time 12s; IKE_SA rekey_time 12s ± 2s, over_time 20s): the hub rekeys both while
+#   rekey    the hub's connection has lifetimes of seconds (CHILD_SA rekey_time 8s - up to 2s,
+#            life_time 30s; IKE_SA rekey_time 20s - up to 3s, over_time 60s): the hub rekeys both while
 #            the flow runs (IKEv2 rekeying is make-before-break: the new SA is installed before
 #            the old one is deleted). The phase lasts until the router's charon logged 4 new
 #            CHILD_SAs and 2 IKE_SA rekeys.
@@ -19,6 +19,9 @@
 # router: "reassembled fragmented IKE message") and no IP fragment on the WAN; ESP-in-UDP only
 # between the NAT's public address and the hub, zero clear packets to or from the protected
 # networks on the WAN wire and on the router's side of the NAT.
+# Shorter lifetimes starve under TCG on a loaded machine (seen with CHILD_SA 5s/12s, IKE_SA
+# 12s/+20s: each exchange took 3-4 s, the IKE_SA rekey kept "delaying task initiation,
+# CREATE_CHILD_SA exchange in progress" until its hard lifetime deleted it).
 # dnsseal's own connection keeps its long default lifetimes: the rekeys are the hub's (a
 # responder-side rekey is what a router meets when the hub's policy is shorter than its own).
 . "$LAB_DIR/lib/lab.sh"
@@ -33,8 +36,8 @@ rekey_wan() {
 rekey_hub_conn() {
 	swan_conn router local=$HUB4 me=hub cert=hub-big them=router proposals="default, $LAB_IKE_PROPOSAL" \
 		local_ts="0.0.0.0/0, ::/0" remote_ts="$LAN4, $LAN6" \
-		ike.rekey_time=12s ike.over_time=20s ike.rand_time=2s \
-		child.rekey_time=5s child.life_time=12s child.rand_time=1s
+		ike.rekey_time=20s ike.over_time=60s ike.rand_time=3s \
+		child.rekey_time=8s child.life_time=30s child.rand_time=2s
 }
 
 # _rekeys N M — the router's charon logged at least N CHILD_SA rekeys (the responder installs the
