@@ -16,17 +16,7 @@ import { DnssealError } from '../../src/util/errors.ts';
 
 export interface ConformanceOptions {
   capacity?: number;
-  /** Runs `fn` on a fresh data path from `make` and closes it afterwards, whatever happens. */
-async function withDatapath(make: () => Datapath | Promise<Datapath>, fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
-  const dp = await make();
-  try {
-    await fn(dp);
-  } finally {
-    dp.close();
-  }
-}
-
-/** "Now" in the backend's Clock.monoMs() base (expiries are written relative to it); default 1,000,000. */
+  /** "Now" in the backend's Clock.monoMs() base (expiries are written relative to it); default 1,000,000. */
   nowMs?: () => number;
 }
 
@@ -36,6 +26,16 @@ const VAL: DestValue = { channelId: 1, mark: 0x5e510001, flags: 0 };
 
 function sortKeys(keys: DestKey[]): string[] {
   return keys.map((k) => `${k.group}/${k.addr}`).sort();
+}
+
+/** Runs `fn` on a fresh data path from `make` and closes it afterwards, whatever happens. */
+async function withDatapath(make: () => Datapath | Promise<Datapath>, fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
+  const dp = await make();
+  try {
+    await fn(dp);
+  } finally {
+    dp.close();
+  }
 }
 
 export function datapathConformance(
