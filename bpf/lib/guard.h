@@ -14,6 +14,7 @@
 #include "common.h"
 #include "lookup.h"
 #include "parse.h"
+#include "tls_guard.h"
 
 /* IKE exemption: UDP to 500/4500 of the channel's gateway, or of the peer itself (`peer` channel). */
 static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u32 channel_id, int dst_protected)
@@ -61,6 +62,8 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 		blocked = (v->flags & DNSSEAL_DEST_F_BLOCKED) != 0;
 	}
 	channel_id = v ? v->channel_id : DNSSEAL_MARK_CHANNEL(skb->mark);
+	if (v && dnsseal_tls_guard(skb, &p, v, &r))
+		return r;
 
 	/* ESP, also a non-first fragment of it (the protocol field is in every fragment). */
 	if (p.proto == IPPROTO_ESP && !blocked) {
@@ -76,7 +79,7 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 		reason = DNSSEAL_DROP_FRAGMENT;
 		goto drop;
 	}
-	if (p.proto == IPPROTO_ICMPV6 && !p.l4_short && p.icmp6_type >= 133 && p.icmp6_type <= 137) {
+	if (dnsseal_pkt_is_nd(&p)) {
 		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
 		return DNSSEAL_TC_PASS;
 	}
