@@ -103,6 +103,7 @@ run=$repo/build/lab/runs/$(date -u +%Y%m%d-%H%M%S)
 mkdir -p "$run"
 ln -sfn "$run" "$repo/build/lab/last"
 "$here/make-pki.sh" "$run/pki" || die "could not make the test PKI"
+"$here/make-nss.sh" "$run/pki" hub peer || die "could not make the NSS databases for pluto (make-nss.sh)"
 
 if [ $# -gt 0 ]; then
 	scenarios=("$@")
