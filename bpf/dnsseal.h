@@ -220,6 +220,13 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
  * relay listens. All zero (a new map, or no relay): TCP connects to tls-channel addresses are
  * refused (EPERM) in host mode and TCP from the LAN to them is dropped in gateway mode.
  */
+/* Gateway mode: TCP from the LAN to a tls-channel address carries this mark, which the policy
+ * route userspace installs (`ip rule fwmark DNSSEAL_TLS_LOCAL_MARK lookup DNSSEAL_TLS_TABLE`, a
+ * `local default dev lo` route there) delivers locally, to the relay. Channel id 0 is no channel:
+ * a packet that still reaches the WAN with it is dropped by the guard (DNSSEAL_DROP_MARKED_PLAIN). */
+#define DNSSEAL_TLS_LOCAL_MARK 0x5e510000u
+#define DNSSEAL_TLS_TABLE      24145 /* 0x5e51 */
+
 #define DNSSEAL_TLS_F_RELAY4 0x1u /* addr4/port4 hold the relay for IPv4 sockets */
 #define DNSSEAL_TLS_F_RELAY6 0x2u /* addr6/port6 hold the relay for IPv6 sockets (may be IPv4-mapped) */
 
@@ -231,8 +238,11 @@ struct dnsseal_tls_config {
 	__be16 port4;     /* network order */
 	__be16 port6;     /* network order */
 	__be32 addr6[4];  /* network order */
+	__u64 netns_cookie; /* host order: the relay's network namespace (SO_NETNS_COOKIE); host mode
+	                     * redirects connects in that namespace only (another one has no relay at
+	                     * these addresses: its traffic meets the guard). 0: any */
 };
-_Static_assert(sizeof(struct dnsseal_tls_config) == 32, "dnsseal_tls_config size");
+_Static_assert(sizeof(struct dnsseal_tls_config) == 40, "dnsseal_tls_config size");
 
 /*
  * An address and port (family DNSSEAL_FAMILY_V4: addr[0], IPv4-mapped IPv6 folded into it).

@@ -4,7 +4,8 @@
  *
  * - connect4/6 (dnsseal_tls_connect, called by lib/sock.h for an address of a tls channel):
  *   rewrites the destination to the relay (dnsseal_tls_config) and records the original by the
- *   socket's cookie. The relay's own connects (its tgid) are left alone. No relay for the
+ *   socket's cookie. The relay's own connects (its tgid), and connects in another network
+ *   namespace than the relay's (no relay there; the guard sees their traffic), are left alone. No relay for the
  *   socket's family (or none at all): the connect is refused (EPERM), never sent in clear. Other
  *   protocols are neither redirected nor marked: the guard drops them (DNSSEAL_DROP_TLS_NOT_TCP).
  * - sockops TCP_CONNECT_CB (the local port is bound by then, the SYN not sent yet): copies the
@@ -52,6 +53,9 @@ static __always_inline int dnsseal_tls_connect(struct bpf_sock_addr *ctx, const 
 	cfg = DNSSEAL_LOOKUP(dnsseal_tls_config, &zero);
 	if (!cfg)
 		return DNSSEAL_CG_DENY;
+	/* Another network namespace (a container, a lab's other host) has no relay here: left to the guard. */
+	if (cfg->netns_cookie && bpf_get_netns_cookie(ctx) != cfg->netns_cookie)
+		return DNSSEAL_CG_ALLOW;
 	if (cfg->relay_tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == cfg->relay_tgid) {
 		dnsseal_tls_count(DNSSEAL_TLS_CNT_OWN, 0);
 		return DNSSEAL_CG_ALLOW;

@@ -7,9 +7,12 @@ import { DnssealError } from '../util/errors.ts';
 import { FAMILY_V4, FAMILY_V6, type KeyAddr } from './layout.ts';
 
 /** struct dnsseal_tls_config (dnsseal_tls_config: ARRAY, one slot, key __u32 0) */
-export const TlsConfigLayout = { size: 32, flags: 0, relay_tgid: 4, addr4: 8, port4: 12, port6: 14, addr6: 16 } as const;
+export const TlsConfigLayout = { size: 40, flags: 0, relay_tgid: 4, addr4: 8, port4: 12, port6: 14, addr6: 16, netns_cookie: 32 } as const;
 /** struct dnsseal_tls_addr (dnsseal_tls_orig key and value, dnsseal_tls_cookie value) */
 export const TlsAddrLayout = { size: 20, family: 0, pad: 1, port: 2, addr: 4 } as const;
+/** DNSSEAL_TLS_LOCAL_MARK, DNSSEAL_TLS_TABLE: gateway mode's local delivery to the relay. */
+export const TLS_LOCAL_MARK = 0x5e510000;
+export const TLS_TABLE = 24145;
 /** DNSSEAL_TLS_F_* */
 export const TLS_F_RELAY4 = 0x1;
 export const TLS_F_RELAY6 = 0x2;
@@ -31,6 +34,8 @@ export interface RawTlsConfig {
   relay6?: TlsEndpoint;
   /** The relay's process id as the kernel sees it (0: none exempt). */
   relayTgid: number;
+  /** The relay's network namespace (SO_NETNS_COOKIE); 0 or absent: any. */
+  netnsCookie?: bigint;
 }
 
 function view(buf: Uint8Array, size: number, what: string): DataView {
@@ -56,6 +61,7 @@ export function encodeTlsConfig(c: RawTlsConfig, out: Uint8Array = new Uint8Arra
   }
   dv.setUint32(TlsConfigLayout.flags, flags, true);
   dv.setUint32(TlsConfigLayout.relay_tgid, c.relayTgid >>> 0, true);
+  dv.setBigUint64(TlsConfigLayout.netns_cookie, c.netnsCookie ?? 0n, true);
   return out;
 }
 
@@ -63,6 +69,8 @@ export function decodeTlsConfig(buf: Uint8Array): RawTlsConfig {
   const dv = view(buf, TlsConfigLayout.size, 'dnsseal_tls_config');
   const flags = dv.getUint32(TlsConfigLayout.flags, true);
   const out: RawTlsConfig = { relayTgid: dv.getUint32(TlsConfigLayout.relay_tgid, true) };
+  const cookie = dv.getBigUint64(TlsConfigLayout.netns_cookie, true);
+  if (cookie) out.netnsCookie = cookie;
   if (flags & TLS_F_RELAY4) out.relay4 = { addr: { family: FAMILY_V4, bytes: buf.slice(TlsConfigLayout.addr4, TlsConfigLayout.addr4 + 4) }, port: dv.getUint16(TlsConfigLayout.port4, false) };
   if (flags & TLS_F_RELAY6) out.relay6 = { addr: { family: FAMILY_V6, bytes: buf.slice(TlsConfigLayout.addr6, TlsConfigLayout.addr6 + 16) }, port: dv.getUint16(TlsConfigLayout.port6, false) };
   return out;

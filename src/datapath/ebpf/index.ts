@@ -21,6 +21,7 @@ import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
 import { EbpfMaps, type ChannelRow } from './maps.ts';
 import { EbpfTlsMaps } from './tls-maps.ts';
+import { installTlsRoute } from './tls-route.ts';
 import { libbpfUnavailableReason } from './lib/libbpf.ts';
 import { embeddedObjectPath } from './object.ts';
 import { DEFAULT_PIN_ROOT, PinPaths, defaultCgroupPath, preparePinDirs } from './pins.ts';
@@ -189,7 +190,7 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
   try {
     const loaded = loadAndPin(bpf, { paths, log, destsCapacity: deps.capacity });
     maps = new EbpfMaps(bpf, paths);
-    tls = new EbpfTlsMaps(bpf, paths);
+    tls = new EbpfTlsMaps(bpf, paths, cfg.mode !== 'host');
     let watcher: InterfaceWatcher | undefined;
     if (deps.attach !== false) {
       if (cfg.mode === 'host') {
@@ -197,6 +198,8 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         if (!cg) throw new DnssealError('datapath', 'no_cgroup', 'no cgroup v2 mount found for the host-mode socket hooks');
         attachCgroup(bpf, paths, cg, log);
       }
+      // tls channels: the LAN program's marked packets are delivered locally, to the relay
+      if (cfg.mode !== 'host') installTlsRoute();
       const ifaces: WatchedInterface[] = [
         ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),

@@ -12,6 +12,7 @@ import { BPF_ANY, type Bpf, stable } from './bpf-syscall.ts';
 import { PerCpuArray } from './lib/percpu.ts';
 import { openPinnedMaps } from './lib/pinned-object.ts';
 import { keyAddrOf } from './maps.ts';
+import { listenerNetnsCookie, makeListenerTransparent } from './relay-socket.ts';
 import { type PinPaths, TLS_MAPS } from './pins.ts';
 
 /**
@@ -51,18 +52,24 @@ export class EbpfTlsMaps implements TlsInterception {
   private readonly v = stable(TlsAddrLayout.size);
   private readonly counterArray: PerCpuArray;
 
+  /**
+   * `steer`: the LAN program hands connections to the relay's socket (gateway and intercept
+   * modes), so the relay's listener is made transparent when it is announced.
+   */
   constructor(
     private readonly bpf: Bpf,
     paths: PinPaths,
+    private readonly steer = false,
   ) {
     this.fds = openPinnedMaps(bpf, Object.fromEntries(Object.entries(TLS_MAPS).map(([k, name]) => [k, paths.map(name)])) as Record<keyof typeof TLS_MAPS, string>);
     this.counterArray = new PerCpuArray(bpf, this.fds.counters, CounterValLayout.size);
   }
 
   setRelay(relay: { listen: SockAddr; pid: number } | null): void {
+    if (relay && this.steer) makeListenerTransparent(relay.listen.port);
     const k = stable(4);
     const v = stable(TlsConfigLayout.size);
-    encodeTlsConfig(relay ? relayConfig(relay.listen, relay.pid) : { relayTgid: 0 }, v.buf);
+    encodeTlsConfig(relay ? { ...relayConfig(relay.listen, relay.pid), netnsCookie: listenerNetnsCookie(relay.listen.port) } : { relayTgid: 0 }, v.buf);
     this.bpf.update(this.fds.config, k, v, BPF_ANY);
   }
 
