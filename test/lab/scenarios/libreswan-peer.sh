@@ -35,6 +35,9 @@ router::echo marked >/dev/udp/$PEER6_X/5000 && echo sent::sent::YES
 # Each curl connected on its first try: nothing to the peer was dropped for want of an SA.
 router::nstat -az TcpActiveOpens::^TcpActiveOpens +2 ::1
 router::cat /proc/net/xfrm_stat::^Xfrm(OutNoStates|OutPolBlock|OutPolError)[[:space:]]+0$::3
+# www early (after the TCP count): its packets must be in the capture long before it is stopped
+# (a tcpdump starved of CPU at the end missed the last packets once, at load average 17).
+router::curl -sS -m 30 http://$WWW4/::hello from www::YES
 # The SAs, read once (each swanctl or whack start costs seconds under TCG), then matched.
 router::swanctl --list-sas >$SAS; cat $SAS::^dnsseal-peer-partner-192\\.0\\.2\\.3: #[0-9]+, ESTABLISHED, IKEv2::1
 lab::cat $SAS::^dnsseal-peer-partner-2001:db8::3: #[0-9]+, ESTABLISHED, IKEv2::1
@@ -48,7 +51,6 @@ peer::lswan --trafficstatus::"router6".*type=ESP.*inBytes=[1-9].*outBytes=[1-9].
 # path reports the drop to the sender and busybox ping stops at the first error: 2 and 1 drops.
 router::a=\$(metric '$PLAIN'); ping -c 2 -W 3 $PEER4; b=\$(metric '$PLAIN'); echo "plain_protected \$a -> \$b"; [ \$b -ge \$((a + 2)) ] && echo v4-ping-dropped::^v4-ping-dropped$::1
 router::a=\$(metric '$PLAIN'); ping -6 -c 2 -W 3 $PEER6_X; b=\$(metric '$PLAIN'); echo "plain_protected \$a -> \$b"; [ \$b -ge \$((a + 1)) ] && echo v6-ping-dropped::^v6-ping-dropped$::1
-router::curl -sS -m 30 http://$WWW4/::hello from www::YES
 wan::tcpdump::IP $ROUTER4 > $PEER4: ESP\\(::>=4
 wan::tcpdump::IP $PEER4 > $ROUTER4: ESP\\(::>=4
 wan::tcpdump::IP6 $ROUTER6 > $PEER6: ESP\\(::>=4
