@@ -72,7 +72,10 @@ export class EbpfDatapath implements Datapath {
     private readonly clockOffsetMs: number,
     private readonly log: Logger,
     readonly tls: EbpfTlsMaps,
+    /** Gateway/intercept with programs attached: the tls relay's policy route, installed with the first tls channel. */
+    private readonly tlsRouteWanted = false,
   ) {}
+  private tlsRouted = false;
 
   private toMonoMs(ns: bigint): number {
     return Number(ns / 1_000_000n) + this.clockOffsetMs;
@@ -138,6 +141,16 @@ export class EbpfDatapath implements Datapath {
       });
     }
     const rows: ChannelRow[] = channels.map((c) => ({ id: c.id, mark: c.mark, up: c.up, ...(this.gateways.get(c.id) ?? { peer: false }), ...(c.tls ? { tls: c.tls } : {}) }));
+    if (this.tlsRouteWanted && !this.tlsRouted && rows.some((r) => r.tls)) {
+      // Before the rows that start the steering. Without the route the steered packets are
+      // routed on to the tls address, where the guard drops them (tls_bypass): closed, not clear.
+      try {
+        installTlsRoute();
+        this.tlsRouted = true;
+      } catch (err) {
+        this.log.error('datapath: the tls relay\'s policy route could not be installed; LAN connections to tls channels are dropped', { err: (err as Error).message });
+      }
+    }
     this.maps.setChannels(rows);
   }
 
@@ -198,8 +211,6 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         if (!cg) throw new DnssealError('datapath', 'no_cgroup', 'no cgroup v2 mount found for the host-mode socket hooks');
         attachCgroup(bpf, paths, cg, log);
       }
-      // tls channels: the LAN program's marked packets are delivered locally, to the relay
-      if (cfg.mode !== 'host') installTlsRoute();
       const ifaces: WatchedInterface[] = [
         ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
@@ -218,7 +229,8 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
     log.info('datapath: eBPF backend ready', { pins: paths.root, adopted: loaded.adopted, capacity: loaded.capacity, mode: cfg.mode });
     // Bun's hrtime (behind realClock.monoMs) is not CLOCK_MONOTONIC itself, so measure the offset.
     const clockOffsetMs = deps.clock.monoMs() - Number(bpf.lib.monotonicNs() / 1_000_000n);
-    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs, log, tls);
+    // tls channels: the LAN program's marked packets are delivered locally, to the relay (the route comes with the first tls channel, see setChannels)
+    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs, log, tls, cfg.mode !== 'host' && deps.attach !== false);
   } catch (err) {
     maps?.close();
     tls?.close();
