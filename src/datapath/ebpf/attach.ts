@@ -79,8 +79,11 @@ export interface WatchedInterface {
   hook: TcHook;
 }
 
-/** Where the egress guard goes: every interface but lo, or the `wan` ones (host mode). */
-export type GuardScope = 'everywhere' | 'wan';
+/**
+ * Where the egress guard goes: every interface but lo, or the `wan` ones (host mode); `off`
+ * (tests of the marker or the NAT alone) attaches no guard.
+ */
+export type GuardScope = 'everywhere' | 'wan' | 'off';
 
 /**
  * Keeps the interfaces covered: the LAN marker on every `lan` interface; the guard on every
@@ -93,15 +96,15 @@ export class InterfaceWatcher extends TcWatcher {
   constructor(bpf: Bpf, paths: PinPaths, ifaces: WatchedInterface[], log: Logger, mode?: TcMode, defaultRoutes?: () => string[], scope: GuardScope = 'wan') {
     const of = (hook: TcHook) => ifaces.filter((i) => i.hook === hook).map((i) => i.name);
     const follower = defaultRoutes && scope === 'wan' ? new DefaultRouteFollower(of('wan'), defaultRoutes, log) : undefined;
-    const rules: TcRule[] = [
-      { name: 'lan', ifaces: namedInterfaces(of('lan')), progs: [tcProgram(paths, 'lan')] },
-      {
+    const rules: TcRule[] = [{ name: 'lan', ifaces: namedInterfaces(of('lan')), progs: [tcProgram(paths, 'lan')] }];
+    if (scope !== 'off') {
+      rules.push({
         name: 'wan',
         ifaces: scope === 'everywhere' ? allInterfacesExcept(['lo']) : namedInterfaces(follower ? () => follower.names() : of('wan')),
         progs: [tcProgram(paths, 'wan')],
         onAttached: follower ? (name) => follower.attached(name) : undefined,
-      },
-    ];
+      });
+    }
     super(tcKernel(bpf), rules, log, { component: 'datapath', mode });
   }
 }

@@ -48,6 +48,8 @@ export interface EbpfDatapathDeps {
    * detaches one). Unset with a configured `wan`: the operator chose.
    */
   defaultRoutes?: () => string[];
+  /** Tests of the marker or the intercept NAT alone: attach no guard (default: the guard goes on). */
+  noGuard?: boolean;
 }
 
 export class EbpfDatapath implements Datapath {
@@ -199,7 +201,7 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
       ];
       // Gateway/intercept: the guard on every interface but lo (a forwarded packet may leave by
       // any of them); host mode: the WAN ones (cgroup egress guards every local socket already).
-      const scope = cfg.mode === 'host' ? 'wan' : 'everywhere';
+      const scope = deps.noGuard ? 'off' : cfg.mode === 'host' ? 'wan' : 'everywhere';
       if (scope === 'wan' && cfg.wan.length === 0 && !deps.defaultRoutes) log.warn('datapath: no WAN interface configured; the tc leak guard is not attached anywhere (the cgroup egress guard still is)');
       watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode, deps.defaultRoutes, scope);
       const absent = watcher.sync();
