@@ -16,7 +16,11 @@ APT_BUILD := clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib make
 APT_TEST  := iproute2 nftables tcpdump iperf3 knot knot-dnsutils bind9-dnsutils dnsperf \
              dnsmasq-base unbound kmod procps psmisc iputils-ping ethtool curl cpio stunnel4
 APT_LAB   := qemu-system-x86 linux-image-amd64 busybox-static strongswan-charon \
-             strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins python3
+             strongswan-swanctl strongswan-pki strongswan-libcharon libstrongswan-standard-plugins libstrongswan-extra-plugins python3 \
+             libnss3-tools openssl libnss3 libnspr4 libevent-core-2.1-7 libevent-pthreads-2.1-7 \
+             libunbound8 libldns3 libcurl3-nss libcap-ng0 libaudit1 libldap-2.5-0
+# (the last two lines: the libraries of Libreswan's pluto, unpacked — never installed — by
+# test/lab/libreswan.mk, and the NSS tools for its certificates)
 APT_STAMP := build/.apt-$(shell echo "$(APT_BUILD) $(APT_TEST) $(APT_LAB)" | md5sum | cut -c1-8)
 
 TS_SRC   := $(shell find src -name '*.ts' 2>/dev/null)

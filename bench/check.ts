@@ -14,27 +14,10 @@ import { findShadows } from '../src/config/check-shadows.ts';
 import { fileDeps, loadConfig } from '../src/config/load.ts';
 import { parseCondition } from '../src/policy/condition.ts';
 import { since, stamp } from './cpu-clock.ts';
+import { rulePattern } from './rule-mix.ts';
 
 const N = Number(process.argv[2] ?? 1_000_000);
-let seed = 12345;
-const rand = () => {
-  seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-  return seed / 0x100000000;
-};
-const TLDS = ['com', 'net', 'org', 'jp', 'co.jp', 'ne.jp', 'de', 'example', 'io', 'co.uk'];
-const WORDS = ['mail', 'www', 'api', 'cdn', 'git', 'vpn', 'corp', 'shop', 'app', 'login', 'static', 'img'];
-const pick = <T>(a: T[]) => a[Math.floor(rand() * a.length)]!;
-const domain = (i: number) => `d${i.toString(36)}.${pick(TLDS)}`;
-function pattern(i: number): string {
-  const r = rand();
-  // one in 4096 names a zone an earlier suffix rule holds: a shadowed rule
-  if (i > 0 && (i & 4095) === 0) return `www.d${(i - 1).toString(36)}.com`;
-  if (r < 0.45) return `${pick(WORDS)}.${domain(i)}`;
-  if (r < 0.8) return `*.${domain(i)}`;
-  if (r < 0.9) return `p${i.toString(36)}.*`;
-  return `*.x${i.toString(36)}.*`;
-}
-const patterns = Array.from({ length: N }, (_, i) => pattern(i));
+const patterns = Array.from({ length: N }, (_, i) => rulePattern(i, { shadowed: true }));
 const dir = mkdtempSync(join(tmpdir(), 'dnsseal-bench-check-'));
 const rulesPath = join(dir, 'bench.rules');
 writeFileSync(rulesPath, patterns.join('\n') + '\n');

@@ -16,34 +16,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { since, stamp, type Stamp } from './cpu-clock.ts';
 import { settingDefaults } from '../src/config/defaults.ts';
+import { pick, rand, rulePattern, TLDS, WORDS } from './rule-mix.ts';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 
 const LOOKUPS = 1_000_000;
 
-let seed = 12345;
-const rand = () => {
-  seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-  return seed / 0x100000000;
-};
-const TLDS = ['com', 'net', 'org', 'jp', 'co.jp', 'ne.jp', 'de', 'example', 'io', 'co.uk'];
-const WORDS = ['mail', 'www', 'api', 'cdn', 'git', 'vpn', 'corp', 'shop', 'app', 'login', 'static', 'img'];
-const pick = <T>(a: T[]) => a[Math.floor(rand() * a.length)]!;
-const domain = (i: number) => `d${i.toString(36)}.${pick(TLDS)}`;
-
-// Mix: 45% exact, 35% suffix, 10% prefix, 10% infix (block lists and corp lists are mostly
-// exact names and zones; prefix and infix rules are rarer).
-function pattern(i: number): string {
-  const r = rand();
-  if (r < 0.45) return `${pick(WORDS)}.${domain(i)}`;
-  if (r < 0.8) return `*.${domain(i)}`;
-  if (r < 0.9) return `p${i.toString(36)}.*`;
-  return `*.x${i.toString(36)}.*`;
-}
 
 const rssMB = () => process.memoryUsage().rss / 1048576;
 Bun.gc(true);
-const patterns = Array.from({ length: N }, (_, i) => pattern(i));
+const patterns = Array.from({ length: N }, (_, i) => rulePattern(i));
 Bun.gc(true);
 const rss0 = rssMB();
 

@@ -11,6 +11,7 @@
 #include "lib/guard.h"
 #include "lib/marker.h"
 #include "lib/sock.h"
+#include "lib/tls_redirect.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -40,6 +41,27 @@ SEC("cgroup/sendmsg6")
 int dnsseal_send6(struct bpf_sock_addr *ctx)
 {
 	return dnsseal_sock6(ctx);
+}
+
+/* Hook: cgroup v2 sock_ops (root cgroup), host mode. TCP connect of a socket the connect hook sent to the tls relay: records its original destination by local address and port. */
+SEC("sockops")
+int dnsseal_tls_ops(struct bpf_sock_ops *skops)
+{
+	return dnsseal_tls_sockops(skops);
+}
+
+/* Hook: cgroup v2 getpeername4 (root cgroup), host mode. A socket sent to the tls relay shows its original IPv4 destination. */
+SEC("cgroup/getpeername4")
+int dnsseal_peer4(struct bpf_sock_addr *ctx)
+{
+	return dnsseal_tls_peername(ctx, 0);
+}
+
+/* Hook: cgroup v2 getpeername6 (root cgroup), host mode. Same for IPv6 sockets (IPv4 originals as IPv4-mapped). */
+SEC("cgroup/getpeername6")
+int dnsseal_peer6(struct bpf_sock_addr *ctx)
+{
+	return dnsseal_tls_peername(ctx, 1);
 }
 
 /* Hook: cgroup_skb egress (root cgroup), host mode. Direction: outgoing, after XFRM; the leak guard at the socket level (raw sockets included, any interface). */

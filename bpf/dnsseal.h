@@ -154,13 +154,20 @@ _Static_assert(sizeof(struct dnsseal_client_val) == 4, "dnsseal_client_val size"
 
 #define DNSSEAL_CHAN_F_PEER   0x1u /* `peer` channel: IKE goes to the protected address itself */
 #define DNSSEAL_CHAN_F_HAS_GW 0x2u /* gw_family/gw_addr hold the tunnel gateway */
+/* `protocol: tls` channel (issue 13): TCP to its addresses goes through the relay (host mode: the
+ * connect hook redirects it; gateway mode: the LAN program steers it), the guard lets out only TCP
+ * to tls_port of the address itself (the relay's TLS to a `peer`) and drops the rest. */
+#define DNSSEAL_CHAN_F_TLS    0x4u
 
 struct dnsseal_channel_val {
 	__u32 mark;      /* host order */
 	__u32 state;     /* host order: DNSSEAL_CHAN_* */
 	__u32 flags;     /* host order: DNSSEAL_CHAN_F_* */
 	__u8  gw_family; /* DNSSEAL_FAMILY_V4 / _V6, 0 = none */
-	__u8  pad[3];    /* zero */
+	__u8  pad;       /* zero */
+	__be16 tls_port; /* network order: DNSSEAL_CHAN_F_TLS `peer` channel: the TLS port the relay
+	                  * connects to at the protected address; 0 = none (a tls `tunnel` goes to its hub).
+	                  * Was padding (zero) before: a pinned map of the older layout reads as "no port" */
 	__be32 gw_addr[4]; /* network order, same form as dnsseal_dest_key.addr */
 };
 _Static_assert(sizeof(struct dnsseal_channel_val) == 32, "dnsseal_channel_val size");
@@ -198,10 +205,71 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
 #define DNSSEAL_PASS_IKE      3 /* UDP 500/4500 to the channel's gateway (or the peer itself) */
 #define DNSSEAL_PASS_ND       4 /* ICMPv6 neighbour discovery (types 133-137): no payload, and an
                                  * on-link peer must stay resolvable (unicast NUD probes) */
+/* tls channels (issue 13; numbered apart from the IPsec reasons above) */
+#define DNSSEAL_DROP_TLS_NOT_TCP 16 /* to a tls-channel address and not TCP (UDP, ICMP, ESP, …) */
+#define DNSSEAL_DROP_TLS_BYPASS  17 /* TCP to a tls-channel address that is not the relay's TLS */
+#define DNSSEAL_PASS_TLS         16 /* TCP to tls_port of a tls `peer` channel's address (the relay) */
 
 /* IKE / NAT-T ports (host order) */
 #define DNSSEAL_IKE_PORT   500
 #define DNSSEAL_NATT_PORT  4500
+
+/* ==== tls channel interception (issue 13) — bpf/lib/tls_*.h, src/datapath/ebpf/tls-maps.ts ==== */
+/*
+ * dnsseal_tls_config: BPF_MAP_TYPE_ARRAY, one slot (key __u32 0), written by userspace when the
+ * relay listens. All zero (a new map, or no relay): TCP connects to tls-channel addresses are
+ * refused (EPERM) in host mode and TCP from the LAN to them is dropped in gateway mode.
+ */
+/* Gateway mode: TCP from the LAN to a tls-channel address carries this mark, which the policy
+ * route userspace installs (`ip rule fwmark DNSSEAL_TLS_LOCAL_MARK lookup DNSSEAL_TLS_TABLE`, a
+ * `local default dev lo` route there) delivers locally, to the relay. Channel id 0 is no channel:
+ * a packet that still reaches the WAN with it is dropped by the guard (DNSSEAL_DROP_MARKED_PLAIN). */
+#define DNSSEAL_TLS_LOCAL_MARK 0x5e510000u
+#define DNSSEAL_TLS_TABLE      24145 /* 0x5e51 */
+
+#define DNSSEAL_TLS_F_RELAY4 0x1u /* addr4/port4 hold the relay for IPv4 sockets */
+#define DNSSEAL_TLS_F_RELAY6 0x2u /* addr6/port6 hold the relay for IPv6 sockets (may be IPv4-mapped) */
+
+struct dnsseal_tls_config {
+	__u32 flags;      /* host order: DNSSEAL_TLS_F_* */
+	__u32 relay_tgid; /* host order: the relay's process (bpf_get_current_pid_tgid() >> 32): its own
+	                   * connects are never redirected */
+	__be32 addr4;     /* network order */
+	__be16 port4;     /* network order */
+	__be16 port6;     /* network order */
+	__be32 addr6[4];  /* network order */
+	__u64 netns_cookie; /* host order: the relay's network namespace (SO_NETNS_COOKIE); host mode
+	                     * redirects connects in that namespace only (another one has no relay at
+	                     * these addresses: its traffic meets the guard). 0: any */
+};
+_Static_assert(sizeof(struct dnsseal_tls_config) == 40, "dnsseal_tls_config size");
+
+/*
+ * An address and port (family DNSSEAL_FAMILY_V4: addr[0], IPv4-mapped IPv6 folded into it).
+ * dnsseal_tls_orig: the application's (local address, port) as the relay sees its peer → the
+ *   original destination (LRU_HASH, written by the sockops program at TCP connect, read once by
+ *   the relay, removed when the socket closes).
+ * dnsseal_tls_cookie: socket cookie (__u64) → the original destination (LRU_HASH, written by the
+ *   connect hook; read by sockops and by getpeername, removed when the socket closes).
+ */
+#define DNSSEAL_TLS_SOCKS_MAX 65536
+
+struct dnsseal_tls_addr {
+	__u8  family;   /* DNSSEAL_FAMILY_V4 / _V6 */
+	__u8  pad;      /* zero */
+	__be16 port;    /* network order */
+	__be32 addr[4]; /* network order */
+};
+_Static_assert(sizeof(struct dnsseal_tls_addr) == 20, "dnsseal_tls_addr size");
+
+/* dnsseal_tls_counters: PERCPU_ARRAY of struct dnsseal_counter_val, slot = DNSSEAL_TLS_CNT_*. */
+#define DNSSEAL_TLS_CNT_MAX        8
+#define DNSSEAL_TLS_CNT_REDIRECTED 1 /* host: TCP connects redirected to the relay */
+#define DNSSEAL_TLS_CNT_REFUSED    2 /* host: TCP connects refused: no relay for the socket's family */
+#define DNSSEAL_TLS_CNT_OWN        3 /* host: the relay's own connects, left alone */
+#define DNSSEAL_TLS_CNT_STEERED    4 /* gateway: TCP SYNs from the LAN handed to the relay's socket */
+#define DNSSEAL_TLS_CNT_NO_RELAY   5 /* gateway: TCP from the LAN dropped: no relay socket */
+/* ==== end tls ==== */
 
 /* ==== intercept (#6) — owned by src/intercept/, bpf/intercept.bpf.c; mirrored in layout.ts ==== */
 /*

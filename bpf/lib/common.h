@@ -28,7 +28,7 @@
 
 /* cgroup program verdicts */
 #define DNSSEAL_CG_ALLOW 1
-#define DNSSEAL_CG_DROP  0
+#define DNSSEAL_CG_DENY  0
 
 #define DNSSEAL_IP_MF     0x2000
 #define DNSSEAL_IP_OFFSET 0x1fff

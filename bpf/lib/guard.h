@@ -15,6 +15,7 @@
 #include "common.h"
 #include "lookup.h"
 #include "parse.h"
+#include "tls_guard.h"
 
 /* IKE exemption: UDP to 500/4500 of the channel's gateway, or of the peer itself (`peer` channel). */
 static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u32 channel_id, int dst_protected)
@@ -63,7 +64,7 @@ static __always_inline int dnsseal_guard_verdict(struct __sk_buff *skb, const st
 		reason = DNSSEAL_DROP_FRAGMENT;
 		goto drop;
 	}
-	if (p->proto == IPPROTO_ICMPV6 && !p->l4_short && p->icmp6_type >= 133 && p->icmp6_type <= 137) {
+	if (dnsseal_pkt_is_nd(p)) {
 		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
 		return DNSSEAL_TC_PASS;
 	}
@@ -109,6 +110,10 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 	if (!v && !marked)
 		return DNSSEAL_TC_PASS;
 	/* From here on the packet is ours (protected destination or our mark): not the hot path. */
+	if (v && dnsseal_tls_guard(skb, &p, v, &r)) {
+		dnsseal_stamp(v);
+		return r;
+	}
 	return dnsseal_guard_verdict(skb, &p, v);
 }
 

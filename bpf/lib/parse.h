@@ -27,10 +27,10 @@ struct dnsseal_pkt {
 	struct dnsseal_addr dst;
 	__u8 proto;         /* L4 protocol (after IPv6 extension headers) */
 	__u8 nonfirst_frag; /* fragment with offset > 0: there is no L4 header */
-	__u8 l4_short;      /* UDP header expected but truncated */
+	__u8 l4_short;      /* UDP/TCP ports or ICMPv6 type expected but truncated */
 	__u8 exthdr_deep;   /* IPv6 extension chain longer than DNSSEAL_MAX_EXTHDR */
-	__u16 sport;        /* host order, UDP only */
-	__u16 dport;        /* host order, UDP only */
+	__u16 sport;        /* host order, UDP and TCP */
+	__u16 dport;        /* host order, UDP and TCP */
 	__u8 icmp6_type;    /* ICMPv6 only, 0 otherwise */
 };
 
@@ -139,7 +139,8 @@ static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnss
 		return DNSSEAL_PARSE_NOT_IP;
 	}
 
-	if (p->proto == IPPROTO_UDP && !p->nonfirst_frag) {
+	/* TCP's ports sit where UDP's do (tls channels: the guard checks the relay's TLS port). */
+	if ((p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP) && !p->nonfirst_frag) {
 		struct udphdr *udp = l4;
 
 		if ((void *)(udp + 1) > end) {
@@ -160,6 +161,12 @@ static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnss
 		p->icmp6_type = *type;
 	}
 	return DNSSEAL_PARSE_OK;
+}
+
+/* ICMPv6 neighbour discovery (types 133-137): no payload, and an on-link peer must stay resolvable. */
+static __always_inline int dnsseal_pkt_is_nd(const struct dnsseal_pkt *p)
+{
+	return p->proto == IPPROTO_ICMPV6 && !p->l4_short && p->icmp6_type >= 133 && p->icmp6_type <= 137;
 }
 
 /* Parses; if a header lies beyond the linear area of a longer skb, pulls and parses again. */

@@ -4,6 +4,9 @@
  * (group DNSSEAL_GROUP_DEFAULT) sets SO_MARK so the route/XFRM lookup that follows selects the
  * channel's policy. A socket that carries a dnsseal mark and now talks to an unprotected address
  * gets mark 0 back, so a mark never sticks to an unconnected UDP socket.
+ * A destination of a `protocol: tls` channel is never marked (no XFRM policy selects it): a TCP
+ * connect goes to the relay instead (lib/tls_redirect.h), anything else leaves unmarked and the
+ * guard drops it.
  * Limitation (kernel): udp_sendmsg reads sk_mark before the sendmsg hook runs, so the FIRST
  * datagram of an unconnected socket to a protected address leaves unmarked — the guard drops it.
  */
@@ -14,8 +17,9 @@
 #include "lookup.h"
 #include "parse.h"
 #include "guard.h"
+#include "tls_redirect.h"
 
-static __always_inline void dnsseal_sock_apply(struct bpf_sock_addr *ctx, const struct dnsseal_addr *dst)
+static __always_inline int dnsseal_sock_apply(struct bpf_sock_addr *ctx, const struct dnsseal_addr *dst, int v6)
 {
 	struct dnsseal_dest_val *v;
 	struct bpf_sock *sk = ctx->sk;
@@ -24,8 +28,13 @@ static __always_inline void dnsseal_sock_apply(struct bpf_sock_addr *ctx, const 
 
 	/* charon's IKE / NAT-T sockets are never marked, or IKE itself would be sent into XFRM. */
 	if (ctx->protocol == IPPROTO_UDP && (port == DNSSEAL_IKE_PORT || port == DNSSEAL_NATT_PORT))
-		return;
+		return DNSSEAL_CG_ALLOW;
 	v = dnsseal_dest_lookup(DNSSEAL_GROUP_DEFAULT, dst);
+	/* A tls channel has no XFRM policy to mark for: its TCP goes to the relay (lib/tls_redirect.h). */
+	if (v && dnsseal_tls_channel(v)) {
+		dnsseal_stamp(v);
+		return dnsseal_tls_connect(ctx, dst, v6);
+	}
 	if (v) {
 		mark = v->mark;
 		if (!sk || sk->mark != mark) {
@@ -33,12 +42,13 @@ static __always_inline void dnsseal_sock_apply(struct bpf_sock_addr *ctx, const 
 			dnsseal_count(DNSSEAL_CNT_SOCK_MARKED, v->channel_id, 0);
 		}
 		dnsseal_stamp(v);
-		return;
+		return DNSSEAL_CG_ALLOW;
 	}
 	if (sk && dnsseal_mark_is_ours(sk->mark)) {
 		mark = 0;
 		bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
 	}
+	return DNSSEAL_CG_ALLOW;
 }
 
 static __always_inline int dnsseal_sock4(struct bpf_sock_addr *ctx)
@@ -46,8 +56,7 @@ static __always_inline int dnsseal_sock4(struct bpf_sock_addr *ctx)
 	struct dnsseal_addr dst;
 
 	dnsseal_addr_from_v4(&dst, ctx->user_ip4);
-	dnsseal_sock_apply(ctx, &dst);
-	return DNSSEAL_CG_ALLOW;
+	return dnsseal_sock_apply(ctx, &dst, 0);
 }
 
 static __always_inline int dnsseal_sock6(struct bpf_sock_addr *ctx)
@@ -60,8 +69,7 @@ static __always_inline int dnsseal_sock6(struct bpf_sock_addr *ctx)
 	w[2] = ctx->user_ip6[2];
 	w[3] = ctx->user_ip6[3];
 	dnsseal_addr_from_v6(&dst, w);
-	dnsseal_sock_apply(ctx, &dst);
-	return DNSSEAL_CG_ALLOW;
+	return dnsseal_sock_apply(ctx, &dst, 1);
 }
 
 /*
@@ -121,7 +129,7 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 			dnsseal_count(DNSSEAL_CNT_RETIRED, v->channel_id, skb->len);
 	}
 	if (dnsseal_parse_l3(skb, &p) == DNSSEAL_PARSE_OK)
-		return dnsseal_guard_verdict(skb, &p, v) == DNSSEAL_TC_PASS ? DNSSEAL_CG_ALLOW : DNSSEAL_CG_DROP;
+		return dnsseal_guard_verdict(skb, &p, v) == DNSSEAL_TC_PASS ? DNSSEAL_CG_ALLOW : DNSSEAL_CG_DENY;
 	goto drop_short;
 
 short_hdr:
@@ -130,7 +138,7 @@ short_hdr:
 		return DNSSEAL_CG_ALLOW;
 drop_short:
 	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, DNSSEAL_DROP_MALFORMED, skb->len);
-	return DNSSEAL_CG_DROP;
+	return DNSSEAL_CG_DENY;
 }
 
 #endif

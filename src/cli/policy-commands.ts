@@ -113,7 +113,7 @@ export function formatExplanation(e: CliExplanation, cfg: Config): string {
     const how = tls
       ? c.kind === 'tunnel'
         ? `tls tunnel via ${c.gateway} port ${c.tlsPort}`
-        : `tls peer (mutual TLS 1.3 to each resolved address, port ${c.tlsPort}; TCP only, not intercepted yet)`
+        : `tls peer (mutual TLS 1.3 to each resolved address, port ${c.tlsPort}; TCP only, through the relay, anything else dropped)`
       : c.kind === 'tunnel'
         ? `tunnel via ${c.gateway}`
         : 'peer (IKE straight to each resolved address)';

@@ -454,7 +454,7 @@ export const SETTINGS = [
     field: 'tlsRelay',
     type: hostPort('ADDR:PORT'),
     default: '127.0.0.1:9854',
-    doc: 'Where the relay of `protocol: tls` channels listens (started only when a tls channel is configured): connections to tls-channel addresses are handed to it, and it carries each in its own mutual TLS connection. **Not intercepted yet**: nothing redirects applications\' connections here yet, so the relay resets every connection whose original destination it was not told, and the leak guard drops what goes to tls-channel addresses.',
+    doc: 'Where the relay of `protocol: tls` channels listens (started only when a tls channel is configured); it carries each connection to a tls-channel address in its own mutual TLS connection. With `datapath: ebpf` the kernel hands it those connections: host mode redirects TCP connects in the cgroup connect hook (the application\'s `getpeername` still shows the original address; the relay\'s own connects are exempt by its process id), gateway mode hands LAN clients\' TCP to its socket at LAN ingress. An IPv4 address also serves IPv6 sockets at its IPv4-mapped form; `::` serves both (at `127.0.0.1` and `::1`). No relay (or no address of the socket\'s family): such connects are refused; the leak guard drops everything else to tls-channel addresses (not TCP, or TCP that bypassed the relay).',
     help: 'Listen address of the TLS channel relay.',
   }),
   optionalSetting({

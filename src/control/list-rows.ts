@@ -8,6 +8,7 @@ import { parseIP } from '../util/ip.ts';
 import { DEFAULT_TABLE, tableGroup } from '../policy/group.ts';
 import { canonicalIp } from '../util/ip.ts';
 import type { RegistryEntry } from '../registry/types.ts';
+import type { InterceptRow } from '../intercept/pool.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 
 /** One row of `list`: an entry with times relative to now (what `dnsseal list --json` prints). */
@@ -38,15 +39,8 @@ export interface ListRow {
   intercept?: string;
 }
 
-/** An intercept mapping (src/intercept/pool.ts `InterceptRow`). */
-export interface InterceptListRow {
-  group: number;
-  intercept: string;
-  real: string;
-  names: string[];
-  expiresMs: number;
-  lastSeenMs?: number;
-}
+/** An intercept mapping, as the intercept pool lists it. */
+export type InterceptListRow = InterceptRow;
 
 export interface ListFilter {
   name?: string;

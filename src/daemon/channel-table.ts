@@ -5,6 +5,7 @@
  * the data path gets it again whenever a channel's state changes.
  */
 import type { Datapath } from '../datapath/datapath.ts';
+import { DEFAULT_TLS_PORT } from '../policy/channel.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { ServerChannels } from '../policy-server/proxy-side.ts';
 
@@ -42,13 +43,15 @@ export class ChannelTable {
    * Hands the table to the data path; `local` replaces the configured channels (a reload).
    * Gateway and peer kind ride along: the data path learns them for server channels at runtime.
    * They are what the guard's IKE exemption needs, so a tls channel gives neither: IKE to a
-   * tls-channel address (or its hub) is dropped like any other non-TCP traffic to it.
+   * tls-channel address (or its hub) is dropped like any other non-TCP traffic to it. A tls
+   * channel gives `tls` instead (a `peer`'s TLS port: the one TCP port the guard lets out to it).
    */
   push(local: ChannelSpec[] = this.local): void {
     this.dp.setChannels(
       this.all(local).map((c) => {
         const ipsec = c.protocol === 'ipsec';
-        return { id: c.id, mark: c.mark, up: this.up.get(c.id) ?? false, gateway: ipsec ? c.gateway : undefined, peer: ipsec && c.kind === 'peer' };
+        const tls = ipsec ? {} : { tls: c.kind === 'peer' ? { port: c.tlsPort ?? DEFAULT_TLS_PORT } : {} };
+        return { id: c.id, mark: c.mark, up: this.up.get(c.id) ?? false, gateway: ipsec ? c.gateway : undefined, peer: ipsec && c.kind === 'peer', ...tls };
       }),
     );
     this.local = local;

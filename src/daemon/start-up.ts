@@ -120,7 +120,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
   registry.setStatics(staticsOf(policy.current));
   registry.start();
   stack.push('registry', () => registry.stop());
-  const tls = TlsRuntime.start(cfg, { log, metrics, registry, groupOf: (a) => policy.current.tableFor(a).group, originalDst: deps.tlsOriginalDst }, stack);
+  const tls = TlsRuntime.start(cfg, { log, metrics, registry, groupOf: (a) => policy.current.tableFor(a).group, originalDst: deps.tlsOriginalDst, interception: dp.tls }, stack);
 
   // 5. The policy-server link.
   const policyServer = cfg.policyServer ? linkPolicyServer(cfg, cfg.policyServer, deps, channels, registry, ip) : undefined;

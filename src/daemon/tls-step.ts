@@ -2,12 +2,15 @@
  * The TLS channel's part of the daemon (start-up step 4b, right after the registry, before DNS
  * is served): the relay for `protocol: tls` channels and the accepting side (`tls_accept:`).
  *
- * - The relay listens on `tls_relay` when a tls channel is configured. Each connection's
- *   original destination comes from an OriginalDestination (until the kernel interception
- *   exists: `RecordedDestinations`, which nothing in the daemon writes, so every connection is
- *   reset), its channel and name from the registry (`RegistryRouter`: the client's group, the
- *   address's entry, its channel if that is a tls one). The start logs, at warn, that tls
- *   channels are not intercepted yet.
+ * - The relay listens on `tls_relay` when a tls channel is configured, and the data path is told
+ *   where (`TlsInterception.setRelay`, with our pid: the relay's own connects are not
+ *   redirected). Each connection's original destination comes from the kernel
+ *   (`kernelDestinations`: the map the host-mode sockops program writes, or the accepted
+ *   socket's own address when the LAN program handed the connection to the relay), its channel
+ *   and name from the registry (`RegistryRouter`: the client's group, the address's entry, its
+ *   channel if that is a tls one). A data path without interception (`none`, `fake`): nothing
+ *   is redirected, every connection is reset (`RecordedDestinations`, which nothing writes), and
+ *   the start says so at warn.
  * - The acceptor listens on `tls_accept.listen` with the certificate and allow-lists the config
  *   loaded and compiled.
  * - IPsec never sees a tls channel: strongSwan gets the IPsec channels only (`ipsecOnly`), and
@@ -18,6 +21,7 @@
  *   changes need a restart.
  */
 import type { Config } from '../config/types.ts';
+import type { TlsInterception } from '../datapath/datapath.ts';
 import { parseHostPort } from '../config/address.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ChannelHooks } from '../registry/types.ts';
@@ -40,14 +44,16 @@ export interface TlsStepDeps {
   registry: EntryLookup;
   /** The client group of a client address, as the running policy classifies it. */
   groupOf: (clientAddr: string) => number;
-  /** Where intercepted connections were going (default: a RecordedDestinations nothing writes). */
+  /** Where intercepted connections were going (default: the kernel's, see kernelDestinations). */
   originalDst?: OriginalDestination;
+  /** The data path's tls interception (eBPF backend); absent: nothing is redirected to the relay. */
+  interception?: TlsInterception;
 }
 
 /** The `tls` part of `status` (snake_case keys, like the rest of the document). */
 export interface TlsStatus {
-  /** False until the kernel sends applications' connections to the relay. */
-  intercepting: false;
+  /** Whether the data path sends applications' connections to the relay. */
+  intercepting: boolean;
   relay: { listen: string | null; channels: Array<{ name: string; kind: string; port: number; identity: string; gateway?: string; local_identity: string[] }> } | null;
   accept: { listen: string[]; identity: string[]; clients: number } | null;
   /** Open relay flows, accepted flows, accepted connections still in handshake or preamble. */
@@ -67,6 +73,19 @@ export function ipsecHooks(hooks: ChannelHooks): ChannelHooks {
     peerRemoved: (ch, addr) => {
       if (ch.protocol !== 'tls') hooks.peerRemoved(ch, addr);
     },
+  };
+}
+
+/**
+ * The original destination of a connection the kernel handed to the relay listening at port
+ * `relayPort`: the map entry the host-mode sockops program wrote under the application's
+ * address and port; failing that, the accepted socket's own address when it is not the relay's
+ * port (the LAN program assigned the SYN to the relay's socket: the connection keeps the
+ * address the client sent it to). Neither: null, the connection is reset.
+ */
+export function kernelDestinations(tls: Pick<TlsInterception, 'originalDst'>, relayPort: () => number): OriginalDestination {
+  return {
+    lookup: (c) => tls.originalDst(c.peer) ?? (c.local.port !== relayPort() ? c.local : null),
   };
 }
 
@@ -94,7 +113,7 @@ export class TlsRuntime {
   ) {
     this.cfg = { tlsRelay: cfg.tlsRelay, tlsAccept: cfg.tlsAccept };
     this.channels = TlsChannels.build(cfg.channels, cfg.tlsCredentials);
-    this.originalDst = deps.originalDst ?? new RecordedDestinations();
+    this.originalDst = deps.originalDst ?? (deps.interception ? kernelDestinations(deps.interception, () => this.relay?.port ?? 0) : new RecordedDestinations());
   }
 
   /** Starts what the config asks for; each started part is undone by `stack`. */
@@ -123,7 +142,13 @@ export class TlsRuntime {
     });
     relay.start();
     this.relay = relay;
-    log.warn('tls channels are not intercepted yet: applications\' connections to their addresses are not sent to the relay (that kernel redirection is a later step); the relay relays only connections whose original destination it was told, and resets every other', {
+    const icpt = this.deps.interception;
+    if (icpt) {
+      icpt.setRelay({ listen: { addr: listenOf(this.cfg.tlsRelay).host, port: relay.port }, pid: process.pid });
+      log.info('tls channels intercepted: TCP to their addresses goes to the relay', { channels: [...this.channels.byName.keys()].join(','), relay: relay.address ?? undefined });
+      return;
+    }
+    log.warn('tls channels are not intercepted: this data path sends no application connection to the relay (datapath ebpf does); the relay resets every connection', {
       channels: [...this.channels.byName.keys()].join(','),
       relay: relay.address ?? undefined,
     });
@@ -151,7 +176,7 @@ export class TlsRuntime {
     if (!this.relay && !this.acceptor) return null;
     const tm = this.tm;
     return {
-      intercepting: false,
+      intercepting: Boolean(this.relay && this.deps.interception),
       relay: this.relay && {
         listen: this.relay.address,
         channels: [...this.channels.byName.values()].map((c) => ({
@@ -193,6 +218,7 @@ export class TlsRuntime {
       rollback: (p) => {
         this.channels = p.before;
         if (started) {
+          this.deps.interception?.setRelay(null);
           this.relay?.stop(true);
           this.relay = null;
           started = false;
@@ -203,6 +229,7 @@ export class TlsRuntime {
 
   /** Stops listening and resets every open flow (the application sees a reset, never a clean end). */
   stop(): void {
+    if (this.relay) this.deps.interception?.setRelay(null); // connects to tls addresses are refused, not sent to a dead port
     this.relay?.stop(true);
     this.acceptor?.stop(true);
     this.relay = null;

@@ -55,6 +55,36 @@ export interface ChannelRowInput {
    */
   gateway?: string;
   peer?: boolean;
+  /**
+   * A `protocol: tls` channel: its TCP goes through the relay, and the guard lets out only TCP to
+   * `tlsPort` of the protected address itself (a `peer` channel; absent for a `tunnel`, whose
+   * relay connects to the hub) and drops everything else to its addresses.
+   */
+  tls?: { port?: number };
+}
+
+/** An address and port (IP text as the registry keeps it). */
+export interface SockAddr {
+  addr: string;
+  port: number;
+}
+
+/**
+ * The kernel side of the tls channel (issue 13): where the relay listens, and where the
+ * connections it is handed were going. Host mode: the cgroup connect hook redirects TCP connects
+ * to tls-channel addresses to the relay and records the original by the application's local
+ * address and port. Backends without a kernel have none.
+ */
+export interface TlsInterception {
+  /**
+   * The relay's listening address and the process whose own connects are never redirected (the
+   * relay's TLS to a peer or hub). null: no relay; TCP connects to tls-channel addresses are refused.
+   */
+  setRelay(relay: { listen: SockAddr; pid: number } | null): void;
+  /** The original destination of a redirected connection, by its source as the relay sees it; null when unknown. */
+  originalDst(peer: SockAddr): SockAddr | null;
+  /** Kernel counters by DNSSEAL_TLS_CNT_* name (redirected, refused, own, steered, no_relay). */
+  counters(): Record<string, number>;
 }
 
 export interface Datapath {
@@ -74,6 +104,8 @@ export interface Datapath {
   setClientGroups(entries: { cidr: string; group: number }[]): void;
   /** Channel id → mark/state (and gateway/peer kind); replaces the whole table. */
   setChannels(channels: ChannelRowInput[]): void;
+  /** The tls channel's interception (eBPF backend only). */
+  readonly tls?: TlsInterception;
   /**
    * Why this data path cannot protect right now (pins removed, a program detached by someone
    * else, …), or undefined when it can. While it returns a reason, no protected answer may be

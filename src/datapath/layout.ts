@@ -44,7 +44,7 @@ export const ClientKeyLayout = { size: 20, prefixlen: 0, addr: 4 } as const;
 /** struct dnsseal_client_val */
 export const ClientValLayout = { size: 4, group: 0 } as const;
 /** struct dnsseal_channel_val (key: __u32 channel id, host order) */
-export const ChannelValLayout = { size: 32, mark: 0, state: 4, flags: 8, gw_family: 12, pad: 13, gw_addr: 16 } as const;
+export const ChannelValLayout = { size: 32, mark: 0, state: 4, flags: 8, gw_family: 12, pad: 13, tls_port: 14, gw_addr: 16 } as const;
 /** struct dnsseal_counter_val (key: __u32 slot; one value per possible CPU, each rounded to 8 bytes) */
 export const CounterValLayout = { size: 16, packets: 0, bytes: 8 } as const;
 
@@ -61,6 +61,8 @@ export const CHAN_DOWN = 0;
 export const CHAN_UP = 1;
 export const CHAN_F_PEER = 0x1;
 export const CHAN_F_HAS_GW = 0x2;
+/** A `protocol: tls` channel (its TCP goes through the relay; tls_port: the peer's TLS port, 0 = none). */
+export const CHAN_F_TLS = 0x4;
 /** DNSSEAL_CFG_F_* */
 export const CFG_F_INLINE = 0x1;
 /** DNSSEAL_CNT_* */
@@ -78,8 +80,10 @@ export const DROP_REASONS: Record<number, string> = {
   4: 'malformed',
   5: 'exthdr',
   6: 'blocked',
+  16: 'tls_not_tcp',
+  17: 'tls_bypass',
 };
-export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike', 4: 'nd' };
+export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike', 4: 'nd', 16: 'tls' };
 
 export function assertLittleEndian(): void {
   if (endianness() !== 'LE') {
@@ -278,6 +282,8 @@ export interface RawChannelVal {
   state: number;
   flags: number;
   gateway?: KeyAddr;
+  /** CHAN_F_TLS `peer` channel: the TLS port the relay connects to (0 or absent: none). */
+  tlsPort?: number;
 }
 
 export function encodeChannelVal(v: RawChannelVal, out: Uint8Array = new Uint8Array(ChannelValLayout.size)): Uint8Array {
@@ -290,6 +296,7 @@ export function encodeChannelVal(v: RawChannelVal, out: Uint8Array = new Uint8Ar
     out[ChannelValLayout.gw_family] = v.gateway.family;
     out.set(v.gateway.bytes, ChannelValLayout.gw_addr);
   }
+  dv.setUint16(ChannelValLayout.tls_port, v.tlsPort ?? 0, false);
   return out;
 }
 
@@ -302,6 +309,8 @@ export function decodeChannelVal(buf: Uint8Array): RawChannelVal {
     const n = fam === FAMILY_V4 ? 4 : 16;
     out.gateway = { family: fam, bytes: buf.slice(ChannelValLayout.gw_addr, ChannelValLayout.gw_addr + n) };
   }
+  const tlsPort = dv.getUint16(ChannelValLayout.tls_port, false);
+  if (tlsPort) out.tlsPort = tlsPort;
   return out;
 }
 

@@ -11,6 +11,7 @@ import { detachClsactAll } from './ebpf/attach.ts';
 import { Bpf } from './ebpf/bpf-syscall.ts';
 import { lockPinRoot } from './ebpf/loader.ts';
 import { DEFAULT_PIN_ROOT, PinPaths } from './ebpf/pins.ts';
+import { removeTlsRoute } from './ebpf/tls-route.ts';
 
 export interface TeardownOptions {
   /** Default /sys/fs/bpf/dnsseal. */
@@ -29,7 +30,7 @@ export async function teardown(log: Logger, opts: TeardownOptions = {}): Promise
   const paths = new PinPaths(opts.pinRoot ?? DEFAULT_PIN_ROOT);
   const out: string[] = [];
   if (!existsSync(paths.root)) {
-    out.push(...detachClsactAll());
+    out.push(...detachClsactAll(), ...removeTlsRoute());
     return out;
   }
   let bpf: Bpf;
@@ -57,7 +58,7 @@ export async function teardown(log: Logger, opts: TeardownOptions = {}): Promise
       rmSync(pin, { force: true });
       out.push(`link ${name}`);
     }
-    out.push(...detachClsactAll());
+    out.push(...detachClsactAll(), ...removeTlsRoute());
     for (const dir of [paths.progs, paths.maps]) {
       for (const name of entries(dir)) {
         rmSync(`${dir}/${name}`, { force: true });

@@ -19,10 +19,26 @@ export interface Histogram {
 
 const DEFAULT_BUCKETS = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5];
 
+/** Characters a label value escapes in the exposition format. */
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+function labelValue(v: unknown): string {
+  const s = String(v);
+  return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s;
+}
+
 function labelKey(labels?: Labels): string {
   if (!labels) return '';
+  // Hot paths (a registration, a query) pass one label: no key array, no sort.
+  let only: string | undefined;
+  let n = 0;
+  for (const k in labels) {
+    only = k;
+    if (++n > 1) break;
+  }
+  if (n === 1) return `${only}="${labelValue(labels[only!])}"`;
   const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+  return keys.map((k) => `${k}="${labelValue(labels[k])}"`).join(',');
 }
 
 type Family =

@@ -288,7 +288,8 @@ export class Pipeline {
     const scan = forwarded.scan;
     if (scan.addrs.length === 0) return;
     // A channel a policy server named is set up (strongSwan) before anything is marked for it.
-    await this.deps.policyServer?.channelReady?.(decision.channel!);
+    const ready = this.deps.policyServer?.channelReady;
+    if (ready) await ready.call(this.deps.policyServer, decision.channel!);
     return this.deps.registry.register({
       group: decision.group,
       channel: decision.channel!,

@@ -197,7 +197,7 @@ export class EntryTable {
    * (oldest first, none of `keep`) to make room, or refuses with map_full — evicting nothing —
    * when even all of them would not be enough. `what` names the answer in the error.
    */
-  makeRoom(count: number, keep: Set<EntryRecord>, what: string): void {
+  makeRoom(count: number, keep: ReadonlySet<EntryRecord>, what: string): void {
     if (this.capacity === undefined) return;
     const over = this.entries.size + count - this.capacity;
     if (over <= 0) return;
@@ -215,7 +215,7 @@ export class EntryTable {
   }
 
   /** Writes a new key; when the map is full, evicts the oldest retired entry and tries again. */
-  insert(key: DestKey, value: DestValue, keep: Set<EntryRecord>): void {
+  insert(key: DestKey, value: DestValue, keep: ReadonlySet<EntryRecord>): void {
     for (;;) {
       try {
         this.dp.upsert(key, value);
@@ -227,7 +227,7 @@ export class EntryTable {
   }
 
   /** Removes the retired entry quiet the longest (not in `keep`). False when there is none. */
-  evictOne(keep: Set<EntryRecord>): boolean {
+  evictOne(keep: ReadonlySet<EntryRecord>): boolean {
     const skip = new Set(keep);
     for (let rec = this.order.next(this.retired, skip); rec; rec = this.order.next(this.retired, skip)) {
       if (!this.remove(rec, 'evicted')) {

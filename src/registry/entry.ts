@@ -133,6 +133,13 @@ export function toEntry(rec: EntryRecord, lastSeenMs: number | undefined): Regis
   };
 }
 
-export function unique(xs: string[]): string[] {
+/** `xs` without repeats, in order; `xs` itself when it has none (the usual one or two). */
+export function unique(xs: readonly string[]): readonly string[] {
+  if (xs.length < 2) return xs;
+  if (xs.length <= 16) {
+    let dup = false;
+    for (let i = 1; i < xs.length && !dup; i++) for (let j = 0; j < i; j++) if (xs[i] === xs[j]) dup = true;
+    if (!dup) return xs;
+  }
   return [...new Set(xs)];
 }

@@ -30,7 +30,7 @@
  * the address over in place (one map write, no clear gap).
  */
 import type { Datapath, DestKey, DestValue } from '../datapath/datapath.ts';
-import { destKeyString } from '../datapath/datapath.ts';
+import { DEST_F_BLOCKED, DEST_F_STATIC, destKeyString } from '../datapath/datapath.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -55,6 +55,10 @@ export type { StaticRegistration } from './statics.ts';
 
 /** Default of `retireMs`: a retired entry goes after 24 h without a packet. */
 export const DEFAULT_RETIRE_MS = 24 * 3600_000;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const OK_LABELS = Object.freeze({ outcome: 'ok' });
+const NO_RECORDS: ReadonlySet<EntryRecord> = new Set();
 
 export interface RegistryOptions {
   datapath: Datapath;
@@ -139,23 +143,45 @@ export class Registry implements RegistryApi {
     return this.t.entries.size;
   }
 
-  /** Resolves once every address is in the map and peer channels are ready; see RegistryApi. */
-  async register(reg: Registration): Promise<void> {
+  /**
+   * Resolves once every address is in the map and peer channels are ready; see RegistryApi.
+   * Steps 1–3 run synchronously (no async frame, no microtask hop for a tunnel channel: the
+   * cache-hit path registers every protected answer again); only a peer channel waits.
+   */
+  register(reg: Registration): Promise<void> {
     const t0 = this.timer();
-    let outcome: RegisterOutcome = 'ok';
+    let recs: EntryRecord[] | null;
     try {
-      await this.registerInner(reg);
+      recs = this.commit(reg);
     } catch (err) {
-      outcome = outcomeOf(err);
-      if (outcome === 'map_full') this.m.mapFull.inc();
-      throw err;
-    } finally {
-      this.m.registrations.inc({ outcome });
-      this.m.registerSeconds.observe((this.timer() - t0) / 1000, { outcome });
+      return Promise.reject(this.settled(t0, err));
     }
+    if (recs === null) {
+      this.settled(t0, undefined);
+      return RESOLVED;
+    }
+    return this.awaitPeers(reg, recs).then(
+      () => void this.settled(t0, undefined),
+      (err: unknown) => {
+        throw this.settled(t0, err);
+      },
+    );
   }
 
-  private async registerInner(reg: Registration): Promise<void> {
+  /** Counts a registration's outcome and time; returns `err`. */
+  private settled(t0: number, err: unknown): unknown {
+    const outcome: RegisterOutcome = err === undefined ? 'ok' : outcomeOf(err);
+    if (outcome === 'map_full') this.m.mapFull.inc();
+    this.m.registrations.inc(outcome === 'ok' ? OK_LABELS : { outcome });
+    this.m.registerSeconds.observe((this.timer() - t0) / 1000, outcome === 'ok' ? OK_LABELS : { outcome });
+    return err;
+  }
+
+  /**
+   * Steps 1–3 of a registration (synchronous; throws on a conflict or a map error). Returns the
+   * entries whose peer channel must come up before the answer goes out, or null (not a peer channel).
+   */
+  private commit(reg: Registration): EntryRecord[] | null {
     // A data path that cannot protect right now (pins removed, programs detached) must not
     // let a protected answer out: the client gets SERVFAIL until it is back (fail closed).
     // Counted as outcome `datapath_lost`; logged once per change, not per query.
@@ -172,21 +198,24 @@ export class Registry implements RegistryApi {
     // A missing, negative or non-numeric TTL counts as 0: the hold is min_hold, never NaN.
     const ttlMs = Number.isFinite(reg.ttlS) && reg.ttlS > 0 ? reg.ttlS * 1000 : 0;
     const until = now + Math.max(ttlMs, this.minHoldMs);
-    const names = unique(reg.names.length > 0 ? reg.names : [reg.queryName]);
+    const names = reg.names.length > 0 ? unique(reg.names) : [reg.queryName];
     const ch = reg.channel;
 
     // 1. Decide, without touching anything: which addresses are new, and is any a conflict?
     //    A retired entry of another channel holds no answer any more: the new channel takes it.
     const fresh: string[] = [];
     const existing: EntryRecord[] = [];
-    for (const addr of unique(reg.addrs)) {
+    const addrs = unique(reg.addrs);
+    for (let i = 0; i < addrs.length; i++) {
+      const addr = addrs[i]!;
       const rec = this.t.get(reg.group, addr);
       if (!rec) fresh.push(addr);
       else if (!sameChannel(rec.channel, ch) && rec.retiredMs === undefined) throw this.conflict(reg, rec);
       else existing.push(rec);
     }
-    const keep = new Set(existing);
-    this.t.makeRoom(fresh.length, keep, reg.queryName);
+    // Only new entries need room (and a set of the entries eviction must spare).
+    const keep = fresh.length > 0 ? new Set(existing) : NO_RECORDS;
+    if (fresh.length > 0) this.t.makeRoom(fresh.length, keep, reg.queryName);
 
     // 2. Kernel first: new keys, and existing entries whose value changes (a later expiry, back
     //    from retired, taken over). An entry whose expiry does not move costs no write. On any
@@ -195,12 +224,13 @@ export class Registry implements RegistryApi {
     const written: DestKey[] = [];
     const rewritten: [EntryRecord, DestValue | undefined][] = [];
     try {
-      for (const addr of fresh) {
-        const key = { group: reg.group, addr };
+      for (let i = 0; i < fresh.length; i++) {
+        const key = { group: reg.group, addr: fresh[i]! };
         this.t.insert(key, value, keep);
         written.push(key);
       }
-      for (const rec of existing) {
+      for (let i = 0; i < existing.length; i++) {
+        const rec = existing[i]!;
         const next = refreshedValue(rec, ch, until);
         if (sameValue(rec.written, next)) continue;
         rewritten.push([rec, rec.written]);
@@ -213,29 +243,34 @@ export class Registry implements RegistryApi {
     }
 
     // 3. Commit in memory (synchronously, so concurrent registrations see a consistent table).
-    const added: EntryRecord[] = fresh.map((addr) => {
-      const rec: EntryRecord = { group: reg.group, addr, channel: channelRef(ch), names: new Map(), static: false, written: { ...value } };
+    const peer = ch.kind === 'peer' && this.peers !== undefined;
+    const recs: EntryRecord[] | null = peer ? [] : null;
+    for (let i = 0; i < fresh.length; i++) {
+      const rec: EntryRecord = { group: reg.group, addr: fresh[i]!, channel: channelRef(ch), names: new Map(), static: false, written: { ...value } };
       this.t.add(rec);
-      return rec;
-    });
-    for (const rec of existing) {
+      hold(rec, names, until);
+      recs?.push(rec);
+    }
+    for (let i = 0; i < existing.length; i++) {
+      const rec = existing[i]!;
       if (rec.retiredMs !== undefined) {
         if (!sameChannel(rec.channel, ch)) this.takeOver(rec, ch, reg);
         this.t.revive(rec);
       }
       if (!rec.channel.spec) rec.channel = channelRef(ch);
+      hold(rec, names, until);
+      recs?.push(rec);
     }
-    const recs = [...added, ...existing];
-    for (const rec of recs) {
-      for (const n of names) rec.names.set(n, Math.max(rec.names.get(n) ?? 0, until));
+    if (fresh.length > 0 && this.log.enabled('debug')) {
+      this.log.debug('registered', { name: reg.queryName, group: reg.group, channel: ch.name, added: fresh.length });
     }
-    if (added.length > 0 && this.log.enabled('debug')) {
-      this.log.debug('registered', { name: reg.queryName, group: reg.group, channel: ch.name, added: added.length });
-    }
+    return recs;
+  }
 
-    // 4. Peer channels: the per-peer connection must be ready before the answer goes out.
-    const peers = this.peers;
-    if (ch.kind !== 'peer' || !peers) return;
+  /** 4. Peer channels: the per-peer connection must be ready before the answer goes out. */
+  private async awaitPeers(reg: Registration, recs: EntryRecord[]): Promise<void> {
+    const peers = this.peers!;
+    const ch = reg.channel;
     const states = recs.map((rec) => peers.attach(rec, ch, reg.queryName));
     const results = await Promise.allSettled(states.map((p) => p.done));
     // Flushed or withdrawn by a reload while the channel came up: retired, its connection let
@@ -446,10 +481,22 @@ export class Registry implements RegistryApi {
  * channel is taken over (its old names go).
  */
 function refreshedValue(rec: EntryRecord, ch: ChannelSpec, until: number): DestValue {
+  // destValue() of the entry as it will be (live, blocked only if it stays on its channel),
+  // without copying the record.
   const moving = !sameChannel(rec.channel, ch);
-  const next = destValue({ ...rec, retiredMs: undefined, blocked: moving ? undefined : rec.blocked }, moving ? ch : rec.channel);
-  next.expiresMs = Math.max(moving ? 0 : expiryOf(rec), until);
-  return next;
+  const c = moving ? ch : rec.channel;
+  let flags = rec.static ? DEST_F_STATIC : 0;
+  if (!moving && rec.blocked !== undefined) flags |= DEST_F_BLOCKED;
+  return { channelId: c.id, mark: c.mark, flags, expiresMs: Math.max(moving ? 0 : expiryOf(rec), until) };
+}
+
+/** Each of `names` holds `rec` until `until` at least (a later answer never shortens a hold). */
+function hold(rec: EntryRecord, names: readonly string[], until: number): void {
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    const t = rec.names.get(n);
+    if (t === undefined || t < until) rec.names.set(n, until);
+  }
 }
 
 function wrapDatapathError(err: unknown, reg: Registration): DnssealError {

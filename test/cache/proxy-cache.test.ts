@@ -8,10 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
 import { AnswerCache } from '../../src/cache/answer-cache.ts';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
-import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
+import { proxyOptions } from '../proxy/proxy-options.ts';
 import { FrameReader, frame } from '../../src/proxy/tcp-framing.ts';
-import { FakeClock, realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
+import { FakeClock } from '../../src/util/clock.ts';
 import { clientQuery } from '../fixtures/dns/capture.ts';
 import { haveBinary, startKnot, type KnotServer } from '../integration/knot-server.ts';
 import { EventLog, RecordingRegistry, SuffixPolicy } from '../proxy/doubles.ts';
@@ -60,18 +59,14 @@ describe.skipIf(!HAVE)('cache/proxy-cache', () => {
 
   beforeAll(async () => {
     knot = await startKnot();
-    proxy = await startProxy({
-      listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: knot.address, port: knot.port }] }],
-      upstreamTimeoutMs: 2000,
-      canary: 'nxdomain',
-      policy: new SuffixPolicy(['corp.test']),
-      registry,
-      counters: newProxyCounters(),
-      clock: realClock,
-      log: silentLogger,
-      cache,
-    });
+    proxy = await startProxy(
+      proxyOptions({ address: knot.address, port: knot.port }, {
+        upstreamTimeoutMs: 2000,
+        policy: new SuffixPolicy(['corp.test']),
+        registry,
+        cache,
+      }),
+    );
     port = proxy.listeners[0]!.port;
   });
 

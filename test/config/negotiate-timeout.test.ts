@@ -2,8 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { parseArgs } from '../../src/config/flags.ts';
 import { parseChannelFlag } from '../../src/config/sections/channels.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/util/errors.ts';
-import { deps, flags } from './fixtures.ts';
+import { configError, deps, flags } from './fixtures.ts';
 
 /** `channels:` block with the given lines for channel `p` (lines 3…), then a rule using it. */
 const file = (...lines: string[]) => `channels:\n  p:\n${lines.map((l) => `    ${l}\n`).join('')}tables:\n  default:\n    - match: "*.p.example"\n      channel: p\n`;
@@ -12,15 +11,7 @@ function loadFile(text: string) {
   return loadConfig(flags(['config', 'c.yaml']), deps({ 'c.yaml': text }));
 }
 
-function errorOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = (run: () => unknown): string => configError(run).message;
 
 function loadArgs(argv: string[]) {
   return loadConfig(parseArgs(['run', ...argv]).values, deps());

@@ -1,21 +1,9 @@
 /** `pin_root` / `--pin-root`: default, file, flag winning, and refused paths located at line or flag. */
 import { describe, expect, test } from 'bun:test';
-import { loadConfigText } from '../../src/config/load.ts';
-import { ConfigError } from '../../src/util/errors.ts';
-import { deps, flags } from './fixtures.ts';
+import { configError, loadWith } from './fixtures.ts';
 
 const BASE = 'upstreams: {default: 192.0.2.53}\n';
-const load = (text: string, ...f: Array<[string, string]>) => loadConfigText(text, 'dnsseal.yaml', flags(...f), deps());
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+const load = loadWith;
 
 describe('config: pin_root', () => {
   test('defaults to /sys/fs/bpf/dnsseal when nothing sets it', () => {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { loadConfigText, type LoadDeps } from '../../src/config/load.ts';
 import { DEFAULT_ACCEPT_LIMITS } from '../../src/tls/acceptor.ts';
+import { errorOf } from './fixtures.ts';
 import { TestPki } from '../tls/pki.ts';
 
 let pki: TestPki;
@@ -27,15 +28,6 @@ const GLOBAL = 'tls_cert: /pki/hub.crt\ntls_key: /pki/hub.key\ntls_ca: /pki/ca.c
 const CLIENTS = '  clients:\n    - identity: router.corp.test\n      allow:\n        - cidrs: [198.51.100.0/24]\n          ports: [80, 8000-8099]\n';
 
 const load = (text: string) => loadConfigText(text, 'c.yaml', new Map(), deps);
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
-}
 
 describe('config tls_accept', () => {
   test('takes the global certificate and the default listen address and limits when the section gives only clients', () => {

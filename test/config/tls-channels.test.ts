@@ -9,7 +9,7 @@ import { peerConn, tunnelConn } from '../../src/ipsec/conn-config.ts';
 import { decodeMessage, encodeMessage } from '../../src/ipsec/vici-codec.ts';
 import { DEFAULT_TLS_PORT } from '../../src/policy/channel.ts';
 import { TestPki } from '../tls/pki.ts';
-import { flags } from './fixtures.ts';
+import { errorOf, flags } from './fixtures.ts';
 
 let pki: TestPki;
 let files: Record<string, string>;
@@ -40,15 +40,6 @@ const GLOBAL = 'tls_cert: /pki/router.crt\ntls_key: /pki/router.key\ntls_ca: /pk
 
 function load(text: string, argv: Array<[string, string]> = [], nowMs?: number) {
   return loadConfigText(text, 'c.yaml', flags(...argv), deps(nowMs));
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected an error');
 }
 
 describe('config tls channels', () => {

@@ -28,19 +28,22 @@ function sortKeys(keys: DestKey[]): string[] {
   return keys.map((k) => `${k.group}/${k.addr}`).sort();
 }
 
+/** Runs `fn` on a fresh data path from `make` and closes it afterwards, whatever happens. */
+async function withDatapath(make: () => Datapath | Promise<Datapath>, fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
+  const dp = await make();
+  try {
+    await fn(dp);
+  } finally {
+    dp.close();
+  }
+}
+
 export function datapathConformance(
   name: string,
   make: () => Datapath | Promise<Datapath>,
   opts: ConformanceOptions = {},
 ): void {
-  async function withDp(fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
-    const dp = await make();
-    try {
-      await fn(dp);
-    } finally {
-      dp.close();
-    }
-  }
+  const withDp = (fn: (dp: Datapath) => void | Promise<void>) => withDatapath(make, fn);
 
   describe(`datapath conformance: ${name}`, () => {
     test('list is empty when the map is new', () =>
@@ -245,14 +248,7 @@ export function datapathStateConformance(
   opts: StateConformanceOptions = {},
 ): void {
   const now = opts.nowMs ?? (() => 1_000_000);
-  async function withDp(fn: (dp: Datapath) => void | Promise<void>): Promise<void> {
-    const dp = await make();
-    try {
-      await fn(dp);
-    } finally {
-      dp.close();
-    }
-  }
+  const withDp = (fn: (dp: Datapath) => void | Promise<void>) => withDatapath(make, fn);
   const valueOf = (dp: Datapath, key: DestKey): DestValue | undefined =>
     dp.list().find((e) => e.key.group === key.group && e.key.addr === key.addr)?.value;
   const expectExpiry = (got: number | undefined, want: number) => {

@@ -6,10 +6,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
+import { proxyOptions } from '../proxy/proxy-options.ts';
 import { newProxyCounters, type ProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { frame } from '../../src/proxy/tcp-framing.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { CAPTURES, clientQuery } from '../fixtures/dns/capture.ts';
 import { Rng, mutate } from '../dns/mutate.ts';
 import { RecordingRegistry, SuffixPolicy } from '../proxy/doubles.ts';
@@ -30,18 +29,15 @@ describe.skipIf(!HAVE)('integration/bad-input', () => {
   beforeAll(async () => {
     knot = await startKnot();
     counters = newProxyCounters();
-    proxy = await startProxy({
-      listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: knot.address, port: knot.port }] }],
-      upstreamTimeoutMs: 500,
-      canary: 'nxdomain',
-      policy: new SuffixPolicy(['corp.test']),
-      registry: new RecordingRegistry(),
-      counters,
-      clock: realClock,
-      log: silentLogger,
-      tcpIdleMs: 200,
-    });
+    proxy = await startProxy(
+      proxyOptions({ address: knot.address, port: knot.port }, {
+        upstreamTimeoutMs: 500,
+        policy: new SuffixPolicy(['corp.test']),
+        registry: new RecordingRegistry(),
+        counters,
+        tcpIdleMs: 200,
+      }),
+    );
     port = proxy.listeners[0]!.port;
   });
 

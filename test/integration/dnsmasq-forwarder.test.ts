@@ -10,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Subprocess } from 'bun';
 import { Policy } from '../../src/policy/policy.ts';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
+import { proxyOptions } from '../proxy/proxy-options.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { clientQuery, withEdnsOptions } from '../fixtures/dns/capture.ts';
 import { channels, config, table } from '../policy/fixtures.ts';
 import { RecordingRegistry } from '../proxy/doubles.ts';
@@ -46,18 +45,14 @@ describe.skipIf(!HAVE)('integration/dnsmasq-forwarder', () => {
 
   beforeAll(async () => {
     fake = await FakeUpstream.start((q, t) => t.answerFor(q));
-    proxy = await startProxy({
-      listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }],
-      upstreamTimeoutMs: 1000,
-      canary: 'nxdomain',
-      policy,
-      registry,
-      counters,
-      clock: realClock,
-      log: silentLogger,
-      trustedForwarders: ['127.0.0.1/32'],
-    });
+    proxy = await startProxy(
+      proxyOptions({ address: '127.0.0.1', port: fake.port }, {
+        policy,
+        registry,
+        counters,
+        trustedForwarders: ['127.0.0.1/32'],
+      }),
+    );
     const proxyPort = proxy.listeners[0]!.port;
     // dnsmasq on a free loopback port (bind failures retried), then wait until it answers
     for (let attempt = 1; ; attempt++) {

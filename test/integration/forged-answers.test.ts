@@ -7,9 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
+import { proxyOptions } from '../proxy/proxy-options.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { FakeUpstream } from '../proxy/fake-upstream.ts';
 import { RecordingRegistry, SuffixPolicy } from '../proxy/doubles.ts';
 import { dig } from './dig.ts';
@@ -36,17 +35,14 @@ describe.skipIf(!HAVE)('integration/forged-answers', () => {
       if (q.name.startsWith('only-forged')) return null;
       return t.answerFor(q, { answers: evil(q.name, '192.0.2.77') });
     });
-    proxy = await startProxy({
-      listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }],
-      upstreamTimeoutMs: 300,
-      canary: 'nxdomain',
-      policy: new SuffixPolicy(['corp.test']),
-      registry,
-      counters,
-      clock: realClock,
-      log: silentLogger,
-    });
+    proxy = await startProxy(
+      proxyOptions({ address: '127.0.0.1', port: fake.port }, {
+        upstreamTimeoutMs: 300,
+        policy: new SuffixPolicy(['corp.test']),
+        registry,
+        counters,
+      }),
+    );
     port = proxy.listeners[0]!.port;
   });
 

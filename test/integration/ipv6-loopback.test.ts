@@ -1,9 +1,7 @@
 /** The proxy on IPv6 loopback ([::1]) in front of knotd on 127.0.0.1, queried by dig over UDP and TCP. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
-import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
+import { proxyOptions } from '../proxy/proxy-options.ts';
 import { RecordingRegistry, SuffixPolicy } from '../proxy/doubles.ts';
 import { dig } from './dig.ts';
 import { haveBinary, startKnot, type KnotServer } from './knot-server.ts';
@@ -28,17 +26,14 @@ describe.skipIf(!HAVE)('integration/ipv6-loopback', () => {
 
   beforeAll(async () => {
     knot = await startKnot();
-    proxy = await startProxy({
-      listen: ['[::1]:0'],
-      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: knot.address, port: knot.port }] }],
-      upstreamTimeoutMs: 2000,
-      canary: 'nxdomain',
-      policy: new SuffixPolicy(['corp.test']),
-      registry,
-      counters: newProxyCounters(),
-      clock: realClock,
-      log: silentLogger,
-    });
+    proxy = await startProxy(
+      proxyOptions({ address: knot.address, port: knot.port }, {
+        listen: ['[::1]:0'],
+        upstreamTimeoutMs: 2000,
+        policy: new SuffixPolicy(['corp.test']),
+        registry,
+      }),
+    );
   });
 
   afterAll(async () => {

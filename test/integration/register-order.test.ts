@@ -7,10 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import dnsPacket from 'dns-packet';
 import { startProxy, type Proxy } from '../../src/proxy/proxy.ts';
-import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
+import { proxyOptions } from '../proxy/proxy-options.ts';
 import { FrameReader, frame } from '../../src/proxy/tcp-framing.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { clientQuery } from '../fixtures/dns/capture.ts';
 import { EventLog, mapFull, RecordingRegistry, SuffixPolicy } from '../proxy/doubles.ts';
 import { haveBinary, startKnot, type KnotServer } from './knot-server.ts';
@@ -66,17 +64,13 @@ describe.skipIf(!HAVE)('integration/register-order', () => {
 
   beforeAll(async () => {
     knot = await startKnot();
-    proxy = await startProxy({
-      listen: ['127.0.0.1:0'],
-      upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: knot.address, port: knot.port }] }],
-      upstreamTimeoutMs: 2000,
-      canary: 'nxdomain',
-      policy: new SuffixPolicy(['corp.test']),
-      registry,
-      counters: newProxyCounters(),
-      clock: realClock,
-      log: silentLogger,
-    });
+    proxy = await startProxy(
+      proxyOptions({ address: knot.address, port: knot.port }, {
+        upstreamTimeoutMs: 2000,
+        policy: new SuffixPolicy(['corp.test']),
+        registry,
+      }),
+    );
     port = proxy.listeners[0]!.port;
   });
 

@@ -5,11 +5,11 @@
  * and answering `local.example.` from a local-zone. No root hints are ever needed: nothing
  * else is asked. Loopback only.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subprocess } from 'bun';
 import { randomPort } from './knot-server.ts';
+import { spawnServer, udpAnswers } from './spawn-server.ts';
 
 export interface UnboundServer {
   address: string;
@@ -54,48 +54,24 @@ remote-control:
 ${forward ? `forward-zone:\n  name: "test."\n  forward-addr: ${forward.address}@${forward.port}\n` : ''}`;
 }
 
-/** One UDP query for www.local.example; true on any answer. */
-async function probe(port: number): Promise<boolean> {
-  const q = new Uint8Array([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 119, 119, 119, 5, 108, 111, 99, 97, 108, 7, 101, 120, 97, 109, 112, 108, 101, 0, 0, 1, 0, 1]);
-  const { promise, resolve } = Promise.withResolvers<boolean>();
-  const sock = await Bun.udpSocket({ socket: { data: () => resolve(true), error: () => {} } });
-  sock.send(q, port, '127.0.0.1');
-  const t = setTimeout(() => resolve(false), 200);
-  const ok = await promise;
-  clearTimeout(t);
-  sock.close();
-  return ok;
-}
+/** A query for www.local.example (the readiness probe). */
+const PROBE = new Uint8Array([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 119, 119, 119, 5, 108, 111, 99, 97, 108, 7, 101, 120, 97, 109, 112, 108, 101, 0, 0, 1, 0, 1]);
 
 /** `cpu` pins unbound to one CPU (benchmarks, BENCHMARKING.md). */
 export async function startUnbound(opts: { certPath: string; keyPath: string; forward?: { address: string; port: number }; cpu?: number }): Promise<UnboundServer> {
   const bin = unboundPath();
   if (!bin) throw new Error('unbound not installed');
   const dir = mkdtempSync(join(tmpdir(), 'dnsseal-unbound-'));
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const ports = { plain: randomPort(), tls: randomPort(), https: randomPort() };
-    writeFileSync(join(dir, 'unbound.conf'), conf(dir, ports, opts.certPath, opts.keyPath, opts.forward));
-    const cmd = [bin, '-d', '-c', join(dir, 'unbound.conf')];
-    const proc: Subprocess = Bun.spawn(opts.cpu !== undefined ? ['taskset', '-c', String(opts.cpu), ...cmd] : cmd, { stdout: 'ignore', stderr: 'pipe' });
-    for (let i = 0; i < 50 && proc.exitCode === null; i++) {
-      if (await probe(ports.plain)) {
-        return {
-          address: '127.0.0.1',
-          port: ports.plain,
-          tlsPort: ports.tls,
-          httpsPort: ports.https,
-          stop: async () => {
-            proc.kill('SIGTERM');
-            await proc.exited;
-            rmSync(dir, { recursive: true, force: true });
-          },
-        };
-      }
-      await Bun.sleep(100);
-    }
-    proc.kill('SIGKILL');
-    await proc.exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  throw new Error('unbound: could not start on loopback ports');
+  const server = await spawnServer('unbound', dir, {
+    pick: () => {
+      const ports = { plain: randomPort(), tls: randomPort(), https: randomPort() };
+      writeFileSync(join(dir, 'unbound.conf'), conf(dir, ports, opts.certPath, opts.keyPath, opts.forward));
+      return ports;
+    },
+    command: () => [bin, '-d', '-c', join(dir, 'unbound.conf')],
+    ready: (ports) => udpAnswers('127.0.0.1', ports.plain, PROBE),
+    cpu: opts.cpu,
+  });
+  const { plain, tls, https } = server.ports;
+  return { address: '127.0.0.1', port: plain, tlsPort: tls, httpsPort: https, stop: server.stop };
 }

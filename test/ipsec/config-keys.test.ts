@@ -4,11 +4,10 @@
  * (Kept next to the ipsec tests that use them; daemon-options.test.ts runs a daemon with them.)
  */
 import { describe, expect, test } from 'bun:test';
-import { loadConfig, loadConfigText } from '../../src/config/load.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import { parseArgs } from '../../src/config/flags.ts';
 import { renderReference } from '../../src/config/reference.ts';
-import { ConfigError } from '../../src/util/errors.ts';
-import { deps, flags } from '../config/fixtures.ts';
+import { configError, deps, loadWith } from '../config/fixtures.ts';
 
 const BASE = `mode: gateway
 lan: [lan0]
@@ -16,17 +15,7 @@ wan: [wan0]
 upstreams: {default: 192.0.2.53}
 `;
 
-const load = (text: string, ...f: Array<[string, string]>) => loadConfigText(text, 'dnsseal.yaml', flags(...f), deps());
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
+const load = loadWith;
 
 describe('config: ipsec keys', () => {
   test('defaults to charon\'s socket, no local id and derived selectors when nothing is set', () => {

@@ -12,6 +12,12 @@
 #   hub          hub.saas.test         the tunnel hub gateway
 #   peer         peer.partner.test     the transport/tunnel peer
 #   impostor     other.partner.test    a valid certificate for the wrong name (identity tests)
+#   hub-big      hub.saas.test         the hub's identity behind a long chain: CA -> big-im1 ->
+#                                      big-im2 -> hub-big, RSA 4096 each, 40 subjectAltNames on
+#                                      the leaf: an IKE_AUTH of ~6 kB that needs IKE fragmentation
+#                                      on a 1280-byte path (hub-big.im1.pem, hub-big.im2.pem: the
+#                                      intermediates the hub sends along; lib/charon.sh's swan_conf
+#                                      installs them)
 set -euo pipefail
 
 dir=$1
@@ -48,3 +54,22 @@ hub hub.saas.test
 peer peer.partner.test
 impostor other.partner.test
 HOSTS
+
+# The long chain (RSA 4096 is what large chains in the wild use; the key generation takes a few
+# seconds on the host, not in the guest).
+rsa() { pki --gen --type rsa --size 4096 --outform pem; }
+rsa >big-im1.key
+pki --pub --in big-im1.key --type rsa |
+	pki --issue --cacert ca.pem --cakey ca.key --type pub --ca --lifetime 2 --outform pem \
+		--dn "C=XX, O=dnsseal lab, OU=long chain, CN=dnsseal lab intermediate 1" >hub-big.im1.pem
+rsa >big-im2.key
+pki --pub --in big-im2.key --type rsa |
+	pki --issue --cacert hub-big.im1.pem --cakey big-im1.key --type pub --ca --lifetime 2 --outform pem \
+		--dn "C=XX, O=dnsseal lab, OU=long chain, CN=dnsseal lab intermediate 2" >hub-big.im2.pem
+rsa >hub-big.key
+sans=(--san hub.saas.test)
+for i in $(seq 1 40); do sans+=(--san "alias-$i.hub.saas.test"); done
+pki --pub --in hub-big.key --type rsa |
+	pki --issue --cacert hub-big.im2.pem --cakey big-im2.key --type pub --lifetime 2 --outform pem \
+		--dn "C=XX, O=dnsseal lab, OU=long chain, CN=hub.saas.test" "${sans[@]}" --flag serverAuth >hub-big.pem
+echo hub.saas.test >hub-big.id

@@ -162,6 +162,9 @@ const UDP_SEND = 'test/netns/fixtures/udp-send.ts';
       cgroupInet6Connect: ['dnsseal_conn6'],
       cgroupUdp4Sendmsg: ['dnsseal_send4'],
       cgroupUdp6Sendmsg: ['dnsseal_send6'],
+      cgroupSockOps: ['dnsseal_tls_ops'],
+      cgroupInet4Getpeername: ['dnsseal_peer4'],
+      cgroupInet6Getpeername: ['dnsseal_peer6'],
     });
   });
 

@@ -2,10 +2,11 @@
  * knotd on a random loopback port serving figure 6's nec.com zone, answering only queries
  * signed with the test key (ACL), and signing its answers. Loopback only.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomPort } from '../integration/knot-server.ts';
+import { spawnServer, udpAnswers } from '../integration/spawn-server.ts';
 import { SECRET, ZONE_TEXT } from './helpers.ts';
 
 export interface KnotTsig {
@@ -17,28 +18,27 @@ export function knotdPath(): string | null {
   return Bun.which('knotd', { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' });
 }
 
-async function udpProbe(port: number): Promise<boolean> {
-  const q = new Uint8Array([0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 110, 101, 99, 3, 99, 111, 109, 0, 0, 6, 0, 1]);
-  const { promise, resolve } = Promise.withResolvers<boolean>();
-  const sock = await Bun.udpSocket({ socket: { data: () => resolve(true), error: () => {} } });
-  sock.send(q, port, '127.0.0.1');
-  const t = setTimeout(() => resolve(false), 200);
-  const ok = await promise;
-  clearTimeout(t);
-  sock.close();
-  return ok;
-}
+const PROBE = new Uint8Array([0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 110, 101, 99, 3, 99, 111, 109, 0, 0, 6, 0, 1]);
 
 export async function startKnotTsig(): Promise<KnotTsig> {
   const knotd = knotdPath();
   if (!knotd) throw new Error('knotd not installed');
   const dir = mkdtempSync(join(tmpdir(), 'dnsseal-knot-tsig-'));
   writeFileSync(join(dir, 'nec.com.zone'), ZONE_TEXT);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = randomPort();
-    writeFileSync(
-      join(dir, 'knot.conf'),
-      `server:
+  const server = await spawnServer('knot (TSIG)', dir, {
+    pick: () => {
+      const port = randomPort();
+      writeFileSync(join(dir, 'knot.conf'), knotConf(dir, port));
+      return port;
+    },
+    command: () => [knotd, '-c', join(dir, 'knot.conf')],
+    ready: (port) => udpAnswers('127.0.0.1', port, PROBE),
+  });
+  return { port: server.ports, stop: server.stop };
+}
+
+function knotConf(dir: string, port: number): string {
+  return `server:
     rundir: "${dir}"
     listen: 127.0.0.1@${port}
     udp-workers: 1
@@ -67,25 +67,5 @@ zone:
     zonefile-sync: -1
     journal-content: none
     acl: signed-only
-`,
-    );
-    const proc = Bun.spawn([knotd, '-c', join(dir, 'knot.conf')], { stdout: 'ignore', stderr: 'pipe' });
-    for (let i = 0; i < 50 && proc.exitCode === null; i++) {
-      if (await udpProbe(port)) {
-        return {
-          port,
-          stop: async () => {
-            proc.kill('SIGTERM');
-            await proc.exited;
-            rmSync(dir, { recursive: true, force: true });
-          },
-        };
-      }
-      await Bun.sleep(100);
-    }
-    proc.kill('SIGKILL');
-    await proc.exited;
-  }
-  rmSync(dir, { recursive: true, force: true });
-  throw new Error('knot: could not start knotd on a loopback port');
+`;
 }

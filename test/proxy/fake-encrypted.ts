@@ -8,7 +8,9 @@ import http2 from 'node:http2';
 import type { TCPSocketListener } from 'bun';
 import dnsPacket from 'dns-packet';
 import { FrameReader, frame } from '../../src/proxy/tcp-framing.ts';
-import type { FakeQuery, FakeUpstreamTools, Script } from './fake-upstream.ts';
+import { answerFor, type FakeQuery, type FakeUpstreamTools, type Script } from './fake-upstream.ts';
+
+export { answerFor };
 
 export type EncryptedQuery = FakeQuery & { conn: number; headers?: Record<string, string | string[] | undefined> };
 
@@ -22,18 +24,6 @@ export interface EncryptedFake {
   /** DoT: close every open connection now. */
   dropConnections(): void;
   stop(): Promise<void>;
-}
-
-export function answerFor(qq: FakeQuery, o: { id?: number; name?: string; answers?: dnsPacket.Answer[]; tc?: boolean } = {}): Uint8Array {
-  return new Uint8Array(
-    dnsPacket.encode({
-      type: 'response',
-      id: o.id ?? qq.id,
-      flags: 0x8180 | (o.tc ? 0x0200 : 0),
-      questions: [{ name: o.name ?? qq.name, type: qq.type as dnsPacket.RecordType, class: 'IN' }],
-      answers: o.answers ?? [{ name: qq.name, type: 'A', ttl: 60, class: 'IN', data: '192.0.2.1' }],
-    } as dnsPacket.Packet),
-  );
 }
 
 function decode(bytes: Uint8Array, conn: number, transport: 'udp' | 'tcp'): EncryptedQuery {

@@ -110,16 +110,7 @@ export class FakeUpstream {
 
   private tools(q: FakeQuery, self: (b: Uint8Array) => unknown, other: (b: Uint8Array) => unknown): FakeUpstreamTools {
     return {
-      answerFor: (qq, o = {}) =>
-        new Uint8Array(
-          dnsPacket.encode({
-            type: 'response',
-            id: o.id ?? qq.id,
-            flags: 0x8180 | (o.tc ? 0x0200 : 0),
-            questions: [{ name: o.name ?? qq.name, type: qq.type as dnsPacket.RecordType, class: 'IN' }],
-            answers: o.answers ?? [{ name: qq.name, type: 'A', ttl: 60, class: 'IN', data: '192.0.2.1' }],
-          } as dnsPacket.Packet),
-        ),
+      answerFor,
       sendFromSelf: (b) => void self(b),
       sendFromOther: (b) => void other(b),
     };
@@ -136,4 +127,17 @@ function decodeQuery(bytes: Uint8Array, port: number, address: string, transport
   const d = dnsPacket.decode(Buffer.from(bytes));
   const q = d.questions?.[0];
   return { bytes, id: d.id ?? 0, name: q?.name ?? '', type: q?.type ?? 'A', port, address, transport };
+}
+
+/** A NOERROR answer to `qq` (its ID and question unless `o` says otherwise; one A 192.0.2.1, TTL 60, by default). */
+export function answerFor(qq: FakeQuery, o: { id?: number; name?: string; answers?: dnsPacket.Answer[]; tc?: boolean } = {}): Uint8Array {
+  return new Uint8Array(
+    dnsPacket.encode({
+      type: 'response',
+      id: o.id ?? qq.id,
+      flags: 0x8180 | (o.tc ? 0x0200 : 0),
+      questions: [{ name: o.name ?? qq.name, type: qq.type as dnsPacket.RecordType, class: 'IN' }],
+      answers: o.answers ?? [{ name: qq.name, type: 'A', ttl: 60, class: 'IN', data: '192.0.2.1' }],
+    } as dnsPacket.Packet),
+  );
 }

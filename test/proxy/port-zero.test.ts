@@ -1,8 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { startProxy } from '../../src/proxy/proxy.ts';
-import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
+import { proxyOptions } from './proxy-options.ts';
 import type { RegistryApi } from '../../src/registry/types.ts';
 
 const registry: RegistryApi = { register: async () => {}, list: () => [] };
@@ -20,17 +18,13 @@ describe('proxy/startProxy', () => {
     );
     try {
       for (let i = 0; i < 10; i++) {
-        const proxy = await startProxy({
-          listen: ['127.0.0.1:0'],
-          upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: 9 }] }],
-          upstreamTimeoutMs: 200,
-          canary: 'nxdomain',
-          policy,
-          registry,
-          counters: newProxyCounters(),
-          clock: realClock,
-          log: silentLogger,
-        } as Parameters<typeof startProxy>[0]);
+        const proxy = await startProxy(
+          proxyOptions({ address: '127.0.0.1', port: 9 }, {
+            upstreamTimeoutMs: 200,
+            policy,
+            registry,
+          }),
+        );
         const ports = proxy.listeners.map((l) => `${l.transport}:${l.port}`);
         expect(proxy.listeners.map((l) => l.transport).sort()).toEqual(['tcp', 'udp']);
         expect(new Set(proxy.listeners.map((l) => l.port)).size).toBe(1);

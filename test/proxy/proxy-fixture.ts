@@ -6,10 +6,9 @@
 import { afterEach } from 'bun:test';
 import dnsPacket from 'dns-packet';
 import { startProxy, type ProxyOptions } from '../../src/proxy/proxy.ts';
+import { proxyOptions } from './proxy-options.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import type { PolicyApi } from '../../src/proxy/pipeline.ts';
-import { realClock } from '../../src/util/clock.ts';
-import { silentLogger } from '../../src/util/log.ts';
 import { RecordingRegistry } from './doubles.ts';
 import { FakeUpstream, type Script } from './fake-upstream.ts';
 
@@ -32,18 +31,18 @@ export async function proxyOn(script: Script, policy: PolicyApi, extra: Partial<
   }
   const registry = new RecordingRegistry();
   const counters = newProxyCounters();
-  const proxy = await startProxy({
-    listen: ['127.0.0.1:0'],
-    upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }, ...Object.entries(others).map(([name, f]) => ({ name, servers: [{ transport: 'dns' as const, address: '127.0.0.1', port: f.port }] }))],
-    upstreamTimeoutMs: 1000,
-    canary: 'nxdomain',
-    policy,
-    registry,
-    counters,
-    clock: realClock,
-    log: silentLogger,
-    ...extra,
-  });
+  const proxy = await startProxy(
+    proxyOptions(
+      { address: '127.0.0.1', port: fake.port },
+      {
+        upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: fake.port }] }, ...Object.entries(others).map(([name, f]) => ({ name, servers: [{ transport: 'dns' as const, address: '127.0.0.1', port: f.port }] }))],
+        policy,
+        registry,
+        counters,
+        ...extra,
+      },
+    ),
+  );
   cleanup.push(() => proxy.close());
   const port = proxy.listeners[0]!.port;
   return { fake, others, proxy, registry, counters, port, ask: (query: Uint8Array, from = '127.0.0.1') => askUdp(port, query, from) };

@@ -9,6 +9,7 @@ import { startFakeDoh, type DohFakeOptions } from './fake-encrypted.ts';
 import type { Script } from './fake-upstream.ts';
 import { haveOpenssl, makeCerts, type TestCerts } from './tls-certs.ts';
 import { q } from './upstream-contract.ts';
+import { certificateRefusalCases } from './tls-refusal-cases.ts';
 
 const HAVE = haveOpenssl();
 if (!HAVE) console.log('proxy/upstream-doh: skipped — needs openssl (apt: openssl)');
@@ -53,22 +54,13 @@ describe.skipIf(!HAVE)('proxy/upstream-doh', () => {
     expect(fake.maxConcurrent).toBeGreaterThan(fake.connections);
   });
 
-  test('refuses a certificate issued for another name and sends nothing', async () => {
-    const { fake, up } = await setup((query, t) => t.answerFor(query), { serverName: 'other.test' });
-    const err = (await up.exchange(q('secret-name.test')).catch((e: unknown) => e)) as UpstreamError;
-    expect(err).toBeInstanceOf(UpstreamError);
-    expect(err.reason).toBe('tls');
-    expect(err.errno).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
-    expect(fake.queries).toHaveLength(0);
-  });
-
-  test('refuses a certificate from an untrusted issuer and sends nothing', async () => {
-    certs ??= makeCerts(['dns.test']);
-    const { fake, up } = await setup((query, t) => t.answerFor(query), {}, { key: certs.rogueKey, cert: certs.rogueCert });
-    const err = (await up.exchange(q('secret-name.test')).catch((e: unknown) => e)) as UpstreamError;
-    expect(err.reason).toBe('tls');
-    expect(fake.queries).toHaveLength(0);
-  });
+  certificateRefusalCases(
+    () => (certs ??= makeCerts(['dns.test'])),
+    async (o) => {
+      const { fake, up } = await setup((query, t) => t.answerFor(query), o.serverName ? { serverName: o.serverName } : {}, o.serverCert ?? {});
+      return { up, queries: () => fake.queries.length };
+    },
+  );
 
   test('fails with http when the server answers with an HTTP error', async () => {
     const { up } = await setup((query, t) => t.answerFor(query), {}, { status: 503 });

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { parseQuery, type ParsedQuery } from '../../src/dns/query.ts';
 import { startProxy } from '../../src/proxy/proxy.ts';
+import { proxyOptions } from './proxy-options.ts';
 import { newProxyCounters } from '../../src/proxy/proxy-counters.ts';
 import { UpstreamError } from '../../src/proxy/upstream.ts';
 import { TcpUpstream } from '../../src/proxy/upstream-tcp.ts';
@@ -108,18 +109,14 @@ describe('proxy/upstream source address', () => {
     const counters = newProxyCounters();
     // Port 0: TCP takes the UDP port's number, which another socket may hold; try again then.
     const start = () =>
-      startProxy({
-        listen: ['127.0.0.1:0'],
-        upstreams: [{ name: 'default', servers: [{ transport: 'dns', address: '127.0.0.1', port: f.port }] }],
-        upstreamSource: '127.0.0.9',
-        upstreamTimeoutMs: 1000,
-        canary: 'nxdomain',
-        policy: new SuffixPolicy([]),
-        registry: new RecordingRegistry(),
-        counters,
-        clock: realClock,
-        log: silentLogger,
-      });
+      startProxy(
+        proxyOptions({ address: '127.0.0.1', port: f.port }, {
+          upstreamSource: '127.0.0.9',
+          policy: new SuffixPolicy([]),
+          registry: new RecordingRegistry(),
+          counters,
+        }),
+      );
     const proxy = await start().catch(start).catch(start);
     cleanup.push(() => proxy.close());
     const port = proxy.listeners[0]!.port;

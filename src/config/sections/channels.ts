@@ -19,7 +19,7 @@ export const CHANNEL_FIELDS: FieldDoc[] = [
     key: 'protocol',
     type: '`ipsec` | `tls`',
     default: '`ipsec`',
-    doc: '`ipsec`: IKEv2 and ESP through strongSwan. `tls`: TCP carried in mutual TLS 1.3 by dnsseal\'s relay to a dnsseal accepting side (`tls_accept`), one TLS connection per TCP connection; anything but TCP to a tls-channel address is dropped. **Not intercepted yet**: the kernel does not send applications\' connections to the relay yet, so today a tls channel carries only connections handed to the relay directly.',
+    doc: '`ipsec`: IKEv2 and ESP through strongSwan. `tls`: TCP carried in mutual TLS 1.3 by dnsseal\'s relay to a dnsseal accepting side (`tls_accept`), one TLS connection per TCP connection; anything but TCP to a tls-channel address is dropped. With `datapath: ebpf` the kernel hands TCP to these addresses to the relay (host: connect hook; gateway: LAN ingress); the leak guard lets out only the relay\'s TLS.',
   },
   {
     key: 'kind',

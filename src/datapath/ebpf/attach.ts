@@ -32,6 +32,9 @@ const CGROUP_HOOKS: [ProgName, number][] = [
   [PROGS.send4, AttachType.cgroupUdp4Sendmsg],
   [PROGS.send6, AttachType.cgroupUdp6Sendmsg],
   [PROGS.cgOut, AttachType.cgroupInetEgress],
+  [PROGS.tlsOps, AttachType.cgroupSockOps],
+  [PROGS.tlsPeer4, AttachType.cgroupInet4Getpeername],
+  [PROGS.tlsPeer6, AttachType.cgroupInet6Getpeername],
 ];
 
 /** The pin name of an interface's tcx link (a dot in the name becomes `:`, see pinSafeIfname). */

@@ -38,6 +38,9 @@ export const AttachType = {
   cgroupInet6Connect: 11,
   cgroupUdp4Sendmsg: 14,
   cgroupUdp6Sendmsg: 15,
+  cgroupSockOps: 3,
+  cgroupInet4Getpeername: 29,
+  cgroupInet6Getpeername: 30,
   tcxIngress: 46,
   tcxEgress: 47,
 } as const;

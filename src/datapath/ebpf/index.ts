@@ -15,12 +15,14 @@ import { isIP } from '../../util/ip.ts';
 import type { Clock } from '../../util/clock.ts';
 import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
-import type { ChannelRowInput, Datapath, DestEntry, DestKey, DestValue } from '../datapath.ts';
+import type { ChannelRowInput, Datapath, DestEntry, DestKey, DestValue, TlsInterception } from '../datapath.ts';
 import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_RETIRED, CNT_SOCK_MARKED, DROP_REASONS, PASS_REASONS } from '../layout.ts';
 import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } from './attach.ts';
 import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
 import { EbpfMaps, type ChannelRow } from './maps.ts';
+import { EbpfTlsMaps } from './tls-maps.ts';
+import { installTlsRoute } from './tls-route.ts';
 import { libbpfUnavailableReason } from './lib/libbpf.ts';
 import { embeddedObjectPath } from './object.ts';
 import { DEFAULT_PIN_ROOT, PinPaths, defaultCgroupPath, preparePinDirs } from './pins.ts';
@@ -72,6 +74,7 @@ export class EbpfDatapath implements Datapath {
     /** Clock.monoMs() − CLOCK_MONOTONIC ms: converts bpf_ktime_get_ns() stamps to the Clock's base. */
     private readonly clockOffsetMs: number,
     private readonly log: Logger,
+    readonly tls: EbpfTlsMaps,
   ) {}
 
   private toMonoMs(ns: bigint): number {
@@ -137,7 +140,7 @@ export class EbpfDatapath implements Datapath {
         peer: c.peer ?? known?.peer ?? false,
       });
     }
-    const rows: ChannelRow[] = channels.map((c) => ({ id: c.id, mark: c.mark, up: c.up, ...(this.gateways.get(c.id) ?? { peer: false }) }));
+    const rows: ChannelRow[] = channels.map((c) => ({ id: c.id, mark: c.mark, up: c.up, ...(this.gateways.get(c.id) ?? { peer: false }), ...(c.tls ? { tls: c.tls } : {}) }));
     this.maps.setChannels(rows);
   }
 
@@ -150,6 +153,7 @@ export class EbpfDatapath implements Datapath {
     this.closed = true;
     this.watcher?.stop();
     this.maps.close();
+    this.tls.close();
     this.bpf.close(this.lockFd);
   }
 }
@@ -185,9 +189,11 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
   preparePinDirs(paths, log);
   const lockFd = lockPinRoot(bpf, paths);
   let maps: EbpfMaps | undefined;
+  let tls: EbpfTlsMaps | undefined;
   try {
     const loaded = loadAndPin(bpf, { paths, log, destsCapacity: deps.capacity });
     maps = new EbpfMaps(bpf, paths);
+    tls = new EbpfTlsMaps(bpf, paths, cfg.mode !== 'host');
     let watcher: InterfaceWatcher | undefined;
     if (deps.attach !== false) {
       if (cfg.mode === 'host') {
@@ -195,6 +201,8 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         if (!cg) throw new DnssealError('datapath', 'no_cgroup', 'no cgroup v2 mount found for the host-mode socket hooks');
         attachCgroup(bpf, paths, cg, log);
       }
+      // tls channels: the LAN program's marked packets are delivered locally, to the relay
+      if (cfg.mode !== 'host') installTlsRoute();
       const ifaces: WatchedInterface[] = [
         ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
@@ -212,13 +220,14 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
     const gateways = new Map<number, { gateway?: string; peer: boolean }>();
     for (const ch of cfg.channels) gateways.set(ch.id, { gateway: ch.gateway ? gatewayLiteral(ch.gateway, ch.id, log, ch.name) : undefined, peer: ch.kind === 'peer' });
     const mapFull = metrics.counter('dnsseal_datapath_map_full_total', 'Inserts refused because the destination map was full');
-    registerCollectors(metrics, maps);
+    registerCollectors(metrics, maps, tls);
     log.info('datapath: eBPF backend ready', { pins: paths.root, adopted: loaded.adopted, capacity: loaded.capacity, mode: cfg.mode });
     // Bun's hrtime (behind realClock.monoMs) is not CLOCK_MONOTONIC itself, so measure the offset.
     const clockOffsetMs = deps.clock.monoMs() - Number(bpf.lib.monotonicNs() / 1_000_000n);
-    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs, log);
+    return new EbpfDatapath(bpf, maps, lockFd, watcher, gateways, () => mapFull.inc(), clockOffsetMs, log, tls);
   } catch (err) {
     maps?.close();
+    tls?.close();
     bpf.close(lockFd);
     throw err;
   }
@@ -231,7 +240,7 @@ function gatewayLiteral(gateway: string, id: number, log: Logger, name?: string)
   return undefined;
 }
 
-function registerCollectors(metrics: Metrics, maps: EbpfMaps): void {
+function registerCollectors(metrics: Metrics, maps: EbpfMaps, tls: TlsInterception): void {
   const marked = metrics.gauge('dnsseal_datapath_marked_packets_total', 'Packets marked for a channel by the LAN marker (kernel counter)');
   const markedBytes = metrics.gauge('dnsseal_datapath_marked_bytes_total', 'Bytes marked for a channel by the LAN marker (kernel counter)');
   const sock = metrics.gauge('dnsseal_datapath_sockets_marked_total', 'Sockets given SO_MARK by the host hooks (kernel counter)');
@@ -239,7 +248,9 @@ function registerCollectors(metrics: Metrics, maps: EbpfMaps): void {
   const drops = metrics.gauge('dnsseal_datapath_guard_drops_total', 'Packets the leak guard dropped, by reason (kernel counter)');
   const passes = metrics.gauge('dnsseal_datapath_guard_pass_total', 'Packets to protected addresses the guard let through, by reason (kernel counter)');
   const retired = metrics.gauge('dnsseal_datapath_retired_packets_total', 'Packets to retired entries (hold over, idle), steered like live ones (kernel counter)');
+  const tlsConns = metrics.gauge('dnsseal_datapath_tls_connections_total', 'TCP connections to tls-channel addresses: redirected to the relay, refused (no relay), the relay\'s own, steered from the LAN, dropped (no relay socket) (kernel counter)');
   metrics.onCollect(() => {
+    for (const [what, n] of Object.entries(tls.counters())) tlsConns.set(n, { what });
     for (const c of maps.counters()) {
       const n = Number(c.packets);
       if (c.kind === CNT_MARKED) {

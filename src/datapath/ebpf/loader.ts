@@ -12,7 +12,7 @@ import type { Bpf } from './bpf-syscall.ts';
 import { loadPinnedObject, pinnedMapInfo } from './lib/pinned-object.ts';
 import { readBpfObject } from './object.ts';
 import { planMigration, type MigrationPlan } from './migrate.ts';
-import { MAPS, PROGS, PinPaths, preparePinDirs } from './pins.ts';
+import { MAPS, PROGS, PinPaths, TLS_MAPS, preparePinDirs } from './pins.ts';
 
 export interface LoadOptions {
   paths: PinPaths;
@@ -75,7 +75,7 @@ export function loadAndPin(bpf: Bpf, opts: LoadOptions): Loaded {
     }
     loadPinnedObject(bpf, {
       bytes,
-      maps: Object.values(MAPS).map((m) => ({ name: m, pin: paths.map(m), maxEntries: sizes.get(m) })),
+      maps: [...Object.values(MAPS), ...Object.values(TLS_MAPS)].map((m) => ({ name: m, pin: paths.map(m), maxEntries: sizes.get(m) })),
       progs: Object.values(PROGS).map((p) => ({ name: p, pin: paths.prog(p) })),
     });
     // The new programs are pinned, not attached yet: the old ones keep protecting while this copies.

@@ -62,6 +62,8 @@ export interface ChannelRow {
   up: boolean;
   peer: boolean;
   gateway?: string;
+  /** A tls channel (CHAN_F_TLS), with its peer's TLS port when it has one. */
+  tls?: { port?: number };
 }
 
 const BATCH = 4096;
@@ -362,7 +364,8 @@ export class EbpfMaps {
     for (const r of rows) {
       k.buf.set(L.encodeU32(r.id));
       const gw = r.gateway ? keyAddrOf(r.gateway).addr : undefined;
-      L.encodeChannelVal({ mark: r.mark, state: r.up ? L.CHAN_UP : L.CHAN_DOWN, flags: r.peer ? L.CHAN_F_PEER : 0, gateway: gw }, v.buf);
+      const flags = (r.peer ? L.CHAN_F_PEER : 0) | (r.tls ? L.CHAN_F_TLS : 0);
+      L.encodeChannelVal({ mark: r.mark, state: r.up ? L.CHAN_UP : L.CHAN_DOWN, flags, gateway: gw, tlsPort: r.tls?.port }, v.buf);
       this.bpf.update(this.fds.channels, k, v, BPF_ANY);
     }
     for (const id of stale) {

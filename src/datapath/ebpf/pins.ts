@@ -23,12 +23,23 @@ export const MAPS = {
 } as const;
 export type MapName = (typeof MAPS)[keyof typeof MAPS];
 
+/** The tls channel interception's maps (main object only; bpf/lib/tls_maps.h). */
+export const TLS_MAPS = {
+  config: 'dnsseal_tls_config',
+  cookie: 'dnsseal_tls_cookie',
+  orig: 'dnsseal_tls_orig',
+  counters: 'dnsseal_tls_counters',
+} as const;
+
 export const PROGS = {
   conn4: 'dnsseal_conn4',
   conn6: 'dnsseal_conn6',
   send4: 'dnsseal_send4',
   send6: 'dnsseal_send6',
   cgOut: 'dnsseal_cg_out',
+  tlsOps: 'dnsseal_tls_ops',
+  tlsPeer4: 'dnsseal_peer4',
+  tlsPeer6: 'dnsseal_peer6',
   lanIn: 'dnsseal_lan_in',
   wanOut: 'dnsseal_wan_out',
 } as const;

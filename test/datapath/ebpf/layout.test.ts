@@ -6,6 +6,7 @@ import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { DEST_F_BLOCKED, DEST_F_RETIRED, DEST_F_STATIC } from '../../../src/datapath/datapath.ts';
 import * as L from '../../../src/datapath/layout.ts';
+import * as T from '../../../src/datapath/tls-layout.ts';
 
 const OBJ = 'build/dnsseal.bpf.o';
 /** struct dnsseal_dest_key is no longer a key of the main object's maps, only of the intercept NAT's. */
@@ -57,6 +58,8 @@ const MIRRORS: [string, Record<string, number>][] = [
   ['dnsseal_client_val', L.ClientValLayout],
   ['dnsseal_channel_val', L.ChannelValLayout],
   ['dnsseal_counter_val', L.CounterValLayout],
+  ['dnsseal_tls_config', T.TlsConfigLayout],
+  ['dnsseal_tls_addr', T.TlsAddrLayout],
 ];
 
 /** bpf/lib/maps.h dnsseal_clock: the per-CPU clock cache of dnsseal_stamp(). */
@@ -86,14 +89,17 @@ describe('datapath/layout', () => {
     // Program-private maps: never pinned, no userspace reader or writer, so no mirror.
     expect(all.filter((m) => PRIVATE_MAPS.includes(m.name)).map((m) => m.name)).toEqual(PRIVATE_MAPS);
     const maps = all.filter((m) => !PRIVATE_MAPS.includes(m.name));
-    expect(maps.map((m) => m.name).sort()).toEqual(['dnsseal_channels', 'dnsseal_clients', 'dnsseal_config', 'dnsseal_counters', 'dnsseal_dests4', 'dnsseal_dests6']);
+    expect(maps.map((m) => m.name).sort()).toEqual([
+      'dnsseal_channels', 'dnsseal_clients', 'dnsseal_config', 'dnsseal_counters', 'dnsseal_dests4', 'dnsseal_dests6',
+      'dnsseal_tls_config', 'dnsseal_tls_cookie', 'dnsseal_tls_counters', 'dnsseal_tls_orig',
+    ]);
     for (const v of maps) {
       const def = resolve(v.type_id!);
       for (const m of def.members!) {
         if (m.name !== 'key' && m.name !== 'value') continue;
         const target = resolve(resolve(m.type_id).type_id!); // PTR → struct / int
         if (target.kind === 'STRUCT') expect(mirrored.has(target.name)).toBe(true);
-        else expect(target.size).toBe(4); // __u32 channel id / counter slot
+        else expect(target.size).toBe(v.name === 'dnsseal_tls_cookie' && m.name === 'key' ? 8 : 4); // __u32 channel id / counter slot; __u64 socket cookie
       }
     }
   });
@@ -106,6 +112,10 @@ describe('datapath/layout', () => {
       dnsseal_clients: L.CLIENTS_MAX,
       dnsseal_channels: L.CHANNELS_MAX,
       dnsseal_counters: L.COUNTERS_MAX,
+      dnsseal_tls_config: 1,
+      dnsseal_tls_cookie: T.TLS_SOCKS_MAX,
+      dnsseal_tls_orig: T.TLS_SOCKS_MAX,
+      dnsseal_tls_counters: T.TLS_CNT_MAX,
     };
     for (const v of [...btf!.values()].filter((t) => t.kind === 'VAR' && t.name in want)) {
       const def = resolve(v.type_id!);
@@ -140,6 +150,15 @@ describe('datapath/layout', () => {
     ['DNSSEAL_CHAN_UP', L.CHAN_UP],
     ['DNSSEAL_CHAN_F_PEER', L.CHAN_F_PEER],
     ['DNSSEAL_CHAN_F_HAS_GW', L.CHAN_F_HAS_GW],
+    ['DNSSEAL_CHAN_F_TLS', L.CHAN_F_TLS],
+    ['DNSSEAL_TLS_F_RELAY4', T.TLS_F_RELAY4],
+    ['DNSSEAL_TLS_LOCAL_MARK', T.TLS_LOCAL_MARK],
+    ['DNSSEAL_TLS_TABLE', T.TLS_TABLE],
+    ['DNSSEAL_TLS_F_RELAY6', T.TLS_F_RELAY6],
+    ['DNSSEAL_TLS_SOCKS_MAX', T.TLS_SOCKS_MAX],
+    ['DNSSEAL_TLS_CNT_MAX', T.TLS_CNT_MAX],
+    ['DNSSEAL_TLS_CNT_REDIRECTED', 1],
+    ['DNSSEAL_TLS_CNT_NO_RELAY', 5],
     ['DNSSEAL_CNT_IDS', L.CNT_IDS],
     ['DNSSEAL_CNT_KINDS', L.CNT_KINDS],
     ['DNSSEAL_CNT_MARKED', L.CNT_MARKED],
@@ -216,6 +235,32 @@ describe('datapath/layout', () => {
   test('client key is IPv4-mapped with prefix + 96 when the CIDR is IPv4', () => {
     const b = L.encodeClientKey({ family: 4, bytes: new Uint8Array([10, 1, 0, 0]) }, 16);
     expect(Buffer.from(b).toString('hex')).toBe('70000000' + '00'.repeat(10) + 'ffff' + '0a010000');
+  });
+
+  test('tls counter names cover every DNSSEAL_TLS_CNT_* in the header', () => {
+    const slots = [...defines].filter(([k]) => k.startsWith('DNSSEAL_TLS_CNT_') && k !== 'DNSSEAL_TLS_CNT_MAX').map(([, v]) => v).sort();
+    expect(Object.keys(T.TLS_COUNTERS).map(Number).sort()).toEqual(slots);
+  });
+
+  test('channel value keeps the tls port in network order when the channel is a tls peer', () => {
+    const b = L.encodeChannelVal({ mark: 0x5e510002, state: 0, flags: L.CHAN_F_TLS, tlsPort: 9853 });
+    expect(Buffer.from(b.subarray(8, 16)).toString('hex')).toBe('04000000' + '0000' + '267d');
+    expect(L.decodeChannelVal(b)).toEqual({ mark: 0x5e510002, state: 0, flags: L.CHAN_F_TLS, tlsPort: 9853 });
+  });
+
+  test('tls config encodes golden bytes when the relay listens on IPv4', () => {
+    const b = T.encodeTlsConfig({ relayTgid: 4242, relay4: { addr: { family: 4, bytes: new Uint8Array([127, 0, 0, 1]) }, port: 9854 } });
+    expect(Buffer.from(b.subarray(0, 16)).toString('hex')).toBe('01000000' + '92100000' + '7f000001' + '267e' + '0000');
+    expect(T.decodeTlsConfig(b)).toEqual({ relayTgid: 4242, relay4: { addr: { family: 4, bytes: new Uint8Array([127, 0, 0, 1]) }, port: 9854 } });
+  });
+
+  test('tls address round-trips and refuses an unknown family', () => {
+    const a = { addr: { family: 6 as const, bytes: new Uint8Array(16).fill(0x20, 0, 1) }, port: 443 };
+    const b = T.encodeTlsAddr(a);
+    expect(Buffer.from(b.subarray(0, 4)).toString('hex')).toBe('060001bb');
+    expect(T.decodeTlsAddr(b)).toEqual(a);
+    b[0] = 5;
+    expect(() => T.decodeTlsAddr(b)).toThrow(/unknown family 5/);
   });
 
   test('channel value sets HAS_GW when a gateway is given', () => {

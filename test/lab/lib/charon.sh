@@ -2,6 +2,8 @@
 # strongswan.conf, VICI socket and swanctl directory (see DESIGN.md, lab notes).
 #
 #   charon_start HOST…            start charon in each HOST and wait for its VICI socket
+#                                 (LAB_CHARON_OPTS: more `charon { }` settings, e.g. keep_alive = 2s;
+#                                 LAB_CHARON_OPTS_HOST: for HOST only)
 #   swan_conn NAME KEY=VALUE…     one `connections` entry (IKE + one CHILD_SA), see below
 #   peer_transport_conn NAME LOCAL REMOTE [CERT]
 #                                 the entry for peer.partner.test answering the router's
@@ -51,6 +53,8 @@ charon {
 	install_virtual_ip = no
 	retransmit_tries = 3
 	retransmit_timeout = 2.0
+	${LAB_CHARON_OPTS:-}
+	$(v=LAB_CHARON_OPTS_$host; echo "${!v:-}")
 	filelog {
 		lab {
 			path = $LAB_OUT/charon-$host.log
@@ -126,10 +130,13 @@ charon_start() {
 #   mark=M                     mark_in, mark_out and set_mark_in = M (decrypted packets get the
 #                              mark too, so they match the marked inbound policies)
 #   start=ACTION               start_action (trap: a matching packet triggers IKE, never clear)
+#   ike.KEY=VALUE child.KEY=VALUE  any other setting of the connection or of its CHILD_SA
+#                              (e.g. ike.rekey_time=15s child.life_time=12s ike.mobike=yes)
 # The CHILD_SA has the connection's name.
 swan_conn() {
 	local name=$1 kv local_addrs= remote_addrs=%any me= them= cert= mode=tunnel local_ts= remote_ts=
-	local proposals=$LAB_IKE_PROPOSAL esp=$LAB_ESP_PROPOSAL mark= start=
+	local proposals=$LAB_IKE_PROPOSAL esp=$LAB_ESP_PROPOSAL mark= start= kv2
+	local -a ike_extra=() child_extra=()
 	shift
 	for kv in "$@"; do
 		case $kv in
@@ -145,6 +152,8 @@ swan_conn() {
 		esp=*) esp=${kv#*=} ;;
 		mark=*) mark=${kv#*=} ;;
 		start=*) start=${kv#*=} ;;
+		ike.*=*) ike_extra+=("${kv#ike.}") ;;
+		child.*=*) child_extra+=("${kv#child.}") ;;
 		*) lab_fail "swan_conn $name: unknown option '$kv'" ;;
 		esac
 	done
@@ -156,6 +165,7 @@ swan_conn() {
 		local_addrs = $local_addrs
 		remote_addrs = $remote_addrs
 		proposals = $proposals
+$(for kv2 in "${ike_extra[@]}"; do printf '\t\t%s = %s\n' "${kv2%%=*}" "${kv2#*=}"; done)
 		local {
 			auth = pubkey
 			certs = ${cert:-$me}.pem
@@ -174,6 +184,7 @@ EOF
 	[ -z "$remote_ts" ] || echo "				remote_ts = $remote_ts"
 	[ -z "$mark" ] || printf '\t\t\t\t%s = %s\n' mark_in "$mark" mark_out "$mark" set_mark_in "$mark"
 	[ -z "$start" ] || echo "				start_action = $start"
+	for kv2 in "${child_extra[@]}"; do printf '\t\t\t\t%s = %s\n' "${kv2%%=*}" "${kv2#*=}"; done
 	printf '\t\t\t}\n\t\t}\n\t}\n'
 }
 
@@ -188,13 +199,18 @@ peer_transport_conn() {
 
 # swan_conf HOST — HOST's swanctl.conf: the `connections` entries on stdin (swan_conn's output;
 # none: credentials only, as when dnsseal loads the connections over VICI), and the credentials
-# put in place: the CA, HOST's certificate and key (HOST's pki name; override with LAB_CERT=name).
+# put in place: the CA, HOST's certificate and key (HOST's pki name; override with LAB_CERT=name)
+# and the intermediate CAs of its chain, if it has any.
 swan_conf() {
-	local host=$1 cert=${LAB_CERT:-$1} dir=$LAB_TMP/$1/swanctl
+	local host=$1 cert=${LAB_CERT:-$1} dir=$LAB_TMP/$1/swanctl im
 	[ -f "$LAB_PKI/$cert.pem" ] || lab_fail "no certificate $LAB_PKI/$cert.pem (was make-pki.sh run?)"
 	cp "$LAB_PKI/ca.pem" "$dir/x509ca/ca.pem"
 	cp "$LAB_PKI/$cert.pem" "$dir/x509/$cert.pem"
 	cp "$LAB_PKI/$cert.key" "$dir/private/$cert.key"
+	# Intermediate CAs of a longer chain (make-pki.sh: CERT.im1.pem…), sent along in IKE_AUTH.
+	for im in "$LAB_PKI/$cert".im*.pem; do
+		[ ! -f "$im" ] || cp "$im" "$dir/x509ca/"
+	done
 	local entries
 	entries=$(cat)
 	if [ -n "$entries" ]; then

@@ -14,6 +14,8 @@
 # in $LAB_TMP/bin:
 #   flow-between A [B]                 the log from "phase A" up to "phase B" (or to the end)
 #   flow-gaps                          "gaps N": how often the echo sequence skips a number
+#   flow-lost [PHASE]                  "lost N of M": requests without a reply between the first
+#                                      and the last reply since PHASE (default: the whole flow)
 
 LAB_FLOW=${LAB_FLOW:-$LAB_OUT/flow.log}
 LAB_FLOW_PID=
@@ -30,7 +32,15 @@ cat >"$LAB_TMP/bin/flow-gaps" <<EOF
 sed -n 's/.*seq=\([0-9]*\).*/\1/p' "$LAB_FLOW" |
 	awk 'NR > 1 && \$1 != prev + 1 { gaps++ } { prev = \$1 } END { print "gaps", gaps + 0 }'
 EOF
-chmod +x "$LAB_TMP/bin/flow-between" "$LAB_TMP/bin/flow-gaps"
+{
+	printf '#!/bin/sh\nflow=%s\n' "$LAB_FLOW"
+	cat <<'SCRIPT'
+# flow-lost [PHASE]: "lost N of M", see lib/flow.sh
+if [ -n "${1:-}" ]; then sed -n "/^phase $1\$/,\$p" "$flow"; else cat "$flow"; fi | sed -n 's/.*seq=\([0-9]*\).*/\1/p' | sort -nu |
+	awk 'NR == 1 { lo = $1 } { hi = $1; n++ } END { print "lost", (n ? hi - lo + 1 - n : 0), "of", (n ? hi - lo + 1 : 0) }'
+SCRIPT
+} >"$LAB_TMP/bin/flow-lost"
+chmod +x "$LAB_TMP/bin/flow-between" "$LAB_TMP/bin/flow-gaps" "$LAB_TMP/bin/flow-lost"
 
 flow_start() {
 	local host=$1 dest=$2

@@ -3,6 +3,11 @@
 #   gateway_setup        topology, knotd, charons on router (credentials only: dnsseal loads
 #                        the connection over VICI) and hub (hub_router_conn: accepts
 #                        router.lab.test for LAN <-> 0.0.0.0/0, ::/0), httpd on srv and www
+#                        Variations: GATEWAY_WAN (a command run after topo_up that changes
+#                        the WAN, e.g. nat_router), GATEWAY_HUB_CONN (the function that prints
+#                        the hub's connection instead of hub_router_conn), GATEWAY_HUB_CERT (the
+#                        hub's pki name, default hub), GATEWAY_WAN_IFACES (the --wan interfaces,
+#                        default wan; empty: none, the guard follows the default routes)
 #   gateway_dnsseal      start dnsseal in gateway mode on the router: tc on lan/wan, channel
 #                        saas = tunnel to the hub (identity hub.saas.test), rule *.saas.test;
 #                        returns when it answers DNS (dnsseal_start)
@@ -14,17 +19,20 @@
 
 gateway_setup() {
 	topo_up
+	${GATEWAY_WAN:-}
 	dns_serve
 	charon_start router hub
 	swan_conf router </dev/null
-	hub_router_conn | swan_conf hub
+	${GATEWAY_HUB_CONN:-hub_router_conn} | LAB_CERT=${GATEWAY_HUB_CERT:-hub} swan_conf hub
 	swan_load router hub
 	http_serve srv "hello from srv"
 	http_serve www "hello from www"
 }
 
 gateway_dnsseal() {
-	dnsseal_start router --mode gateway --datapath ebpf --lan lan --wan wan \
+	local w wans=()
+	for w in ${GATEWAY_WAN_IFACES-wan}; do wans+=(--wan "$w"); done
+	dnsseal_start router --mode gateway --datapath ebpf --lan lan "${wans[@]}" \
 		--listen $ROUTER_LAN4:53 --upstream $NS4 --local-id "$(lab_id router)" \
 		--channel "saas=tunnel:$HUB4,identity=$(lab_id hub),esp=$LAB_ESP_PROPOSAL" \
 		--protect '*.saas.test=saas' --log-level debug "$@"
