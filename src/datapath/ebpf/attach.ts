@@ -3,9 +3,10 @@
  * - host mode: the socket hooks and egress stamp on a cgroup, as bpf_links pinned under
  *   <root>/links/cg_<prog> (attaching twice updates the one link to the new program);
  * - gateway/intercept: the LAN marker on LAN ingress and the leak guard on the egress of EVERY
- *   interface but lo (the LAN ones included): a forwarded packet to a protected address is
- *   encrypted or dropped whichever interface the route picks (a second uplink, a policy route,
- *   a VPN interface, the LAN itself); interfaces that appear later get it on the next poll;
+ *   interface but lo and the LAN ones: a forwarded packet to a protected address is encrypted or
+ *   dropped whichever uplink the route picks (a second NIC, a policy route, a VPN interface);
+ *   interfaces that appear later get it on the next poll. Not on the LAN: packets XFRM decrypted
+ *   for LAN clients carry the channel mark (set_mark_in) and would be taken for marked clear ones;
  * - host mode: the guard on WAN egress (the cgroup egress hook already guards every local
  *   socket on every interface), following the default routes when `wan` was derived from them.
  * tcx links `tcx_<lan|wan>_<ifname>`, or clsact filters at pref TC_PREF, kept there by the
@@ -103,7 +104,7 @@ export class InterfaceWatcher extends TcWatcher {
     if (scope !== 'off') {
       rules.push({
         name: 'wan',
-        ifaces: scope === 'everywhere' ? allInterfacesExcept(['lo']) : namedInterfaces(follower ? () => follower.names() : of('wan')),
+        ifaces: scope === 'everywhere' ? allInterfacesExcept(['lo', ...of('lan')]) : namedInterfaces(follower ? () => follower.names() : of('wan')),
         progs: [tcProgram(paths, 'wan')],
         onAttached: follower ? (name) => follower.attached(name) : undefined,
       });

@@ -207,8 +207,8 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
       ];
-      // Gateway/intercept: the guard on every interface but lo (a forwarded packet may leave by
-      // any of them); host mode: the WAN ones (cgroup egress guards every local socket already).
+      // Gateway/intercept: the guard on every interface but lo and the LAN (a forwarded packet may
+      // leave by any uplink); host mode: the WAN ones (cgroup egress guards every local socket already).
       const scope = deps.noGuard ? 'off' : cfg.mode === 'host' ? 'wan' : 'everywhere';
       if (scope === 'wan' && cfg.wan.length === 0 && !deps.defaultRoutes) log.warn('datapath: no WAN interface configured; the tc leak guard is not attached anywhere (the cgroup egress guard still is)');
       watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode, deps.defaultRoutes, scope);
