@@ -22,10 +22,11 @@
  * Env: BENCH_RELOAD_RULES (200000), BENCH_RELOAD_RELOADS (5), BENCH_RELOAD_QPS (2000),
  * BENCH_RELOAD_PIN (1).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { controlRequest } from '../src/control/client.ts';
+import { spawnBenchDaemon, statusMb, writeBenchConfig } from './bench-daemon.ts';
 
 const RULES = Number(process.env.BENCH_RELOAD_RULES ?? 200_000);
 const RELOADS = Number(process.env.BENCH_RELOAD_RELOADS ?? 5);
@@ -81,44 +82,21 @@ const upstream = await Bun.udpSocket({
 // --- the daemon ------------------------------------------------------------------------------------
 const listenPort = 20000 + Math.floor(Math.random() * 20000);
 writeRules(0);
-writeFileSync(
-  configPath,
-  [
-    'mode: host',
-    `listen: [127.0.0.1:${listenPort}]`,
-    `upstreams: { default: 127.0.0.1:${upstream.port} }`,
-    'datapath: none',
-    `control: ${control}`,
-    'log_level: warn',
-    'channels:',
-    '  hub: { kind: tunnel, gateway: 192.0.2.1 }',
-    'tables:',
-    '  default:',
-    `    - rules_file: ${rulesPath}`,
-    '      channel: hub',
-    '',
-  ].join('\n'),
-);
+writeBenchConfig(configPath, {
+  listenPort,
+  upstreamPort: upstream.port,
+  control,
+  rules: [`    - rules_file: ${rulesPath}`, '      channel: hub'],
+});
 const taskset = PIN ? Bun.which('taskset') : null;
 const cmdText = process.env.BENCH_RELOAD_CMD;
 const cmd = cmdText ? cmdText.replaceAll('{CONFIG}', configPath).split(/\s+/) : [BUN, join(ROOT, 'src', 'main.ts'), 'run', '--config', configPath];
 if (taskset) {
   Bun.spawnSync([taskset, '-p', '-c', '0', String(process.pid)], { stdout: 'ignore', stderr: 'ignore' });
 }
-const daemon = Bun.spawn(taskset ? [taskset, '-c', '1', ...cmd] : cmd, { stdout: 'inherit', stderr: 'inherit' });
-const cleanup = () => {
-  daemon.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
+const { daemon, cleanup } = spawnBenchDaemon(cmd, taskset, dir);
 
-const status = (key: string): number => {
-  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${daemon.pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-};
+const status = (key: string): number => statusMb(daemon.pid, key);
 /** Milliseconds the daemon's main thread (its event loop) has spent on a CPU. */
 const loopCpuMs = (): number => Number(readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 const resetPeak = (): boolean => {

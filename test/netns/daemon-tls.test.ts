@@ -117,6 +117,22 @@ describe.skipIf(skip !== undefined)('netns daemon tls channel (dist/dnsseal)', (
     };
   }
 
+  /** One request that must come back, reach the server once, and cross the WAN as TLS to 9853 only. */
+  async function sealedExchange(request: () => { out: string; err: string }): Promise<void> {
+    const before = served();
+    const cap = await onWan(() => {
+      const r = request();
+      expect(r.err).toBe('');
+      expect(r.out).toBe(`${MARK_RES} /${MARK_REQ}\n`);
+    });
+    expect(served()).toBe(before + 1);
+    expect(cap.tls).toBeGreaterThan(5);
+    expect(cap.clear).toBe(0);
+    expect(cap.other).toBe(0);
+    expect(cap.raw).not.toContain(MARK_REQ);
+    expect(cap.raw).not.toContain(MARK_RES);
+  }
+
   async function startRouter(mode: 'gateway' | 'host'): Promise<void> {
     daemon = await lab.startDnssealClaimed(['--config', routerConfig(lab, pki, mode)]);
   }
@@ -155,7 +171,6 @@ describe.skipIf(skip !== undefined)('netns daemon tls channel (dist/dnsseal)', (
       await startRouter('gateway');
     }, 300_000);
     afterAll(async () => {
-      if (process.env.TLSX_DEBUG) console.log(readFileSync(daemon.logPath, 'utf8').split('\n').filter((l) => /tls|relay|warn|error/.test(l)).slice(-15).join('\n'));
       await stopRouter();
     });
 
@@ -167,18 +182,7 @@ describe.skipIf(skip !== undefined)('netns daemon tls channel (dist/dnsseal)', (
       ['tunnel', 'hostp.seal.test', HOST4],
     ])('curl from the client through a %s channel works, and the WAN holds TLS to 9853 only', async (_kind, name, addr) => {
       expect(resolve(name)).toBe(addr);
-      const before = served();
-      const cap = await onWan(() => {
-        const r = curl(addr, `/${MARK_REQ}`);
-        expect(r.err).toBe('');
-        expect(r.out).toBe(`${MARK_RES} /${MARK_REQ}\n`);
-      });
-      expect(served()).toBe(before + 1);
-      expect(cap.tls).toBeGreaterThan(5);
-      expect(cap.clear).toBe(0);
-      expect(cap.other).toBe(0);
-      expect(cap.raw).not.toContain(MARK_REQ);
-      expect(cap.raw).not.toContain(MARK_RES);
+      await sealedExchange(() => curl(addr, `/${MARK_REQ}`));
     });
 
     test('a peer whose certificate names another host: the connection fails, nothing reaches the server, nothing in clear', async () => {
@@ -249,18 +253,7 @@ describe.skipIf(skip !== undefined)('netns daemon tls channel (dist/dnsseal)', (
       ['tunnel', 'hostp.seal.test', HOST4],
     ])('curl from a process on the router through a %s channel works, and the WAN holds TLS to 9853 only', async (_kind, name, addr) => {
       expect(fromRouter(['dig', '@127.0.0.1', '+short', '+tries=1', '+timeout=2', name, 'A']).out.trim()).toBe(addr);
-      const before = served();
-      const cap = await onWan(() => {
-        const r = fromRouter(['curl', '-sS', '--max-time', '10', '-H', `X-Mark: ${MARK_REQ}`, `http://${addr}:8080/${MARK_REQ}`]);
-        expect(r.err).toBe('');
-        expect(r.out).toBe(`${MARK_RES} /${MARK_REQ}\n`);
-      });
-      expect(served()).toBe(before + 1);
-      expect(cap.tls).toBeGreaterThan(5);
-      expect(cap.clear).toBe(0);
-      expect(cap.other).toBe(0);
-      expect(cap.raw).not.toContain(MARK_REQ);
-      expect(cap.raw).not.toContain(MARK_RES);
+      await sealedExchange(() => fromRouter(['curl', '-sS', '--max-time', '10', '-H', `X-Mark: ${MARK_REQ}`, `http://${addr}:8080/${MARK_REQ}`]));
     });
 
     test('status says the relay intercepts', () => {
