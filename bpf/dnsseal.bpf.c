@@ -64,7 +64,7 @@ int dnsseal_peer6(struct bpf_sock_addr *ctx)
 	return dnsseal_tls_peername(ctx, 1);
 }
 
-/* Hook: cgroup_skb egress (root cgroup), host mode. Direction: outgoing, before XFRM; stamps last_seen. */
+/* Hook: cgroup_skb egress (root cgroup), host mode. Direction: outgoing, after XFRM; the leak guard at the socket level (raw sockets included, any interface). */
 SEC("cgroup_skb/egress")
 int dnsseal_cg_out(struct __sk_buff *skb)
 {
@@ -78,7 +78,7 @@ int dnsseal_lan_in(struct __sk_buff *skb)
 	return dnsseal_mark_lan(skb);
 }
 
-/* Hook: tc egress (tcx or clsact) on WAN interfaces, all modes. Direction: router/host → internet, after XFRM; the leak guard. */
+/* Hook: tc egress (tcx or clsact) on every interface but lo (gateway/intercept) or the WAN (host). Direction: outgoing, after XFRM; the leak guard. */
 SEC("tc")
 int dnsseal_wan_out(struct __sk_buff *skb)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The leak guard (tc egress, WAN side). It runs after XFRM: a packet XFRM encrypted leaves as ESP
+ * The leak guard (tc egress on every interface but lo in gateway/intercept mode, on the WAN in
+ * host mode; its verdict also in host-mode cgroup_skb egress, lib/sock.h). It runs after XFRM: a packet XFRM encrypted leaves as ESP
  * (or ESP-in-UDP) with the outer destination = the tunnel gateway or, in transport mode, the peer.
  * Anything else to a protected destination, or anything carrying a dnsseal mark, that is still in
  * clear here means XFRM did not take it (no policy, no SA, charon down, route changed): drop it.
@@ -33,13 +34,66 @@ static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u
 	return 0;
 }
 
+/*
+ * The verdict on a packet that is ours (`v`: its protected destination's entry, or NULL when it
+ * only carries a dnsseal mark), after XFRM: DNSSEAL_TC_PASS or DNSSEAL_TC_DROP, counted either
+ * way. Shared by the tc guard and host-mode cgroup egress.
+ */
+static __always_inline int dnsseal_guard_verdict(struct __sk_buff *skb, const struct dnsseal_pkt *p, struct dnsseal_dest_val *v)
+{
+	int blocked = 0;
+	__u32 reason, channel_id;
+
+	if (v) {
+		dnsseal_stamp(v);
+		blocked = (v->flags & DNSSEAL_DEST_F_BLOCKED) != 0;
+	}
+	channel_id = v ? v->channel_id : DNSSEAL_MARK_CHANNEL(skb->mark);
+
+	/* ESP, also a non-first fragment of it (the protocol field is in every fragment). */
+	if (p->proto == IPPROTO_ESP && !blocked) {
+		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESP, skb->len);
+		return DNSSEAL_TC_PASS;
+	}
+	if (p->exthdr_deep) {
+		reason = DNSSEAL_DROP_EXTHDR;
+		goto drop;
+	}
+	/* No L4 header: could be anything, so it cannot be shown to be ESP-in-UDP or IKE. */
+	if (p->nonfirst_frag) {
+		reason = DNSSEAL_DROP_FRAGMENT;
+		goto drop;
+	}
+	if (dnsseal_pkt_is_nd(p)) {
+		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
+		return DNSSEAL_TC_PASS;
+	}
+	if (p->proto == IPPROTO_UDP) {
+		if (p->l4_short) {
+			reason = DNSSEAL_DROP_MALFORMED;
+			goto drop;
+		}
+		if (p->sport == DNSSEAL_NATT_PORT && p->dport == DNSSEAL_NATT_PORT && !blocked) {
+			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESPINUDP, skb->len);
+			return DNSSEAL_TC_PASS;
+		}
+		/* A blocked channel must still be able to come up: IKE (and NAT-T) stays exempt. */
+		if (dnsseal_guard_is_ike(p, channel_id, v != 0)) {
+			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_IKE, skb->len);
+			return DNSSEAL_TC_PASS;
+		}
+	}
+	reason = blocked ? DNSSEAL_DROP_BLOCKED : v ? DNSSEAL_DROP_PLAIN_PROTECTED : DNSSEAL_DROP_MARKED_PLAIN;
+drop:
+	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, reason, skb->len);
+	return DNSSEAL_TC_DROP;
+}
+
 static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 {
 	struct dnsseal_pkt p;
 	struct dnsseal_dest_val *v;
 	int marked = dnsseal_mark_is_ours(skb->mark);
-	int blocked;
-	__u32 reason, channel_id;
 	int r = dnsseal_parse(skb, &p);
 
 	if (r == DNSSEAL_PARSE_NOT_IP)
@@ -56,52 +110,11 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 	if (!v && !marked)
 		return DNSSEAL_TC_PASS;
 	/* From here on the packet is ours (protected destination or our mark): not the hot path. */
-	blocked = 0;
-	if (v) {
+	if (v && dnsseal_tls_guard(skb, &p, v, &r)) {
 		dnsseal_stamp(v);
-		blocked = (v->flags & DNSSEAL_DEST_F_BLOCKED) != 0;
-	}
-	channel_id = v ? v->channel_id : DNSSEAL_MARK_CHANNEL(skb->mark);
-	if (v && dnsseal_tls_guard(skb, &p, v, &r))
 		return r;
-
-	/* ESP, also a non-first fragment of it (the protocol field is in every fragment). */
-	if (p.proto == IPPROTO_ESP && !blocked) {
-		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESP, skb->len);
-		return DNSSEAL_TC_PASS;
 	}
-	if (p.exthdr_deep) {
-		reason = DNSSEAL_DROP_EXTHDR;
-		goto drop;
-	}
-	/* No L4 header: could be anything, so it cannot be shown to be ESP-in-UDP or IKE. */
-	if (p.nonfirst_frag) {
-		reason = DNSSEAL_DROP_FRAGMENT;
-		goto drop;
-	}
-	if (dnsseal_pkt_is_nd(&p)) {
-		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
-		return DNSSEAL_TC_PASS;
-	}
-	if (p.proto == IPPROTO_UDP) {
-		if (p.l4_short) {
-			reason = DNSSEAL_DROP_MALFORMED;
-			goto drop;
-		}
-		if (p.sport == DNSSEAL_NATT_PORT && p.dport == DNSSEAL_NATT_PORT && !blocked) {
-			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESPINUDP, skb->len);
-			return DNSSEAL_TC_PASS;
-		}
-		/* A blocked channel must still be able to come up: IKE (and NAT-T) stays exempt. */
-		if (dnsseal_guard_is_ike(&p, channel_id, v != 0)) {
-			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_IKE, skb->len);
-			return DNSSEAL_TC_PASS;
-		}
-	}
-	reason = blocked ? DNSSEAL_DROP_BLOCKED : v ? DNSSEAL_DROP_PLAIN_PROTECTED : DNSSEAL_DROP_MARKED_PLAIN;
-drop:
-	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, reason, skb->len);
-	return DNSSEAL_TC_DROP;
+	return dnsseal_guard_verdict(skb, &p, v);
 }
 
 #endif

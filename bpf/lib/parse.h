@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Header parsing for the tc programs (Ethernet devices: skb->data starts at the MAC header).
+ * Header parsing for the tc programs (Ethernet devices: skb->data starts at the MAC header) and
+ * for cgroup_skb (skb->data starts at the network header, the family is skb->protocol).
  * Every header is bounds-checked before it is read. Headers outside the linear area (GSO,
  * paged skbs) are pulled in once and parsing restarts.
  */
@@ -40,12 +41,16 @@ struct dnsseal_frag_hdr {
 	__be32 identification;
 };
 
-/* Returns DNSSEAL_PARSE_SHORT also when the UDP header is cut (p->l4_short); the caller may pull. */
-static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnsseal_pkt *p, int *want_pull)
+/*
+ * Returns DNSSEAL_PARSE_SHORT also when the UDP header is cut (p->l4_short); the caller may pull.
+ * `l2` (a constant at every call site): 1 = an Ethernet header first, 0 = the IP header first.
+ */
+static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnsseal_pkt *p, int *want_pull, int l2)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
+	__be16 l3proto;
+	void *l3;
 	void *l4;
 
 	*want_pull = 0;
@@ -56,12 +61,21 @@ static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnss
 	p->dport = 0;
 	p->icmp6_type = 0;
 
-	if ((void *)(eth + 1) > end) {
-		*want_pull = 1;
-		return DNSSEAL_PARSE_SHORT;
+	if (l2) {
+		struct ethhdr *eth = data;
+
+		if ((void *)(eth + 1) > end) {
+			*want_pull = 1;
+			return DNSSEAL_PARSE_SHORT;
+		}
+		l3proto = eth->h_proto;
+		l3 = eth + 1;
+	} else {
+		l3proto = skb->protocol;
+		l3 = data;
 	}
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = (void *)(eth + 1);
+	if (l3proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
 
 		if ((void *)(ip + 1) > end) {
 			*want_pull = 1;
@@ -75,8 +89,8 @@ static __always_inline int dnsseal_parse_once(struct __sk_buff *skb, struct dnss
 		if (ip->frag_off & bpf_htons(DNSSEAL_IP_OFFSET))
 			p->nonfirst_frag = 1;
 		l4 = (void *)ip + ip->ihl * 4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
+	} else if (l3proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
 		__u8 nh;
 
 		if ((void *)(ip6 + 1) > end) {
@@ -156,20 +170,33 @@ static __always_inline int dnsseal_pkt_is_nd(const struct dnsseal_pkt *p)
 }
 
 /* Parses; if a header lies beyond the linear area of a longer skb, pulls and parses again. */
-static __always_inline int dnsseal_parse(struct __sk_buff *skb, struct dnsseal_pkt *p)
+static __always_inline int dnsseal_parse_at(struct __sk_buff *skb, struct dnsseal_pkt *p, int l2)
 {
 	int want_pull;
-	int r = dnsseal_parse_once(skb, p, &want_pull);
+	int r = dnsseal_parse_once(skb, p, &want_pull, l2);
 	__u32 linear;
 
-	if (!want_pull)
+	/* cgroup_skb has no bpf_skb_pull_data; the local stack builds its headers linear anyway. */
+	if (!want_pull || !l2)
 		return r;
 	linear = skb->data_end - skb->data;
 	if (skb->len <= linear)
 		return r;
 	if (bpf_skb_pull_data(skb, skb->len < DNSSEAL_PULL_LEN ? skb->len : DNSSEAL_PULL_LEN))
 		return r;
-	return dnsseal_parse_once(skb, p, &want_pull);
+	return dnsseal_parse_once(skb, p, &want_pull, l2);
+}
+
+/* tc on an Ethernet device: the MAC header first. */
+static __always_inline int dnsseal_parse(struct __sk_buff *skb, struct dnsseal_pkt *p)
+{
+	return dnsseal_parse_at(skb, p, 1);
+}
+
+/* cgroup_skb: the network header first. */
+static __always_inline int dnsseal_parse_l3(struct __sk_buff *skb, struct dnsseal_pkt *p)
+{
+	return dnsseal_parse_at(skb, p, 0);
 }
 
 #endif

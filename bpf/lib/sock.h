@@ -15,6 +15,8 @@
 
 #include "common.h"
 #include "lookup.h"
+#include "parse.h"
+#include "guard.h"
 #include "tls_redirect.h"
 
 static __always_inline int dnsseal_sock_apply(struct bpf_sock_addr *ctx, const struct dnsseal_addr *dst, int v6)
@@ -71,10 +73,14 @@ static __always_inline int dnsseal_sock6(struct bpf_sock_addr *ctx)
 }
 
 /*
- * Host egress accounting (cgroup_skb/egress runs before XFRM transforms the packet): a packet to
- * a protected destination stamps last_seen, so a long-lived flow keeps its entry alive even when
- * the WAN guard only ever sees the ESP packets to the tunnel gateway. A packet to a retired entry
- * also counts in DNSSEAL_CNT_RETIRED (the socket hooks mark sockets to it like any other). Never drops.
+ * Host egress (cgroup_skb egress on the root cgroup: every local socket, raw sockets included,
+ * whatever interface the packet leaves by). It runs AFTER XFRM: a packet XFRM took arrives here
+ * as ESP (transport mode: to the peer; tunnel mode: to the gateway), one XFRM did not take
+ * arrives in clear. So it is the leak guard's verdict (lib/guard.h) at the socket level: a packet
+ * to a protected destination (group DNSSEAL_GROUP_DEFAULT) or carrying a dnsseal mark that is not
+ * ESP, ESP-in-UDP, IKE or neighbour discovery is dropped (the sender sees EPERM) and counted.
+ * A packet to a protected destination also counts in DNSSEAL_CNT_HOST_SENT (and in
+ * DNSSEAL_CNT_RETIRED for a retired entry) and stamps last_seen.
  * skb->data starts at the network header here.
  */
 static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
@@ -83,6 +89,8 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 	void *end = (void *)(long)skb->data_end;
 	struct dnsseal_addr dst;
 	struct dnsseal_dest_val *v;
+	struct dnsseal_pkt p;
+	int marked = dnsseal_mark_is_ours(skb->mark);
 
 	/* The local stack builds the IP header in the linear area, so it is read in place; the
 	 * helper (a call per packet) only when it is not there. */
@@ -93,7 +101,7 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 		if ((void *)(ip + 1) <= end)
 			d = ip->daddr;
 		else if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), &d, sizeof(d)))
-			return DNSSEAL_CG_ALLOW;
+			goto short_hdr;
 		dnsseal_addr_from_v4(&dst, d);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data;
@@ -105,20 +113,32 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 			w[2] = ip6->daddr.in6_u.u6_addr32[2];
 			w[3] = ip6->daddr.in6_u.u6_addr32[3];
 		} else if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), w, sizeof(w))) {
-			return DNSSEAL_CG_ALLOW;
+			goto short_hdr;
 		}
 		dnsseal_addr_from_v6(&dst, w);
 	} else {
 		return DNSSEAL_CG_ALLOW;
 	}
 	v = dnsseal_dest_lookup(DNSSEAL_GROUP_DEFAULT, &dst);
+	if (!v && !marked)
+		return DNSSEAL_CG_ALLOW;
+	/* Ours (protected destination or our mark): not the hot path. */
 	if (v) {
-		dnsseal_stamp(v);
 		dnsseal_count(DNSSEAL_CNT_HOST_SENT, v->channel_id, skb->len);
 		if (v->flags & DNSSEAL_DEST_F_RETIRED)
 			dnsseal_count(DNSSEAL_CNT_RETIRED, v->channel_id, skb->len);
 	}
-	return DNSSEAL_CG_ALLOW;
+	if (dnsseal_parse_l3(skb, &p) == DNSSEAL_PARSE_OK)
+		return dnsseal_guard_verdict(skb, &p, v) == DNSSEAL_TC_PASS ? DNSSEAL_CG_ALLOW : DNSSEAL_CG_DENY;
+	goto drop_short;
+
+short_hdr:
+	/* No readable destination: only a packet we marked is known to be ours. */
+	if (!marked)
+		return DNSSEAL_CG_ALLOW;
+drop_short:
+	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, DNSSEAL_DROP_MALFORMED, skb->len);
+	return DNSSEAL_CG_DENY;
 }
 
 #endif

@@ -1,7 +1,9 @@
 /**
- * BPF_PROG_RUN table for the host-mode egress accounting (dnsseal_cg_out, cgroup_skb egress; root
- * only): always allows; a packet to a protected destination (group 0) counts in HOST_SENT for its
- * channel and stamps last_seen (a retired entry's also in RETIRED); anything else is left alone. The
+ * BPF_PROG_RUN table for host-mode egress (dnsseal_cg_out, cgroup_skb egress, after XFRM; root
+ * only): the leak guard at the socket level. A clear packet to a protected destination (group 0),
+ * or one carrying a dnsseal mark that XFRM did not encrypt, is dropped and counted by reason; ESP
+ * to it passes; anything else is left alone. A packet to a protected destination counts in
+ * HOST_SENT for its channel and stamps last_seen (a retired entry's also in RETIRED). The
  * destination is read in place from the linear header (bpf_skb_load_bytes only when it is not there).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -9,12 +11,15 @@ import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import type { EbpfDatapath } from '../../src/datapath/ebpf/index.ts';
 import { PinPaths, PROGS } from '../../src/datapath/ebpf/pins.ts';
 import { DEST_F_RETIRED } from '../../src/datapath/datapath.ts';
-import { CNT_HOST_SENT, CNT_RETIRED } from '../../src/datapath/layout.ts';
+import { CNT_GUARD_DROP, CNT_HOST_SENT, CNT_RETIRED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { makeDp, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
 import { frame, skbCtx, type PacketSpec } from './packets.ts';
 
 const ALLOW = 1;
+const DROP = 0;
+const PLAIN_PROTECTED = 1;
+const MARKED_PLAIN = 2;
 const skip = privSkipReason();
 if (skip) console.log(`bpf host egress: skipping: ${skip}`);
 const ROOT = scratchPinRoot('host-egress');
@@ -30,18 +35,27 @@ interface Row {
   stamped?: string;
   /** the packet also counts in RETIRED for its channel */
   retired?: boolean;
+  /** cgroup verdict (default ALLOW) and, for a drop, the guard's reason */
+  verdict?: number;
+  drop?: number;
+  mark?: number;
 }
 const ROWS: [string, Row][] = [
-  ['host_egress_01_v4_tcp_protected', { pkt: { src: '10.9.9.9', dst: '192.0.2.50', l4: 'tcp' }, channel: 1, stamped: '192.0.2.50' }],
-  ['host_egress_02_v4_udp_protected_channel2', { pkt: { src: '10.9.9.9', dst: '192.0.2.51', l4: 'udp' }, channel: 2, stamped: '192.0.2.51' }],
-  ['host_egress_03_v6_tcp_protected', { pkt: { src: 'fd00:9::9', dst: '2001:db8::50', l4: 'tcp' }, channel: 1, stamped: '2001:db8::50' }],
-  ['host_egress_04_v6_mapped_dst_protected', { pkt: { src: 'fd00:9::9', dst: '::ffff:192.0.2.52', l4: 'udp' }, channel: 1, stamped: '192.0.2.52' }],
+  ['host_egress_01_v4_tcp_protected', { pkt: { src: '10.9.9.9', dst: '192.0.2.50', l4: 'tcp' }, channel: 1, stamped: '192.0.2.50', verdict: DROP, drop: PLAIN_PROTECTED }],
+  ['host_egress_02_v4_udp_protected_channel2', { pkt: { src: '10.9.9.9', dst: '192.0.2.51', l4: 'udp' }, channel: 2, stamped: '192.0.2.51', verdict: DROP, drop: PLAIN_PROTECTED }],
+  ['host_egress_03_v6_tcp_protected', { pkt: { src: 'fd00:9::9', dst: '2001:db8::50', l4: 'tcp' }, channel: 1, stamped: '2001:db8::50', verdict: DROP, drop: PLAIN_PROTECTED }],
+  ['host_egress_04_v6_mapped_dst_protected', { pkt: { src: 'fd00:9::9', dst: '::ffff:192.0.2.52', l4: 'udp' }, channel: 1, stamped: '192.0.2.52', verdict: DROP, drop: PLAIN_PROTECTED }],
   ['host_egress_05_v4_unprotected', { pkt: { src: '10.9.9.9', dst: '192.0.2.99', l4: 'tcp' }, channel: 0 }],
   ['host_egress_06_v6_unprotected', { pkt: { src: 'fd00:9::9', dst: '2001:db8::99', l4: 'tcp' }, channel: 0 }],
   ['host_egress_07_v4_group5_entry_is_not_group0', { pkt: { src: '10.9.9.9', dst: '192.0.2.53', l4: 'tcp' }, channel: 0 }],
   ['host_egress_08_not_ip', { pkt: { src: '10.9.9.9', dst: '192.0.2.50', l4: 'tcp', ethertype: 0x0806 }, channel: 0 }],
-  ['host_egress_09_v4_retired', { pkt: { src: '10.9.9.9', dst: '192.0.2.54', l4: 'tcp' }, channel: 3, stamped: '192.0.2.54', retired: true }],
-  ['host_egress_10_v6_retired', { pkt: { src: 'fd00:9::9', dst: '2001:db8::54', l4: 'udp' }, channel: 3, stamped: '2001:db8::54', retired: true }],
+  ['host_egress_09_v4_retired', { pkt: { src: '10.9.9.9', dst: '192.0.2.54', l4: 'tcp' }, channel: 3, stamped: '192.0.2.54', retired: true, verdict: DROP, drop: PLAIN_PROTECTED }],
+  ['host_egress_10_v6_retired', { pkt: { src: 'fd00:9::9', dst: '2001:db8::54', l4: 'udp' }, channel: 3, stamped: '2001:db8::54', retired: true, verdict: DROP, drop: PLAIN_PROTECTED }],
+  ['host_egress_11_v4_esp_protected', { pkt: { src: '10.9.9.9', dst: '192.0.2.50', l4: 'esp' }, channel: 1, stamped: '192.0.2.50' }],
+  ['host_egress_12_v6_esp_protected_marked', { pkt: { src: 'fd00:9::9', dst: '2001:db8::50', l4: 'esp' }, channel: 1, mark: channelMark(1) }],
+  ['host_egress_13_v4_tcp_unprotected_marked', { pkt: { src: '10.9.9.9', dst: '192.0.2.99', l4: 'tcp' }, channel: 0, mark: channelMark(1), verdict: DROP, drop: MARKED_PLAIN }],
+  ['host_egress_14_v4_esp_unprotected_marked (tunnel mode: ESP to the gateway)', { pkt: { src: '10.9.9.9', dst: '192.0.2.99', l4: 'esp' }, channel: 0, mark: channelMark(1) }],
+  ['host_egress_15_v6_icmp_protected', { pkt: { src: 'fd00:9::9', dst: '2001:db8::50', l4: 'icmp' }, channel: 1, verdict: DROP, drop: PLAIN_PROTECTED }],
 ];
 
 function hostSent(kind = CNT_HOST_SENT): Map<number, bigint> {
@@ -71,11 +85,16 @@ function hostSent(kind = CNT_HOST_SENT): Map<number, bigint> {
     await wipe(ROOT);
   });
 
-  test.each(ROWS)('%s: allows and counts only packets to protected destinations', (_n, r) => {
+  test.each(ROWS)('%s: drops clear packets to protected destinations, counts only those', (_n, r) => {
     const before = hostSent();
     const retiredBefore = hostSent(CNT_RETIRED);
-    const res = bpf.testRun(prog, frame(r.pkt), { ctx: skbCtx() });
-    expect(res.retval).toBe(ALLOW);
+    const dropsBefore = hostSent(CNT_GUARD_DROP);
+    const res = bpf.testRun(prog, frame(r.pkt), { ctx: skbCtx({ mark: r.mark ?? 0 }) });
+    expect(res.retval).toBe(r.verdict ?? ALLOW);
+    const dropsAfter = hostSent(CNT_GUARD_DROP);
+    for (const reason of [PLAIN_PROTECTED, MARKED_PLAIN]) {
+      expect([reason, dropsAfter.get(reason) ?? 0n]).toEqual([reason, (dropsBefore.get(reason) ?? 0n) + (r.drop === reason ? 1n : 0n)]);
+    }
     const after = hostSent();
     const retiredAfter = hostSent(CNT_RETIRED);
     for (const ch of new Set([...before.keys(), ...after.keys(), r.channel].filter((c) => c > 0))) {

@@ -1,5 +1,6 @@
 /**
- * With no `wan` configured the leak guard follows the default routes (root only). A network
+ * Host mode with no `wan` configured: the tc leak guard follows the default routes (root only;
+ * in gateway and intercept modes it is on every interface but lo, test/netns/guard-everywhere). A network
  * namespace with veth uplinks ga, gb, gc, gd.10 and the default route via ga; the eBPF backend
  * runs in the namespace (a child process: interface indexes and tc attachments are per
  * namespace) with `wan` derived as the daemon derives it and the default poll interval (3 s). The
@@ -8,12 +9,14 @@
  * one. Own pin root; run alone with the daemon tests.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { defaultCgroupPath } from '../../src/datapath/ebpf/pins.ts';
 import { kernelHasTcx, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
 import { DP_HELPER as HELPER, egressOn, stopAndTearDown, waitFor as waitForEvery } from './fixtures/dp-watch.ts';
 import { bunBin, delNs, nsenter, script, sh } from './netns.ts';
 
-const skip = privSkipReason() ?? (sh(['which', 'nsenter']).code !== 0 ? 'nsenter missing' : undefined);
+const cgRoot = defaultCgroupPath();
+const skip = privSkipReason() ?? (cgRoot ? undefined : 'no cgroup v2 mount') ?? (sh(['which', 'nsenter']).code !== 0 ? 'nsenter missing' : undefined);
 if (skip) console.log(`netns guard follows the default route: skipping: ${skip}`);
 /** What the query reports for our guard: the tcx program name, or one clsact filter (< 6.6). */
 const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
@@ -27,9 +30,9 @@ import { Metrics } from '${process.cwd()}/src/ops/metrics.ts';
 import { realClock } from '${process.cwd()}/src/util/clock.ts';
 import { createLogger } from '${process.cwd()}/src/util/log.ts';
 const log = createLogger({ format: 'json', write: (l) => console.log(l) });
-const configured = { mode: 'gateway', lan: [], wan: [], channels: [] };
+const configured = { mode: 'host', lan: [], wan: [], channels: [] };
 const cfg = withGuardInterfaces(configured, log);
-const dp = createEbpfDatapath({ cfg, log, clock: realClock, metrics: new Metrics(), pinRoot: process.env.PIN_ROOT, defaultRoutes: followedDefaultRoutes(configured) });
+const dp = createEbpfDatapath({ cfg, log, clock: realClock, metrics: new Metrics(), pinRoot: process.env.PIN_ROOT, cgroupPath: process.env.CG, defaultRoutes: followedDefaultRoutes(configured) });
 console.log('ready');
 process.on('SIGTERM', () => { dp.close(); process.exit(0); });
 setInterval(() => {}, 1 << 30);
@@ -38,6 +41,8 @@ setInterval(() => {}, 1 << 30);
 (skip ? describe.skip : describe)('netns guard follows the default route', () => {
   const ns = `dnsseal-gf${process.pid % 10000}`;
   const root = scratchPinRoot('guardfollow');
+  /** The host hooks go on this child cgroup, not the machine's root. */
+  const cg = `${cgRoot}/dnsseal-gf-${process.pid}`;
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   let logged = '';
   const guardOn = (dev: string) => egressOn(ns, dev);
@@ -47,6 +52,7 @@ setInterval(() => {}, 1 << 30);
   beforeAll(async () => {
     await wipe(root);
     delNs(ns);
+    mkdirSync(cg, { recursive: true });
     sh(['ip', 'netns', 'add', ns], { ok: true });
     script(ns, [
       'ip link set lo up',
@@ -58,7 +64,7 @@ setInterval(() => {}, 1 << 30);
       // An unreachable IPv6 default (on lo, reject flag) must not count as an uplink.
       'ip -6 route add unreachable default metric 4000',
     ]);
-    proc = Bun.spawn(['nsenter', `--net=/run/netns/${ns}`, bunBin(), '-e', BACKEND], { stdout: 'pipe', stderr: 'inherit', env: { ...process.env, PIN_ROOT: root } });
+    proc = Bun.spawn(['nsenter', `--net=/run/netns/${ns}`, bunBin(), '-e', BACKEND], { stdout: 'pipe', stderr: 'inherit', env: { ...process.env, PIN_ROOT: root, CG: cg } });
     const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
     const decoder = new TextDecoder();
     const ready = Promise.withResolvers<void>();
@@ -74,7 +80,14 @@ setInterval(() => {}, 1 << 30);
     await ready.promise;
   });
 
-  afterAll(() => stopAndTearDown(proc, ns, root));
+  afterAll(async () => {
+    await stopAndTearDown(proc, ns, root);
+    try {
+      rmdirSync(cg);
+    } catch {
+      /* already gone */
+    }
+  });
 
   test('the guard sits on the default-route interface only when wan is not configured', () => {
     expect(guardOn('ga')).toEqual(GUARD);

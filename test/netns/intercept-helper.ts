@@ -57,6 +57,8 @@ if (cmd === 'up') {
     pinRoot,
     pollMs: 0,
     tcMode: tcMode as 'tcx' | 'clsact',
+    // `-` for wan: the NAT alone, no guard (in intercept mode the guard goes on every interface)
+    noGuard: wan === '-',
   });
   dp.setClientGroups(csv(clients).map((cidr) => ({ cidr, group: g })));
   dp.setChannels([{ id: 1, mark: Number(mark), up: true }]);

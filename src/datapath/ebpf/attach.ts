@@ -2,10 +2,15 @@
  * Where the main object's programs go, on the shared kernel library (./lib):
  * - host mode: the socket hooks and egress stamp on a cgroup, as bpf_links pinned under
  *   <root>/links/cg_<prog> (attaching twice updates the one link to the new program);
- * - gateway/intercept: the LAN marker on LAN ingress, and in every mode the leak guard on WAN
- *   egress (tcx links `tcx_<lan|wan>_<ifname>`, or clsact filters at pref TC_PREF), kept there
- *   by the interface poll (InterfaceWatcher), which also follows the default routes when `wan`
- *   was derived from them.
+ * - gateway/intercept: the LAN marker on LAN ingress and the leak guard on the egress of EVERY
+ *   interface but lo and the LAN ones: a forwarded packet to a protected address is encrypted or
+ *   dropped whichever uplink the route picks (a second NIC, a policy route, a VPN interface);
+ *   interfaces that appear later get it on the next poll. Not on the LAN: packets XFRM decrypted
+ *   for LAN clients carry the channel mark (set_mark_in) and would be taken for marked clear ones;
+ * - host mode: the guard on WAN egress (the cgroup egress hook already guards every local
+ *   socket on every interface), following the default routes when `wan` was derived from them.
+ * tcx links `tcx_<lan|wan>_<ifname>`, or clsact filters at pref TC_PREF, kept there by the
+ * interface poll (InterfaceWatcher).
  * Links and filters outlive the process: kill -9 leaves every hook in place.
  */
 import { openSync, closeSync } from 'node:fs';
@@ -13,7 +18,7 @@ import { DnssealError, errorMessage } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 import { DefaultRouteFollower } from '../guard-interfaces.ts';
 import { AttachType, type Bpf } from './bpf-syscall.ts';
-import { namedInterfaces } from './lib/interfaces.ts';
+import { allInterfacesExcept, namedInterfaces } from './lib/interfaces.ts';
 import { ensureLink, ifLinkName, openPinnedProg } from './lib/link-pin.ts';
 import { TC_COMMANDS, detachClsact, pinnedTcProgram, tcKernel, type TcMode, type TcProgram } from './lib/tc-attach.ts';
 import { type TcRule, TcWatcher } from './lib/tc-watcher.ts';
@@ -79,25 +84,31 @@ export interface WatchedInterface {
 }
 
 /**
- * Keeps the configured LAN/WAN interfaces covered: the LAN marker on every `lan` interface, the
- * guard on every `wan` one (TcWatcher: attached now, then on every poll when one appears or is
- * re-created). With `defaultRoutes` (the `wan` list was derived from the default routes, not
- * configured), each pass also puts the guard on the default-route interfaces: it follows the
- * default route within one interval.
+ * Where the egress guard goes: every interface but lo, or the `wan` ones (host mode); `off`
+ * (tests of the marker or the NAT alone) attaches no guard.
+ */
+export type GuardScope = 'everywhere' | 'wan' | 'off';
+
+/**
+ * Keeps the interfaces covered: the LAN marker on every `lan` interface; the guard on every
+ * interface but lo (`everywhere`) or on every `wan` one (TcWatcher: attached now, then on every
+ * poll when one appears or is re-created). With `defaultRoutes` (the `wan` list was derived from
+ * the default routes, not configured), each pass also puts the `wan` guard on the default-route
+ * interfaces: it follows the default route within one interval.
  */
 export class InterfaceWatcher extends TcWatcher {
-  constructor(bpf: Bpf, paths: PinPaths, ifaces: WatchedInterface[], log: Logger, mode?: TcMode, defaultRoutes?: () => string[]) {
+  constructor(bpf: Bpf, paths: PinPaths, ifaces: WatchedInterface[], log: Logger, mode?: TcMode, defaultRoutes?: () => string[], scope: GuardScope = 'wan') {
     const of = (hook: TcHook) => ifaces.filter((i) => i.hook === hook).map((i) => i.name);
-    const follower = defaultRoutes ? new DefaultRouteFollower(of('wan'), defaultRoutes, log) : undefined;
-    const rules: TcRule[] = [
-      { name: 'lan', ifaces: namedInterfaces(of('lan')), progs: [tcProgram(paths, 'lan')] },
-      {
+    const follower = defaultRoutes && scope === 'wan' ? new DefaultRouteFollower(of('wan'), defaultRoutes, log) : undefined;
+    const rules: TcRule[] = [{ name: 'lan', ifaces: namedInterfaces(of('lan')), progs: [tcProgram(paths, 'lan')] }];
+    if (scope !== 'off') {
+      rules.push({
         name: 'wan',
-        ifaces: namedInterfaces(follower ? () => follower.names() : of('wan')),
+        ifaces: scope === 'everywhere' ? allInterfacesExcept(['lo', ...of('lan')]) : namedInterfaces(follower ? () => follower.names() : of('wan')),
         progs: [tcProgram(paths, 'wan')],
         onAttached: follower ? (name) => follower.attached(name) : undefined,
-      },
-    ];
+      });
+    }
     super(tcKernel(bpf), rules, log, { component: 'datapath', mode });
   }
 }

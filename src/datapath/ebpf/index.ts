@@ -1,7 +1,8 @@
 /**
  * The `ebpf` Datapath backend: pinned maps under /sys/fs/bpf/dnsseal, programs attached per mode
- * (host: cgroup socket hooks; gateway/intercept: tc ingress marker on LAN interfaces; every mode:
- * the tc egress leak guard on WAN interfaces). Synchronous like the interface: map operations are
+ * (host: cgroup socket hooks and the cgroup egress guard, the tc guard on WAN egress;
+ * gateway/intercept: tc ingress marker on LAN interfaces, the tc egress guard on every interface
+ * but lo). Synchronous like the interface: map operations are
  * in-process bpf() calls; bpftool/tc/libbpf run only here, at start-up, and in the interface poll
  * (which, when `wan` was derived from the default routes, also puts the guard where they move).
  *
@@ -49,6 +50,8 @@ export interface EbpfDatapathDeps {
    * detaches one). Unset with a configured `wan`: the operator chose.
    */
   defaultRoutes?: () => string[];
+  /** Tests of the marker or the intercept NAT alone: attach no guard (default: the guard goes on). */
+  noGuard?: boolean;
 }
 
 export class EbpfDatapath implements Datapath {
@@ -215,12 +218,15 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
         ...(cfg.mode === 'host' ? [] : cfg.lan.map((name) => ({ name, hook: 'lan' as const }))),
         ...cfg.wan.map((name) => ({ name, hook: 'wan' as const })),
       ];
-      if (cfg.wan.length === 0 && !deps.defaultRoutes) log.warn('datapath: no WAN interface configured; the leak guard is not attached anywhere');
-      watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode, deps.defaultRoutes);
+      // Gateway/intercept: the guard on every interface but lo and the LAN (a forwarded packet may
+      // leave by any uplink); host mode: the WAN ones (cgroup egress guards every local socket already).
+      const scope = deps.noGuard ? 'off' : cfg.mode === 'host' ? 'wan' : 'everywhere';
+      if (scope === 'wan' && cfg.wan.length === 0 && !deps.defaultRoutes) log.warn('datapath: no WAN interface configured; the tc leak guard is not attached anywhere (the cgroup egress guard still is)');
+      watcher = new InterfaceWatcher(bpf, paths, ifaces, log, deps.tcMode, deps.defaultRoutes, scope);
       const absent = watcher.sync();
       if (absent.length) log.warn('datapath: interfaces not present yet; attaching when they appear', { devs: absent.join(',') });
       const pollMs = deps.pollMs ?? 3000;
-      if ((ifaces.length || deps.defaultRoutes) && pollMs > 0) watcher.start(pollMs);
+      if ((ifaces.length || deps.defaultRoutes || scope === 'everywhere') && pollMs > 0) watcher.start(pollMs);
     }
     const gateways = new Map<number, { gateway?: string; peer: boolean }>();
     for (const ch of cfg.channels) gateways.set(ch.id, { gateway: ch.gateway ? gatewayLiteral(ch.gateway, ch.id, log, ch.name) : undefined, peer: ch.kind === 'peer' });
