@@ -175,7 +175,10 @@ export async function reloadLab(
     reloadConfig: offThread ? offThreadConfig(new Map([['config', [file]]]), { log, maxShadowRules: 100_000 }) : load,
     ...rest,
   });
-  const reload = () => controlRequest(control, { cmd: 'reload' }) as Promise<Record<string, unknown>>;
+  // A reload through the worker (lowest CPU priority) waits for any other load on the machine:
+  // the tests are about what a reload does, not how fast, so the reply may take up to 110 s (under
+  // bun's 120 s per test) rather than the CLI's 10 s.
+  const reload = () => controlRequest(control, { cmd: 'reload' }, { timeoutMs: 110_000 }) as Promise<Record<string, unknown>>;
   return {
     dir,
     file,
