@@ -14,13 +14,14 @@
  * protected addresses: zero must arrive.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
 import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { CNT_GUARD_DROP } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { hostTearDown } from './host-teardown.ts';
 import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
 
 const cgRoot = defaultCgroupPath();
@@ -159,15 +160,7 @@ const drops = (maps: EbpfMaps) => maps.counters().filter((c) => c.kind === CNT_G
 
   afterAll(async () => {
     maps?.close();
-    nsenter(h, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-    delNs(h, w, a);
-    await Bun.sleep(100);
-    try {
-      rmdirSync(cg);
-    } catch {
-      /* still populated by an exiting process */
-    }
-    await wipe(root);
+    await hostTearDown({ ns: h, others: [w, a], root, cgroup: cg });
   });
 
   test('unprotected, the second interface carries the traffic in clear (the counters work)', () => {

@@ -7,13 +7,14 @@
  * Processes run in the namespace AND the cgroup; nftables counts marks on the output hook.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
 import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { CNT_GUARD_DROP, CNT_SOCK_MARKED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { hostTearDown } from './host-teardown.ts';
 import { bunBin, delNs, nftCount, nsenter, script, sh } from './netns.ts';
 
 const cgRoot = defaultCgroupPath();
@@ -70,15 +71,7 @@ const UDP_SEND = 'test/netns/fixtures/udp-send.ts';
 
   afterAll(async () => {
     maps?.close();
-    nsenter(ns, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-    delNs(ns);
-    await Bun.sleep(100);
-    try {
-      rmdirSync(cg);
-    } catch {
-      /* still populated by an exiting process */
-    }
-    await wipe(root);
+    await hostTearDown({ ns: ns, root, cgroup: cg });
   });
 
   test('TCP connect to a protected IPv4 address is marked from the first SYN', () => {

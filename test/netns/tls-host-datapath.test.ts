@@ -13,7 +13,7 @@
  * - without a relay, connects are refused (EPERM), nothing leaves.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
 import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
@@ -21,6 +21,7 @@ import { EbpfTlsMaps } from '../../src/datapath/ebpf/tls-maps.ts';
 import { CNT_GUARD_DROP, CNT_GUARD_PASS } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { hostTearDown } from './host-teardown.ts';
 import { bunBin, delNs, nftCount, nsenter, script, sh } from './netns.ts';
 
 const cgRoot = defaultCgroupPath();
@@ -107,15 +108,7 @@ const TLS_PORT = 9853;
     await stopStub();
     tls?.close();
     maps?.close();
-    nsenter(ns, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-    delNs(ns);
-    await Bun.sleep(100);
-    try {
-      rmdirSync(cg);
-    } catch {
-      /* still populated by an exiting process */
-    }
-    await wipe(root);
+    await hostTearDown({ ns: ns, root, cgroup: cg });
   });
 
   test('without a relay a TCP connect to a tls-channel address is refused and nothing leaves', () => {
