@@ -128,8 +128,16 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 		if (v->flags & DNSSEAL_DEST_F_RETIRED)
 			dnsseal_count(DNSSEAL_CNT_RETIRED, v->channel_id, skb->len);
 	}
-	if (dnsseal_parse_l3(skb, &p) == DNSSEAL_PARSE_OK)
-		return dnsseal_guard_verdict(skb, &p, v) == DNSSEAL_TC_PASS ? DNSSEAL_CG_ALLOW : DNSSEAL_CG_DENY;
+	if (dnsseal_parse_l3(skb, &p) == DNSSEAL_PARSE_OK) {
+		int r;
+
+		/* A tls channel's address: only TCP to its TLS port (the relay's) leaves, as on tc. */
+		if (!(v && dnsseal_tls_guard(skb, &p, v, &r)))
+			r = dnsseal_guard_verdict(skb, &p, v);
+		else
+			dnsseal_stamp(v);
+		return r == DNSSEAL_TC_PASS ? DNSSEAL_CG_ALLOW : DNSSEAL_CG_DENY;
+	}
 	goto drop_short;
 
 short_hdr:
