@@ -44,13 +44,13 @@ lab::cat $LAB_TMP/router-sas.txt::^  AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_2551
 lab::cat $LAB_TMP/router-sas.txt::^  dnsseal-tunnel-saas: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL, ESP:AES_GCM_16-256::>=1
 lab::cat $LAB_TMP/router-sas.txt::^    local  $LAN4$::>=1
 lab::cat $LAB_TMP/router-sas.txt::^    remote 0\.0\.0\.0/0$::>=1
-hub::lswan --trafficstatus::"router".*type=ESP.*inBytes=[1-9].*outBytes=[1-9].*id='@router\.lab\.test'::1
+hub::lswan --trafficstatus::"router".*type=ESP.*inBytes=[1-9].*outBytes=[1-9].*id='@router\.lab\.test'::>=1
 hub::ip xfrm state::aead rfc4106\(gcm\(aes\)\)::>=2
 # The router's IPv6 trap policy shares the CHILD_SA's reqid: the IPv6 pings either went into the
 # (selector-less, IPv4-outer) tunnel SA and the hub, with no IPv6 policy, dropped them after
-# decryption, or (on an idle machine) raised an acquire, and pluto answered charon's new
-# CHILD_SA with the IPv4 pair again: a duplicate IPv4 CHILD_SA (hence >=1 and >=2 above).
-hub::cat /proc/net/xfrm_stat::^XfrmInNoPols[[:space:]]+[1-9]::1
+# decryption (XfrmInNoPols), or raised an acquire, and pluto answered charon's new CHILD_SA with
+# the IPv4 pair again: a duplicate IPv4 CHILD_SA (hence >=1 and >=2 above). Which one happens
+# depends on timing, so neither is asserted: what counts is no reply and no clear packet.
 $(esp_both wan $ROUTER4 $HUB4 10)
 $(no_clear wan)
 wan::tcpdump::IP $CLIENT4\.[0-9]+ > $WWW4\.80: Flags \[S\]::YES
