@@ -29,6 +29,8 @@
 /* cgroup program verdicts */
 #define DNSSEAL_CG_ALLOW 1
 #define DNSSEAL_CG_DENY  0
+/* The loopback device's ifindex in every network namespace (LOOPBACK_IFINDEX). */
+#define DNSSEAL_LOOPBACK_IFINDEX 1
 
 #define DNSSEAL_IP_MF     0x2000
 #define DNSSEAL_IP_OFFSET 0x1fff

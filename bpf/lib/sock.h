@@ -122,6 +122,10 @@ static __always_inline int dnsseal_host_egress(struct __sk_buff *skb)
 	v = dnsseal_dest_lookup(DNSSEAL_GROUP_DEFAULT, &dst);
 	if (!v && !marked)
 		return DNSSEAL_CG_ALLOW;
+	/* Routed to loopback (a protected address that is local, in this or another namespace of
+	 * the host): it never leaves the machine, so it cannot leave in clear. */
+	if (skb->ifindex == DNSSEAL_LOOPBACK_IFINDEX)
+		return DNSSEAL_CG_ALLOW;
 	/* Ours (protected destination or our mark): not the hot path. */
 	if (v) {
 		dnsseal_count(DNSSEAL_CNT_HOST_SENT, v->channel_id, skb->len);

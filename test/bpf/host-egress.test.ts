@@ -7,6 +7,7 @@
  * destination is read in place from the linear header (bpf_skb_load_bytes only when it is not there).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import type { EbpfDatapath } from '../../src/datapath/ebpf/index.ts';
 import { PinPaths, PROGS } from '../../src/datapath/ebpf/pins.ts';
@@ -26,6 +27,8 @@ const ROOT = scratchPinRoot('host-egress');
 let dp: EbpfDatapath;
 let bpf: Bpf;
 let prog = -1;
+let ifindex = 0;
+const DEV = `dsl-he${process.pid % 10000}`; // and its veth peer DEV + 'p'
 
 interface Row {
   pkt: PacketSpec;
@@ -39,6 +42,8 @@ interface Row {
   verdict?: number;
   drop?: number;
   mark?: number;
+  /** sent through the loopback device (the run's default) instead of a real one */
+  loopback?: true;
 }
 const ROWS: [string, Row][] = [
   ['host_egress_01_v4_tcp_protected', { pkt: { src: '10.9.9.9', dst: '192.0.2.50', l4: 'tcp' }, channel: 1, stamped: '192.0.2.50', verdict: DROP, drop: PLAIN_PROTECTED }],
@@ -56,6 +61,9 @@ const ROWS: [string, Row][] = [
   ['host_egress_13_v4_tcp_unprotected_marked', { pkt: { src: '10.9.9.9', dst: '192.0.2.99', l4: 'tcp' }, channel: 0, mark: channelMark(1), verdict: DROP, drop: MARKED_PLAIN }],
   ['host_egress_14_v4_esp_unprotected_marked (tunnel mode: ESP to the gateway)', { pkt: { src: '10.9.9.9', dst: '192.0.2.99', l4: 'esp' }, channel: 0, mark: channelMark(1) }],
   ['host_egress_15_v6_icmp_protected', { pkt: { src: 'fd00:9::9', dst: '2001:db8::50', l4: 'icmp' }, channel: 1, verdict: DROP, drop: PLAIN_PROTECTED }],
+  // a protected address that is local (routed to lo) never leaves the machine
+  ['host_egress_16_v4_tcp_protected_over_loopback', { pkt: { src: '10.9.9.9', dst: '192.0.2.50', l4: 'tcp' }, channel: 0, loopback: true }],
+  ['host_egress_17_v6_udp_protected_over_loopback', { pkt: { src: 'fd00:9::9', dst: '2001:db8::50', l4: 'udp' }, channel: 0, loopback: true }],
 ];
 
 function hostSent(kind = CNT_HOST_SENT): Map<number, bigint> {
@@ -65,6 +73,10 @@ function hostSent(kind = CNT_HOST_SENT): Map<number, bigint> {
 (skip ? describe.skip : describe)('bpf host egress (dnsseal_cg_out, BPF_PROG_RUN)', () => {
   beforeAll(async () => {
     await wipe(ROOT);
+    // A real device for the runs (without one BPF_PROG_RUN sends through lo, which the guard passes).
+    Bun.spawnSync(['ip', 'link', 'del', DEV]);
+    if (Bun.spawnSync(['ip', 'link', 'add', DEV, 'type', 'veth', 'peer', 'name', `${DEV}p`]).exitCode !== 0) throw new Error(`cannot create ${DEV}`);
+    ifindex = Number(readFileSync(`/sys/class/net/${DEV}/ifindex`, 'utf8'));
     dp = makeDp(ROOT);
     bpf = new Bpf();
     prog = bpf.objGet(new PinPaths(ROOT).prog(PROGS.cgOut));
@@ -80,6 +92,7 @@ function hostSent(kind = CNT_HOST_SENT): Map<number, bigint> {
   });
 
   afterAll(async () => {
+    Bun.spawnSync(['ip', 'link', 'del', DEV]);
     if (prog >= 0) bpf.close(prog);
     dp?.close();
     await wipe(ROOT);
@@ -89,7 +102,7 @@ function hostSent(kind = CNT_HOST_SENT): Map<number, bigint> {
     const before = hostSent();
     const retiredBefore = hostSent(CNT_RETIRED);
     const dropsBefore = hostSent(CNT_GUARD_DROP);
-    const res = bpf.testRun(prog, frame(r.pkt), { ctx: skbCtx({ mark: r.mark ?? 0 }) });
+    const res = bpf.testRun(prog, frame(r.pkt), { ctx: skbCtx({ mark: r.mark ?? 0, ifindex: r.loopback ? 0 : ifindex }) });
     expect(res.retval).toBe(r.verdict ?? ALLOW);
     const dropsAfter = hostSent(CNT_GUARD_DROP);
     for (const reason of [PLAIN_PROTECTED, MARKED_PLAIN]) {

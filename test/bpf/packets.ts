@@ -125,10 +125,11 @@ export function frame(spec: PacketSpec): Uint8Array {
 
 /** struct __sk_buff as BPF_PROG_TEST_RUN takes it (192 bytes): mark, gso_segs, gso_size. */
 export const SKB_CTX_SIZE = 192;
-export function skbCtx(opts: { mark?: number; gsoSize?: number; gsoSegs?: number } = {}): Uint8Array {
+export function skbCtx(opts: { mark?: number; gsoSize?: number; gsoSegs?: number; ifindex?: number } = {}): Uint8Array {
   const b = new Uint8Array(SKB_CTX_SIZE);
   const dv = new DataView(b.buffer);
   dv.setUint32(8, opts.mark ?? 0, true); // mark
+  dv.setUint32(40, opts.ifindex ?? 0, true); // ifindex (0: the run uses the loopback device)
   dv.setUint32(164, opts.gsoSegs ?? 0, true); // gso_segs
   dv.setUint32(176, opts.gsoSize ?? 0, true); // gso_size
   return b;

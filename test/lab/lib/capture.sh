@@ -26,8 +26,28 @@ capture_start() {
 	lab_log "capture: $name = $host:$dev${*:+ ($*)}"
 }
 
+# Each tcpdump first drains what the kernel already holds for it: stop once no capture file has
+# grown for 0.3 s (at most 10 s, for a flow that is still running). A tcpdump starved of CPU
+# under TCG otherwise loses the last packets of a scenario when SIGINT ends its loop.
+_capture_settle() {
+	local c rest sizes last='' deadline=$((SECONDS + 10))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		sizes=''
+		for c in "${LAB_CAPTURES[@]}"; do
+			rest=${c#*:}
+			sizes+="$(stat -c %s "${rest#*:}" 2>/dev/null || echo 0) "
+		done
+		[ "$sizes" = "$last" ] && return 0
+		last=$sizes
+		sleep 0.3
+	done
+	lab_log "capture: files still growing after 10 s; stopping anyway"
+}
+
 capture_stop() {
 	local c pid deadline=$((SECONDS + 30))
+	[ "${#LAB_CAPTURES[@]}" -gt 0 ] || return 0
+	_capture_settle
 	for c in "${LAB_CAPTURES[@]}"; do
 		kill -INT "${c%%:*}" 2>/dev/null
 	done
