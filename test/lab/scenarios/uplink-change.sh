@@ -65,7 +65,7 @@ router::ip xfrm state::^src $ROUTER2_4 dst $HUB4::YES
 router::ip xfrm state::^src $ROUTER4 ::NO
 router::ip xfrm state | sed -n 's/.*proto esp spi \(0x[0-9a-f]*\).*/\1/p' | sort | tr '\n' ' '::^$spi_before\$::1
 $(esp_both wan $ROUTER4 $HUB4 4)
-$(esp_both wan2 $ROUTER2_4 $HUB4 6)
+$(esp_both wan2 $ROUTER2_4 $HUB4 3)
 $(no_clear wan)
 $(no_clear wan2)
 EOF_EVAL
