@@ -113,6 +113,12 @@ export interface Datapath {
    * design (`none`, chosen explicitly) return undefined.
    */
   health(): string | undefined;
+  /**
+   * charon's own UDP sockets (IKE, NAT-T): process `pid`, its fds `fds`. The guard exempts exactly
+   * these (never a port number); a backend without a kernel guard has nothing to do. Returns how
+   * many were tagged. Called at every VICI (re)connect (a restarted charon has new sockets).
+   */
+  setIkeSockets?(pid: number, fds: readonly number[]): number;
   close(): void;
 }
 

@@ -139,72 +139,30 @@ function thrown(fn: () => unknown): DnssealError {
     expect(thrown(() => dp.setClientGroups([{ cidr: '10.0.0.1/8', group: 1 }])).code).toBe('bad_cidr');
   });
 
-  test('channels replace the table and keep the configured gateway when set', () => {
-    const dp = makeDp(ROOT, {
-      cfg: {
-        mode: 'gateway',
-        lan: [],
-        wan: [],
-        channels: [
-          { name: 'hub', id: 1, mark: channelMark(1), protocol: 'ipsec', kind: 'tunnel', gateway: '198.51.100.1', identity: 'hub', esp: 'aes256gcm16' },
-          { name: 'p', id: 2, mark: channelMark(2), protocol: 'ipsec', kind: 'peer', identity: '%name', esp: 'aes256gcm16' },
-        ],
-      },
-    });
-    open.push(dp);
-    dp.setChannels([
-      { id: 1, mark: channelMark(1), up: true },
-      { id: 2, mark: channelMark(2), up: false },
-    ]);
-    dp.upsert({ group: 0, addr: '198.51.100.1' }, VAL);
-    const bpf = new Bpf();
-    const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
-    const ike = () => bpf.testRun(guard, frame({ src: '10.0.0.1', dst: '198.51.100.1', l4: 'udp', sport: 500, dport: 500 }), { ctx: skbCtx() }).retval;
-    expect(ike()).toBe(-1); // IKE to the tunnel gateway passes
-    dp.setChannels([{ id: 2, mark: channelMark(2), up: true }]);
-    expect(ike()).toBe(2); // channel 1 gone: no exemption, the clear packet is dropped
-    bpf.close(guard);
-  });
-
-  test('a channel added at runtime gets the peer flag so IKE to its peer passes the guard when the row says peer', () => {
-    // A policy-server channel (#5): not in the start-up config, first seen at runtime.
+  test('UDP 500/4500 to a channel\'s gateway or peer not sent by charon is dropped whatever the channel row says', () => {
+    // Issue #11 item 7: the exemption was by port number to the gateway / the peer (any
+    // application's or LAN client's UDP 4500 left in clear). A BPF_PROG_RUN packet has no socket,
+    // like a forwarded one: it is never charon's, so it is dropped with every row below.
     const dp = make();
     const id = 41736;
     const peer = '203.0.113.9';
     dp.upsert({ group: 0, addr: peer }, { channelId: id, mark: channelMark(id), flags: 0 });
     const bpf = new Bpf();
     const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
-    const run = (l4: 'udp' | 'tcp', dport: number) =>
-      bpf.testRun(guard, frame({ src: '10.0.0.1', dst: peer, l4, sport: 500, dport }), { ctx: skbCtx() }).retval;
+    const run = (l4: 'udp' | 'tcp', sport: number, dport: number) =>
+      bpf.testRun(guard, frame({ src: '10.0.0.1', dst: peer, l4, sport, dport }), { ctx: skbCtx() }).retval;
     try {
-      dp.setChannels([{ id, mark: channelMark(id), up: true }]);
-      expect(run('udp', 500)).toBe(2); // unknown kind: IKE to a protected address is clear traffic → dropped
-      dp.setChannels([{ id, mark: channelMark(id), up: true, peer: true }]);
-      expect(run('udp', 500)).toBe(-1); // peer channel: IKE to the peer itself passes
-      expect(run('udp', 4500)).toBe(-1);
-      expect(run('tcp', 443)).toBe(2); // anything else in clear still dropped
-      dp.setChannels([{ id, mark: channelMark(id), up: false }]); // a later state-only row keeps the flag
-      expect(run('udp', 500)).toBe(-1);
-    } finally {
-      bpf.close(guard);
-    }
-  });
-
-  test('a tunnel channel added at runtime gets its gateway so IKE to the hub passes the guard when the row names it', () => {
-    const dp = make();
-    const id = 35015;
-    const hub = '198.51.100.77';
-    dp.upsert({ group: 0, addr: hub }, { channelId: id, mark: channelMark(id), flags: 0 });
-    const bpf = new Bpf();
-    const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
-    const ike = () => bpf.testRun(guard, frame({ src: '10.0.0.1', dst: hub, l4: 'udp', sport: 500, dport: 500 }), { ctx: skbCtx() }).retval;
-    try {
-      dp.setChannels([{ id, mark: channelMark(id), up: false }]);
-      expect(ike()).toBe(2);
-      dp.setChannels([{ id, mark: channelMark(id), up: false, gateway: hub, peer: false }]);
-      expect(ike()).toBe(-1);
-      dp.setChannels([{ id, mark: channelMark(id), up: false, gateway: 'hub.example', peer: false }]); // not a literal: no exemption
-      expect(ike()).toBe(2);
+      for (const row of [
+        { id, mark: channelMark(id), up: true },
+        { id, mark: channelMark(id), up: true, peer: true },
+        { id, mark: channelMark(id), up: false, gateway: peer, peer: false },
+      ]) {
+        dp.setChannels([row]);
+        expect(run('udp', 500, 500)).toBe(2);
+        expect(run('udp', 4500, 4500)).toBe(2);
+        expect(run('udp', 45000, 4500)).toBe(2);
+        expect(run('tcp', 500, 443)).toBe(2);
+      }
     } finally {
       bpf.close(guard);
     }
