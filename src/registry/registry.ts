@@ -149,16 +149,25 @@ export class Registry implements RegistryApi {
    * cache-hit path registers every protected answer again); only a peer channel waits.
    */
   register(reg: Registration): Promise<void> {
+    try {
+      return this.registerNow(reg) ?? RESOLVED;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** `register` without a promise when nothing waits (see RegistryApi): the cache-hit path. */
+  registerNow(reg: Registration): Promise<void> | undefined {
     const t0 = this.timer();
     let recs: EntryRecord[] | null;
     try {
       recs = this.commit(reg);
     } catch (err) {
-      return Promise.reject(this.settled(t0, err));
+      throw this.settled(t0, err);
     }
     if (recs === null) {
       this.settled(t0, undefined);
-      return RESOLVED;
+      return undefined;
     }
     return this.awaitPeers(reg, recs).then(
       () => void this.settled(t0, undefined),

@@ -85,9 +85,9 @@ export class EbpfDatapath implements Datapath {
     return Number(ns / 1_000_000n) + this.clockOffsetMs;
   }
 
-  upsert(key: DestKey, value: DestValue): void {
+  upsert(key: DestKey, value: DestValue, known = false): void {
     try {
-      this.maps.upsertDest(key, this.toKernel(value));
+      this.maps.upsertDest(key, this.toKernel(value), known);
     } catch (err) {
       if (err instanceof DnssealError && err.code === 'map_full') this.onMapFull();
       throw err;

@@ -11,7 +11,7 @@ import { PinPaths, PROGS } from '../../../src/datapath/ebpf/pins.ts';
 import { teardown } from '../../../src/datapath/teardown.ts';
 import { Metrics } from '../../../src/ops/metrics.ts';
 import { channelMark } from '../../../src/policy/types.ts';
-import { FakeClock } from '../../../src/util/clock.ts';
+import { FakeClock, realClock } from '../../../src/util/clock.ts';
 import { DnssealError } from '../../../src/util/errors.ts';
 import { silentLogger } from '../../../src/util/log.ts';
 import { frame, skbCtx, ctxMark } from '../../bpf/packets.ts';
@@ -84,6 +84,34 @@ function thrown(fn: () => unknown): DnssealError {
     const seen = dp.lastSeen(key);
     dp.upsert(key, { ...VAL, channelId: 2, mark: channelMark(2) });
     expect(dp.lastSeen(key)).toBe(seen!);
+  });
+
+  test('upsert gives the same map whatever its known hint says: a wrong guess inserts or overwrites (last_seen, the other form, expiry kept)', () => {
+    const dp = make();
+    const bpf = new Bpf();
+    const prog = bpf.objGet(new PinPaths(ROOT).prog(PROGS.lanIn));
+    const v4 = { group: 0, addr: '192.0.2.77' };
+    const mapped = { group: 0, addr: '::ffff:c000:24d' };
+    const t0 = realClock.monoMs() + 3_600_000;
+    const expiries = () => dp.list().map((e) => [e.key.addr, e.value.channelId, Math.round(e.value.expiresMs! - t0)] as const).sort();
+    // known but absent: inserted
+    dp.upsert(v4, { ...VAL, expiresMs: t0 }, true);
+    expect(expiries()).toEqual([[v4.addr, 1, 0]]);
+    bpf.testRun(prog, frame({ src: '10.0.0.1', dst: v4.addr, l4: 'udp' }), { ctx: skbCtx() });
+    const seen = dp.lastSeen(v4);
+    expect(seen).toBeDefined();
+    // not known but present (the other text form of the same kernel entry): overwritten in place
+    dp.upsert(mapped, { ...VAL, channelId: 2, mark: channelMark(2), expiresMs: t0 + 1000 }, false);
+    // known and present: a refresh
+    dp.upsert(v4, { ...VAL, channelId: 2, mark: channelMark(2), expiresMs: t0 + 2000 }, true);
+    expect(dp.maps.rawDests()).toHaveLength(1);
+    expect(dp.lastSeen(v4)).toBe(seen!);
+    expect(dp.lastSeen(mapped)).toBe(seen!);
+    expect(expiries()).toEqual([
+      [v4.addr, 2, 2000],
+      [mapped.addr, 2, 2000],
+    ]);
+    bpf.close(prog);
   });
 
   test('lastSeen is in the injected clock base when the clock is fake', () => {
