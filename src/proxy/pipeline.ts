@@ -21,7 +21,7 @@
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  * With the query log on (query-log.ts), `respond` is followed by one line per query.
  */
-import { isCached } from '../cache/answer-cache.ts';
+import { CachedHit, isCached } from '../cache/answer-cache.ts';
 import { rewriteAnswer } from '../dns/answer-rewrite.ts';
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
@@ -389,7 +389,9 @@ export class Pipeline {
         c.queries[outcome.decision?.channel ? 'protected' : 'answer']++;
         if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, outcome.clientIp, client);
         const limit = client.transport === 'udp' ? udpLimit(outcome.query) : null;
-        return relayAnswer(outcome.forwarded.bytes, outcome.forwarded.scan, outcome.query, limit);
+        const f = outcome.forwarded;
+        // a hit as the cache handed it out: one copy from the stored answer (the same bytes)
+        return f instanceof CachedHit ? f.relay(outcome.query, limit) : relayAnswer(f.bytes, f.scan, outcome.query, limit);
       }
       case 'drop':
         c.queries.drop++;
