@@ -34,19 +34,7 @@ static __always_inline int dnsseal_in_to_charon(struct __sk_buff *skb, const str
 	__u32 size;
 	int ours;
 
-	if (p->src.family == DNSSEAL_FAMILY_V4) {
-		t.ipv4.saddr = p->src.w[0];
-		t.ipv4.daddr = p->dst.w[0];
-		t.ipv4.sport = bpf_htons(p->sport);
-		t.ipv4.dport = bpf_htons(p->dport);
-		size = sizeof(t.ipv4);
-	} else {
-		__builtin_memcpy(t.ipv6.saddr, p->src.w, sizeof(t.ipv6.saddr));
-		__builtin_memcpy(t.ipv6.daddr, p->dst.w, sizeof(t.ipv6.daddr));
-		t.ipv6.sport = bpf_htons(p->sport);
-		t.ipv6.dport = bpf_htons(p->dport);
-		size = sizeof(t.ipv6);
-	}
+	size = dnsseal_pkt_tuple(p, &t);
 	/* An IPv6 packet with IPv4-mapped addresses folds to family 4 here: looked up as IPv4 it
 	 * finds no socket of charon's, and is dropped (no peer sends such a thing). */
 	sk = bpf_sk_lookup_udp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);

@@ -17,7 +17,8 @@ import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
 import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
-import { bunBin, delNs, nftCount, nsenter, script, sh } from './netns.ts';
+import { bunBin, delNs, nftCount, nsenter, sh } from './netns.ts';
+import { hostPair } from './host-fixture.ts';
 
 const cgRoot = defaultCgroupPath();
 const skip = privSkipReason() ?? (cgRoot ? undefined : 'no cgroup v2 mount') ?? (sh(['which', 'nft', 'nsenter', 'python3']).code !== 0 ? 'nft/nsenter/python3 missing' : undefined);
@@ -74,26 +75,20 @@ function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
 
   beforeAll(async () => {
     await wipe(root);
-    delNs(h, w);
     rmSync(vici, { force: true });
-    for (const n of [h, w]) sh(['ip', 'netns', 'add', n], { ok: true });
-    sh(['ip', 'link', 'add', 'v0', 'netns', h, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', w], { ok: true });
-    script(h, [
-      'ip link set lo up; ip link set v0 up',
-      'ip addr add 198.51.100.1/24 dev v0; ip -6 addr add fd00:3::1/64 dev v0 nodad',
-      'ip route add default via 198.51.100.2; ip -6 route add default via fd00:3::2',
-      'nft add table inet dnsseal_t',
-      `nft 'add chain inet dnsseal_t out_c { type filter hook output priority 0; }'`,
-      `nft add rule inet dnsseal_t out_c udp sport { 500, 4500 } meta mark != 0 counter comment charon_marked`,
-    ]);
-    script(w, [
-      'ip link set lo up; ip link set eth0 up',
-      'ip addr add 198.51.100.2/24 dev eth0; ip -6 addr add fd00:3::2/64 dev eth0 nodad',
-      'nft add table inet dnsseal_t',
-      `nft 'add chain inet dnsseal_t pre_c { type filter hook prerouting priority -300; }'`,
-      `nft add rule inet dnsseal_t pre_c iif eth0 ip daddr ${PROT4} counter comment in4`,
-      `nft add rule inet dnsseal_t pre_c iif eth0 ip6 daddr ${PROT6} counter comment in6`,
-    ]);
+    hostPair(h, w, {
+      h: [
+        'nft add table inet dnsseal_t',
+        `nft 'add chain inet dnsseal_t out_c { type filter hook output priority 0; }'`,
+        `nft add rule inet dnsseal_t out_c udp sport { 500, 4500 } meta mark != 0 counter comment charon_marked`,
+      ],
+      w: [
+        'nft add table inet dnsseal_t',
+        `nft 'add chain inet dnsseal_t pre_c { type filter hook prerouting priority -300; }'`,
+        `nft add rule inet dnsseal_t pre_c iif eth0 ip daddr ${PROT4} counter comment in4`,
+        `nft add rule inet dnsseal_t pre_c iif eth0 ip6 daddr ${PROT6} counter comment in6`,
+      ],
+    });
     mkdirSync(cg, { recursive: true });
     nsenter(h, [bunBin(), HELPER, 'up', root, 'host', '-', 'v0', '-', cg], { ok: true, timeoutMs: 30000 });
     maps = new EbpfMaps(new Bpf(), new PinPaths(root));

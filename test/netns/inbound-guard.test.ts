@@ -18,6 +18,7 @@ import { PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
 import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
+import { hostPair } from './host-fixture.ts';
 
 const skip = privSkipReason() ?? (sh(['which', 'nft', 'nsenter', 'python3']).code !== 0 ? 'nft/nsenter/python3 missing' : undefined);
 if (skip) console.log(`netns inbound guard: skipping: ${skip}`);
@@ -69,17 +70,8 @@ const internet = (ns: string) => [
 
   beforeAll(async () => {
     await wipe(root);
-    delNs(h, w);
     rmSync(vici, { force: true });
-    for (const n of [h, w]) sh(['ip', 'netns', 'add', n], { ok: true });
-    sh(['ip', 'link', 'add', 'v0', 'netns', h, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', w], { ok: true });
-    script(h, [
-      'ip link set lo up; ip link set v0 up',
-      'ip addr add 198.51.100.1/24 dev v0; ip -6 addr add fd00:3::1/64 dev v0 nodad',
-      'ip route add default via 198.51.100.2; ip -6 route add default via fd00:3::2',
-      ...counting('input'),
-    ]);
-    script(w, [...internet(w), 'ip addr add 198.51.100.2/24 dev eth0; ip -6 addr add fd00:3::2/64 dev eth0 nodad']);
+    hostPair(h, w, { h: counting('input'), w: internet(w).slice(1) });
     nsenter(h, [bunBin(), HELPER, 'up', root, 'host', '-', 'v0'], { ok: true, timeoutMs: 30000 });
     maps = new EbpfMaps(new Bpf(), new PinPaths(root));
     charon = Bun.spawn(['nsenter', `--net=/run/netns/${h}`, bunBin(), 'test/netns/fixtures/fake-charon.ts', vici], { stdout: 'pipe', stderr: 'inherit' });
