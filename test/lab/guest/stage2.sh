@@ -164,15 +164,15 @@ _count() { # _count PATTERN LINE… — how many LINEs match the extended regex 
 }
 _state() {
 	local a
-	mapfile -t a < <(bpftool prog show 2>/dev/null)
+	mapfile -t a <<<"$(bpftool prog show 2>/dev/null)"
 	echo "progs $(_count '^[0-9]+:' "${a[@]}")"
-	mapfile -t a < <(bpftool cgroup show /sys/fs/cgroup 2>/dev/null)
+	mapfile -t a <<<"$(bpftool cgroup show /sys/fs/cgroup 2>/dev/null)"
 	echo "cgroup $(_count '^[0-9]+ ' "${a[@]}")"
 	a=(/sys/class/net/*)
 	echo "links ${#a[@]}"
 	a=(/run/netns/* /sys/fs/bpf/*)
 	echo "netns+pins $(_count '[^*]$' "${a[@]}")"
-	mapfile -t a < <(printf 'xfrm state\nxfrm policy\n' | ip -batch - 2>&1; nft list ruleset 2>&1)
+	mapfile -t a <<<"$(printf 'xfrm state\nxfrm policy\n' | ip -batch - 2>&1; nft list ruleset 2>&1)"
 	echo "xfrm+nft ${#a[@]}"
 }
 
@@ -205,7 +205,7 @@ teardown() {
 		[ "$(_state)" = "$CLEAN" ] && return 0
 		sleep 0.5
 	done
-	diff <(echo "$CLEAN") <(_state) | sed -n 's/^> /now: /p; s/^< /clean: /p' | tr '\n' ' '
+	echo "clean: $CLEAN | now: $(_state)" | tr '\n' ' '
 }
 
 CLEAN=$(_state)
@@ -222,7 +222,7 @@ while IFS= read -r item <&3; do
 	mount -t tmpfs -o mode=0755 tmpfs /tmp/lab
 	run_scenario "${item##*/}" "$share/$item" </dev/null
 	echo "teardown $item" >"$bootout/current"
-	dirty=$(teardown 2>&1 </dev/null)
+	dirty=$(teardown 2>>"$bootout/teardown.err" </dev/null)
 	echo "teardown-end $(uptime_s)${dirty:+ dirty: $dirty}" >>"$share/$item/timing"
 	: >"$share/$item/done"
 	if [ -n "$dirty" ]; then
