@@ -12,6 +12,7 @@
 #include "lib/marker.h"
 #include "lib/sock.h"
 #include "lib/tls_redirect.h"
+#include "lib/inbound.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -83,4 +84,12 @@ SEC("tc")
 int dnsseal_wan_out(struct __sk_buff *skb)
 {
 	return dnsseal_guard(skb);
+}
+
+/* Hook: tc ingress (tcx or clsact) on every interface but lo and the LAN ones (gateway/intercept)
+ * or but lo (host). Direction: incoming, before XFRM decrypts; the inbound guard. */
+SEC("tc")
+int dnsseal_in(struct __sk_buff *skb)
+{
+	return dnsseal_inbound(skb);
 }

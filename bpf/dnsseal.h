@@ -17,6 +17,10 @@
 #define DNSSEAL_MARK_BASE 0x5e510000u
 #define DNSSEAL_MARK_MASK 0xffff0000u
 #define DNSSEAL_MARK_CHANNEL(m) ((m) & 0xffffu)
+/* What XFRM encrypted: every dnsseal SA's output mark (strongSwan child `set_mark_out`), set on
+ * the ESP / ESP-in-UDP packet it produces. Channel 0 of the mark space: no XFRM policy selects it.
+ * The guard passes UDP carrying it as ESP-in-UDP (no socket, or the application's, tells). */
+#define DNSSEAL_MARK_ENCRYPTED 0x5e510000u /* = DNSSEAL_MARK_BASE */
 
 /* ---- address families in keys (not AF_*: independent of libc) ---- */
 #define DNSSEAL_FAMILY_V4 4
@@ -173,6 +177,21 @@ struct dnsseal_channel_val {
 _Static_assert(sizeof(struct dnsseal_channel_val) == 32, "dnsseal_channel_val size");
 
 /*
+ * dnsseal_ike_socks: BPF_MAP_TYPE_SK_STORAGE (key: a socket fd in the updating process), a tag on
+ * charon's own UDP sockets (IKE, NAT-T). Userspace tags them at every VICI (re)connect, reaching
+ * them through pidfd_getfd (src/datapath/ebpf/ike-sockets.ts); a socket's tag dies with it, so a
+ * restarted charon's new sockets are untagged (fail closed) until the next tagging. The guard
+ * exempts only tagged sockets: their packets on egress (skb->sk), the socket an inbound packet
+ * goes to (bpf_sk_lookup_udp) on ingress. Forwarded packets have no socket: never exempt.
+ */
+#define DNSSEAL_IKE_SOCK_CHARON 0x1u
+
+struct dnsseal_ike_sock {
+	__u32 flags; /* host order: DNSSEAL_IKE_SOCK_* */
+};
+_Static_assert(sizeof(struct dnsseal_ike_sock) == 4, "dnsseal_ike_sock size");
+
+/*
  * dnsseal_counters: BPF_MAP_TYPE_PERCPU_ARRAY (a lookup the verifier inlines: no hashing on the
  * packet path). Key: __u32 slot, host order = kind * DNSSEAL_CNT_IDS + id, where an id at or
  * above DNSSEAL_CNT_IDS is counted in slot id 0 of its kind ("other"). Userspace sums the CPUs.
@@ -199,16 +218,23 @@ _Static_assert(sizeof(struct dnsseal_counter_val) == 16, "dnsseal_counter_val si
 #define DNSSEAL_DROP_MALFORMED       4 /* L4 header truncated / unreadable */
 #define DNSSEAL_DROP_EXTHDR          5 /* IPv6 extension header chain too long to follow */
 #define DNSSEAL_DROP_BLOCKED         6 /* to a DNSSEAL_DEST_F_BLOCKED entry, ESP included */
+/* inbound guard (tc ingress, lib/inbound.h): from a protected address */
+#define DNSSEAL_DROP_IN_PLAIN        7 /* a clear packet (not ESP, not decrypted, not to charon's socket) */
+#define DNSSEAL_DROP_IN_FRAGMENT     8 /* a non-first fragment or an over-long IPv6 extension chain, not ESP */
 
 #define DNSSEAL_PASS_ESP      1 /* IP protocol 50 */
-#define DNSSEAL_PASS_ESPINUDP 2 /* UDP 4500 → 4500 (RFC 3948 ESP-in-UDP / IKE NAT-T) */
-#define DNSSEAL_PASS_IKE      3 /* UDP 500/4500 to the channel's gateway (or the peer itself) */
+#define DNSSEAL_PASS_ESPINUDP 2 /* UDP carrying DNSSEAL_MARK_ENCRYPTED: ESP-in-UDP (RFC 3948) XFRM produced */
+#define DNSSEAL_PASS_IKE      3 /* UDP from one of charon's own sockets (dnsseal_ike_socks): IKE, NAT-T */
 #define DNSSEAL_PASS_ND       4 /* ICMPv6 neighbour discovery (types 133-137): no payload, and an
                                  * on-link peer must stay resolvable (unicast NUD probes) */
 /* tls channels (issue 13; numbered apart from the IPsec reasons above) */
 #define DNSSEAL_DROP_TLS_NOT_TCP 16 /* to a tls-channel address and not TCP (UDP, ICMP, ESP, …) */
 #define DNSSEAL_DROP_TLS_BYPASS  17 /* TCP to a tls-channel address that is not the relay's TLS */
 #define DNSSEAL_PASS_TLS         16 /* TCP to tls_port of a tls `peer` channel's address (the relay) */
+/* inbound guard: from a protected address */
+#define DNSSEAL_PASS_IN_ESP       5 /* ESP, for XFRM to decrypt */
+#define DNSSEAL_PASS_IN_DECRYPTED 6 /* carries a secpath: XFRM decrypted it */
+#define DNSSEAL_PASS_IN_IKE       7 /* UDP to one of charon's own sockets (IKE, NAT-T) */
 
 /* IKE / NAT-T ports (host order) */
 #define DNSSEAL_IKE_PORT   500

@@ -17,23 +17,6 @@
 #include "parse.h"
 #include "tls_guard.h"
 
-/* IKE exemption: UDP to 500/4500 of the channel's gateway, or of the peer itself (`peer` channel). */
-static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u32 channel_id, int dst_protected)
-{
-	struct dnsseal_channel_val *ch;
-
-	if (p->dport != DNSSEAL_IKE_PORT && p->dport != DNSSEAL_NATT_PORT)
-		return 0;
-	ch = DNSSEAL_LOOKUP(dnsseal_channels, &channel_id);
-	if (!ch)
-		return 0;
-	if ((ch->flags & DNSSEAL_CHAN_F_PEER) && dst_protected)
-		return 1;
-	if ((ch->flags & DNSSEAL_CHAN_F_HAS_GW) && dnsseal_addr_eq(&p->dst, ch->gw_family, ch->gw_addr))
-		return 1;
-	return 0;
-}
-
 /*
  * The verdict on a packet that is ours (`v`: its protected destination's entry, or NULL when it
  * only carries a dnsseal mark), after XFRM: DNSSEAL_TC_PASS or DNSSEAL_TC_DROP, counted either
@@ -42,13 +25,12 @@ static __always_inline int dnsseal_guard_is_ike(const struct dnsseal_pkt *p, __u
 static __always_inline int dnsseal_guard_verdict(struct __sk_buff *skb, const struct dnsseal_pkt *p, struct dnsseal_dest_val *v)
 {
 	int blocked = 0;
-	__u32 reason, channel_id;
+	__u32 reason;
 
 	if (v) {
 		dnsseal_stamp(v);
 		blocked = (v->flags & DNSSEAL_DEST_F_BLOCKED) != 0;
 	}
-	channel_id = v ? v->channel_id : DNSSEAL_MARK_CHANNEL(skb->mark);
 
 	/* ESP, also a non-first fragment of it (the protocol field is in every fragment). */
 	if (p->proto == IPPROTO_ESP && !blocked) {
@@ -73,12 +55,15 @@ static __always_inline int dnsseal_guard_verdict(struct __sk_buff *skb, const st
 			reason = DNSSEAL_DROP_MALFORMED;
 			goto drop;
 		}
-		if (p->sport == DNSSEAL_NATT_PORT && p->dport == DNSSEAL_NATT_PORT && !blocked) {
+		/* ESP-in-UDP is told by the SA's output mark, not by its ports: an application (or a LAN
+		 * client) can send clear UDP 4500 → 4500 too. */
+		if (skb->mark == DNSSEAL_MARK_ENCRYPTED && !blocked) {
 			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ESPINUDP, skb->len);
 			return DNSSEAL_TC_PASS;
 		}
-		/* A blocked channel must still be able to come up: IKE (and NAT-T) stays exempt. */
-		if (dnsseal_guard_is_ike(p, channel_id, v != 0)) {
+		/* charon's own IKE / NAT-T, by its socket (never by port number; a forwarded packet has
+		 * no socket). A blocked channel must still be able to come up: IKE stays exempt. */
+		if (dnsseal_skb_from_charon(skb)) {
 			dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_IKE, skb->len);
 			return DNSSEAL_TC_PASS;
 		}

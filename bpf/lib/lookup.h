@@ -193,6 +193,27 @@ static __always_inline int dnsseal_mark_is_ours(__u32 mark)
 	return (mark & DNSSEAL_MARK_MASK) == DNSSEAL_MARK_BASE;
 }
 
+/* The socket is one of charon's own (tagged in dnsseal_ike_socks by userspace). */
+static __always_inline int dnsseal_sk_is_charon(struct bpf_sock *sk)
+{
+	struct dnsseal_ike_sock *t;
+
+	if (!sk)
+		return 0;
+	t = bpf_sk_storage_get(&dnsseal_ike_socks, sk, 0, 0);
+	return t && (t->flags & DNSSEAL_IKE_SOCK_CHARON);
+}
+
+/* A local packet sent from one of charon's sockets (a forwarded packet has no socket: 0). */
+static __always_inline int dnsseal_skb_from_charon(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+
+	if (!sk)
+		return 0;
+	return dnsseal_sk_is_charon(bpf_sk_fullsock(sk));
+}
+
 static __always_inline int dnsseal_addr_eq(const struct dnsseal_addr *a, __u8 family, const __be32 *w)
 {
 	return a->family == family && a->w[0] == w[0] && a->w[1] == w[1] && a->w[2] == w[2] && a->w[3] == w[3];

@@ -44,6 +44,14 @@ struct {
 	__type(value, struct dnsseal_counter_val);
 } dnsseal_counters SEC(".maps");
 
+/* charon's own sockets (dnsseal.h): a tag per socket, no capacity. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct dnsseal_ike_sock);
+} dnsseal_ike_socks SEC(".maps");
+
 /* ARRAY: a lookup the verifier inlines (one bounds check, no call). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -169,6 +169,23 @@ static __always_inline int dnsseal_pkt_is_nd(const struct dnsseal_pkt *p)
 	return p->proto == IPPROTO_ICMPV6 && !p->l4_short && p->icmp6_type >= 133 && p->icmp6_type <= 137;
 }
 
+/* The packet's 4-tuple as bpf_sk_lookup_* / bpf_skc_lookup_tcp take it; returns its size. */
+static __always_inline __u32 dnsseal_pkt_tuple(const struct dnsseal_pkt *p, struct bpf_sock_tuple *t)
+{
+	if (p->src.family == DNSSEAL_FAMILY_V4) {
+		t->ipv4.saddr = p->src.w[0];
+		t->ipv4.daddr = p->dst.w[0];
+		t->ipv4.sport = bpf_htons(p->sport);
+		t->ipv4.dport = bpf_htons(p->dport);
+		return sizeof(t->ipv4);
+	}
+	__builtin_memcpy(t->ipv6.saddr, p->src.w, sizeof(t->ipv6.saddr));
+	__builtin_memcpy(t->ipv6.daddr, p->dst.w, sizeof(t->ipv6.daddr));
+	t->ipv6.sport = bpf_htons(p->sport);
+	t->ipv6.dport = bpf_htons(p->dport);
+	return sizeof(t->ipv6);
+}
+
 /* Parses; if a header lies beyond the linear area of a longer skb, pulls and parses again. */
 static __always_inline int dnsseal_parse_at(struct __sk_buff *skb, struct dnsseal_pkt *p, int l2)
 {

@@ -2,7 +2,8 @@
 /*
  * Host mode: socket hooks on the cgroup v2 root. connect()/sendmsg() to a protected destination
  * (group DNSSEAL_GROUP_DEFAULT) sets SO_MARK so the route/XFRM lookup that follows selects the
- * channel's policy. A socket that carries a dnsseal mark and now talks to an unprotected address
+ * channel's policy, whatever the port: only charon's own sockets (dnsseal_ike_socks) are never
+ * marked, or IKE itself would be sent into XFRM. A socket that carries a dnsseal mark and now talks to an unprotected address
  * gets mark 0 back, so a mark never sticks to an unconnected UDP socket.
  * A destination of a `protocol: tls` channel is never marked (no XFRM policy selects it): a TCP
  * connect goes to the relay instead (lib/tls_redirect.h), anything else leaves unmarked and the
@@ -23,12 +24,8 @@ static __always_inline int dnsseal_sock_apply(struct bpf_sock_addr *ctx, const s
 {
 	struct dnsseal_dest_val *v;
 	struct bpf_sock *sk = ctx->sk;
-	__u16 port = bpf_ntohs((__u16)ctx->user_port);
 	__u32 mark;
 
-	/* charon's IKE / NAT-T sockets are never marked, or IKE itself would be sent into XFRM. */
-	if (ctx->protocol == IPPROTO_UDP && (port == DNSSEAL_IKE_PORT || port == DNSSEAL_NATT_PORT))
-		return DNSSEAL_CG_ALLOW;
 	v = dnsseal_dest_lookup(DNSSEAL_GROUP_DEFAULT, dst);
 	/* A tls channel has no XFRM policy to mark for: its TCP goes to the relay (lib/tls_redirect.h). */
 	if (v && dnsseal_tls_channel(v)) {
@@ -36,6 +33,15 @@ static __always_inline int dnsseal_sock_apply(struct bpf_sock_addr *ctx, const s
 		return dnsseal_tls_connect(ctx, dst, v6);
 	}
 	if (v) {
+		/* charon's IKE / NAT-T sockets are never marked (by socket, not by port number); one
+		 * marked before it was known to be charon's gets mark 0 back. */
+		if (dnsseal_sk_is_charon(sk)) {
+			if (dnsseal_mark_is_ours(sk->mark)) {
+				mark = 0;
+				bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+			}
+			return DNSSEAL_CG_ALLOW;
+		}
 		mark = v->mark;
 		if (!sk || sk->mark != mark) {
 			bpf_setsockopt(ctx, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));

@@ -46,4 +46,36 @@ static __always_inline int dnsseal_tls_guard(struct __sk_buff *skb, const struct
 	return 1;
 }
 
+/*
+ * The inbound half for tls channels (lib/inbound.h): from a tls-channel address only TCP from its
+ * tls_port (the peer's TLS, answering the relay) and ICMPv6 neighbour discovery are accepted;
+ * anything else is a clear packet from a protected address (DNSSEAL_DROP_IN_PLAIN, fragments
+ * DNSSEAL_DROP_IN_FRAGMENT). Returns 0 when the address is not a tls channel's.
+ */
+static __always_inline int dnsseal_tls_inbound(struct __sk_buff *skb, const struct dnsseal_pkt *p, const struct dnsseal_dest_val *v, int *verdict)
+{
+	struct dnsseal_channel_val *ch = dnsseal_tls_channel(v);
+	__u32 reason;
+
+	if (!ch)
+		return 0;
+	*verdict = DNSSEAL_TC_PASS;
+	if (dnsseal_pkt_is_nd(p)) {
+		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
+		return 1;
+	}
+	if (p->nonfirst_frag || p->exthdr_deep) {
+		reason = DNSSEAL_DROP_IN_FRAGMENT;
+	} else if (p->proto == IPPROTO_TCP && !p->l4_short && ch->tls_port && p->sport == bpf_ntohs(ch->tls_port) &&
+		   !(v->flags & DNSSEAL_DEST_F_BLOCKED)) {
+		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_TLS, skb->len);
+		return 1;
+	} else {
+		reason = DNSSEAL_DROP_IN_PLAIN;
+	}
+	dnsseal_count(DNSSEAL_CNT_GUARD_DROP, reason, skb->len);
+	*verdict = DNSSEAL_TC_DROP;
+	return 1;
+}
+
 #endif

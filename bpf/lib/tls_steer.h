@@ -44,19 +44,7 @@ static __always_inline int dnsseal_tls_steer(struct __sk_buff *skb, const struct
 	if (p->proto != IPPROTO_TCP || p->nonfirst_frag || p->l4_short || p->exthdr_deep)
 		return 1;
 	skb->mark = DNSSEAL_TLS_LOCAL_MARK;
-	if (p->src.family == DNSSEAL_FAMILY_V4) {
-		t.ipv4.saddr = p->src.w[0];
-		t.ipv4.daddr = p->dst.w[0];
-		t.ipv4.sport = bpf_htons(p->sport);
-		t.ipv4.dport = bpf_htons(p->dport);
-		size = sizeof(t.ipv4);
-	} else {
-		__builtin_memcpy(t.ipv6.saddr, p->src.w, 16);
-		__builtin_memcpy(t.ipv6.daddr, p->dst.w, 16);
-		t.ipv6.sport = bpf_htons(p->sport);
-		t.ipv6.dport = bpf_htons(p->dport);
-		size = sizeof(t.ipv6);
-	}
+	size = dnsseal_pkt_tuple(p, &t);
 	sk = bpf_skc_lookup_tcp(skb, &t, size, BPF_F_CURRENT_NETNS, 0);
 	if (sk) {
 		int listening = sk->state == BPF_TCP_LISTEN;

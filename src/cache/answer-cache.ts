@@ -18,7 +18,7 @@ import type { AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import type { Forwarded } from '../proxy/forwarder.ts';
 import type { Clock } from '../util/clock.ts';
-import { agedCopy, agedScan, cappedScan, prepare } from './answer-ttl.ts';
+import { agedCopy, agedScan, cappedScan, prepare, relayAged } from './answer-ttl.ts';
 import { keyHash, questionBits, sameQuestion } from './cache-key.ts';
 import { CACHE_DEFAULTS, costOf, type CacheLimits } from './cache-limits.ts';
 import { newCacheCounters, type CacheCounters, type EvictionReason } from './cache-metrics.ts';
@@ -34,6 +34,49 @@ export interface CachedAnswer extends Forwarded {
   lifetimeS: number;
   /** Prefetch: set on the one hit that should refresh the entry from the upstream now. */
   refresh?: true;
+}
+
+/**
+ * A hit as the cache hands it out. Its `bytes` (the aged copy) are made only when something
+ * reads them (confine with stray records, intercept, the query log); the usual client copy is
+ * made by `relay` straight from the stored answer, one copy per hit instead of two.
+ */
+export class CachedHit implements CachedAnswer {
+  readonly via: 'udp' | 'tcp';
+  readonly cache: 'hit' | 'stale';
+  readonly remainingS: number;
+  readonly lifetimeS: number;
+  refresh?: true;
+  readonly scan: AnswerScan;
+  private readonly stored: Uint8Array;
+  private readonly storedScan: AnswerScan;
+  private readonly elapsedS: number;
+  private readonly staleTtlS: number | null;
+  private readonly question: Uint8Array;
+  private aged: Uint8Array | null = null;
+
+  constructor(e: Entry, question: Uint8Array, elapsedS: number, staleTtlS: number | null, remainingS: number, lifetimeS: number) {
+    this.stored = e.stored;
+    this.storedScan = e.scan;
+    this.elapsedS = elapsedS;
+    this.staleTtlS = staleTtlS;
+    this.question = question;
+    this.scan = agedScan(e.scan, elapsedS, staleTtlS);
+    this.via = e.flags & VIA_TCP ? 'tcp' : 'udp';
+    this.cache = staleTtlS !== null ? 'stale' : 'hit';
+    this.remainingS = remainingS;
+    this.lifetimeS = lifetimeS;
+  }
+
+  /** The answer with the TTLs lowered by the time spent in the cache and the asker's question. */
+  get bytes(): Uint8Array {
+    return (this.aged ??= agedCopy(this.stored, this.storedScan.end, this.elapsedS, this.staleTtlS, this.question));
+  }
+
+  /** The client's copy (`relayAnswer` of `bytes`), made from the stored answer in one copy. */
+  relay(query: ParsedQuery, limit: number | null): Uint8Array {
+    return relayAged(this.stored, this.storedScan, this.elapsedS, this.staleTtlS, query, limit);
+  }
 }
 
 /** True for an answer that came from the cache. */
@@ -262,14 +305,7 @@ export class AnswerCache {
     const lifetimeS = (e.expiresMs - e.storedMs) / 1000;
     const staleTtl = stale ? this.limits.staleTtlS : null;
     const remainingS = stale ? this.limits.staleTtlS : lifetimeS - elapsedS;
-    const out: CachedAnswer = {
-      bytes: agedCopy(e.stored, e.scan.end, elapsedS, staleTtl, query.question),
-      scan: agedScan(e.scan, elapsedS, staleTtl),
-      via: e.flags & VIA_TCP ? 'tcp' : 'udp',
-      cache: stale ? 'stale' : 'hit',
-      remainingS,
-      lifetimeS,
-    };
+    const out = new CachedHit(e, query.question, elapsedS, staleTtl, remainingS, lifetimeS);
     if (!stale && this.limits.prefetch && !(e.flags & REFRESHING) && remainingS * 10 < lifetimeS) {
       e.flags |= REFRESHING;
       this.counters.prefetches++;

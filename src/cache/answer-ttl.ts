@@ -15,7 +15,9 @@
  *   equals `scanAnswer` of the aged bytes for every fixture).
  */
 import type { AnswerScan } from '../dns/answer-scan.ts';
-import { HEADER_LEN, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_CNAME, TYPE_OPT, TYPE_SOA, skipName } from '../dns/wire.ts';
+import type { ParsedQuery } from '../dns/query.ts';
+import { relayAnswer } from '../dns/response.ts';
+import { FLAG_TC, HEADER_LEN, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_CNAME, TYPE_OPT, TYPE_SOA, skipName } from '../dns/wire.ts';
 
 export const TYPE_TSIG = 250;
 const TYPE_ANY = 255;
@@ -129,6 +131,36 @@ export function agedCopy(stored: Uint8Array, wireLen: number, elapsedS: number, 
   } else if (elapsedS > 0) {
     for (let p = wireLen; p < stored.length; p += 2) {
       const o = (stored[p]! << 8) | stored[p + 1]!;
+      const t = readU32(stored, o) - elapsedS;
+      writeU32(out, o, t > 0 ? t : 0);
+    }
+  }
+  return out;
+}
+
+/**
+ * The client's copy of a hit in one copy: `relayAnswer` of the stored answer (the wire part of
+ * `stored`, read by `scan`, the stored answer's scan), then the asking client's question and
+ * the aged TTLs (as `agedCopy` has them) written into it — only for records before the OPT: the
+ * relay drops the OPT and whatever follows it. Byte for byte
+ * `relayAnswer(agedCopy(stored, scan.end, elapsedS, staleTtlS, query.question), scan, query, limit)`
+ * (test/cache/answer-ttl.test.ts), without the intermediate copy.
+ */
+export function relayAged(stored: Uint8Array, scan: AnswerScan, elapsedS: number, staleTtlS: number | null, query: ParsedQuery, limit: number | null): Uint8Array {
+  const out = relayAnswer(stored, scan, query, limit);
+  // A kept answer never has TC (`prepare`): TC here is relay's empty answer for a client whose
+  // UDP size it exceeds — the client's question and an OPT, no record to age.
+  if (out[2]! & (FLAG_TC >>> 8)) return out;
+  const q = query.question;
+  for (let i = 0; i < q.length; i++) out[HEADER_LEN + i] = q[i]!;
+  if (staleTtlS === null && elapsedS <= 0) return out;
+  const wireLen = scan.end;
+  const cut = scan.opt ? scan.opt.off : wireLen;
+  for (let p = wireLen; p < stored.length; p += 2) {
+    const o = (stored[p]! << 8) | stored[p + 1]!;
+    if (o + 4 > cut) continue;
+    if (staleTtlS !== null) writeU32(out, o, staleTtlS);
+    else {
       const t = readU32(stored, o) - elapsedS;
       writeU32(out, o, t > 0 ? t : 0);
     }

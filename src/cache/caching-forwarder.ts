@@ -29,13 +29,22 @@ export class CachingForwarder implements ForwardApi {
   ) {}
 
   forward(query: ParsedQuery, upstreamName: string | null, hooks?: HooksFactory): Promise<Forwarded> {
+    const r = this.resolveNow(query, upstreamName, hooks);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  }
+
+  /**
+   * `forward`, with a hit returned as it is rather than in a promise: the pipeline goes on with
+   * it in the same turn (decide → register → respond all the same; see pipeline.ts).
+   */
+  resolveNow(query: ParsedQuery, upstreamName: string | null, hooks?: HooksFactory): Forwarded | Promise<Forwarded> {
     if (hooks || !this.cache.enabled) return this.inner.forward(query, upstreamName, hooks);
     // The forwarder's own default: the key must name the upstream that really answers.
     const upstream = upstreamName ?? 'default';
     const hit = this.cache.lookup(query, upstream);
     if (hit) {
       if (hit.refresh) this.prefetch(query, upstreamName, upstream);
-      return Promise.resolve(hit);
+      return hit;
     }
     return this.inner.forward(query, upstreamName).then(
       (answer) => this.answered(query, upstream, answer),

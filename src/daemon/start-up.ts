@@ -28,6 +28,7 @@ import { createIntercept, type InterceptRuntime } from '../intercept/factory.ts'
 import { interceptObjectPath } from '../intercept/object.ts';
 import type { IpsecChannels } from '../ipsec/channel-manager.ts';
 import { createIpsecChannels } from '../ipsec/ipsec-factory.ts';
+import { DEFAULT_VICI_SOCKET } from '../ipsec/vici-client.ts';
 import { startMetricsServer } from '../ops/metrics-server.ts';
 import { exportXfrmStat } from '../ops/xfrm-stat.ts';
 import { forEachTarget } from '../policy/rule-list.ts';
@@ -42,6 +43,7 @@ import { QueryLog } from '../proxy/query-log.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { UndoStack } from '../util/undo-stack.ts';
 import { ChannelTable } from './channel-table.ts';
+import { ikeExemption } from './ike-exemption.ts';
 import { LiveConfig } from './live-config.ts';
 import { Enforce } from './enforce.ts';
 import { FakeDnsEnforcer, NftDnsEnforcer } from '../datapath/dns-enforce.ts';
@@ -95,6 +97,7 @@ export async function startUp(cfg: Config, deps: DaemonDeps, stack: UndoStack, s
       viciSocket: cfg.viciSocket,
       localId: cfg.localId,
       onChannelState: (channel, up) => channels.setUp(channel.id, up),
+      onCharonUp: ikeExemption(dp, cfg.viciSocket ?? DEFAULT_VICI_SOCKET, log),
     });
   stack.push('ipsec', () => ip.close());
   // Drops by a trap policy whose peer SA is not up never reach the leak guard: export the

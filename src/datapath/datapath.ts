@@ -92,8 +92,11 @@ export interface Datapath {
   readonly kind: string;
   /** How many entries the destination map holds (max_entries); undefined: unbounded (`none`). */
   readonly capacity?: number;
-  /** Insert or overwrite. Throws `map_full` when capacity is reached (never evicts). */
-  upsert(key: DestKey, value: DestValue): void;
+  /**
+   * Insert or overwrite. Throws `map_full` when capacity is reached (never evicts). `known`: a
+   * hint that the key is in the map already (a refresh); the result is the same either way.
+   */
+  upsert(key: DestKey, value: DestValue, known?: boolean): void;
   /** Remove; removing an absent key is not an error. */
   remove(key: DestKey): void;
   /** Every entry currently in the map (used to adopt state after a restart). */
@@ -113,6 +116,12 @@ export interface Datapath {
    * design (`none`, chosen explicitly) return undefined.
    */
   health(): string | undefined;
+  /**
+   * charon's own UDP sockets (IKE, NAT-T): process `pid`, its fds `fds`. The guard exempts exactly
+   * these (never a port number); a backend without a kernel guard has nothing to do. Returns how
+   * many were tagged. Called at every VICI (re)connect (a restarted charon has new sockets).
+   */
+  setIkeSockets?(pid: number, fds: readonly number[]): number;
   close(): void;
 }
 

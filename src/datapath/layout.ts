@@ -11,6 +11,8 @@ import { endianness } from 'node:os';
 import { DnssealError } from '../util/errors.ts';
 
 export const MARK_BASE = 0x5e510000;
+/** DNSSEAL_MARK_ENCRYPTED: every dnsseal SA's output mark (strongSwan `set_mark_out`). */
+export const MARK_ENCRYPTED = MARK_BASE;
 export const FAMILY_V4 = 4;
 export const FAMILY_V6 = 6;
 export const GROUP_DEFAULT = 0;
@@ -45,6 +47,10 @@ export const ClientKeyLayout = { size: 20, prefixlen: 0, addr: 4 } as const;
 export const ClientValLayout = { size: 4, group: 0 } as const;
 /** struct dnsseal_channel_val (key: __u32 channel id, host order) */
 export const ChannelValLayout = { size: 32, mark: 0, state: 4, flags: 8, gw_family: 12, pad: 13, tls_port: 14, gw_addr: 16 } as const;
+/** struct dnsseal_ike_sock (dnsseal_ike_socks: SK_STORAGE, key a socket fd of the updating process) */
+export const IkeSockLayout = { size: 4, flags: 0 } as const;
+/** DNSSEAL_IKE_SOCK_* */
+export const IKE_SOCK_CHARON = 0x1;
 /** struct dnsseal_counter_val (key: __u32 slot; one value per possible CPU, each rounded to 8 bytes) */
 export const CounterValLayout = { size: 16, packets: 0, bytes: 8 } as const;
 
@@ -80,10 +86,12 @@ export const DROP_REASONS: Record<number, string> = {
   4: 'malformed',
   5: 'exthdr',
   6: 'blocked',
+  7: 'in_plain',
+  8: 'in_fragment',
   16: 'tls_not_tcp',
   17: 'tls_bypass',
 };
-export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike', 4: 'nd', 16: 'tls' };
+export const PASS_REASONS: Record<number, string> = { 1: 'esp', 2: 'esp_in_udp', 3: 'ike', 4: 'nd', 5: 'in_esp', 6: 'in_decrypted', 7: 'in_ike', 16: 'tls' };
 
 export function assertLittleEndian(): void {
   if (endianness() !== 'LE') {

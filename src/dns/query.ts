@@ -14,6 +14,9 @@ import {
   TYPE_OPT,
   EDNS_DO,
   WireError,
+  nameText,
+  putDot,
+  putLabelText,
   skipName,
 } from './wire.ts';
 
@@ -89,8 +92,7 @@ export function parseQuery(buf: Uint8Array): QueryParse {
 
   // The question: labels only, no compression (nothing precedes it that could be pointed at).
   let p = HEADER_LEN;
-  let name = '';
-  let upper = false;
+  let n = 0;
   for (;;) {
     if (p >= buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     const l = buf[p]!;
@@ -101,21 +103,12 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     if (l > 63) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'compressed or reserved label in question' };
     if (p + 1 + l > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     if (p + 1 + l - HEADER_LEN + 1 > 255) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'name too long' };
-    if (p > HEADER_LEN) name += '.';
-    for (let i = p + 1; i <= p + l; i++) {
-      const c = buf[i]!;
-      if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) {
-        if (c >= 0x41 && c <= 0x5a) upper = true;
-        name += String.fromCharCode(c);
-      } else {
-        // RFC 4343 escapes keep different wire names from reading as the same text.
-        name += '\\' + c.toString().padStart(3, '0');
-      }
-    }
+    if (p > HEADER_LEN) n = putDot(n);
+    // A–Z folded; RFC 4343 escapes keep different wire names from reading as the same text.
+    n = putLabelText(buf, p + 1, p + 1 + l, n);
     p += 1 + l;
   }
-  // Pure ASCII (other bytes are escaped), so toLowerCase folds exactly A–Z.
-  const qname = upper ? name.toLowerCase() : name;
+  const qname = nameText(n);
   if (p + 4 > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
   const qtype = (buf[p]! << 8) | buf[p + 1]!;
   const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;

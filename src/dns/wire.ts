@@ -86,6 +86,46 @@ export function skipName(buf: Uint8Array, off: number): number {
   }
 }
 
+/**
+ * Presentation text of names is written here a byte at a time and made a string once: a string
+ * built with `+=` a character at a time costs a rope node per character (and a flatten when it
+ * is first hashed or compared), three times the time of one decode. Room for 255 wire octets
+ * each escaped as \DDD. Not re-entrant (nor is JS).
+ */
+const NAME_TEXT = new Uint8Array(1024);
+const ASCII = new TextDecoder('latin1');
+
+/**
+ * Appends the label octets `buf[from, to)` to NAME_TEXT at `n`, A–Z folded to lower case, other
+ * octets outside printable ASCII, '.' and '\\' escaped as \DDD (RFC 4343); returns the new end.
+ */
+export function putLabelText(buf: Uint8Array, from: number, to: number, n: number): number {
+  const out = NAME_TEXT;
+  for (let i = from; i < to; i++) {
+    let c = buf[i]!;
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) out[n++] = c;
+    else {
+      out[n++] = 0x5c;
+      out[n++] = 0x30 + ((c / 100) | 0);
+      out[n++] = 0x30 + (((c / 10) | 0) % 10);
+      out[n++] = 0x30 + (c % 10);
+    }
+  }
+  return n;
+}
+
+/** Appends a '.' between labels. */
+export function putDot(n: number): number {
+  NAME_TEXT[n] = 0x2e;
+  return n + 1;
+}
+
+/** The text written to NAME_TEXT so far (`n` octets, ASCII), as one flat string. */
+export function nameText(n: number): string {
+  return n === 0 ? '' : ASCII.decode(NAME_TEXT.subarray(0, n));
+}
+
 export interface NameRead {
   /** Lower-case presentation form without the trailing dot; '' is the root. */
   name: string;
@@ -107,13 +147,13 @@ export function readName(buf: Uint8Array, off: number): NameRead {
   // Each pointer must land strictly before the segment that holds it, so offsets only
   // decrease and every chain ends: no loops, no forward references.
   let limit = off;
-  let name = '';
+  let n = 0;
   for (;;) {
     if (p >= buf.length) throw new WireError(`name runs past the end at ${p}`);
     const len = buf[p]!;
     if (len === 0) {
       if (end < 0) end = p + 1;
-      return { name, end };
+      return { name: nameText(n), end };
     }
     if ((len & 0xc0) === 0xc0) {
       if (p + 2 > buf.length) throw new WireError(`pointer truncated at ${p}`);
@@ -128,13 +168,8 @@ export function readName(buf: Uint8Array, off: number): NameRead {
     if (p + 1 + len > buf.length) throw new WireError(`label runs past the end at ${p}`);
     wireLen += 1 + len;
     if (wireLen + 1 > MAX_NAME_WIRE) throw new WireError(`name longer than ${MAX_NAME_WIRE} octets at ${off}`);
-    if (name.length > 0) name += '.';
-    for (let i = p + 1; i <= p + len; i++) {
-      let c = buf[i]!;
-      if (c >= 0x41 && c <= 0x5a) c += 0x20;
-      if (c > 0x20 && c < 0x7f && c !== 0x2e && c !== 0x5c) name += String.fromCharCode(c);
-      else name += '\\' + c.toString().padStart(3, '0');
-    }
+    if (n > 0) n = putDot(n);
+    n = putLabelText(buf, p + 1, p + 1 + len, n);
     p += 1 + len;
   }
 }

@@ -117,6 +117,8 @@ export interface ChannelManagerOptions {
   negotiateTimeoutMs?: number;
   /** Called when a tunnel channel's SA goes up or down (e.g. Datapath.setChannels). */
   onChannelState?: (channel: ChannelSpec, up: boolean) => void;
+  /** charon became reachable over VICI (at start and after each reconnect): a new charon may have new sockets. */
+  onCharonUp?: () => void;
   /** Close `vici` in close() (set when the manager's creator made the client for it). */
   ownsVici?: boolean;
 }
@@ -212,6 +214,7 @@ export class ChannelManager implements IpsecChannels {
       return;
     }
     this.setLink(true);
+    this.charonUp();
     this.log.info('strongSwan reachable', { daemon: String(v.daemon), version: String(v.version), socket: this.vici.socketPath });
     // A refusal (charon is there but rejects our config) stops the start: that is a config error.
     for (const ch of this.configured) {
@@ -501,9 +504,18 @@ export class ChannelManager implements IpsecChannels {
       return;
     }
     this.setLink(true);
+    this.charonUp();
     if (!this.needLoad) return;
     this.needLoad = false;
     void this.resync();
+  }
+
+  private charonUp(): void {
+    try {
+      this.opts.onCharonUp?.();
+    } catch (e) {
+      this.log.error('onCharonUp failed', { err: errorMessage(e) });
+    }
   }
 
   private setLink(up: boolean, err = 'unknown error'): void {

@@ -10,12 +10,16 @@
  * - `set_mark_in` = the same mark: decapsulated packets carry no mark of their own, and the
  *   inbound policy (with `mark_in`) would not match them, so the kernel would drop them. The
  *   inbound SA stamps the mark on what it decrypts.
+ * - `set_mark_out` = DNSSEAL_MARK_ENCRYPTED on every SA: what XFRM encrypted leaves with it, so
+ *   the leak guard tells ESP-in-UDP (NAT-T) from an application's clear UDP 4500 by the mark, not
+ *   by the ports (issue #11 item 7). No policy selects that mark.
  * - No `start_action`: the manager installs the trap explicitly (`install`), so a failure
  *   surfaces as an error instead of a log line, and re-installs after a charon restart.
  * - Peers fail fast (`keyingtries = 1`); a hub tunnel retries forever and re-traps on DPD or
  *   close, because its traffic keeps coming.
  */
 import type { Mode } from '../config/types.ts';
+import { MARK_ENCRYPTED } from '../datapath/layout.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { ViciMessage } from './vici-codec.ts';
 
@@ -86,7 +90,7 @@ function ikeBase(ch: ChannelSpec, ctx: ConnContext, remoteAddr: string, remoteId
 
 function markOptions(ch: ChannelSpec): ViciMessage {
   const m = markText(ch.mark);
-  return { mark_in: m, mark_out: m, set_mark_in: m };
+  return { mark_in: m, mark_out: m, set_mark_in: m, set_mark_out: markText(MARK_ENCRYPTED) };
 }
 
 /** A `tunnel` channel: to the hub, local = LAN (gateway) or this host, remote = everything. */

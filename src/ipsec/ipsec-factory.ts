@@ -30,6 +30,7 @@ export interface IpsecDeps {
   /** Reads an interface's addresses (`ip -j addr show dev IFACE`); tests pass their own. */
   readAddrs?: AddrReader;
   onChannelState?: ConstructorParameters<typeof ChannelManager>[0]['onChannelState'];
+  onCharonUp?: ConstructorParameters<typeof ChannelManager>[0]['onCharonUp'];
 }
 
 export function createIpsecChannels(cfg: Config, deps: IpsecDeps): IpsecChannels {
@@ -57,6 +58,7 @@ export function createIpsecChannels(cfg: Config, deps: IpsecDeps): IpsecChannels
     localId: deps.localId,
     negotiateTimeoutMs: deps.negotiateTimeoutMs,
     onChannelState: deps.onChannelState,
+    onCharonUp: deps.onCharonUp,
     ownsVici: deps.vici === undefined,
   });
 }

@@ -21,7 +21,7 @@
  * the answer (S106), so no address reaches a client before it is in the kernel map.
  * With the query log on (query-log.ts), `respond` is followed by one line per query.
  */
-import { isCached } from '../cache/answer-cache.ts';
+import { CachedHit, isCached } from '../cache/answer-cache.ts';
 import { rewriteAnswer } from '../dns/answer-rewrite.ts';
 import { scanAnswer, type AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
@@ -29,7 +29,7 @@ import { parseQuery } from '../dns/query.ts';
 import { buildErrorResponse, buildHeaderOnlyResponse, relayAnswer, udpLimit } from '../dns/response.ts';
 import { RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_SERVFAIL } from '../dns/wire.ts';
 import type { ChannelSpec, Decision } from '../policy/types.ts';
-import type { RegistryApi } from '../registry/types.ts';
+import type { Registration, RegistryApi } from '../registry/types.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
@@ -69,7 +69,11 @@ export interface PolicyServerLink {
 export interface PipelineDeps {
   policy: PolicyApi;
   registry: RegistryApi;
-  forwarder: Pick<Forwarder, 'forward'>;
+  /**
+   * `resolveNow` (the cache, src/cache/caching-forwarder.ts): a hit comes back as it is, not in
+   * a promise, and the query goes on in the same turn; absent: `forward`.
+   */
+  forwarder: Pick<Forwarder, 'forward'> & { resolveNow?(query: ParsedQuery, upstream: string | null): Forwarded | Promise<Forwarded> };
   /**
    * Names of the configured upstreams. With only `default` there is nothing for the
    * pre-decision to choose, so S102 is skipped (it costs a policy lookup per query).
@@ -143,25 +147,50 @@ export class Pipeline {
     this.splitDns = names.length > 1;
   }
 
+  /**
+   * A query that needs no waiting — a cache hit registered synchronously, a local answer, an
+   * error answered here — runs from parse to answer in this call; one that waits (upstream, a
+   * peer channel) goes on in promise callbacks. Either way the steps and their order are the same.
+   */
   private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
     // the query log costs one property read per query while it is off
     const t0 = this.deps.queryLog?.on ? performance.now() : 0;
-    return this.resolve(bytes, client).then(
-      (outcome) => {
-        const answer = this.respond(outcome, bytes, client);
-        if (t0 !== 0 && answer !== null) this.logQuery(outcome, client, t0);
-        return answer;
-      },
-      (err: unknown) => {
-        // A bug in a step (policy, registry double…): fail closed, answer nothing.
-        this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
-        return this.respond({ kind: 'drop', reason: 'internal' }, bytes, client);
-      },
-    );
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = this.resolve(bytes, client);
+    } catch (err) {
+      return Promise.resolve(this.failed(err, bytes, client));
+    }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (o) => this.finish(o, bytes, client, t0),
+        (err: unknown) => this.failed(err, bytes, client),
+      );
+    }
+    try {
+      return Promise.resolve(this.finish(outcome, bytes, client, t0));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  /** Steps 1–5. Throws only on a bug in a step (policy, registry); `run` then answers nothing. */
-  private async resolve(bytes: Uint8Array, client: ClientInfo): Promise<Outcome> {
+  private finish(outcome: Outcome, bytes: Uint8Array, client: ClientInfo, t0: number): Uint8Array | null {
+    const answer = this.respond(outcome, bytes, client);
+    if (t0 !== 0 && answer !== null) this.logQuery(outcome, client, t0);
+    return answer;
+  }
+
+  /** A bug in a step (policy, registry double…): fail closed, answer nothing. */
+  private failed(err: unknown, bytes: Uint8Array, client: ClientInfo): Uint8Array | null {
+    this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
+    return this.respond({ kind: 'drop', reason: 'internal' }, bytes, client);
+  }
+
+  /**
+   * Steps 1–5: the outcome, or a promise of it when a step must wait. Throws (or rejects) only
+   * on a bug in a step (policy, registry); `run` then answers nothing.
+   */
+  private resolve(bytes: Uint8Array, client: ClientInfo): Outcome | Promise<Outcome> {
     const received = this.receive(bytes);
     const refused = this.admit(received, client);
     if (refused) return refused;
@@ -170,35 +199,56 @@ export class Pipeline {
     if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
     const clientIp = this.classify(query, client);
     const local = this.local(query);
-    const upstream = local ? null : this.preDecide(query, clientIp);
-    const asked = local ? null : (upstream ?? this.deps.policyServer?.upstream ?? 'default');
-    let forwarded: Forwarded;
+    if (local) return this.answered(query, local, clientIp, null);
+    const upstream = this.preDecide(query, clientIp);
+    const asked = upstream ?? this.deps.policyServer?.upstream ?? 'default';
     const sent = performance.now();
+    let forwarding: Forwarded | Promise<Forwarded>;
     try {
-      forwarded = local ?? (await this.forward(query, upstream, clientIp));
+      forwarding = this.forward(query, upstream, clientIp);
     } catch (err) {
       return { ...this.forwardFailure(query, err), clientIp, upstream: asked };
     }
-    // a cache hit is not an upstream exchange (dnsseal_upstream_query_seconds)
-    if (!local && !isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
+    // a cache hit (never waited for) is not an upstream exchange (dnsseal_upstream_query_seconds)
+    if (!(forwarding instanceof Promise)) return this.answered(query, forwarding, clientIp, asked);
+    return forwarding.then(
+      (forwarded) => {
+        if (!isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
+        return this.answered(query, forwarded, clientIp, asked);
+      },
+      (err: unknown): Outcome => ({ ...this.forwardFailure(query, err), clientIp, upstream: asked }),
+    );
+  }
+
+  /** Steps 4–5 for an answer in hand (upstream, cache or local): decide, hold, register, confine. */
+  private answered(query: ParsedQuery, forwarded: Forwarded, clientIp: string, asked: string | null): Outcome | Promise<Outcome> {
     const decision = this.decide(query, forwarded, clientIp);
-    let registered = NONE;
-    if (decision?.channel) {
-      this.hold(forwarded, decision);
-      try {
-        await this.register(query, forwarded, decision);
-      } catch (err) {
-        return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err), clientIp, upstream: asked, decision };
-      }
-      registered = forwarded.scan.addrs;
-      const icpt = this.deps.interceptor !== undefined;
-      try {
-        forwarded = icpt ? this.intercept(query, forwarded, decision) : this.confine(query, forwarded);
-      } catch (err) {
-        return { kind: 'servfail', query, reason: icpt ? 'intercept' : 'malformed_answer', detail: errorMessage(err), clientIp, upstream: asked, decision };
-      }
+    if (!decision?.channel) return { kind: 'answer', query, forwarded, decision, clientIp, upstream: asked, registered: NONE };
+    this.hold(forwarded, decision);
+    let waiting: Promise<void> | undefined;
+    try {
+      waiting = this.register(query, forwarded, decision);
+    } catch (err) {
+      return { kind: 'servfail', query, reason: 'register', detail: errorMessage(err), clientIp, upstream: asked, decision };
     }
-    return { kind: 'answer', query, forwarded, decision, clientIp, upstream: asked, registered };
+    if (waiting === undefined) return this.registered(query, forwarded, decision, clientIp, asked);
+    return waiting.then(
+      () => this.registered(query, forwarded, decision, clientIp, asked),
+      (err: unknown): Outcome => ({ kind: 'servfail', query, reason: 'register', detail: errorMessage(err), clientIp, upstream: asked, decision }),
+    );
+  }
+
+  /** After S105: the answer limited to what was registered (confine), or intercept's copy. */
+  private registered(query: ParsedQuery, forwarded: Forwarded, decision: Decision, clientIp: string, asked: string | null): Outcome {
+    const registered = forwarded.scan.addrs;
+    const icpt = this.deps.interceptor !== undefined;
+    let out: Forwarded;
+    try {
+      out = icpt ? this.intercept(query, forwarded, decision) : this.confine(query, forwarded);
+    } catch (err) {
+      return { kind: 'servfail', query, reason: icpt ? 'intercept' : 'malformed_answer', detail: errorMessage(err), clientIp, upstream: asked, decision };
+    }
+    return { kind: 'answer', query, forwarded: out, decision, clientIp, upstream: asked, registered };
   }
 
   /** S101: parse the query; malformed input ends here (FORMERR or dropped). */
@@ -243,15 +293,16 @@ export class Pipeline {
     return this.splitDns ? this.deps.policy.preDecide(clientIp, query.qname).upstream : null;
   }
 
-  /** S103: ask the upstream (shared with identical questions in flight; TC → TCP). */
-  private forward(query: ParsedQuery, upstream: string | null, clientIp: string): Promise<Forwarded> {
+  /** S103: ask the upstream (shared with identical questions in flight; TC → TCP), or the cache. */
+  private forward(query: ParsedQuery, upstream: string | null, clientIp: string): Forwarded | Promise<Forwarded> {
     const ps = this.deps.policyServer;
     // Signed, never shared; a rule naming another upstream (split DNS) still goes there.
     // Gateway modes name the classified client to the server (its own ECS), never the sender's.
     if (ps && (upstream === null || upstream === ps.upstream)) {
       return this.deps.forwarder.forward(query, ps.upstream, () => ps.hooks(clientIp));
     }
-    return this.deps.forwarder.forward(query, upstream);
+    const f = this.deps.forwarder;
+    return f.resolveNow ? f.resolveNow(query, upstream) : f.forward(query, upstream);
   }
 
   /**
@@ -283,21 +334,27 @@ export class Pipeline {
     if (scan.chain.length > 1) this.deps.holds?.hold(decision, scan.chain, scan.chainTtls);
   }
 
-  /** S105: every address into the registry and the kernel map; resolves only when done. */
-  private async register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> {
+  /**
+   * S105: every address into the registry and the kernel map. Undefined: done already (the
+   * registry wrote them synchronously); else a promise that resolves only when done. Throws or
+   * rejects when it cannot be done.
+   */
+  private register(query: ParsedQuery, forwarded: Forwarded, decision: Decision): Promise<void> | undefined {
     const scan = forwarded.scan;
-    if (scan.addrs.length === 0) return;
-    // A channel a policy server named is set up (strongSwan) before anything is marked for it.
-    const ready = this.deps.policyServer?.channelReady;
-    if (ready) await ready.call(this.deps.policyServer, decision.channel!);
-    return this.deps.registry.register({
+    if (scan.addrs.length === 0) return undefined;
+    const reg: Registration = {
       group: decision.group,
       channel: decision.channel!,
       names: scan.chain,
       addrs: scan.addrs,
       ttlS: scan.minTtl,
       queryName: query.qname,
-    });
+    };
+    const registry = this.deps.registry;
+    // A channel a policy server named is set up (strongSwan) before anything is marked for it.
+    const ready = this.deps.policyServer?.channelReady;
+    if (ready) return ready.call(this.deps.policyServer, decision.channel!).then(() => registry.register(reg));
+    return registry.registerNow ? registry.registerNow(reg) : registry.register(reg);
   }
 
   /**
@@ -332,7 +389,9 @@ export class Pipeline {
         c.queries[outcome.decision?.channel ? 'protected' : 'answer']++;
         if (this.deps.log.enabled('debug')) this.logDecision(outcome.query, outcome.decision, outcome.clientIp, client);
         const limit = client.transport === 'udp' ? udpLimit(outcome.query) : null;
-        return relayAnswer(outcome.forwarded.bytes, outcome.forwarded.scan, outcome.query, limit);
+        const f = outcome.forwarded;
+        // a hit as the cache handed it out: one copy from the stored answer (the same bytes)
+        return f instanceof CachedHit ? f.relay(outcome.query, limit) : relayAnswer(f.bytes, f.scan, outcome.query, limit);
       }
       case 'drop':
         c.queries.drop++;

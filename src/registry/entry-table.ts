@@ -45,6 +45,11 @@ export type Collected = 'retired' | 'removed' | undefined;
 
 export class EntryTable {
   readonly entries = new Map<string, EntryRecord>();
+  /**
+   * The same records by group, then address text: `get` — once per address of every protected
+   * answer, cache hits included — looks up without building the `group/addr` key string.
+   */
+  private readonly byGroup = new Map<number, Map<string, EntryRecord>>();
   readonly retired = new Set<EntryRecord>();
   readonly dp: Datapath;
   readonly capacity?: number;
@@ -67,11 +72,14 @@ export class EntryTable {
   }
 
   get(group: number, addr: string): EntryRecord | undefined {
-    return this.entries.get(recordKey(group, addr));
+    return this.byGroup.get(group)?.get(addr);
   }
 
   add(rec: EntryRecord): void {
     this.entries.set(recordKey(rec.group, rec.addr), rec);
+    let g = this.byGroup.get(rec.group);
+    if (!g) this.byGroup.set(rec.group, (g = new Map()));
+    g.set(rec.addr, rec);
     if (rec.retiredMs !== undefined) this.retired.add(rec);
   }
 
@@ -89,7 +97,8 @@ export class EntryTable {
 
   /** Writes `value` for `rec` (throws what the map throws); `rec.written` follows. */
   write(rec: EntryRecord, value: DestValue): void {
-    this.dp.upsert(destKey(rec), value);
+    // An entry the registry wrote or adopted is in the map: a refresh (`known`).
+    this.dp.upsert(destKey(rec), value, rec.written !== undefined);
     rec.written = value;
     rec.dirty = false;
   }
@@ -149,6 +158,11 @@ export class EntryTable {
   remove(rec: EntryRecord, reason: RemoveReason): boolean {
     if (!this.removeFromMap(destKey(rec), reason)) return false;
     this.entries.delete(recordKey(rec.group, rec.addr));
+    const g = this.byGroup.get(rec.group);
+    if (g?.get(rec.addr) === rec) {
+      g.delete(rec.addr);
+      if (g.size === 0) this.byGroup.delete(rec.group);
+    }
     this.retired.delete(rec);
     this.peers?.detach(rec);
     this.m.removed.inc({ reason });

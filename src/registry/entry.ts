@@ -100,16 +100,29 @@ export function pruneNames(rec: EntryRecord, nowMs: number): void {
   for (const [n, t] of rec.names) if (t <= nowMs) rec.names.delete(n);
 }
 
+/** The granularity of the expiry kept in the map (below). */
+export const MAP_EXPIRY_GRAIN_MS = 1000;
+
+/**
+ * The expiry as the map keeps it: rounded UP to a whole second. The kernel never reads it (only a
+ * restarted daemon's adoption does), so a hold refreshed many times a second — every cache hit of
+ * a popular protected name — costs one map write per second, not one per answer; rounding up keeps
+ * an adopted hold at least as long as the real one. 0 (none) stays 0.
+ */
+export function mapExpiry(ms: number): number {
+  return ms > 0 ? Math.ceil(ms / MAP_EXPIRY_GRAIN_MS) * MAP_EXPIRY_GRAIN_MS : ms;
+}
+
 /**
  * What the map holds for an entry: its channel, the flags (static, retired, blocked) and the
- * expiry (the latest hold of any name, 0 when none), so a restarted daemon adopts all of it.
+ * expiry (the latest hold of any name, 0 when none; mapExpiry), so a restarted daemon adopts all of it.
  */
 export function destValue(rec: EntryRecord, ch: { id: number; mark: number } = rec.channel): DestValue {
   let flags = 0;
   if (rec.static) flags |= DEST_F_STATIC;
   if (rec.retiredMs !== undefined) flags |= DEST_F_RETIRED;
   else if (rec.blocked !== undefined) flags |= DEST_F_BLOCKED;
-  return { channelId: ch.id, mark: ch.mark, flags, expiresMs: expiryOf(rec) };
+  return { channelId: ch.id, mark: ch.mark, flags, expiresMs: mapExpiry(expiryOf(rec)) };
 }
 
 /** Same map value? (An absent expiry is 0: none.) */

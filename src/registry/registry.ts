@@ -37,7 +37,7 @@ import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
-import { channelRef, destKey, destValue, expiryOf, recordKey, sameChannel, sameValue, toEntry, unique } from './entry.ts';
+import { channelRef, destKey, destValue, expiryOf, mapExpiry, recordKey, sameChannel, sameValue, toEntry, unique } from './entry.ts';
 import { adoptEntries } from './adopt.ts';
 import { EntryTable } from './entry-table.ts';
 import { releaseEntryNames, withdrawEntries } from './flush.ts';
@@ -149,16 +149,25 @@ export class Registry implements RegistryApi {
    * cache-hit path registers every protected answer again); only a peer channel waits.
    */
   register(reg: Registration): Promise<void> {
+    try {
+      return this.registerNow(reg) ?? RESOLVED;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** `register` without a promise when nothing waits (see RegistryApi): the cache-hit path. */
+  registerNow(reg: Registration): Promise<void> | undefined {
     const t0 = this.timer();
     let recs: EntryRecord[] | null;
     try {
       recs = this.commit(reg);
     } catch (err) {
-      return Promise.reject(this.settled(t0, err));
+      throw this.settled(t0, err);
     }
     if (recs === null) {
       this.settled(t0, undefined);
-      return RESOLVED;
+      return undefined;
     }
     return this.awaitPeers(reg, recs).then(
       () => void this.settled(t0, undefined),
@@ -218,9 +227,10 @@ export class Registry implements RegistryApi {
     if (fresh.length > 0) this.t.makeRoom(fresh.length, keep, reg.queryName);
 
     // 2. Kernel first: new keys, and existing entries whose value changes (a later expiry, back
-    //    from retired, taken over). An entry whose expiry does not move costs no write. On any
+    //    from retired, taken over). An entry whose expiry does not move (in whole seconds:
+    //    mapExpiry) costs no write. On any
     //    failure take back what this registration wrote, then reject.
-    const value: DestValue = { channelId: ch.id, mark: ch.mark, flags: 0, expiresMs: until };
+    const value: DestValue = { channelId: ch.id, mark: ch.mark, flags: 0, expiresMs: mapExpiry(until) };
     const written: DestKey[] = [];
     const rewritten: [EntryRecord, DestValue | undefined][] = [];
     try {
@@ -487,7 +497,7 @@ function refreshedValue(rec: EntryRecord, ch: ChannelSpec, until: number): DestV
   const c = moving ? ch : rec.channel;
   let flags = rec.static ? DEST_F_STATIC : 0;
   if (!moving && rec.blocked !== undefined) flags |= DEST_F_BLOCKED;
-  return { channelId: c.id, mark: c.mark, flags, expiresMs: Math.max(moving ? 0 : expiryOf(rec), until) };
+  return { channelId: c.id, mark: c.mark, flags, expiresMs: mapExpiry(Math.max(moving ? 0 : expiryOf(rec), until)) };
 }
 
 /** Each of `names` holds `rec` until `until` at least (a later answer never shortens a hold). */

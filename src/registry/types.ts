@@ -48,6 +48,13 @@ export interface RegistryApi {
    * A failed peer channel leaves its addresses in the map, `blocked` (dropped, never clear).
    */
   register(reg: Registration): Promise<void>;
+  /**
+   * `register` for a caller that can go on at once when nothing needs waiting for: undefined
+   * when every address is in the map already (returned synchronously), a promise as `register`'s
+   * when a peer channel must come up first; throws (synchronously) what `register` would reject
+   * with. Optional: the proxy uses `register` when it is absent.
+   */
+  registerNow?(reg: Registration): Promise<void> | undefined;
   list(): RegistryEntry[];
 }
 

@@ -11,7 +11,7 @@ import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import type { EbpfDatapath } from '../../src/datapath/ebpf/index.ts';
 import { PinPaths, PROGS } from '../../src/datapath/ebpf/pins.ts';
 import { DEST_F_BLOCKED, DEST_F_RETIRED } from '../../src/datapath/datapath.ts';
-import { CFG_CLIENTS, CFG_F_INLINE, CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_MARKED, CNT_RETIRED } from '../../src/datapath/layout.ts';
+import { MARK_ENCRYPTED, CFG_CLIENTS, CFG_F_INLINE, CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_MARKED, CNT_RETIRED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { realClock } from '../../src/util/clock.ts';
 import { makeDp, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
@@ -22,6 +22,8 @@ const DROP = 2; // TC_ACT_SHOT
 const M1 = channelMark(1);
 const M2 = channelMark(2);
 const M4 = channelMark(4);
+/** The SA output mark (set_mark_out) of every dnsseal SA: what XFRM encrypted. */
+const ENC = MARK_ENCRYPTED;
 const D = { plain_protected: 1, marked_plain: 2, fragment: 3, malformed: 4, exthdr: 5, blocked: 6 } as const;
 const P = { esp: 1, esp_in_udp: 2, ike: 3, nd: 4 } as const;
 
@@ -60,7 +62,9 @@ function guardMatrix(): Row[] {
       const where = prot ? 'protected' : 'unprotected';
       rows.push({ name: `guard_${fam}_${id()}_esp_${where}`, pkt: { src: a.src, dst, l4: 'esp' }, verdict: PASS, pass: prot ? P.esp : undefined });
       rows.push({ name: `guard_${fam}_${id()}_esp_${where}_marked`, pkt: { src: a.src, dst, l4: 'esp' }, mark: M1, verdict: PASS, pass: P.esp });
-      rows.push({ name: `guard_${fam}_${id()}_udp4500_${where}`, pkt: { src: a.src, dst, l4: 'udp', sport: 4500, dport: 4500 }, verdict: PASS, pass: prot ? P.esp_in_udp : undefined });
+      // ESP-in-UDP is told by the SA's output mark: clear UDP 4500 → 4500 of its own is not.
+      rows.push({ name: `guard_${fam}_${id()}_udp4500_${where}`, pkt: { src: a.src, dst, l4: 'udp', sport: 4500, dport: 4500 }, verdict: prot ? DROP : PASS, drop: prot ? D.plain_protected : undefined });
+      rows.push({ name: `guard_${fam}_${id()}_udp4500_${where}_encrypted_mark`, pkt: { src: a.src, dst, l4: 'udp', sport: 4500, dport: 4500 }, mark: ENC, verdict: PASS, pass: P.esp_in_udp });
     }
   }
   return rows;
@@ -69,22 +73,25 @@ function guardMatrix(): Row[] {
 const SPECIAL: Row[] = [
   { name: 'guard_frag_01_v4_nonfirst_udp_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', fragOffset: 185 }, verdict: DROP, drop: D.fragment },
   { name: 'guard_frag_02_v4_nonfirst_udp_unprotected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.unprot, l4: 'udp', fragOffset: 185 }, verdict: PASS },
-  { name: 'guard_frag_03_v4_first_fragment_udp4500_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', sport: 4500, dport: 4500, moreFragments: true }, verdict: PASS, pass: P.esp_in_udp },
+  { name: 'guard_frag_03_v4_first_fragment_udp4500_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', sport: 4500, dport: 4500, moreFragments: true }, mark: ENC, verdict: PASS, pass: P.esp_in_udp },
   { name: 'guard_frag_04_v4_nonfirst_esp_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'esp', fragOffset: 185 }, verdict: PASS, pass: P.esp },
   { name: 'guard_frag_05_v6_nonfirst_udp_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'udp', fragOffset: 181 }, verdict: DROP, drop: D.fragment },
   { name: 'guard_frag_06_v6_first_fragment_tcp_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'tcp', fragOffset: 0, moreFragments: true }, verdict: DROP, drop: D.plain_protected },
-  { name: 'guard_ext_07_v6_hop_dst_udp4500_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'udp', sport: 4500, dport: 4500, ext: ['hop', 'dst'] }, verdict: PASS, pass: P.esp_in_udp },
+  { name: 'guard_ext_07_v6_hop_dst_udp4500_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'udp', sport: 4500, dport: 4500, ext: ['hop', 'dst'] }, mark: ENC, verdict: PASS, pass: P.esp_in_udp },
   { name: 'guard_ext_08_v6_hop_tcp_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'tcp', ext: ['hop'] }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_ext_09_v6_five_ext_headers_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'udp', ext: ['hop', 'dst', 'dst', 'dst', 'dst'] }, verdict: DROP, drop: D.exthdr },
   { name: 'guard_gso_10_v4_tcp_protected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'tcp', payload: 2896 }, gso: true, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_gso_11_v4_tcp_unprotected', pkt: { src: ADDR.v4.src, dst: ADDR.v4.unprot, l4: 'tcp', payload: 2896 }, gso: true, verdict: PASS },
   { name: 'guard_gso_12_v6_esp_protected', pkt: { src: ADDR.v6.src, dst: ADDR.v6.prot, l4: 'esp', payload: 2896 }, gso: true, verdict: PASS, pass: P.esp },
-  { name: 'guard_ike_13_udp500_to_tunnel_gateway', pkt: { src: ADDR.v4.src, dst: '198.51.100.1', l4: 'udp', sport: 500, dport: 500 }, verdict: PASS, pass: P.ike },
+  // IKE is exempt only from charon's own sockets (test/netns/ike-exemption); BPF_PROG_RUN packets,
+  // like forwarded ones, have no socket: UDP 500/4500 is guarded like any other.
+  { name: 'guard_ike_13_udp500_to_tunnel_gateway_no_socket', pkt: { src: ADDR.v4.src, dst: '198.51.100.1', l4: 'udp', sport: 500, dport: 500 }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_ike_14_tcp_to_tunnel_gateway', pkt: { src: ADDR.v4.src, dst: '198.51.100.1', l4: 'tcp' }, verdict: DROP, drop: D.plain_protected },
-  { name: 'guard_ike_15_udp500_to_peer_itself', pkt: { src: ADDR.v4.src, dst: '203.0.113.5', l4: 'udp', sport: 500, dport: 500 }, verdict: PASS, pass: P.ike },
+  { name: 'guard_ike_15_udp500_to_peer_itself_no_socket', pkt: { src: ADDR.v4.src, dst: '203.0.113.5', l4: 'udp', sport: 500, dport: 500 }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_ike_16_udp500_to_tunnel_dest_not_gateway', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', sport: 500, dport: 500 }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_ike_17_udp4500_from_other_port', pkt: { src: ADDR.v4.src, dst: ADDR.v4.prot, l4: 'udp', sport: 40000, dport: 4500 }, verdict: DROP, drop: D.plain_protected },
-  { name: 'guard_ike_18_v6_udp500_to_v6_gateway', pkt: { src: ADDR.v6.src, dst: '2001:db8:ffff::1', l4: 'udp', sport: 500, dport: 500 }, verdict: PASS, pass: P.ike },
+  { name: 'guard_ike_18_v6_udp500_to_v6_gateway_no_socket', pkt: { src: ADDR.v6.src, dst: '2001:db8:ffff::1', l4: 'udp', sport: 500, dport: 500 }, verdict: DROP, drop: D.plain_protected },
+  { name: 'guard_ike_18b_v4_udp500_marked_lan_client_to_peer', pkt: { src: ADDR.v4.src, dst: '203.0.113.5', l4: 'udp', sport: 500, dport: 500 }, mark: M1, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_map_19_v6_mapped_dst_protected', pkt: { src: ADDR.v6.src, dst: `::ffff:${ADDR.v4.prot}`, l4: 'tcp' }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_map_20_v6_mapped_dst_unprotected', pkt: { src: ADDR.v6.src, dst: `::ffff:${ADDR.v4.unprot}`, l4: 'tcp' }, verdict: PASS },
   { name: 'guard_grp_21_group5_client_to_group5_dest', pkt: { src: '10.1.2.3', dst: '192.0.2.20', l4: 'tcp' }, verdict: DROP, drop: D.plain_protected },
@@ -102,14 +109,14 @@ const SPECIAL: Row[] = [
   // A retired entry is guarded exactly like a live one (and not counted here: the marker counts).
   { name: 'guard_ret_32_v4_tcp_retired_unmarked', pkt: { src: ADDR.v4.src, dst: '192.0.2.70', l4: 'tcp' }, verdict: DROP, drop: D.plain_protected },
   { name: 'guard_ret_33_v4_esp_retired', pkt: { src: ADDR.v4.src, dst: '192.0.2.70', l4: 'esp' }, verdict: PASS, pass: P.esp },
-  { name: 'guard_ret_34_v6_udp4500_retired', pkt: { src: ADDR.v6.src, dst: '2001:db8::70', l4: 'udp', sport: 4500, dport: 4500 }, verdict: PASS, pass: P.esp_in_udp },
+  { name: 'guard_ret_34_v6_udp4500_retired', pkt: { src: ADDR.v6.src, dst: '2001:db8::70', l4: 'udp', sport: 4500, dport: 4500 }, mark: ENC, verdict: PASS, pass: P.esp_in_udp },
   // A blocked (peer) entry: nothing but IKE / NAT-T to the peer and neighbour discovery, ESP and marks included.
   { name: 'guard_blk_35_v4_tcp_blocked_unmarked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'tcp' }, verdict: DROP, drop: D.blocked },
   { name: 'guard_blk_36_v4_tcp_blocked_marked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'tcp' }, mark: M4, verdict: DROP, drop: D.blocked },
   { name: 'guard_blk_37_v4_esp_blocked', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'esp' }, mark: M4, verdict: DROP, drop: D.blocked },
   { name: 'guard_blk_38_v6_esp_blocked', pkt: { src: ADDR.v6.src, dst: '2001:db8::80', l4: 'esp' }, verdict: DROP, drop: D.blocked },
-  { name: 'guard_blk_39_v4_udp500_to_blocked_peer', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'udp', sport: 500, dport: 500 }, verdict: PASS, pass: P.ike },
-  { name: 'guard_blk_40_v4_udp4500_to_blocked_peer_is_ike', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'udp', sport: 4500, dport: 4500 }, verdict: PASS, pass: P.ike },
+  { name: 'guard_blk_39_v4_udp500_to_blocked_peer_no_socket', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'udp', sport: 500, dport: 500 }, verdict: DROP, drop: D.blocked },
+  { name: 'guard_blk_40_v4_udp4500_encrypted_to_blocked_peer', pkt: { src: ADDR.v4.src, dst: '192.0.2.80', l4: 'udp', sport: 4500, dport: 4500 }, mark: ENC, verdict: DROP, drop: D.blocked },
   { name: 'guard_blk_41_v6_nd_to_blocked_peer', pkt: { src: ADDR.v6.src, dst: '2001:db8::80', l4: 'icmp', icmpType: 135 }, verdict: PASS, pass: P.nd },
   { name: 'guard_blk_42_v6_udp_blocked', pkt: { src: ADDR.v6.src, dst: '2001:db8::80', l4: 'udp' }, verdict: DROP, drop: D.blocked },
 ];

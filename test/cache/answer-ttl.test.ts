@@ -1,10 +1,15 @@
 import { describe, expect, test } from 'bun:test';
 import { scanAnswer } from '../../src/dns/answer-scan.ts';
-import { AnswerCache } from '../../src/cache/answer-cache.ts';
-import { agedCopy, agedScan, cappedScan, prepare } from '../../src/cache/answer-ttl.ts';
+import dnsPacket from 'dns-packet';
+import { AnswerCache, CachedHit } from '../../src/cache/answer-cache.ts';
+import { agedCopy, agedScan, cappedScan, prepare, relayAged } from '../../src/cache/answer-ttl.ts';
+import { parseQuery, type ParsedQuery } from '../../src/dns/query.ts';
+import { relayAnswer } from '../../src/dns/response.ts';
+import type { Forwarded } from '../../src/proxy/forwarder.ts';
+import { clientQuery } from '../fixtures/dns/capture.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { fixture, FIXTURE_NAMES, CAPTURES } from '../dns/fixtures.ts';
-import { hex, query, unhex } from './answers.ts';
+import { a, aaaa, answer, hex, query, soa, unhex } from './answers.ts';
 
 /**
  * `a.test A`: a CNAME to b.test and two A records in the answer section, an NS in the
@@ -115,5 +120,109 @@ describe('cache/answer-ttl', () => {
         expect(agedScan(stored, elapsed, stale)).toEqual(scanAnswer(aged, q.question.length, q.qname));
       }
     }
+  });
+});
+
+/**
+ * A hit's client copy is made in one copy (`relayAged`, `CachedHit.relay`); the oracle is the
+ * two-copy way it was made before: `relayAnswer` of the aged copy (`hit.bytes`).
+ */
+describe('cache/answer-ttl relayAged', () => {
+  /** The client's query without an OPT (a client that does not speak EDNS). */
+  function plainQuery(name: string): ParsedQuery {
+    const withOpt = clientQuery(name, 1, false, 0x5151);
+    const bytes = withOpt.slice(0, withOpt.length - 11);
+    bytes[11] = 0;
+    const p = parseQuery(bytes);
+    if (p.kind !== 'ok') throw new Error('bad query');
+    return p.query;
+  }
+  const limits: Array<number | null> = [null, 1232, 512, 60];
+  /** Every (elapsed, stale, client, limit) case: relay equals relayAnswer of the aged copy. */
+  function expectSameAsTwoCopies(q: ParsedQuery, forwarded: Forwarded, asked: ParsedQuery[]) {
+    const clock = new FakeClock();
+    const cache = new AnswerCache({ clock, staleMaxS: 86400 * 10 });
+    expect(cache.insert(q, 'default', forwarded)).toBe(true);
+    let cases = 0;
+    for (const advance of [0, 1_000, 25_400, 59_999, 400_000]) {
+      if (advance) clock.advance(advance);
+      for (const client of asked) {
+        const hit = cache.lookup(client, 'default') ?? cache.stale(client, 'default');
+        expect(hit).toBeInstanceOf(CachedHit);
+        for (const limit of limits) {
+          const one = (hit as CachedHit).relay(client, limit);
+          expect(hex(one)).toBe(hex(relayAnswer(hit!.bytes, hit!.scan, client, limit)));
+          cases++;
+        }
+      }
+    }
+    return cases;
+  }
+
+  test('equals relayAnswer of the aged copy for compressed records in three sections, the OPT, TTLs run down to 0, stale, other case, no EDNS and UDP limits', () => {
+    const { q, forwarded } = golden();
+    const n = expectSameAsTwoCopies(q, forwarded, [query('a.test'), query('A.TEST', { id: 7 }), plainQuery('a.TeSt')]);
+    expect(n).toBe(5 * 3 * limits.length);
+  });
+
+  test('equals relayAnswer of the aged copy for a negative answer (NXDOMAIN, SOA) and an answer without an OPT', () => {
+    const nq = query('gone.example');
+    const nx = answer(nq, { rcode: 'NXDOMAIN', authorities: [soa('example', 900, 300)] });
+    expectSameAsTwoCopies(nq, nx, [query('GONE.example'), plainQuery('gone.example')]);
+    const pq = query('plain.example');
+    const plain = answer(pq, { answers: [a('plain.example', 120, '192.0.2.7'), a('plain.example', 60, '192.0.2.8')], noOpt: true });
+    expectSameAsTwoCopies(pq, plain, [query('plain.example'), plainQuery('PLAIN.example')]);
+  });
+
+  test('equals relayAnswer of the aged copy when the upstream OPT carries an Extended DNS Error and a record follows the OPT', () => {
+    const q = query('ede.example');
+    const body = dnsPacket.encode({
+      type: 'response',
+      id: 0,
+      flags: 0,
+      questions: [],
+      answers: [a('ede.example', 300, '192.0.2.9'), aaaa('ede.example', 200, '2001:db8::9')],
+      additionals: [
+        { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [{ code: 15, data: Buffer.from([0, 3, 0x68, 0x69]) }] } as unknown as dnsPacket.Answer,
+        a('ns.ede.example', 100, '192.0.2.53'),
+      ],
+    });
+    const bytes = new Uint8Array(12 + q.question.length + body.length - 12);
+    bytes.set([0x12, 0x34, 0x81, 0x80, 0, 1], 0);
+    bytes.set(body.subarray(6, 12), 6);
+    bytes.set(q.question, 12);
+    bytes.set(body.subarray(12), 12 + q.question.length);
+    const scan = scanAnswer(bytes, q.question.length, q.qname);
+    expect(scan.opt!.index).toBe(0); // the OPT is the first additional, the glue after it
+    expectSameAsTwoCopies(q, { bytes, scan, via: 'udp' }, [query('ede.example'), query('EDE.example', { id: 9 })]);
+  });
+
+  test('writes no TTL outside the relayed part when an offset of the stored table points past the OPT or the end', () => {
+    const { q, forwarded } = golden();
+    const prep = prepare(forwarded.bytes, forwarded.scan, q.question.length, q.qtype, { maxTtlS: 86400, maxNegTtlS: 3600 });
+    if (!prep.ok) throw new Error(prep.reason);
+    // Two bogus offsets appended: one inside the OPT (133), one past the answer's end.
+    const stored = new Uint8Array(prep.stored.length + 4);
+    stored.set(prep.stored);
+    stored.set([0, 134, 0xff, 0xf0], prep.stored.length);
+    const client = query('a.test');
+    const out = relayAged(stored, forwarded.scan, 10, null, client, null);
+    expect(hex(out)).toBe(hex(relayAnswer(agedCopy(prep.stored, forwarded.scan.end, 10, null, client.question), forwarded.scan, client, null)));
+  });
+
+  test('makes the aged copy only when something reads the bytes of a hit', () => {
+    const clock = new FakeClock();
+    const cache = new AnswerCache({ clock });
+    const { q, forwarded } = golden();
+    cache.insert(q, 'default', forwarded);
+    clock.advance(25_400);
+    const hit = cache.lookup(query('A.TEST'), 'default') as CachedHit;
+    const relayed = hit.relay(query('A.TEST'), null);
+    expect(hex(hit.bytes)).toBe(hex(GOLDEN_AFTER_25S));
+    expect(hit.bytes).toBe(hit.bytes); // made once
+    // a spread copy (confine, intercept) is a plain Forwarded with the aged bytes
+    const copy = { ...hit, bytes: hit.bytes };
+    expect(copy).not.toBeInstanceOf(CachedHit);
+    expect(relayed.length).toBeGreaterThan(0);
   });
 });

@@ -165,6 +165,7 @@ describe('config local_identity', () => {
           mark_in: '0x5e510001/0xffffffff',
           mark_out: '0x5e510001/0xffffffff',
           set_mark_in: '0x5e510001/0xffffffff',
+          set_mark_out: '0x5e510000/0xffffffff',
         },
       },
     });

@@ -25,6 +25,7 @@ describe('ipsec/conn-config', () => {
           mark_in: '0x5e510001/0xffffffff',
           mark_out: '0x5e510001/0xffffffff',
           set_mark_in: '0x5e510001/0xffffffff',
+          set_mark_out: '0x5e510000/0xffffffff',
           dpd_action: 'trap',
           close_action: 'trap',
         },

@@ -21,7 +21,7 @@ import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { CNT_GUARD_DROP } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
-import { hostTearDown } from './host-teardown.ts';
+import { hostTearDown } from './host-fixture.ts';
 import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
 
 const cgRoot = defaultCgroupPath();

@@ -14,8 +14,8 @@ import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { CNT_GUARD_DROP, CNT_SOCK_MARKED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
-import { hostTearDown } from './host-teardown.ts';
-import { bunBin, delNs, nftCount, nsenter, script, sh } from './netns.ts';
+import { hostLoop, hostTearDown } from './host-fixture.ts';
+import { bunBin, nftCount, nsenter, sh } from './netns.ts';
 
 const cgRoot = defaultCgroupPath();
 const skip = privSkipReason() ?? (cgRoot ? undefined : 'no cgroup v2 mount') ?? (sh(['which', 'nft', 'nsenter']).code !== 0 ? 'nft/nsenter missing' : undefined);
@@ -40,13 +40,7 @@ const UDP_SEND = 'test/netns/fixtures/udp-send.ts';
 
   beforeAll(async () => {
     await wipe(root);
-    delNs(ns);
-    sh(['ip', 'netns', 'add', ns], { ok: true });
-    script(ns, [
-      'ip link set lo up; ip link add v0 type veth peer name v1; ip link set v1 address 02:00:00:00:00:99; ip link set v0 up; ip link set v1 up',
-      'ip addr add 198.51.100.1/24 dev v0; ip -6 addr add fd00:3::1/64 dev v0 nodad',
-      'ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:99 dev v0; ip -6 neigh add fd00:3::2 lladdr 02:00:00:00:00:99 dev v0',
-      'ip route add 203.0.113.0/24 via 198.51.100.2; ip -6 route add 2001:db8:20::/64 via fd00:3::2',
+    hostLoop(ns, [
       'nft add table inet dnsseal_t',
       `nft 'add chain inet dnsseal_t output_c { type filter hook output priority 0; }'`,
       `nft add rule inet dnsseal_t output_c ip daddr ${PROT4} udp dport 500 meta mark ${MARK} counter comment ike_m`,
@@ -111,11 +105,11 @@ const UDP_SEND = 'test/netns/fixtures/udp-send.ts';
     expect(c('left_open')).toBeGreaterThan(0); // and it leaves in clear
   });
 
-  test('IKE ports are never marked when they go to a protected address', () => {
+  test('an application\'s UDP to the IKE port of a protected address is marked like any other (only charon\'s sockets are exempt)', () => {
     const [m, u] = [c('ike_m'), c('ike_u')];
     inCg(`bash -c 'echo x > /dev/udp/${PROT4}/500'`);
-    expect(c('ike_m')).toBe(m);
-    expect(c('ike_u')).toBe(u + 1);
+    expect(c('ike_m')).toBe(m + 1);
+    expect(c('ike_u')).toBe(u);
   });
 
   test('unconnected UDP: the mark lags one datagram (kernel reads sk_mark before sendmsg hooks) and the guard drops the clear one', () => {

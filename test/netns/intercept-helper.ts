@@ -57,7 +57,7 @@ if (cmd === 'up') {
     pinRoot,
     pollMs: 0,
     tcMode: tcMode as 'tcx' | 'clsact',
-    // `-` for wan: the NAT alone, no guard (in intercept mode the guard goes on every interface)
+    // `-` for wan: the NAT alone, no guard (the guards go on every interface otherwise)
     noGuard: wan === '-',
   });
   dp.setClientGroups(csv(clients).map((cidr) => ({ cidr, group: g })));

@@ -21,8 +21,8 @@ import { EbpfTlsMaps } from '../../src/datapath/ebpf/tls-maps.ts';
 import { CNT_GUARD_DROP, CNT_GUARD_PASS } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
-import { hostTearDown } from './host-teardown.ts';
-import { bunBin, delNs, nftCount, nsenter, script, sh } from './netns.ts';
+import { hostLoop, hostTearDown } from './host-fixture.ts';
+import { bunBin, nftCount, nsenter, sh } from './netns.ts';
 
 const cgRoot = defaultCgroupPath();
 const PY = Bun.which('python3', { PATH: '/usr/bin:/bin' });
@@ -80,13 +80,7 @@ const TLS_PORT = 9853;
 
   beforeAll(async () => {
     await wipe(root);
-    delNs(ns);
-    sh(['ip', 'netns', 'add', ns], { ok: true });
-    script(ns, [
-      'ip link set lo up; ip link add v0 type veth peer name v1; ip link set v1 address 02:00:00:00:00:99; ip link set v0 up; ip link set v1 up',
-      'ip addr add 198.51.100.1/24 dev v0; ip -6 addr add fd00:3::1/64 dev v0 nodad',
-      'ip neigh add 198.51.100.2 lladdr 02:00:00:00:00:99 dev v0; ip -6 neigh add fd00:3::2 lladdr 02:00:00:00:00:99 dev v0',
-      'ip route add 203.0.113.0/24 via 198.51.100.2; ip -6 route add 2001:db8:20::/64 via fd00:3::2',
+    hostLoop(ns, [
       'nft add table inet dnsseal_t',
       `nft 'add chain inet dnsseal_t pre_c { type filter hook prerouting priority 0; }'`,
       `nft add rule inet dnsseal_t pre_c iif v1 ip daddr ${PROT4} tcp dport ${TLS_PORT} counter comment left_tls`,

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { DEST_F_RETIRED, DEST_F_STATIC } from '../../src/datapath/datapath.ts';
 import { DnssealError } from '../../src/util/errors.ts';
-import { HUB, IDLE_MS, MIN_HOLD_MS, OTHER, addrsIn, reg, rejection, rig } from './helpers.ts';
+import { HUB, IDLE_MS, MIN_HOLD_MS, OTHER, PARTNER, addrsIn, reg, rejection, rig } from './helpers.ts';
 
 const A = '192.0.2.1';
 const B = '192.0.2.2';
@@ -30,6 +30,27 @@ describe('registry', () => {
     const row = dp.list().find((e) => e.key.addr === A)!;
     expect(row.value).toEqual({ channelId: HUB.id, mark: HUB.mark, flags: 0, expiresMs: registry.get(0, A)!.expiresMs });
     expect(registry.list().map((e) => e.addr).sort()).toEqual([A, C]);
+  });
+
+  test('registerNow writes a tunnel answer before it returns, throws a conflict at once, and gives a promise only for a peer channel', async () => {
+    const { registry, dp, hooks, metrics } = rig();
+    expect(registry.registerNow(reg({ addrs: [A] }))).toBeUndefined();
+    expect(addrsIn(dp)).toEqual([`0/${A}`]);
+    let thrown: unknown;
+    try {
+      registry.registerNow(reg({ addrs: [A], channel: OTHER }));
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as DnssealError).code).toBe('channel_conflict');
+    expect(metrics.expose()).toMatch(/^dnsseal_registry_registrations_total\{outcome="conflict"\} 1$/m);
+    hooks.gated = true;
+    const waiting = registry.registerNow(reg({ addrs: [B], channel: PARTNER }));
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(addrsIn(dp)).toEqual([`0/${A}`, `0/${B}`]); // in the map first, then the channel
+    hooks.open();
+    await waiting;
+    expect(metrics.expose()).toMatch(/^dnsseal_registry_registrations_total\{outcome="ok"\} 2$/m);
   });
 
   test('duplicate addresses and names are counted once when an answer repeats them', async () => {

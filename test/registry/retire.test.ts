@@ -163,6 +163,29 @@ describe('registry/retire', () => {
     expect(valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs).toBe(clock.monoMs() + 600_000);
   });
 
+  test('refreshes within the same second write the map once: its expiry is kept in whole seconds, rounded up', async () => {
+    // Every cache hit of a popular protected name refreshes the hold; the kernel never reads the
+    // expiry (only a restarted daemon adopts it), so one write per second is enough.
+    const { registry, dp, clock } = rig();
+    clock.advance(1000 - (clock.monoMs() % 1000) + 100); // 100 ms into a second
+    await registry.register(reg({ addrs: [A], ttlS: 60 }));
+    const first = valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs!;
+    expect(first % 1000).toBe(0);
+    expect(first).toBeGreaterThanOrEqual(clock.monoMs() + 60_000); // never shorter than the hold
+    expect(first - (clock.monoMs() + 60_000)).toBeLessThan(1000);
+    const writes = dp.ops.upsert;
+    for (let i = 0; i < 8; i++) {
+      clock.advance(100); // still the same second
+      await registry.register(reg({ addrs: [A], ttlS: 60 }));
+    }
+    expect(dp.ops.upsert).toBe(writes);
+    expect(registry.get(0, A)!.expiresMs).toBe(clock.monoMs() + 60_000); // the hold itself is exact
+    clock.advance(200); // the next second
+    await registry.register(reg({ addrs: [A], ttlS: 60 }));
+    expect(dp.ops.upsert).toBe(writes + 1);
+    expect(valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs).toBe(first + 1000);
+  });
+
   test('a failed expiry write rejects the answer and leaves the map as it was', async () => {
     const { registry, dp, clock } = rig();
     await registry.register(reg({ addrs: [A], ttlS: 60 }));

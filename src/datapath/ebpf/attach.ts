@@ -9,7 +9,9 @@
  *   for LAN clients carry the channel mark (set_mark_in) and would be taken for marked clear ones;
  * - host mode: the guard on WAN egress (the cgroup egress hook already guards every local
  *   socket on every interface), following the default routes when `wan` was derived from them.
- * tcx links `tcx_<lan|wan>_<ifname>`, or clsact filters at pref TC_PREF, kept there by the
+ * - every mode: the inbound guard (clear packets FROM protected addresses) on the ingress of every
+ *   interface but lo and the LAN ones.
+ * tcx links `tcx_<lan|wan|in>_<ifname>`, or clsact filters at pref TC_PREF, kept there by the
  * interface poll (InterfaceWatcher).
  * Links and filters outlive the process: kill -9 leaves every hook in place.
  */
@@ -24,7 +26,8 @@ import { TC_COMMANDS, detachClsact, pinnedTcProgram, tcKernel, type TcMode, type
 import { type TcRule, TcWatcher } from './lib/tc-watcher.ts';
 import { PROGS, PinPaths, TC_HANDLE, TC_PREF, type ProgName } from './pins.ts';
 
-export type TcHook = 'lan' | 'wan';
+/** lan: the marker (LAN ingress); wan: the guard (egress); in: the inbound guard (ingress). */
+export type TcHook = 'lan' | 'wan' | 'in';
 export type { TcMode };
 
 const CGROUP_HOOKS: [ProgName, number][] = [
@@ -43,9 +46,19 @@ export function tcxLinkName(hook: TcHook, ifname: string): string {
   return ifLinkName(`tcx_${hook}`, ifname);
 }
 
-/** The LAN marker (ingress) or the WAN guard (egress) as a tc program of this pin root. */
+const TC_PROGS: Record<TcHook, [ProgName, 'ingress' | 'egress']> = {
+  lan: [PROGS.lanIn, 'ingress'],
+  wan: [PROGS.wanOut, 'egress'],
+  in: [PROGS.in, 'ingress'],
+};
+
+/**
+ * The LAN marker (ingress), the guard (egress) or the inbound guard (ingress) as a tc program of
+ * this pin root. The marker and the inbound guard share the clsact pref/handle: they never sit on
+ * the same interface (LAN ones get the marker, the others the inbound guard).
+ */
 export function tcProgram(paths: PinPaths, hook: TcHook): TcProgram {
-  const [name, dir] = hook === 'lan' ? [PROGS.lanIn, 'ingress' as const] : [PROGS.wanOut, 'egress' as const];
+  const [name, dir] = TC_PROGS[hook];
   return pinnedTcProgram(paths, { name, dir, linkPrefix: `tcx_${hook}`, pref: TC_PREF, handle: TC_HANDLE });
 }
 
@@ -85,7 +98,7 @@ export interface WatchedInterface {
 
 /**
  * Where the egress guard goes: every interface but lo, or the `wan` ones (host mode); `off`
- * (tests of the marker or the NAT alone) attaches no guard.
+ * (tests of the marker or the NAT alone) attaches neither guard.
  */
 export type GuardScope = 'everywhere' | 'wan' | 'off';
 
@@ -102,12 +115,16 @@ export class InterfaceWatcher extends TcWatcher {
     const follower = defaultRoutes && scope === 'wan' ? new DefaultRouteFollower(of('wan'), defaultRoutes, log) : undefined;
     const rules: TcRule[] = [{ name: 'lan', ifaces: namedInterfaces(of('lan')), progs: [tcProgram(paths, 'lan')] }];
     if (scope !== 'off') {
-      rules.push({
-        name: 'wan',
-        ifaces: scope === 'everywhere' ? allInterfacesExcept(['lo', ...of('lan')]) : namedInterfaces(follower ? () => follower.names() : of('wan')),
-        progs: [tcProgram(paths, 'wan')],
-        onAttached: follower ? (name) => follower.attached(name) : undefined,
-      });
+      rules.push(
+        {
+          name: 'wan',
+          ifaces: scope === 'everywhere' ? allInterfacesExcept(['lo', ...of('lan')]) : namedInterfaces(follower ? () => follower.names() : of('wan')),
+          progs: [tcProgram(paths, 'wan')],
+          onAttached: follower ? (name) => follower.attached(name) : undefined,
+        },
+        // Clear packets from protected addresses: on every interface they can arrive by but the LAN.
+        { name: 'in', ifaces: allInterfacesExcept(['lo', ...of('lan')]), progs: [tcProgram(paths, 'in')] },
+      );
     }
     super(tcKernel(bpf), rules, log, { component: 'datapath', mode });
   }

@@ -73,6 +73,13 @@ export function errnoName(e: number): string {
   return ERRNO[e] ?? `errno ${e}`;
 }
 
+/** A pointer (a non-negative integer below 2^53) as a little-endian u64, without a BigInt. */
+function setPtr(dv: DataView, off: number, addr: number): void {
+  const hi = Math.floor(addr / 0x1_0000_0000);
+  dv.setUint32(off, addr - hi * 0x1_0000_0000, true);
+  dv.setUint32(off + 4, hi, true);
+}
+
 /** A stable buffer: allocated once, its address taken once. */
 function scratch(size: number): { buf: Uint8Array; dv: DataView; addr: number } {
   const buf = new Uint8Array(new ArrayBuffer(size));
@@ -158,6 +165,38 @@ export class Bpf {
       dv.setBigUint64(0, BigInt(ptr(p)), true);
       dv.setUint32(8, fd, true);
     });
+  }
+
+  /**
+   * The map element commands of the registration path, without an exception or a BigInt: the
+   * attr's pointers are written as two 32-bit halves and a failure comes back as its errno
+   * (0: done). A thrown BpfError costs a stack capture and a message string, several times the
+   * syscall itself, and an existing key's refresh used to pay for one on every cache hit.
+   */
+  private elem(cmd: BpfCmd, fd: number, key: StableBuf, value: StableBuf | null, flags: number): number {
+    const dv = this.attr.dv;
+    this.attr.buf.fill(0);
+    dv.setUint32(0, fd, true);
+    setPtr(dv, 8, key.addr);
+    if (value) setPtr(dv, 16, value.addr);
+    dv.setUint32(24, flags, true);
+    const r = this.libc.syscall(this.nr, cmd, this.attr.addr as unknown as Pointer, 128);
+    return r >= 0 ? 0 : read.i32(this.errno, 0);
+  }
+
+  /** BPF_MAP_LOOKUP_ELEM: 0 (found, `value` filled) or the errno (ENOENT: absent). Never throws. */
+  tryLookup(fd: number, key: StableBuf, value: StableBuf): number {
+    return this.elem(BpfCmd.MapLookupElem, fd, key, value, 0);
+  }
+
+  /** BPF_MAP_UPDATE_ELEM: 0 or the errno (EEXIST, ENOENT, E2BIG…). Never throws. */
+  tryUpdate(fd: number, key: StableBuf, value: StableBuf, flags: number): number {
+    return this.elem(BpfCmd.MapUpdateElem, fd, key, value, flags);
+  }
+
+  /** The BpfError `errno` of a `try*` call stands for (what `call` would have thrown). */
+  errorOf(errno: number, what: string): BpfError {
+    return this.error(errno, what);
   }
 
   /** key/value must be buffers from `stable()` (their addresses are passed to the kernel). */

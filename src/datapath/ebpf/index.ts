@@ -20,6 +20,7 @@ import { CNT_GUARD_DROP, CNT_GUARD_PASS, CNT_HOST_SENT, CNT_MARKED, CNT_RETIRED,
 import { attachCgroup, InterfaceWatcher, type TcMode, type WatchedInterface } from './attach.ts';
 import { Bpf } from './bpf-syscall.ts';
 import { loadAndPin, lockPinRoot } from './loader.ts';
+import { tagIkeSockets } from './ike-sockets.ts';
 import { EbpfMaps, type ChannelRow } from './maps.ts';
 import { EbpfTlsMaps } from './tls-maps.ts';
 import { installTlsRoute } from './tls-route.ts';
@@ -50,7 +51,7 @@ export interface EbpfDatapathDeps {
    * detaches one). Unset with a configured `wan`: the operator chose.
    */
   defaultRoutes?: () => string[];
-  /** Tests of the marker or the intercept NAT alone: attach no guard (default: the guard goes on). */
+  /** Tests of the marker or the intercept NAT alone: attach no guard (default: the guards go on). */
   noGuard?: boolean;
 }
 
@@ -84,9 +85,9 @@ export class EbpfDatapath implements Datapath {
     return Number(ns / 1_000_000n) + this.clockOffsetMs;
   }
 
-  upsert(key: DestKey, value: DestValue): void {
+  upsert(key: DestKey, value: DestValue, known = false): void {
     try {
-      this.maps.upsertDest(key, this.toKernel(value));
+      this.maps.upsertDest(key, this.toKernel(value), known);
     } catch (err) {
       if (err instanceof DnssealError && err.code === 'map_full') this.onMapFull();
       throw err;
@@ -161,6 +162,13 @@ export class EbpfDatapath implements Datapath {
     return undefined;
   }
 
+  setIkeSockets(pid: number, fds: readonly number[]): number {
+    const r = tagIkeSockets(this.bpf, this.maps.fds.ikeSocks, pid, fds);
+    if (r.failed.length) this.log.warn('datapath: some of charon\'s sockets could not be tagged; their IKE to protected addresses is dropped', { pid, failed: r.failed.map((f) => `${f.fd}: ${f.err}`).join('; ') });
+    this.log.info('datapath: charon\'s IKE sockets exempt from the guard', { pid, sockets: r.tagged });
+    return r.tagged;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -226,7 +234,8 @@ export function createEbpfDatapath(deps: EbpfDatapathDeps): EbpfDatapath {
       const absent = watcher.sync();
       if (absent.length) log.warn('datapath: interfaces not present yet; attaching when they appear', { devs: absent.join(',') });
       const pollMs = deps.pollMs ?? 3000;
-      if ((ifaces.length || deps.defaultRoutes || scope === 'everywhere') && pollMs > 0) watcher.start(pollMs);
+      // Always polled: the inbound guard goes on every interface but lo and the LAN ones.
+      if (pollMs > 0) watcher.start(pollMs);
     }
     const gateways = new Map<number, { gateway?: string; peer: boolean }>();
     for (const ch of cfg.channels) gateways.set(ch.id, { gateway: ch.gateway ? gatewayLiteral(ch.gateway, ch.id, log, ch.name) : undefined, peer: ch.kind === 'peer' });

@@ -8,7 +8,7 @@ import { DnssealError } from '../../util/errors.ts';
 import type { DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { destKeyString } from '../datapath.ts';
 import * as L from '../layout.ts';
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, EEXIST, ENOENT, stable, type StableBuf } from './bpf-syscall.ts';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, Bpf, BpfError, E2BIG, EEXIST, ENOENT, ENOSPC, stable, type StableBuf } from './bpf-syscall.ts';
 import { compileClientTable, type InlineClientTable } from './client-table.ts';
 import { PerCpuArray } from './lib/percpu.ts';
 import { openPinnedMaps } from './lib/pinned-object.ts';
@@ -82,6 +82,40 @@ function expiresNsOf(ms: number | undefined): bigint {
   return BigInt(Math.ceil(ms)) * 1_000_000n;
 }
 
+const TWO32 = 0x1_0000_0000;
+
+function writeU32le(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+  b[o + 2] = (v >>> 16) & 0xff;
+  b[o + 3] = (v >>> 24) & 0xff;
+}
+
+function clearLastSeen(b: Uint8Array): void {
+  for (let i = L.DestValLayout.last_seen_ns; i < L.DestValLayout.last_seen_ns + 8; i++) b[i] = 0;
+}
+
+/**
+ * `L.encodeDestVal` of the registration path: last_seen 0, expires_ns from `expiresMs` as
+ * `expiresNsOf` has it (rounded up to the ms), in two 32-bit halves rather than through a
+ * BigInt while the value fits a double exactly (2^53 ns: 104 days of CLOCK_MONOTONIC).
+ */
+function encodeDestValue(b: Uint8Array, channelId: number, mark: number, flags: number, expiresMs: number | undefined): void {
+  const ns = !expiresMs || !(expiresMs > 0) ? 0 : Math.ceil(expiresMs) * 1_000_000;
+  if (ns > Number.MAX_SAFE_INTEGER) {
+    L.encodeDestVal({ channelId, mark, flags, lastSeenNs: 0n, expiresNs: expiresNsOf(expiresMs) }, b);
+    return;
+  }
+  writeU32le(b, L.DestValLayout.channel_id, channelId >>> 0);
+  writeU32le(b, L.DestValLayout.mark, mark >>> 0);
+  writeU32le(b, L.DestValLayout.flags, flags >>> 0);
+  writeU32le(b, L.DestValLayout.pad, 0);
+  clearLastSeen(b);
+  const hi = Math.floor(ns / TWO32);
+  writeU32le(b, L.DestValLayout.expires_ns, ns - hi * TWO32);
+  writeU32le(b, L.DestValLayout.expires_ns + 4, hi);
+}
+
 export class EbpfMaps {
   readonly fds: Record<keyof typeof MAPS, number>;
   /** The most entries dnsseal_dests4 and _dests6 hold together (each map's max_entries). */
@@ -119,42 +153,53 @@ export class EbpfMaps {
     return { fd: addr.family === L.FAMILY_V4 ? 'dests4' : 'dests6', k, form };
   }
 
-  /** Insert or overwrite; keeps last_seen of an existing entry; throws map_full when full. */
-  upsertDest(key: DestKey, value: DestValue): void {
+  /**
+   * Insert or overwrite; keeps last_seen (and the other text form) of an existing entry; throws
+   * map_full when full. `known`: the caller believes the key is in the map (a refresh), so it is
+   * looked up first — a lookup and an update, where an insert tried first would fail (EEXIST)
+   * and cost a third syscall; otherwise the insert is tried first. A wrong guess costs one
+   * syscall more, never a different result. No exception is thrown and caught on the way.
+   */
+  upsertDest(key: DestKey, value: DestValue, known = false): void {
     const { fd, k, form } = this.destKey(key);
     const map = this.fds[fd];
     const flags = (value.flags & ~L.DEST_F_FORM_MASK) >>> 0;
-    const expiresNs = expiresNsOf(value.expiresMs);
-    L.encodeDestVal({ channelId: value.channelId, mark: value.mark, flags: (flags | form) >>> 0, lastSeenNs: 0n, expiresNs }, this.v.buf);
+    const v = this.v.buf;
+    const v2 = this.v2.buf;
+    encodeDestValue(v, value.channelId, value.mark, (flags | form) >>> 0, value.expiresMs);
+    let lookFirst = known;
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (this.count() < this.capacity) {
-        try {
-          this.bpf.update(map, k, this.v, BPF_NOEXIST);
+      if (!lookFirst && this.count() < this.capacity) {
+        clearLastSeen(v);
+        const e = this.bpf.tryUpdate(map, k, this.v, BPF_NOEXIST);
+        if (e === 0) {
           this.entries!++;
           return;
-        } catch (err) {
-          if (!(err instanceof BpfError)) throw err;
-          if (err.code === 'map_full') throw this.full(key, err);
-          if (err.errno !== EEXIST) throw new DnssealError('datapath', 'kernel', `adding ${destKeyString(key)}: ${err.message}`, { cause: err });
+        }
+        if (e === E2BIG || e === ENOSPC) throw this.full(key, this.bpf.errorOf(e, 'BPF_MAP_UPDATE_ELEM'));
+        if (e !== EEXIST) {
+          const cause = this.bpf.errorOf(e, 'BPF_MAP_UPDATE_ELEM');
+          throw new DnssealError('datapath', 'kernel', `adding ${destKeyString(key)}: ${cause.message}`, { cause });
         }
       }
-      if (!this.bpf.lookup(map, k, this.v2)) {
+      lookFirst = false;
+      const le = this.bpf.tryLookup(map, k, this.v2);
+      if (le !== 0) {
+        if (le !== ENOENT) throw this.bpf.errorOf(le, 'BPF_MAP_LOOKUP_ELEM');
         if (this.count() >= this.capacity) throw this.full(key);
-        continue; // deleted meanwhile: insert again
+        continue; // absent (or deleted meanwhile): insert
       }
-      const old = L.decodeDestVal(this.v2.buf);
-      L.encodeDestVal(
-        { channelId: value.channelId, mark: value.mark, flags: (flags | form | (old.flags & L.DEST_F_FORM_MASK)) >>> 0, lastSeenNs: old.lastSeenNs, expiresNs },
-        this.v.buf,
-      );
-      try {
-        this.bpf.update(map, k, this.v, BPF_EXIST);
-        return;
-      } catch (err) {
-        if (!(err instanceof BpfError && err.errno === ENOENT)) {
-          throw new DnssealError('datapath', 'kernel', `updating ${destKeyString(key)}: ${String((err as Error).message)}`, { cause: err });
-        }
+      // The old value's other text form and last_seen stay; the rest is the new value.
+      const oldForms = (v2[8]! | (v2[9]! << 8) | (v2[10]! << 16) | (v2[11]! << 24)) & L.DEST_F_FORM_MASK;
+      writeU32le(v, 8, (flags | form | oldForms) >>> 0);
+      for (let i = 16; i < 24; i++) v[i] = v2[i]!;
+      const ue = this.bpf.tryUpdate(map, k, this.v, BPF_EXIST);
+      if (ue === 0) return;
+      if (ue !== ENOENT) {
+        const cause = this.bpf.errorOf(ue, 'BPF_MAP_UPDATE_ELEM');
+        throw new DnssealError('datapath', 'kernel', `updating ${destKeyString(key)}: ${cause.message}`, { cause });
       }
+      writeU32le(v, 8, (flags | form) >>> 0); // deleted meanwhile: insert again
     }
     throw new DnssealError('datapath', 'kernel', `updating ${destKeyString(key)}: the entry kept changing underneath`);
   }

@@ -35,8 +35,9 @@ describe('datapath/ebpf/attach', () => {
     const lines: string[] = [];
     const log = createLogger({ level: 'debug', write: (l) => lines.push(l) });
     let why = 'EPERM: operation not permitted';
-    const w = new InterfaceWatcher(failingBpf(() => why), new PinPaths('/nonexistent-dnsseal-test'), [{ name: 'wan0', hook: 'wan' }], log, 'tcx');
-    for (let i = 0; i < 5; i++) expect(w.sync()).toEqual(['wan0']);
+    // scope 'off': the marker alone (the guards would also go on every interface of this namespace)
+    const w = new InterfaceWatcher(failingBpf(() => why), new PinPaths('/nonexistent-dnsseal-test'), [{ name: 'lan0', hook: 'lan' }], log, 'tcx', undefined, 'off');
+    for (let i = 0; i < 5; i++) expect(w.sync()).toEqual(['lan0']);
     expect(lines.filter((l) => l.includes('attaching tc program failed'))).toHaveLength(1);
     why = 'ENOSPC: no space left';
     w.sync();

@@ -11,7 +11,7 @@ import { PinPaths, PROGS } from '../../../src/datapath/ebpf/pins.ts';
 import { teardown } from '../../../src/datapath/teardown.ts';
 import { Metrics } from '../../../src/ops/metrics.ts';
 import { channelMark } from '../../../src/policy/types.ts';
-import { FakeClock } from '../../../src/util/clock.ts';
+import { FakeClock, realClock } from '../../../src/util/clock.ts';
 import { DnssealError } from '../../../src/util/errors.ts';
 import { silentLogger } from '../../../src/util/log.ts';
 import { frame, skbCtx, ctxMark } from '../../bpf/packets.ts';
@@ -86,6 +86,34 @@ function thrown(fn: () => unknown): DnssealError {
     expect(dp.lastSeen(key)).toBe(seen!);
   });
 
+  test('upsert gives the same map whatever its known hint says: a wrong guess inserts or overwrites (last_seen, the other form, expiry kept)', () => {
+    const dp = make();
+    const bpf = new Bpf();
+    const prog = bpf.objGet(new PinPaths(ROOT).prog(PROGS.lanIn));
+    const v4 = { group: 0, addr: '192.0.2.77' };
+    const mapped = { group: 0, addr: '::ffff:c000:24d' };
+    const t0 = realClock.monoMs() + 3_600_000;
+    const expiries = () => dp.list().map((e) => [e.key.addr, e.value.channelId, Math.round(e.value.expiresMs! - t0)] as const).sort();
+    // known but absent: inserted
+    dp.upsert(v4, { ...VAL, expiresMs: t0 }, true);
+    expect(expiries()).toEqual([[v4.addr, 1, 0]]);
+    bpf.testRun(prog, frame({ src: '10.0.0.1', dst: v4.addr, l4: 'udp' }), { ctx: skbCtx() });
+    const seen = dp.lastSeen(v4);
+    expect(seen).toBeDefined();
+    // not known but present (the other text form of the same kernel entry): overwritten in place
+    dp.upsert(mapped, { ...VAL, channelId: 2, mark: channelMark(2), expiresMs: t0 + 1000 }, false);
+    // known and present: a refresh
+    dp.upsert(v4, { ...VAL, channelId: 2, mark: channelMark(2), expiresMs: t0 + 2000 }, true);
+    expect(dp.maps.rawDests()).toHaveLength(1);
+    expect(dp.lastSeen(v4)).toBe(seen!);
+    expect(dp.lastSeen(mapped)).toBe(seen!);
+    expect(expiries()).toEqual([
+      [v4.addr, 2, 2000],
+      [mapped.addr, 2, 2000],
+    ]);
+    bpf.close(prog);
+  });
+
   test('lastSeen is in the injected clock base when the clock is fake', () => {
     const clock = new FakeClock(1_700_000_000_000, 5_000);
     const dp = make({ clock });
@@ -139,72 +167,30 @@ function thrown(fn: () => unknown): DnssealError {
     expect(thrown(() => dp.setClientGroups([{ cidr: '10.0.0.1/8', group: 1 }])).code).toBe('bad_cidr');
   });
 
-  test('channels replace the table and keep the configured gateway when set', () => {
-    const dp = makeDp(ROOT, {
-      cfg: {
-        mode: 'gateway',
-        lan: [],
-        wan: [],
-        channels: [
-          { name: 'hub', id: 1, mark: channelMark(1), protocol: 'ipsec', kind: 'tunnel', gateway: '198.51.100.1', identity: 'hub', esp: 'aes256gcm16' },
-          { name: 'p', id: 2, mark: channelMark(2), protocol: 'ipsec', kind: 'peer', identity: '%name', esp: 'aes256gcm16' },
-        ],
-      },
-    });
-    open.push(dp);
-    dp.setChannels([
-      { id: 1, mark: channelMark(1), up: true },
-      { id: 2, mark: channelMark(2), up: false },
-    ]);
-    dp.upsert({ group: 0, addr: '198.51.100.1' }, VAL);
-    const bpf = new Bpf();
-    const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
-    const ike = () => bpf.testRun(guard, frame({ src: '10.0.0.1', dst: '198.51.100.1', l4: 'udp', sport: 500, dport: 500 }), { ctx: skbCtx() }).retval;
-    expect(ike()).toBe(-1); // IKE to the tunnel gateway passes
-    dp.setChannels([{ id: 2, mark: channelMark(2), up: true }]);
-    expect(ike()).toBe(2); // channel 1 gone: no exemption, the clear packet is dropped
-    bpf.close(guard);
-  });
-
-  test('a channel added at runtime gets the peer flag so IKE to its peer passes the guard when the row says peer', () => {
-    // A policy-server channel (#5): not in the start-up config, first seen at runtime.
+  test('UDP 500/4500 to a channel\'s gateway or peer not sent by charon is dropped whatever the channel row says', () => {
+    // Issue #11 item 7: the exemption was by port number to the gateway / the peer (any
+    // application's or LAN client's UDP 4500 left in clear). A BPF_PROG_RUN packet has no socket,
+    // like a forwarded one: it is never charon's, so it is dropped with every row below.
     const dp = make();
     const id = 41736;
     const peer = '203.0.113.9';
     dp.upsert({ group: 0, addr: peer }, { channelId: id, mark: channelMark(id), flags: 0 });
     const bpf = new Bpf();
     const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
-    const run = (l4: 'udp' | 'tcp', dport: number) =>
-      bpf.testRun(guard, frame({ src: '10.0.0.1', dst: peer, l4, sport: 500, dport }), { ctx: skbCtx() }).retval;
+    const run = (l4: 'udp' | 'tcp', sport: number, dport: number) =>
+      bpf.testRun(guard, frame({ src: '10.0.0.1', dst: peer, l4, sport, dport }), { ctx: skbCtx() }).retval;
     try {
-      dp.setChannels([{ id, mark: channelMark(id), up: true }]);
-      expect(run('udp', 500)).toBe(2); // unknown kind: IKE to a protected address is clear traffic → dropped
-      dp.setChannels([{ id, mark: channelMark(id), up: true, peer: true }]);
-      expect(run('udp', 500)).toBe(-1); // peer channel: IKE to the peer itself passes
-      expect(run('udp', 4500)).toBe(-1);
-      expect(run('tcp', 443)).toBe(2); // anything else in clear still dropped
-      dp.setChannels([{ id, mark: channelMark(id), up: false }]); // a later state-only row keeps the flag
-      expect(run('udp', 500)).toBe(-1);
-    } finally {
-      bpf.close(guard);
-    }
-  });
-
-  test('a tunnel channel added at runtime gets its gateway so IKE to the hub passes the guard when the row names it', () => {
-    const dp = make();
-    const id = 35015;
-    const hub = '198.51.100.77';
-    dp.upsert({ group: 0, addr: hub }, { channelId: id, mark: channelMark(id), flags: 0 });
-    const bpf = new Bpf();
-    const guard = bpf.objGet(new PinPaths(ROOT).prog(PROGS.wanOut));
-    const ike = () => bpf.testRun(guard, frame({ src: '10.0.0.1', dst: hub, l4: 'udp', sport: 500, dport: 500 }), { ctx: skbCtx() }).retval;
-    try {
-      dp.setChannels([{ id, mark: channelMark(id), up: false }]);
-      expect(ike()).toBe(2);
-      dp.setChannels([{ id, mark: channelMark(id), up: false, gateway: hub, peer: false }]);
-      expect(ike()).toBe(-1);
-      dp.setChannels([{ id, mark: channelMark(id), up: false, gateway: 'hub.example', peer: false }]); // not a literal: no exemption
-      expect(ike()).toBe(2);
+      for (const row of [
+        { id, mark: channelMark(id), up: true },
+        { id, mark: channelMark(id), up: true, peer: true },
+        { id, mark: channelMark(id), up: false, gateway: peer, peer: false },
+      ]) {
+        dp.setChannels([row]);
+        expect(run('udp', 500, 500)).toBe(2);
+        expect(run('udp', 4500, 4500)).toBe(2);
+        expect(run('udp', 45000, 4500)).toBe(2);
+        expect(run('tcp', 500, 443)).toBe(2);
+      }
     } finally {
       bpf.close(guard);
     }

@@ -60,6 +60,7 @@ const MIRRORS: [string, Record<string, number>][] = [
   ['dnsseal_counter_val', L.CounterValLayout],
   ['dnsseal_tls_config', T.TlsConfigLayout],
   ['dnsseal_tls_addr', T.TlsAddrLayout],
+  ['dnsseal_ike_sock', L.IkeSockLayout],
 ];
 
 /** bpf/lib/maps.h dnsseal_clock: the per-CPU clock cache of dnsseal_stamp(). */
@@ -90,7 +91,7 @@ describe('datapath/layout', () => {
     expect(all.filter((m) => PRIVATE_MAPS.includes(m.name)).map((m) => m.name)).toEqual(PRIVATE_MAPS);
     const maps = all.filter((m) => !PRIVATE_MAPS.includes(m.name));
     expect(maps.map((m) => m.name).sort()).toEqual([
-      'dnsseal_channels', 'dnsseal_clients', 'dnsseal_config', 'dnsseal_counters', 'dnsseal_dests4', 'dnsseal_dests6',
+      'dnsseal_channels', 'dnsseal_clients', 'dnsseal_config', 'dnsseal_counters', 'dnsseal_dests4', 'dnsseal_dests6', 'dnsseal_ike_socks',
       'dnsseal_tls_config', 'dnsseal_tls_cookie', 'dnsseal_tls_counters', 'dnsseal_tls_orig',
     ]);
     for (const v of maps) {
@@ -99,7 +100,7 @@ describe('datapath/layout', () => {
         if (m.name !== 'key' && m.name !== 'value') continue;
         const target = resolve(resolve(m.type_id).type_id!); // PTR → struct / int
         if (target.kind === 'STRUCT') expect(mirrored.has(target.name)).toBe(true);
-        else expect(target.size).toBe(v.name === 'dnsseal_tls_cookie' && m.name === 'key' ? 8 : 4); // __u32 channel id / counter slot; __u64 socket cookie
+        else expect(target.size).toBe(v.name === 'dnsseal_tls_cookie' && m.name === 'key' ? 8 : 4); // __u32 channel id / counter slot / int socket fd; __u64 socket cookie
       }
     }
   });
@@ -131,6 +132,8 @@ describe('datapath/layout', () => {
   }
   test.each([
     ['DNSSEAL_MARK_BASE', L.MARK_BASE],
+    ['DNSSEAL_IKE_SOCK_CHARON', L.IKE_SOCK_CHARON],
+    ['DNSSEAL_MARK_ENCRYPTED', L.MARK_ENCRYPTED],
     ['DNSSEAL_FAMILY_V4', L.FAMILY_V4],
     ['DNSSEAL_FAMILY_V6', L.FAMILY_V6],
     ['DNSSEAL_GROUP_DEFAULT', L.GROUP_DEFAULT],

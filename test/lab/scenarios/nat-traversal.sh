@@ -13,13 +13,11 @@
 #          marked by any hook: the guard drops them, never clear).
 # Asserted: ESP-in-UDP between the two public addresses on the WAN wire, keepalives there, zero
 # clear packets to or from the peer on the WAN wire and on the router's side of its NAT.
-# TODO(issue 11, item 7 — the guard's change to exempt only charon's own IKE/NAT-T sockets):
-# an application's UDP datagram to the peer's port 4500 must not leave in clear either. On
-# this tree the host hooks never mark UDP to 500/4500 and the guard exempts it for a peer
-# address, so it leaves in clear (seen: "IP 10.0.2.1.45000 > 192.0.2.3.4500: UDP-encap" on both
-# captures, 2026-12-02). NATT_APP_CHECK=1 sends it and asserts it is not on either capture;
-# it becomes 1 once the guard's change is on main.
-NATT_APP_CHECK=0
+# Issue 11, item 7: an application's UDP datagram to the peer's port 4500 must not leave in
+# clear either (before the guard exempted only charon's own sockets, it did: "IP
+# 10.0.2.1.45000 > 192.0.2.3.4500: UDP-encap" on both captures, 2026-12-02). NATT_APP_CHECK=1
+# sends it and asserts that the host guard refuses it (EPERM) and it is on neither capture.
+NATT_APP_CHECK=1
 . "$LAB_DIR/lib/lab.sh"
 . "$LAB_DIR/lib/nat.sh"
 . "$LAB_DIR/lib/guard.sh"
@@ -51,8 +49,10 @@ router::echo marked >/dev/udp/$PEER4/5000 && echo sent::sent::YES
 EOF_EVAL
 APP_LINES=
 if [ "$NATT_APP_CHECK" = 1 ]; then
-	on router python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 45000)); s.sendto(b'not-ike', ('$PEER4', 4500))" ||
-		lab_fail "the application's datagram to $PEER4:4500 could not be sent"
+	# The host guard (cgroup egress) refuses it with EPERM: the datagram is not charon's.
+	on router python3 -c "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 45000)); s.sendto(b'not-ike', ('$PEER4', 4500))" >"$LAB_OUT/app-4500.out" 2>&1
+	grep -q 'Operation not permitted' "$LAB_OUT/app-4500.out" ||
+		lab_fail "the application's datagram to $PEER4:4500 was not refused by the guard: $(tail -1 "$LAB_OUT/app-4500.out")"
 	APP_LINES="wan::tcpdump::IP $ROUTER4\\.45000 > $PEER4\\.4500::NO
 inner::tcpdump::IP $ROUTER_IN4\\.45000 > $PEER4\\.4500::NO"
 fi
