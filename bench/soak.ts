@@ -19,8 +19,8 @@
  * BENCH_SOAK_PROTECT_EVERY (5; 0: none protected), BENCH_SOAK_RULES (0), BENCH_SOAK_DAEMON (the
  * executable; default dist/dnsseal: for A/B runs of two builds). The environment passes on to
  * the daemon (so `BUN_JSC_…=… make bench-soak` tries a JavaScriptCore option). A run where,
- * after warm-up, the generator sent or the daemon answered under 95% of the rate is marked
- * NOT VALID: a starved daemon allocates less and its RSS looks better than it is.
+ * after warm-up, the generator sent under 90% of the rate or the daemon answered under 95% of
+ * what was sent is marked NOT VALID: a starved daemon allocates less and its RSS looks better than it is.
  *
  * What holds the memory (2026-12-02, `bun:jsc` heapStats every 5 s in the daemon run from
  * source with a --preload, this load, machine load 2.5–4; 30 s runs):
@@ -33,7 +33,9 @@
  * is under a quarter of the RAM it sees (24 GB here): `--smol` (documented; also
  * `--compile-exec-argv=--smol`) did not change that (median 186 vs 188 MB), while
  * `BUN_JSC_forceRAMSize=200000000` did (median 135 MB, µs/answer unchanged within the noise, one
- * run at load 3.6) — Bun's help calls BUN_JSC_ options unstable between releases.
+ * run at load 3.6) — Bun's help calls BUN_JSC_ options unstable between releases. With 200k
+ * rules at 1k qps (load 8–11): heap 32–45 MB plus 26 MB outside it (heapStats extraMemorySize),
+ * RSS 101–112 MB; the same with forceRAMSize=200000000 103 MB, no GC storm.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -191,7 +193,7 @@ if (sorted.length > 0) {
 // holds less: its RSS looks better than it is. Say so rather than print a figure that misleads.
 // The same when the load generator itself fell behind (it shares CPU 0 with the upstream).
 const warmWanted = QPS * EVERY * rss.length;
-if (warmSent > 0 && (warmAnswered < 0.95 * warmSent || warmSent < 0.95 * warmWanted)) {
+if (warmSent > 0 && (warmAnswered < 0.95 * warmSent || warmSent < 0.9 * warmWanted)) {
   const sentPct = ((100 * warmSent) / warmWanted).toFixed(0);
   const answeredPct = ((100 * warmAnswered) / warmSent).toFixed(0);
   console.log(`NOT VALID: after warm-up ${sentPct}% of ${QPS} qps was sent and ${answeredPct}% of that answered (look at the load); the RSS above is not the figure under ${QPS} qps`);
