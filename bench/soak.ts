@@ -16,7 +16,24 @@
  *
  * Env: BENCH_SOAK_SECONDS (30; the issue's figure: 150), BENCH_SOAK_QPS (8000),
  * BENCH_SOAK_NAMES (100000), BENCH_SOAK_TTL (1), BENCH_SOAK_EVERY (5),
- * BENCH_SOAK_PROTECT_EVERY (5; 0: none protected), BENCH_SOAK_RULES (0).
+ * BENCH_SOAK_PROTECT_EVERY (5; 0: none protected), BENCH_SOAK_RULES (0), BENCH_SOAK_DAEMON (the
+ * executable; default dist/dnsseal: for A/B runs of two builds). The environment passes on to
+ * the daemon (so `BUN_JSC_…=… make bench-soak` tries a JavaScriptCore option). A run where,
+ * after warm-up, the generator sent or the daemon answered under 95% of the rate is marked
+ * NOT VALID: a starved daemon allocates less and its RSS looks better than it is.
+ *
+ * What holds the memory (2026-12-02, `bun:jsc` heapStats every 5 s in the daemon run from
+ * source with a --preload, this load, machine load 2.5–4; 30 s runs):
+ * the JS heap after a full collection is 30–50 MB (10k cache + 20k registry entries, the
+ * queries in flight); between full collections it grows to about 115 MB, and the RSS saw-tooth
+ * (150 → 230 MB) follows it. The garbage looks old-generation (entries that churn with TTL 1): an
+ * eden collection every 250 ms above 40 MB left the heap at 75–100 MB; a synchronous full one
+ * (`bun:jsc` fullGC) brought RSS to 146 MB but blocks the loop 80–95 ms each time, so queries
+ * wait; `Bun.gc(false)` changed nothing. JSC lets the heap double between collections while it
+ * is under a quarter of the RAM it sees (24 GB here): `--smol` (documented; also
+ * `--compile-exec-argv=--smol`) did not change that (median 186 vs 188 MB), while
+ * `BUN_JSC_forceRAMSize=200000000` did (median 135 MB, µs/answer unchanged within the noise, one
+ * run at load 3.6) — Bun's help calls BUN_JSC_ options unstable between releases.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +50,7 @@ const EVERY = env('BENCH_SOAK_EVERY', 5);
 const PROTECT_EVERY = env('BENCH_SOAK_PROTECT_EVERY', 5);
 const RULES = env('BENCH_SOAK_RULES', 0);
 const ROOT = join(import.meta.dir, '..');
-const DIST = join(ROOT, 'dist', 'dnsseal');
+const DIST = process.env.BENCH_SOAK_DAEMON ?? join(ROOT, 'dist', 'dnsseal');
 const BUN = join(ROOT, 'node_modules', '.bin', 'bun');
 
 const dir = mkdtempSync(join(tmpdir(), 'dnsseal-bench-soak-'));
@@ -132,11 +149,13 @@ const load = setInterval(() => {
 }, 1);
 
 const rss: number[] = [];
-console.log(`bench-soak: ${QPS} qps over ${NAMES} names (1 in ${PROTECT_EVERY || '∞'} protected), TTL ${TTL} s, ${RULES} extra rules, ${SECONDS} s; daemon ${cmd[0] === DIST ? 'dist/dnsseal' : 'bun src/main.ts'}${taskset ? ', pinned (load on CPU 0, daemon on CPU 1)' : ''}`);
+console.log(`bench-soak: ${QPS} qps over ${NAMES} names (1 in ${PROTECT_EVERY || '∞'} protected), TTL ${TTL} s, ${RULES} extra rules, ${SECONDS} s; daemon ${cmd[0] === DIST ? DIST : 'bun src/main.ts'}${taskset ? ', pinned (load on CPU 0, daemon on CPU 1)' : ''}`);
 console.log('     t s   RSS MB   sent qps   answered qps   unanswered   cpu µs/answer   registry entries   cache entries');
 let lastAnswered = 0;
 let lastSent = 0;
 let lastCpu = cpuS();
+let warmSent = 0;
+let warmAnswered = 0;
 for (let t = EVERY; t <= SECONDS; t += EVERY) {
   await Bun.sleep(Math.max(0, t0 + t * 1000 - performance.now()));
   const cpu = cpuS();
@@ -147,7 +166,12 @@ for (let t = EVERY; t <= SECONDS; t += EVERY) {
     cache?: { entries?: number };
   } | null;
   const mb = statusMb(daemon.pid, 'VmRSS');
-  if (t > Math.min(10, SECONDS / 3)) rss.push(mb); // after warm-up
+  if (t > Math.min(10, SECONDS / 3)) {
+    // after warm-up
+    rss.push(mb);
+    warmSent += sentN - lastSent;
+    warmAnswered += a;
+  }
   console.log(
     `${String(t).padStart(8)} ${mb.toFixed(0).padStart(8)} ${((sentN - lastSent) / EVERY).toFixed(0).padStart(10)} ${(a / EVERY).toFixed(0).padStart(14)} ${String(Math.max(0, lost)).padStart(12)} ` +
       `${(((cpu - lastCpu) * 1e6) / Math.max(1, a)).toFixed(1).padStart(15)} ${String(st?.entries?.total ?? '-').padStart(18)} ${String(st?.cache?.entries ?? '-').padStart(15)}`,
@@ -162,6 +186,15 @@ if (sorted.length > 0) {
   console.log(
     `RSS after warm-up: min ${sorted[0]!.toFixed(0)} MB, median ${sorted[sorted.length >> 1]!.toFixed(0)} MB, max ${sorted.at(-1)!.toFixed(0)} MB; peak (VmHWM) ${statusMb(daemon.pid, 'VmHWM').toFixed(0)} MB`,
   );
+}
+// A daemon that does not keep up (a loaded machine: its CPU taken by others) allocates less and
+// holds less: its RSS looks better than it is. Say so rather than print a figure that misleads.
+// The same when the load generator itself fell behind (it shares CPU 0 with the upstream).
+const warmWanted = QPS * EVERY * rss.length;
+if (warmSent > 0 && (warmAnswered < 0.95 * warmSent || warmSent < 0.95 * warmWanted)) {
+  const sentPct = ((100 * warmSent) / warmWanted).toFixed(0);
+  const answeredPct = ((100 * warmAnswered) / warmSent).toFixed(0);
+  console.log(`NOT VALID: after warm-up ${sentPct}% of ${QPS} qps was sent and ${answeredPct}% of that answered (look at the load); the RSS above is not the figure under ${QPS} qps`);
 }
 console.log(`machine: load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} on ${navigator.hardwareConcurrency} CPUs`);
 client.close();
