@@ -66,6 +66,8 @@ function cases(paths: PinPaths, nat: boolean): Case[] {
     { name: 'marker v4 tcp unprotected', prog: p(PROGS.lanIn), pkt: { src: '10.9.9.9', dst: '198.18.0.1', l4: 'tcp' } },
     { name: 'marker v4 tcp protected (marks)', prog: p(PROGS.lanIn), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' } },
     { name: 'marker v6 udp protected (marks)', prog: p(PROGS.lanIn), pkt: { src: 'fd00::9', dst: '2001:db8::10', l4: 'udp' } },
+    { name: 'lan guard v4 tcp to a client (pass)', prog: p(PROGS.lanOut), pkt: { src: '198.18.0.1', dst: '10.9.9.9', l4: 'tcp' } },
+    { name: 'lan guard v4 tcp protected (drop)', prog: p(PROGS.lanOut), pkt: { src: '10.9.9.9', dst: '192.0.2.10', l4: 'tcp' } },
     { name: 'inbound v4 tcp unprotected (pass)', prog: p(PROGS.in), pkt: { src: '198.18.0.1', dst: '10.9.9.9', l4: 'tcp' } },
     { name: 'inbound v6 tcp unprotected (pass)', prog: p(PROGS.in), pkt: { src: '2001:db8:1::1', dst: 'fd00::9', l4: 'tcp' } },
     { name: 'inbound v4 esp protected (pass)', prog: p(PROGS.in), pkt: { src: '192.0.2.10', dst: '10.9.9.9', l4: 'esp' } },

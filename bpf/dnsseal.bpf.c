@@ -86,6 +86,15 @@ int dnsseal_wan_out(struct __sk_buff *skb)
 	return dnsseal_guard(skb);
 }
 
+/* Hook: tc egress (tcx or clsact) on the LAN interfaces (gateway/intercept). Direction: outgoing to
+ * the LAN, after XFRM; the leak guard by destination only (a protected address routed back out of
+ * the LAN), since the packets XFRM decrypted for LAN clients carry the channel mark. */
+SEC("tc")
+int dnsseal_lan_out(struct __sk_buff *skb)
+{
+	return dnsseal_guard_lan(skb);
+}
+
 /* Hook: tc ingress (tcx or clsact) on every interface but lo and the LAN ones (gateway/intercept)
  * or but lo (host). Direction: incoming, before XFRM decrypts; the inbound guard. */
 SEC("tc")

@@ -74,11 +74,17 @@ drop:
 	return DNSSEAL_TC_DROP;
 }
 
-static __always_inline int dnsseal_guard(struct __sk_buff *skb)
+/*
+ * `by_mark` (a constant at each call site): 1 on the uplinks (tc egress: a packet carrying a
+ * dnsseal mark is ours even to an unprotected address), 0 on the LAN ones (dnsseal_lan_out):
+ * there the packets XFRM decrypted for LAN clients carry the channel mark (set_mark_in), so only
+ * the destination says whether a packet is ours.
+ */
+static __always_inline int dnsseal_guard_on(struct __sk_buff *skb, int by_mark)
 {
 	struct dnsseal_pkt p;
 	struct dnsseal_dest_val *v;
-	int marked = dnsseal_mark_is_ours(skb->mark);
+	int marked = by_mark && dnsseal_mark_is_ours(skb->mark);
 	int r = dnsseal_parse(skb, &p);
 
 	if (r == DNSSEAL_PARSE_NOT_IP)
@@ -100,6 +106,17 @@ static __always_inline int dnsseal_guard(struct __sk_buff *skb)
 		return r;
 	}
 	return dnsseal_guard_verdict(skb, &p, v);
+}
+
+static __always_inline int dnsseal_guard(struct __sk_buff *skb)
+{
+	return dnsseal_guard_on(skb, 1);
+}
+
+/* The guard on LAN egress: a packet to a protected address routed back out of a LAN interface. */
+static __always_inline int dnsseal_guard_lan(struct __sk_buff *skb)
+{
+	return dnsseal_guard_on(skb, 0);
 }
 
 #endif

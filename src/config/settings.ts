@@ -123,7 +123,7 @@ export const SETTINGS = [
     field: 'wan',
     type: stringList('list of interfaces', 'IFACE', 'an interface name'),
     default: [],
-    doc: 'Uplink interfaces. Host mode: the tc leak guard sits on their egress (the cgroup egress guard covers every socket anyway); empty: it goes on the interfaces that carry a default route and follows the default routes (an interface a default route moves to gets the guard within one interface poll, 3 s; none loses it). Gateway and intercept modes put the guard on every interface but `lo` and the LAN, whatever `wan` says.',
+    doc: 'Uplink interfaces. Host mode: the tc leak guard sits on their egress (the cgroup egress guard covers every socket anyway); empty: it goes on the interfaces that carry a default route and follows the default routes (an interface a default route moves to gets the guard within one interface poll, 3 s; none loses it). Gateway and intercept modes put the guard on every interface but `lo` (on the LAN ones by destination only), whatever `wan` says.',
     help: 'Uplink interface (the leak guard sits here).',
   }),
   setting({

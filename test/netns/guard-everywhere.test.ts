@@ -4,7 +4,9 @@
  * Gateway mode: client — router — two uplinks. `wan` names only wan0; a protected address is
  * routed out of the second uplink alt0 (a second NIC, a policy route, a VPN interface). The LAN
  * marker marks the client's packets to it; with no XFRM to take them they must be dropped on alt0
- * too. The guard is on the egress of every interface but lo and the LAN ones.
+ * too. The guard is on the egress of every interface but lo and the LAN ones; on the LAN ones the
+ * guard by destination only: a protected address routed back out of the LAN (from the router or
+ * forwarded from the WAN) gets nothing in clear either.
  *
  * Host mode: a host with two interfaces, v0 named as WAN and v2 carrying the route to a protected
  * address. A process (in the test cgroup, where the host hooks sit) reaches it over TCP, UDP and
@@ -32,6 +34,9 @@ const MARK = channelMark(1);
 /** Routed out of the second way out (alt0 / v2), protected. */
 const ALT4 = '203.0.114.10';
 const ALT6 = '2001:db8:21::10';
+/** Routed back out of the LAN (gateway mode), protected. */
+const LANP4 = '203.0.115.10';
+const LANP6 = '2001:db8:22::10';
 const HELPER = 'test/netns/fixtures/dp-helper.ts';
 const tag = process.pid % 10000;
 
@@ -77,6 +82,10 @@ const drops = (maps: EbpfMaps) => maps.counters().filter((c) => c.kind === CNT_G
       'ip link set lo up; ip link set eth0 up',
       'ip addr add 10.10.1.2/24 dev eth0; ip -6 addr add fd00:1::2/64 dev eth0 nodad',
       'ip route add default via 10.10.1.1; ip -6 route add default via fd00:1::1',
+      'nft add table inet dnsseal_t',
+      `nft 'add chain inet dnsseal_t pre_c { type filter hook prerouting priority -300; }'`,
+      `nft add rule inet dnsseal_t pre_c iif eth0 ip daddr ${LANP4} counter comment lanp4`,
+      `nft add rule inet dnsseal_t pre_c iif eth0 ip6 daddr ${LANP6} counter comment lanp6`,
     ]);
     script(r, [
       'ip link set lo up; ip link set lan0 up; ip link set wan0 up; ip link set alt0 up',
@@ -85,11 +94,14 @@ const drops = (maps: EbpfMaps) => maps.counters().filter((c) => c.kind === CNT_G
       'ip addr add 198.51.101.1/24 dev alt0; ip -6 addr add fd00:4::1/64 dev alt0 nodad',
       'ip route add default via 198.51.100.2; ip -6 route add default via fd00:2::2',
       `ip route add ${ALT4}/32 via 198.51.101.2; ip -6 route add ${ALT6}/128 via fd00:4::2`,
+      `ip route add ${LANP4}/32 via 10.10.1.2; ip -6 route add ${LANP6}/128 via fd00:1::2`,
       'sysctl -qw net.ipv4.ip_forward=1; sysctl -qw net.ipv6.conf.all.forwarding=1',
     ]);
     for (const [ns, addr4, addr6] of [[i, '198.51.100.2', 'fd00:2::2'], [a, '198.51.101.2', 'fd00:4::2']] as const) {
       script(ns, ['ip link set lo up; ip link set eth0 up', `ip addr add ${addr4}/24 dev eth0; ip -6 addr add ${addr6}/64 dev eth0 nodad`, ...counting('eth0')]);
     }
+    // The internet reaches the LAN-routed addresses through the router (forwarded out of lan0).
+    script(i, [`ip route add ${LANP4}/32 via 198.51.100.1; ip -6 route add ${LANP6}/128 via fd00:2::1`]);
     helper('up', root, 'gateway', 'lan0', 'wan0');
     maps = new EbpfMaps(new Bpf(), new PinPaths(root));
   });
@@ -101,14 +113,16 @@ const drops = (maps: EbpfMaps) => maps.counters().filter((c) => c.kind === CNT_G
     await wipe(root);
   });
 
-  test('the guard is on the egress of every interface but lo and the LAN when wan names one', () => {
+  test('the guard is on the egress of every interface but lo, by destination only on the LAN, when wan names one', () => {
     const q = JSON.parse(helper('query', 'lan0,wan0,alt0,lo').out) as Record<string, { tcxEgress: string[]; clsactEgress: number }>;
-    const on = (dev: string) => q[dev]!.tcxEgress.includes('dnsseal_wan_out') || q[dev]!.clsactEgress === 1;
-    expect(['lan0', 'wan0', 'alt0', 'lo'].map((d) => [d, on(d)])).toEqual([
-      ['lan0', false], // decrypted packets for LAN clients carry the channel mark (set_mark_in)
-      ['wan0', true],
-      ['alt0', true],
-      ['lo', false],
+    const egress = (dev: string) => (q[dev]!.tcxEgress.length ? q[dev]!.tcxEgress.filter((p) => p.startsWith('dnsseal_')) : q[dev]!.clsactEgress ? ['clsact'] : []);
+    const tcx = q.wan0!.tcxEgress.length > 0;
+    expect(['lan0', 'wan0', 'alt0', 'lo'].map((d) => [d, egress(d)])).toEqual([
+      // decrypted packets for LAN clients carry the channel mark (set_mark_in): by destination only
+      ['lan0', tcx ? ['dnsseal_lan_out'] : ['clsact']],
+      ['wan0', tcx ? ['dnsseal_wan_out'] : ['clsact']],
+      ['alt0', tcx ? ['dnsseal_wan_out'] : ['clsact']],
+      ['lo', []],
     ]);
   });
 
@@ -127,6 +141,23 @@ const drops = (maps: EbpfMaps) => maps.counters().filter((c) => c.kind === CNT_G
     leakAttempts(run, ALT6);
     expect([nftCount(a, 'alt4') - b4, nftCount(a, 'alt6') - b6]).toEqual([0, 0]);
     expect(drops(maps) - d0).toBeGreaterThanOrEqual(4n);
+  });
+
+  test('zero clear packets to a protected address routed back out of the LAN, forwarded or from the router', () => {
+    // Unprotected first: the route via the LAN carries it (the counters work).
+    const before = nftCount(c, 'lanp4');
+    inNs(i, ['bash', '-c', `echo x > /dev/udp/${LANP4}/53; true`]);
+    expect(nftCount(c, 'lanp4')).toBeGreaterThan(before);
+    maps.upsertDest({ group: 0, addr: LANP4 }, { channelId: 1, mark: MARK, flags: 0 });
+    maps.upsertDest({ group: 0, addr: LANP6 }, { channelId: 1, mark: MARK, flags: 0 });
+    const [b4, b6, d0] = [nftCount(c, 'lanp4'), nftCount(c, 'lanp6'), drops(maps)];
+    for (const ns of [i, r]) {
+      const run = (cmd: string) => inNs(ns, ['sh', '-c', cmd], { timeoutMs: 10000 });
+      leakAttempts(run, LANP4);
+      leakAttempts(run, LANP6);
+    }
+    expect([nftCount(c, 'lanp4') - b4, nftCount(c, 'lanp6') - b6]).toEqual([0, 0]);
+    expect(drops(maps) - d0).toBeGreaterThanOrEqual(8n);
   });
 });
 

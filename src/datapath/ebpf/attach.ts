@@ -5,13 +5,14 @@
  * - gateway/intercept: the LAN marker on LAN ingress and the leak guard on the egress of EVERY
  *   interface but lo and the LAN ones: a forwarded packet to a protected address is encrypted or
  *   dropped whichever uplink the route picks (a second NIC, a policy route, a VPN interface);
- *   interfaces that appear later get it on the next poll. Not on the LAN: packets XFRM decrypted
+ *   interfaces that appear later get it on the next poll. On the LAN ones the guard by destination
+ *   only (dnsseal_lan_out: a protected address routed back out of the LAN): packets XFRM decrypted
  *   for LAN clients carry the channel mark (set_mark_in) and would be taken for marked clear ones;
  * - host mode: the guard on WAN egress (the cgroup egress hook already guards every local
  *   socket on every interface), following the default routes when `wan` was derived from them.
  * - every mode: the inbound guard (clear packets FROM protected addresses) on the ingress of every
  *   interface but lo and the LAN ones.
- * tcx links `tcx_<lan|wan|in>_<ifname>`, or clsact filters at pref TC_PREF, kept there by the
+ * tcx links `tcx_<lan|wan|in|lanout>_<ifname>`, or clsact filters at pref TC_PREF, kept there by the
  * interface poll (InterfaceWatcher).
  * Links and filters outlive the process: kill -9 leaves every hook in place.
  */
@@ -26,8 +27,8 @@ import { TC_COMMANDS, detachClsact, pinnedTcProgram, tcKernel, type TcMode, type
 import { type TcRule, TcWatcher } from './lib/tc-watcher.ts';
 import { PROGS, PinPaths, TC_HANDLE, TC_PREF, type ProgName } from './pins.ts';
 
-/** lan: the marker (LAN ingress); wan: the guard (egress); in: the inbound guard (ingress). */
-export type TcHook = 'lan' | 'wan' | 'in';
+/** lan: the marker (LAN ingress); wan: the guard (egress); in: the inbound guard (ingress); lanout: the guard by destination (LAN egress). */
+export type TcHook = 'lan' | 'wan' | 'in' | 'lanout';
 export type { TcMode };
 
 const CGROUP_HOOKS: [ProgName, number][] = [
@@ -50,12 +51,14 @@ const TC_PROGS: Record<TcHook, [ProgName, 'ingress' | 'egress']> = {
   lan: [PROGS.lanIn, 'ingress'],
   wan: [PROGS.wanOut, 'egress'],
   in: [PROGS.in, 'ingress'],
+  lanout: [PROGS.lanOut, 'egress'],
 };
 
 /**
- * The LAN marker (ingress), the guard (egress) or the inbound guard (ingress) as a tc program of
- * this pin root. The marker and the inbound guard share the clsact pref/handle: they never sit on
- * the same interface (LAN ones get the marker, the others the inbound guard).
+ * The LAN marker (ingress), the guard (egress), the inbound guard (ingress) or the LAN egress guard
+ * as a tc program of this pin root. The marker and the inbound guard share the clsact pref/handle,
+ * and so do the two egress guards: they never sit on the same interface (LAN ones get the marker
+ * and the LAN egress guard, the others the inbound guard and the guard).
  */
 export function tcProgram(paths: PinPaths, hook: TcHook): TcProgram {
   const [name, dir] = TC_PROGS[hook];
@@ -113,7 +116,9 @@ export class InterfaceWatcher extends TcWatcher {
   constructor(bpf: Bpf, paths: PinPaths, ifaces: WatchedInterface[], log: Logger, mode?: TcMode, defaultRoutes?: () => string[], scope: GuardScope = 'wan') {
     const of = (hook: TcHook) => ifaces.filter((i) => i.hook === hook).map((i) => i.name);
     const follower = defaultRoutes && scope === 'wan' ? new DefaultRouteFollower(of('wan'), defaultRoutes, log) : undefined;
-    const rules: TcRule[] = [{ name: 'lan', ifaces: namedInterfaces(of('lan')), progs: [tcProgram(paths, 'lan')] }];
+    // gateway/intercept: the LAN ones also get the guard by destination on their egress.
+    const lanProgs = scope === 'everywhere' ? [tcProgram(paths, 'lan'), tcProgram(paths, 'lanout')] : [tcProgram(paths, 'lan')];
+    const rules: TcRule[] = [{ name: 'lan', ifaces: namedInterfaces(of('lan')), progs: lanProgs }];
     if (scope !== 'off') {
       rules.push(
         {

@@ -3,7 +3,7 @@
  * main one and the intercept NAT), and the names of the main object's programs and maps.
  *   <root>/maps/<map>     pinned maps (adopted on every start, never flushed)
  *   <root>/progs/<prog>   the programs currently attached
- *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan|in>_<ifname> (tcx; a dot in
+ *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan|in|lanout>_<ifname> (tcx; a dot in
  *                         <ifname> is written `:`, see lib/link-pin.ts), icpt_<in|out>_<ifname> (intercept)
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -43,6 +43,7 @@ export const PROGS = {
   tlsPeer6: 'dnsseal_peer6',
   lanIn: 'dnsseal_lan_in',
   wanOut: 'dnsseal_wan_out',
+  lanOut: 'dnsseal_lan_out',
   in: 'dnsseal_in',
 } as const;
 export type ProgName = (typeof PROGS)[keyof typeof PROGS];

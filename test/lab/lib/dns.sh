@@ -60,7 +60,10 @@ zone:
 EOF
 	ip netns exec ns knotd -c "$dir/knot.conf" >"$LAB_OUT/knotd.log" 2>&1 &
 	LAB_PIDS+=($!)
-	# knotd's first start under TCG takes ~10 s, twice that on a loaded machine.
+	# knotd binds its port 3-4 s after its start under TCG (14 s while the guest's name did not
+	# resolve locally, guest/stage2.sh), more on a loaded machine. The socket first (a kdig
+	# sent before it exists waits out its whole time-out), then an answer.
+	wait_until 180 "knotd in ns to listen on udp/53" listening ns udp 53
 	wait_until 180 "knotd in ns to answer www.public.test" \
 		on ns kdig +short +timeout=2 +retry=0 @$NS4 www.public.test A
 	lab_log "dns: knotd in ns serving saas.test, public.test, partner.test"
