@@ -73,7 +73,7 @@ static __always_inline int dnsseal_inbound(struct __sk_buff *skb)
 		reason = DNSSEAL_DROP_IN_FRAGMENT;
 		goto drop;
 	}
-	if (p.proto == IPPROTO_ICMPV6 && !p.l4_short && p.icmp6_type >= 133 && p.icmp6_type <= 137) {
+	if (dnsseal_pkt_is_nd(&p)) {
 		dnsseal_count(DNSSEAL_CNT_GUARD_PASS, DNSSEAL_PASS_ND, skb->len);
 		return DNSSEAL_TC_PASS;
 	}
