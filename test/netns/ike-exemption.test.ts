@@ -11,14 +11,14 @@
  *   sent into XFRM) and let through, IPv4 and IPv6.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
 import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
-import { bunBin, delNs, nftCount, nsenter, sh } from './netns.ts';
-import { hostPair } from './host-fixture.ts';
+import { bunBin, nftCount, nsenter, sh } from './netns.ts';
+import { hostPair, hostTearDown } from './host-fixture.ts';
 
 const cgRoot = defaultCgroupPath();
 const skip = privSkipReason() ?? (cgRoot ? undefined : 'no cgroup v2 mount') ?? (sh(['which', 'nft', 'nsenter', 'python3']).code !== 0 ? 'nft/nsenter/python3 missing' : undefined);
@@ -109,15 +109,8 @@ function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
     charon?.kill();
     await charon?.exited;
     maps?.close();
-    nsenter(h, [bunBin(), HELPER, 'down', root], { timeoutMs: 30000 });
-    delNs(h, w);
     rmSync(vici, { force: true });
-    try {
-      rmdirSync(cg);
-    } catch {
-      /* still populated by an exiting process */
-    }
-    await wipe(root);
+    await hostTearDown({ ns: h, others: [w], root, cgroup: cg });
   });
 
   test('an application\'s UDP to 500 and 4500 of a protected address never leaves in clear (4500 → 4500 included)', async () => {
