@@ -36,6 +36,16 @@
  * run at load 3.6) — Bun's help calls BUN_JSC_ options unstable between releases. With 200k
  * rules at 1k qps (load 8–11): heap 32–45 MB plus 26 MB outside it (heapStats extraMemorySize),
  * RSS 101–112 MB; the same with forceRAMSize=200000000 103 MB, no GC storm.
+ *
+ * Since then the daemon sets that option itself: `memory_plan` (src/daemon/heap-plan.ts; default
+ * 256 MiB; `--memory-plan 0` for the engine's default). 40 s runs of this bench, plans alternated
+ * (load 1.7–4.8), median RSS after warm-up / CPU µs per answer (medians over 2–3 runs): 0 (the
+ * machine's 24 GB) 188–196 MB (swinging 155–254) / 25.6–29.2; 384 and 256: 147–154 MB (max
+ * 160) / within the noise of 0; 192: 136–149 MB; 128: 117 MB (max 124) / 31.1 (+20%); 96 and
+ * 64: 110 MB / 36–38 (+40%). Below about 110 MB it is no longer the heap's slack: 44 MB of the
+ * RSS are the executable's own pages (file-backed: RssFile; the kernel can drop them), and the
+ * live heap with 20k registry and 10k cache entries (the `none` data path keeps a copy of the
+ * map in the heap too) is 30–50 MB, in 16 KB blocks that stay partly used after a collection.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -10,6 +10,7 @@ import { fileDeps } from './config/load.ts';
 import { controlRequest } from './control/client.ts';
 import { kernelDown } from './daemon/down.ts';
 import { offThreadConfig } from './daemon/off-thread-config.ts';
+import { applyMemoryPlan } from './daemon/reexec.ts';
 import { runDaemon } from './daemon/run.ts';
 import { createLogger } from './util/log.ts';
 import { realClock } from './util/clock.ts';
@@ -23,6 +24,7 @@ const code = await runCli(process.argv.slice(2), {
   teardown: kernelDown,
   runDaemon,
   offThreadConfig,
+  applyMemoryPlan: (planMb, log) => void applyMemoryPlan(planMb, log),
   makeLogger: (cfg) => createLogger({ level: cfg.logLevel, format: cfg.logFormat }),
   version: pkg.version,
   clock: realClock,

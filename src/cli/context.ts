@@ -32,6 +32,12 @@ export interface CliDeps {
    * (src/daemon/off-thread-config.ts). Absent (tests): `loadConfig` with `files`, in-thread.
    */
   offThreadConfig?(values: Map<string, string[]>, opts: OffThreadOptions): () => Promise<Config>;
+  /**
+   * `run`: applies `memory_plan` before the daemon opens anything (src/daemon/reexec.ts: starts
+   * the process again with the JavaScript heap sized for it; returns when it did not). Absent
+   * (tests that run the daemon in their own process): the heap stays as it is.
+   */
+  applyMemoryPlan?(planMb: number, log: Logger): void;
   /** Builds the logger for a command from the config's level and format. */
   makeLogger(cfg: Pick<Config, 'logLevel' | 'logFormat'>): Logger;
   version: string;

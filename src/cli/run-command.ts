@@ -31,6 +31,9 @@ function startDaemon(ctx: CliContext): Promise<number> {
   // the check has checked everything Policy.fromConfig relies on (the daemon builds it once)
   const { config: cfg, warnings } = loadChecked(ctx.args.values, ctx);
   const log = ctx.makeLogger(cfg);
+  // first: it may start the process again (same pid), which must happen before anything is
+  // opened or logged
+  ctx.applyMemoryPlan?.(cfg.memoryPlanMb, log);
   logWarnings(log, warnings);
   // reload and SIGHUP re-read the same file with the same flags (flags still win), off the
   // event loop when the worker is there

@@ -19,6 +19,7 @@ import { applyUpstreamFlags, readUpstreams, SERVER_SYNTAX, UPSTREAM_FIELDS } fro
 import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, type FlagDescriptor } from './setting.ts';
 import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable, onOff, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
 import { CACHE_DEFAULTS } from '../cache/cache-limits.ts';
+import { MEMORY_PLAN_DEFAULT_MB } from '../daemon/heap-plan.ts';
 
 /** Commands that talk to the daemon over the control socket. */
 const CONTROL_COMMANDS = ['list', 'status', 'flush', 'reload', 'down', 'log'] as const;
@@ -267,6 +268,14 @@ export const SETTINGS = [
     default: CACHE_DEFAULTS.prefetch,
     doc: 'The first hit in the last tenth of an entry\'s lifetime asks the upstream again in the background, so a name in use does not drop out of the cache.',
     help: 'Refresh popular cache entries before they expire.',
+  }),
+  setting({
+    key: 'memory_plan',
+    field: 'memoryPlanMb',
+    type: wholeNumber(0, 1024 * 1024, 'MiB', 'MIB'),
+    default: MEMORY_PLAN_DEFAULT_MB,
+    doc: 'The memory the daemon sizes its JavaScript heap for, in MiB. The engine (JavaScriptCore) lets its heap grow between full collections by 2× while it is under a quarter of the RAM it sees, 1.5× under a half, 1.24× above: sized for a machine of many GB, a daemon whose live heap is 40 MB swings to twice that under load, and its RSS follows. `dnsseal run` starts itself again at once (execve: the same process id and arguments) with the engine told this much RAM (`BUN_JSC_forceRAMSize`, an option Bun calls unstable), after checking in a child that this Bun takes it (when it does not: a warning, and the engine\'s default). Not a limit: a heap that needs more grows. Measured under 8k qps (`make bench-soak`): `256` holds a median RSS of about 150 MB where the engine\'s default swings between 160 and 250, at no CPU per answer measurable; `128` about 117 MB for some 20% more CPU per answer (more full collections); below that, more CPU and no less memory. `0`: the engine\'s default (the machine\'s RAM); a `BUN_JSC_forceRAMSize` in the environment wins. Applies at a restart.',
+    help: 'Memory (MiB) the JavaScript heap is sized for (0: the machine\'s RAM).',
   }),
   setting({
     key: 'canary',

@@ -41,6 +41,7 @@ const SAMPLES: Record<string, { yaml: string; flag: string[]; want: unknown; ext
   cache_max_negative_ttl: { yaml: '0', flag: ['0'], want: 0 },
   cache_stale: { yaml: '86400', flag: ['86400'], want: 86400 },
   cache_prefetch: { yaml: 'true', flag: ['true'], want: true },
+  memory_plan: { yaml: '128', flag: ['128'], want: 128 },
   canary: { yaml: 'pass', flag: ['pass'], want: 'pass' },
   policy_server: { yaml: 'ps', flag: ['ps'], want: 'ps' },
   intercept_pools: { yaml: '["100.64.0.0/24"]', flag: ['100.64.0.0/24'], want: ['100.64.0.0/24'] },
