@@ -7,6 +7,9 @@
  * write: no sockets, no DNS. Prints ns per registration (on-CPU and wall, median of ROUNDS) for
  *   - `stub`: a data path that takes every write and does nothing (the registry's own work);
  *   - `ebpf` (root): the real eBPF backend on a scratch pin root, maps only (nothing attached).
+ * The registry's clock moves STEP_MS (default 1000) each time through the names, so every
+ * refresh moves the entry's expiry to a later second and writes the map (0: the real clock, and
+ * refreshes within a second write nothing; the daemon at 46k qps over 20k names is in between).
  * PROFILE=1 prints the hottest lines of the last round of each (bun:jsc sampling profiler).
  *   node_modules/.bin/bun bench/registry-refresh.ts [rounds]
  * Env: NAMES (20000), PER_ROUND (200000), TARGETS (stub,ebpf). Asserts nothing.
@@ -20,7 +23,7 @@ import { Metrics } from '../src/ops/metrics.ts';
 import type { ChannelSpec } from '../src/policy/types.ts';
 import { Registry } from '../src/registry/registry.ts';
 import type { Registration } from '../src/registry/types.ts';
-import { realClock } from '../src/util/clock.ts';
+import { type Clock, realClock } from '../src/util/clock.ts';
 import { silentLogger } from '../src/util/log.ts';
 import { since, stamp, type Stamp } from './cpu-clock.ts';
 
@@ -28,6 +31,10 @@ const ROUNDS = Number(process.argv[2] ?? 7);
 const NAMES = Number(process.env.NAMES ?? 20000);
 const PER_ROUND = Number(process.env.PER_ROUND ?? 200_000);
 const TARGETS = (process.env.TARGETS ?? 'stub,ebpf').split(',');
+const STEP_MS = Number(process.env.STEP_MS ?? 1000);
+let registrations = 0;
+/** STEP_MS per pass through the names (see above), else the real clock. */
+const clock: Clock = STEP_MS > 0 ? { nowMs: () => Date.now(), monoMs: () => 1e6 + Math.floor((registrations * STEP_MS) / NAMES) } : realClock;
 const HUB: ChannelSpec = { name: 'hub', id: 1, mark: 0x5e510001, protocol: 'ipsec', kind: 'tunnel', gateway: '192.0.2.1', identity: 'hub', esp: 'aes256gcm16' };
 
 /** Takes every write, keeps nothing: the registry's own cost. */
@@ -65,7 +72,7 @@ function registration(i: number): Registration {
 }
 
 function runRound(reg: Registry, n: number): void {
-  for (let k = 0; k < n; k++) reg.registerNow(registration(k % NAMES));
+  for (let k = 0; k < n; k++, registrations++) reg.registerNow(registration(k % NAMES));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -81,7 +88,7 @@ async function bench(target: string): Promise<void> {
     dp = createEbpfDatapath({
       cfg: { mode: 'gateway', lan: [], wan: [], channels: [HUB] },
       log: silentLogger,
-      clock: realClock,
+      clock,
       metrics: new Metrics(),
       pinRoot: root,
       attach: false,
@@ -89,7 +96,7 @@ async function bench(target: string): Promise<void> {
     });
   } else dp = new StubDatapath();
   try {
-    const reg = new Registry({ datapath: dp, clock: realClock, log: silentLogger, metrics: new Metrics(), minHoldMs: 60_000, idleMs: 300_000, channels: [HUB] });
+    const reg = new Registry({ datapath: dp, clock, log: silentLogger, metrics: new Metrics(), minHoldMs: 60_000, idleMs: 300_000, channels: [HUB] });
     runRound(reg, NAMES); // every entry in
     runRound(reg, PER_ROUND); // warm the JIT
     const cpu: number[] = [];

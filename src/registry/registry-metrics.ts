@@ -2,7 +2,7 @@
  * The registry's metrics, declared in one place. Labels are bounded: `channel` (configured
  * channel names), `outcome` and `reason` (the fixed sets below) — never a name or an address.
  */
-import type { Counter, Gauge, Histogram, Metrics } from '../ops/metrics.ts';
+import type { Counter, CounterSeries, Gauge, Histogram, HistogramSeries, Metrics } from '../ops/metrics.ts';
 import { DnssealError } from '../util/errors.ts';
 
 export type RegisterOutcome = 'ok' | 'map_full' | 'conflict' | 'datapath_error' | 'channel_failed' | 'datapath_lost' | 'withdrawn';
@@ -28,6 +28,9 @@ export class RegistryMetrics {
   readonly registrations: Counter;
   readonly mapFull: Counter;
   readonly registerSeconds: Histogram;
+  /** The `ok` series of the two above, resolved once: every protected answer counts in them. */
+  readonly registrationsOk: CounterSeries;
+  readonly registerSecondsOk: HistogramSeries;
   readonly removed: Counter;
   readonly blocked: Gauge;
   readonly retired: Gauge;
@@ -48,6 +51,8 @@ export class RegistryMetrics {
       'Time from register() called to every address written (and peer channels ready).',
       REGISTER_BUCKETS,
     );
+    this.registrationsOk = this.registrations.series({ outcome: 'ok' });
+    this.registerSecondsOk = this.registerSeconds.series({ outcome: 'ok' });
     this.removed = metrics.counter(
       'dnsseal_registry_removed_total',
       'Entries removed from the map, by reason (expired: retired and no packet for `retire`; evicted; rollback).',
