@@ -130,6 +130,8 @@ export type Outcome =
 const NONE: readonly string[] = Object.freeze([]);
 
 export const CANARY_NAME = 'use-application-dns.net';
+/** Its question's length on the wire: a length octet per label, the root octet, type and class. */
+const CANARY_QUESTION_LEN = CANARY_NAME.length + 2 + 4;
 
 export class Pipeline {
   /** The listener-facing entry point (a `QueryHandler`). */
@@ -215,7 +217,8 @@ export class Pipeline {
     if (refused) return refused;
     if ('kind' in received) return received;
     const query = received;
-    if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
+    // the length first: the name's text is made only for a question as long as the canary's
+    if (this.deps.canary === 'nxdomain' && query.question.length === CANARY_QUESTION_LEN && query.qname === CANARY_NAME) return { kind: 'canary', query };
     const clientIp = this.classify(query, client);
     const local = this.local(query);
     if (local) return this.inHand(this.answered(query, local, clientIp, null), bytes, client, t0);
