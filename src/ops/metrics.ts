@@ -37,8 +37,23 @@ function labelValue(v: unknown): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s;
 }
 
+/** The last labels object keyed and its key: hot paths pass the same constant object (`OK_LABELS`). */
+let lastLabels: Labels | undefined;
+let lastKey = '';
+
 function labelKey(labels?: Labels): string {
   if (!labels) return '';
+  if (labels === lastLabels) return lastKey;
+  const key = keyOf(labels);
+  // Only frozen objects are remembered: one that can change would give its old key.
+  if (Object.isFrozen(labels)) {
+    lastLabels = labels;
+    lastKey = key;
+  }
+  return key;
+}
+
+function keyOf(labels: Labels): string {
   // Hot paths (a registration, a query) pass one label: no key array, no sort.
   let only: string | undefined;
   let n = 0;
