@@ -37,7 +37,7 @@ function labelValue(v: unknown): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s;
 }
 
-/** The last labels object keyed and its key: hot paths pass the same constant object (`OK_LABELS`). */
+/** The last labels object keyed and its key: hot paths pass the same frozen constant object (or hold a `series`). */
 let lastLabels: Labels | undefined;
 let lastKey = '';
 
