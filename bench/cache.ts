@@ -225,7 +225,7 @@ async function through(p: Pipeline): Promise<Stamp> {
   const t = stamp();
   for (let r = 0; r < 4; r++) {
     for (let b = 0; b < N; b += 100) {
-      const batch: Array<Promise<Uint8Array | null>> = [];
+      const batch: Array<Uint8Array | null | Promise<Uint8Array | null>> = [];
       for (let i = b; i < b + 100; i++) batch.push(p.handle(wires[order[i]!]!, client));
       await Promise.all(batch);
     }

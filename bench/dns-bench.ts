@@ -10,7 +10,8 @@
  *
  * Env: BENCH_DNS_REPS (default 3; the reference method is 5), BENCH_DNS_SECONDS (default 5;
  * reference 10), BENCH_DNS_LAT_QPS (5000), BENCH_DNS_LAT_SECONDS (3), BENCH_DNS_TARGETS
- * (comma list, default knot,dnsmasq,unbound,dnsseal; `toy` adds bench/dns-toy.ts as a yardstick), BENCH_DNSSEAL_CMD (replaces the dnsseal
+ * (comma list, default knot,dnsmasq,unbound,dnsseal; `toy` adds bench/dns-toy.ts as a yardstick,
+ * `echo-cache` bench/dns-echo.ts: Bun's UDP floor, an answer per query with no work), BENCH_DNSSEAL_CMD (replaces the dnsseal
  * command; `{LISTEN}` `{UPSTREAM}` `{CONTROL}` are substituted).
  *
  * `dnsseal` runs with `--cache-size 0`, like dnsmasq (`--cache-size=0`) and unbound
@@ -59,14 +60,15 @@ async function run(cmd: string[]): Promise<string> {
   return out + err;
 }
 
-async function answers(port: number): Promise<boolean> {
-  const out = await run(['dig', '@127.0.0.1', '-p', String(port), '+tries=1', '+timeout=1', 'www.test', 'A', '+short']);
-  return out.includes('192.0.2.10');
+/** True once `port` answers www.test with knot's address (echo-cache: with any NOERROR answer). */
+async function answers(port: number, echo = false): Promise<boolean> {
+  const out = await run(['dig', '@127.0.0.1', '-p', String(port), '+tries=1', '+timeout=1', 'www.test', 'A', ...(echo ? [] : ['+short'])]);
+  return echo ? out.includes('status: NOERROR') : out.includes('192.0.2.10');
 }
 
 async function waitReady(t: Target): Promise<void> {
   for (let i = 0; i < 50; i++) {
-    if (await answers(t.port)) return;
+    if (await answers(t.port, t.name === 'echo-cache')) return;
     if (t.proc && t.proc.exitCode !== null) break;
     await Bun.sleep(100);
   }
@@ -145,6 +147,9 @@ remote-control:
     }
     case 'toy':
       proc = spawnPinned([process.execPath, join(import.meta.dir, 'dns-toy.ts'), String(port), up]);
+      break;
+    case 'echo-cache':
+      proc = spawnPinned([process.execPath, join(import.meta.dir, 'dns-echo.ts'), String(port)]);
       break;
     default:
       throw new Error(`bench: unknown target ${name}`);
@@ -252,7 +257,7 @@ async function main(): Promise<void> {
           `${(cpuPerQuery[t.name] ? median(cpuPerQuery[t.name]!).toFixed(1) : '-').padStart(15)}`,
       );
     }
-    for (const [ours, peer] of [['dnsseal', 'dnsmasq'], ['dnsseal', 'unbound'], ['dnsseal', 'toy'], ['dnsseal-cache', 'dnsmasq-cache'], ['dnsseal-cache', 'unbound-cache'], ['dnsseal-cache', 'dnsseal']] as const) {
+    for (const [ours, peer] of [['dnsseal', 'dnsmasq'], ['dnsseal', 'unbound'], ['dnsseal', 'toy'], ['dnsseal-cache', 'dnsmasq-cache'], ['dnsseal-cache', 'unbound-cache'], ['dnsseal-cache', 'dnsseal'], ['dnsseal-cache', 'echo-cache']] as const) {
       if (cpuPerQuery[peer] && cpuPerQuery[ours]) {
         console.log(`cpu-normalised ratio ${ours}/${peer} (${peer} cpu per query ÷ ${ours}'s): ${(median(cpuPerQuery[peer]!) / median(cpuPerQuery[ours]!)).toFixed(2)}`);
       }

@@ -1,6 +1,8 @@
 # bench-dns: dnsperf against knot, dnsmasq (cache off), unbound (cache minimal) and dnsseal
 # (--datapath none), interleaved and pinned; prints qps, latency and ratios (issue #2).
 # Short by default; the reference method: make bench-dns BENCH_DNS_REPS=5 BENCH_DNS_SECONDS=10
+# Cached targets and floors: BENCH_DNS_TARGETS=dnsmasq,dnsseal,dnsmasq-cache,dnsseal-cache,echo-cache
+# (echo-cache: Bun's UDP floor, every query answered with no DNS work; toy: a minimal Bun forwarder).
 .PHONY: bench-dns bench-dns-fuzz
 BENCH_DNS_REPS ?= 3
 BENCH_DNS_SECONDS ?= 5

@@ -61,7 +61,7 @@ export class CachedHit implements CachedAnswer {
     this.elapsedS = elapsedS;
     this.staleTtlS = staleTtlS;
     this.question = question;
-    this.scan = agedScan(e.scan, elapsedS, staleTtlS);
+    this.scan = staleTtlS === null ? agedOnce(e, elapsedS) : agedScan(e.scan, elapsedS, staleTtlS);
     this.via = e.flags & VIA_TCP ? 'tcp' : 'udp';
     this.cache = staleTtlS !== null ? 'stale' : 'hit';
     this.remainingS = remainingS;
@@ -105,6 +105,18 @@ interface Entry extends SieveNode {
   recheckMs: number;
   /** VIA_TCP, REFRESHING. */
   flags: number;
+  /** `agedScan` of `scan` for `agedAtS` seconds in the cache: one per second, not one per hit. */
+  aged: AnswerScan | null;
+  agedAtS: number;
+}
+
+/** The entry's scan aged by `elapsedS` (not stale), made once per second of age and kept. */
+function agedOnce(e: Entry, elapsedS: number): AnswerScan {
+  if (e.agedAtS !== elapsedS || e.aged === null) {
+    e.aged = agedScan(e.scan, elapsedS, null);
+    e.agedAtS = elapsedS;
+  }
+  return e.aged;
 }
 
 export interface AnswerCacheOptions extends Partial<CacheLimits> {
@@ -251,6 +263,8 @@ export class AnswerCache {
       expiresMs: now + prep.lifetimeS * 1000,
       recheckMs: 0,
       flags: forwarded.via === 'tcp' ? VIA_TCP : 0,
+      aged: null,
+      agedAtS: 0,
     };
     this.link(e);
     this.sieve.insert(e);

@@ -59,13 +59,54 @@ export interface ParsedQuery {
   opcode: number;
   /** QNAME (uncompressed wire form) + QTYPE + QCLASS, exactly as the client sent them. */
   question: Uint8Array;
-  /** Lower-case presentation name without trailing dot ('' = root). */
-  qname: string;
+  /**
+   * Lower-case presentation name without trailing dot ('' = root). A parsed query makes it on
+   * first read (`WireQuery`): a cache hit of an unprotected name never needs it.
+   */
+  readonly qname: string;
   /** A 32-bit FNV-1a hash of `question` (a cheap Map key for in-flight sharing; compare bytes on a hit). */
   questionHash: number;
   qtype: number;
   qclass: number;
   edns: ClientEdns | null;
+}
+
+/**
+ * A query as `parseQuery` read it. The name's text is made from `question` when first asked
+ * for: building it (fold, escape, decode into a string) was a third of a cache hit's JavaScript
+ * time, and an unprotected hit with one upstream never reads it (the cache and the in-flight
+ * table key on the wire bytes, the decision on the stored answer's chain).
+ */
+class WireQuery implements ParsedQuery {
+  edns: ClientEdns | null = null;
+  private name: string | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly flags: number,
+    readonly opcode: number,
+    readonly question: Uint8Array,
+    readonly questionHash: number,
+    readonly qtype: number,
+    readonly qclass: number,
+  ) {}
+
+  get qname(): string {
+    return (this.name ??= questionName(this.question));
+  }
+}
+
+/** The text of the (validated, uncompressed) name at the start of `question`. */
+function questionName(question: Uint8Array): string {
+  let n = 0;
+  for (let p = 0; question[p] !== 0; ) {
+    const l = question[p]!;
+    if (p > 0) n = putDot(n);
+    // A–Z folded; RFC 4343 escapes keep different wire names from reading as the same text.
+    n = putLabelText(question, p + 1, p + 1 + l, n);
+    p += 1 + l;
+  }
+  return nameText(n);
 }
 
 export type QueryParse =
@@ -92,7 +133,6 @@ export function parseQuery(buf: Uint8Array): QueryParse {
 
   // The question: labels only, no compression (nothing precedes it that could be pointed at).
   let p = HEADER_LEN;
-  let n = 0;
   for (;;) {
     if (p >= buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     const l = buf[p]!;
@@ -103,29 +143,15 @@ export function parseQuery(buf: Uint8Array): QueryParse {
     if (l > 63) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'compressed or reserved label in question' };
     if (p + 1 + l > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
     if (p + 1 + l - HEADER_LEN + 1 > 255) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'name too long' };
-    if (p > HEADER_LEN) n = putDot(n);
-    // A–Z folded; RFC 4343 escapes keep different wire names from reading as the same text.
-    n = putLabelText(buf, p + 1, p + 1 + l, n);
     p += 1 + l;
   }
-  const qname = nameText(n);
   if (p + 4 > buf.length) return { kind: 'error', rcode: RCODE_FORMERR, query: null, reason: 'question truncated' };
   const qtype = (buf[p]! << 8) | buf[p + 1]!;
   const qclass = (buf[p + 2]! << 8) | buf[p + 3]!;
   p += 4;
   let hash = 0x811c9dc5;
   for (let i = HEADER_LEN; i < p; i++) hash = Math.imul(hash ^ buf[i]!, 0x01000193);
-  const query: ParsedQuery = {
-    id,
-    flags,
-    opcode,
-    question: buf.slice(HEADER_LEN, p),
-    qname,
-    questionHash: hash >>> 0,
-    qtype,
-    qclass,
-    edns: null,
-  };
+  const query = new WireQuery(id, flags, opcode, buf.slice(HEADER_LEN, p), hash >>> 0, qtype, qclass);
   if (opcode !== OPCODE_QUERY) return { kind: 'error', rcode: RCODE_NOTIMP, query, reason: 'opcode' };
 
   // Skip any answer/authority records and find the OPT among the additional ones.

@@ -8,6 +8,11 @@ export type Labels = Record<string, string>;
 export interface Counter {
   inc(labels?: Labels, by?: number): void;
   get(labels?: Labels): number;
+  /** One series with its label key built once: its `inc` is for hot paths (a registration). */
+  series(labels?: Labels): CounterSeries;
+}
+export interface CounterSeries {
+  inc(by?: number): void;
 }
 export interface Gauge {
   set(value: number, labels?: Labels): void;
@@ -15,6 +20,11 @@ export interface Gauge {
 }
 export interface Histogram {
   observe(value: number, labels?: Labels): void;
+  /** One series with its label key built once (see Counter.series); exposed from its first observation. */
+  series(labels?: Labels): HistogramSeries;
+}
+export interface HistogramSeries {
+  observe(value: number): void;
 }
 
 const DEFAULT_BUCKETS = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5];
@@ -27,8 +37,23 @@ function labelValue(v: unknown): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : s;
 }
 
+/** The last labels object keyed and its key: hot paths pass the same frozen constant object (or hold a `series`). */
+let lastLabels: Labels | undefined;
+let lastKey = '';
+
 function labelKey(labels?: Labels): string {
   if (!labels) return '';
+  if (labels === lastLabels) return lastKey;
+  const key = keyOf(labels);
+  // Only frozen objects are remembered: one that can change would give its old key.
+  if (Object.isFrozen(labels)) {
+    lastLabels = labels;
+    lastKey = key;
+  }
+  return key;
+}
+
+function keyOf(labels: Labels): string {
   // Hot paths (a registration, a query) pass one label: no key array, no sort.
   let only: string | undefined;
   let n = 0;
@@ -59,6 +84,10 @@ export class Metrics {
         values.set(k, (values.get(k) ?? 0) + by);
       },
       get: (labels) => values.get(labelKey(labels)) ?? 0,
+      series: (labels) => {
+        const k = labelKey(labels);
+        return { inc: (by = 1) => void values.set(k, (values.get(k) ?? 0) + by) };
+      },
     };
   }
 
@@ -74,14 +103,22 @@ export class Metrics {
   histogram(name: string, help: string, buckets = DEFAULT_BUCKETS): Histogram {
     const fam = this.family(name, { type: 'histogram', help, buckets, values: new Map() });
     if (fam.type !== 'histogram') throw new Error(`metrics: ${name} is not a histogram`);
+    const cell = (k: string) => {
+      let h = fam.values.get(k);
+      if (!h) fam.values.set(k, (h = { counts: fam.buckets.map(() => 0), sum: 0, count: 0 }));
+      return h;
+    };
+    const add = (h: { counts: number[]; sum: number; count: number }, v: number) => {
+      for (let i = 0; i < fam.buckets.length; i++) if (v <= fam.buckets[i]!) h.counts[i]!++;
+      h.sum += v;
+      h.count++;
+    };
     return {
-      observe: (v, labels) => {
+      observe: (v, labels) => add(cell(labelKey(labels)), v),
+      series: (labels) => {
         const k = labelKey(labels);
-        let h = fam.values.get(k);
-        if (!h) fam.values.set(k, (h = { counts: fam.buckets.map(() => 0), sum: 0, count: 0 }));
-        for (let i = 0; i < fam.buckets.length; i++) if (v <= fam.buckets[i]!) h.counts[i]!++;
-        h.sum += v;
-        h.count++;
+        let h: { counts: number[]; sum: number; count: number } | undefined;
+        return { observe: (v) => add((h ??= cell(k)), v) };
       },
     };
   }

@@ -13,7 +13,7 @@
 import type { Socket, TCPSocketListener } from 'bun';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { ClientInfo, CloseOptions, Listener, QueryHandler } from './handler.ts';
+import type { ClientInfo, CloseOptions, Listener, QueryHandler, QueryResult } from './handler.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { FrameReader, frame } from './tcp-framing.ts';
 
@@ -104,7 +104,8 @@ export async function startTcpListener(opts: TcpListenerOptions): Promise<Listen
     while (!c.closed && c.inFlight < maxInFlight && c.queued.length > 0) {
       const q = c.queued.shift()!;
       c.inFlight++;
-      handle(q, c.client).then(
+      // Answers of one connection are written from promise callbacks, one at a time (pump).
+      new Promise<QueryResult>((resolve) => resolve(handle(q, c.client))).then(
         (answer) => {
           c.inFlight--;
           if (c.closed) return;

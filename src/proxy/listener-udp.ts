@@ -11,7 +11,7 @@
  */
 import type { Logger } from '../util/log.ts';
 import { errorMessage } from '../util/errors.ts';
-import type { ClientInfo, CloseOptions, Listener, QueryHandler } from './handler.ts';
+import type { ClientInfo, CloseOptions, Listener, QueryHandler, QueryResult } from './handler.ts';
 import type { ProxyCounters } from './proxy-counters.ts';
 import { AddressedBatch } from './send-batch.ts';
 
@@ -35,6 +35,11 @@ export async function startUdpListener(opts: UdpListenerOptions): Promise<Listen
   /** While draining: when the last query came (performance.now()); else unused. */
   let lastQuery = 0;
   let draining = false;
+  const send = (s: { closed: boolean; send(d: Uint8Array, port: number, address: string): boolean }, answer: QueryResult, port: number, address: string) => {
+    if (!answer || s.closed) return;
+    if (batch) batch.push(answer, port, address);
+    else if (!s.send(answer, port, address)) counters.clientSendFailed++;
+  };
   const sock = await Bun.udpSocket({
     binaryType: 'uint8array',
     hostname: opts.hostname,
@@ -42,14 +47,21 @@ export async function startUdpListener(opts: UdpListenerOptions): Promise<Listen
     socket: {
       data(s, data, port, address) {
         const client: ClientInfo = { address, port, transport: 'udp' };
-        inFlight++;
         if (draining) lastQuery = performance.now();
-        handle(data, client).then(
+        let result: ReturnType<QueryHandler>;
+        try {
+          result = handle(data, client);
+        } catch (err) {
+          log.error('proxy: udp handler failed', { err: errorMessage(err) });
+          return;
+        }
+        // A hit answered in this call goes out without a promise (handler.ts).
+        if (!(result instanceof Promise)) return send(s, result, port, address);
+        inFlight++;
+        result.then(
           (answer) => {
             inFlight--;
-            if (!answer || s.closed) return;
-            if (batch) batch.push(answer, port, address);
-            else if (!s.send(answer, port, address)) counters.clientSendFailed++;
+            send(s, answer, port, address);
           },
           (err) => {
             inFlight--;

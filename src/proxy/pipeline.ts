@@ -33,7 +33,7 @@ import type { Registration, RegistryApi } from '../registry/types.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { Forwarded, Forwarder } from './forwarder.ts';
-import type { ClientInfo, QueryHandler } from './handler.ts';
+import type { ClientInfo, QueryHandler, QueryResult } from './handler.ts';
 import type { LocalAnswers } from './local-records.ts';
 import { observeUpstream, type ProxyCounters } from './proxy-counters.ts';
 import type { QueryLog } from './query-log.ts';
@@ -130,6 +130,8 @@ export type Outcome =
 const NONE: readonly string[] = Object.freeze([]);
 
 export const CANARY_NAME = 'use-application-dns.net';
+/** Its question's length on the wire: a length octet per label, the root octet, type and class. */
+const CANARY_QUESTION_LEN = CANARY_NAME.length + 2 + 4;
 
 export class Pipeline {
   /** The listener-facing entry point (a `QueryHandler`). */
@@ -152,26 +154,17 @@ export class Pipeline {
    * error answered here — runs from parse to answer in this call; one that waits (upstream, a
    * peer channel) goes on in promise callbacks. Either way the steps and their order are the same.
    */
-  private run(bytes: Uint8Array, client: ClientInfo): Promise<Uint8Array | null> {
+  private run(bytes: Uint8Array, client: ClientInfo): QueryResult | Promise<QueryResult> {
     // the query log costs one property read per query while it is off
     const t0 = this.deps.queryLog?.on ? performance.now() : 0;
-    let outcome: Outcome | Promise<Outcome>;
+    let outcome: Outcome | Promise<QueryResult>;
     try {
-      outcome = this.resolve(bytes, client);
+      outcome = this.resolve(bytes, client, t0);
     } catch (err) {
-      return Promise.resolve(this.failed(err, bytes, client));
+      return this.failed(err, bytes, client);
     }
-    if (outcome instanceof Promise) {
-      return outcome.then(
-        (o) => this.finish(o, bytes, client, t0),
-        (err: unknown) => this.failed(err, bytes, client),
-      );
-    }
-    try {
-      return Promise.resolve(this.finish(outcome, bytes, client, t0));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    // in hand: no promise (a cache hit, a local answer, an error answered here)
+    return outcome instanceof Promise ? outcome : this.finish(outcome, bytes, client, t0);
   }
 
   private finish(outcome: Outcome, bytes: Uint8Array, client: ClientInfo, t0: number): Uint8Array | null {
@@ -180,26 +173,55 @@ export class Pipeline {
     return answer;
   }
 
+  /**
+   * After a wait (the upstream, a peer channel): step 6 in the waiting promise's own callback,
+   * so a query costs no promise hop between its outcome and its answer. A step that rejects (a
+   * bug) answers nothing, as in `run`.
+   */
+  private settle(outcome: Outcome | Promise<Outcome>, bytes: Uint8Array, client: ClientInfo, t0: number): QueryResult | Promise<QueryResult> {
+    return outcome instanceof Promise ? this.later(outcome, bytes, client, t0) : this.finish(outcome, bytes, client, t0);
+  }
+
+  private later(outcome: Promise<Outcome>, bytes: Uint8Array, client: ClientInfo, t0: number): Promise<QueryResult> {
+    return outcome.then(
+      (o) => this.finish(o, bytes, client, t0),
+      (err: unknown) => this.failed(err, bytes, client),
+    );
+  }
+
   /** A bug in a step (policy, registry double…): fail closed, answer nothing. */
   private failed(err: unknown, bytes: Uint8Array, client: ClientInfo): Uint8Array | null {
     this.deps.log.error('proxy: query failed unexpectedly', { err: errorMessage(err) });
     return this.respond({ kind: 'drop', reason: 'internal' }, bytes, client);
   }
 
+  /** Steps 4–6 for an answer that was waited for; a step that throws (a bug) answers nothing. */
+  private answeredLater(query: ParsedQuery, forwarded: Forwarded, clientIp: string, asked: string | null, bytes: Uint8Array, client: ClientInfo, t0: number): QueryResult | Promise<QueryResult> {
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = this.answered(query, forwarded, clientIp, asked);
+    } catch (err) {
+      return this.failed(err, bytes, client);
+    }
+    return this.settle(outcome, bytes, client, t0);
+  }
+
   /**
-   * Steps 1–5: the outcome, or a promise of it when a step must wait. Throws (or rejects) only
-   * on a bug in a step (policy, registry); `run` then answers nothing.
+   * Steps 1–5: the outcome; or, when the upstream must be waited for, a promise of the client's
+   * answer itself (steps 4–6 run in its callback, `settle`). Throws only on a bug in a step
+   * (policy, registry); `run` then answers nothing.
    */
-  private resolve(bytes: Uint8Array, client: ClientInfo): Outcome | Promise<Outcome> {
+  private resolve(bytes: Uint8Array, client: ClientInfo, t0: number): Outcome | Promise<QueryResult> {
     const received = this.receive(bytes);
     const refused = this.admit(received, client);
     if (refused) return refused;
     if ('kind' in received) return received;
     const query = received;
-    if (this.deps.canary === 'nxdomain' && query.qname === CANARY_NAME) return { kind: 'canary', query };
+    // the length first: the name's text is made only for a question as long as the canary's
+    if (this.deps.canary === 'nxdomain' && query.question.length === CANARY_QUESTION_LEN && query.qname === CANARY_NAME) return { kind: 'canary', query };
     const clientIp = this.classify(query, client);
     const local = this.local(query);
-    if (local) return this.answered(query, local, clientIp, null);
+    if (local) return this.inHand(this.answered(query, local, clientIp, null), bytes, client, t0);
     const upstream = this.preDecide(query, clientIp);
     const asked = upstream ?? this.deps.policyServer?.upstream ?? 'default';
     const sent = performance.now();
@@ -210,14 +232,19 @@ export class Pipeline {
       return { ...this.forwardFailure(query, err), clientIp, upstream: asked };
     }
     // a cache hit (never waited for) is not an upstream exchange (dnsseal_upstream_query_seconds)
-    if (!(forwarding instanceof Promise)) return this.answered(query, forwarding, clientIp, asked);
+    if (!(forwarding instanceof Promise)) return this.inHand(this.answered(query, forwarding, clientIp, asked), bytes, client, t0);
     return forwarding.then(
       (forwarded) => {
         if (!isCached(forwarded)) observeUpstream(this.deps.counters, (performance.now() - sent) / 1000);
-        return this.answered(query, forwarded, clientIp, asked);
+        return this.answeredLater(query, forwarded, clientIp, asked, bytes, client, t0);
       },
-      (err: unknown): Outcome => ({ ...this.forwardFailure(query, err), clientIp, upstream: asked }),
+      (err: unknown) => this.finish({ ...this.forwardFailure(query, err), clientIp, upstream: asked }, bytes, client, t0),
     );
+  }
+
+  /** An outcome in hand as it is; one that waits (a peer channel) as a promise of the answer. */
+  private inHand(outcome: Outcome | Promise<Outcome>, bytes: Uint8Array, client: ClientInfo, t0: number): Outcome | Promise<QueryResult> {
+    return outcome instanceof Promise ? this.later(outcome, bytes, client, t0) : outcome;
   }
 
   /** Steps 4–5 for an answer in hand (upstream, cache or local): decide, hold, register, confine. */

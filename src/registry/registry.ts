@@ -57,7 +57,6 @@ export type { StaticRegistration } from './statics.ts';
 export const DEFAULT_RETIRE_MS = 24 * 3600_000;
 
 const RESOLVED: Promise<void> = Promise.resolve();
-const OK_LABELS = Object.freeze({ outcome: 'ok' });
 const NO_RECORDS: ReadonlySet<EntryRecord> = new Set();
 
 export interface RegistryOptions {
@@ -179,10 +178,16 @@ export class Registry implements RegistryApi {
 
   /** Counts a registration's outcome and time; returns `err`. */
   private settled(t0: number, err: unknown): unknown {
-    const outcome: RegisterOutcome = err === undefined ? 'ok' : outcomeOf(err);
+    const seconds = (this.timer() - t0) / 1000;
+    if (err === undefined) {
+      this.m.registrationsOk.inc();
+      this.m.registerSecondsOk.observe(seconds);
+      return err;
+    }
+    const outcome: RegisterOutcome = outcomeOf(err);
     if (outcome === 'map_full') this.m.mapFull.inc();
-    this.m.registrations.inc(outcome === 'ok' ? OK_LABELS : { outcome });
-    this.m.registerSeconds.observe((this.timer() - t0) / 1000, outcome === 'ok' ? OK_LABELS : { outcome });
+    this.m.registrations.inc({ outcome });
+    this.m.registerSeconds.observe(seconds, { outcome });
     return err;
   }
 

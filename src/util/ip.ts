@@ -15,17 +15,41 @@
  */
 
 export function parseIPv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    out[i] = v;
+  const v = ipv4Number(text);
+  return v < 0 ? null : new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]);
+}
+
+/**
+ * A dotted quad as one number (the first octet highest: `1.2.3.4` → 0x01020304), or -1 when
+ * `text` is not one: parseIPv4's rules (four decimal octets 0–255, no leading zeros), read in one
+ * pass without a string or an array allocated — the map writes of the DNS path use it.
+ */
+export function ipv4Number(text: string): number {
+  const n = text.length;
+  if (n < 7 || n > 15) return -1;
+  let v = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      v = v * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+      continue;
+    }
+    const d = c - 48;
+    if (d < 0 || d > 9) return -1;
+    if (digits === 1 && octet === 0) return -1; // a leading zero
+    if (++digits > 3) return -1;
+    octet = octet * 10 + d;
+    if (octet > 255) return -1;
   }
-  return out;
+  if (dots !== 3 || digits === 0) return -1;
+  return v * 256 + octet;
 }
 
 /** 16 bytes, or null. A zone id (`%eth0`) is accepted and dropped. */

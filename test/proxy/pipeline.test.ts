@@ -114,7 +114,7 @@ describe('proxy/pipeline', () => {
 
   test('forwards the canary when configured to pass', async () => {
     const { pipeline, forwarder } = setup({ canary: 'pass' });
-    await pipeline.handle(clientQuery('use-application-dns.net', 1), UDP).catch(() => null);
+    await Promise.resolve(pipeline.handle(clientQuery('use-application-dns.net', 1), UDP)).catch(() => null);
     expect(forwarder.calls.map((c) => c.name)).toEqual(['use-application-dns.net']);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { isIP as nodeIsIP } from 'node:net';
-import { canonicalIp, formatIP, formatIPv4At, formatIPv6At, isIP, parseIP, parseIPv4, parseIPv6 } from '../../src/util/ip.ts';
+import { canonicalIp, formatIP, formatIPv4At, formatIPv6At, ipv4Number, isIP, parseIP, parseIPv4, parseIPv6 } from '../../src/util/ip.ts';
 import { Rng } from '../dns/mutate.ts';
 
 /** The WHATWG URL serializer's text for an IPv6 literal (RFC 5952, like ours): the oracle. */
@@ -106,6 +106,50 @@ describe('util/ip', () => {
       expect(parseIPv4(ours)).toEqual(b);
       expect(nodeIsIP(ours)).toBe(4);
     }
+  });
+
+  test.each([
+    ['0.0.0.0', 0],
+    ['1.2.3.4', 0x01020304],
+    ['255.255.255.255', 0xffffffff],
+    ['198.18.10.0', 0xc6120a00],
+    ['01.2.3.4', -1],
+    ['1.2.3.00', -1],
+    ['1.2.3.256', -1],
+    ['1.2.3.1000', -1],
+    ['1.2.3', -1],
+    ['1.2.3.4.5', -1],
+    ['1..3.4', -1],
+    ['.1.2.3', -1],
+    ['1.2.3.', -1],
+    ['1.2.3.4 ', -1],
+    ['::ffff:1.2.3.4', -1],
+    ['', -1],
+  ])('ipv4Number reads %p as %d', (text, want) => {
+    expect(ipv4Number(text)).toBe(want);
+  });
+
+  test('ipv4Number accepts exactly what Node accepts as IPv4 when given 30,000 near-miss dotted quads', () => {
+    const rng = new Rng(5113);
+    const alphabet = '0123456789.:a ';
+    const seeds = ['1.2.3.4', '0.0.0.0', '255.255.255.255', '10.100.200.9', '192.0.2.1'];
+    let accepted = 0;
+    for (let n = 0; n < 30_000; n++) {
+      let t = seeds[rng.int(seeds.length)]!;
+      for (let k = 1 + rng.int(3); k > 0; k--) {
+        const at = rng.int(t.length + 1);
+        const c = alphabet[rng.int(alphabet.length)]!;
+        const op = rng.int(3);
+        t = op === 0 ? t.slice(0, at) + c + t.slice(at) : op === 1 ? t.slice(0, at) + t.slice(at + 1) : t.slice(0, at) + c + t.slice(at + 1);
+      }
+      const v = ipv4Number(t);
+      if ((v >= 0) !== (nodeIsIP(t) === 4)) throw new Error(`${JSON.stringify(t)}: ours ${v}, node ${nodeIsIP(t)}`);
+      if (v >= 0) {
+        accepted++;
+        expect(Uint8Array.from(t.split('.').map(Number))).toEqual(new Uint8Array([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]));
+      }
+    }
+    expect(accepted).toBeGreaterThan(3000);
   });
 
   test('accepts exactly what Node accepts when given 30,000 near-miss address texts', () => {

@@ -3,7 +3,7 @@
  * is one or two bpf() syscalls on preallocated buffers: this is the DNS hot path.
  */
 import { parseCidr } from '../../policy/cidr.ts';
-import { formatIP, parseIPv4, parseIPv6 } from '../../util/ip.ts';
+import { formatIP, ipv4Number, parseIPv4, parseIPv6 } from '../../util/ip.ts';
 import { DnssealError } from '../../util/errors.ts';
 import type { DestEntry, DestKey, DestValue } from '../datapath.ts';
 import { destKeyString } from '../datapath.ts';
@@ -147,6 +147,18 @@ export class EbpfMaps {
 
   /** The key buffer and map of `key`, encoded; plus the text form's DEST_F_FORM_* bit. */
   private destKey(key: DestKey): { fd: DestsFd; k: StableBuf; form: number } {
+    // A dotted quad (every IPv4 answer): straight into the key, no bytes or object in between.
+    const v4 = ipv4Number(key.addr);
+    if (v4 >= 0) {
+      const b = this.k4.buf;
+      writeU32le(b, L.Dest4KeyLayout.group, key.group >>> 0);
+      const a = L.Dest4KeyLayout.addr;
+      b[a] = v4 >>> 24;
+      b[a + 1] = (v4 >>> 16) & 0xff;
+      b[a + 2] = (v4 >>> 8) & 0xff;
+      b[a + 3] = v4 & 0xff;
+      return { fd: 'dests4', k: this.k4, form: L.DEST_F_FORM_V4 };
+    }
     const { addr, form } = keyAddrOf(key.addr);
     const k = addr.family === L.FAMILY_V4 ? this.k4 : this.k6;
     L.encodeDestKey({ group: key.group, addr }, k.buf);
