@@ -37,15 +37,17 @@
  * rules at 1k qps (load 8–11): heap 32–45 MB plus 26 MB outside it (heapStats extraMemorySize),
  * RSS 101–112 MB; the same with forceRAMSize=200000000 103 MB, no GC storm.
  *
- * Since then the daemon sets that option itself: `memory_plan` (src/daemon/heap-plan.ts; default
- * 256 MiB; `--memory-plan 0` for the engine's default). 40 s runs of this bench, plans alternated
- * (load 1.7–4.8), median RSS after warm-up / CPU µs per answer (medians over 2–3 runs): 0 (the
- * machine's 24 GB) 188–196 MB (swinging 155–254) / 25.6–29.2; 384 and 256: 147–154 MB (max
- * 160) / within the noise of 0; 192: 136–149 MB; 128: 117 MB (max 124) / 31.1 (+20%); 96 and
- * 64: 110 MB / 36–38 (+40%). Below about 110 MB it is no longer the heap's slack: 44 MB of the
- * RSS are the executable's own pages (file-backed: RssFile; the kernel can drop them), and the
- * live heap with 20k registry and 10k cache entries (the `none` data path keeps a copy of the
- * map in the heap too) is 30–50 MB, in 16 KB blocks that stay partly used after a collection.
+ * Since then the daemon can set that option itself: `memory_plan` (src/daemon/heap-plan.ts; off
+ * by default: `--memory-plan 256` to try it). 40–45 s runs of this bench, plans alternated
+ * (load 0.4–4.8), median RSS after warm-up / CPU µs per answer: 0 (the machine's 24 GB)
+ * 182–209 MB (swinging 155–260) / 25–36; 256 and 384: 144–154 MB (max 155–160); 512 148–154
+ * MB; 192 136–149 MB; 128 111–123 MB (max 124) / +20–35%; 96 and 64: 109–113 MB / +35–40%. CPU
+ * per answer of 256 against 0 in the same round: -1%, +13%, +14%, and +15% in a 150 s pair
+ * (0: median 190 MB, max 253; 256: median 149, max 163) — runs of one plan differ by as much, so
+ * it is a trade-off, not a default. Below about 110 MB it is no longer the heap's slack: 44 MB
+ * of the RSS are the executable's own pages (file-backed: RssFile), and the live heap with 20k
+ * registry and 10k cache entries (the `none` data path keeps a copy of the map in the heap
+ * too) is 30–50 MB, in blocks that stay partly used after a collection.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
