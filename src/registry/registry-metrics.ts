@@ -13,7 +13,7 @@ export type RegisterOutcome = 'ok' | 'map_full' | 'conflict' | 'datapath_error' 
  * up to seconds for peer channels that wait for their SA.
  */
 export const REGISTER_BUCKETS = [
-  0.000005, 0.00001, 0.00002, 0.00003, 0.00005, 0.000075, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5,
+  0.000001, 0.0000025, 0.000005, 0.00001, 0.00002, 0.00003, 0.00005, 0.000075, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5,
 ];
 
 /** Why an entry was retired: its hold ran out and it went idle, a flush, a reload or statics change. */
