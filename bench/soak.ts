@@ -44,7 +44,9 @@
  * MB; 192 136–149 MB; 128 111–123 MB (max 124) / +20–35%; 96 and 64: 109–113 MB / +35–40%. CPU
  * per answer of 256 against 0 in the same round: -1%, +13%, +14%, and +15% in a 150 s pair
  * (0: median 190 MB, max 253; 256: median 149, max 163) — runs of one plan differ by as much, so
- * it is a trade-off, not a default. Below about 110 MB it is no longer the heap's slack: 44 MB
+ * it is a trade-off, not a default. With BENCH_SOAK_RULES=200000 at 8k qps (60 s, alternated,
+ * load 0.3–0.8): 0 median 207–282 MB, max 246–404, peak (VmHWM) 291–446; 256 median 179–185,
+ * max 208–217, peak 233–237, CPU per answer +15–20% (29.3 → 33.6, 33.1 → 39.9). Below about 110 MB it is no longer the heap's slack: 44 MB
  * of the RSS are the executable's own pages (file-backed: RssFile), and the live heap with 20k
  * registry and 10k cache entries (the `none` data path keeps a copy of the map in the heap
  * too) is 30–50 MB, in blocks that stay partly used after a collection.
