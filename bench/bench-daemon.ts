@@ -57,3 +57,30 @@ export function spawnBenchDaemon(cmd: string[], taskset: string | null, dir: str
   });
   return { daemon, cleanup };
 }
+
+/**
+ * The benches' upstream on loopback: answers every query (names `n<index>.…`) with one A record,
+ * TTL `ttl`, whose address 10.x.y.z comes from the index, so names differ in address.
+ */
+export function startIndexedUpstream(ttl: number) {
+  return Bun.udpSocket({
+    hostname: '127.0.0.1',
+    port: 0,
+    socket: {
+      data(s, q, port, addr) {
+        let i = 0;
+        for (let p = 14; p < 13 + q[12]!; p++) i = i * 10 + (q[p]! - 48);
+        const qEnd = q.length - ((q[10]! << 8) | q[11]!) * 11; // the question ends where our OPT starts
+        const a = new Uint8Array(qEnd + 16);
+        a.set(q.subarray(0, qEnd));
+        a[2] = 0x81;
+        a[3] = 0x80;
+        a[7] = 1; // ANCOUNT
+        a[11] = 0; // ARCOUNT: no OPT echoed
+        a.set([0xc0, 12, 0, 1, 0, 1, ttl >>> 24, (ttl >>> 16) & 255, (ttl >>> 8) & 255, ttl & 255, 0, 4, 10, (i >>> 16) & 255, (i >>> 8) & 255, i & 255], qEnd);
+        s.send(a, port, addr);
+      },
+      error() {},
+    },
+  });
+}

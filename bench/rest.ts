@@ -41,7 +41,7 @@ import type { ChannelSpec } from '../src/policy/types.ts';
 import { Registry } from '../src/registry/registry.ts';
 import { realClock } from '../src/util/clock.ts';
 import { silentLogger } from '../src/util/log.ts';
-import { spawnBenchDaemon, statusMb, writeBenchConfig } from './bench-daemon.ts';
+import { spawnBenchDaemon, statusMb, writeBenchConfig, startIndexedUpstream } from './bench-daemon.ts';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const ENTRIES = env('BENCH_REST_ENTRIES', 10_000);
@@ -90,27 +90,7 @@ const taskset = Bun.which('taskset');
 if (taskset) Bun.spawnSync([taskset, '-p', '-c', '0', String(process.pid)], { stdout: 'ignore', stderr: 'ignore' });
 
 // --- the upstream: one A record per query, TTL `TTL`, the address from the name's index --------
-const upstream = await Bun.udpSocket({
-  hostname: '127.0.0.1',
-  port: 0,
-  socket: {
-    data(s, q, port, addr) {
-      // the first label is n<index>: its digits pick the address (10.x.y.z)
-      let i = 0;
-      for (let p = 14; p < 13 + q[12]!; p++) i = i * 10 + (q[p]! - 48);
-      const qEnd = q.length - ((q[10]! << 8) | q[11]!) * 11; // the question ends where our OPT starts
-      const a = new Uint8Array(qEnd + 16);
-      a.set(q.subarray(0, qEnd));
-      a[2] = 0x81;
-      a[3] = 0x80;
-      a[7] = 1; // ANCOUNT
-      a[11] = 0; // ARCOUNT: no OPT echoed
-      a.set([0xc0, 12, 0, 1, 0, 1, TTL >>> 24, (TTL >>> 16) & 255, (TTL >>> 8) & 255, TTL & 255, 0, 4, 10, (i >>> 16) & 255, (i >>> 8) & 255, i & 255], qEnd);
-      s.send(a, port, addr);
-    },
-    error() {},
-  },
-});
+const upstream = await startIndexedUpstream(TTL);
 
 // --- the daemon --------------------------------------------------------------------------------
 const listenPort = 20000 + Math.floor(Math.random() * 20000);
