@@ -22,7 +22,7 @@
  *
  * Before the passes, the protected file is asked once through (every address inserted), so the
  * passes measure the steady state: each protected answer refreshes its entry (a map write when
- * the expiry moved to the next whole second). Then BENCH_PROT_REPS rounds; in each, every target
+ * the expiry kept in the map moved to the next whole 10 s: src/registry/entry.ts mapExpiry). Then BENCH_PROT_REPS rounds; in each, every target
  * gets an unprotected and a protected pass (order swapped every other round), `dnsperf -c 10`
  * for BENCH_PROT_SECONDS after a 1 s warm-up. Printed per pass: qps; at the end per target the
  * median qps of each kind, the median of the per-round ratios protected/unprotected, the daemon's

@@ -101,13 +101,16 @@ export function pruneNames(rec: EntryRecord, nowMs: number): void {
 }
 
 /** The granularity of the expiry kept in the map (below). */
-export const MAP_EXPIRY_GRAIN_MS = 1000;
+export const MAP_EXPIRY_GRAIN_MS = 10_000;
 
 /**
- * The expiry as the map keeps it: rounded UP to a whole second. The kernel never reads it (only a
- * restarted daemon's adoption does), so a hold refreshed many times a second — every cache hit of
- * a popular protected name — costs one map write per second, not one per answer; rounding up keeps
- * an adopted hold at least as long as the real one. 0 (none) stays 0.
+ * The expiry as the map keeps it: rounded UP to whole 10 s. The kernel never reads it (only a
+ * restarted daemon's adoption does), so a hold refreshed again and again — every answer or cache
+ * hit of a popular protected name — costs one map write per 10 s, not one per answer (a write is a
+ * bpf() lookup and an update: most of what a refresh costs). Rounding up keeps an adopted hold at
+ * least as long as the real one and at most 10 s longer: after a restart an address stays
+ * protected a little longer, never shorter (fail closed). The hold the registry itself keeps (its
+ * expiry, retirement, `list`) stays exact. 0 (none) stays 0.
  */
 export function mapExpiry(ms: number): number {
   return ms > 0 ? Math.ceil(ms / MAP_EXPIRY_GRAIN_MS) * MAP_EXPIRY_GRAIN_MS : ms;

@@ -232,9 +232,9 @@ export class Registry implements RegistryApi {
     if (fresh.length > 0) this.t.makeRoom(fresh.length, keep, reg.queryName);
 
     // 2. Kernel first: new keys, and existing entries whose value changes (a later expiry, back
-    //    from retired, taken over). An entry whose expiry does not move (in whole seconds:
-    //    mapExpiry) costs no write. On any
-    //    failure take back what this registration wrote, then reject.
+    //    from retired, taken over). An entry whose expiry does not move (in whole 10 s:
+    //    mapExpiry) costs no write. On any failure take back what this registration wrote, then
+    //    reject.
     const value: DestValue = { channelId: ch.id, mark: ch.mark, flags: 0, expiresMs: mapExpiry(until) };
     const written: DestKey[] = [];
     const rewritten: [EntryRecord, DestValue | undefined][] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { DEST_F_BLOCKED, DEST_F_RETIRED } from '../../src/datapath/datapath.ts';
+import { MAP_EXPIRY_GRAIN_MS, mapExpiry } from '../../src/registry/entry.ts';
 import { DEFAULT_RETIRE_MS } from '../../src/registry/registry.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { HUB, IDLE_MS, MIN_HOLD_MS, PARTNER, addrsIn, reg, rejection, rig } from './helpers.ts';
@@ -157,33 +158,35 @@ describe('registry/retire', () => {
     await registry.register(reg({ addrs: [A, B], ttlS: 100 })); // a shorter hold: nothing moves
     await registry.register(reg({ addrs: [A], ttlS: 600 })); // the same expiry (same instant)
     expect(dp.ops.upsert).toBe(writes);
-    clock.advance(1000);
+    clock.advance(MAP_EXPIRY_GRAIN_MS);
     await registry.register(reg({ addrs: [A], ttlS: 600 }));
     expect(dp.ops.upsert).toBe(writes + 1);
-    expect(valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs).toBe(clock.monoMs() + 600_000);
+    expect(valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs).toBe(mapExpiry(clock.monoMs() + 600_000));
   });
 
-  test('refreshes within the same second write the map once: its expiry is kept in whole seconds, rounded up', async () => {
-    // Every cache hit of a popular protected name refreshes the hold; the kernel never reads the
-    // expiry (only a restarted daemon adopts it), so one write per second is enough.
+  test('refreshes within the same 10 s write the map once: its expiry is kept in whole 10 s, rounded up', async () => {
+    // Every answer or cache hit of a popular protected name refreshes the hold; the kernel never
+    // reads the expiry (only a restarted daemon adopts it), so one write per 10 s is enough.
+    const grain = MAP_EXPIRY_GRAIN_MS;
+    expect(grain).toBe(10_000);
     const { registry, dp, clock } = rig();
-    clock.advance(1000 - (clock.monoMs() % 1000) + 100); // 100 ms into a second
+    clock.advance(grain - (clock.monoMs() % grain) + 100); // 100 ms into a grain
     await registry.register(reg({ addrs: [A], ttlS: 60 }));
     const first = valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs!;
-    expect(first % 1000).toBe(0);
+    expect(first % grain).toBe(0);
     expect(first).toBeGreaterThanOrEqual(clock.monoMs() + 60_000); // never shorter than the hold
-    expect(first - (clock.monoMs() + 60_000)).toBeLessThan(1000);
+    expect(first - (clock.monoMs() + 60_000)).toBeLessThan(grain); // at most one grain longer
     const writes = dp.ops.upsert;
-    for (let i = 0; i < 8; i++) {
-      clock.advance(100); // still the same second
+    for (let i = 0; i < 9; i++) {
+      clock.advance(1000); // 9.1 s in: still the same grain
       await registry.register(reg({ addrs: [A], ttlS: 60 }));
     }
     expect(dp.ops.upsert).toBe(writes);
     expect(registry.get(0, A)!.expiresMs).toBe(clock.monoMs() + 60_000); // the hold itself is exact
-    clock.advance(200); // the next second
+    clock.advance(1000); // the next grain
     await registry.register(reg({ addrs: [A], ttlS: 60 }));
     expect(dp.ops.upsert).toBe(writes + 1);
-    expect(valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs).toBe(first + 1000);
+    expect(valueOf({ dp } as ReturnType<typeof rig>, A)!.expiresMs).toBe(first + grain);
   });
 
   test('a failed expiry write rejects the answer and leaves the map as it was', async () => {
