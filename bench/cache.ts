@@ -3,7 +3,8 @@
  *
  * - heap bytes per entry with the default number of entries full of a typical mix of answers
  *   (A; CNAME → 2×A; AAAA; NXDOMAIN with SOA), beside their wire bytes and the bytes the byte
- *   bound counts;
+ *   bound counts; then again after one hit on every entry two seconds later (what a hit leaves
+ *   behind in the entry, as a daemon whose entries are asked again has it);
  * - ns per lookup that hits (the aged copy and its scan included: over all entries at random,
  *   which the CPU caches cannot hold, and over 100 popular names), per lookup that misses, per
  *   insert into free room and per insert that evicts (SIEVE), on-CPU and wall;
@@ -13,6 +14,8 @@
  * - hit ratio of SIEVE against LRU at the default size on Zipf traces (why SIEVE).
  *
  * Prints figures; asserts nothing.   node_modules/.bin/bun bench/cache.ts
+ * BENCH_CACHE_PARTS=memory (a comma-separated list of memory, ops, pipeline, ratio): only those
+ * parts; `memory` alone takes a few seconds and its figures do not depend on CPU load.
  */
 import { heapStats } from 'bun:jsc';
 import dnsPacket from 'dns-packet';
@@ -30,12 +33,13 @@ import type { ClientInfo } from '../src/proxy/handler.ts';
 import { Pipeline, type PolicyApi } from '../src/proxy/pipeline.ts';
 import { newProxyCounters } from '../src/proxy/proxy-counters.ts';
 import { Registry } from '../src/registry/registry.ts';
-import { realClock } from '../src/util/clock.ts';
+import { FakeClock, realClock } from '../src/util/clock.ts';
 import { silentLogger } from '../src/util/log.ts';
 import { since, stamp, type Stamp } from './cpu-clock.ts';
 
 const N = CACHE_DEFAULTS.maxEntries;
 const ROUNDS = 7;
+const PARTS = new Set((process.env.BENCH_CACHE_PARTS ?? 'memory,ops,pipeline,ratio').split(','));
 
 function queryBytes(name: string, type: number, id = 0x4242): Uint8Array {
   const parts: number[] = [id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
@@ -108,31 +112,61 @@ const heap = () => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const fmt = (s: Stamp[]) => `${median(s.map((x) => x.cpu)).toFixed(0).padStart(6)} ns on-CPU  (wall ${median(s.map((x) => x.wall)).toFixed(0)})`;
 
-// 1. Memory: the default number of entries, answers made and dropped one by one.
-const emptyCache = new AnswerCache({ clock: realClock });
-let wire = 0;
-const h0 = heap();
-for (let i = 0; i < N; i++) {
-  const { name, type } = nameOf('mem', i);
-  const q = parsed(queryBytes(name, type));
-  const b = answerBytes('mem', i);
-  wire += scanAnswer(b, q.question.length, q.qname).end;
-  emptyCache.insert(q, 'default', forwarded(q, b));
+// 1. Memory: the default number of entries, answers made and dropped one by one; then one hit
+// on each two seconds later (the queries made before, so only what the hits leave is counted).
+if (PARTS.has('memory')) {
+  const clock = new FakeClock();
+  const memCache = new AnswerCache({ clock });
+  let wire = 0;
+  const h0 = heap();
+  for (let i = 0; i < N; i++) {
+    const { name, type } = nameOf('mem', i);
+    const q = parsed(queryBytes(name, type));
+    const b = answerBytes('mem', i);
+    wire += scanAnswer(b, q.question.length, q.qname).end;
+    memCache.insert(q, 'default', forwarded(q, b));
+  }
+  const h1 = heap();
+  const perEntry = (h1 - h0) / memCache.size;
+  const again = Array.from({ length: N }, (_, i) => parsed(queryBytes(nameOf('mem', i).name, nameOf('mem', i).type)));
+  const h2 = heap();
+  clock.advance(2_000);
+  let hit = 0;
+  for (const q of again) if (memCache.lookup(q, 'default')) hit++;
+  const h3 = heap();
+  if (hit !== N || again.length !== N) throw new Error(`bench: ${hit} hits of ${N}`);
+  console.log(`cache: default ${N} entries, ${CACHE_DEFAULTS.maxBytes / 1048576} MiB bound (counted per entry: stored bytes + ${ENTRY_OVERHEAD_BYTES} + ${STRING_OVERHEAD_BYTES} per name/address)`);
+  console.log(
+    `memory: ${memCache.size} entries: heap +${((h1 - h0) / 1048576).toFixed(2)} MiB = ${perEntry.toFixed(0)} B/entry ` +
+      `(wire ${(wire / N).toFixed(0)} B/entry; the byte bound counts ${(memCache.bytes / memCache.size).toFixed(0)} B/entry, ` +
+      `${(memCache.bytes / 1048576).toFixed(2)} MiB in all)`,
+  );
+  console.log(`memory: after one hit on every entry 2 s later: +${((h3 - h2) / N).toFixed(0)} B/entry, ${(perEntry + (h3 - h2) / N).toFixed(0)} B/entry in all`);
+  memCache.clear();
+  // The byte bound's estimate (costOf, cache-limits.ts) against the heap, by answer size.
+  const fit: string[] = [];
+  for (const [round, n] of [1, 1, 2, 5, 10, 30].entries()) {
+    const c = new AnswerCache({ clock, maxEntries: 3000, maxBytes: 1 << 30 });
+    const g0 = heap();
+    for (let i = 0; i < 3000; i++) {
+      const name = `n${i}.fit.example.net`;
+      const q = parsed(queryBytes(name, 1));
+      const answers = Array.from({ length: n }, (_, j) => ({ type: 'A' as const, name, ttl: 300, data: `10.${j}.${(i >>> 8) & 255}.${i & 255}` }));
+      const b = dnsPacket.encode({ type: 'response', id: 1, flags: 0x8180, questions: [{ type: 'A', name, class: 'IN' }], answers });
+      c.insert(q, 'default', forwarded(q, b));
+    }
+    const used = (heap() - g0) / 3000;
+    // round 0 warms up (code and shapes made once)
+    if (round > 0) fit.push(`${n} A ${used.toFixed(0)} B, counted ${(c.bytes / 3000).toFixed(0)} (${((100 * c.bytes) / 3000 / used - 100).toFixed(0)}%)`);
+  }
+  console.log(`memory: heap per entry against what the byte bound counts: ${fit.join('; ')}`);
 }
-const h1 = heap();
-const perEntry = (h1 - h0) / emptyCache.size;
-console.log(`cache: default ${N} entries, ${CACHE_DEFAULTS.maxBytes / 1048576} MiB bound (counted per entry: stored bytes + ${ENTRY_OVERHEAD_BYTES} + ${STRING_OVERHEAD_BYTES} per name/address)`);
-console.log(
-  `memory: ${emptyCache.size} entries: heap +${((h1 - h0) / 1048576).toFixed(2)} MiB = ${perEntry.toFixed(0)} B/entry ` +
-    `(wire ${(wire / N).toFixed(0)} B/entry; the byte bound counts ${(emptyCache.bytes / emptyCache.size).toFixed(0)} B/entry, ` +
-    `${(emptyCache.bytes / 1048576).toFixed(2)} MiB in all)`,
-);
-emptyCache.clear();
 
 // 2. Lookups and inserts at the default size.
-const hot = items('hot', N);
-const cold = items('cold', N);
-const spare = items('spare', N);
+const M = PARTS.has('ops') || PARTS.has('pipeline') ? N : 0;
+const hot = items('hot', M);
+const cold = items('cold', M);
+const spare = items('spare', M);
 const order = Array.from({ length: N }, (_, i) => i).sort(() => Math.random() - 0.5);
 const cache = new AnswerCache({ clock: realClock });
 for (const it of hot) cache.insert(it.q, 'default', it.f);
@@ -182,16 +216,18 @@ const cases: Array<[string, () => Stamp]> = [
   ['insert, free room', insertsFree],
   ['insert, full: evicts one (SIEVE)', insertsEvicting],
 ];
-for (let i = 0; i < 2; i++) for (const [, f] of cases) (f(), refill());
-const samples = cases.map(() => [] as Stamp[]);
-for (let r = 0; r < ROUNDS; r++)
-  cases.forEach(([, f], i) => {
-    samples[i]!.push(f());
-    refill();
-  });
-console.log(`\nper operation at ${N} entries, median of ${ROUNDS} rounds:`);
-cases.forEach(([label], i) => console.log(`  ${label.padEnd(36)} ${fmt(samples[i]!)}`));
-console.log(`  evictions so far: ${cache.counters.evictions.size} size, ${cache.counters.evictions.expired} expired`);
+if (PARTS.has('ops')) {
+  for (let i = 0; i < 2; i++) for (const [, f] of cases) (f(), refill());
+  const samples = cases.map(() => [] as Stamp[]);
+  for (let r = 0; r < ROUNDS; r++)
+    cases.forEach(([, f], i) => {
+      samples[i]!.push(f());
+      refill();
+    });
+  console.log(`\nper operation at ${N} entries, median of ${ROUNDS} rounds:`);
+  cases.forEach(([label], i) => console.log(`  ${label.padEnd(36)} ${fmt(samples[i]!)}`));
+  console.log(`  evictions so far: ${cache.counters.evictions.size} size, ${cache.counters.evictions.expired} expired`);
+}
 
 // 3. Through the pipeline.
 const HUB: ChannelSpec = { name: 'hub', id: 1, mark: 0x5e510001, protocol: 'ipsec', kind: 'tunnel', gateway: '192.0.2.1', identity: 'hub', esp: 'aes256gcm16' };
@@ -239,12 +275,14 @@ const pcases: Array<[string, Pipeline]> = [
   ['no cache, upstream double, protected', pipeline(false, true)],
   ['cache hit, protected (registry, none)', pipeline(true, true)],
 ];
-for (const [, p] of pcases) await through(p);
-const psamples = pcases.map(() => [] as Stamp[]);
-for (let r = 0; r < ROUNDS; r++) for (let i = 0; i < pcases.length; i++) psamples[i]!.push(await through(pcases[i]![1]));
-console.log(`\npipeline.handle per query (parse, decide, register, relay; no sockets), median of ${ROUNDS} rounds:`);
-pcases.forEach(([label], i) => console.log(`  ${label.padEnd(40)} ${fmt(psamples[i]!)}`));
-console.log(`  cache: ${cache.counters.hits} hits, ${cache.counters.misses} misses`);
+if (PARTS.has('pipeline')) {
+  for (const [, p] of pcases) await through(p);
+  const psamples = pcases.map(() => [] as Stamp[]);
+  for (let r = 0; r < ROUNDS; r++) for (let i = 0; i < pcases.length; i++) psamples[i]!.push(await through(pcases[i]![1]));
+  console.log(`\npipeline.handle per query (parse, decide, register, relay; no sockets), median of ${ROUNDS} rounds:`);
+  pcases.forEach(([label], i) => console.log(`  ${label.padEnd(40)} ${fmt(psamples[i]!)}`));
+  console.log(`  cache: ${cache.counters.hits} hits, ${cache.counters.misses} misses`);
+}
 
 // 4. SIEVE against LRU: hit ratio at the default size on Zipf traces over 1M names.
 interface KeyNode extends SieveNode {
@@ -305,9 +343,11 @@ function lruRatio(trace: Int32Array, size: number): number {
   }
   return hit / trace.length;
 }
-console.log(`\nhit ratio at ${N} entries, Zipf over 1M names, 3M queries:`);
-for (const alpha of [0.7, 0.9, 1.1]) {
-  const trace = zipfTrace(alpha, 1_000_000, 3_000_000);
-  console.log(`  alpha ${alpha}: SIEVE ${(100 * sieveRatio(trace, N)).toFixed(2)}%  LRU ${(100 * lruRatio(trace, N)).toFixed(2)}%`);
+if (PARTS.has('ratio')) {
+  console.log(`\nhit ratio at ${N} entries, Zipf over 1M names, 3M queries:`);
+  for (const alpha of [0.7, 0.9, 1.1]) {
+    const trace = zipfTrace(alpha, 1_000_000, 3_000_000);
+    console.log(`  alpha ${alpha}: SIEVE ${(100 * sieveRatio(trace, N)).toFixed(2)}%  LRU ${(100 * lruRatio(trace, N)).toFixed(2)}%`);
+  }
 }
 console.log(`\nmachine: load average ${(await Bun.file('/proc/loadavg').text()).split(' ').slice(0, 3).join(' ')} on ${navigator.hardwareConcurrency} CPUs`);

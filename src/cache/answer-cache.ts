@@ -14,11 +14,12 @@
  * `staleRecheckS` after that, `lookup()` answers from it at once (the failure recheck timer,
  * RFC 8767 §5), so a dead upstream does not cost every client a timeout.
  */
-import type { AnswerScan } from '../dns/answer-scan.ts';
+import type { AnswerScan, OptLocation } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
 import type { Forwarded } from '../proxy/forwarder.ts';
 import type { Clock } from '../util/clock.ts';
-import { agedCopy, agedScan, cappedScan, prepare, relayAged } from './answer-ttl.ts';
+import { EDNS_DO } from '../dns/wire.ts';
+import { agedCopy, prepare, relayAged } from './answer-ttl.ts';
 import { keyHash, questionBits, sameQuestion } from './cache-key.ts';
 import { CACHE_DEFAULTS, costOf, type CacheLimits } from './cache-limits.ts';
 import { newCacheCounters, type CacheCounters, type EvictionReason } from './cache-metrics.ts';
@@ -37,46 +38,109 @@ export interface CachedAnswer extends Forwarded {
 }
 
 /**
- * A hit as the cache hands it out. Its `bytes` (the aged copy) are made only when something
- * reads them (confine with stray records, intercept, the query log); the usual client copy is
- * made by `relay` straight from the stored answer, one copy per hit instead of two.
+ * A hit as the cache hands it out. It is its own scan (`scan` returns the hit): the entry's
+ * chain, addresses and strays as kept, the TTLs aged by the whole seconds spent in the cache
+ * (`minTtl` here, the CNAME hops' `chainTtls` when read), the header fields read from the stored
+ * answer when read. Nothing aged is kept in the entry: one object per hit, no copy of the scan.
+ * Its `bytes` (the aged copy) are made only when something reads them (confine with stray
+ * records, intercept, the query log); the usual client copy is made by `relay` straight from the
+ * stored answer, one copy per hit instead of two.
  */
-export class CachedHit implements CachedAnswer {
+export class CachedHit implements CachedAnswer, AnswerScan {
   readonly via: 'udp' | 'tcp';
   readonly cache: 'hit' | 'stale';
   readonly remainingS: number;
   readonly lifetimeS: number;
   refresh?: true;
-  readonly scan: AnswerScan;
+  readonly chain: string[];
+  readonly addrs: string[];
+  readonly minTtl: number;
+  readonly strays: number;
+  readonly opt: OptLocation | null;
   private readonly stored: Uint8Array;
-  private readonly storedScan: AnswerScan;
+  private readonly storedChainTtls: number[];
   private readonly elapsedS: number;
   private readonly staleTtlS: number | null;
   private readonly question: Uint8Array;
   private aged: Uint8Array | null = null;
 
   constructor(e: Entry, question: Uint8Array, elapsedS: number, staleTtlS: number | null, remainingS: number, lifetimeS: number) {
-    this.stored = e.stored;
-    this.storedScan = e.scan;
-    this.elapsedS = elapsedS;
-    this.staleTtlS = staleTtlS;
-    this.question = question;
-    this.scan = staleTtlS === null ? agedOnce(e, elapsedS) : agedScan(e.scan, elapsedS, staleTtlS);
     this.via = e.flags & VIA_TCP ? 'tcp' : 'udp';
     this.cache = staleTtlS !== null ? 'stale' : 'hit';
     this.remainingS = remainingS;
     this.lifetimeS = lifetimeS;
+    this.chain = e.chain;
+    this.addrs = e.addrs;
+    this.minTtl = e.addrs.length === 0 ? 0 : staleTtlS !== null ? staleTtlS : agedTtl(e.minTtl, elapsedS);
+    this.strays = e.strays;
+    this.opt = e.opt;
+    this.stored = e.stored;
+    this.storedChainTtls = e.chainTtls;
+    this.elapsedS = elapsedS;
+    this.staleTtlS = staleTtlS;
+    this.question = question;
+  }
+
+  /** The hit itself (a getter, not a field: no cycle for whoever walks the object). */
+  get scan(): AnswerScan {
+    return this;
   }
 
   /** The answer with the TTLs lowered by the time spent in the cache and the asker's question. */
   get bytes(): Uint8Array {
-    return (this.aged ??= agedCopy(this.stored, this.storedScan.end, this.elapsedS, this.staleTtlS, this.question));
+    return (this.aged ??= agedCopy(this.stored, this.end, this.elapsedS, this.staleTtlS, this.question));
   }
 
   /** The client's copy (`relayAnswer` of `bytes`), made from the stored answer in one copy. */
   relay(query: ParsedQuery, limit: number | null): Uint8Array {
-    return relayAged(this.stored, this.storedScan, this.elapsedS, this.staleTtlS, query, limit);
+    return relayAged(this.stored, this, this.elapsedS, this.staleTtlS, query, limit);
   }
+
+  /** Per-hop CNAME TTLs, aged (entry 0 is not a TTL: a chain without CNAMEs keeps its array). */
+  get chainTtls(): number[] {
+    const ct = this.storedChainTtls;
+    if (ct.length === 1) return ct;
+    const elapsedS = this.elapsedS;
+    const stale = this.staleTtlS;
+    return ct.map((t, i) => (i === 0 ? t : stale !== null ? stale : agedTtl(t, elapsedS)));
+  }
+
+  get flags(): number {
+    return (this.stored[2]! << 8) | this.stored[3]!;
+  }
+
+  get rcode(): number {
+    return this.stored[3]! & 0xf;
+  }
+
+  /** Never: a truncated answer is not kept (`prepare`). */
+  get truncated(): boolean {
+    return false;
+  }
+
+  get ancount(): number {
+    return (this.stored[6]! << 8) | this.stored[7]!;
+  }
+
+  get nscount(): number {
+    return (this.stored[8]! << 8) | this.stored[9]!;
+  }
+
+  get arcount(): number {
+    return (this.stored[10]! << 8) | this.stored[11]!;
+  }
+
+  /** The wire part of `stored`: what follows it is one TTL offset per record but the OPT. */
+  get end(): number {
+    const s = this.stored;
+    const records = ((s[6]! << 8) | s[7]!) + ((s[8]! << 8) | s[9]!) + ((s[10]! << 8) | s[11]!);
+    return s.length - 2 * (records - (this.opt ? 1 : 0));
+  }
+}
+
+/** A TTL `elapsedS` seconds later, never below 0. */
+function agedTtl(ttl: number, elapsedS: number): number {
+  return ttl > elapsedS ? ttl - elapsedS : 0;
 }
 
 /** True for an answer that came from the cache. */
@@ -88,7 +152,18 @@ export function isCached(f: Forwarded): f is CachedAnswer {
 const VIA_TCP = 1;
 const REFRESHING = 2;
 
-/** Kept lean: every field is paid for by each of the (default 10,000) entries. */
+/** `Entry.chainTtls` of every entry whose chain is the query name alone (most). Never written. */
+const NO_CNAMES: number[] = Object.freeze([0]) as number[];
+/** `Entry.addrs` of every entry without addresses (negative answers, NODATA). Never written. */
+const NO_ADDRS: string[] = Object.freeze([]) as unknown as string[];
+/** At most this many OPT locations are shared (`AnswerCache.sharedOpt`); past it, entries keep their own. */
+const MAX_SHARED_OPTS = 1024;
+
+/**
+ * Kept lean: every field is paid for by each of the (default 10,000) entries. What a hit needs
+ * of the answer's scan is kept in the entry itself (no scan object, no aged copy of one); the
+ * header fields are read from `stored`.
+ */
 interface Entry extends SieveNode {
   /** The next entry in the same table slot. */
   sameSlot: Entry | null;
@@ -97,26 +172,20 @@ interface Entry extends SieveNode {
   bits: number;
   /** `prepare`'s: the answer (TTLs clamped, the first asker's question), then its TTL offsets. */
   stored: Uint8Array;
-  /** The scan of the answer part of `stored` (also the identity of the answer it came from). */
-  scan: AnswerScan;
+  /** The scan's own arrays (strings flattened); `chain` is also the identity of that scan. */
+  chain: string[];
+  addrs: string[];
+  /** The scan's TTLs, capped at `maxTtlS` as `prepare` capped the bytes. */
+  chainTtls: number[];
+  minTtl: number;
+  strays: number;
+  opt: OptLocation | null;
   storedMs: number;
   expiresMs: number;
   /** Serve-stale: until then an expired entry answers at once. */
   recheckMs: number;
   /** VIA_TCP, REFRESHING. */
   flags: number;
-  /** `agedScan` of `scan` for `agedAtS` seconds in the cache: one per second, not one per hit. */
-  aged: AnswerScan | null;
-  agedAtS: number;
-}
-
-/** The entry's scan aged by `elapsedS` (not stale), made once per second of age and kept. */
-function agedOnce(e: Entry, elapsedS: number): AnswerScan {
-  if (e.agedAtS !== elapsedS || e.aged === null) {
-    e.aged = agedScan(e.scan, elapsedS, null);
-    e.agedAtS = elapsedS;
-  }
-  return e.aged;
 }
 
 export interface AnswerCacheOptions extends Partial<CacheLimits> {
@@ -136,6 +205,8 @@ export class AnswerCache {
   private mask = 0;
   private readonly sieve = new Sieve<Entry>();
   private readonly upstreams: string[] = [];
+  /** OPT locations kept once for every entry with the same (`sharedOpt`). */
+  private readonly opts = new Map<number, OptLocation>();
   private bytesUsed = 0;
 
   constructor(opts: AnswerCacheOptions) {
@@ -233,9 +304,9 @@ export class AnswerCache {
     }
     const bits = questionBits(query);
     const existing = this.find(query, bits, upstream);
-    // The same answer, shared by several queries in flight, is kept once (its scan is the
-    // entry's unless capping made a copy: then it is kept again, which is only wasted work).
-    if (existing && existing.scan === forwarded.scan) return false;
+    // The same answer, shared by several queries in flight, is kept once (the entry keeps its
+    // scan's chain array: one per scan).
+    if (existing && existing.chain === forwarded.scan.chain) return false;
     const prep = prepare(forwarded.bytes, forwarded.scan, query.question.length, query.qtype, this.limits);
     if (!prep.ok) {
       this.counters.notCached[prep.reason]++;
@@ -246,8 +317,10 @@ export class AnswerCache {
       return false;
     }
     if (existing) this.unlink(existing);
-    flatten(forwarded.scan.chain);
-    flatten(forwarded.scan.addrs);
+    const scan = forwarded.scan;
+    flatten(scan.chain);
+    flatten(scan.addrs);
+    const maxTtlS = this.limits.maxTtlS;
     const now = this.clock.monoMs();
     const e: Entry = {
       newer: null,
@@ -258,19 +331,23 @@ export class AnswerCache {
       upstream,
       bits,
       stored: prep.stored,
-      scan: cappedScan(forwarded.scan, this.limits.maxTtlS),
+      chain: scan.chain,
+      // An exact-size copy (a pushed array keeps spare room), one empty array for all negatives.
+      addrs: scan.addrs.length === 0 ? NO_ADDRS : scan.addrs.slice(),
+      chainTtls: scan.chainTtls.length === 1 ? NO_CNAMES : scan.chainTtls.map((t) => Math.min(t, maxTtlS)),
+      minTtl: Math.min(scan.minTtl, maxTtlS),
+      strays: scan.strays,
+      opt: this.sharedOpt(scan.opt),
       storedMs: now,
       expiresMs: now + prep.lifetimeS * 1000,
       recheckMs: 0,
       flags: forwarded.via === 'tcp' ? VIA_TCP : 0,
-      aged: null,
-      agedAtS: 0,
     };
     this.link(e);
     this.sieve.insert(e);
     // A refreshed answer (prefetch, a newer upstream answer) keeps the popularity of the old one.
     if (existing?.visited) e.visited = true;
-    this.bytesUsed += costOf(e.stored, e.scan);
+    this.bytesUsed += costOf(e.stored, e);
     this.counters.inserts++;
     this.fit();
     return true;
@@ -290,7 +367,7 @@ export class AnswerCache {
     }
     let n = 0;
     for (const e of this.sieve.entries()) {
-      if (match(e.scan.chain[0]!)) {
+      if (match(e.chain[0]!)) {
         this.unlink(e);
         n++;
       }
@@ -370,7 +447,7 @@ export class AnswerCache {
     }
     e.sameSlot = null;
     this.sieve.remove(e);
-    this.bytesUsed -= costOf(e.stored, e.scan);
+    this.bytesUsed -= costOf(e.stored, e);
   }
 
   /** Slots for 1.5× the allowed entries, a power of two; rehashes when the size changes. */
@@ -380,6 +457,22 @@ export class AnswerCache {
     this.slots = new Array<Entry | null>(want).fill(null);
     this.mask = want - 1;
     for (const e of this.sieve.entries()) this.link(e);
+  }
+
+  /**
+   * An OPT location equal to `opt` that other entries keep already, else `opt` (kept for the
+   * next one while there are fewer than MAX_SHARED_OPTS). Nothing writes into an OptLocation,
+   * and answers of one length with one OPT layout share the same: one object (about 64 heap
+   * bytes) for all of them instead of one per entry.
+   */
+  private sharedOpt(opt: OptLocation | null): OptLocation | null {
+    if (opt === null) return null;
+    // off, rdLen, index (each below 2^16) and the DO bit: exact in a double.
+    const key = opt.off + 0x10000 * (opt.rdLen + 0x10000 * (opt.index + 0x10000 * (opt.ttl === EDNS_DO ? 1 : 0)));
+    const known = this.opts.get(key);
+    if (known) return known.ttl === opt.ttl && known.rdOff === opt.rdOff && known.end === opt.end ? known : opt;
+    if (this.opts.size < MAX_SHARED_OPTS) this.opts.set(key, opt);
+    return opt;
   }
 
   /** A small number per upstream name (the configured few), mixed into the key hash. */

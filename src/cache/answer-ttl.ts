@@ -11,8 +11,10 @@
  * - `agedCopy`: the stored bytes with every TTL (answer, authority, additional; never the OPT)
  *   lowered by the seconds spent in the cache, never below 0, or all set to the stale TTL
  *   (RFC 8767 §4), and the asking client's question (its case) in the question section.
- * - `agedScan`: the `AnswerScan` of that copy without scanning it again (a test checks it
- *   equals `scanAnswer` of the aged bytes for every fixture).
+ * - `relayAged`: the client's copy of a hit straight from the stored answer, in one copy.
+ *
+ * The scan of a hit (its TTLs aged the same way) is the hit itself: `CachedHit` in
+ * answer-cache.ts (a test checks it equals `scanAnswer` of the aged bytes for every fixture).
  */
 import type { AnswerScan } from '../dns/answer-scan.ts';
 import type { ParsedQuery } from '../dns/query.ts';
@@ -166,26 +168,6 @@ export function relayAged(stored: Uint8Array, scan: AnswerScan, elapsedS: number
     }
   }
   return out;
-}
-
-/** The scan of `agedCopy(…, elapsedS, staleTtlS, …)`, made from the stored answer's scan. */
-export function agedScan(scan: AnswerScan, elapsedS: number, staleTtlS: number | null): AnswerScan {
-  if (staleTtlS === null && elapsedS <= 0) return scan;
-  const age = (t: number) => (staleTtlS !== null ? staleTtlS : t > elapsedS ? t - elapsedS : 0);
-  const ct = scan.chainTtls;
-  return {
-    ...scan,
-    minTtl: scan.addrs.length ? age(scan.minTtl) : 0,
-    // Per-hop CNAME TTLs (the CNAME holds of issue 11); entry 0 is not a TTL, so a chain
-    // without CNAMEs keeps its array.
-    chainTtls: ct.length === 1 ? ct : ct.map((t, i) => (i === 0 ? t : age(t))),
-  };
-}
-
-/** The stored scan: `scan` with its TTLs capped at `maxTtlS`, as `prepare` capped the bytes. */
-export function cappedScan(scan: AnswerScan, maxTtlS: number): AnswerScan {
-  if (scan.minTtl <= maxTtlS && scan.chainTtls.every((t) => t <= maxTtlS)) return scan;
-  return { ...scan, minTtl: Math.min(scan.minTtl, maxTtlS), chainTtls: scan.chainTtls.map((t) => Math.min(t, maxTtlS)) };
 }
 
 function readU32(b: Uint8Array, o: number): number {
