@@ -4,8 +4,9 @@
  * - heap bytes per entry with the default number of entries full of a typical mix of answers
  *   (A; CNAME → 2×A; AAAA; NXDOMAIN with SOA), beside their wire bytes and the bytes the byte
  *   bound counts; then again after one hit on every entry two seconds later (what a hit leaves
- *   behind in the entry, as a daemon whose entries are asked again has it);
- * - ns per lookup that hits (the aged copy and its scan included: over all entries at random,
+ *   behind in the entry, as a daemon whose entries are asked again has it); and the heap per
+ *   entry for answers of 1 to 30 A records against what the byte bound counts (`costOf`);
+ * - ns per lookup that hits (the hit, its own aged scan, included: over all entries at random,
  *   which the CPU caches cannot hold, and over 100 popular names), per lookup that misses, per
  *   insert into free room and per insert that evicts (SIEVE), on-CPU and wall;
  * - ns per query through the real pipeline: a cache hit (unprotected; protected, registered in
@@ -16,6 +17,18 @@
  * Prints figures; asserts nothing.   node_modules/.bin/bun bench/cache.ts
  * BENCH_CACHE_PARTS=memory (a comma-separated list of memory, ops, pipeline, ratio): only those
  * parts; `memory` alone takes a few seconds and its figures do not depend on CPU load.
+ *
+ * 2026-12-03, main at 82a39e4 (A) against the lean entry (B: no scan object, no aged copy, a hit
+ * is its own scan), A and B alternated in one session, this same file run against each tree:
+ * - memory (not load-sensitive): 878 → 624 B per entry, and 1,051 → 626 B once every entry was
+ *   hit (A kept an aged copy of the scan per entry hit); the bound now counts stored bytes + 340
+ *   + 50 per name/address: 13% over the heap for 1 A record, 1–5% over for 2 to 30, 8% under for
+ *   the mix.
+ * - hit ns (load 1–3, wall; on-CPU readings here come in steps of ~100 ns): lookup hit at random
+ *   A 412–433, B 435–438; 100 popular A 166–182, B 175–184 (within noise, B at most ~10 ns
+ *   more); through the pipeline, unprotected A 1266–1474, B 1271–1395; protected A 2933–3485,
+ *   B 2784–3113. bench/pipeline-hit.ts (on-CPU ns per hit, 4 runs each): A 897–973, B 787–824;
+ *   PROTECT_ALL=1 A 1288–1313, B 1154–1172.
  */
 import { heapStats } from 'bun:jsc';
 import dnsPacket from 'dns-packet';

@@ -39,9 +39,10 @@ export interface CachedAnswer extends Forwarded {
 
 /**
  * A hit as the cache hands it out. It is its own scan (`scan` returns the hit): the entry's
- * chain, addresses and strays as kept, the TTLs aged by the whole seconds spent in the cache
- * (`minTtl` here, the CNAME hops' `chainTtls` when read), the header fields read from the stored
- * answer when read. Nothing aged is kept in the entry: one object per hit, no copy of the scan.
+ * chain and addresses, `minTtl` aged by the whole seconds spent in the cache, the rest read from
+ * the entry when read (the CNAME hops' `chainTtls` aged then, the header fields from the stored
+ * answer). Nothing aged is kept in the entry, and the hit is one small object (12 fields) that
+ * touches nothing beyond the entry and its stored answer until read.
  * Its `bytes` (the aged copy) are made only when something reads them (confine with stray
  * records, intercept, the query log); the usual client copy is made by `relay` straight from the
  * stored answer, one copy per hit instead of two.
@@ -55,10 +56,7 @@ export class CachedHit implements CachedAnswer, AnswerScan {
   readonly chain: string[];
   readonly addrs: string[];
   readonly minTtl: number;
-  readonly strays: number;
-  readonly opt: OptLocation | null;
-  private readonly stored: Uint8Array;
-  private readonly storedChainTtls: number[];
+  private readonly entry: Entry;
   private readonly elapsedS: number;
   private readonly staleTtlS: number | null;
   private readonly question: Uint8Array;
@@ -71,11 +69,9 @@ export class CachedHit implements CachedAnswer, AnswerScan {
     this.lifetimeS = lifetimeS;
     this.chain = e.chain;
     this.addrs = e.addrs;
-    this.minTtl = e.addrs.length === 0 ? 0 : staleTtlS !== null ? staleTtlS : agedTtl(e.minTtl, elapsedS);
-    this.strays = e.strays;
-    this.opt = e.opt;
-    this.stored = e.stored;
-    this.storedChainTtls = e.chainTtls;
+    // The kept minTtl is 0 without addresses; a stale one is staleTtlS only with addresses.
+    this.minTtl = staleTtlS === null ? agedTtl(e.minTtl, elapsedS) : e.addrs.length === 0 ? 0 : staleTtlS;
+    this.entry = e;
     this.elapsedS = elapsedS;
     this.staleTtlS = staleTtlS;
     this.question = question;
@@ -88,29 +84,38 @@ export class CachedHit implements CachedAnswer, AnswerScan {
 
   /** The answer with the TTLs lowered by the time spent in the cache and the asker's question. */
   get bytes(): Uint8Array {
-    return (this.aged ??= agedCopy(this.stored, this.end, this.elapsedS, this.staleTtlS, this.question));
+    return (this.aged ??= agedCopy(this.entry.stored, this.end, this.elapsedS, this.staleTtlS, this.question));
   }
 
   /** The client's copy (`relayAnswer` of `bytes`), made from the stored answer in one copy. */
   relay(query: ParsedQuery, limit: number | null): Uint8Array {
-    return relayAged(this.stored, this, this.elapsedS, this.staleTtlS, query, limit);
+    return relayAged(this.entry.stored, this, this.elapsedS, this.staleTtlS, query, limit);
   }
 
   /** Per-hop CNAME TTLs, aged (entry 0 is not a TTL: a chain without CNAMEs keeps its array). */
   get chainTtls(): number[] {
-    const ct = this.storedChainTtls;
+    const ct = this.entry.chainTtls;
     if (ct.length === 1) return ct;
     const elapsedS = this.elapsedS;
     const stale = this.staleTtlS;
     return ct.map((t, i) => (i === 0 ? t : stale !== null ? stale : agedTtl(t, elapsedS)));
   }
 
+  get strays(): number {
+    return this.entry.strays;
+  }
+
+  get opt(): OptLocation | null {
+    return this.entry.opt;
+  }
+
   get flags(): number {
-    return (this.stored[2]! << 8) | this.stored[3]!;
+    const s = this.entry.stored;
+    return (s[2]! << 8) | s[3]!;
   }
 
   get rcode(): number {
-    return this.stored[3]! & 0xf;
+    return this.entry.stored[3]! & 0xf;
   }
 
   /** Never: a truncated answer is not kept (`prepare`). */
@@ -119,22 +124,25 @@ export class CachedHit implements CachedAnswer, AnswerScan {
   }
 
   get ancount(): number {
-    return (this.stored[6]! << 8) | this.stored[7]!;
+    const s = this.entry.stored;
+    return (s[6]! << 8) | s[7]!;
   }
 
   get nscount(): number {
-    return (this.stored[8]! << 8) | this.stored[9]!;
+    const s = this.entry.stored;
+    return (s[8]! << 8) | s[9]!;
   }
 
   get arcount(): number {
-    return (this.stored[10]! << 8) | this.stored[11]!;
+    const s = this.entry.stored;
+    return (s[10]! << 8) | s[11]!;
   }
 
-  /** The wire part of `stored`: what follows it is one TTL offset per record but the OPT. */
+  /** The wire part of the stored answer: what follows it is one TTL offset per record but the OPT. */
   get end(): number {
-    const s = this.stored;
+    const s = this.entry.stored;
     const records = ((s[6]! << 8) | s[7]!) + ((s[8]! << 8) | s[9]!) + ((s[10]! << 8) | s[11]!);
-    return s.length - 2 * (records - (this.opt ? 1 : 0));
+    return s.length - 2 * (records - (this.entry.opt ? 1 : 0));
   }
 }
 
@@ -175,7 +183,7 @@ interface Entry extends SieveNode {
   /** The scan's own arrays (strings flattened); `chain` is also the identity of that scan. */
   chain: string[];
   addrs: string[];
-  /** The scan's TTLs, capped at `maxTtlS` as `prepare` capped the bytes. */
+  /** The scan's TTLs, capped at `maxTtlS` as `prepare` capped the bytes (`minTtl` 0 without addresses). */
   chainTtls: number[];
   minTtl: number;
   strays: number;
@@ -362,6 +370,7 @@ export class AnswerCache {
       const n = this.sieve.size;
       this.slots.fill(null);
       this.sieve.clear();
+      this.opts.clear();
       this.bytesUsed = 0;
       return n;
     }
