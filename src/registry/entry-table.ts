@@ -13,8 +13,10 @@ import type { Datapath, DestKey, DestValue } from '../datapath/datapath.ts';
 import { DEST_F_RETIRED } from '../datapath/datapath.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { EntryRecord } from './entry.ts';
-import { destKey, destValue, expiryOf, pruneNames, recordKey, sameValue } from './entry.ts';
+import type { ChannelSpec } from '../policy/types.ts';
+import type { ChannelRef, EntryRecord } from './entry.ts';
+import { channelRef, destKey, destValue, isWritten, noteWritten } from './entry.ts';
+import { endHolds, expiryOf, pruneNames } from './name-holds.ts';
 import { EvictionOrder, quietSince } from './eviction.ts';
 import type { PeerTable } from './peers.ts';
 import type { RegistryMetrics, RemoveReason, RetireReason } from './registry-metrics.ts';
@@ -44,10 +46,11 @@ export interface TableCounts {
 export type Collected = 'retired' | 'removed' | undefined;
 
 export class EntryTable {
-  readonly entries = new Map<string, EntryRecord>();
+  /** Every record, in the order added (a Set: no `group/addr` key string per entry). */
+  readonly entries = new Set<EntryRecord>();
   /**
    * The same records by group, then address text: `get` — once per address of every protected
-   * answer, cache hits included — looks up without building the `group/addr` key string.
+   * answer, cache hits included — looks up without building a key string.
    */
   private readonly byGroup = new Map<number, Map<string, EntryRecord>>();
   readonly retired = new Set<EntryRecord>();
@@ -59,6 +62,8 @@ export class EntryTable {
   private readonly idleMs: number;
   private readonly retireMs: number;
   private readonly order: EvictionOrder;
+  /** One ChannelRef per channel spec, shared by its entries (`channelRef`). */
+  private readonly refs = new WeakMap<ChannelSpec, ChannelRef>();
 
   constructor(o: EntryTableOptions) {
     this.dp = o.dp;
@@ -76,11 +81,18 @@ export class EntryTable {
   }
 
   add(rec: EntryRecord): void {
-    this.entries.set(recordKey(rec.group, rec.addr), rec);
+    this.entries.add(rec);
     let g = this.byGroup.get(rec.group);
     if (!g) this.byGroup.set(rec.group, (g = new Map()));
     g.set(rec.addr, rec);
     if (rec.retiredMs !== undefined) this.retired.add(rec);
+  }
+
+  /** The ref entries of `spec` share (one per spec object: a reload's new specs get new refs). */
+  channelRef(spec: ChannelSpec): ChannelRef {
+    let ref = this.refs.get(spec);
+    if (ref === undefined) this.refs.set(spec, (ref = channelRef(spec)));
+    return ref;
   }
 
   counts(): TableCounts {
@@ -95,11 +107,11 @@ export class EntryTable {
     return c;
   }
 
-  /** Writes `value` for `rec` (throws what the map throws); `rec.written` follows. */
+  /** Writes `value` for `rec` (throws what the map throws); what `rec` notes as written follows. */
   write(rec: EntryRecord, value: DestValue): void {
-    // An entry the registry wrote or adopted is in the map: a refresh (`known`).
-    this.dp.upsert(destKey(rec), value, rec.written !== undefined);
-    rec.written = value;
+    // A record is made only for an entry the registry wrote or adopted: a refresh (`known`).
+    this.dp.upsert(destKey(rec), value, true);
+    noteWritten(rec, value);
     rec.dirty = false;
   }
 
@@ -110,7 +122,7 @@ export class EntryTable {
    */
   sync(rec: EntryRecord): void {
     const value = destValue(rec);
-    if (sameValue(rec.written, value)) {
+    if (isWritten(rec, value)) {
       rec.dirty = false;
       return;
     }
@@ -143,7 +155,7 @@ export class EntryTable {
       this.log.error('cannot retire an entry; it stays live', { addr: rec.addr, group: rec.group, reason, error: errorMessage(err) });
       return false;
     }
-    for (const [n, t] of rec.names) if (t > now) rec.names.set(n, now);
+    endHolds(rec, now);
     rec.static = false;
     rec.blocked = undefined;
     rec.retiredMs = now;
@@ -157,7 +169,7 @@ export class EntryTable {
   /** Removes from map, table and peer state. False (entry kept) when the map refused. */
   remove(rec: EntryRecord, reason: RemoveReason): boolean {
     if (!this.removeFromMap(destKey(rec), reason)) return false;
-    this.entries.delete(recordKey(rec.group, rec.addr));
+    this.entries.delete(rec);
     const g = this.byGroup.get(rec.group);
     if (g?.get(rec.addr) === rec) {
       g.delete(rec.addr);

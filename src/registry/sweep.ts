@@ -29,7 +29,7 @@ export class Sweeper {
   gc(): GcResult {
     const now = this.clock.monoMs();
     const r: GcResult = { retired: 0, removed: 0 };
-    for (const rec of [...this.t.entries.values()]) count(r, this.t.collect(rec, now));
+    for (const rec of [...this.t.entries]) count(r, this.t.collect(rec, now));
     this.logSweep(r);
     return r;
   }
@@ -43,7 +43,7 @@ export class Sweeper {
     if (this.sweeping) return r;
     this.sweeping = true;
     try {
-      // Map iterators are live: entries removed meanwhile are skipped, new ones are visited.
+      // Set iterators are live: entries removed meanwhile are skipped, new ones are visited.
       const it = this.t.entries.values();
       for (let done = false; !done; ) {
         const now = this.clock.monoMs();
