@@ -46,11 +46,11 @@ export interface TableCounts {
 export type Collected = 'retired' | 'removed' | undefined;
 
 export class EntryTable {
-  /** Every record, in the order added (a Set: no `group/addr` key string per entry). */
-  readonly entries = new Set<EntryRecord>();
   /**
-   * The same records by group, then address text: `get` — once per address of every protected
-   * answer, cache hits included — looks up without building a key string.
+   * The records by group, then address text: `get` — once per address of every protected
+   * answer, cache hits included — looks up without building a key string. The only index: a
+   * second one over all records (a `group/addr` key, or a Set) would cost 50–130 heap bytes per
+   * entry, and every walk over the records goes group by group instead (`records`).
    */
   private readonly byGroup = new Map<number, Map<string, EntryRecord>>();
   readonly retired = new Set<EntryRecord>();
@@ -76,12 +76,26 @@ export class EntryTable {
     this.order = new EvictionOrder((rec) => this.dp.lastSeen(destKey(rec)));
   }
 
+  /** How many entries there are (the map's entries, live and retired). */
+  get size(): number {
+    let n = 0;
+    for (const g of this.byGroup.values()) n += g.size;
+    return n;
+  }
+
+  /**
+   * Every record, group by group, each group's in the order added. Live like a Map iterator:
+   * a record removed meanwhile and not reached yet is skipped, one added meanwhile may be visited.
+   */
+  *records(): Generator<EntryRecord, void, undefined> {
+    for (const g of this.byGroup.values()) yield* g.values();
+  }
+
   get(group: number, addr: string): EntryRecord | undefined {
     return this.byGroup.get(group)?.get(addr);
   }
 
   add(rec: EntryRecord): void {
-    this.entries.add(rec);
     let g = this.byGroup.get(rec.group);
     if (!g) this.byGroup.set(rec.group, (g = new Map()));
     g.set(rec.addr, rec);
@@ -98,7 +112,7 @@ export class EntryTable {
   counts(): TableCounts {
     const c: TableCounts = { byChannel: new Map(), blocked: new Map(), retired: new Map(), statics: 0 };
     const bump = (m: Map<string, number>, ch: string) => m.set(ch, (m.get(ch) ?? 0) + 1);
-    for (const rec of this.entries.values()) {
+    for (const rec of this.records()) {
       bump(c.byChannel, rec.channel.name);
       if (rec.blocked !== undefined) bump(c.blocked, rec.channel.name);
       if (rec.retiredMs !== undefined) bump(c.retired, rec.channel.name);
@@ -169,7 +183,6 @@ export class EntryTable {
   /** Removes from map, table and peer state. False (entry kept) when the map refused. */
   remove(rec: EntryRecord, reason: RemoveReason): boolean {
     if (!this.removeFromMap(destKey(rec), reason)) return false;
-    this.entries.delete(rec);
     const g = this.byGroup.get(rec.group);
     if (g?.get(rec.addr) === rec) {
       g.delete(rec.addr);
@@ -225,7 +238,8 @@ export class EntryTable {
    */
   makeRoom(count: number, keep: ReadonlySet<EntryRecord>, what: string): void {
     if (this.capacity === undefined) return;
-    const over = this.entries.size + count - this.capacity;
+    const size = this.size;
+    const over = size + count - this.capacity;
     if (over <= 0) return;
     let evictable = this.retired.size;
     for (const rec of keep) if (this.retired.has(rec)) evictable--;
@@ -233,7 +247,7 @@ export class EntryTable {
       throw new DnssealError(
         'registry',
         'map_full',
-        `cannot protect ${what}: the destination map holds ${this.entries.size} of ${this.capacity} entries ` +
+        `cannot protect ${what}: the destination map holds ${size} of ${this.capacity} entries ` +
           `(${this.retired.size} retired) and the answer needs ${count} more`,
       );
     }

@@ -149,11 +149,14 @@ export function mapExpiry(ms: number): number {
   return ms > 0 ? Math.ceil(ms / MAP_EXPIRY_GRAIN_MS) * MAP_EXPIRY_GRAIN_MS : ms;
 }
 
+/** What destValue reads of a record (callers pass a changed copy to get the value it would have). */
+export type ValueFields = Pick<EntryRecord, 'channel' | 'static' | 'retiredMs' | 'blocked'> & NameHolds;
+
 /**
  * What the map holds for an entry: its channel, the flags (static, retired, blocked) and the
  * expiry (the latest hold of any name, 0 when none; mapExpiry), so a restarted daemon adopts all of it.
  */
-export function destValue(rec: EntryRecord, ch: { id: number; mark: number } = rec.channel): DestValue {
+export function destValue(rec: ValueFields, ch: { id: number; mark: number } = rec.channel): DestValue {
   let flags = 0;
   if (rec.static) flags |= DEST_F_STATIC;
   if (rec.retiredMs !== undefined) flags |= DEST_F_RETIRED;

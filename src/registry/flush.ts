@@ -13,7 +13,7 @@ import type { RegistryEntry } from './types.ts';
 /** Retires every live non-static entry `pred` selects; returns them (as retired). */
 export function withdrawEntries(t: EntryTable, log: Logger, now: number, pred: (e: RegistryEntry) => boolean): RegistryEntry[] {
   const out: RegistryEntry[] = [];
-  for (const rec of [...t.entries]) {
+  for (const rec of [...t.records()]) {
     if (rec.static || rec.retiredMs !== undefined) continue;
     if (pred(toEntry(rec, undefined)) && t.retire(rec, 'flushed', now)) out.push(toEntry(rec, undefined));
   }
@@ -32,7 +32,7 @@ export function releaseEntryNames(
 ): { names: number; removed: RegistryEntry[] } {
   let released = 0;
   const retired: RegistryEntry[] = [];
-  for (const rec of [...t.entries]) {
+  for (const rec of [...t.records()]) {
     const e = toEntry(rec, undefined);
     let changed = false;
     for (const n of e.names) {

@@ -139,7 +139,7 @@ export class Registry implements RegistryApi {
   }
 
   get size(): number {
-    return this.t.entries.size;
+    return this.t.size;
   }
 
   /**
@@ -375,7 +375,7 @@ export class Registry implements RegistryApi {
   list(): RegistryEntry[] {
     const seen = new Map<string, number | undefined>();
     for (const e of this.dp.list()) seen.set(destKeyString(e.key), e.lastSeenMs);
-    return [...this.t.entries].map((rec) => toEntry(rec, seen.get(recordKey(rec.group, rec.addr))));
+    return [...this.t.records()].map((rec) => toEntry(rec, seen.get(recordKey(rec.group, rec.addr))));
   }
 
   get(group: number, addr: string): RegistryEntry | undefined {
@@ -471,7 +471,7 @@ export class Registry implements RegistryApi {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     const s: RegistryStats = {
       datapath: this.dp.kind,
-      entries: this.t.entries.size,
+      entries: this.t.size,
       statics: c.statics,
       blocked: sum(c.blocked),
       retired: sum(c.retired),
@@ -479,14 +479,14 @@ export class Registry implements RegistryApi {
     };
     if (this.capacity) {
       s.capacity = this.capacity;
-      s.fill = this.t.entries.size / this.capacity;
+      s.fill = this.t.size / this.capacity;
     }
     return s;
   }
 
   private collect(): void {
     const c = this.t.counts();
-    this.m.setEntries(c.byChannel, this.t.entries.size, this.capacity, c.blocked, c.retired);
+    this.m.setEntries(c.byChannel, this.t.size, this.capacity, c.blocked, c.retired);
   }
 }
 

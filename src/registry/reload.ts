@@ -49,7 +49,7 @@ export interface ReconcileResult {
  * keep protecting until `reconcileEntries` or a flush takes them away.
  */
 export function followChannels(ctx: ReloadContext): void {
-  for (const rec of ctx.table.entries) {
+  for (const rec of ctx.table.records()) {
     const spec = rec.channel.spec ? ctx.channelsByName.get(rec.channel.name) : ctx.channelsById.get(rec.channel.id);
     if (!spec) continue;
     if (spec.id !== rec.channel.id || spec.mark !== rec.channel.mark) {
@@ -78,7 +78,7 @@ export function reconcileEntries(ctx: ReloadContext, channelFor: (group: number,
   let released = 0;
   let moved = 0;
   const retired: RegistryEntry[] = [];
-  for (const rec of [...ctx.table.entries]) {
+  for (const rec of [...ctx.table.records()]) {
     if (rec.static) continue;
     const want = new Map<string, string | null>();
     for (const n of namesOf(rec)) {

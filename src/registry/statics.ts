@@ -116,7 +116,7 @@ export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext)
     rec.dirty = false;
   }
 
-  for (const rec of [...table.entries]) {
+  for (const rec of [...table.records()]) {
     if (!rec.static || wanted.has(recordKey(rec.group, rec.addr))) continue;
     if (expiryOf(rec) <= ctx.now) {
       table.retire(rec, 'config', ctx.now); // on failure it stays static (and protected): the safe side
