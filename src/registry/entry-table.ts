@@ -76,7 +76,7 @@ export class EntryTable {
     this.order = new EvictionOrder((rec) => this.dp.lastSeen(destKey(rec)));
   }
 
-  /** How many entries there are (the map's entries, live and retired). */
+  /** How many entries there are, live and retired (a sum over the groups: a handful). */
   get size(): number {
     let n = 0;
     for (const g of this.byGroup.values()) n += g.size;
