@@ -56,6 +56,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import { controlRequest } from '../src/control/client.ts';
+import { knotConf } from '../test/integration/knot-server.ts';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const REPS = env('BENCH_PROT_REPS', 3);
@@ -153,29 +154,7 @@ async function startKnot(targets: Target[]): Promise<void> {
   const d = join(dir, 'knot');
   mkdirSync(join(d, 'db'), { recursive: true });
   writeFileSync(join(d, 'bench.test.zone'), zone());
-  writeFileSync(
-    join(d, 'knot.conf'),
-    `server:
-    rundir: "${d}"
-    listen: [ ${targets.map((t) => `10.99.${t.k}.2@53`).join(', ')} ]
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "${d}/db"
-log:
-  - target: stderr
-    any: error
-template:
-  - id: default
-    storage: "${d}"
-    file: "%s.zone"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: bench.test.
-`,
-  );
+  writeFileSync(join(d, 'knot.conf'), knotConf({ dir: d, listen: `[ ${targets.map((t) => `10.99.${t.k}.2@53`).join(', ')} ]`, zones: ['bench.test.'] }));
   const knotd = Bun.which('knotd', SBIN)!;
   const p = Bun.spawn(['nsenter', `--net=/run/netns/${NET}`, 'taskset', '-c', '0', knotd, '-c', join(d, 'knot.conf')], {
     stdout: 'ignore',
