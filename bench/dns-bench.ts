@@ -9,7 +9,9 @@
  * too, with CPU-normalised ratios. Loopback only.
  *
  * Env: BENCH_DNS_REPS (default 3; the reference method is 5), BENCH_DNS_SECONDS (default 5;
- * reference 10), BENCH_DNS_LAT_QPS (5000), BENCH_DNS_LAT_SECONDS (3), BENCH_DNS_TARGETS
+ * reference 10; 0 skips the saturating passes), BENCH_DNS_LAT_QPS (5000), BENCH_DNS_LAT_SECONDS (3),
+ * BENCH_DNS_LAT_REPS (the latency rounds, default BENCH_DNS_REPS: every target once per round,
+ * the order rotated each round; the medians of the per-round figures are printed), BENCH_DNS_TARGETS
  * (comma list, default knot,dnsmasq,unbound,dnsseal; `toy` adds bench/dns-toy.ts as a yardstick,
  * `echo-cache` bench/dns-echo.ts: Bun's UDP floor, an answer per query with no work), BENCH_DNSSEAL_CMD (replaces the dnsseal
  * command; `{LISTEN}` `{UPSTREAM}` `{CONTROL}` are substituted).
@@ -20,6 +22,11 @@
  * 2,000 names asked over and over, one in five under `p.wild.test`, which dnsseal protects, so
  * every hit of those goes through decide and register as a fresh answer does. Their figures
  * and ratios are printed beside the uncached ones (add them to BENCH_DNS_TARGETS).
+ *
+ * A/B: the targets `dnsseal-b` and `dnsseal-cache-b` run BENCH_DNSSEAL_B (a second build's
+ * command, split on spaces: `env VAR=1 /tmp/dnsseal-main` works) with the same arguments, in the
+ * same interleaved rounds; the CPU-normalised ratio dnsseal-b/dnsseal is printed (A's CPU per
+ * query ÷ B's: above 1, B is cheaper), likewise for the cached pair.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +38,7 @@ const REPS = Number(process.env.BENCH_DNS_REPS ?? 3);
 const SECONDS = Number(process.env.BENCH_DNS_SECONDS ?? 5);
 const LAT_QPS = Number(process.env.BENCH_DNS_LAT_QPS ?? 5000);
 const LAT_SECONDS = Number(process.env.BENCH_DNS_LAT_SECONDS ?? 3);
+const LAT_REPS = Number(process.env.BENCH_DNS_LAT_REPS ?? REPS);
 const TARGETS = (process.env.BENCH_DNS_TARGETS ?? 'knot,dnsmasq,unbound,dnsseal').split(',');
 const CACHE_CHECK_N = 500;
 /** Names of the cached targets' query file, and the share of them dnsseal protects. */
@@ -127,20 +135,25 @@ remote-control:
       break;
     }
     case 'dnsseal':
-    case 'dnsseal-cache': {
+    case 'dnsseal-cache':
+    case 'dnsseal-b':
+    case 'dnsseal-cache-b': {
       const listen = `127.0.0.1:${port}`;
       const control = join(dir, `${name}.sock`);
       const custom = process.env.BENCH_DNSSEAL_CMD;
-      const cmd = custom
+      const b = name.endsWith('-b');
+      if (b && !process.env.BENCH_DNSSEAL_B) throw new Error(`bench: target ${name} needs BENCH_DNSSEAL_B (the second build's command)`);
+      const exe = b ? process.env.BENCH_DNSSEAL_B!.split(/\s+/) : existsSync(DIST) ? [DIST] : [process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')];
+      const cmd = custom && !b
         ? custom.replaceAll('{LISTEN}', listen).replaceAll('{UPSTREAM}', up).replaceAll('{CONTROL}', control).split(/\s+/)
         : [
             // The built executable when there is one (`make bench-dns` builds it), else the sources.
-            ...(existsSync(DIST) ? [DIST] : [process.execPath, join(import.meta.dir, '..', 'src', 'main.ts')]),
+            ...exe,
             'run', '--datapath', 'none',
             '--listen', listen, '--upstream', up, '--control', control, '--log-level', 'error',
             // Every answer with addresses goes through the decision; p.wild.test names are registered.
             '--channel', 'hub=tunnel:192.0.2.1', '--protect', '*.corp.test=hub', '--protect', '*.p.wild.test=hub',
-            ...(name === 'dnsseal' ? ['--cache-size', '0'] : []),
+            ...(name.includes('-cache') ? [] : ['--cache-size', '0']),
           ];
       proc = spawnPinned(cmd);
       break;
@@ -209,7 +222,7 @@ async function main(): Promise<void> {
     // The cached targets: a working set that fits every cache, a share of it protected.
     const cfile = join(dir, 'cached.txt');
     writeFileSync(cfile, Array.from({ length: CACHED_NAMES }, (_, i) => (i % PROTECTED_EVERY === 0 ? `c${i}.p.wild.test A` : `c${i}.wild.test A`)).join('\n') + '\n');
-    const fileOf = (t: Target) => (t.name.endsWith('-cache') ? cfile : qfile);
+    const fileOf = (t: Target) => (t.name.includes('-cache') ? cfile : qfile);
     for (const name of TARGETS) targets.push(await startTarget(name, knot));
     console.log(`bench-dns: ${REPS} × ${SECONDS}s saturating (dnsperf -c 10) + ${LAT_SECONDS}s at ${LAT_QPS} qps per target; knot udp-workers 1; pinned 0=dnsperf+knot, 1=forwarder`);
 
@@ -218,7 +231,7 @@ async function main(): Promise<void> {
       const before = await knot.queryCount();
       await dnsperf(t.port, ['-n', String(CACHE_CHECK_N), '-c', '1', '-q', '1'], same);
       const seen = (await knot.queryCount()) - before;
-      console.log(`cache check: ${t.name}: ${seen}/${CACHE_CHECK_N} identical queries reached knot${seen < CACHE_CHECK_N * 0.99 ? (t.name.endsWith('-cache') ? '  (cache on)' : '  <-- CACHING') : ''}`);
+      console.log(`cache check: ${t.name}: ${seen}/${CACHE_CHECK_N} identical queries reached knot${seen < CACHE_CHECK_N * 0.99 ? (t.name.includes('-cache') ? '  (cache on)' : '  <-- CACHING') : ''}`);
     }
 
     const qps: Record<string, number[]> = {};
@@ -244,20 +257,30 @@ async function main(): Promise<void> {
       console.log(`pass ${rep + 1}: ` + targets.map((t) => `${t.name} ${Math.round(pass[t.name]!)}`).join('  '));
     }
 
-    const lat: Record<string, ReturnType<typeof latencies>> = {};
-    for (const t of targets) lat[t.name] = latencies(await dnsperf(t.port, ['-c', '10', '-l', String(LAT_SECONDS), '-Q', String(LAT_QPS), '-v'], fileOf(t)));
-
+    // Latency at a fixed rate: one short pass per target per round, the order rotated each round
+    // (a slow spell of the machine lands on a different target each time); medians of the rounds.
+    const latRounds: Record<string, ReturnType<typeof latencies>[]> = {};
+    for (let rep = 0; rep < Math.max(1, LAT_REPS); rep++) {
+      const order = targets.map((_, i) => targets[(i + rep) % targets.length]!);
+      for (const t of order) (latRounds[t.name] ??= []).push(latencies(await dnsperf(t.port, ['-c', '10', '-l', String(LAT_SECONDS), '-Q', String(LAT_QPS), '-v'], fileOf(t))));
+    }
+    const lat: Record<string, { p50: number; p99: number; avg: number }> = {};
+    for (const [name, rs] of Object.entries(latRounds)) lat[name] = { p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), avg: median(rs.map((r) => r.avg)) };
+    if (LAT_REPS > 1) {
+      console.log(`\nlatency at ${LAT_QPS} qps, ${LAT_REPS} rounds of ${LAT_SECONDS} s, avg µs per round:`);
+      for (const t of targets) console.log(`  ${t.name.padEnd(15)} ${latRounds[t.name]!.map((r) => r.avg.toFixed(0).padStart(5)).join(' ')}   p50 ${latRounds[t.name]!.map((r) => r.p50.toFixed(0)).join(' ')}`);
+    }
     console.log('\ntarget          qps(median)   lost   lat p50 µs   p99 µs   avg µs   added avg µs   cpu µs/query');
     const base = lat.knot?.avg ?? 0;
     for (const t of targets) {
       const l = lat[t.name]!;
       console.log(
-        `${t.name.padEnd(15)} ${Math.round(median(qps[t.name]!)).toString().padStart(11)} ${String(lost[t.name] ?? 0).padStart(6)} ` +
+        `${t.name.padEnd(15)} ${(qps[t.name] ? Math.round(median(qps[t.name]!)).toString() : '-').padStart(11)} ${String(lost[t.name] ?? 0).padStart(6)} ` +
           `${l.p50.toFixed(0).padStart(12)} ${l.p99.toFixed(0).padStart(8)} ${l.avg.toFixed(0).padStart(8)} ${(t.name === 'knot' ? '-' : (l.avg - base).toFixed(0)).padStart(14)}` +
           `${(cpuPerQuery[t.name] ? median(cpuPerQuery[t.name]!).toFixed(1) : '-').padStart(15)}`,
       );
     }
-    for (const [ours, peer] of [['dnsseal', 'dnsmasq'], ['dnsseal', 'unbound'], ['dnsseal', 'toy'], ['dnsseal-cache', 'dnsmasq-cache'], ['dnsseal-cache', 'unbound-cache'], ['dnsseal-cache', 'dnsseal'], ['dnsseal-cache', 'echo-cache']] as const) {
+    for (const [ours, peer] of [['dnsseal', 'dnsmasq'], ['dnsseal', 'unbound'], ['dnsseal', 'toy'], ['dnsseal-cache', 'dnsmasq-cache'], ['dnsseal-cache', 'unbound-cache'], ['dnsseal-cache', 'dnsseal'], ['dnsseal-cache', 'echo-cache'], ['dnsseal-b', 'dnsseal'], ['dnsseal-cache-b', 'dnsseal-cache']] as const) {
       if (cpuPerQuery[peer] && cpuPerQuery[ours]) {
         console.log(`cpu-normalised ratio ${ours}/${peer} (${peer} cpu per query ÷ ${ours}'s): ${(median(cpuPerQuery[peer]!) / median(cpuPerQuery[ours]!)).toFixed(2)}`);
       }

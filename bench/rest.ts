@@ -19,12 +19,16 @@
  * map the bench daemon runs with (the eBPF data path keeps it in the kernel); bench/cache.ts
  * prints the same for a cache entry. Asserts nothing.
  *
- * 2026-12-02 (load 1–2.5): 710 B per registry entry (927 with the none data path's copy).
- * Measured part by part: its `names` Map 306 B with one name (the name 52, the Map 254), the
- * record 80, its own `channelRef` 48 and `written` copy 48, the address 65, the `group/addr`
- * key of `entries` 65 plus a slot in each of `entries` and `byGroup`. The cheapest cuts, not
- * made here (the registry's register path): one name without a Map, one ChannelRef per
- * channel, `written` shared with the value written. At rest: 84–87 MB with or without
+ * 2026-12-03: 346 B per registry entry (564 with the none data path's copy), from 708 (928)
+ * the same day before the record was slimmed. Part by part: the record 160 (an EntryRecord,
+ * every field inline: one name and its hold without a Map, the value written as four numbers,
+ * the channel's ref shared by all its entries), the name 52, the address 65, its slot in
+ * `byGroup` the other 69 (no second index over all entries). A second name still costs a Map
+ * (a CNAME chain). Before: a `names` Map 306 B with one name (the name 52, the Map 254), the
+ * record 80, its own `channelRef` 48 and `written` copy 48, the address 65, the `group/addr` key
+ * of `entries` 65 plus a slot in each of `entries` and `byGroup`.
+ * 2026-12-02 (load 1–2.5), the RSS (not measured again after the cut: 10k × 362 B is 3.6 MB of
+ * heap, within its spread): at rest 84–87 MB with or without
  * `memory_plan`: 44 MB the executable's pages, 40–43 MB anonymous for a live heap of 20 MB
  * (heap capacity 35 MB after a full collection: blocks left partly used), 86.8 MB with mimalloc
  * purging at once (MIMALLOC_PURGE_DELAY=0), 85 MB right after a full collection.

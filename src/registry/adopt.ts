@@ -13,8 +13,8 @@
 import { DEST_F_BLOCKED, DEST_F_RETIRED, DEST_F_STATIC } from '../datapath/datapath.ts';
 import type { ChannelSpec } from '../policy/types.ts';
 import type { Logger } from '../util/log.ts';
-import type { EntryRecord } from './entry.ts';
-import { ADOPTED_NAME, channelRef } from './entry.ts';
+import { ADOPTED_NAME, type ChannelRef, EntryRecord } from './entry.ts';
+import { holdName } from './name-holds.ts';
 import type { EntryTable } from './entry-table.ts';
 
 /** The reason an adopted entry carries when the pinned map had it blocked. */
@@ -32,23 +32,21 @@ export interface AdoptContext {
 export function adoptEntries(ctx: AdoptContext): number {
   const { table, now } = ctx;
   let n = 0;
+  /** Refs of channels the table does not know (`#id`), one per id and mark, shared like known ones. */
+  const unknown = new Map<string, ChannelRef>();
   for (const e of table.dp.list()) {
     if (table.get(e.key.group, e.key.addr)) continue;
-    const spec = ctx.channelsById.get(e.value.channelId);
-    const channel = spec ? channelRef(spec) : { id: e.value.channelId, mark: e.value.mark, name: `#${e.value.channelId}` };
+    const { channelId: id, mark } = e.value;
+    const spec = ctx.channelsById.get(id);
+    let channel = spec ? table.channelRef(spec) : unknown.get(`${id}/${mark}`);
+    if (!channel) unknown.set(`${id}/${mark}`, (channel = { id, mark, name: `#${id}` }));
     const f = e.value.flags;
     const retired = (f & DEST_F_RETIRED) !== 0;
     const kept = e.value.expiresMs ?? 0;
     const hold = kept > 0 ? kept : retired ? 0 : now + ctx.minHoldMs;
-    const rec: EntryRecord = {
-      group: e.key.group,
-      addr: e.key.addr,
-      channel,
-      names: new Map([[ADOPTED_NAME, hold]]),
-      static: !retired && (f & DEST_F_STATIC) !== 0,
-      adopted: true,
-      written: { ...e.value },
-    };
+    const rec = new EntryRecord(e.key.group, e.key.addr, channel, e.value, !retired && (f & DEST_F_STATIC) !== 0);
+    holdName(rec, ADOPTED_NAME, hold);
+    rec.adopted = true;
     if (retired) {
       rec.retiredMs = now;
       rec.seenMs = e.lastSeenMs;

@@ -13,8 +13,10 @@ import type { Datapath, DestKey, DestValue } from '../datapath/datapath.ts';
 import { DEST_F_RETIRED } from '../datapath/datapath.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { EntryRecord } from './entry.ts';
-import { destKey, destValue, expiryOf, pruneNames, recordKey, sameValue } from './entry.ts';
+import type { ChannelSpec } from '../policy/types.ts';
+import type { ChannelRef, EntryRecord } from './entry.ts';
+import { channelRef, destKey, destValue, isWritten, noteWritten } from './entry.ts';
+import { endHolds, expiryOf, pruneNames } from './name-holds.ts';
 import { EvictionOrder, quietSince } from './eviction.ts';
 import type { PeerTable } from './peers.ts';
 import type { RegistryMetrics, RemoveReason, RetireReason } from './registry-metrics.ts';
@@ -44,10 +46,11 @@ export interface TableCounts {
 export type Collected = 'retired' | 'removed' | undefined;
 
 export class EntryTable {
-  readonly entries = new Map<string, EntryRecord>();
   /**
-   * The same records by group, then address text: `get` — once per address of every protected
-   * answer, cache hits included — looks up without building the `group/addr` key string.
+   * The records by group, then address text: `get` — once per address of every protected
+   * answer, cache hits included — looks up without building a key string. The only index: a
+   * second one over all records (a `group/addr` key, or a Set) would cost 50–130 heap bytes per
+   * entry, and every walk over the records goes group by group instead (`records`).
    */
   private readonly byGroup = new Map<number, Map<string, EntryRecord>>();
   readonly retired = new Set<EntryRecord>();
@@ -59,6 +62,8 @@ export class EntryTable {
   private readonly idleMs: number;
   private readonly retireMs: number;
   private readonly order: EvictionOrder;
+  /** One ChannelRef per channel spec, shared by its entries (`channelRef`). */
+  private readonly refs = new WeakMap<ChannelSpec, ChannelRef>();
 
   constructor(o: EntryTableOptions) {
     this.dp = o.dp;
@@ -71,22 +76,43 @@ export class EntryTable {
     this.order = new EvictionOrder((rec) => this.dp.lastSeen(destKey(rec)));
   }
 
+  /** How many entries there are, live and retired (a sum over the groups: a handful). */
+  get size(): number {
+    let n = 0;
+    for (const g of this.byGroup.values()) n += g.size;
+    return n;
+  }
+
+  /**
+   * Every record, group by group, each group's in the order added. Live like a Map iterator:
+   * a record removed meanwhile and not reached yet is skipped, one added meanwhile may be visited.
+   */
+  *records(): Generator<EntryRecord, void, undefined> {
+    for (const g of this.byGroup.values()) yield* g.values();
+  }
+
   get(group: number, addr: string): EntryRecord | undefined {
     return this.byGroup.get(group)?.get(addr);
   }
 
   add(rec: EntryRecord): void {
-    this.entries.set(recordKey(rec.group, rec.addr), rec);
     let g = this.byGroup.get(rec.group);
     if (!g) this.byGroup.set(rec.group, (g = new Map()));
     g.set(rec.addr, rec);
     if (rec.retiredMs !== undefined) this.retired.add(rec);
   }
 
+  /** The ref entries of `spec` share (one per spec object: a reload's new specs get new refs). */
+  channelRef(spec: ChannelSpec): ChannelRef {
+    let ref = this.refs.get(spec);
+    if (ref === undefined) this.refs.set(spec, (ref = channelRef(spec)));
+    return ref;
+  }
+
   counts(): TableCounts {
     const c: TableCounts = { byChannel: new Map(), blocked: new Map(), retired: new Map(), statics: 0 };
     const bump = (m: Map<string, number>, ch: string) => m.set(ch, (m.get(ch) ?? 0) + 1);
-    for (const rec of this.entries.values()) {
+    for (const rec of this.records()) {
       bump(c.byChannel, rec.channel.name);
       if (rec.blocked !== undefined) bump(c.blocked, rec.channel.name);
       if (rec.retiredMs !== undefined) bump(c.retired, rec.channel.name);
@@ -95,11 +121,11 @@ export class EntryTable {
     return c;
   }
 
-  /** Writes `value` for `rec` (throws what the map throws); `rec.written` follows. */
+  /** Writes `value` for `rec` (throws what the map throws); what `rec` notes as written follows. */
   write(rec: EntryRecord, value: DestValue): void {
-    // An entry the registry wrote or adopted is in the map: a refresh (`known`).
-    this.dp.upsert(destKey(rec), value, rec.written !== undefined);
-    rec.written = value;
+    // A record is made only for an entry the registry wrote or adopted: a refresh (`known`).
+    this.dp.upsert(destKey(rec), value, true);
+    noteWritten(rec, value);
     rec.dirty = false;
   }
 
@@ -110,7 +136,7 @@ export class EntryTable {
    */
   sync(rec: EntryRecord): void {
     const value = destValue(rec);
-    if (sameValue(rec.written, value)) {
+    if (isWritten(rec, value)) {
       rec.dirty = false;
       return;
     }
@@ -143,7 +169,7 @@ export class EntryTable {
       this.log.error('cannot retire an entry; it stays live', { addr: rec.addr, group: rec.group, reason, error: errorMessage(err) });
       return false;
     }
-    for (const [n, t] of rec.names) if (t > now) rec.names.set(n, now);
+    endHolds(rec, now);
     rec.static = false;
     rec.blocked = undefined;
     rec.retiredMs = now;
@@ -157,7 +183,6 @@ export class EntryTable {
   /** Removes from map, table and peer state. False (entry kept) when the map refused. */
   remove(rec: EntryRecord, reason: RemoveReason): boolean {
     if (!this.removeFromMap(destKey(rec), reason)) return false;
-    this.entries.delete(recordKey(rec.group, rec.addr));
     const g = this.byGroup.get(rec.group);
     if (g?.get(rec.addr) === rec) {
       g.delete(rec.addr);
@@ -213,7 +238,8 @@ export class EntryTable {
    */
   makeRoom(count: number, keep: ReadonlySet<EntryRecord>, what: string): void {
     if (this.capacity === undefined) return;
-    const over = this.entries.size + count - this.capacity;
+    const size = this.size;
+    const over = size + count - this.capacity;
     if (over <= 0) return;
     let evictable = this.retired.size;
     for (const rec of keep) if (this.retired.has(rec)) evictable--;
@@ -221,7 +247,7 @@ export class EntryTable {
       throw new DnssealError(
         'registry',
         'map_full',
-        `cannot protect ${what}: the destination map holds ${this.entries.size} of ${this.capacity} entries ` +
+        `cannot protect ${what}: the destination map holds ${size} of ${this.capacity} entries ` +
           `(${this.retired.size} retired) and the answer needs ${count} more`,
       );
     }

@@ -6,13 +6,14 @@
  */
 import type { Logger } from '../util/log.ts';
 import { toEntry } from './entry.ts';
+import { nameCount, releaseName } from './name-holds.ts';
 import type { EntryTable } from './entry-table.ts';
 import type { RegistryEntry } from './types.ts';
 
 /** Retires every live non-static entry `pred` selects; returns them (as retired). */
 export function withdrawEntries(t: EntryTable, log: Logger, now: number, pred: (e: RegistryEntry) => boolean): RegistryEntry[] {
   const out: RegistryEntry[] = [];
-  for (const rec of [...t.entries.values()]) {
+  for (const rec of [...t.records()]) {
     if (rec.static || rec.retiredMs !== undefined) continue;
     if (pred(toEntry(rec, undefined)) && t.retire(rec, 'flushed', now)) out.push(toEntry(rec, undefined));
   }
@@ -31,17 +32,17 @@ export function releaseEntryNames(
 ): { names: number; removed: RegistryEntry[] } {
   let released = 0;
   const retired: RegistryEntry[] = [];
-  for (const rec of [...t.entries.values()]) {
+  for (const rec of [...t.records()]) {
     const e = toEntry(rec, undefined);
     let changed = false;
     for (const n of e.names) {
       if (!pred(n, e)) continue;
-      rec.names.delete(n);
+      releaseName(rec, n);
       released++;
       changed = true;
     }
     if (!changed) continue;
-    if (!rec.static && rec.retiredMs === undefined && rec.names.size === 0) {
+    if (!rec.static && rec.retiredMs === undefined && nameCount(rec) === 0) {
       if (t.retire(rec, 'flushed', now)) retired.push(toEntry(rec, undefined));
     } else {
       t.sync(rec); // the expiry kept in the map may have moved

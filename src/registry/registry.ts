@@ -36,8 +36,8 @@ import type { ChannelSpec } from '../policy/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import type { EntryRecord } from './entry.ts';
-import { channelRef, destKey, destValue, expiryOf, mapExpiry, recordKey, sameChannel, sameValue, toEntry, unique } from './entry.ts';
+import { destKey, EntryRecord, isWritten, mapExpiry, recordKey, sameChannel, toEntry, unique, writtenValue } from './entry.ts';
+import { clearNames, expiryOf, holdNames, namesOf } from './name-holds.ts';
 import { adoptEntries } from './adopt.ts';
 import { EntryTable } from './entry-table.ts';
 import { releaseEntryNames, withdrawEntries } from './flush.ts';
@@ -139,7 +139,7 @@ export class Registry implements RegistryApi {
   }
 
   get size(): number {
-    return this.t.entries.size;
+    return this.t.size;
   }
 
   /**
@@ -237,7 +237,7 @@ export class Registry implements RegistryApi {
     //    reject.
     const value: DestValue = { channelId: ch.id, mark: ch.mark, flags: 0, expiresMs: mapExpiry(until) };
     const written: DestKey[] = [];
-    const rewritten: [EntryRecord, DestValue | undefined][] = [];
+    const rewritten: [EntryRecord, DestValue][] = [];
     try {
       for (let i = 0; i < fresh.length; i++) {
         const key = { group: reg.group, addr: fresh[i]! };
@@ -247,8 +247,8 @@ export class Registry implements RegistryApi {
       for (let i = 0; i < existing.length; i++) {
         const rec = existing[i]!;
         const next = refreshedValue(rec, ch, until);
-        if (sameValue(rec.written, next)) continue;
-        rewritten.push([rec, rec.written]);
+        if (isWritten(rec, next)) continue;
+        rewritten.push([rec, writtenValue(rec)]);
         this.t.write(rec, next);
       }
     } catch (err) {
@@ -261,9 +261,9 @@ export class Registry implements RegistryApi {
     const peer = ch.kind === 'peer' && this.peers !== undefined;
     const recs: EntryRecord[] | null = peer ? [] : null;
     for (let i = 0; i < fresh.length; i++) {
-      const rec: EntryRecord = { group: reg.group, addr: fresh[i]!, channel: channelRef(ch), names: new Map(), static: false, written: { ...value } };
+      const rec = new EntryRecord(reg.group, fresh[i]!, this.t.channelRef(ch), value);
       this.t.add(rec);
-      hold(rec, names, until);
+      holdNames(rec, names, until);
       recs?.push(rec);
     }
     for (let i = 0; i < existing.length; i++) {
@@ -272,8 +272,8 @@ export class Registry implements RegistryApi {
         if (!sameChannel(rec.channel, ch)) this.takeOver(rec, ch, reg);
         this.t.revive(rec);
       }
-      if (!rec.channel.spec) rec.channel = channelRef(ch);
-      hold(rec, names, until);
+      if (!rec.channel.spec) rec.channel = this.t.channelRef(ch);
+      holdNames(rec, names, until);
       recs?.push(rec);
     }
     if (fresh.length > 0 && this.log.enabled('debug')) {
@@ -340,15 +340,15 @@ export class Registry implements RegistryApi {
     });
     this.peers?.detach(rec);
     rec.adopted = false;
-    rec.names = new Map();
-    rec.channel = channelRef(ch);
+    clearNames(rec);
+    rec.channel = this.t.channelRef(ch);
     rec.blocked = undefined;
   }
 
   /** Puts back what a failed registration overwrote (best effort: logged when the map refuses). */
-  private restore(rec: EntryRecord, prev: DestValue | undefined): void {
+  private restore(rec: EntryRecord, prev: DestValue): void {
     try {
-      this.t.write(rec, prev ?? destValue(rec));
+      this.t.write(rec, prev);
     } catch (err) {
       rec.dirty = true;
       this.log.error('cannot restore an entry after a failed registration', { addr: rec.addr, error: errorMessage(err) });
@@ -356,7 +356,7 @@ export class Registry implements RegistryApi {
   }
 
   private conflict(reg: Registration, rec: EntryRecord): DnssealError {
-    const why = rec.static ? 'a static entry' : `held by ${[...rec.names.keys()].join(', ')}`;
+    const why = rec.static ? 'a static entry' : `held by ${namesOf(rec).join(', ')}`;
     this.log.warn('channel conflict; refusing the answer', {
       name: reg.queryName,
       addr: rec.addr,
@@ -375,7 +375,7 @@ export class Registry implements RegistryApi {
   list(): RegistryEntry[] {
     const seen = new Map<string, number | undefined>();
     for (const e of this.dp.list()) seen.set(destKeyString(e.key), e.lastSeenMs);
-    return [...this.t.entries.values()].map((rec) => toEntry(rec, seen.get(recordKey(rec.group, rec.addr))));
+    return [...this.t.records()].map((rec) => toEntry(rec, seen.get(recordKey(rec.group, rec.addr))));
   }
 
   get(group: number, addr: string): RegistryEntry | undefined {
@@ -471,7 +471,7 @@ export class Registry implements RegistryApi {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     const s: RegistryStats = {
       datapath: this.dp.kind,
-      entries: this.t.entries.size,
+      entries: this.t.size,
       statics: c.statics,
       blocked: sum(c.blocked),
       retired: sum(c.retired),
@@ -479,14 +479,14 @@ export class Registry implements RegistryApi {
     };
     if (this.capacity) {
       s.capacity = this.capacity;
-      s.fill = this.t.entries.size / this.capacity;
+      s.fill = this.t.size / this.capacity;
     }
     return s;
   }
 
   private collect(): void {
     const c = this.t.counts();
-    this.m.setEntries(c.byChannel, this.t.entries.size, this.capacity, c.blocked, c.retired);
+    this.m.setEntries(c.byChannel, this.t.size, this.capacity, c.blocked, c.retired);
   }
 }
 
@@ -503,15 +503,6 @@ function refreshedValue(rec: EntryRecord, ch: ChannelSpec, until: number): DestV
   let flags = rec.static ? DEST_F_STATIC : 0;
   if (!moving && rec.blocked !== undefined) flags |= DEST_F_BLOCKED;
   return { channelId: c.id, mark: c.mark, flags, expiresMs: mapExpiry(Math.max(moving ? 0 : expiryOf(rec), until)) };
-}
-
-/** Each of `names` holds `rec` until `until` at least (a later answer never shortens a hold). */
-function hold(rec: EntryRecord, names: readonly string[], until: number): void {
-  for (let i = 0; i < names.length; i++) {
-    const n = names[i]!;
-    const t = rec.names.get(n);
-    if (t === undefined || t < until) rec.names.set(n, until);
-  }
 }
 
 function wrapDatapathError(err: unknown, reg: Registration): DnssealError {

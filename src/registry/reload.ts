@@ -17,7 +17,8 @@ import type { ChannelSpec } from '../policy/types.ts';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import type { EntryRecord } from './entry.ts';
-import { ADOPTED_NAME, channelRef, destValue, toEntry } from './entry.ts';
+import { ADOPTED_NAME, destValue, toEntry } from './entry.ts';
+import { nameCount, namesOf, releaseName } from './name-holds.ts';
 import type { EntryTable } from './entry-table.ts';
 import type { RegistryEntry } from './types.ts';
 
@@ -48,7 +49,7 @@ export interface ReconcileResult {
  * keep protecting until `reconcileEntries` or a flush takes them away.
  */
 export function followChannels(ctx: ReloadContext): void {
-  for (const rec of ctx.table.entries.values()) {
+  for (const rec of ctx.table.records()) {
     const spec = rec.channel.spec ? ctx.channelsByName.get(rec.channel.name) : ctx.channelsById.get(rec.channel.id);
     if (!spec) continue;
     if (spec.id !== rec.channel.id || spec.mark !== rec.channel.mark) {
@@ -60,7 +61,7 @@ export function followChannels(ctx: ReloadContext): void {
         continue;
       }
     }
-    rec.channel = channelRef(spec);
+    rec.channel = ctx.table.channelRef(spec);
   }
 }
 
@@ -77,10 +78,10 @@ export function reconcileEntries(ctx: ReloadContext, channelFor: (group: number,
   let released = 0;
   let moved = 0;
   const retired: RegistryEntry[] = [];
-  for (const rec of [...ctx.table.entries.values()]) {
+  for (const rec of [...ctx.table.records()]) {
     if (rec.static) continue;
     const want = new Map<string, string | null>();
-    for (const n of rec.names.keys()) {
+    for (const n of namesOf(rec)) {
       const adoptedOk = ctx.channelsByName.has(rec.channel.name) ? rec.channel.name : null;
       want.set(n, n === ADOPTED_NAME ? adoptedOk : channelFor(rec.group, n));
     }
@@ -93,10 +94,10 @@ export function reconcileEntries(ctx: ReloadContext, channelFor: (group: number,
     }
     for (const [n, target] of want) {
       if (target === rec.channel.name) continue;
-      rec.names.delete(n);
+      releaseName(rec, n);
       released++;
     }
-    if (rec.names.size > 0 || rec.retiredMs !== undefined) {
+    if (nameCount(rec) > 0 || rec.retiredMs !== undefined) {
       ctx.table.sync(rec); // the expiry kept in the map may have moved
       continue;
     }
@@ -122,6 +123,6 @@ function moveRecord(ctx: ReloadContext, rec: EntryRecord, spec: ChannelSpec): bo
   ctx.detachPeer(rec);
   rec.adopted = false;
   rec.blocked = undefined;
-  rec.channel = channelRef(spec);
+  rec.channel = ctx.table.channelRef(spec);
   return true;
 }

@@ -10,8 +10,8 @@ import type { ChannelSpec } from '../policy/types.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { expandCidr } from './cidr.ts';
-import type { EntryRecord } from './entry.ts';
-import { channelRef, destKey, destValue, expiryOf, recordKey } from './entry.ts';
+import { destKey, destValue, EntryRecord, noteWritten, recordKey, writtenValue } from './entry.ts';
+import { expiryOf } from './name-holds.ts';
 import type { EntryTable } from './entry-table.ts';
 
 export interface StaticRegistration {
@@ -66,23 +66,23 @@ function staticValue(w: Wanted, rec: EntryRecord | undefined): DestValue {
 export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext): void {
   const { table } = ctx;
   const wanted = expandStatics(statics);
-  const changes = [...wanted.entries()].filter(([key, w]) => {
-    const rec = table.entries.get(key);
+  const changes = [...wanted.values()].filter((w) => {
+    const rec = table.get(w.group, w.addr);
     return !(rec && rec.static && rec.channel.id === w.channel.id);
   });
 
-  const done: [string, Wanted, DestValue][] = [];
+  const done: [Wanted, DestValue][] = [];
   try {
-    for (const [key, w] of changes) {
-      const value = staticValue(w, table.entries.get(key));
+    for (const w of changes) {
+      const value = staticValue(w, table.get(w.group, w.addr));
       table.dp.upsert(destKey(w), value);
-      done.push([key, w, value]);
+      done.push([w, value]);
     }
   } catch (err) {
-    for (const [key, w] of done) {
-      const prev = table.entries.get(key);
+    for (const [w] of done) {
+      const prev = table.get(w.group, w.addr);
       try {
-        if (prev) table.dp.upsert(destKey(w), prev.written ?? destValue(prev));
+        if (prev) table.dp.upsert(destKey(w), writtenValue(prev));
         else table.dp.remove(destKey(w));
       } catch (undoErr) {
         ctx.log.error('cannot undo a static entry write', { addr: w.addr, error: errorMessage(undoErr) });
@@ -92,10 +92,10 @@ export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext)
     throw new DnssealError('registry', code, `cannot install static entries: ${errorMessage(err)}`, { cause: err });
   }
 
-  for (const [key, w, value] of done) {
-    const rec = table.entries.get(key);
+  for (const [w, value] of done) {
+    const rec = table.get(w.group, w.addr);
     if (!rec) {
-      table.add({ group: w.group, addr: w.addr, channel: channelRef(w.channel), names: new Map(), static: true, written: value });
+      table.add(new EntryRecord(w.group, w.addr, table.channelRef(w.channel), value, true));
       continue;
     }
     if (rec.channel.id !== w.channel.id) {
@@ -108,16 +108,16 @@ export function applyStatics(statics: StaticRegistration[], ctx: StaticsContext)
       ctx.detachPeer(rec);
       rec.adopted = false;
       rec.blocked = undefined;
-      rec.channel = channelRef(w.channel);
+      rec.channel = table.channelRef(w.channel);
     }
     if (rec.retiredMs !== undefined) table.revive(rec);
     rec.static = true;
-    rec.written = value;
+    noteWritten(rec, value);
     rec.dirty = false;
   }
 
-  for (const [key, rec] of [...table.entries]) {
-    if (!rec.static || wanted.has(key)) continue;
+  for (const rec of [...table.records()]) {
+    if (!rec.static || wanted.has(recordKey(rec.group, rec.addr))) continue;
     if (expiryOf(rec) <= ctx.now) {
       table.retire(rec, 'config', ctx.now); // on failure it stays static (and protected): the safe side
       continue;

@@ -29,7 +29,7 @@ export class Sweeper {
   gc(): GcResult {
     const now = this.clock.monoMs();
     const r: GcResult = { retired: 0, removed: 0 };
-    for (const rec of [...this.t.entries.values()]) count(r, this.t.collect(rec, now));
+    for (const rec of [...this.t.records()]) count(r, this.t.collect(rec, now));
     this.logSweep(r);
     return r;
   }
@@ -43,8 +43,8 @@ export class Sweeper {
     if (this.sweeping) return r;
     this.sweeping = true;
     try {
-      // Map iterators are live: entries removed meanwhile are skipped, new ones are visited.
-      const it = this.t.entries.values();
+      // `records()` is live: entries removed meanwhile are skipped, new ones may be visited.
+      const it = this.t.records();
       for (let done = false; !done; ) {
         const now = this.clock.monoMs();
         for (let i = 0; i < slice; i++) {
@@ -79,7 +79,7 @@ export class Sweeper {
   }
 
   private logSweep(r: GcResult): void {
-    if (r.retired + r.removed > 0) this.log.debug('gc retired or removed entries', { retired: r.retired, removed: r.removed, left: this.t.entries.size });
+    if (r.retired + r.removed > 0) this.log.debug('gc retired or removed entries', { retired: r.retired, removed: r.removed, left: this.t.size });
   }
 }
 

@@ -28,31 +28,36 @@ export function randomPort(): number {
   return 20000 + Math.floor(Math.random() * 40000);
 }
 
-function knotConf(dir: string, address: string, port: number, extra: string, stats: boolean): string {
+/**
+ * A knotd configuration: one worker of each kind, errors to stderr, zones from files `NAME.zone`
+ * in `dir` (never written back), its database under `dir/db`. `listen`: knot's `listen:` value
+ * (`ADDR@PORT` or a `[ … ]` list); `zones`: the domains, each line may carry more settings after
+ * the name (`signed.test.\n    dnssec-signing: on`); `extra`: sections added as they are (keys,
+ * ACLs); `stats`: loads mod-stats for every zone. Shared by the tests' and benches' knot servers.
+ */
+export function knotConf(o: { dir: string; listen: string; zones: readonly string[]; extra?: string; stats?: boolean }): string {
   return `server:
-    rundir: "${dir}"
-    listen: ${address}@${port}
+    rundir: "${o.dir}"
+    listen: ${o.listen}
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
 database:
-    storage: "${dir}/db"
+    storage: "${o.dir}/db"
 log:
   - target: stderr
     any: error
-${extra}
-${stats ? 'mod-stats:\n  - id: count\n    request-protocol: on\n' : ''}
+${o.extra ?? ''}
+${o.stats ? 'mod-stats:\n  - id: count\n    request-protocol: on\n' : ''}
 template:
   - id: default
-    storage: "${dir}"
+    storage: "${o.dir}"
     file: "%s.zone"
     zonefile-sync: -1
     journal-content: none
-${stats ? '    global-module: mod-stats/count\n' : ''}
+${o.stats ? '    global-module: mod-stats/count\n' : ''}
 zone:
-  - domain: test.
-  - domain: signed.test.
-    dnssec-signing: on
+${o.zones.map((z) => `  - domain: ${z}`).join('\n')}
 `;
 }
 
@@ -72,7 +77,10 @@ export async function startKnot(opts: { address?: string; extraConf?: string; cp
   const server = await spawnServer('knot', dir, {
     pick: () => {
       const port = randomPort();
-      writeFileSync(join(dir, 'knot.conf'), knotConf(dir, address, port, opts.extraConf ?? '', opts.stats ?? false));
+      writeFileSync(
+        join(dir, 'knot.conf'),
+        knotConf({ dir, listen: `${address}@${port}`, zones: ['test.', 'signed.test.\n    dnssec-signing: on'], extra: opts.extraConf, stats: opts.stats }),
+      );
       return port;
     },
     command: () => [knotd, '-c', join(dir, 'knot.conf')],

@@ -195,6 +195,32 @@ describe('registry', () => {
       expect(metrics.counter('dnsseal_registry_registrations_total', '').get({ outcome: 'datapath_error' })).toBe(1);
     });
 
+    test('puts back the values a failed answer rewrote and writes them again when the answer comes again', async () => {
+      const { registry, dp } = rig();
+      await registry.register(reg({ addrs: [A, B], ttlS: 100 }));
+      const before = dp.list();
+      // The refresh of A is written, the one of B fails: A's old value goes back into the map.
+      const upsert = dp.upsert.bind(dp);
+      let failB = true;
+      dp.upsert = (key, value) => {
+        if (key.addr === B && failB) {
+          failB = false;
+          throw new DnssealError('datapath', 'kernel', 'bpf(MAP_UPDATE_ELEM): EPERM');
+        }
+        upsert(key, value);
+      };
+      expect((await rejection(registry.register(reg({ addrs: [A, B], ttlS: 900 })))).code).toBe('kernel');
+      expect(dp.list()).toEqual(before);
+      // What the registry notes as written is what the map holds: the old answer writes nothing,
+      // the new one both values.
+      const writes = dp.ops.upsert;
+      await registry.register(reg({ addrs: [A, B], ttlS: 100 }));
+      expect(dp.ops.upsert).toBe(writes);
+      await registry.register(reg({ addrs: [A, B], ttlS: 900 }));
+      expect(dp.ops.upsert).toBe(writes + 2);
+      expect(dp.list().map((e) => e.value.expiresMs)).toEqual(registry.list().map((e) => Math.ceil(e.expiresMs / 10_000) * 10_000));
+    });
+
     test('refuses with datapath_lost and writes nothing while the data path cannot protect, then registers once it is back', async () => {
       const { registry, dp, metrics } = rig();
       dp.unhealthy = 'link tcx_wan_wan0 detached';
