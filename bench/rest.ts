@@ -27,8 +27,12 @@
  * (a CNAME chain). Before: a `names` Map 306 B with one name (the name 52, the Map 254), the
  * record 80, its own `channelRef` 48 and `written` copy 48, the address 65, the `group/addr` key
  * of `entries` 65 plus a slot in each of `entries` and `byGroup`.
- * 2026-12-02 (load 1–2.5), the RSS (not measured again after the cut: 10k × 362 B is 3.6 MB of
- * heap, within its spread): at rest 84–87 MB with or without
+ * 2026-12-03, the RSS with that record and the slimmer cache entry (624 B, bench/cache.ts), one
+ * run each, this build then the day before's (load 0.5): at rest 79.6 and 78.9 MB (anon 36.3 /
+ * 36.7, file 43.3 / 42.2) against 82.2 MB (anon 42.1, file 40.0): the anonymous part 5.4–5.8 MB
+ * smaller; the executable's pages move by ±5 MB between runs (how much of it the page cache
+ * holds when the daemon starts: fault-around maps only what is cached). Idle and empty: 44–48 MB.
+ * 2026-12-02 (load 1–2.5): at rest 84–87 MB with or without
  * `memory_plan`: 44 MB the executable's pages, 40–43 MB anonymous for a live heap of 20 MB
  * (heap capacity 35 MB after a full collection: blocks left partly used), 86.8 MB with mimalloc
  * purging at once (MIMALLOC_PURGE_DELAY=0), 85 MB right after a full collection.
