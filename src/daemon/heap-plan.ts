@@ -17,11 +17,13 @@
  */
 
 /**
- * `memory_plan`'s default, MiB: 0, the engine's own sizing. A plan trades CPU for memory (more
- * full collections): 256 cut the soak's median RSS from about 190 to 146 MB and its peaks from
- * about 250 to 160 MB, for CPU per answer that moved by -1% to +15% between runs (bench/soak.ts).
+ * `memory_plan`'s default, MiB: 256. Under churn (8k qps over 100k names with TTL 1, bench/soak.ts,
+ * 2026-12-03) it holds the median RSS at 117 MB where the engine's own sizing (24 GB machine)
+ * gives 157 (peaks 131 against 205), for 7% more CPU per answer; at saturation (bench-dns, cache
+ * on and off) no difference was measured; with 200k rules its peaks stay under 250 MB (233–237
+ * against 291–446). A machine with no more RAM than the plan keeps the engine's sizing.
  */
-export const MEMORY_PLAN_DEFAULT_MB = 0;
+export const MEMORY_PLAN_DEFAULT_MB = 256;
 
 /** The JSC option (through Bun's BUN_JSC_ prefix) that sets the RAM size the heap is sized against. */
 export const JSC_RAM_VAR = 'BUN_JSC_forceRAMSize';
@@ -32,7 +34,7 @@ export type HeapPlan =
   /** Start again: execve(`/proc/self/exe`, argv, env). */
   | { kind: 'exec'; argv: string[]; env: string[]; ramBytes: number }
   /** Go on as is; `applied`: this process already runs with the plan (started again by us). */
-  | { kind: 'keep'; why: 'off' | 'applied' | 'operator' | 'no-argv'; ramBytes?: number };
+  | { kind: 'keep'; why: 'off' | 'applied' | 'operator' | 'no-argv' | 'machine'; ramBytes?: number };
 
 export interface HeapPlanInput {
   /** `memory_plan` in MB; 0: leave the engine its default. */
@@ -41,6 +43,12 @@ export interface HeapPlanInput {
   env: Readonly<Record<string, string | undefined>>;
   /** The process's own argument vector as the kernel holds it (/proc/self/cmdline); undefined: unknown. */
   argv: readonly string[] | undefined;
+  /**
+   * The machine's RAM, MiB (os.totalmem()); undefined: unknown. A plan of at least this much
+   * changes nothing the engine would not do by itself (it sizes for the machine's RAM), so the
+   * process is not started again for it.
+   */
+  machineMb?: number;
 }
 
 export function heapPlan(i: HeapPlanInput): HeapPlan {
@@ -50,6 +58,7 @@ export function heapPlan(i: HeapPlanInput): HeapPlan {
     return { kind: 'keep', why: i.env[REEXEC_MARK] !== undefined ? 'applied' : 'operator', ...(Number.isFinite(ramBytes) ? { ramBytes } : {}) };
   }
   if (i.planMb <= 0) return { kind: 'keep', why: 'off' };
+  if (i.machineMb !== undefined && i.planMb >= i.machineMb) return { kind: 'keep', why: 'machine' };
   if (i.argv === undefined || i.argv.length === 0) return { kind: 'keep', why: 'no-argv' };
   const ramBytes = i.planMb * 1024 * 1024;
   const env: string[] = [];

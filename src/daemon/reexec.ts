@@ -12,6 +12,7 @@
  */
 import { dlopen, FFIType, ptr, read } from 'bun:ffi';
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { errorMessage } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { heapPlan, JSC_RAM_VAR, parseCmdline, type HeapPlan } from './heap-plan.ts';
@@ -84,10 +85,11 @@ export function applyMemoryPlan(planMb: number, log: Logger, deps: ReexecDeps = 
   } catch {
     argv = undefined;
   }
-  const plan = heapPlan({ planMb, env, argv });
+  const plan = heapPlan({ planMb, env, argv, machineMb: Math.floor(totalmem() / (1024 * 1024)) });
   if (plan.kind === 'keep') {
     if (plan.why === 'applied') log.debug('memory_plan: the JavaScript heap is sized for it', { ram_bytes: plan.ramBytes });
     else if (plan.why === 'operator') log.info(`memory_plan: ${JSC_RAM_VAR} is set in the environment; it wins`, { ram_bytes: plan.ramBytes });
+    else if (plan.why === 'machine') log.debug('memory_plan: the machine has no more RAM than that; the engine sizes the heap for it by itself', { memory_plan_mb: planMb });
     else if (plan.why === 'no-argv') log.warn('memory_plan: /proc/self/cmdline cannot be read; the JavaScript heap is sized for the whole machine');
     return plan;
   }

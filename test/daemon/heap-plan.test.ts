@@ -33,8 +33,13 @@ describe('daemon/heap-plan', () => {
     ['the operator set the option', { planMb: 96, env: { [JSC_RAM_VAR]: '500000000' }, argv: ARGV }, { kind: 'keep', why: 'operator', ramBytes: 500000000 }],
     ['the arguments are unknown', { planMb: 96, env: {}, argv: undefined }, { kind: 'keep', why: 'no-argv' }],
     ['the arguments are empty', { planMb: 96, env: {}, argv: [] }, { kind: 'keep', why: 'no-argv' }],
+    ['the machine has no more RAM than the plan', { planMb: 256, env: {}, argv: ARGV, machineMb: 256 }, { kind: 'keep', why: 'machine' }],
   ])('does not start again when %s', (_what, input, want) => {
     expect(heapPlan(input)).toEqual(want as ReturnType<typeof heapPlan>);
+  });
+
+  test('starts again when the machine has more RAM than the plan', () => {
+    expect(heapPlan({ planMb: 256, env: {}, argv: ARGV, machineMb: 257 }).kind).toBe('exec');
   });
 
   test('drops a stale mark from the environment it passes on', () => {
