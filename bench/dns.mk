@@ -8,6 +8,9 @@ BENCH_DNS_REPS ?= 3
 BENCH_DNS_SECONDS ?= 5
 # BENCH_DNSSEAL_CMD (see bench/dns-bench.ts) benches another dnsseal command, e.g. a build of
 # a branch at its own path; dist/dnsseal is then neither built nor used.
+# A/B in one run: BENCH_DNSSEAL_B=/path/to/other/dnsseal with the targets dnsseal-b and
+# dnsseal-cache-b beside dnsseal and dnsseal-cache (CPU-normalised ratios printed).
+# Latency: BENCH_DNS_LAT_REPS rounds (default BENCH_DNS_REPS); BENCH_DNS_REPS=0 measures only it.
 bench-dns: $(if $(BENCH_DNSSEAL_CMD),deps,build)
 	BENCH_DNS_REPS=$(BENCH_DNS_REPS) BENCH_DNS_SECONDS=$(BENCH_DNS_SECONDS) $(BUN) bench/dns-bench.ts
 
