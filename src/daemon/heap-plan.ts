@@ -12,8 +12,9 @@
  * tested); src/daemon/reexec.ts does it.
  *
  * It never starts itself again when the variable is there already (the operator's own value
- * wins, and a started-again process has it), nor when the plan is 0 (the engine's default), nor
- * when the arguments of the process are not known.
+ * wins, and a started-again process has it), nor when the plan is 0 (the engine's own sizing)
+ * or at least the machine's RAM (nothing to change), nor when the arguments of the process are
+ * not known.
  */
 
 /**
