@@ -21,8 +21,8 @@
  * `memory_plan`'s default, MiB: 256. Under churn (8k qps over 100k names with TTL 1, bench/soak.ts,
  * 2026-12-03) it holds the median RSS at 117 MB where the engine's own sizing (24 GB machine)
  * gives 157 (peaks 131 against 205), for 7% more CPU per answer; at saturation (bench-dns, cache
- * on and off) no difference was measured; with 200k rules its peaks stay under 250 MB (233–237
- * against 291–446). A machine with no more RAM than the plan keeps the engine's sizing.
+ * on and off) no difference was measured; with 200k rules (60 s) a median of 177 MB, peak 202,
+ * against 191 / 226. A machine with no more RAM than the plan keeps the engine's sizing.
  */
 export const MEMORY_PLAN_DEFAULT_MB = 256;
 
