@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { DEST_F_RETIRED, DEST_F_STATIC } from '../../src/datapath/datapath.ts';
+import { mapExpiry } from '../../src/registry/entry.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { HUB, IDLE_MS, MIN_HOLD_MS, OTHER, PARTNER, addrsIn, reg, rejection, rig } from './helpers.ts';
 
@@ -218,7 +219,7 @@ describe('registry', () => {
       expect(dp.ops.upsert).toBe(writes);
       await registry.register(reg({ addrs: [A, B], ttlS: 900 }));
       expect(dp.ops.upsert).toBe(writes + 2);
-      expect(dp.list().map((e) => e.value.expiresMs)).toEqual(registry.list().map((e) => Math.ceil(e.expiresMs / 10_000) * 10_000));
+      expect(dp.list().map((e) => e.value.expiresMs)).toEqual(registry.list().map((e) => mapExpiry(e.expiresMs)));
     });
 
     test('refuses with datapath_lost and writes nothing while the data path cannot protect, then registers once it is back', async () => {
