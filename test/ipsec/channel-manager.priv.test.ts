@@ -16,6 +16,7 @@ import { realClock } from '../../src/util/clock.ts';
 import { DnssealError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { CharonLab, privilegedSkipReason, type LabCharon } from './charon-lab.ts';
+import { until } from './helpers.ts';
 
 const skip = privilegedSkipReason();
 if (skip) console.log(`skipping ipsec/channel-manager against charon: ${skip}`);
@@ -57,8 +58,11 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
       remote: { auth: 'pubkey' },
       children: { responder: { mode: 'transport', esp_proposals: ['aes256gcm16'] } },
     });
+    let linked = false;
+    router.onLink((up) => (linked ||= up));
     router.subscribe('ike-updown', (m) => ikeEvents.push(m));
-    await Bun.sleep(100);
+    // the first test expects the ike-updown event: the event connection must be registered first
+    await until(() => linked, 10_000, "the router's VICI event connection");
   });
 
   afterAll(async () => {
@@ -97,7 +101,7 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
       );
     }
     // The event comes on the event connection, the initiate reply on another: either may be first.
-    const evEnd = Date.now() + 3_000;
+    const evEnd = Date.now() + 10_000;
     while (!ikeEvents.some((m) => m.up === 'yes' && conn in m) && Date.now() < evEnd) await Bun.sleep(20);
     const up = ikeEvents.find((m) => m.up === 'yes' && conn in m);
     expect(up).toBeDefined();
@@ -107,7 +111,7 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
     expect(sa['local-id']).toBe('router.test');
     if (!hasEsp) {
       // nothing of the failed peer is left: no connection, no SA, no trap policy
-      const end = Date.now() + 3_000;
+      const end = Date.now() + 10_000;
       while ((await router.getConns()).includes(conn) && Date.now() < end) await Bun.sleep(50);
       expect(await router.getConns()).not.toContain(conn);
       expect(lab.xfrm(routerNs, 'policy')).not.toContain('0x5e510002');
@@ -154,7 +158,7 @@ describe.skipIf(skip !== null)('ipsec/channel-manager against charon', () => {
     expect(lab.xfrm(routerNs, 'policy')).toContain('mark 0x5e510001/0xffffffff');
     await lab.stopCharon(routerCharon, hard);
     routerCharon = await lab.startCharon('router', routerNs);
-    const end = Date.now() + 5_000;
+    const end = Date.now() + 15_000;
     while (!(await router.getConns().catch(() => [] as string[])).includes(tunnelConnName(hub)) && Date.now() < end) await Bun.sleep(100);
     expect(await router.getConns()).toContain(tunnelConnName(hub));
     expect(lab.xfrm(routerNs, 'policy')).toContain('mark 0x5e510001/0xffffffff');

@@ -2,11 +2,14 @@
 import { expect } from 'bun:test';
 import { DnssealError } from '../../src/util/errors.ts';
 
-/** Waits (bounded) until `cond` holds; throws when it does not within `ms`. */
-export async function until(cond: () => boolean, ms = 2_000): Promise<void> {
+/**
+ * Waits (bounded) until `cond` holds; throws naming `what` when it does not within `ms`. The
+ * deadline only matters when the test fails: CI runs on a loaded 2-core machine, so it is generous.
+ */
+export async function until(cond: () => boolean, ms = 5_000, what = 'a condition'): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await Bun.sleep(10);
   }
 }

@@ -156,13 +156,16 @@ describe('ipsec/channel-manager ensureChannel', () => {
   });
 
   test('reloads a runtime tunnel channel when charon restarts', async () => {
+    let linked = false;
+    vici.onLink((up) => (linked ||= up));
     mgr = make([]);
     await mgr.start();
     await mgr.ensureChannel(serverHub);
-    await Bun.sleep(50);
+    // the restart is noticed on the event connection: it must be up before charon goes
+    await until(() => linked, undefined, 'the VICI event connection');
     await fake.restart();
     expect(fake.conns.size).toBe(0);
-    await until(() => metrics.expose().includes('dnsseal_ipsec_resync_total{outcome="ok"} 1'), 3_000);
+    await until(() => metrics.expose().includes('dnsseal_ipsec_resync_total{outcome="ok"} 1'), undefined, 'the resync after the restart');
     expect(fake.conns.has(CONN)).toBe(true);
     expect(fake.installed.has(CONN)).toBe(true);
   });

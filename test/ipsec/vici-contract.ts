@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { ViciCommandError } from '../../src/ipsec/vici-api.ts';
 import { ViciClient } from '../../src/ipsec/vici-client.ts';
 import { DnssealError } from '../../src/util/errors.ts';
-import { rejection } from './helpers.ts';
+import { rejection, until } from './helpers.ts';
 
 export interface ViciTarget {
   socketPath: string;
@@ -128,15 +128,14 @@ export function viciContract(backend: string, setup: () => Promise<ViciTarget>):
       });
       const unsub = vici.subscribe('ike-updown', () => {});
       await vici.loadConn('dnsseal-gone', conn('192.0.2.9', 'dnsseal-gone'));
-      await Bun.sleep(100); // event connection up
+      // the restart must come after the event connection is up (and registered), or there is no loss to see
+      await until(() => links.includes(true), undefined, 'the VICI event connection');
       await target.restart();
       // the first command after a restart may meet the dead socket; it must not hang
       const first = await vici.version().catch((e: DnssealError) => e);
       if (first instanceof DnssealError) expect(['vici_disconnected', 'vici_io']).toContain(first.code);
       expect((await vici.version()).daemon).toBe('charon');
-      const end = Date.now() + 5_000;
-      while (reconnected === 0 && Date.now() < end) await Bun.sleep(50);
-      expect(reconnected).toBeGreaterThan(0);
+      await until(() => reconnected > 0, 10_000, 'the event connection to come back after the restart');
       // a restarted charon forgot what was loaded: that is why the owner hears the link come back
       expect(await vici.getConns()).not.toContain('dnsseal-gone');
       off();
