@@ -34,7 +34,7 @@ function setup(opts: Partial<AnswerCacheOptions> = {}) {
 
 /** Waits (bounded) until `cond` holds; fails naming what was awaited. */
 async function until(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 2000;
+  const deadline = Date.now() + 5000;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(1);

@@ -48,7 +48,7 @@ class FakeSignals extends EventEmitter implements SignalSource {
   }
 }
 
-async function until<T>(fn: () => Promise<T>, ms = 3000): Promise<T> {
+async function until<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     try {

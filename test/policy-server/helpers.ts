@@ -121,8 +121,11 @@ export function startServer(state: PolicyServerState, clock: Clock): PolicyServe
 
 export type Transport = 'udp' | 'tcp';
 
-/** One exchange from `localAddress` (a 127.x address) to 127.0.0.1:port. */
-export function ask(transport: Transport, port: number, msg: Uint8Array, localAddress = '127.0.0.1', timeoutMs = 2000): Promise<Uint8Array> {
+/**
+ * One exchange from `localAddress` (a 127.x address) to 127.0.0.1:port. The timeout only ends a
+ * failing test (no caller expects silence), so it is generous for a loaded machine.
+ */
+export function ask(transport: Transport, port: number, msg: Uint8Array, localAddress = '127.0.0.1', timeoutMs = 5000): Promise<Uint8Array> {
   return transport === 'udp' ? udpAsk(port, msg, localAddress, timeoutMs) : tcpAsk(port, msg, localAddress, timeoutMs);
 }
 
@@ -131,7 +134,7 @@ function udpAsk(port: number, msg: Uint8Array, localAddress: string, timeoutMs: 
     const sock = dgram.createSocket('udp4');
     const timer = setTimeout(() => {
       sock.close();
-      reject(new Error('udp: no answer'));
+      reject(new Error(`udp: no answer from 127.0.0.1:${port} within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.on('message', (m) => {
       clearTimeout(timer);
@@ -148,7 +151,7 @@ function tcpAsk(port: number, msg: Uint8Array, localAddress: string, timeoutMs: 
     const sock = net.connect({ host: '127.0.0.1', port, localAddress }, () => sock.write(frame(msg)));
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error('tcp: no answer'));
+      reject(new Error(`tcp: no answer from 127.0.0.1:${port} within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.on('data', (d) => {
       const r = reader.push(new Uint8Array(d as Buffer));

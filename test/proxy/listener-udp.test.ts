@@ -46,7 +46,7 @@ afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-/** Sends each query, then waits until the answers to `expectIds` came (or 2 s): the IDs answered, in order. */
+/** Sends each query, then waits until the answers to `expectIds` came (or 5 s): the IDs answered, in order. */
 async function exchange(queries: Uint8Array[], expectIds: number[]): Promise<number[]> {
   const l = await startUdpListener({ hostname: '127.0.0.1', port: 0, handle, counters: newProxyCounters(), log: silentLogger });
   open.push(l);
@@ -63,7 +63,7 @@ async function exchange(queries: Uint8Array[], expectIds: number[]): Promise<num
   });
   try {
     for (const q of queries) c.send(q, l.port, '127.0.0.1');
-    const deadline = Date.now() + 2000;
+    const deadline = Date.now() + 5000;
     while (!expectIds.every((id) => got.includes(id)) && Date.now() < deadline) {
       await new Promise<void>((r) => {
         wake = r;
