@@ -61,8 +61,11 @@ export interface AskResult {
   addrs: string[];
 }
 
-/** One A query over UDP from `from`; rejects after `ms` without an answer. */
-export async function ask(port: number, name: string, from = '127.0.0.1', ms = 3000): Promise<AskResult> {
+/**
+ * One A query over UDP from `from`; rejects after `ms` without an answer. A query counts as lost
+ * only then, so `ms` is generous: a loaded CI machine can hold a loopback answer for seconds.
+ */
+export async function ask(port: number, name: string, from = '127.0.0.1', ms = 10_000): Promise<AskResult> {
   const done = Promise.withResolvers<Uint8Array>();
   const s = await Bun.udpSocket({ binaryType: 'uint8array', hostname: from, port: 0, socket: { data: (_s, d) => done.resolve(d), error: (_s, e) => done.reject(e) } });
   const timer = setTimeout(() => done.reject(new Error(`no answer from 127.0.0.1:${port} for ${name} within ${ms} ms`)), ms);

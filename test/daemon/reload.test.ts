@@ -67,7 +67,7 @@ async function queryLoad(port: number, name: string, n: number, window: number):
     // one try, no retransmission: a query the daemon drops counts as lost
     const { promise, resolve } = Promise.withResolvers<boolean>();
     pending.set(id, () => resolve(true));
-    const t = setTimeout(() => resolve(false), 3000);
+    const t = setTimeout(() => resolve(false), 10_000); // lost only if never answered: generous under load
     sock.send(q, port, '127.0.0.1');
     if (await promise) answered++;
     clearTimeout(t);
