@@ -15,8 +15,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { Bpf } from '../../src/datapath/ebpf/bpf-syscall.ts';
 import { EbpfMaps } from '../../src/datapath/ebpf/maps.ts';
 import { defaultCgroupPath, PinPaths } from '../../src/datapath/ebpf/pins.ts';
+import { CNT_GUARD_DROP } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
+import { waitFor } from './fixtures/dp-watch.ts';
 import { bunBin, nftCount, nsenter, sh } from './netns.ts';
 import { hostPair, hostTearDown } from './host-fixture.ts';
 
@@ -61,16 +63,45 @@ function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
   const inCg = (cmd: string) => nsenter(h, ['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec ${cmd}`], { timeoutMs: 10000 });
   const arrived = () => [nftCount(w, 'in4'), nftCount(w, 'in6')];
   const delta = (before: number[]) => arrived().map((n, i) => n - before[i]!);
+  /**
+   * The fake charon, started by the first test that needs it: its [::]:4500 socket takes port
+   * 4500 for IPv4 too, so the application test before it could not send from 4500 (the bind
+   * failed and nothing was sent, and "nothing arrived" held without testing anything).
+   */
+  let charonReady: Promise<void> | undefined;
+  const ensureCharon = () =>
+    (charonReady ??= (async () => {
+      charon = Bun.spawn(['nsenter', `--net=/run/netns/${h}`, 'sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec ${bunBin()} test/netns/fixtures/fake-charon.ts ${vici}`], {
+        stdin: 'pipe',
+        stdout: 'pipe',
+        stderr: 'inherit',
+      });
+      next = lines(charon.stdout as ReadableStream<Uint8Array>);
+      expect(await next()).toBe('ready');
+    })());
   /** One datagram from the fake charon to addr:port; resolves once it was sent. */
   const charonSends = async (addr: string, port: number) => {
+    await ensureCharon();
     (charon!.stdin as import('bun').FileSink).write(`${addr} ${port}\n`);
     (charon!.stdin as import('bun').FileSink).flush();
     expect(await next()).toBe('sent');
   };
-  /** Waits until the arrival counters moved by `want` (packets in flight), at most 3 s. */
+  /** Waits until the arrival counters moved by `want` (packets in flight), at most 10 s. */
   const settle = async (before: number[], want: number[]) => {
-    for (let i = 0; i < 30 && JSON.stringify(delta(before)) !== JSON.stringify(want); i++) await Bun.sleep(100);
+    await waitFor(() => JSON.stringify(delta(before)) === JSON.stringify(want), 10_000, 100);
     return delta(before);
+  };
+  /** Guard drops so far (every channel, both guards). */
+  const drops = () => maps.counters().filter((c) => c.kind === CNT_GUARD_DROP).reduce((n, c) => n + c.packets, 0n);
+  /**
+   * Nothing may arrive: first wait until the guard dropped the `n` datagrams (so they went
+   * through it, and a slow machine cannot pass this by not having sent them yet), then give a
+   * leak 300 ms to show up.
+   */
+  const noneArrive = async (before: number[], drops0: bigint, n: number) => {
+    expect(await waitFor(() => drops() - drops0 >= BigInt(n), 10_000, 50), `the guard to drop the ${n} datagrams (dropped ${drops() - drops0})`).toBe(true);
+    await Bun.sleep(300);
+    expect(delta(before)).toEqual([0, 0]);
   };
 
   beforeAll(async () => {
@@ -96,13 +127,6 @@ function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
     maps.upsertDest({ group: 0, addr: PROT6 }, { channelId: 1, mark: MARK, flags: 0 });
     // A `peer` channel: what the port-number exemption let IKE through for.
     maps.setChannels([{ id: 1, mark: MARK, up: true, peer: true }]);
-    charon = Bun.spawn(['nsenter', `--net=/run/netns/${h}`, 'sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec ${bunBin()} test/netns/fixtures/fake-charon.ts ${vici}`], {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'inherit',
-    });
-    next = lines(charon.stdout as ReadableStream<Uint8Array>);
-    expect(await next()).toBe('ready');
   });
 
   afterAll(async () => {
@@ -115,26 +139,36 @@ function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
 
   test('an application\'s UDP to 500 and 4500 of a protected address never leaves in clear (4500 → 4500 included)', async () => {
     const before = arrived();
+    const drops0 = drops();
     for (const addr of [PROT4, PROT6]) {
       inCg(`bash -c 'echo x > /dev/udp/${addr}/500; echo x > /dev/udp/${addr}/4500; true'`);
       const fam = addr.includes(':') ? 'AF_INET6' : 'AF_INET';
       const any = addr.includes(':') ? '::' : '0.0.0.0';
       // unconnected, bound to 4500: what ESP-in-UDP looks like on the wire
-      inCg(`python3 -c "import socket; s=socket.socket(socket.${fam}, socket.SOCK_DGRAM); s.bind(('${any}', 4500)); [s.sendto(b'x', ('${addr}', 4500)) for _ in range(2)]"`);
+      // each send either leaves the socket or is refused (EPERM: dropped by the cgroup guard)
+      const py = inCg(`python3 -c "import socket
+s = socket.socket(socket.${fam}, socket.SOCK_DGRAM)
+s.bind(('${any}', 4500))
+for _ in range(2):
+    try:
+        s.sendto(b'x', ('${addr}', 4500)); print('sent')
+    except PermissionError:
+        print('refused')"`);
+      expect(py.code, `two datagrams from port 4500: ${py.err.trim()}`).toBe(0);
     }
-    await Bun.sleep(300);
-    expect(delta(before)).toEqual([0, 0]);
+    await noneArrive(before, drops0, 8);
   });
 
   test('charon\'s own IKE is dropped while its sockets are not tagged (fail closed)', async () => {
     const before = arrived();
+    const drops0 = drops();
     await charonSends(PROT4, 500);
     await charonSends(PROT6, 500);
-    await Bun.sleep(300);
-    expect(delta(before)).toEqual([0, 0]);
+    await noneArrive(before, drops0, 2);
   });
 
   test('charon\'s own IKE leaves unmarked and passes once its sockets are found and tagged', async () => {
+    await ensureCharon();
     const r = JSON.parse(nsenter(h, [bunBin(), HELPER, 'ike-tag', root, vici], { ok: true, timeoutMs: 30000 }).out);
     expect(r.found?.fds.length).toBe(2);
     expect([r.tagged, r.failed]).toEqual([2, []]);
@@ -153,8 +187,8 @@ function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
 
   test('an application\'s IKE-port UDP is still dropped after charon was tagged', async () => {
     const before = arrived();
+    const drops0 = drops();
     inCg(`bash -c 'echo x > /dev/udp/${PROT4}/500; echo x > /dev/udp/${PROT6}/4500; true'`);
-    await Bun.sleep(300);
-    expect(delta(before)).toEqual([0, 0]);
+    await noneArrive(before, drops0, 2);
   });
 });
