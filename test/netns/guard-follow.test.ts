@@ -32,7 +32,14 @@ import { createLogger } from '${process.cwd()}/src/util/log.ts';
 const log = createLogger({ format: 'json', write: (l) => console.log(l) });
 const configured = { mode: 'host', lan: [], wan: [], channels: [] };
 const cfg = withGuardInterfaces(configured, log);
-const dp = createEbpfDatapath({ cfg, log, clock: realClock, metrics: new Metrics(), pinRoot: process.env.PIN_ROOT, cgroupPath: process.env.CG, defaultRoutes: followedDefaultRoutes(configured) });
+// each read of the default routes (one per poll) is printed, so the test can wait for polls
+const follow = followedDefaultRoutes(configured)!;
+const defaultRoutes = () => {
+  const devs = follow();
+  console.log('default routes read');
+  return devs;
+};
+const dp = createEbpfDatapath({ cfg, log, clock: realClock, metrics: new Metrics(), pinRoot: process.env.PIN_ROOT, cgroupPath: process.env.CG, defaultRoutes });
 console.log('ready');
 process.on('SIGTERM', () => { dp.close(); process.exit(0); });
 setInterval(() => {}, 1 << 30);
@@ -48,6 +55,7 @@ setInterval(() => {}, 1 << 30);
   const guardOn = (dev: string) => egressOn(ns, dev);
   const waitFor = (fn: () => boolean, ms: number) => waitForEvery(fn, ms, 250);
   const announced = (dev: string) => logged.split(`default route now via ${dev}; leak guard attached`).length - 1;
+  const reads = () => logged.split('default routes read\n').length - 1;
 
   beforeAll(async () => {
     await wipe(root);
@@ -122,7 +130,11 @@ setInterval(() => {}, 1 << 30);
     sh(['ip', '-n', ns, 'route', 'del', 'default'], { ok: true });
     sh(['ip', '-n', ns, '-6', 'route', 'del', 'default', 'via', 'fd83::2', 'dev', 'gc'], { ok: true });
     expect(sh(['ip', '-n', ns, 'route', 'show', 'default']).out.trim()).toBe('');
-    await Bun.sleep(3500); // at least one more poll
+    // A poll that read the routes after they went, and finished: the next read may have come
+    // before the deletion (its line still in the pipe), the one after may be mid-pass, the third
+    // read means the pass of the second is done.
+    const seen = reads();
+    expect(await waitFor(() => reads() >= seen + 3, 30_000), 'three more reads of the default routes').toBe(true);
     for (const dev of ['ga', 'gb', 'gc', 'gd.10']) expect(guardOn(dev)).toEqual(GUARD);
     expect([announced('ga'), announced('gb'), announced('gc'), announced('gd.10')]).toEqual([0, 1, 1, 1]);
   });
