@@ -15,7 +15,8 @@ import { PinPaths } from '../../src/datapath/ebpf/pins.ts';
 import { CNT_GUARD_DROP, CNT_MARKED } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { kernelHasTcx, privSkipReason, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
-import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
+import { waitFor } from './fixtures/dp-watch.ts';
+import { bunBin, delNs, inNs, nftCount, nsenter, script, sh, startCapture } from './netns.ts';
 
 const skip = privSkipReason() ?? (sh(['which', 'nft', 'tcpdump', 'nsenter']).code !== 0 ? 'nft/tcpdump/nsenter missing' : undefined);
 if (skip) console.log(`netns gateway datapath: skipping: ${skip}`);
@@ -103,8 +104,11 @@ for (const mode of ['tcx', 'clsact'] as const) {
       expect(up.wan0[mode === 'tcx' ? 'tcxEgress' : 'clsactEgress']).toEqual(mode === 'tcx' ? ['dnsseal_wan_out'] : 1);
       maps = new EbpfMaps(new Bpf(), new PinPaths(root));
       listener = Bun.spawn(['ip', 'netns', 'exec', ns.i, bunBin(), '-e', LISTENER], { stdout: 'ignore', stderr: 'inherit' });
-      capture = Bun.spawn(['ip', 'netns', 'exec', ns.r, 'tcpdump', '-n', '-i', 'wan0', '-U', '-w', pcap], { stdout: 'ignore', stderr: 'ignore' });
-      await Bun.sleep(800);
+      capture = await startCapture(ns.r, 'wan0', pcap);
+      // the first test needs the TCP listener up (its connect must succeed)
+      const listening = () => inNs(ns.i, ['ss', '-Hltn', 'sport = :80']).out.trim() !== '';
+      await waitFor(() => listening() || listener!.exitCode !== null, 20_000, 100);
+      expect(listening(), 'the TCP listener on :80 in the internet namespace').toBe(true);
     });
 
     afterAll(async () => {
@@ -154,7 +158,8 @@ for (const mode of ['tcx', 'clsact'] as const) {
     });
 
     test('tcpdump on the WAN veth sees zero clear packets to the protected address after protection', async () => {
-      // mark the moment: everything to PROT after the entry went in must be absent from the capture
+      // a window for the last packets to reach the file (immediate mode: they are written as
+      // they come); everything to PROT after the entry went in must be absent from the capture
       await Bun.sleep(500);
       capture?.kill();
       await capture?.exited;

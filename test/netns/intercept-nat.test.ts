@@ -27,7 +27,8 @@ import { CNT_GUARD_DROP } from '../../src/datapath/layout.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { kernelHasTcx, scratchPinRoot, wipe } from '../datapath/ebpf/helpers.ts';
 import { icptSkipReason } from '../intercept/helpers.ts';
-import { bunBin, delNs, inNs, nftCount, nsenter, script, sh } from './netns.ts';
+import { waitFor } from './fixtures/dp-watch.ts';
+import { bunBin, delNs, inNs, nftCount, nsenter, script, sh, startCapture } from './netns.ts';
 
 const skip = icptSkipReason() ?? (sh(['which', 'nft', 'tcpdump', 'nsenter']).code !== 0 ? 'nft/tcpdump/nsenter missing' : undefined);
 if (skip) console.log(`netns intercept: skipping: ${skip}`);
@@ -135,12 +136,22 @@ for (const mode of ['tcx', 'clsact'] as const) {
     beforeAll(async () => {
       await wipe(root);
       ns = topology(tag);
-      server = Bun.spawn(['ip', 'netns', 'exec', ns.s, bunBin(), ECHO, 'server', `${R4},${R6}`], { stdout: 'ignore', stderr: 'inherit' });
+      server = Bun.spawn(['ip', 'netns', 'exec', ns.s, bunBin(), ECHO, 'server', `${R4},${R6}`], { stdout: 'pipe', stderr: 'inherit' });
+      const serverReady = (async () => {
+        let out = '';
+        for await (const chunk of server.stdout as ReadableStream<Uint8Array>) {
+          out += new TextDecoder().decode(chunk);
+          if (out.includes('ready\n')) return true;
+        }
+        return false;
+      })();
       const r = up('-');
       expect(r.kind).toBe('ebpf');
       I4 = r.map[R4]!;
       I6 = r.map[R6]!;
-      await Bun.sleep(500);
+      // the echo server prints `ready` once its TCP and UDP sockets are bound
+      const ready = await Promise.race([serverReady, Bun.sleep(20_000).then(() => false)]);
+      expect(ready, 'the echo server in the server namespace to print ready').toBe(true);
     });
 
     afterAll(async () => {
@@ -198,9 +209,17 @@ for (const mode of ['tcx', 'clsact'] as const) {
     });
 
     test('a running TCP flow survives a daemon restart when the pins are adopted', async () => {
-      const flow = Bun.spawn(['ip', 'netns', 'exec', ns.c, bunBin(), ECHO, 'hold', I4, '3000'], { stdout: 'pipe', stderr: 'inherit' });
-      await Bun.sleep(800);
+      const echoed = () => nftCount(ns.c, 'from_pool4');
+      const before = echoed();
+      // 8 s of echoes every 100 ms: long enough to span the restart on a loaded machine (checked below)
+      const flow = Bun.spawn(['ip', 'netns', 'exec', ns.c, bunBin(), ECHO, 'hold', I4, '8000'], { stdout: 'pipe', stderr: 'inherit' });
+      // the flow is up once echoes come back through the intercept address
+      await waitFor(() => echoed() - before >= 3 || flow.exitCode !== null, 20_000, 50);
+      expect(echoed() - before, 'echoes of the flow through the intercept address before the restart').toBeGreaterThanOrEqual(3);
+      expect(flow.exitCode, 'the flow to be running before the restart').toBeNull();
       const again = up('-'); // a new daemon: reloads the programs, re-attaches, rebuilds the pool
+      await Bun.sleep(0);
+      expect(flow.exitCode, 'the flow to be still running after the restart (else it did not span it)').toBeNull();
       expect(again.adoptedBefore).toBe(true);
       expect(again.map).toEqual({ [R4]: I4, [R6]: I6 });
       expect(again.used).toBe(2);
@@ -219,8 +238,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
     test('zero clear packets to the real addresses leave the node when the guard is attached', async () => {
       up('wan0');
       const pcap = `/tmp/dnsseal-${tag}.pcap`;
-      const cap = Bun.spawn(['ip', 'netns', 'exec', ns.n, 'tcpdump', '-n', '-i', 'wan0', '-U', '-w', pcap], { stdout: 'ignore', stderr: 'ignore' });
-      await Bun.sleep(800);
+      const cap = await startCapture(ns.n, 'wan0', pcap);
       const maps = new EbpfMaps(new Bpf(), new PinPaths(root));
       try {
         const drops = () => maps.counters().find((c) => c.kind === CNT_GUARD_DROP && c.id === 1)?.packets ?? 0n;
@@ -236,7 +254,7 @@ for (const mode of ['tcx', 'clsact'] as const) {
         expect(nftCount(ns.s, 'arrived6')).toBe(before.a6);
       } finally {
         maps.close();
-        await Bun.sleep(300);
+        await Bun.sleep(300); // a window for a leaked packet to reach the file (immediate mode)
         cap.kill();
         await cap.exited;
       }

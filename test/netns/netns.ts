@@ -1,4 +1,6 @@
-/** Small helpers for the datapath netns tests: run commands, build namespaces, clean up. */
+/** Small helpers for the datapath netns tests: run commands, build namespaces, capture, clean up. */
+import type { Subprocess } from 'bun';
+
 export interface Out {
   code: number;
   out: string;
@@ -43,4 +45,28 @@ export function nftCount(ns: string, comment: string): number {
 
 export function bunBin(): string {
   return `${process.cwd()}/node_modules/.bin/bun`;
+}
+
+/**
+ * tcpdump writing every packet on `iface` in `ns` to `file`, returned once it says it is
+ * listening: a capture that has not started yet would make "zero clear packets" hold blindly.
+ * --immediate-mode -U: each packet reaches the file as it comes, not in blocks a stop loses.
+ */
+export async function startCapture(ns: string, iface: string, file: string, ms = 15_000): Promise<Subprocess> {
+  const p = Bun.spawn(['ip', 'netns', 'exec', ns, 'tcpdump', '-n', '--immediate-mode', '-i', iface, '-U', '-w', file], { stdout: 'ignore', stderr: 'pipe' });
+  const reader = p.stderr.getReader();
+  const end = Date.now() + ms;
+  let text = '';
+  // one read at a time (a read left behind by a lost race would swallow the line we wait for)
+  while (!text.includes('listening on')) {
+    const left = end - Date.now();
+    const r = left > 0 ? await Promise.race([reader.read(), Bun.sleep(left).then(() => null)]) : null;
+    if (r === null || r.done) {
+      p.kill('SIGKILL');
+      throw new Error(`tcpdump on ${iface} in ${ns} did not start capturing within ${ms} ms: ${text.trim() || '(no output)'}`);
+    }
+    text += new TextDecoder().decode(r.value);
+  }
+  reader.releaseLock();
+  return p;
 }
