@@ -15,6 +15,7 @@ import type { LabCharon } from '../ipsec/charon-lab.ts';
 import {
   DaemonLab, HUB4, kernelCounters, labSkipReason, LAN4, NET4, PIN_ROOT, PROT4, readPcap, requireDist, type Dnsseal,
 } from './fixtures/daemon-lab.ts';
+import { waitFor } from './fixtures/dp-watch.ts';
 import { inNs, nftCount } from './netns.ts';
 
 const skip = labSkipReason() ?? (Bun.which('/usr/lib/ipsec/charon') ? undefined : 'charon missing (make deps)');
@@ -67,10 +68,10 @@ describe.skipIf(skip !== undefined)('netns daemon restart (dist/dnsseal, kill -9
 
     // ~40 s at most, 10 echo requests a second; it runs across the kill and the restart
     flow = lab.spawnIn(lab.c, ['ping', '-c', '400', '-i', '0.1', '-w', '40', PROT4]);
-    await Bun.sleep(1500);
+    await waitFor(() => marked() > 5, 15_000, 100);
     const m0 = marked();
     const k0 = kernelCounters();
-    expect(m0).toBeGreaterThan(5);
+    expect(m0, 'marked packets of the flow before the kill').toBeGreaterThan(5);
 
     daemon.proc.kill('SIGKILL');
     await daemon.proc.exited;
@@ -79,11 +80,11 @@ describe.skipIf(skip !== undefined)('netns daemon restart (dist/dnsseal, kill -9
     // every packet nftables counted in between was also counted by the guard in between
     const k1 = kernelCounters();
     const m1 = marked();
-    await Bun.sleep(2500);
+    await waitFor(() => marked() - m1 >= 10, 15_000, 100);
     const m2 = marked();
     const k2 = kernelCounters();
     console.log(`netns daemon restart: while dead: marked ${m2 - m1} (nft), ${k2.marked - k1.marked} (kernel), guard drops ${k2.guardDrops - k1.guardDrops}`);
-    expect(m2 - m1).toBeGreaterThanOrEqual(10);
+    expect(m2 - m1, 'marked packets of the flow while dnsseal is dead').toBeGreaterThanOrEqual(10);
     expect(Number(k2.marked - k1.marked)).toBeGreaterThanOrEqual(m2 - m1);
     expect(Number(k2.guardDrops - k1.guardDrops)).toBeGreaterThanOrEqual(m2 - m1);
     expect(Number(k0.guardDrops)).toBeGreaterThanOrEqual(m0); // before the kill too (fresh pins)
@@ -112,8 +113,8 @@ describe.skipIf(skip !== undefined)('netns daemon restart (dist/dnsseal, kill -9
     const log = await Bun.file(daemon.logPath).text();
     expect(log).toMatch(/adopted entries from the pinned map.* adopted=1/);
     const m = marked();
-    await Bun.sleep(1500);
-    expect(marked() - m).toBeGreaterThanOrEqual(5);
+    await waitFor(() => marked() - m >= 5, 15_000, 100);
+    expect(marked() - m, 'marked packets of the flow after the restart').toBeGreaterThanOrEqual(5);
     // a new answer for the name takes over the adopted entry
     expect(inNs(lab.c, ['dig', `@${LAN4}`, '+tries=1', '+short', 'prot.seal.test', 'A']).out.trim()).toBe(PROT4);
     expect(lab.listJson().find((r) => r.address === PROT4)!.names).toContain('prot.seal.test');
