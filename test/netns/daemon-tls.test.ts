@@ -175,7 +175,7 @@ describe.skipIf(skip !== undefined)('netns daemon tls channel (dist/dnsseal)', (
     });
 
     const curl = (addr: string, path: string, max = 10) => fromClient(['curl', '-sS', '--max-time', String(max), '-H', `X-Mark: ${MARK_REQ}`, `http://${addr}:8080${path}`]);
-    const resolve = (name: string) => fromClient(['dig', `@${LAN4}`, '+short', '+tries=1', '+timeout=2', name, 'A']).out.trim();
+    const resolve = (name: string) => fromClient(['dig', `@${LAN4}`, '+short', '+tries=1', '+timeout=5', name, 'A']).out.trim();
 
     test.each([
       ['peer', 'prot.seal.test', PROT4],
@@ -252,7 +252,7 @@ describe.skipIf(skip !== undefined)('netns daemon tls channel (dist/dnsseal)', (
       ['peer', 'prot.seal.test', PROT4],
       ['tunnel', 'hostp.seal.test', HOST4],
     ])('curl from a process on the router through a %s channel works, and the WAN holds TLS to 9853 only', async (_kind, name, addr) => {
-      expect(fromRouter(['dig', '@127.0.0.1', '+short', '+tries=1', '+timeout=2', name, 'A']).out.trim()).toBe(addr);
+      expect(fromRouter(['dig', '@127.0.0.1', '+short', '+tries=1', '+timeout=5', name, 'A']).out.trim()).toBe(addr);
       await sealedExchange(() => fromRouter(['curl', '-sS', '--max-time', '10', '-H', `X-Mark: ${MARK_REQ}`, `http://${addr}:8080/${MARK_REQ}`]));
     });
 
