@@ -13,6 +13,8 @@ const skip = privSkipReason() ?? (sh(['which', 'nsenter']).code !== 0 ? 'nsenter
 if (skip) console.log(`netns interface watch: skipping: ${skip}`);
 /** What the query reports for our guard: the tcx program name, or one clsact filter (< 6.6). */
 const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
+/** Many polls (300 ms), and every check spawns a helper: generous for a loaded machine. */
+const POLL_BOUND_MS = 10_000;
 
 (skip ? describe.skip : describe)('netns interface watch', () => {
   const ns = `dnsseal-w${process.pid % 10000}`;
@@ -34,15 +36,17 @@ const GUARD = kernelHasTcx() ? ['dnsseal_wan_out'] : ['clsact'];
 
   test('the guard is attached within a poll interval when the interface appears', async () => {
     sh(['ip', '-n', ns, 'link', 'add', 'wanx', 'type', 'veth', 'peer', 'name', 'wany'], { ok: true });
-    expect(await waitFor(() => guardOn('wanx').length === 1, 3000)).toBe(true);
+    expect(await waitFor(() => guardOn('wanx').length === 1, POLL_BOUND_MS), 'the guard on wanx').toBe(true);
     expect(guardOn('wanx')).toEqual(GUARD);
   });
 
   test('the guard is attached again when the interface is deleted and re-created', async () => {
     sh(['ip', '-n', ns, 'link', 'del', 'wanx'], { ok: true });
+    // time for a poll to see it gone (not awaitable: the watcher prints nothing); one that does
+    // not still sees a new ifindex on the re-created interface, which must get the guard too
     await Bun.sleep(500);
     sh(['ip', '-n', ns, 'link', 'add', 'wanx', 'type', 'veth', 'peer', 'name', 'wany'], { ok: true });
-    expect(await waitFor(() => guardOn('wanx').length === 1, 3000)).toBe(true);
+    expect(await waitFor(() => guardOn('wanx').length === 1, POLL_BOUND_MS), 'the guard on wanx').toBe(true);
     expect(guardOn('wanx')).toEqual(GUARD);
   });
 });
