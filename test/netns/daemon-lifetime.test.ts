@@ -84,9 +84,15 @@ describe.skipIf(skip !== undefined)('netns daemon lifetime (dist/dnsseal, TTL 5,
     expect(row(LIVE4)?.retired).toBeUndefined();
 
     await flow.exited;
-    const stoppedAt = (Date.now() - t0) / 1000;
-    // just stopped: idle for less than `idle` (3 s), the collector must keep it live
-    expect(row(LIVE4)?.retired).toBeUndefined();
+    const exitedAt = Date.now();
+    const stoppedAt = (exitedAt - t0) / 1000;
+    // just stopped: idle for less than `idle` (3 s), the collector must keep it live. This says
+    // something only while the entry is surely less than 3 s idle: a loaded machine can take
+    // seconds to run `dnsseal list`, and then the entry may rightly be gone.
+    const justStopped = row(LIVE4);
+    const listedAfterMs = Date.now() - exitedAt;
+    if (listedAfterMs < 2000) expect(justStopped?.retired).toBeUndefined();
+    else console.log(`netns daemon lifetime: NOT CHECKED that the just-stopped entry is kept: the list came ${listedAfterMs} ms after the flow ended`);
     const liveGone = await until(() => row(LIVE4)?.retired === true, 20_000);
     console.log(`netns daemon lifetime: flowing entry retired ${((Date.now() - t0) / 1000).toFixed(1)} s after the answer (flow ended at ${stoppedAt.toFixed(1)} s)`);
     expect(liveGone).toBe(true);
