@@ -4,7 +4,7 @@
  * name's certificate gets nothing, and the server sees nothing. Needs root (CI runs as root).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { delNs, inNs, script, sh } from '../netns/netns.ts';
 import { NodeProc } from './node-proc.ts';
 import { standardPki } from './pki.ts';
@@ -69,7 +69,15 @@ describe.skipIf(!root)('tls relay between network namespaces', () => {
       err += new TextDecoder().decode(value);
     }
     await fn();
-    await Bun.sleep(200); // --immediate-mode -U: each packet is written at once; let the last land
+    // --immediate-mode -U: each packet is written as it comes, in order. A datagram sent after fn
+    // is in the file only once everything before it is; a stop before that would lose the tail.
+    const sentinel = `end-${crypto.randomUUID()}`;
+    inNs(P, ['bash', '-c', `echo ${sentinel} > /dev/udp/192.0.2.1/9`]);
+    const end = Date.now() + 10_000;
+    while (!(existsSync(file) && readFileSync(file).toString('latin1').includes(sentinel))) {
+      if (Date.now() > end) throw new Error('tcpdump did not write the end-of-capture datagram within 10 s');
+      await Bun.sleep(20);
+    }
     dump.kill('SIGINT');
     await dump.exited;
 
