@@ -26,7 +26,7 @@ export const COMMANDS: Record<string, CommandDoc> = {
   check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.' },
   explain: {
     usage: 'dnsseal explain NAME [--client IP] [--config FILE] [FLAGS] [--json]',
-    summary: 'Show what the policy does with NAME: the table consulted, the matching rule (or none), the channel and the upstream. Works offline from the config and flags.',
+    summary: 'Show what the policy does with NAME (a domain name a client would query, not a pattern; a malformed one is refused): the table consulted, the matching rule (or none), the channel and the upstream. Works offline from the config and flags.',
     args: { min: 1, max: 1, name: 'NAME' },
     more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}',
   },

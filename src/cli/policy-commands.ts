@@ -13,7 +13,8 @@ import { forEachTarget } from '../policy/rule-list.ts';
 import { explain, type Explanation, type RuleRef } from '../policy/explain.ts';
 import { LocalRecords, type LocalRecord } from '../proxy/local-records.ts';
 import { isIP } from '../util/ip.ts';
-import { ConfigError } from '../util/errors.ts';
+import { canonicalLabels } from '../policy/name.ts';
+import { ConfigError, errorMessage } from '../util/errors.ts';
 import type { Config } from '../config/types.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
@@ -156,8 +157,28 @@ function apexHint(e: Explanation, cfg: Config): string | undefined {
   return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; write "*.${e.name}" to cover both`;
 }
 
+/**
+ * The NAME `explain` is asked about: a name a client could query (labels of letters, digits,
+ * `-`, `_`, Unicode as A-labels; trailing dot allowed). A pattern, an empty name or a malformed
+ * one is refused — saying "no rule, traffic stays in clear" about a name nobody can ask would
+ * mislead.
+ */
+export function checkExplainName(name: string): void {
+  if (name === '' || name === '.') throw new ConfigError('explain', `needs a domain name, not "${name}" (e.g. dnsseal explain www.corp.example)`);
+  if (name.includes('*')) {
+    const example = name.replace(/^\*\*?\./, 'www.').replace(/\.\*$/, '.example').replace(/\*/g, 'www');
+    throw new ConfigError('explain', `"${name}" is a pattern; explain takes a name a client would ask for, e.g. "${example}"`);
+  }
+  try {
+    canonicalLabels(name.endsWith('.') ? name.slice(0, -1) : name);
+  } catch (err) {
+    throw new ConfigError('explain', `"${name}" is not a domain name: ${errorMessage(err)}`);
+  }
+}
+
 export async function explainCommand(ctx: CliContext): Promise<number> {
   const name = ctx.args.positionals[0]!; // exactly one: checked with the flags (app.ts)
+  checkExplainName(name);
   const client = ctx.args.values.get('client')?.at(-1);
   if (client !== undefined && !isIP(client)) throw new ConfigError('--client', `"${client}" is not an IP address`);
   const { cfg, policy } = loadPolicy(ctx);

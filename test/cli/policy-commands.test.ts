@@ -58,6 +58,27 @@ describe('cli/policy-commands explain', () => {
     const h = await cli(['explain', '10.1.168.192.in-addr.arpa', '--config', 'c.yaml'], { files });
     expect(h.out).toContain('local:    PTR nas.lan');
   });
+
+  test.each([
+    ['', 'needs a domain name, not ""'],
+    ['.', 'needs a domain name, not "."'],
+    ['bad..lan', '"bad..lan" is not a domain name: "bad..lan" has an empty label'],
+    ['a b.lan', '"a b.lan" is not a domain name'],
+    [`${'x'.repeat(64)}.lan`, 'is longer than 63 characters'],
+    ['*.lan', '"*.lan" is a pattern; explain takes a name a client would ask for, e.g. "www.lan"'],
+    ['sato.*', '"sato.*" is a pattern; explain takes a name a client would ask for, e.g. "sato.example"'],
+  ])('refuses %p with exit 1 instead of saying it stays in clear when it is not a name', async (name, message) => {
+    const h = await cli(['explain', name, '--config', 'c.yaml'], { files });
+    expect(h.code).toBe(1);
+    expect(h.out).toBe('');
+    expect(h.err).toStartWith('dnsseal: explain: ');
+    expect(h.err).toContain(message);
+  });
+
+  test.each(['nas.lan.', 'NAS.lan', '_sip._tcp.nas.lan', 'bücher.lan'])('takes %p as a name', async (name) => {
+    const h = await cli(['explain', name, '--config', 'c.yaml'], { files });
+    expect(h.code).toBe(0);
+  });
 });
 
 describe('cli/policy-commands check', () => {
