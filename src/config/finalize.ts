@@ -97,13 +97,13 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
     let index = 0;
     for (const r of t.rules) {
       if (r instanceof PackedRules) {
-        checkPacked(id, r, index, known, upstreams, problems);
+        checkPacked(d, id, r, index, known, upstreams, problems);
         rules.push(r);
         index += r.length;
         continue;
       }
       if (r.channel !== undefined && !known.has(r.channel)) {
-        problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`));
+        problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${channelHint(d, r.channel, known)}`));
       }
       if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
         problems.list.push(new ConfigError(r.where.upstream, `table "${id}" rule ${index} (${r.condition.pattern}): unknown upstream "${r.upstream}"${hint(upstreams)}`));
@@ -120,7 +120,7 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
 }
 
 /** A rules file's references, checked per name, at the first line that uses it (rule `base` is its first). */
-function checkPacked(id: string, p: PackedRules, base: number, channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
+function checkPacked(d: Draft, id: string, p: PackedRules, base: number, channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
   const reported = new Set<string>();
   for (let i = 0; i < p.length; i++) {
     const ch = p.channel(i);
@@ -132,7 +132,7 @@ function checkPacked(id: string, p: PackedRules, base: number, channels: Set<str
       const what = `table "${id}" rule ${base + i} (${p.pattern(i)})`;
       if (badChannel) {
         reported.add(`c${ch}`);
-        problems.list.push(new ConfigError(where, `${what}: unknown channel "${ch}"${hint(channels)}`));
+        problems.list.push(new ConfigError(where, `${what}: unknown channel "${ch}"${channelHint(d, ch!, channels)}`));
       }
       if (badUpstream) {
         reported.add(`u${up}`);
@@ -144,6 +144,15 @@ function checkPacked(id: string, p: PackedRules, base: number, channels: Set<str
 
 function hint(names: Set<string>): string {
   return names.size ? ` (defined: ${[...names].join(', ')})` : ' (none defined)';
+}
+
+/** `hint`, and why a channel of the embedded default is not there when rule flags replaced its examples. */
+function channelHint(d: Draft, name: string, names: Set<string>): string {
+  if (!d.exampleChannels?.includes(name)) return hint(names);
+  return (
+    `${hint(names)}: "${name}" is an example channel of the embedded default, left out with its rules when rules come from flags without --config; ` +
+    `define it with --channel ${name}=SPEC, or write a config file (dnsseal config-default) and pass --config`
+  );
 }
 
 function cidrAt(where: string, text: string, what: string): string {
@@ -311,7 +320,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
   for (const s of d.statics) {
     problems.attempt(() => {
       const cidr = cidrAt(s.where, s.cidr, 'static cidr');
-      if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${hint(channelNames)}`);
+      if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${channelHint(d, s.channel, channelNames)}`);
       if (!tableIds.has(s.table)) throw new ConfigError(s.whereTable, `static ${cidr}: unknown table "${s.table}"${hint(tableIds)}`);
       statics.push({ cidr, channel: s.channel, table: s.table });
     });

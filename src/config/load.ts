@@ -96,6 +96,7 @@ export function readDraft(values: Map<string, string[]>, deps: LoadDeps, report?
   }
   if (path === undefined && POLICY_FLAGS.some((f) => values.has(f))) {
     // rules given on the command line replace the embedded example rules instead of mixing in
+    draft.exampleChannels = [...draft.channels.keys()];
     draft.channels.clear();
     draft.tables.clear();
     draft.clients = [];

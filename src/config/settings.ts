@@ -30,7 +30,8 @@ export const CONFIG_FILE_FLAG: FlagDescriptor = {
   name: 'config',
   arg: 'FILE',
   default: 'embedded default',
-  help: 'YAML config file (`none`: start from built-in defaults without the example rules). The control commands read the control socket (and `down` the kernel settings) from it.',
+  help:
+    'YAML config file (`none`: start from built-in defaults without the example rules). Without it, the embedded default; rule flags (`--channel`, `--forward`, `--protect`, `--rules-file`, `--client-table`, `--static`) then replace its example channels and rules. The control commands read the control socket (and `down` the kernel settings) from it.',
   commands: [...CONFIG_COMMANDS, ...CONTROL_COMMANDS],
 };
 

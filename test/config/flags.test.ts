@@ -98,6 +98,19 @@ describe('config/flags', () => {
   });
 
   test.each([
+    [['explain', 'x.corp.example', '--protect', '*.corp.example=hub'], '--protect: table "default" rule 0 (*.corp.example): unknown channel "hub" (none defined): "hub" is an example channel'],
+    [['explain', 'x.corp.example', '--channel', 'p=peer', '--static', '10.0.0.0/8=partner'], '--static: static 10.0.0.0/8: unknown channel "partner" (defined: p): "partner" is an example channel'],
+  ])('says a channel of the embedded example is left out when %p names it without --config', (argv, message) => {
+    const err = argError(argv);
+    expect(err).toContain(message);
+    expect(err).toContain('left out with its rules when rules come from flags without --config');
+  });
+
+  test('keeps the plain unknown-channel message when the channel is not one of the examples', () => {
+    expect(argError(['explain', 'x.corp.example', '--protect', '*.corp.example=hbu'])).toEndWith('unknown channel "hbu" (none defined)');
+  });
+
+  test.each([
     [['run', '--bogus'], '--bogus: unknown flag for "dnsseal run"'],
     [['run', '-x'], '-x: unknown flag'],
     [['run', '--listen'], '--listen: needs a value: --listen ADDR:PORT'],
