@@ -7,6 +7,8 @@ import { formatList } from '../control/format.ts';
 import { cacheFlushSelection, checkFlushFilter, type ListRow } from '../control/handlers.ts';
 import { loadChecked } from './config-load.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
+import { parseCondition } from '../policy/condition.ts';
+import { canonicalIp } from '../util/ip.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
@@ -53,7 +55,17 @@ export function formatTree(value: unknown, indent = ''): string {
 }
 
 export async function listCommand(ctx: CliContext): Promise<number> {
-  const rows = (await ctx.controlRequest(controlPath(ctx), { cmd: 'list', args: filterArgs(ctx, ['name', 'address', 'channel', 'table']) })) as ListRow[];
+  const args = filterArgs(ctx, ['name', 'address', 'channel', 'table']);
+  // the syntax is refused here already, before the daemon is asked (as flush does)
+  if (typeof args.name === 'string') {
+    try {
+      parseCondition(args.name);
+    } catch (err) {
+      throw new ConfigError('--name', `${errorMessage(err)} (a name, or a pattern written as in rules)`);
+    }
+  }
+  if (typeof args.address === 'string' && !canonicalIp(args.address)) throw new ConfigError('--address', `"${args.address}" is not an IP address`);
+  const rows = (await ctx.controlRequest(controlPath(ctx), { cmd: 'list', args })) as ListRow[];
   ctx.io.out(ctx.json ? JSON.stringify(rows) + '\n' : formatList(rows));
   return EXIT.ok;
 }

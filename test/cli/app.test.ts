@@ -100,6 +100,23 @@ describe('cli/app', () => {
     expect(JSON.parse(j.out)).toEqual([row]);
   });
 
+  test.each([
+    [['--name', 'a.*.b'], 'dnsseal: --name: "a.*.b": "*" must be a whole label'],
+    [['--name', 'bad..example'], 'dnsseal: --name: "bad..example": "bad..example" has an empty label'],
+    [['--address', 'banana'], 'dnsseal: --address: "banana" is not an IP address'],
+  ])('refuses list %p with exit 1 before asking the daemon', async (flags, message) => {
+    const h = await cli(['list', '--control', '/tmp/x.sock', ...flags], { control: () => [] });
+    expect(h.code).toBe(1);
+    expect(h.requests).toEqual([]);
+    expect(h.err).toStartWith(message);
+  });
+
+  test('sends a list --name pattern written as in rules to the daemon', async () => {
+    const h = await cli(['list', '--control', '/tmp/x.sock', '--name', 'sato.*'], { control: () => [] });
+    expect(h.code).toBe(0);
+    expect(h.requests[0]!.req).toEqual({ cmd: 'list', args: { name: 'sato.*' } });
+  });
+
   test('uses the control path from --config when --control is absent', async () => {
     const h = await cli(['status', '--config', 'c.yaml'], { files, control: () => ({ mode: 'host', registry: { entries: 0 } }) });
     expect(h.requests[0]!.path).toBe('/tmp/from-config.sock');
