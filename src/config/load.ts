@@ -72,6 +72,12 @@ export function readDraft(values: Map<string, string[]>, deps: LoadDeps, report?
   } else if (path === 'none') {
     text = '';
     source = '<flags>';
+  } else if (path === '') {
+    // `--config=` (an unset variable in a unit file, say): say so rather than "cannot read "
+    const e = new ConfigError('--config', 'needs a value: --config FILE (or --config none for built-in defaults)');
+    if (!report) throw e;
+    report(e);
+    source = '<flags>';
   } else {
     source = path;
     try {

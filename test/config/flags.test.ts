@@ -130,6 +130,7 @@ describe('config/flags', () => {
     [['run', '--config', 'c.yaml', '--static', '10.0.0.0/8=nope'], '--static: static 10.0.0.0/8: unknown channel "nope"'],
     [['run', '--config', 'c.yaml', '--mode', 'intercept', '--lan', 'eth1'], '--mode: mode intercept needs address pools'],
     [['run', '--tsig-key', 'k=missing.b64'], '--tsig-key: key "k" from missing.b64: ENOENT'],
+    [['run', '--config='], '--config: needs a value: --config FILE (or --config none for built-in defaults)'],
   ])('rejects %p naming the flag', (argv, message) => {
     expect(argError(argv)).toStartWith(message);
   });
