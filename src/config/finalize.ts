@@ -317,9 +317,14 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
     });
   }
   const statics: StaticEntry[] = [];
+  const seenStatic = new Map<string, string>();
   for (const s of d.statics) {
     problems.attempt(() => {
       const cidr = cidrAt(s.where, s.cidr, 'static cidr');
+      // the same range twice in one table: which channel would protect it?
+      const before = seenStatic.get(`${s.table}/${cidr}`);
+      if (before) throw new ConfigError(s.where, `static ${cidr} (table ${s.table}) is listed twice (also at ${before})`);
+      seenStatic.set(`${s.table}/${cidr}`, s.where);
       if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${channelHint(d, s.channel, channelNames)}`);
       if (!tableIds.has(s.table)) throw new ConfigError(s.whereTable, `static ${cidr}: unknown table "${s.table}"${hint(tableIds)}`);
       statics.push({ cidr, channel: s.channel, table: s.table });

@@ -131,6 +131,9 @@ describe('config/flags', () => {
     [['run', '--config', 'c.yaml', '--mode', 'intercept', '--lan', 'eth1'], '--mode: mode intercept needs address pools'],
     [['run', '--tsig-key', 'k=missing.b64'], '--tsig-key: key "k" from missing.b64: ENOENT'],
     [['run', '--config='], '--config: needs a value: --config FILE (or --config none for built-in defaults)'],
+    [['run', '--channel', 'hub=peer', '--channel', 'hub=tunnel:192.0.2.9'], '--channel: channel "hub" is given twice; give each channel once'],
+    [['run', '--tsig-key', 'k:hmac-sha256:c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA==', '--tsig-key', 'k:hmac-sha256:c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNQ=='], '--tsig-key: key "k" is given twice; give each key once'],
+    [['run', '--config', 'c.yaml', '--static', '10.0.0.0/8=hub', '--static', '10.0.0.0/8=hub'], '--static: static 10.0.0.0/8 (table default) is listed twice (also at --static)'],
   ])('rejects %p naming the flag', (argv, message) => {
     expect(argError(argv)).toStartWith(message);
   });
