@@ -164,6 +164,16 @@ function cidrAt(where: string, text: string, what: string): string {
 }
 
 /**
+ * Only the value settings of a draft, with the problems of those alone: what the control
+ * commands read from a file that may have errors elsewhere (an edit in progress).
+ */
+export function draftSettings(d: Draft): { values: SettingsConfig; problems: ConfigError[]; where: (key: string) => string } {
+  const problems = new Problems();
+  const { values, where } = settingValues(d, problems);
+  return { values, problems: problems.list, where };
+}
+
+/**
  * The value settings as Config fields: what the file or a flag gave, else the default; each
  * setting's final check (normalise, refuse) runs here. Also where each came from.
  */

@@ -123,6 +123,32 @@ describe('cli/app', () => {
     expect(h.out).toBe('mode: host\nregistry:\n  entries: 0\n');
   });
 
+  test('reaches the daemon through the control path of a --config file that has an error elsewhere (an edit in progress)', async () => {
+    const edited = { 'c.yaml': CONF.replace('channel: hub', 'channel: hbu') };
+    const h = await cli(['status', '--config', 'c.yaml'], { files: edited, control: () => ({ mode: 'host' }) });
+    expect(h.code).toBe(0);
+    expect(h.requests.map((r) => r.path)).toEqual(['/tmp/from-config.sock']);
+    expect(h.err).toBe('dnsseal: warning: c.yaml has 1 error ("dnsseal check --config c.yaml" lists them); using its control setting as given\n');
+    const l = await cli(['list', '--config', 'c.yaml', '--json'], { files: edited, control: () => [] });
+    expect([l.code, l.out]).toEqual([0, '[]\n']);
+  });
+
+  test.each([
+    ['an error in its control setting', CONF.replace('control: /tmp/from-config.sock', 'control: ""')],
+    ['a YAML syntax error', 'control: [\n'],
+  ])('refuses a --config file with %s for status, asking no daemon', async (_label, text) => {
+    const h = await cli(['status', '--config', 'c.yaml'], { files: { 'c.yaml': text }, control: () => ({}) });
+    expect(h.code).toBe(1);
+    expect(h.requests).toEqual([]);
+  });
+
+  test.each(['flush', 'reload', 'down'])('refuses %s (a command that acts) with a --config that has an error anywhere, doing nothing', async (c) => {
+    const h = await cli([c, '--config', 'c.yaml'], { files: { 'c.yaml': CONF.replace('channel: hub', 'channel: hbu') }, control: () => ({}), teardown: [] });
+    expect(h.code).toBe(1);
+    expect([h.requests, h.teardowns]).toEqual([[], 0]);
+    expect(h.err).toContain('unknown channel "hbu"');
+  });
+
   test('exits 3 and says so when the daemon is not running', async () => {
     const h = await cli(['status', '--control', '/tmp/none.sock']);
     expect(h.code).toBe(3);

@@ -37,6 +37,8 @@ control: /tmp/dnsseal-exit-test.sock
 const files = {
   'good.yaml': GOOD,
   'bad.yaml': 'mode: router\n',
+  // list and status use the control path of a file with errors elsewhere: its own must be wrong
+  'badctl.yaml': 'control: ""\nmode: router\n',
   'ps.yaml': `listen: ["127.0.0.1:${PS_PORT}"]\n${GOOD}serve:\n  annotate: all\n`,
   'listen.yaml': 'listen: [127.0.0.1:53]\nupstreams:\n  default: 192.0.2.53\n',
 };
@@ -76,7 +78,9 @@ const ROWS: Row[] = [
   ...['list', 'status', 'flush', 'reload'].map((c) => ({
     command: c,
     usage: [c, 'extra'],
-    config: [[[c, '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']] as Array<[string[], string]>,
+    config: [
+      c === 'list' || c === 'status' ? [[c, '--config', 'badctl.yaml'], 'badctl.yaml:1: control: control must be a non-empty string'] : [[c, '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept'],
+    ] as Array<[string[], string]>,
     unreachable: [c, '--control', join(dir, 'none.sock')],
     success: [c, '--config', 'good.yaml'],
     did: (h: Harness) => expect(h.requests.map((r) => [r.path, r.req.cmd])).toEqual([['/tmp/dnsseal-exit-test.sock', c]]),
