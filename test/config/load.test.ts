@@ -93,6 +93,7 @@ describe('config/load', () => {
     ['mode: router\n', 'c.yaml:1: must be one of host, gateway, intercept, not "router"'],
     ['listen:\n  - 127.0.0.1\n', 'c.yaml:2: listen: "127.0.0.1" needs a port: ADDR:PORT'],
     ['colour: blue\n', 'c.yaml:1: unknown key "colour"'],
+    ['serve:\n  annotate: all\n', 'c.yaml:1: unknown key "serve": it is the section of a policy server\'s config, which "dnsseal policy-server --config FILE" reads'],
     ['mode: host\nmin_hodl: 5\n', 'c.yaml:2: unknown key "min_hodl"; did you mean "min_hold"?'],
     ['channels:\n  hub:\n    kind: tunnel\n    gatway: 192.0.2.1\n', 'c.yaml:4: unknown key "gatway" in channels.hub; did you mean "gateway"?'],
     ['channels:\n  hub:\n    kind: tunnel\n', 'c.yaml:2: channel "hub": a tunnel channel needs "gateway'],
