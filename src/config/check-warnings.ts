@@ -173,9 +173,15 @@ const INTERNAL = (() => {
   return t;
 })();
 
+/**
+ * A listen address reachable from outside (public, or every address of the machine):
+ * - with no `allow_clients`, only loopback and the `lan` prefixes may ask — every other client is
+ *   REFUSED, which is rarely what listening there was for: say so;
+ * - with `allow_clients` holding a whole family (`0.0.0.0/0`, `::/0`), anyone may ask: an open
+ *   resolver, abused for amplification.
+ */
 function openResolverWarnings(d: Draft): Located[] {
   const allow = d.values.get('allow_clients')?.value;
-  if (Array.isArray(allow) && allow.length > 0) return [];
   const listen = value<string[]>(d, 'listen') ?? [];
   const where = d.values.get('listen')?.where ?? '--listen';
   const open: string[] = [];
@@ -190,12 +196,21 @@ function openResolverWarnings(d: Draft): Located[] {
   }
   if (open.length === 0) return [];
   const any = open.some((l) => /^(0\.0\.0\.0|\[::\])(:|$)/.test(l));
+  const what = `${open.join(', ')} ${any ? 'answers on every address of this machine, public ones included' : 'is a public address'}`;
+  if (!Array.isArray(allow) || allow.length === 0) {
+    return [
+      {
+        where,
+        message: `${what}, but with no allow_clients only loopback and the lan interfaces' prefixes may ask: every other client gets REFUSED — set allow_clients to the client ranges to answer`,
+      },
+    ];
+  }
+  const everyone = allow.filter((c) => typeof c === 'string' && /\/0$/.test(c.trim()));
+  if (everyone.length === 0) return [];
   return [
     {
-      where,
-      message:
-        `${open.join(', ')} ${any ? 'answers on every address of this machine, public ones included' : 'is a public address'}, and no allow_clients restricts who may ask — ` +
-        'an open resolver anyone can use (and abuse for amplification); set allow_clients to your client ranges, or listen on a LAN or loopback address',
+      where: d.values.get('allow_clients')!.where,
+      message: `allow_clients ${everyone.join(', ')} lets anyone ask, and ${what}: an open resolver anyone can use (and abuse for amplification) — set allow_clients to your client ranges`,
     },
   ];
 }

@@ -122,9 +122,21 @@ describe('config/check warnings', () => {
     ['10.1.0.1:53', false],
     ['192.168.1.1:53', false],
     ['[fd00::1]:53', false],
-  ])('warns that listen %s makes an open resolver (%p) when no allow_clients is set', (listen, open) => {
+  ])('warns that listen %s answers outside clients with REFUSED (%p) when no allow_clients is set, never calling it an open resolver', (listen, outside) => {
     const r = check(`listen: ["${listen}"]\n${HEAD}`);
-    expect(r.warnings.some((w) => w.key === 'listen' && w.message.includes('open resolver'))).toBe(open);
+    expect(r.warnings.some((w) => w.key === 'listen' && w.message.includes('every other client gets REFUSED — set allow_clients'))).toBe(outside);
+    expect(r.warnings.some((w) => w.message.includes('open resolver'))).toBe(false);
+  });
+
+  test.each([
+    ['0.0.0.0:53', '0.0.0.0/0', true],
+    ['[::]:53', '::/0', true],
+    ['198.51.100.7:53', '0.0.0.0/0', true],
+    ['198.51.100.7:53', '198.51.100.0/24', false],
+    ['10.1.0.1:53', '0.0.0.0/0', false],
+  ])('warns that listen %s with allow_clients %s is an open resolver (%p)', (listen, allow, open) => {
+    const r = check(`listen: ["${listen}"]\nallow_clients: ["${allow}"]\n${HEAD}`);
+    expect(r.warnings.some((w) => w.key === 'allow_clients' && w.message.includes('an open resolver anyone can use'))).toBe(open);
   });
 
   test('keeps the warnings when the configuration also has errors', () => {
