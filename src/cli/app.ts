@@ -4,7 +4,7 @@
  * (exit-codes.ts decides which error is which). Flags and arguments are checked before a
  * command runs, so a usage error does nothing.
  */
-import { parseArgs, type ParsedArgs } from '../config/flags.ts';
+import { COMMAND_FLAGS, parseArgs, type ParsedArgs } from '../config/flags.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { CliContext, CliDeps } from './context.ts';
 import { EXIT, UNREACHABLE_CODES, USAGE_CODES } from './exit-codes.ts';
@@ -73,7 +73,9 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     return await handler({ ...deps, args, json: args.values.has('json') });
   } catch (err) {
     const command = args?.command ?? argv.find((a) => !a.startsWith('-'));
-    return report(err, deps, args?.values.has('json') ?? argv.includes('--json'), command);
+    // errors in JSON only for a command that takes --json (`version --json` is refused in text)
+    const takesJson = command !== undefined && (COMMAND_FLAGS[command] ?? []).some((f) => f.name === 'json');
+    return report(err, deps, takesJson && (args?.values.has('json') ?? argv.includes('--json')), command);
   }
 }
 

@@ -123,7 +123,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     rest.push(a);
   }
   if (!command && rest.length > 0) {
-    throw new ConfigError('dnsseal', `no command before the flags (${rest[0]} …): dnsseal COMMAND [FLAGS], e.g. dnsseal run --config FILE; see "dnsseal help"`);
+    throw new ConfigError('', `no command before the flags (${rest[0]} …): dnsseal COMMAND [FLAGS], e.g. dnsseal run --config FILE; see "dnsseal help"`);
   }
   if (!command) command = 'help';
   if (!COMMAND_FLAGS[command]) throw new ConfigError(command, `unknown command (commands: ${Object.keys(COMMAND_FLAGS).join(', ')}); see "dnsseal help"`);

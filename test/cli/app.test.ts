@@ -149,6 +149,18 @@ describe('cli/app', () => {
     expect(h.err).toContain('unknown channel "hbu"');
   });
 
+  test.each([
+    [['version', '--json'], 'dnsseal: --json: unknown flag for "dnsseal version"'],
+    [['run', '--json'], 'dnsseal: --json: unknown flag for "dnsseal run"'],
+    [['--config', 'c.yaml'], 'dnsseal: no command before the flags (--config …)'],
+  ])('refuses %p with one plain-text line, not JSON and not "dnsseal: dnsseal:"', async (argv, message) => {
+    const h = await cli(argv, { files });
+    expect(h.code).toBe(1);
+    expect(h.err).toStartWith(message);
+    expect(h.err).not.toContain('dnsseal: dnsseal:');
+    expect(h.err.split('\n').length).toBe(2);
+  });
+
   test('exits 3 and says so when the daemon is not running', async () => {
     const h = await cli(['status', '--control', '/tmp/none.sock']);
     expect(h.code).toBe(3);

@@ -61,7 +61,7 @@ describe('cli/command-flags', () => {
   });
 
   test('asks for a command when flags come without one', () => {
-    expect(refusal(['--config', 'c.yaml'])).toStartWith('dnsseal: no command before the flags (--config …): dnsseal COMMAND [FLAGS]');
+    expect(refusal(['--config', 'c.yaml'])).toStartWith('no command before the flags (--config …): dnsseal COMMAND [FLAGS]');
     expect(parseArgs([]).command).toBe('help');
   });
 
