@@ -80,7 +80,7 @@ export const SETTINGS = [
         arg: '[NAME=]SERVER[,tsig-key=KEY]',
         repeatable: true,
         default: 'from /etc/resolv.conf',
-        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT][/PATH]#NAME (PATH: /dns-query). Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
+        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT][/PATH]#NAME (PATH by default /dns-query). Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
         apply: applyUpstreamFlags,
       },
     ],
