@@ -93,7 +93,6 @@ function report(err: unknown, deps: CliDeps, json: boolean, command: string | un
   const message = err instanceof Error ? err.message : errorMessage(err);
   let hint = '';
   if (err instanceof DnssealError && err.code === 'not_running') hint = ' (is "dnsseal run" running? see --control)';
-  if (err instanceof DnssealError && err.code === 'permission_denied') hint = ' (the control socket is root-only: try sudo)';
   if (json && command === 'check') {
     // `check --json` answers with its report on stdout in every case, a usage error included
     const where = err instanceof ConfigError ? err.where : '';

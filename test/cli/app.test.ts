@@ -161,6 +161,17 @@ describe('cli/app', () => {
     expect(h.err.split('\n').length).toBe(2);
   });
 
+  test('says once that the control socket is root-only when permission is denied', async () => {
+    // what the real client (src/control/client.ts) says for EACCES on the daemon's 0600 socket
+    const h = await cli(['status', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new DnssealError('control', 'permission_denied', 'permission denied on /tmp/x.sock (the control socket is root-only; run as root)');
+      },
+    });
+    expect(h.code).toBe(3);
+    expect(h.err).toBe('dnsseal: control: permission denied on /tmp/x.sock (the control socket is root-only; run as root)\n');
+  });
+
   test('exits 3 and says so when the daemon is not running', async () => {
     const h = await cli(['status', '--control', '/tmp/none.sock']);
     expect(h.code).toBe(3);
