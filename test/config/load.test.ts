@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { EMBEDDED_SOURCE, loadConfig } from '../../src/config/load.ts';
+import { EMBEDDED_SOURCE, loadConfig, readConfigFile } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/util/errors.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { deps, flags } from './fixtures.ts';
@@ -191,5 +191,15 @@ listen: ["10.1.1.1:53"]
     expect(lines[0]).toContain('3DES');
     expect(lines[1]).toContain('unknown channel "missing"');
     expect(lines[2]).toContain('unknown table "nowhere"');
+  });
+});
+
+describe('config/load readConfigFile', () => {
+  test('refuses a device instead of reading it forever when a file setting names one', () => {
+    expect(() => readConfigFile('/dev/zero')).toThrow('a device, not a file');
+  });
+
+  test('reads /dev/null as an empty file', () => {
+    expect(readConfigFile('/dev/null')).toBe('');
   });
 });
