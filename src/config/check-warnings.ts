@@ -216,6 +216,32 @@ function openResolverWarnings(d: Draft): Located[] {
 }
 
 /**
+ * `[::]:P` next to an IPv4 address on port P: Linux sockets on `::` are dual-stack unless
+ * net.ipv6.bindv6only is 1, so `[::]` takes IPv4 port P too and the other bind fails at start.
+ */
+function dualStackWarnings(d: Draft): Located[] {
+  const listen = value<string[]>(d, 'listen') ?? [];
+  const where = d.values.get('listen')?.where ?? '--listen';
+  const parsed = listen.flatMap((l) => {
+    try {
+      return [{ text: l, ...parseHostPort(l, 53) }];
+    } catch {
+      return [];
+    }
+  });
+  const out: Located[] = [];
+  for (const w of parsed.filter((p) => p.address === '::')) {
+    const v4 = parsed.filter((o) => o.port === w.port && !o.address.includes(':'));
+    if (v4.length === 0) continue;
+    out.push({
+      where,
+      message: `${w.text} also takes IPv4 port ${w.port} on this machine unless net.ipv6.bindv6only is 1 (sockets on :: are dual-stack), so it and ${v4.map((o) => o.text).join(', ')} cannot all be bound (EADDRINUSE at start) — listen on ${w.text} alone to serve both families`,
+    });
+  }
+  return out;
+}
+
+/**
  * Every warning for a draft (read from the file and the flags), in the order the checks run.
  * `modeUnknown`: the mode was given but could not be read (an error says so); the checks that
  * depend on the mode are left out rather than run against the default.
@@ -223,5 +249,5 @@ function openResolverWarnings(d: Draft): Located[] {
 export function configWarnings(d: Draft, env: CheckEnv = {}, opts: { modeUnknown?: boolean } = {}): Located[] {
   const mode = value<Mode>(d, 'mode') ?? 'host';
   const byMode = opts.modeUnknown ? [] : [...modeWarnings(d, mode), ...interfaceWarnings(d, mode, env)];
-  return [...shadowWarnings(d, env.maxShadowRules ?? Infinity), ...byMode, ...openResolverWarnings(d)];
+  return [...shadowWarnings(d, env.maxShadowRules ?? Infinity), ...byMode, ...openResolverWarnings(d), ...dualStackWarnings(d)];
 }

@@ -17,7 +17,7 @@ import { readTlsAccept, TLS_ACCEPT_FIELDS } from './sections/tls-accept.ts';
 import { applyTsigKeyFlags, readTsigKeys, TSIG_FIELDS } from './sections/tsig-keys.ts';
 import { applyUpstreamFlags, readUpstreams, SERVER_SYNTAX, UPSTREAM_FIELDS } from './sections/upstreams.ts';
 import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, type FlagDescriptor } from './setting.ts';
-import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable, onOff, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
+import { cidrsAtEnd, hostPort, hostPortList, listenOverlaps, hostPortOrOff, ipLiteral, nullable, onOff, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
 import { CACHE_DEFAULTS } from '../cache/cache-limits.ts';
 import { MEMORY_PLAN_DEFAULT_MB } from '../daemon/heap-plan.ts';
 
@@ -49,6 +49,7 @@ export const SETTINGS = [
     field: 'listen',
     type: hostPortList('list of ADDR:PORT'),
     default: ['127.0.0.53:53'],
+    check: listenOverlaps,
     doc: 'Addresses the DNS proxy listens on (UDP and TCP). A reload binds new addresses before it closes removed ones; an address that cannot be bound refuses the reload.',
     help: 'Listen address (UDP and TCP); repeat for several.',
   }),
