@@ -149,7 +149,8 @@ export class YamlDoc {
 
   int(v: unknown, path: KeyPath, min: number, max: number, unit: string): number {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(path, `must be a whole number of ${unit} between ${min} and ${max}, not ${JSON.stringify(v)}`);
+      // JSON has no Infinity or NaN (`1e400`, `.inf`, `.nan` would read "not null")
+      this.fail(path, `must be a whole number of ${unit} between ${min} and ${max}, not ${typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v)}`);
     }
     return v;
   }

@@ -104,6 +104,8 @@ describe('config/load', () => {
     ['a: [1, 2\nb: 3\n', 'c.yaml:1: YAML syntax error'],
     ['mode: host\nmode: gateway\n', 'c.yaml:2: duplicate key "mode"'],
     ['min_hold: -1\n', 'c.yaml:1: must be a whole number of seconds between 0 and 604800, not -1'],
+    ['min_hold: 1e400\n', 'c.yaml:1: must be a whole number of seconds between 0 and 604800, not Infinity'],
+    ['cache_size: .nan\n', 'c.yaml:1: must be a whole number of entries between 0 and 10000000, not NaN'],
     ['clients:\n  - cidr: 10.0.0.1/8\n    table: default\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:2: client cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'],
     ['clients:\n  - cidr: 10.0.0.0/8\n    table: 7\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:3: client 10.0.0.0/8: unknown table "7"'],
     ['mode: gateway\n', 'c.yaml:1: mode gateway needs the client-side interface'],
