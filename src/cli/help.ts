@@ -104,10 +104,11 @@ export const RULES = `Rules (first match in table order wins; the query name and
 
 export const EXAMPLES = `Examples:
   dnsseal run                                   # embedded default config (127.0.0.53:53)
-  dnsseal check --config /etc/dnsseal.yaml
+  dnsseal config-default > /etc/dnsseal/dnsseal.yaml   # a commented start; edit the rules
+  dnsseal check --config /etc/dnsseal/dnsseal.yaml
   dnsseal run --upstream 9.9.9.9 --channel hub=tunnel:203.0.113.1 \\
               --protect '*.corp.example=hub'             # corp.example and every name under it
-  dnsseal explain git.corp.example --config /etc/dnsseal.yaml --client 10.1.2.3
+  dnsseal explain git.corp.example --config /etc/dnsseal/dnsseal.yaml --client 10.1.2.3
   dnsseal explain www.partner.test --channel p=peer,esp=chacha20poly1305 \\
               --protect '*.partner.test=p' --json
   dnsseal list --name '*.corp.example' --json`;

@@ -41,6 +41,17 @@ describe('cli/help', () => {
   });
 });
 
+describe('cli/help examples', () => {
+  test('every config path in the examples is the one the service unit and the package use', async () => {
+    const unit = await Bun.file(new URL('../../src/ops/units/dnsseal.service', import.meta.url)).text();
+    const packaged = /run --config (\S+)/.exec(unit)![1]!;
+    const h = await cli(['help']);
+    const paths = [...h.out.matchAll(/--config (\/\S+)/g)].map((m) => m[1]);
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths.filter((p) => p !== packaged)).toEqual([]);
+  });
+});
+
 describe('cli/man', () => {
   test('the man page has the sections of dnsseal(8) when generated', async () => {
     const h = await cli(['man']);
