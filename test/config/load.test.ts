@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { EMBEDDED_SOURCE, loadConfig, readConfigFile } from '../../src/config/load.ts';
+import { EMBEDDED_DEFAULT, EMBEDDED_SOURCE, loadConfig, readConfigFile } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/util/errors.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { deps, flags } from './fixtures.ts';
@@ -203,5 +203,13 @@ describe('config/load readConfigFile', () => {
 
   test('reads /dev/null as an empty file', () => {
     expect(readConfigFile('/dev/null')).toBe('');
+  });
+});
+
+describe('config/load embedded default', () => {
+  test('takes every usable nameserver of resolv.conf, in order, as its comment says', () => {
+    const c = loadConfig(new Map(), deps({}, 'nameserver 192.0.2.53\nnameserver 127.0.0.53\nnameserver 198.51.100.9\n'));
+    expect(c.upstreams.find((u) => u.name === 'default')!.servers.map((s) => s.address)).toEqual(['192.0.2.53', '198.51.100.9']);
+    expect(EMBEDDED_DEFAULT).toContain('none given: every usable nameserver of /etc/resolv.conf, in order');
   });
 });
