@@ -25,10 +25,10 @@ export const COMMANDS: Record<string, CommandDoc> = {
   },
   check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.' },
   explain: {
-    usage: 'dnsseal explain NAME [--client IP] [--config FILE] [FLAGS] [--json]',
-    summary: 'Show what the policy does with NAME (a domain name a client would query, not a pattern; a malformed one is refused): the table consulted, the matching rule (or none), the channel and the upstream. Works offline from the config and flags.',
+    usage: 'dnsseal explain NAME|ADDRESS [--client IP] [--config FILE] [FLAGS] [--json]',
+    summary: 'Show what the policy does with NAME (a domain name a client would query, not a pattern; a malformed one is refused): the table consulted, the matching rule (or none), the channel and the upstream; for an IP ADDRESS, the static entry that always protects it (or none). Works offline from the config and flags.',
     args: { min: 1, max: 1, name: 'NAME' },
-    more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}',
+    more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}; for an ADDRESS {"address", "client", "table", "static": {"cidr", "channel": {…}} | null}',
   },
   list: { usage: 'dnsseal list [--name PATTERN] [--address IP] [--channel NAME] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
   status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).' },
