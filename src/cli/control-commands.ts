@@ -9,6 +9,7 @@ import { loadChecked, loadControlSettings } from './config-load.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import { parseCondition } from '../policy/condition.ts';
 import { canonicalIp } from '../util/ip.ts';
+import { parseCidr } from '../policy/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
@@ -72,7 +73,13 @@ export async function listCommand(ctx: CliContext): Promise<number> {
       throw new ConfigError('--name', `${errorMessage(err)} (a name, or a pattern written as in rules)`);
     }
   }
-  if (typeof args.address === 'string' && !canonicalIp(args.address)) throw new ConfigError('--address', `"${args.address}" is not an IP address`);
+  if (typeof args.address === 'string' && !canonicalIp(args.address)) {
+    try {
+      parseCidr(args.address);
+    } catch (err) {
+      throw new ConfigError('--address', `${errorMessage(err)} (an IP address or a CIDR)`);
+    }
+  }
   const rows = (await ctx.controlRequest(controlPath(ctx, true), { cmd: 'list', args })) as ListRow[];
   ctx.io.out(ctx.json ? JSON.stringify(rows) + '\n' : formatList(rows));
   return EXIT.ok;

@@ -30,7 +30,7 @@ export const COMMANDS: Record<string, CommandDoc> = {
     args: { min: 1, max: 1, name: 'NAME' },
     more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}; for an ADDRESS {"address", "client", "table", "static": {"cidr", "channel": {…}} | null}',
   },
-  list: { usage: 'dnsseal list [--name PATTERN] [--address IP] [--channel NAME] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
+  list: { usage: 'dnsseal list [--name PATTERN] [--address IP|CIDR] [--channel NAME] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
   status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).' },
   flush: {
     usage: 'dnsseal flush [--channel NAME] [--table ID] [--name PATTERN] [--address IP|CIDR] [--json] | dnsseal flush --cache [--name PATTERN] [--json]',

@@ -25,7 +25,7 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
   explain: [{ name: 'client', arg: 'IP', help: 'Explain for this client address (picks its table); default: no client, `default` table.' }, JSON_FLAG],
   list: [
     { name: 'name', arg: 'PATTERN', help: 'Only entries held by a name PATTERN selects, written as in rules (`www.corp.example`, `*.corp.example`, `**.corp.example`, `sato.*`, `*.biglobe.*`), as `flush --name`.' },
-    { name: 'address', arg: 'IP', help: 'Only this address.' },
+    { name: 'address', arg: 'IP|CIDR', help: 'Only this address, or the addresses inside CIDR.' },
     { name: 'channel', arg: 'NAME', help: 'Only entries of this channel (one the daemon runs or has entries of; another is refused with the known ones).' },
     { name: 'table', arg: 'ID', help: 'Only entries of this table (a running table\'s id, or `default`; another is refused with the known ones).' },
     JSON_FLAG,

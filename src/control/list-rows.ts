@@ -10,6 +10,7 @@ import { canonicalIp } from '../util/ip.ts';
 import type { RegistryEntry } from '../registry/types.ts';
 import type { InterceptRow } from '../intercept/pool.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
+import { parseCidr, PrefixTable } from '../policy/cidr.ts';
 import { matchCondition, parseCondition } from '../policy/condition.ts';
 import type { Condition } from '../policy/types.ts';
 
@@ -48,6 +49,8 @@ export interface ListFilter {
   /** A pattern written as in rules (`www.corp.example`, `*.corp.example`, `sato.*`), as `flush --name` takes. */
   name?: Condition;
   address?: string;
+  /** `address` given as a CIDR: the entries inside it. */
+  within?: (address: string) => boolean;
   channel?: string;
   group?: number;
 }
@@ -89,8 +92,19 @@ export function parseListFilter(args: Record<string, unknown>, tables: readonly 
       f.group = groupOfTable(v, tables);
     } else if (k === 'address') {
       const a = canonicalIp(v);
-      if (!a) throw badArgs(`address ${JSON.stringify(v)} is not an IP address`);
-      f.address = a;
+      if (a) f.address = a;
+      else {
+        // a CIDR, as flush --address takes
+        let cidr;
+        try {
+          cidr = parseCidr(v);
+        } catch {
+          throw badArgs(`address ${JSON.stringify(v)} is not an IP address or a CIDR`);
+        }
+        const within = new PrefixTable<true>();
+        within.add(cidr, true);
+        f.within = (addr) => within.lookup(addr) === true;
+      }
     } else if (k === 'name') {
       try {
         f.name = parseCondition(v);
@@ -123,6 +137,7 @@ export function matchesFilter(e: RegistryEntry, f: ListFilter): boolean {
   if (f.group !== undefined && e.group !== f.group) return false;
   if (f.channel !== undefined && e.channel !== f.channel) return false;
   if (f.address !== undefined && e.addr !== f.address) return false;
+  if (f.within !== undefined && !f.within(e.addr)) return false;
   if (f.name !== undefined && !e.names.some((n) => matchCondition(f.name!, n.split('.')))) return false;
   return true;
 }

@@ -103,7 +103,8 @@ describe('cli/app', () => {
   test.each([
     [['--name', 'a.*.b'], 'dnsseal: --name: "a.*.b": "*" must be a whole label'],
     [['--name', 'bad..example'], 'dnsseal: --name: "bad..example": "bad..example" has an empty label'],
-    [['--address', 'banana'], 'dnsseal: --address: "banana" is not an IP address'],
+    [['--address', 'banana'], 'dnsseal: --address: "banana": "banana" is not an IPv4 or IPv6 address (an IP address or a CIDR)'],
+    [['--address', '10.0.0.0/33'], 'dnsseal: --address: "10.0.0.0/33": prefix length must be 0..32 (an IP address or a CIDR)'],
   ])('refuses list %p with exit 1 before asking the daemon', async (flags, message) => {
     const h = await cli(['list', '--control', '/tmp/x.sock', ...flags], { control: () => [] });
     expect(h.code).toBe(1);

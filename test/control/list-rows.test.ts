@@ -92,6 +92,15 @@ describe('control/list-rows', () => {
     expect(((await h.list!({ name: '**.corp.example' })) as ListRow[]).map((x) => x.address)).toEqual(['192.0.2.2']);
   });
 
+  test.each([
+    ['192.0.2.0/28', ['192.0.2.9', '192.0.2.10']],
+    ['2001:db8::/120', ['2001:db8::9', '2001:db8::10']],
+    ['198.51.100.0/24', ['198.51.100.8', '198.51.100.7']],
+  ])('list --address takes a CIDR (%s), as flush --address does', async (address, want) => {
+    const { h } = await setup();
+    expect(((await h.list!({ address })) as ListRow[]).map((r) => r.address)).toEqual(want);
+  });
+
   test('list --name refuses a malformed pattern instead of answering no entries', async () => {
     const { h } = await setup();
     const err = await rejection(h.list!({ name: 'a.*.b' }));
