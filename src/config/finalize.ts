@@ -15,7 +15,7 @@ import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
-import { ipFamily } from './address.ts';
+import { ipFamily, parseHostPort } from './address.ts';
 import { formatServerSpec } from '../proxy/server-spec.ts';
 import { MAX_SERVERS } from '../proxy/upstream-set.ts';
 import { tlsMaterial, type CredentialDeps } from './tls-credentials.ts';
@@ -247,7 +247,26 @@ function defaultUpstream(listen: string[], deps: FinalizeDeps): UpstreamSpec {
  * (one local address for every upstream socket) cannot serve DoH (fetch cannot bind) nor a
  * server of the other family.
  */
-function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: string; where: string } | undefined, problems: Problems): void {
+/**
+ * The listen address a plain-DNS server would reach: dnsseal itself (the same address and port,
+ * or loopback on the port of a wildcard listen address). Forwarding there goes round in a loop.
+ */
+function ownListen(address: string, port: number, listen: string[]): string | undefined {
+  const loopback = address === '::1' || address.startsWith('127.');
+  for (const l of listen) {
+    let hp;
+    try {
+      hp = parseHostPort(l, 53);
+    } catch {
+      continue; // reported as an error of listen
+    }
+    if (hp.port !== port) continue;
+    if (hp.address === address || (loopback && (hp.address === '::' || (hp.address === '0.0.0.0' && address !== '::1')))) return l;
+  }
+  return undefined;
+}
+
+function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: string; where: string } | undefined, listen: string[], problems: Problems): void {
   for (const u of upstreams) {
     const du = d.upstreams.get(u.name);
     const at = (i: number) => du?.whereServers[i] ?? du?.where ?? 'resolv.conf';
@@ -260,6 +279,10 @@ function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: 
       const before = seen.get(text);
       if (before !== undefined) problems.list.push(new ConfigError(at(i), `upstream "${u.name}": server ${text} is listed twice (also at ${at(before)})`));
       else seen.set(text, i);
+      const self = s.transport === 'dns' ? ownListen(s.address, s.port, listen) : undefined;
+      if (self !== undefined) {
+        problems.list.push(new ConfigError(at(i), `upstream "${u.name}": server ${text} is dnsseal itself (listen ${self}): its queries would go round in a loop — name the resolver dnsseal forwards to`));
+      }
       if (!source) return;
       if (s.transport === 'https') {
         problems.list.push(
@@ -295,7 +318,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
       problems.list.push(new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`));
     }
   }
-  checkUpstreams(d, upstreams, v.upstreamSource !== undefined ? { address: v.upstreamSource, where: where('upstream_source') } : undefined, problems);
+  checkUpstreams(d, upstreams, v.upstreamSource !== undefined ? { address: v.upstreamSource, where: where('upstream_source') } : undefined, v.listen, problems);
   if (v.policyServer !== undefined) {
     const at = where('policy_server');
     const ps = d.upstreams.get(v.policyServer);

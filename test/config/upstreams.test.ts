@@ -140,3 +140,21 @@ describe('config/resolv', () => {
     expect(pickResolvUpstream([text], []).upstreams).toHaveLength(31);
   });
 });
+
+describe('config/upstreams loops', () => {
+  test.each([
+    ['listen: [127.0.0.1:5300]\nupstreams:\n  default: 127.0.0.1:5300\n', 'c.yaml:3: upstream "default": server 127.0.0.1:5300 is dnsseal itself (listen 127.0.0.1:5300)'],
+    ['listen: [0.0.0.0:5300]\nallow_clients: [10.0.0.0/8]\nupstreams:\n  lan: [192.0.2.1, 127.0.0.2:5300]\n', 'c.yaml:4: upstream "lan": server 127.0.0.2:5300 is dnsseal itself (listen 0.0.0.0:5300)'],
+    ['listen: ["[::]:53"]\nallow_clients: [10.0.0.0/8]\nupstreams:\n  default: "::1"\n', 'c.yaml:4: upstream "default": server [::1]:53 is dnsseal itself (listen [::]:53)'],
+  ])('refuses an upstream server that is dnsseal\'s own listen address (%#)', (text, message) => {
+    expect(problems(text).some((p) => p.startsWith(message))).toBe(true);
+  });
+
+  test.each([
+    'listen: [127.0.0.1:5300]\nupstreams:\n  default: 127.0.0.1:53\n',
+    'listen: [127.0.0.1:5300]\nupstreams:\n  default: "tls://127.0.0.1:5300#x"\n',
+    'listen: [10.0.0.1:53]\nallow_clients: [10.0.0.0/8]\nupstreams:\n  default: 127.0.0.1:53\n',
+  ])('takes an upstream on another port or address than its own (%#)', (text) => {
+    expect(problems(text)).toEqual([]);
+  });
+});
