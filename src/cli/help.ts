@@ -104,7 +104,7 @@ export const RULES = `Rules (first match in table order wins; the query name and
 
 export const EXAMPLES = `Examples:
   dnsseal run                                   # embedded default config (127.0.0.53:53)
-  dnsseal config-default > /etc/dnsseal/dnsseal.yaml   # a commented start; edit the rules
+  mkdir -p /etc/dnsseal; dnsseal config-default > /etc/dnsseal/dnsseal.yaml   # then edit the rules
   dnsseal check --config /etc/dnsseal/dnsseal.yaml
   dnsseal run --upstream 9.9.9.9 --channel hub=tunnel:203.0.113.1 \\
               --protect '*.corp.example=hub'             # corp.example and every name under it
