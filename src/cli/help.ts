@@ -22,6 +22,11 @@ export const COMMANDS: Record<string, CommandDoc> = {
   'policy-server': {
     usage: 'dnsseal policy-server --config FILE [FLAGS]',
     summary: 'Run the central policy server: answers DNS and adds the asking client\'s channel, TSIG-signed (same rule syntax plus a serve: section).',
+    more:
+      'The serve: section (policy server only; all optional): zone (a zone file, relative to the config: names under it are answered from it, the others forwarded to the upstreams), ' +
+      'zone_origin (its origin when the file has no $ORIGIN), trusted_keys (names of tsig_keys whose signed queries may name the client by EDNS Client Subnet: a gateway forwarding for its LAN), ' +
+      'require_tsig (true: unsigned queries get REFUSED; default false), annotate (signed, the default: only answers to signed queries carry the policy option; all: every EDNS answer), ' +
+      'fudge (seconds of clock skew accepted on signed queries, 1-3600, default 300).',
   },
   check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.' },
   explain: {

@@ -52,6 +52,14 @@ describe('cli/help examples', () => {
   });
 });
 
+describe('cli/help policy-server', () => {
+  test('names every key of the serve: section, which no other help or reference documents', async () => {
+    const { SERVE_KEYS } = await import('../../src/policy-server/config.ts');
+    const h = await cli(['help', 'policy-server']);
+    for (const k of SERVE_KEYS) expect({ k, named: h.out.replace(/\n\s*/g, ' ').includes(`${k} (`) }).toEqual({ k, named: true });
+  });
+});
+
 describe('cli/man', () => {
   test('the man page has the sections of dnsseal(8) when generated', async () => {
     const h = await cli(['man']);
