@@ -63,7 +63,7 @@ function configuration(): string[] {
   const out: string[] = [
     '.SH CONFIGURATION',
     'dnsseal reads one YAML file (\\fB\\-\\-config\\fR \\fIFILE\\fR); without one it uses the embedded default, which \\fBdnsseal config\\-default\\fR prints.',
-    'Every key is also a flag, and flags win over the file. Unknown keys are errors, and every error names \\fIfile\\fR:\\fIline\\fR.',
+    'Every key is also a flag, and flags win over the file; the flag of a true/false key is a switch, and \\fB\\-\\-log\\-queries=false\\fR turns off what the file sets. Unknown keys are errors, and every error names \\fIfile\\fR:\\fIline\\fR.',
     '\\fBdnsseal check\\fR reports every problem at once, and warns about rules that can never win, settings the mode ignores, interfaces that do not exist, a public listen address without allow_clients (other clients get REFUSED) and an open resolver.',
     '.SS Keys',
   ];

@@ -145,8 +145,14 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (!spec) throw notTaken(command, name);
     let value: string;
     if (!spec.arg) {
-      if (eq >= 0) throw new ConfigError(`--${name}`, 'is a switch and takes no value');
       value = 'true';
+      if (eq >= 0) {
+        // a setting's switch may say false: it turns off what the file sets (flags win)
+        const v = a.slice(eq + 1);
+        if (spec.key === undefined) throw new ConfigError(`--${name}`, 'is a switch and takes no value');
+        if (v !== 'true' && v !== 'false') throw new ConfigError(`--${name}`, `is a switch: --${name}, or --${name}=false to turn off what the file sets, not "${v}"`);
+        value = v;
+      }
     } else if (eq >= 0) {
       value = a.slice(eq + 1);
     } else {
