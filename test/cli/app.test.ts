@@ -162,6 +162,12 @@ describe('cli/app', () => {
     expect(h.err.split('\n').length).toBe(2);
   });
 
+  test.each(['relative/dnsseal', '/opt/my dnsseal'])('refuses install-unit --binary %p as a usage error (exit 1), writing nothing', async (binary) => {
+    const h = await cli(['install-unit', '--systemd', '--print', '--binary', binary]);
+    expect([h.code, h.out]).toEqual([1, '']);
+    expect(h.err).toContain('must be absolute, without spaces');
+  });
+
   test('says once that the control socket is root-only when permission is denied', async () => {
     // what the real client (src/control/client.ts) says for EACCES on the daemon's 0600 socket
     const h = await cli(['status', '--control', '/tmp/x.sock'], {
