@@ -129,7 +129,7 @@ async function flushCacheCommand(ctx: CliContext): Promise<number> {
 
 export async function reloadCommand(ctx: CliContext): Promise<number> {
   const r = await ctx.controlRequest(controlPath(ctx), { cmd: 'reload' });
-  ctx.io.out(ctx.json ? JSON.stringify(r ?? null) + '\n' : `reloaded${r && typeof r === 'object' ? ':\n' + formatTree(r, '  ') : '\n'}`);
+  ctx.io.out(ctx.json ? JSON.stringify(r ?? null) + '\n' : `reloaded${r && typeof r === 'object' ? ':' + formatTree(r, '  ') : '\n'}`);
   return EXIT.ok;
 }
 

@@ -41,7 +41,14 @@ export const COMMANDS: Record<string, CommandDoc> = {
     usage: 'dnsseal flush [--channel NAME] [--table ID] [--name PATTERN] [--address IP|CIDR] [--json] | dnsseal flush --cache [--name PATTERN] [--json]',
     summary: 'Withdraw entries now: those every given filter selects (filters combine), or all non-static ones without a filter. An unknown channel or table is refused (exit 1) and nothing is flushed. With --cache: empty the answer cache (or drop the answers for the names PATTERN selects) instead.',
   },
-  reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).' },
+  reload: {
+    usage: 'dnsseal reload [--json]',
+    summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).',
+    more:
+      'The reply: source, tables, rules, channels, statics (the new configuration); released (names the new rules no longer protect, let go), moved (entries moved in place to another channel), ' +
+      'withdrawn (entries left with no name: retired, still in the map, never clear, until retire passes with no packet); channelsLoaded, channelsReplaced, channelsUnloaded (in strongSwan); ' +
+      'listenAdded, listenRemoved; applied (the changed keys applied live); restartNeeded (changed keys only a restart applies: their running values stay, and dnsseal status names them).',
+  },
   log: {
     usage: 'dnsseal log queries on|off [--json]',
     summary: 'Switch the query log of the running daemon (one line per query, see log_queries) until a reload changes log_queries.',

@@ -52,6 +52,20 @@ describe('cli/help examples', () => {
   });
 });
 
+describe('cli/help reload', () => {
+  test('explains every key of the reload reply', async () => {
+    const h = (await cli(['help', 'reload'])).out.replace(/\n\s*/g, ' ');
+    for (const k of ['released', 'moved', 'withdrawn', 'channelsLoaded', 'channelsReplaced', 'channelsUnloaded', 'listenAdded', 'listenRemoved', 'applied', 'restartNeeded']) {
+      expect({ k, named: h.includes(k) }).toEqual({ k, named: true });
+    }
+  });
+
+  test('prints the reply under "reloaded:" without a blank line', async () => {
+    const h = await cli(['reload', '--control', '/tmp/x.sock'], { control: () => ({ source: 'c.yaml', released: 0, applied: [] }) });
+    expect(h.out).toBe('reloaded:\n  source: c.yaml\n  released: 0\n  applied: -\n');
+  });
+});
+
 describe('cli/help policy-server', () => {
   test('names every key of the serve: section, which no other help or reference documents', async () => {
     const { SERVE_KEYS } = await import('../../src/policy-server/config.ts');
