@@ -4,8 +4,8 @@
  * are written, examples, exit codes. Flag lists come from src/config/flags.ts and settings.ts.
  */
 import { COMMAND_FLAGS, settingFlagsOf } from '../config/flags.ts';
-import { CONFIG_COMMANDS, type FlagDescriptor } from '../config/setting.ts';
-import { CONFIG_FILE_FLAG, SETTING_FLAGS } from '../config/settings.ts';
+import { CONFIG_COMMANDS, WITH_POLICY_SERVER, type FlagDescriptor } from '../config/setting.ts';
+import { CONFIG_FILE_FLAG, SETTING_FLAGS, SETTINGS } from '../config/settings.ts';
 import { EXIT_MEANINGS } from './exit-codes.ts';
 
 interface CommandDoc {
@@ -26,7 +26,10 @@ export const COMMANDS: Record<string, CommandDoc> = {
       'The serve: section (policy server only; all optional): zone (a zone file, relative to the config: names under it are answered from it, the others forwarded to the upstreams), ' +
       'zone_origin (its origin when the file has no $ORIGIN), trusted_keys (names of tsig_keys whose signed queries may name the client by EDNS Client Subnet: a gateway forwarding for its LAN), ' +
       'require_tsig (true: unsigned queries get REFUSED; default false), annotate (signed, the default: only answers to signed queries carry the policy option; all: every EDNS answer), ' +
-      'fudge (seconds of clock skew accepted on signed queries, 1-3600, default 300).',
+      'fudge (seconds of clock skew accepted on signed queries, 1-3600, default 300). ' +
+      `Of the node's settings it uses ${SETTINGS.filter((s) => s.commands.includes('policy-server')).map((s) => s.key).join(', ')} ` +
+      '(allow_clients as run does: unset, loopback and the lan interfaces\' prefixes; any other sender gets REFUSED); ' +
+      'any other key in its file, and any other setting flag, is refused by name (exit 1).',
   },
   check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.' },
   explain: {
@@ -127,7 +130,7 @@ export const EXAMPLES = `Examples:
 
 const EXITS = ['Exit codes:', ...EXIT_MEANINGS.map(([code, what]) => `  ${code}  ${wrap(what, WIDTH - 5, '     ')}`)].join('\n');
 
-const readsConfig = (command: string) => (CONFIG_COMMANDS as readonly string[]).includes(command);
+const readsConfig = (command: string) => (WITH_POLICY_SERVER as readonly string[]).includes(command);
 
 export function renderHelp(command?: string): string {
   if (command && COMMANDS[command]) {
@@ -154,7 +157,7 @@ export function renderHelp(command?: string): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${wrap(c.summary, WIDTH - width - 4, ' '.repeat(width + 4))}`),
     '',
-    `Configuration flags (${CONFIG_COMMANDS.join(', ')}; every config key is a flag and flags win):`,
+    `Configuration flags (${CONFIG_COMMANDS.join(', ')}, and policy-server the part "dnsseal help policy-server" lists; every config key is a flag and flags win):`,
     ...flagLines([CONFIG_FILE_FLAG, ...SETTING_FLAGS]),
     '',
     RULES,

@@ -5,7 +5,7 @@
  * so a new command, flag or setting is in the manual without writing it twice.
  */
 import { COMMAND_FLAGS, settingFlagsOf } from '../config/flags.ts';
-import { CONFIG_COMMANDS, MODES, type FieldDoc, type FlagDescriptor } from '../config/setting.ts';
+import { CONFIG_COMMANDS, MODES, WITH_POLICY_SERVER, type FieldDoc, type FlagDescriptor } from '../config/setting.ts';
 import { CONFIG_FILE_FLAG, SETTINGS } from '../config/settings.ts';
 import { EXIT_MEANINGS } from './exit-codes.ts';
 import { COMMANDS, EXAMPLES, RULES } from './help.ts';
@@ -46,6 +46,9 @@ function commands(): string[] {
       out.push(...flagItems(own));
       if ((CONFIG_COMMANDS as readonly string[]).includes(name)) {
         out.push('.TP', `${flagText(CONFIG_FILE_FLAG)}, and every configuration flag`, 'See \\fBCONFIGURATION\\fR: each key is also a flag, and flags win over the file.');
+      } else if ((WITH_POLICY_SERVER as readonly string[]).includes(name)) {
+        const keys = SETTINGS.filter((s) => s.commands.includes(name)).map((s) => `\\fB${esc(s.key)}\\fR`);
+        out.push('.TP', `${flagText(CONFIG_FILE_FLAG)}, and the configuration flags of ${keys.join(', ')}`, 'See \\fBCONFIGURATION\\fR; any other key or setting flag is refused by name.');
       } else {
         out.push(...flagItems(settings));
       }

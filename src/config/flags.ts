@@ -6,7 +6,7 @@
  * located at the flag (`--listen: …`).
  */
 import { ConfigError } from '../util/errors.ts';
-import type { FlagDescriptor } from './setting.ts';
+import { notUsedByPolicyServer, type FlagDescriptor } from './setting.ts';
 import { CONFIG_FILE_FLAG, SETTING_FLAGS } from './settings.ts';
 
 /** A command's own flag (not a setting): its commands are the one it is listed under. */
@@ -87,6 +87,7 @@ export function flagsOf(command: string): FlagDescriptor[] {
 /** Why `--name` is not a flag of `command`, and where to look. */
 function notTaken(command: string, name: string): ConfigError {
   const setting = [CONFIG_FILE_FLAG, ...SETTING_FLAGS].find((f) => f.name === name);
+  if (command === 'policy-server' && setting?.key !== undefined) return new ConfigError(`--${name}`, notUsedByPolicyServer(setting.key));
   const owners = Object.keys(COMMAND_FLAGS).filter((c) => COMMAND_FLAGS[c]!.some((f) => f.name === name));
   const why = setting
     ? ` (a configuration flag: ${setting.commands.join(', ')} take it)`

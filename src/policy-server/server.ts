@@ -3,8 +3,10 @@
  * asking client, the channel its table assigns (the patent's second embodiment, figure 6).
  * It is a `QueryHandler`, so the proxy's UDP and TCP listeners serve it unchanged.
  *
- *   receive → authenticate → classify → resolve → decide → respond
+ *   receive → admit → authenticate → classify → resolve → decide → respond
  *
+ * - admit: a sender `allow_clients` leaves out gets REFUSED, as the proxy does (the same
+ *   access list, src/proxy/client-acl.ts); no MAC is checked and nothing forwarded for it.
  * - authenticate: a query with a TSIG must verify (tsig.ts); failures are answered as RFC 8945
  *   §5.3 says (NOTAUTH + TSIG error; BADTIME signed) and go no further.
  * - classify: the client is the query's source address, or the address of its EDNS Client
@@ -46,6 +48,8 @@ export interface Resolver {
 
 /** Everything a reload replaces, swapped as one object. */
 export interface PolicyServerState {
+  /** `allow_clients` (src/proxy/client-acl.ts `ClientAcl`): other senders get REFUSED; absent: everyone. */
+  acl?: { allows(address: string): boolean };
   policy: PolicyDecider;
   keyring: Keyring;
   /** Key names whose signed queries may name their client with EDNS Client Subnet. */
@@ -117,6 +121,12 @@ export class PolicyServer {
     if (parsed.kind === 'drop') {
       this.count('drop');
       return null;
+    }
+    // admit: nothing (not even FORMERR) when no question could be read
+    if (st.acl && !st.acl.allows(client.address)) {
+      const q = parsed.query;
+      this.count(q ? 'refused' : 'drop');
+      return q ? buildErrorResponse(q, RCODE_REFUSED) : null;
     }
     if (parsed.kind === 'error') {
       this.count('formerr');

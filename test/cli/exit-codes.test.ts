@@ -39,7 +39,9 @@ const files = {
   'bad.yaml': 'mode: router\n',
   // list and status use the control path of a file with errors elsewhere: its own must be wrong
   'badctl.yaml': 'control: ""\nmode: router\n',
-  'ps.yaml': `listen: ["127.0.0.1:${PS_PORT}"]\n${GOOD}serve:\n  annotate: all\n`,
+  // the policy server has no control socket: it refuses `control` (a setting of run)
+  'ps.yaml': `listen: ["127.0.0.1:${PS_PORT}"]\n${GOOD.replace(/^control: .*\n/m, '')}serve:\n  annotate: all\n`,
+  'psbad.yaml': 'log_level: loud\n',
   'listen.yaml': 'listen: [127.0.0.1:53]\nupstreams:\n  default: 192.0.2.53\n',
 };
 
@@ -68,7 +70,10 @@ const ROWS: Row[] = [
   {
     command: 'policy-server',
     usage: ['policy-server', 'x'],
-    config: [[['policy-server', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']],
+    config: [
+      [['policy-server', '--config', 'psbad.yaml'], 'psbad.yaml:1: must be one of debug, info, warn, error'],
+      [['policy-server', '--config', 'bad.yaml'], 'bad.yaml:1: the policy server does not use mode; it is a setting of `dnsseal run`'],
+    ],
     unreachable: null,
     success: ['policy-server', '--config', 'ps.yaml'],
     did: (h) => expect(h.signalHandlers).toBeGreaterThan(0),
