@@ -84,7 +84,7 @@ export const SETTINGS = [
         arg: '[NAME=]SERVER[,tsig-key=KEY]',
         repeatable: true,
         default: 'from /etc/resolv.conf',
-        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT][/PATH]#NAME (PATH by default /dns-query). Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
+        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT][/PATH]#NAME (PATH by default /dns-query). IPv6 with a port in brackets: `[::1]:5353`; a bare IPv6 that could end in a port (`::1:5353`) is refused as ambiguous (write `[::1]:5353`, or `[::1:5353]` for that address). Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
         apply: applyUpstreamFlags,
       },
     ],
