@@ -11,7 +11,8 @@
  *   §5.3 says (NOTAUTH + TSIG error; BADTIME signed) and go no further.
  * - classify: the client is the query's source address, or the address of its EDNS Client
  *   Subnet option when the query is signed by a key trusted to speak for its clients.
- * - resolve: from the zone when it covers the name, else from the upstream, else REFUSED.
+ * - resolve: from the zone when it covers the name, else from the upstream the client's table
+ *   picks for the name (a rule's `upstream:`, a forwarding rule; else `default`), else REFUSED.
  * - decide: the client's table (Policy, the same matcher as local rules) over the CNAME chain.
  * - respond: the answer, the policy option (policy-option.ts) when the client sent EDNS, and a
  *   TSIG signature when the query was signed.
@@ -39,6 +40,8 @@ export const RCODE_NOTAUTH = 9;
 /** What the server needs of the policy (src/policy/policy.ts `Policy`). */
 export interface PolicyDecider {
   decide(clientIp: string, names: string[]): Decision;
+  /** The upstream the query name's rules pick (a rule's `upstream:`, a forwarding rule; null: `default`), as the proxy's S102. */
+  preDecide(clientIp: string, qname: string): Pick<Decision, 'upstream'>;
 }
 
 /** What the server needs of the forwarder (src/proxy/forwarder.ts `Forwarder`). */
@@ -170,7 +173,7 @@ export class PolicyServer {
         answer = st.zone.answer(query);
         scan = scanAnswer(answer, query.question.length, query.qname);
       } else if (st.resolver) {
-        ({ bytes: answer, scan } = await st.resolver.forward(query, null));
+        ({ bytes: answer, scan } = await st.resolver.forward(query, st.policy.preDecide(clientIp, query.qname).upstream));
       } else {
         this.count('refused');
         return finish(buildErrorResponse(query, RCODE_REFUSED));

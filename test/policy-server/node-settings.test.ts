@@ -3,7 +3,8 @@
  * does — `allow_clients` (same access list, same default: loopback and the `lan` prefixes;
  * any other sender gets REFUSED), `upstream_source` (its upstream queries leave from it) — and
  * refuses every other one by name, in its file (all at once, each at file:line) and as a flag,
- * instead of accepting it and doing nothing. The configs go through the real YAML loader.
+ * instead of accepting it and doing nothing. Rules that name an upstream send their names
+ * there, as the proxy's do. The configs go through the real YAML loader.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -108,6 +109,26 @@ describe('policy-server upstream_source', () => {
       expect(up.queries.map((q) => q.address)).toEqual(['127.0.0.9']);
     } finally {
       await up.stop();
+    }
+  });
+});
+
+describe('policy-server forwarding rules', () => {
+  test('sends a name to the upstream its rule names and the others to default when a table forwards', async () => {
+    const def = await FakeUpstream.start((q, t) => t.answerFor(q));
+    const corp = await FakeUpstream.start((q, t) => t.answerFor(q));
+    try {
+      const yaml = text('', `127.0.0.1:${def.port}\n  corp: 127.0.0.1:${corp.port}`).replace(
+        '      channel: hub-a\n',
+        '      channel: hub-a\n    - {match: "*.corp.example", upstream: corp}\n    - {match: "*.secure.example", channel: hub-a, upstream: corp}\n',
+      );
+      const port = await start(yaml);
+      for (const name of ['git.corp.example', 'www.secure.example', 'outside.example']) expect(await rcodeFrom(CLIENT_502, port, 'udp', name)).toBe('NOERROR');
+      expect(corp.queries.map((q) => q.name)).toEqual(['git.corp.example', 'www.secure.example']);
+      expect(def.queries.map((q) => q.name)).toEqual(['outside.example']);
+    } finally {
+      await def.stop();
+      await corp.stop();
     }
   });
 });
