@@ -32,6 +32,16 @@
  * 36.7, file 43.3 / 42.2) against 82.2 MB (anon 42.1, file 40.0): the anonymous part 5.4–5.8 MB
  * smaller; the executable's pages move by ±5 MB between runs (how much of it the page cache
  * holds when the daemon starts: fault-around maps only what is cached). Idle and empty: 44–48 MB.
+ * 2026-12-03 10:40, two JSC levers tried and not adopted (one run each, machine under a CI run,
+ * an experimental build with a timer; the executable's pages were 43.6 MB in that series, 40 in
+ * the one before, so compare the anonymous part): `Bun.shrink()` every 12 s (JSC's
+ * shrinkFootprintWhenIdle: drops every compiled function and collects once the loop is idle)
+ * took the anonymous part at rest from 35.2 to 29.0 MB, a full `Bun.gc(true)` every 12 s only to
+ * 33.6; but it throws away the JIT's work, so the first queries after each shrink run in the
+ * interpreter again, Bun marks it deprecated, and on a router that never falls quite silent it
+ * would either never run or run under load. BUN_JSC_useFTLJIT=0 (no top-tier JIT): at rest 70–71
+ * against 73–75 MB (file pages 2 MB fewer, anonymous 1–2), peak during the fill 83–84 against
+ * 94; in bench/soak (60 s, loaded machine) no better (median 122 against 117 MB).
  * 2026-12-02 (load 1–2.5): at rest 84–87 MB with or without
  * `memory_plan`: 44 MB the executable's pages, 40–43 MB anonymous for a live heap of 20 MB
  * (heap capacity 35 MB after a full collection: blocks left partly used), 86.8 MB with mimalloc

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { runCli } from './cli/app.ts';
 import { processIo } from './cli/io.ts';
+import { EXIT } from './cli/exit-codes.ts';
 import { fileDeps } from './config/load.ts';
 import { controlRequest } from './control/client.ts';
 import { kernelDown } from './daemon/down.ts';
@@ -44,5 +45,10 @@ const code = await runCli(process.argv.slice(2), {
     }
   },
 });
-await io.flush();
+const failed = await io.flush();
+if (failed) {
+  // the output is incomplete (a full disk, an I/O error): never exit 0 on a cut-off file
+  if (failed.stream === 'stdout') process.stderr.write(`dnsseal: cannot write to stdout (${failed.error.message}): the output is incomplete\n`);
+  process.exit(code === EXIT.ok ? EXIT.runtime : code);
+}
 process.exit(code);

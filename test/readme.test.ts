@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { registeredMetrics } from './metric-names.ts';
+import { checkConfig } from '../src/config/check.ts';
+import { deps } from './config/fixtures.ts';
 
 const root = new URL('..', import.meta.url);
 const read = (p: string) => Bun.file(new URL(p, root)).text();
@@ -27,6 +29,15 @@ describe('readme', () => {
     expect(names.size).toBeGreaterThan(20);
     const missing = [...names].filter((n) => !readme.includes(`\`${n}\``));
     expect(missing).toEqual([]);
+  });
+
+  test('the Rules example configuration passes check with no error and no warning when copied as it is', async () => {
+    const readme = await read('README.md');
+    const example = /```yaml\n(mode: gateway\nlan: \[eth1\][\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const r = checkConfig(new Map([['config', ['example.yaml']]]), deps({ 'example.yaml': example! }), { interfaces: () => ['lo', 'eth0', 'eth1'] });
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.map((w) => w.message)).toEqual([]);
   });
 
   test('names the two commands a new operator runs', async () => {

@@ -4,7 +4,7 @@
  * (exit-codes.ts decides which error is which). Flags and arguments are checked before a
  * command runs, so a usage error does nothing.
  */
-import { parseArgs, type ParsedArgs } from '../config/flags.ts';
+import { COMMAND_FLAGS, parseArgs, type ParsedArgs } from '../config/flags.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
 import type { CliContext, CliDeps } from './context.ts';
 import { EXIT, UNREACHABLE_CODES, USAGE_CODES } from './exit-codes.ts';
@@ -73,7 +73,9 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     return await handler({ ...deps, args, json: args.values.has('json') });
   } catch (err) {
     const command = args?.command ?? argv.find((a) => !a.startsWith('-'));
-    return report(err, deps, args?.values.has('json') ?? argv.includes('--json'), command);
+    // errors in JSON only for a command that takes --json (`version --json` is refused in text)
+    const takesJson = command !== undefined && (COMMAND_FLAGS[command] ?? []).some((f) => f.name === 'json');
+    return report(err, deps, takesJson && (args?.values.has('json') ?? argv.includes('--json')), command);
   }
 }
 
@@ -91,7 +93,6 @@ function report(err: unknown, deps: CliDeps, json: boolean, command: string | un
   const message = err instanceof Error ? err.message : errorMessage(err);
   let hint = '';
   if (err instanceof DnssealError && err.code === 'not_running') hint = ' (is "dnsseal run" running? see --control)';
-  if (err instanceof DnssealError && err.code === 'permission_denied') hint = ' (the control socket is root-only: try sudo)';
   if (json && command === 'check') {
     // `check --json` answers with its report on stdout in every case, a usage error included
     const where = err instanceof ConfigError ? err.where : '';

@@ -5,8 +5,11 @@
 import { DEFAULT_CONTROL_SOCKET } from '../control/protocol.ts';
 import { formatList } from '../control/format.ts';
 import { cacheFlushSelection, checkFlushFilter, type ListRow } from '../control/handlers.ts';
-import { loadChecked } from './config-load.ts';
+import { loadChecked, loadControlSettings } from './config-load.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
+import { parseCondition } from '../policy/condition.ts';
+import { canonicalIp } from '../util/ip.ts';
+import { parseCidr } from '../policy/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
@@ -14,12 +17,20 @@ import { EXIT } from './exit-codes.ts';
 import { formatStatus } from './status-format.ts';
 import type { StatusReport } from '../daemon/status.ts';
 
-/** --control, else the control path of --config FILE, else the default. */
-export function controlPath(ctx: CliContext): string {
+/**
+ * --control, else the control path of --config FILE, else the default. The commands that only
+ * read (`list`, `status`) pass `readOnly`: a file with errors elsewhere (an edit in progress)
+ * must not keep them from showing what runs; they use its `control` and say the file has
+ * errors. The commands that act refuse such a file (exit 1, nothing done).
+ */
+export function controlPath(ctx: CliContext, readOnly = false): string {
   const flag = ctx.args.settings.get('control')?.at(-1);
   if (flag) return flag;
-  if (ctx.args.settings.has('config')) return loadChecked(ctx.args.settings, ctx).config.control;
-  return DEFAULT_CONTROL_SOCKET;
+  if (!ctx.args.settings.has('config')) return DEFAULT_CONTROL_SOCKET;
+  if (!readOnly) return loadChecked(ctx.args.settings, ctx).config.control;
+  const r = loadControlSettings(ctx.args.settings, ctx, ['control']);
+  if (r.warning) ctx.io.err(`dnsseal: ${r.warning}\n`);
+  return r.settings.control;
 }
 
 /** The given filters, as the daemon takes them (it knows the running tables and refuses others). */
@@ -53,13 +64,29 @@ export function formatTree(value: unknown, indent = ''): string {
 }
 
 export async function listCommand(ctx: CliContext): Promise<number> {
-  const rows = (await ctx.controlRequest(controlPath(ctx), { cmd: 'list', args: filterArgs(ctx, ['name', 'address', 'channel', 'table']) })) as ListRow[];
+  const args = filterArgs(ctx, ['name', 'address', 'channel', 'table']);
+  // the syntax is refused here already, before the daemon is asked (as flush does)
+  if (typeof args.name === 'string') {
+    try {
+      parseCondition(args.name);
+    } catch (err) {
+      throw new ConfigError('--name', `${errorMessage(err)} (a name, or a pattern written as in rules)`);
+    }
+  }
+  if (typeof args.address === 'string' && !canonicalIp(args.address)) {
+    try {
+      parseCidr(args.address);
+    } catch (err) {
+      throw new ConfigError('--address', `${errorMessage(err)} (an IP address or a CIDR)`);
+    }
+  }
+  const rows = (await ctx.controlRequest(controlPath(ctx, true), { cmd: 'list', args })) as ListRow[];
   ctx.io.out(ctx.json ? JSON.stringify(rows) + '\n' : formatList(rows));
   return EXIT.ok;
 }
 
 export async function statusCommand(ctx: CliContext): Promise<number> {
-  const st = await ctx.controlRequest(controlPath(ctx), { cmd: 'status' });
+  const st = await ctx.controlRequest(controlPath(ctx, true), { cmd: 'status' });
   if (ctx.json) ctx.io.out(JSON.stringify(st) + '\n');
   // a daemon of another version may answer another shape: show it as it is rather than fail
   else ctx.io.out(isStatusReport(st) ? formatStatus(st, ctx.clock.nowMs()) : formatTree(st));
@@ -102,7 +129,7 @@ async function flushCacheCommand(ctx: CliContext): Promise<number> {
 
 export async function reloadCommand(ctx: CliContext): Promise<number> {
   const r = await ctx.controlRequest(controlPath(ctx), { cmd: 'reload' });
-  ctx.io.out(ctx.json ? JSON.stringify(r ?? null) + '\n' : `reloaded${r && typeof r === 'object' ? ':\n' + formatTree(r, '  ') : '\n'}`);
+  ctx.io.out(ctx.json ? JSON.stringify(r ?? null) + '\n' : `reloaded${r && typeof r === 'object' ? ':' + formatTree(r, '  ') : '\n'}`);
   return EXIT.ok;
 }
 

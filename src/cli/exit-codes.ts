@@ -31,6 +31,7 @@ export const UNREACHABLE_CODES = new Set(['not_running', 'permission_denied', 't
  * Error codes that mean the input was wrong and nothing was done (exit 1), besides every
  * ConfigError (`config_invalid`): a policy file the policy server refused, a reload the daemon
  * refused because the file is invalid, control arguments the daemon refused (a flush filter
- * naming an unknown channel or table), a listen address resolver-setup cannot use.
+ * naming an unknown channel or table), a listen address resolver-setup cannot use, a binary path
+ * install-unit cannot write into a unit.
  */
-export const USAGE_CODES = new Set(['config_invalid', 'policy_invalid', 'reload_invalid', 'bad_args', 'bad_listen', 'address_conflict']);
+export const USAGE_CODES = new Set(['config_invalid', 'policy_invalid', 'reload_invalid', 'bad_args', 'bad_listen', 'address_conflict', 'bad_binary']);

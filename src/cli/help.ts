@@ -4,8 +4,8 @@
  * are written, examples, exit codes. Flag lists come from src/config/flags.ts and settings.ts.
  */
 import { COMMAND_FLAGS, settingFlagsOf } from '../config/flags.ts';
-import { CONFIG_COMMANDS, type FlagDescriptor } from '../config/setting.ts';
-import { CONFIG_FILE_FLAG, SETTING_FLAGS } from '../config/settings.ts';
+import { CONFIG_COMMANDS, WITH_POLICY_SERVER, type FlagDescriptor } from '../config/setting.ts';
+import { CONFIG_FILE_FLAG, SETTING_FLAGS, SETTINGS } from '../config/settings.ts';
 import { EXIT_MEANINGS } from './exit-codes.ts';
 
 interface CommandDoc {
@@ -22,21 +22,36 @@ export const COMMANDS: Record<string, CommandDoc> = {
   'policy-server': {
     usage: 'dnsseal policy-server --config FILE [FLAGS]',
     summary: 'Run the central policy server: answers DNS and adds the asking client\'s channel, TSIG-signed (same rule syntax plus a serve: section).',
+    more:
+      'The serve: section (policy server only; all optional): zone (a zone file, relative to the config: names under it are answered from it, the others forwarded to the upstreams), ' +
+      'zone_origin (its origin when the file has no $ORIGIN), trusted_keys (names of tsig_keys whose signed queries may name the client by EDNS Client Subnet: a gateway forwarding for its LAN), ' +
+      'require_tsig (true: unsigned queries get REFUSED; default false), annotate (signed, the default: only answers to signed queries carry the policy option; all: every EDNS answer), ' +
+      'fudge (seconds of clock skew accepted on signed queries, 1-3600, default 300). ' +
+      `Of the node's settings it uses ${SETTINGS.filter((s) => s.commands.includes('policy-server')).map((s) => s.key).join(', ')} ` +
+      '(allow_clients as run does: unset, loopback and the lan interfaces\' prefixes; any other sender gets REFUSED); ' +
+      'any other key in its file, and any other setting flag, is refused by name (exit 1).',
   },
   check: { usage: 'dnsseal check [--config FILE] [FLAGS] [--json]', summary: 'Validate the configuration and flags; print a summary or every problem as file:line.' },
   explain: {
-    usage: 'dnsseal explain NAME [--client IP] [--config FILE] [FLAGS] [--json]',
-    summary: 'Show what the policy does with NAME: the table consulted, the matching rule (or none), the channel and the upstream. Works offline from the config and flags.',
+    usage: 'dnsseal explain NAME|ADDRESS [--client IP] [--config FILE] [FLAGS] [--json]',
+    summary: 'Show what the policy does with NAME (a domain name a client would query, not a pattern; a malformed one is refused): the table consulted, the matching rule (or none), the channel and the upstream; for an IP ADDRESS, the static entry that always protects it (or none). Works offline from the config and flags.',
     args: { min: 1, max: 1, name: 'NAME' },
-    more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}',
+    more: 'JSON shape: {"name", "client", "table", "rule": {"pattern", "index", "kind"} | null, "channel": {…} | null, "upstream"}; for an ADDRESS {"address", "client", "table", "static": {"cidr", "channel": {…}} | null}',
   },
-  list: { usage: 'dnsseal list [--name N|*.SUFFIX] [--address IP] [--channel C] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
+  list: { usage: 'dnsseal list [--name PATTERN] [--address IP|CIDR] [--channel NAME] [--table ID] [--json]', summary: 'Show live protected entries (asks the running daemon).' },
   status: { usage: 'dnsseal status [--json]', summary: 'Show mode, upstreams, channels and SA state, map fill, counters (asks the running daemon).' },
   flush: {
     usage: 'dnsseal flush [--channel NAME] [--table ID] [--name PATTERN] [--address IP|CIDR] [--json] | dnsseal flush --cache [--name PATTERN] [--json]',
     summary: 'Withdraw entries now: those every given filter selects (filters combine), or all non-static ones without a filter. An unknown channel or table is refused (exit 1) and nothing is flushed. With --cache: empty the answer cache (or drop the answers for the names PATTERN selects) instead.',
   },
-  reload: { usage: 'dnsseal reload [--json]', summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).' },
+  reload: {
+    usage: 'dnsseal reload [--json]',
+    summary: 'Make the daemon re-read its config (same as SIGHUP); an invalid file leaves the old policy running (exit 1).',
+    more:
+      'The reply: source, tables, rules, channels, statics (the new configuration); released (names the new rules no longer protect, let go), moved (entries moved in place to another channel), ' +
+      'withdrawn (entries left with no name: retired, still in the map, never clear, until retire passes with no packet); channelsLoaded, channelsReplaced, channelsUnloaded (in strongSwan); ' +
+      'listenAdded, listenRemoved; applied (the changed keys applied live); restartNeeded (changed keys only a restart applies: their running values stay, and dnsseal status names them).',
+  },
   log: {
     usage: 'dnsseal log queries on|off [--json]',
     summary: 'Switch the query log of the running daemon (one line per query, see log_queries) until a reload changes log_queries.',
@@ -104,17 +119,18 @@ export const RULES = `Rules (first match in table order wins; the query name and
 
 export const EXAMPLES = `Examples:
   dnsseal run                                   # embedded default config (127.0.0.53:53)
-  dnsseal check --config /etc/dnsseal.yaml
+  mkdir -p /etc/dnsseal; dnsseal config-default > /etc/dnsseal/dnsseal.yaml   # then edit the rules
+  dnsseal check --config /etc/dnsseal/dnsseal.yaml
   dnsseal run --upstream 9.9.9.9 --channel hub=tunnel:203.0.113.1 \\
               --protect '*.corp.example=hub'             # corp.example and every name under it
-  dnsseal explain git.corp.example --config /etc/dnsseal.yaml --client 10.1.2.3
+  dnsseal explain git.corp.example --config /etc/dnsseal/dnsseal.yaml --client 10.1.2.3
   dnsseal explain www.partner.test --channel p=peer,esp=chacha20poly1305 \\
               --protect '*.partner.test=p' --json
   dnsseal list --name '*.corp.example' --json`;
 
 const EXITS = ['Exit codes:', ...EXIT_MEANINGS.map(([code, what]) => `  ${code}  ${wrap(what, WIDTH - 5, '     ')}`)].join('\n');
 
-const readsConfig = (command: string) => (CONFIG_COMMANDS as readonly string[]).includes(command);
+const readsConfig = (command: string) => (WITH_POLICY_SERVER as readonly string[]).includes(command);
 
 export function renderHelp(command?: string): string {
   if (command && COMMANDS[command]) {
@@ -141,7 +157,7 @@ export function renderHelp(command?: string): string {
     'Commands:',
     ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${wrap(c.summary, WIDTH - width - 4, ' '.repeat(width + 4))}`),
     '',
-    `Configuration flags (${CONFIG_COMMANDS.join(', ')}; every config key is a flag and flags win):`,
+    `Configuration flags (${CONFIG_COMMANDS.join(', ')}, and policy-server the part "dnsseal help policy-server" lists; every config key is a flag and flags win):`,
     ...flagLines([CONFIG_FILE_FLAG, ...SETTING_FLAGS]),
     '',
     RULES,

@@ -5,7 +5,7 @@
  * so a new command, flag or setting is in the manual without writing it twice.
  */
 import { COMMAND_FLAGS, settingFlagsOf } from '../config/flags.ts';
-import { CONFIG_COMMANDS, MODES, type FieldDoc, type FlagDescriptor } from '../config/setting.ts';
+import { CONFIG_COMMANDS, MODES, WITH_POLICY_SERVER, type FieldDoc, type FlagDescriptor } from '../config/setting.ts';
 import { CONFIG_FILE_FLAG, SETTINGS } from '../config/settings.ts';
 import { EXIT_MEANINGS } from './exit-codes.ts';
 import { COMMANDS, EXAMPLES, RULES } from './help.ts';
@@ -46,6 +46,9 @@ function commands(): string[] {
       out.push(...flagItems(own));
       if ((CONFIG_COMMANDS as readonly string[]).includes(name)) {
         out.push('.TP', `${flagText(CONFIG_FILE_FLAG)}, and every configuration flag`, 'See \\fBCONFIGURATION\\fR: each key is also a flag, and flags win over the file.');
+      } else if ((WITH_POLICY_SERVER as readonly string[]).includes(name)) {
+        const keys = SETTINGS.filter((s) => s.commands.includes(name)).map((s) => `\\fB${esc(s.key)}\\fR`);
+        out.push('.TP', `${flagText(CONFIG_FILE_FLAG)}, and the configuration flags of ${keys.join(', ')}`, 'See \\fBCONFIGURATION\\fR; any other key or setting flag is refused by name.');
       } else {
         out.push(...flagItems(settings));
       }
@@ -63,8 +66,8 @@ function configuration(): string[] {
   const out: string[] = [
     '.SH CONFIGURATION',
     'dnsseal reads one YAML file (\\fB\\-\\-config\\fR \\fIFILE\\fR); without one it uses the embedded default, which \\fBdnsseal config\\-default\\fR prints.',
-    'Every key is also a flag, and flags win over the file. Unknown keys are errors, and every error names \\fIfile\\fR:\\fIline\\fR.',
-    '\\fBdnsseal check\\fR reports every problem at once, and warns about rules that can never win, settings the mode ignores, interfaces that do not exist and an open resolver.',
+    'Every key is also a flag, and flags win over the file; the flag of a true/false key is a switch, and \\fB\\-\\-log\\-queries=false\\fR turns off what the file sets. Unknown keys are errors, and every error names \\fIfile\\fR:\\fIline\\fR.',
+    '\\fBdnsseal check\\fR reports every problem at once, and warns about rules that can never win, settings the mode ignores, interfaces that do not exist, a public listen address without allow_clients (other clients get REFUSED) and an open resolver.',
     '.SS Keys',
   ];
   for (const s of SETTINGS) {

@@ -8,12 +8,14 @@ import { EMBEDDED_DEFAULT } from '../config/load.ts';
 import { loadChecked } from './config-load.ts';
 import { renderReference } from '../config/reference.ts';
 import { DEFAULT_NEGOTIATE_TIMEOUT_MS } from '../ipsec/channel-manager.ts';
-import { Policy } from '../policy/policy.ts';
+import { Policy, type StaticProtection } from '../policy/policy.ts';
+import { parseCidr, PrefixTable } from '../policy/cidr.ts';
 import { forEachTarget } from '../policy/rule-list.ts';
 import { explain, type Explanation, type RuleRef } from '../policy/explain.ts';
 import { LocalRecords, type LocalRecord } from '../proxy/local-records.ts';
-import { isIP } from '../util/ip.ts';
-import { ConfigError } from '../util/errors.ts';
+import { canonicalIp, isIP } from '../util/ip.ts';
+import { canonicalLabels } from '../policy/name.ts';
+import { ConfigError, errorMessage } from '../util/errors.ts';
 import type { Config } from '../config/types.ts';
 import type { CliContext } from './context.ts';
 import { EXIT } from './exit-codes.ts';
@@ -156,10 +158,78 @@ function apexHint(e: Explanation, cfg: Config): string | undefined {
   return `"${apex.condition.pattern}" (rule #${apex.index}) covers names below ${e.name}, not ${e.name} itself; write "*.${e.name}" to cover both`;
 }
 
+/**
+ * The NAME `explain` is asked about: a name a client could query (labels of letters, digits,
+ * `-`, `_`, Unicode as A-labels; trailing dot allowed). A pattern, an empty name or a malformed
+ * one is refused — saying "no rule, traffic stays in clear" about a name nobody can ask would
+ * mislead.
+ */
+export function checkExplainName(name: string): void {
+  if (name === '' || name === '.') throw new ConfigError('explain', `needs a domain name, not "${name}" (e.g. dnsseal explain www.corp.example)`);
+  if (name.includes('*')) {
+    const example = name.replace(/^\*\*?\./, 'www.').replace(/\.\*$/, '.example').replace(/\*/g, 'www');
+    throw new ConfigError('explain', `"${name}" is a pattern; explain takes a name a client would ask for, e.g. "${example}"`);
+  }
+  try {
+    canonicalLabels(name.endsWith('.') ? name.slice(0, -1) : name);
+  } catch (err) {
+    throw new ConfigError('explain', `"${name}" is not a domain name: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * `explain ADDRESS`: no rule matches an address — the static entry (`static:`) of the client's
+ * table that always protects it, or null: then only a protected name's answer protects it, while
+ * its entry lives (the running daemon's `list --address` shows that).
+ * JSON: {"address", "client", "table", "static": {"cidr", "channel": {…}} | null}.
+ */
+export interface AddressExplanation {
+  address: string;
+  client: string | null;
+  table: string;
+  static: { cidr: string; channel: Explanation['channel'] } | null;
+}
+
+export function explainAddress(policy: Policy, address: string, client: string | undefined): AddressExplanation {
+  const table = policy.tableFor(client ?? '');
+  const within = new PrefixTable<StaticProtection>();
+  for (const s of policy.statics()) if (s.table === table.id) within.add(parseCidr(s.cidr), s);
+  const hit = within.lookup(address);
+  return {
+    address: canonicalIp(address) ?? address,
+    client: client ?? null,
+    table: table.id,
+    static: hit ? { cidr: hit.cidr, channel: { ...hit.channel, peerIdentity: hit.channel.identity } } : null,
+  };
+}
+
+function formatAddressExplanation(e: AddressExplanation): string {
+  const lines = [
+    ['address', e.address],
+    ['client', e.client ?? '(none given: default table)'],
+    ['table', e.table],
+    [
+      'static',
+      e.static
+        ? `${e.static.cidr} through channel ${e.static.channel!.name} (${e.static.channel!.protocol === 'tls' ? 'tls ' : ''}${e.static.channel!.kind}): always protected, whatever DNS says`
+        : `none: not always protected; traffic to it is protected while a protected name's answer holds it ("dnsseal list --address ${e.address}" asks the running daemon)`,
+    ],
+  ];
+  return lines.map(([k, v]) => `${(k + ':').padEnd(10)}${v}`).join('\n') + '\n';
+}
+
 export async function explainCommand(ctx: CliContext): Promise<number> {
   const name = ctx.args.positionals[0]!; // exactly one: checked with the flags (app.ts)
   const client = ctx.args.values.get('client')?.at(-1);
   if (client !== undefined && !isIP(client)) throw new ConfigError('--client', `"${client}" is not an IP address`);
+  if (isIP(name)) {
+    // an address is matched by static entries, never by a rule
+    const { policy } = loadPolicy(ctx);
+    const a = explainAddress(policy, name, client);
+    ctx.io.out(ctx.json ? JSON.stringify(a) + '\n' : formatAddressExplanation(a));
+    return EXIT.ok;
+  }
+  checkExplainName(name);
   const { cfg, policy } = loadPolicy(ctx);
   const e = explainWithHosts(explain(policy, name, client), cfg);
   ctx.io.out(ctx.json ? JSON.stringify(e) + '\n' : formatExplanation(e, cfg));

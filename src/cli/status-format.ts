@@ -24,7 +24,7 @@ export const SERVFAIL_REASONS: Record<string, string> = {
   timeout: 'the upstream did not answer within upstream_timeout',
   upstream: 'the upstream could not be reached or its answer was unusable',
   malformed_answer: 'a protected answer that could not be checked before release',
-  register: 'the addresses could not be registered (map full, kernel or strongSwan error, peer SA not up): fail closed',
+  register: 'the addresses could not be registered (map full, the data path lost, kernel or strongSwan error, peer SA not up): fail closed',
   unverified: "a policy server's answer whose TSIG did not verify",
   intercept: 'the intercept pool had no free address',
 };

@@ -6,17 +6,26 @@
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
 import type { Draft } from './draft.ts';
-import type { FileReader } from './setting.ts';
+import { notUsedByPolicyServer, type FileReader } from './setting.ts';
 import { SETTINGS } from './settings.ts';
 import type { YamlDoc } from './yaml-doc.ts';
 
 const KNOWN_KEYS = SETTINGS.map((s) => s.key);
+
+/** Whether the draft's command uses setting `s` (the policy server uses only some: setting.ts WITH_POLICY_SERVER). */
+function usedBy(d: Draft, s: (typeof SETTINGS)[number]): boolean {
+  return d.role !== 'policy-server' || s.commands.includes('policy-server');
+}
 
 export function applyYaml(doc: YamlDoc, d: Draft, files: FileReader): void {
   const r = doc.root;
   doc.checkKeys(r, [], KNOWN_KEYS);
   for (const s of SETTINGS) {
     if (!(s.key in r)) continue;
+    if (!usedBy(d, s)) {
+      doc.section(() => doc.fail([s.key], notUsedByPolicyServer(s.key)));
+      continue;
+    }
     const v = r[s.key];
     if (s.kind === 'value') {
       doc.section(() => d.values.set(s.key, { value: s.type.yaml(v, doc, [s.key], s.key), where: doc.at([s.key]) }));
@@ -46,13 +55,19 @@ export function applyFlags(values: Map<string, string[]>, d: Draft, files: FileR
     if (s.kind === 'section') {
       for (const f of s.flags) {
         const texts = values.get(f.name);
-        if (texts) each(() => f.apply(texts, d, files));
+        if (!texts) continue;
+        if (!usedBy(d, s)) each(() => refuse(f.name, s.key));
+        else each(() => f.apply(texts, d, files));
       }
       continue;
     }
     const texts = s.flag && values.get(s.flag.name);
     if (!texts || !s.flag) continue;
     const flag = s.flag;
+    if (!usedBy(d, s)) {
+      each(() => refuse(flag.name, s.key));
+      continue;
+    }
     each(() => {
       let value: unknown;
       try {
@@ -64,4 +79,9 @@ export function applyFlags(values: Map<string, string[]>, d: Draft, files: FileR
       d.values.set(s.key, { value, where: `--${flag.name}` });
     });
   }
+}
+
+/** A flag of a setting the policy server does not use (the parser refuses it first; tests call the loader directly). */
+function refuse(flag: string, key: string): never {
+  throw new ConfigError(`--${flag}`, notUsedByPolicyServer(key));
 }

@@ -173,9 +173,15 @@ const INTERNAL = (() => {
   return t;
 })();
 
+/**
+ * A listen address reachable from outside (public, or every address of the machine):
+ * - with no `allow_clients`, only loopback and the `lan` prefixes may ask — every other client is
+ *   REFUSED, which is rarely what listening there was for: say so;
+ * - with `allow_clients` holding a whole family (`0.0.0.0/0`, `::/0`), anyone may ask: an open
+ *   resolver, abused for amplification.
+ */
 function openResolverWarnings(d: Draft): Located[] {
   const allow = d.values.get('allow_clients')?.value;
-  if (Array.isArray(allow) && allow.length > 0) return [];
   const listen = value<string[]>(d, 'listen') ?? [];
   const where = d.values.get('listen')?.where ?? '--listen';
   const open: string[] = [];
@@ -190,14 +196,49 @@ function openResolverWarnings(d: Draft): Located[] {
   }
   if (open.length === 0) return [];
   const any = open.some((l) => /^(0\.0\.0\.0|\[::\])(:|$)/.test(l));
+  const what = `${open.join(', ')} ${any ? 'answers on every address of this machine, public ones included' : 'is a public address'}`;
+  if (!Array.isArray(allow) || allow.length === 0) {
+    return [
+      {
+        where,
+        message: `${what}, but with no allow_clients only loopback and the lan interfaces' prefixes may ask: every other client gets REFUSED — set allow_clients to the client ranges to answer`,
+      },
+    ];
+  }
+  const everyone = allow.filter((c) => typeof c === 'string' && /\/0$/.test(c.trim()));
+  if (everyone.length === 0) return [];
   return [
     {
-      where,
-      message:
-        `${open.join(', ')} ${any ? 'answers on every address of this machine, public ones included' : 'is a public address'}, and no allow_clients restricts who may ask — ` +
-        'an open resolver anyone can use (and abuse for amplification); set allow_clients to your client ranges, or listen on a LAN or loopback address',
+      where: d.values.get('allow_clients')!.where,
+      message: `allow_clients ${everyone.join(', ')} lets anyone ask, and ${what}: an open resolver anyone can use (and abuse for amplification) — set allow_clients to your client ranges`,
     },
   ];
+}
+
+/**
+ * `[::]:P` next to an IPv4 address on port P: Linux sockets on `::` are dual-stack unless
+ * net.ipv6.bindv6only is 1, so `[::]` takes IPv4 port P too and the other bind fails at start.
+ */
+function dualStackWarnings(d: Draft): Located[] {
+  const listen = value<string[]>(d, 'listen') ?? [];
+  const where = d.values.get('listen')?.where ?? '--listen';
+  const parsed = listen.flatMap((l) => {
+    try {
+      return [{ text: l, ...parseHostPort(l, 53) }];
+    } catch {
+      return [];
+    }
+  });
+  const out: Located[] = [];
+  for (const w of parsed.filter((p) => p.address === '::')) {
+    const v4 = parsed.filter((o) => o.port === w.port && !o.address.includes(':'));
+    if (v4.length === 0) continue;
+    out.push({
+      where,
+      message: `${w.text} also takes IPv4 port ${w.port} on this machine unless net.ipv6.bindv6only is 1 (sockets on :: are dual-stack), so it and ${v4.map((o) => o.text).join(', ')} cannot all be bound (EADDRINUSE at start) — listen on ${w.text} alone to serve both families`,
+    });
+  }
+  return out;
 }
 
 /**
@@ -208,5 +249,5 @@ function openResolverWarnings(d: Draft): Located[] {
 export function configWarnings(d: Draft, env: CheckEnv = {}, opts: { modeUnknown?: boolean } = {}): Located[] {
   const mode = value<Mode>(d, 'mode') ?? 'host';
   const byMode = opts.modeUnknown ? [] : [...modeWarnings(d, mode), ...interfaceWarnings(d, mode, env)];
-  return [...shadowWarnings(d, env.maxShadowRules ?? Infinity), ...byMode, ...openResolverWarnings(d)];
+  return [...shadowWarnings(d, env.maxShadowRules ?? Infinity), ...byMode, ...openResolverWarnings(d), ...dualStackWarnings(d)];
 }

@@ -71,6 +71,11 @@ export interface Draft {
   hosts: DraftHost[];
   /** `hosts_file:` / `--hosts-file`, read: its path and records. */
   hostsFile?: { path: string; where: string; entries: DraftHost[] };
+  /**
+   * The embedded default's example channels, when rule flags without --config left them out
+   * (with its rules): an unknown channel of that name is explained, not just "none defined".
+   */
+  exampleChannels?: string[];
 }
 
 export function emptyDraft(source: string): Draft {

@@ -15,7 +15,7 @@ import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
-import { ipFamily } from './address.ts';
+import { ipFamily, parseHostPort } from './address.ts';
 import { formatServerSpec } from '../proxy/server-spec.ts';
 import { MAX_SERVERS } from '../proxy/upstream-set.ts';
 import { tlsMaterial, type CredentialDeps } from './tls-credentials.ts';
@@ -97,13 +97,13 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
     let index = 0;
     for (const r of t.rules) {
       if (r instanceof PackedRules) {
-        checkPacked(id, r, index, known, upstreams, problems);
+        checkPacked(d, id, r, index, known, upstreams, problems);
         rules.push(r);
         index += r.length;
         continue;
       }
       if (r.channel !== undefined && !known.has(r.channel)) {
-        problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${hint(known)}`));
+        problems.list.push(new ConfigError(r.where.channel, `table "${id}" rule ${index} (${r.condition.pattern}): unknown channel "${r.channel}"${channelHint(d, r.channel, known)}`));
       }
       if (r.upstream !== undefined && !upstreams.has(r.upstream)) {
         problems.list.push(new ConfigError(r.where.upstream, `table "${id}" rule ${index} (${r.condition.pattern}): unknown upstream "${r.upstream}"${hint(upstreams)}`));
@@ -120,7 +120,7 @@ function tables(d: Draft, known: Set<string>, upstreams: Set<string>, problems: 
 }
 
 /** A rules file's references, checked per name, at the first line that uses it (rule `base` is its first). */
-function checkPacked(id: string, p: PackedRules, base: number, channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
+function checkPacked(d: Draft, id: string, p: PackedRules, base: number, channels: Set<string>, upstreams: Set<string>, problems: Problems): void {
   const reported = new Set<string>();
   for (let i = 0; i < p.length; i++) {
     const ch = p.channel(i);
@@ -132,7 +132,7 @@ function checkPacked(id: string, p: PackedRules, base: number, channels: Set<str
       const what = `table "${id}" rule ${base + i} (${p.pattern(i)})`;
       if (badChannel) {
         reported.add(`c${ch}`);
-        problems.list.push(new ConfigError(where, `${what}: unknown channel "${ch}"${hint(channels)}`));
+        problems.list.push(new ConfigError(where, `${what}: unknown channel "${ch}"${channelHint(d, ch!, channels)}`));
       }
       if (badUpstream) {
         reported.add(`u${up}`);
@@ -146,12 +146,31 @@ function hint(names: Set<string>): string {
   return names.size ? ` (defined: ${[...names].join(', ')})` : ' (none defined)';
 }
 
+/** `hint`, and why a channel of the embedded default is not there when rule flags replaced its examples. */
+function channelHint(d: Draft, name: string, names: Set<string>): string {
+  if (!d.exampleChannels?.includes(name)) return hint(names);
+  return (
+    `${hint(names)}: "${name}" is an example channel of the embedded default, left out with its rules when rules come from flags without --config; ` +
+    `define it with --channel ${name}=SPEC, or write a config file (dnsseal config-default) and pass --config`
+  );
+}
+
 function cidrAt(where: string, text: string, what: string): string {
   try {
     return parseCidr(text).text;
   } catch (err) {
     throw new ConfigError(where, `${what}: ${errorMessage(err)}`);
   }
+}
+
+/**
+ * Only the value settings of a draft, with the problems of those alone: what the control
+ * commands read from a file that may have errors elsewhere (an edit in progress).
+ */
+export function draftSettings(d: Draft): { values: SettingsConfig; problems: ConfigError[]; where: (key: string) => string } {
+  const problems = new Problems();
+  const { values, where } = settingValues(d, problems);
+  return { values, problems: problems.list, where };
 }
 
 /**
@@ -228,7 +247,26 @@ function defaultUpstream(listen: string[], deps: FinalizeDeps): UpstreamSpec {
  * (one local address for every upstream socket) cannot serve DoH (fetch cannot bind) nor a
  * server of the other family.
  */
-function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: string; where: string } | undefined, problems: Problems): void {
+/**
+ * The listen address a plain-DNS server would reach: dnsseal itself (the same address and port,
+ * or loopback on the port of a wildcard listen address). Forwarding there goes round in a loop.
+ */
+function ownListen(address: string, port: number, listen: string[]): string | undefined {
+  const loopback = address === '::1' || address.startsWith('127.');
+  for (const l of listen) {
+    let hp;
+    try {
+      hp = parseHostPort(l, 53);
+    } catch {
+      continue; // reported as an error of listen
+    }
+    if (hp.port !== port) continue;
+    if (hp.address === address || (loopback && (hp.address === '::' || (hp.address === '0.0.0.0' && address !== '::1')))) return l;
+  }
+  return undefined;
+}
+
+function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: string; where: string } | undefined, listen: string[], problems: Problems): void {
   for (const u of upstreams) {
     const du = d.upstreams.get(u.name);
     const at = (i: number) => du?.whereServers[i] ?? du?.where ?? 'resolv.conf';
@@ -241,6 +279,10 @@ function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: 
       const before = seen.get(text);
       if (before !== undefined) problems.list.push(new ConfigError(at(i), `upstream "${u.name}": server ${text} is listed twice (also at ${at(before)})`));
       else seen.set(text, i);
+      const self = s.transport === 'dns' ? ownListen(s.address, s.port, listen) : undefined;
+      if (self !== undefined) {
+        problems.list.push(new ConfigError(at(i), `upstream "${u.name}": server ${text} is dnsseal itself (listen ${self}): its queries would go round in a loop — name the resolver dnsseal forwards to`));
+      }
       if (!source) return;
       if (s.transport === 'https') {
         problems.list.push(
@@ -276,7 +318,7 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
       problems.list.push(new ConfigError(u.whereTsig, `upstream "${u.spec.name}": unknown tsig key "${u.spec.tsigKey}"${hint(new Set(d.tsigKeys.keys()))}`));
     }
   }
-  checkUpstreams(d, upstreams, v.upstreamSource !== undefined ? { address: v.upstreamSource, where: where('upstream_source') } : undefined, problems);
+  checkUpstreams(d, upstreams, v.upstreamSource !== undefined ? { address: v.upstreamSource, where: where('upstream_source') } : undefined, v.listen, problems);
   if (v.policyServer !== undefined) {
     const at = where('policy_server');
     const ps = d.upstreams.get(v.policyServer);
@@ -308,10 +350,15 @@ export function finalize(d: Draft, deps: FinalizeDeps): Config {
     });
   }
   const statics: StaticEntry[] = [];
+  const seenStatic = new Map<string, string>();
   for (const s of d.statics) {
     problems.attempt(() => {
       const cidr = cidrAt(s.where, s.cidr, 'static cidr');
-      if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${hint(channelNames)}`);
+      // the same range twice in one table: which channel would protect it?
+      const before = seenStatic.get(`${s.table}/${cidr}`);
+      if (before) throw new ConfigError(s.where, `static ${cidr} (table ${s.table}) is listed twice (also at ${before})`);
+      seenStatic.set(`${s.table}/${cidr}`, s.where);
+      if (!channelNames.has(s.channel)) throw new ConfigError(s.whereChannel, `static ${cidr}: unknown channel "${s.channel}"${channelHint(d, s.channel, channelNames)}`);
       if (!tableIds.has(s.table)) throw new ConfigError(s.whereTable, `static ${cidr}: unknown table "${s.table}"${hint(tableIds)}`);
       statics.push({ cidr, channel: s.channel, table: s.table });
     });

@@ -6,7 +6,7 @@
  * located at the flag (`--listen: …`).
  */
 import { ConfigError } from '../util/errors.ts';
-import type { FlagDescriptor } from './setting.ts';
+import { notUsedByPolicyServer, type FlagDescriptor } from './setting.ts';
 import { CONFIG_FILE_FLAG, SETTING_FLAGS } from './settings.ts';
 
 /** A command's own flag (not a setting): its commands are the one it is listed under. */
@@ -24,9 +24,9 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
   check: [JSON_FLAG],
   explain: [{ name: 'client', arg: 'IP', help: 'Explain for this client address (picks its table); default: no client, `default` table.' }, JSON_FLAG],
   list: [
-    { name: 'name', arg: 'NAME', help: 'Only entries held by this name (exact, or `*.SUFFIX`).' },
-    { name: 'address', arg: 'IP', help: 'Only this address.' },
-    { name: 'channel', arg: 'NAME', help: 'Only entries of this channel.' },
+    { name: 'name', arg: 'PATTERN', help: 'Only entries held by a name PATTERN selects, written as in rules (`www.corp.example`, `*.corp.example`, `**.corp.example`, `sato.*`, `*.biglobe.*`), as `flush --name`.' },
+    { name: 'address', arg: 'IP|CIDR', help: 'Only this address, or the addresses inside CIDR.' },
+    { name: 'channel', arg: 'NAME', help: 'Only entries of this channel (one the daemon runs or has entries of; another is refused with the known ones).' },
     { name: 'table', arg: 'ID', help: 'Only entries of this table (a running table\'s id, or `default`; another is refused with the known ones).' },
     JSON_FLAG,
   ],
@@ -87,6 +87,7 @@ export function flagsOf(command: string): FlagDescriptor[] {
 /** Why `--name` is not a flag of `command`, and where to look. */
 function notTaken(command: string, name: string): ConfigError {
   const setting = [CONFIG_FILE_FLAG, ...SETTING_FLAGS].find((f) => f.name === name);
+  if (command === 'policy-server' && setting?.key !== undefined) return new ConfigError(`--${name}`, notUsedByPolicyServer(setting.key));
   const owners = Object.keys(COMMAND_FLAGS).filter((c) => COMMAND_FLAGS[c]!.some((f) => f.name === name));
   const why = setting
     ? ` (a configuration flag: ${setting.commands.join(', ')} take it)`
@@ -123,7 +124,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     rest.push(a);
   }
   if (!command && rest.length > 0) {
-    throw new ConfigError('dnsseal', `no command before the flags (${rest[0]} …): dnsseal COMMAND [FLAGS], e.g. dnsseal run --config FILE; see "dnsseal help"`);
+    throw new ConfigError('', `no command before the flags (${rest[0]} …): dnsseal COMMAND [FLAGS], e.g. dnsseal run --config FILE; see "dnsseal help"`);
   }
   if (!command) command = 'help';
   if (!COMMAND_FLAGS[command]) throw new ConfigError(command, `unknown command (commands: ${Object.keys(COMMAND_FLAGS).join(', ')}); see "dnsseal help"`);
@@ -145,8 +146,14 @@ export function parseArgs(argv: string[]): ParsedArgs {
     if (!spec) throw notTaken(command, name);
     let value: string;
     if (!spec.arg) {
-      if (eq >= 0) throw new ConfigError(`--${name}`, 'is a switch and takes no value');
       value = 'true';
+      if (eq >= 0) {
+        // a setting's switch may say false: it turns off what the file sets (flags win)
+        const v = a.slice(eq + 1);
+        if (spec.key === undefined) throw new ConfigError(`--${name}`, 'is a switch and takes no value');
+        if (v !== 'true' && v !== 'false') throw new ConfigError(`--${name}`, `is a switch: --${name}, or --${name}=false to turn off what the file sets, not "${v}"`);
+        value = v;
+      }
     } else if (eq >= 0) {
       value = a.slice(eq + 1);
     } else {

@@ -2,7 +2,7 @@
  * Config loading: YAML file (or the embedded default) → flags on top → checked Config.
  * Every error is a ConfigError located at `file:line` or at the `--flag`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import type { Config } from './types.ts';
 import { ConfigError, errorMessage } from '../util/errors.ts';
 import { emptyDraft, type Draft } from './draft.ts';
@@ -27,9 +27,20 @@ export interface LoadDeps {
   nowMs?(): number;
 }
 
+/**
+ * Reads a config, rules, hosts or key file. A device is refused before it is read: `/dev/zero`
+ * (or a tty) would be read forever; `/dev/null` reads empty. A pipe is read (`--config
+ * <(generate)` ends when its writer does).
+ */
+export function readConfigFile(path: string): string {
+  const st = statSync(path);
+  if ((st.isCharacterDevice() || st.isBlockDevice()) && realpathSync(path) !== '/dev/null') throw Object.assign(new Error('ENOTFILE: a device, not a file'), { code: 'ENOTFILE' });
+  return readFileSync(path, 'utf8');
+}
+
 /** Real file access: the only place config touches the file system. */
 export const fileDeps: LoadDeps = {
-  readFile: (path) => readFileSync(path, 'utf8'),
+  readFile: readConfigFile,
   resolvTexts: () => {
     const out: string[] = [];
     for (const p of RESOLV_PATHS) {
@@ -72,6 +83,12 @@ export function readDraft(values: Map<string, string[]>, deps: LoadDeps, report?
   } else if (path === 'none') {
     text = '';
     source = '<flags>';
+  } else if (path === '') {
+    // `--config=` (an unset variable in a unit file, say): say so rather than "cannot read "
+    const e = new ConfigError('--config', 'needs a value: --config FILE (or --config none for built-in defaults)');
+    if (!report) throw e;
+    report(e);
+    source = '<flags>';
   } else {
     source = path;
     try {
@@ -96,6 +113,7 @@ export function readDraft(values: Map<string, string[]>, deps: LoadDeps, report?
   }
   if (path === undefined && POLICY_FLAGS.some((f) => values.has(f))) {
     // rules given on the command line replace the embedded example rules instead of mixing in
+    draft.exampleChannels = [...draft.channels.keys()];
     draft.channels.clear();
     draft.tables.clear();
     draft.clients = [];

@@ -58,7 +58,10 @@ interface Common {
   doc: string;
   /** Modes that use it; default: every mode. */
   modes?: readonly Mode[];
-  /** Commands whose flags include it; default: the commands that read the config (CONFIG_COMMANDS). */
+  /**
+   * Commands whose flags include it; default: the commands that read a node's config
+   * (CONFIG_COMMANDS). `WITH_POLICY_SERVER` when the policy server uses it too.
+   */
   commands?: readonly string[];
 }
 
@@ -156,8 +159,21 @@ export interface SectionSetting {
 
 export type Setting = ValueSetting<string, any, boolean> | SectionSetting;
 
-/** The commands that load the whole configuration (file and flags): every setting's flag is theirs. */
-export const CONFIG_COMMANDS = ['run', 'check', 'explain', 'policy-server'] as const;
+/** The commands that load a node's whole configuration (file and flags): every setting's flag is theirs. */
+export const CONFIG_COMMANDS = ['run', 'check', 'explain'] as const;
+
+/**
+ * `dnsseal policy-server` reads the same file (plus its `serve:` section) but uses only part of
+ * it: the settings whose `commands` are `WITH_POLICY_SERVER`. Any other key in its file, or flag
+ * on its command line, is refused by name (`notUsedByPolicyServer`) rather than ignored: a
+ * setting an operator wrote must do what it says, or say that it does nothing.
+ */
+export const WITH_POLICY_SERVER = [...CONFIG_COMMANDS, 'policy-server'] as const;
+
+/** The refusal of a node-only setting by the policy server (after `file:line: ` or `--flag: `). */
+export function notUsedByPolicyServer(key: string): string {
+  return `the policy server does not use ${key}; it is a setting of \`dnsseal run\` (see "dnsseal help policy-server" for what it takes)`;
+}
 
 /** `60` → `` `60` ``, `['a']` → `` `[a]` ``; nothing for an empty list or no default. */
 function defaultText(v: unknown, md: boolean): string {

@@ -16,8 +16,8 @@ import { applyForwardFlags, applyProtectFlags, applyRulesFileFlags, readTables, 
 import { readTlsAccept, TLS_ACCEPT_FIELDS } from './sections/tls-accept.ts';
 import { applyTsigKeyFlags, readTsigKeys, TSIG_FIELDS } from './sections/tsig-keys.ts';
 import { applyUpstreamFlags, readUpstreams, SERVER_SYNTAX, UPSTREAM_FIELDS } from './sections/upstreams.ts';
-import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, type FlagDescriptor } from './setting.ts';
-import { cidrsAtEnd, hostPort, hostPortList, hostPortOrOff, ipLiteral, nullable, onOff, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
+import { CONFIG_COMMANDS, MODES, optionalSetting, section, setting, WITH_POLICY_SERVER, type FlagDescriptor } from './setting.ts';
+import { cidrsAtEnd, hostPort, hostPortList, listenOverlaps, hostPortOrOff, ipLiteral, nullable, onOff, oneOf, pinRoot, selectorList, stringList, text, wholeNumber } from './value-types.ts';
 import { CACHE_DEFAULTS } from '../cache/cache-limits.ts';
 import { MEMORY_PLAN_DEFAULT_MB } from '../daemon/heap-plan.ts';
 
@@ -30,8 +30,9 @@ export const CONFIG_FILE_FLAG: FlagDescriptor = {
   name: 'config',
   arg: 'FILE',
   default: 'embedded default',
-  help: 'YAML config file (`none`: start from built-in defaults without the example rules). The control commands read the control socket (and `down` the kernel settings) from it.',
-  commands: [...CONFIG_COMMANDS, ...CONTROL_COMMANDS],
+  help:
+    'YAML config file (`none`: start from built-in defaults without the example rules). Without it, the embedded default; rule flags (`--channel`, `--forward`, `--protect`, `--rules-file`, `--client-table`, `--static`) then replace its example channels and rules. The control commands read the control socket (and `down` the kernel settings) from it.',
+  commands: [...WITH_POLICY_SERVER, ...CONTROL_COMMANDS],
 };
 
 export const SETTINGS = [
@@ -45,26 +46,30 @@ export const SETTINGS = [
   }),
   setting({
     key: 'listen',
+    commands: WITH_POLICY_SERVER,
     field: 'listen',
     type: hostPortList('list of ADDR:PORT'),
     default: ['127.0.0.53:53'],
+    check: listenOverlaps,
     doc: 'Addresses the DNS proxy listens on (UDP and TCP). A reload binds new addresses before it closes removed ones; an address that cannot be bound refuses the reload.',
     help: 'Listen address (UDP and TCP); repeat for several.',
   }),
   setting({
     key: 'allow_clients',
+    commands: WITH_POLICY_SERVER,
     field: 'allowClients',
     type: stringList('list of CIDR', 'CIDR', 'a CIDR'),
     default: [],
     defaultDoc: 'loopback and the LAN prefixes',
     flagDefault: 'loopback and LAN prefixes',
     check: cidrsAtEnd('allowed clients'),
-    doc: 'Senders that may query; any other gets REFUSED (counted in `dnsseal_proxy_queries_total{outcome="refused"}`): a resolver on a public address must not answer the world. Unset or empty: loopback (`127.0.0.0/8`, `::1`) plus the network prefixes of the `lan` interfaces\' addresses, read at start and at a reload that changes this setting. The sender counts, not a client a trusted forwarder names (allow the forwarder). `[0.0.0.0/0, ::/0]` allows everyone.',
+    doc: 'Senders that may query; any other gets REFUSED (counted in `dnsseal_proxy_queries_total{outcome="refused"}`): a resolver on a public address must not answer the world. Unset or empty: loopback (`127.0.0.0/8`, `::1`) plus the network prefixes of the `lan` interfaces\' addresses, read at start and at a reload that changes this setting. The sender counts, not a client a trusted forwarder names (allow the forwarder). `[0.0.0.0/0, ::/0]` allows everyone. `dnsseal policy-server` applies it the same way (same default, read at start and at every reload): list the nodes (and gateways) that ask it.',
     help: 'Client CIDR allowed to query (others get REFUSED); repeat for several.',
     flag: 'allow-client',
   }),
   section({
     key: 'upstreams',
+    commands: WITH_POLICY_SERVER,
     typeDoc: 'mapping name → server, list of servers, or {servers, tsig_key}',
     defaultDoc: 'every usable nameserver of /etc/resolv.conf as `default`',
     doc:
@@ -79,22 +84,24 @@ export const SETTINGS = [
         arg: '[NAME=]SERVER[,tsig-key=KEY]',
         repeatable: true,
         default: 'from /etc/resolv.conf',
-        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT]/PATH#NAME. Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
+        help: 'Upstream server of NAME (default `default`): ADDR[:PORT], tls://ADDR[:PORT]#NAME or https://ADDR[:PORT][/PATH]#NAME (PATH by default /dns-query). IPv6 with a port in brackets: `[::1]:5353`; a bare IPv6 that could end in a port (`::1:5353`) is refused as ambiguous (write `[::1]:5353`, or `[::1:5353]` for that address). Repeat to add servers (the first flag for a name replaces the file\'s list); `tsig-key` signs queries to it (policy server).',
         apply: applyUpstreamFlags,
       },
     ],
   }),
   optionalSetting({
     key: 'upstream_source',
+    commands: WITH_POLICY_SERVER,
     field: 'upstreamSource',
     type: nullable(ipLiteral('IP')),
     defaultDoc: 'unset (the kernel picks)',
     flagDefault: 'kernel picks',
-    doc: 'Local address that upstream queries (UDP, TCP and DNS over TLS) are sent from; its family must match every server\'s, and no server may be DNS over HTTPS (HTTPS requests cannot choose their local address). A policy server classifies a node by this address (table 501), so several proxies on one machine can each be a distinct client.',
+    doc: 'Local address that upstream queries (UDP, TCP and DNS over TLS) are sent from; its family must match every server\'s, and no server may be DNS over HTTPS (HTTPS requests cannot choose their local address). A policy server classifies a node by this address (table 501), so several proxies on one machine can each be a distinct client. `dnsseal policy-server` sends its own upstream queries from it too.',
     help: 'Local IP address upstream queries are sent from (UDP, TCP, DoT).',
   }),
   optionalSetting({
     key: 'upstream_tls_ca',
+    commands: WITH_POLICY_SERVER,
     field: 'upstreamTlsCa',
     type: nullable(text('path', 'FILE', 'needs a path')),
     defaultDoc: 'unset (the system CA store)',
@@ -112,11 +119,12 @@ export const SETTINGS = [
   }),
   setting({
     key: 'lan',
+    commands: WITH_POLICY_SERVER,
     field: 'lan',
     type: stringList('list of interfaces', 'IFACE', 'an interface name'),
     default: [],
     modes: ['gateway', 'intercept'],
-    doc: 'Client-side interfaces (`gateway`, `intercept` modes).',
+    doc: 'Client-side interfaces (`gateway`, `intercept` modes). `dnsseal policy-server` reads them only for the default of `allow_clients` (their network prefixes).',
     help: 'Client-side interface.',
   }),
   setting({
@@ -158,6 +166,7 @@ export const SETTINGS = [
   }),
   setting({
     key: 'log_level',
+    commands: WITH_POLICY_SERVER,
     field: 'logLevel',
     type: oneOf(['debug', 'info', 'warn', 'error']),
     default: 'info',
@@ -166,6 +175,7 @@ export const SETTINGS = [
   }),
   setting({
     key: 'log_format',
+    commands: WITH_POLICY_SERVER,
     field: 'logFormat',
     type: oneOf(['logfmt', 'json']),
     default: 'logfmt',
@@ -182,6 +192,7 @@ export const SETTINGS = [
   }),
   optionalSetting({
     key: 'metrics',
+    commands: WITH_POLICY_SERVER,
     field: 'metrics',
     type: hostPortOrOff('ADDR:PORT'),
     defaultDoc: 'off',
@@ -215,6 +226,7 @@ export const SETTINGS = [
   }),
   setting({
     key: 'upstream_timeout',
+    commands: WITH_POLICY_SERVER,
     field: 'upstreamTimeoutMs',
     type: wholeNumber(1, 60000, 'milliseconds', 'MS'),
     default: 2000,
@@ -322,6 +334,7 @@ export const SETTINGS = [
   }),
   section({
     key: 'channels',
+    commands: WITH_POLICY_SERVER,
     typeDoc: 'mapping name → channel',
     doc: 'Ways to protect traffic. Ids (and marks) are assigned 1, 2, … in this order.',
     fields: CHANNEL_FIELDS,
@@ -341,6 +354,7 @@ export const SETTINGS = [
   }),
   section({
     key: 'tables',
+    commands: WITH_POLICY_SERVER,
     typeDoc: 'mapping id → list of rules',
     doc:
       'Ordered rule tables. A rule with a `channel` protects; one with only an `upstream` forwards (conditional forwarding) and protects nothing. Which upstream a query goes to: the first rule, in table order, that matches the query name (its `upstream`, else `default`). Whether the answer is protected: the first rule *with a channel* that matches the query name or any name in its CNAME chain (forwarding rules take no part: they never protect, never unprotect). Ids are `default`, numbers (used as the kernel group) or names. `--forward`, `--protect` and `--rules-file` append to `default`, in that order.',
@@ -368,6 +382,7 @@ export const SETTINGS = [
   }),
   section({
     key: 'clients',
+    commands: WITH_POLICY_SERVER,
     typeDoc: 'list',
     modes: ['gateway', 'intercept'],
     doc: 'Client CIDR → table (gateway and intercept modes). Clients that match nothing use `default`.',
@@ -385,6 +400,7 @@ export const SETTINGS = [
   }),
   section({
     key: 'tsig_keys',
+    commands: WITH_POLICY_SERVER,
     typeDoc: 'mapping name → key',
     doc: 'TSIG keys for talking to a policy server.',
     fields: TSIG_FIELDS,

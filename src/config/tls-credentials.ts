@@ -52,6 +52,12 @@ function wanted(v: SettingsConfig, globalWhere: (key: string) => string, who: st
   };
   const missing = (['cert', 'key', 'ca'] as const).filter((f) => pick(f) === undefined);
   if (missing.length > 0) {
+    if (where.startsWith('--')) {
+      // given by a flag: say it in flag syntax (`--channel p=tls-peer,cert=PATH`, `--tls-cert PATH`)
+      const how = missing.map((f) => `${f}=PATH (${WHAT[f]})`).join(', ');
+      report(new ConfigError(where, `${who} needs ${how} in ${where}, or ${missing.map((f) => `--${GLOBAL_KEYS[f].replace(/_/g, '-')} PATH`).join(', ')}`));
+      return null;
+    }
     const how = missing.map((f) => `"${f}: PATH" (${WHAT[f]})`).join(', ');
     report(new ConfigError(where, `${who} needs ${how} here or ${missing.map((f) => GLOBAL_KEYS[f]).join(', ')} globally`));
     return null;

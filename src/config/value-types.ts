@@ -201,3 +201,36 @@ export function cidrsAtEnd(what: string) {
     return out;
   };
 }
+
+/**
+ * Listen addresses that cannot all be bound (a FinalCheck): a wildcard takes its port on every
+ * address of its family — `0.0.0.0` every IPv4 address, `[::]` every IPv6 address — so another
+ * address of that family on that port would fail at start with EADDRINUSE. Said here, with both
+ * addresses, instead. (`[::]` next to IPv4 addresses is a warning: it also takes IPv4 on a
+ * dual-stack machine, check-warnings.ts.)
+ */
+export function listenOverlaps(list: string[], where: string, report: (err: ConfigError) => void): string[] {
+  const parsed: Array<{ text: string; address: string; port: number }> = [];
+  for (const text of list) {
+    try {
+      const hp = parseHostPort(text, 53);
+      parsed.push({ text, address: hp.address, port: hp.port });
+    } catch {
+      /* reported by the type */
+    }
+  }
+  const v6 = (a: string) => a.includes(':');
+  for (const w of parsed) {
+    if (w.address !== '0.0.0.0' && w.address !== '::') continue;
+    for (const o of parsed) {
+      if (o === w || o.port !== w.port || o.address === w.address || v6(o.address) !== v6(w.address)) continue;
+      report(
+        new ConfigError(
+          where,
+          `${w.text} and ${o.text} overlap: ${formatHostPort({ address: w.address, port: w.port }).replace(/:\d+$/, '')} takes port ${w.port} on every ${v6(w.address) ? 'IPv6' : 'IPv4'} address, so both cannot be bound — keep one of them`,
+        ),
+      );
+    }
+  }
+  return list;
+}

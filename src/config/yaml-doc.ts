@@ -97,6 +97,11 @@ export class YamlDoc {
   checkKeys(obj: Obj, path: KeyPath, known: string[]): void {
     for (const k of Object.keys(obj)) {
       if (known.includes(k)) continue;
+      if (path.length === 0 && k === 'serve') {
+        // a policy server's file given to `check` or `run`: say which command reads it
+        this.errors.push(new ConfigError(this.at([k]), 'unknown key "serve": it is the section of a policy server\'s config, which "dnsseal policy-server --config FILE" reads (and checks when it starts)'));
+        continue;
+      }
       const near = known.find((n) => distance(n, k) <= 2 || n === k.replace(/-/g, '_'));
       const where = path.length ? ` in ${path.join('.')}` : '';
       this.errors.push(new ConfigError(this.at([...path, k]), `unknown key "${k}"${where}${near ? `; did you mean "${near}"?` : ` (known: ${known.join(', ')})`}`));
@@ -144,7 +149,8 @@ export class YamlDoc {
 
   int(v: unknown, path: KeyPath, min: number, max: number, unit: string): number {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.fail(path, `must be a whole number of ${unit} between ${min} and ${max}, not ${JSON.stringify(v)}`);
+      // JSON has no Infinity or NaN (`1e400`, `.inf`, `.nan` would read "not null")
+      this.fail(path, `must be a whole number of ${unit} between ${min} and ${max}, not ${typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v)}`);
     }
     return v;
   }

@@ -42,7 +42,7 @@ export interface ControlHandlerDeps {
   /** Intercept mode: the pool's mappings, shown next to their entries in `list`. */
   intercepts?: () => InterceptListRow[];
   /**
-   * The running channels and tables: `flush` and `list --table` refuse others, and `list` names
+   * The running channels and tables: `flush`, `list --table` and `list --channel` refuse others, and `list` names
    * each row's table. Absent: only the filters' syntax is checked, and only `default` is named.
    */
   policyNames?: () => PolicyNames;
@@ -59,9 +59,12 @@ export function createControlHandlers(deps: ControlHandlerDeps): ControlHandlers
   return {
     // `table` names a running table (unknown: refused with the known ones); rows carry its name
     list: async (args) => {
-      const tables = deps.policyNames?.().tables;
-      const filter = parseListFilter(args, tables);
-      return listRows(registry.list(), filter, clock.monoMs(), tables, deps.intercepts?.());
+      const names = deps.policyNames?.();
+      const entries = registry.list();
+      // a channel is known when it runs, or when entries still carry it (retired by a reload)
+      const channels = names ? [...new Set([...names.channels, ...entries.map((e) => e.channel)])] : undefined;
+      const filter = parseListFilter(args, names?.tables, channels);
+      return listRows(entries, filter, clock.monoMs(), names?.tables, deps.intercepts?.());
     },
     status: async () => (deps.status ? deps.status() : registryFigures(registry.stats())),
     // every filter is checked before anything is withdrawn: a refused flush does nothing

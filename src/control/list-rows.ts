@@ -10,6 +10,9 @@ import { canonicalIp } from '../util/ip.ts';
 import type { RegistryEntry } from '../registry/types.ts';
 import type { InterceptRow } from '../intercept/pool.ts';
 import { DnssealError, errorMessage } from '../util/errors.ts';
+import { parseCidr, PrefixTable } from '../policy/cidr.ts';
+import { matchCondition, parseCondition } from '../policy/condition.ts';
+import type { Condition } from '../policy/types.ts';
 
 /** One row of `list`: an entry with times relative to now (what `dnsseal list --json` prints). */
 export interface ListRow {
@@ -43,8 +46,11 @@ export interface ListRow {
 export type InterceptListRow = InterceptRow;
 
 export interface ListFilter {
-  name?: string;
+  /** A pattern written as in rules (`www.corp.example`, `*.corp.example`, `sato.*`), as `flush --name` takes. */
+  name?: Condition;
   address?: string;
+  /** `address` given as a CIDR: the entries inside it. */
+  within?: (address: string) => boolean;
   channel?: string;
   group?: number;
 }
@@ -64,9 +70,11 @@ function withDefault(tables: readonly TableName[]): TableName[] {
 
 /**
  * The `list` arguments → a filter. `table` names a running table (refused, with the known ones,
- * when the daemon runs no such table); `group` is the number itself.
+ * when the daemon runs no such table); `group` is the number itself; `channel` one of
+ * `channels` when given (the running ones and those entries still carry: a typo is refused
+ * rather than answered "no entries"); `name` a pattern as in rules (a malformed one refused).
  */
-export function parseListFilter(args: Record<string, unknown>, tables: readonly TableName[] | undefined): ListFilter {
+export function parseListFilter(args: Record<string, unknown>, tables: readonly TableName[] | undefined, channels?: readonly string[]): ListFilter {
   const allowed = ['name', 'address', 'channel', 'group', 'table'];
   const f: ListFilter = {};
   for (const [k, v] of Object.entries(args)) {
@@ -84,11 +92,27 @@ export function parseListFilter(args: Record<string, unknown>, tables: readonly 
       f.group = groupOfTable(v, tables);
     } else if (k === 'address') {
       const a = canonicalIp(v);
-      if (!a) throw badArgs(`address ${JSON.stringify(v)} is not an IP address`);
-      f.address = a;
+      if (a) f.address = a;
+      else {
+        // a CIDR, as flush --address takes
+        let cidr;
+        try {
+          cidr = parseCidr(v);
+        } catch {
+          throw badArgs(`address ${JSON.stringify(v)} is not an IP address or a CIDR`);
+        }
+        const within = new PrefixTable<true>();
+        within.add(cidr, true);
+        f.within = (addr) => within.lookup(addr) === true;
+      }
     } else if (k === 'name') {
-      f.name = v.toLowerCase().replace(/\.$/, '');
+      try {
+        f.name = parseCondition(v);
+      } catch (err) {
+        throw badArgs(`list --name: ${errorMessage(err)}`);
+      }
     } else {
+      if (channels && !channels.includes(v)) throw badArgs(`list --channel: unknown channel "${v}" (known: ${channels.join(', ') || 'none'})`);
       f.channel = v;
     }
   }
@@ -109,17 +133,12 @@ function groupOfTable(id: string, tables: readonly TableName[] | undefined): num
   }
 }
 
-/** `name` matches exactly, or as `*.suffix` any name strictly below the suffix. */
-function nameMatches(pattern: string, name: string): boolean {
-  if (pattern.startsWith('*.')) return name.endsWith(pattern.slice(1));
-  return name === pattern;
-}
-
 export function matchesFilter(e: RegistryEntry, f: ListFilter): boolean {
   if (f.group !== undefined && e.group !== f.group) return false;
   if (f.channel !== undefined && e.channel !== f.channel) return false;
   if (f.address !== undefined && e.addr !== f.address) return false;
-  if (f.name !== undefined && !e.names.some((n) => nameMatches(f.name!, n))) return false;
+  if (f.within !== undefined && !f.within(e.addr)) return false;
+  if (f.name !== undefined && !e.names.some((n) => matchCondition(f.name!, n.split('.')))) return false;
   return true;
 }
 

@@ -9,8 +9,6 @@
  * - `log_queries`: the query log (src/proxy/query-log.ts); `dnsseal log queries on|off` switches
  *   it too, and a reload only changes it when the setting in the file changed.
  */
-import type { AddrReader } from '../ipsec/lan-prefixes.ts';
-import { lanPrefixes } from '../ipsec/lan-prefixes.ts';
 import { allowedClients, ClientAcl } from '../proxy/client-acl.ts';
 import type { ListenerChange, ListenerSet } from '../proxy/listener-set.ts';
 import type { QueryLog } from '../proxy/query-log.ts';
@@ -73,24 +71,4 @@ export function queryLogPart(queryLog: QueryLog): LivePart<{ before: boolean; af
     apply: (p) => queryLog.set(p.after),
     rollback: (p) => queryLog.set(p.before),
   };
-}
-
-/**
- * The network prefixes of the LAN interfaces' addresses for `allow_clients`' default. Unlike
- * tunnels' selectors, a LAN interface without an address does not stop anything: it is
- * skipped, with a warning (its clients get REFUSED until a reload reads it again).
- */
-export function lanPrefixesForAccess(ifaces: readonly string[], read: AddrReader | undefined, log: Logger): string[] {
-  const out: string[] = [];
-  for (const iface of ifaces) {
-    try {
-      for (const p of read ? lanPrefixes([iface], read) : lanPrefixes([iface])) if (!out.includes(p)) out.push(p);
-    } catch (err) {
-      log.warn('allow_clients: a LAN interface has no usable address; its clients get REFUSED until a reload with allow_clients changed, or a restart', {
-        lan: iface,
-        err: errorMessage(err),
-      });
-    }
-  }
-  return out;
 }

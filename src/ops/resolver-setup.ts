@@ -7,7 +7,9 @@
  *   resolved's own stub listens on 127.0.0.53:53 (and 127.0.0.54:53 since systemd 248), so
  *   dnsseal cannot listen there: a conflicting address is refused and 127.0.0.153 proposed.
  * - plain `etc/resolv.conf`: backed up to `etc/resolv.conf.dnsseal-backup` (a symlink is kept
- *   as a symlink), rewritten to `nameserver ADDR` keeping `search`/`options`; `--undo` restores it.
+ *   as a symlink), rewritten to `nameserver ADDR` keeping `search`/`options`; `--undo` restores it
+ *   (where there was none, `--undo` removes the one written).
+ * A wildcard listen address (0.0.0.0, ::) is pointed at as its loopback address.
  *
  * Everything is relative to `root` so tests run on a temp tree, never on the real /etc.
  */
@@ -81,8 +83,21 @@ function readText(path: string): string | undefined {
 /** What `--apply` would do for dnsseal listening on `listen`; changes nothing. */
 export function planResolverSetup(root: string, listen: string, backend: ResolverBackend = detectBackend(root)): ResolverPlan {
   const hp = parseListen(listen);
-  const ip = hp.address;
   const notes: string[] = [];
+  // a wildcard listen address answers on loopback too; the resolver needs an address to send to
+  const loopback = hp.address === '0.0.0.0' ? '127.0.0.1' : hp.address === '::' ? '::1' : undefined;
+  if (loopback && backend === 'systemd-resolved' && hp.port === 53) {
+    throw new ResolverSetupError(
+      'address_conflict',
+      `systemd-resolved runs here and its stub listeners own ${RESOLVED_STUB_ADDRESSES.join(' and ')} port 53, so dnsseal cannot listen on ${formatHostPort(hp)}. ` +
+        `Run dnsseal on another loopback address (--listen ${RESOLVED_FREE_ADDRESS}:53, or listen: [${RESOLVED_FREE_ADDRESS}:53] in the config) and run resolver-setup again with --listen ${RESOLVED_FREE_ADDRESS}:53`,
+    );
+  }
+  if (loopback) {
+    notes.push(`dnsseal listens on every address (${hp.address}); the resolver is pointed at its loopback address ${loopback}.`);
+    hp.address = loopback;
+  }
+  const ip = hp.address;
   if (backend === 'systemd-resolved') {
     if (hp.port === 53 && RESOLVED_STUB_ADDRESSES.includes(ip)) {
       throw new ResolverSetupError(
@@ -111,11 +126,14 @@ export function planResolverSetup(root: string, listen: string, backend: Resolve
   if (hp.port !== 53) {
     throw new ResolverSetupError('bad_listen', `dnsseal listens on port ${hp.port}, but resolv.conf has no port (always 53): listen on ${ip}:53`);
   }
-  const current = readText(at(root, RESOLV_CONF)) ?? '';
+  const existing = readText(at(root, RESOLV_CONF));
+  const current = existing ?? '';
   const kept = current.split('\n').filter((l) => /^\s*(search|domain|options)\s/.test(l));
   const old = nameservers(current).filter((n) => n !== ip);
   notes.push(
-    `plain /etc/resolv.conf: backed up to /${BACKUP}, then "nameserver ${ip}" (search/options lines kept); --undo restores it.`,
+    existing === undefined && !lstatExists(at(root, RESOLV_CONF))
+      ? `plain /etc/resolv.conf: there is none; one is written with "nameserver ${ip}"; --undo removes it.`
+      : `plain /etc/resolv.conf: backed up to /${BACKUP}, then "nameserver ${ip}" (search/options lines kept); --undo restores it.`,
     old.length
       ? `dnsseal then cannot take its upstream from /etc/resolv.conf: set upstreams: in its config, e.g. "default: ${old[0]}" (the nameservers now: ${old.join(', ')}).`
       : 'dnsseal then cannot take its upstream from /etc/resolv.conf: set upstreams: in its config.',
@@ -174,6 +192,10 @@ export function undoResolverSetup(root: string): string[] {
     rmSync(cur, { force: true });
     renameSync(backup, cur);
     done.push(`restored /${RESOLV_CONF} from /${BACKUP}`);
+  } else if (readText(at(root, RESOLV_CONF))?.startsWith(MARKER)) {
+    // there was no resolv.conf to back up when --apply wrote this one: none again
+    rmSync(at(root, RESOLV_CONF));
+    done.push(`removed /${RESOLV_CONF} (dnsseal wrote it where there was none)`);
   }
   if (done.length === 0) done.push('nothing to undo: no dnsseal drop-in and no resolv.conf backup');
   return done;

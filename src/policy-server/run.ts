@@ -1,10 +1,14 @@
 /**
  * `dnsseal policy-server`: assembles the server from a loaded config and serves it on the
- * proxy's UDP and TCP listeners (one of each per `listen` address). `reload()` re-reads the
- * config and swaps the state; a bad config is logged and the running state kept. Old upstream
- * sockets are closed only after every query that could still use them has timed out.
+ * proxy's UDP and TCP listeners (one of each per `listen` address), admitting the senders
+ * `allow_clients` lists (the proxy's access list and default) and sending upstream queries from
+ * `upstream_source`. `reload()` re-reads the config and swaps the state (access list
+ * included); a bad config is logged and the running state kept. Old upstream sockets are
+ * closed only after every query that could still use them has timed out.
  */
+import type { AddrReader } from '../ipsec/lan-prefixes.ts';
 import { Policy } from '../policy/policy.ts';
+import { allowedClients, ClientAcl, lanPrefixesForAccess } from '../proxy/client-acl.ts';
 import { Forwarder, pairsOf } from '../proxy/forwarder.ts';
 import { splitHostPort, type Listener } from '../proxy/handler.ts';
 import { startTcpListener } from '../proxy/listener-tcp.ts';
@@ -26,6 +30,8 @@ export interface PolicyServerRunDeps {
   metrics?: Metrics;
   /** Re-reads the config for `reload()`. */
   load: () => PolicyServerConfig;
+  /** Reads a `lan` interface's addresses for `allow_clients`' default (tests; default: `ip -j addr`). */
+  readAddrs?: AddrReader;
 }
 
 export interface RunningPolicyServer {
@@ -44,6 +50,7 @@ async function openForwarder(cfg: PolicyServerConfig, counters: ProxyCounters, d
     clock: deps.clock,
     log: deps.log,
     counters,
+    ...(cfg.base.upstreamSource !== undefined ? { source: cfg.base.upstreamSource } : {}),
     ...(tlsCa !== undefined ? { tlsCa } : {}),
   });
   return new Forwarder(pairsOf(sets), counters);
@@ -70,8 +77,15 @@ async function listenPair(
   }
 }
 
-function buildState(cfg: PolicyServerConfig, forwarder: Forwarder | null): PolicyServerState {
+/** `allow_clients` as `dnsseal run` reads it (unset: loopback and the `lan` prefixes, read now). */
+function accessList(cfg: PolicyServerConfig, deps: PolicyServerRunDeps): ClientAcl {
+  const lan = cfg.base.lan;
+  return new ClientAcl(allowedClients(cfg.base.allowClients, () => lanPrefixesForAccess(lan, deps.readAddrs, deps.log)));
+}
+
+function buildState(cfg: PolicyServerConfig, forwarder: Forwarder | null, acl: ClientAcl): PolicyServerState {
   return {
+    acl,
     policy: Policy.fromConfig(cfg.base),
     keyring: cfg.keyring,
     trustedKeys: new Set(cfg.serve.trustedKeys),
@@ -99,10 +113,11 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
     }
     retiring.clear();
   });
+  const acl = accessList(cfg, deps);
   let server: PolicyServer;
   const listeners: Listener[] = [];
   try {
-    server = new PolicyServer(buildState(cfg, forwarder), deps);
+    server = new PolicyServer(buildState(cfg, forwarder, acl), deps);
     for (const spec of cfg.base.listen) {
       const { hostname, port } = splitHostPort(spec);
       for (const l of await listenPair(hostname, port, { handle: server.handle, counters, log: deps.log })) {
@@ -116,6 +131,7 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
   }
   deps.log.info('policy-server: serving', {
     listen: listeners.map((l) => `${l.transport}:${l.hostname}:${l.port}`).join(','),
+    allow_clients: acl.cidrs.join(','),
     zone: cfg.serve.zone?.origin ?? null,
     upstreams: cfg.base.upstreams.length,
   });
@@ -134,8 +150,10 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
         return false;
       }
       let state: PolicyServerState;
+      let nextAcl: ClientAcl;
       try {
-        state = buildState(next, nextForwarder);
+        nextAcl = accessList(next, deps);
+        state = buildState(next, nextForwarder, nextAcl);
       } catch (err) {
         nextForwarder?.close();
         deps.log.error('policy-server: reload refused, keeping the running config', { err: errorMessage(err) });
@@ -153,7 +171,7 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
       }
       forwarder = nextForwarder;
       timeoutMs = next.base.upstreamTimeoutMs;
-      deps.log.info('policy-server: reloaded', { source: next.base.source });
+      deps.log.info('policy-server: reloaded', { source: next.base.source, allow_clients: nextAcl.cidrs.join(',') });
       return true;
     },
     close: () => stack.unwind(),

@@ -3,13 +3,16 @@
  * asking client, the channel its table assigns (the patent's second embodiment, figure 6).
  * It is a `QueryHandler`, so the proxy's UDP and TCP listeners serve it unchanged.
  *
- *   receive → authenticate → classify → resolve → decide → respond
+ *   receive → admit → authenticate → classify → resolve → decide → respond
  *
+ * - admit: a sender `allow_clients` leaves out gets REFUSED, as the proxy does (the same
+ *   access list, src/proxy/client-acl.ts); no MAC is checked and nothing forwarded for it.
  * - authenticate: a query with a TSIG must verify (tsig.ts); failures are answered as RFC 8945
  *   §5.3 says (NOTAUTH + TSIG error; BADTIME signed) and go no further.
  * - classify: the client is the query's source address, or the address of its EDNS Client
  *   Subnet option when the query is signed by a key trusted to speak for its clients.
- * - resolve: from the zone when it covers the name, else from the upstream, else REFUSED.
+ * - resolve: from the zone when it covers the name, else from the upstream the client's table
+ *   picks for the name (a rule's `upstream:`, a forwarding rule; else `default`), else REFUSED.
  * - decide: the client's table (Policy, the same matcher as local rules) over the CNAME chain.
  * - respond: the answer, the policy option (policy-option.ts) when the client sent EDNS, and a
  *   TSIG signature when the query was signed.
@@ -37,6 +40,8 @@ export const RCODE_NOTAUTH = 9;
 /** What the server needs of the policy (src/policy/policy.ts `Policy`). */
 export interface PolicyDecider {
   decide(clientIp: string, names: string[]): Decision;
+  /** The upstream the query name's rules pick (a rule's `upstream:`, a forwarding rule; null: `default`), as the proxy's S102. */
+  preDecide(clientIp: string, qname: string): Pick<Decision, 'upstream'>;
 }
 
 /** What the server needs of the forwarder (src/proxy/forwarder.ts `Forwarder`). */
@@ -46,6 +51,8 @@ export interface Resolver {
 
 /** Everything a reload replaces, swapped as one object. */
 export interface PolicyServerState {
+  /** `allow_clients` (src/proxy/client-acl.ts `ClientAcl`): other senders get REFUSED; absent: everyone. */
+  acl?: { allows(address: string): boolean };
   policy: PolicyDecider;
   keyring: Keyring;
   /** Key names whose signed queries may name their client with EDNS Client Subnet. */
@@ -118,6 +125,12 @@ export class PolicyServer {
       this.count('drop');
       return null;
     }
+    // admit: nothing (not even FORMERR) when no question could be read
+    if (st.acl && !st.acl.allows(client.address)) {
+      const q = parsed.query;
+      this.count(q ? 'refused' : 'drop');
+      return q ? buildErrorResponse(q, RCODE_REFUSED) : null;
+    }
     if (parsed.kind === 'error') {
       this.count('formerr');
       return parsed.query ? buildErrorResponse(parsed.query, parsed.rcode) : buildHeaderOnlyResponse(bytes, parsed.rcode);
@@ -160,7 +173,7 @@ export class PolicyServer {
         answer = st.zone.answer(query);
         scan = scanAnswer(answer, query.question.length, query.qname);
       } else if (st.resolver) {
-        ({ bytes: answer, scan } = await st.resolver.forward(query, null));
+        ({ bytes: answer, scan } = await st.resolver.forward(query, st.policy.preDecide(clientIp, query.qname).upstream));
       } else {
         this.count('refused');
         return finish(buildErrorResponse(query, RCODE_REFUSED));

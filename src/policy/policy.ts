@@ -128,7 +128,8 @@ export class Policy {
       miss: missFor({ id: DEFAULT_TABLE, group: 0, rules: [] }),
     };
     for (const c of clients) {
-      const t = this.byId.get(c.table);
+      // `default` exists without rules too (as for statics): a range carved out of another table
+      const t = this.byId.get(c.table) ?? (c.table === DEFAULT_TABLE ? this.defaultTable : undefined);
       if (!t) fail(`client ${c.cidr} names unknown table "${c.table}"`);
       this.clientTables.add(parseCidr(c.cidr), t);
     }

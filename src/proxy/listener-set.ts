@@ -167,5 +167,5 @@ function bindError(spec: string, transport: string, err: unknown): DnssealError 
       : /EACCES|permission/i.test(text)
         ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)'
         : '';
-  return new DnssealError('proxy', 'listen_failed', `proxy: cannot listen on ${spec} (${transport}): ${text}${hint}`, { cause: err });
+  return new DnssealError('proxy', 'listen_failed', `cannot listen on ${spec} (${transport}): ${text}${hint}`, { cause: err });
 }

@@ -2,6 +2,8 @@
  * One server of an upstream, as the config writes it:
  *
  *   192.0.2.1  192.0.2.1:5353  [2001:db8::1]:53   plain DNS: UDP, TCP when the answer is truncated
+ *   2001:db8::1  [2001:db8::1:53]                 IPv6 without a port (brackets: the port is 53)
+ *   ::1:5353                                      refused: [::1]:5353 or [::1:5353]? (ambiguousIpv6)
  *   tls://192.0.2.1[:853]#dns.example             DNS over TLS (RFC 7858)
  *   https://192.0.2.1[:443][/dns-query]#dns.example  DNS over HTTPS (RFC 8484)
  *
@@ -12,6 +14,7 @@
  */
 import { formatHostPort, parseHostPort } from '../config/address.ts';
 import { DnssealError } from '../util/errors.ts';
+import { parseIP } from '../util/ip.ts';
 
 export type ServerSpec =
   | { transport: 'dns'; address: string; port: number }
@@ -62,7 +65,28 @@ export function parseServerSpec(text: string): ServerSpec {
   return { transport: 'https', ...hp, path: path === null || path === '/' ? DOH_PATH : path, serverName: serverName ?? hp.address };
 }
 
+/**
+ * `::1:5353`, `2001:db8::1:53`: a bare IPv6 text that is a complete address followed by
+ * `:DIGITS` reads both as that address with a port and as one longer address (RFC 3986 and
+ * RFC 5952 §6 put an IPv6 address with a port in brackets). Taken as the longer address it
+ * would silently send every query to a server that is not there, so it is refused, with both
+ * spellings. `2001:4860:4860::8888` is not ambiguous (`2001:4860:4860:` is no address).
+ */
+function ambiguousIpv6(authority: string): { head: string; port: string } | null {
+  const m = /^([^[\]]*[^:[\]]):(\d{1,5})$/.exec(authority);
+  if (!m || !m[1]!.includes(':') || Number(m[2]) > 65535) return null;
+  const bytes = parseIP(m[1]!);
+  return bytes && bytes.length === 16 ? { head: m[1]!, port: m[2]! } : null;
+}
+
 function hostPort(authority: string, text: string, defaultPort: number): { address: string; port: number } {
+  const amb = ambiguousIpv6(authority);
+  if (amb) {
+    invalid(
+      text,
+      `ambiguous: an IPv6 address with a port goes in brackets — write [${amb.head}]:${amb.port} for port ${amb.port} of ${amb.head}, or [${authority}] for the address ${authority} (port ${defaultPort})`,
+    );
+  }
   try {
     return parseHostPort(authority, defaultPort);
   } catch (err) {

@@ -100,10 +100,83 @@ describe('cli/app', () => {
     expect(JSON.parse(j.out)).toEqual([row]);
   });
 
+  test.each([
+    [['--name', 'a.*.b'], 'dnsseal: --name: "a.*.b": "*" must be a whole label'],
+    [['--name', 'bad..example'], 'dnsseal: --name: "bad..example": "bad..example" has an empty label'],
+    [['--address', 'banana'], 'dnsseal: --address: "banana": "banana" is not an IPv4 or IPv6 address (an IP address or a CIDR)'],
+    [['--address', '10.0.0.0/33'], 'dnsseal: --address: "10.0.0.0/33": prefix length must be 0..32 (an IP address or a CIDR)'],
+  ])('refuses list %p with exit 1 before asking the daemon', async (flags, message) => {
+    const h = await cli(['list', '--control', '/tmp/x.sock', ...flags], { control: () => [] });
+    expect(h.code).toBe(1);
+    expect(h.requests).toEqual([]);
+    expect(h.err).toStartWith(message);
+  });
+
+  test('sends a list --name pattern written as in rules to the daemon', async () => {
+    const h = await cli(['list', '--control', '/tmp/x.sock', '--name', 'sato.*'], { control: () => [] });
+    expect(h.code).toBe(0);
+    expect(h.requests[0]!.req).toEqual({ cmd: 'list', args: { name: 'sato.*' } });
+  });
+
   test('uses the control path from --config when --control is absent', async () => {
     const h = await cli(['status', '--config', 'c.yaml'], { files, control: () => ({ mode: 'host', registry: { entries: 0 } }) });
     expect(h.requests[0]!.path).toBe('/tmp/from-config.sock');
     expect(h.out).toBe('mode: host\nregistry:\n  entries: 0\n');
+  });
+
+  test('reaches the daemon through the control path of a --config file that has an error elsewhere (an edit in progress)', async () => {
+    const edited = { 'c.yaml': CONF.replace('channel: hub', 'channel: hbu') };
+    const h = await cli(['status', '--config', 'c.yaml'], { files: edited, control: () => ({ mode: 'host' }) });
+    expect(h.code).toBe(0);
+    expect(h.requests.map((r) => r.path)).toEqual(['/tmp/from-config.sock']);
+    expect(h.err).toBe('dnsseal: warning: c.yaml has 1 error ("dnsseal check --config c.yaml" lists them); using its control setting as given\n');
+    const l = await cli(['list', '--config', 'c.yaml', '--json'], { files: edited, control: () => [] });
+    expect([l.code, l.out]).toEqual([0, '[]\n']);
+  });
+
+  test.each([
+    ['an error in its control setting', CONF.replace('control: /tmp/from-config.sock', 'control: ""')],
+    ['a YAML syntax error', 'control: [\n'],
+  ])('refuses a --config file with %s for status, asking no daemon', async (_label, text) => {
+    const h = await cli(['status', '--config', 'c.yaml'], { files: { 'c.yaml': text }, control: () => ({}) });
+    expect(h.code).toBe(1);
+    expect(h.requests).toEqual([]);
+  });
+
+  test.each(['flush', 'reload', 'down'])('refuses %s (a command that acts) with a --config that has an error anywhere, doing nothing', async (c) => {
+    const h = await cli([c, '--config', 'c.yaml'], { files: { 'c.yaml': CONF.replace('channel: hub', 'channel: hbu') }, control: () => ({}), teardown: [] });
+    expect(h.code).toBe(1);
+    expect([h.requests, h.teardowns]).toEqual([[], 0]);
+    expect(h.err).toContain('unknown channel "hbu"');
+  });
+
+  test.each([
+    [['version', '--json'], 'dnsseal: --json: unknown flag for "dnsseal version"'],
+    [['run', '--json'], 'dnsseal: --json: unknown flag for "dnsseal run"'],
+    [['--config', 'c.yaml'], 'dnsseal: no command before the flags (--config …)'],
+  ])('refuses %p with one plain-text line, not JSON and not "dnsseal: dnsseal:"', async (argv, message) => {
+    const h = await cli(argv, { files });
+    expect(h.code).toBe(1);
+    expect(h.err).toStartWith(message);
+    expect(h.err).not.toContain('dnsseal: dnsseal:');
+    expect(h.err.split('\n').length).toBe(2);
+  });
+
+  test.each(['relative/dnsseal', '/opt/my dnsseal'])('refuses install-unit --binary %p as a usage error (exit 1), writing nothing', async (binary) => {
+    const h = await cli(['install-unit', '--systemd', '--print', '--binary', binary]);
+    expect([h.code, h.out]).toEqual([1, '']);
+    expect(h.err).toContain('must be absolute, without spaces');
+  });
+
+  test('says once that the control socket is root-only when permission is denied', async () => {
+    // what the real client (src/control/client.ts) says for EACCES on the daemon's 0600 socket
+    const h = await cli(['status', '--control', '/tmp/x.sock'], {
+      control: () => {
+        throw new DnssealError('control', 'permission_denied', 'permission denied on /tmp/x.sock (the control socket is root-only; run as root)');
+      },
+    });
+    expect(h.code).toBe(3);
+    expect(h.err).toBe('dnsseal: control: permission denied on /tmp/x.sock (the control socket is root-only; run as root)\n');
   });
 
   test('exits 3 and says so when the daemon is not running', async () => {

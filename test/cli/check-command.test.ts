@@ -96,4 +96,13 @@ describe('cli/check', () => {
     expect([h.code, h.daemonRuns]).toEqual([1, 0]);
     expect(h.err.trimEnd().split('\n').length).toBe(2);
   });
+
+  test('accepts a client range that names the default table when no default table is configured (a range carved out of another)', async () => {
+    const carved = `mode: gateway\nlan: [eth1]\nlisten: [10.0.0.1:53]\n${HEAD}clients:\n  - {cidr: 10.0.0.0/8, table: eng}\n  - {cidr: 10.5.0.0/16, table: default}\ntables:\n  eng:\n    - {match: "*.corp.example", channel: hub}\n`;
+    const h = await cli(['check', '--config', 'carved.yaml'], { files: { 'carved.yaml': carved }, interfaces: ['lo', 'eth1'] });
+    expect(h.err).toBe('');
+    expect(h.code).toBe(0);
+    const e = await cli(['explain', 'www.corp.example', '--config', 'carved.yaml', '--client', '10.5.1.1', '--json'], { files: { 'carved.yaml': carved } });
+    expect(JSON.parse(e.out)).toMatchObject({ table: 'default', rule: null, channel: null });
+  });
 });

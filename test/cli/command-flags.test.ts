@@ -36,11 +36,31 @@ describe('cli/command-flags', () => {
 
   test.each(COMMANDS)('%s refuses every flag it does not take, naming itself and its help', (command) => {
     const taken = new Set(flagsOf(command).map((f) => f.name));
+    const settingFlags = new Set(SETTING_FLAGS.map((f) => f.name));
     for (const name of EVERY_FLAG.filter((n) => !taken.has(n))) {
       const message = refusal([command, `--${name}`, 'x']);
+      if (command === 'policy-server' && settingFlags.has(name)) {
+        // a node's setting: said as such, not as an unknown flag
+        expect(message).toStartWith(`--${name}: the policy server does not use `);
+        expect(message).toContain(`it is a setting of \`dnsseal run\` (see "dnsseal help ${command}"`);
+        continue;
+      }
       expect(message).toStartWith(`--${name}: unknown flag for "dnsseal ${command}"`);
       expect(message).toEndWith(`see "dnsseal help ${command}"`);
     }
+  });
+
+  test.each([
+    ['--datapath', 'none'],
+    ['--cache-size', '0'],
+    ['--tls-relay', '127.0.0.1:1'],
+    ['--control', '/tmp/x.sock'],
+    ['--static', '10.0.0.0/8=hub'],
+  ])('policy-server refuses %s by name as a setting of run when given it', (flag, value) => {
+    const key = SETTINGS.find((s) => (s.kind === 'section' ? s.flags.some((f) => `--${f.name}` === flag) : s.flag && `--${s.flag.name}` === flag))!.key;
+    expect(refusal(['policy-server', '--config', 'ps.yaml', flag!, value!])).toBe(
+      `${flag}: the policy server does not use ${key}; it is a setting of \`dnsseal run\` (see "dnsseal help policy-server" for what it takes)`,
+    );
   });
 
   test.each(CONFIG_COMMANDS)('%s takes every setting flag and --config', (command) => {
@@ -56,12 +76,12 @@ describe('cli/command-flags', () => {
 
   test('says a configuration flag belongs to the commands that read the configuration when status gets one', () => {
     expect(refusal(['status', '--mode', 'gateway'])).toBe(
-      '--mode: unknown flag for "dnsseal status" (a configuration flag: run, check, explain, policy-server take it); see "dnsseal help status"',
+      '--mode: unknown flag for "dnsseal status" (a configuration flag: run, check, explain take it); see "dnsseal help status"',
     );
   });
 
   test('asks for a command when flags come without one', () => {
-    expect(refusal(['--config', 'c.yaml'])).toStartWith('dnsseal: no command before the flags (--config …): dnsseal COMMAND [FLAGS]');
+    expect(refusal(['--config', 'c.yaml'])).toStartWith('no command before the flags (--config …): dnsseal COMMAND [FLAGS]');
     expect(parseArgs([]).command).toBe('help');
   });
 

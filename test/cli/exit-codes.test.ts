@@ -37,7 +37,11 @@ control: /tmp/dnsseal-exit-test.sock
 const files = {
   'good.yaml': GOOD,
   'bad.yaml': 'mode: router\n',
-  'ps.yaml': `listen: ["127.0.0.1:${PS_PORT}"]\n${GOOD}serve:\n  annotate: all\n`,
+  // list and status use the control path of a file with errors elsewhere: its own must be wrong
+  'badctl.yaml': 'control: ""\nmode: router\n',
+  // the policy server has no control socket: it refuses `control` (a setting of run)
+  'ps.yaml': `listen: ["127.0.0.1:${PS_PORT}"]\n${GOOD.replace(/^control: .*\n/m, '')}serve:\n  annotate: all\n`,
+  'psbad.yaml': 'log_level: loud\n',
   'listen.yaml': 'listen: [127.0.0.1:53]\nupstreams:\n  default: 192.0.2.53\n',
 };
 
@@ -66,7 +70,10 @@ const ROWS: Row[] = [
   {
     command: 'policy-server',
     usage: ['policy-server', 'x'],
-    config: [[['policy-server', '--config', 'bad.yaml'], 'bad.yaml:1: must be one of host, gateway, intercept']],
+    config: [
+      [['policy-server', '--config', 'psbad.yaml'], 'psbad.yaml:1: must be one of debug, info, warn, error'],
+      [['policy-server', '--config', 'bad.yaml'], 'bad.yaml:1: the policy server does not use mode; it is a setting of `dnsseal run`'],
+    ],
     unreachable: null,
     success: ['policy-server', '--config', 'ps.yaml'],
     did: (h) => expect(h.signalHandlers).toBeGreaterThan(0),
@@ -76,7 +83,9 @@ const ROWS: Row[] = [
   ...['list', 'status', 'flush', 'reload'].map((c) => ({
     command: c,
     usage: [c, 'extra'],
-    config: [[[c, '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept']] as Array<[string[], string]>,
+    config: [
+      c === 'list' || c === 'status' ? [[c, '--config', 'badctl.yaml'], 'badctl.yaml:1: control: control must be a non-empty string'] : [[c, '--config', 'bad.yaml'], 'bad.yaml:1: mode: must be one of host, gateway, intercept'],
+    ] as Array<[string[], string]>,
     unreachable: [c, '--control', join(dir, 'none.sock')],
     success: [c, '--config', 'good.yaml'],
     did: (h: Harness) => expect(h.requests.map((r) => [r.path, r.req.cmd])).toEqual([['/tmp/dnsseal-exit-test.sock', c]]),

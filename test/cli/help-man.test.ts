@@ -41,6 +41,39 @@ describe('cli/help', () => {
   });
 });
 
+describe('cli/help examples', () => {
+  test('every config path in the examples is the one the service unit and the package use', async () => {
+    const unit = await Bun.file(new URL('../../src/ops/units/dnsseal.service', import.meta.url)).text();
+    const packaged = /run --config (\S+)/.exec(unit)![1]!;
+    const h = await cli(['help']);
+    const paths = [...h.out.matchAll(/--config (\/\S+)/g)].map((m) => m[1]);
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths.filter((p) => p !== packaged)).toEqual([]);
+  });
+});
+
+describe('cli/help reload', () => {
+  test('explains every key of the reload reply', async () => {
+    const h = (await cli(['help', 'reload'])).out.replace(/\n\s*/g, ' ');
+    for (const k of ['released', 'moved', 'withdrawn', 'channelsLoaded', 'channelsReplaced', 'channelsUnloaded', 'listenAdded', 'listenRemoved', 'applied', 'restartNeeded']) {
+      expect({ k, named: h.includes(k) }).toEqual({ k, named: true });
+    }
+  });
+
+  test('prints the reply under "reloaded:" without a blank line', async () => {
+    const h = await cli(['reload', '--control', '/tmp/x.sock'], { control: () => ({ source: 'c.yaml', released: 0, applied: [] }) });
+    expect(h.out).toBe('reloaded:\n  source: c.yaml\n  released: 0\n  applied: -\n');
+  });
+});
+
+describe('cli/help policy-server', () => {
+  test('names every key of the serve: section, which no other help or reference documents', async () => {
+    const { SERVE_KEYS } = await import('../../src/policy-server/config.ts');
+    const h = await cli(['help', 'policy-server']);
+    for (const k of SERVE_KEYS) expect({ k, named: h.out.replace(/\n\s*/g, ' ').includes(`${k} (`) }).toEqual({ k, named: true });
+  });
+});
+
 describe('cli/man', () => {
   test('the man page has the sections of dnsseal(8) when generated', async () => {
     const h = await cli(['man']);

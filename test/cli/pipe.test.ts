@@ -95,4 +95,11 @@ describe('cli output into a pipe', () => {
     const rows = JSON.parse(readFileSync(join(dir, 'list.json'), 'utf8')) as unknown[];
     expect(rows.length).toBe(ENTRIES);
   });
+
+  test('a command whose output cannot be written (a full disk) says so and exits 2, not 0', async () => {
+    const r = await sh('$DNSSEAL config-reference > /dev/full');
+    expect(r.err).toContain('dnsseal: cannot write to stdout (ENOSPC');
+    expect(r.err).toContain('the output is incomplete');
+    expect(r.code).toBe(2);
+  });
 });

@@ -58,6 +58,43 @@ describe('cli/policy-commands explain', () => {
     const h = await cli(['explain', '10.1.168.192.in-addr.arpa', '--config', 'c.yaml'], { files });
     expect(h.out).toContain('local:    PTR nas.lan');
   });
+
+  test.each([
+    ['', 'needs a domain name, not ""'],
+    ['.', 'needs a domain name, not "."'],
+    ['bad..lan', '"bad..lan" is not a domain name: "bad..lan" has an empty label'],
+    ['a b.lan', '"a b.lan" is not a domain name'],
+    [`${'x'.repeat(64)}.lan`, 'is longer than 63 characters'],
+    ['*.lan', '"*.lan" is a pattern; explain takes a name a client would ask for, e.g. "www.lan"'],
+    ['sato.*', '"sato.*" is a pattern; explain takes a name a client would ask for, e.g. "sato.example"'],
+  ])('refuses %p with exit 1 instead of saying it stays in clear when it is not a name', async (name, message) => {
+    const h = await cli(['explain', name, '--config', 'c.yaml'], { files });
+    expect(h.code).toBe(1);
+    expect(h.out).toBe('');
+    expect(h.err).toStartWith('dnsseal: explain: ');
+    expect(h.err).toContain(message);
+  });
+
+  test.each([
+    ['10.9.1.1', 'static:   10.9.0.0/16 through channel hub (tunnel): always protected, whatever DNS says'],
+    ['10.8.1.1', 'static:   none: not always protected; traffic to it is protected while a protected name\'s answer holds it ("dnsseal list --address 10.8.1.1" asks the running daemon)'],
+    ['2001:DB8::1', 'static:   2001:db8::/32 through channel hub (tunnel): always protected, whatever DNS says'],
+  ])('explains address %p by the static entries, not as a name no rule matches', async (address, line) => {
+    const h = await cli(['explain', address, '--config', 'c.yaml', '--static', '10.9.0.0/16=hub', '--static', '2001:db8::/32=hub'], { files });
+    expect(h.code).toBe(0);
+    expect(h.out).toContain(`${line}\n`);
+    expect(h.out).not.toContain('traffic stays in clear');
+  });
+
+  test('gives the static entry of an address as JSON', async () => {
+    const h = await cli(['explain', '10.9.1.1', '--json', '--config', 'c.yaml', '--static', '10.9.0.0/16=hub'], { files });
+    expect(JSON.parse(h.out)).toMatchObject({ address: '10.9.1.1', client: null, table: 'default', static: { cidr: '10.9.0.0/16', channel: { name: 'hub', kind: 'tunnel' } } });
+  });
+
+  test.each(['nas.lan.', 'NAS.lan', '_sip._tcp.nas.lan', 'bücher.lan'])('takes %p as a name', async (name) => {
+    const h = await cli(['explain', name, '--config', 'c.yaml'], { files });
+    expect(h.code).toBe(0);
+  });
 });
 
 describe('cli/policy-commands check', () => {

@@ -122,9 +122,40 @@ describe('config/check warnings', () => {
     ['10.1.0.1:53', false],
     ['192.168.1.1:53', false],
     ['[fd00::1]:53', false],
-  ])('warns that listen %s makes an open resolver (%p) when no allow_clients is set', (listen, open) => {
+  ])('warns that listen %s answers outside clients with REFUSED (%p) when no allow_clients is set, never calling it an open resolver', (listen, outside) => {
     const r = check(`listen: ["${listen}"]\n${HEAD}`);
-    expect(r.warnings.some((w) => w.key === 'listen' && w.message.includes('open resolver'))).toBe(open);
+    expect(r.warnings.some((w) => w.key === 'listen' && w.message.includes('every other client gets REFUSED — set allow_clients'))).toBe(outside);
+    expect(r.warnings.some((w) => w.message.includes('open resolver'))).toBe(false);
+  });
+
+  test.each([
+    ['0.0.0.0:53', '0.0.0.0/0', true],
+    ['[::]:53', '::/0', true],
+    ['198.51.100.7:53', '0.0.0.0/0', true],
+    ['198.51.100.7:53', '198.51.100.0/24', false],
+    ['10.1.0.1:53', '0.0.0.0/0', false],
+  ])('warns that listen %s with allow_clients %s is an open resolver (%p)', (listen, allow, open) => {
+    const r = check(`listen: ["${listen}"]\nallow_clients: ["${allow}"]\n${HEAD}`);
+    expect(r.warnings.some((w) => w.key === 'allow_clients' && w.message.includes('an open resolver anyone can use'))).toBe(open);
+  });
+
+  test.each([
+    [['0.0.0.0:53', '127.0.0.1:53'], 'c.yaml:1: listen: 0.0.0.0:53 and 127.0.0.1:53 overlap: 0.0.0.0 takes port 53 on every IPv4 address, so both cannot be bound — keep one of them'],
+    [['[::]:53', '[fd00::1]:53'], 'c.yaml:1: listen: [::]:53 and [fd00::1]:53 overlap: [::] takes port 53 on every IPv6 address, so both cannot be bound — keep one of them'],
+  ])('refuses listen %p, which cannot all be bound, before start fails with EADDRINUSE', (listen, message) => {
+    const r = check(`listen: ${JSON.stringify(listen)}\nallow_clients: [10.0.0.0/8]\n${HEAD}`);
+    expect(texts(r.errors)).toEqual([message]);
+  });
+
+  test.each([
+    [['0.0.0.0:53', '[::]:53'], true],
+    [['[::]:53', '127.0.0.1:53'], true],
+    [['[::]:53', '127.0.0.1:5353'], false],
+    [['0.0.0.0:53', '[::1]:53'], false],
+  ])('warns that [::] is dual-stack when listen %p puts an IPv4 address on its port (%p)', (listen, warned) => {
+    const r = check(`listen: ${JSON.stringify(listen)}\nallow_clients: [10.0.0.0/8]\n${HEAD}`);
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.some((w) => w.key === 'listen' && w.message.includes('(sockets on :: are dual-stack)'))).toBe(warned);
   });
 
   test('keeps the warnings when the configuration also has errors', () => {

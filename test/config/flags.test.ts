@@ -98,6 +98,28 @@ describe('config/flags', () => {
   });
 
   test.each([
+    [['explain', 'x.corp.example', '--protect', '*.corp.example=hub'], '--protect: table "default" rule 0 (*.corp.example): unknown channel "hub" (none defined): "hub" is an example channel'],
+    [['explain', 'x.corp.example', '--channel', 'p=peer', '--static', '10.0.0.0/8=partner'], '--static: static 10.0.0.0/8: unknown channel "partner" (defined: p): "partner" is an example channel'],
+  ])('says a channel of the embedded example is left out when %p names it without --config', (argv, message) => {
+    const err = argError(argv);
+    expect(err).toContain(message);
+    expect(err).toContain('left out with its rules when rules come from flags without --config');
+  });
+
+  test('keeps the plain unknown-channel message when the channel is not one of the examples', () => {
+    expect(argError(['explain', 'x.corp.example', '--protect', '*.corp.example=hbu'])).toEndWith('unknown channel "hbu" (none defined)');
+  });
+
+  test('turns off with --log-queries=false and --cache-prefetch=false what the file switches on (flags win)', () => {
+    const on = 'log_queries: true\ncache_prefetch: true\n';
+    const read = (argv: string[]) => loadConfig(parseArgs(['run', '--config', 'on.yaml', ...argv]).values, deps({ 'on.yaml': on }));
+    expect([read([]).logQueries, read([]).cachePrefetch]).toEqual([true, true]);
+    const off = read(['--log-queries=false', '--cache-prefetch=false']);
+    expect([off.logQueries, off.cachePrefetch]).toEqual([false, false]);
+    expect(read(['--log-queries=true']).logQueries).toBe(true);
+  });
+
+  test.each([
     [['run', '--bogus'], '--bogus: unknown flag for "dnsseal run"'],
     [['run', '-x'], '-x: unknown flag'],
     [['run', '--listen'], '--listen: needs a value: --listen ADDR:PORT'],
@@ -117,6 +139,11 @@ describe('config/flags', () => {
     [['run', '--config', 'c.yaml', '--static', '10.0.0.0/8=nope'], '--static: static 10.0.0.0/8: unknown channel "nope"'],
     [['run', '--config', 'c.yaml', '--mode', 'intercept', '--lan', 'eth1'], '--mode: mode intercept needs address pools'],
     [['run', '--tsig-key', 'k=missing.b64'], '--tsig-key: key "k" from missing.b64: ENOENT'],
+    [['run', '--config='], '--config: needs a value: --config FILE (or --config none for built-in defaults)'],
+    [['run', '--log-queries=yes'], '--log-queries: is a switch: --log-queries, or --log-queries=false to turn off what the file sets, not "yes"'],
+    [['run', '--channel', 'hub=peer', '--channel', 'hub=tunnel:192.0.2.9'], '--channel: channel "hub" is given twice; give each channel once'],
+    [['run', '--tsig-key', 'k:hmac-sha256:c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNA==', '--tsig-key', 'k:hmac-sha256:c2VjcmV0LXNlY3JldC1zZWNyZXQtMTIzNQ=='], '--tsig-key: key "k" is given twice; give each key once'],
+    [['run', '--config', 'c.yaml', '--static', '10.0.0.0/8=hub', '--static', '10.0.0.0/8=hub'], '--static: static 10.0.0.0/8 (table default) is listed twice (also at --static)'],
   ])('rejects %p naming the flag', (argv, message) => {
     expect(argError(argv)).toStartWith(message);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { EMBEDDED_SOURCE, loadConfig } from '../../src/config/load.ts';
+import { EMBEDDED_DEFAULT, EMBEDDED_SOURCE, loadConfig, readConfigFile } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/util/errors.ts';
 import { channelMark } from '../../src/policy/types.ts';
 import { deps, flags } from './fixtures.ts';
@@ -93,6 +93,7 @@ describe('config/load', () => {
     ['mode: router\n', 'c.yaml:1: must be one of host, gateway, intercept, not "router"'],
     ['listen:\n  - 127.0.0.1\n', 'c.yaml:2: listen: "127.0.0.1" needs a port: ADDR:PORT'],
     ['colour: blue\n', 'c.yaml:1: unknown key "colour"'],
+    ['serve:\n  annotate: all\n', 'c.yaml:1: unknown key "serve": it is the section of a policy server\'s config, which "dnsseal policy-server --config FILE" reads'],
     ['mode: host\nmin_hodl: 5\n', 'c.yaml:2: unknown key "min_hodl"; did you mean "min_hold"?'],
     ['channels:\n  hub:\n    kind: tunnel\n    gatway: 192.0.2.1\n', 'c.yaml:4: unknown key "gatway" in channels.hub; did you mean "gateway"?'],
     ['channels:\n  hub:\n    kind: tunnel\n', 'c.yaml:2: channel "hub": a tunnel channel needs "gateway'],
@@ -103,6 +104,8 @@ describe('config/load', () => {
     ['a: [1, 2\nb: 3\n', 'c.yaml:1: YAML syntax error'],
     ['mode: host\nmode: gateway\n', 'c.yaml:2: duplicate key "mode"'],
     ['min_hold: -1\n', 'c.yaml:1: must be a whole number of seconds between 0 and 604800, not -1'],
+    ['min_hold: 1e400\n', 'c.yaml:1: must be a whole number of seconds between 0 and 604800, not Infinity'],
+    ['cache_size: .nan\n', 'c.yaml:1: must be a whole number of entries between 0 and 10000000, not NaN'],
     ['clients:\n  - cidr: 10.0.0.1/8\n    table: default\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:2: client cidr: "10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'],
     ['clients:\n  - cidr: 10.0.0.0/8\n    table: 7\nmode: gateway\nlan: [lan0]\nlisten: ["10.1.1.1:53"]\n', 'c.yaml:3: client 10.0.0.0/8: unknown table "7"'],
     ['mode: gateway\n', 'c.yaml:1: mode gateway needs the client-side interface'],
@@ -190,5 +193,23 @@ listen: ["10.1.1.1:53"]
     expect(lines[0]).toContain('3DES');
     expect(lines[1]).toContain('unknown channel "missing"');
     expect(lines[2]).toContain('unknown table "nowhere"');
+  });
+});
+
+describe('config/load readConfigFile', () => {
+  test('refuses a device instead of reading it forever when a file setting names one', () => {
+    expect(() => readConfigFile('/dev/zero')).toThrow('a device, not a file');
+  });
+
+  test('reads /dev/null as an empty file', () => {
+    expect(readConfigFile('/dev/null')).toBe('');
+  });
+});
+
+describe('config/load embedded default', () => {
+  test('takes every usable nameserver of resolv.conf, in order, as its comment says', () => {
+    const c = loadConfig(new Map(), deps({}, 'nameserver 192.0.2.53\nnameserver 127.0.0.53\nnameserver 198.51.100.9\n'));
+    expect(c.upstreams.find((u) => u.name === 'default')!.servers.map((s) => s.address)).toEqual(['192.0.2.53', '198.51.100.9']);
+    expect(EMBEDDED_DEFAULT).toContain('none given: every usable nameserver of /etc/resolv.conf, in order');
   });
 });

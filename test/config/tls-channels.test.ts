@@ -118,6 +118,13 @@ describe('config tls certificates at load', () => {
     expect(errorOf(() => load(text))).toStartWith(message);
   });
 
+  test.each([
+    [[['channel', 'p=tls-peer']], '--channel: channel "p" (protocol tls) needs cert=PATH (our certificate), key=PATH (our private key), ca=PATH (the CA the other side must chain to) in --channel, or --tls-cert PATH, --tls-key PATH, --tls-ca PATH'],
+    [[['channel', 'p=tls-peer,cert=/pki/router.crt'], ['tls-key', '/pki/router.key']], '--channel: channel "p" (protocol tls) needs ca=PATH (the CA the other side must chain to) in --channel, or --tls-ca PATH'],
+  ] as Array<[Array<[string, string]>, string]>)('says what a tls channel given by flag lacks in flag syntax (%#)', (argv, message) => {
+    expect(errorOf(() => load('', argv))).toBe(message);
+  });
+
   test('refuses a certificate that is not valid at load time naming its line', () => {
     const msg = errorOf(() => load(`${GLOBAL}${peer('')}`, [], Date.now() + 30 * 86_400_000));
     expect(msg).toStartWith('c.yaml:1: channel "partner": certificate /pki/router.crt is not valid now');

@@ -92,6 +92,29 @@ describe('config/upstreams', () => {
     expect(got.map((p) => p.split(': ')[0])).toEqual(['c.yaml:4', 'c.yaml:5']);
   });
 
+  test.each([
+    ['::1:5353', '[::1]:5353', '[::1:5353]', 53],
+    ['2001:db8::1:53', '[2001:db8::1]:53', '[2001:db8::1:53]', 53],
+    ['tls://::1:853#dot.example', '[::1]:853', '[::1:853]', 853],
+  ])('refuses the ambiguous bare IPv6 %s in the file and as a flag, saying how to write either reading', (text, withPort, asAddress, port) => {
+    const want = `ambiguous: an IPv6 address with a port goes in brackets — write ${withPort} for port`;
+    const inFile = problems(`upstreams:\n  default:\n    - 192.0.2.1\n    - "${text}"\n`);
+    expect(inFile).toHaveLength(1);
+    expect(inFile[0]).toStartWith(`c.yaml:4: upstream "default": server "${text}": ${want}`);
+    expect(inFile[0]).toEndWith(`or ${asAddress} for the address ${asAddress.slice(1, -1)} (port ${port})`);
+    expect(() => load('', flags(['upstream', text]))).toThrow(`--upstream: upstream "default": server "${text}": ${want}`);
+  });
+
+  test.each([
+    ['[::1]:5353', dns('::1', 5353)],
+    ['[::1:5353]', dns('::1:5353')],
+    ['::1', dns('::1')],
+    ['2001:4860:4860::8888', dns('2001:4860:4860::8888')],
+    ['2620:fe::fe', dns('2620:fe::fe')],
+  ])('reads the unambiguous IPv6 server %s as written', (text, want) => {
+    expect(servers(load(`upstreams:\n  default: "${text}"\n`))).toEqual([want]);
+  });
+
   test('refuses more than 31 servers for one name at the 32nd', () => {
     const list = Array.from({ length: 32 }, (_, i) => `    - 192.0.2.${i + 1}`).join('\n');
     expect(problems(`upstreams:\n  default:\n${list}\n`)).toEqual(['c.yaml:34: upstream "default" has 32 servers, at most 31']);
@@ -138,5 +161,23 @@ describe('config/resolv', () => {
   test('takes at most 31 nameservers when resolv.conf names more', () => {
     const text = Array.from({ length: 40 }, (_, i) => `nameserver 10.0.0.${i + 1}`).join('\n');
     expect(pickResolvUpstream([text], []).upstreams).toHaveLength(31);
+  });
+});
+
+describe('config/upstreams loops', () => {
+  test.each([
+    ['listen: [127.0.0.1:5300]\nupstreams:\n  default: 127.0.0.1:5300\n', 'c.yaml:3: upstream "default": server 127.0.0.1:5300 is dnsseal itself (listen 127.0.0.1:5300)'],
+    ['listen: [0.0.0.0:5300]\nallow_clients: [10.0.0.0/8]\nupstreams:\n  lan: [192.0.2.1, 127.0.0.2:5300]\n', 'c.yaml:4: upstream "lan": server 127.0.0.2:5300 is dnsseal itself (listen 0.0.0.0:5300)'],
+    ['listen: ["[::]:53"]\nallow_clients: [10.0.0.0/8]\nupstreams:\n  default: "::1"\n', 'c.yaml:4: upstream "default": server [::1]:53 is dnsseal itself (listen [::]:53)'],
+  ])('refuses an upstream server that is dnsseal\'s own listen address (%#)', (text, message) => {
+    expect(problems(text).some((p) => p.startsWith(message))).toBe(true);
+  });
+
+  test.each([
+    'listen: [127.0.0.1:5300]\nupstreams:\n  default: 127.0.0.1:53\n',
+    'listen: [127.0.0.1:5300]\nupstreams:\n  default: "tls://127.0.0.1:5300#x"\n',
+    'listen: [10.0.0.1:53]\nallow_clients: [10.0.0.0/8]\nupstreams:\n  default: 127.0.0.1:53\n',
+  ])('takes an upstream on another port or address than its own (%#)', (text) => {
+    expect(problems(text)).toEqual([]);
   });
 });

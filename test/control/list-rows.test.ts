@@ -71,6 +71,58 @@ describe('control/list-rows', () => {
     expect(err.message).toBe('control: list --table: unknown table "nosuch" (known: default, eng, 502)');
   });
 
+  test.each([
+    ['a suffix pattern', '*.corp.example', ['10.0.0.1', '192.0.2.9', '192.0.2.10', '2001:db8::9', '2001:db8::10', '198.51.100.8', '198.51.100.7']],
+    ['a subdomain pattern', '**.corp.example', ['10.0.0.1', '192.0.2.9', '192.0.2.10', '2001:db8::9', '2001:db8::10', '198.51.100.8', '198.51.100.7']],
+    ['a prefix pattern', 'git.*', ['198.51.100.7']],
+    ['an infix pattern', '*.old.*', ['198.51.100.8']],
+    ['an exact name in capitals with the root dot', 'GIT.corp.example.', ['198.51.100.7']],
+    ['an apex no entry holds', 'corp.example', []],
+  ])('list --name takes %s, written as in rules (as flush --name does)', async (_label, name, want) => {
+    const { h } = await setup();
+    expect(((await h.list!({ name })) as ListRow[]).map((r) => r.address)).toEqual(want);
+  });
+
+  test('list --name "*.x" selects the apex x as a rule does, "**.x" only the names under it', async () => {
+    const r = rig();
+    await r.registry.register(reg({ addrs: ['192.0.2.1'], names: ['corp.example'] }));
+    await r.registry.register(reg({ addrs: ['192.0.2.2'], names: ['www.corp.example'] }));
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock });
+    expect(((await h.list!({ name: '*.corp.example' })) as ListRow[]).map((x) => x.address)).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(((await h.list!({ name: '**.corp.example' })) as ListRow[]).map((x) => x.address)).toEqual(['192.0.2.2']);
+  });
+
+  test.each([
+    ['192.0.2.0/28', ['192.0.2.9', '192.0.2.10']],
+    ['2001:db8::/120', ['2001:db8::9', '2001:db8::10']],
+    ['198.51.100.0/24', ['198.51.100.8', '198.51.100.7']],
+  ])('list --address takes a CIDR (%s), as flush --address does', async (address, want) => {
+    const { h } = await setup();
+    expect(((await h.list!({ address })) as ListRow[]).map((r) => r.address)).toEqual(want);
+  });
+
+  test('list --name refuses a malformed pattern instead of answering no entries', async () => {
+    const { h } = await setup();
+    const err = await rejection(h.list!({ name: 'a.*.b' }));
+    expect(err.code).toBe('bad_args');
+    expect(err.message).toContain('list --name: "a.*.b": "*" must be a whole label');
+    expect((await rejection(h.list!({ name: 'bad..example' }))).message).toContain('has an empty label');
+  });
+
+  test('list --channel refuses a channel the daemon neither runs nor has entries of, naming the known ones', async () => {
+    const { h } = await setup();
+    const err = await rejection(h.list!({ channel: 'hbu' }));
+    expect(err.code).toBe('bad_args');
+    expect(err.message).toBe('control: list --channel: unknown channel "hbu" (known: hub)');
+  });
+
+  test('list --channel takes a channel entries still carry when the daemon no longer runs it', async () => {
+    const r = rig();
+    await r.registry.register(reg({ addrs: ['192.0.2.1'], names: ['www.corp.example'] }));
+    const h = createControlHandlers({ registry: r.registry, clock: r.clock, policyNames: () => ({ channels: ['other'], tables: TABLES }) });
+    expect(((await h.list!({ channel: 'hub' })) as ListRow[]).map((x) => x.address)).toEqual(['192.0.2.1']);
+  });
+
   test('list --table falls back to the id syntax when the daemon gives no table list', async () => {
     const { h } = await setup(undefined);
     expect(((await h.list!({ table: 'default' })) as ListRow[]).length).toBe(5);

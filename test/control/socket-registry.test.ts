@@ -73,6 +73,6 @@ describe('control over a unix socket', () => {
       (e: unknown) => e as { code: string; message: string },
     );
     expect(err?.code).toBe('bad_args');
-    expect(err?.message).toBe('control: address "nope" is not an IP address');
+    expect(err?.message).toBe('control: address "nope" is not an IP address or a CIDR');
   });
 });

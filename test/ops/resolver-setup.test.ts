@@ -20,6 +20,15 @@ import {
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
+function lstatExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const ORIGINAL = '# from DHCP\nsearch lan.example\nnameserver 192.0.2.53\noptions edns0\n';
 
 /** A root with etc/resolv.conf = ORIGINAL; `resolved`: with systemd-resolved's runtime dir. */
@@ -111,6 +120,36 @@ describe('ops/resolver-setup', () => {
     expect(() => undoResolverSetup(root)).toThrow('was changed since dnsseal wrote it');
     expect(() => applyResolverPlan(root, planResolverSetup(root, '127.0.0.53'))).toThrow('exists already');
     expect(readFileSync(join(root, BACKUP), 'utf8')).toBe(ORIGINAL);
+  });
+
+  test('removes the resolv.conf it wrote on undo when there was none before apply', () => {
+    const root = tree(false);
+    rmSync(join(root, RESOLV_CONF));
+    const plan = planResolverSetup(root, '127.0.0.153');
+    expect(plan.notes[0]).toBe('plain /etc/resolv.conf: there is none; one is written with "nameserver 127.0.0.153"; --undo removes it.');
+    expect(applyResolverPlan(root, plan)).toEqual([`wrote /${RESOLV_CONF}`]);
+    expect(undoResolverSetup(root)).toEqual([`removed /${RESOLV_CONF} (dnsseal wrote it where there was none)`]);
+    expect(lstatExists(join(root, RESOLV_CONF))).toBe(false);
+    expect(undoResolverSetup(root)).toEqual(['nothing to undo: no dnsseal drop-in and no resolv.conf backup']);
+  });
+
+  test('leaves a resolv.conf that is not its own when there is no backup to undo', () => {
+    const root = tree(false);
+    expect(undoResolverSetup(root)).toEqual(['nothing to undo: no dnsseal drop-in and no resolv.conf backup']);
+    expect(readFileSync(join(root, RESOLV_CONF), 'utf8')).toBe(ORIGINAL);
+  });
+
+  test.each([
+    ['0.0.0.0', 'nameserver 127.0.0.1'],
+    ['[::]:53', 'nameserver ::1'],
+  ])('points resolv.conf at loopback when dnsseal listens on the wildcard %p', (listen, line) => {
+    const plan = planResolverSetup(tree(false), listen);
+    expect(plan.writes[0]!.content).toContain(`\n${line}\n`);
+    expect(plan.notes[0]).toContain('the resolver is pointed at its loopback address');
+  });
+
+  test('refuses a wildcard listen address on port 53 when resolved runs (its stub holds 127.0.0.53:53)', () => {
+    expect(() => planResolverSetup(tree(true), '0.0.0.0:53')).toThrow('so dnsseal cannot listen on 0.0.0.0:53');
   });
 
   test('says there is nothing to undo when setup never ran', () => {

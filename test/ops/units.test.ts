@@ -41,6 +41,8 @@ describe('ops/units', () => {
     const text = renderUnit('systemd', '/usr/local/bin/dnsseal');
     expect(text).toMatch(/^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
     expect(text).toMatch(/^ExecStopPost=.*DNSSEAL_DOWN_ON_STOP.*dnsseal down/m);
+    // down removes what the running config made: its pin_root, vici_socket and intercept_pools
+    expect(text).toMatch(/^ExecStopPost=.*\/usr\/local\/bin\/dnsseal down --config \/etc\/dnsseal\/dnsseal\.yaml; fi'$/m);
     expect(text).toContain('RuntimeDirectoryPreserve=yes');
   });
 

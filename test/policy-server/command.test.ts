@@ -112,7 +112,7 @@ describe('policy-server command', () => {
       signals: new FakeSignals(),
       loadDeps: { ...fileDeps, resolvTexts: () => [] },
     });
-    await expect(run).rejects.toThrow(`${file}:25: serve: unknown key`);
+    await expect(run).rejects.toThrow(`${file}:25: unknown key "colour" in serve`);
     rmSync(dir, { recursive: true, force: true });
   });
 });

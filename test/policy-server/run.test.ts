@@ -48,6 +48,10 @@ describe('policy-server/config', () => {
     expect(serve).toContain('trusted_keys');
   });
 
+  test('names the file and both lines when serve appears twice', () => {
+    expect(() => splitServeSection('serve:\n  fudge: 30\nlisten: ["127.0.0.1:53"]\nserve:\n  fudge: 60\n', CONFIG)).toThrow(`${CONFIG}:4: serve: appears twice (first at line 1)`);
+  });
+
   test('loads the zone relative to the config file when serve.zone is given', () => {
     const cfg = loadPolicyServerConfig(CONFIG, loadBase, TEXT);
     expect(cfg.serve.zone?.covers(KOJIMA)).toBe(true);
@@ -55,15 +59,43 @@ describe('policy-server/config', () => {
   });
 
   test.each([
-    ['an unknown key', 'serve:\n  zonefile: x\n', /policy-server\.yaml:2: serve: unknown key "zonefile"/],
-    ['an untrusted key name', 'serve:\n  zone: nec.com.zone\n  trusted_keys: [nobody]\n', /:3: serve.trusted_keys names "nobody"/],
-    ['a zero fudge', 'serve:\n  zone: nec.com.zone\n  fudge: 0\n', /:3: serve.fudge must be/],
-    ['a bad annotate', 'serve:\n  zone: nec.com.zone\n  annotate: yes\n', /:3: serve.annotate must be/],
-    ['a missing zone file', 'serve:\n  zone: missing.zone\n', /:2: cannot read zone file/],
+    ['an unknown key', 'serve:\n  zonefile: x\n', /policy-server\.yaml:2: unknown key "zonefile" in serve/],
+    ['an untrusted key name', 'serve:\n  zone: nec.com.zone\n  trusted_keys: [nobody]\n', /:3: serve.trusted_keys: must name keys of tsig_keys \(dnsseal-test, lan-gateway\), not "nobody"/],
+    ['a zero fudge', 'serve:\n  zone: nec.com.zone\n  fudge: 0\n', /:3: serve.fudge: must be whole seconds between 1 and 3600 .*, not 0$/],
+    ['a bad annotate', 'serve:\n  zone: nec.com.zone\n  annotate: yes\n', /:3: serve.annotate: must be signed or all, not "yes"/],
+    ['a missing zone file', 'serve:\n  zone: missing.zone\n', /:2: serve.zone: cannot read zone file/],
+    ['a serve that is not a mapping', 'serve: on\n', /:1: serve: must be a mapping of zone, .*, not "on"/],
     ['neither zone nor upstream', 'serve:\n  annotate: all\n', /needs serve.zone or at least one upstream/],
   ])('refuses %s with file:line', (_n, text, re) => {
     expect(() => loadPolicyServerConfig(CONFIG, loadBase, text)).toThrow(re);
     expect(() => loadPolicyServerConfig(CONFIG, loadBase, text)).toThrow(ConfigError);
+  });
+
+  test('reports every bad serve value at once, each at its line with the key, the value and what is expected', () => {
+    const text = 'serve:\n  zone: nec.com.zone\n  require_tsig: yes\n  annotate: every\n  fudge: 90000\n  trusted_keys:\n    - lan-gateway\n    - nobody\n  colour: blue\n';
+    let message = '';
+    try {
+      loadPolicyServerConfig(CONFIG, loadBase, text);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')).toEqual([
+      `${CONFIG}:3: serve.require_tsig: must be true or false, not "yes"`,
+      `${CONFIG}:4: serve.annotate: must be signed or all, not "every"`,
+      `${CONFIG}:5: serve.fudge: must be whole seconds between 1 and 3600 (300 recommended, RFC 8945 §10), not 90000`,
+      `${CONFIG}:8: serve.trusted_keys: must name keys of tsig_keys (dnsseal-test, lan-gateway), not "nobody"`,
+      `${CONFIG}:9: unknown key "colour" in serve (known: zone, zone_origin, trusted_keys, require_tsig, annotate, fudge)`,
+    ]);
+  });
+
+  test('reports the serve problems together with those of the rest of the file', () => {
+    const failing: BaseLoader = (_t, source) => {
+      throw new ConfigError(`${source}:1`, 'listen: "nowhere": not ADDR:PORT');
+    };
+    expect(() => loadPolicyServerConfig(CONFIG, failing, 'listen: [nowhere]\nserve:\n  fudge: 0\n')).toThrow(
+      `${CONFIG}:1: listen: "nowhere": not ADDR:PORT\n${CONFIG}:3: serve.fudge: must be whole seconds between 1 and 3600 (300 recommended, RFC 8945 §10), not 0`,
+    );
   });
 
   test('uses defaults when there is no serve section', () => {

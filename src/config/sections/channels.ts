@@ -87,8 +87,12 @@ export function parseChannelFlag(v: string): { name: string; input: ChannelInput
 }
 
 export function applyChannelFlags(texts: readonly string[], d: Draft): void {
+  const given = new Set<string>();
   for (const c of texts) {
     const { name, input } = parseChannelFlag(c);
+    // a flag replaces the file's channel of that name; two flags for one name are a mistake
+    if (given.has(name)) throw new ConfigError('--channel', `channel "${name}" is given twice; give each channel once`);
+    given.add(name);
     d.channels.set(name, { input, where: () => '--channel' });
   }
 }

@@ -42,6 +42,11 @@ export function readTsigKeys(keys: unknown, doc: YamlDoc, d: Draft, files: FileR
 }
 
 export function applyTsigKeyFlags(texts: readonly string[], d: Draft, files: FileReader): void {
+  const given = new Set<string>();
+  const once = (name: string) => {
+    if (given.has(name)) throw new ConfigError('--tsig-key', `key "${name}" is given twice; give each key once`);
+    given.add(name);
+  };
   for (const k of texts) {
     // Two forms: the secret inline, `NAME:hmac-sha256:BASE64` (issue #5, `dig -y` reordered), or
     // in a file, `NAME=FILE`. Inline when a ':' comes before any '=' (base64 ends in '=').
@@ -49,11 +54,13 @@ export function applyTsigKeyFlags(texts: readonly string[], d: Draft, files: Fil
     const eq = k.indexOf('=');
     if (colon > 0 && (eq < 0 || colon < eq)) {
       const key = parseTsigKeyFlag(k, '--tsig-key');
+      once(k.slice(0, colon));
       // Keyed by the name as written, like the file form: `tsig-key=` on an upstream names it so.
       d.tsigKeys.set(k.slice(0, colon), { secret: key.secret, where: '--tsig-key' });
       continue;
     }
     const [name, file] = flagPair('tsig-key', k, 'NAME=FILE or NAME:hmac-sha256:BASE64');
+    once(name);
     try {
       d.tsigKeys.set(name, { secret: decodeSecret(files.readFile(file)), where: '--tsig-key' });
     } catch (err) {

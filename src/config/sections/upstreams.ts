@@ -27,7 +27,7 @@ export const UPSTREAM_FIELDS: FieldDoc[] = [
   {
     key: 'servers',
     type: 'server or list of servers',
-    doc: `Each ${SERVER_SYNTAX}; ADDR is an IP literal (IPv6 in brackets with a port), NAME the name the server's certificate must be issued for (without it: the address). Queries go to the first server that is up; one that fails is skipped until a background probe gets an answer. At most 31. \`address:\` is read as the same.`,
+    doc: `Each ${SERVER_SYNTAX}; ADDR is an IP literal (IPv6 in brackets with a port: \`[2001:db8::1]:5353\`; a bare IPv6 that could end in a port, as \`::1:5353\`, is refused as ambiguous — \`[::1]:5353\` or \`[::1:5353]\`), NAME the name the server's certificate must be issued for (without it: the address). Queries go to the first server that is up; one that fails is skipped until a background probe gets an answer. At most 31. \`address:\` is read as the same.`,
   },
   { key: 'tsig_key', type: 'key name', doc: 'Sign queries to this upstream with this TSIG key (a policy server); works over every transport.' },
 ];

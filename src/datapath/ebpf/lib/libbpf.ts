@@ -7,6 +7,7 @@ import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
 import { DnssealError } from '../../../util/errors.ts';
 import { errnoName } from '../bpf-syscall.ts';
 import { cstr } from '../libc.ts';
+import { loadFailureMessage, ownCapabilities } from './capabilities.ts';
 
 function openLib() {
   for (const name of ['libbpf.so.1', 'libbpf.so']) {
@@ -100,13 +101,8 @@ export class LibbpfObject {
 
   load(): void {
     const r = this.lib.symbols.bpf_object__load(this.live());
-    if (r < 0) {
-      throw new DnssealError(
-        'bpf',
-        'load_failed',
-        `loading the eBPF object failed: ${errnoName(-r)} (a pinned map from an incompatible version? see the libbpf lines above; 'dnsseal down' removes the pins)`,
-      );
-    }
+    // EPERM from a process without the capabilities is not about pins: say which are missing
+    if (r < 0) throw new DnssealError('bpf', 'load_failed', loadFailureMessage(-r, ownCapabilities()));
   }
 
   progFd(name: string): number {

@@ -3,7 +3,7 @@
  * interface without a usable address is skipped with a warning instead of stopping anything.
  */
 import { describe, expect, test } from 'bun:test';
-import { lanPrefixesForAccess } from '../../src/daemon/live-settings.ts';
+import { lanPrefixesForAccess } from '../../src/proxy/client-acl.ts';
 import { createLogger } from '../../src/util/log.ts';
 
 const IP_JSON: Record<string, string> = {
@@ -11,7 +11,7 @@ const IP_JSON: Record<string, string> = {
   lan1: JSON.stringify([{ addr_info: [] }]),
 };
 
-describe('daemon/live-settings lanPrefixesForAccess', () => {
+describe('proxy/client-acl lanPrefixesForAccess', () => {
   test('gives the network prefixes of the LAN addresses and warns about an interface without one', () => {
     const lines: string[] = [];
     const read = (iface: string) => {
