@@ -201,7 +201,8 @@ export function undoResolverSetup(root: string): string[] {
   return done;
 }
 
-function lstatExists(path: string): boolean {
+/** Whether anything (a dangling symlink too) is at `path`. */
+export function lstatExists(path: string): boolean {
   try {
     lstatSync(path);
     return true;

@@ -12,6 +12,7 @@ import {
   BACKUP,
   detectBackend,
   DROP_IN,
+  lstatExists,
   planResolverSetup,
   RESOLV_CONF,
   undoResolverSetup,
@@ -19,15 +20,6 @@ import {
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function lstatExists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const ORIGINAL = '# from DHCP\nsearch lan.example\nnameserver 192.0.2.53\noptions edns0\n';
 
