@@ -2,7 +2,8 @@
  * Config loading: YAML file (or the embedded default) → flags on top → checked Config.
  * Every error is a ConfigError located at `file:line` or at the `--flag`.
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/text-file.ts';
 import type { Config } from './types.ts';
 import { ConfigError, errorMessage } from '../util/errors.ts';
 import { emptyDraft, type Draft } from './draft.ts';
@@ -27,16 +28,8 @@ export interface LoadDeps {
   nowMs?(): number;
 }
 
-/**
- * Reads a config, rules, hosts or key file. A device is refused before it is read: `/dev/zero`
- * (or a tty) would be read forever; `/dev/null` reads empty. A pipe is read (`--config
- * <(generate)` ends when its writer does).
- */
-export function readConfigFile(path: string): string {
-  const st = statSync(path);
-  if ((st.isCharacterDevice() || st.isBlockDevice()) && realpathSync(path) !== '/dev/null') throw Object.assign(new Error('ENOTFILE: a device, not a file'), { code: 'ENOTFILE' });
-  return readFileSync(path, 'utf8');
-}
+/** Reads a config, rules, hosts or key file (a device refused: src/util/text-file.ts). */
+export const readConfigFile = readTextFile;
 
 /** Real file access: the only place config touches the file system. */
 export const fileDeps: LoadDeps = {

@@ -16,7 +16,7 @@
  * own lines by the config's YamlDoc, so its problems are located the same way. Problems of both
  * parts are reported together.
  */
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/text-file.ts';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Config } from '../config/types.ts';
 import { StaticKeyring } from '../dns/tsig-key.ts';
@@ -117,7 +117,7 @@ export function parseServeSection(section: string | null, source: string, firstL
     const path = isAbsolute(v) || source.startsWith('<') ? v : join(dirname(source), v);
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = readTextFile(path);
     } catch (err) {
       return doc.fail(['serve', 'zone'], `serve.zone: cannot read zone file ${path}: ${(err as Error).message}`);
     }
@@ -140,7 +140,7 @@ export function loadPolicyServerConfig(source: string, loadBase: BaseLoader, tex
   let body = text;
   if (body === undefined) {
     try {
-      body = readFileSync(source, 'utf8');
+      body = readTextFile(source);
     } catch (err) {
       throw new ConfigError(source, `cannot read config: ${(err as Error).message}`);
     }

@@ -10,7 +10,7 @@
  * assignment each in the forwarder and the pipeline); queries already sent finish on the old
  * sets, which the caller closes once they are done.
  */
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/text-file.ts';
 import type { AnswerCache } from '../cache/answer-cache.ts';
 import { CachingForwarder } from '../cache/caching-forwarder.ts';
 import type { UpstreamSpec } from '../config/types.ts';
@@ -112,7 +112,7 @@ export function readTlsCa(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   let pem: string;
   try {
-    pem = readFileSync(path, 'utf8');
+    pem = readTextFile(path);
   } catch (err) {
     throw new DnssealError('proxy', 'upstream_tls_ca', `upstream_tls_ca ${path}: cannot read it: ${errorMessage(err)}`, { cause: err });
   }

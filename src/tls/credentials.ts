@@ -5,7 +5,7 @@
  * say which file and what to do; key material never appears in a message.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../util/text-file.ts';
 import { DnssealError } from '../util/errors.ts';
 import { certDnsNames, identityMatches } from './san.ts';
 import type { TlsCredentials } from './types.ts';
@@ -83,7 +83,7 @@ export function checkCredentials(pem: { cert: string; key: string; ca: string },
 
 /** Reads and checks the three files. */
 export function loadCredentials(files: CredentialFiles, opts: CredentialOptions): TlsCredentials {
-  const read = opts.readText ?? ((p: string) => readFileSync(p, 'utf8'));
+  const read = opts.readText ?? readTextFile;
   const text = (field: CredentialField, path: string, what: string) => {
     try {
       return read(path);

@@ -32,4 +32,8 @@ describe('tls/credentials', () => {
     expect((err as Error).message).toStartWith('tls: ');
     expect((err as Error).message).not.toContain('PRIVATE KEY');
   });
+
+  test('a device is refused before it is read (/dev/zero would be read until memory runs out)', () => {
+    expect(() => loadCredentials({ ...files('peer'), ca: '/dev/zero' }, { nowMs: Date.now() })).toThrow('cannot read CA /dev/zero: ENOTFILE: a device, not a file');
+  });
 });
