@@ -130,13 +130,20 @@ export const EXAMPLES = `Examples:
 
 const EXITS = ['Exit codes:', ...EXIT_MEANINGS.map(([code, what]) => `  ${code}  ${wrap(what, WIDTH - 5, '     ')}`)].join('\n');
 
+/** The policy server has no embedded default: its --config is required (src/policy-server/command.ts). */
+const POLICY_SERVER_CONFIG_FLAG: FlagDescriptor = {
+  ...CONFIG_FILE_FLAG,
+  default: undefined,
+  help: 'YAML config file, required: the rule tables, clients, channels and tsig_keys it answers with, and its serve: section. There is no embedded default for the policy server.',
+};
+
 const readsConfig = (command: string) => (WITH_POLICY_SERVER as readonly string[]).includes(command);
 
 export function renderHelp(command?: string): string {
   if (command && COMMANDS[command]) {
     const c = COMMANDS[command];
     const own = COMMAND_FLAGS[command] ?? [];
-    const settings = settingFlagsOf(command);
+    const settings = settingFlagsOf(command).map((f) => (f === CONFIG_FILE_FLAG && command === 'policy-server' ? POLICY_SERVER_CONFIG_FLAG : f));
     const lines = [`Usage: ${c.usage}`, '', wrap(c.summary, WIDTH)];
     if (c.more) lines.push('', wrap(c.more, WIDTH));
     if (own.length) lines.push('', 'Flags:', ...flagLines(own));

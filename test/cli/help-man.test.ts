@@ -72,6 +72,13 @@ describe('cli/help policy-server', () => {
     const h = await cli(['help', 'policy-server']);
     for (const k of SERVE_KEYS) expect({ k, named: h.out.replace(/\n\s*/g, ' ').includes(`${k} (`) }).toEqual({ k, named: true });
   });
+
+  test('says --config is required, not that the embedded default is used without it', async () => {
+    const h = await cli(['help', 'policy-server']);
+    const config = h.out.split('Configuration flags')[1]?.replace(/\n\s*/g, ' ').match(/--config FILE (.*?) --listen/)?.[1] ?? '';
+    expect(config).toContain('required');
+    expect(config).not.toContain('[default: embedded default]');
+  });
 });
 
 describe('cli/man', () => {
