@@ -62,7 +62,7 @@ export const COMMANDS: Record<string, CommandDoc> = {
     summary: 'Stop the daemon and remove its kernel state. With no daemon running, detaches the eBPF programs and removes the pinned maps directly.',
   },
   'install-unit': {
-    usage: 'dnsseal install-unit [--systemd|--openwrt] [--prefix DIR] [--binary PATH] [--print]',
+    usage: 'dnsseal install-unit [--systemd|--openwrt] [--prefix DIR] [--binary PATH] [--print] [--force]',
     summary: 'Install the embedded systemd unit or OpenWrt init script, with this binary\'s path in it. Stopping the service keeps the leak guard (fails closed).',
   },
   'resolver-setup': {

@@ -4,7 +4,7 @@
  *   resolver-setup  point systemd-resolved or /etc/resolv.conf at dnsseal, or undo that
  * They take their own flags (none of them is a setting; src/config/flags.ts COMMAND_FLAGS).
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadChecked } from './config-load.ts';
 import { applyResolverPlan, detectBackend, planResolverSetup, undoResolverSetup } from '../ops/resolver-setup.ts';
@@ -42,10 +42,27 @@ export async function installUnitCommand(ctx: CliContext): Promise<number> {
   }
   const target = unitTarget(kind);
   const dest = join(resolve(flag('prefix') ?? '/'), target.path);
+  const next = `next:\n${target.next.map((c) => `  ${c}\n`).join('')}`;
+  const before = existsSync(dest) ? readFileSync(dest, 'utf8') : undefined;
+  if (before === text) {
+    chmodSync(dest, target.mode);
+    ctx.io.out(`install-unit: ${dest} is up to date (${kind}, binary ${binary})\n${next}`);
+    return EXIT.ok;
+  }
+  // an edited unit (or one an older dnsseal wrote) is not replaced unasked, nor lost when it is
+  const kept = `${dest}.dnsseal-old`;
+  if (before !== undefined && !ctx.args.values.has('force')) {
+    throw new ConfigError(
+      'install-unit',
+      `${dest} exists and differs from the unit this dnsseal would write (edited, or written by another version); nothing written. ` +
+        `--print shows the new one; --force replaces it, keeping the old one as ${kept}${kind === 'systemd' ? '. Local changes belong in a drop-in (systemctl edit dnsseal), which install-unit never touches' : ''}`,
+    );
+  }
   mkdirSync(dirname(dest), { recursive: true });
+  if (before !== undefined) writeFileSync(kept, before);
   writeFileSync(dest, text);
   chmodSync(dest, target.mode);
-  ctx.io.out(`install-unit: wrote ${dest} (${kind}, binary ${binary})\nnext:\n${target.next.map((c) => `  ${c}\n`).join('')}`);
+  ctx.io.out(`install-unit: wrote ${dest} (${kind}, binary ${binary})${before !== undefined ? `; the old one is kept as ${kept}` : ''}\n${next}`);
   return EXIT.ok;
 }
 

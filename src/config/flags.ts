@@ -48,6 +48,7 @@ export const COMMAND_FLAGS: Record<string, OwnFlag[]> = {
     { name: 'prefix', arg: 'DIR', help: 'Install below DIR (DIR/etc/systemd/system/dnsseal.service, DIR/etc/init.d/dnsseal); default /.' },
     { name: 'binary', arg: 'PATH', help: 'dnsseal path written into the unit; default: this executable (a `bun` run falls back to the template path).' },
     { name: 'print', help: 'Print the unit instead of writing it.' },
+    { name: 'force', help: 'Replace a unit that differs from this one (edited, or from another version), keeping the old one as FILE.dnsseal-old; without it such a unit is left alone (exit 1).' },
   ],
   'resolver-setup': [
     { name: 'print', help: 'Show what --apply would write and why (the default; changes nothing).' },

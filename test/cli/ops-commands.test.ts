@@ -30,6 +30,27 @@ describe('cli/ops-commands', () => {
     expect(readFileSync(f, 'utf8')).toStartWith('#!/bin/sh /etc/rc.common');
   });
 
+  test('leaves an edited unit alone unless --force, which keeps the old one beside it', async () => {
+    const prefix = tmp();
+    const argv = ['install-unit', '--systemd', `--prefix=${prefix}`, '--binary', '/usr/sbin/dnsseal'];
+    const f = join(prefix, 'etc/systemd/system/dnsseal.service');
+    expect((await cli(argv)).code).toBe(0);
+    const again = await cli(argv);
+    expect(again.code).toBe(0);
+    expect(again.out).toContain(`${f} is up to date`);
+    const unit = readFileSync(f, 'utf8');
+    writeFileSync(f, unit.replace('[Service]', '[Service]\nNice=-5'));
+    const refused = await cli(argv);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`${f} exists and differs`);
+    expect(readFileSync(f, 'utf8')).toContain('Nice=-5');
+    const forced = await cli([...argv, '--force']);
+    expect(forced.code).toBe(0);
+    expect(forced.out).toContain(`the old one is kept as ${f}.dnsseal-old`);
+    expect(readFileSync(f, 'utf8')).toBe(unit);
+    expect(readFileSync(`${f}.dnsseal-old`, 'utf8')).toContain('Nice=-5');
+  });
+
   test.each([
     [['install-unit', '--systemd', '--openwrt', '--print'], 'exclude each other'],
     [['install-unit', '--bogus'], 'unknown flag'],
