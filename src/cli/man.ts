@@ -25,7 +25,15 @@ function esc(text: string): string {
 
 /** Markdown-ish doc text (`code` spans) → roff, code in bold with real minus signs. */
 function md(text: string): string {
-  return esc(text).replace(/`([^`]+)`/g, (_, code: string) => `\\fB${code.replace(/-/g, '\\-')}\\fR`);
+  // code spans first, each as one piece, so an asterisk inside one (`*.corp.example`) is not emphasis
+  return esc(text)
+    .split(/(`[^`]+`)/)
+    .map((part) =>
+      part.startsWith('`') && part.endsWith('`') && part.length > 1
+        ? `\\fB${part.slice(1, -1).replace(/-/g, '\\-')}\\fR`
+        : part.replace(/\*\*([^*\s][^*]*?)\*\*/g, '\\fB$1\\fR').replace(/(^|[\s(])\*([^*\s][^*]*?)\*(?=[\s).,;:]|$)/g, '$1\\fI$2\\fR'),
+    )
+    .join('');
 }
 
 const flagText = (f: Pick<FlagDescriptor, 'name' | 'arg'>) => `\\fB\\-\\-${f.name.replace(/-/g, '\\-')}\\fR${f.arg ? ` \\fI${esc(f.arg).replace(/-/g, '\\-')}\\fR` : ''}`;

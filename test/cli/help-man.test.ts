@@ -112,6 +112,13 @@ describe('cli/man', () => {
 
   const groff = Bun.which('groff');
   if (!groff) console.log('cli/man: rendering check skipped — no groff (apt: groff-base)');
+  test('the man page shows markdown emphasis as troff fonts, never as literal asterisks', async () => {
+    const page = (await cli(['man'])).out;
+    expect(page.match(/(^|[\s(])\*{1,2}[A-Za-z][^*\n]*?\*{1,2}(?=[\s).,;:]|$)/gm) ?? []).toEqual([]);
+    expect(page).toContain('\\fIforwarding\\fR rule');
+    expect(page).toContain('\\fB*.corp.example\\fR');
+  });
+
   test.skipIf(!groff)('the man page renders without a troff warning when groff reads it', async () => {
     const page = (await cli(['man'])).out;
     const r = Bun.spawnSync([groff!, '-man', '-ww', '-z'], { stdin: new TextEncoder().encode(page), stderr: 'pipe' });
