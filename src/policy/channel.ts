@@ -133,7 +133,7 @@ function refuseForeign(what: string, input: ChannelInput, tls: boolean): void {
         k === 'tls_port'
           ? 'it is the TLS port of a protocol tls channel'
           : "an IPsec channel's certificate and key are charon's (load them with swanctl); local_identity picks which one";
-      throw new FieldError(k, `${what}: ${k} applies to protocol tls only (${why}); add "protocol: tls" or remove it`);
+      throw new FieldError(k, `${what}: ${k} applies to protocol tls only (${why}); make it a tls channel (protocol: tls in the file, the tls-peer or tls-tunnel kind in --channel) or remove it`);
     }
   }
 }

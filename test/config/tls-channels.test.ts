@@ -94,7 +94,7 @@ describe('config tls channels', () => {
 
   test.each([
     ['p=tls-peer,esp=aes256gcm16', '--channel: channel "p": esp applies to protocol ipsec only'],
-    ['p=peer,tls_port=9853', '--channel: channel "p": tls_port applies to protocol tls only'],
+    ['p=peer,tls_port=9853', '--channel: channel "p": tls_port applies to protocol tls only (it is the TLS port of a protocol tls channel); make it a tls channel (protocol: tls in the file, the tls-peer or tls-tunnel kind in --channel) or remove it'],
     ['p=tls-tunnel:192.0.2.1', '--channel: channel "p": a tls channel\'s identity is a DNS name'],
     ['p=tls-gateway', '--channel: "p=tls-gateway": expected NAME=tunnel:GATEWAY'],
   ])('refuses --channel %s naming the flag', (flag, message) => {
