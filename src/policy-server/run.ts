@@ -10,9 +10,8 @@ import type { AddrReader } from '../ipsec/lan-prefixes.ts';
 import { Policy } from '../policy/policy.ts';
 import { allowedClients, ClientAcl, lanPrefixesForAccess } from '../proxy/client-acl.ts';
 import { Forwarder, pairsOf } from '../proxy/forwarder.ts';
-import { splitHostPort, type Listener } from '../proxy/handler.ts';
-import { startTcpListener } from '../proxy/listener-tcp.ts';
-import { startUdpListener } from '../proxy/listener-udp.ts';
+import type { Listener } from '../proxy/handler.ts';
+import { bindPair } from '../proxy/listener-set.ts';
 import { newProxyCounters, type ProxyCounters } from '../proxy/proxy-counters.ts';
 import { readTlsCa } from '../proxy/proxy.ts';
 import { openUpstreamSets } from '../proxy/upstream-factory.ts';
@@ -54,27 +53,6 @@ async function openForwarder(cfg: PolicyServerConfig, counters: ProxyCounters, d
     ...(tlsCa !== undefined ? { tlsCa } : {}),
   });
   return new Forwarder(pairsOf(sets), counters);
-}
-
-/**
- * UDP and TCP on one address and port. With port 0 the UDP socket picks the port and TCP takes
- * the same number; that number may already be in use for TCP (an outgoing connection's
- * ephemeral port), so port 0 retries a few times with a fresh pick.
- */
-async function listenPair(
-  hostname: string,
-  port: number,
-  common: { handle: PolicyServer['handle']; counters: ProxyCounters; log: Logger },
-): Promise<Listener[]> {
-  for (let attempt = 0; ; attempt++) {
-    const u = await startUdpListener({ ...common, hostname, port });
-    try {
-      return [u, await startTcpListener({ ...common, hostname, port: u.port })];
-    } catch (err) {
-      await u.close();
-      if (port !== 0 || attempt >= 7) throw err;
-    }
-  }
 }
 
 /** `allow_clients` as `dnsseal run` reads it (unset: loopback and the `lan` prefixes, read now). */
@@ -119,8 +97,9 @@ export async function startPolicyServer(cfg: PolicyServerConfig, deps: PolicySer
   try {
     server = new PolicyServer(buildState(cfg, forwarder, acl), deps);
     for (const spec of cfg.base.listen) {
-      const { hostname, port } = splitHostPort(spec);
-      for (const l of await listenPair(hostname, port, { handle: server.handle, counters, log: deps.log })) {
+      // the proxy's own binding: UDP and TCP on one port, errors that name the address and why
+      const { udp, tcp } = await bindPair(spec, { handle: server.handle, counters, log: deps.log });
+      for (const l of [udp, tcp]) {
         listeners.push(l);
         stack.push(`listener ${l.transport}:${l.hostname}:${l.port}`, () => l.close());
       }

@@ -37,7 +37,7 @@ export interface ListenerSetOptions {
 }
 
 /** One listen address: its UDP and TCP listener. */
-interface Bound {
+export interface BoundPair {
   spec: string;
   udp: Listener;
   tcp: Listener;
@@ -45,16 +45,16 @@ interface Bound {
 
 /** A change prepare() made ready: the addresses bound for it and those it leaves. */
 export interface ListenerChange {
-  readonly before: readonly Bound[];
-  readonly after: readonly Bound[];
+  readonly before: readonly BoundPair[];
+  readonly after: readonly BoundPair[];
   /** Bound by prepare (closed by abort). */
-  readonly added: readonly Bound[];
+  readonly added: readonly BoundPair[];
   /** Running now, not wanted after (closed by settle). */
-  readonly removed: readonly Bound[];
+  readonly removed: readonly BoundPair[];
 }
 
 export class ListenerSet {
-  private current: Bound[] = [];
+  private current: BoundPair[] = [];
 
   private constructor(private readonly opts: ListenerSetOptions) {}
 
@@ -79,8 +79,8 @@ export class ListenerSet {
   /** Binds the addresses of `specs` not bound yet; throws (having closed them again) when one cannot bind. */
   async prepare(specs: readonly string[]): Promise<ListenerChange> {
     const have = new Map(this.current.map((b) => [b.spec, b]));
-    const added: Bound[] = [];
-    const after: Bound[] = [];
+    const added: BoundPair[] = [];
+    const after: BoundPair[] = [];
     try {
       for (const spec of new Set(specs)) {
         let b = have.get(spec);
@@ -129,32 +129,40 @@ export class ListenerSet {
     await closeAll(all, 0);
   }
 
-  /**
-   * UDP, then TCP on the port UDP got. With port 0 another process may hold that TCP port:
-   * then pick again (bounded), never serve UDP-only.
-   */
-  private async bind(spec: string): Promise<Bound> {
-    const { hostname, port } = splitHostPort(spec);
-    const common = { hostname, handle: this.opts.handle, counters: this.opts.counters, log: this.opts.log };
-    for (let attempt = 1; ; attempt++) {
-      let udp: Listener;
-      try {
-        udp = await startUdpListener({ ...common, port, batchSends: this.opts.batchSends });
-      } catch (err) {
-        throw bindError(spec, 'udp', err);
-      }
-      try {
-        const tcp = await startTcpListener({ ...common, port: udp.port, idleMs: this.opts.tcpIdleMs });
-        return { spec, udp, tcp };
-      } catch (err) {
-        await udp.close();
-        if (port !== 0 || attempt >= 10) throw bindError(spec, 'tcp', err);
-      }
+  private bind(spec: string): Promise<BoundPair> {
+    return bindPair(spec, this.opts);
+  }
+}
+
+/**
+ * One listen address: UDP, then TCP on the port UDP got. With port 0 another process may hold
+ * that TCP port: then pick again (bounded), never serve UDP-only. A failure says the address,
+ * the transport and a hint (src/policy-server/run.ts binds its addresses with it too).
+ */
+export async function bindPair(
+  spec: string,
+  opts: Pick<ListenerSetOptions, 'handle' | 'counters' | 'log' | 'batchSends' | 'tcpIdleMs'>,
+): Promise<BoundPair> {
+  const { hostname, port } = splitHostPort(spec);
+  const common = { hostname, handle: opts.handle, counters: opts.counters, log: opts.log };
+  for (let attempt = 1; ; attempt++) {
+    let udp: Listener;
+    try {
+      udp = await startUdpListener({ ...common, port, batchSends: opts.batchSends });
+    } catch (err) {
+      throw bindError(spec, 'udp', err);
+    }
+    try {
+      const tcp = await startTcpListener({ ...common, port: udp.port, idleMs: opts.tcpIdleMs });
+      return { spec, udp, tcp };
+    } catch (err) {
+      await udp.close();
+      if (port !== 0 || attempt >= 10) throw bindError(spec, 'tcp', err);
     }
   }
 }
 
-async function closeAll(bound: readonly Bound[], drainMs: number): Promise<void> {
+async function closeAll(bound: readonly BoundPair[], drainMs: number): Promise<void> {
   await Promise.all(bound.flatMap((b) => [b.udp.close({ drainMs }), b.tcp.close({ drainMs })]));
 }
 

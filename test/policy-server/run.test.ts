@@ -136,6 +136,20 @@ describe('policy-server/run', () => {
     expect([...tables]).toEqual(['503']);
   });
 
+  test('names the address, the transport and why when a listen address is taken', async () => {
+    const port = await start();
+    const base: BaseLoader = (text, source) => ({ ...loadBase(text, source), listen: [`127.0.0.1:${port}`] });
+    let err: unknown;
+    try {
+      const second = await startPolicyServer(loadPolicyServerConfig(CONFIG, base, TEXT), { clock, log: silentLogger, load: () => loadPolicyServerConfig(CONFIG, base, TEXT) });
+      await second.close();
+    } catch (e) {
+      err = e;
+    }
+    expect(String((err as Error)?.message)).toContain(`cannot listen on 127.0.0.1:${port} (udp)`);
+    expect(String((err as Error)?.message)).toContain('(in use: by another program');
+  });
+
   test('keeps the running config when a reload is refused', async () => {
     const port = await start();
     const bad = await startPolicyServer(loadPolicyServerConfig(CONFIG, loadBase, TEXT), {
