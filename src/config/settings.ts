@@ -450,7 +450,7 @@ export const SETTINGS = [
     type: pinRoot('path'),
     default: '/sys/fs/bpf/dnsseal',
     commands: [...CONFIG_COMMANDS, 'down'],
-    doc: 'Directory on a bpf filesystem where the maps, programs and links are pinned (kept across restarts, removed by `down`). Two dnsseal instances on one machine need two pin roots.',
+    doc: 'Directory on a bpf filesystem where the maps, programs and links are pinned (kept across restarts, removed by `down`). Two dnsseal instances on one machine need two pin roots. It and its subdirectories must belong to the user dnsseal runs as and be writable by nobody else (whoever can write there can unlink the pins and detach the leak guard); otherwise the eBPF data path refuses to start.',
     help: 'Where the eBPF maps, programs and links are pinned.',
     optionalField: true,
   }),

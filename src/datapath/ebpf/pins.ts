@@ -6,7 +6,7 @@
  *   <root>/links/<name>   bpf_links: cg_<prog> (cgroup) and tcx_<lan|wan|in|lanout>_<ifname> (tcx; a dot in
  *                         <ifname> is written `:`, see lib/link-pin.ts), icpt_<in|out>_<ifname> (intercept)
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { DnssealError } from '../../util/errors.ts';
 import type { Logger } from '../../util/log.ts';
 
@@ -112,7 +112,28 @@ export function preparePinDirs(paths: PinPaths, log: Logger): void {
     }
     log.info('datapath: mounted bpffs', { path: BPFFS_MOUNT });
   }
-  for (const d of [paths.root, paths.maps, paths.progs, paths.links]) mkdirSync(d, { recursive: true });
+  const euid = process.geteuid?.() ?? 0;
+  for (const d of [paths.root, paths.maps, paths.progs, paths.links]) {
+    mkdirSync(d, { recursive: true, mode: 0o755 });
+    const problem = pinDirProblem(d, statSync(d), euid);
+    if (problem) throw new DnssealError('datapath', 'pin_dir_not_ours', problem);
+  }
+}
+
+/**
+ * Whoever may write a pin directory may unlink the pins in it, and unlinking the last pin of a
+ * link detaches its program: the leak guard would be gone. /sys/fs/bpf is often world-writable
+ * (sticky), so anyone can create `<pin_root>` before dnsseal first starts. A pin directory must be
+ * this process's own and writable by nobody else; anything else is refused, saying what to do.
+ */
+export function pinDirProblem(dir: string, st: { uid: number; mode: number }, euid: number): string | undefined {
+  if (st.uid !== euid) {
+    return `${dir} belongs to uid ${st.uid}, not to this process (uid ${euid}): its owner could remove dnsseal's pins and so detach the leak guard. Remove it (rm -r ${dir}, after checking what is in it) and start again`;
+  }
+  if ((st.mode & 0o022) !== 0) {
+    return `${dir} is writable by ${st.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}): they could remove dnsseal's pins and so detach the leak guard. chmod go-w ${dir} and start again`;
+  }
+  return undefined;
 }
 
 /** The cgroup v2 mount to attach host-mode hooks to: /sys/fs/cgroup/unified or /sys/fs/cgroup, whichever is cgroup2. */
