@@ -35,6 +35,20 @@ export function parseHostPort(text: string, defaultPort: number | null): HostPor
   return { address: formatIP(bytes), port: parsePort(port, text) };
 }
 
+/**
+ * The `listen` addresses that parse (port 53 by default), each with its text as written; the
+ * others are left out — the setting's own type reports them. For the checks that compare them.
+ */
+export function parsedListen(list: readonly string[]): Array<HostPort & { text: string }> {
+  return list.flatMap((text) => {
+    try {
+      return [{ text, ...parseHostPort(text, 53) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export function formatHostPort(hp: HostPort): string {
   return hp.address.includes(':') ? `[${hp.address}]:${hp.port}` : `${hp.address}:${hp.port}`;
 }

@@ -15,7 +15,7 @@
  * Each warning is located like an error (`file:line` or `--flag`); check.ts adds the key, so
  * messages do not start with it.
  */
-import { parseHostPort } from './address.ts';
+import { parsedListen } from './address.ts';
 import { findShadows } from './check-shadows.ts';
 import type { Draft, DraftTable } from './draft.ts';
 import { PackedRules } from '../policy/packed-rules.ts';
@@ -184,16 +184,9 @@ function openResolverWarnings(d: Draft): Located[] {
   const allow = d.values.get('allow_clients')?.value;
   const listen = value<string[]>(d, 'listen') ?? [];
   const where = d.values.get('listen')?.where ?? '--listen';
-  const open: string[] = [];
-  for (const l of listen) {
-    let address: string;
-    try {
-      address = parseHostPort(l, 53).address;
-    } catch {
-      continue; // reported as an error
-    }
-    if (INTERNAL.lookup(address) !== true) open.push(l);
-  }
+  const open = parsedListen(listen)
+    .filter((l) => INTERNAL.lookup(l.address) !== true)
+    .map((l) => l.text);
   if (open.length === 0) return [];
   const any = open.some((l) => /^(0\.0\.0\.0|\[::\])(:|$)/.test(l));
   const what = `${open.join(', ')} ${any ? 'answers on every address of this machine, public ones included' : 'is a public address'}`;
@@ -222,13 +215,7 @@ function openResolverWarnings(d: Draft): Located[] {
 function dualStackWarnings(d: Draft): Located[] {
   const listen = value<string[]>(d, 'listen') ?? [];
   const where = d.values.get('listen')?.where ?? '--listen';
-  const parsed = listen.flatMap((l) => {
-    try {
-      return [{ text: l, ...parseHostPort(l, 53) }];
-    } catch {
-      return [];
-    }
-  });
+  const parsed = parsedListen(listen);
   const out: Located[] = [];
   for (const w of parsed.filter((p) => p.address === '::')) {
     const v4 = parsed.filter((o) => o.port === w.port && !o.address.includes(':'));

@@ -15,7 +15,7 @@ import { cidrsOverlap, parseCidr } from '../policy/cidr.ts';
 import { tableGroup, DEFAULT_TABLE } from '../policy/group.ts';
 import type { ChannelSpec, ClientEntry, Rule, StaticEntry, Table } from '../policy/types.ts';
 import { pickResolvUpstream } from './resolv.ts';
-import { ipFamily, parseHostPort } from './address.ts';
+import { ipFamily, parsedListen } from './address.ts';
 import { formatServerSpec } from '../proxy/server-spec.ts';
 import { MAX_SERVERS } from '../proxy/upstream-set.ts';
 import { tlsMaterial, type CredentialDeps } from './tls-credentials.ts';
@@ -253,17 +253,10 @@ function defaultUpstream(listen: string[], deps: FinalizeDeps): UpstreamSpec {
  */
 function ownListen(address: string, port: number, listen: string[]): string | undefined {
   const loopback = address === '::1' || address.startsWith('127.');
-  for (const l of listen) {
-    let hp;
-    try {
-      hp = parseHostPort(l, 53);
-    } catch {
-      continue; // reported as an error of listen
-    }
-    if (hp.port !== port) continue;
-    if (hp.address === address || (loopback && (hp.address === '::' || (hp.address === '0.0.0.0' && address !== '::1')))) return l;
-  }
-  return undefined;
+  const own = parsedListen(listen).find(
+    (hp) => hp.port === port && (hp.address === address || (loopback && (hp.address === '::' || (hp.address === '0.0.0.0' && address !== '::1')))),
+  );
+  return own?.text;
 }
 
 function checkUpstreams(d: Draft, upstreams: UpstreamSpec[], source: { address: string; where: string } | undefined, listen: string[], problems: Problems): void {

@@ -4,7 +4,7 @@
  * the command line accept exactly the same values. A new kind of value is a new function here.
  */
 import { ConfigError, errorMessage } from '../util/errors.ts';
-import { formatHostPort, parseHostPort, parseIpLiteral, pinRootPath } from './address.ts';
+import { formatHostPort, parsedListen, parseHostPort, parseIpLiteral, pinRootPath } from './address.ts';
 import { parseCidr } from '../policy/cidr.ts';
 import type { ValueType } from './setting.ts';
 import type { YamlDoc } from './yaml-doc.ts';
@@ -210,15 +210,7 @@ export function cidrsAtEnd(what: string) {
  * dual-stack machine, check-warnings.ts.)
  */
 export function listenOverlaps(list: string[], where: string, report: (err: ConfigError) => void): string[] {
-  const parsed: Array<{ text: string; address: string; port: number }> = [];
-  for (const text of list) {
-    try {
-      const hp = parseHostPort(text, 53);
-      parsed.push({ text, address: hp.address, port: hp.port });
-    } catch {
-      /* reported by the type */
-    }
-  }
+  const parsed = parsedListen(list);
   const v6 = (a: string) => a.includes(':');
   for (const w of parsed) {
     if (w.address !== '0.0.0.0' && w.address !== '::') continue;
