@@ -7,9 +7,6 @@ import { formatList } from '../control/format.ts';
 import { cacheFlushSelection, checkFlushFilter, type ListRow } from '../control/handlers.ts';
 import { loadChecked, loadControlSettings } from './config-load.ts';
 import { ConfigError, DnssealError, errorMessage } from '../util/errors.ts';
-import { parseCondition } from '../policy/condition.ts';
-import { canonicalIp } from '../util/ip.ts';
-import { parseCidr } from '../policy/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import type { KernelDownOptions } from '../daemon/down.ts';
 import type { CliContext } from './context.ts';
@@ -65,21 +62,10 @@ export function formatTree(value: unknown, indent = ''): string {
 
 export async function listCommand(ctx: CliContext): Promise<number> {
   const args = filterArgs(ctx, ['name', 'address', 'channel', 'table']);
-  // the syntax is refused here already, before the daemon is asked (as flush does)
-  if (typeof args.name === 'string') {
-    try {
-      parseCondition(args.name);
-    } catch (err) {
-      throw new ConfigError('--name', `${errorMessage(err)} (a name, or a pattern written as in rules)`);
-    }
-  }
-  if (typeof args.address === 'string' && !canonicalIp(args.address)) {
-    try {
-      parseCidr(args.address);
-    } catch (err) {
-      throw new ConfigError('--address', `${errorMessage(err)} (an IP address or a CIDR)`);
-    }
-  }
+  // the syntax of a pattern or address is refused here already, before the daemon is asked,
+  // by flush's own check (list takes them as flush does; channel and table: the daemon knows)
+  const problem = checkFlushFilter({ name: args.name, address: args.address });
+  if (problem) throw new ConfigError(`--${problem.filter}`, problem.filter === 'name' ? `${problem.message} (a name, or a pattern written as in rules)` : problem.message);
   const rows = (await ctx.controlRequest(controlPath(ctx, true), { cmd: 'list', args })) as ListRow[];
   ctx.io.out(ctx.json ? JSON.stringify(rows) + '\n' : formatList(rows));
   return EXIT.ok;
